@@ -1,0 +1,60 @@
+import { type AppCode, AppError } from '@concert/core';
+import { TRPCError } from '@trpc/server';
+import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
+
+/** The contract's error table, made total: a new AppCode without a row here fails to compile. */
+export const TRPC_CODE_BY_APP_CODE = {
+  INVALID_INPUT: 'BAD_REQUEST',
+  INVALID_AMOUNT: 'BAD_REQUEST',
+  CHARGE_LIMIT_EXCEEDED: 'BAD_REQUEST',
+  IDENTITY_REQUIRED: 'UNAUTHORIZED',
+  TOKEN_INVALID: 'UNAUTHORIZED',
+  TOKEN_EXPIRED: 'UNAUTHORIZED',
+  ADMIN_KEY_INVALID: 'UNAUTHORIZED',
+  INSUFFICIENT_BALANCE: 'PAYMENT_REQUIRED',
+  QUEUE_NOT_ACTIVE: 'FORBIDDEN',
+  TOKEN_WRONG_CONCERT: 'FORBIDDEN',
+  TICKET_LIMIT_EXCEEDED: 'FORBIDDEN',
+  USER_NOT_FOUND: 'NOT_FOUND',
+  CONCERT_NOT_FOUND: 'NOT_FOUND',
+  SCHEDULE_NOT_FOUND: 'NOT_FOUND',
+  SEAT_NOT_FOUND: 'NOT_FOUND',
+  RESERVATION_NOT_FOUND: 'NOT_FOUND',
+  PROCEDURE_NOT_FOUND: 'NOT_FOUND',
+  SEAT_UNAVAILABLE: 'CONFLICT',
+  ALREADY_PAID: 'CONFLICT',
+  IDEMPOTENCY_IN_PROGRESS: 'CONFLICT',
+  HOLD_EXPIRED: 'PRECONDITION_FAILED',
+  RESERVATION_CANCELLED: 'PRECONDITION_FAILED',
+  BOOKING_NOT_OPEN: 'PRECONDITION_FAILED',
+  BOOKING_CLOSED: 'PRECONDITION_FAILED',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  IDEMPOTENCY_KEY_REUSED: 'UNPROCESSABLE_CONTENT',
+  RATE_LIMITED: 'TOO_MANY_REQUESTS',
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  INTERNAL: 'INTERNAL_SERVER_ERROR',
+} as const satisfies Record<AppCode, TRPC_ERROR_CODE_KEY>;
+
+/** For errors tRPC raises itself (bad JSON, unknown procedure, oversized body). */
+const APP_CODE_BY_TRPC_CODE: Partial<Record<TRPC_ERROR_CODE_KEY, AppCode>> = {
+  PARSE_ERROR: 'INVALID_INPUT',
+  BAD_REQUEST: 'INVALID_INPUT',
+  METHOD_NOT_SUPPORTED: 'INVALID_INPUT',
+  NOT_FOUND: 'PROCEDURE_NOT_FOUND',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  TOO_MANY_REQUESTS: 'RATE_LIMITED',
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+};
+
+export function toTRPCError(err: AppError): TRPCError {
+  return new TRPCError({ code: TRPC_CODE_BY_APP_CODE[err.code], message: err.message, cause: err });
+}
+
+export function appFail(code: AppCode, message?: string): never {
+  throw toTRPCError(new AppError(code, message));
+}
+
+export function appCodeOf(error: TRPCError): AppCode {
+  if (error.cause instanceof AppError) return error.cause.code;
+  return APP_CODE_BY_TRPC_CODE[error.code] ?? 'INTERNAL';
+}

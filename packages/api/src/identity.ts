@@ -1,0 +1,45 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Config } from '@concert/core';
+import { errors as joseErrors, jwtVerify } from 'jose';
+import { appFail } from './errors.ts';
+
+const USER_ID = /^[1-9]\d{0,14}$/;
+
+/** Who is calling: `x-user-id` in dev mode, an HS256 bearer JWT (`sub` = user id) in jwt mode. */
+export async function resolveUserId(
+  auth: Config['auth'],
+  headers: { userId: string | undefined; authorization: string | undefined },
+): Promise<number> {
+  if (auth.mode === 'dev') {
+    const raw = headers.userId?.trim();
+    if (!raw) appFail('IDENTITY_REQUIRED', 'Send the x-user-id header');
+    if (!USER_ID.test(raw)) appFail('IDENTITY_REQUIRED', 'x-user-id must be a positive whole number');
+    return Number(raw);
+  }
+  const m = /^Bearer\s+(\S+)$/i.exec(headers.authorization?.trim() ?? '');
+  if (!m) appFail('IDENTITY_REQUIRED', 'Send an Authorization: Bearer <jwt> header');
+  try {
+    const { payload } = await jwtVerify(m[1]!, secretKey(auth.jwtSecret!), { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] });
+    if (!payload.sub || !USER_ID.test(payload.sub)) appFail('TOKEN_INVALID', 'The token subject is not a user id');
+    return Number(payload.sub);
+  } catch (err) {
+    if (err instanceof joseErrors.JWTExpired) appFail('TOKEN_EXPIRED', 'The identity token has expired');
+    if (err instanceof joseErrors.JOSEError) appFail('TOKEN_INVALID', 'The identity token is not valid');
+    throw err;
+  }
+}
+
+const keys = new Map<string, Uint8Array>();
+function secretKey(secret: string): Uint8Array {
+  let key = keys.get(secret);
+  if (!key) keys.set(secret, (key = new TextEncoder().encode(secret)));
+  return key;
+}
+
+/** Constant-time comparison of the presented admin key with the configured one. */
+export function adminKeyMatches(presented: string | undefined, expected: string): boolean {
+  if (!presented) return false;
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}

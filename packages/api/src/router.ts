@@ -1,0 +1,16 @@
+import { adminRouter } from './routers/admin.ts';
+import { balanceRouter } from './routers/balance.ts';
+import { concertsRouter } from './routers/concerts.ts';
+import { paymentsRouter } from './routers/payments.ts';
+import { reservationsRouter } from './routers/reservations.ts';
+import { router } from './trpc.ts';
+
+export const appRouter = router({
+  concerts: concertsRouter,
+  reservations: reservationsRouter,
+  balance: balanceRouter,
+  payments: paymentsRouter,
+  admin: adminRouter,
+});
+
+export type AppRouter = typeof appRouter;

@@ -1,0 +1,17 @@
+import { ZCreateConcertInput, ZCreateUserInput, ZEmpty, ZHoldsListInput, ZReservationIdInput } from '@concert/core';
+import { adminProcedure, router } from '../trpc.ts';
+
+export const adminRouter = router({
+  users: router({
+    create: adminProcedure.input(ZCreateUserInput).mutation(({ ctx, input }) => ctx.core.admin.createUser(input)),
+  }),
+  concerts: router({
+    create: adminProcedure.input(ZCreateConcertInput).mutation(({ ctx, input }) => ctx.core.concerts.create(input)),
+  }),
+  seedDemo: adminProcedure.input(ZEmpty).mutation(({ ctx }) => ctx.core.admin.seedDemo()),
+  holds: router({
+    list: adminProcedure.input(ZHoldsListInput).query(({ ctx, input }) => ctx.core.reservations.listHolds(input)),
+    release: adminProcedure.input(ZReservationIdInput).mutation(({ ctx, input }) => ctx.core.reservations.cancel(input.reservationId)),
+  }),
+  audit: adminProcedure.input(ZEmpty).query(({ ctx }) => ctx.core.admin.audit()),
+});

@@ -1,0 +1,8 @@
+import { ZChargeInput, ZEmpty, ZHistoryInput } from '@concert/core';
+import { identifiedProcedure, router } from '../trpc.ts';
+
+export const balanceRouter = router({
+  get: identifiedProcedure.input(ZEmpty).query(({ ctx }) => ctx.core.balance.get(ctx.userId)),
+  charge: identifiedProcedure.input(ZChargeInput).mutation(({ ctx, input }) => ctx.core.balance.charge(ctx.userId, input)),
+  history: identifiedProcedure.input(ZHistoryInput).query(({ ctx, input }) => ctx.core.balance.history(ctx.userId, input)),
+});

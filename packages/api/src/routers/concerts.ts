@@ -1,0 +1,12 @@
+import { ZConcertIdInput, ZEmpty, ZScheduleIdInput, ZSchedulesInput } from '@concert/core';
+import { activeQueueProcedure, publicProcedure, router } from '../trpc.ts';
+
+export const concertsRouter = router({
+  list: publicProcedure.input(ZEmpty).query(({ ctx }) => ctx.core.concerts.list()),
+  get: publicProcedure.input(ZConcertIdInput).query(({ ctx, input }) => ctx.core.concerts.get(input.concertId)),
+  schedules: publicProcedure
+    .input(ZSchedulesInput)
+    .query(({ ctx, input }) => ctx.core.concerts.schedules(input.concertId, input.includeSoldOut)),
+  schedule: publicProcedure.input(ZScheduleIdInput).query(({ ctx, input }) => ctx.core.concerts.schedule(input.scheduleId)),
+  seats: activeQueueProcedure.input(ZScheduleIdInput).query(({ ctx, input }) => ctx.core.concerts.seats(input.scheduleId, ctx.gate)),
+});

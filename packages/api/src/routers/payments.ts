@@ -1,0 +1,7 @@
+import { ZPayInput } from '@concert/core';
+import { activeQueueProcedure, router } from '../trpc.ts';
+
+export const paymentsRouter = router({
+  // The gate is consulted by the service after an idempotent replay has had its chance.
+  pay: activeQueueProcedure.input(ZPayInput).mutation(({ ctx, input }) => ctx.core.payments.pay(ctx.userId, input, ctx.gate)),
+});

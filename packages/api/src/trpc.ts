@@ -1,0 +1,62 @@
+import { isAppError } from '@concert/core';
+import { initTRPC, TRPCError } from '@trpc/server';
+import superjson from 'superjson';
+import { ZodError } from 'zod';
+import type { Context } from './context.ts';
+import { appCodeOf, appFail, toTRPCError } from './errors.ts';
+import { adminKeyMatches, resolveUserId } from './identity.ts';
+
+const t = initTRPC.context<Context>().create({
+  transformer: superjson,
+  // Stack traces stay in the server's logs; the formatter hides internal messages outside development.
+  isDev: false,
+  errorFormatter({ shape, error, ctx }) {
+    const appCode = appCodeOf(error);
+    const zodError = error.cause instanceof ZodError ? error.cause : undefined;
+    const dev = ctx?.core.config.nodeEnv === 'development';
+    const hide = appCode === 'INTERNAL' && !dev;
+    return {
+      ...shape,
+      message: hide ? 'Internal server error' : zodError ? 'Invalid input' : shape.message,
+      data: {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        appCode,
+        ...(zodError ? { issues: zodError.issues } : {}),
+        ...(isAppError(error.cause) && error.cause.details ? { details: error.cause.details } : {}),
+      },
+    };
+  },
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Turns every AppError a procedure throws into a TRPCError with the contract's code. */
+const appErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok && isAppError(result.error.cause) && result.error.code === 'INTERNAL_SERVER_ERROR') {
+    throw toTRPCError(result.error.cause);
+  }
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(appErrors);
+
+export const identifiedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const userId = await resolveUserId(ctx.core.config.auth, ctx.headers);
+  return next({ ctx: { userId } });
+});
+
+/** Booking steps: the caller's queue token must be ACTIVE for the concert concerned (checked by the service once it knows the concert). */
+export const activeQueueProcedure = identifiedProcedure.use(async ({ ctx, next }) => {
+  return next({ ctx: { gate: ctx.core.queue.gate(ctx.userId, ctx.headers.queueToken) } });
+});
+
+export const adminProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  if (!adminKeyMatches(ctx.headers.adminKey, ctx.core.config.adminApiKey)) appFail('ADMIN_KEY_INVALID', 'Send a valid x-admin-key header');
+  return next();
+});
+
+export { TRPCError };

@@ -1,0 +1,103 @@
+import { sql } from 'kysely';
+import { AppError } from '../errors.ts';
+import type { Db, Tx } from '../db/database.ts';
+import type { Schedule } from '../types.ts';
+
+type Executor = Db | Tx;
+
+/** A seat is free when unsold and either unclaimed or its hold has run out, sweep or no sweep. */
+export const seatIsFree = (now: Date) => sql<boolean>`(s.sold_at IS NULL AND (s.reservation_id IS NULL OR s.held_until <= ${now}))`;
+
+export async function listConcerts(db: Executor) {
+  return db
+    .selectFrom('concerts as c')
+    .leftJoin('schedules as sc', 'sc.concert_id', 'c.id')
+    .select(['c.id', 'c.title', 'c.venue', sql<number>`count(sc.id)::int`.as('schedule_count')])
+    .groupBy('c.id')
+    .orderBy('c.id')
+    .execute();
+}
+
+export async function findConcert(db: Executor, concertId: number) {
+  return db.selectFrom('concerts').select(['id', 'title', 'venue']).where('id', '=', concertId).executeTakeFirst();
+}
+
+export async function getConcert(db: Executor, concertId: number) {
+  const concert = await findConcert(db, concertId);
+  if (!concert) throw new AppError('CONCERT_NOT_FOUND', `Concert ${concertId} does not exist`);
+  return concert;
+}
+
+/** Schedules with their live seat counts, by concert or by id. */
+export async function findSchedules(db: Executor, where: { concertId?: number; scheduleId?: number }, now: Date): Promise<Schedule[]> {
+  let q = db
+    .selectFrom('schedules as sc')
+    .select((eb) => [
+      'sc.id',
+      'sc.concert_id',
+      'sc.starts_at',
+      'sc.booking_opens_at',
+      'sc.seat_count',
+      eb
+        .selectFrom('seats as s')
+        .select(sql<number>`count(*)::int`.as('n'))
+        .whereRef('s.schedule_id', '=', 'sc.id')
+        .where(seatIsFree(now))
+        .as('available'),
+    ])
+    .orderBy('sc.starts_at')
+    .orderBy('sc.id');
+  if (where.concertId !== undefined) q = q.where('sc.concert_id', '=', where.concertId);
+  if (where.scheduleId !== undefined) q = q.where('sc.id', '=', where.scheduleId);
+  const rows = await q.execute();
+  return rows.map((r) => ({
+    scheduleId: r.id,
+    concertId: r.concert_id,
+    startsAt: r.starts_at,
+    bookingOpensAt: r.booking_opens_at,
+    totalSeats: r.seat_count,
+    availableSeats: Number(r.available ?? 0),
+  }));
+}
+
+export async function findScheduleRow(db: Executor, scheduleId: number) {
+  return db.selectFrom('schedules').selectAll().where('id', '=', scheduleId).executeTakeFirst();
+}
+
+export async function getScheduleRow(db: Executor, scheduleId: number) {
+  const row = await findScheduleRow(db, scheduleId);
+  if (!row) throw new AppError('SCHEDULE_NOT_FOUND', `Schedule ${scheduleId} does not exist`);
+  return row;
+}
+
+export async function findSeatMap(db: Executor, scheduleId: number, now: Date) {
+  return db
+    .selectFrom('seats as s')
+    .select([
+      's.seat_number',
+      's.grade',
+      's.price',
+      sql<'AVAILABLE' | 'HELD' | 'SOLD'>`CASE WHEN s.sold_at IS NOT NULL THEN 'SOLD' WHEN s.reservation_id IS NOT NULL AND s.held_until > ${now} THEN 'HELD' ELSE 'AVAILABLE' END`.as(
+        'status',
+      ),
+    ])
+    .where('s.schedule_id', '=', scheduleId)
+    .orderBy('s.seat_number')
+    .execute();
+}
+
+export async function insertConcert(trx: Tx, row: { title: string; venue: string }) {
+  return trx.insertInto('concerts').values(row).returning(['id', 'title', 'venue']).executeTakeFirstOrThrow();
+}
+
+export async function insertSchedule(trx: Tx, row: { concert_id: number; starts_at: Date; booking_opens_at: Date; seat_count: number }) {
+  return trx.insertInto('schedules').values(row).returning(['id', 'starts_at', 'seat_count']).executeTakeFirstOrThrow();
+}
+
+export async function insertSeats(trx: Tx, seats: Array<{ schedule_id: number; seat_number: number; grade: string; price: number }>) {
+  // Chunks keep each statement under PostgreSQL's parameter limit.
+  for (let i = 0; i < seats.length; i += 1000) {
+    const chunk = seats.slice(i, i + 1000).map((s) => ({ ...s, reservation_id: null, held_until: null, sold_at: null }));
+    await trx.insertInto('seats').values(chunk).execute();
+  }
+}

@@ -1,0 +1,100 @@
+import { AppError } from '../errors.ts';
+import type { Clock } from '../clock.ts';
+import type { Db } from '../db/database.ts';
+import { type Tx, transaction } from '../db/database.ts';
+import type { CreateConcertInput, ScheduleSpec } from '../schemas.ts';
+import type { ConcertDetail, ConcertSummary, Schedule, SeatMap } from '../types.ts';
+import type { QueueGate } from '../queue/queue.gate.ts';
+import * as repo from './concerts.repository.ts';
+
+export const DEFAULT_GRADE = 'R';
+export const DEFAULT_PRICE = 100_000;
+
+export class ConcertsService {
+  constructor(private readonly deps: { db: Db; clock: Clock }) {}
+
+  async list(): Promise<ConcertSummary[]> {
+    const rows = await repo.listConcerts(this.deps.db);
+    return rows.map((r) => ({ concertId: r.id, title: r.title, venue: r.venue, scheduleCount: r.schedule_count }));
+  }
+
+  async get(concertId: number): Promise<ConcertDetail> {
+    const concert = await repo.getConcert(this.deps.db, concertId);
+    const schedules = await repo.findSchedules(this.deps.db, { concertId }, this.deps.clock.now());
+    return { concertId: concert.id, title: concert.title, venue: concert.venue, schedules };
+  }
+
+  async schedules(concertId: number, includeSoldOut: boolean): Promise<{ concertId: number; schedules: Schedule[] }> {
+    await repo.getConcert(this.deps.db, concertId);
+    const all = await repo.findSchedules(this.deps.db, { concertId }, this.deps.clock.now());
+    return { concertId, schedules: includeSoldOut ? all : all.filter((s) => s.availableSeats > 0) };
+  }
+
+  async schedule(scheduleId: number): Promise<Schedule> {
+    const [schedule] = await repo.findSchedules(this.deps.db, { scheduleId }, this.deps.clock.now());
+    if (!schedule) throw new AppError('SCHEDULE_NOT_FOUND', `Schedule ${scheduleId} does not exist`);
+    return schedule;
+  }
+
+  async seats(scheduleId: number, gate: QueueGate): Promise<SeatMap> {
+    const schedule = await repo.getScheduleRow(this.deps.db, scheduleId);
+    await gate.assertActive(schedule.concert_id);
+    const seats = await repo.findSeatMap(this.deps.db, scheduleId, this.deps.clock.now());
+    return {
+      concertId: schedule.concert_id,
+      scheduleId,
+      startsAt: schedule.starts_at,
+      seats: seats.map((s) => ({ seatNumber: s.seat_number, grade: s.grade, price: s.price, status: s.status })),
+    };
+  }
+
+  async create(input: CreateConcertInput): Promise<CreatedConcert> {
+    return transaction(this.deps.db, (trx) => createConcertIn(trx, input, this.deps.clock.now()));
+  }
+}
+
+export interface CreatedConcert {
+  concertId: number;
+  schedules: Array<{ scheduleId: number; startsAt: Date; seatCount: number }>;
+}
+
+/** Creates a concert with its schedules and seats inside the caller's transaction. */
+export async function createConcertIn(trx: Tx, input: CreateConcertInput, now: Date): Promise<CreatedConcert> {
+  const layouts = input.schedules.map((spec, i) => ({ spec, seats: seatLayout(spec, i) }));
+  const concert = await repo.insertConcert(trx, { title: input.title, venue: input.venue });
+  const schedules = [];
+  for (const { spec, seats } of layouts) {
+    const row = await repo.insertSchedule(trx, {
+      concert_id: concert.id,
+      starts_at: spec.startsAt,
+      booking_opens_at: spec.bookingOpensAt ?? now,
+      seat_count: spec.seatCount,
+    });
+    await repo.insertSeats(trx, seats.map((s) => ({ ...s, schedule_id: row.id })));
+    schedules.push({ scheduleId: row.id, startsAt: row.starts_at, seatCount: row.seat_count });
+  }
+  return { concertId: concert.id, schedules };
+}
+
+/** Every seat's grade and price; tiers must cover seats 1..seatCount exactly once. */
+export function seatLayout(spec: ScheduleSpec, index: number): Array<{ seat_number: number; grade: string; price: number }> {
+  const at = `schedules[${index}]`;
+  if (spec.bookingOpensAt && spec.bookingOpensAt > spec.startsAt) {
+    throw new AppError('INVALID_INPUT', `${at}.bookingOpensAt must not be after startsAt`);
+  }
+  const seats: Array<{ seat_number: number; grade: string; price: number } | undefined> = new Array(spec.seatCount).fill(undefined);
+  if (!spec.tiers) return seats.map((_, i) => ({ seat_number: i + 1, grade: DEFAULT_GRADE, price: DEFAULT_PRICE }));
+  spec.tiers.forEach((tier, t) => {
+    if (tier.fromSeat > tier.toSeat) throw new AppError('INVALID_INPUT', `${at}.tiers[${t}]: fromSeat is after toSeat`);
+    if (tier.toSeat > spec.seatCount) {
+      throw new AppError('INVALID_INPUT', `${at}.tiers[${t}]: seat ${tier.toSeat} is beyond seatCount ${spec.seatCount}`);
+    }
+    for (let n = tier.fromSeat; n <= tier.toSeat; n++) {
+      if (seats[n - 1]) throw new AppError('INVALID_INPUT', `${at}.tiers[${t}]: seat ${n} is already in another tier`);
+      seats[n - 1] = { seat_number: n, grade: tier.grade, price: tier.price };
+    }
+  });
+  const missing = seats.findIndex((s) => !s);
+  if (missing >= 0) throw new AppError('INVALID_INPUT', `${at}.tiers: seat ${missing + 1} is in no tier`);
+  return seats as Array<{ seat_number: number; grade: string; price: number }>;
+}

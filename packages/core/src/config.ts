@@ -1,0 +1,123 @@
+import { z } from 'zod';
+
+/** The only reader of process.env. Parse once at start; a bad value stops the process with one line. */
+
+const DEV_QUEUE_TOKEN_SECRET = 'dev-only-queue-token-secret-change-me';
+const DEV_ADMIN_API_KEY = 'dev-admin-key';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .refine((v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a URL starting with ${protocols.join(' or ')}//`);
+
+const ZEnv = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: int(0, 65535).default(3000),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  DATA_DIR: z.string().trim().min(1).default('./.data'),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  HOLD_TTL_SECONDS: int(1, 86_400).default(300),
+  QUEUE_MAX_ACTIVE: int(1, 1_000_000).default(100),
+  QUEUE_ACTIVE_TTL_SECONDS: int(1, 86_400).default(600),
+  QUEUE_IDLE_TIMEOUT_SECONDS: int(1, 86_400).default(60),
+  AUTH_MODE: z.enum(['dev', 'jwt']).default('dev'),
+  AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  QUEUE_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  CHARGE_MAX_PER_TX: int(1).default(1_000_000),
+  CHARGE_MONTHLY_LIMIT: int(1).default(5_000_000),
+  DB_POOL_SIZE: int(1, 1000).default(20),
+  SEED_DEMO: z.enum(['auto', 'always', 'never']).default('auto'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  nodeEnv: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  redisUrl: string | undefined;
+  holdTtlSeconds: number;
+  queue: { maxActive: number; activeTtlSeconds: number; idleTimeoutSeconds: number };
+  auth: { mode: 'dev' | 'jwt'; jwtSecret: string | undefined };
+  queueTokenSecret: string;
+  adminApiKey: string;
+  charge: { maxPerTx: number; monthlyLimit: number };
+  dbPoolSize: number;
+  seedDemo: 'auto' | 'always' | 'never';
+  logLevel: string;
+  /** Which secrets fell back to their dev-only defaults (for a start-up warning). */
+  devDefaults: string[];
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable means "not set", as in most twelve-factor tooling.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = ZEnv.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? 'environment');
+    const got = env[name];
+    const shown = name.includes('SECRET') || name.includes('KEY') || got === undefined ? '' : ` (got "${got}")`;
+    throw new ConfigError(`Invalid configuration: ${name} ${issue.message}${shown}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  const devDefaults: string[] = [];
+  if (e.AUTH_MODE === 'dev') {
+    if (production) throw new ConfigError('Invalid configuration: AUTH_MODE=dev is refused when NODE_ENV=production (use AUTH_MODE=jwt)');
+    devDefaults.push('AUTH_MODE');
+  }
+  if (e.AUTH_MODE === 'jwt' && !e.AUTH_JWT_SECRET) {
+    throw new ConfigError('Invalid configuration: AUTH_JWT_SECRET is required when AUTH_MODE=jwt');
+  }
+  for (const name of ['QUEUE_TOKEN_SECRET', 'ADMIN_API_KEY'] as const) {
+    if (!e[name]) {
+      if (production) throw new ConfigError(`Invalid configuration: ${name} is required when NODE_ENV=production`);
+      devDefaults.push(name);
+    }
+  }
+  return {
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    redisUrl: e.REDIS_URL,
+    holdTtlSeconds: e.HOLD_TTL_SECONDS,
+    queue: {
+      maxActive: e.QUEUE_MAX_ACTIVE,
+      activeTtlSeconds: e.QUEUE_ACTIVE_TTL_SECONDS,
+      idleTimeoutSeconds: e.QUEUE_IDLE_TIMEOUT_SECONDS,
+    },
+    auth: { mode: e.AUTH_MODE, jwtSecret: e.AUTH_JWT_SECRET },
+    queueTokenSecret: e.QUEUE_TOKEN_SECRET ?? DEV_QUEUE_TOKEN_SECRET,
+    adminApiKey: e.ADMIN_API_KEY ?? DEV_ADMIN_API_KEY,
+    charge: { maxPerTx: e.CHARGE_MAX_PER_TX, monthlyLimit: e.CHARGE_MONTHLY_LIMIT },
+    dbPoolSize: e.DB_POOL_SIZE,
+    seedDemo: e.SEED_DEMO,
+    logLevel: e.LOG_LEVEL,
+    devDefaults,
+  };
+}

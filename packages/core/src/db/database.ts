@@ -1,0 +1,44 @@
+import type { Kysely} from 'kysely';
+import { Migrator, type Transaction } from 'kysely';
+import { migrations } from './migrations/index.ts';
+import type { DB } from './schema.ts';
+
+export type Db = Kysely<DB>;
+export type Tx = Transaction<DB>;
+
+const RETRYABLE = new Set(['40001', '40P01']); // serialization failure, deadlock detected
+
+/**
+ * Runs fn in a transaction, retrying it whole on a serialization failure or a detected deadlock
+ * (both leave nothing behind). Hooks given to onCommit run after the commit, never after a rollback.
+ */
+export async function transaction<T>(db: Db, fn: (trx: Tx, onCommit: (hook: () => unknown) => void) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const hooks: Array<() => unknown> = [];
+    try {
+      const result = await db.transaction().execute((trx) => fn(trx, (hook) => hooks.push(hook)));
+      for (const hook of hooks) await hook();
+      return result;
+    } catch (err) {
+      if (attempt < 4 && RETRYABLE.has(pgCode(err) ?? '')) continue;
+      throw err;
+    }
+  }
+}
+
+export function pgCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function pgConstraint(err: unknown): string | undefined {
+  const c = (err as { constraint?: unknown } | null)?.constraint;
+  return typeof c === 'string' ? c : undefined;
+}
+
+export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,41 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { type Dialect, PostgresDialect } from 'kysely';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import pg from 'pg';
+
+// int8 (ids, money) and numeric (sums) arrive as strings; every value we keep fits in a double.
+const INT8 = 20;
+const NUMERIC = 1700;
+const toNumber = (value: string) => Number(value);
+
+export interface DialectHandle {
+  dialect: Dialect;
+  kind: 'postgres' | 'pglite';
+  /** Pool usage, for metrics; undefined on PGlite. */
+  pool?: InstanceType<typeof pg.Pool>;
+}
+
+export function createDialect(opts: { databaseUrl?: string | undefined; dataDir: string; poolSize: number }): DialectHandle {
+  if (opts.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: opts.databaseUrl,
+      max: opts.poolSize,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      // Bounded so that a stuck lock cannot hold a request (and its idempotency key) for long.
+      statement_timeout: 10_000,
+      types: {
+        getTypeParser: ((oid: number, format: 'text') =>
+          oid === INT8 || oid === NUMERIC ? toNumber : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
+    });
+    // An idle client losing its server (a restart) must not crash the process; the pool replaces it.
+    pool.on('error', () => {});
+    return { dialect: new PostgresDialect({ pool }), kind: 'postgres', pool };
+  }
+  const dir = opts.dataDir === 'memory://' ? undefined : opts.dataDir;
+  if (dir) mkdirSync(dir, { recursive: true });
+  const pglite = new PGlite(dir ? `file://${dir}` : 'memory://', { parsers: { [INT8]: toNumber, [NUMERIC]: toNumber } });
+  return { dialect: new PGliteDialect(pglite), kind: 'pglite' };
+}

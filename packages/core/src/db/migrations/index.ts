@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import * as initial from './20261123T000000-initial.ts';
+
+/** Every migration, by name; Kysely runs them in name order. */
+export const migrations: Record<string, Migration> = {
+  '20261123T000000-initial': initial,
+};

@@ -1,0 +1,91 @@
+import { createHash, randomUUID } from 'node:crypto';
+import superjson from 'superjson';
+import { AppError } from '../errors.ts';
+import type { Clock } from '../clock.ts';
+import type { Db, Tx } from '../db/database.ts';
+import * as repo from './idempotency.repository.ts';
+
+/** How long a running call owns its key before a retry may take it over (its process died). */
+export const LEASE_MS = 15_000;
+/** Keys are kept at least 24 hours; the sweep removes them a day later. */
+export const RETENTION_MS = 48 * 3600_000;
+
+export type IdempotentProcedure = 'reservations.hold' | 'balance.charge' | 'payments.pay';
+
+export interface IdempotentCall<T> {
+  /** Runs the operation; it must call `complete(trx, result)` inside its committing transaction. */
+  execute(complete: (trx: Tx, result: T) => Promise<void>): Promise<T>;
+  /** Runs on a replay, with the stored result (for example, to retry an after-commit side effect). */
+  onReplay?(result: T): Promise<T>;
+}
+
+export class IdempotencyService {
+  constructor(private readonly deps: { db: Db; clock: Clock }) {}
+
+  async run<T>(ref: repo.KeyRef & { procedure: IdempotentProcedure }, input: unknown, call: IdempotentCall<T>): Promise<T> {
+    const { db, clock } = this.deps;
+    const requestHash = hashInput(input);
+    const owner = randomUUID();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const now = clock.now();
+      const lockedUntil = new Date(now.getTime() + LEASE_MS);
+      const claimed = await repo.insertKey(db, ref, { requestHash, owner, lockedUntil, now });
+      if (!claimed) {
+        const existing = await repo.findKey(db, ref);
+        if (!existing) continue; // released between our insert and read: try to claim again
+        if (existing.request_hash !== requestHash) {
+          throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This idempotency key was used with a different request');
+        }
+        if (existing.state === 'DONE') {
+          const result = superjson.parse<T>(existing.response!);
+          return call.onReplay ? call.onReplay(result) : result;
+        }
+        if (existing.locked_until > now) {
+          throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this idempotency key is still running');
+        }
+        if (!(await repo.takeOverKey(db, ref, existing.owner, owner, lockedUntil, now))) continue;
+      }
+      return this.execute(ref, owner, call);
+    }
+    throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this idempotency key is still running');
+  }
+
+  private async execute<T>(ref: repo.KeyRef, owner: string, call: IdempotentCall<T>): Promise<T> {
+    let completed = false;
+    try {
+      const result = await call.execute(async (trx, value) => {
+        if (!(await repo.completeKey(trx, ref, owner, superjson.stringify(value), this.deps.clock.now()))) {
+          // Our lease lapsed and another call took the key: this one must not also succeed.
+          throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'This request took too long and was superseded by a retry');
+        }
+        completed = true;
+      });
+      if (!completed) throw new Error(`idempotent ${ref.procedure} finished without completing its key`);
+      return result;
+    } catch (err) {
+      // An error releases the key so that a retry runs again. (A completed key whose transaction
+      // rolled back is still IN_PROGRESS in the database, so this releases it too.)
+      await repo.releaseKey(this.deps.db, ref, owner).catch(() => {});
+      throw err;
+    }
+  }
+
+  async sweep(): Promise<number> {
+    return repo.deleteKeysCreatedBefore(this.deps.db, new Date(this.deps.clock.now().getTime() - RETENTION_MS));
+  }
+}
+
+/** Same request, same hash: keys sorted, so field order does not matter. */
+export function hashInput(input: unknown): string {
+  return createHash('sha256').update(stableStringify(input)).digest('base64url');
+}
+
+function stableStringify(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'undefined';
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
+}

@@ -1,0 +1,125 @@
+import { sql } from 'kysely';
+import { Kysely } from 'kysely';
+import { AdminService } from './admin/admin.service.ts';
+import { BalanceService } from './balance/balance.service.ts';
+import { type Clock, systemClock } from './clock.ts';
+import { ConcertsService } from './concerts/concerts.service.ts';
+import type { Config } from './config.ts';
+import { type Db, migrateToLatest } from './db/database.ts';
+import { createDialect, type DialectHandle } from './db/dialect.ts';
+import type { DB } from './db/schema.ts';
+import { IdempotencyService } from './idempotency/idempotency.service.ts';
+import { PaymentsService } from './payments/payments.service.ts';
+import { QueueService } from './queue/queue.service.ts';
+import { ReservationsService } from './reservations/reservations.service.ts';
+
+export * from './errors.ts';
+export * from './schemas.ts';
+export type * from './types.ts';
+export { type Clock, FakeClock, systemClock } from './clock.ts';
+export { type Config, ConfigError, loadConfig } from './config.ts';
+export type { QueueGate } from './queue/queue.gate.ts';
+export type { Db } from './db/database.ts';
+
+export interface Core extends AsyncDisposable {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly db: Db;
+  readonly databaseKind: 'postgres' | 'pglite';
+  readonly concerts: ConcertsService;
+  readonly reservations: ReservationsService;
+  readonly balance: BalanceService;
+  readonly payments: PaymentsService;
+  readonly admin: AdminService;
+  readonly idempotency: IdempotencyService;
+  readonly queue: QueueService;
+  /** Whether the database and the queue store answer, for /readyz. */
+  readiness(): Promise<{ database: boolean; queue: boolean }>;
+  /** Starts the periodic sweeps (lapsed holds, old idempotency keys). Safe on every replica. */
+  startBackgroundWork(onError?: (err: unknown) => void): void;
+  close(): Promise<void>;
+}
+
+export interface CoreOverrides {
+  clock?: Clock;
+  /** Skip running migrations (a test harness that migrated already). */
+  skipMigrations?: boolean;
+}
+
+/** The composition root: everything the services need is built here, once. */
+export async function createCore(config: Config, overrides: CoreOverrides = {}): Promise<Core> {
+  const clock = overrides.clock ?? systemClock;
+  const handle: DialectHandle = createDialect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize });
+  const db = new Kysely<DB>({ dialect: handle.dialect });
+  try {
+    if (!overrides.skipMigrations) await migrateToLatest(db as Kysely<unknown>);
+  } catch (err) {
+    await db.destroy().catch(() => {});
+    throw err;
+  }
+
+  const idempotency = new IdempotencyService({ db, clock });
+  const queue = new QueueService();
+  const concerts = new ConcertsService({ db, clock });
+  const reservations = new ReservationsService({ db, clock, holdTtlSeconds: config.holdTtlSeconds, idempotency });
+  const balance = new BalanceService({ db, clock, config, idempotency });
+  const payments = new PaymentsService({ db, clock, idempotency, purchase: queue });
+  const admin = new AdminService({ db, clock });
+
+  const shouldSeed = config.seedDemo === 'always' || (config.seedDemo === 'auto' && handle.kind === 'pglite');
+  if (shouldSeed && !(await admin.isSeeded())) {
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM concerts`.execute(db);
+    if (config.seedDemo === 'always' || rows[0]?.n === 0) await admin.seedDemo();
+  }
+
+  const timers: NodeJS.Timeout[] = [];
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    for (const t of timers) clearInterval(t);
+    await queue.close();
+    await db.destroy();
+  };
+
+  return {
+    config,
+    clock,
+    db,
+    databaseKind: handle.kind,
+    concerts,
+    reservations,
+    balance,
+    payments,
+    admin,
+    idempotency,
+    queue,
+    async readiness() {
+      const database = await sql`SELECT 1`.execute(db).then(
+        () => true,
+        () => false,
+      );
+      return { database, queue: await queue.ping().catch(() => false) };
+    },
+    startBackgroundWork(onError = () => {}) {
+      const every = (ms: number, job: () => Promise<unknown>) => {
+        let running = false;
+        const t = setInterval(() => {
+          if (running || closed) return;
+          running = true;
+          job()
+            .catch(onError)
+            .finally(() => {
+              running = false;
+            });
+        }, ms);
+        t.unref();
+        timers.push(t);
+      };
+      every(5_000, () => reservations.sweepExpired());
+      every(3600_000, () => idempotency.sweep());
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

@@ -1,0 +1,201 @@
+import { sql } from 'kysely';
+import { AppError } from '../errors.ts';
+import type { Db, Tx } from '../db/database.ts';
+import type { ReservationStatus } from '../schemas.ts';
+import type { Reservation } from '../types.ts';
+
+type Executor = Db | Tx;
+
+/** A HELD reservation past its expiry reads EXPIRED at once, before any sweep marks it. */
+const liveStatus = (now: Date) =>
+  sql<ReservationStatus>`CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= ${now} THEN 'EXPIRED' ELSE r.status END`;
+
+function baseQuery(db: Executor, now: Date) {
+  return db
+    .selectFrom('reservations as r')
+    .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
+    .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
+    .select((eb) => [
+      'r.id',
+      'r.user_id',
+      'r.schedule_id',
+      'r.total_price',
+      'r.hold_expires_at',
+      'r.created_at',
+      'r.paid_at',
+      'sc.concert_id',
+      'sc.starts_at',
+      'c.title',
+      liveStatus(now).as('status'),
+      eb
+        .selectFrom('reservation_seats as rs')
+        .select(sql<Array<{ seatNumber: number; grade: string; price: number }>>`coalesce(json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number), '[]')`.as('seats'))
+        .whereRef('rs.reservation_id', '=', 'r.id')
+        .as('seats'),
+    ]);
+}
+
+type Row = Awaited<ReturnType<ReturnType<typeof baseQuery>['executeTakeFirstOrThrow']>>;
+
+function toReservation(r: Row): Reservation {
+  const seats = (typeof r.seats === 'string' ? JSON.parse(r.seats) : r.seats) as Reservation['seats'];
+  return {
+    reservationId: r.id,
+    concertId: r.concert_id,
+    concertTitle: r.title,
+    scheduleId: r.schedule_id,
+    startsAt: r.starts_at,
+    seats: seats.map((s) => ({ seatNumber: Number(s.seatNumber), grade: s.grade, price: Number(s.price) })),
+    totalPrice: r.total_price,
+    status: r.status,
+    holdExpiresAt: r.hold_expires_at,
+    createdAt: r.created_at,
+    paidAt: r.paid_at,
+  };
+}
+
+/** A reservation as its owner sees it; someone else's reads as missing. */
+export async function findReservation(db: Executor, reservationId: string, now: Date, userId?: number): Promise<(Reservation & { userId: number }) | undefined> {
+  let q = baseQuery(db, now).where('r.id', '=', reservationId);
+  if (userId !== undefined) q = q.where('r.user_id', '=', userId);
+  const row = await q.executeTakeFirst();
+  return row && { ...toReservation(row), userId: row.user_id };
+}
+
+export async function getReservation(db: Executor, reservationId: string, now: Date, userId?: number) {
+  const r = await findReservation(db, reservationId, now, userId);
+  if (!r) throw new AppError('RESERVATION_NOT_FOUND', 'No such reservation');
+  return r;
+}
+
+export async function findUserReservations(db: Db, userId: number, now: Date, status?: ReservationStatus): Promise<Reservation[]> {
+  let q = baseQuery(db, now).where('r.user_id', '=', userId).orderBy('r.created_at', 'desc').limit(500);
+  if (status) q = q.where(liveStatus(now), '=', status);
+  return (await q.execute()).map(toReservation);
+}
+
+/** Locks a reservation row for a state change; with userId, only the owner's. */
+export async function lockReservation(trx: Tx, reservationId: string, userId?: number) {
+  let q = trx
+    .selectFrom('reservations')
+    .select(['id', 'user_id', 'schedule_id', 'status', 'total_price', 'seat_count', 'hold_expires_at'])
+    .where('id', '=', reservationId)
+    .forUpdate();
+  if (userId !== undefined) q = q.where('user_id', '=', userId);
+  const row = await q.executeTakeFirst();
+  if (!row) throw new AppError('RESERVATION_NOT_FOUND', 'No such reservation');
+  return row;
+}
+
+/** Seats of one schedule that a user holds (live) or bought: the per-user ticket limit counts these. */
+export async function countUserSeats(trx: Tx, userId: number, scheduleId: number, now: Date): Promise<number> {
+  const row = await trx
+    .selectFrom('seats as s')
+    .innerJoin('reservations as r', 'r.id', 's.reservation_id')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('s.schedule_id', '=', scheduleId)
+    .where('r.user_id', '=', userId)
+    .where(sql<boolean>`(s.sold_at IS NOT NULL OR s.held_until > ${now})`)
+    .executeTakeFirstOrThrow();
+  return row.n;
+}
+
+/**
+ * The hold itself: one conditional UPDATE claims every requested seat that is free now.
+ * Concurrent claims of a seat queue on its row lock; the loser re-reads the row and matches nothing.
+ */
+export async function claimSeats(trx: Tx, scheduleId: number, seatNumbers: number[], reservationId: string, heldUntil: Date, now: Date) {
+  return trx
+    .updateTable('seats')
+    .set({ reservation_id: reservationId, held_until: heldUntil })
+    .where('schedule_id', '=', scheduleId)
+    .where('seat_number', 'in', seatNumbers)
+    .where('sold_at', 'is', null)
+    .where((eb) => eb.or([eb('reservation_id', 'is', null), eb('held_until', '<=', now)]))
+    .returning(['seat_number', 'grade', 'price'])
+    .execute();
+}
+
+export async function insertReservation(
+  trx: Tx,
+  row: { id: string; userId: number; scheduleId: number; seats: Array<{ seat_number: number; grade: string; price: number }>; holdExpiresAt: Date; now: Date },
+) {
+  await trx
+    .insertInto('reservations')
+    .values({
+      id: row.id,
+      user_id: row.userId,
+      schedule_id: row.scheduleId,
+      status: 'HELD',
+      total_price: row.seats.reduce((sum, s) => sum + s.price, 0),
+      seat_count: row.seats.length,
+      hold_expires_at: row.holdExpiresAt,
+      created_at: row.now,
+      paid_at: null,
+      cancelled_at: null,
+    })
+    .execute();
+  await trx
+    .insertInto('reservation_seats')
+    .values(row.seats.map((s) => ({ reservation_id: row.id, schedule_id: row.scheduleId, seat_number: s.seat_number, grade: s.grade, price: s.price })))
+    .execute();
+}
+
+/** Frees the unsold seats a reservation still claims. */
+export async function releaseSeats(trx: Tx, reservationIds: string[]) {
+  if (reservationIds.length === 0) return;
+  await trx
+    .updateTable('seats')
+    .set({ reservation_id: null, held_until: null })
+    .where('reservation_id', 'in', reservationIds)
+    .where('sold_at', 'is', null)
+    .execute();
+}
+
+export async function markCancelled(trx: Tx, reservationId: string, now: Date) {
+  await trx.updateTable('reservations').set({ status: 'CANCELLED', cancelled_at: now }).where('id', '=', reservationId).execute();
+}
+
+/** Marks lapsed holds EXPIRED and frees their seats; SKIP LOCKED lets any number of sweepers run at once. */
+export async function expireLapsedHolds(trx: Tx, now: Date, limit: number): Promise<string[]> {
+  const ids = await trx
+    .selectFrom('reservations')
+    .select('id')
+    .where('status', '=', 'HELD')
+    .where('hold_expires_at', '<=', now)
+    .orderBy('hold_expires_at')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+  const list = ids.map((r) => r.id);
+  if (list.length === 0) return list;
+  await trx.updateTable('reservations').set({ status: 'EXPIRED' }).where('id', 'in', list).execute();
+  await releaseSeats(trx, list);
+  return list;
+}
+
+export async function findLiveHolds(db: Db, now: Date, filter: { concertId?: number; scheduleId?: number }) {
+  let q = db
+    .selectFrom('reservations as r')
+    .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
+    .select((eb) => [
+      'r.id',
+      'r.user_id',
+      'r.schedule_id',
+      'r.total_price',
+      'r.hold_expires_at',
+      eb
+        .selectFrom('reservation_seats as rs')
+        .select(sql<number[]>`array_agg(rs.seat_number ORDER BY rs.seat_number)`.as('n'))
+        .whereRef('rs.reservation_id', '=', 'r.id')
+        .as('seat_numbers'),
+    ])
+    .where('r.status', '=', 'HELD')
+    .where('r.hold_expires_at', '>', now)
+    .orderBy('r.hold_expires_at')
+    .limit(1000);
+  if (filter.concertId !== undefined) q = q.where('sc.concert_id', '=', filter.concertId);
+  if (filter.scheduleId !== undefined) q = q.where('r.schedule_id', '=', filter.scheduleId);
+  return q.execute();
+}

@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../errors.ts';
+import type { Clock } from '../clock.ts';
+import { type Db, transaction } from '../db/database.ts';
+import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
+import type { QueueGate } from '../queue/queue.gate.ts';
+import type { HoldInput, ReservationStatus } from '../schemas.ts';
+import type { HoldSummary, Reservation } from '../types.ts';
+import { getScheduleRow } from '../concerts/concerts.repository.ts';
+import { lockUser } from '../users/users.repository.ts';
+import * as repo from './reservations.repository.ts';
+
+export const MAX_SEATS_PER_USER_PER_SCHEDULE = 4;
+
+export class ReservationsService {
+  constructor(private readonly deps: { db: Db; clock: Clock; holdTtlSeconds: number; idempotency: IdempotencyService }) {}
+
+  async hold(userId: number, input: HoldInput, gate: QueueGate): Promise<Reservation> {
+    const { scheduleId, idempotencyKey } = input;
+    const seatNumbers = [...input.seatNumbers].sort((a, b) => a - b);
+    return this.deps.idempotency.run({ userId, procedure: 'reservations.hold', key: idempotencyKey }, { scheduleId, seatNumbers }, {
+      execute: async (complete) => {
+        const { db, clock } = this.deps;
+        const schedule = await getScheduleRow(db, scheduleId);
+        await gate.assertActive(schedule.concert_id);
+        const now = clock.now();
+        if (now < schedule.booking_opens_at) {
+          throw new AppError('BOOKING_NOT_OPEN', `Booking opens at ${schedule.booking_opens_at.toISOString()}`, {
+            bookingOpensAt: schedule.booking_opens_at,
+          });
+        }
+        if (now >= schedule.starts_at) throw new AppError('BOOKING_CLOSED', 'This show has started; booking is closed');
+        const missing = seatNumbers.filter((n) => n > schedule.seat_count);
+        if (missing.length > 0) {
+          throw new AppError('SEAT_NOT_FOUND', `Seat ${missing.join(', ')} does not exist in schedule ${scheduleId}`, { seatNumbers: missing });
+        }
+        const reservationId = randomUUID();
+        const holdExpiresAt = new Date(now.getTime() + this.deps.holdTtlSeconds * 1000);
+        return transaction(db, async (trx) => {
+          // The user's row lock serialises one user's holds, so the limit cannot be raced past.
+          await lockUser(trx, userId);
+          const owned = await repo.countUserSeats(trx, userId, scheduleId, now);
+          if (owned + seatNumbers.length > MAX_SEATS_PER_USER_PER_SCHEDULE) {
+            throw new AppError(
+              'TICKET_LIMIT_EXCEEDED',
+              `A user may hold or own at most ${MAX_SEATS_PER_USER_PER_SCHEDULE} seats of one schedule (you have ${owned})`,
+              { limit: MAX_SEATS_PER_USER_PER_SCHEDULE, owned },
+            );
+          }
+          const claimed = await repo.claimSeats(trx, scheduleId, seatNumbers, reservationId, holdExpiresAt, now);
+          if (claimed.length !== seatNumbers.length) {
+            const got = new Set(claimed.map((s) => s.seat_number));
+            const taken = seatNumbers.filter((n) => !got.has(n));
+            throw new AppError('SEAT_UNAVAILABLE', `Seat ${taken.join(', ')} is not available`, { seatNumbers: taken });
+          }
+          await repo.insertReservation(trx, { id: reservationId, userId, scheduleId, seats: claimed, holdExpiresAt, now });
+          const reservation = await repo.getReservation(trx, reservationId, now);
+          const result = publicReservation(reservation);
+          await complete(trx, result);
+          return result;
+        });
+      },
+    });
+  }
+
+  async get(userId: number, reservationId: string): Promise<Reservation> {
+    return publicReservation(await repo.getReservation(this.deps.db, reservationId, this.deps.clock.now(), userId));
+  }
+
+  async mine(userId: number, status?: ReservationStatus): Promise<Reservation[]> {
+    return repo.findUserReservations(this.deps.db, userId, this.deps.clock.now(), status);
+  }
+
+  /** The owner cancels (userId given) or an operator releases (no userId). */
+  async cancel(reservationId: string, userId?: number): Promise<Reservation> {
+    return transaction(this.deps.db, async (trx) => {
+      const now = this.deps.clock.now();
+      const r = await repo.lockReservation(trx, reservationId, userId);
+      assertReleasable(r, now);
+      if (r.status === 'HELD') {
+        await repo.markCancelled(trx, reservationId, now);
+        await repo.releaseSeats(trx, [reservationId]);
+      }
+      return publicReservation(await repo.getReservation(trx, reservationId, now));
+    });
+  }
+
+  async listHolds(filter: { concertId?: number; scheduleId?: number }): Promise<HoldSummary[]> {
+    const rows = await repo.findLiveHolds(this.deps.db, this.deps.clock.now(), filter);
+    return rows.map((r) => ({
+      reservationId: r.id,
+      userId: r.user_id,
+      scheduleId: r.schedule_id,
+      seatNumbers: (r.seat_numbers ?? []).map(Number),
+      totalPrice: r.total_price,
+      holdExpiresAt: r.hold_expires_at,
+    }));
+  }
+
+  /** Marks lapsed holds EXPIRED (reads already say so; this tidies the rows). Safe on every replica at once. */
+  async sweepExpired(batch = 500): Promise<number> {
+    return transaction(this.deps.db, async (trx) => (await repo.expireLapsedHolds(trx, this.deps.clock.now(), batch)).length);
+  }
+}
+
+/** Cancelling twice answers the cancelled reservation; a paid or lapsed one cannot be cancelled. */
+function assertReleasable(r: { status: string; hold_expires_at: Date }, now: Date): void {
+  if (r.status === 'PAID') throw new AppError('ALREADY_PAID', 'This reservation is paid and cannot be cancelled');
+  if (r.status === 'EXPIRED' || (r.status === 'HELD' && r.hold_expires_at <= now)) {
+    throw new AppError('HOLD_EXPIRED', 'This hold has already expired; its seats are free');
+  }
+}
+
+export function publicReservation(r: Reservation & { userId?: number }): Reservation {
+  const { userId: _userId, ...rest } = r;
+  return rest;
+}
+

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+
+/**
+ * Input schemas shared by the API and its clients (the CLI validates files with them).
+ * This file imports nothing but zod, so a client can import it without the server's code.
+ */
+
+const MAX_ID = Number.MAX_SAFE_INTEGER;
+
+export const ZId = z.number().int().positive().max(MAX_ID);
+export const ZUuid = z.uuid();
+export const ZIdempotencyKey = z
+  .string()
+  .regex(/^[A-Za-z0-9_\-:.]{8,100}$/, 'must be 8 to 100 characters of A-Z a-z 0-9 _ - : .');
+export const ZSeatNumber = z.number().int().min(1).max(1000);
+/** Range checks on amounts are the wallet's (INVALID_AMOUNT), so any finite number passes here. */
+export const ZAmount = z.number();
+
+export const RESERVATION_STATUSES = ['HELD', 'PAID', 'EXPIRED', 'CANCELLED'] as const;
+export const ZReservationStatus = z.enum(RESERVATION_STATUSES);
+
+export const ZEmpty = z.object({}).strict().optional().default({});
+
+// concerts
+export const ZConcertIdInput = z.object({ concertId: ZId });
+export const ZSchedulesInput = z.object({ concertId: ZId, includeSoldOut: z.boolean().optional().default(false) });
+export const ZScheduleIdInput = z.object({ scheduleId: ZId });
+
+// reservations
+export const ZHoldInput = z.object({
+  scheduleId: ZId,
+  seatNumbers: z
+    .array(ZSeatNumber)
+    .min(1)
+    .max(4)
+    .refine((s) => new Set(s).size === s.length, 'seat numbers must be distinct'),
+  idempotencyKey: ZIdempotencyKey,
+});
+export const ZReservationIdInput = z.object({ reservationId: ZUuid });
+export const ZMineInput = z.object({ status: ZReservationStatus.optional() }).optional().default({});
+
+// balance
+export const ZChargeInput = z.object({ amount: ZAmount, idempotencyKey: ZIdempotencyKey });
+export const ZHistoryInput = z
+  .object({ limit: z.number().int().min(1).max(100).optional().default(20), cursor: z.string().max(200).optional() })
+  .optional()
+  .default({ limit: 20 });
+
+// payments
+export const ZPayInput = z.object({ reservationId: ZUuid, idempotencyKey: ZIdempotencyKey });
+
+// queue
+export const ZQueueEnterInput = z.object({ concertId: ZId });
+
+// admin
+export const ZCreateUserInput = z.object({
+  name: z.string().trim().min(1).max(100),
+  initialBalance: z.number().int().min(0).max(1_000_000_000).optional().default(0),
+});
+
+export const ZTier = z.object({
+  grade: z.string().trim().min(1).max(20),
+  price: z.number().int().min(0).max(100_000_000),
+  fromSeat: ZSeatNumber,
+  toSeat: ZSeatNumber,
+});
+
+export const ZScheduleSpec = z.object({
+  startsAt: z.coerce.date(),
+  bookingOpensAt: z.coerce.date().optional(),
+  seatCount: z.number().int().min(1).max(1000).optional().default(50),
+  tiers: z.array(ZTier).min(1).max(50).optional(),
+});
+
+export const ZCreateConcertInput = z.object({
+  title: z.string().trim().min(1).max(200),
+  venue: z.string().trim().max(200).optional().default(''),
+  schedules: z.array(ZScheduleSpec).min(1).max(100),
+});
+
+export const ZHoldsListInput = z.object({ concertId: ZId.optional(), scheduleId: ZId.optional() }).optional().default({});
+
+export const ZQueueConfigureInput = z.object({
+  concertId: ZId,
+  maxActive: z.number().int().min(1).max(1_000_000).optional(),
+  activeTtlSeconds: z.number().int().min(1).max(86_400).optional(),
+  idleTimeoutSeconds: z.number().int().min(1).max(86_400).optional(),
+  paused: z.boolean().optional(),
+});
+
+export type HoldInput = z.infer<typeof ZHoldInput>;
+export type ChargeInput = z.infer<typeof ZChargeInput>;
+export type HistoryInput = z.infer<typeof ZHistoryInput>;
+export type PayInput = z.infer<typeof ZPayInput>;
+export type CreateUserInput = z.infer<typeof ZCreateUserInput>;
+export type CreateConcertInput = z.infer<typeof ZCreateConcertInput>;
+export type ScheduleSpec = z.infer<typeof ZScheduleSpec>;
+export type HoldsListInput = z.infer<typeof ZHoldsListInput>;
+export type QueueConfigureInput = z.infer<typeof ZQueueConfigureInput>;
+export type ReservationStatus = z.infer<typeof ZReservationStatus>;

@@ -1,0 +1,205 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AppRouter } from '@concert/api';
+import { createServer } from '@concert/api';
+import { type Clock, type Core, createCore, loadConfig } from '@concert/core';
+import { createTRPCClient, httpBatchLink, httpLink, TRPCClientError } from '@trpc/client';
+import pg from 'pg';
+import superjson from 'superjson';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const ADMIN_KEY = 'test-admin-key-0123456789';
+export const BASE_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A database of the suite's own on the real PostgreSQL, dropped by the returned function. */
+export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `concert_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: BASE_DATABASE_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(BASE_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: BASE_DATABASE_URL });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+export function testEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    DATABASE_URL: databaseUrl,
+    ADMIN_API_KEY: ADMIN_KEY,
+    QUEUE_TOKEN_SECRET: 'test-queue-token-secret-0123456789abcdef',
+    SEED_DEMO: 'never',
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
+export interface TestApi {
+  url: string;
+  core: Core;
+  close(): Promise<void>;
+}
+
+/** The API in this process, on a port of its own. */
+export async function startApi(env: Record<string, string>, opts: { clock?: Clock } = {}): Promise<TestApi> {
+  const core = await createCore(loadConfig(env), opts.clock ? { clock: opts.clock } : {});
+  const server = createServer(core);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    core,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await core.close();
+    },
+  };
+}
+
+export interface SpawnedApi {
+  url: string;
+  child: ChildProcess;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** The API as its own OS process (`pnpm start`'s entry point), for multi-process tests. */
+export async function spawnApi(env: Record<string, string>): Promise<SpawnedApi> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'packages/api/src/main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const url = `http://127.0.0.1:${port}`;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`API process exited early:\n${out}`);
+    const ok = await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`API process did not start:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    child,
+    output: () => out,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ClientIdentity {
+  userId?: number;
+  bearer?: string;
+  queueToken?: string;
+  adminKey?: string;
+  headers?: Record<string, string>;
+}
+
+/** A typed client as a frontend would build it. `batch: false` sends one HTTP request per call. */
+export function client(url: string, who: ClientIdentity = {}, opts: { batch?: boolean } = {}) {
+  const headers = () => ({
+    ...(who.userId !== undefined ? { 'x-user-id': String(who.userId) } : {}),
+    ...(who.bearer ? { authorization: `Bearer ${who.bearer}` } : {}),
+    ...(who.queueToken ? { 'x-queue-token': who.queueToken } : {}),
+    ...(who.adminKey ? { 'x-admin-key': who.adminKey } : {}),
+    ...who.headers,
+  });
+  const link = opts.batch === false ? httpLink({ url: `${url}/trpc`, transformer: superjson, headers }) : httpBatchLink({ url: `${url}/trpc`, transformer: superjson, headers });
+  return createTRPCClient<AppRouter>({ links: [link] });
+}
+
+export const admin = (url: string) => client(url, { adminKey: ADMIN_KEY });
+
+/** The appCode of a failed call, or 'OK' when it succeeded: handy for tallying races. */
+export async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'OK';
+  } catch (err) {
+    if (err instanceof TRPCClientError) return String((err.data as { appCode?: string } | undefined)?.appCode ?? `HTTP_${err.data?.httpStatus}`);
+    throw err;
+  }
+}
+
+/** Expects the call to fail with this appCode, and returns the error. */
+export async function expectAppError(p: Promise<unknown>, appCode: string): Promise<TRPCClientError<AppRouter>> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof TRPCClientError && (err.data as { appCode?: string } | undefined)?.appCode === appCode) return err;
+    throw new Error(`expected ${appCode}, got ${err instanceof TRPCClientError ? JSON.stringify(err.data) : String(err)}`);
+  }
+  throw new Error(`expected ${appCode}, but the call succeeded`);
+}
+
+export function tally(outcomes: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const o of outcomes) counts[o] = (counts[o] ?? 0) + 1;
+  return counts;
+}
+
+export function key(prefix = 'k'): string {
+  return `${prefix}-${randomBytes(8).toString('hex')}`;
+}
+
+/** A concert with one open schedule in the future, and funded users. */
+export async function seedSale(url: string, opts: { seatCount?: number; users?: number; balance?: number } = {}) {
+  const a = admin(url);
+  const now = Date.now();
+  const concert = await a.admin.concerts.create.mutate({
+    title: `Test concert ${key()}`,
+    venue: 'Test Hall',
+    schedules: [{ startsAt: new Date(now + 7 * 86_400_000), bookingOpensAt: new Date(now - 3_600_000), seatCount: opts.seatCount ?? 50 }],
+  });
+  const userIds: number[] = [];
+  for (let i = 0; i < (opts.users ?? 1); i++) {
+    userIds.push((await a.admin.users.create.mutate({ name: `user ${i}`, initialBalance: opts.balance ?? 1_000_000 })).userId);
+  }
+  return { concertId: concert.concertId, scheduleId: concert.schedules[0]!.scheduleId, userIds };
+}
