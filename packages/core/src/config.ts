@@ -32,6 +32,7 @@ const ZEnv = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATA_DIR: z.string().trim().min(1).default('./.data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_KEY_PREFIX: z.string().trim().regex(/^[A-Za-z0-9:_-]{0,50}$/, 'must be up to 50 characters of A-Z a-z 0-9 : _ -').default('concert:'),
   HOLD_TTL_SECONDS: int(1, 86_400).default(300),
   QUEUE_MAX_ACTIVE: int(1, 1_000_000).default(100),
   QUEUE_ACTIVE_TTL_SECONDS: int(1, 86_400).default(600),
@@ -54,6 +55,8 @@ export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
   redisUrl: string | undefined;
+  /** Namespaces this deployment's keys when a Redis is shared. */
+  redisKeyPrefix: string;
   holdTtlSeconds: number;
   queue: { maxActive: number; activeTtlSeconds: number; idleTimeoutSeconds: number };
   auth: { mode: 'dev' | 'jwt'; jwtSecret: string | undefined };
@@ -105,6 +108,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     holdTtlSeconds: e.HOLD_TTL_SECONDS,
     queue: {
       maxActive: e.QUEUE_MAX_ACTIVE,

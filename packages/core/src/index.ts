@@ -11,6 +11,10 @@ import type { DB } from './db/schema.ts';
 import { IdempotencyService } from './idempotency/idempotency.service.ts';
 import { PaymentsService } from './payments/payments.service.ts';
 import { QueueService } from './queue/queue.service.ts';
+import { MemoryQueueStore } from './queue/queue.store.memory.ts';
+import { RedisQueueStore } from './queue/queue.store.redis.ts';
+import { createRedis, waitForRedis } from './redis/client.ts';
+import { getConcert } from './concerts/concerts.repository.ts';
 import { ReservationsService } from './reservations/reservations.service.ts';
 
 export * from './errors.ts';
@@ -19,6 +23,7 @@ export type * from './types.ts';
 export { type Clock, FakeClock, systemClock } from './clock.ts';
 export { type Config, ConfigError, loadConfig } from './config.ts';
 export type { QueueGate } from './queue/queue.gate.ts';
+export type { QueueTicket, QueueStatsView } from './queue/queue.service.ts';
 export type { Db } from './db/database.ts';
 
 export interface Core extends AsyncDisposable {
@@ -59,7 +64,20 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
   }
 
   const idempotency = new IdempotencyService({ db, clock });
-  const queue = new QueueService();
+  const redis = config.redisUrl ? createRedis(config.redisUrl, { keyPrefix: config.redisKeyPrefix }) : undefined;
+  if (redis) await waitForRedis(redis, 3_000);
+  const knownConcerts = new Set<number>();
+  const queue = new QueueService({
+    store: redis ? new RedisQueueStore(redis) : new MemoryQueueStore(),
+    clock,
+    config,
+    // Concerts are never deleted, so a concert seen once needs no second query.
+    assertConcert: async (concertId) => {
+      if (knownConcerts.has(concertId)) return;
+      await getConcert(db, concertId);
+      knownConcerts.add(concertId);
+    },
+  });
   const concerts = new ConcertsService({ db, clock });
   const reservations = new ReservationsService({ db, clock, holdTtlSeconds: config.holdTtlSeconds, idempotency });
   const balance = new BalanceService({ db, clock, config, idempotency });
@@ -116,6 +134,8 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
         t.unref();
         timers.push(t);
       };
+      // Every replica settles every line: the scripts are atomic, so this is safe and needs no leader.
+      every(250, () => queue.tick());
       every(5_000, () => reservations.sweepExpired());
       every(3600_000, () => idempotency.sweep());
     },
@@ -123,3 +143,4 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     [Symbol.asyncDispose]: close,
   };
 }
+

@@ -1,4 +1,4 @@
-import { ZCreateConcertInput, ZCreateUserInput, ZEmpty, ZHoldsListInput, ZReservationIdInput } from '@concert/core';
+import { ZConcertIdInput, ZCreateConcertInput, ZCreateUserInput, ZEmpty, ZHoldsListInput, ZQueueConfigureInput, ZReservationIdInput } from '@concert/core';
 import { adminProcedure, router } from '../trpc.ts';
 
 export const adminRouter = router({
@@ -12,6 +12,10 @@ export const adminRouter = router({
   holds: router({
     list: adminProcedure.input(ZHoldsListInput).query(({ ctx, input }) => ctx.core.reservations.listHolds(input)),
     release: adminProcedure.input(ZReservationIdInput).mutation(({ ctx, input }) => ctx.core.reservations.cancel(input.reservationId)),
+  }),
+  queue: router({
+    stats: adminProcedure.input(ZConcertIdInput).query(({ ctx, input }) => ctx.core.queue.stats(input.concertId)),
+    configure: adminProcedure.input(ZQueueConfigureInput).mutation(({ ctx, input }) => ctx.core.queue.configure(input)),
   }),
   audit: adminProcedure.input(ZEmpty).query(({ ctx }) => ctx.core.admin.audit()),
 });

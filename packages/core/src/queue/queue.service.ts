@@ -1,22 +1,156 @@
+import { AppError, isAppError } from '../errors.ts';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
 import type { PurchaseHook } from '../payments/payments.service.ts';
+import type { QueueConfigureInput } from '../schemas.ts';
 import type { QueueGate } from './queue.gate.ts';
+import type { QueueSettings, QueueStats, QueueStore, TokenState } from './queue.store.ts';
+import { newTokenId, signToken, type TokenClaims, verifyToken } from './queue.tokens.ts';
 
-/**
- * The waiting room. Until it lands (issue 3) the gate checks identity only: every identified
- * caller may book, and a payment has no queue token to expire.
- */
+export interface QueueTicket {
+  token: string;
+  concertId: number;
+  status: 'WAITING' | 'ACTIVE' | 'EXPIRED';
+  position: number | null;
+  aheadCount: number;
+  etaSeconds: number | null;
+  enteredAt: Date;
+  activeUntil: Date | null;
+  pollAfterMs: number;
+}
+
+export type QueueStatsView = QueueStats & { concertId: number };
+
+export interface QueueDeps {
+  store: QueueStore;
+  clock: Clock;
+  config: Pick<Config, 'queue' | 'queueTokenSecret'>;
+  /** Throws CONCERT_NOT_FOUND for an unknown concert. */
+  assertConcert: (concertId: number) => Promise<void>;
+}
+
+/** The waiting room: one line per concert, FIFO, at most maxActive ACTIVE at once. */
 export class QueueService implements PurchaseHook {
-  gate(_userId: number, _token: string | undefined): QueueGate {
-    return { assertActive: async () => {} };
+  private readonly defaults: QueueSettings;
+
+  constructor(private readonly deps: QueueDeps) {
+    this.defaults = { ...deps.config.queue, paused: false };
   }
 
-  async purchased(_userId: number, _concertId: number): Promise<boolean> {
-    return false;
+  async enter(userId: number, concertId: number): Promise<QueueTicket> {
+    await this.deps.assertConcert(concertId);
+    const now = this.now();
+    const r = await this.call(() => this.deps.store.enter(concertId, userId, newTokenId(), now, this.defaults));
+    return this.ticket({ concertId, userId, tokenId: r.tokenId, enteredAt: r.enteredAt }, r, now);
+  }
+
+  async status(userId: number, token: string | undefined): Promise<QueueTicket> {
+    const claims = this.verify(userId, token);
+    const now = this.now();
+    const state = await this.call(() => this.deps.store.status(claims.concertId, claims.tokenId, now, this.defaults));
+    return this.ticket(claims, state, now);
+  }
+
+  async leave(userId: number, token: string | undefined): Promise<{ left: true }> {
+    const claims = this.verify(userId, token);
+    await this.call(() => this.deps.store.leave(claims.concertId, claims.tokenId, this.now(), this.defaults));
+    return { left: true };
+  }
+
+  /** The booking gate: the token must be genuine, the caller's, for this concert, and ACTIVE now. */
+  gate(userId: number, token: string | undefined): QueueGate {
+    return {
+      assertActive: async (concertId: number) => {
+        if (!token) throw new AppError('QUEUE_NOT_ACTIVE', 'Enter the waiting room first (queue.enter) and send its x-queue-token');
+        const claims = this.verify(userId, token);
+        if (claims.concertId !== concertId) {
+          throw new AppError('TOKEN_WRONG_CONCERT', `This queue token is for concert ${claims.concertId}, not ${concertId}`);
+        }
+        const state = await this.call(() => this.deps.store.check(concertId, claims.tokenId, this.now()));
+        if (state === 'WAITING') throw new AppError('QUEUE_NOT_ACTIVE', 'You are still waiting in line');
+        if (state === 'EXPIRED') throw new AppError('TOKEN_EXPIRED', 'This queue token has expired; enter the waiting room again');
+      },
+    };
+  }
+
+  async purchased(userId: number, concertId: number): Promise<boolean> {
+    return this.deps.store.expireUser(concertId, userId, this.now(), this.defaults);
+  }
+
+  async stats(concertId: number): Promise<QueueStatsView> {
+    await this.deps.assertConcert(concertId);
+    return { concertId, ...(await this.call(() => this.deps.store.stats(concertId, this.now(), this.defaults))) };
+  }
+
+  async configure(input: QueueConfigureInput): Promise<QueueStatsView> {
+    const { concertId, ...patch } = input;
+    await this.deps.assertConcert(concertId);
+    return { concertId, ...(await this.call(() => this.deps.store.configure(concertId, patch, this.now(), this.defaults))) };
+  }
+
+  /** Settles every line: lapsed ACTIVE tokens out, idle WAITING ones dropped, the head admitted. */
+  async tick(): Promise<void> {
+    await this.deps.store.tick(this.now(), this.defaults);
   }
 
   async ping(): Promise<boolean> {
-    return true;
+    return this.deps.store.ping();
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.deps.store.close();
+  }
+
+  private now(): number {
+    return this.deps.clock.now().getTime();
+  }
+
+  private verify(userId: number, token: string | undefined): TokenClaims {
+    if (!token) throw new AppError('TOKEN_INVALID', 'Send the x-queue-token header from queue.enter');
+    const claims = verifyToken(this.deps.config.queueTokenSecret, token);
+    // Someone else's genuine token is as useless to the caller as a forged one.
+    if (!claims || claims.userId !== userId) throw new AppError('TOKEN_INVALID', 'This queue token is not valid');
+    return claims;
+  }
+
+  /** A queue store that is down answers SERVICE_UNAVAILABLE at once rather than an internal error. */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isAppError(err)) throw err;
+      throw new AppError('SERVICE_UNAVAILABLE', 'The waiting room is unavailable; try again shortly');
+    }
+  }
+
+  private ticket(claims: TokenClaims, state: TokenState, now: number): QueueTicket {
+    const waiting = state.status === 'WAITING';
+    const position = waiting ? state.position : null;
+    const ratePerSecond = state.admittedLastMinute / 60;
+    const etaSeconds = waiting && !state.paused && ratePerSecond > 0 ? Math.ceil(position! / ratePerSecond) : null;
+    return {
+      token: signToken(this.deps.config.queueTokenSecret, claims),
+      concertId: claims.concertId,
+      status: state.status,
+      position,
+      aheadCount: waiting ? position! - 1 : 0,
+      etaSeconds,
+      enteredAt: new Date(claims.enteredAt),
+      activeUntil: state.activeUntil === null ? null : new Date(state.activeUntil),
+      pollAfterMs: pollAfter(state, etaSeconds, now),
+    };
+  }
+}
+
+/**
+ * When to ask again: about once a second near the head, backing off with distance (a quarter
+ * of the ETA, or 50 ms per person ahead) up to 30 s, and never past the idle timeout's reach.
+ */
+export function pollAfter(state: TokenState, etaSeconds: number | null, now: number): number {
+  if (state.status === 'EXPIRED') return 60_000;
+  if (state.status === 'ACTIVE') return Math.max(1_000, Math.min(30_000, Math.floor(((state.activeUntil ?? now) - now) / 2)));
+  const byPosition = (state.position ?? 1) * 50;
+  const byEta = etaSeconds === null ? 0 : etaSeconds * 250;
+  const ceiling = Math.min(30_000, (state.idleTimeoutSeconds * 1000) / 3);
+  return Math.max(Math.min(1_000, ceiling), Math.min(ceiling, Math.max(byPosition, byEta)));
 }

@@ -1,0 +1,236 @@
+import type { Redis } from 'ioredis';
+import { QUEUE_REGISTRY_KEY, queueKeyList } from '../redis/keys.ts';
+import {
+  ADMIT_BATCH,
+  ADMITS_KEPT_MS,
+  CLEANUP_BATCH,
+  type EnterResult,
+  type GateState,
+  type QueueSettings,
+  type QueueSettingsPatch,
+  type QueueStats,
+  type QueueStore,
+  RATE_WINDOW_MS,
+  type TokenState,
+} from './queue.store.ts';
+
+/*
+ * Every change is one Lua script over one concert's keys (one Cluster slot), so Redis runs it
+ * whole and alone: two API processes settling the same line at once run one after the other,
+ * and the admission loop reads the ACTIVE count and fills up to maxActive in the same step.
+ *
+ * KEYS: 1 waiting, 2 active, 3 seen, 4 owners, 5 users, 6 config, 7 admits, 8 counters.
+ * ARGV: 1 now (ms), 2..5 default maxActive, activeTtlSeconds, idleTimeoutSeconds, paused (0/1), then the script's own.
+ */
+const PRELUDE = `
+local now = tonumber(ARGV[1])
+local function settings()
+  local c = redis.call('HMGET', KEYS[6], 'maxActive', 'activeTtlSeconds', 'idleTimeoutSeconds', 'paused')
+  return tonumber(c[1]) or tonumber(ARGV[2]), tonumber(c[2]) or tonumber(ARGV[3]),
+         tonumber(c[3]) or tonumber(ARGV[4]), tonumber(c[4]) or tonumber(ARGV[5])
+end
+local function drop(t)
+  local live = redis.call('ZREM', KEYS[1], t) + redis.call('ZREM', KEYS[2], t)
+  redis.call('ZREM', KEYS[3], t)
+  local owner = redis.call('HGET', KEYS[4], t)
+  if owner then
+    local uid = string.match(owner, '^(%d+):')
+    if redis.call('HGET', KEYS[5], uid) == t then redis.call('HDEL', KEYS[5], uid) end
+    redis.call('HDEL', KEYS[4], t)
+  end
+  return live
+end
+local function settle()
+  local maxActive, ttl, idle, paused = settings()
+  for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, ${CLEANUP_BATCH})) do drop(t) end
+  for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - idle * 1000, 'LIMIT', 0, ${CLEANUP_BATCH})) do drop(t) end
+  if paused == 0 then
+    local free = math.min(maxActive - redis.call('ZCARD', KEYS[2]), ${ADMIT_BATCH})
+    if free > 0 then
+      local heads = redis.call('ZRANGE', KEYS[1], 0, free - 1)
+      for _, t in ipairs(heads) do
+        redis.call('ZREM', KEYS[1], t)
+        redis.call('ZREM', KEYS[3], t)
+        redis.call('ZADD', KEYS[2], now + ttl * 1000, t)
+        redis.call('ZADD', KEYS[7], now, t)
+      end
+      if #heads > 0 then redis.call('HINCRBY', KEYS[8], 'admitted', #heads) end
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - ${ADMITS_KEPT_MS})
+  return paused, idle
+end
+local function state(t, paused, idle)
+  local rate = redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf')
+  local untilMs = redis.call('ZSCORE', KEYS[2], t)
+  if untilMs then return {'ACTIVE', 0, untilMs, rate, paused, idle} end
+  local rank = redis.call('ZRANK', KEYS[1], t)
+  if rank then return {'WAITING', rank + 1, 0, rate, paused, idle} end
+  return {'EXPIRED', 0, 0, rate, paused, idle}
+end
+`;
+
+const SCRIPTS = {
+  // ARGV 6 userId, 7 new tokenId
+  queueEnter: `${PRELUDE}
+local paused, idle = settle()
+local t = redis.call('HGET', KEYS[5], ARGV[6])
+local created = 0
+if not (t and (redis.call('ZSCORE', KEYS[1], t) or redis.call('ZSCORE', KEYS[2], t))) then
+  t = ARGV[7]
+  created = 1
+  local seq = redis.call('HINCRBY', KEYS[8], 'seq', 1)
+  redis.call('ZADD', KEYS[1], seq, t)
+  redis.call('ZADD', KEYS[3], now, t)
+  redis.call('HSET', KEYS[4], t, ARGV[6] .. ':' .. now)
+  redis.call('HSET', KEYS[5], ARGV[6], t)
+  paused, idle = settle()
+else
+  redis.call('ZADD', KEYS[3], 'XX', now, t)
+end
+local owner = redis.call('HGET', KEYS[4], t)
+local s = state(t, paused, idle)
+return {s[1], s[2], s[3], s[4], s[5], s[6], t, string.match(owner, ':(%d+)$'), created}
+`,
+  // ARGV 6 tokenId
+  queueStatus: `${PRELUDE}
+local paused, idle = settle()
+redis.call('ZADD', KEYS[3], 'XX', now, ARGV[6])
+return state(ARGV[6], paused, idle)
+`,
+  // ARGV 6 tokenId
+  queueLeave: `${PRELUDE}
+local live = drop(ARGV[6])
+settle()
+return live
+`,
+  // ARGV 6 userId
+  queueExpireUser: `${PRELUDE}
+local t = redis.call('HGET', KEYS[5], ARGV[6])
+local live = 0
+if t then live = drop(t) end
+settle()
+return live
+`,
+  // ARGV 6.. field, value pairs of settings to store
+  queueStats: `${PRELUDE}
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1]) end
+settle()
+local maxActive, ttl, idle, paused = settings()
+return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2]), maxActive, ttl, idle, paused,
+        tonumber(redis.call('HGET', KEYS[8], 'admitted') or '0'),
+        redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf')}
+`,
+  queueSettle: `${PRELUDE}
+settle()
+return redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])
+`,
+} as const;
+
+type ScriptName = keyof typeof SCRIPTS;
+type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
+
+// The gate's check: read-only, no settling, one round trip.
+const CHECK = `
+local untilMs = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if untilMs and tonumber(untilMs) > tonumber(ARGV[1]) then return 'ACTIVE' end
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 'WAITING' end
+return 'EXPIRED'
+`;
+
+export class RedisQueueStore implements QueueStore {
+  constructor(private readonly redis: Redis) {
+    for (const [name, lua] of Object.entries(SCRIPTS)) {
+      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 8, lua });
+    }
+    if (!('queueCheck' in redis)) redis.defineCommand('queueCheck', { numberOfKeys: 2, lua: CHECK });
+  }
+
+  private run(name: ScriptName | 'queueCheck', concertId: number, now: number, defaults: QueueSettings | undefined, ...args: Array<string | number>) {
+    const fn = (this.redis as unknown as Record<string, ScriptFn>)[name]!.bind(this.redis);
+    const keys = queueKeyList(concertId);
+    if (name === 'queueCheck') return fn(keys[0]!, keys[1]!, now, ...args);
+    const d = defaults!;
+    return fn(...keys, now, d.maxActive, d.activeTtlSeconds, d.idleTimeoutSeconds, d.paused ? 1 : 0, ...args);
+  }
+
+  async enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult> {
+    const [raw] = await Promise.all([
+      this.run('queueEnter', concertId, now, defaults, userId, newTokenId),
+      this.redis.sadd(QUEUE_REGISTRY_KEY, String(concertId)),
+    ]);
+    const r = raw as [...RawState, string, string, number];
+    return { ...toState(r.slice(0, 6) as RawState), tokenId: r[6], enteredAt: Number(r[7]), created: r[8] === 1 };
+  }
+
+  async status(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<TokenState> {
+    return toState((await this.run('queueStatus', concertId, now, defaults, tokenId)) as RawState);
+  }
+
+  async check(concertId: number, tokenId: string, now: number): Promise<GateState> {
+    return (await this.run('queueCheck', concertId, now, undefined, tokenId)) as GateState;
+  }
+
+  async leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean> {
+    return (await this.run('queueLeave', concertId, now, defaults, tokenId)) === 1;
+  }
+
+  async expireUser(concertId: number, userId: number, now: number, defaults: QueueSettings): Promise<boolean> {
+    return (await this.run('queueExpireUser', concertId, now, defaults, userId)) === 1;
+  }
+
+  async tick(now: number, defaults: QueueSettings): Promise<void> {
+    const concerts = await this.redis.smembers(QUEUE_REGISTRY_KEY);
+    await Promise.all(concerts.map((id) => this.run('queueSettle', Number(id), now, defaults)));
+  }
+
+  async stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats> {
+    return toStats((await this.run('queueStats', concertId, now, defaults)) as number[]);
+  }
+
+  async configure(concertId: number, patch: QueueSettingsPatch, now: number, defaults: QueueSettings): Promise<QueueStats> {
+    const pairs: Array<string | number> = [];
+    for (const [k, v] of Object.entries(patch)) if (v !== undefined) pairs.push(k, typeof v === 'boolean' ? (v ? 1 : 0) : v);
+    const [r] = await Promise.all([
+      this.run('queueStats', concertId, now, defaults, ...pairs),
+      this.redis.sadd(QUEUE_REGISTRY_KEY, String(concertId)),
+    ]);
+    return toStats(r as number[]);
+  }
+
+  async ping(): Promise<boolean> {
+    return (await this.redis.ping()) === 'PONG';
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}
+
+type RawState = [string, number, string, number, number, number];
+
+function toState(r: RawState): TokenState {
+  const status = r[0] as TokenState['status'];
+  return {
+    status,
+    position: status === 'WAITING' ? Number(r[1]) : null,
+    activeUntil: status === 'ACTIVE' ? Number(r[2]) : null,
+    admittedLastMinute: Number(r[3]),
+    paused: Number(r[4]) === 1,
+    idleTimeoutSeconds: Number(r[5]),
+  };
+}
+
+function toStats(r: number[]): QueueStats {
+  const n = r.map(Number);
+  return {
+    waiting: n[0]!,
+    active: n[1]!,
+    maxActive: n[2]!,
+    activeTtlSeconds: n[3]!,
+    idleTimeoutSeconds: n[4]!,
+    paused: n[5] === 1,
+    admittedTotal: n[6]!,
+    admittedLastMinute: n[7]!,
+  };
+}

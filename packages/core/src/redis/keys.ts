@@ -1,0 +1,35 @@
+/**
+ * Every Redis key string is built here. A concert's keys share the hash tag {q:<concertId>},
+ * so each Lua script touches one Redis Cluster slot.
+ */
+export function queueKeys(concertId: number) {
+  const tag = `{q:${concertId}}`;
+  return {
+    /** WAITING tokens, scored by arrival sequence: rank + 1 is the position. */
+    waiting: `${tag}:waiting`,
+    /** ACTIVE tokens, scored by activeUntil (ms). */
+    active: `${tag}:active`,
+    /** WAITING tokens, scored by their last poll (ms): the idle timeout reads this. */
+    seen: `${tag}:seen`,
+    /** tokenId -> "userId:enteredAtMs" for every live token. */
+    owners: `${tag}:owners`,
+    /** userId -> tokenId of the user's live token. */
+    users: `${tag}:users`,
+    /** Operator settings that override the environment's defaults. */
+    config: `${tag}:config`,
+    /** Admissions of the last five minutes (member tokenId, score ms): the observed rate. */
+    admits: `${tag}:admits`,
+    /** seq (arrival counter) and admitted (all-time admissions). */
+    counters: `${tag}:counters`,
+  };
+}
+
+/** Concerts with a waiting room, for the admission ticker. Not slot-bound: one small set. */
+export const QUEUE_REGISTRY_KEY = 'q:concerts';
+
+export const QUEUE_KEY_ORDER = ['waiting', 'active', 'seen', 'owners', 'users', 'config', 'admits', 'counters'] as const;
+
+export function queueKeyList(concertId: number): string[] {
+  const k = queueKeys(concertId);
+  return QUEUE_KEY_ORDER.map((name) => k[name]);
+}
