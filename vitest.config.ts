@@ -9,5 +9,6 @@ export default defineConfig({
     // Suites own their databases and spawn servers; two at once fit two cores.
     maxWorkers: 2,
     fileParallelism: true,
+    reporters: process.env.CI ? ['default', ['json', { outputFile: '.ci-results.json' }]] : ['default'],
   },
 });
