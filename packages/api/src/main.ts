@@ -1,8 +1,8 @@
-import { type Core, ConfigError, createCore, loadConfig } from '@concert/core';
+import { type Config, type Core, ConfigError, createCore, loadConfig } from '@concert/core';
 import pino from 'pino';
 import { createServer } from './server.ts';
 
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (err) {
@@ -13,7 +13,7 @@ try {
   throw err;
 }
 
-const log = pino({ level: config.logLevel, base: { pid: process.pid } });
+const log = pino({ level: config.logLevel, base: { pid: process.pid }, redact: ['req.headers', '*.token', '*.authorization'] });
 for (const name of config.devDefaults) {
   log.warn(name === 'AUTH_MODE' ? 'AUTH_MODE=dev: identity is taken from the x-user-id header; never run this in production' : `${name} is not set: using a dev-only default`);
 }
@@ -25,26 +25,35 @@ try {
   log.fatal({ err }, 'could not start');
   process.exit(1);
 }
-core.startBackgroundWork((err) => log.error({ err }, 'background job failed'));
 
-const server = createServer(core, { onError: ({ path, error }) => log.error({ path, err: error.cause ?? error }, 'request failed') });
+const server = createServer(core, { log });
 server.listen(config.port, config.host, () => {
   const where = core.databaseKind === 'pglite' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL';
   const queue = config.redisUrl ? 'Redis' : 'the in-process queue store';
   log.info(`Concert API listening on http://${config.host}:${config.port}/trpc (${where}, ${queue})`);
 });
 
+/** Time in-flight requests get to finish after SIGTERM before connections are cut. */
+const DRAIN_MS = 10_000;
 let stopping = false;
+
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  log.info({ signal }, 'shutting down');
-  const force = setTimeout(() => process.exit(1), 15_000).unref();
-  server.close();
-  server.closeIdleConnections();
-  await new Promise<void>((resolve) => server.once('close', () => resolve()));
-  await core.close();
-  clearTimeout(force);
+  log.info({ signal }, 'shutting down: draining in-flight requests');
+  server.drain();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // Idle keep-alive connections are closed as they become idle; busy ones finish first.
+  const sweeper = setInterval(() => server.closeIdleConnections(), 50);
+  const timedOut = await Promise.race([closed.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), DRAIN_MS).unref())]);
+  clearInterval(sweeper);
+  if (timedOut) {
+    log.warn('drain timed out; closing the remaining connections');
+    server.closeAllConnections();
+  }
+  // Every transaction has finished or rolled back by now, so no payment is left half-done.
+  await core.close().catch((err) => log.error({ err }, 'error while closing'));
+  log.info('stopped');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,44 +1,103 @@
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Core } from '@concert/core';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import { contextFactory } from './context.ts';
+import type { Logger } from 'pino';
+import { contextFactory, type RequestInfo, requestInfo } from './context.ts';
+import { createMetrics } from './metrics.ts';
 import { appRouter } from './router.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 export interface ServerOptions {
-  onError?: (info: { path: string | undefined; error: Error; appCode?: string }) => void;
+  log?: Logger;
 }
 
-/** The HTTP surface: tRPC at /trpc, and plain /healthz and /readyz for load balancers. */
-export function createServer(core: Core, opts: ServerOptions = {}): http.Server {
+export interface ApiServer extends http.Server {
+  /** Stop taking work: /readyz answers 503 and responses close their connections. */
+  drain(): void;
+}
+
+/** The HTTP surface: tRPC at /trpc, /healthz and /readyz for load balancers, /metrics for Prometheus. */
+export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
+  const log = opts.log;
+  const metrics = createMetrics(core);
   const trpc = createHTTPHandler({
     router: appRouter,
-    createContext: contextFactory(core),
+    createContext: contextFactory(core, metrics),
     basePath: '/trpc/',
     maxBodySize: MAX_BODY_BYTES,
     maxBatchSize: 50,
-    onError({ error, path }) {
-      if (error.code === 'INTERNAL_SERVER_ERROR') opts.onError?.({ path, error });
+    onError({ error, path, ctx }) {
+      if (error.code === 'INTERNAL_SERVER_ERROR') {
+        log?.error({ requestId: ctx?.info.requestId, procedure: path, err: error.cause ?? error }, 'procedure failed');
+      }
     },
   });
+  core.startBackgroundWork({
+    onError: (err) => log?.error({ err }, 'background job failed'),
+    onHoldsExpired: (n) => metrics.holdsExpired(n),
+  });
 
+  let draining = false;
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
-    if (url.startsWith('/trpc/')) return trpc(req, res);
+    if (draining) res.setHeader('connection', 'close');
+    if (url.startsWith('/trpc/')) {
+      const started = performance.now();
+      const given = req.headers['x-request-id'];
+      const info: RequestInfo = { requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID(), appCodes: [] };
+      requestInfo.set(req, info);
+      res.setHeader('x-request-id', info.requestId);
+      if (log) {
+        res.once('finish', () => {
+          // The procedure names, never the query string: inputs can carry tokens and keys.
+          const procedure = url.slice('/trpc/'.length).split('?')[0];
+          log.info(
+            {
+              requestId: info.requestId,
+              method: req.method,
+              procedure,
+              userId: info.userId,
+              status: res.statusCode,
+              appCodes: info.appCodes.length ? info.appCodes : undefined,
+              durationMs: Math.round((performance.now() - started) * 10) / 10,
+            },
+            'request',
+          );
+        });
+      }
+      return trpc(req, res);
+    }
     if (url === '/healthz') return sendJson(res, 200, { ok: true });
     if (url === '/readyz') {
+      if (draining) return sendJson(res, 503, { ready: false, draining: true });
       core.readiness().then(
         (r) => sendJson(res, r.database && r.queue ? 200 : 503, { ready: r.database && r.queue, ...r }),
         () => sendJson(res, 503, { ready: false }),
       );
       return;
     }
+    if (url === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        () => sendJson(res, 500, { error: 'metrics failed' }),
+      );
+      return;
+    }
     sendJson(res, 404, { error: 'Not found: the API is under /trpc' });
-  });
+  }) as ApiServer;
   // Longer than a typical load balancer's idle timeout, so the balancer closes first.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  server.drain = () => {
+    draining = true;
+  };
   return server;
 }
 

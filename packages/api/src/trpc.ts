@@ -33,20 +33,42 @@ const t = initTRPC.context<Context>().create({
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Turns every AppError a procedure throws into a TRPCError with the contract's code. */
-const appErrors = t.middleware(async ({ next }) => {
-  const result = await next();
+/**
+ * Every procedure: turns an AppError into a TRPCError with the contract's code, sets Retry-After
+ * on RATE_LIMITED, and records the outcome for the request log and the metrics.
+ */
+const base = t.middleware(async ({ ctx, path, next }) => {
+  const started = performance.now();
+  let result = await next();
   if (!result.ok && isAppError(result.error.cause) && result.error.code === 'INTERNAL_SERVER_ERROR') {
-    throw toTRPCError(result.error.cause);
+    const mapped = toTRPCError(result.error.cause);
+    result = { ...result, error: mapped };
   }
+  const outcome = result.ok ? 'ok' : appCodeOf(result.error);
+  if (!result.ok) {
+    ctx.info.appCodes.push(appCodeOf(result.error));
+    const retry = isAppError(result.error.cause) ? result.error.cause.details?.retryAfterMs : undefined;
+    if (typeof retry === 'number') ctx.setHeader('retry-after', String(Math.max(1, Math.ceil(retry / 1000))));
+  }
+  ctx.metrics?.observe(path, outcome, (performance.now() - started) / 1000, result.ok ? result.data : undefined);
+  if (!result.ok) throw result.error;
   return result;
 });
 
-export const publicProcedure = t.procedure.use(appErrors);
+export const publicProcedure = t.procedure.use(base);
 
-export const identifiedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+/** Identity from the headers; every mutation also counts toward the user's rate limit. */
+export const identifiedProcedure = publicProcedure.use(async ({ ctx, type, next }) => {
   const userId = await resolveUserId(ctx.core.config.auth, ctx.headers);
+  ctx.info.userId = userId;
+  if (type === 'mutation') await ctx.core.rateLimits.check('mutation', String(userId));
   return next({ ctx: { userId } });
+});
+
+/** queue.enter: a tighter limit of its own, on top of the mutation limit. */
+export const enterQueueProcedure = identifiedProcedure.use(async ({ ctx, next }) => {
+  await ctx.core.rateLimits.check('queue.enter', String(ctx.userId));
+  return next();
 });
 
 /** Booking steps: the caller's queue token must be ACTIVE for the concert concerned (checked by the service once it knows the concert). */

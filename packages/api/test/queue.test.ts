@@ -168,7 +168,8 @@ describe('waiting room across two API processes on one Redis', () => {
   let p2: SpawnedApi;
   beforeAll(async () => {
     db = await createTestDatabase();
-    const env = testEnv(db.url, { ...redisEnv(), CONCERT_GATE: 'on', QUEUE_MAX_ACTIVE: '5' });
+    // These fans poll every 50 ms on purpose (to catch over-admission), so poll limits are off here.
+    const env = testEnv(db.url, { ...redisEnv(), CONCERT_GATE: 'on', QUEUE_MAX_ACTIVE: '5', RATE_LIMITS: 'off' });
     p1 = await spawnApi(env);
     p2 = await spawnApi(env);
   });

@@ -44,6 +44,9 @@ const ZEnv = z.object({
   CHARGE_MAX_PER_TX: int(1).default(1_000_000),
   CHARGE_MONTHLY_LIMIT: int(1).default(5_000_000),
   DB_POOL_SIZE: int(1, 1000).default(20),
+  RATE_LIMITS: z.enum(['on', 'off']).default('on'),
+  RATE_LIMIT_MUTATIONS_PER_10S: int(1, 1_000_000).default(200),
+  RATE_LIMIT_ENTER_PER_10S: int(1, 1_000_000).default(20),
   SEED_DEMO: z.enum(['auto', 'always', 'never']).default('auto'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -64,6 +67,8 @@ export interface Config {
   adminApiKey: string;
   charge: { maxPerTx: number; monthlyLimit: number };
   dbPoolSize: number;
+  /** Per-user limits shared by every replica (through the queue store's Redis). */
+  rateLimits: { enabled: boolean; mutationsPer10s: number; enterPer10s: number };
   seedDemo: 'auto' | 'always' | 'never';
   logLevel: string;
   /** Which secrets fell back to their dev-only defaults (for a start-up warning). */
@@ -120,6 +125,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminApiKey: e.ADMIN_API_KEY ?? DEV_ADMIN_API_KEY,
     charge: { maxPerTx: e.CHARGE_MAX_PER_TX, monthlyLimit: e.CHARGE_MONTHLY_LIMIT },
     dbPoolSize: e.DB_POOL_SIZE,
+    rateLimits: { enabled: e.RATE_LIMITS === 'on', mutationsPer10s: e.RATE_LIMIT_MUTATIONS_PER_10S, enterPer10s: e.RATE_LIMIT_ENTER_PER_10S },
     seedDemo: e.SEED_DEMO,
     logLevel: e.LOG_LEVEL,
     devDefaults,

@@ -15,6 +15,8 @@ import { MemoryQueueStore } from './queue/queue.store.memory.ts';
 import { RedisQueueStore } from './queue/queue.store.redis.ts';
 import { createRedis, waitForRedis } from './redis/client.ts';
 import { getConcert } from './concerts/concerts.repository.ts';
+import { RateLimitService } from './ratelimit/ratelimit.service.ts';
+import { MemoryRateLimitStore, RedisRateLimitStore } from './ratelimit/ratelimit.store.ts';
 import { ReservationsService } from './reservations/reservations.service.ts';
 
 export * from './errors.ts';
@@ -24,6 +26,7 @@ export { type Clock, FakeClock, systemClock } from './clock.ts';
 export { type Config, ConfigError, loadConfig } from './config.ts';
 export type { QueueGate } from './queue/queue.gate.ts';
 export type { QueueTicket, QueueStatsView } from './queue/queue.service.ts';
+export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
 export type { Db } from './db/database.ts';
 
 export interface Core extends AsyncDisposable {
@@ -38,11 +41,19 @@ export interface Core extends AsyncDisposable {
   readonly admin: AdminService;
   readonly idempotency: IdempotencyService;
   readonly queue: QueueService;
+  readonly rateLimits: RateLimitService;
   /** Whether the database and the queue store answer, for /readyz. */
   readiness(): Promise<{ database: boolean; queue: boolean }>;
   /** Starts the periodic sweeps (lapsed holds, old idempotency keys). Safe on every replica. */
-  startBackgroundWork(onError?: (err: unknown) => void): void;
+  startBackgroundWork(hooks?: BackgroundHooks): void;
+  /** PostgreSQL pool usage; undefined on PGlite. */
+  poolStats(): { total: number; idle: number; waiting: number } | undefined;
   close(): Promise<void>;
+}
+
+export interface BackgroundHooks {
+  onError?: (err: unknown) => void;
+  onHoldsExpired?: (count: number) => void;
 }
 
 export interface CoreOverrides {
@@ -78,6 +89,11 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
       knownConcerts.add(concertId);
     },
   });
+  const rateLimits = new RateLimitService({
+    store: redis ? new RedisRateLimitStore(redis) : new MemoryRateLimitStore(),
+    clock,
+    config,
+  });
   const concerts = new ConcertsService({ db, clock });
   const reservations = new ReservationsService({ db, clock, holdTtlSeconds: config.holdTtlSeconds, idempotency });
   const balance = new BalanceService({ db, clock, config, idempotency });
@@ -112,6 +128,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     admin,
     idempotency,
     queue,
+    rateLimits,
     async readiness() {
       const database = await sql`SELECT 1`.execute(db).then(
         () => true,
@@ -119,7 +136,11 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
       );
       return { database, queue: await queue.ping().catch(() => false) };
     },
-    startBackgroundWork(onError = () => {}) {
+    poolStats() {
+      const pool = handle.pool;
+      return pool && { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+    },
+    startBackgroundWork({ onError = () => {}, onHoldsExpired = () => {} } = {}) {
       const every = (ms: number, job: () => Promise<unknown>) => {
         let running = false;
         const t = setInterval(() => {
@@ -136,7 +157,10 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
       };
       // Every replica settles every line: the scripts are atomic, so this is safe and needs no leader.
       every(250, () => queue.tick());
-      every(5_000, () => reservations.sweepExpired());
+      every(5_000, async () => {
+        const n = await reservations.sweepExpired();
+        if (n > 0) onHoldsExpired(n);
+      });
       every(3600_000, () => idempotency.sweep());
     },
     close,

@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import type { PurchaseHook } from '../payments/payments.service.ts';
 import type { QueueConfigureInput } from '../schemas.ts';
 import type { QueueGate } from './queue.gate.ts';
-import type { QueueSettings, QueueStats, QueueStore, TokenState } from './queue.store.ts';
+import { etaSeconds, type QueueSettings, type QueueStats, type QueueStore, type TokenState } from './queue.store.ts';
 import { newTokenId, signToken, type TokenClaims, verifyToken } from './queue.tokens.ts';
 
 export interface QueueTicket {
@@ -24,7 +24,7 @@ export type QueueStatsView = QueueStats & { concertId: number };
 export interface QueueDeps {
   store: QueueStore;
   clock: Clock;
-  config: Pick<Config, 'queue' | 'queueTokenSecret'>;
+  config: Pick<Config, 'queue' | 'queueTokenSecret' | 'rateLimits'>;
   /** Throws CONCERT_NOT_FOUND for an unknown concert. */
   assertConcert: (concertId: number) => Promise<void>;
 }
@@ -41,14 +41,20 @@ export class QueueService implements PurchaseHook {
     await this.deps.assertConcert(concertId);
     const now = this.now();
     const r = await this.call(() => this.deps.store.enter(concertId, userId, newTokenId(), now, this.defaults));
-    return this.ticket({ concertId, userId, tokenId: r.tokenId, enteredAt: r.enteredAt }, r, now);
+    return this.ticket({ concertId, userId, tokenId: r.tokenId, enteredAt: r.enteredAt }, r);
   }
 
   async status(userId: number, token: string | undefined): Promise<QueueTicket> {
     const claims = this.verify(userId, token);
     const now = this.now();
-    const state = await this.call(() => this.deps.store.status(claims.concertId, claims.tokenId, now, this.defaults));
-    return this.ticket(claims, state, now);
+    const limit = this.deps.config.rateLimits.enabled;
+    const state = await this.call(() => this.deps.store.status(claims.concertId, claims.tokenId, now, this.defaults, limit));
+    if ('rateLimited' in state) {
+      throw new AppError('RATE_LIMITED', `Polling faster than pollAfterMs asks; retry in ${state.rateLimited} ms`, {
+        retryAfterMs: state.rateLimited,
+      });
+    }
+    return this.ticket(claims, state);
   }
 
   async leave(userId: number, token: string | undefined): Promise<{ left: true }> {
@@ -88,6 +94,13 @@ export class QueueService implements PurchaseHook {
     return { concertId, ...(await this.call(() => this.deps.store.configure(concertId, patch, this.now(), this.defaults))) };
   }
 
+  /** Every line's numbers, for metrics. */
+  async allStats(): Promise<QueueStatsView[]> {
+    const now = this.now();
+    const ids = await this.deps.store.concerts();
+    return Promise.all(ids.map(async (concertId) => ({ concertId, ...(await this.deps.store.stats(concertId, now, this.defaults)) })));
+  }
+
   /** Settles every line: lapsed ACTIVE tokens out, idle WAITING ones dropped, the head admitted. */
   async tick(): Promise<void> {
     await this.deps.store.tick(this.now(), this.defaults);
@@ -123,34 +136,19 @@ export class QueueService implements PurchaseHook {
     }
   }
 
-  private ticket(claims: TokenClaims, state: TokenState, now: number): QueueTicket {
+  private ticket(claims: TokenClaims, state: TokenState): QueueTicket {
     const waiting = state.status === 'WAITING';
-    const position = waiting ? state.position : null;
-    const ratePerSecond = state.admittedLastMinute / 60;
-    const etaSeconds = waiting && !state.paused && ratePerSecond > 0 ? Math.ceil(position! / ratePerSecond) : null;
+    const position = waiting ? state.position! : null;
     return {
       token: signToken(this.deps.config.queueTokenSecret, claims),
       concertId: claims.concertId,
       status: state.status,
       position,
       aheadCount: waiting ? position! - 1 : 0,
-      etaSeconds,
+      etaSeconds: waiting && !state.paused && state.admittedLastMinute > 0 ? etaSeconds(position!, state.admittedLastMinute) : null,
       enteredAt: new Date(claims.enteredAt),
       activeUntil: state.activeUntil === null ? null : new Date(state.activeUntil),
-      pollAfterMs: pollAfter(state, etaSeconds, now),
+      pollAfterMs: state.pollAfterMs,
     };
   }
-}
-
-/**
- * When to ask again: about once a second near the head, backing off with distance (a quarter
- * of the ETA, or 50 ms per person ahead) up to 30 s, and never past the idle timeout's reach.
- */
-export function pollAfter(state: TokenState, etaSeconds: number | null, now: number): number {
-  if (state.status === 'EXPIRED') return 60_000;
-  if (state.status === 'ACTIVE') return Math.max(1_000, Math.min(30_000, Math.floor(((state.activeUntil ?? now) - now) / 2)));
-  const byPosition = (state.position ?? 1) * 50;
-  const byEta = etaSeconds === null ? 0 : etaSeconds * 250;
-  const ceiling = Math.min(30_000, (state.idleTimeoutSeconds * 1000) / 3);
-  return Math.max(Math.min(1_000, ceiling), Math.min(ceiling, Math.max(byPosition, byEta)));
 }

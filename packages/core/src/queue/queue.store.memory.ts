@@ -10,6 +10,7 @@ import {
   type QueueStore,
   RATE_WINDOW_MS,
   type TokenState,
+  pollAfter,
 } from './queue.store.ts';
 
 interface Line {
@@ -23,6 +24,8 @@ interface Line {
   config: QueueSettingsPatch;
   admits: number[];
   admittedTotal: number;
+  /** tokenId -> earliest next status poll. */
+  polls: Map<string, number>;
 }
 
 /**
@@ -35,7 +38,7 @@ export class MemoryQueueStore implements QueueStore {
   private line(concertId: number): Line {
     let l = this.lines.get(concertId);
     if (!l) {
-      l = { seq: 0, waiting: new Map(), active: new Map(), owners: new Map(), users: new Map(), config: {}, admits: [], admittedTotal: 0 };
+      l = { seq: 0, waiting: new Map(), active: new Map(), owners: new Map(), users: new Map(), config: {}, admits: [], admittedTotal: 0, polls: new Map() };
       this.lines.set(concertId, l);
     }
     return l;
@@ -47,6 +50,7 @@ export class MemoryQueueStore implements QueueStore {
 
   private drop(l: Line, tokenId: string): boolean {
     const live = l.waiting.delete(tokenId) || l.active.delete(tokenId);
+    l.polls.delete(tokenId);
     const owner = l.owners.get(tokenId);
     if (owner) {
       if (l.users.get(owner.userId) === tokenId) l.users.delete(owner.userId);
@@ -84,15 +88,16 @@ export class MemoryQueueStore implements QueueStore {
     const s = this.settings(l, defaults);
     const admittedLastMinute = l.admits.filter((t) => t > now - RATE_WINDOW_MS).length;
     const common = { admittedLastMinute, paused: s.paused, idleTimeoutSeconds: s.idleTimeoutSeconds };
+    const withPoll = (st: Omit<TokenState, 'pollAfterMs'>): TokenState => ({ ...st, pollAfterMs: pollAfter(st, now) });
     const until = l.active.get(tokenId);
-    if (until !== undefined) return { status: 'ACTIVE', position: null, activeUntil: until, ...common };
+    if (until !== undefined) return withPoll({ status: 'ACTIVE', position: null, activeUntil: until, ...common });
     const w = l.waiting.get(tokenId);
     if (w) {
       let position = 1;
       for (const other of l.waiting.values()) if (other.seq < w.seq) position++;
-      return { status: 'WAITING', position, activeUntil: null, ...common };
+      return withPoll({ status: 'WAITING', position, activeUntil: null, ...common });
     }
-    return { status: 'EXPIRED', position: null, activeUntil: null, ...common };
+    return withPoll({ status: 'EXPIRED', position: null, activeUntil: null, ...common });
   }
 
   async enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult> {
@@ -114,12 +119,16 @@ export class MemoryQueueStore implements QueueStore {
     return { ...this.state(l, tokenId, now, defaults), tokenId, enteredAt: l.owners.get(tokenId)!.enteredAt, created };
   }
 
-  async status(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<TokenState> {
+  async status(concertId: number, tokenId: string, now: number, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
     const l = this.line(concertId);
     this.settle(l, now, defaults);
+    const earliest = l.polls.get(tokenId) ?? 0;
+    if (limitPolls && now < earliest) return { rateLimited: earliest - now };
     const w = l.waiting.get(tokenId);
     if (w) w.seen = now;
-    return this.state(l, tokenId, now, defaults);
+    const state = this.state(l, tokenId, now, defaults);
+    if (state.status !== 'EXPIRED') l.polls.set(tokenId, now + Math.floor(state.pollAfterMs / 2));
+    return state;
   }
 
   async check(concertId: number, tokenId: string, now: number): Promise<GateState> {
@@ -165,6 +174,10 @@ export class MemoryQueueStore implements QueueStore {
     const l = this.line(concertId);
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) (l.config as Record<string, unknown>)[k] = v;
     return this.stats(concertId, now, defaults);
+  }
+
+  async concerts(): Promise<number[]> {
+    return [...this.lines.keys()];
   }
 
   async ping(): Promise<boolean> {

@@ -19,7 +19,7 @@ import {
  * whole and alone: two API processes settling the same line at once run one after the other,
  * and the admission loop reads the ACTIVE count and fills up to maxActive in the same step.
  *
- * KEYS: 1 waiting, 2 active, 3 seen, 4 owners, 5 users, 6 config, 7 admits, 8 counters.
+ * KEYS: 1 waiting, 2 active, 3 seen, 4 owners, 5 users, 6 config, 7 admits, 8 counters, 9 polls.
  * ARGV: 1 now (ms), 2..5 default maxActive, activeTtlSeconds, idleTimeoutSeconds, paused (0/1), then the script's own.
  */
 const PRELUDE = `
@@ -32,6 +32,7 @@ end
 local function drop(t)
   local live = redis.call('ZREM', KEYS[1], t) + redis.call('ZREM', KEYS[2], t)
   redis.call('ZREM', KEYS[3], t)
+  redis.call('HDEL', KEYS[9], t)
   local owner = redis.call('HGET', KEYS[4], t)
   if owner then
     local uid = string.match(owner, '^(%d+):')
@@ -60,13 +61,27 @@ local function settle()
   redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - ${ADMITS_KEPT_MS})
   return paused, idle
 end
+-- Mirrors pollAfter() in queue.store.ts.
+local function pollAfter(s)
+  if s[1] == 'EXPIRED' then return 60000 end
+  if s[1] == 'ACTIVE' then return math.max(1000, math.min(30000, math.floor((s[3] - now) / 2))) end
+  local ceiling = math.min(30000, math.floor(s[6] * 1000 / 3))
+  local byEta = 0
+  if s[5] == 0 and s[4] > 0 then byEta = math.ceil(s[2] * 60 / s[4]) * 250 end
+  return math.max(math.min(1000, ceiling), math.min(ceiling, math.max(s[2] * 50, byEta)))
+end
 local function state(t, paused, idle)
   local rate = redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf')
   local untilMs = redis.call('ZSCORE', KEYS[2], t)
-  if untilMs then return {'ACTIVE', 0, untilMs, rate, paused, idle} end
-  local rank = redis.call('ZRANK', KEYS[1], t)
-  if rank then return {'WAITING', rank + 1, 0, rate, paused, idle} end
-  return {'EXPIRED', 0, 0, rate, paused, idle}
+  local s
+  if untilMs then
+    s = {'ACTIVE', 0, tonumber(untilMs), rate, paused, idle}
+  else
+    local rank = redis.call('ZRANK', KEYS[1], t)
+    if rank then s = {'WAITING', rank + 1, 0, rate, paused, idle} else s = {'EXPIRED', 0, 0, rate, paused, idle} end
+  end
+  s[7] = pollAfter(s)
+  return s
 end
 `;
 
@@ -90,13 +105,20 @@ else
 end
 local owner = redis.call('HGET', KEYS[4], t)
 local s = state(t, paused, idle)
-return {s[1], s[2], s[3], s[4], s[5], s[6], t, string.match(owner, ':(%d+)$'), created}
+return {s[1], s[2], s[3], s[4], s[5], s[6], s[7], t, string.match(owner, ':(%d+)$'), created}
 `,
-  // ARGV 6 tokenId
+  // ARGV 6 tokenId, 7 limit polls (0/1)
   queueStatus: `${PRELUDE}
+local t = ARGV[6]
 local paused, idle = settle()
-redis.call('ZADD', KEYS[3], 'XX', now, ARGV[6])
-return state(ARGV[6], paused, idle)
+if ARGV[7] == '1' then
+  local earliest = tonumber(redis.call('HGET', KEYS[9], t) or '0')
+  if now < earliest then return {'RATE_LIMITED', earliest - now} end
+end
+redis.call('ZADD', KEYS[3], 'XX', now, t)
+local s = state(t, paused, idle)
+if s[1] ~= 'EXPIRED' then redis.call('HSET', KEYS[9], t, now + math.floor(s[7] / 2)) end
+return s
 `,
   // ARGV 6 tokenId
   queueLeave: `${PRELUDE}
@@ -141,7 +163,7 @@ return 'EXPIRED'
 export class RedisQueueStore implements QueueStore {
   constructor(private readonly redis: Redis) {
     for (const [name, lua] of Object.entries(SCRIPTS)) {
-      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 8, lua });
+      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 9, lua });
     }
     if (!('queueCheck' in redis)) redis.defineCommand('queueCheck', { numberOfKeys: 2, lua: CHECK });
   }
@@ -160,11 +182,12 @@ export class RedisQueueStore implements QueueStore {
       this.redis.sadd(QUEUE_REGISTRY_KEY, String(concertId)),
     ]);
     const r = raw as [...RawState, string, string, number];
-    return { ...toState(r.slice(0, 6) as RawState), tokenId: r[6], enteredAt: Number(r[7]), created: r[8] === 1 };
+    return { ...toState(r.slice(0, 7) as RawState), tokenId: r[7], enteredAt: Number(r[8]), created: r[9] === 1 };
   }
 
-  async status(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<TokenState> {
-    return toState((await this.run('queueStatus', concertId, now, defaults, tokenId)) as RawState);
+  async status(concertId: number, tokenId: string, now: number, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
+    const r = (await this.run('queueStatus', concertId, now, defaults, tokenId, limitPolls ? 1 : 0)) as RawState | ['RATE_LIMITED', number];
+    return r[0] === 'RATE_LIMITED' ? { rateLimited: Number(r[1]) } : toState(r as RawState);
   }
 
   async check(concertId: number, tokenId: string, now: number): Promise<GateState> {
@@ -180,8 +203,12 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async tick(now: number, defaults: QueueSettings): Promise<void> {
-    const concerts = await this.redis.smembers(QUEUE_REGISTRY_KEY);
-    await Promise.all(concerts.map((id) => this.run('queueSettle', Number(id), now, defaults)));
+    const concerts = await this.concerts();
+    await Promise.all(concerts.map((id) => this.run('queueSettle', id, now, defaults)));
+  }
+
+  async concerts(): Promise<number[]> {
+    return (await this.redis.smembers(QUEUE_REGISTRY_KEY)).map(Number);
   }
 
   async stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats> {
@@ -207,7 +234,7 @@ export class RedisQueueStore implements QueueStore {
   }
 }
 
-type RawState = [string, number, string, number, number, number];
+type RawState = [string, number, string, number, number, number, number];
 
 function toState(r: RawState): TokenState {
   const status = r[0] as TokenState['status'];
@@ -218,6 +245,7 @@ function toState(r: RawState): TokenState {
     admittedLastMinute: Number(r[3]),
     paused: Number(r[4]) === 1,
     idleTimeoutSeconds: Number(r[5]),
+    pollAfterMs: Number(r[6]),
   };
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, waitForRedis } from '../redis/client.ts';
-import type { QueueSettings, QueueStore } from './queue.store.ts';
+import type { QueueSettings, QueueStore, TokenState } from './queue.store.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
 import { RedisQueueStore } from './queue.store.redis.ts';
 
@@ -51,6 +51,11 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
   afterAll(cleanup);
   let concert = 0;
   const nextConcert = () => ++concert;
+  const status = async (c: number, t: string, now: number, d: QueueSettings): Promise<TokenState> => {
+    const r = await store.status(c, t, now, d, false);
+    if ('rateLimited' in r) throw new Error('unexpected rate limit');
+    return r;
+  };
 
   it('1,000 concurrent enters get distinct positions 1..1000 in arrival order; re-entering returns the same token and place', async () => {
     const c = nextConcert();
@@ -77,7 +82,7 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect(r.map((x) => x.position)).toEqual([null, null, 1, 2]);
     expect(await store.leave(c, tid(1), T0 + 10, d)).toBe(true);
     expect(await store.check(c, tid(3), T0 + 10)).toBe('ACTIVE');
-    expect((await store.status(c, tid(4), T0 + 10, d)).position).toBe(1);
+    expect((await status(c, tid(4), T0 + 10, d)).position).toBe(1);
     expect(await store.leave(c, tid(1), T0 + 11, d)).toBe(false);
     expect(await store.check(c, tid(1), T0 + 11)).toBe('EXPIRED');
     // After a leave, entering again puts the user at the back with a new token.
@@ -94,7 +99,7 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect(await store.check(c, tid(1), T0 + 5_000)).toBe('EXPIRED');
     await store.tick(T0 + 5_000, d);
     expect(await store.check(c, tid(2), T0 + 5_000)).toBe('ACTIVE');
-    expect((await store.status(c, tid(1), T0 + 5_000, d)).status).toBe('EXPIRED');
+    expect((await status(c, tid(1), T0 + 5_000, d)).status).toBe('EXPIRED');
     const s = await store.stats(c, T0 + 5_000, d);
     expect([s.active, s.waiting, s.admittedTotal]).toEqual([1, 0, 2]);
   });
@@ -104,11 +109,11 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const d = settings({ maxActive: 1, idleTimeoutSeconds: 10 });
     for (let u = 1; u <= 4; u++) await store.enter(c, u, tid(u), T0, d);
     // 2 and 4 poll; 3 does not.
-    await store.status(c, tid(2), T0 + 8_000, d);
-    await store.status(c, tid(4), T0 + 8_000, d);
+    await status(c, tid(2), T0 + 8_000, d);
+    await status(c, tid(4), T0 + 8_000, d);
     await store.tick(T0 + 10_000, d);
-    expect((await store.status(c, tid(3), T0 + 10_000, d)).status).toBe('EXPIRED');
-    expect((await store.status(c, tid(4), T0 + 10_000, d)).position).toBe(2);
+    expect((await status(c, tid(3), T0 + 10_000, d)).status).toBe('EXPIRED');
+    expect((await status(c, tid(4), T0 + 10_000, d)).position).toBe(2);
     // An ACTIVE token does not go idle: it lives its TTL.
     expect(await store.check(c, tid(1), T0 + 10_000)).toBe('ACTIVE');
   });
@@ -123,7 +128,7 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect(paused.paused).toBe(true);
     await store.leave(c, tid(1), T0 + 2, d);
     await store.tick(T0 + 3, d);
-    expect((await store.status(c, tid(2), T0 + 3, d)).position).toBe(1);
+    expect((await status(c, tid(2), T0 + 3, d)).position).toBe(1);
     expect((await store.stats(c, T0 + 3, d)).active).toBe(0);
     const resumed = await store.configure(c, { paused: false, maxActive: 2 }, T0 + 4, d);
     expect([resumed.paused, resumed.maxActive, resumed.active, resumed.waiting]).toEqual([false, 2, 2, 0]);
@@ -161,6 +166,31 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     }
   });
 
+  it('tells each place when to poll, and refuses polls sooner than half of that', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 2, idleTimeoutSeconds: 60 });
+    for (let u = 1; u <= 400; u++) await store.enter(c, u, tid(u), T0, d);
+    // 2 admitted in the last minute: the ETA of place p is 30p seconds; poll after min(20 s, max(50p ms, ETA/4)).
+    const head = await status(c, tid(3), T0 + 1, d);
+    const mid = await status(c, tid(42), T0 + 1, d);
+    const back = await status(c, tid(400), T0 + 1, d);
+    expect([head.position, mid.position, back.position]).toEqual([1, 40, 398]);
+    expect([head.pollAfterMs, mid.pollAfterMs, back.pollAfterMs]).toEqual([7_500, 20_000, 20_000]);
+    const active = await status(c, tid(1), T0 + 1, d);
+    expect(active.pollAfterMs).toBe(29_999);
+    expect((await status(c, tid(9_999), T0 + 1, d)).pollAfterMs).toBe(60_000);
+    // Limited: a second poll within half the interval is refused, with the wait.
+    expect(await store.status(c, tid(3), T0 + 1_000, d, true)).toEqual({ rateLimited: 2_751 });
+    expect('rateLimited' in (await store.status(c, tid(3), T0 + 3_751, d, true))).toBe(false);
+    // With no admissions yet, distance alone sets the pace, capped by a third of the idle timeout.
+    const c2 = nextConcert();
+    const paused = settings({ paused: true, idleTimeoutSeconds: 30 });
+    for (let u = 1; u <= 300; u++) await store.enter(c2, u, tid(u), T0, paused);
+    expect((await status(c2, tid(1), T0, paused)).pollAfterMs).toBe(1_000);
+    expect((await status(c2, tid(100), T0, paused)).pollAfterMs).toBe(5_000);
+    expect((await status(c2, tid(300), T0, paused)).pollAfterMs).toBe(10_000);
+  });
+
   it('counts admissions in the last minute for the ETA', async () => {
     const c = nextConcert();
     const d = settings({ maxActive: 2 });
@@ -168,6 +198,6 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     await store.enter(c, 2, tid(2), T0, d);
     const waiting = await store.enter(c, 3, tid(3), T0 + 1_000, d);
     expect(waiting.admittedLastMinute).toBe(2);
-    expect((await store.status(c, tid(3), T0 + 61_000, d)).admittedLastMinute).toBe(0);
+    expect((await status(c, tid(3), T0 + 61_000, d)).admittedLastMinute).toBe(0);
   });
 });

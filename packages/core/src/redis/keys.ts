@@ -21,15 +21,22 @@ export function queueKeys(concertId: number) {
     admits: `${tag}:admits`,
     /** seq (arrival counter) and admitted (all-time admissions). */
     counters: `${tag}:counters`,
+    /** tokenId -> earliest ms of its next allowed status poll (half its pollAfterMs). */
+    polls: `${tag}:polls`,
   };
 }
 
 /** Concerts with a waiting room, for the admission ticker. Not slot-bound: one small set. */
 export const QUEUE_REGISTRY_KEY = 'q:concerts';
 
-export const QUEUE_KEY_ORDER = ['waiting', 'active', 'seen', 'owners', 'users', 'config', 'admits', 'counters'] as const;
+export const QUEUE_KEY_ORDER = ['waiting', 'active', 'seen', 'owners', 'users', 'config', 'admits', 'counters', 'polls'] as const;
 
 export function queueKeyList(concertId: number): string[] {
   const k = queueKeys(concertId);
   return QUEUE_KEY_ORDER.map((name) => k[name]);
+}
+
+/** A fixed-window rate-limit counter; the subject's braces keep one subject on one slot. */
+export function rateLimitKey(bucket: string, subject: string, window: number): string {
+  return `rl:{${bucket}:${subject}}:${window}`;
 }

@@ -1,0 +1,84 @@
+import type { Core } from '@concert/core';
+import client from 'prom-client';
+
+/** Prometheus metrics at /metrics: one registry per server. */
+export function createMetrics(core: Core) {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'concert_process_' });
+
+  const duration = new client.Histogram({
+    name: 'concert_procedure_duration_seconds',
+    help: 'tRPC procedure latency, by procedure and outcome (ok or the appCode)',
+    labelNames: ['procedure', 'outcome'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const errors = new client.Counter({
+    name: 'concert_errors_total',
+    help: 'Errors answered, by appCode',
+    labelNames: ['app_code'] as const,
+    registers: [registry],
+  });
+  const holds = new client.Counter({
+    name: 'concert_holds_total',
+    help: 'Seat holds made, cancelled (by user or operator) and expired (marked by the sweep)',
+    labelNames: ['event'] as const,
+    registers: [registry],
+  });
+  const payments = new client.Counter({ name: 'concert_payments_total', help: 'Completed payments', registers: [registry] });
+  const paymentsWon = new client.Counter({ name: 'concert_payments_won_total', help: 'Won taken by completed payments', registers: [registry] });
+
+  const queueGauge = (name: string, help: string, pick: (s: Awaited<ReturnType<Core['queue']['allStats']>>[number]) => number) =>
+    new client.Gauge({
+      name,
+      help,
+      labelNames: ['concert'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const all = await core.queue.allStats().catch(() => []);
+        for (const s of all) this.set({ concert: String(s.concertId) }, pick(s));
+      },
+    });
+  queueGauge('concert_queue_waiting', 'People waiting in line, per concert', (s) => s.waiting);
+  queueGauge('concert_queue_active', 'ACTIVE queue tokens, per concert', (s) => s.active);
+  queueGauge('concert_queue_admitted', 'Admissions since the line began, per concert (a counter kept in the queue store)', (s) => s.admittedTotal);
+  queueGauge('concert_queue_admitted_last_minute', 'Admissions in the last minute, per concert', (s) => s.admittedLastMinute);
+
+  new client.Gauge({
+    name: 'concert_db_pool_connections',
+    help: 'PostgreSQL pool connections by state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const p = core.poolStats();
+      if (!p) return;
+      this.set({ state: 'total' }, p.total);
+      this.set({ state: 'idle' }, p.idle);
+      this.set({ state: 'waiting' }, p.waiting);
+    },
+  });
+
+  return {
+    registry,
+    /** Records one finished procedure call. */
+    observe(procedure: string, outcome: string, seconds: number, result?: unknown) {
+      duration.observe({ procedure, outcome }, seconds);
+      if (outcome !== 'ok') {
+        errors.inc({ app_code: outcome });
+        return;
+      }
+      if (procedure === 'reservations.hold') holds.inc({ event: 'made' });
+      else if (procedure === 'reservations.cancel' || procedure === 'admin.holds.release') holds.inc({ event: 'cancelled' });
+      else if (procedure === 'payments.pay') {
+        payments.inc();
+        paymentsWon.inc((result as { amount?: number } | undefined)?.amount ?? 0);
+      }
+    },
+    holdsExpired(n: number) {
+      holds.inc({ event: 'expired' }, n);
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
