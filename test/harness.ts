@@ -49,6 +49,8 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
     ADMIN_API_KEY: ADMIN_KEY,
     QUEUE_TOKEN_SECRET: 'test-queue-token-secret-0123456789abcdef',
     SEED_DEMO: 'never',
+    // Suites run two at a time, each with up to three API processes: stay under max_connections.
+    DB_POOL_SIZE: '8',
     LOG_LEVEL: 'warn',
     ...extra,
   };

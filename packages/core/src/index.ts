@@ -15,6 +15,7 @@ import { MemoryQueueStore } from './queue/queue.store.memory.ts';
 import { RedisQueueStore } from './queue/queue.store.redis.ts';
 import { createRedis, waitForRedis } from './redis/client.ts';
 import { getConcert } from './concerts/concerts.repository.ts';
+import { MemorySeatVersionStore, RedisSeatVersionStore, SeatMapCache } from './concerts/seatmap.cache.ts';
 import { RateLimitService } from './ratelimit/ratelimit.service.ts';
 import { MemoryRateLimitStore, RedisRateLimitStore } from './ratelimit/ratelimit.store.ts';
 import { ReservationsService } from './reservations/reservations.service.ts';
@@ -94,10 +95,11 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     clock,
     config,
   });
-  const concerts = new ConcertsService({ db, clock });
-  const reservations = new ReservationsService({ db, clock, holdTtlSeconds: config.holdTtlSeconds, idempotency });
+  const seatMaps = new SeatMapCache({ versions: redis ? new RedisSeatVersionStore(redis) : new MemorySeatVersionStore(), clock });
+  const concerts = new ConcertsService({ db, clock, seatMaps });
+  const reservations = new ReservationsService({ db, clock, holdTtlSeconds: config.holdTtlSeconds, idempotency, seatMaps });
   const balance = new BalanceService({ db, clock, config, idempotency });
-  const payments = new PaymentsService({ db, clock, idempotency, purchase: queue });
+  const payments = new PaymentsService({ db, clock, idempotency, purchase: queue, seatMaps });
   const admin = new AdminService({ db, clock });
 
   const shouldSeed = config.seedDemo === 'always' || (config.seedDemo === 'auto' && handle.kind === 'pglite');

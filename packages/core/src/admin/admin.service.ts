@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts';
 import { type Db, type Tx, transaction } from '../db/database.ts';
 import { applyLedgerEntry } from '../balance/balance.repository.ts';
-import { createConcertIn } from '../concerts/concerts.service.ts';
+import { assertStorableText, createConcertIn } from '../concerts/concerts.service.ts';
 import type { CreateConcertInput, CreateUserInput } from '../schemas.ts';
 import type { AuditReport } from '../types.ts';
 import { insertUser } from '../users/users.repository.ts';
@@ -51,6 +51,7 @@ export class AdminService {
 
 /** An operator's grant is a CHARGE in the ledger, but not the user's own: it does not count toward the monthly cap. */
 async function createUserIn(trx: Tx, input: CreateUserInput, now: Date) {
+  assertStorableText(input.name, 'name');
   const user = await insertUser(trx, input.name);
   if (input.initialBalance <= 0) return { userId: user.id, name: user.name, balance: 0 };
   const { balance } = await applyLedgerEntry(trx, {

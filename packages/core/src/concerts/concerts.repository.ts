@@ -77,6 +77,7 @@ export async function findSeatMap(db: Executor, scheduleId: number, now: Date) {
       's.seat_number',
       's.grade',
       's.price',
+      's.held_until',
       sql<'AVAILABLE' | 'HELD' | 'SOLD'>`CASE WHEN s.sold_at IS NOT NULL THEN 'SOLD' WHEN s.reservation_id IS NOT NULL AND s.held_until > ${now} THEN 'HELD' ELSE 'AVAILABLE' END`.as(
         'status',
       ),

@@ -6,12 +6,15 @@ import type { CreateConcertInput, ScheduleSpec } from '../schemas.ts';
 import type { ConcertDetail, ConcertSummary, Schedule, SeatMap } from '../types.ts';
 import type { QueueGate } from '../queue/queue.gate.ts';
 import * as repo from './concerts.repository.ts';
+import type { SeatMapCache } from './seatmap.cache.ts';
 
 export const DEFAULT_GRADE = 'R';
 export const DEFAULT_PRICE = 100_000;
 
 export class ConcertsService {
-  constructor(private readonly deps: { db: Db; clock: Clock }) {}
+  private readonly scheduleRows = new Map<number, Awaited<ReturnType<typeof repo.getScheduleRow>>>();
+
+  constructor(private readonly deps: { db: Db; clock: Clock; seatMaps: SeatMapCache }) {}
 
   async list(): Promise<ConcertSummary[]> {
     const rows = await repo.listConcerts(this.deps.db);
@@ -37,15 +40,30 @@ export class ConcertsService {
   }
 
   async seats(scheduleId: number, gate: QueueGate): Promise<SeatMap> {
-    const schedule = await repo.getScheduleRow(this.deps.db, scheduleId);
-    await gate.assertActive(schedule.concert_id);
-    const seats = await repo.findSeatMap(this.deps.db, scheduleId, this.deps.clock.now());
+    const schedule = await this.scheduleRow(scheduleId);
+    const [seats] = await Promise.all([
+      this.deps.seatMaps.get(scheduleId, async () => {
+        const rows = await repo.findSeatMap(this.deps.db, scheduleId, this.deps.clock.now());
+        return rows.map((s) => ({ seatNumber: s.seat_number, grade: s.grade, price: s.price, status: s.status, heldUntil: s.held_until }));
+      }),
+      gate.assertActive(schedule.concert_id),
+    ]);
     return {
       concertId: schedule.concert_id,
       scheduleId,
       startsAt: schedule.starts_at,
-      seats: seats.map((s) => ({ seatNumber: s.seat_number, grade: s.grade, price: s.price, status: s.status })),
+      seats: seats.map(({ heldUntil: _heldUntil, ...seat }) => seat),
     };
+  }
+
+  /** Schedules never change once created, so each is read from the database once per process. */
+  private async scheduleRow(scheduleId: number) {
+    let row = this.scheduleRows.get(scheduleId);
+    if (!row) {
+      row = await repo.getScheduleRow(this.deps.db, scheduleId);
+      this.scheduleRows.set(scheduleId, row);
+    }
+    return row;
   }
 
   async create(input: CreateConcertInput): Promise<CreatedConcert> {
@@ -60,6 +78,8 @@ export interface CreatedConcert {
 
 /** Creates a concert with its schedules and seats inside the caller's transaction. */
 export async function createConcertIn(trx: Tx, input: CreateConcertInput, now: Date): Promise<CreatedConcert> {
+  assertStorableText(input.title, 'title');
+  assertStorableText(input.venue, 'venue');
   const layouts = input.schedules.map((spec, i) => ({ spec, seats: seatLayout(spec, i) }));
   const concert = await repo.insertConcert(trx, { title: input.title, venue: input.venue });
   const schedules = [];
@@ -67,7 +87,8 @@ export async function createConcertIn(trx: Tx, input: CreateConcertInput, now: D
     const row = await repo.insertSchedule(trx, {
       concert_id: concert.id,
       starts_at: spec.startsAt,
-      booking_opens_at: spec.bookingOpensAt ?? now,
+      // A show created after its start opens at its start (never bookable), not after it.
+      booking_opens_at: spec.bookingOpensAt ?? (now < spec.startsAt ? now : spec.startsAt),
       seat_count: spec.seatCount,
     });
     await repo.insertSeats(trx, seats.map((s) => ({ ...s, schedule_id: row.id })));
@@ -79,12 +100,15 @@ export async function createConcertIn(trx: Tx, input: CreateConcertInput, now: D
 /** Every seat's grade and price; tiers must cover seats 1..seatCount exactly once. */
 export function seatLayout(spec: ScheduleSpec, index: number): Array<{ seat_number: number; grade: string; price: number }> {
   const at = `schedules[${index}]`;
+  assertStorableDate(spec.startsAt, `${at}.startsAt`);
+  if (spec.bookingOpensAt) assertStorableDate(spec.bookingOpensAt, `${at}.bookingOpensAt`);
   if (spec.bookingOpensAt && spec.bookingOpensAt > spec.startsAt) {
     throw new AppError('INVALID_INPUT', `${at}.bookingOpensAt must not be after startsAt`);
   }
   const seats: Array<{ seat_number: number; grade: string; price: number } | undefined> = new Array(spec.seatCount).fill(undefined);
   if (!spec.tiers) return seats.map((_, i) => ({ seat_number: i + 1, grade: DEFAULT_GRADE, price: DEFAULT_PRICE }));
   spec.tiers.forEach((tier, t) => {
+    assertStorableText(tier.grade, `${at}.tiers[${t}].grade`);
     if (tier.fromSeat > tier.toSeat) throw new AppError('INVALID_INPUT', `${at}.tiers[${t}]: fromSeat is after toSeat`);
     if (tier.toSeat > spec.seatCount) {
       throw new AppError('INVALID_INPUT', `${at}.tiers[${t}]: seat ${tier.toSeat} is beyond seatCount ${spec.seatCount}`);
@@ -97,4 +121,18 @@ export function seatLayout(spec: ScheduleSpec, index: number): Array<{ seat_numb
   const missing = seats.findIndex((s) => !s);
   if (missing >= 0) throw new AppError('INVALID_INPUT', `${at}.tiers: seat ${missing + 1} is in no tier`);
   return seats as Array<{ seat_number: number; grade: string; price: number }>;
+}
+
+// PostgreSQL text cannot hold NUL, and timestamptz stops at 4713 BC: refuse such input as
+// INVALID_INPUT here rather than let the INSERT fail as an internal error.
+const MIN_DATE = Date.UTC(1970, 0, 1);
+const MAX_DATE = Date.UTC(10_000, 0, 1);
+
+export function assertStorableText(value: string, field: string): void {
+  if (value.includes('\u0000')) throw new AppError('INVALID_INPUT', `${field} must not contain NUL characters`);
+}
+
+function assertStorableDate(value: Date, field: string): void {
+  const t = value.getTime();
+  if (!(t >= MIN_DATE && t < MAX_DATE)) throw new AppError('INVALID_INPUT', `${field} must be a date between 1970 and 9999`);
 }

@@ -9,6 +9,7 @@ import type { PaymentResult } from '../types.ts';
 import { applyLedgerEntry } from '../balance/balance.repository.ts';
 import { getReservation, lockReservation } from '../reservations/reservations.repository.ts';
 import { lockUser } from '../users/users.repository.ts';
+import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import * as repo from './payments.repository.ts';
 
 /** What happens to the payer's place in the waiting room once the money has moved. */
@@ -17,10 +18,12 @@ export interface PurchaseHook {
   purchased(userId: number, concertId: number): Promise<boolean>;
 }
 
-type StoredPayment = Omit<PaymentResult, 'queueTokenExpired'> & { concertId: number };
+type StoredPayment = Omit<PaymentResult, 'queueTokenExpired'> & { concertId: number; scheduleId: number };
 
 export class PaymentsService {
-  constructor(private readonly deps: { db: Db; clock: Clock; idempotency: IdempotencyService; purchase: PurchaseHook }) {}
+  constructor(
+    private readonly deps: { db: Db; clock: Clock; idempotency: IdempotencyService; purchase: PurchaseHook; seatMaps: SeatMapCache },
+  ) {}
 
   async pay(userId: number, input: PayInput, gate: QueueGate): Promise<PaymentResult> {
     const { reservationId, idempotencyKey } = input;
@@ -31,7 +34,8 @@ export class PaymentsService {
     );
     // Runs after the commit, on the first call and on every replay: a token that could not be
     // expired the first time (queue store down) gets another chance when the client retries.
-    const { concertId, ...payment } = stored;
+    const { concertId, scheduleId, ...payment } = stored;
+    await this.deps.seatMaps.invalidate([scheduleId]);
     const queueTokenExpired = await this.deps.purchase.purchased(userId, concertId).catch(() => false);
     return { ...payment, queueTokenExpired };
   }
@@ -46,8 +50,10 @@ export class PaymentsService {
     const reservation = await getReservation(db, reservationId, clock.now(), userId);
     await gate.assertActive(reservation.concertId);
     return transaction(db, async (trx) => {
-      const now = clock.now();
       const r = await lockReservation(trx, reservationId, userId);
+      // Read the time after the lock: a payment that queued behind another must not sell a hold
+      // that lapsed while it waited.
+      const now = clock.now();
       if (r.status === 'PAID') throw new AppError('ALREADY_PAID', 'This reservation is already paid');
       if (r.status === 'CANCELLED') throw new AppError('RESERVATION_CANCELLED', 'This reservation was cancelled');
       if (r.status === 'EXPIRED' || r.hold_expires_at <= now) {
@@ -94,6 +100,7 @@ export class PaymentsService {
         balanceBefore: user.balance,
         balanceAfter: balance,
         concertId: reservation.concertId,
+        scheduleId: reservation.scheduleId,
       };
       await complete(trx, result);
       return result;

@@ -40,3 +40,8 @@ export function queueKeyList(concertId: number): string[] {
 export function rateLimitKey(bucket: string, subject: string, window: number): string {
   return `rl:{${bucket}:${subject}}:${window}`;
 }
+
+/** A schedule's seat-map version, bumped by every committed hold, payment and release. */
+export function seatMapVersionKey(scheduleId: number): string {
+  return `sm:{${scheduleId}}`;
+}

@@ -8,12 +8,15 @@ import type { HoldInput, ReservationStatus } from '../schemas.ts';
 import type { HoldSummary, Reservation } from '../types.ts';
 import { getScheduleRow } from '../concerts/concerts.repository.ts';
 import { lockUser } from '../users/users.repository.ts';
+import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import * as repo from './reservations.repository.ts';
 
 export const MAX_SEATS_PER_USER_PER_SCHEDULE = 4;
 
 export class ReservationsService {
-  constructor(private readonly deps: { db: Db; clock: Clock; holdTtlSeconds: number; idempotency: IdempotencyService }) {}
+  constructor(
+    private readonly deps: { db: Db; clock: Clock; holdTtlSeconds: number; idempotency: IdempotencyService; seatMaps: SeatMapCache },
+  ) {}
 
   async hold(userId: number, input: HoldInput, gate: QueueGate): Promise<Reservation> {
     const { scheduleId, idempotencyKey } = input;
@@ -36,7 +39,7 @@ export class ReservationsService {
         }
         const reservationId = randomUUID();
         const holdExpiresAt = new Date(now.getTime() + this.deps.holdTtlSeconds * 1000);
-        return transaction(db, async (trx) => {
+        const held = await transaction(db, async (trx) => {
           // The user's row lock serialises one user's holds, so the limit cannot be raced past.
           await lockUser(trx, userId);
           const owned = await repo.countUserSeats(trx, userId, scheduleId, now);
@@ -59,6 +62,8 @@ export class ReservationsService {
           await complete(trx, result);
           return result;
         });
+        await this.deps.seatMaps.invalidate([scheduleId]);
+        return held;
       },
     });
   }
@@ -73,7 +78,7 @@ export class ReservationsService {
 
   /** The owner cancels (userId given) or an operator releases (no userId). */
   async cancel(reservationId: string, userId?: number): Promise<Reservation> {
-    return transaction(this.deps.db, async (trx) => {
+    const cancelled = await transaction(this.deps.db, async (trx) => {
       const now = this.deps.clock.now();
       const r = await repo.lockReservation(trx, reservationId, userId);
       assertReleasable(r, now);
@@ -83,6 +88,8 @@ export class ReservationsService {
       }
       return publicReservation(await repo.getReservation(trx, reservationId, now));
     });
+    await this.deps.seatMaps.invalidate([cancelled.scheduleId]);
+    return cancelled;
   }
 
   async listHolds(filter: { concertId?: number; scheduleId?: number }): Promise<HoldSummary[]> {
