@@ -73,9 +73,7 @@ export const enterQueueProcedure = identifiedProcedure.use(async ({ ctx, next })
 
 /** Booking steps: the caller's queue token must be ACTIVE for the concert concerned (checked by the service once it knows the concert). */
 export const activeQueueProcedure = identifiedProcedure.use(async ({ ctx, next }) => {
-  // TEMPORARY while the issue-2 suites are rewritten to take a queue token: identity only.
-  const gate = process.env.CONCERT_GATE !== 'on' ? { assertActive: async () => {} } : ctx.core.queue.gate(ctx.userId, ctx.headers.queueToken);
-  return next({ ctx: { gate } });
+  return next({ ctx: { gate: ctx.core.queue.gate(ctx.userId, ctx.headers.queueToken) } });
 });
 
 export const adminProcedure = publicProcedure.use(async ({ ctx, next }) => {

@@ -33,7 +33,6 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
   let api: TestApi;
   const clock = new FakeClock(Date.now());
   beforeAll(async () => {
-    process.env.CONCERT_GATE = 'on';
     db = await createTestDatabase();
     api = await startApi(testEnv(db.url, { ...redisEnv(), QUEUE_MAX_ACTIVE: '2', QUEUE_ACTIVE_TTL_SECONDS: '120' }), { clock });
   });
@@ -169,7 +168,7 @@ describe('waiting room across two API processes on one Redis', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     // These fans poll every 50 ms on purpose (to catch over-admission), so poll limits are off here.
-    const env = testEnv(db.url, { ...redisEnv(), CONCERT_GATE: 'on', QUEUE_MAX_ACTIVE: '5', RATE_LIMITS: 'off' });
+    const env = testEnv(db.url, { ...redisEnv(), QUEUE_MAX_ACTIVE: '5', RATE_LIMITS: 'off' });
     p1 = await spawnApi(env);
     p2 = await spawnApi(env);
   });

@@ -14,14 +14,20 @@ describe('smoke: one booking end to end on PostgreSQL', () => {
   });
 
   it('holds, pays and audits clean', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 500_000 });
-    const fan = client(api.url, { userId: userIds[0]! });
+    const { concertId, scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 500_000 });
+    const ticket = await client(api.url, { userId: userIds[0]! }).queue.enter.mutate({ concertId });
+    expect(ticket.status).toBe('ACTIVE');
+    const fan = client(api.url, { userId: userIds[0]!, queueToken: ticket.token });
     const r = await fan.reservations.hold.mutate({ scheduleId, seatNumbers: [3, 4], idempotencyKey: key() });
     expect(r.status).toBe('HELD');
     expect(r.totalPrice).toBe(200_000);
     const p = await fan.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
     expect(p.balanceAfter).toBe(300_000);
-    await expectAppError(fan.reservations.hold.mutate({ scheduleId, seatNumbers: [3], idempotencyKey: key() }), 'SEAT_UNAVAILABLE');
+    expect(p.queueTokenExpired).toBe(true);
+    await expectAppError(fan.reservations.hold.mutate({ scheduleId, seatNumbers: [5], idempotencyKey: key() }), 'TOKEN_EXPIRED');
+    const again = await client(api.url, { userId: userIds[0]! }).queue.enter.mutate({ concertId });
+    const fanAgain = client(api.url, { userId: userIds[0]!, queueToken: again.token });
+    await expectAppError(fanAgain.reservations.hold.mutate({ scheduleId, seatNumbers: [3], idempotencyKey: key() }), 'SEAT_UNAVAILABLE');
     const audit = await client(api.url, { adminKey: 'test-admin-key-0123456789' }).admin.audit.query({});
     expect(audit.ok).toBe(true);
   });

@@ -43,6 +43,7 @@ export interface Core extends AsyncDisposable {
   readonly idempotency: IdempotencyService;
   readonly queue: QueueService;
   readonly rateLimits: RateLimitService;
+  readonly seatMaps: SeatMapCache;
   /** Whether the database and the queue store answer, for /readyz. */
   readiness(): Promise<{ database: boolean; queue: boolean }>;
   /** Starts the periodic sweeps (lapsed holds, old idempotency keys). Safe on every replica. */
@@ -131,6 +132,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     idempotency,
     queue,
     rateLimits,
+    seatMaps,
     async readiness() {
       const database = await sql`SELECT 1`.execute(db).then(
         () => true,

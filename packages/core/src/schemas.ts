@@ -23,6 +23,14 @@ export const ZEmpty = z.object({}).strict().optional().default({});
 
 // concerts
 export const ZConcertIdInput = z.object({ concertId: ZId });
+/**
+ * A point in time: a Date (superjson carries real dates) or an ISO 8601 string with its offset,
+ * within what PostgreSQL's timestamptz keeps exactly (1970..9999). Never null or a number.
+ */
+export const ZDateTime = z
+  .union([z.date(), z.iso.datetime({ offset: true }).transform((s) => new Date(s))])
+  .refine((d) => d.getTime() >= Date.UTC(1970, 0, 1) && d.getTime() < Date.UTC(10_000, 0, 1), 'must be a date between 1970 and 9999');
+
 export const ZSchedulesInput = z.object({ concertId: ZId, includeSoldOut: z.boolean().optional().default(false) });
 export const ZScheduleIdInput = z.object({ scheduleId: ZId });
 
@@ -66,8 +74,8 @@ export const ZTier = z.object({
 });
 
 export const ZScheduleSpec = z.object({
-  startsAt: z.coerce.date(),
-  bookingOpensAt: z.coerce.date().optional(),
+  startsAt: ZDateTime,
+  bookingOpensAt: ZDateTime.optional(),
   seatCount: z.number().int().min(1).max(1000).optional().default(50),
   tiers: z.array(ZTier).min(1).max(50).optional(),
 });

@@ -100,8 +100,6 @@ export async function createConcertIn(trx: Tx, input: CreateConcertInput, now: D
 /** Every seat's grade and price; tiers must cover seats 1..seatCount exactly once. */
 export function seatLayout(spec: ScheduleSpec, index: number): Array<{ seat_number: number; grade: string; price: number }> {
   const at = `schedules[${index}]`;
-  assertStorableDate(spec.startsAt, `${at}.startsAt`);
-  if (spec.bookingOpensAt) assertStorableDate(spec.bookingOpensAt, `${at}.bookingOpensAt`);
   if (spec.bookingOpensAt && spec.bookingOpensAt > spec.startsAt) {
     throw new AppError('INVALID_INPUT', `${at}.bookingOpensAt must not be after startsAt`);
   }
@@ -123,16 +121,8 @@ export function seatLayout(spec: ScheduleSpec, index: number): Array<{ seat_numb
   return seats as Array<{ seat_number: number; grade: string; price: number }>;
 }
 
-// PostgreSQL text cannot hold NUL, and timestamptz stops at 4713 BC: refuse such input as
-// INVALID_INPUT here rather than let the INSERT fail as an internal error.
-const MIN_DATE = Date.UTC(1970, 0, 1);
-const MAX_DATE = Date.UTC(10_000, 0, 1);
-
+// PostgreSQL text cannot hold NUL: refuse it as INVALID_INPUT rather than let the INSERT fail
+// as an internal error. (Dates are range-checked by ZDateTime.)
 export function assertStorableText(value: string, field: string): void {
   if (value.includes('\u0000')) throw new AppError('INVALID_INPUT', `${field} must not contain NUL characters`);
-}
-
-function assertStorableDate(value: Date, field: string): void {
-  const t = value.getTime();
-  if (!(t >= MIN_DATE && t < MAX_DATE)) throw new AppError('INVALID_INPUT', `${field} must be a date between 1970 and 9999`);
 }

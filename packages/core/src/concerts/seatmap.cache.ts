@@ -51,6 +51,8 @@ const MAX_AGE_MS = 2_000;
 export class SeatMapCache {
   private readonly entries = new Map<number, { version: number; seats: CachedSeat[]; staleAt: number }>();
   private readonly loads = new Map<string, Promise<CachedSeat[]>>();
+  /** Seat-map queries run, for metrics and the benchmark's stampede check. */
+  loadCount = 0;
 
   constructor(private readonly deps: { versions: SeatVersionStore; clock: Clock }) {}
 
@@ -67,6 +69,7 @@ export class SeatMapCache {
     const flight = `${scheduleId}:${version}`;
     let pending = this.loads.get(flight);
     if (!pending) {
+      this.loadCount++;
       pending = load().then(
         (seats) => {
           const lapse = Math.min(...seats.filter((s) => s.status === 'HELD').map((s) => s.heldUntil!.getTime()));

@@ -32,6 +32,9 @@ export function createDialect(opts: { databaseUrl?: string | undefined; dataDir:
     });
     // An idle client losing its server (a restart) must not crash the process; the pool replaces it.
     pool.on('error', () => {});
+    // A checked-out client whose connection drops emits 'error' too (besides failing its query);
+    // the pool listens only while a client is idle, so without this the process would crash.
+    pool.on('connect', (client) => client.on('error', () => {}));
     return { dialect: new PostgresDialect({ pool }), kind: 'postgres', pool };
   }
   const dir = opts.dataDir === 'memory://' ? undefined : opts.dataDir;

@@ -1,0 +1,321 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import superjson from 'superjson';
+import { admin, createTestDatabase, freePort, REDIS_URL, ROOT, spawnApi, testEnv } from '../test/harness.ts';
+import { pct, type Req, run, type RunResult } from './load.ts';
+
+/**
+ * `pnpm bench`: the hot paths over HTTP with keep-alive, ours against the fastest thing that
+ * does the same job, alternating, several rounds. Prints a table and writes bench/RESULTS.md.
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const log = (...a: unknown[]) => console.error('[bench]', ...a);
+
+const db = await createTestDatabase();
+const prefix = `bench${randomBytes(4).toString('hex')}:`;
+const env = testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix, RATE_LIMITS: 'off', LOG_LEVEL: 'warn', DB_POOL_SIZE: '20', HOLD_TTL_SECONDS: '600' });
+const api = await spawnApi(env);
+const apiPort = Number(new URL(api.url).port);
+const basePort = await freePort();
+const baseline = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/baseline.ts')], {
+  cwd: ROOT,
+  env: { ...process.env, PORT: String(basePort), DATABASE_URL: db.url, REDIS_URL, REDIS_KEY_PREFIX: prefix },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+await new Promise<void>((resolve) => baseline.stdout!.once('data', () => resolve()));
+const sql = new pg.Client({ connectionString: db.url });
+await sql.connect();
+const redis = new Redis(REDIS_URL);
+
+// Resident memory of the API process, sampled throughout.
+let rssMax = 0;
+let rssScenario = '';
+let currentScenario = '';
+const rssTimer = setInterval(() => {
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${api.child.pid}/status`, 'utf8'))?.[1] ?? 0);
+  if (kb * 1024 > rssMax) [rssMax, rssScenario] = [kb * 1024, currentScenario];
+}, 100);
+
+const rows: Array<{ scenario: string; impl: string; r: RunResult }> = [];
+const notes: string[] = [];
+const a = admin(api.url);
+
+try {
+  log('seeding');
+  const now = Date.now();
+  const show = (seatCount: number) => ({ startsAt: new Date(now + 30 * 86_400_000), bookingOpensAt: new Date(now - 3_600_000), seatCount });
+  // One concert for reads, holds and payments; fresh lines for each enter round.
+  const main = await a.admin.concerts.create.mutate({
+    title: 'Bench concert',
+    schedules: [show(50), ...Array.from({ length: ROUNDS }, () => show(50)), ...Array.from({ length: ROUNDS * 2 }, () => show(1000))],
+  });
+  const [readSchedule, ...rest] = main.schedules.map((s) => s.scheduleId);
+  const raceSchedules = rest.slice(0, ROUNDS);
+  const spreadSchedules = rest.slice(ROUNDS);
+  const waitingConcert = (await a.admin.concerts.create.mutate({ title: 'Bench line', schedules: [show(1)] })).concertId;
+  const enterConcerts: number[] = [];
+  for (let i = 0; i < ROUNDS * 2; i++) enterConcerts.push((await a.admin.concerts.create.mutate({ title: `Bench enter ${i}`, schedules: [show(1)] })).concertId);
+  await a.admin.queue.configure.mutate({ concertId: main.concertId, maxActive: 1_000_000 });
+  await a.admin.queue.configure.mutate({ concertId: waitingConcert, paused: true });
+  for (const c of enterConcerts) await a.admin.queue.configure.mutate({ concertId: c, maxActive: 100 });
+
+  // 2,000 funded users, written in one statement (each with its ledger entry, so the audit holds).
+  const USERS = 2000;
+  await sql.query(`
+    WITH u AS (INSERT INTO users (name, balance) SELECT 'bench ' || g, 1000000 FROM generate_series(1, $1) g RETURNING id)
+    INSERT INTO ledger_entries (user_id, kind, source, amount, balance_after, created_at) SELECT id, 'CHARGE', 'ADMIN', 1000000, 1000000, now() FROM u`, [USERS]);
+  const userIds = (await sql.query<{ id: string }>('SELECT id FROM users ORDER BY id')).rows.map((r) => Number(r.id));
+
+  const q = (input: unknown) => `?input=${encodeURIComponent(JSON.stringify(superjson.serialize(input)))}`;
+  const body = (input: unknown) => JSON.stringify(superjson.serialize(input));
+  const headers = (userId: number, token?: string) => ({ 'x-user-id': String(userId), ...(token ? { 'x-queue-token': token } : {}) });
+  const enterAll = async (concertId: number, ids: number[]) => {
+    const tokens = new Map<number, string>();
+    let next = 0;
+    const worker = async () => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        const res = await fetch(`${api.url}/trpc/queue.enter`, { method: 'POST', headers: { ...headers(id), 'content-type': 'application/json' }, body: body({ concertId }) });
+        const json = (await res.json()) as { result?: { data: { json: { token: string } } } };
+        if (!json.result) throw new Error(`queue.enter failed for user ${id}: ${JSON.stringify(json)}`);
+        tokens.set(id, json.result.data.json.token);
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    return tokens;
+  };
+  const tokenId = (token: string) => Buffer.from(token.split('.')[1]!, 'base64url').toString().split('.')[2]!;
+  const audit = async (after: string) => {
+    const r = await a.admin.audit.query({});
+    if (!r.ok) throw new Error(`audit failed after ${after}: ${JSON.stringify(r.checks.filter((c) => !c.ok))}`);
+  };
+
+  // ---- queue.status: 1,000 waiting users polling
+  log('queue.status');
+  const waiters = userIds.slice(0, 1000);
+  const waitTokens = await enterAll(waitingConcert, waiters);
+  const statusReq = (i: number): Req => {
+    const u = waiters[i % waiters.length]!;
+    return { method: 'GET', path: `/trpc/queue.status${q({})}`, headers: headers(u, waitTokens.get(u)) };
+  };
+  const baseStatusReq = (i: number): Req => ({ method: 'GET', path: `/status?c=${waitingConcert}&t=${tokenId(waitTokens.get(waiters[i % waiters.length]!)!)}` });
+  const evalCalls = async () => {
+    const info = await redis.info('commandstats');
+    return [...info.matchAll(/cmdstat_(evalsha|eval|get|incr|zscore|sadd|smembers):calls=(\d+)/g)].reduce((s, m) => s + Number(m[2]), 0);
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    currentScenario = 'queue.status';
+    const before = await evalCalls();
+    const ours = await run({ port: apiPort, connections: 64, seconds: SECONDS, next: statusReq });
+    const perCall = ((await evalCalls()) - before) / ours.requests;
+    if (round === 0) notes.push(`Redis commands per queue.status (from INFO commandstats, all clients): ${perCall.toFixed(3)}`);
+    rows.push({ scenario: 'queue.status (1,000 waiting)', impl: 'ours', r: ours });
+    rows.push({ scenario: 'queue.status (1,000 waiting)', impl: 'baseline', r: await run({ port: basePort, connections: 64, seconds: SECONDS, next: baseStatusReq }) });
+  }
+  await audit('queue.status');
+
+  // ---- queue.enter: 5,000 users at once, a fresh line each round
+  log('queue.enter');
+  for (let round = 0; round < ROUNDS; round++) {
+    currentScenario = 'queue.enter';
+    const ours = enterConcerts[round * 2]!;
+    const base = enterConcerts[round * 2 + 1]!;
+    rows.push({
+      scenario: 'queue.enter (5,000 at once)',
+      impl: 'ours',
+      r: await run({ port: apiPort, connections: 200, total: 5000, next: (i) => ({ method: 'POST', path: '/trpc/queue.enter', headers: headers(500_000 + i), body: body({ concertId: ours }) }) }),
+    });
+    rows.push({
+      scenario: 'queue.enter (5,000 at once)',
+      impl: 'baseline',
+      r: await run({ port: basePort, connections: 200, total: 5000, next: (i) => ({ method: 'GET', path: `/enter?c=${base}&u=${500_000 + i}&t=${randomBytes(16).toString('base64url')}` }) }),
+    });
+  }
+  await audit('queue.enter');
+
+  // ---- tokens for the booking scenarios (everyone ACTIVE on the main concert)
+  const bookers = userIds.slice(0, 2000);
+  let activeTokens = await enterAll(main.concertId, bookers);
+
+  // ---- concerts.seats: many readers of one schedule, with holds invalidating it now and then
+  log('concerts.seats');
+  const readers = bookers.slice(0, 200);
+  const seatsReq = (i: number): Req => {
+    const u = readers[i % readers.length]!;
+    return { method: 'GET', path: `/trpc/concerts.seats${q({ scheduleId: readSchedule })}`, headers: headers(u, activeTokens.get(u)) };
+  };
+  const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await (await fetch(`${api.url}/metrics`)).text())?.[1] ?? 0);
+  for (let round = 0; round < ROUNDS; round++) {
+    currentScenario = 'concerts.seats';
+    const loadsBefore = await metric('concert_seatmap_loads_total');
+    // A writer holds one seat every 250 ms during the stampede: each hold invalidates the map.
+    let holds = 0;
+    let writing = true;
+    const writer = (async () => {
+      for (let seat = round * 12 + 1; writing && seat <= round * 12 + 12; seat++) {
+        const u = bookers[1000 + seat]!;
+        const res = await fetch(`${api.url}/trpc/reservations.hold`, {
+          method: 'POST',
+          headers: { ...headers(u, activeTokens.get(u)), 'content-type': 'application/json' },
+          body: body({ scheduleId: readSchedule, seatNumbers: [seat], idempotencyKey: `bench-read-${round}-${seat}` }),
+        });
+        if (res.ok) holds++;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+    const ours = await run({ port: apiPort, connections: 64, seconds: SECONDS, next: seatsReq });
+    writing = false;
+    await writer;
+    const loads = (await metric('concert_seatmap_loads_total')) - loadsBefore;
+    notes.push(`concerts.seats round ${round + 1}: ${ours.requests} reads, ${holds} holds (invalidations), ${loads} seat-map queries`);
+    rows.push({ scenario: 'concerts.seats (one schedule)', impl: 'ours', r: ours });
+    rows.push({ scenario: 'concerts.seats (one schedule)', impl: 'baseline', r: await run({ port: basePort, connections: 64, seconds: SECONDS, next: () => ({ method: 'GET', path: `/seats?s=${readSchedule}` }) }) });
+  }
+  await audit('concerts.seats');
+
+  // ---- holds: 2,000 racing for one seat vs 2,000 on distinct seats; then payments of those
+  log('holds and payments');
+  for (let round = 0; round < ROUNDS; round++) {
+    currentScenario = 'holds';
+    const race = raceSchedules[round]!;
+    const spread = spreadSchedules.slice(round * 2, round * 2 + 2);
+    const raceRun = await run({
+      port: apiPort,
+      connections: 200,
+      total: 2000,
+      next: (i) => {
+        const u = bookers[i]!;
+        return { method: 'POST', path: '/trpc/reservations.hold', headers: headers(u, activeTokens.get(u)), body: body({ scheduleId: race, seatNumbers: [1], idempotencyKey: `bench-race-${round}-${i}` }) };
+      },
+    });
+    rows.push({ scenario: '2,000 holds, one seat', impl: 'ours', r: raceRun });
+    const spreadRun = await run({
+      port: apiPort,
+      connections: 200,
+      total: 2000,
+      next: (i) => {
+        const u = bookers[i]!;
+        return {
+          method: 'POST',
+          path: '/trpc/reservations.hold',
+          headers: headers(u, activeTokens.get(u)),
+          body: body({ scheduleId: spread[i % 2]!, seatNumbers: [Math.floor(i / 2) + 1], idempotencyKey: `bench-spread-${round}-${i}` }),
+        };
+      },
+    });
+    rows.push({ scenario: '2,000 holds, distinct seats', impl: 'ours', r: spreadRun });
+    const winners = raceRun.byOutcome.ok ?? [];
+    const losers = [...(raceRun.byOutcome.SEAT_UNAVAILABLE ?? [])].sort((x, y) => x - y);
+    const spreadOk = [...(spreadRun.byOutcome.ok ?? [])].sort((x, y) => x - y);
+    notes.push(
+      `holds round ${round + 1}: one seat ${raceRun.seconds.toFixed(2)} s (${winners.length} won, ${losers.length} SEAT_UNAVAILABLE, loser p50 ${pct(losers, 50).toFixed(1)} ms); ` +
+        `distinct seats ${spreadRun.seconds.toFixed(2)} s (winner p50 ${pct(spreadOk, 50).toFixed(1)} ms)`,
+    );
+    await audit('holds');
+
+    // Pay the distinct-seat reservations (each user has exactly one there).
+    currentScenario = 'payments';
+    const { rows: held } = await sql.query<{ id: string; user_id: string }>(
+      `SELECT id, user_id FROM reservations WHERE schedule_id = ANY($1) AND status = 'HELD' ORDER BY created_at`,
+      [spread],
+    );
+    const payRun = await run({
+      port: apiPort,
+      connections: 200,
+      total: held.length,
+      next: (i) => {
+        const r = held[i]!;
+        const u = Number(r.user_id);
+        return { method: 'POST', path: '/trpc/payments.pay', headers: headers(u, activeTokens.get(u)), body: body({ reservationId: r.id, idempotencyKey: `bench-pay-${r.id}` }) };
+      },
+    });
+    rows.push({ scenario: 'payments.pay, distinct', impl: 'ours', r: payRun });
+    rows.push({ scenario: 'reservations.hold, distinct', impl: 'ours', r: spreadRun });
+    await audit('payments');
+    // Paying expired the payers' tokens: they enter again for the next round.
+    if (round < ROUNDS - 1) activeTokens = await enterAll(main.concertId, bookers);
+  }
+} finally {
+  clearInterval(rssTimer);
+  await sql.end().catch(() => {});
+  redis.disconnect();
+  baseline.kill('SIGTERM');
+  await api.stop();
+  await db.drop().catch(() => {});
+}
+
+// ---- report
+type Agg = { rps: number; p50: number; p95: number; p99: number; errors: string; requests: number };
+const EXPECTED: Record<string, string[]> = { '2,000 holds, one seat': ['SEAT_UNAVAILABLE'] };
+function aggregate(scenario: string, impl: string): Agg | undefined {
+  const rs = rows.filter((x) => x.scenario === scenario && x.impl === impl).map((x) => x.r);
+  if (!rs.length) return undefined;
+  const med = (f: (r: RunResult) => number) => [...rs.map(f)].sort((x, y) => x - y)[Math.floor(rs.length / 2)]!;
+  const errs: Record<string, number> = {};
+  for (const r of rs) for (const [k, v] of Object.entries(r.outcomes)) if (k !== 'ok') errs[k] = (errs[k] ?? 0) + v;
+  return {
+    rps: med((r) => r.rps),
+    p50: med((r) => r.p50),
+    p95: med((r) => r.p95),
+    p99: med((r) => r.p99),
+    requests: rs.reduce((s, r) => s + r.requests, 0),
+    errors: Object.entries(errs).map(([k, v]) => `${k}: ${v}${EXPECTED[scenario]?.includes(k) ? ' (expected)' : ''}`).join(', ') || '0',
+  };
+}
+const scenarios = [...new Set(rows.map((x) => x.scenario))];
+const table = [
+  '| scenario | impl | req/s (median of rounds) | p50 ms | p95 ms | p99 ms | requests | errors | ratio to baseline |',
+  '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
+];
+const agg: Record<string, Agg> = {};
+for (const s of scenarios) {
+  const ours = aggregate(s, 'ours')!;
+  const base = aggregate(s, 'baseline');
+  agg[s] = ours;
+  if (base) agg[`${s} baseline`] = base;
+  const line = (impl: string, x: Agg, ratio: string) =>
+    `| ${s} | ${impl} | ${x.rps.toFixed(0)} | ${x.p50.toFixed(1)} | ${x.p95.toFixed(1)} | ${x.p99.toFixed(1)} | ${x.requests} | ${x.errors} | ${ratio} |`;
+  table.push(line('ours', ours, base ? `${(ours.rps / base.rps).toFixed(2)}×` : ''));
+  if (base) table.push(line('baseline', base, ''));
+}
+const st = agg['queue.status (1,000 waiting)']!;
+const stBase = agg['queue.status (1,000 waiting) baseline']!;
+const checks = [
+  [`queue.status ≥ 0.5× baseline req/s`, st.rps / stBase.rps >= 0.5, `${(st.rps / stBase.rps).toFixed(2)}×`],
+  [`queue.status p99 ≤ 2.5× baseline p99`, st.p99 <= 2.5 * stBase.p99, `${(st.p99 / stBase.p99).toFixed(2)}×`],
+  [`queue.enter ≥ 0.6× queue.status req/s`, agg['queue.enter (5,000 at once)']!.rps / st.rps >= 0.6, `${(agg['queue.enter (5,000 at once)']!.rps / st.rps).toFixed(2)}×`],
+  [`concerts.seats ≥ 0.9× queue.status req/s`, agg['concerts.seats (one schedule)']!.rps / st.rps >= 0.9, `${(agg['concerts.seats (one schedule)']!.rps / st.rps).toFixed(2)}×`],
+  [
+    `2,000 holds on one seat take no longer than on distinct seats`,
+    agg['2,000 holds, one seat']!.rps >= agg['2,000 holds, distinct seats']!.rps,
+    `${(agg['2,000 holds, distinct seats']!.rps / agg['2,000 holds, one seat']!.rps).toFixed(2)}× the time`,
+  ],
+  [`payments ≥ 0.5× holds req/s`, agg['payments.pay, distinct']!.rps / agg['reservations.hold, distinct']!.rps >= 0.5, `${(agg['payments.pay, distinct']!.rps / agg['reservations.hold, distinct']!.rps).toFixed(2)}×`],
+] as const;
+const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
+const report = [
+  '# Benchmark results',
+  '',
+  `Run ${new Date().toISOString()} on ${machine}; PostgreSQL and Redis on the same machine. ${ROUNDS} rounds, ours and baseline alternating; ${SECONDS} s per timed run. Medians of the rounds.`,
+  '',
+  ...table,
+  '',
+  '## Targets',
+  '',
+  ...checks.map(([name, ok, got]) => `- ${ok ? 'met' : 'NOT met'}: ${name} (${got})`),
+  '',
+  '## Notes',
+  '',
+  ...notes.map((n) => `- ${n}`),
+  `- API resident memory, peak: ${(rssMax / 2 ** 20).toFixed(0)} MiB (during ${rssScenario})`,
+  '',
+].join('\n');
+console.log(report);
+writeFileSync(path.join(ROOT, 'bench/RESULTS.md'), report);
+process.exit(0);

@@ -1,0 +1,303 @@
+import { FakeClock } from '@concert/core';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, admin, client, createTestDatabase, expectAppError, key, seedSale, startApi, type TestApi, testEnv } from '../../../test/harness.ts';
+import { BOOKING_ENV, booking } from './booking.shared.ts';
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+const AUDIT_CHECKS = [
+  'no seat sold twice',
+  'every balance equals its ledger',
+  'no negative balance',
+  'every PAID reservation has one payment of its total',
+  'no seat held by a reservation that is not HELD',
+];
+
+describe('admin (operators)', () => {
+  const clock = new FakeClock();
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let api: TestApi;
+  const book = booking(() => api.url);
+  let ttlMs: number;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    api = await startApi(testEnv(db.url, BOOKING_ENV), { clock });
+    ttlMs = api.core.config.holdTtlSeconds * 1000;
+  });
+  afterAll(async () => {
+    await api?.close();
+    await db?.drop();
+  });
+
+  const ops = () => admin(api.url);
+  const fan = (userId: number) => client(api.url, { userId });
+  const hold = async (userId: number, scheduleId: number, seatNumbers: number[]) =>
+    (await book.forSchedule(userId, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers, idempotencyKey: key() });
+  const future = (days: number) => new Date(clock.now().getTime() + days * DAY);
+
+  describe('the admin key', () => {
+    const callers = {
+      none: () => client(api.url),
+      wrong: () => client(api.url, { adminKey: 'not-the-admin-key-at-all' }),
+      'a prefix of the right one': () => client(api.url, { adminKey: ADMIN_KEY.slice(0, -1) }),
+      'a user identity': () => client(api.url, { userId: 1 }),
+    };
+    it.each(Object.keys(callers))('every admin procedure refuses %s with ADMIN_KEY_INVALID', async (who) => {
+      const c = callers[who as keyof typeof callers]();
+      const calls: Array<() => Promise<unknown>> = [
+        () => c.admin.users.create.mutate({ name: 'x' }),
+        () => c.admin.concerts.create.mutate({ title: 'x', schedules: [{ startsAt: future(1) }] }),
+        () => c.admin.seedDemo.mutate({}),
+        () => c.admin.holds.list.query({}),
+        () => c.admin.holds.release.mutate({ reservationId: '00000000-0000-4000-8000-000000000000' }),
+        () => c.admin.audit.query({}),
+      ];
+      for (const call of calls) {
+        const err = await expectAppError(call(), 'ADMIN_KEY_INVALID');
+        expect(err.data?.httpStatus).toBe(401);
+        expect(err.data?.code).toBe('UNAUTHORIZED');
+      }
+      // Nothing was created by the refused calls.
+      expect(await ops().concerts.list.query({})).toEqual([]);
+    });
+  });
+
+  it('users.create makes a user with an opening balance recorded in the ledger', async () => {
+    const u = await ops().admin.users.create.mutate({ name: '  Kim Minji  ', initialBalance: 250_000 });
+    expect(u).toEqual({ userId: expect.any(Number), name: 'Kim Minji', balance: 250_000 });
+    expect(u.userId).toBeGreaterThan(0);
+    const h = await fan(u.userId).balance.history.query({});
+    expect(h.entries.map((e) => [e.kind, e.amount, e.balanceAfter])).toEqual([['CHARGE', 250_000, 250_000]]);
+    const zero = await ops().admin.users.create.mutate({ name: 'Zero' });
+    expect(zero).toEqual({ userId: expect.any(Number), name: 'Zero', balance: 0 });
+    expect(zero.userId).not.toBe(u.userId);
+    expect((await fan(zero.userId).balance.history.query({})).entries).toEqual([]);
+  });
+
+  it('users.create refuses a bad name or balance (INVALID_INPUT)', async () => {
+    const bad = [
+      { name: '' },
+      { name: '   ' },
+      { name: 'x'.repeat(101) },
+      { name: 'ok', initialBalance: -1 },
+      { name: 'ok', initialBalance: 1.5 },
+      { name: 'ok', initialBalance: 1_000_000_001 },
+      { name: 'nul \u0000 byte' },
+    ];
+    for (const input of bad) {
+      const err = await expectAppError(ops().admin.users.create.mutate(input), 'INVALID_INPUT');
+      expect(err.data?.httpStatus).toBe(400);
+    }
+  });
+
+  it('concerts.create makes schedules of R seats at 100,000 by default, bookable at once', async () => {
+    const startsAt = future(3);
+    const c = await ops().admin.concerts.create.mutate({ title: 'Defaults', schedules: [{ startsAt }, { startsAt: future(4), seatCount: 1 }] });
+    expect(c).toEqual({
+      concertId: expect.any(Number),
+      schedules: [
+        { scheduleId: expect.any(Number), startsAt, seatCount: 50 },
+        { scheduleId: expect.any(Number), startsAt: future(4), seatCount: 1 },
+      ],
+    });
+    const detail = await fan(1).concerts.get.query({ concertId: c.concertId });
+    expect(detail.venue).toBe('');
+    expect(detail.schedules[0]!.bookingOpensAt.getTime()).toBeLessThanOrEqual(clock.now().getTime());
+    const { userId } = await ops().admin.users.create.mutate({ name: 'booker' });
+    const seats = (await (await book.forSchedule(userId, c.schedules[0]!.scheduleId)).concerts.seats.query({ scheduleId: c.schedules[0]!.scheduleId })).seats;
+    expect(seats).toHaveLength(50);
+    expect(seats.every((s) => s.grade === 'R' && s.price === 100_000 && s.status === 'AVAILABLE')).toBe(true);
+    expect((await hold(userId, c.schedules[1]!.scheduleId, [1])).totalPrice).toBe(100_000);
+  });
+
+  it('concerts.create prices seats by tier and honours bookingOpensAt', async () => {
+    const opens = future(1);
+    const c = await ops().admin.concerts.create.mutate({
+      title: 'Tiered',
+      venue: 'Arena',
+      schedules: [
+        {
+          startsAt: future(10),
+          bookingOpensAt: opens,
+          seatCount: 5,
+          tiers: [
+            { grade: 'S', price: 70_000, fromSeat: 4, toSeat: 5 },
+            { grade: 'VIP', price: 150_000, fromSeat: 1, toSeat: 3 },
+          ],
+        },
+      ],
+    });
+    const scheduleId = c.schedules[0]!.scheduleId;
+    expect((await fan(1).concerts.schedule.query({ scheduleId })).bookingOpensAt).toEqual(opens);
+    const { userId } = await ops().admin.users.create.mutate({ name: 'early bird' });
+    const seats = (await (await book.forSchedule(userId, scheduleId)).concerts.seats.query({ scheduleId })).seats;
+    expect(seats.map((s) => `${s.seatNumber}${s.grade}${s.price}`)).toEqual(['1VIP150000', '2VIP150000', '3VIP150000', '4S70000', '5S70000']);
+    await expectAppError(hold(userId, scheduleId, [1]), 'BOOKING_NOT_OPEN');
+  });
+
+  it('concerts.create refuses tiers that do not cover every seat exactly once, and other bad shapes (INVALID_INPUT)', async () => {
+    const spec = (extra: object) => ({ title: 'Bad', schedules: [{ startsAt: future(5), seatCount: 10, ...extra }] });
+    const tier = (fromSeat: number, toSeat: number) => ({ grade: 'R', price: 1000, fromSeat, toSeat });
+    const bad = [
+      spec({ tiers: [tier(1, 5)] }), // seats 6..10 in no tier
+      spec({ tiers: [tier(1, 6), tier(6, 10)] }), // seat 6 twice
+      spec({ tiers: [tier(1, 11)] }), // beyond seatCount
+      spec({ tiers: [tier(5, 1), tier(6, 10)] }), // backwards
+      spec({ tiers: [] }),
+      spec({ tiers: [{ ...tier(1, 10), price: -1 }] }),
+      spec({ tiers: [{ ...tier(1, 10), grade: '' }] }),
+      spec({ seatCount: 0 }),
+      spec({ seatCount: 1001 }),
+      spec({ bookingOpensAt: future(6) }), // opens after the show starts
+      { title: '', schedules: [{ startsAt: future(5) }] },
+      { title: 'x'.repeat(201), schedules: [{ startsAt: future(5) }] },
+      { title: 'No venue', venue: 'v'.repeat(201), schedules: [{ startsAt: future(5) }] },
+      { title: 'No schedules', schedules: [] },
+      { title: 'Too early', schedules: [{ startsAt: future(5), bookingOpensAt: new Date(-8.64e15) }] },
+      { title: 'Too late', schedules: [{ startsAt: new Date(8.64e15) }] },
+      { title: 'NUL \u0000 in the title', schedules: [{ startsAt: future(5) }] },
+      { title: 'NUL in the venue', venue: 'a\u0000b', schedules: [{ startsAt: future(5) }] },
+      spec({ tiers: [{ ...tier(1, 10), grade: 'R\u0000' }] }),
+    ];
+    const before = (await ops().concerts.list.query({})).length;
+    for (const input of bad) {
+      const err = await expectAppError(ops().admin.concerts.create.mutate(input), 'INVALID_INPUT');
+      expect(err.data?.httpStatus).toBe(400);
+    }
+    // All or nothing: no half-made concert is left behind.
+    expect(await ops().concerts.list.query({})).toHaveLength(before);
+  });
+
+  it('concerts.create accepts a show that has already started, which is closed for booking', async () => {
+    const c = await ops().admin.concerts.create.mutate({ title: 'Last night', schedules: [{ startsAt: future(-1), seatCount: 2 }] });
+    const s = await fan(1).concerts.schedule.query({ scheduleId: c.schedules[0]!.scheduleId });
+    expect(s.bookingOpensAt.getTime()).toBeLessThanOrEqual(s.startsAt.getTime());
+    const { userId } = await ops().admin.users.create.mutate({ name: 'late' });
+    await expectAppError(hold(userId, s.scheduleId, [1]), 'BOOKING_CLOSED');
+  });
+
+  it('seedDemo creates bookable demo data once, however often it is called', async () => {
+    const results = await Promise.all([ops().admin.seedDemo.mutate({}), ops().admin.seedDemo.mutate({}), ops().admin.seedDemo.mutate()]);
+    const first = results[0];
+    expect(results).toEqual([first, first, first]);
+    expect(first.concertIds.length).toBeGreaterThan(0);
+    expect(first.userIds.length).toBeGreaterThan(0);
+    expect(await ops().admin.seedDemo.mutate({})).toEqual(first);
+
+    const all = await ops().concerts.list.query({});
+    expect(all.filter((c) => first.concertIds.includes(c.concertId))).toHaveLength(first.concertIds.length);
+    const now = clock.now().getTime();
+    for (const concertId of first.concertIds) {
+      const c = await fan(1).concerts.get.query({ concertId });
+      expect(c.schedules.length).toBeGreaterThan(0);
+      for (const s of c.schedules) {
+        expect(s.bookingOpensAt.getTime()).toBeLessThanOrEqual(now);
+        expect(s.startsAt.getTime()).toBeGreaterThan(now);
+        expect(s.availableSeats).toBe(s.totalSeats);
+      }
+    }
+    for (const userId of first.userIds) expect((await fan(userId).balance.get.query({})).balance).toBeGreaterThan(0);
+
+    // A demo user books a demo seat, start to finish.
+    const u = first.userIds[0]!;
+    const scheduleId = (await fan(u).concerts.schedules.query({ concertId: first.concertIds[0]! })).schedules[0]!.scheduleId;
+    const seat = (await (await book.forSchedule(u, scheduleId)).concerts.seats.query({ scheduleId })).seats.find((s) => s.status === 'AVAILABLE')!;
+    const r = await hold(u, scheduleId, [seat.seatNumber]);
+    const before = (await fan(u).balance.get.query({})).balance;
+    expect(before).toBeGreaterThanOrEqual(r.totalPrice);
+    const p = await (await book.forReservation(u, r.reservationId)).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
+    expect(p.balanceAfter).toBe(before - seat.price);
+  });
+
+  it('holds.list shows live holds only, filtered by concert or schedule', async () => {
+    const sale = await seedSale(api.url, { users: 2, balance: 1_000_000, seatCount: 20 });
+    const other = await seedSale(api.url, { users: 0, seatCount: 5 });
+    const [u1, u2] = sale.userIds as [number, number];
+    const live = await hold(u1, sale.scheduleId, [3, 1]);
+    const elsewhere = await hold(u2, other.scheduleId, [2]);
+    const paid = await hold(u2, sale.scheduleId, [5]);
+    await (await book.forReservation(u2, paid.reservationId)).payments.pay.mutate({ reservationId: paid.reservationId, idempotencyKey: key() });
+    const cancelled = await hold(u2, sale.scheduleId, [6]);
+    await fan(u2).reservations.cancel.mutate({ reservationId: cancelled.reservationId });
+
+    const bySchedule = await ops().admin.holds.list.query({ scheduleId: sale.scheduleId });
+    expect(bySchedule).toEqual([
+      { reservationId: live.reservationId, userId: u1, scheduleId: sale.scheduleId, seatNumbers: [1, 3], totalPrice: 200_000, holdExpiresAt: live.holdExpiresAt },
+    ]);
+    expect(await ops().admin.holds.list.query({ concertId: sale.concertId })).toEqual(bySchedule);
+    expect((await ops().admin.holds.list.query({ concertId: other.concertId })).map((h) => h.reservationId)).toEqual([elsewhere.reservationId]);
+    expect(await ops().admin.holds.list.query({ concertId: sale.concertId, scheduleId: other.scheduleId })).toEqual([]);
+    const everything = (await ops().admin.holds.list.query({})).map((h) => h.reservationId);
+    expect(everything).toEqual(expect.arrayContaining([live.reservationId, elsewhere.reservationId]));
+    expect(everything).not.toContain(paid.reservationId);
+    expect(everything).not.toContain(cancelled.reservationId);
+    expect(await ops().admin.holds.list.query()).toHaveLength(everything.length);
+    expect(await ops().admin.holds.list.query({ concertId: 987_654 })).toEqual([]);
+
+    // A lapsed hold leaves the list at once.
+    clock.advance(ttlMs);
+    expect(await ops().admin.holds.list.query({ scheduleId: sale.scheduleId })).toEqual([]);
+  });
+
+  it('holds.release cancels a hold and frees its seats at once', async () => {
+    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, seatCount: 4 });
+    const [u1, u2] = userIds as [number, number];
+    const r = await hold(u1, scheduleId, [1, 2]);
+    const released = await ops().admin.holds.release.mutate({ reservationId: r.reservationId });
+    expect(released).toEqual({ ...r, status: 'CANCELLED' });
+    expect((await fan(u1).reservations.get.query({ reservationId: r.reservationId })).status).toBe('CANCELLED');
+    expect(await ops().admin.holds.list.query({ scheduleId })).toEqual([]);
+    expect((await hold(u2, scheduleId, [1, 2])).status).toBe('HELD');
+    // Releasing again answers the cancelled reservation.
+    expect(await ops().admin.holds.release.mutate({ reservationId: r.reservationId })).toEqual(released);
+  });
+
+  it('holds.release answers RESERVATION_NOT_FOUND, ALREADY_PAID and HOLD_EXPIRED', async () => {
+    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, seatCount: 4 });
+    const u = userIds[0]!;
+    const err = await expectAppError(ops().admin.holds.release.mutate({ reservationId: '00000000-0000-4000-8000-000000000000' }), 'RESERVATION_NOT_FOUND');
+    expect(err.data?.httpStatus).toBe(404);
+    const paid = await hold(u, scheduleId, [1]);
+    await (await book.forReservation(u, paid.reservationId)).payments.pay.mutate({ reservationId: paid.reservationId, idempotencyKey: key() });
+    await expectAppError(ops().admin.holds.release.mutate({ reservationId: paid.reservationId }), 'ALREADY_PAID');
+    expect((await (await book.forSchedule(u, scheduleId)).concerts.seats.query({ scheduleId })).seats[0]!.status).toBe('SOLD');
+    const lapsed = await hold(u, scheduleId, [2]);
+    clock.advance(ttlMs);
+    await expectAppError(ops().admin.holds.release.mutate({ reservationId: lapsed.reservationId }), 'HOLD_EXPIRED');
+    expect((await fan(u).reservations.get.query({ reservationId: lapsed.reservationId })).status).toBe('EXPIRED');
+  });
+
+  it('audit reports each invariant, and notices when one is broken', async () => {
+    const clean = await ops().admin.audit.query({});
+    expect(clean.ok).toBe(true);
+    expect(clean.checks.map((c) => c.name)).toEqual(AUDIT_CHECKS);
+    for (const c of clean.checks) {
+      expect(c.ok).toBe(true);
+      expect(c.detail.length).toBeGreaterThan(0);
+    }
+    expect(await ops().admin.audit.query()).toEqual(clean);
+
+    // Break the ledger behind the code's back, then put it right.
+    const { userId } = await ops().admin.users.create.mutate({ name: 'tampered', initialBalance: 1000 });
+    const sqlc = new pg.Client({ connectionString: db.url });
+    await sqlc.connect();
+    try {
+      await sqlc.query('UPDATE users SET balance = balance + 1 WHERE id = $1', [userId]);
+      const broken = await ops().admin.audit.query({});
+      expect(broken.ok).toBe(false);
+      expect(broken.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['every balance equals its ledger']);
+      await sqlc.query('UPDATE users SET balance = balance - 1 WHERE id = $1', [userId]);
+    } finally {
+      await sqlc.end();
+    }
+    expect((await ops().admin.audit.query({})).ok).toBe(true);
+  });
+
+  it('admin.audit is ok at the end', async () => {
+    const audit = await ops().admin.audit.query({});
+    expect(audit.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(audit.ok).toBe(true);
+  });
+});
