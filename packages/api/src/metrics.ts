@@ -45,6 +45,16 @@ export function createMetrics(core: Core) {
   queueGauge('concert_queue_admitted', 'Admissions since the line began, per concert (a counter kept in the queue store)', (s) => s.admittedTotal);
   queueGauge('concert_queue_admitted_last_minute', 'Admissions in the last minute, per concert', (s) => s.admittedLastMinute);
 
+  new client.Counter({
+    name: 'concert_seatmap_loads_total',
+    help: 'Seat maps read from the database (the rest are served from the cache)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(core.seatMaps.loadCount);
+    },
+  });
+
   new client.Gauge({
     name: 'concert_db_pool_connections',
     help: 'PostgreSQL pool connections by state',

@@ -4,6 +4,7 @@ import type { Core } from '@concert/core';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
 import { contextFactory, type RequestInfo, requestInfo } from './context.ts';
+import { tryFastStatus } from './fast-status.ts';
 import { createMetrics } from './metrics.ts';
 import { appRouter } from './router.ts';
 
@@ -68,7 +69,11 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
           );
         });
       }
-      return trpc(req, res);
+      tryFastStatus(req, res, core, metrics, info).then(
+        (served) => served || trpc(req, res),
+        () => trpc(req, res),
+      );
+      return;
     }
     if (url === '/healthz') return sendJson(res, 200, { ok: true });
     if (url === '/readyz') {

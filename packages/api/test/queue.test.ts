@@ -136,6 +136,31 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
     await expectAppError(fan.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'TOKEN_EXPIRED');
   });
 
+  it('answers queue.status identically on the fast path (plain GET) and through tRPC (batched)', async () => {
+    const sale = await seedSale(api.url, { users: 0 });
+    await admin(api.url).admin.queue.configure.mutate({ concertId: sale.concertId, paused: true });
+    const t = await client(api.url, { userId: 7001 }).queue.enter.mutate({ concertId: sale.concertId });
+    const headers = { 'x-user-id': '7001', 'x-queue-token': t.token };
+    clock.advance(10_000);
+    const plain = await fetch(`${api.url}/trpc/queue.status`, { headers });
+    clock.advance(10_000);
+    const input = encodeURIComponent(JSON.stringify({ 0: { json: {} } }));
+    const batched = await fetch(`${api.url}/trpc/queue.status?batch=1&input=${input}`, { headers });
+    expect([plain.status, batched.status]).toEqual([200, 200]);
+    expect(plain.headers.get('content-type')).toBe(batched.headers.get('content-type'));
+    const one = await plain.json();
+    const [two] = (await batched.json()) as unknown[];
+    expect(one).toEqual(two);
+    expect((one as { result: { data: { json: { status: string; position: number } } } }).result.data.json).toMatchObject({ status: 'WAITING', position: 1 });
+    // Errors take the tRPC path and keep its shape.
+    const bad = await fetch(`${api.url}/trpc/queue.status`, { headers: { ...headers, 'x-queue-token': 'forged' } });
+    expect(bad.status).toBe(401);
+    expect(((await bad.json()) as { error: { json: { data: { appCode: string } } } }).error.json.data.appCode).toBe('TOKEN_INVALID');
+    const limited = await fetch(`${api.url}/trpc/queue.status`, { headers });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).not.toBeNull();
+  });
+
   it('tells a waiting user position, people ahead, an ETA from the observed rate, and when to poll', async () => {
     const sale = await seedSale(api.url, { users: 0 });
     const a = admin(api.url);

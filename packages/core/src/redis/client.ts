@@ -19,7 +19,43 @@ export function createRedis(url: string, opts: { keyPrefix?: string; connectionN
   });
   // Connection errors surface on the commands; the client reconnects by itself.
   redis.on('error', () => {});
+  watchdog(redis);
   return redis;
+}
+
+/** How often the connection is pinged, and how long a ping may go unanswered. */
+const WATCHDOG_EVERY_MS = 500;
+const WATCHDOG_DEADLINE_MS = 750;
+
+/**
+ * A Redis that hangs (frozen, partitioned) keeps its TCP connection open, and without this every
+ * command would wait out commandTimeout, one after another, for as long as the hang lasts. A
+ * ping that goes unanswered drops the connection instead: commands then fail at once (no
+ * offline queue) until a reconnect gets a ready answer.
+ */
+function watchdog(redis: Redis): void {
+  let probing = false;
+  const timer = setInterval(() => {
+    if (probing || redis.status !== 'ready') return;
+    probing = true;
+    let answered = false;
+    const deadline = setTimeout(() => {
+      // After this loop turn's I/O, so a reply that is already waiting (a busy event loop) counts.
+      setImmediate(() => {
+        if (!answered && redis.status === 'ready') redis.disconnect(true);
+      });
+    }, WATCHDOG_DEADLINE_MS);
+    redis
+      .ping()
+      .catch(() => {})
+      .finally(() => {
+        answered = true;
+        probing = false;
+        clearTimeout(deadline);
+      });
+  }, WATCHDOG_EVERY_MS);
+  timer.unref();
+  redis.once('end', () => clearInterval(timer));
 }
 
 /** Gives a starting Redis a moment to connect; the API starts either way and /readyz tells. */
