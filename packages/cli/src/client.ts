@@ -1,0 +1,50 @@
+import type { AppRouter } from '@concert/api';
+import { createTRPCClient, httpLink } from '@trpc/client';
+import superjson from 'superjson';
+
+export interface Identity {
+  userId?: number;
+  userToken?: string;
+  adminKey?: string;
+}
+
+/** Per-call options: the waiting-room token travels in the operation's context. */
+export interface CallContext {
+  context: { queueToken?: string };
+}
+
+export const withToken = (queueToken: string | undefined): CallContext => ({ context: queueToken ? { queueToken } : {} });
+
+export type ApiClient = ReturnType<typeof createApiClient>;
+
+/**
+ * One HTTP request per call (no batching), so each call carries exactly its own headers: the
+ * identity, the admin key and, for booking steps, the queue token. Every request gives up after
+ * `timeoutMs` and when `signal` aborts (Ctrl-C).
+ */
+export function createApiClient(api: string, who: Identity, opts: { signal?: AbortSignal; timeoutMs?: number } = {}) {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  return createTRPCClient<AppRouter>({
+    links: [
+      httpLink({
+        url: `${api.replace(/\/+$/, '')}/trpc`,
+        transformer: superjson,
+        headers: ({ op }) => {
+          const queueToken = (op.context as { queueToken?: string }).queueToken;
+          return {
+            ...(who.userId !== undefined ? { 'x-user-id': String(who.userId) } : {}),
+            ...(who.userToken ? { authorization: `Bearer ${who.userToken}` } : {}),
+            ...(who.adminKey ? { 'x-admin-key': who.adminKey } : {}),
+            ...(queueToken ? { 'x-queue-token': queueToken } : {}),
+          };
+        },
+        fetch: (url, init) => {
+          const signals = [AbortSignal.timeout(timeoutMs)];
+          if (opts.signal) signals.push(opts.signal);
+          if (init?.signal) signals.push(init.signal as AbortSignal);
+          return fetch(url, { ...(init as RequestInit), signal: AbortSignal.any(signals) });
+        },
+      }),
+    ],
+  });
+}

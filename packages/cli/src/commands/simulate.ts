@@ -1,0 +1,288 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { TRPCClientError } from '@trpc/client';
+import cliProgress from 'cli-progress';
+import { type ApiClient, createApiClient, withToken } from '../client.ts';
+import { type Ctx, sleep } from '../context.ts';
+import { CliFailure, Interrupted } from '../errors.ts';
+import { type Colors, duration, fields, table } from '../format.ts';
+import type { AuditReport } from '../types.ts';
+import { renderAudit } from './admin.ts';
+
+export interface SimulateOptions {
+  concert: number;
+  users: number;
+  concurrency?: number;
+  schedule?: number;
+  /** The share of users who pay once they hold seats; the rest abandon (cancel and leave the line). */
+  payRate?: number;
+  /** Each user holds 1 to this many seats (at most 4). */
+  maxSeats?: number;
+  /** Each virtual user's starting balance. */
+  balance?: number;
+  /** How long a user waits in line before giving up, in seconds. */
+  maxWait?: number;
+  /** Makes the random choices repeatable. */
+  seed?: number;
+}
+
+export interface StepStats {
+  count: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+export interface SimulationReport {
+  concertId: number;
+  scheduleId: number;
+  users: number;
+  concurrency: number;
+  payRate: number;
+  durationMs: number;
+  admitted: number;
+  held: number;
+  paid: number;
+  abandoned: number;
+  soldOut: number;
+  conflicts: number;
+  seatsSold: number;
+  errors: Record<string, number>;
+  /** Latencies in milliseconds; `wait` is the time from entering the line to being admitted. */
+  steps: Record<string, StepStats>;
+  oversoldSeats: number;
+  audit: AuditReport;
+}
+
+/**
+ * `concert simulate`: a sale rehearsal. N fresh, funded users (created with the admin key) go through
+ * the waiting room at `concurrency` at a time, hold random available seats, and pay or abandon; then
+ * `admin.audit` says whether any seat was sold twice. Exit status 1 when the audit is not clean.
+ */
+export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<SimulationReport> {
+  ctx.requireAdmin();
+  const concurrency = Math.max(1, Math.min(opts.concurrency ?? 10, opts.users));
+  const payRate = opts.payRate ?? 0.7;
+  const maxSeats = Math.max(1, Math.min(4, opts.maxSeats ?? 2));
+  const maxWaitMs = (opts.maxWait ?? 120) * 1000;
+  const random = opts.seed === undefined ? Math.random : mulberry32(opts.seed);
+  const signal = ctx.io.signal;
+  const admin = ctx.client;
+
+  const scheduleId = opts.schedule ?? (await firstOpenSchedule(admin, opts.concert));
+  const started = performance.now();
+
+  const samples: Record<string, number[]> = {};
+  const counts = { admitted: 0, held: 0, paid: 0, abandoned: 0, soldOut: 0, conflicts: 0, seatsSold: 0, waiting: 0, done: 0 };
+  const errors: Record<string, number> = {};
+  const timed = async <T>(step: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      (samples[step] ??= []).push(performance.now() - t0);
+    }
+  };
+
+  const bar = ctx.live
+    ? new cliProgress.SingleBar(
+        {
+          stream: ctx.io.stderr as NodeJS.WritableStream & { isTTY: boolean },
+          format: 'Rehearsal {bar} {value}/{total} users | in line {waiting} | admitted {admitted} | paid {paid} | conflicts {conflicts} | errors {errors}',
+          hideCursor: true,
+          clearOnComplete: true,
+          fps: 10,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  const payload = () => ({ waiting: counts.waiting, admitted: counts.admitted, paid: counts.paid, conflicts: counts.conflicts, errors: Object.values(errors).reduce((a, b) => a + b, 0) });
+  bar?.start(opts.users, 0, payload());
+  const tick = () => bar?.update(counts.done, payload());
+
+  const journey = async (api: ApiClient) => {
+    let token: string | undefined;
+    try {
+      const entered = performance.now();
+      let t = await timed('enter', () => api.queue.enter.mutate({ concertId: opts.concert }));
+      token = t.token;
+      counts.waiting++;
+      tick();
+      try {
+        while (t.status === 'WAITING') {
+          if (performance.now() - entered > maxWaitMs) throw new CliFailure('WAIT_TIMEOUT', null, 'gave up waiting');
+          await sleep(t.pollAfterMs, signal);
+          t = await timed('status', () => api.queue.status.query({}, withToken(token)));
+        }
+      } finally {
+        counts.waiting--;
+      }
+      if (t.status !== 'ACTIVE') throw new CliFailure('QUEUE_EXPIRED', 'TOKEN_EXPIRED', 'expired in line');
+      (samples.wait ??= []).push(performance.now() - entered);
+      counts.admitted++;
+      tick();
+      const call = withToken(token);
+
+      let reservation;
+      for (let attempt = 0; attempt < 3 && !reservation; attempt++) {
+        const map = await timed('seats', () => api.concerts.seats.query({ scheduleId }, call));
+        const free = map.seats.filter((s) => s.status === 'AVAILABLE').map((s) => s.seatNumber);
+        if (free.length === 0) break;
+        const want = Math.min(free.length, 1 + Math.floor(random() * maxSeats));
+        const pick = shuffle(free, random).slice(0, want);
+        try {
+          reservation = await timed('hold', () => api.reservations.hold.mutate({ scheduleId, seatNumbers: pick, idempotencyKey: randomUUID() }, call));
+        } catch (err) {
+          if (codeOf(err) !== 'SEAT_UNAVAILABLE') throw err;
+          counts.conflicts++;
+          tick();
+        }
+      }
+      if (!reservation) {
+        counts.soldOut++;
+        await api.queue.leave.mutate({}, call).catch(() => undefined);
+        return;
+      }
+      counts.held++;
+      const held = reservation;
+      if (random() < payRate) {
+        await timed('pay', () => api.payments.pay.mutate({ reservationId: held.reservationId, idempotencyKey: randomUUID() }, call));
+        counts.paid++;
+        counts.seatsSold += held.seats.length;
+      } else {
+        await timed('cancel', () => api.reservations.cancel.mutate({ reservationId: held.reservationId }));
+        await timed('leave', () => api.queue.leave.mutate({}, call));
+        counts.abandoned++;
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      const code = codeOf(err);
+      errors[code] = (errors[code] ?? 0) + 1;
+      // Give the slot back so one user's failure does not hold up the line.
+      if (token) await api.queue.leave.mutate({}, withToken(token)).catch(() => undefined);
+    }
+  };
+
+  let next = 0;
+  const worker = async () => {
+    while (next < opts.users && !signal.aborted) {
+      next++;
+      try {
+        const user = await timed('createUser', () => admin.admin.users.create.mutate({ name: `Rehearsal fan ${randomUUID().slice(0, 8)}`, initialBalance: opts.balance ?? 1_000_000 }));
+        await journey(createApiClient(ctx.api, { userId: user.userId }, { signal }));
+      } catch (err) {
+        if (!signal.aborted) {
+          const code = codeOf(err);
+          errors[code] = (errors[code] ?? 0) + 1;
+        }
+      }
+      counts.done++;
+      tick();
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    bar?.stop();
+  }
+  if (signal.aborted) throw new Interrupted('Rehearsal interrupted; no report');
+
+  const audit = await admin.admin.audit.query({});
+  const soldTwice = audit.checks.find((k) => k.name.includes('sold twice'));
+  const report: SimulationReport = {
+    concertId: opts.concert,
+    scheduleId,
+    users: opts.users,
+    concurrency,
+    payRate,
+    durationMs: Math.round(performance.now() - started),
+    admitted: counts.admitted,
+    held: counts.held,
+    paid: counts.paid,
+    abandoned: counts.abandoned,
+    soldOut: counts.soldOut,
+    conflicts: counts.conflicts,
+    seatsSold: counts.seatsSold,
+    errors,
+    steps: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, stats(v)])),
+    oversoldSeats: soldTwice ? (soldTwice.ok ? 0 : Number(/\d+/.exec(soldTwice.detail)?.[0] ?? 1)) : 0,
+    audit,
+  };
+  ctx.print(report, (c) => renderReport(c, report));
+  if (!audit.ok) ctx.exitCode = 1;
+  return report;
+}
+
+async function firstOpenSchedule(api: ApiClient, concertId: number): Promise<number> {
+  const { schedules } = await api.concerts.schedules.query({ concertId });
+  const open = schedules.find((s) => s.availableSeats > 0 && s.bookingOpensAt <= new Date() && s.startsAt > new Date());
+  if (!open) throw new CliFailure('SOLD_OUT', null, `Concert ${concertId} has no show open for booking with seats left; pass --schedule`);
+  return open.scheduleId;
+}
+
+const STEP_ORDER = ['createUser', 'enter', 'status', 'wait', 'seats', 'hold', 'pay', 'cancel', 'leave'];
+
+export function renderReport(c: Colors, r: SimulationReport): string {
+  const headline =
+    r.oversoldSeats === 0 && r.audit.ok
+      ? c.green(c.bold(`✓ 0 oversold seats · audit clean (${r.audit.checks.length} checks)`))
+      : c.red(c.bold(`✗ ${r.oversoldSeats} oversold seat(s) · audit FAILED`));
+  const errorText = Object.keys(r.errors).length === 0 ? 'none' : Object.entries(r.errors).map(([k, v]) => `${k} ×${v}`).join(', ');
+  const ms = (n: number) => (n >= 1000 ? duration(n) : `${Math.round(n)} ms`);
+  const steps = STEP_ORDER.filter((s) => r.steps[s]).map((s) => {
+    const x = r.steps[s]!;
+    return [s, x.count, ms(x.p50), ms(x.p95), ms(x.p99), ms(x.max)];
+  });
+  return [
+    `Sale rehearsal: concert ${r.concertId}, schedule ${r.scheduleId}, ${r.users} users, ${r.concurrency} at a time, ${Math.round(r.payRate * 100)}% pay · ${duration(r.durationMs)}`,
+    '',
+    headline,
+    '',
+    fields(c, [
+      ['admitted', `${r.admitted} of ${r.users}`],
+      ['held', String(r.held)],
+      ['paid', `${r.paid} (${r.seatsSold} seats sold)`],
+      ['abandoned', String(r.abandoned)],
+      ['found no seat', String(r.soldOut)],
+      ['conflicts', `${r.conflicts} (SEAT_UNAVAILABLE, retried)`],
+      ['errors', errorText],
+    ]),
+    '',
+    table(c, ['step', 'count', 'p50', 'p95', 'p99', 'max'], steps, { align: ['left', 'right', 'right', 'right', 'right', 'right'] }),
+    '',
+    renderAudit(c, r.audit),
+  ].join('\n');
+}
+
+export function stats(values: number[]): StepStats {
+  const s = [...values].sort((a, b) => a - b);
+  const at = (p: number) => Math.round(s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? 0);
+  return { count: s.length, p50: at(50), p95: at(95), p99: at(99), max: Math.round(s[s.length - 1] ?? 0) };
+}
+
+function codeOf(err: unknown): string {
+  if (err instanceof TRPCClientError) return (err.data as { appCode?: string } | undefined)?.appCode ?? 'NETWORK_ERROR';
+  if (err instanceof CliFailure) return err.code;
+  return err instanceof Error ? err.name : 'UNKNOWN';
+}
+
+function shuffle<T>(xs: T[], random: () => number): T[] {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

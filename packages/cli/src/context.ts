@@ -1,0 +1,184 @@
+import { randomUUID } from 'node:crypto';
+import { ZIdempotencyKey } from '@concert/core/schemas';
+import { type ApiClient, createApiClient, withToken } from './client.ts';
+import { UsageError } from './errors.ts';
+import { type Colors, colorsFor } from './format.ts';
+import { inquirerPrompts, type Prompts } from './prompts.ts';
+import { apiKey, sessionPath, SessionStore } from './session.ts';
+
+export type OutStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+export type InStream = NodeJS.ReadableStream & { isTTY?: boolean };
+
+/** Everything a command touches outside itself, so tests can run commands in-process. */
+export interface Io {
+  stdout: OutStream;
+  stderr: OutStream;
+  stdin: InStream;
+  env: NodeJS.ProcessEnv;
+  /** Where relative paths are resolved: pnpm runs scripts from the root but keeps the caller's directory in INIT_CWD. */
+  cwd: string;
+  /** Aborted on Ctrl-C. */
+  signal: AbortSignal;
+  now?: () => Date;
+}
+
+export interface GlobalOptions {
+  api?: string;
+  user?: string;
+  userToken?: string;
+  adminKey?: string;
+  queueToken?: string;
+  json?: boolean;
+}
+
+export const DEFAULT_API = 'http://127.0.0.1:3000';
+
+export class Ctx {
+  readonly api: string;
+  readonly json: boolean;
+  /** Colours for stdout and for stderr: each on only when that stream is a terminal and NO_COLOR is unset. */
+  readonly c: Colors;
+  readonly ce: Colors;
+  readonly session: SessionStore;
+  readonly userId: number | undefined;
+  readonly userToken: string | undefined;
+  readonly adminKey: string | undefined;
+  readonly queueTokenOverride: string | undefined;
+  /** A command that succeeded in talking to the server but found something wrong (a failed audit) sets 1. */
+  exitCode = 0;
+  private clientCache: ApiClient | undefined;
+  private printed = false;
+
+  constructor(
+    readonly io: Io,
+    opts: GlobalOptions,
+  ) {
+    const env = io.env;
+    this.api = opts.api ?? env.CONCERT_API_URL ?? DEFAULT_API;
+    try {
+      new URL(this.api);
+    } catch {
+      throw new UsageError(`--api must be a URL such as ${DEFAULT_API}, not "${this.api}"`);
+    }
+    this.json = opts.json === true;
+    this.c = colorsFor(io.stdout, env);
+    this.ce = colorsFor(io.stderr, env);
+    this.session = new SessionStore(sessionPath(env));
+    const user = opts.user ?? env.CONCERT_USER;
+    if (user !== undefined && user !== '') {
+      if (!/^[1-9]\d{0,14}$/.test(user.trim())) throw new UsageError(`--user must be a positive whole number, not "${user}"`);
+      this.userId = Number(user.trim());
+    }
+    this.userToken = opts.userToken ?? (env.CONCERT_USER_TOKEN || undefined);
+    if (this.userId !== undefined && this.userToken) throw new UsageError('Pass either --user or --user-token, not both');
+    this.adminKey = opts.adminKey ?? (env.CONCERT_ADMIN_KEY || undefined);
+    this.queueTokenOverride = opts.queueToken;
+  }
+
+  now(): Date {
+    return this.io.now ? this.io.now() : new Date();
+  }
+
+  get client(): ApiClient {
+    this.clientCache ??= createApiClient(
+      this.api,
+      { ...(this.userId !== undefined ? { userId: this.userId } : {}), ...(this.userToken ? { userToken: this.userToken } : {}), ...(this.adminKey ? { adminKey: this.adminKey } : {}) },
+      { signal: this.io.signal },
+    );
+    return this.clientCache;
+  }
+
+  /** The session file's name for the caller: the same user by id or by token shares tokens. */
+  requireUser(): string {
+    if (this.userId !== undefined) return `user:${this.userId}`;
+    if (this.userToken) {
+      const sub = jwtSubject(this.userToken);
+      return sub ? `user:${sub}` : `token:${this.userToken.slice(-16)}`;
+    }
+    throw new UsageError('This command acts for a user: pass --user ID (or --user-token JWT)', 'Or set CONCERT_USER for a whole script');
+  }
+
+  requireAdmin(): void {
+    if (!this.adminKey) throw new UsageError('Operator commands need the admin key: pass --admin-key KEY or set CONCERT_ADMIN_KEY');
+  }
+
+  /** The queue token to present for a concert: --queue-token, else the one the session remembers. */
+  tokenFor(concertId: number): string | undefined {
+    if (this.queueTokenOverride) return this.queueTokenOverride;
+    return this.session.get(this.api, this.requireUser(), concertId)?.token;
+  }
+
+  tokenCall(concertId: number) {
+    return withToken(this.tokenFor(concertId));
+  }
+
+  rememberTicket(t: { token: string; concertId: number; status: 'WAITING' | 'ACTIVE' | 'EXPIRED'; activeUntil: Date | null }): void {
+    const user = this.requireUser();
+    if (t.status === 'EXPIRED') this.session.delete(this.api, user, t.concertId);
+    else this.session.set({ api: apiKey(this.api), user, concertId: t.concertId, token: t.token, status: t.status, activeUntil: t.activeUntil?.toISOString() ?? null });
+  }
+
+  forgetTicket(concertId: number): void {
+    this.session.delete(this.api, this.requireUser(), concertId);
+  }
+
+  /** A fresh idempotency key per invocation, or the caller's (to retry a call safely). */
+  idempotencyKey(given: string | undefined): string {
+    if (given === undefined) return randomUUID();
+    const r = ZIdempotencyKey.safeParse(given);
+    if (!r.success) throw new UsageError(`--idempotency-key ${r.error.issues[0]?.message ?? 'is not valid'}`);
+    return given;
+  }
+
+  /** The command's one result: JSON on stdout with --json, else the human rendering. */
+  print<T>(data: T, human: (c: Colors) => string): T {
+    if (this.printed && this.json) throw new Error('a command prints one JSON document');
+    this.printed = true;
+    this.io.stdout.write(this.json ? `${JSON.stringify(data, null, 2)}\n` : `${human(this.c)}\n`);
+    return data;
+  }
+
+  /** Progress and advice for people, on stderr, never mixed into --json output. */
+  note(line: string | ((c: Colors) => string)): void {
+    if (this.json) return;
+    this.io.stderr.write(`${typeof line === 'string' ? line : line(this.ce)}\n`);
+  }
+
+  /** Prompts only with a terminal on both ends; in --json mode they draw on stderr to keep stdout one document. */
+  get interactive(): boolean {
+    return this.io.stdin.isTTY === true && (this.json ? this.io.stderr.isTTY === true : this.io.stdout.isTTY === true);
+  }
+
+  get prompts(): Prompts {
+    return inquirerPrompts({ input: this.io.stdin, output: this.json ? this.io.stderr : this.io.stdout });
+  }
+
+  /** Whether a live line (a spinner, a progress bar) can be redrawn in place on stderr. */
+  get live(): boolean {
+    return this.io.stderr.isTTY === true;
+  }
+}
+
+function jwtSubject(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown };
+    return typeof payload.sub === 'string' && /^\d+$/.test(payload.sub) ? payload.sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,96 @@
+import { TRPCClientError } from '@trpc/client';
+
+/** What `--json` prints on stderr when a command fails: the contract's error envelope. */
+export interface ErrorPayload {
+  code: string;
+  appCode: string | null;
+  message: string;
+  issues?: Array<{ path: string; message: string }>;
+}
+
+/** Bad usage (a missing or malformed argument, a missing identity): exit status 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  constructor(
+    message: string,
+    readonly hint?: string,
+    readonly issues?: Array<{ path: string; message: string }>,
+  ) {
+    super(message);
+  }
+}
+
+/** A failure the CLI itself detects about the world (a place in line that expired, a sold-out show): exit status 1. */
+export class CliFailure extends Error {
+  override readonly name = 'CliFailure';
+  constructor(
+    readonly code: string,
+    readonly appCode: string | null,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The user pressed Ctrl-C: leave quietly with the shell's convention for SIGINT. */
+export class Interrupted extends Error {
+  override readonly name = 'Interrupted';
+  constructor(message = 'Interrupted') {
+    super(message);
+  }
+}
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
+
+export interface DescribedError {
+  payload: ErrorPayload;
+  exitCode: number;
+  hint?: string;
+}
+
+const HINTS: Record<string, string> = {
+  QUEUE_NOT_ACTIVE: 'Join the waiting room first: concert queue join <concertId> --wait',
+  TOKEN_EXPIRED: 'Your turn in the waiting room is over: concert queue join <concertId> --wait',
+  TOKEN_WRONG_CONCERT: 'The saved queue token is for another concert: concert queue join <concertId> --wait',
+  ADMIN_KEY_INVALID: 'Pass --admin-key KEY or set CONCERT_ADMIN_KEY',
+  IDENTITY_REQUIRED: 'Pass --user ID (or --user-token JWT when the server runs AUTH_MODE=jwt)',
+  INSUFFICIENT_BALANCE: 'Top up first: concert charge <amount>',
+  HOLD_EXPIRED: 'The hold lapsed; hold the seats again: concert hold <scheduleId> <seat...>',
+  SEAT_UNAVAILABLE: 'Someone else has one of those seats; look again: concert seats <scheduleId>',
+};
+
+/** Maps anything a command can throw to the envelope, the exit status and a hint for people. */
+export function describeError(err: unknown): DescribedError {
+  if (err instanceof UsageError) {
+    return { payload: { code: 'USAGE', appCode: null, message: err.message, ...(err.issues ? { issues: err.issues } : {}) }, exitCode: EXIT.usage, ...(err.hint ? { hint: err.hint } : {}) };
+  }
+  if (err instanceof Interrupted) return { payload: { code: 'INTERRUPTED', appCode: null, message: err.message }, exitCode: EXIT.interrupted };
+  if (err instanceof CliFailure) {
+    return { payload: { code: err.code, appCode: err.appCode, message: err.message }, exitCode: EXIT.failure, ...(err.hint ? { hint: err.hint } : {}) };
+  }
+  if (err instanceof TRPCClientError) {
+    const data = err.data as { code?: string; appCode?: string; issues?: Array<{ path?: unknown[]; message?: string }> } | undefined | null;
+    if (data?.code) {
+      const issues = data.issues?.map((i) => ({ path: (i.path ?? []).join('.'), message: i.message ?? '' }));
+      const appCode = data.appCode ?? null;
+      const hint = appCode ? HINTS[appCode] : undefined;
+      return { payload: { code: data.code, appCode, message: err.message, ...(issues?.length ? { issues } : {}) }, exitCode: EXIT.failure, ...(hint ? { hint } : {}) };
+    }
+    if (isAbort(err.cause)) return { payload: { code: 'INTERRUPTED', appCode: null, message: 'Interrupted' }, exitCode: EXIT.interrupted };
+    return { payload: { code: 'NETWORK_ERROR', appCode: null, message: networkMessage(err) }, exitCode: EXIT.failure, hint: 'Is the API running? Check --api or CONCERT_API_URL' };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { payload: { code: 'INTERNAL', appCode: null, message }, exitCode: EXIT.failure };
+}
+
+function networkMessage(err: TRPCClientError<never>): string {
+  const cause = err.cause as (Error & { cause?: { code?: string; message?: string } }) | undefined;
+  if (cause?.name === 'TimeoutError') return 'The API did not answer in time';
+  const detail = cause?.cause?.code ?? cause?.cause?.message ?? cause?.message ?? err.message;
+  return `Could not reach the API (${detail})`;
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && err.name === 'AbortError';
+}

@@ -1,0 +1,85 @@
+import Table from 'cli-table3';
+import pc from 'picocolors';
+
+export type Colors = ReturnType<typeof pc.createColors>;
+
+/** Colours only for a terminal, and never when NO_COLOR is set (https://no-color.org); FORCE_COLOR forces them on. */
+export function colorsFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): Colors {
+  const forced = env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
+  const enabled = env.NO_COLOR !== undefined && env.NO_COLOR !== '' ? false : forced || stream.isTTY === true;
+  return pc.createColors(enabled);
+}
+
+export const plain: Colors = pc.createColors(false);
+
+/** Money is a whole number of won. */
+export function won(amount: number): string {
+  const sign = amount < 0 ? '-' : '';
+  return `${sign}₩${Math.abs(amount).toLocaleString('en-US')}`;
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+/** A moment in the machine's local time zone: `2026-11-30 19:00 Mon`. */
+export function localTime(d: Date, opts: { seconds?: boolean; weekday?: boolean } = {}): string {
+  const date = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}${opts.seconds ? `:${pad(d.getSeconds())}` : ''}`;
+  return `${date} ${time}${opts.weekday === false ? '' : ` ${WEEKDAYS[d.getDay()]}`}`;
+}
+
+/** `4m 05s`, `1h 02m`, `12s`. */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
+  return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
+}
+
+/** How long is left until `until`, or `expired`. */
+export function timeLeft(until: Date, now: Date): string {
+  const ms = until.getTime() - now.getTime();
+  return ms <= 0 ? 'expired' : `${duration(ms)} left`;
+}
+
+export function table(c: Colors, head: string[], rows: Array<Array<string | number>>, opts: { align?: Array<'left' | 'right'> } = {}): string {
+  const t = new Table({
+    head: head.map((h) => c.bold(h)),
+    style: { head: [], border: [], compact: true },
+    ...(opts.align ? { colAligns: opts.align } : {}),
+  });
+  for (const r of rows) t.push(r.map(String));
+  return t.toString();
+}
+
+/** Label: value lines, labels aligned. */
+export function fields(c: Colors, pairs: Array<[string, string]>): string {
+  const w = Math.max(...pairs.map(([k]) => k.length));
+  return pairs.map(([k, v]) => `${c.dim(k.padEnd(w))}  ${v}`).join('\n');
+}
+
+export function statusColor(c: Colors, status: string): string {
+  switch (status) {
+    case 'PAID':
+    case 'ACTIVE':
+    case 'COMPLETED':
+    case 'AVAILABLE':
+      return c.green(status);
+    case 'HELD':
+    case 'WAITING':
+      return c.yellow(status);
+    case 'EXPIRED':
+    case 'CANCELLED':
+    case 'SOLD':
+      return c.red(status);
+    default:
+      return status;
+  }
+}
+
+/** A bar of `width` cells, `fraction` of them filled. */
+export function bar(fraction: number, width = 20): string {
+  const f = Math.max(0, Math.min(1, fraction));
+  const full = Math.round(f * width);
+  return `${'█'.repeat(full)}${'░'.repeat(width - full)}`;
+}

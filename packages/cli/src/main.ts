@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+import { run } from './program.ts';
+
+// Ctrl-C aborts whatever is in flight (a wait in line, a request) so the command can leave cleanly;
+// a second Ctrl-C leaves at once.
+const interrupt = new AbortController();
+process.on('SIGINT', () => {
+  if (interrupt.signal.aborted) process.exit(130);
+  interrupt.abort(new DOMException('Interrupted', 'AbortError'));
+});
+
+const code = await run(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  env: process.env,
+  cwd: process.env.INIT_CWD ?? process.cwd(),
+  signal: interrupt.signal,
+});
+// Idle keep-alive sockets must not hold the process open once the answer is out.
+process.exit(code);

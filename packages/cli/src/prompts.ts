@@ -1,0 +1,36 @@
+import { confirm, input, select } from '@inquirer/prompts';
+import { Interrupted } from './errors.ts';
+
+export interface Choice<T> {
+  name: string;
+  value: T;
+  description?: string;
+  disabled?: boolean | string;
+}
+
+/** The interactive parts, on the streams the command was given (a pseudo-terminal in tests). */
+export interface Prompts {
+  select<T>(message: string, choices: Array<Choice<T>>): Promise<T>;
+  input(message: string, opts?: { validate?: (value: string) => true | string; default?: string }): Promise<string>;
+  confirm(message: string, opts?: { default?: boolean }): Promise<boolean>;
+}
+
+export function inquirerPrompts(streams: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream }): Prompts {
+  const context = { input: streams.input, output: streams.output };
+  return {
+    select: (message, choices) => quietly(select({ message, choices, pageSize: 12, loop: false }, context)),
+    input: (message, opts = {}) =>
+      quietly(input({ message, ...(opts.validate ? { validate: opts.validate } : {}), ...(opts.default !== undefined ? { default: opts.default } : {}) }, context)),
+    confirm: (message, opts = {}) => quietly(confirm({ message, default: opts.default ?? true }, context)),
+  };
+}
+
+/** Ctrl-C in a prompt is a quiet exit, never a stack trace. */
+async function quietly<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof Error && (err.name === 'ExitPromptError' || err.name === 'AbortPromptError')) throw new Interrupted();
+    throw err;
+  }
+}

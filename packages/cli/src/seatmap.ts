@@ -1,0 +1,75 @@
+import { type Colors, localTime, won } from './format.ts';
+
+export type SeatStatus = 'AVAILABLE' | 'HELD' | 'SOLD';
+export interface SeatMapView {
+  concertId: number;
+  scheduleId: number;
+  startsAt: Date;
+  seats: Array<{ seatNumber: number; grade: string; price: number; status: SeatStatus }>;
+}
+
+export const GLYPH: Record<SeatStatus, string> = { AVAILABLE: '○', HELD: '◐', SOLD: '●' };
+
+/** One short mark per grade: its initial when initials are unique, else up to three letters, else a number. */
+export function gradeMarks(grades: string[]): Map<string, string> {
+  const attempts = [(g: string) => g.slice(0, 1).toUpperCase(), (g: string) => g.slice(0, 3), (_g: string, i: number) => String(i + 1)];
+  for (const mark of attempts) {
+    const marks = grades.map(mark);
+    if (new Set(marks).size === marks.length) return new Map(grades.map((g, i) => [g, marks[i]!]));
+  }
+  return new Map(grades.map((g, i) => [g, String(i + 1)]));
+}
+
+/**
+ * The seat map as a grid: rows of `cols` seats, each cell `glyph number grade-mark`, coloured by status
+ * (the glyph says the status without colour too), then a legend with each grade's price and what is left.
+ */
+export function renderSeatMap(map: SeatMapView, c: Colors, opts: { cols?: number; title?: string } = {}): string {
+  const cols = Math.max(1, opts.cols ?? 10);
+  const seats = [...map.seats].sort((a, b) => a.seatNumber - b.seatNumber);
+  const header = `${c.bold(opts.title ?? `Concert ${map.concertId}`)} · ${localTime(map.startsAt)} · schedule ${map.scheduleId}`;
+  if (seats.length === 0) return `${header}\n\n  This schedule has no seats.`;
+
+  const grades: string[] = [];
+  for (const s of seats) if (!grades.includes(s.grade)) grades.push(s.grade);
+  const marks = gradeMarks(grades);
+  const markW = Math.max(...[...marks.values()].map((m) => m.length));
+  const numW = String(seats[seats.length - 1]!.seatNumber).length;
+  const palette = [c.magenta, c.cyan, c.blue, c.white, c.green, c.yellow];
+  const gradeColor = new Map(grades.map((g, i) => [g, palette[i % palette.length]!]));
+
+  const cell = (s: SeatMapView['seats'][number]) => {
+    const num = String(s.seatNumber).padStart(numW);
+    const mark = marks.get(s.grade)!.padEnd(markW);
+    if (s.status === 'AVAILABLE') return `${c.green(`${GLYPH.AVAILABLE}${num}`)}${gradeColor.get(s.grade)!(mark)}`;
+    if (s.status === 'HELD') return c.yellow(`${GLYPH.HELD}${num}`) + c.dim(mark);
+    return c.dim(c.red(`${GLYPH.SOLD}${num}`) + mark);
+  };
+
+  const lines = [header, ''];
+  const rangeW = String(seats[seats.length - 1]!.seatNumber).length * 2 + 1;
+  for (let i = 0; i < seats.length; i += cols) {
+    const row = seats.slice(i, i + cols);
+    const label = `${row[0]!.seatNumber}-${row[row.length - 1]!.seatNumber}`.padStart(rangeW);
+    lines.push(`  ${c.dim(label)} │ ${row.map(cell).join(' ')}`);
+  }
+
+  const count = (st: SeatStatus) => seats.filter((s) => s.status === st).length;
+  const available = count('AVAILABLE');
+  lines.push('');
+  lines.push(`  ${c.green(`${GLYPH.AVAILABLE} available`)}   ${c.yellow(`${GLYPH.HELD} held`)}   ${c.red(`${GLYPH.SOLD} sold`)}`);
+  const gradeW = Math.max(...grades.map((g) => g.length));
+  const priceTexts = grades.map((g) => won(seats.find((s) => s.grade === g)!.price));
+  const priceW = Math.max(...priceTexts.map((p) => p.length));
+  grades.forEach((g, i) => {
+    const ofGrade = seats.filter((s) => s.grade === g);
+    const left = ofGrade.filter((s) => s.status === 'AVAILABLE').length;
+    const range = `${ofGrade[0]!.seatNumber}-${ofGrade[ofGrade.length - 1]!.seatNumber}`;
+    const leftText = left === 0 ? c.red('sold out') : `${left} of ${ofGrade.length} left`;
+    lines.push(`  ${gradeColor.get(g)!(marks.get(g)!.padEnd(markW))}  ${g.padEnd(gradeW)}  ${priceTexts[i]!.padStart(priceW)}  seats ${range.padEnd(rangeW)}  ${leftText}`);
+  });
+  lines.push('');
+  const summary = `${available} of ${seats.length} seats available · ${count('HELD')} held · ${count('SOLD')} sold`;
+  lines.push(available === 0 ? `  ${c.bold(c.red('SOLD OUT'))} · ${summary}` : `  ${summary}`);
+  return lines.join('\n');
+}

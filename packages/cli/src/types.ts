@@ -1,0 +1,19 @@
+import type { ApiClient } from './client.ts';
+
+/** The server's answers, as the AppRouter type says they are. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Out<F extends (...args: any[]) => unknown> = Awaited<ReturnType<F>>;
+
+export type ConcertSummary = Out<ApiClient['concerts']['list']['query']>[number];
+export type ConcertDetail = Out<ApiClient['concerts']['get']['query']>;
+export type Schedule = Out<ApiClient['concerts']['schedule']['query']>;
+export type SeatMap = Out<ApiClient['concerts']['seats']['query']>;
+export type QueueTicket = Out<ApiClient['queue']['status']['query']>;
+export type Reservation = Out<ApiClient['reservations']['get']['query']>;
+export type PaymentResult = Out<ApiClient['payments']['pay']['mutate']>;
+export type Balance = Out<ApiClient['balance']['get']['query']>;
+export type ChargeResult = Out<ApiClient['balance']['charge']['mutate']>;
+export type History = Out<ApiClient['balance']['history']['query']>;
+export type HoldSummary = Out<ApiClient['admin']['holds']['list']['query']>[number];
+export type QueueStats = Out<ApiClient['admin']['queue']['stats']['query']>;
+export type AuditReport = Out<ApiClient['admin']['audit']['query']>;

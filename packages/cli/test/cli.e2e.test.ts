@@ -1,0 +1,253 @@
+import { statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sessionPath } from '../src/session.ts';
+import { admin as harnessAdmin } from '../../../test/harness.ts';
+import { ADMIN_KEY, buildOnce, concert, startGatedApi, tempConfigDir } from './helpers.ts';
+
+// The built `concert` binary, as scripts run it, against the API as its own process on the real
+// PostgreSQL and Redis, with the waiting-room gate on.
+let api: Awaited<ReturnType<typeof startGatedApi>>;
+let cfg: ReturnType<typeof tempConfigDir>;
+let env: Record<string, string>;
+const admin = (...args: string[]) => concert(['--admin-key', ADMIN_KEY, '--json', ...args], env);
+
+/** Setup straight through the typed client (the operator commands have a test of their own). */
+async function newSale(opts: { seats?: number; users?: number; balance?: number } = {}) {
+  const a = harnessAdmin(api.url);
+  const now = Date.now();
+  const seats = opts.seats ?? 20;
+  const c = await a.admin.concerts.create.mutate({
+    title: 'Test Sale',
+    venue: 'Hall',
+    schedules: [
+      {
+        startsAt: new Date(now + 7 * 86_400_000),
+        bookingOpensAt: new Date(now - 3_600_000),
+        seatCount: seats,
+        tiers: [
+          { grade: 'VIP', price: 150_000, fromSeat: 1, toSeat: 4 },
+          { grade: 'R', price: 100_000, fromSeat: 5, toSeat: seats },
+        ],
+      },
+    ],
+  });
+  const userIds = await Promise.all(Array.from({ length: opts.users ?? 1 }, async (_, i) => (await a.admin.users.create.mutate({ name: `fan ${i}`, initialBalance: opts.balance ?? 0 })).userId));
+  return { concertId: c.concertId, scheduleId: c.schedules[0]!.scheduleId, userIds };
+}
+
+beforeAll(async () => {
+  cfg = tempConfigDir();
+  // A short idle timeout keeps the server's polling pace (a third of it at most) quick for the tests.
+  [api] = await Promise.all([startGatedApi({ QUEUE_IDLE_TIMEOUT_SECONDS: '6' }), buildOnce()]);
+  env = { CONCERT_API_URL: api.url, CONCERT_CONFIG_DIR: cfg.dir };
+});
+
+afterAll(async () => {
+  await api?.stop();
+  cfg?.remove();
+});
+
+describe('concert (built binary) against a real server', () => {
+  it('a script books a seat with --json: join → seats → hold → charge → pay → reservation', async () => {
+    const { concertId, scheduleId, userIds } = await newSale({ balance: 0 });
+    const as = (...args: string[]) => concert(['--user', String(userIds[0]), '--json', ...args], env);
+
+    const join = await as('queue', 'join', String(concertId), '--wait');
+    expect(join.code, join.stderr).toBe(0);
+    expect(join.stderr).toBe('');
+    expect(join.json()).toMatchObject({ concertId, status: 'ACTIVE', position: null });
+
+    const seats = await as('seats', String(scheduleId));
+    expect(seats.code, seats.stderr).toBe(0);
+    const map = seats.json<{ seats: Array<{ seatNumber: number; status: string; grade: string; price: number }> }>();
+    expect(map.seats).toHaveLength(20);
+    expect(map.seats[0]).toEqual({ seatNumber: 1, grade: 'VIP', price: 150_000, status: 'AVAILABLE' });
+
+    const hold = await as('hold', String(scheduleId), '1', '5');
+    expect(hold.code, hold.stderr).toBe(0);
+    const reservation = hold.json<{ reservationId: string; totalPrice: number; status: string; holdExpiresAt: string }>();
+    expect(reservation).toMatchObject({ status: 'HELD', totalPrice: 250_000 });
+    expect(new Date(reservation.holdExpiresAt).getTime()).toBeGreaterThan(Date.now());
+
+    const short = await as('pay', reservation.reservationId);
+    expect(short.code).toBe(1);
+    expect(short.stdout).toBe('');
+    expect(short.error()).toMatchObject({ code: 'PAYMENT_REQUIRED', appCode: 'INSUFFICIENT_BALANCE' });
+
+    const charge = await as('charge', '250,000');
+    expect(charge.code, charge.stderr).toBe(0);
+    expect(charge.json()).toMatchObject({ charged: 250_000, balance: 250_000 });
+
+    const pay = await as('pay', reservation.reservationId, '--idempotency-key', 'script-pay-0001');
+    expect(pay.code, pay.stderr).toBe(0);
+    expect(pay.json()).toMatchObject({ reservationId: reservation.reservationId, amount: 250_000, status: 'COMPLETED', balanceAfter: 0, queueTokenExpired: true });
+    // A retry with the same key returns the same payment, even though the queue token is spent.
+    const again = await as('pay', reservation.reservationId, '--idempotency-key', 'script-pay-0001');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json().paymentId).toBe(pay.json().paymentId);
+
+    const got = await as('reservation', reservation.reservationId);
+    expect(got.code).toBe(0);
+    expect(got.json()).toMatchObject({ status: 'PAID', seats: [{ seatNumber: 1 }, { seatNumber: 5 }] });
+    const history = await as('history');
+    expect(history.json().entries.map((e: { kind: string }) => e.kind)).toEqual(['PAYMENT', 'CHARGE']);
+
+    // Human output of the same things: tables, won, time left.
+    const human = await concert(['--user', String(userIds[0]), 'reservations'], env);
+    expect(human.stdout).toContain('₩250,000');
+    expect(human.stdout).toMatch(/│ PAID\s+│ paid \d{4}-\d\d-\d\d/);
+    expect(human.stdout).not.toContain('\x1b[');
+  });
+
+  it('the session file chains commands per API, user and concert, and is private', async () => {
+    const { concertId, scheduleId, userIds } = await newSale({ users: 2, balance: 1_000_000 });
+    const [a, b] = userIds.map(String) as [string, string];
+    expect((await concert(['--user', a, 'queue', 'join', String(concertId)], env)).code).toBe(0);
+
+    const file = sessionPath(env);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    // User A's token is found without being passed; user B has none.
+    expect((await concert(['--user', a, '--json', 'seats', String(scheduleId)], env)).code).toBe(0);
+    const other = await concert(['--user', b, '--json', 'seats', String(scheduleId)], env);
+    expect(other.code).toBe(1);
+    expect(other.error().appCode).toBe('QUEUE_NOT_ACTIVE');
+    const status = await concert(['--user', b, '--json', 'queue', 'status', String(concertId)], env);
+    expect(status.code).toBe(2);
+    expect(status.error().message).toContain(`No queue token saved for concert ${concertId}`);
+    // Another config dir is another session: no token there.
+    const elsewhere = tempConfigDir();
+    const fresh = await concert(['--user', a, '--json', 'seats', String(scheduleId)], { ...env, CONCERT_CONFIG_DIR: elsewhere.dir });
+    elsewhere.remove();
+    expect(fresh.error().appCode).toBe('QUEUE_NOT_ACTIVE');
+
+    const hold = await concert(['--user', a, '--json', 'hold', String(scheduleId), '2,3'], env);
+    expect(hold.code, hold.stderr).toBe(0);
+    const pay = await concert(['--user', a, '--json', 'pay', hold.json().reservationId], env);
+    expect(pay.code, pay.stderr).toBe(0);
+    // Paying spends the token, and the session forgets it.
+    const after = await concert(['--user', a, '--json', 'queue', 'status', String(concertId)], env);
+    expect(after.code).toBe(2);
+
+    // Leaving frees the place and forgets the token too.
+    expect((await concert(['--user', b, 'queue', 'join', String(concertId)], env)).code).toBe(0);
+    const leave = await concert(['--user', b, '--json', 'queue', 'leave', String(concertId)], env);
+    expect(leave.json()).toEqual({ left: true, concertId });
+    expect((await concert(['--user', b, 'queue', 'status', String(concertId)], env)).code).toBe(2);
+  });
+
+  it('queue join --wait follows the line until ACTIVE', async () => {
+    const { concertId, userIds } = await newSale({ users: 2 });
+    const [a, b] = userIds.map(String) as [string, string];
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--max-active', '1')).code).toBe(0);
+    expect((await concert(['--user', a, 'queue', 'join', String(concertId)], env)).code).toBe(0);
+    const waiting = concert(['--user', b, 'queue', 'join', String(concertId), '--wait'], env);
+    await new Promise((r) => setTimeout(r, 1500));
+    const stats = await admin('admin', 'queue', 'stats', String(concertId));
+    expect(stats.json()).toMatchObject({ waiting: 1, active: 1, maxActive: 1 });
+    expect((await concert(['--user', a, 'queue', 'leave', String(concertId)], env)).code).toBe(0);
+    const done = await waiting;
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toMatch(/status\s+ACTIVE/);
+    expect(done.stdout).toMatch(/active until .*\(\d+m \d\ds left\)/);
+    // Without a terminal the live line becomes a line per change of position, on stderr.
+    expect(done.stderr).toMatch(/In line for concert \d+ · position 1 · 0 ahead/);
+  });
+
+  it('errors: the JSON envelope on stderr, exit 1 from the server or network, exit 2 for bad usage', async () => {
+    const { scheduleId, userIds } = await newSale();
+    const user = String(userIds[0]);
+
+    const noServer = await concert(['--json', 'concerts'], { ...env, CONCERT_API_URL: 'http://127.0.0.1:9' });
+    expect(noServer.code).toBe(1);
+    expect(noServer.stdout).toBe('');
+    expect(noServer.error()).toMatchObject({ code: 'NETWORK_ERROR', appCode: null });
+
+    const notFound = await concert(['--json', 'schedules', '999999'], env);
+    expect(notFound.code).toBe(1);
+    expect(notFound.error()).toEqual({ code: 'NOT_FOUND', appCode: 'CONCERT_NOT_FOUND', message: expect.any(String) });
+
+    const gate = await concert(['--user', user, 'hold', String(scheduleId), '1'], env);
+    expect(gate.code).toBe(1);
+    expect(gate.stderr).toContain('(QUEUE_NOT_ACTIVE)');
+    expect(gate.stderr).toContain('concert queue join');
+
+    const badKey = await concert(['--admin-key', 'wrong-key-wrong-key', '--json', 'admin', 'audit'], env);
+    expect(badKey.code).toBe(1);
+    expect(badKey.error()).toMatchObject({ code: 'UNAUTHORIZED', appCode: 'ADMIN_KEY_INVALID' });
+
+    const usage = [['frobnicate'], ['hold', 'x', '1'], ['--user', user, 'hold', '1', '1', '2', '3', '4', '5'], ['balance'], ['admin', 'audit'], ['--user', user, 'charge', '-5'], ['--user', user, 'pay', 'not-a-uuid'], ['--user', user, 'book']];
+    const runs = await Promise.all(usage.map((args) => concert(['--json', ...args], env)));
+    runs.forEach((r, i) => {
+      expect(r.code, usage[i]!.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.error().code).toBe('USAGE');
+    });
+    const book = await concert(['--user', user, 'book', '--concert', '1'], env);
+    expect(book.stderr).toContain('there is no terminal to ask them on; pass --schedule ID, --seats N,N, --yes');
+
+    const bad = path.join(cfg.dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ title: 'X', schedules: [{ startsAt: 'not a date', seatCount: 5000 }] }));
+    const file = await concert(['--admin-key', ADMIN_KEY, 'admin', 'concerts', 'create', '--file', bad], env);
+    expect(file.code).toBe(2);
+    expect(file.stderr).toContain('schedules[0].startsAt:');
+    expect(file.stderr).toContain('schedules[0].seatCount:');
+    const fileJson = await admin('admin', 'concerts', 'create', '--file', bad);
+    expect(fileJson.error().issues!.map((i) => i.path)).toEqual(['schedules[0].startsAt', 'schedules[0].seatCount']);
+  });
+
+  it('operators: users, holds with time left, release, queue stats and config, audit', async () => {
+    const { concertId, scheduleId, userIds } = await newSale({ balance: 500_000 });
+    const user = String(userIds[0]);
+    await concert(['--user', user, 'queue', 'join', String(concertId)], env);
+    const hold = await concert(['--user', user, '--json', 'hold', String(scheduleId), '7', '8'], env);
+    const reservationId = hold.json().reservationId as string;
+
+    const holds = await concert(['--admin-key', ADMIN_KEY, 'admin', 'holds', '--schedule', String(scheduleId)], env);
+    expect(holds.code).toBe(0);
+    expect(holds.stdout).toContain(reservationId);
+    expect(holds.stdout).toMatch(/│ 7 8 +│ ₩200,000 │ .* │ [45]m \d\ds left │/);
+
+    const released = await admin('admin', 'release', reservationId);
+    expect(released.json()).toMatchObject({ reservationId, status: 'CANCELLED' });
+    expect((await admin('admin', 'holds', '--schedule', String(scheduleId))).json()).toEqual([]);
+
+    const paused = await admin('admin', 'queue', 'config', String(concertId), '--pause', '--max-active', '5', '--active-ttl', '120');
+    expect(paused.json()).toMatchObject({ concertId, paused: true, maxActive: 5, activeTtlSeconds: 120 });
+    const human = await concert(['--admin-key', ADMIN_KEY, 'admin', 'queue', 'stats', String(concertId)], env);
+    expect(human.stdout).toMatch(/admission\s+PAUSED/);
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--resume')).json().paused).toBe(false);
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--pause', '--resume')).code).toBe(2);
+
+    const audit = await concert(['--admin-key', ADMIN_KEY, 'admin', 'audit'], env);
+    expect(audit.code).toBe(0);
+    expect(audit.stdout).toContain('Audit clean');
+    expect(audit.stdout).toContain('✓ no seat sold twice');
+
+    const seeded = await admin('admin', 'seed-demo');
+    expect(seeded.json().concertIds).toHaveLength(3);
+    expect((await admin('admin', 'seed-demo')).json()).toEqual(seeded.json());
+  });
+
+  it('simulate: a few dozen users through a narrow gate, then a clean audit', async () => {
+    const { concertId, scheduleId } = await newSale({ seats: 40, users: 0 });
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--max-active', '8')).code).toBe(0);
+    const r = await concert(['--admin-key', ADMIN_KEY, '--json', 'simulate', '--concert', String(concertId), '--users', '30', '--concurrency', '12', '--pay-rate', '0.6', '--seed', '7'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const report = r.json();
+    expect(report).toMatchObject({ concertId, scheduleId, users: 30, concurrency: 12, oversoldSeats: 0, audit: { ok: true } });
+    expect(report.admitted).toBe(30);
+    expect(report.held + report.soldOut).toBeGreaterThanOrEqual(30 - Object.values(report.errors as Record<string, number>).reduce((a, b) => a + b, 0));
+    expect(report.paid + report.abandoned).toBe(report.held);
+    expect(report.paid).toBeGreaterThan(0);
+    expect(report.seatsSold).toBeLessThanOrEqual(40);
+    expect(report.errors).toEqual({});
+    for (const step of ['enter', 'wait', 'seats', 'hold']) expect(report.steps[step], step).toMatchObject({ count: expect.any(Number), p50: expect.any(Number), p95: expect.any(Number), p99: expect.any(Number) });
+    // Twelve at a time through a gate of eight: some waited.
+    expect(report.steps.status.count).toBeGreaterThan(0);
+
+    // The server agrees: what was sold is what the report says.
+    const sold = (await admin('admin', 'holds', '--schedule', String(scheduleId))).json();
+    expect(sold).toEqual([]);
+  });
+});

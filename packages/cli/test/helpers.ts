@@ -1,0 +1,150 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { BIN, buildCli } from '../src/build.ts';
+import type { Io } from '../src/context.ts';
+import { run } from '../src/program.ts';
+import { ADMIN_KEY, createTestDatabase, REDIS_URL, spawnApi, testEnv } from '../../../test/harness.ts';
+
+export { ADMIN_KEY };
+
+/** The API as its own process on a database of its own, with the waiting-room gate on and Redis keys of its own. */
+export async function startGatedApi(extra: Record<string, string> = {}) {
+  const db = await createTestDatabase();
+  const prefix = `clitest${randomBytes(4).toString('hex')}:`;
+  const api = await spawnApi(testEnv(db.url, { CONCERT_GATE: 'on', REDIS_URL, REDIS_KEY_PREFIX: prefix, ...extra }));
+  return {
+    url: api.url,
+    output: api.output,
+    async stop() {
+      await api.stop();
+      await db.drop();
+      // The waiting room's keys go too, so runs do not pile up in Redis.
+      const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      try {
+        await redis.connect();
+        const keys: string[] = [];
+        const stream = redis.scanStream({ match: `${prefix}*`, count: 500 });
+        for await (const batch of stream) keys.push(...(batch as string[]));
+        if (keys.length) await redis.del(...keys);
+      } finally {
+        redis.disconnect();
+      }
+    },
+  };
+}
+
+let built: Promise<string> | undefined;
+/** The `concert` binary, built once per test file with esbuild (bin/concert.js loads dist/concert.js). */
+export function buildOnce(): Promise<string> {
+  built ??= buildCli().then(() => BIN);
+  return built;
+}
+
+export function tempConfigDir(): { dir: string; remove(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'concert-cli-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as exactly one JSON document (throws otherwise). */
+  json<T = any>(): T; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** stderr's error envelope. */
+  error(): { code: string; appCode: string | null; message: string; issues?: Array<{ path: string; message: string }> };
+}
+
+/** Runs the built binary as a script would: no terminal, the given environment. */
+export function concert(args: string[], env: Record<string, string>, opts: { cwd?: string } = {}): Promise<CliRun> {
+  const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
+  delete childEnv.FORCE_COLOR;
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: childEnv, cwd: opts.cwd ?? process.cwd(), timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({
+        code,
+        stdout,
+        stderr,
+        json: () => JSON.parse(stdout),
+        error: () => (JSON.parse(stderr) as { error: ReturnType<CliRun['error']> }).error,
+      });
+    });
+  });
+}
+
+/** A pseudo-terminal in-process: a TTY-looking stdin we type into and a TTY-looking stdout we read. */
+export function fakeTerminal(env: Record<string, string>) {
+  const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
+  let out = '';
+  let err = '';
+  // Like process.stdout, these never end: each prompt pipes into them and ends its side when done.
+  const screen = (append: (s: string) => void) => {
+    const w = new Writable({ write: (chunk: Buffer, _enc, cb) => (append(chunk.toString()), cb()) });
+    w.end = (() => w) as typeof w.end;
+    return Object.assign(w, { isTTY: true, columns: 120, rows: 40 });
+  };
+  const stdout = screen((s) => (out += s));
+  const stderr = screen((s) => (err += s));
+  const interrupt = new AbortController();
+  const io: Io = { stdin, stdout, stderr, env: { ...env, NO_COLOR: '1' }, cwd: process.cwd(), signal: interrupt.signal };
+  return {
+    io,
+    interrupt,
+    stdout: () => stripAnsi(out),
+    stderr: () => stripAnsi(err),
+    type: (keys: string) => stdin.write(keys),
+    /** Waits until the screen shows `re` after the `from`th character of output. */
+    async waitFor(re: RegExp, from = 0, timeoutMs = 20_000): Promise<number> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const text = stripAnsi(out);
+        const m = re.exec(text.slice(from));
+        if (m) return from + m.index + m[0].length;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${re} in:\n${text.slice(-3000)}\n--- stderr:\n${stripAnsi(err).slice(-1000)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    run: (argv: string[]) => run(argv, io),
+  };
+}
+
+export const KEY = { enter: '\r', down: '\x1b[B', ctrlC: '\x03' };
+
+export function stripAnsi(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+}
+
+/** The built binary inside a real pseudo-terminal (util-linux `script`), keystrokes written to it. */
+export function inPty(args: string[], env: Record<string, string>) {
+  const command = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  const childEnv: Record<string, string | undefined> = { ...process.env, ...env, NO_COLOR: '1', COLUMNS: '120', LINES: '40' };
+  delete childEnv.FORCE_COLOR;
+  const child = spawn('script', ['-qfec', `stty cols 120 rows 40; exec ${command}`, '/dev/null'], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    screen: () => stripAnsi(out),
+    type: (keys: string) => child.stdin.write(keys),
+    exited,
+    async waitFor(re: RegExp, from = 0, timeoutMs = 20_000): Promise<number> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const text = stripAnsi(out);
+        const m = re.exec(text.slice(from));
+        if (m) return from + m.index + m[0].length;
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${re} on the terminal:\n${text.slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    kill: () => child.kill('SIGKILL'),
+  };
+}

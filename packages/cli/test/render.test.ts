@@ -1,0 +1,199 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { validateConcertFile } from '../src/commands/admin.ts';
+import { renderReport, stats } from '../src/commands/simulate.ts';
+import { checkSeats } from '../src/commands/book.ts';
+import { Ctx, type Io } from '../src/context.ts';
+import { UsageError } from '../src/errors.ts';
+import { colorsFor, duration, localTime, plain, table, timeLeft, won } from '../src/format.ts';
+import { run } from '../src/program.ts';
+import { renderSeatMap, type SeatMapView } from '../src/seatmap.ts';
+import { stripAnsi } from './helpers.ts';
+
+const startsAt = new Date(2026, 11, 24, 19, 0);
+const TIERS = [
+  { grade: 'VIP', price: 150_000, to: 10 },
+  { grade: 'R', price: 100_000, to: 30 },
+  { grade: 'S', price: 70_000, to: 50 },
+];
+function schedule(status: (n: number) => 'AVAILABLE' | 'HELD' | 'SOLD', seatCount = 50): SeatMapView {
+  return {
+    concertId: 1,
+    scheduleId: 3,
+    startsAt,
+    seats: Array.from({ length: seatCount }, (_, i) => {
+      const n = i + 1;
+      const tier = TIERS.find((t) => n <= t.to)!;
+      return { seatNumber: n, grade: tier.grade, price: tier.price, status: status(n) };
+    }),
+  };
+}
+
+describe('seat map', () => {
+  it('renders a sold-out schedule', () => {
+    const text = renderSeatMap(schedule(() => 'SOLD'), plain, { title: 'Aurora Live' });
+    expect(text).toContain('Aurora Live · 2026-12-24 19:00 Thu · schedule 3');
+    expect(text).toContain('   1-10 │ ● 1V ● 2V ● 3V ● 4V ● 5V ● 6V ● 7V ● 8V ● 9V ●10V');
+    expect(text).toContain('  41-50 │ ●41S ●42S');
+    expect(text.split('\n').filter((l) => l.includes('│')).join('')).not.toMatch(/[○◐]/);
+    expect(text).toMatch(/V {2}VIP {2}₩150,000 {2}seats 1-10 {3}sold out/);
+    expect(text).toContain('SOLD OUT · 0 of 50 seats available · 0 held · 50 sold');
+  });
+
+  it('renders a half-held schedule with a legend of prices and what is left', () => {
+    const text = renderSeatMap(schedule((n) => (n % 2 === 0 ? 'HELD' : 'AVAILABLE')), plain, { title: 'Aurora Live' });
+    expect(text).toContain('   1-10 │ ○ 1V ◐ 2V ○ 3V ◐ 4V');
+    expect(text).toContain('○ available   ◐ held   ● sold');
+    expect(text).toMatch(/V {2}VIP {2}₩150,000 {2}seats 1-10 {3}5 of 10 left/);
+    expect(text).toMatch(/R {2}R {4}₩100,000 {2}seats 11-30 {2}10 of 20 left/);
+    expect(text).toMatch(/S {2}S {5}₩70,000 {2}seats 31-50 {2}10 of 20 left/);
+    expect(text).toContain('25 of 50 seats available · 25 held · 0 sold');
+    expect(text).not.toContain('SOLD OUT');
+  });
+
+  it('renders an empty schedule (nothing sold yet), and one with no seats at all', () => {
+    const text = renderSeatMap(schedule(() => 'AVAILABLE'), plain, { cols: 25 });
+    expect(text).toContain('Concert 1 · 2026-12-24 19:00 Thu');
+    expect(text.split('\n').filter((l) => l.includes('│'))).toHaveLength(2);
+    expect(text).toContain('50 of 50 seats available · 0 held · 0 sold');
+    expect(renderSeatMap({ ...schedule(() => 'AVAILABLE'), seats: [] }, plain)).toContain('This schedule has no seats.');
+  });
+
+  it('colours by status only when colours are on, and the glyphs still tell the status without them', () => {
+    const map = schedule((n) => (n <= 10 ? 'SOLD' : n <= 20 ? 'HELD' : 'AVAILABLE'));
+    const coloured = renderSeatMap(map, colorsFor({ isTTY: true }, {}));
+    expect(coloured).toContain('\x1b[32m○21'); // available: green
+    expect(coloured).toContain('\x1b[33m◐11'); // held: yellow
+    expect(coloured).toContain('\x1b[31m● 1'); // sold: red
+    expect(stripAnsi(coloured)).toBe(renderSeatMap(map, plain));
+    expect(renderSeatMap(map, colorsFor({ isTTY: true }, { NO_COLOR: '1' }))).not.toContain('\x1b[');
+    expect(renderSeatMap(map, colorsFor({ isTTY: false }, {}))).not.toContain('\x1b[');
+  });
+
+  it('marks grades that share an initial with longer marks', () => {
+    const map: SeatMapView = { concertId: 1, scheduleId: 1, startsAt, seats: [
+      { seatNumber: 1, grade: 'SR', price: 1, status: 'AVAILABLE' },
+      { seatNumber: 2, grade: 'S', price: 1, status: 'AVAILABLE' },
+    ] };
+    expect(renderSeatMap(map, plain)).toContain('○1SR ○2S ');
+  });
+});
+
+describe('formatting', () => {
+  it('money in won, times in local time, what is left of a hold', () => {
+    expect(won(1_234_500)).toBe('₩1,234,500');
+    expect(won(-70_000)).toBe('-₩70,000');
+    expect(localTime(new Date(2026, 0, 5, 9, 7, 3), { seconds: true })).toBe('2026-01-05 09:07:03 Mon');
+    const now = new Date(2026, 0, 1, 12, 0, 0);
+    expect(timeLeft(new Date(now.getTime() + 4 * 60_000 + 5_000), now)).toBe('4m 05s left');
+    expect(timeLeft(new Date(now.getTime() - 1), now)).toBe('expired');
+    expect(duration(3 * 3600_000 + 120_000)).toBe('3h 02m');
+  });
+
+  it('tables align and carry no colour when off', () => {
+    const t = table(plain, ['id', 'title'], [[1, 'Aurora'], [22, 'Neon']], { align: ['right', 'left'] });
+    expect(t).toContain('│  1 │ Aurora │');
+    expect(t).toContain('│ 22 │ Neon   │');
+    expect(t).not.toContain('\x1b[');
+  });
+
+  it('renders holds, reservations and the rehearsal report as tables', async () => {
+    const report = renderReport(plain, {
+      concertId: 1, scheduleId: 3, users: 30, concurrency: 8, payRate: 0.7, durationMs: 4200,
+      admitted: 30, held: 28, paid: 20, abandoned: 8, soldOut: 2, conflicts: 5, seatsSold: 31,
+      errors: { RATE_LIMITED: 1 },
+      steps: { enter: stats([5, 6, 7]), hold: stats([10, 20, 30, 40]) },
+      oversoldSeats: 0,
+      audit: { ok: true, checks: [{ name: 'no seat sold twice', ok: true, detail: 'fine' }] },
+    });
+    expect(report).toContain('✓ 0 oversold seats · audit clean (1 checks)');
+    expect(report).toContain('errors         RATE_LIMITED ×1');
+    expect(report).toMatch(/│ hold {2}│ +4 │ +20 ms │ +40 ms │ +40 ms │ +40 ms │/);
+    expect(stats([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])).toEqual({ count: 10, p50: 5, p95: 10, p99: 10, max: 10 });
+  });
+});
+
+describe('concert files', () => {
+  it('points at the field that is wrong, using the core schema', () => {
+    try {
+      validateConcertFile({ title: '', schedules: [{ startsAt: '2026-12-24T19:00:00Z', tiers: [{ grade: 'VIP', price: -1, fromSeat: 1, toSeat: 10 }] }] }, 'concert.json');
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(UsageError);
+      const issues = (err as UsageError).issues!;
+      expect(issues.map((i) => i.path)).toEqual(['title', 'schedules[0].tiers[0].price']);
+      expect((err as UsageError).message).toContain('schedules[0].tiers[0].price:');
+    }
+    expect(validateConcertFile({ title: 'Ok', schedules: [{ startsAt: '2026-12-24T19:00:00Z' }] }).schedules[0]!.startsAt).toBeInstanceOf(Date);
+  });
+
+  it('seat answers are checked against the map', () => {
+    const map = schedule((n) => (n === 2 ? 'HELD' : 'AVAILABLE'));
+    expect(checkSeats('1 3', map)).toBe(true);
+    expect(checkSeats('1,2', map)).toBe('Seat 2 is held');
+    expect(checkSeats('1 3 4 5 6', map)).toBe('At most 4 seats');
+    expect(checkSeats('99', map)).toBe('There is no seat 99');
+    expect(checkSeats('', map)).toBe('Type one to four seat numbers');
+  });
+});
+
+function memoryIo(env: Record<string, string> = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d));
+  stderr.on('data', (d: Buffer) => (err += d));
+  const io: Io = { stdin: new PassThrough(), stdout, stderr, env, cwd: process.cwd(), signal: new AbortController().signal };
+  return { io, out: () => out, err: () => err };
+}
+
+describe('help and usage', () => {
+  it('`concert help hold` reads like a man page', async () => {
+    const m = memoryIo();
+    expect(await run(['help', 'hold'], m.io)).toBe(0);
+    const text = m.out();
+    expect(text).toContain('Usage: concert hold [options] <scheduleId> <seat...>');
+    expect(text).toContain('Hold 1 to 4 seats of a show');
+    expect(text).toContain('Global Options:');
+    expect(text).toContain('--idempotency-key <key>');
+    expect(text).toContain('Examples:');
+    expect(text).toContain('$ concert --user 1 hold 3 12 13');
+  });
+
+  it('every command has a description and an example', async () => {
+    const { buildProgram } = await import('../src/program.ts');
+    const program = buildProgram(memoryIo().io, { exitCode: 0 });
+    const leaves: string[] = [];
+    const walk = (cmd: typeof program, prefix: string[]) => {
+      for (const sub of cmd.commands) {
+        if (sub.name() === 'help') continue;
+        if (sub.commands.length) walk(sub, [...prefix, sub.name()]);
+        else leaves.push([...prefix, sub.name()].join(' '));
+      }
+    };
+    walk(program, []);
+    expect(leaves.sort()).toEqual(
+      ['admin audit', 'admin concerts create', 'admin holds', 'admin queue config', 'admin queue stats', 'admin release', 'admin seed-demo', 'admin users create', 'balance', 'book', 'cancel', 'charge', 'concerts', 'history', 'hold', 'pay', 'queue join', 'queue leave', 'queue status', 'reservation', 'reservations', 'schedules', 'seats', 'simulate'].sort(),
+    );
+    for (const leaf of leaves) {
+      const m = memoryIo();
+      expect(await run(['help', ...leaf.split(' ')], m.io)).toBe(0);
+      expect(m.out(), leaf).toMatch(/Examples:\n {2}# .+\n {2}\$ concert /);
+    }
+  });
+
+  it('bad usage exits 2, in both output modes', async () => {
+    const m = memoryIo();
+    expect(await run(['hold', 'x', '1'], m.io)).toBe(2);
+    expect(m.err()).toContain("error: command-argument value 'x' is invalid for argument 'scheduleId'");
+    const j = memoryIo();
+    expect(await run(['--json', 'frobnicate'], j.io)).toBe(2);
+    expect(JSON.parse(j.err())).toEqual({ error: { code: 'USAGE', appCode: null, message: "unknown command 'frobnicate'" } });
+    expect(j.out()).toBe('');
+    const u = memoryIo();
+    expect(await run(['--json', 'balance'], u.io)).toBe(2);
+    expect(JSON.parse(u.err()).error.message).toContain('--user');
+    expect(() => new Ctx(memoryIo().io, { user: 'abc' })).toThrow(UsageError);
+  });
+});
