@@ -28,7 +28,9 @@ export const ZConcertIdInput = z.object({ concertId: ZId });
  * within what PostgreSQL's timestamptz keeps exactly (1970..9999). Never null or a number.
  */
 export const ZDateTime = z
-  .union([z.date(), z.iso.datetime({ offset: true }).transform((s) => new Date(s))])
+  .union([z.date(), z.iso.datetime({ offset: true }).transform((s) => new Date(s))], {
+    error: 'must be a date-time: an ISO 8601 string with its offset (2026-12-24T19:00:00+09:00) or a Date',
+  })
   .refine((d) => d.getTime() >= Date.UTC(1970, 0, 1) && d.getTime() < Date.UTC(10_000, 0, 1), 'must be a date between 1970 and 9999');
 
 export const ZSchedulesInput = z.object({ concertId: ZId, includeSoldOut: z.boolean().optional().default(false) });
@@ -73,12 +75,44 @@ export const ZTier = z.object({
   toSeat: ZSeatNumber,
 });
 
-export const ZScheduleSpec = z.object({
-  startsAt: ZDateTime,
-  bookingOpensAt: ZDateTime.optional(),
-  seatCount: z.number().int().min(1).max(1000).optional().default(50),
-  tiers: z.array(ZTier).min(1).max(50).optional(),
-});
+export const ZScheduleSpec = z
+  .object({
+    startsAt: ZDateTime,
+    bookingOpensAt: ZDateTime.optional(),
+    seatCount: z.number().int().min(1).max(1000).optional().default(50),
+    tiers: z.array(ZTier).min(1).max(50).optional(),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.bookingOpensAt && spec.bookingOpensAt > spec.startsAt) {
+      ctx.addIssue({ code: 'custom', path: ['bookingOpensAt'], message: 'must not be after startsAt' });
+    }
+    if (!spec.tiers) return;
+    // Tiers must cover seats 1..seatCount exactly once.
+    const owner: Array<number | undefined> = new Array(spec.seatCount + 1);
+    spec.tiers.forEach((tier, t) => {
+      if (tier.fromSeat > tier.toSeat) {
+        ctx.addIssue({ code: 'custom', path: ['tiers', t, 'toSeat'], message: `must not be before fromSeat (${tier.fromSeat})` });
+        return;
+      }
+      if (tier.toSeat > spec.seatCount) {
+        ctx.addIssue({ code: 'custom', path: ['tiers', t, 'toSeat'], message: `seat ${tier.toSeat} is beyond seatCount ${spec.seatCount}` });
+        return;
+      }
+      for (let n = tier.fromSeat; n <= tier.toSeat; n++) {
+        if (owner[n] !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['tiers', t], message: `seat ${n} is already in tiers[${owner[n]}]` });
+          return;
+        }
+        owner[n] = t;
+      }
+    });
+    for (let n = 1; n <= spec.seatCount; n++) {
+      if (owner[n] === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['tiers'], message: `seat ${n} is in no tier` });
+        break;
+      }
+    }
+  });
 
 export const ZCreateConcertInput = z.object({
   title: z.string().trim().min(1).max(200),

@@ -4,6 +4,7 @@ import {
   ADMIT_BATCH,
   ADMITS_KEPT_MS,
   CLEANUP_BATCH,
+  HEAD_PLACES,
   type EnterResult,
   type GateState,
   type QueueSettings,
@@ -66,6 +67,7 @@ local function pollAfter(s)
   if s[1] == 'EXPIRED' then return 60000 end
   if s[1] == 'ACTIVE' then return math.max(1000, math.min(30000, math.floor((s[3] - now) / 2))) end
   local ceiling = math.min(30000, math.floor(s[6] * 1000 / 3))
+  if s[2] <= ${HEAD_PLACES} then return math.min(1000, ceiling) end
   local byEta = 0
   if s[5] == 0 and s[4] > 0 then byEta = math.ceil(s[2] * 60 / s[4]) * 250 end
   return math.max(math.min(1000, ceiling), math.min(ceiling, math.max(s[2] * 50, byEta)))

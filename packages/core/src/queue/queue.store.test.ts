@@ -170,18 +170,21 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const c = nextConcert();
     const d = settings({ maxActive: 2, idleTimeoutSeconds: 60 });
     for (let u = 1; u <= 400; u++) await store.enter(c, u, tid(u), T0, d);
-    // 2 admitted in the last minute: the ETA of place p is 30p seconds; poll after min(20 s, max(50p ms, ETA/4)).
+    // 2 admitted in the last minute: the ETA of place p is 30p seconds; the first ten places poll
+    // every second, the rest after min(20 s, max(50p ms, ETA/4)).
     const head = await status(c, tid(3), T0 + 1, d);
+    const tenth = await status(c, tid(12), T0 + 1, d);
+    const eleventh = await status(c, tid(13), T0 + 1, d);
     const mid = await status(c, tid(42), T0 + 1, d);
-    const back = await status(c, tid(400), T0 + 1, d);
-    expect([head.position, mid.position, back.position]).toEqual([1, 40, 398]);
-    expect([head.pollAfterMs, mid.pollAfterMs, back.pollAfterMs]).toEqual([7_500, 20_000, 20_000]);
+    expect([head.position, tenth.position, eleventh.position, mid.position]).toEqual([1, 10, 11, 40]);
+    expect([head.pollAfterMs, tenth.pollAfterMs, eleventh.pollAfterMs, mid.pollAfterMs]).toEqual([1_000, 1_000, 20_000, 20_000]);
     const active = await status(c, tid(1), T0 + 1, d);
     expect(active.pollAfterMs).toBe(29_999);
     expect((await status(c, tid(9_999), T0 + 1, d)).pollAfterMs).toBe(60_000);
     // Limited: a second poll within half the interval is refused, with the wait.
-    expect(await store.status(c, tid(3), T0 + 1_000, d, true)).toEqual({ rateLimited: 2_751 });
-    expect('rateLimited' in (await store.status(c, tid(3), T0 + 3_751, d, true))).toBe(false);
+    expect(await store.status(c, tid(42), T0 + 1_000, d, true)).toEqual({ rateLimited: 9_001 });
+    expect('rateLimited' in (await store.status(c, tid(42), T0 + 10_001, d, true))).toBe(false);
+    expect(await store.status(c, tid(3), T0 + 300, d, true)).toEqual({ rateLimited: 201 });
     // With no admissions yet, distance alone sets the pace, capped by a third of the idle timeout.
     const c2 = nextConcert();
     const paused = settings({ paused: true, idleTimeoutSeconds: 30 });

@@ -66,12 +66,14 @@ export interface QueueStore {
 }
 
 export const ADMIT_BATCH = 1000;
+/** Places at the head of the line that poll every second. */
+export const HEAD_PLACES = 10;
 export const CLEANUP_BATCH = 500;
 export const RATE_WINDOW_MS = 60_000;
 export const ADMITS_KEPT_MS = 300_000;
 
 /**
- * When a client should poll again: about once a second near the head, backing off with the
+ * When a client should poll again: every second in the first ten places, backing off with the
  * distance (50 ms per place, or a quarter of the ETA) up to 30 s, never more than a third of
  * the idle timeout (so an obedient client is never dropped as idle). The Redis adapter's Lua
  * computes the same; the contract suite holds both to these numbers.
@@ -81,6 +83,8 @@ export function pollAfter(s: Omit<TokenState, 'pollAfterMs'>, now: number): numb
   if (s.status === 'ACTIVE') return Math.max(1_000, Math.min(30_000, Math.floor(((s.activeUntil ?? now) - now) / 2)));
   const position = s.position ?? 1;
   const ceiling = Math.min(30_000, Math.floor((s.idleTimeoutSeconds * 1000) / 3));
+  // The first few places are one admission away: they poll every second whatever the ETA says.
+  if (position <= HEAD_PLACES) return Math.min(1_000, ceiling);
   const byEta = !s.paused && s.admittedLastMinute > 0 ? etaSeconds(position, s.admittedLastMinute) * 250 : 0;
   return Math.max(Math.min(1_000, ceiling), Math.min(ceiling, Math.max(position * 50, byEta)));
 }

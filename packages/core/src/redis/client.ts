@@ -24,8 +24,8 @@ export function createRedis(url: string, opts: { keyPrefix?: string; connectionN
 }
 
 /** How often the connection is pinged, and how long a ping may go unanswered. */
-const WATCHDOG_EVERY_MS = 500;
-const WATCHDOG_DEADLINE_MS = 750;
+const WATCHDOG_EVERY_MS = 250;
+const WATCHDOG_DEADLINE_MS = 500;
 
 /**
  * A Redis that hangs (frozen, partitioned) keeps its TCP connection open, and without this every
