@@ -16,7 +16,7 @@ export { ADMIN_KEY };
 export async function startGatedApi(extra: Record<string, string> = {}) {
   const db = await createTestDatabase();
   const prefix = `clitest${randomBytes(4).toString('hex')}:`;
-  const api = await spawnApi(testEnv(db.url, { CONCERT_GATE: 'on', REDIS_URL, REDIS_KEY_PREFIX: prefix, ...extra }));
+  const api = await spawnApi(testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix, ...extra }));
   return {
     url: api.url,
     output: api.output,
