@@ -57,18 +57,15 @@ const base = t.middleware(async ({ ctx, path, next }) => {
 
 export const publicProcedure = t.procedure.use(base);
 
-/** Identity from the headers; every mutation also counts toward the user's rate limit. */
-export const identifiedProcedure = publicProcedure.use(async ({ ctx, type, next }) => {
+/**
+ * Identity from the headers; every mutation also counts toward the user's rate limit
+ * (queue.enter toward a tighter one of its own).
+ */
+export const identifiedProcedure = publicProcedure.use(async ({ ctx, type, path, next }) => {
   const userId = await resolveUserId(ctx.core.config.auth, ctx.headers);
   ctx.info.userId = userId;
-  if (type === 'mutation') await ctx.core.rateLimits.check('mutation', String(userId));
+  if (type === 'mutation') await ctx.core.rateLimits.check(path === 'queue.enter' ? 'queue.enter' : 'mutation', String(userId));
   return next({ ctx: { userId } });
-});
-
-/** queue.enter: a tighter limit of its own, on top of the mutation limit. */
-export const enterQueueProcedure = identifiedProcedure.use(async ({ ctx, next }) => {
-  await ctx.core.rateLimits.check('queue.enter', String(ctx.userId));
-  return next();
 });
 
 /** Booking steps: the caller's queue token must be ACTIVE for the concert concerned (checked by the service once it knows the concert). */

@@ -1,8 +1,8 @@
 import { ZEmpty, ZQueueEnterInput } from '@concert/core';
-import { enterQueueProcedure, identifiedProcedure, router } from '../trpc.ts';
+import { identifiedProcedure, router } from '../trpc.ts';
 
 export const queueRouter = router({
-  enter: enterQueueProcedure.input(ZQueueEnterInput).mutation(({ ctx, input }) => ctx.core.queue.enter(ctx.userId, input.concertId)),
+  enter: identifiedProcedure.input(ZQueueEnterInput).mutation(({ ctx, input }) => ctx.core.queue.enter(ctx.userId, input.concertId)),
   status: identifiedProcedure.input(ZEmpty).query(({ ctx }) => ctx.core.queue.status(ctx.userId, ctx.headers.queueToken)),
   leave: identifiedProcedure.input(ZEmpty).mutation(({ ctx }) => ctx.core.queue.leave(ctx.userId, ctx.headers.queueToken)),
 });

@@ -54,7 +54,7 @@ export class QueueService implements PurchaseHook {
         retryAfterMs: state.rateLimited,
       });
     }
-    return this.ticket(claims, state);
+    return this.ticket(claims, state, token);
   }
 
   async leave(userId: number, token: string | undefined): Promise<{ left: true }> {
@@ -136,11 +136,12 @@ export class QueueService implements PurchaseHook {
     }
   }
 
-  private ticket(claims: TokenClaims, state: TokenState): QueueTicket {
+  /** `token`: the caller's own, already verified, when there is one (saves signing it again). */
+  private ticket(claims: TokenClaims, state: TokenState, token?: string): QueueTicket {
     const waiting = state.status === 'WAITING';
     const position = waiting ? state.position! : null;
     return {
-      token: signToken(this.deps.config.queueTokenSecret, claims),
+      token: token ?? signToken(this.deps.config.queueTokenSecret, claims),
       concertId: claims.concertId,
       status: state.status,
       position,

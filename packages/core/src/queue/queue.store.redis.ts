@@ -163,6 +163,8 @@ return 'EXPIRED'
 `;
 
 export class RedisQueueStore implements QueueStore {
+  private readonly registered = new Set<number>();
+
   constructor(private readonly redis: Redis) {
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 9, lua });
@@ -179,10 +181,7 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult> {
-    const [raw] = await Promise.all([
-      this.run('queueEnter', concertId, now, defaults, userId, newTokenId),
-      this.redis.sadd(QUEUE_REGISTRY_KEY, String(concertId)),
-    ]);
+    const [raw] = await Promise.all([this.run('queueEnter', concertId, now, defaults, userId, newTokenId), this.register(concertId)]);
     const r = raw as [...RawState, string, string, number];
     return { ...toState(r.slice(0, 7) as RawState), tokenId: r[7], enteredAt: Number(r[8]), created: r[9] === 1 };
   }
@@ -220,11 +219,15 @@ export class RedisQueueStore implements QueueStore {
   async configure(concertId: number, patch: QueueSettingsPatch, now: number, defaults: QueueSettings): Promise<QueueStats> {
     const pairs: Array<string | number> = [];
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) pairs.push(k, typeof v === 'boolean' ? (v ? 1 : 0) : v);
-    const [r] = await Promise.all([
-      this.run('queueStats', concertId, now, defaults, ...pairs),
-      this.redis.sadd(QUEUE_REGISTRY_KEY, String(concertId)),
-    ]);
+    const [r] = await Promise.all([this.run('queueStats', concertId, now, defaults, ...pairs), this.register(concertId)]);
     return toStats(r as number[]);
+  }
+
+  /** Adds the concert to the ticker's registry, once per process (the set only ever grows). */
+  private async register(concertId: number): Promise<void> {
+    if (this.registered.has(concertId)) return;
+    await this.redis.sadd(QUEUE_REGISTRY_KEY, String(concertId));
+    this.registered.add(concertId);
   }
 
   async ping(): Promise<boolean> {

@@ -1,0 +1,229 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { TRPCClientError } from '@trpc/client';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, BASE_DATABASE_URL, client, createTestDatabase, freePort, key, REDIS_URL, seedSale, spawnApi, type SpawnedApi, testEnv } from '../../../test/harness.ts';
+
+/**
+ * PostgreSQL goes away under load and comes back, without restarting the API. The outage is a
+ * TCP proxy between the API and the real server that the test cuts (every connection reset,
+ * new ones refused, as when the server restarts) and restores on the same port.
+ */
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class PgProxy {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  async start(): Promise<void> {
+    const server = net.createServer((down) => {
+      const up = net.connect(this.target);
+      this.sockets.add(down).add(up);
+      const end = () => {
+        down.destroy();
+        up.destroy();
+        this.sockets.delete(down);
+        this.sockets.delete(up);
+      };
+      down.on('error', end).on('close', end);
+      up.on('error', end).on('close', end);
+      down.pipe(up);
+      up.pipe(down);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+  }
+
+  /** Stops listening and resets every open connection. */
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    for (const s of this.sockets) s.resetAndDestroy();
+    this.sockets.clear();
+    await closed;
+  }
+}
+
+async function timed(p: () => Promise<unknown>): Promise<{ code: string; ms: number; httpStatus?: number }> {
+  const started = performance.now();
+  try {
+    await p();
+    return { code: 'OK', ms: performance.now() - started };
+  } catch (err) {
+    const ms = performance.now() - started;
+    if (err instanceof TRPCClientError) {
+      const data = err.data as { appCode?: string; httpStatus?: number } | undefined;
+      return { code: data?.appCode ?? 'NETWORK', ms, ...(data?.httpStatus ? { httpStatus: data.httpStatus } : {}) };
+    }
+    throw err;
+  }
+}
+
+describe('PostgreSQL restarts under load; the same API process recovers', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let proxy: PgProxy;
+  let api: SpawnedApi;
+  let sql: InstanceType<typeof pg.Client>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const target = new URL(BASE_DATABASE_URL);
+    proxy = new PgProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
+    await proxy.start();
+    const viaProxy = new URL(db.url);
+    viaProxy.port = String(proxy.port);
+    api = await spawnApi(
+      testEnv(viaProxy.toString(), { REDIS_URL, REDIS_KEY_PREFIX: `opspg${randomBytes(4).toString('hex')}:`, CONCERT_GATE: 'on', DB_POOL_SIZE: '8' }),
+    );
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+  });
+  afterAll(async () => {
+    if (api && api.child.exitCode !== null) console.log(`[ops.pg-fault] the API process exited (${api.child.exitCode}):\n${api.output().slice(-4000)}`);
+    await sql?.end();
+    await api?.stop();
+    await proxy?.cut();
+    await db?.drop();
+  });
+
+  it('calls fail promptly with an error status while it is down; balance, holds and payments work again after', async () => {
+    const USERS = 8;
+    const sale = await seedSale(api.url, { users: USERS, seatCount: 200, balance: 1_000_000 });
+    await admin(api.url).admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 100 });
+    /** A fan with an ACTIVE queue token; a payment expires it, so `enter()` again after paying. */
+    const fans = sale.userIds.map((userId) => {
+      const fan = {
+        userId,
+        api: client(api.url, { userId }, { batch: false }),
+        async enter() {
+          const t = await client(api.url, { userId }).queue.enter.mutate({ concertId: sale.concertId });
+          fan.api = client(api.url, { userId, queueToken: t.token }, { batch: false });
+        },
+      };
+      return fan;
+    });
+    await Promise.all(fans.map((f) => f.enter()));
+
+    // Load: every fan loops hold -> pay (twice) or cancel, a small charge and a balance read, until told to stop.
+    let running = true;
+    const results: Array<{ phase: string; code: string; ms: number; httpStatus?: number }> = [];
+    let phase = 'before';
+    const load = fans.map(async (fan, k) => {
+      let paid = 0;
+      let hold0 = '';
+      for (let i = 0; running && i < 10_000; i++) {
+        const p = phase;
+        const seat = k * 20 + (i % 20) + 1;
+        const record = async (call: () => Promise<unknown>) => {
+          const r = await timed(call);
+          results.push({ phase: p, ...r });
+          return r;
+        };
+        if (i > 0 && hold0 === 'TOKEN_EXPIRED') await fan.enter().catch(() => {});
+        const hold = await record(() => fan.api.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [seat], idempotencyKey: key() }));
+        hold0 = hold.code;
+        if (hold.code === 'OK' || hold.code === 'TICKET_LIMIT_EXCEEDED') {
+          // Settle whatever this fan holds, including holds whose answer was lost in the outage.
+          const mine = await fan.api.reservations.mine.query({ status: 'HELD' }).catch(() => []);
+          for (const r of mine) {
+            if (paid < 2) {
+              if ((await record(() => fan.api.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }))).code === 'OK') {
+                paid++;
+                await fan.enter().catch(() => {});
+              }
+            } else {
+              await record(() => fan.api.reservations.cancel.mutate({ reservationId: r.reservationId }));
+            }
+          }
+        }
+        await record(() => fan.api.balance.charge.mutate({ amount: 1, idempotencyKey: key() }));
+        await record(() => fan.api.balance.get.query({}));
+        await sleep(20);
+      }
+    });
+
+    await sleep(1_000);
+    phase = 'down';
+    await proxy.cut();
+    const cutAt = Date.now();
+    await sleep(300);
+    // /readyz tells the load balancer, /healthz says the process is alive.
+    expect((await fetch(`${api.url}/readyz`)).status).toBe(503);
+    expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
+    const probe = await timed(() => fans[0]!.api.balance.get.query({}));
+    await sleep(Math.max(0, 3_000 - (Date.now() - cutAt)));
+    phase = 'after';
+    await proxy.start();
+    const restoredAt = Date.now();
+
+    // The same process serves again: poll balance.get until it answers.
+    let recoveredMs = -1;
+    while (Date.now() - restoredAt < 15_000) {
+      if ((await timed(() => fans[0]!.api.balance.get.query({}))).code === 'OK') {
+        recoveredMs = Date.now() - restoredAt;
+        break;
+      }
+      await sleep(50);
+    }
+    await sleep(1_500);
+    running = false;
+    await Promise.all(load);
+
+    expect(probe.code).not.toBe('OK');
+    expect(probe.httpStatus).toBeGreaterThanOrEqual(400);
+    expect(probe.ms).toBeLessThan(6_000);
+    const down = results.filter((r) => r.phase === 'down');
+    expect(down.length).toBeGreaterThan(0);
+    for (const r of down) {
+      if (r.code === 'OK') continue; // a call that finished before the cut
+      expect(r.code, JSON.stringify(r)).not.toBe('NETWORK');
+      expect(r.httpStatus).toBeGreaterThanOrEqual(400);
+      // No hang: the pool's connect timeout and statement timeout bound every call.
+      expect(r.ms, JSON.stringify(r)).toBeLessThan(6_000);
+    }
+    expect(down.some((r) => r.code !== 'OK')).toBe(true);
+    expect(recoveredMs, 'balance.get answers again within 15 s').toBeGreaterThanOrEqual(0);
+    expect(results.filter((r) => r.phase === 'before' && r.code === 'OK').length).toBeGreaterThan(0);
+    expect(results.filter((r) => r.phase === 'after' && r.code === 'OK').length).toBeGreaterThan(0);
+
+    // After the outage: a full hold -> pay on the same process, from a fan that was in the middle of the load.
+    const fan = fans[1]!;
+    await fan.enter();
+    for (const held of await fan.api.reservations.mine.query({ status: 'HELD' })) await fan.api.reservations.cancel.mutate({ reservationId: held.reservationId });
+    const r = await fan.api.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [199, 200], idempotencyKey: key() });
+    const before = (await fan.api.balance.get.query({})).balance;
+    const paid = await fan.api.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
+    expect(paid.balanceBefore).toBe(before);
+    expect(paid.balanceAfter).toBe(before - 200_000);
+    expect((await fan.api.balance.get.query({})).balance).toBe(before - 200_000);
+    expect((await fetch(`${api.url}/readyz`)).status).toBe(200);
+    expect(api.child.exitCode).toBeNull();
+
+    const audit = await admin(api.url).admin.audit.query({});
+    expect(audit.ok, JSON.stringify(audit.checks)).toBe(true);
+    const off = await sql.query(`
+      SELECT u.id FROM users u LEFT JOIN ledger_entries l ON l.user_id = u.id
+      GROUP BY u.id HAVING u.balance <> coalesce(sum(l.amount), 0)`);
+    expect(off.rows).toEqual([]);
+    const unpaid = await sql.query(`SELECT r.id FROM reservations r WHERE r.status = 'PAID' AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.reservation_id = r.id)`);
+    expect(unpaid.rows).toEqual([]);
+
+    const tally: Record<string, number> = {};
+    for (const x of down) tally[x.code] = (tally[x.code] ?? 0) + 1;
+    const slowest = Math.max(...down.map((x) => x.ms));
+    console.log(
+      `[ops.pg-fault] during the outage: ${JSON.stringify(tally)}, slowest ${slowest.toFixed(0)} ms, probe ${probe.code}/${probe.httpStatus} in ${probe.ms.toFixed(0)} ms; ` +
+        `balance.get OK again ${recoveredMs} ms after PostgreSQL returned`,
+    );
+  });
+});
