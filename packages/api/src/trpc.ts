@@ -1,4 +1,4 @@
-import { isAppError } from '@concert/core';
+import { AppError, isAppError, isDatabaseUnavailable } from '@concert/core';
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
@@ -40,9 +40,12 @@ export const createCallerFactory = t.createCallerFactory;
 const base = t.middleware(async ({ ctx, path, next }) => {
   const started = performance.now();
   let result = await next();
-  if (!result.ok && isAppError(result.error.cause) && result.error.code === 'INTERNAL_SERVER_ERROR') {
-    const mapped = toTRPCError(result.error.cause);
-    result = { ...result, error: mapped };
+  if (!result.ok && result.error.code === 'INTERNAL_SERVER_ERROR') {
+    const cause = result.error.cause;
+    if (isAppError(cause)) result = { ...result, error: toTRPCError(cause) };
+    else if (isDatabaseUnavailable(cause)) {
+      result = { ...result, error: toTRPCError(new AppError('SERVICE_UNAVAILABLE', 'The database is unavailable; try again shortly')) };
+    }
   }
   const outcome = result.ok ? 'ok' : appCodeOf(result.error);
   if (!result.ok) {

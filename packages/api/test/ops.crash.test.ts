@@ -32,16 +32,20 @@ describe('a replica killed mid-storm: clients retry on the survivor with their k
   let p1: SpawnedApi;
   let p2: SpawnedApi;
   let sql: InstanceType<typeof pg.Client>;
+  /** Outside any transaction: pg_stat_activity is a snapshot taken once per transaction. */
+  let watch: InstanceType<typeof pg.Client>;
 
   beforeAll(async () => {
     db = await createTestDatabase();
     const env = testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: `opscrash${randomBytes(4).toString('hex')}:`, CONCERT_GATE: 'on' });
     [p1, p2] = await Promise.all([spawnApi(env), spawnApi(env)]);
     sql = new pg.Client({ connectionString: db.url });
-    await sql.connect();
+    watch = new pg.Client({ connectionString: db.url });
+    await Promise.all([sql.connect(), watch.connect()]);
   });
   afterAll(async () => {
     await sql?.end();
+    await watch?.end();
     await Promise.all([p1?.stop(), p2?.stop()]);
     await db?.drop();
   });
@@ -57,18 +61,38 @@ describe('a replica killed mid-storm: clients retry on the survivor with their k
     let paid = 0;
     const stats = { networkErrors: 0, interruptedInFlight: 0, inProgressWaits: 0, maxRecoveryMs: 0 };
 
-    const maybeKill = () => {
-      // Kill while requests are in flight on the victim, a third of the way into the payments.
-      if (!killed && paid >= 8 && (inflight.get(victim) ?? 0) >= 2) {
-        killed = true;
-        killedAt = Date.now();
-        p2.child.kill('SIGKILL');
-      }
+    /**
+     * The kill: once user 0's payment is in flight on the victim, inside its transaction (held up by
+     * a row lock this test takes on the payer), and a few payments are done. The lock is released
+     * after the kill, so that payment dies uncommitted, its key IN_PROGRESS until the lease lapses.
+     */
+    let anchorPaying = false;
+    const dbName = new URL(db.url).pathname.slice(1);
+    const kill = () => {
+      if (killed) return;
+      killed = true;
+      killedAt = Date.now();
+      p2.child.kill('SIGKILL');
     };
+    const killer = (async () => {
+      const deadline = Date.now() + 30_000;
+      let blockedAt = 0;
+      while (!killed && Date.now() < deadline) {
+        if (!blockedAt && anchorPaying) {
+          const r = await watch.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, [dbName]);
+          if (r.rows[0].n > 0) blockedAt = Date.now();
+        }
+        if (blockedAt && (paid >= 8 || Date.now() - blockedAt > 1_500)) kill();
+        await sleep(20);
+      }
+      kill();
+      if (anchorPaying) await sql.query('COMMIT');
+    })();
 
     /** One step of a client: retried on a network error (on the survivor) and on IDEMPOTENCY_IN_PROGRESS. */
     async function step<T>(preferred: string, fn: (url: string) => Promise<T>): Promise<{ ok: T } | { code: string }> {
-      let url = killed && preferred === victim ? p1.url : preferred;
+      // Clients are not told about the crash: each call goes where it would, and fails over when it fails.
+      let url = preferred;
       const deadline = Date.now() + 40_000;
       let firstFailure = 0;
       for (;;) {
@@ -102,7 +126,7 @@ describe('a replica killed mid-storm: clients retry on the survivor with their k
 
     const seen: Seen[] = await Promise.all(
       sale.userIds.map(async (userId, i): Promise<Seen> => {
-        const pair = i % 30; // users i and i + 30 want the same two seats
+        const pair = i < 30 ? i : i - 29; // users 30..39 want the same seats as users 1..10; user 0's are its own
         const seats = [pair * 2 + 1, pair * 2 + 2];
         const at = (s: number) => urls[(i + s) % 2]!;
         await sleep(Math.random() * 1_500);
@@ -117,20 +141,21 @@ describe('a replica killed mid-storm: clients retry on the survivor with their k
         const held = await step(at(2), (u) => fan(u).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: seats, idempotencyKey: holdKey }));
         if (!('ok' in held)) return { userId, seats, outcome: held.code };
         await sleep(Math.random() * 100);
+        if (i === 0) {
+          // The anchor: its payment (to the victim) waits on this lock when the victim is killed.
+          expect(at(3)).toBe(victim);
+          await sql.query('BEGIN');
+          await sql.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [userId]);
+          anchorPaying = true;
+        }
         const payKey = key('pay');
         const payment = await step(at(3), (u) => fan(u).payments.pay.mutate({ reservationId: held.ok.reservationId, idempotencyKey: payKey }));
         if (!('ok' in payment)) return { userId, seats, outcome: `pay:${payment.code}`, reservationId: held.ok.reservationId };
         paid++;
-        maybeKill();
         return { userId, seats, outcome: 'PAID', reservationId: held.ok.reservationId, paymentId: payment.ok.paymentId, amount: payment.ok.amount };
       }),
     );
-    // If the storm outran the trigger, the kill still happens (and the retries below are still exercised).
-    if (!killed) {
-      killed = true;
-      killedAt = Date.now();
-      p2.child.kill('SIGKILL');
-    }
+    await killer;
     const stormEnd = Date.now();
     console.log(
       `[ops.crash] killed ${killedAt ? stormEnd - killedAt : 0} ms before the storm ended; paid=${paid}; ` +
@@ -143,6 +168,10 @@ describe('a replica killed mid-storm: clients retry on the survivor with their k
     expect(outcomes.every((o) => o === 'PAID' || o === 'SEAT_UNAVAILABLE'), JSON.stringify(outcomes)).toBe(true);
     expect(outcomes.filter((o) => o === 'PAID')).toHaveLength(30);
     expect(stats.networkErrors).toBeGreaterThan(0);
+    // At least the anchor's payment was cut off mid-transaction, and its retry waited out the lease.
+    expect(stats.interruptedInFlight).toBeGreaterThanOrEqual(1);
+    expect(stats.inProgressWaits).toBeGreaterThanOrEqual(1);
+    expect(seen[0]!.outcome).toBe('PAID');
     expect(p2.child.signalCode).toBe('SIGKILL');
 
     const audit = await admin(p1.url).admin.audit.query({});

@@ -51,6 +51,8 @@ describe('graceful shutdown drains an in-flight payment', () => {
   let api: SpawnedApi;
   let after: SpawnedApi | undefined;
   let locker: InstanceType<typeof pg.Client>;
+  /** Outside any transaction: pg_stat_activity is a snapshot taken once per transaction. */
+  let watch: InstanceType<typeof pg.Client>;
   let env: Record<string, string>;
 
   beforeAll(async () => {
@@ -58,11 +60,13 @@ describe('graceful shutdown drains an in-flight payment', () => {
     env = testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: `opsdown${randomBytes(4).toString('hex')}:`, CONCERT_GATE: 'on', LOG_LEVEL: 'info' });
     api = await spawnApi(env);
     locker = new pg.Client({ connectionString: db.url });
-    await locker.connect();
+    watch = new pg.Client({ connectionString: db.url });
+    await Promise.all([locker.connect(), watch.connect()]);
   });
   afterAll(async () => {
     await locker?.query('ROLLBACK').catch(() => {});
     await locker?.end();
+    await watch?.end();
     await api?.stop('SIGKILL');
     await after?.stop();
     await db?.drop();
@@ -94,7 +98,7 @@ describe('graceful shutdown drains an in-flight payment', () => {
     const dbName = new URL(db.url).pathname.slice(1);
     let blocked = false;
     for (let i = 0; i < 100 && !blocked; i++) {
-      const r = await locker.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, [dbName]);
+      const r = await watch.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, [dbName]);
       blocked = r.rows[0].n > 0;
       if (!blocked) await sleep(50);
     }
@@ -110,7 +114,8 @@ describe('graceful shutdown drains an in-flight payment', () => {
     expect(probeAnswer.toLowerCase()).toContain('connection: close');
     expect(probeAnswer).toContain('"draining":true');
     // New connections are not taken.
-    expect(['refused', 'closed']).toContain(await newConnectionAnswers(port));
+    const fresh = await newConnectionAnswers(port);
+    expect(['refused', 'closed']).toContain(fresh);
     // The process waits for the payment rather than exiting under it.
     await sleep(700);
     expect(api.child.exitCode).toBeNull();
@@ -137,6 +142,6 @@ describe('graceful shutdown drains an in-flight payment', () => {
     // A replay of the payment's key returns the same payment.
     const replay = await client(after.url, { userId }).payments.pay.mutate({ reservationId: held.reservationId, idempotencyKey: payKey });
     expect(replay.status).toBe('COMPLETED');
-    console.log(`[ops.shutdown] SIGTERM -> exit ${exitAt - termAt} ms (lock held ${releasedAt - termAt} ms of it; drain after release ${exitAt - releasedAt} ms)`);
+    console.log(`[ops.shutdown] new connection while draining: ${fresh}; SIGTERM -> exit ${exitAt - termAt} ms (lock held ${releasedAt - termAt} ms of it; drain after release ${exitAt - releasedAt} ms)`);
   });
 });

@@ -29,6 +29,7 @@ export type { QueueGate } from './queue/queue.gate.ts';
 export type { QueueTicket, QueueStatsView } from './queue/queue.service.ts';
 export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
 export type { Db } from './db/database.ts';
+export { isDatabaseUnavailable } from './db/database.ts';
 
 export interface Core extends AsyncDisposable {
   readonly config: Config;

@@ -12,7 +12,8 @@ export function createRedis(url: string, opts: { keyPrefix?: string; connectionN
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: 1_000,
+    // Under a second, so a queue call fails within one even when Redis hangs.
+    commandTimeout: 800,
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(100 * times, 1_000),
     connectionName: opts.connectionName ?? 'concert-api',
@@ -25,7 +26,8 @@ export function createRedis(url: string, opts: { keyPrefix?: string; connectionN
 
 /** How often the connection is pinged, and how long a ping may go unanswered. */
 const WATCHDOG_EVERY_MS = 250;
-const WATCHDOG_DEADLINE_MS = 500;
+// No longer than commandTimeout: a Redis that cannot answer a ping in this time is failing commands anyway.
+const WATCHDOG_DEADLINE_MS = 750;
 
 /**
  * A Redis that hangs (frozen, partitioned) keeps its TCP connection open, and without this every
