@@ -3,8 +3,9 @@ import http from 'node:http';
 import type { Core } from '@concert/core';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
-import { contextFactory, type RequestInfo, requestInfo } from './context.ts';
-import { tryFastStatus } from './fast-status.ts';
+import type { TRPCError } from '@trpc/server';
+import { type Context, contextFactory, type RequestInfo, requestInfo } from './context.ts';
+import { trySingleCall } from './single-call.ts';
 import { createMetrics } from './metrics.ts';
 import { appRouter } from './router.ts';
 
@@ -24,17 +25,19 @@ export interface ApiServer extends http.Server {
 export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   const log = opts.log;
   const metrics = createMetrics(core);
+  const createContext = contextFactory(core, metrics);
+  const onError = ({ error, path, ctx }: { error: TRPCError; path: string | undefined; ctx: Context | undefined }) => {
+    if (error.code === 'INTERNAL_SERVER_ERROR') {
+      log?.error({ requestId: ctx?.info.requestId, procedure: path, err: error.cause ?? error }, 'procedure failed');
+    }
+  };
   const trpc = createHTTPHandler({
     router: appRouter,
-    createContext: contextFactory(core, metrics),
+    createContext,
     basePath: '/trpc/',
     maxBodySize: MAX_BODY_BYTES,
     maxBatchSize: 50,
-    onError({ error, path, ctx }) {
-      if (error.code === 'INTERNAL_SERVER_ERROR') {
-        log?.error({ requestId: ctx?.info.requestId, procedure: path, err: error.cause ?? error }, 'procedure failed');
-      }
-    },
+    onError,
   });
   core.startBackgroundWork({
     onError: (err) => log?.error({ err }, 'background job failed'),
@@ -69,10 +72,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
           );
         });
       }
-      tryFastStatus(req, res, core, metrics, info).then(
-        (served) => served || trpc(req, res),
-        () => trpc(req, res),
-      );
+      if (!trySingleCall(req, res, createContext, onError, MAX_BODY_BYTES)) trpc(req, res);
       return;
     }
     if (url === '/healthz') return sendJson(res, 200, { ok: true });

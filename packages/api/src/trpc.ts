@@ -6,8 +6,23 @@ import type { Context } from './context.ts';
 import { appCodeOf, appFail, toTRPCError } from './errors.ts';
 import { adminKeyMatches, resolveUserId } from './identity.ts';
 
+/**
+ * superjson, except that a frozen result (the shared seat map of a cache entry) is serialized
+ * once and the serialization reused by every request that returns the same object.
+ */
+const serialized = new WeakMap<object, ReturnType<typeof superjson.serialize>>();
+const transformer = {
+  serialize(value: unknown) {
+    if (value === null || typeof value !== 'object' || !Object.isFrozen(value)) return superjson.serialize(value);
+    let s = serialized.get(value);
+    if (!s) serialized.set(value, (s = superjson.serialize(value)));
+    return s;
+  },
+  deserialize: (value: unknown) => superjson.deserialize(value as Parameters<typeof superjson.deserialize>[0]),
+};
+
 const t = initTRPC.context<Context>().create({
-  transformer: superjson,
+  transformer,
   // Stack traces stay in the server's logs; the formatter hides internal messages outside development.
   isDev: false,
   errorFormatter({ shape, error, ctx }) {

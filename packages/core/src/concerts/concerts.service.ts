@@ -12,6 +12,7 @@ export const DEFAULT_GRADE = 'R';
 export const DEFAULT_PRICE = 100_000;
 
 export class ConcertsService {
+  private readonly maps = new WeakMap<object, SeatMap>();
   private readonly scheduleRows = new Map<number, Awaited<ReturnType<typeof repo.getScheduleRow>>>();
 
   constructor(private readonly deps: { db: Db; clock: Clock; seatMaps: SeatMapCache }) {}
@@ -48,12 +49,19 @@ export class ConcertsService {
       }),
       gate.assertActive(schedule.concert_id),
     ]);
-    return {
-      concertId: schedule.concert_id,
-      scheduleId,
-      startsAt: schedule.starts_at,
-      seats: seats.map(({ heldUntil: _heldUntil, ...seat }) => seat),
-    };
+    // One frozen map per cached load: every reader of that version shares it, and the API
+    // serializes a frozen result once.
+    let map = this.maps.get(seats);
+    if (!map) {
+      map = deepFreeze({
+        concertId: schedule.concert_id,
+        scheduleId,
+        startsAt: schedule.starts_at,
+        seats: seats.map(({ heldUntil: _heldUntil, ...seat }) => seat),
+      });
+      this.maps.set(seats, map);
+    }
+    return map;
   }
 
   /** Schedules never change once created, so each is read from the database once per process. */
@@ -111,4 +119,12 @@ export function seatLayout(spec: ScheduleSpec, index: number): Array<{ seat_numb
 // as an internal error. (Dates are range-checked by ZDateTime.)
 export function assertStorableText(value: string, field: string): void {
   if (value.includes('\u0000')) throw new AppError('INVALID_INPUT', `${field} must not contain NUL characters`);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
