@@ -41,7 +41,7 @@ export function trySingleCall(
       const raw = type === 'query' ? query?.get('input') ?? undefined : await readBody(req, maxBodyBytes);
       input = raw === undefined || raw === '' ? undefined : parseInput(raw);
       const data = await callTRPCProcedure({ router: appRouter, path, getRawInput: async () => input, ctx, type, signal: undefined, batchIndex: 0 });
-      send(res, 200, transformTRPCResponse(config, { result: { data } }));
+      sendText(res, 200, `{"result":{"data":${dataJson(data)}}}`);
     } catch (cause) {
       const error = getTRPCErrorFromUnknown(cause);
       onError({ error, path, ctx });
@@ -53,8 +53,21 @@ export function trySingleCall(
   return true;
 }
 
+/** A frozen result (a shared seat map) is serialized to JSON once, like the transformer does. */
+const jsonOfFrozen = new WeakMap<object, string>();
+function dataJson(data: unknown): string {
+  const serialize = () => JSON.stringify(config.transformer.output.serialize(data));
+  if (data === null || typeof data !== 'object' || !Object.isFrozen(data)) return serialize();
+  let text = jsonOfFrozen.get(data);
+  if (text === undefined) jsonOfFrozen.set(data, (text = serialize()));
+  return text;
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  sendText(res, status, JSON.stringify(body));
+}
+
+function sendText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'application/json', vary: 'trpc-accept, accept', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }

@@ -99,7 +99,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
   });
   const seatMaps = new SeatMapCache({ versions: redis ? new RedisSeatVersionStore(redis) : new MemorySeatVersionStore(), clock });
   const concerts = new ConcertsService({ db, clock, seatMaps });
-  const reservations = new ReservationsService({ db, clock, holdTtlSeconds: config.holdTtlSeconds, idempotency, seatMaps });
+  const reservations = new ReservationsService({ db, clock, holdTtlSeconds: config.holdTtlSeconds, idempotency, seatMaps, concerts });
   const balance = new BalanceService({ db, clock, config, idempotency });
   const payments = new PaymentsService({ db, clock, idempotency, purchase: queue, seatMaps });
   const admin = new AdminService({ db, clock });

@@ -42,13 +42,7 @@ export class ConcertsService {
 
   async seats(scheduleId: number, gate: QueueGate): Promise<SeatMap> {
     const schedule = await this.scheduleRow(scheduleId);
-    const [seats] = await Promise.all([
-      this.deps.seatMaps.get(scheduleId, async () => {
-        const rows = await repo.findSeatMap(this.deps.db, scheduleId, this.deps.clock.now());
-        return rows.map((s) => ({ seatNumber: s.seat_number, grade: s.grade, price: s.price, status: s.status, heldUntil: s.held_until }));
-      }),
-      gate.assertActive(schedule.concert_id),
-    ]);
+    const [seats] = await Promise.all([this.cachedSeats(scheduleId), gate.assertActive(schedule.concert_id)]);
     // One frozen map per cached load: every reader of that version shares it, and the API
     // serializes a frozen result once.
     let map = this.maps.get(seats);
@@ -64,8 +58,25 @@ export class ConcertsService {
     return map;
   }
 
+  /**
+   * Which of these seats the current seat map shows as taken (held or sold). A hold asks this
+   * first so that a crowd racing for one seat is turned away without a transaction; the
+   * conditional UPDATE stays the only judge of a seat that looks free.
+   */
+  async takenSeats(scheduleId: number, seatNumbers: number[]): Promise<number[]> {
+    const seats = await this.cachedSeats(scheduleId);
+    return seatNumbers.filter((n) => seats[n - 1]?.status !== undefined && seats[n - 1]!.status !== 'AVAILABLE');
+  }
+
+  private cachedSeats(scheduleId: number) {
+    return this.deps.seatMaps.get(scheduleId, async () => {
+      const rows = await repo.findSeatMap(this.deps.db, scheduleId, this.deps.clock.now());
+      return rows.map((s) => ({ seatNumber: s.seat_number, grade: s.grade, price: s.price, status: s.status, heldUntil: s.held_until }));
+    });
+  }
+
   /** Schedules never change once created, so each is read from the database once per process. */
-  private async scheduleRow(scheduleId: number) {
+  async scheduleRow(scheduleId: number) {
     let row = this.scheduleRows.get(scheduleId);
     if (!row) {
       row = await repo.getScheduleRow(this.deps.db, scheduleId);

@@ -38,8 +38,8 @@ export interface CachedSeat {
   heldUntil: Date | null;
 }
 
-/** A cached map is also dropped after this long, in case a bump was lost (the version store was down). */
-const MAX_AGE_MS = 2_000;
+/** A cached map is also dropped after this long, in case a bump was lost (the version store blinked). */
+const MAX_AGE_MS = 10_000;
 
 /**
  * Seat maps served from memory. A cached map is used only while its version is the current one

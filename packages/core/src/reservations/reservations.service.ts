@@ -6,8 +6,8 @@ import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
 import type { QueueGate } from '../queue/queue.gate.ts';
 import type { HoldInput, ReservationStatus } from '../schemas.ts';
 import type { HoldSummary, Reservation } from '../types.ts';
-import { getScheduleRow } from '../concerts/concerts.repository.ts';
 import { lockUser } from '../users/users.repository.ts';
+import type { ConcertsService } from '../concerts/concerts.service.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import * as repo from './reservations.repository.ts';
 
@@ -15,7 +15,14 @@ export const MAX_SEATS_PER_USER_PER_SCHEDULE = 4;
 
 export class ReservationsService {
   constructor(
-    private readonly deps: { db: Db; clock: Clock; holdTtlSeconds: number; idempotency: IdempotencyService; seatMaps: SeatMapCache },
+    private readonly deps: {
+      db: Db;
+      clock: Clock;
+      holdTtlSeconds: number;
+      idempotency: IdempotencyService;
+      seatMaps: SeatMapCache;
+      concerts: Pick<ConcertsService, 'scheduleRow' | 'takenSeats'>;
+    },
   ) {}
 
   async hold(userId: number, input: HoldInput, gate: QueueGate): Promise<Reservation> {
@@ -24,7 +31,7 @@ export class ReservationsService {
     return this.deps.idempotency.run({ userId, procedure: 'reservations.hold', key: idempotencyKey }, { scheduleId, seatNumbers }, {
       execute: async (complete) => {
         const { db, clock } = this.deps;
-        const schedule = await getScheduleRow(db, scheduleId);
+        const schedule = await this.deps.concerts.scheduleRow(scheduleId);
         await gate.assertActive(schedule.concert_id);
         const now = clock.now();
         if (now < schedule.booking_opens_at) {
@@ -37,6 +44,8 @@ export class ReservationsService {
         if (missing.length > 0) {
           throw new AppError('SEAT_NOT_FOUND', `Seat ${missing.join(', ')} does not exist in schedule ${scheduleId}`, { seatNumbers: missing });
         }
+        const taken = await this.deps.concerts.takenSeats(scheduleId, seatNumbers);
+        if (taken.length > 0) throw new AppError('SEAT_UNAVAILABLE', `Seat ${taken.join(', ')} is not available`, { seatNumbers: taken });
         const reservationId = randomUUID();
         const holdExpiresAt = new Date(now.getTime() + this.deps.holdTtlSeconds * 1000);
         const held = await transaction(db, async (trx) => {
