@@ -224,6 +224,30 @@ describe('waiting room across two API processes on one Redis', () => {
     expect(afterPay).toBeLessThan(1_000);
   });
 
+  it('a cached seat map is never stale after a hold or payment is confirmed, whichever process cached it', async () => {
+    const sale = await seedSale(p1.url, { users: 2, balance: 1_000_000 });
+    await admin(p1.url).admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 100 });
+    const [a, b] = sale.userIds as [number, number];
+    const ta = await client(p1.url, { userId: a }).queue.enter.mutate({ concertId: sale.concertId });
+    const tb = await client(p2.url, { userId: b }).queue.enter.mutate({ concertId: sale.concertId });
+    const onP1 = client(p1.url, { userId: a, queueToken: ta.token });
+    const onP2 = client(p2.url, { userId: b, queueToken: tb.token });
+    const seat = (map: { seats: Array<{ seatNumber: number; status: string }> }, n: number) => map.seats.find((s) => s.seatNumber === n)!.status;
+    for (let n = 1; n <= 5; n++) {
+      // Both processes have the map cached, then a hold lands on one and is read from the other at once.
+      expect(seat(await onP1.concerts.seats.query({ scheduleId: sale.scheduleId }), n)).toBe('AVAILABLE');
+      expect(seat(await onP2.concerts.seats.query({ scheduleId: sale.scheduleId }), n)).toBe('AVAILABLE');
+      const holder = n % 2 ? onP1 : onP2;
+      const reader = n % 2 ? onP2 : onP1;
+      await holder.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [n], idempotencyKey: key() });
+      expect(seat(await reader.concerts.seats.query({ scheduleId: sale.scheduleId }), n)).toBe('HELD');
+      expect(seat(await holder.concerts.seats.query({ scheduleId: sale.scheduleId }), n)).toBe('HELD');
+    }
+    const [mine] = await onP1.reservations.mine.query({ status: 'HELD' });
+    await onP1.payments.pay.mutate({ reservationId: mine!.reservationId, idempotencyKey: key() });
+    expect(seat(await onP2.concerts.seats.query({ scheduleId: sale.scheduleId }), mine!.seats[0]!.seatNumber)).toBe('SOLD');
+  });
+
   it('a slot freed by an ACTIVE token reaching activeUntil goes to the head within a second, with no request for it', async () => {
     const sale = await seedSale(p1.url, { users: 0 });
     await admin(p1.url).admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 1, activeTtlSeconds: 1 });

@@ -42,7 +42,8 @@ export class ConcertsService {
 
   async seats(scheduleId: number, gate: QueueGate): Promise<SeatMap> {
     const schedule = await this.scheduleRow(scheduleId);
-    const [seats] = await Promise.all([this.cachedSeats(scheduleId), gate.assertActive(schedule.concert_id)]);
+    const { seatMapVersion } = await gate.assertActive(schedule.concert_id, { seatMapOf: scheduleId });
+    const seats = await this.cachedSeats(schedule.concert_id, scheduleId, seatMapVersion);
     // One frozen map per cached load: every reader of that version shares it, and the API
     // serializes a frozen result once.
     let map = this.maps.get(seats);
@@ -63,16 +64,17 @@ export class ConcertsService {
    * first so that a crowd racing for one seat is turned away without a transaction; the
    * conditional UPDATE stays the only judge of a seat that looks free.
    */
-  async takenSeats(scheduleId: number, seatNumbers: number[]): Promise<number[]> {
-    const seats = await this.cachedSeats(scheduleId);
+  async takenSeats(concertId: number, scheduleId: number, seatNumbers: number[]): Promise<number[]> {
+    const seats = await this.cachedSeats(concertId, scheduleId);
     return seatNumbers.filter((n) => seats[n - 1]?.status !== undefined && seats[n - 1]!.status !== 'AVAILABLE');
   }
 
-  private cachedSeats(scheduleId: number) {
-    return this.deps.seatMaps.get(scheduleId, async () => {
+  private cachedSeats(concertId: number, scheduleId: number, knownVersion?: number) {
+    const load = async () => {
       const rows = await repo.findSeatMap(this.deps.db, scheduleId, this.deps.clock.now());
       return rows.map((s) => ({ seatNumber: s.seat_number, grade: s.grade, price: s.price, status: s.status, heldUntil: s.held_until }));
-    });
+    };
+    return this.deps.seatMaps.get(concertId, scheduleId, load, knownVersion);
   }
 
   /** Schedules never change once created, so each is read from the database once per process. */

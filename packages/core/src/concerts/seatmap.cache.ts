@@ -1,31 +1,32 @@
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.ts';
-import { seatMapVersionKey } from '../redis/keys.ts';
+import { seatMapVersionsKey } from '../redis/keys.ts';
 import type { SeatStatus } from '../types.ts';
 
 /** A schedule's seat-map version: every committed change of its seats bumps it, on every replica's view. */
 export interface SeatVersionStore {
-  get(scheduleId: number): Promise<number>;
-  bump(scheduleIds: number[]): Promise<void>;
+  get(concertId: number, scheduleId: number): Promise<number>;
+  bump(concertId: number, scheduleId: number): Promise<void>;
 }
 
+/** A hash per concert (in its Redis slot, where the queue gate's check can read it too). */
 export class RedisSeatVersionStore implements SeatVersionStore {
   constructor(private readonly redis: Redis) {}
-  async get(scheduleId: number): Promise<number> {
-    return Number((await this.redis.get(seatMapVersionKey(scheduleId))) ?? 0);
+  async get(concertId: number, scheduleId: number): Promise<number> {
+    return Number((await this.redis.hget(seatMapVersionsKey(concertId), String(scheduleId))) ?? 0);
   }
-  async bump(scheduleIds: number[]): Promise<void> {
-    await Promise.all(scheduleIds.map((id) => this.redis.incr(seatMapVersionKey(id))));
+  async bump(concertId: number, scheduleId: number): Promise<void> {
+    await this.redis.hincrby(seatMapVersionsKey(concertId), String(scheduleId), 1);
   }
 }
 
 export class MemorySeatVersionStore implements SeatVersionStore {
   private readonly versions = new Map<number, number>();
-  async get(scheduleId: number): Promise<number> {
+  async get(_concertId: number, scheduleId: number): Promise<number> {
     return this.versions.get(scheduleId) ?? 0;
   }
-  async bump(scheduleIds: number[]): Promise<void> {
-    for (const id of scheduleIds) this.versions.set(id, (this.versions.get(id) ?? 0) + 1);
+  async bump(_concertId: number, scheduleId: number): Promise<void> {
+    this.versions.set(scheduleId, (this.versions.get(scheduleId) ?? 0) + 1);
   }
 }
 
@@ -56,10 +57,11 @@ export class SeatMapCache {
 
   constructor(private readonly deps: { versions: SeatVersionStore; clock: Clock }) {}
 
-  async get(scheduleId: number, load: () => Promise<CachedSeat[]>): Promise<CachedSeat[]> {
+  /** `knownVersion`: the current version when the caller already has it (read along with the gate). */
+  async get(concertId: number, scheduleId: number, load: () => Promise<CachedSeat[]>, knownVersion?: number): Promise<CachedSeat[]> {
     let version: number;
     try {
-      version = await this.deps.versions.get(scheduleId);
+      version = knownVersion ?? (await this.deps.versions.get(concertId, scheduleId));
     } catch {
       return load(); // no version to trust: read through
     }
@@ -86,9 +88,9 @@ export class SeatMapCache {
     return pending;
   }
 
-  /** After a commit that changed these schedules' seats. */
-  async invalidate(scheduleIds: number[]): Promise<void> {
-    for (const id of scheduleIds) this.entries.delete(id);
-    await this.deps.versions.bump(scheduleIds).catch(() => {});
+  /** After a commit that changed the schedule's seats. */
+  async invalidate(concertId: number, scheduleId: number): Promise<void> {
+    this.entries.delete(scheduleId);
+    await this.deps.versions.bump(concertId, scheduleId).catch(() => {});
   }
 }

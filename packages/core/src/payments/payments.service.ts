@@ -35,7 +35,7 @@ export class PaymentsService {
     // Runs after the commit, on the first call and on every replay: a token that could not be
     // expired the first time (queue store down) gets another chance when the client retries.
     const { concertId, scheduleId, ...payment } = stored;
-    await this.deps.seatMaps.invalidate([scheduleId]);
+    await this.deps.seatMaps.invalidate(concertId, scheduleId);
     const queueTokenExpired = await this.deps.purchase.purchased(userId, concertId).catch(() => false);
     return { ...payment, queueTokenExpired };
   }

@@ -3,5 +3,9 @@
  * concert concerned. Built per request from the caller's identity and x-queue-token header.
  */
 export interface QueueGate {
-  assertActive(concertId: number): Promise<void>;
+  /**
+   * With `seatMapOf`, the same round trip also reads that schedule's seat-map version, when the
+   * store can (saving the seat map a second call).
+   */
+  assertActive(concertId: number, opts?: { seatMapOf?: number }): Promise<{ seatMapVersion?: number }>;
 }

@@ -66,15 +66,16 @@ export class QueueService implements PurchaseHook {
   /** The booking gate: the token must be genuine, the caller's, for this concert, and ACTIVE now. */
   gate(userId: number, token: string | undefined): QueueGate {
     return {
-      assertActive: async (concertId: number) => {
+      assertActive: async (concertId: number, opts: { seatMapOf?: number } = {}) => {
         if (!token) throw new AppError('QUEUE_NOT_ACTIVE', 'Enter the waiting room first (queue.enter) and send its x-queue-token');
         const claims = this.verify(userId, token);
         if (claims.concertId !== concertId) {
           throw new AppError('TOKEN_WRONG_CONCERT', `This queue token is for concert ${claims.concertId}, not ${concertId}`);
         }
-        const state = await this.call(() => this.deps.store.check(concertId, claims.tokenId, this.now()));
+        const { state, seatMapVersion } = await this.call(() => this.deps.store.check(concertId, claims.tokenId, this.now(), opts.seatMapOf));
         if (state === 'WAITING') throw new AppError('QUEUE_NOT_ACTIVE', 'You are still waiting in line');
         if (state === 'EXPIRED') throw new AppError('TOKEN_EXPIRED', 'This queue token has expired; enter the waiting room again');
+        return seatMapVersion === undefined ? {} : { seatMapVersion };
       },
     };
   }

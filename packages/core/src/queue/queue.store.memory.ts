@@ -131,12 +131,12 @@ export class MemoryQueueStore implements QueueStore {
     return state;
   }
 
-  async check(concertId: number, tokenId: string, now: number): Promise<GateState> {
+  async check(concertId: number, tokenId: string, now: number): Promise<{ state: GateState }> {
     const l = this.lines.get(concertId);
     const until = l?.active.get(tokenId);
-    if (until !== undefined && until > now) return 'ACTIVE';
-    if (l?.waiting.has(tokenId)) return 'WAITING';
-    return 'EXPIRED';
+    if (until !== undefined && until > now) return { state: 'ACTIVE' };
+    if (l?.waiting.has(tokenId)) return { state: 'WAITING' };
+    return { state: 'EXPIRED' };
   }
 
   async leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean> {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { QUEUE_REGISTRY_KEY, queueKeyList } from '../redis/keys.ts';
+import { QUEUE_REGISTRY_KEY, queueKeyList, seatMapVersionsKey } from '../redis/keys.ts';
 import {
   ADMIT_BATCH,
   ADMITS_KEPT_MS,
@@ -154,12 +154,15 @@ return redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])
 type ScriptName = keyof typeof SCRIPTS;
 type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
 
-// The gate's check: read-only, no settling, one round trip.
+// The gate's check: read-only, no settling, one round trip; ARGV[3], when given, is a schedule
+// whose seat-map version (KEYS[3]) comes back with it.
 const CHECK = `
+local version = false
+if ARGV[3] ~= '' then version = redis.call('HGET', KEYS[3], ARGV[3]) or '0' end
 local untilMs = redis.call('ZSCORE', KEYS[2], ARGV[2])
-if untilMs and tonumber(untilMs) > tonumber(ARGV[1]) then return 'ACTIVE' end
-if redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 'WAITING' end
-return 'EXPIRED'
+if untilMs and tonumber(untilMs) > tonumber(ARGV[1]) then return {'ACTIVE', version} end
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then return {'WAITING', version} end
+return {'EXPIRED', version}
 `;
 
 export class RedisQueueStore implements QueueStore {
@@ -169,13 +172,13 @@ export class RedisQueueStore implements QueueStore {
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 9, lua });
     }
-    if (!('queueCheck' in redis)) redis.defineCommand('queueCheck', { numberOfKeys: 2, lua: CHECK });
+    if (!('queueCheck' in redis)) redis.defineCommand('queueCheck', { numberOfKeys: 3, lua: CHECK });
   }
 
   private run(name: ScriptName | 'queueCheck', concertId: number, now: number, defaults: QueueSettings | undefined, ...args: Array<string | number>) {
     const fn = (this.redis as unknown as Record<string, ScriptFn>)[name]!.bind(this.redis);
     const keys = queueKeyList(concertId);
-    if (name === 'queueCheck') return fn(keys[0]!, keys[1]!, now, ...args);
+    if (name === 'queueCheck') return fn(keys[0]!, keys[1]!, seatMapVersionsKey(concertId), now, ...args);
     const d = defaults!;
     return fn(...keys, now, d.maxActive, d.activeTtlSeconds, d.idleTimeoutSeconds, d.paused ? 1 : 0, ...args);
   }
@@ -191,8 +194,9 @@ export class RedisQueueStore implements QueueStore {
     return r[0] === 'RATE_LIMITED' ? { rateLimited: Number(r[1]) } : toState(r as RawState);
   }
 
-  async check(concertId: number, tokenId: string, now: number): Promise<GateState> {
-    return (await this.run('queueCheck', concertId, now, undefined, tokenId)) as GateState;
+  async check(concertId: number, tokenId: string, now: number, seatMapOf?: number): Promise<{ state: GateState; seatMapVersion?: number }> {
+    const [state, version] = (await this.run('queueCheck', concertId, now, undefined, tokenId, seatMapOf ?? '')) as [GateState, string | null];
+    return version === null ? { state } : { state, seatMapVersion: Number(version) };
   }
 
   async leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean> {

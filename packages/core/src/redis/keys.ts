@@ -41,7 +41,10 @@ export function rateLimitKey(bucket: string, subject: string, window: number): s
   return `rl:{${bucket}:${subject}}:${window}`;
 }
 
-/** A schedule's seat-map version, bumped by every committed hold, payment and release. */
-export function seatMapVersionKey(scheduleId: number): string {
-  return `sm:{${scheduleId}}`;
+/**
+ * The seat-map versions of a concert's schedules (field scheduleId), bumped by every committed
+ * hold, payment and release. In the concert's slot, so the gate's check can read one with it.
+ */
+export function seatMapVersionsKey(concertId: number): string {
+  return `{q:${concertId}}:seatmaps`;
 }

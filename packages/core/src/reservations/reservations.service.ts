@@ -44,7 +44,7 @@ export class ReservationsService {
         if (missing.length > 0) {
           throw new AppError('SEAT_NOT_FOUND', `Seat ${missing.join(', ')} does not exist in schedule ${scheduleId}`, { seatNumbers: missing });
         }
-        const taken = await this.deps.concerts.takenSeats(scheduleId, seatNumbers);
+        const taken = await this.deps.concerts.takenSeats(schedule.concert_id, scheduleId, seatNumbers);
         if (taken.length > 0) throw new AppError('SEAT_UNAVAILABLE', `Seat ${taken.join(', ')} is not available`, { seatNumbers: taken });
         const reservationId = randomUUID();
         const holdExpiresAt = new Date(now.getTime() + this.deps.holdTtlSeconds * 1000);
@@ -71,7 +71,7 @@ export class ReservationsService {
           await complete(trx, result);
           return result;
         });
-        await this.deps.seatMaps.invalidate([scheduleId]);
+        await this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId);
         return held;
       },
     });
@@ -97,7 +97,7 @@ export class ReservationsService {
       }
       return publicReservation(await repo.getReservation(trx, reservationId, now));
     });
-    await this.deps.seatMaps.invalidate([cancelled.scheduleId]);
+    await this.deps.seatMaps.invalidate(cancelled.concertId, cancelled.scheduleId);
     return cancelled;
   }
 
