@@ -43,6 +43,11 @@ const rssTimer = setInterval(() => {
 }, 100);
 
 const rows: Array<{ scenario: string; impl: string; r: RunResult }> = [];
+const record = rows.push.bind(rows);
+rows.push = (...items) => {
+  for (const x of items) log(`${x.scenario} ${x.impl}: ${x.r.rps.toFixed(0)} req/s, p99 ${x.r.p99.toFixed(1)} ms`);
+  return record(...items);
+};
 const notes: string[] = [];
 const a = admin(api.url);
 

@@ -67,7 +67,8 @@ export class SeatMapCache {
     }
     const now = this.deps.clock.now().getTime();
     const hit = this.entries.get(scheduleId);
-    if (hit && hit.version === version && now < hit.staleAt) return hit.seats;
+    // A newer map than the version this reader saw is as good (a reader whose version read raced a bump).
+    if (hit && hit.version >= version && now < hit.staleAt) return hit.seats;
     const flight = `${scheduleId}:${version}`;
     let pending = this.loads.get(flight);
     if (!pending) {
@@ -90,7 +91,8 @@ export class SeatMapCache {
 
   /** After a commit that changed the schedule's seats. */
   async invalidate(concertId: number, scheduleId: number): Promise<void> {
-    this.entries.delete(scheduleId);
+    // Only the version moves: dropping the local entry first would let readers who still see
+    // the old version load it again, a second query for one change.
     await this.deps.versions.bump(concertId, scheduleId).catch(() => {});
   }
 }
