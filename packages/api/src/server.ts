@@ -54,7 +54,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
       const info: RequestInfo = { requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID(), appCodes: [] };
       requestInfo.set(req, info);
       res.setHeader('x-request-id', info.requestId);
-      if (log) {
+      if (log?.isLevelEnabled('info')) {
         res.once('finish', () => {
           // The procedure names, never the query string: inputs can carry tokens and keys.
           const procedure = url.slice('/trpc/'.length).split('?')[0];

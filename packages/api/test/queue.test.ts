@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { FakeClock } from '@concert/core';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
@@ -29,12 +30,13 @@ async function within(ms: number, fn: () => Promise<boolean>): Promise<number> {
 }
 
 describe('waiting room through the API (Redis, one process, injected clock)', () => {
+  const redis = redisEnv();
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let api: TestApi;
   const clock = new FakeClock(Date.now());
   beforeAll(async () => {
     db = await createTestDatabase();
-    api = await startApi(testEnv(db.url, { ...redisEnv(), QUEUE_MAX_ACTIVE: '2', QUEUE_ACTIVE_TTL_SECONDS: '120' }), { clock });
+    api = await startApi(testEnv(db.url, { ...redis, QUEUE_MAX_ACTIVE: '2', QUEUE_ACTIVE_TTL_SECONDS: '120' }), { clock });
   });
   afterAll(async () => {
     await api?.close();
@@ -159,6 +161,23 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
     const limited = await fetch(`${api.url}/trpc/queue.status`, { headers });
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).not.toBeNull();
+  });
+
+  it('never serves a cached seat map read before a change, even after Redis lost its data', async () => {
+    const sale = await seedSale(api.url, { users: 1 });
+    await admin(api.url).admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 100 });
+    const t = await client(api.url, { userId: sale.userIds[0]! }).queue.enter.mutate({ concertId: sale.concertId });
+    const fan = client(api.url, { userId: sale.userIds[0]!, queueToken: t.token });
+    const seat1 = async () => (await fan.concerts.seats.query({ scheduleId: sale.scheduleId })).seats[0]!.status;
+    expect(await seat1()).toBe('AVAILABLE');
+    expect(await seat1()).toBe('AVAILABLE'); // now cached
+    await fan.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1], idempotencyKey: key() });
+    // A Redis restarted without persistence: the seat-map versions (and their epoch) are gone.
+    const raw = new Redis(REDIS_URL);
+    await raw.del(`${redis.REDIS_KEY_PREFIX}{q:${sale.concertId}}:seatmaps`);
+    raw.disconnect();
+    expect(await seat1()).toBe('HELD');
+    expect(await seat1()).toBe('HELD');
   });
 
   it('tells a waiting user position, people ahead, an ETA from the observed rate, and when to poll', async () => {

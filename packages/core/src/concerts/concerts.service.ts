@@ -6,7 +6,7 @@ import type { CreateConcertInput, ScheduleSpec } from '../schemas.ts';
 import type { ConcertDetail, ConcertSummary, Schedule, SeatMap } from '../types.ts';
 import type { QueueGate } from '../queue/queue.gate.ts';
 import * as repo from './concerts.repository.ts';
-import type { SeatMapCache } from './seatmap.cache.ts';
+import type { SeatMapCache, SeatMapVersion } from './seatmap.cache.ts';
 
 export const DEFAULT_GRADE = 'R';
 export const DEFAULT_PRICE = 100_000;
@@ -69,7 +69,7 @@ export class ConcertsService {
     return seatNumbers.filter((n) => seats[n - 1]?.status !== undefined && seats[n - 1]!.status !== 'AVAILABLE');
   }
 
-  private cachedSeats(concertId: number, scheduleId: number, knownVersion?: number) {
+  private cachedSeats(concertId: number, scheduleId: number, knownVersion?: SeatMapVersion | null) {
     const load = async () => {
       const rows = await repo.findSeatMap(this.deps.db, scheduleId, this.deps.clock.now());
       return rows.map((s) => ({ seatNumber: s.seat_number, grade: s.grade, price: s.price, status: s.status, heldUntil: s.held_until }));

@@ -1,33 +1,55 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import { seatMapVersionsKey } from '../redis/keys.ts';
 import type { SeatStatus } from '../types.ts';
 
-/** A schedule's seat-map version: every committed change of its seats bumps it, on every replica's view. */
-export interface SeatVersionStore {
-  get(concertId: number, scheduleId: number): Promise<number>;
-  bump(concertId: number, scheduleId: number): Promise<void>;
+/**
+ * A schedule's seat-map version: a counter every committed change of its seats bumps, within an
+ * epoch that names the counters' lifetime. A Redis that lost its data (restarted without
+ * persistence) loses the epoch too, so counters starting again from zero can never be mistaken
+ * for the ones a cached map was read at. undefined: no epoch yet (or lost) — read through.
+ */
+export interface SeatMapVersion {
+  epoch: string;
+  n: number;
 }
 
-/** A hash per concert (in its Redis slot, where the queue gate's check can read it too). */
+export interface SeatVersionStore {
+  get(concertId: number, scheduleId: number): Promise<SeatMapVersion | undefined>;
+  bump(concertId: number, scheduleId: number): Promise<void>;
+  /** Starts an epoch if there is none (after a read found none). */
+  init(concertId: number): Promise<void>;
+}
+
+const newEpoch = () => randomBytes(9).toString('base64url');
+
+/** A hash per concert (in its Redis slot, where the queue gate's check reads it too): field epoch, and one counter per schedule. */
 export class RedisSeatVersionStore implements SeatVersionStore {
   constructor(private readonly redis: Redis) {}
-  async get(concertId: number, scheduleId: number): Promise<number> {
-    return Number((await this.redis.hget(seatMapVersionsKey(concertId), String(scheduleId))) ?? 0);
+  async get(concertId: number, scheduleId: number): Promise<SeatMapVersion | undefined> {
+    const [epoch, n] = await this.redis.hmget(seatMapVersionsKey(concertId), 'epoch', String(scheduleId));
+    return epoch ? { epoch, n: Number(n ?? 0) } : undefined;
   }
   async bump(concertId: number, scheduleId: number): Promise<void> {
-    await this.redis.hincrby(seatMapVersionsKey(concertId), String(scheduleId), 1);
+    const key = seatMapVersionsKey(concertId);
+    await this.redis.multi().hsetnx(key, 'epoch', newEpoch()).hincrby(key, String(scheduleId), 1).exec();
+  }
+  async init(concertId: number): Promise<void> {
+    await this.redis.hsetnx(seatMapVersionsKey(concertId), 'epoch', newEpoch());
   }
 }
 
 export class MemorySeatVersionStore implements SeatVersionStore {
+  private readonly epoch = newEpoch();
   private readonly versions = new Map<number, number>();
-  async get(_concertId: number, scheduleId: number): Promise<number> {
-    return this.versions.get(scheduleId) ?? 0;
+  async get(_concertId: number, scheduleId: number): Promise<SeatMapVersion> {
+    return { epoch: this.epoch, n: this.versions.get(scheduleId) ?? 0 };
   }
   async bump(_concertId: number, scheduleId: number): Promise<void> {
     this.versions.set(scheduleId, (this.versions.get(scheduleId) ?? 0) + 1);
   }
+  async init(): Promise<void> {}
 }
 
 export interface CachedSeat {
@@ -50,26 +72,38 @@ const MAX_AGE_MS = 10_000;
  * their own seat as AVAILABLE again.
  */
 export class SeatMapCache {
-  private readonly entries = new Map<number, { version: number; seats: CachedSeat[]; staleAt: number }>();
+  private readonly entries = new Map<number, { version: SeatMapVersion; seats: CachedSeat[]; staleAt: number }>();
   private readonly loads = new Map<string, Promise<CachedSeat[]>>();
   /** Seat-map queries run, for metrics and the benchmark's stampede check. */
   loadCount = 0;
 
   constructor(private readonly deps: { versions: SeatVersionStore; clock: Clock }) {}
 
-  /** `knownVersion`: the current version when the caller already has it (read along with the gate). */
-  async get(concertId: number, scheduleId: number, load: () => Promise<CachedSeat[]>, knownVersion?: number): Promise<CachedSeat[]> {
-    let version: number;
+  /**
+   * `known`: the current version when the caller already has it (read along with the gate's
+   * check); null when that read found no epoch.
+   */
+  async get(
+    concertId: number,
+    scheduleId: number,
+    load: () => Promise<CachedSeat[]>,
+    known?: SeatMapVersion | null,
+  ): Promise<CachedSeat[]> {
+    let version: SeatMapVersion | undefined;
     try {
-      version = knownVersion ?? (await this.deps.versions.get(concertId, scheduleId));
+      version = known === undefined ? await this.deps.versions.get(concertId, scheduleId) : (known ?? undefined);
     } catch {
       return load(); // no version to trust: read through
+    }
+    if (!version) {
+      await this.deps.versions.init(concertId).catch(() => {});
+      return load();
     }
     const now = this.deps.clock.now().getTime();
     const hit = this.entries.get(scheduleId);
     // A newer map than the version this reader saw is as good (a reader whose version read raced a bump).
-    if (hit && hit.version >= version && now < hit.staleAt) return hit.seats;
-    const flight = `${scheduleId}:${version}`;
+    if (hit && hit.version.epoch === version.epoch && hit.version.n >= version.n && now < hit.staleAt) return hit.seats;
+    const flight = `${scheduleId}:${version.epoch}:${version.n}`;
     let pending = this.loads.get(flight);
     if (!pending) {
       this.loadCount++;
@@ -77,7 +111,7 @@ export class SeatMapCache {
         (seats) => {
           const lapse = Math.min(...seats.filter((s) => s.status === 'HELD').map((s) => s.heldUntil!.getTime()));
           const current = this.entries.get(scheduleId);
-          if (!current || current.version <= version) {
+          if (!current || current.version.epoch !== version.epoch || current.version.n <= version.n) {
             this.entries.set(scheduleId, { version, seats, staleAt: Math.min(lapse, now + MAX_AGE_MS) });
           }
           return seats;

@@ -7,5 +7,5 @@ export interface QueueGate {
    * With `seatMapOf`, the same round trip also reads that schedule's seat-map version, when the
    * store can (saving the seat map a second call).
    */
-  assertActive(concertId: number, opts?: { seatMapOf?: number }): Promise<{ seatMapVersion?: number }>;
+  assertActive(concertId: number, opts?: { seatMapOf?: number }): Promise<{ seatMapVersion?: { epoch: string; n: number } | null }>;
 }

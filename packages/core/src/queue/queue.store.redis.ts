@@ -155,14 +155,15 @@ type ScriptName = keyof typeof SCRIPTS;
 type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
 
 // The gate's check: read-only, no settling, one round trip; ARGV[3], when given, is a schedule
-// whose seat-map version (KEYS[3]) comes back with it.
+// whose seat-map epoch and version (KEYS[3]) come back with it.
 const CHECK = `
-local version = false
-if ARGV[3] ~= '' then version = redis.call('HGET', KEYS[3], ARGV[3]) or '0' end
+local v = {false, false}
+if ARGV[3] ~= '' then v = redis.call('HMGET', KEYS[3], 'epoch', ARGV[3]) end
+local state = 'EXPIRED'
 local untilMs = redis.call('ZSCORE', KEYS[2], ARGV[2])
-if untilMs and tonumber(untilMs) > tonumber(ARGV[1]) then return {'ACTIVE', version} end
-if redis.call('ZSCORE', KEYS[1], ARGV[2]) then return {'WAITING', version} end
-return {'EXPIRED', version}
+if untilMs and tonumber(untilMs) > tonumber(ARGV[1]) then state = 'ACTIVE'
+elseif redis.call('ZSCORE', KEYS[1], ARGV[2]) then state = 'WAITING' end
+return {state, v[1], v[2]}
 `;
 
 export class RedisQueueStore implements QueueStore {
@@ -194,9 +195,10 @@ export class RedisQueueStore implements QueueStore {
     return r[0] === 'RATE_LIMITED' ? { rateLimited: Number(r[1]) } : toState(r as RawState);
   }
 
-  async check(concertId: number, tokenId: string, now: number, seatMapOf?: number): Promise<{ state: GateState; seatMapVersion?: number }> {
-    const [state, version] = (await this.run('queueCheck', concertId, now, undefined, tokenId, seatMapOf ?? '')) as [GateState, string | null];
-    return version === null ? { state } : { state, seatMapVersion: Number(version) };
+  async check(concertId: number, tokenId: string, now: number, seatMapOf?: number) {
+    const [state, epoch, n] = (await this.run('queueCheck', concertId, now, undefined, tokenId, seatMapOf ?? '')) as [GateState, string | null, string | null];
+    if (seatMapOf === undefined) return { state };
+    return { state, seatMapVersion: epoch === null ? null : { epoch, n: Number(n ?? 0) } };
   }
 
   async leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean> {

@@ -50,7 +50,12 @@ export interface QueueStore {
    */
   status(concertId: number, tokenId: string, now: number, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }>;
   /** Read-only check for the booking gate; with `seatMapOf`, also that schedule's seat-map version (if kept here). */
-  check(concertId: number, tokenId: string, now: number, seatMapOf?: number): Promise<{ state: GateState; seatMapVersion?: number }>;
+  check(
+    concertId: number,
+    tokenId: string,
+    now: number,
+    seatMapOf?: number,
+  ): Promise<{ state: GateState; seatMapVersion?: { epoch: string; n: number } | null }>;
   /** Drops the token (WAITING or ACTIVE) and admits whoever is next; false if it was not live. */
   leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean>;
   /** Drops the user's live token for the concert (after a payment); false if none was live. */
