@@ -1,5 +1,5 @@
 import { AppError, isAppError, isDatabaseUnavailable } from '@concert/core';
-import { initTRPC, TRPCError } from '@trpc/server';
+import { initTRPC } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
 import type { Context } from './context.ts';
@@ -46,7 +46,6 @@ const t = initTRPC.context<Context>().create({
 });
 
 export const router = t.router;
-export const createCallerFactory = t.createCallerFactory;
 
 /**
  * Every procedure: turns an AppError into a TRPCError with the contract's code, sets Retry-After
@@ -96,4 +95,3 @@ export const adminProcedure = publicProcedure.use(async ({ ctx, next }) => {
   return next();
 });
 
-export { TRPCError };
