@@ -1,12 +1,9 @@
 import { type Colors, localTime, won } from './format.ts';
+import type { SeatMap } from './types.ts';
 
-export type SeatStatus = 'AVAILABLE' | 'HELD' | 'SOLD';
-export interface SeatMapView {
-  concertId: number;
-  scheduleId: number;
-  startsAt: Date;
-  seats: Array<{ seatNumber: number; grade: string; price: number; status: SeatStatus }>;
-}
+/** The seat map as the API returns it (the AppRouter's type). */
+export type SeatMapView = SeatMap;
+export type SeatStatus = SeatMap['seats'][number]['status'];
 
 export const GLYPH: Record<SeatStatus, string> = { AVAILABLE: '○', HELD: '◐', SOLD: '●' };
 
