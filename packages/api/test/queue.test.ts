@@ -76,6 +76,11 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
     await expectAppError(client(api.url, { userId: u1 }).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'QUEUE_NOT_ACTIVE');
     await expectAppError(client(api.url, { userId: u1, queueToken: forged }).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'TOKEN_INVALID');
     await expectAppError(client(api.url, { userId: u1, queueToken: t2.token }).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'TOKEN_INVALID');
+    const u1Elsewhere = await client(api.url, { userId: u1 }).queue.enter.mutate({ concertId: other.concertId });
+    await expectAppError(
+      client(api.url, { userId: u1, queueToken: u1Elsewhere.token }).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }),
+      'TOKEN_WRONG_CONCERT',
+    );
 
     // The active token works.
     const map = await fan1.concerts.seats.query({ scheduleId: sale.scheduleId });
@@ -89,6 +94,16 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
     expect((await fan2.queue.status.query({})).status).toBe('EXPIRED');
     // ... and u3, next in line, was admitted by that leave.
     expect((await client(api.url, { userId: u3, queueToken: t3.token }).queue.status.query({})).status).toBe('ACTIVE');
+
+    // The payment gate with u1's own tokens: the one it left (expired), then a WAITING one.
+    await fan1.queue.leave.mutate({});
+    await expectAppError(fan1.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'TOKEN_EXPIRED');
+    const fill = await client(api.url, { userId: u4 }).queue.enter.mutate({ concertId: sale.concertId });
+    expect(fill.status).toBe('ACTIVE'); // u3 and u4 fill both places
+    const back = await client(api.url, { userId: u1 }).queue.enter.mutate({ concertId: sale.concertId });
+    expect(back.status).toBe('WAITING');
+    const waitingFan = client(api.url, { userId: u1, queueToken: back.token });
+    await expectAppError(waitingFan.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'QUEUE_NOT_ACTIVE');
   });
 
   it('queue.status / leave refuse a missing, forged or foreign token', async () => {
