@@ -8,6 +8,7 @@ import type { AppRouter } from '@concert/api';
 import { createServer } from '@concert/api';
 import { type Clock, type Core, createCore, loadConfig } from '@concert/core';
 import { createTRPCClient, httpBatchLink, httpLink, TRPCClientError } from '@trpc/client';
+import { afterAll, beforeAll } from 'vitest';
 import pg from 'pg';
 import superjson from 'superjson';
 
@@ -40,6 +41,25 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
       }
     },
   };
+}
+
+export type TestDatabase = Awaited<ReturnType<typeof createTestDatabase>>;
+
+/**
+ * A database and an in-process API of the suite's own: made before the suite's tests (its own
+ * beforeAll hooks run after this one) and removed after them. Read `.api` and `.db` inside tests.
+ */
+export function useApi(extraEnv: Record<string, string> = {}, opts: { clock?: Clock } = {}): { api: TestApi; db: TestDatabase } {
+  const suite = {} as { api: TestApi; db: TestDatabase };
+  beforeAll(async () => {
+    suite.db = await createTestDatabase();
+    suite.api = await startApi(testEnv(suite.db.url, extraEnv), opts);
+  });
+  afterAll(async () => {
+    await suite.api?.close();
+    await suite.db?.drop();
+  });
+  return suite;
 }
 
 export function testEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -165,6 +185,22 @@ export async function outcome(p: Promise<unknown>): Promise<string> {
     return 'OK';
   } catch (err) {
     if (err instanceof TRPCClientError) return String((err.data as { appCode?: string } | undefined)?.appCode ?? `HTTP_${err.data?.httpStatus}`);
+    throw err;
+  }
+}
+
+/** How long a call took, and its appCode ('OK' on success, 'NETWORK' with no answer) and HTTP status. */
+export async function timed(p: () => Promise<unknown>): Promise<{ code: string; ms: number; httpStatus?: number }> {
+  const started = performance.now();
+  try {
+    await p();
+    return { code: 'OK', ms: performance.now() - started };
+  } catch (err) {
+    const ms = performance.now() - started;
+    if (err instanceof TRPCClientError) {
+      const data = err.data as { appCode?: string; httpStatus?: number } | undefined;
+      return { code: data?.appCode ?? 'NETWORK', ms, ...(data?.httpStatus ? { httpStatus: data.httpStatus } : {}) };
+    }
     throw err;
   }
 }

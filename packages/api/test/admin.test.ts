@@ -1,7 +1,7 @@
 import { FakeClock } from '@concert/core';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, admin, client, createTestDatabase, expectAppError, key, seedSale, startApi, type TestApi, testEnv } from '../../../test/harness.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, admin, client, expectAppError, key, seedSale, useApi } from '../../../test/harness.ts';
 import { BOOKING_ENV, booking } from './booking.shared.ts';
 
 const HOUR = 3600_000;
@@ -16,33 +16,26 @@ const AUDIT_CHECKS = [
 
 describe('admin (operators)', () => {
   const clock = new FakeClock();
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let api: TestApi;
-  const book = booking(() => api.url);
+  const suite = useApi(BOOKING_ENV, { clock });
+  const book = booking(() => suite.api.url);
   let ttlMs: number;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    api = await startApi(testEnv(db.url, BOOKING_ENV), { clock });
-    ttlMs = api.core.config.holdTtlSeconds * 1000;
-  });
-  afterAll(async () => {
-    await api?.close();
-    await db?.drop();
+    ttlMs = suite.api.core.config.holdTtlSeconds * 1000;
   });
 
-  const ops = () => admin(api.url);
-  const fan = (userId: number) => client(api.url, { userId });
+  const ops = () => admin(suite.api.url);
+  const fan = (userId: number) => client(suite.api.url, { userId });
   const hold = async (userId: number, scheduleId: number, seatNumbers: number[]) =>
     (await book.forSchedule(userId, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers, idempotencyKey: key() });
   const future = (days: number) => new Date(clock.now().getTime() + days * DAY);
 
   describe('the admin key', () => {
     const callers = {
-      none: () => client(api.url),
-      wrong: () => client(api.url, { adminKey: 'not-the-admin-key-at-all' }),
-      'a prefix of the right one': () => client(api.url, { adminKey: ADMIN_KEY.slice(0, -1) }),
-      'a user identity': () => client(api.url, { userId: 1 }),
+      none: () => client(suite.api.url),
+      wrong: () => client(suite.api.url, { adminKey: 'not-the-admin-key-at-all' }),
+      'a prefix of the right one': () => client(suite.api.url, { adminKey: ADMIN_KEY.slice(0, -1) }),
+      'a user identity': () => client(suite.api.url, { userId: 1 }),
     };
     it.each(Object.keys(callers))('every admin procedure refuses %s with ADMIN_KEY_INVALID', async (who) => {
       const c = callers[who as keyof typeof callers]();
@@ -212,8 +205,8 @@ describe('admin (operators)', () => {
   });
 
   it('holds.list shows live holds only, filtered by concert or schedule', async () => {
-    const sale = await seedSale(api.url, { users: 2, balance: 1_000_000, seatCount: 20 });
-    const other = await seedSale(api.url, { users: 0, seatCount: 5 });
+    const sale = await seedSale(suite.api.url, { users: 2, balance: 1_000_000, seatCount: 20 });
+    const other = await seedSale(suite.api.url, { users: 0, seatCount: 5 });
     const [u1, u2] = sale.userIds as [number, number];
     const live = await hold(u1, sale.scheduleId, [3, 1]);
     const elsewhere = await hold(u2, other.scheduleId, [2]);
@@ -242,7 +235,7 @@ describe('admin (operators)', () => {
   });
 
   it('holds.release cancels a hold and frees its seats at once', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, seatCount: 4 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, seatCount: 4 });
     const [u1, u2] = userIds as [number, number];
     const r = await hold(u1, scheduleId, [1, 2]);
     const released = await ops().admin.holds.release.mutate({ reservationId: r.reservationId });
@@ -255,7 +248,7 @@ describe('admin (operators)', () => {
   });
 
   it('holds.release answers RESERVATION_NOT_FOUND, ALREADY_PAID and HOLD_EXPIRED', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, seatCount: 4 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, seatCount: 4 });
     const u = userIds[0]!;
     const err = await expectAppError(ops().admin.holds.release.mutate({ reservationId: '00000000-0000-4000-8000-000000000000' }), 'RESERVATION_NOT_FOUND');
     expect(err.data?.httpStatus).toBe(404);
@@ -281,7 +274,7 @@ describe('admin (operators)', () => {
 
     // Break the ledger behind the code's back, then put it right.
     const { userId } = await ops().admin.users.create.mutate({ name: 'tampered', initialBalance: 1000 });
-    const sqlc = new pg.Client({ connectionString: db.url });
+    const sqlc = new pg.Client({ connectionString: suite.db.url });
     await sqlc.connect();
     try {
       await sqlc.query('UPDATE users SET balance = balance + 1 WHERE id = $1', [userId]);

@@ -1,25 +1,16 @@
 import { FakeClock } from '@concert/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, client, createTestDatabase, expectAppError, key, seedSale, startApi, type TestApi, testEnv } from '../../../test/harness.ts';
+import { describe, expect, it } from 'vitest';
+import { admin, client, expectAppError, key, seedSale, useApi } from '../../../test/harness.ts';
 import { BOOKING_ENV, booking } from './booking.shared.ts';
 
 describe('balance (prepaid wallet)', () => {
   const clock = new FakeClock();
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let api: TestApi;
-  const book = booking(() => api.url);
+  const suite = useApi(BOOKING_ENV, { clock });
+  const book = booking(() => suite.api.url);
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    api = await startApi(testEnv(db.url, BOOKING_ENV), { clock });
-  });
-  afterAll(async () => {
-    await api?.close();
-    await db?.drop();
-  });
 
-  const fan = (userId: number) => client(api.url, { userId });
-  const newUser = async (initialBalance = 0) => (await admin(api.url).admin.users.create.mutate({ name: 'wallet', initialBalance })).userId;
+  const fan = (userId: number) => client(suite.api.url, { userId });
+  const newUser = async (initialBalance = 0) => (await admin(suite.api.url).admin.users.create.mutate({ name: 'wallet', initialBalance })).userId;
   const charge = (userId: number, amount: number) => fan(userId).balance.charge.mutate({ amount, idempotencyKey: key() });
 
   /** Every ledger entry of the user, newest first, by following the cursor. */
@@ -46,7 +37,7 @@ describe('balance (prepaid wallet)', () => {
   it('get answers USER_NOT_FOUND for an identity without a user, and IDENTITY_REQUIRED without one', async () => {
     const err = await expectAppError(fan(987_654).balance.get.query({}), 'USER_NOT_FOUND');
     expect(err.data?.httpStatus).toBe(404);
-    const anon = await expectAppError(client(api.url).balance.get.query({}), 'IDENTITY_REQUIRED');
+    const anon = await expectAppError(client(suite.api.url).balance.get.query({}), 'IDENTITY_REQUIRED');
     expect(anon.data?.httpStatus).toBe(401);
   });
 
@@ -84,7 +75,7 @@ describe('balance (prepaid wallet)', () => {
   });
 
   it('history pages newest first with its cursor; entries are signed and carry balanceAfter', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 200_000 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 200_000 });
     const u = userIds[0]!;
     for (const amount of [1_000, 2_000, 3_000]) {
       clock.advance(1000);
@@ -154,7 +145,7 @@ describe('balance (prepaid wallet)', () => {
       expect(err.data?.httpStatus).toBe(400);
     }
     for (const limit of [0, 101, 1.5, -1]) await expectAppError(fan(u).balance.history.query({ limit }), 'INVALID_INPUT');
-    await expectAppError(client(api.url).balance.history.query({}), 'IDENTITY_REQUIRED');
+    await expectAppError(client(suite.api.url).balance.history.query({}), 'IDENTITY_REQUIRED');
   });
 
   it('operator grants do not count toward the monthly cap; user charges do', async () => {
@@ -195,7 +186,7 @@ describe('balance (prepaid wallet)', () => {
   });
 
   it('admin.audit is ok at the end', async () => {
-    const audit = await admin(api.url).admin.audit.query({});
+    const audit = await admin(suite.api.url).admin.audit.query({});
     expect(audit.checks.filter((c) => !c.ok)).toEqual([]);
     expect(audit.ok).toBe(true);
   });

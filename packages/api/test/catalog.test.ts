@@ -1,6 +1,6 @@
 import { FakeClock } from '@concert/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, client, createTestDatabase, expectAppError, key, startApi, type TestApi, testEnv } from '../../../test/harness.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { admin, client, expectAppError, key, useApi } from '../../../test/harness.ts';
 import { BOOKING_ENV, booking } from './booking.shared.ts';
 
 const HOUR = 3600_000;
@@ -8,9 +8,8 @@ const DAY = 24 * HOUR;
 
 describe('concerts (catalog)', () => {
   const clock = new FakeClock();
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let api: TestApi;
-  const book = booking(() => api.url);
+  const suite = useApi(BOOKING_ENV, { clock });
+  const book = booking(() => suite.api.url);
   let concertId: number;
   let bigScheduleId: number;
   let smallScheduleId: number;
@@ -18,9 +17,7 @@ describe('concerts (catalog)', () => {
   const userIds: number[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    api = await startApi(testEnv(db.url, BOOKING_ENV), { clock });
-    const a = admin(api.url);
+    const a = admin(suite.api.url);
     title = `Catalog ${key()}`;
     const now = clock.now().getTime();
     const created = await a.admin.concerts.create.mutate({
@@ -45,16 +42,12 @@ describe('concerts (catalog)', () => {
     concertId = created.concertId;
     for (const name of ['fan a', 'fan b']) userIds.push((await a.admin.users.create.mutate({ name, initialBalance: 1_000_000 })).userId);
   });
-  afterAll(async () => {
-    await api?.close();
-    await db?.drop();
-  });
 
-  const anon = () => client(api.url);
-  const fan = (i: number) => client(api.url, { userId: userIds[i]! });
+  const anon = () => client(suite.api.url);
+  const fan = (i: number) => client(suite.api.url, { userId: userIds[i]! });
 
   it('concerts.list lists every concert with its schedule count, without identity', async () => {
-    const other = await admin(api.url).admin.concerts.create.mutate({
+    const other = await admin(suite.api.url).admin.concerts.create.mutate({
       title: 'Second show',
       schedules: [{ startsAt: new Date(clock.now().getTime() + 30 * DAY) }],
     });
@@ -150,7 +143,7 @@ describe('concerts (catalog)', () => {
     expect((await anon().concerts.get.query({ concertId })).schedules).toHaveLength(2);
 
     // Once the hold lapses, the seats are free at once: no sweep has run.
-    clock.advance(api.core.config.holdTtlSeconds * 1000);
+    clock.advance(suite.api.core.config.holdTtlSeconds * 1000);
     expect((await fan(1).reservations.get.query({ reservationId: hold.reservationId })).status).toBe('EXPIRED');
     expect((await (await book.forSchedule(userIds[0]!, smallScheduleId)).concerts.seats.query({ scheduleId: smallScheduleId })).seats.map((s) => s.status)).toEqual(['AVAILABLE', 'AVAILABLE']);
     const after = await anon().concerts.schedules.query({ concertId });
@@ -171,7 +164,7 @@ describe('concerts (catalog)', () => {
   });
 
   it('admin.audit is ok at the end', async () => {
-    const audit = await admin(api.url).admin.audit.query({});
+    const audit = await admin(suite.api.url).admin.audit.query({});
     expect(audit.ok).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 import { FakeClock } from '@concert/core';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, client, createTestDatabase, expectAppError, key, outcome, seedSale, startApi, type TestApi, testEnv } from '../../../test/harness.ts';
+import { describe, expect, it } from 'vitest';
+import { admin, client, expectAppError, key, outcome, seedSale, useApi } from '../../../test/harness.ts';
 import { BOOKING_ENV, booking } from './booking.shared.ts';
 
 const HOUR = 3600_000;
@@ -9,27 +9,18 @@ type SqlClient = InstanceType<typeof pg.Client>;
 
 describe('idempotency keys', () => {
   const clock = new FakeClock();
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let api: TestApi;
-  const book = booking(() => api.url);
+  const suite = useApi(BOOKING_ENV, { clock });
+  const book = booking(() => suite.api.url);
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    api = await startApi(testEnv(db.url, BOOKING_ENV), { clock });
-  });
-  afterAll(async () => {
-    await api?.close();
-    await db?.drop();
-  });
 
   // A fresh client per call, so that calls made together are separate HTTP requests.
-  const fan = (userId: number) => client(api.url, { userId });
-  const newUser = async (initialBalance = 0) => (await admin(api.url).admin.users.create.mutate({ name: 'idem', initialBalance })).userId;
+  const fan = (userId: number) => client(suite.api.url, { userId });
+  const newUser = async (initialBalance = 0) => (await admin(suite.api.url).admin.users.create.mutate({ name: 'idem', initialBalance })).userId;
   const balanceOf = async (userId: number) => (await fan(userId).balance.get.query({})).balance;
   const ledger = async (userId: number) => (await fan(userId).balance.history.query({ limit: 100 })).entries;
 
   async function withSql<T>(fn: (sql: SqlClient) => Promise<T>): Promise<T> {
-    const sql = new pg.Client({ connectionString: db.url });
+    const sql = new pg.Client({ connectionString: suite.db.url });
     await sql.connect();
     try {
       return await fn(sql);
@@ -172,7 +163,7 @@ describe('idempotency keys', () => {
       const k = key('old');
       const first = await fan(u).balance.charge.mutate({ amount: 42, idempotencyKey: k });
       clock.advance(25 * HOUR);
-      await api.core.idempotency.sweep();
+      await suite.api.core.idempotency.sweep();
       expect(await fan(u).balance.charge.mutate({ amount: 42, idempotencyKey: k })).toEqual(first);
       expect(await balanceOf(u)).toBe(42);
     });
@@ -191,7 +182,7 @@ describe('idempotency keys', () => {
 
   describe('reservations.hold', () => {
     it('the same key and seats (in any order) replays the same reservation', async () => {
-      const { scheduleId, userIds } = await seedSale(api.url, { users: 1, seatCount: 10 });
+      const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, seatCount: 10 });
       const u = userIds[0]!;
       const k = key('hold');
       const first = await (await book.forSchedule(u, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [2, 1], idempotencyKey: k });
@@ -199,13 +190,13 @@ describe('idempotency keys', () => {
       expect(again).toEqual(first);
       expect(await fan(u).reservations.mine.query({})).toHaveLength(1);
       await expectAppError((await book.forSchedule(u, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [1, 3], idempotencyKey: k }), 'IDEMPOTENCY_KEY_REUSED');
-      const other = await seedSale(api.url, { users: 0 });
+      const other = await seedSale(suite.api.url, { users: 0 });
       await expectAppError((await book.forSchedule(u, other.scheduleId)).reservations.hold.mutate({ scheduleId: other.scheduleId, seatNumbers: [1, 2], idempotencyKey: k }), 'IDEMPOTENCY_KEY_REUSED');
       expect(await fan(u).reservations.mine.query({})).toHaveLength(1);
     });
 
     it('a hold refused for a taken seat runs again with its key once the seat is free', async () => {
-      const { scheduleId, userIds } = await seedSale(api.url, { users: 2, seatCount: 10 });
+      const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, seatCount: 10 });
       const [u1, u2] = userIds as [number, number];
       const blocker = await (await book.forSchedule(u2, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [5], idempotencyKey: key() });
       const k = key('hold');
@@ -217,7 +208,7 @@ describe('idempotency keys', () => {
     });
 
     it('racing holds with one key make one reservation', async () => {
-      const { scheduleId, userIds } = await seedSale(api.url, { users: 1, seatCount: 10 });
+      const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, seatCount: 10 });
       const u = userIds[0]!;
       const k = key('hold-race');
       const results = await Promise.allSettled(
@@ -231,7 +222,7 @@ describe('idempotency keys', () => {
 
   describe('payments.pay', () => {
     it('the same key replays the payment and takes the money once', async () => {
-      const { scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 500_000 });
+      const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 500_000 });
       const u = userIds[0]!;
       const r = await (await book.forSchedule(u, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [1], idempotencyKey: key() });
       const k = key('pay');
@@ -253,10 +244,10 @@ describe('idempotency keys', () => {
     });
 
     it('a replay is answered even after the payment expired the queue token it was made with', async () => {
-      const { concertId, scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 500_000 });
+      const { concertId, scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 500_000 });
       const u = userIds[0]!;
       const ticket = await fan(u).queue.enter.mutate({ concertId });
-      const withToken = client(api.url, { userId: u, queueToken: ticket.token });
+      const withToken = client(suite.api.url, { userId: u, queueToken: ticket.token });
       const r = await withToken.reservations.hold.mutate({ scheduleId, seatNumbers: [3], idempotencyKey: key() });
       const k = key('pay');
       const first = await withToken.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: k });
@@ -268,7 +259,7 @@ describe('idempotency keys', () => {
     });
 
     it('a payment refused for want of money runs again with its key after a top-up', async () => {
-      const { scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 10_000 });
+      const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 10_000 });
       const u = userIds[0]!;
       const r = await (await book.forSchedule(u, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [1], idempotencyKey: key() });
       const k = key('pay');
@@ -279,7 +270,7 @@ describe('idempotency keys', () => {
     });
 
     it('racing payments with one key pay once', async () => {
-      const { scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 500_000 });
+      const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 500_000 });
       const u = userIds[0]!;
       const r = await (await book.forSchedule(u, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [1, 2], idempotencyKey: key() });
       const k = key('pay-race');
@@ -293,7 +284,7 @@ describe('idempotency keys', () => {
   });
 
   it('keys are scoped per procedure', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 100_000 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 100_000 });
     const u = userIds[0]!;
     const k = key('everywhere');
     const r = await (await book.forSchedule(u, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [1], idempotencyKey: k });
@@ -304,7 +295,7 @@ describe('idempotency keys', () => {
   });
 
   it('admin.audit is ok at the end', async () => {
-    const audit = await admin(api.url).admin.audit.query({});
+    const audit = await admin(suite.api.url).admin.audit.query({});
     expect(audit.checks.filter((c) => !c.ok)).toEqual([]);
     expect(audit.ok).toBe(true);
   });

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { TRPCClientError } from '@trpc/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, BASE_DATABASE_URL, client, createTestDatabase, freePort, key, REDIS_URL, seedSale, spawnApi, type SpawnedApi, testEnv } from '../../../test/harness.ts';
+import { admin, BASE_DATABASE_URL, client, createTestDatabase, freePort, key, REDIS_URL, seedSale, spawnApi, type SpawnedApi, testEnv, timed } from '../../../test/harness.ts';
 
 /**
  * PostgreSQL goes away under load and comes back, without restarting the API. The outage is a
@@ -51,21 +50,6 @@ class PgProxy {
     for (const s of this.sockets) s.resetAndDestroy();
     this.sockets.clear();
     await closed;
-  }
-}
-
-async function timed(p: () => Promise<unknown>): Promise<{ code: string; ms: number; httpStatus?: number }> {
-  const started = performance.now();
-  try {
-    await p();
-    return { code: 'OK', ms: performance.now() - started };
-  } catch (err) {
-    const ms = performance.now() - started;
-    if (err instanceof TRPCClientError) {
-      const data = err.data as { appCode?: string; httpStatus?: number } | undefined;
-      return { code: data?.appCode ?? 'NETWORK', ms, ...(data?.httpStatus ? { httpStatus: data.httpStatus } : {}) };
-    }
-    throw err;
   }
 }
 

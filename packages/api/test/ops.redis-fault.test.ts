@@ -1,8 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
-import { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, client, createTestDatabase, freePort, key, seedSale, spawnApi, type SpawnedApi, testEnv } from '../../../test/harness.ts';
+import { admin, client, createTestDatabase, freePort, key, seedSale, spawnApi, type SpawnedApi, testEnv, timed } from '../../../test/harness.ts';
 
 /**
  * Redis (the waiting room's store) dies under a running API and comes back on the same port:
@@ -53,21 +52,6 @@ function reachable(port: number): Promise<boolean> {
 }
 
 /** Runs the call and returns its appCode ('OK' on success) and how long it took. */
-async function timed(p: () => Promise<unknown>): Promise<{ code: string; ms: number; httpStatus?: number }> {
-  const started = performance.now();
-  try {
-    await p();
-    return { code: 'OK', ms: performance.now() - started };
-  } catch (err) {
-    const ms = performance.now() - started;
-    if (err instanceof TRPCClientError) {
-      const data = err.data as { appCode?: string; httpStatus?: number } | undefined;
-      return { code: data?.appCode ?? 'NETWORK', ms, ...(data?.httpStatus ? { httpStatus: data.httpStatus } : {}) };
-    }
-    throw err;
-  }
-}
-
 const status = (url: string) =>
   fetch(url).then(
     (r) => r.status,

@@ -1,28 +1,21 @@
 import { FakeClock } from '@concert/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, client, createTestDatabase, expectAppError, key, outcome, seedSale, startApi, tally, type TestApi, testEnv } from '../../../test/harness.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { admin, client, expectAppError, key, outcome, seedSale, tally, useApi } from '../../../test/harness.ts';
 import { BOOKING_ENV, booking } from './booking.shared.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe('payments', () => {
   const clock = new FakeClock();
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let api: TestApi;
-  const book = booking(() => api.url);
+  const suite = useApi(BOOKING_ENV, { clock });
+  const book = booking(() => suite.api.url);
   let ttlMs: number;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    api = await startApi(testEnv(db.url, BOOKING_ENV), { clock });
-    ttlMs = api.core.config.holdTtlSeconds * 1000;
-  });
-  afterAll(async () => {
-    await api?.close();
-    await db?.drop();
+    ttlMs = suite.api.core.config.holdTtlSeconds * 1000;
   });
 
-  const fan = (userId: number) => client(api.url, { userId });
+  const fan = (userId: number) => client(suite.api.url, { userId });
   const hold = async (userId: number, scheduleId: number, seatNumbers: number[]) =>
     (await book.forSchedule(userId, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers, idempotencyKey: key() });
   const pay = async (userId: number, reservationId: string) => (await book.forReservation(userId, reservationId)).payments.pay.mutate({ reservationId, idempotencyKey: key() });
@@ -30,13 +23,13 @@ describe('payments', () => {
   const ledgerSize = async (userId: number) => (await fan(userId).balance.history.query({ limit: 100 })).entries.length;
 
   it('pay takes the money, sells the seats and marks the reservation PAID', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, balance: 500_000, seatCount: 10 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, balance: 500_000, seatCount: 10 });
     const [u, other] = userIds as [number, number];
     const r = await hold(u, scheduleId, [4, 5]);
     clock.advance(1000);
     const { concertId } = await fan(u).reservations.get.query({ reservationId: r.reservationId });
     const ticket = await fan(u).queue.enter.mutate({ concertId });
-    const withToken = client(api.url, { userId: u, queueToken: ticket.token });
+    const withToken = client(suite.api.url, { userId: u, queueToken: ticket.token });
     const p = await withToken.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
     expect(p.paymentId).toMatch(UUID);
     expect(p).toEqual({
@@ -63,11 +56,11 @@ describe('payments', () => {
     clock.advance(ttlMs * 2);
     expect((await fan(u).reservations.get.query({ reservationId: r.reservationId })).status).toBe('PAID');
     expect((await (await book.forSchedule(other, scheduleId)).concerts.seats.query({ scheduleId })).seats[3]!.status).toBe('SOLD');
-    expect(await admin(api.url).admin.holds.list.query({ scheduleId })).toEqual([]);
+    expect(await admin(suite.api.url).admin.holds.list.query({ scheduleId })).toEqual([]);
   });
 
   it('a second payment of the same reservation answers ALREADY_PAID and takes nothing', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 500_000 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 500_000 });
     const u = userIds[0]!;
     const r = await hold(u, scheduleId, [1]);
     await pay(u, r.reservationId);
@@ -78,7 +71,7 @@ describe('payments', () => {
   });
 
   it('racing payments of one reservation: one succeeds, the money moves once', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 1_000_000 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 1_000_000 });
     const u = userIds[0]!;
     const r = await hold(u, scheduleId, [1, 2, 3]);
     const payer = await book.forReservation(u, r.reservationId);
@@ -91,7 +84,7 @@ describe('payments', () => {
   });
 
   it('racing payments of different reservations never overdraw the balance (INSUFFICIENT_BALANCE)', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 250_000, seatCount: 10 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 250_000, seatCount: 10 });
     const u = userIds[0]!;
     const holds = await Promise.all([1, 2, 3, 4].map((n) => hold(u, scheduleId, [n])));
     const payer = await book.forReservation(u, holds[0]!.reservationId);
@@ -110,7 +103,7 @@ describe('payments', () => {
   });
 
   it('pay answers INSUFFICIENT_BALANCE and changes nothing; after a top-up it goes through', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 150_000 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 150_000 });
     const u = userIds[0]!;
     const r = await hold(u, scheduleId, [1, 2]);
     const err = await expectAppError(pay(u, r.reservationId), 'INSUFFICIENT_BALANCE');
@@ -126,11 +119,11 @@ describe('payments', () => {
   });
 
   it('a seat priced at zero is paid with an empty wallet', async () => {
-    const c = await admin(api.url).admin.concerts.create.mutate({
+    const c = await admin(suite.api.url).admin.concerts.create.mutate({
       title: 'Free rehearsal',
       schedules: [{ startsAt: new Date(clock.now().getTime() + 86_400_000), seatCount: 2, tiers: [{ grade: 'FREE', price: 0, fromSeat: 1, toSeat: 2 }] }],
     });
-    const { userId } = await admin(api.url).admin.users.create.mutate({ name: 'broke' });
+    const { userId } = await admin(suite.api.url).admin.users.create.mutate({ name: 'broke' });
     const r = await hold(userId, c.schedules[0]!.scheduleId, [1]);
     expect(r.totalPrice).toBe(0);
     const p = await pay(userId, r.reservationId);
@@ -138,7 +131,7 @@ describe('payments', () => {
   });
 
   it('pay after the hold expired answers HOLD_EXPIRED and takes nothing', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, balance: 500_000 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, balance: 500_000 });
     const [u, other] = userIds as [number, number];
     const r = await hold(u, scheduleId, [1]);
     clock.advance(ttlMs);
@@ -149,13 +142,13 @@ describe('payments', () => {
     expect((await fan(u).reservations.get.query({ reservationId: r.reservationId })).status).toBe('EXPIRED');
     // Also once the seat has gone to somebody else, and after a sweep.
     await hold(other, scheduleId, [1]);
-    await api.core.reservations.sweepExpired();
+    await suite.api.core.reservations.sweepExpired();
     await expectAppError(pay(u, r.reservationId), 'HOLD_EXPIRED');
     expect(await balanceOf(u)).toBe(500_000);
   });
 
   it('pay just before expiry goes through', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 500_000 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 500_000 });
     const u = userIds[0]!;
     const r = await hold(u, scheduleId, [1]);
     clock.advance(ttlMs - 1);
@@ -164,20 +157,20 @@ describe('payments', () => {
   });
 
   it('pay of a cancelled or operator-released reservation answers RESERVATION_CANCELLED', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, balance: 500_000 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 500_000 });
     const u = userIds[0]!;
     const cancelled = await hold(u, scheduleId, [1]);
     await fan(u).reservations.cancel.mutate({ reservationId: cancelled.reservationId });
     const err = await expectAppError(pay(u, cancelled.reservationId), 'RESERVATION_CANCELLED');
     expect(err.data?.httpStatus).toBe(412);
     const released = await hold(u, scheduleId, [2]);
-    await admin(api.url).admin.holds.release.mutate({ reservationId: released.reservationId });
+    await admin(suite.api.url).admin.holds.release.mutate({ reservationId: released.reservationId });
     await expectAppError(pay(u, released.reservationId), 'RESERVATION_CANCELLED');
     expect(await balanceOf(u)).toBe(500_000);
   });
 
   it("pay of someone else's reservation answers RESERVATION_NOT_FOUND, as for one that does not exist", async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, balance: 500_000 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, balance: 500_000 });
     const [owner, thief] = userIds as [number, number];
     const r = await hold(owner, scheduleId, [1]);
     const err = await expectAppError(pay(thief, r.reservationId), 'RESERVATION_NOT_FOUND');
@@ -189,15 +182,15 @@ describe('payments', () => {
   });
 
   it('pay needs an identity', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1 });
     const r = await hold(userIds[0]!, scheduleId, [1]);
-    const err = await expectAppError(client(api.url).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'IDENTITY_REQUIRED');
+    const err = await expectAppError(client(suite.api.url).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'IDENTITY_REQUIRED');
     expect(err.data?.httpStatus).toBe(401);
     expect((await fan(userIds[0]!).reservations.get.query({ reservationId: r.reservationId })).status).toBe('HELD');
   });
 
   it('admin.audit is ok at the end', async () => {
-    const audit = await admin(api.url).admin.audit.query({});
+    const audit = await admin(suite.api.url).admin.audit.query({});
     expect(audit.checks.filter((c) => !c.ok)).toEqual([]);
     expect(audit.ok).toBe(true);
   });

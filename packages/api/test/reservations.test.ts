@@ -1,6 +1,6 @@
 import { FakeClock } from '@concert/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, client, createTestDatabase, expectAppError, key, outcome, seedSale, startApi, tally, type TestApi, testEnv } from '../../../test/harness.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { admin, client, expectAppError, key, outcome, seedSale, tally, useApi } from '../../../test/harness.ts';
 import { BOOKING_ENV, booking } from './booking.shared.ts';
 
 const HOUR = 3600_000;
@@ -9,22 +9,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe('reservations (seat holds)', () => {
   const clock = new FakeClock();
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let api: TestApi;
-  const book = booking(() => api.url);
+  const suite = useApi(BOOKING_ENV, { clock });
+  const book = booking(() => suite.api.url);
   let ttlMs: number;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    api = await startApi(testEnv(db.url, BOOKING_ENV), { clock });
-    ttlMs = api.core.config.holdTtlSeconds * 1000;
-  });
-  afterAll(async () => {
-    await api?.close();
-    await db?.drop();
+    ttlMs = suite.api.core.config.holdTtlSeconds * 1000;
   });
 
-  const fan = (userId: number) => client(api.url, { userId });
+  const fan = (userId: number) => client(suite.api.url, { userId });
   const hold = async (userId: number, scheduleId: number, seatNumbers: number[]) =>
     (await book.forSchedule(userId, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers, idempotencyKey: key() });
   const statuses = async (userId: number, scheduleId: number) =>
@@ -33,7 +26,7 @@ describe('reservations (seat holds)', () => {
   /** A concert whose one schedule opens and starts relative to the fake clock. */
   async function showAt(opensInMs: number, startsInMs: number, seatCount = 10) {
     const now = clock.now().getTime();
-    const c = await admin(api.url).admin.concerts.create.mutate({
+    const c = await admin(suite.api.url).admin.concerts.create.mutate({
       title: `Timed ${key()}`,
       schedules: [{ startsAt: new Date(now + startsInMs), bookingOpensAt: new Date(now + opensInMs), seatCount }],
     });
@@ -41,7 +34,7 @@ describe('reservations (seat holds)', () => {
   }
 
   it('hold returns the Reservation, seats sorted, priced, held for HOLD_TTL_SECONDS', async () => {
-    const a = admin(api.url);
+    const a = admin(suite.api.url);
     const c = await a.admin.concerts.create.mutate({
       title: 'Hold shape',
       venue: 'Hall',
@@ -83,7 +76,7 @@ describe('reservations (seat holds)', () => {
   });
 
   it('takes all requested seats or none (SEAT_UNAVAILABLE)', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, seatCount: 10 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, seatCount: 10 });
     const [u1, u2] = userIds as [number, number];
     await hold(u1, scheduleId, [2]);
     const err = await expectAppError(hold(u2, scheduleId, [1, 2, 3]), 'SEAT_UNAVAILABLE');
@@ -97,7 +90,7 @@ describe('reservations (seat holds)', () => {
   });
 
   it('a sold seat cannot be held', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, seatCount: 5 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, seatCount: 5 });
     const r = await hold(userIds[0]!, scheduleId, [5]);
     await (await book.forReservation(userIds[0]!, r.reservationId)).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
     await expectAppError(hold(userIds[1]!, scheduleId, [5]), 'SEAT_UNAVAILABLE');
@@ -107,16 +100,16 @@ describe('reservations (seat holds)', () => {
   });
 
   it('sells a seat to exactly one of many racing users', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 12, seatCount: 4 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 12, seatCount: 4 });
     const results = await Promise.all(userIds.map((u) => outcome(hold(u, scheduleId, [3, 4]))));
     expect(tally(results)).toEqual({ OK: 1, SEAT_UNAVAILABLE: 11 });
-    const holds = await admin(api.url).admin.holds.list.query({ scheduleId });
+    const holds = await admin(suite.api.url).admin.holds.list.query({ scheduleId });
     expect(holds).toHaveLength(1);
     expect(holds[0]!.seatNumbers).toEqual([3, 4]);
   });
 
   it('limits a user to 4 seats per schedule, counting holds and purchases (TICKET_LIMIT_EXCEEDED)', async () => {
-    const { concertId, scheduleId, userIds } = await seedSale(api.url, { users: 1, seatCount: 20 });
+    const { concertId, scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, seatCount: 20 });
     const u = userIds[0]!;
     const bought = await hold(u, scheduleId, [1, 2]);
     await (await book.forReservation(u, bought.reservationId)).payments.pay.mutate({ reservationId: bought.reservationId, idempotencyKey: key() });
@@ -137,7 +130,7 @@ describe('reservations (seat holds)', () => {
     expect((await hold(u, scheduleId, [7, 8])).seats).toHaveLength(2);
     await expectAppError(hold(u, scheduleId, [9]), 'TICKET_LIMIT_EXCEEDED');
     // The limit is per schedule: another schedule of the same concert has its own four.
-    const other = await admin(api.url).admin.concerts.create.mutate({
+    const other = await admin(suite.api.url).admin.concerts.create.mutate({
       title: 'Other',
       schedules: [{ startsAt: new Date(clock.now().getTime() + 5 * DAY), seatCount: 10 }],
     });
@@ -146,7 +139,7 @@ describe('reservations (seat holds)', () => {
   });
 
   it('the ticket limit holds under racing holds by one user', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, seatCount: 20 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, seatCount: 20 });
     const u = userIds[0]!;
     const results = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((n) => outcome(hold(u, scheduleId, [n]))));
     expect(tally(results)).toEqual({ OK: 4, TICKET_LIMIT_EXCEEDED: 4 });
@@ -154,7 +147,7 @@ describe('reservations (seat holds)', () => {
   });
 
   it('holding opens at bookingOpensAt (BOOKING_NOT_OPEN before)', async () => {
-    const { userIds } = await seedSale(api.url, { users: 1 });
+    const { userIds } = await seedSale(suite.api.url, { users: 1 });
     const scheduleId = await showAt(HOUR, 3 * DAY);
     const err = await expectAppError(hold(userIds[0]!, scheduleId, [1]), 'BOOKING_NOT_OPEN');
     expect(err.data?.httpStatus).toBe(412);
@@ -166,7 +159,7 @@ describe('reservations (seat holds)', () => {
   });
 
   it('holding closes at startsAt (BOOKING_CLOSED from then on)', async () => {
-    const { userIds } = await seedSale(api.url, { users: 1 });
+    const { userIds } = await seedSale(suite.api.url, { users: 1 });
     const scheduleId = await showAt(-HOUR, HOUR);
     clock.advance(HOUR - 1);
     expect((await hold(userIds[0]!, scheduleId, [1])).status).toBe('HELD');
@@ -179,7 +172,7 @@ describe('reservations (seat holds)', () => {
   });
 
   it('answers SEAT_NOT_FOUND for a seat beyond the schedule and SCHEDULE_NOT_FOUND for no schedule', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 1, seatCount: 10 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, seatCount: 10 });
     const err = await expectAppError(hold(userIds[0]!, scheduleId, [10, 11]), 'SEAT_NOT_FOUND');
     expect(err.data?.httpStatus).toBe(404);
     // Nothing was held by the failed call.
@@ -188,14 +181,14 @@ describe('reservations (seat holds)', () => {
   });
 
   it('needs an identity, and a user that exists', async () => {
-    const { scheduleId } = await seedSale(api.url, { users: 0 });
-    await expectAppError(client(api.url).reservations.hold.mutate({ scheduleId, seatNumbers: [1], idempotencyKey: key() }), 'IDENTITY_REQUIRED');
+    const { scheduleId } = await seedSale(suite.api.url, { users: 0 });
+    await expectAppError(client(suite.api.url).reservations.hold.mutate({ scheduleId, seatNumbers: [1], idempotencyKey: key() }), 'IDENTITY_REQUIRED');
     await expectAppError(hold(987_654, scheduleId, [1]), 'USER_NOT_FOUND');
     expect(await statuses(1, scheduleId)).not.toContain('HELD');
   });
 
   it('an unpaid hold reads EXPIRED at its expiry and its seats are free, without a sweep', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, seatCount: 3 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, seatCount: 3 });
     const [u1, u2] = userIds as [number, number];
     const r = await hold(u1, scheduleId, [1, 2]);
     clock.advance(ttlMs - 1);
@@ -204,20 +197,20 @@ describe('reservations (seat holds)', () => {
     clock.advance(1);
     expect((await fan(u1).reservations.get.query({ reservationId: r.reservationId })).status).toBe('EXPIRED');
     expect(await statuses(u2, scheduleId)).toEqual(['AVAILABLE', 'AVAILABLE', 'AVAILABLE']);
-    expect(await admin(api.url).admin.holds.list.query({ scheduleId })).toEqual([]);
+    expect(await admin(suite.api.url).admin.holds.list.query({ scheduleId })).toEqual([]);
     // Someone else may take the seats now; the first reservation stays EXPIRED.
     const r2 = await hold(u2, scheduleId, [1, 2]);
     expect(r2.status).toBe('HELD');
     expect((await fan(u1).reservations.get.query({ reservationId: r.reservationId })).status).toBe('EXPIRED');
     // The sweep writes down what reads already said, and touches nothing live.
-    expect(await api.core.reservations.sweepExpired()).toBeGreaterThanOrEqual(1);
+    expect(await suite.api.core.reservations.sweepExpired()).toBeGreaterThanOrEqual(1);
     expect((await fan(u1).reservations.get.query({ reservationId: r.reservationId })).status).toBe('EXPIRED');
     expect((await fan(u2).reservations.get.query({ reservationId: r2.reservationId })).status).toBe('HELD');
     expect(await statuses(u2, scheduleId)).toEqual(['HELD', 'HELD', 'AVAILABLE']);
   });
 
   it('get shows only your own reservations (RESERVATION_NOT_FOUND otherwise)', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 2 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2 });
     const r = await hold(userIds[0]!, scheduleId, [1]);
     const err = await expectAppError(fan(userIds[1]!).reservations.get.query({ reservationId: r.reservationId }), 'RESERVATION_NOT_FOUND');
     expect(err.data?.httpStatus).toBe(404);
@@ -227,11 +220,11 @@ describe('reservations (seat holds)', () => {
       'RESERVATION_NOT_FOUND',
     );
     expect(missing.message).toBe(err.message);
-    await expectAppError(client(api.url).reservations.get.query({ reservationId: r.reservationId }), 'IDENTITY_REQUIRED');
+    await expectAppError(client(suite.api.url).reservations.get.query({ reservationId: r.reservationId }), 'IDENTITY_REQUIRED');
   });
 
   it('mine lists your reservations, newest first, filtered by status', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, seatCount: 20 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, seatCount: 20 });
     const [u, other] = userIds as [number, number];
     await hold(other, scheduleId, [20]);
     const expiring = await hold(u, scheduleId, [1]);
@@ -265,12 +258,12 @@ describe('reservations (seat holds)', () => {
     expect(p.paidAt).toBeInstanceOf(Date);
     expect(all.filter((r) => r.status !== 'PAID').every((r) => r.paidAt === null)).toBe(true);
     // A user with none gets an empty list.
-    const { userId: nobody } = await admin(api.url).admin.users.create.mutate({ name: 'nobody' });
+    const { userId: nobody } = await admin(suite.api.url).admin.users.create.mutate({ name: 'nobody' });
     expect(await fan(nobody).reservations.mine.query({})).toEqual([]);
   });
 
   it('cancel frees the seats at once and returns the CANCELLED reservation', async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, seatCount: 3 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, seatCount: 3 });
     const [u1, u2] = userIds as [number, number];
     const r = await hold(u1, scheduleId, [1, 2]);
     const c = await fan(u1).reservations.cancel.mutate({ reservationId: r.reservationId });
@@ -284,7 +277,7 @@ describe('reservations (seat holds)', () => {
   });
 
   it("cancel answers RESERVATION_NOT_FOUND for someone else's, ALREADY_PAID for a paid one and HOLD_EXPIRED for a lapsed one", async () => {
-    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, seatCount: 10 });
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, seatCount: 10 });
     const [u1, u2] = userIds as [number, number];
     const r = await hold(u1, scheduleId, [1]);
     await expectAppError(fan(u2).reservations.cancel.mutate({ reservationId: r.reservationId }), 'RESERVATION_NOT_FOUND');
@@ -304,7 +297,7 @@ describe('reservations (seat holds)', () => {
   });
 
   it('admin.audit is ok at the end', async () => {
-    const audit = await admin(api.url).admin.audit.query({});
+    const audit = await admin(suite.api.url).admin.audit.query({});
     expect(audit.checks.filter((c) => !c.ok)).toEqual([]);
     expect(audit.ok).toBe(true);
   });
