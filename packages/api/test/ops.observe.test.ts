@@ -1,7 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, client, createTestDatabase, key, REDIS_URL, spawnApi, type SpawnedApi, testEnv } from '../../../test/harness.ts';
+import { ADMIN_KEY, client, createTestDatabase, key, REDIS_URL, spawnApi, type SpawnedApi, testEnv, outcome } from '../../../test/harness.ts';
 
 /**
  * What operators see: Prometheus metrics that move with traffic, and one JSON log line per
@@ -34,15 +33,6 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   }
   return found ? sum : Number.NaN;
 }
-
-const codeOf = async (p: Promise<unknown>) =>
-  p.then(
-    () => 'OK',
-    (err: unknown) => {
-      if (err instanceof TRPCClientError) return String((err.data as { appCode?: string } | undefined)?.appCode);
-      throw err;
-    },
-  );
 
 describe('metrics and request logs', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -115,7 +105,7 @@ describe('metrics and request logs', () => {
     await fanA.concerts.seats.query({ scheduleId });
     const r = await fanA.reservations.hold.mutate({ scheduleId, seatNumbers: [1, 2], idempotencyKey: key() });
     await fanA.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
-    expect(await codeOf(fanB.reservations.hold.mutate({ scheduleId, seatNumbers: [2], idempotencyKey: key() }))).toBe('SEAT_UNAVAILABLE');
+    expect(await outcome(fanB.reservations.hold.mutate({ scheduleId, seatNumbers: [2], idempotencyKey: key() }))).toBe('SEAT_UNAVAILABLE');
     const rb = await fanB.reservations.hold.mutate({ scheduleId, seatNumbers: [3], idempotencyKey: key() });
     await fanB.reservations.cancel.mutate({ reservationId: rb.reservationId });
 
@@ -157,9 +147,9 @@ describe('metrics and request logs', () => {
     const forged = `${t.token.slice(0, -4)}AAAA`;
     const foreignJwt = jwt(userId, 'some-other-secret-that-is-long-enough-0000');
     const wrongAdminKey = `wrong-admin-key-${randomBytes(8).toString('hex')}`;
-    expect(await codeOf(client(api.url, { bearer, queueToken: forged }).concerts.seats.query({ scheduleId }))).toBe('TOKEN_INVALID');
-    expect(await codeOf(client(api.url, { bearer: foreignJwt }).balance.get.query({}))).toBe('TOKEN_INVALID');
-    expect(await codeOf(client(api.url, { adminKey: wrongAdminKey }).admin.audit.query({}))).toBe('ADMIN_KEY_INVALID');
+    expect(await outcome(client(api.url, { bearer, queueToken: forged }).concerts.seats.query({ scheduleId }))).toBe('TOKEN_INVALID');
+    expect(await outcome(client(api.url, { bearer: foreignJwt }).balance.get.query({}))).toBe('TOKEN_INVALID');
+    expect(await outcome(client(api.url, { adminKey: wrongAdminKey }).admin.audit.query({}))).toBe('ADMIN_KEY_INVALID');
 
     // The lines are written as the responses finish; give the pipe a moment.
     type Line = Record<string, unknown>;

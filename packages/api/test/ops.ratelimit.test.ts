@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { TRPCClientError } from '@trpc/client';
 import superjson from 'superjson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, client, createTestDatabase, key, REDIS_URL, seedSale, spawnApi, type SpawnedApi, testEnv } from '../../../test/harness.ts';
+import { admin, client, createTestDatabase, key, REDIS_URL, seedSale, spawnApi, type SpawnedApi, testEnv, outcome } from '../../../test/harness.ts';
 
 /**
  * Per-user rate limits are counted in Redis, so two replicas share one count: a user spreading
@@ -19,15 +18,6 @@ async function freshWindow(): Promise<void> {
   const into = Date.now() % WINDOW_MS;
   if (into > 2_000) await sleep(WINDOW_MS - into + 50);
 }
-
-const codeOf = async (p: Promise<unknown>) =>
-  p.then(
-    () => 'OK',
-    (err: unknown) => {
-      if (err instanceof TRPCClientError) return String((err.data as { appCode?: string } | undefined)?.appCode);
-      throw err;
-    },
-  );
 
 interface RawError {
   status: number;
@@ -74,7 +64,7 @@ describe('rate limits shared by two API processes', () => {
     const urls = [p1.url, p2.url];
     // Five charges alternating p1, p2, p1, p2, p1: each process has seen at most three.
     const first: string[] = [];
-    for (let i = 0; i < MUTATIONS; i++) first.push(await codeOf(client(urls[i % 2]!, { userId: a }).balance.charge.mutate({ amount: 100, idempotencyKey: key() })));
+    for (let i = 0; i < MUTATIONS; i++) first.push(await outcome(client(urls[i % 2]!, { userId: a }).balance.charge.mutate({ amount: 100, idempotencyKey: key() })));
     expect(first).toEqual(Array(MUTATIONS).fill('OK'));
     // The sixth, on p2 (its third): limited, because the count is shared.
     const limited = await raw(p2.url, 'balance.charge', 'mutation', { amount: 100, idempotencyKey: key() }, { 'x-user-id': String(a) });
@@ -87,17 +77,17 @@ describe('rate limits shared by two API processes', () => {
     expect(limited.retryAfter).toMatch(/^\d+$/);
     expect(Number(limited.retryAfter)).toBe(Math.max(1, Math.ceil(retryAfterMs! / 1000)));
     // And on p1 too; the limited calls changed nothing.
-    expect(await codeOf(client(p1.url, { userId: a }).balance.charge.mutate({ amount: 100, idempotencyKey: key() }))).toBe('RATE_LIMITED');
+    expect(await outcome(client(p1.url, { userId: a }).balance.charge.mutate({ amount: 100, idempotencyKey: key() }))).toBe('RATE_LIMITED');
     expect((await client(p1.url, { userId: a }).balance.get.query({})).balance).toBe(MUTATIONS * 100);
     // Queries are not mutations: reads still work for the limited user.
-    expect(await codeOf(client(p2.url, { userId: a }).balance.history.query({}))).toBe('OK');
+    expect(await outcome(client(p2.url, { userId: a }).balance.history.query({}))).toBe('OK');
     // Another user is unaffected, on either process.
-    expect(await codeOf(client(p2.url, { userId: b }).balance.charge.mutate({ amount: 100, idempotencyKey: key() }))).toBe('OK');
-    expect(await codeOf(client(p1.url, { userId: b }).balance.charge.mutate({ amount: 100, idempotencyKey: key() }))).toBe('OK');
+    expect(await outcome(client(p2.url, { userId: b }).balance.charge.mutate({ amount: 100, idempotencyKey: key() }))).toBe('OK');
+    expect(await outcome(client(p1.url, { userId: b }).balance.charge.mutate({ amount: 100, idempotencyKey: key() }))).toBe('OK');
 
     // After retryAfterMs the user may act again.
     await sleep(retryAfterMs! + 100);
-    expect(await codeOf(client(p2.url, { userId: a }).balance.charge.mutate({ amount: 100, idempotencyKey: key() }))).toBe('OK');
+    expect(await outcome(client(p2.url, { userId: a }).balance.charge.mutate({ amount: 100, idempotencyKey: key() }))).toBe('OK');
   });
 
   it('queue.enter has its own tighter limit, shared too', async () => {
@@ -105,14 +95,14 @@ describe('rate limits shared by two API processes', () => {
     const userId = 700_000 + Math.floor(Math.random() * 1000);
     await freshWindow();
     const codes: string[] = [];
-    for (let i = 0; i < ENTERS; i++) codes.push(await codeOf(client([p1.url, p2.url][i % 2]!, { userId }).queue.enter.mutate({ concertId: sale.concertId })));
+    for (let i = 0; i < ENTERS; i++) codes.push(await outcome(client([p1.url, p2.url][i % 2]!, { userId }).queue.enter.mutate({ concertId: sale.concertId })));
     expect(codes).toEqual(Array(ENTERS).fill('OK'));
     const limited = await raw(p2.url, 'queue.enter', 'mutation', { concertId: sale.concertId }, { 'x-user-id': String(userId) });
     expect([limited.status, limited.data.appCode]).toEqual([429, 'RATE_LIMITED']);
     expect(limited.retryAfter).toMatch(/^\d+$/);
     expect(limited.data.details?.retryAfterMs).toBeGreaterThan(0);
     // Someone else enters fine.
-    expect(await codeOf(client(p1.url, { userId: userId + 1 }).queue.enter.mutate({ concertId: sale.concertId }))).toBe('OK');
+    expect(await outcome(client(p1.url, { userId: userId + 1 }).queue.enter.mutate({ concertId: sale.concertId }))).toBe('OK');
   });
 
   it('queue.status polled faster than half its pollAfterMs is RATE_LIMITED, whichever process answers', async () => {
@@ -135,7 +125,7 @@ describe('rate limits shared by two API processes', () => {
     expect(retryAfterMs).toBeGreaterThan(0);
     expect(retryAfterMs).toBeLessThanOrEqual(first.pollAfterMs / 2);
     expect(limited.retryAfter).toBe('1');
-    expect(await codeOf(on(p1.url).queue.status.query({}))).toBe('RATE_LIMITED');
+    expect(await outcome(on(p1.url).queue.status.query({}))).toBe('RATE_LIMITED');
     // Waiting as told, the poll is answered (on either process), and it kept the fan's place.
     await sleep(retryAfterMs! + 50);
     const later = await on(p2.url).queue.status.query({});
@@ -143,7 +133,7 @@ describe('rate limits shared by two API processes', () => {
     // A fan polling at pollAfterMs is never limited.
     for (let i = 0; i < 3; i++) {
       await sleep(later.pollAfterMs);
-      expect(await codeOf(on([p1.url, p2.url][i % 2]!).queue.status.query({}))).toBe('OK');
+      expect(await outcome(on([p1.url, p2.url][i % 2]!).queue.status.query({}))).toBe('OK');
     }
   });
 });
