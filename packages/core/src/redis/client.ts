@@ -1,23 +1,58 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+
+/** A single Redis or a Redis Cluster: every command the stores send works on both. */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * `REDIS_URL` names one server (`redis://host:6379`) or, comma-separated, the seed nodes of a
+ * Redis Cluster (`redis://a:7001,redis://b:7002`); `cluster: true` also makes one seed a cluster.
+ */
+export function parseRedisUrls(url: string): URL[] {
+  return url
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean)
+    .map((u) => new URL(u));
+}
 
 /**
  * A Redis connection that fails fast instead of hanging: no offline queue (a call while
  * disconnected errors at once), a per-command timeout, and no replay of commands that were
  * in flight when the connection dropped (a replayed script could admit or enter twice).
+ * Every script touches the keys of one hash tag, so the same code runs on a Cluster.
  */
-export function createRedis(url: string, opts: { keyPrefix?: string; connectionName?: string } = {}): Redis {
-  const redis = new Redis(url, {
-    lazyConnect: false,
-    keyPrefix: opts.keyPrefix ?? '',
+export function createRedis(url: string, opts: { keyPrefix?: string; connectionName?: string; cluster?: boolean } = {}): RedisClient {
+  const nodes = parseRedisUrls(url);
+  const first = nodes[0];
+  if (!first) throw new Error('REDIS_URL names no server');
+  const base: RedisOptions = {
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
     // Under a second, so a queue call fails within one even when Redis hangs.
     commandTimeout: 800,
     connectTimeout: 2_000,
-    retryStrategy: (times) => Math.min(100 * times, 1_000),
     connectionName: opts.connectionName ?? 'concert-api',
-  });
+    ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+    ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+    ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+  let redis: RedisClient;
+  if (nodes.length > 1 || opts.cluster) {
+    redis = new Cluster(
+      nodes.map((n) => ({ host: n.hostname, port: Number(n.port || 6379) })),
+      {
+        keyPrefix: opts.keyPrefix ?? '',
+        enableOfflineQueue: false,
+        // Writes and reads go to masters: the line must read its own writes.
+        scaleReads: 'master',
+        clusterRetryStrategy: (times) => Math.min(100 * times, 1_000),
+        redisOptions: base,
+      },
+    );
+  } else {
+    redis = new Redis(url, { ...base, lazyConnect: false, keyPrefix: opts.keyPrefix ?? '', retryStrategy: (times) => Math.min(100 * times, 1_000) });
+  }
   // Connection errors surface on the commands; the client reconnects by itself.
   redis.on('error', () => {});
   watchdog(redis);
@@ -35,7 +70,7 @@ const WATCHDOG_DEADLINE_MS = 750;
  * ping that goes unanswered drops the connection instead: commands then fail at once (no
  * offline queue) until a reconnect gets a ready answer.
  */
-function watchdog(redis: Redis): void {
+function watchdog(redis: RedisClient): void {
   let probing = false;
   const timer = setInterval(() => {
     if (probing || redis.status !== 'ready') return;
@@ -61,7 +96,7 @@ function watchdog(redis: Redis): void {
 }
 
 /** Gives a starting Redis a moment to connect; the API starts either way and /readyz tells. */
-export async function waitForRedis(redis: Redis, ms: number): Promise<void> {
+export async function waitForRedis(redis: RedisClient, ms: number): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve) => {
     const done = () => {
@@ -74,4 +109,3 @@ export async function waitForRedis(redis: Redis, ms: number): Promise<void> {
   });
 }
 
-export type { Redis };
