@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, client, createTestDatabase, freePort, key, seedSale, spawnApi, type SpawnedApi, testEnv, timed } from '../../../test/harness.ts';
+import { admin, client, createTestDatabase, freePort, key, portOpen, seedSale, spawnApi, type SpawnedApi, testEnv, timed } from '../../../test/harness.ts';
 
 /**
  * Redis (the waiting room's store) dies under a running API and comes back on the same port:
@@ -24,7 +24,7 @@ async function startRedis(port: number): Promise<RedisServer> {
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 10_000;
-  while (!(await reachable(port))) {
+  while (!(await portOpen(port))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`redis-server did not start on ${port}:\n${out}`);
@@ -38,17 +38,6 @@ async function startRedis(port: number): Promise<RedisServer> {
       await exited;
     },
   };
-}
-
-function reachable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** Runs the call and returns its appCode ('OK' on success) and how long it took. */
@@ -89,7 +78,7 @@ describe('Redis stops and restarts under a running API', () => {
     // Redis dies.
     await redis!.stop();
     redis = undefined;
-    expect(await reachable(redisPort)).toBe(false);
+    expect(await portOpen(redisPort)).toBe(false);
 
     const other = client(api.url, { userId: u2 }, { batch: false });
     const calls: Record<string, () => Promise<unknown>> = {
