@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, client, createTestDatabase, freePort, key, portOpen, seedSale, spawnApi, type SpawnedApi, testEnv, timed } from '../../../test/harness.ts';
 
