@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisServer, startRedisServer } from '../../../test/redis-server.ts';
 import { admin, client, createTestDatabase, freePort, key, portOpen, seedSale, spawnApi, type SpawnedApi, testEnv, timed } from '../../../test/harness.ts';
 
 /**
@@ -9,35 +9,6 @@ import { admin, client, createTestDatabase, freePort, key, portOpen, seedSale, s
  */
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface RedisServer {
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** A redis-server of the test's own, without persistence, on a loopback port. */
-async function startRedis(port: number): Promise<RedisServer> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  while (!(await portOpen(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`redis-server did not start on ${port}:\n${out}`);
-    }
-    await sleep(50);
-  }
-  return {
-    child,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
 
 /** Runs the call and returns its appCode ('OK' on success) and how long it took. */
 const status = (url: string) =>
@@ -55,7 +26,7 @@ describe('Redis stops and restarts under a running API', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     redisPort = await freePort();
-    redis = await startRedis(redisPort);
+    redis = await startRedisServer(redisPort);
     api = await spawnApi(testEnv(db.url, { REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_KEY_PREFIX: 'opsredis:', CONCERT_GATE: 'on' }));
   });
   afterAll(async () => {
@@ -116,7 +87,7 @@ describe('Redis stops and restarts under a running API', () => {
     expect(api.child.exitCode).toBeNull();
 
     // Redis comes back on the same port (empty: no persistence). The API reconnects by itself.
-    redis = await startRedis(redisPort);
+    redis = await startRedisServer(redisPort);
     const back = Date.now();
     let readyAfter = -1;
     while (Date.now() - back < 10_000) {

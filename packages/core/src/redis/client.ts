@@ -28,9 +28,11 @@ export function createRedis(url: string, opts: { keyPrefix?: string; connectionN
   const base: RedisOptions = {
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 1,
-    // Under a second, so a queue call fails within one even when Redis hangs.
-    commandTimeout: 800,
+    // Nothing is retried or resent: a connection that closes fails what was in flight at once.
+    maxRetriesPerRequest: 0,
+    // A hung Redis is found by the watchdog within a second; this bounds a call that is merely
+    // slow, so it must leave room for a burst (a thousand scripts queued on one connection).
+    commandTimeout: 2_500,
     connectTimeout: 2_000,
     connectionName: opts.connectionName ?? 'concert-api',
     ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
@@ -61,17 +63,33 @@ export function createRedis(url: string, opts: { keyPrefix?: string; connectionN
 
 /** How often the connection is pinged, and how long a ping may go unanswered. */
 const WATCHDOG_EVERY_MS = 250;
-// No longer than commandTimeout: a Redis that cannot answer a ping in this time is failing commands anyway.
+// No longer than a second: a Redis that sends nothing for this long is failing commands anyway.
 const WATCHDOG_DEADLINE_MS = 750;
 
 /**
  * A Redis that hangs (frozen, partitioned) keeps its TCP connection open, and without this every
  * command would wait out commandTimeout, one after another, for as long as the hang lasts. A
- * ping that goes unanswered drops the connection instead: commands then fail at once (no
- * offline queue) until a reconnect gets a ready answer.
+ * ping that goes unanswered while nothing else arrives either drops the connection: commands
+ * then fail at once (no offline queue) until a reconnect gets a ready answer. A Redis that is
+ * busy (a burst of a thousand scripts ahead of the ping) keeps sending replies, and is left alone.
+ * On a Cluster every node has its own watchdog.
  */
 function watchdog(redis: RedisClient): void {
+  if (redis instanceof Cluster) {
+    redis.on('+node', (node: Redis) => watchNode(node));
+    return;
+  }
+  watchNode(redis);
+}
+
+function watchNode(redis: Redis): void {
   let probing = false;
+  let lastReplyAt = 0;
+  const onData = () => (lastReplyAt = performance.now());
+  // A reconnect brings a new socket.
+  const hook = () => redis.stream?.on('data', onData);
+  redis.on('connect', hook);
+  hook();
   const timer = setInterval(() => {
     if (probing || redis.status !== 'ready') return;
     probing = true;
@@ -79,7 +97,9 @@ function watchdog(redis: RedisClient): void {
     const deadline = setTimeout(() => {
       // After this loop turn's I/O, so a reply that is already waiting (a busy event loop) counts.
       setImmediate(() => {
-        if (!answered && redis.status === 'ready') redis.disconnect(true);
+        const silentFor = performance.now() - lastReplyAt;
+        // destroy, not end: a half-close waits for a peer that will never answer.
+        if (!answered && redis.status === 'ready' && silentFor >= WATCHDOG_DEADLINE_MS) redis.stream.destroy();
       });
     }, WATCHDOG_DEADLINE_MS);
     redis
