@@ -78,7 +78,17 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, new TRPCError({ code: 'TIMEOUT', message: 'The request did not arrive in time' })]
         : [400, new TRPCError({ code: 'BAD_REQUEST', message: 'Malformed HTTP request' })];
+  endSocket(socket, status, error);
+}
+
+/** CONNECT (a proxy tunnel) is not something this server does; Node would drop it without a word. */
+export function answerConnect(_req: http.IncomingMessage, socket: Duplex): void {
+  endSocket(socket, 405, new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: 'CONNECT is not supported' }));
+}
+
+function endSocket(socket: Duplex, status: number, error: TRPCError): void {
   const text = errorBody(error, status);
+  socket.on('error', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
   );

@@ -5,7 +5,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
 import type { TRPCError } from '@trpc/server';
 import { type Context, contextFactory, type RequestInfo, requestInfo } from './context.ts';
-import { answerClientError, corsPolicy, guard, notFound, sendError } from './edge.ts';
+import { answerClientError, answerConnect, corsPolicy, guard, notFound, sendError } from './edge.ts';
 import type { Metrics } from './metrics.ts';
 import { appRouter } from './router.ts';
 import { fastPath } from './single-call.ts';
@@ -100,6 +100,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
     guard(handle, log),
   ) as ApiServer;
   server.on('clientError', answerClientError);
+  server.on('connect', answerConnect);
   // Longer than a typical load balancer's idle timeout, so the balancer closes first.
   server.keepAliveTimeout = 65_000;
   server.drain = () => {
@@ -119,6 +120,7 @@ export function createMetricsServer(metrics: Metrics, opts: { log?: Logger } = {
     }, opts.log),
   );
   server.on('clientError', answerClientError);
+  server.on('connect', answerConnect);
   return server;
 }
 
