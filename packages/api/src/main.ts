@@ -36,7 +36,7 @@ core.startBackgroundWork({
 server.listen(config.port, config.host, () => {
   const where = core.databaseKind === 'pglite' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL';
   const queue = config.redisUrl ? 'Redis' : 'the in-process queue store';
-  log.info(`Concert API listening on http://${config.host}:${config.port}/trpc (${where}, ${queue})`);
+  log.info({ node: process.version }, `Concert API listening on http://${config.host}:${config.port}/trpc (${where}, ${queue}) on Node ${process.version}`);
 });
 const metricsPort = config.http.metricsPort;
 const metricsServer = metricsPort === undefined ? undefined : createMetricsServer(metrics, { log });
