@@ -50,7 +50,8 @@ export interface DescribedError {
 }
 
 const HINTS: Record<string, string> = {
-  QUEUE_NOT_ACTIVE: 'Join the waiting room first: concert queue join <concertId> --wait',
+  QUEUE_NOT_ACTIVE: 'Wait for your turn in the waiting room: concert queue join <concertId> --wait',
+  TOKEN_INVALID: 'Join the waiting room first: concert queue join <concertId> --wait (with --user-token, also check the JWT)',
   TOKEN_EXPIRED: 'Your turn in the waiting room is over: concert queue join <concertId> --wait',
   TOKEN_WRONG_CONCERT: 'The saved queue token is for another concert: concert queue join <concertId> --wait',
   ADMIN_KEY_INVALID: 'Pass --admin-key KEY or set CONCERT_ADMIN_KEY',
