@@ -1,4 +1,4 @@
-import type { Migration } from 'kysely';
+import type { Migration } from 'kysely/migration';
 import * as initial from './20261123T000000-initial.ts';
 import * as statementTimeout from './20261201T140000-statement-timeout.ts';
 
