@@ -8,6 +8,7 @@ import { type Context, contextFactory, type RequestInfo, requestInfo } from './c
 import { trySingleCall } from './single-call.ts';
 import { createMetrics } from './metrics.ts';
 import { appRouter } from './router.ts';
+import { createRestHandler, isRestUrl } from './rest/rest.handler.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -39,6 +40,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
     maxBatchSize: 50,
     onError,
   });
+  const rest = createRestHandler({ createContext, onError, maxBodyBytes: MAX_BODY_BYTES });
   core.startBackgroundWork({
     onError: (err) => log?.error({ err }, 'background job failed'),
     onHoldsExpired: (n) => metrics.holdsExpired(n),
@@ -48,6 +50,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
     if (draining) res.setHeader('connection', 'close');
+    if (isRestUrl(url)) return rest(req, res);
     if (url.startsWith('/trpc/')) {
       const started = performance.now();
       const given = req.headers['x-request-id'];
