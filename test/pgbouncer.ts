@@ -17,7 +17,7 @@ export interface PgBouncer {
  * shape runs it: a server connection is lent for one transaction only, so anything that relies
  * on session state breaks here. PgBouncer refuses to run as root; it runs as `postgres`.
  */
-export async function startPgBouncer(opts: { poolSize?: number } = {}): Promise<PgBouncer> {
+export async function startPgBouncer(opts: { poolSize?: number; roundRobin?: boolean } = {}): Promise<PgBouncer> {
   const bin = which('pgbouncer');
   if (!bin) throw new Error('PgBouncer is not installed: apt-get install -y pgbouncer (.ci/run does)');
   const upstream = new URL(BASE_DATABASE_URL);
@@ -43,6 +43,9 @@ export async function startPgBouncer(opts: { poolSize?: number } = {}): Promise<
       'server_reset_query =',
       'ignore_startup_parameters = extra_float_digits',
       'admin_users = postgres',
+      // Round robin spreads consecutive transactions over server connections (LIFO would hide
+      // session-state bugs by handing one idle client the same connection every time).
+      `server_round_robin = ${opts.roundRobin ? 1 : 0}`,
       '',
     ].join('\n'),
   );
