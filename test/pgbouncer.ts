@@ -23,32 +23,7 @@ export async function startPgBouncer(opts: { poolSize?: number; roundRobin?: boo
   const upstream = new URL(BASE_DATABASE_URL);
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'pgbouncer-'));
-  const user = decodeURIComponent(upstream.username || 'postgres');
-  writeFileSync(path.join(dir, 'users.txt'), `"${user}" ""\n`);
-  writeFileSync(
-    path.join(dir, 'pgbouncer.ini'),
-    [
-      '[databases]',
-      `* = host=${upstream.hostname} port=${upstream.port || 5432}`,
-      '[pgbouncer]',
-      'listen_addr = 127.0.0.1',
-      `listen_port = ${port}`,
-      `unix_socket_dir =`,
-      'auth_type = trust',
-      `auth_file = ${path.join(dir, 'users.txt')}`,
-      'pool_mode = transaction',
-      `default_pool_size = ${opts.poolSize ?? 20}`,
-      'max_client_conn = 900',
-      'max_db_connections = 40',
-      'server_reset_query =',
-      'ignore_startup_parameters = extra_float_digits',
-      'admin_users = postgres',
-      // Round robin spreads consecutive transactions over server connections (LIFO would hide
-      // session-state bugs by handing one idle client the same connection every time).
-      `server_round_robin = ${opts.roundRobin ? 1 : 0}`,
-      '',
-    ].join('\n'),
-  );
+  writePgBouncerConfig(dir, { upstream, port, poolSize: opts.poolSize ?? 20, roundRobin: opts.roundRobin ?? false });
   const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
   for (const f of ['', 'users.txt', 'pgbouncer.ini']) chownSync(path.join(dir, f), uid, gid);
@@ -94,4 +69,36 @@ function which(name: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * pgbouncer.ini and its users file in `dir`: transaction pooling in front of `upstream` (every
+ * database), trust auth for its user, on a loopback port. Shared with `pnpm stack`.
+ */
+export function writePgBouncerConfig(dir: string, o: { upstream: URL; port: number; poolSize: number; roundRobin?: boolean; pidfile?: string }): void {
+  const user = decodeURIComponent(o.upstream.username || 'postgres');
+  writeFileSync(path.join(dir, 'users.txt'), `"${user}" ""\n`);
+  writeFileSync(
+    path.join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `* = host=${o.upstream.hostname} port=${o.upstream.port || 5432}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${o.port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${path.join(dir, 'users.txt')}`,
+      'pool_mode = transaction',
+      `default_pool_size = ${o.poolSize}`,
+      'max_client_conn = 900',
+      'server_reset_query =',
+      'ignore_startup_parameters = extra_float_digits',
+      // Round robin spreads consecutive transactions over server connections (LIFO would hide
+      // session-state bugs by handing one idle client the same connection every time).
+      `server_round_robin = ${o.roundRobin ? 1 : 0}`,
+      ...(o.pidfile ? [`pidfile = ${o.pidfile}`] : []),
+      '',
+    ].join('\n'),
+  );
 }
