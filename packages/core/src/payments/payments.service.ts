@@ -10,6 +10,8 @@ import { applyLedgerEntry } from '../balance/balance.repository.ts';
 import { getReservation, lockReservation } from '../reservations/reservations.repository.ts';
 import { lockUser } from '../users/users.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
+import { insertReservationEvent } from '../outbox/outbox.repository.ts';
+import { emitSoldOutIfSo, settleOffers } from '../waitlist/waitlist.repository.ts';
 import * as repo from './payments.repository.ts';
 
 /** What happens to the payer's place in the waiting room once the money has moved. */
@@ -18,7 +20,7 @@ export interface PurchaseHook {
   purchased(userId: number, concertId: number): Promise<boolean>;
 }
 
-type StoredPayment = Omit<PaymentResult, 'queueTokenExpired'> & { concertId: number; scheduleId: number };
+type StoredPayment = Omit<PaymentResult, 'queueTokenExpired'> & { concertId: number; scheduleId: number; source?: 'QUEUE' | 'WAITLIST' };
 
 export class PaymentsService {
   constructor(
@@ -34,9 +36,10 @@ export class PaymentsService {
     );
     // Runs after the commit, on the first call and on every replay: a token that could not be
     // expired the first time (queue store down) gets another chance when the client retries.
-    const { concertId, scheduleId, ...payment } = stored;
+    const { concertId, scheduleId, source, ...payment } = stored;
     await this.deps.seatMaps.invalidate(concertId, scheduleId);
-    const queueTokenExpired = await this.deps.purchase.purchased(userId, concertId).catch(() => false);
+    // A waitlist offer was paid without a queue token: there is no place in line to free.
+    const queueTokenExpired = source === 'WAITLIST' ? false : await this.deps.purchase.purchased(userId, concertId).catch(() => false);
     return { ...payment, queueTokenExpired };
   }
 
@@ -48,7 +51,8 @@ export class PaymentsService {
   ): Promise<StoredPayment> {
     const { db, clock } = this.deps;
     const reservation = await getReservation(db, reservationId, clock.now(), userId);
-    await gate.assertActive(reservation.concertId);
+    // A waitlist offer is its own admission: it is paid without a queue token.
+    if (reservation.source !== 'WAITLIST') await gate.assertActive(reservation.concertId);
     return transaction(db, async (trx) => {
       const r = await lockReservation(trx, reservationId, userId);
       // Read the time after the lock: a payment that queued behind another must not sell a hold
@@ -91,6 +95,12 @@ export class PaymentsService {
       });
       await repo.insertTickets(trx, sold, { reservationId, userId, paymentId, now });
       await repo.markPaid(trx, reservationId, now);
+      if (r.source === 'WAITLIST') await settleOffers(trx, [reservationId], 'ACCEPTED', now);
+      const paid = await getReservation(trx, reservationId, now);
+      await insertReservationEvent(trx, 'payment.completed', paid, now, {
+        payment: { paymentId, amount: r.total_price, paidAt: now, balanceAfter: balance },
+      });
+      await emitSoldOutIfSo(trx, r.schedule_id, now);
       const result: StoredPayment = {
         paymentId,
         reservationId,
@@ -101,6 +111,7 @@ export class PaymentsService {
         balanceAfter: balance,
         concertId: reservation.concertId,
         scheduleId: reservation.scheduleId,
+        source: r.source,
       };
       await complete(trx, result);
       return result;

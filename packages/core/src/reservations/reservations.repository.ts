@@ -23,6 +23,8 @@ function baseQuery(db: Executor, now: Date) {
       'r.hold_expires_at',
       'r.created_at',
       'r.paid_at',
+      'r.refunded_at',
+      'r.source',
       'sc.concert_id',
       'sc.starts_at',
       'c.title',
@@ -48,9 +50,11 @@ function toReservation(r: Row): Reservation {
     seats: seats.map((s) => ({ seatNumber: Number(s.seatNumber), grade: s.grade, price: Number(s.price) })),
     totalPrice: r.total_price,
     status: r.status,
+    source: r.source,
     holdExpiresAt: r.hold_expires_at,
     createdAt: r.created_at,
     paidAt: r.paid_at,
+    refundedAt: r.refunded_at,
   };
 }
 
@@ -78,7 +82,7 @@ export async function findUserReservations(db: Db, userId: number, now: Date, st
 export async function lockReservation(trx: Tx, reservationId: string, userId?: number) {
   let q = trx
     .selectFrom('reservations')
-    .select(['id', 'user_id', 'schedule_id', 'status', 'total_price', 'seat_count', 'hold_expires_at'])
+    .select(['id', 'user_id', 'schedule_id', 'status', 'total_price', 'seat_count', 'hold_expires_at', 'source'])
     .where('id', '=', reservationId)
     .forUpdate();
   if (userId !== undefined) q = q.where('user_id', '=', userId);
@@ -118,7 +122,15 @@ export async function claimSeats(trx: Tx, scheduleId: number, seatNumbers: numbe
 
 export async function insertReservation(
   trx: Tx,
-  row: { id: string; userId: number; scheduleId: number; seats: Array<{ seat_number: number; grade: string; price: number }>; holdExpiresAt: Date; now: Date },
+  row: {
+    id: string;
+    userId: number;
+    scheduleId: number;
+    seats: Array<{ seat_number: number; grade: string; price: number }>;
+    holdExpiresAt: Date;
+    now: Date;
+    source?: 'QUEUE' | 'WAITLIST';
+  },
 ) {
   await trx
     .insertInto('reservations')
@@ -133,6 +145,7 @@ export async function insertReservation(
       created_at: row.now,
       paid_at: null,
       cancelled_at: null,
+      source: row.source ?? 'QUEUE',
     })
     .execute();
   await trx
@@ -185,6 +198,7 @@ export async function findLiveHolds(db: Db, now: Date, filter: { concertId?: num
       'r.schedule_id',
       'r.total_price',
       'r.hold_expires_at',
+      'r.source',
       eb
         .selectFrom('reservation_seats as rs')
         .select(sql<number[]>`array_agg(rs.seat_number ORDER BY rs.seat_number)`.as('n'))
