@@ -29,7 +29,7 @@ describe('after the sale: two API processes on one PostgreSQL', () => {
       WEBHOOK_RETRY_BASE_SECONDS: '0.3',
     });
     // One at a time: on a loaded machine three cold starts at once can each miss the start deadline.
-    for (const extra of [{}, {}, { HOLD_TTL_SECONDS: '3' }]) {
+    for (const extra of [{}, {}, { HOLD_TTL_SECONDS: '3' }] as Array<Record<string, string>>) {
       const started = await spawnApi({ ...env, ...extra });
       if (apis.length < 2) apis.push(started);
       else shortHolds = started;
