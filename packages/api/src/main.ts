@@ -30,7 +30,7 @@ const server = createServer(core, { log });
 server.listen(config.port, config.host, () => {
   const where = core.databaseKind === 'pglite' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL';
   const queue = config.redisUrl ? 'Redis' : 'the in-process queue store';
-  log.info(`Concert API listening on http://${config.host}:${config.port}/trpc (${where}, ${queue})`);
+  log.info({ node: process.version }, `Concert API listening on http://${config.host}:${config.port}/trpc (${where}, ${queue}) on Node ${process.version}`);
 });
 
 /** Time in-flight requests get to finish after SIGTERM before connections are cut. */

@@ -30,7 +30,7 @@ export * from './schemas.ts';
 export type * from './types.ts';
 export { type Clock, FakeClock, systemClock } from './clock.ts';
 export { type Config, ConfigError, loadConfig } from './config.ts';
-export type { QueueGate } from './queue/queue.gate.ts';
+export type { ActivePass, QueueGate } from './queue/queue.gate.ts';
 export type { QueueTicket, QueueStatsView } from './queue/queue.service.ts';
 export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
 export type { Db } from './db/database.ts';
@@ -125,7 +125,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
   const waitlist = new WaitlistService({ db, clock, seatMaps, offerSeconds: config.waitlistOfferSeconds });
   const webhooks = new WebhooksService({ db, clock, config: { ...config.webhooks, production: config.nodeEnv === 'production' } });
   const balance = new BalanceService({ db, clock, config, idempotency });
-  const payments = new PaymentsService({ db, clock, idempotency, purchase: queue, seatMaps });
+  const payments = new PaymentsService({ db, clock, idempotency, queue, seatMaps });
   const admin = new AdminService({ db, clock });
 
   const shouldSeed = config.seedDemo === 'always' || (config.seedDemo === 'auto' && handle.kind === 'pglite');

@@ -3,7 +3,7 @@ import { AppError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import { type Db, type Tx, transaction } from '../db/database.ts';
 import type { RefundReason } from '../db/schema.ts';
-import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
+import { type IdempotencyService, storedAnswer } from '../idempotency/idempotency.service.ts';
 import { applyLedgerEntry } from '../balance/balance.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import { insertReservationEvent } from '../outbox/outbox.repository.ts';
@@ -27,29 +27,29 @@ export class RefundsService {
   /** The buyer's refund, within the refund window, exactly once per key and per reservation. */
   async refund(userId: number, input: RefundInput): Promise<Reservation> {
     const { reservationId, idempotencyKey } = input;
-    const refunded = await this.deps.idempotency.run<Reservation>(
+    return this.deps.idempotency.run<Reservation>(
       { userId, procedure: 'reservations.refund', key: idempotencyKey },
       { reservationId },
       {
         execute: (complete) =>
-          transaction(this.deps.db, async (trx) => {
+          transaction(this.deps.db, async (trx, onCommit) => {
             const result = await refundIn(trx, { reservationId, userId, reason: 'USER', now: this.deps.clock.now(), policy: this.deps.policy });
             await complete(trx, result);
+            onCommit(() => this.deps.seatMaps.invalidate(result.concertId, result.scheduleId));
             return result;
           }),
+        replay: storedAnswer,
       },
     );
-    await this.deps.seatMaps.invalidate(refunded.concertId, refunded.scheduleId);
-    return refunded;
   }
 
   /** An operator's refund: any time, any reservation that is PAID. */
   async adminRefund(reservationId: string): Promise<Reservation> {
-    const refunded = await transaction(this.deps.db, (trx) =>
-      refundIn(trx, { reservationId, reason: 'ADMIN', now: this.deps.clock.now(), policy: this.deps.policy }),
-    );
-    await this.deps.seatMaps.invalidate(refunded.concertId, refunded.scheduleId);
-    return refunded;
+    return transaction(this.deps.db, async (trx, onCommit) => {
+      const refunded = await refundIn(trx, { reservationId, reason: 'ADMIN', now: this.deps.clock.now(), policy: this.deps.policy });
+      onCommit(() => this.deps.seatMaps.invalidate(refunded.concertId, refunded.scheduleId));
+      return refunded;
+    });
   }
 }
 

@@ -5,6 +5,7 @@ import { seatIsFree } from '../concerts/concerts.repository.ts';
 import { insertEvent, insertReservationEvent } from '../outbox/outbox.repository.ts';
 import { claimSeats, countUserSeats, getReservation, insertReservation } from '../reservations/reservations.repository.ts';
 import type { WaitlistEntry } from '../types.ts';
+import { grantOffer } from './waitlist.pass.ts';
 
 type Executor = Db | Tx;
 
@@ -135,7 +136,7 @@ export async function countAvailableSeats(db: Executor, scheduleId: number, now:
  * show at once takes others, never the same). Seats nobody fits stay on sale.
  */
 export async function offerFreedSeats(trx: Tx, scheduleId: number, now: Date, offerSeconds: number): Promise<number> {
-  const schedule = await trx.selectFrom('schedules').select(['cancelled_at', 'starts_at']).where('id', '=', scheduleId).executeTakeFirst();
+  const schedule = await trx.selectFrom('schedules').select(['cancelled_at', 'starts_at', 'concert_id']).where('id', '=', scheduleId).executeTakeFirst();
   if (!schedule || schedule.cancelled_at !== null || now >= schedule.starts_at) return 0;
   const entries = await trx
     .selectFrom('waitlist_entries')
@@ -166,7 +167,8 @@ export async function offerFreedSeats(trx: Tx, scheduleId: number, now: Date, of
     if (entry.seat_count > free.length) continue;
     if ((await countUserSeats(trx, entry.user_id, scheduleId, now)) + entry.seat_count > SEAT_LIMIT) continue;
     const reservationId = randomUUID();
-    const seats = await claimSeats(trx, scheduleId, free.splice(0, entry.seat_count), reservationId, expiresAt, now);
+    const pass = grantOffer(entry, schedule.concert_id, reservationId);
+    const seats = await claimSeats(trx, pass, scheduleId, free.splice(0, entry.seat_count), reservationId, expiresAt, now);
     await insertReservation(trx, { id: reservationId, userId: entry.user_id, scheduleId, seats, holdExpiresAt: expiresAt, now, source: 'WAITLIST' });
     await trx.updateTable('waitlist_entries').set({ status: 'OFFERED', reservation_id: reservationId, updated_at: now }).where('id', '=', entry.id).execute();
     const reservation = await getReservation(trx, reservationId, now);

@@ -1,4 +1,4 @@
-import type { Migration } from 'kysely';
+import type { Migration } from 'kysely/migration';
 import * as initial from './20261123T000000-initial.ts';
 import * as afterSale from './20261201T130000-after-sale.ts';
 
