@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/.data/**', '**/dist/**'] },
+  { ignores: ['**/node_modules/**', '**/.data/**', '**/dist/**', 'packages/api/types/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

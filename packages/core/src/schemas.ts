@@ -139,4 +139,4 @@ export type CreateConcertInput = z.infer<typeof ZCreateConcertInput>;
 export type ScheduleSpec = z.infer<typeof ZScheduleSpec>;
 export type HoldsListInput = z.infer<typeof ZHoldsListInput>;
 export type QueueConfigureInput = z.infer<typeof ZQueueConfigureInput>;
-export type ReservationStatus = z.infer<typeof ZReservationStatus>;
+export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
