@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { BIN, buildCli } from '../src/build.ts';
+import { BIN, buildCli } from '../build.mjs';
 import type { Io } from '../src/context.ts';
 import { run } from '../src/program.ts';
 import { ADMIN_KEY, createTestDatabase, REDIS_URL, spawnApi, testEnv } from '../../../test/harness.ts';
