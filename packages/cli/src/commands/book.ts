@@ -126,7 +126,7 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
       } catch (err) {
         if (opts.seats === undefined && appCodeOf(err) === 'SEAT_UNAVAILABLE' && attempt < 5) {
           const gone = await seatsTaken(ctx, err, seats, scheduleId, call);
-          say(c.yellow(`Someone was quicker: ${gone.length ? `seat ${gone.join(', ')} ${gone.length === 1 ? 'is' : 'are'}` : 'one of those seats is'} no longer available. Here is the map again.`));
+          say(c.yellow(`Someone was quicker: ${gone.length ? `seat${gone.length === 1 ? '' : 's'} ${gone.join(', ')} ${gone.length === 1 ? 'is' : 'are'}` : 'one of those seats is'} no longer available. Here is the map again.`));
           continue;
         }
         throw err;
@@ -137,14 +137,17 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
     const held = reservation;
     const seatList = held.seats.map((s) => s.seatNumber).join(', ');
     const ask = (message: (left: string) => string) => prompts.confirmBefore(message, held.holdExpiresAt, { default: true, now: () => ctx.now() });
-    const lapsed = () =>
-      new CliFailure('HOLD_EXPIRED', 'HOLD_EXPIRED', `The hold on seat(s) ${seatList} lapsed before you answered; the seats are free again`, `Start again: concert book --concert ${concertId} --schedule ${scheduleId}`);
+    const lapsed = async () => {
+      // Our clock and the server's may differ by a little: make sure the seats are free when we say so.
+      await release(ctx, held.reservationId);
+      return new CliFailure('HOLD_EXPIRED', 'HOLD_EXPIRED', `The hold on seat(s) ${seatList} lapsed before you answered; the seats are free again`, `Start again: concert book --concert ${concertId} --schedule ${scheduleId}`);
+    };
     say(`\n${renderReservation(ctx, c, held)}\n`);
     const { balance } = await api.balance.get.query({});
     if (balance < held.totalPrice) {
       const short = held.totalPrice - balance;
       const answer = opts.topUp ? true : ctx.interactive ? await ask((left) => `Your balance is ${won(balance)}, ${won(short)} short. Top up ${won(short)}? (hold: ${left})`) : false;
-      if (answer === 'lapsed') throw lapsed();
+      if (answer === 'lapsed') throw await lapsed();
       if (!answer && ctx.interactive) return declined(ctx, held, 'Not topped up and not paid');
       if (!answer) throw new CliFailure('INSUFFICIENT_BALANCE', 'INSUFFICIENT_BALANCE', `Your balance of ${won(balance)} is ${won(short)} short of ${won(held.totalPrice)}`, `Top up with --top-up, or first: concert charge ${short}`);
       const charged = await api.balance.charge.mutate({ amount: short, idempotencyKey: randomUUID() });
@@ -154,7 +157,7 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
     // 6. Pay.
     if (!opts.yes) {
       const answer = await ask((left) => `Pay ${won(held.totalPrice)} for seat(s) ${seatList}? The hold lapses at ${localTime(held.holdExpiresAt, { seconds: true, weekday: false })} (${left})`);
-      if (answer === 'lapsed') throw lapsed();
+      if (answer === 'lapsed') throw await lapsed();
       if (!answer) return declined(ctx, held, 'Not paid');
     }
     const payment = await api.payments.pay.mutate({ reservationId: held.reservationId, idempotencyKey: randomUUID() }, call);
