@@ -89,6 +89,6 @@ describe('the installed concert command', () => {
     expect(JSON.parse(lines[3]!)).toMatchObject({ status: 'COMPLETED', queueTokenExpired: true });
     expect(lines[4]).toBe('{"status":"PAID"}');
     expect(lines[5]).toBe('exit status 1');
-    expect(JSON.parse(err.trim()).error).toMatchObject({ appCode: 'QUEUE_NOT_ACTIVE' });
+    expect(JSON.parse(err.trim()).error).toMatchObject({ appCode: 'TOKEN_INVALID' });
   });
 });
