@@ -25,13 +25,32 @@ const url = (protocols: string[]) =>
       }
     }, `must be a URL starting with ${protocols.join(' or ')}//`);
 
+// One Redis URL, or the comma-separated seed nodes of a Redis Cluster.
+const redisUrls = z
+  .string()
+  .trim()
+  .refine((v) => {
+    const parts = v.split(',').map((p) => p.trim());
+    return (
+      parts.length > 0 &&
+      parts.every((p) => {
+        try {
+          return ['redis:', 'rediss:'].includes(new URL(p).protocol);
+        } catch {
+          return false;
+        }
+      })
+    );
+  }, 'must be a URL starting with redis:// or rediss://, or several separated by commas (Redis Cluster seed nodes)');
+
 const ZEnv = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(0, 65535).default(3000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATA_DIR: z.string().trim().min(1).default('./.data'),
-  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_URL: redisUrls.optional(),
+  REDIS_CLUSTER: z.enum(['auto', 'on']).default('auto'),
   REDIS_KEY_PREFIX: z.string().trim().regex(/^[A-Za-z0-9:_-]{0,50}$/, 'must be up to 50 characters of A-Z a-z 0-9 : _ -').default('concert:'),
   HOLD_TTL_SECONDS: int(1, 86_400).default(300),
   QUEUE_MAX_ACTIVE: int(1, 1_000_000).default(100),
@@ -75,6 +94,8 @@ export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
   redisUrl: string | undefined;
+  /** Talk to a Redis Cluster (several seed nodes in REDIS_URL, or REDIS_CLUSTER=on). */
+  redisCluster: boolean;
   /** Namespaces this deployment's keys when a Redis is shared. */
   redisKeyPrefix: string;
   holdTtlSeconds: number;
@@ -141,6 +162,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL,
+    redisCluster: e.REDIS_CLUSTER === 'on' || (e.REDIS_URL?.includes(',') ?? false),
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     holdTtlSeconds: e.HOLD_TTL_SECONDS,
     queue: {
