@@ -39,4 +39,15 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // A router() carries the server's context type into AppRouter and so into every client's
+    // package (see packages/api/src/routers/index.ts): sub-routers are plain records.
+    files: ['packages/api/src/routers/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: '../trpc.ts', importNames: ['router'], message: 'Write a sub-router as a plain record: { … } satisfies TRPCRouterRecord.' }] },
+      ],
+    },
+  },
 );

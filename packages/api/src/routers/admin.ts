@@ -1,5 +1,19 @@
 import type { TRPCRouterRecord } from '@trpc/server';
-import { ZConcertIdInput, ZCreateConcertInput, ZCreateUserInput, ZEmpty, ZHoldsListInput, ZQueueConfigureInput, ZReservationIdInput } from '@concert/core';
+import {
+  ZConcertIdInput,
+  ZConcertUpdateInput,
+  ZCreateConcertInput,
+  ZCreateUserInput,
+  ZEmpty,
+  ZHoldsListInput,
+  ZPageInput,
+  ZQueueConfigureInput,
+  ZReservationIdInput,
+  ZScheduleIdInput,
+  ZWebhookCreateInput,
+  ZWebhookDeliveriesInput,
+  ZWebhookIdInput,
+} from '@concert/core';
 import { adminProcedure } from '../trpc.ts';
 
 export const adminRouter = {
@@ -8,6 +22,20 @@ export const adminRouter = {
   },
   concerts: {
     create: adminProcedure.input(ZCreateConcertInput).mutation(({ ctx, input }) => ctx.core.concerts.create(input)),
+    list: adminProcedure.input(ZPageInput).query(({ ctx, input }) => ctx.core.catalog.list(input)),
+    update: adminProcedure.input(ZConcertUpdateInput).mutation(({ ctx, input }) => ctx.core.catalog.update(input)),
+  },
+  schedules: {
+    cancel: adminProcedure.input(ZScheduleIdInput).mutation(({ ctx, input }) => ctx.core.schedules.cancel(input.scheduleId)),
+  },
+  reservations: {
+    refund: adminProcedure.input(ZReservationIdInput).mutation(({ ctx, input }) => ctx.core.refunds.adminRefund(input.reservationId)),
+  },
+  webhooks: {
+    create: adminProcedure.input(ZWebhookCreateInput).mutation(({ ctx, input }) => ctx.core.webhooks.create(input)),
+    list: adminProcedure.input(ZEmpty).query(({ ctx }) => ctx.core.webhooks.list()),
+    delete: adminProcedure.input(ZWebhookIdInput).mutation(({ ctx, input }) => ctx.core.webhooks.delete(input.webhookId)),
+    deliveries: adminProcedure.input(ZWebhookDeliveriesInput).query(({ ctx, input }) => ctx.core.webhooks.deliveries(input)),
   },
   seedDemo: adminProcedure.input(ZEmpty).mutation(({ ctx }) => ctx.core.admin.seedDemo()),
   holds: {

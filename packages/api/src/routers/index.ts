@@ -6,6 +6,7 @@ import { concertsRouter } from './concerts.ts';
 import { paymentsRouter } from './payments.ts';
 import { queueRouter } from './queue.ts';
 import { reservationsRouter } from './reservations.ts';
+import { waitlistRouter } from './waitlist.ts';
 
 // Sub-routers are plain records (`{ … } satisfies TRPCRouterRecord`), not router(): a router()
 // carries the server's context type, which would then be part of every client's AppRouter.
@@ -15,6 +16,7 @@ export const procedures = {
   reservations: reservationsRouter,
   balance: balanceRouter,
   payments: paymentsRouter,
+  waitlist: waitlistRouter,
   admin: adminRouter,
 };
 

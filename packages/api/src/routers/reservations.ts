@@ -1,5 +1,5 @@
 import type { TRPCRouterRecord } from '@trpc/server';
-import { ZHoldInput, ZMineInput, ZReservationIdInput } from '@concert/core';
+import { ZHoldInput, ZMineInput, ZRefundInput, ZReservationIdInput } from '@concert/core';
 import { activeQueueProcedure, identifiedProcedure } from '../trpc.ts';
 
 export const reservationsRouter = {
@@ -9,4 +9,5 @@ export const reservationsRouter = {
   cancel: identifiedProcedure
     .input(ZReservationIdInput)
     .mutation(({ ctx, input }) => ctx.core.reservations.cancel(input.reservationId, ctx.userId)),
+  refund: identifiedProcedure.input(ZRefundInput).mutation(({ ctx, input }) => ctx.core.refunds.refund(ctx.userId, input)),
 } satisfies TRPCRouterRecord;
