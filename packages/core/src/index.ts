@@ -19,6 +19,7 @@ import { MemorySeatVersionStore, RedisSeatVersionStore, SeatMapCache } from './c
 import { RateLimitService } from './ratelimit/ratelimit.service.ts';
 import { MemoryRateLimitStore, RedisRateLimitStore } from './ratelimit/ratelimit.store.ts';
 import { ReservationsService } from './reservations/reservations.service.ts';
+import { UsersService } from './users/users.service.ts';
 
 export * from './errors.ts';
 export * from './schemas.ts';
@@ -36,6 +37,7 @@ export interface Core extends AsyncDisposable {
   readonly clock: Clock;
   readonly db: Db;
   readonly databaseKind: 'postgres' | 'pglite';
+  readonly users: UsersService;
   readonly concerts: ConcertsService;
   readonly reservations: ReservationsService;
   readonly balance: BalanceService;
@@ -98,6 +100,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     config,
   });
   const seatMaps = new SeatMapCache({ versions: redis ? new RedisSeatVersionStore(redis) : new MemorySeatVersionStore(), clock });
+  const users = new UsersService({ db });
   const concerts = new ConcertsService({ db, clock, seatMaps });
   const reservations = new ReservationsService({ db, clock, holdTtlSeconds: config.holdTtlSeconds, idempotency, seatMaps, concerts });
   const balance = new BalanceService({ db, clock, config, idempotency });
@@ -125,6 +128,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     clock,
     db,
     databaseKind: handle.kind,
+    users,
     concerts,
     reservations,
     balance,
