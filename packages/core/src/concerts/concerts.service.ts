@@ -109,6 +109,14 @@ export interface CreatedConcert {
 export async function createConcertIn(trx: Tx, input: CreateConcertInput, now: Date): Promise<CreatedConcert> {
   assertStorableText(input.title, 'title');
   assertStorableText(input.venue, 'venue');
+  input.schedules.forEach((spec, i) => {
+    // Nobody can book a show that has begun: creating one is an operator's slip.
+    if (spec.startsAt <= now) {
+      throw new AppError('INVALID_INPUT', `schedules[${i}].startsAt must be in the future (it is ${spec.startsAt.toISOString()})`, {
+        path: ['schedules', i, 'startsAt'],
+      });
+    }
+  });
   const layouts = input.schedules.map((spec, i) => ({ spec, seats: seatLayout(spec, i) }));
   const concert = await repo.insertConcert(trx, { title: input.title, venue: input.venue });
   const schedules = [];
@@ -116,8 +124,7 @@ export async function createConcertIn(trx: Tx, input: CreateConcertInput, now: D
     const row = await repo.insertSchedule(trx, {
       concert_id: concert.id,
       starts_at: spec.startsAt,
-      // A show created after its start opens at its start (never bookable), not after it.
-      booking_opens_at: spec.bookingOpensAt ?? (now < spec.startsAt ? now : spec.startsAt),
+      booking_opens_at: spec.bookingOpensAt ?? now,
       seat_count: spec.seatCount,
     });
     await repo.insertSeats(trx, seats.map((s) => ({ ...s, schedule_id: row.id })));
