@@ -16,11 +16,15 @@ import { pct, type Req, run, type RunResult } from './load.ts';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const log = (...a: unknown[]) => console.error('[bench]', ...a);
+/** BENCH_ONLY=holds,status,… runs only those scenario groups (for profiling); the report's checks need all of them. */
+const ONLY = process.env.BENCH_ONLY?.split(',');
+const enabled = (group: string) => !ONLY || ONLY.includes(group);
 
 const db = await createTestDatabase();
 const prefix = `bench${randomBytes(4).toString('hex')}:`;
 const env = testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix, RATE_LIMITS: 'off', LOG_LEVEL: 'warn', DB_POOL_SIZE: '20', HOLD_TTL_SECONDS: '600' });
-const api = await spawnApi(env);
+// BENCH_CPU_PROF=dir writes a V8 CPU profile of the API process there when it stops.
+const api = await spawnApi(env, { nodeArgs: process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [] });
 const apiPort = Number(new URL(api.url).port);
 const basePort = await freePort();
 const baseline = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/baseline.ts')], {
@@ -101,6 +105,7 @@ try {
     if (!r.ok) throw new Error(`audit failed after ${after}: ${JSON.stringify(r.checks.filter((c) => !c.ok))}`);
   };
 
+  if (enabled('status')) {
   // ---- queue.status: 1,000 waiting users polling
   log('queue.status');
   const waiters = userIds.slice(0, 1000);
@@ -124,7 +129,9 @@ try {
     rows.push({ scenario: 'queue.status (1,000 waiting)', impl: 'baseline', r: await run({ port: basePort, connections: 64, seconds: SECONDS, next: baseStatusReq }) });
   }
   await audit('queue.status');
+  }
 
+  if (enabled('enter')) {
   // ---- queue.enter: 5,000 users at once, a fresh line each round
   log('queue.enter');
   for (let round = 0; round < ROUNDS; round++) {
@@ -143,11 +150,13 @@ try {
     });
   }
   await audit('queue.enter');
+  }
 
   // ---- tokens for the booking scenarios (everyone ACTIVE on the main concert)
   const bookers = userIds.slice(0, 2000);
   let activeTokens = await enterAll(main.concertId, bookers);
 
+  if (enabled('seats')) {
   // ---- concerts.seats: many readers of one schedule, with holds invalidating it now and then
   log('concerts.seats');
   const readers = bookers.slice(0, 200);
@@ -183,10 +192,11 @@ try {
     rows.push({ scenario: 'concerts.seats (one schedule)', impl: 'baseline', r: await run({ port: basePort, connections: 64, seconds: SECONDS, next: () => ({ method: 'GET', path: `/seats?s=${readSchedule}` }) }) });
   }
   await audit('concerts.seats');
+  }
 
   // ---- holds: 2,000 racing for one seat vs 2,000 on distinct seats; then payments of those
   log('holds and payments');
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; enabled('holds') && round < ROUNDS; round++) {
     currentScenario = 'holds';
     const race = raceSchedules[round]!;
     const spread = spreadSchedules.slice(round * 2, round * 2 + 2);
@@ -288,6 +298,10 @@ for (const s of scenarios) {
     `| ${s} | ${impl} | ${x.rps.toFixed(0)} | ${x.p50.toFixed(1)} | ${x.p95.toFixed(1)} | ${x.p99.toFixed(1)} | ${x.requests} | ${x.errors} | ${ratio} |`;
   table.push(line('ours', ours, base ? `${(ours.rps / base.rps).toFixed(2)}×` : ''));
   if (base) table.push(line('baseline', base, ''));
+}
+if (ONLY) {
+  console.log(table.join('\n'));
+  process.exit(0);
 }
 const st = agg['queue.status (1,000 waiting)']!;
 const stBase = agg['queue.status (1,000 waiting) baseline']!;

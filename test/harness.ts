@@ -107,9 +107,9 @@ export interface SpawnedApi {
 }
 
 /** The API as its own OS process (`pnpm start`'s entry point), for multi-process tests. */
-export async function spawnApi(env: Record<string, string>): Promise<SpawnedApi> {
+export async function spawnApi(env: Record<string, string>, opts: { nodeArgs?: string[] } = {}): Promise<SpawnedApi> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'packages/api/src/main.ts')], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'packages/api/src/main.ts')], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],

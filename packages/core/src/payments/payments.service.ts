@@ -6,9 +6,6 @@ import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
 import type { QueueGate } from '../queue/queue.gate.ts';
 import type { PayInput } from '../schemas.ts';
 import type { PaymentResult } from '../types.ts';
-import { applyLedgerEntry } from '../balance/balance.repository.ts';
-import { getReservation, lockReservation } from '../reservations/reservations.repository.ts';
-import { lockUser } from '../users/users.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import * as repo from './payments.repository.ts';
 
@@ -47,10 +44,10 @@ export class PaymentsService {
     complete: (trx: Tx, result: StoredPayment) => Promise<void>,
   ): Promise<StoredPayment> {
     const { db, clock } = this.deps;
-    const reservation = await getReservation(db, reservationId, clock.now(), userId);
+    const reservation = await repo.getReservationShow(db, reservationId, userId);
     await gate.assertActive(reservation.concertId);
     return transaction(db, async (trx) => {
-      const r = await lockReservation(trx, reservationId, userId);
+      const r = await repo.lockReservationAndPayer(trx, reservationId, userId);
       // Read the time after the lock: a payment that queued behind another must not sell a hold
       // that lapsed while it waited.
       const now = clock.now();
@@ -59,45 +56,30 @@ export class PaymentsService {
       if (r.status === 'EXPIRED' || r.hold_expires_at <= now) {
         throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       }
-      const user = await lockUser(trx, userId);
-      if (user.balance < r.total_price) {
-        throw new AppError('INSUFFICIENT_BALANCE', `The balance is ${user.balance} won; this reservation costs ${r.total_price} won`, {
-          balance: user.balance,
+      if (r.balance < r.total_price) {
+        throw new AppError('INSUFFICIENT_BALANCE', `The balance is ${r.balance} won; this reservation costs ${r.total_price} won`, {
+          balance: r.balance,
           required: r.total_price,
         });
       }
-      // Seats still held by this reservation, unexpired, become SOLD in the same statement that
-      // checks it: a hold lapsing concurrently ends either sold (here) or free (re-held), never both.
-      const sold = await repo.sellHeldSeats(trx, reservationId, now);
-      if (sold.length !== r.seat_count) throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       const paymentId = randomUUID();
-      await repo.insertPayment(trx, {
-        id: paymentId,
+      const { sold, balance } = await repo.sellReservation(trx, {
+        paymentId,
         reservationId,
         userId,
         amount: r.total_price,
-        balanceBefore: user.balance,
-        balanceAfter: user.balance - r.total_price,
+        seatCount: r.seat_count,
+        balanceBefore: r.balance,
         now,
       });
-      const { balance } = await applyLedgerEntry(trx, {
-        user_id: userId,
-        kind: 'PAYMENT',
-        source: 'SYSTEM',
-        amount: -r.total_price,
-        reservation_id: reservationId,
-        payment_id: paymentId,
-        created_at: now,
-      });
-      await repo.insertTickets(trx, sold, { reservationId, userId, paymentId, now });
-      await repo.markPaid(trx, reservationId, now);
+      if (sold !== r.seat_count || balance === null) throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       const result: StoredPayment = {
         paymentId,
         reservationId,
         amount: r.total_price,
         status: 'COMPLETED',
         paidAt: now,
-        balanceBefore: user.balance,
+        balanceBefore: r.balance,
         balanceAfter: balance,
         concertId: reservation.concertId,
         scheduleId: reservation.scheduleId,

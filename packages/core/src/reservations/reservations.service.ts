@@ -51,7 +51,15 @@ export class ReservationsService {
         const held = await transaction(db, async (trx) => {
           // The user's row lock serialises one user's holds, so the limit cannot be raced past.
           await lockUser(trx, userId);
-          const owned = await repo.countUserSeats(trx, userId, scheduleId, now);
+          const { owned, show, seats } = await repo.holdSeats(trx, {
+            reservationId,
+            userId,
+            scheduleId,
+            seatNumbers,
+            heldUntil: holdExpiresAt,
+            now,
+            limit: MAX_SEATS_PER_USER_PER_SCHEDULE,
+          });
           if (owned + seatNumbers.length > MAX_SEATS_PER_USER_PER_SCHEDULE) {
             throw new AppError(
               'TICKET_LIMIT_EXCEEDED',
@@ -59,15 +67,25 @@ export class ReservationsService {
               { limit: MAX_SEATS_PER_USER_PER_SCHEDULE, owned },
             );
           }
-          const claimed = await repo.claimSeats(trx, scheduleId, seatNumbers, reservationId, holdExpiresAt, now);
-          if (claimed.length !== seatNumbers.length) {
-            const got = new Set(claimed.map((s) => s.seat_number));
+          if (seats.length !== seatNumbers.length) {
+            const got = new Set(seats.map((s) => s.seatNumber));
             const taken = seatNumbers.filter((n) => !got.has(n));
             throw new AppError('SEAT_UNAVAILABLE', `Seat ${taken.join(', ')} is not available`, { seatNumbers: taken });
           }
-          await repo.insertReservation(trx, { id: reservationId, userId, scheduleId, seats: claimed, holdExpiresAt, now });
-          const reservation = await repo.getReservation(trx, reservationId, now);
-          const result = publicReservation(reservation);
+          // The answer is what the statement wrote and returned: no second read.
+          const result: Reservation = {
+            reservationId,
+            concertId: show.concertId,
+            concertTitle: show.concertTitle,
+            scheduleId,
+            startsAt: show.startsAt,
+            seats,
+            totalPrice: seats.reduce((sum, s) => sum + s.price, 0),
+            status: 'HELD',
+            holdExpiresAt,
+            createdAt: now,
+            paidAt: null,
+          };
           await complete(trx, result);
           return result;
         });

@@ -1,7 +1,9 @@
 import type { Migration } from 'kysely';
 import * as initial from './20261123T000000-initial.ts';
+import * as reservationsUserScheduleIdx from './20261201T110000-reservations-user-schedule-idx.ts';
 
 /** Every migration, by name; Kysely runs them in name order. */
 export const migrations: Record<string, Migration> = {
   '20261123T000000-initial': initial,
+  '20261201T110000-reservations-user-schedule-idx': reservationsUserScheduleIdx,
 };
