@@ -10,6 +10,7 @@ import { type Clock, type Core, createCore, loadConfig } from '@concert/core';
 import { createTRPCClient, httpBatchLink, httpLink, TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll } from 'vitest';
 import pg from 'pg';
+import { deleteRedisKeys as deleteKeysAt } from './redis-keys.ts';
 import superjson from 'superjson';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,6 +73,8 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
     // Suites run two at a time, each with up to three API processes: stay under max_connections.
     DB_POOL_SIZE: '8',
     LOG_LEVEL: 'warn',
+    // The vitest project that runs the suites through tRPC's own handler only (vitest.config.ts).
+    ...(process.env.TRPC_FAST_PATH ? { TRPC_FAST_PATH: process.env.TRPC_FAST_PATH } : {}),
     ...extra,
   };
 }
@@ -86,6 +89,7 @@ export interface TestApi {
 export async function startApi(env: Record<string, string>, opts: { clock?: Clock } = {}): Promise<TestApi> {
   const core = await createCore(loadConfig(env), opts.clock ? { clock: opts.clock } : {});
   const server = createServer(core);
+  core.startBackgroundWork();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -101,6 +105,8 @@ export async function startApi(env: Record<string, string>, opts: { clock?: Cloc
 
 export interface SpawnedApi {
   url: string;
+  /** Where its /metrics are served (METRICS_PORT: a free port unless the env gives one; '' serves none). */
+  metricsUrl: string;
   child: ChildProcess;
   output(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -109,9 +115,10 @@ export interface SpawnedApi {
 /** The API as its own OS process (`pnpm start`'s entry point), for multi-process tests. */
 export async function spawnApi(env: Record<string, string>, opts: { nodeArgs?: string[] } = {}): Promise<SpawnedApi> {
   const port = await freePort();
+  const metricsPort = env.METRICS_PORT ?? String(await freePort());
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'packages/api/src/main.ts')], {
     cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', METRICS_PORT: metricsPort },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -119,7 +126,8 @@ export async function spawnApi(env: Record<string, string>, opts: { nodeArgs?: s
   child.stderr!.on('data', (d) => (out += d));
   const url = `http://127.0.0.1:${port}`;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 30_000;
+  // Generous: on a busy two-core machine a cold start (tsx transpiling the sources) can take a while.
+  const deadline = Date.now() + 90_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`API process exited early:\n${out}`);
     const ok = await fetch(`${url}/healthz`).then(
@@ -135,6 +143,7 @@ export async function spawnApi(env: Record<string, string>, opts: { nodeArgs?: s
   }
   return {
     url,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
     child,
     output: () => out,
     async stop(signal = 'SIGTERM') {
@@ -142,6 +151,18 @@ export async function spawnApi(env: Record<string, string>, opts: { nodeArgs?: s
       return exited;
     },
   };
+}
+
+/** Whether something accepts TCP connections on this loopback port. */
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }
 
 export function freePort(): Promise<number> {
@@ -241,3 +262,6 @@ export async function seedSale(url: string, opts: { seatCount?: number; users?: 
   }
   return { concertId: concert.concertId, scheduleId: concert.schedules[0]!.scheduleId, userIds };
 }
+
+/** Deletes every key under a prefix, on a single Redis or on each master of a Redis Cluster. */
+export const deleteRedisKeys = (prefix: string) => deleteKeysAt(REDIS_URL, prefix);

@@ -25,13 +25,32 @@ const url = (protocols: string[]) =>
       }
     }, `must be a URL starting with ${protocols.join(' or ')}//`);
 
+// One Redis URL, or the comma-separated seed nodes of a Redis Cluster.
+const redisUrls = z
+  .string()
+  .trim()
+  .refine((v) => {
+    const parts = v.split(',').map((p) => p.trim());
+    return (
+      parts.length > 0 &&
+      parts.every((p) => {
+        try {
+          return ['redis:', 'rediss:'].includes(new URL(p).protocol);
+        } catch {
+          return false;
+        }
+      })
+    );
+  }, 'must be a URL starting with redis:// or rediss://, or several separated by commas (Redis Cluster seed nodes)');
+
 const ZEnv = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(0, 65535).default(3000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATA_DIR: z.string().trim().min(1).default('./.data'),
-  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_URL: redisUrls.optional(),
+  REDIS_CLUSTER: z.enum(['auto', 'on']).default('auto'),
   REDIS_KEY_PREFIX: z.string().trim().regex(/^[A-Za-z0-9:_-]{0,50}$/, 'must be up to 50 characters of A-Z a-z 0-9 : _ -').default('concert:'),
   HOLD_TTL_SECONDS: int(1, 86_400).default(300),
   QUEUE_MAX_ACTIVE: int(1, 1_000_000).default(100),
@@ -49,7 +68,24 @@ const ZEnv = z.object({
   RATE_LIMIT_ENTER_PER_10S: int(1, 1_000_000).default(20),
   SEED_DEMO: z.enum(['auto', 'always', 'never']).default('auto'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  METRICS_PORT: int(1, 65535).optional(),
+  CORS_ORIGINS: z
+    .string()
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .refine((list) => list.every((o) => o === '*' || isOrigin(o)), 'must be * or a comma-separated list of origins such as https://tickets.example.com')
+    .optional(),
+  HTTP_HEADERS_TIMEOUT_SECONDS: int(1, 600).default(10),
+  HTTP_REQUEST_TIMEOUT_SECONDS: int(1, 3600).default(30),
+  TRPC_FAST_PATH: z.enum(['on', 'off']).default('on'),
 });
+
+function isOrigin(v: string): boolean {
+  try {
+    return new URL(v).origin === v;
+  } catch {
+    return false;
+  }
+}
 
 export interface Config {
   nodeEnv: 'development' | 'production' | 'test';
@@ -58,6 +94,8 @@ export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
   redisUrl: string | undefined;
+  /** Talk to a Redis Cluster (several seed nodes in REDIS_URL, or REDIS_CLUSTER=on). */
+  redisCluster: boolean;
   /** Namespaces this deployment's keys when a Redis is shared. */
   redisKeyPrefix: string;
   holdTtlSeconds: number;
@@ -71,6 +109,17 @@ export interface Config {
   rateLimits: { enabled: boolean; mutationsPer10s: number; enterPer10s: number };
   seedDemo: 'auto' | 'always' | 'never';
   logLevel: string;
+  http: {
+    /** Where /metrics is served; undefined: nowhere (never on the public port). */
+    metricsPort: number | undefined;
+    /** Origins a browser may call from (`*` for any); empty: no cross-origin access. */
+    corsOrigins: string[];
+    /** Slow clients are cut off: all headers within the first limit, the whole request within the second. */
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    /** Unbatched calls of the hot procedures skip tRPC's fetch adapter (off: everything through tRPC's handler). */
+    fastPath: boolean;
+  };
   /** Which secrets fell back to their dev-only defaults (for a start-up warning). */
   devDefaults: string[];
 }
@@ -113,6 +162,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL,
+    redisCluster: e.REDIS_CLUSTER === 'on' || (e.REDIS_URL?.includes(',') ?? false),
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     holdTtlSeconds: e.HOLD_TTL_SECONDS,
     queue: {
@@ -128,6 +178,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimits: { enabled: e.RATE_LIMITS === 'on', mutationsPer10s: e.RATE_LIMIT_MUTATIONS_PER_10S, enterPer10s: e.RATE_LIMIT_ENTER_PER_10S },
     seedDemo: e.SEED_DEMO,
     logLevel: e.LOG_LEVEL,
+    http: {
+      metricsPort: e.METRICS_PORT,
+      corsOrigins: e.CORS_ORIGINS ?? [],
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
+      requestTimeoutMs: Math.max(e.HTTP_REQUEST_TIMEOUT_SECONDS, e.HTTP_HEADERS_TIMEOUT_SECONDS) * 1000,
+      fastPath: e.TRPC_FAST_PATH === 'on',
+    },
     devDefaults,
   };
 }

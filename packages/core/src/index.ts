@@ -25,11 +25,12 @@ export * from './schemas.ts';
 export type * from './types.ts';
 export { type Clock, FakeClock, systemClock } from './clock.ts';
 export { type Config, ConfigError, loadConfig } from './config.ts';
-export type { QueueGate } from './queue/queue.gate.ts';
+export type { ActivePass, QueueGate } from './queue/queue.gate.ts';
 export type { QueueTicket, QueueStatsView } from './queue/queue.service.ts';
 export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
 export type { Db } from './db/database.ts';
 export { isDatabaseUnavailable } from './db/database.ts';
+export { createRedis, type RedisClient, waitForRedis } from './redis/client.ts';
 
 export interface Core extends AsyncDisposable {
   readonly config: Config;
@@ -68,17 +69,27 @@ export interface CoreOverrides {
 /** The composition root: everything the services need is built here, once. */
 export async function createCore(config: Config, overrides: CoreOverrides = {}): Promise<Core> {
   const clock = overrides.clock ?? systemClock;
+  // On PostgreSQL, migrations run on a connection of their own that is closed afterwards, so
+  // every connection of the pool starts after them and carries the database defaults they set.
+  if (config.databaseUrl && !overrides.skipMigrations) {
+    const migrator = new Kysely<unknown>({ dialect: createDialect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 }).dialect });
+    try {
+      await migrateToLatest(migrator);
+    } finally {
+      await migrator.destroy().catch(() => {});
+    }
+  }
   const handle: DialectHandle = createDialect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize });
   const db = new Kysely<DB>({ dialect: handle.dialect });
   try {
-    if (!overrides.skipMigrations) await migrateToLatest(db as Kysely<unknown>);
+    if (!config.databaseUrl && !overrides.skipMigrations) await migrateToLatest(db as Kysely<unknown>);
   } catch (err) {
     await db.destroy().catch(() => {});
     throw err;
   }
 
   const idempotency = new IdempotencyService({ db, clock });
-  const redis = config.redisUrl ? createRedis(config.redisUrl, { keyPrefix: config.redisKeyPrefix }) : undefined;
+  const redis = config.redisUrl ? createRedis(config.redisUrl, { keyPrefix: config.redisKeyPrefix, cluster: config.redisCluster }) : undefined;
   if (redis) await waitForRedis(redis, 3_000);
   const knownConcerts = new Set<number>();
   const queue = new QueueService({
@@ -101,7 +112,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
   const concerts = new ConcertsService({ db, clock, seatMaps });
   const reservations = new ReservationsService({ db, clock, holdTtlSeconds: config.holdTtlSeconds, idempotency, seatMaps, concerts });
   const balance = new BalanceService({ db, clock, config, idempotency });
-  const payments = new PaymentsService({ db, clock, idempotency, purchase: queue, seatMaps });
+  const payments = new PaymentsService({ db, clock, idempotency, queue, seatMaps });
   const admin = new AdminService({ db, clock });
 
   const shouldSeed = config.seedDemo === 'always' || (config.seedDemo === 'auto' && handle.kind === 'pglite');

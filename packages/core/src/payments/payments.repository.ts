@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Db, Tx } from '../db/database.ts';
+import type { ActivePass } from '../queue/queue.gate.ts';
+import { passAdmitsTo } from '../reservations/reservations.repository.ts';
 
 /** The owner's reservation's schedule and concert (for the queue gate); someone else's reads as missing. */
 export async function getReservationShow(db: Db, reservationId: string, userId: number) {
@@ -35,18 +37,19 @@ export async function lockReservationAndPayer(trx: Tx, reservationId: string, us
  * in the same UPDATE that checks it (a hold lapsing concurrently ends either sold here or free,
  * never both); only if every seat was sold are the payment, the debit and its ledger entry, the
  * tickets and the PAID status written. The caller holds the reservation's and the payer's row
- * locks. The constraints stay the judges: tickets' primary key (a seat sold once), the balance's
+ * locks, and the gate's pass for the seats' concert. The constraints stay the judges: tickets' primary key (a seat sold once), the balance's
  * CHECK (no overdraft), the payment's balance arithmetic. Returns the seats sold (fewer than the
  * reservation's: the caller raises and the transaction rolls back) and the balance after.
  */
 export async function sellReservation(
   trx: Tx,
+  pass: ActivePass,
   p: { paymentId: string; reservationId: string; userId: number; amount: number; seatCount: number; balanceBefore: number; now: Date },
 ) {
   const { rows } = await sql<{ sold: number; balance: number | null }>`
     WITH sold AS (
       UPDATE seats SET sold_at = ${p.now}, held_until = NULL
-      WHERE reservation_id = ${p.reservationId} AND sold_at IS NULL AND held_until > ${p.now}
+      WHERE reservation_id = ${p.reservationId} AND ${passAdmitsTo(pass)} AND sold_at IS NULL AND held_until > ${p.now}
       RETURNING schedule_id, seat_number
     ),
     whole AS (SELECT count(*) = ${p.seatCount} AS ok FROM sold),

@@ -3,50 +3,53 @@ import { AppError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import { type Db, type Tx, transaction } from '../db/database.ts';
 import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
-import type { QueueGate } from '../queue/queue.gate.ts';
+import type { ActivePass, PaidToken, QueueGate, SpentTokens } from '../queue/queue.gate.ts';
 import type { PayInput } from '../schemas.ts';
 import type { PaymentResult } from '../types.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import * as repo from './payments.repository.ts';
 
-/** What happens to the payer's place in the waiting room once the money has moved. */
-export interface PurchaseHook {
-  /** Expires the payer's queue token for the concert, freeing the slot; false if that failed. */
-  purchased(userId: number, concertId: number): Promise<boolean>;
-}
-
-type StoredPayment = Omit<PaymentResult, 'queueTokenExpired'> & { concertId: number; scheduleId: number };
+/** What the idempotency key keeps: the answer, and what a replay needs (the seats' schedule, the token that paid). */
+type StoredPayment = Omit<PaymentResult, 'queueTokenExpired'> & { concertId: number; scheduleId: number; paidWith?: PaidToken };
 
 export class PaymentsService {
   constructor(
-    private readonly deps: { db: Db; clock: Clock; idempotency: IdempotencyService; purchase: PurchaseHook; seatMaps: SeatMapCache },
+    private readonly deps: { db: Db; clock: Clock; idempotency: IdempotencyService; queue: SpentTokens; seatMaps: SeatMapCache },
   ) {}
 
   async pay(userId: number, input: PayInput, gate: QueueGate): Promise<PaymentResult> {
     const { reservationId, idempotencyKey } = input;
-    const stored = await this.deps.idempotency.run<StoredPayment>(
+    return this.deps.idempotency.run<StoredPayment, PaymentResult>(
       { userId, procedure: 'payments.pay', key: idempotencyKey },
       { reservationId },
-      { execute: (complete) => this.execute(userId, reservationId, gate, complete) },
+      {
+        execute: async (complete) => {
+          const reservation = await repo.getReservationShow(this.deps.db, reservationId, userId);
+          const pass = await gate.admit(reservation.concertId);
+          return this.answer(await this.execute(pass, reservation.scheduleId, reservationId, complete));
+        },
+        // A replay gives up the token that paid once more (it may not have been given up the first
+        // time, the queue store being down), never whatever token the user holds now.
+        replay: (stored) => this.answer(stored),
+      },
     );
-    // Runs after the commit, on the first call and on every replay: a token that could not be
-    // expired the first time (queue store down) gets another chance when the client retries.
-    const { concertId, scheduleId, ...payment } = stored;
-    await this.deps.seatMaps.invalidate(concertId, scheduleId);
-    const queueTokenExpired = await this.deps.purchase.purchased(userId, concertId).catch(() => false);
+  }
+
+  /** After the commit: the token that paid is given up; queueTokenExpired says whether that is done. */
+  private async answer({ concertId: _c, scheduleId: _s, paidWith, ...payment }: StoredPayment): Promise<PaymentResult> {
+    const queueTokenExpired = paidWith ? await this.deps.queue.spend(paidWith).then(() => true, () => false) : false;
     return { ...payment, queueTokenExpired };
   }
 
   private async execute(
-    userId: number,
+    pass: ActivePass,
+    scheduleId: number,
     reservationId: string,
-    gate: QueueGate,
     complete: (trx: Tx, result: StoredPayment) => Promise<void>,
   ): Promise<StoredPayment> {
     const { db, clock } = this.deps;
-    const reservation = await repo.getReservationShow(db, reservationId, userId);
-    await gate.assertActive(reservation.concertId);
-    return transaction(db, async (trx) => {
+    const { userId, concertId, tokenId } = pass;
+    return transaction(db, async (trx, onCommit) => {
       const r = await repo.lockReservationAndPayer(trx, reservationId, userId);
       // Read the time after the lock: a payment that queued behind another must not sell a hold
       // that lapsed while it waited.
@@ -63,7 +66,7 @@ export class PaymentsService {
         });
       }
       const paymentId = randomUUID();
-      const { sold, balance } = await repo.sellReservation(trx, {
+      const { sold, balance } = await repo.sellReservation(trx, pass, {
         paymentId,
         reservationId,
         userId,
@@ -81,10 +84,12 @@ export class PaymentsService {
         paidAt: now,
         balanceBefore: r.balance,
         balanceAfter: balance,
-        concertId: reservation.concertId,
-        scheduleId: reservation.scheduleId,
+        concertId,
+        scheduleId,
+        paidWith: { concertId, tokenId },
       };
       await complete(trx, result);
+      onCommit(() => this.deps.seatMaps.invalidate(concertId, scheduleId));
       return result;
     });
   }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import { QUEUE_REGISTRY_KEY, queueKeyList, seatMapVersionsKey } from '../redis/keys.ts';
 import {
   ADMIT_BATCH,
@@ -128,14 +128,6 @@ local live = drop(ARGV[6])
 settle()
 return live
 `,
-  // ARGV 6 userId
-  queueExpireUser: `${PRELUDE}
-local t = redis.call('HGET', KEYS[5], ARGV[6])
-local live = 0
-if t then live = drop(t) end
-settle()
-return live
-`,
   // ARGV 6.. field, value pairs of settings to store
   queueStats: `${PRELUDE}
 for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1]) end
@@ -169,7 +161,7 @@ return {state, v[1], v[2]}
 export class RedisQueueStore implements QueueStore {
   private readonly registered = new Set<number>();
 
-  constructor(private readonly redis: Redis) {
+  constructor(private readonly redis: RedisClient) {
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 9, lua });
     }
@@ -203,10 +195,6 @@ export class RedisQueueStore implements QueueStore {
 
   async leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean> {
     return (await this.run('queueLeave', concertId, now, defaults, tokenId)) === 1;
-  }
-
-  async expireUser(concertId: number, userId: number, now: number, defaults: QueueSettings): Promise<boolean> {
-    return (await this.run('queueExpireUser', concertId, now, defaults, userId)) === 1;
   }
 
   async tick(now: number, defaults: QueueSettings): Promise<void> {

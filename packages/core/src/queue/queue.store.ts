@@ -58,8 +58,6 @@ export interface QueueStore {
   ): Promise<{ state: GateState; seatMapVersion?: { epoch: string; n: number } | null }>;
   /** Drops the token (WAITING or ACTIVE) and admits whoever is next; false if it was not live. */
   leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean>;
-  /** Drops the user's live token for the concert (after a payment); false if none was live. */
-  expireUser(concertId: number, userId: number, now: number, defaults: QueueSettings): Promise<boolean>;
   /** Expires lapsed ACTIVE tokens, drops idle WAITING ones and admits from the head, for every concert. */
   tick(now: number, defaults: QueueSettings): Promise<void>;
   stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats>;

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Db, Tx } from '../db/database.ts';
+import type { ActivePass } from '../queue/queue.gate.ts';
 import type { ReservationStatus } from '../schemas.ts';
 import type { Reservation } from '../types.ts';
 
@@ -109,11 +110,13 @@ export function userSeatCount(db: Executor, userId: number, scheduleId: number, 
  * user's seats; claim every requested seat that is free now, with one conditional UPDATE, only
  * if the limit allows; and write the reservation and its seats only if every seat was claimed.
  * Concurrent claims of a seat queue on its row lock; the loser re-reads the row and matches
- * nothing. Returns the user's seat count before the hold, the seats claimed (fewer than asked:
+ * nothing. Only with the gate's pass, and only seats of the concert the pass admits to.
+ * Returns the user's seat count before the hold, the seats claimed (fewer than asked:
  * the caller raises and the transaction rolls back), and what the answer shows of the show.
  */
 export async function holdSeats(
   trx: Tx,
+  pass: ActivePass,
   h: { reservationId: string; userId: number; scheduleId: number; seatNumbers: number[]; heldUntil: Date; now: Date; limit: number },
 ) {
   const k = h.seatNumbers.length;
@@ -129,7 +132,7 @@ export async function holdSeats(
     WITH owned AS (${userSeatCount(trx, h.userId, h.scheduleId, h.now)}),
     claimed AS (
       UPDATE seats SET reservation_id = ${h.reservationId}, held_until = ${h.heldUntil}
-      WHERE schedule_id = ${h.scheduleId} AND seat_number = ANY(${h.seatNumbers}::int[])
+      WHERE schedule_id = ${h.scheduleId} AND ${passAdmitsTo(pass)} AND seat_number = ANY(${h.seatNumbers}::int[])
         AND sold_at IS NULL AND (reservation_id IS NULL OR held_until <= ${h.now})
         AND (SELECT n FROM owned) + ${k} <= ${h.limit}
       RETURNING seat_number, grade, price
@@ -215,3 +218,7 @@ export async function findLiveHolds(db: Db, now: Date, filter: { concertId?: num
   if (filter.scheduleId !== undefined) q = q.where('r.schedule_id', '=', filter.scheduleId);
   return q.execute();
 }
+
+/** Seats of a schedule of the pass's concert: a pass for one concert opens no other. */
+export const passAdmitsTo = (pass: ActivePass) =>
+  sql<boolean>`schedule_id IN (SELECT id FROM schedules WHERE concert_id = ${pass.concertId})`;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import { type Db, transaction } from '../db/database.ts';
-import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
+import { type IdempotencyService, storedAnswer } from '../idempotency/idempotency.service.ts';
 import type { QueueGate } from '../queue/queue.gate.ts';
 import type { HoldInput, ReservationStatus } from '../schemas.ts';
 import type { HoldSummary, Reservation } from '../types.ts';
@@ -28,11 +28,12 @@ export class ReservationsService {
   async hold(userId: number, input: HoldInput, gate: QueueGate): Promise<Reservation> {
     const { scheduleId, idempotencyKey } = input;
     const seatNumbers = [...input.seatNumbers].sort((a, b) => a - b);
-    return this.deps.idempotency.run({ userId, procedure: 'reservations.hold', key: idempotencyKey }, { scheduleId, seatNumbers }, {
+    return this.deps.idempotency.run<Reservation>({ userId, procedure: 'reservations.hold', key: idempotencyKey }, { scheduleId, seatNumbers }, {
       execute: async (complete) => {
         const { db, clock } = this.deps;
         const schedule = await this.deps.concerts.scheduleRow(scheduleId);
-        await gate.assertActive(schedule.concert_id);
+        // The same round trip reads the seat map's version, for the check of taken seats below.
+        const pass = await gate.admit(schedule.concert_id, { seatMapOf: scheduleId });
         const now = clock.now();
         if (now < schedule.booking_opens_at) {
           throw new AppError('BOOKING_NOT_OPEN', `Booking opens at ${schedule.booking_opens_at.toISOString()}`, {
@@ -44,14 +45,14 @@ export class ReservationsService {
         if (missing.length > 0) {
           throw new AppError('SEAT_NOT_FOUND', `Seat ${missing.join(', ')} does not exist in schedule ${scheduleId}`, { seatNumbers: missing });
         }
-        const taken = await this.deps.concerts.takenSeats(schedule.concert_id, scheduleId, seatNumbers);
+        const taken = await this.deps.concerts.takenSeats(pass, scheduleId, seatNumbers);
         if (taken.length > 0) throw new AppError('SEAT_UNAVAILABLE', `Seat ${taken.join(', ')} is not available`, { seatNumbers: taken });
         const reservationId = randomUUID();
         const holdExpiresAt = new Date(now.getTime() + this.deps.holdTtlSeconds * 1000);
-        const held = await transaction(db, async (trx) => {
+        return transaction(db, async (trx, onCommit) => {
           // The user's row lock serialises one user's holds, so the limit cannot be raced past.
           await lockUser(trx, userId);
-          const { owned, show, seats } = await repo.holdSeats(trx, {
+          const { owned, show, seats } = await repo.holdSeats(trx, pass, {
             reservationId,
             userId,
             scheduleId,
@@ -87,11 +88,11 @@ export class ReservationsService {
             paidAt: null,
           };
           await complete(trx, result);
+          onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId));
           return result;
         });
-        await this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId);
-        return held;
       },
+      replay: storedAnswer,
     });
   }
 
@@ -105,7 +106,7 @@ export class ReservationsService {
 
   /** The owner cancels (userId given) or an operator releases (no userId). */
   async cancel(reservationId: string, userId?: number): Promise<Reservation> {
-    const cancelled = await transaction(this.deps.db, async (trx) => {
+    return transaction(this.deps.db, async (trx, onCommit) => {
       const now = this.deps.clock.now();
       const r = await repo.lockReservation(trx, reservationId, userId);
       assertReleasable(r, now);
@@ -113,10 +114,10 @@ export class ReservationsService {
         await repo.markCancelled(trx, reservationId, now);
         await repo.releaseSeats(trx, [reservationId]);
       }
-      return publicReservation(await repo.getReservation(trx, reservationId, now));
+      const cancelled = publicReservation(await repo.getReservation(trx, reservationId, now));
+      if (r.status === 'HELD') onCommit(() => this.deps.seatMaps.invalidate(cancelled.concertId, cancelled.scheduleId));
+      return cancelled;
     });
-    await this.deps.seatMaps.invalidate(cancelled.concertId, cancelled.scheduleId);
-    return cancelled;
   }
 
   async listHolds(filter: { concertId?: number; scheduleId?: number }): Promise<HoldSummary[]> {
