@@ -71,9 +71,11 @@ export const ZReservationOut = z
     seats: z.array(z.object({ seatNumber: z.number().int(), grade: z.string(), price: ZWon })),
     totalPrice: ZWon,
     status: z.enum(RESERVATION_STATUSES),
+    source: z.enum(['QUEUE', 'WAITLIST']).meta({ description: 'WAITLIST: a waitlist offer, paid without a queue token' }),
     holdExpiresAt: ZDate,
     createdAt: ZDate,
     paidAt: ZDate.nullable(),
+    refundedAt: ZDate.nullable(),
   })
   .meta({ id: 'Reservation' });
 

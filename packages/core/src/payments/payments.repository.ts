@@ -1,20 +1,19 @@
 import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Db, Tx } from '../db/database.ts';
-import type { ActivePass } from '../queue/queue.gate.ts';
-import { passAdmitsTo } from '../reservations/reservations.repository.ts';
+import { type BookingPass, passAdmitsTo } from '../reservations/reservations.repository.ts';
 
-/** The owner's reservation's schedule and concert (for the queue gate); someone else's reads as missing. */
+/** The owner's reservation's schedule and concert (for the queue gate) and source; someone else's reads as missing. */
 export async function getReservationShow(db: Db, reservationId: string, userId: number) {
   const row = await db
     .selectFrom('reservations as r')
     .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
-    .select(['r.schedule_id', 'sc.concert_id'])
+    .select(['r.schedule_id', 'r.source', 'sc.concert_id'])
     .where('r.id', '=', reservationId)
     .where('r.user_id', '=', userId)
     .executeTakeFirst();
   if (!row) throw new AppError('RESERVATION_NOT_FOUND', 'No such reservation');
-  return { scheduleId: row.schedule_id, concertId: row.concert_id };
+  return { scheduleId: row.schedule_id, concertId: row.concert_id, source: row.source };
 }
 
 /**
@@ -22,9 +21,17 @@ export async function getReservationShow(db: Db, reservationId: string, userId: 
  * one statement; the balance read is the locked row's latest. Someone else's reads as missing.
  */
 export async function lockReservationAndPayer(trx: Tx, reservationId: string, userId: number) {
-  const { rows } = await sql<{ status: string; total_price: number; seat_count: number; hold_expires_at: Date; balance: number }>`
+  const { rows } = await sql<{
+    status: string;
+    total_price: number;
+    seat_count: number;
+    hold_expires_at: Date;
+    schedule_id: number;
+    source: 'QUEUE' | 'WAITLIST';
+    balance: number;
+  }>`
     WITH r AS (
-      SELECT status, total_price, seat_count, hold_expires_at FROM reservations WHERE id = ${reservationId} AND user_id = ${userId} FOR UPDATE
+      SELECT status, total_price, seat_count, hold_expires_at, schedule_id, source FROM reservations WHERE id = ${reservationId} AND user_id = ${userId} FOR UPDATE
     )
     SELECT r.*, u.balance FROM r CROSS JOIN LATERAL (SELECT balance FROM users WHERE id = ${userId} FOR UPDATE) u`.execute(trx);
   const row = rows[0];
@@ -43,7 +50,7 @@ export async function lockReservationAndPayer(trx: Tx, reservationId: string, us
  */
 export async function sellReservation(
   trx: Tx,
-  pass: ActivePass,
+  pass: BookingPass,
   p: { paymentId: string; reservationId: string; userId: number; amount: number; seatCount: number; balanceBefore: number; now: Date },
 ) {
   const { rows } = await sql<{ sold: number; balance: number | null }>`

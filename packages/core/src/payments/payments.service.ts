@@ -6,7 +6,11 @@ import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from '../queue/queue.gate.ts';
 import type { PayInput } from '../schemas.ts';
 import type { PaymentResult } from '../types.ts';
+import { getReservation } from '../reservations/reservations.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
+import { insertReservationEvent } from '../outbox/outbox.repository.ts';
+import { emitSoldOutIfSo, settleOffers } from '../waitlist/waitlist.repository.ts';
+import { offerPass } from '../waitlist/waitlist.pass.ts';
 import * as repo from './payments.repository.ts';
 
 /** What the idempotency key keeps: the answer, and what a replay needs (the seats' schedule, the token that paid). */
@@ -25,8 +29,10 @@ export class PaymentsService {
       {
         execute: async (complete) => {
           const reservation = await repo.getReservationShow(this.deps.db, reservationId, userId);
-          const pass = await gate.admit(reservation.concertId);
-          return this.answer(await this.execute(pass, reservation.scheduleId, reservationId, complete));
+          // A waitlist offer is its own admission: it is paid without a queue token (its OfferPass
+          // is taken inside the transaction, from the locked reservation's OFFERED entry).
+          const pass = reservation.source === 'WAITLIST' ? undefined : await gate.admit(reservation.concertId);
+          return this.answer(await this.execute(userId, pass, reservation.concertId, reservation.scheduleId, reservationId, complete));
         },
         // A replay gives up the token that paid once more (it may not have been given up the first
         // time, the queue store being down), never whatever token the user holds now.
@@ -42,14 +48,16 @@ export class PaymentsService {
   }
 
   private async execute(
-    pass: ActivePass,
+    userId: number,
+    active: ActivePass | undefined,
+    concertId: number,
     scheduleId: number,
     reservationId: string,
     complete: (trx: Tx, result: StoredPayment) => Promise<void>,
   ): Promise<StoredPayment> {
     const { db, clock } = this.deps;
-    const { userId, concertId, tokenId } = pass;
     return transaction(db, async (trx, onCommit) => {
+      // The reservation, then the payer (every change of a balance locks it), in one statement.
       const r = await repo.lockReservationAndPayer(trx, reservationId, userId);
       // Read the time after the lock: a payment that queued behind another must not sell a hold
       // that lapsed while it waited.
@@ -65,7 +73,10 @@ export class PaymentsService {
           required: r.total_price,
         });
       }
+      const pass = active ?? (await offerPass(trx, reservationId, userId));
       const paymentId = randomUUID();
+      // The sale in one statement (see sellReservation): seats sold only while still held by this
+      // reservation and unexpired, then the payment, the debit, the tickets and PAID.
       const { sold, balance } = await repo.sellReservation(trx, pass, {
         paymentId,
         reservationId,
@@ -76,6 +87,12 @@ export class PaymentsService {
         now,
       });
       if (sold !== r.seat_count || balance === null) throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
+      if (r.source === 'WAITLIST') await settleOffers(trx, [reservationId], 'ACCEPTED', now);
+      const paid = await getReservation(trx, reservationId, now);
+      await insertReservationEvent(trx, 'payment.completed', paid, now, {
+        payment: { paymentId, amount: r.total_price, paidAt: now, balanceAfter: balance },
+      });
+      await emitSoldOutIfSo(trx, r.schedule_id, now);
       const result: StoredPayment = {
         paymentId,
         reservationId,
@@ -86,7 +103,7 @@ export class PaymentsService {
         balanceAfter: balance,
         concertId,
         scheduleId,
-        paidWith: { concertId, tokenId },
+        ...(active ? { paidWith: { concertId, tokenId: active.tokenId } } : {}),
       };
       await complete(trx, result);
       onCommit(() => this.deps.seatMaps.invalidate(concertId, scheduleId));

@@ -2,6 +2,10 @@ import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { ActivePass } from '../queue/queue.gate.ts';
+import type { OfferPass } from '../waitlist/waitlist.pass.ts';
+
+/** What a booking write must present: the queue gate's pass, or a waitlist offer's. */
+export type BookingPass = ActivePass | OfferPass;
 import type { ReservationStatus } from '../schemas.ts';
 import type { Reservation } from '../types.ts';
 
@@ -24,6 +28,8 @@ function baseQuery(db: Executor, now: Date) {
       'r.hold_expires_at',
       'r.created_at',
       'r.paid_at',
+      'r.refunded_at',
+      'r.source',
       'sc.concert_id',
       'sc.starts_at',
       'c.title',
@@ -49,9 +55,11 @@ function toReservation(r: Row): Reservation {
     seats: seats.map((s) => ({ seatNumber: Number(s.seatNumber), grade: s.grade, price: Number(s.price) })),
     totalPrice: r.total_price,
     status: r.status,
+    source: r.source,
     holdExpiresAt: r.hold_expires_at,
     createdAt: r.created_at,
     paidAt: r.paid_at,
+    refundedAt: r.refunded_at,
   };
 }
 
@@ -79,7 +87,7 @@ export async function findUserReservations(db: Db, userId: number, now: Date, st
 export async function lockReservation(trx: Tx, reservationId: string, userId?: number) {
   let q = trx
     .selectFrom('reservations')
-    .select(['id', 'user_id', 'schedule_id', 'status', 'total_price', 'seat_count', 'hold_expires_at'])
+    .select(['id', 'user_id', 'schedule_id', 'status', 'total_price', 'seat_count', 'hold_expires_at', 'source'])
     .where('id', '=', reservationId)
     .forUpdate();
   if (userId !== undefined) q = q.where('user_id', '=', userId);
@@ -104,6 +112,62 @@ export function userSeatCount(db: Executor, userId: number, scheduleId: number, 
     .where(sql<boolean>`(status = 'PAID' OR (status = 'HELD' AND hold_expires_at > ${now}))`);
 }
 
+export async function countUserSeats(trx: Tx, userId: number, scheduleId: number, now: Date): Promise<number> {
+  return (await userSeatCount(trx, userId, scheduleId, now).executeTakeFirstOrThrow()).n;
+}
+
+/**
+ * The hold itself: one conditional UPDATE claims every requested seat that is free now.
+ * Concurrent claims of a seat queue on its row lock; the loser re-reads the row and matches nothing.
+ * Only with the gate's pass, and only seats of the concert the pass admits to.
+ */
+export async function claimSeats(trx: Tx, pass: BookingPass, scheduleId: number, seatNumbers: number[], reservationId: string, heldUntil: Date, now: Date) {
+  return trx
+    .updateTable('seats')
+    .set({ reservation_id: reservationId, held_until: heldUntil })
+    .where('schedule_id', '=', scheduleId)
+    .where(passAdmitsTo(pass))
+    .where('seat_number', 'in', seatNumbers)
+    .where('sold_at', 'is', null)
+    .where((eb) => eb.or([eb('reservation_id', 'is', null), eb('held_until', '<=', now)]))
+    .returning(['seat_number', 'grade', 'price'])
+    .execute();
+}
+
+export async function insertReservation(
+  trx: Tx,
+  row: {
+    id: string;
+    userId: number;
+    scheduleId: number;
+    seats: Array<{ seat_number: number; grade: string; price: number }>;
+    holdExpiresAt: Date;
+    now: Date;
+    source?: 'QUEUE' | 'WAITLIST';
+  },
+) {
+  await trx
+    .insertInto('reservations')
+    .values({
+      id: row.id,
+      user_id: row.userId,
+      schedule_id: row.scheduleId,
+      status: 'HELD',
+      total_price: row.seats.reduce((sum, s) => sum + s.price, 0),
+      seat_count: row.seats.length,
+      hold_expires_at: row.holdExpiresAt,
+      created_at: row.now,
+      paid_at: null,
+      cancelled_at: null,
+      source: row.source ?? 'QUEUE',
+    })
+    .execute();
+  await trx
+    .insertInto('reservation_seats')
+    .values(row.seats.map((s) => ({ reservation_id: row.id, schedule_id: row.scheduleId, seat_number: s.seat_number, grade: s.grade, price: s.price })))
+    .execute();
+}
+
 /**
  * The hold, in one statement once the user's row is locked (the lock serialises one user's holds,
  * and this statement's snapshot, taken after it, sees every hold committed before it): count the
@@ -116,7 +180,7 @@ export function userSeatCount(db: Executor, userId: number, scheduleId: number, 
  */
 export async function holdSeats(
   trx: Tx,
-  pass: ActivePass,
+  pass: BookingPass,
   h: { reservationId: string; userId: number; scheduleId: number; seatNumbers: number[]; heldUntil: Date; now: Date; limit: number },
 ) {
   const k = h.seatNumbers.length;
@@ -204,6 +268,7 @@ export async function findLiveHolds(db: Db, now: Date, filter: { concertId?: num
       'r.schedule_id',
       'r.total_price',
       'r.hold_expires_at',
+      'r.source',
       eb
         .selectFrom('reservation_seats as rs')
         .select(sql<number[]>`array_agg(rs.seat_number ORDER BY rs.seat_number)`.as('n'))
@@ -220,5 +285,5 @@ export async function findLiveHolds(db: Db, now: Date, filter: { concertId?: num
 }
 
 /** Seats of a schedule of the pass's concert: a pass for one concert opens no other. */
-export const passAdmitsTo = (pass: ActivePass) =>
+export const passAdmitsTo = (pass: BookingPass) =>
   sql<boolean>`schedule_id IN (SELECT id FROM schedules WHERE concert_id = ${pass.concertId})`;
