@@ -10,14 +10,17 @@ import * as history from './commands/history.ts';
 import * as hold from './commands/hold.ts';
 import * as pay from './commands/pay.ts';
 import * as queue from './commands/queue.ts';
+import * as refund from './commands/refund.ts';
 import * as reservation from './commands/reservation.ts';
 import * as reservations from './commands/reservations.ts';
 import * as schedules from './commands/schedules.ts';
 import * as seats from './commands/seats.ts';
 import * as simulate from './commands/simulate.ts';
+import * as waitlist from './commands/waitlist.ts';
 import { DEFAULT_API, type Io } from './context.ts';
 import { describeError, EXIT, UsageError } from './errors.ts';
 import { colorsFor } from './format.ts';
+import pkg from '../package.json' with { type: 'json' };
 
 /**
  * Every command of `concert`, in the order `concert help` lists them. A command lives in
@@ -27,7 +30,8 @@ import { colorsFor } from './format.ts';
 const COMMANDS: Array<{ register(program: Command): void }> = [
   concerts, schedules, seats, // the catalog
   queue, // the waiting room
-  hold, pay, cancel, reservation, reservations, // booking
+  hold, pay, cancel, refund, reservation, reservations, // booking
+  waitlist, // sold-out shows
   balance, charge, history, // the wallet
   book, simulate, // the journey and the rehearsal
   admin, // operators
@@ -40,6 +44,7 @@ export function buildProgram(io: Io, state: Omit<RunState, 'io'>): Command {
   program
     .description('Book concert tickets from the terminal, and run sales as an operator.')
     .usage('[global options] <command> [options]')
+    .version(pkg.version, '-V, --version', 'print the version of concert')
     .option('--api <url>', `the API's address (env CONCERT_API_URL; default ${DEFAULT_API})`)
     .option('--user <id>', 'act as this user, sent as x-user-id (env CONCERT_USER)')
     .option('--user-token <jwt>', 'act as the user of this token, sent as Authorization: Bearer (env CONCERT_USER_TOKEN)')

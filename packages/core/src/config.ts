@@ -66,6 +66,16 @@ const ZEnv = z.object({
   RATE_LIMITS: z.enum(['on', 'off']).default('on'),
   RATE_LIMIT_MUTATIONS_PER_10S: int(1, 1_000_000).default(200),
   RATE_LIMIT_ENTER_PER_10S: int(1, 1_000_000).default(20),
+  REFUND_CUTOFF_HOURS: int(0, 8760).default(24),
+  WAITLIST_OFFER_SECONDS: int(1, 86_400).default(600),
+  WEBHOOK_RETRY_BASE_SECONDS: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds')
+    .transform(Number)
+    .pipe(z.number().min(0.01, 'must be at least 0.01').max(3600, 'must be at most 3600'))
+    .default(5),
+  WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).optional(),
   SEED_DEMO: z.enum(['auto', 'always', 'never']).default('auto'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: int(1, 65535).optional(),
@@ -107,6 +117,10 @@ export interface Config {
   dbPoolSize: number;
   /** Per-user limits shared by every replica (through the queue store's Redis). */
   rateLimits: { enabled: boolean; mutationsPer10s: number; enterPer10s: number };
+  refundCutoffHours: number;
+  waitlistOfferSeconds: number;
+  /** Outgoing webhooks: the first retry's delay (doubling after), and whether loopback/private endpoints are allowed. */
+  webhooks: { retryBaseSeconds: number; allowPrivate: boolean };
   seedDemo: 'auto' | 'always' | 'never';
   logLevel: string;
   http: {
@@ -176,6 +190,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     charge: { maxPerTx: e.CHARGE_MAX_PER_TX, monthlyLimit: e.CHARGE_MONTHLY_LIMIT },
     dbPoolSize: e.DB_POOL_SIZE,
     rateLimits: { enabled: e.RATE_LIMITS === 'on', mutationsPer10s: e.RATE_LIMIT_MUTATIONS_PER_10S, enterPer10s: e.RATE_LIMIT_ENTER_PER_10S },
+    refundCutoffHours: e.REFUND_CUTOFF_HOURS,
+    waitlistOfferSeconds: e.WAITLIST_OFFER_SECONDS,
+    webhooks: {
+      retryBaseSeconds: e.WEBHOOK_RETRY_BASE_SECONDS,
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE ? e.WEBHOOK_ALLOW_PRIVATE === 'true' : !production,
+    },
     seedDemo: e.SEED_DEMO,
     logLevel: e.LOG_LEVEL,
     http: {

@@ -19,6 +19,12 @@ import { MemorySeatVersionStore, RedisSeatVersionStore, SeatMapCache } from './c
 import { RateLimitService } from './ratelimit/ratelimit.service.ts';
 import { MemoryRateLimitStore, RedisRateLimitStore } from './ratelimit/ratelimit.store.ts';
 import { ReservationsService } from './reservations/reservations.service.ts';
+import { UsersService } from './users/users.service.ts';
+import { CatalogService } from './concerts/catalog.service.ts';
+import { RefundsService } from './refunds/refunds.service.ts';
+import { SchedulesService } from './schedules/schedules.service.ts';
+import { WaitlistService } from './waitlist/waitlist.service.ts';
+import { WebhooksService } from './webhooks/webhooks.service.ts';
 
 export * from './errors.ts';
 export * from './schemas.ts';
@@ -26,6 +32,7 @@ export type * from './types.ts';
 export { type Clock, FakeClock, systemClock } from './clock.ts';
 export { type Config, ConfigError, loadConfig } from './config.ts';
 export type { ActivePass, QueueGate } from './queue/queue.gate.ts';
+export type { CreatedConcert } from './concerts/concerts.service.ts';
 export type { QueueTicket, QueueStatsView } from './queue/queue.service.ts';
 export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
 export type { Db } from './db/database.ts';
@@ -37,11 +44,17 @@ export interface Core extends AsyncDisposable {
   readonly clock: Clock;
   readonly db: Db;
   readonly databaseKind: 'postgres' | 'pglite';
+  readonly users: UsersService;
   readonly concerts: ConcertsService;
   readonly reservations: ReservationsService;
   readonly balance: BalanceService;
   readonly payments: PaymentsService;
   readonly admin: AdminService;
+  readonly refunds: RefundsService;
+  readonly schedules: SchedulesService;
+  readonly catalog: CatalogService;
+  readonly waitlist: WaitlistService;
+  readonly webhooks: WebhooksService;
   readonly idempotency: IdempotencyService;
   readonly queue: QueueService;
   readonly rateLimits: RateLimitService;
@@ -109,8 +122,23 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     config,
   });
   const seatMaps = new SeatMapCache({ versions: redis ? new RedisSeatVersionStore(redis) : new MemorySeatVersionStore(), clock });
+  const users = new UsersService({ db });
   const concerts = new ConcertsService({ db, clock, seatMaps });
-  const reservations = new ReservationsService({ db, clock, holdTtlSeconds: config.holdTtlSeconds, idempotency, seatMaps, concerts });
+  const reservations = new ReservationsService({
+    db,
+    clock,
+    holdTtlSeconds: config.holdTtlSeconds,
+    waitlistOfferSeconds: config.waitlistOfferSeconds,
+    idempotency,
+    seatMaps,
+    concerts,
+  });
+  const refundPolicy = { cutoffHours: config.refundCutoffHours, waitlistOfferSeconds: config.waitlistOfferSeconds };
+  const refunds = new RefundsService({ db, clock, idempotency, seatMaps, policy: refundPolicy });
+  const schedules = new SchedulesService({ db, clock, seatMaps, policy: refundPolicy });
+  const catalog = new CatalogService({ db, clock });
+  const waitlist = new WaitlistService({ db, clock, seatMaps, offerSeconds: config.waitlistOfferSeconds });
+  const webhooks = new WebhooksService({ db, clock, config: { ...config.webhooks, production: config.nodeEnv === 'production' } });
   const balance = new BalanceService({ db, clock, config, idempotency });
   const payments = new PaymentsService({ db, clock, idempotency, queue, seatMaps });
   const admin = new AdminService({ db, clock });
@@ -136,11 +164,17 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     clock,
     db,
     databaseKind: handle.kind,
+    users,
     concerts,
     reservations,
     balance,
     payments,
     admin,
+    refunds,
+    schedules,
+    catalog,
+    waitlist,
+    webhooks,
     idempotency,
     queue,
     rateLimits,
@@ -173,11 +207,17 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
       };
       // Every replica settles every line: the scripts are atomic, so this is safe and needs no leader.
       every(250, () => queue.tick());
-      every(5_000, async () => {
+      // Lapsed holds' seats go to the waitlist within two seconds (SKIP LOCKED: every replica sweeps).
+      every(1_000, async () => {
         const n = await reservations.sweepExpired();
         if (n > 0) onHoldsExpired(n);
       });
+      // The webhook delivery worker: every replica claims its share with SKIP LOCKED.
+      every(250, async () => {
+        while ((await webhooks.deliverDue()) > 0 && !closed);
+      });
       every(3600_000, () => idempotency.sweep());
+      every(3600_000, () => webhooks.sweep());
     },
     close,
     [Symbol.asyncDispose]: close,

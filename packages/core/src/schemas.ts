@@ -16,7 +16,7 @@ export const ZSeatNumber = z.number().int().min(1).max(1000);
 /** Range checks on amounts are the wallet's (INVALID_AMOUNT), so any finite number passes here. */
 export const ZAmount = z.number();
 
-export const RESERVATION_STATUSES = ['HELD', 'PAID', 'EXPIRED', 'CANCELLED'] as const;
+export const RESERVATION_STATUSES = ['HELD', 'PAID', 'EXPIRED', 'CANCELLED', 'REFUNDED'] as const;
 export const ZReservationStatus = z.enum(RESERVATION_STATUSES);
 
 export const ZEmpty = z.object({}).strict().optional().default({});
@@ -48,6 +48,16 @@ export const ZHoldInput = z.object({
 });
 export const ZReservationIdInput = z.object({ reservationId: ZUuid });
 export const ZMineInput = z.object({ status: ZReservationStatus.optional() }).optional().default({});
+
+export const ZRefundInput = z.object({ reservationId: ZUuid, idempotencyKey: ZIdempotencyKey });
+
+/** A page of a list: `cursor` is the opaque `nextCursor` of the page before. */
+export const ZPage = { limit: z.number().int().min(1).max(100).optional().default(20), cursor: z.string().max(200).optional() };
+export const ZPageInput = z.object(ZPage).optional().default({ limit: 20 });
+
+// waitlist
+export const ZWaitlistJoinInput = z.object({ scheduleId: ZId, seatCount: z.number().int().min(1).max(4) });
+export const ZWaitlistEntryIdInput = z.object({ entryId: ZId });
 
 // balance
 export const ZChargeInput = z.object({ amount: ZAmount, idempotencyKey: ZIdempotencyKey });
@@ -87,30 +97,41 @@ export const ZScheduleSpec = z
       ctx.addIssue({ code: 'custom', path: ['bookingOpensAt'], message: 'must not be after startsAt' });
     }
     if (!spec.tiers) return;
-    // Tiers must cover seats 1..seatCount exactly once.
+    // Tiers must cover seats 1..seatCount exactly once, and name each grade once.
     const owner: Array<number | undefined> = new Array(spec.seatCount + 1);
+    const grades = new Map<string, number>();
+    let misshapen = false;
     spec.tiers.forEach((tier, t) => {
+      const grade = tier.grade.toLowerCase();
+      const first = grades.get(grade);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['tiers', t, 'grade'], message: `grade ${tier.grade} is already tiers[${first}]: each grade once, with one price` });
+      } else grades.set(grade, t);
       if (tier.fromSeat > tier.toSeat) {
         ctx.addIssue({ code: 'custom', path: ['tiers', t, 'toSeat'], message: `must not be before fromSeat (${tier.fromSeat})` });
+        misshapen = true;
         return;
       }
       if (tier.toSeat > spec.seatCount) {
         ctx.addIssue({ code: 'custom', path: ['tiers', t, 'toSeat'], message: `seat ${tier.toSeat} is beyond seatCount ${spec.seatCount}` });
+        misshapen = true;
         return;
       }
+      // An overlap is said once per tier; the tier's other seats still count as covered.
+      let overlap: number | undefined;
       for (let n = tier.fromSeat; n <= tier.toSeat; n++) {
-        if (owner[n] !== undefined) {
-          ctx.addIssue({ code: 'custom', path: ['tiers', t], message: `seat ${n} is already in tiers[${owner[n]}]` });
-          return;
-        }
-        owner[n] = t;
+        if (owner[n] === undefined) owner[n] = t;
+        else overlap ??= n;
+      }
+      if (overlap !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['tiers', t], message: `seat ${overlap} is already in tiers[${owner[overlap]}]` });
       }
     });
-    for (let n = 1; n <= spec.seatCount; n++) {
-      if (owner[n] === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['tiers'], message: `seat ${n} is in no tier` });
-        break;
-      }
+    const uncovered = [];
+    for (let n = 1; n <= spec.seatCount; n++) if (owner[n] === undefined) uncovered.push(n);
+    // A misshapen tier has been named already: the seats it meant are not a second mistake.
+    if (uncovered.length > 0 && !misshapen) {
+      ctx.addIssue({ code: 'custom', path: ['tiers'], message: `seat ${uncovered[0]}${uncovered.length > 1 ? ` (and ${uncovered.length - 1} more)` : ''} is in no tier` });
     }
   });
 
@@ -130,6 +151,29 @@ export const ZQueueConfigureInput = z.object({
   paused: z.boolean().optional(),
 });
 
+export const ZConcertUpdateInput = z
+  .object({ concertId: ZId, title: z.string().trim().min(1).max(200).optional(), venue: z.string().trim().max(200).optional() })
+  .refine((v) => v.title !== undefined || v.venue !== undefined, 'give a title or a venue to change');
+
+export const WEBHOOK_EVENT_TYPES = [
+  'reservation.held',
+  'reservation.expired',
+  'reservation.cancelled',
+  'payment.completed',
+  'reservation.refunded',
+  'schedule.cancelled',
+  'waitlist.offered',
+  'concert.sold_out',
+] as const;
+export const ZWebhookEventType = z.enum(WEBHOOK_EVENT_TYPES);
+export const ZWebhookCreateInput = z.object({
+  url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2000),
+  events: z.array(ZWebhookEventType).min(1).max(WEBHOOK_EVENT_TYPES.length),
+  description: z.string().trim().max(200).optional().default(''),
+});
+export const ZWebhookIdInput = z.object({ webhookId: ZId });
+export const ZWebhookDeliveriesInput = z.object({ webhookId: ZId, ...ZPage });
+
 export type HoldInput = z.infer<typeof ZHoldInput>;
 export type ChargeInput = z.infer<typeof ZChargeInput>;
 export type HistoryInput = z.infer<typeof ZHistoryInput>;
@@ -139,4 +183,11 @@ export type CreateConcertInput = z.infer<typeof ZCreateConcertInput>;
 export type ScheduleSpec = z.infer<typeof ZScheduleSpec>;
 export type HoldsListInput = z.infer<typeof ZHoldsListInput>;
 export type QueueConfigureInput = z.infer<typeof ZQueueConfigureInput>;
-export type ReservationStatus = z.infer<typeof ZReservationStatus>;
+export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
+export type RefundInput = z.infer<typeof ZRefundInput>;
+export type PageInput = z.infer<typeof ZPageInput>;
+export type WaitlistJoinInput = z.infer<typeof ZWaitlistJoinInput>;
+export type ConcertUpdateInput = z.infer<typeof ZConcertUpdateInput>;
+export type WebhookEventType = z.infer<typeof ZWebhookEventType>;
+export type WebhookCreateInput = z.infer<typeof ZWebhookCreateInput>;
+export type WebhookDeliveriesInput = z.infer<typeof ZWebhookDeliveriesInput>;

@@ -53,6 +53,7 @@ export const ZQueueTicketOut = z
     position: z.number().int().nullable().meta({ description: '1-based among those waiting; null unless WAITING' }),
     aheadCount: z.number().int(),
     etaSeconds: z.number().nullable(),
+    paused: z.boolean().meta({ description: 'an operator paused admission: the place is kept, nobody is let in until it resumes' }),
     enteredAt: ZDate,
     activeUntil: ZDate.nullable(),
     pollAfterMs: z.number().int().meta({ description: 'ask again after this many milliseconds' }),
@@ -71,9 +72,11 @@ export const ZReservationOut = z
     seats: z.array(z.object({ seatNumber: z.number().int(), grade: z.string(), price: ZWon })),
     totalPrice: ZWon,
     status: z.enum(RESERVATION_STATUSES),
+    source: z.enum(['QUEUE', 'WAITLIST']).meta({ description: 'WAITLIST: a waitlist offer, paid without a queue token' }),
     holdExpiresAt: ZDate,
     createdAt: ZDate,
     paidAt: ZDate.nullable(),
+    refundedAt: ZDate.nullable(),
   })
   .meta({ id: 'Reservation' });
 
@@ -113,6 +116,23 @@ export const ZPaymentOut = z
     queueTokenExpired: z.boolean(),
   })
   .meta({ id: 'Payment' });
+
+export const ZWaitlistEntryOut = z
+  .object({
+    entryId: z.number().int(),
+    scheduleId: z.number().int(),
+    seatCount: z.number().int(),
+    status: z.enum(['WAITING', 'OFFERED', 'ACCEPTED', 'LAPSED', 'LEFT']),
+    position: z.number().int().nullable().meta({ description: '1-based among those waiting for the show; null unless WAITING' }),
+    offer: z
+      .object({ reservationId: z.uuid(), seatNumbers: z.array(z.number().int()), expiresAt: ZDate })
+      .nullable()
+      .meta({ description: 'seats held for you (a WAITLIST reservation): pay it before expiresAt, no queue token needed' }),
+    createdAt: ZDate,
+  })
+  .meta({ id: 'WaitlistEntry' });
+
+export const ZWaitlistPageOut = z.object({ items: z.array(ZWaitlistEntryOut), nextCursor: z.string().nullable() }).meta({ id: 'WaitlistPage' });
 
 /** RFC 9457 problem details, with the contract's appCode (and zod's issues for INVALID_INPUT). */
 export const ZProblem = z

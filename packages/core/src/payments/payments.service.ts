@@ -6,10 +6,11 @@ import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from '../queue/queue.gate.ts';
 import type { PayInput } from '../schemas.ts';
 import type { PaymentResult } from '../types.ts';
-import { applyLedgerEntry } from '../balance/balance.repository.ts';
-import { getReservation, lockReservation } from '../reservations/reservations.repository.ts';
-import { lockUser } from '../users/users.repository.ts';
+import { getReservation } from '../reservations/reservations.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
+import { insertReservationEvent } from '../outbox/outbox.repository.ts';
+import { emitSoldOutIfSo, settleOffers } from '../waitlist/waitlist.repository.ts';
+import { offerPass } from '../waitlist/waitlist.pass.ts';
 import * as repo from './payments.repository.ts';
 
 /** What the idempotency key keeps: the answer, and what a replay needs (the seats' schedule, the token that paid). */
@@ -27,9 +28,11 @@ export class PaymentsService {
       { reservationId },
       {
         execute: async (complete) => {
-          const reservation = await getReservation(this.deps.db, reservationId, this.deps.clock.now(), userId);
-          const pass = await gate.admit(reservation.concertId);
-          return this.answer(await this.execute(pass, reservation.scheduleId, reservationId, complete));
+          const reservation = await repo.getReservationShow(this.deps.db, reservationId, userId);
+          // A waitlist offer is its own admission: it is paid without a queue token (its OfferPass
+          // is taken inside the transaction, from the locked reservation's OFFERED entry).
+          const pass = reservation.source === 'WAITLIST' ? undefined : await gate.admit(reservation.concertId);
+          return this.answer(await this.execute(userId, pass, reservation.concertId, reservation.scheduleId, reservationId, complete));
         },
         // A replay gives up the token that paid once more (it may not have been given up the first
         // time, the queue store being down), never whatever token the user holds now.
@@ -45,15 +48,17 @@ export class PaymentsService {
   }
 
   private async execute(
-    pass: ActivePass,
+    userId: number,
+    active: ActivePass | undefined,
+    concertId: number,
     scheduleId: number,
     reservationId: string,
     complete: (trx: Tx, result: StoredPayment) => Promise<void>,
   ): Promise<StoredPayment> {
     const { db, clock } = this.deps;
-    const { userId, concertId, tokenId } = pass;
     return transaction(db, async (trx, onCommit) => {
-      const r = await lockReservation(trx, reservationId, userId);
+      // The reservation, then the payer (every change of a balance locks it), in one statement.
+      const r = await repo.lockReservationAndPayer(trx, reservationId, userId);
       // Read the time after the lock: a payment that queued behind another must not sell a hold
       // that lapsed while it waited.
       const now = clock.now();
@@ -62,49 +67,43 @@ export class PaymentsService {
       if (r.status === 'EXPIRED' || r.hold_expires_at <= now) {
         throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       }
-      const user = await lockUser(trx, userId);
-      if (user.balance < r.total_price) {
-        throw new AppError('INSUFFICIENT_BALANCE', `The balance is ${user.balance} won; this reservation costs ${r.total_price} won`, {
-          balance: user.balance,
+      if (r.balance < r.total_price) {
+        throw new AppError('INSUFFICIENT_BALANCE', `The balance is ${r.balance} won; this reservation costs ${r.total_price} won`, {
+          balance: r.balance,
           required: r.total_price,
         });
       }
-      // Seats still held by this reservation, unexpired, become SOLD in the same statement that
-      // checks it: a hold lapsing concurrently ends either sold (here) or free (re-held), never both.
-      const sold = await repo.sellHeldSeats(trx, pass, reservationId, now);
-      if (sold.length !== r.seat_count) throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
+      const pass = active ?? (await offerPass(trx, reservationId, userId));
       const paymentId = randomUUID();
-      await repo.insertPayment(trx, {
-        id: paymentId,
+      // The sale in one statement (see sellReservation): seats sold only while still held by this
+      // reservation and unexpired, then the payment, the debit, the tickets and PAID.
+      const { sold, balance } = await repo.sellReservation(trx, pass, {
+        paymentId,
         reservationId,
         userId,
         amount: r.total_price,
-        balanceBefore: user.balance,
-        balanceAfter: user.balance - r.total_price,
+        seatCount: r.seat_count,
+        balanceBefore: r.balance,
         now,
       });
-      const { balance } = await applyLedgerEntry(trx, {
-        user_id: userId,
-        kind: 'PAYMENT',
-        source: 'SYSTEM',
-        amount: -r.total_price,
-        reservation_id: reservationId,
-        payment_id: paymentId,
-        created_at: now,
+      if (sold !== r.seat_count || balance === null) throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
+      if (r.source === 'WAITLIST') await settleOffers(trx, [reservationId], 'ACCEPTED', now);
+      const paid = await getReservation(trx, reservationId, now);
+      await insertReservationEvent(trx, 'payment.completed', paid, now, {
+        payment: { paymentId, amount: r.total_price, paidAt: now, balanceAfter: balance },
       });
-      await repo.insertTickets(trx, sold, { reservationId, userId, paymentId, now });
-      await repo.markPaid(trx, reservationId, now);
+      await emitSoldOutIfSo(trx, r.schedule_id, now);
       const result: StoredPayment = {
         paymentId,
         reservationId,
         amount: r.total_price,
         status: 'COMPLETED',
         paidAt: now,
-        balanceBefore: user.balance,
+        balanceBefore: r.balance,
         balanceAfter: balance,
         concertId,
         scheduleId,
-        paidWith: { concertId, tokenId },
+        ...(active ? { paidWith: { concertId, tokenId: active.tokenId } } : {}),
       };
       await complete(trx, result);
       onCommit(() => this.deps.seatMaps.invalidate(concertId, scheduleId));
