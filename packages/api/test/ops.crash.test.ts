@@ -37,7 +37,7 @@ describe('a replica killed mid-storm: clients retry on the survivor with their k
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    const env = testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: `opscrash${randomBytes(4).toString('hex')}:`, CONCERT_GATE: 'on' });
+    const env = testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: `opscrash${randomBytes(4).toString('hex')}:` });
     [p1, p2] = await Promise.all([spawnApi(env), spawnApi(env)]);
     sql = new pg.Client({ connectionString: db.url });
     watch = new pg.Client({ connectionString: db.url });

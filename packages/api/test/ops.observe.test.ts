@@ -44,7 +44,6 @@ describe('metrics and request logs', () => {
       testEnv(db.url, {
         REDIS_URL,
         REDIS_KEY_PREFIX: `opsobs${randomBytes(4).toString('hex')}:`,
-        CONCERT_GATE: 'on',
         LOG_LEVEL: 'info',
         AUTH_MODE: 'jwt',
         AUTH_JWT_SECRET: JWT_SECRET,

@@ -25,7 +25,7 @@ describe('PostgreSQL restarts under load; the same API process recovers', () => 
     const viaProxy = new URL(db.url);
     viaProxy.port = String(proxy.port);
     api = await spawnApi(
-      testEnv(viaProxy.toString(), { REDIS_URL, REDIS_KEY_PREFIX: `opspg${randomBytes(4).toString('hex')}:`, CONCERT_GATE: 'on', DB_POOL_SIZE: '8' }),
+      testEnv(viaProxy.toString(), { REDIS_URL, REDIS_KEY_PREFIX: `opspg${randomBytes(4).toString('hex')}:`, DB_POOL_SIZE: '8' }),
     );
     sql = new pg.Client({ connectionString: db.url });
     await sql.connect();

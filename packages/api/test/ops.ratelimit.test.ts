@@ -46,7 +46,6 @@ describe('rate limits shared by two API processes', () => {
     const env = testEnv(db.url, {
       REDIS_URL,
       REDIS_KEY_PREFIX: `opsrl${randomBytes(4).toString('hex')}:`,
-      CONCERT_GATE: 'on',
       RATE_LIMIT_MUTATIONS_PER_10S: String(MUTATIONS),
       RATE_LIMIT_ENTER_PER_10S: String(ENTERS),
     });

@@ -27,7 +27,7 @@ describe('Redis stops and restarts under a running API', () => {
     db = await createTestDatabase();
     redisPort = await freePort();
     redis = await startRedisServer(redisPort);
-    api = await spawnApi(testEnv(db.url, { REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_KEY_PREFIX: 'opsredis:', CONCERT_GATE: 'on' }));
+    api = await spawnApi(testEnv(db.url, { REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_KEY_PREFIX: 'opsredis:' }));
   });
   afterAll(async () => {
     await api?.stop();

@@ -142,9 +142,10 @@ describe('concert (built binary) against a real server', () => {
     expect((await admin('admin', 'queue', 'config', String(concertId), '--max-active', '1')).code).toBe(0);
     expect((await concert(['--user', a, 'queue', 'join', String(concertId)], env)).code).toBe(0);
     const waiting = concert(['--user', b, 'queue', 'join', String(concertId), '--wait'], env);
-    await new Promise((r) => setTimeout(r, 1500));
-    const stats = await admin('admin', 'queue', 'stats', String(concertId));
-    expect(stats.json()).toMatchObject({ waiting: 1, active: 1, maxActive: 1 });
+    // b is in line once the waiting command has joined (however long a busy machine takes to start it).
+    await expect
+      .poll(async () => (await admin('admin', 'queue', 'stats', String(concertId))).json(), { timeout: 60_000, interval: 250 })
+      .toMatchObject({ waiting: 1, active: 1, maxActive: 1 });
     expect((await concert(['--user', a, 'queue', 'leave', String(concertId)], env)).code).toBe(0);
     const done = await waiting;
     expect(done.code, done.stderr).toBe(0);
