@@ -73,6 +73,7 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
       { name: 'reservations', description: 'Seat holds' },
       { name: 'payments', description: 'Paying a hold from the balance' },
       { name: 'balance', description: 'The prepaid wallet' },
+      { name: 'waitlist', description: 'Waiting for seats of a sold-out show' },
     ],
     components: {
       securitySchemes: {
