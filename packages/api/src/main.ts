@@ -14,7 +14,12 @@ try {
   throw err;
 }
 
-const log = pino({ level: config.logLevel, base: { pid: process.pid }, redact: ['req.headers', '*.token', '*.authorization'] });
+// JSON lines for machines (production, or output to a file or pipe); readable lines on a
+// developer's terminal. pino-pretty runs in-process as a stream, loaded only then.
+const pretty = process.stdout.isTTY && config.nodeEnv !== 'production';
+const stream = pretty ? (await import('pino-pretty')).default({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : undefined;
+const options = { level: config.logLevel, base: { pid: process.pid }, redact: ['req.headers', '*.token', '*.authorization'] };
+const log = stream ? pino(options, stream) : pino(options);
 for (const name of config.devDefaults) {
   log.warn(name === 'AUTH_MODE' ? 'AUTH_MODE=dev: identity is taken from the x-user-id header; never run this in production' : `${name} is not set: using a dev-only default`);
 }
