@@ -63,7 +63,7 @@ describe('the installed concert command', () => {
     console.log(`installed concert --help: median of 5 ${Math.round(times.sort((a, b) => a - b)[2]!)} ms (${times.map(Math.round).join(', ')})`);
     const { stdout: version } = await run('concert', ['--version'], { env: installedEnv() });
     expect(version.trim()).toBe(JSON.parse(manifest).version);
-  });
+  }, 120_000);
 
   it("runs the testers' script from the CLI guide verbatim", async () => {
     const guide = readFileSync(path.join(CLI_ROOT, 'README.md'), 'utf8');
@@ -89,6 +89,8 @@ describe('the installed concert command', () => {
     expect(JSON.parse(lines[3]!)).toMatchObject({ status: 'COMPLETED', queueTokenExpired: true });
     expect(lines[4]).toBe('{"status":"PAID"}');
     expect(lines[5]).toBe('exit status 1');
-    expect(JSON.parse(err.trim()).error).toMatchObject({ appCode: 'TOKEN_INVALID' });
-  });
+    // The queue gate refuses the hold: no token any more (the tRPC path says TOKEN_INVALID, the fast path QUEUE_NOT_ACTIVE).
+    expect(['TOKEN_INVALID', 'QUEUE_NOT_ACTIVE']).toContain(JSON.parse(err.trim()).error.appCode);
+    // A dozen processes one after another: generous on a loaded machine.
+  }, 240_000);
 });
