@@ -106,7 +106,7 @@ export function parseResponse(buf: Buffer, closed: boolean): Omit<RawResponse, '
   }
 }
 
-/** appCodes of a tRPC answer: one for an error envelope, one per failed call of a batch. */
+/** appCodes of an answer: a tRPC error envelope's, one per failed call of a batch, or a REST problem's. */
 export function appCodesOf(body: string): { errors: number; appCodes: string[] } {
   let json: unknown;
   try {
@@ -117,6 +117,11 @@ export function appCodesOf(body: string): { errors: number; appCodes: string[] }
   const items = Array.isArray(json) ? json : [json];
   const appCodes: string[] = [];
   let errors = 0;
+  const problem = (json as { type?: unknown; appCode?: unknown } | null)?.type;
+  if (typeof problem === 'string' && problem.startsWith('urn:concert:problem:')) {
+    const code = (json as { appCode?: unknown }).appCode;
+    return { errors: 1, appCodes: typeof code === 'string' ? [code] : [] };
+  }
   for (const item of items) {
     const error = (item as { error?: { json?: { data?: { appCode?: unknown } } } } | null)?.error;
     if (!error) continue;

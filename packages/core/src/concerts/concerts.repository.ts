@@ -45,6 +45,8 @@ export async function findSchedules(db: Executor, where: { concertId?: number; s
         .where(seatIsFree(now))
         .as('available'),
     ])
+    // A cancelled show is no longer listed.
+    .where('sc.cancelled_at', 'is', null)
     .orderBy('sc.starts_at')
     .orderBy('sc.id');
   if (where.concertId !== undefined) q = q.where('sc.concert_id', '=', where.concertId);
