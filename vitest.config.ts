@@ -4,10 +4,12 @@ import { defineConfig } from 'vitest/config';
  * The suites that call the hot procedures (queue.status, concerts.seats, queue.enter,
  * reservations.hold, payments.pay) run twice: in `default`, batched like a browser frontend
  * (tRPC's own handler), and in `fast-path`, one request per call like the CLI, so those calls take
- * the server's fast path and every other call tRPC's unbatched handling. The slow operations
- * suites (spawned processes, faults, compose, shutdown) run once.
+ * the server's fast path and every other call tRPC's unbatched handling. The race suites send one
+ * request per call already (fast path in `default`); fast-path.test.ts compares the two paths on
+ * generated requests. The slow operations suites (spawned processes, faults, compose, shutdown)
+ * run once.
  */
-const PROCEDURE_SUITES = ['smoke', 'queue', 'reservations', 'payments', 'idempotency', 'races', 'auth', 'balance'].map((s) => `packages/api/test/${s}.test.ts`);
+const PROCEDURE_SUITES = ['smoke', 'queue', 'reservations', 'payments', 'idempotency', 'auth', 'balance'].map((s) => `packages/api/test/${s}.test.ts`);
 
 export default defineConfig({
   test: {

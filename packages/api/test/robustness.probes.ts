@@ -91,6 +91,9 @@ function plausible(f: Fixture) {
     .chain((all) => fc.subarray(Object.keys(all)).map((keys) => JSON.stringify({ json: Object.fromEntries(keys.map((k) => [k, all[k as keyof typeof all]])) })));
 }
 
+/** The procedures the server's fast path serves (single-call.ts): the differential suite aims at them. */
+export const HOT = ['queue.status', 'concerts.seats', 'queue.enter', 'reservations.hold', 'payments.pay'];
+
 const procedurePath = fc.oneof(
   { arbitrary: fc.constantFrom(...PATHS), weight: 6 },
   { arbitrary: fc.constantFrom('nope', '__proto__', 'constructor', 'prototype', 'toString', 'queue.__proto__', 'hasOwnProperty', 'concerts..list', '.', '..', '', 'queue.status.', '.queue.status'), weight: 2 },
@@ -180,15 +183,15 @@ function headerSets(f: Fixture) {
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND', 'CONNECT'];
 
 /** A request line, headers and body, well-formed HTTP but hostile content. */
-function wellFormed(f: Fixture) {
+function wellFormed(f: Fixture, opts: { hot?: boolean } = {}) {
   return fc
     .record({
       method: fc.oneof({ arbitrary: fc.constantFrom('GET', 'POST'), weight: 8 }, { arbitrary: fc.constantFrom(...METHODS), weight: 2 }),
-      prefix: fc.oneof(
+      prefix: opts.hot ? fc.constant('/trpc/') : fc.oneof(
         { arbitrary: fc.constant('/trpc/'), weight: 12 },
         { arbitrary: fc.constantFrom('/trpc', '/', '//trpc/', '/trpc//', '/TRPC/', '/trpc/./', '/trpc/../', '/healthz', '/readyz', '/metrics', '/healthz?x', '/v1/', '/%2e%2e/'), weight: 2 },
       ),
-      path: procedurePath,
+      path: opts.hot ? fc.oneof({ arbitrary: fc.constantFrom(...HOT), weight: 9 }, { arbitrary: procedurePath, weight: 1 }) : procedurePath,
       query: query(f),
       contentType,
       headers: headerSets(f),
@@ -349,4 +352,9 @@ export function probes(f: Fixture, count: number): Probe[] {
     fc.oneof({ arbitrary: wellFormed(f), weight: 75 }, { arbitrary: validCalls(f), weight: 15 }, { arbitrary: malformed, weight: 8 }, { arbitrary: hugeHeaders, weight: 2 }),
     { seed: SEED, numRuns: count },
   );
+}
+
+/** Requests aimed at the fast path's procedures, hostile and plausible, for comparing it with tRPC's handler. */
+export function hotProbes(f: Fixture, count: number): Probe[] {
+  return fc.sample(fc.oneof({ arbitrary: wellFormed(f, { hot: true }), weight: 3 }, { arbitrary: validCalls(f), weight: 1 }), { seed: SEED + 1, numRuns: count });
 }

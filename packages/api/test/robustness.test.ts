@@ -14,7 +14,7 @@ import { type Fixture, type Probe, probes, SEED } from './robustness.probes.ts';
  * the same through nginx (Debian's, configured from deploy/nginx.conf) in front of two of them.
  */
 
-const COUNT = Number(process.env.ROBUSTNESS_PROBES ?? 3000);
+const COUNT = Number(process.env.ROBUSTNESS_PROBES ?? 2000);
 const PORT_OF = (url: string) => Number(new URL(url).port);
 
 interface Judged {
