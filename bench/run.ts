@@ -70,8 +70,9 @@ try {
   await a.admin.queue.configure.mutate({ concertId: waitingConcert, paused: true });
   for (const c of enterConcerts) await a.admin.queue.configure.mutate({ concertId: c, maxActive: 100 });
 
-  // 2,000 funded users, written in one statement (each with its ledger entry, so the audit holds).
-  const USERS = 2000;
+  // 2,000 funded users for the booking scenarios and 5,000 for the queue.enter crowd (only a real
+  // user may enter), written in one statement (each with its ledger entry, so the audit holds).
+  const USERS = 7000;
   await sql.query(`
     WITH u AS (INSERT INTO users (name, balance) SELECT 'bench ' || g, 1000000 FROM generate_series(1, $1) g RETURNING id)
     INSERT INTO ledger_entries (user_id, kind, source, amount, balance_after, created_at) SELECT id, 'CHARGE', 'ADMIN', 1000000, 1000000, now() FROM u`, [USERS]);
@@ -134,12 +135,12 @@ try {
     rows.push({
       scenario: 'queue.enter (5,000 at once)',
       impl: 'ours',
-      r: await run({ port: apiPort, connections: 200, total: 5000, next: (i) => ({ method: 'POST', path: '/trpc/queue.enter', headers: headers(500_000 + i), body: body({ concertId: ours }) }) }),
+      r: await run({ port: apiPort, connections: 200, total: 5000, next: (i) => ({ method: 'POST', path: '/trpc/queue.enter', headers: headers(userIds[2000 + i]!), body: body({ concertId: ours }) }) }),
     });
     rows.push({
       scenario: 'queue.enter (5,000 at once)',
       impl: 'baseline',
-      r: await run({ port: basePort, connections: 200, total: 5000, next: (i) => ({ method: 'GET', path: `/enter?c=${base}&u=${500_000 + i}&t=${randomBytes(16).toString('base64url')}` }) }),
+      r: await run({ port: basePort, connections: 200, total: 5000, next: (i) => ({ method: 'GET', path: `/enter?c=${base}&u=${userIds[2000 + i]!}&t=${randomBytes(16).toString('base64url')}` }) }),
     });
   }
   await audit('queue.enter');

@@ -153,6 +153,51 @@ export async function spawnApi(env: Record<string, string>): Promise<SpawnedApi>
   };
 }
 
+/**
+ * A TCP proxy in front of a real server (PostgreSQL, Redis) that a test cuts (every connection
+ * reset, new ones refused, as when the server restarts) and restores on the same port.
+ */
+export class TcpProxy {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  async start(): Promise<void> {
+    const server = net.createServer((down) => {
+      const up = net.connect(this.target);
+      this.sockets.add(down).add(up);
+      const end = () => {
+        down.destroy();
+        up.destroy();
+        this.sockets.delete(down);
+        this.sockets.delete(up);
+      };
+      down.on('error', end).on('close', end);
+      up.on('error', end).on('close', end);
+      down.pipe(up);
+      up.pipe(down);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+  }
+
+  /** Stops listening and resets every open connection. */
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    for (const s of this.sockets) s.resetAndDestroy();
+    this.sockets.clear();
+    await closed;
+  }
+}
+
 /** Whether something accepts TCP connections on this loopback port. */
 export function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {

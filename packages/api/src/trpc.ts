@@ -76,12 +76,14 @@ const base = t.middleware(async ({ ctx, path, next }) => {
 export const publicProcedure = t.procedure.use(base);
 
 /**
- * Identity from the headers; every mutation also counts toward the user's rate limit
- * (queue.enter toward a tighter one of its own).
+ * Identity from the headers, with a user behind it (USER_NOT_FOUND otherwise, on every
+ * procedure); every mutation also counts toward the user's rate limit (queue.enter toward a
+ * tighter one of its own).
  */
 export const identifiedProcedure = publicProcedure.use(async ({ ctx, type, path, next }) => {
   const userId = await resolveUserId(ctx.core.config.auth, ctx.headers);
   ctx.info.userId = userId;
+  await ctx.core.users.assertExists(userId);
   if (type === 'mutation') await ctx.core.rateLimits.check(path === 'queue.enter' ? 'queue.enter' : 'mutation', String(userId));
   return next({ ctx: { userId } });
 });

@@ -10,7 +10,7 @@ export function liveLine(c: Colors, t: QueueTicket, startPosition: number, frame
   const spin = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏'[frame % 10]!;
   const pos = t.position ?? 1;
   const progress = startPosition <= 1 ? 0 : (startPosition - pos) / (startPosition - 1);
-  const eta = t.etaSeconds === null ? 'ETA unknown' : `ETA ~${duration(t.etaSeconds * 1000)}`;
+  const eta = t.paused ? c.yellow('sale paused by the organiser, your place is kept') : t.etaSeconds === null ? 'ETA unknown' : `ETA ~${duration(t.etaSeconds * 1000)}`;
   return `${c.cyan(spin)} In line for concert ${t.concertId} · position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${eta}  ${c.cyan(bar(progress))} ${Math.round(progress * 100)}%`;
 }
 
@@ -24,10 +24,12 @@ export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient
   const start = first.position ?? 1;
   let frame = 0;
   let lastPosition: number | null = null;
+  let lastPaused = false;
   const draw = () => {
     if (ctx.live) ctx.io.stderr.write(`\r\x1b[2K${liveLine(ctx.ce, t, start, frame++)}`);
-    else if (!ctx.json && t.position !== lastPosition) ctx.io.stderr.write(`${liveLine(ctx.ce, t, start, 0).slice(2)}\n`);
+    else if (!ctx.json && (t.position !== lastPosition || t.paused !== lastPaused)) ctx.io.stderr.write(`${liveLine(ctx.ce, t, start, 0).slice(2)}\n`);
     lastPosition = t.position;
+    lastPaused = t.paused;
   };
   const clear = () => ctx.live && ctx.io.stderr.write('\r\x1b[2K');
   try {

@@ -19,6 +19,7 @@ import { MemorySeatVersionStore, RedisSeatVersionStore, SeatMapCache } from './c
 import { RateLimitService } from './ratelimit/ratelimit.service.ts';
 import { MemoryRateLimitStore, RedisRateLimitStore } from './ratelimit/ratelimit.store.ts';
 import { ReservationsService } from './reservations/reservations.service.ts';
+import { UsersService } from './users/users.service.ts';
 import { CatalogService } from './concerts/catalog.service.ts';
 import { RefundsService } from './refunds/refunds.service.ts';
 import { SchedulesService } from './schedules/schedules.service.ts';
@@ -42,6 +43,7 @@ export interface Core extends AsyncDisposable {
   readonly clock: Clock;
   readonly db: Db;
   readonly databaseKind: 'postgres' | 'pglite';
+  readonly users: UsersService;
   readonly concerts: ConcertsService;
   readonly reservations: ReservationsService;
   readonly balance: BalanceService;
@@ -119,6 +121,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     config,
   });
   const seatMaps = new SeatMapCache({ versions: redis ? new RedisSeatVersionStore(redis) : new MemorySeatVersionStore(), clock });
+  const users = new UsersService({ db });
   const concerts = new ConcertsService({ db, clock, seatMaps });
   const reservations = new ReservationsService({
     db,
@@ -160,6 +163,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     clock,
     db,
     databaseKind: handle.kind,
+    users,
     concerts,
     reservations,
     balance,

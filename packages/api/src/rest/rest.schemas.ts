@@ -53,6 +53,7 @@ export const ZQueueTicketOut = z
     position: z.number().int().nullable().meta({ description: '1-based among those waiting; null unless WAITING' }),
     aheadCount: z.number().int(),
     etaSeconds: z.number().nullable(),
+    paused: z.boolean().meta({ description: 'an operator paused admission: the place is kept, nobody is let in until it resumes' }),
     enteredAt: ZDate,
     activeUntil: ZDate.nullable(),
     pollAfterMs: z.number().int().meta({ description: 'ask again after this many milliseconds' }),

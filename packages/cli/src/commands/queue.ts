@@ -85,7 +85,10 @@ export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket): string {
   ];
   if (t.status === 'WAITING') {
     rows.push(['position', `${t.position} (${t.aheadCount} ahead)`]);
-    rows.push(['eta', t.etaSeconds === null ? 'unknown (nobody admitted lately)' : `about ${duration(t.etaSeconds * 1000)}`]);
+    rows.push([
+      'eta',
+      t.paused ? c.yellow('none while the sale is paused: the organiser stopped admitting for now; your place is kept') : t.etaSeconds === null ? 'unknown (nobody admitted lately)' : `about ${duration(t.etaSeconds * 1000)}`,
+    ]);
   }
   if (t.activeUntil) rows.push(['active until', `${localTime(t.activeUntil, { seconds: true })} (${timeLeft(t.activeUntil, now)})`]);
   rows.push(['entered', localTime(t.enteredAt, { seconds: true })]);

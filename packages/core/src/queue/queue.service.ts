@@ -13,6 +13,8 @@ export interface QueueTicket {
   position: number | null;
   aheadCount: number;
   etaSeconds: number | null;
+  /** An operator has paused admission: the place is kept, nobody is let in until it resumes (etaSeconds is then null). */
+  paused: boolean;
   enteredAt: Date;
   activeUntil: Date | null;
   pollAfterMs: number;
@@ -149,6 +151,7 @@ export class QueueService implements SpentTokens {
       position,
       aheadCount: waiting ? position! - 1 : 0,
       etaSeconds: waiting && !state.paused && state.admittedLastMinute > 0 ? etaSeconds(position!, state.admittedLastMinute) : null,
+      paused: state.paused,
       enteredAt: new Date(claims.enteredAt),
       activeUntil: state.activeUntil === null ? null : new Date(state.activeUntil),
       pollAfterMs: state.pollAfterMs,
