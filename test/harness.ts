@@ -112,11 +112,18 @@ export interface SpawnedApi {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** The API as its own OS process (`pnpm start`'s entry point), for multi-process tests. */
-export async function spawnApi(env: Record<string, string>): Promise<SpawnedApi> {
+/**
+ * The API as its own OS process, for multi-process tests: its sources through tsx, or with
+ * `compiled` what `pnpm start` and the image run (packages/api/dist, built by the caller with
+ * `tsc -b packages/api/tsconfig.build.json`).
+ */
+export async function spawnApi(env: Record<string, string>, opts: { compiled?: boolean } = {}): Promise<SpawnedApi> {
   const port = await freePort();
   const metricsPort = env.METRICS_PORT ?? String(await freePort());
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'packages/api/src/main.ts')], {
+  const entry = opts.compiled
+    ? ['--conditions=concert-dist', path.join(ROOT, 'packages/api/dist/main.js')]
+    : ['--import', 'tsx', path.join(ROOT, 'packages/api/src/main.ts')];
+  const child = spawn(process.execPath, entry, {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', METRICS_PORT: metricsPort },
     stdio: ['ignore', 'pipe', 'pipe'],

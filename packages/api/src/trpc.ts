@@ -3,7 +3,7 @@ import { initTRPC } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
 import type { Context } from './context.ts';
-import { appCodeOf, appFail, toTRPCError } from './errors.ts';
+import { type AppErrorShape, appCodeOf, appFail, toTRPCError } from './errors.ts';
 import { adminKeyMatches, resolveUserId } from './identity.ts';
 
 /**
@@ -25,7 +25,7 @@ const t = initTRPC.context<Context>().create({
   transformer,
   // Stack traces stay in the server's logs; the formatter hides internal messages outside development.
   isDev: false,
-  errorFormatter({ shape, error, ctx }) {
+  errorFormatter({ shape, error, ctx }): AppErrorShape {
     const appCode = appCodeOf(error);
     const zodError = error.cause instanceof ZodError ? error.cause : undefined;
     const dev = ctx?.core.config.nodeEnv === 'development';

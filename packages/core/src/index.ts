@@ -32,6 +32,7 @@ export type * from './types.ts';
 export { type Clock, FakeClock, systemClock } from './clock.ts';
 export { type Config, ConfigError, loadConfig } from './config.ts';
 export type { ActivePass, QueueGate } from './queue/queue.gate.ts';
+export type { CreatedConcert } from './concerts/concerts.service.ts';
 export type { QueueTicket, QueueStatsView } from './queue/queue.service.ts';
 export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
 export type { Db } from './db/database.ts';
