@@ -117,13 +117,13 @@ export interface SpawnedApi {
  * `compiled` what `pnpm start` and the image run (packages/api/dist, built by the caller with
  * `tsc -b packages/api/tsconfig.build.json`).
  */
-export async function spawnApi(env: Record<string, string>, opts: { compiled?: boolean } = {}): Promise<SpawnedApi> {
+export async function spawnApi(env: Record<string, string>, opts: { compiled?: boolean; nodeArgs?: string[] } = {}): Promise<SpawnedApi> {
   const port = await freePort();
   const metricsPort = env.METRICS_PORT ?? String(await freePort());
   const entry = opts.compiled
     ? ['--conditions=concert-dist', path.join(ROOT, 'packages/api/dist/main.js')]
     : ['--import', 'tsx', path.join(ROOT, 'packages/api/src/main.ts')];
-  const child = spawn(process.execPath, entry, {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...entry], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', METRICS_PORT: metricsPort },
     stdio: ['ignore', 'pipe', 'pipe'],
