@@ -236,8 +236,13 @@ export interface ClientIdentity {
   headers?: Record<string, string>;
 }
 
-/** A typed client as a frontend would build it. `batch: false` sends one HTTP request per call. */
+/**
+ * A typed client as a frontend would build it. `batch: false` sends one HTTP request per call;
+ * without it, calls are batched, unless the vitest project `fast-path` (TEST_TRPC_LINK=single)
+ * sends every call on its own, so the hot procedures take the server's fast path.
+ */
 export function client(url: string, who: ClientIdentity = {}, opts: { batch?: boolean } = {}) {
+  const batch = opts.batch ?? process.env.TEST_TRPC_LINK !== 'single';
   const headers = () => ({
     ...(who.userId !== undefined ? { 'x-user-id': String(who.userId) } : {}),
     ...(who.bearer ? { authorization: `Bearer ${who.bearer}` } : {}),
@@ -245,7 +250,7 @@ export function client(url: string, who: ClientIdentity = {}, opts: { batch?: bo
     ...(who.adminKey ? { 'x-admin-key': who.adminKey } : {}),
     ...who.headers,
   });
-  const link = opts.batch === false ? httpLink({ url: `${url}/trpc`, transformer: superjson, headers }) : httpBatchLink({ url: `${url}/trpc`, transformer: superjson, headers });
+  const link = !batch ? httpLink({ url: `${url}/trpc`, transformer: superjson, headers }) : httpBatchLink({ url: `${url}/trpc`, transformer: superjson, headers });
   return createTRPCClient<AppRouter>({ links: [link] });
 }
 

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { Core } from '@concert/core';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
-import type { TRPCError } from '@trpc/server';
+import { TRPCError } from '@trpc/server';
 import { type Context, contextFactory, type RequestInfo, requestInfo } from './context.ts';
 import { answerClientError, answerConnect, corsPolicy, guard, notFound, sendError } from './edge.ts';
 import type { Metrics } from './metrics.ts';
@@ -13,6 +13,8 @@ import { fastPath } from './single-call.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
+/** What reaches tRPC's handler (OPTIONS is answered by the CORS policy before). */
+const TRPC_METHODS = new Set(['GET', 'POST', 'HEAD', 'PUT', 'PATCH', 'DELETE']);
 
 export interface ServerOptions {
   log?: Logger;
@@ -54,9 +56,16 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   const handle = (req: http.IncomingMessage, res: http.ServerResponse): void | Promise<unknown> => {
     const url = req.url ?? '/';
     if (draining) res.setHeader('connection', 'close');
+    // RFC 9112: an HTTP/1.1 request without Host is refused (Node's own refusal has no body).
+    if (req.headers.host === undefined && req.httpVersion === '1.1') return sendError(res, new TRPCError({ code: 'BAD_REQUEST', message: 'The Host header is required' }));
     if (cors(req, res)) return;
     const isRest = isRestUrl(url);
     if (url.startsWith('/trpc/') || isRest) {
+      // Methods tRPC's fetch adapter cannot even represent (TRACE, custom ones) would be its 500.
+      if (!isRest && !TRPC_METHODS.has(req.method!)) {
+        res.setHeader('allow', 'GET, POST');
+        return sendError(res, new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: `${req.method} is not supported; tRPC takes GET and POST` }));
+      }
       const started = performance.now();
       const given = req.headers['x-request-id'];
       const info: RequestInfo = { requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID(), appCodes: [] };
@@ -97,6 +106,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   const server = http.createServer(
     {
       headersTimeout: edge.headersTimeoutMs,
+      requireHostHeader: false,
       requestTimeout: edge.requestTimeoutMs,
       // How often the two limits above are checked (Node's default, 30 s, would let them run long).
       connectionsCheckingInterval: Math.min(1000, edge.headersTimeoutMs / 2),

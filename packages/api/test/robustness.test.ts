@@ -1,17 +1,97 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, REDIS_URL, spawnApi, type SpawnedApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
-import { httpText, rawRequest } from '../../../test/raw-http.ts';
+import { ADMIN_KEY, admin, client, createTestDatabase, freePort, REDIS_URL, ROOT, seedSale, spawnApi, type SpawnedApi, tally, type TestDatabase, testEnv } from '../../../test/harness.ts';
+import { appCodesOf, httpText, rawRequest, type RawResponse } from '../../../test/raw-http.ts';
+import { type Fixture, type Probe, probes, SEED } from './robustness.probes.ts';
+
+/**
+ * No request, however hostile, takes a process down or gets a 5xx, and every error carries an
+ * appCode: thousands of generated requests (fixed seed) on raw sockets against a spawned API, then
+ * the same through nginx (Debian's, configured from deploy/nginx.conf) in front of two of them.
+ */
+
+const COUNT = Number(process.env.ROBUSTNESS_PROBES ?? 2000);
+const PORT_OF = (url: string) => Number(new URL(url).port);
+
+interface Judged {
+  probe: Probe;
+  r: RawResponse;
+  problem?: string;
+}
+
+/** What is wrong with an answer, if anything. */
+function judge(probe: Probe, r: RawResponse, opts: { appCodes: boolean }): string | undefined {
+  // Through nginx, 501 (a transfer-coding it does not know) and 505 (an HTTP version it does not
+  // speak) are nginx's own refusals, before any replica sees the request; a 500/502/503/504 is not.
+  const nginxRefusal = !opts.appCodes && (r.status === 501 || r.status === 505) && r.body.includes('nginx');
+  if (r.status >= 500 && !nginxRefusal) return `${r.status}: ${r.body.slice(0, 200)}`;
+  if (r.status === 0) return probe.hangsUp || probe.incomplete ? undefined : `no answer (${r.error ?? 'closed'})`;
+  if (!opts.appCodes) return undefined;
+  const { errors, appCodes } = appCodesOf(r.body);
+  if (appCodes.length < errors) return `an error without appCode: ${r.body.slice(0, 200)}`;
+  // A HEAD answer has no body to carry one.
+  if (r.status >= 400 && errors === 0 && !probe.bytes.subarray(0, 5).equals(Buffer.from('HEAD '))) return `${r.status} without an appCode: ${r.body.slice(0, 200)}`;
+  return undefined;
+}
+
+async function fire(port: number, list: Probe[], opts: { concurrency: number; appCodes: boolean }): Promise<Judged[]> {
+  const out: Judged[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < list.length) {
+      const probe = list[next++]!;
+      // An incomplete probe waits past the API's 2 s header limit (nginx would wait 60 s).
+      const hangUpAfterMs = probe.hangsUp ? 50 : probe.incomplete ? 4_000 : undefined;
+      const r = await rawRequest(port, probe.bytes, { timeoutMs: 20_000, ...(hangUpAfterMs !== undefined ? { hangUpAfterMs } : {}) });
+      const problem = judge(probe, r, opts);
+      out.push({ probe, r, ...(problem ? { problem } : {}) });
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, worker));
+  return out;
+}
+
+const summary = (judged: Judged[]) => tally(judged.map((j) => String(j.r.status)));
+
+function problems(judged: Judged[]): string[] {
+  return judged.filter((j) => j.problem).map((j) => `${JSON.stringify(j.probe.bytes.subarray(0, 160).toString('latin1'))} → ${j.problem}`);
+}
+
+async function serving(api: SpawnedApi): Promise<void> {
+  expect(api.child.exitCode, api.output().slice(-2000)).toBeNull();
+  expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
+  expect((await admin(api.url).concerts.list.query({})).length).toBeGreaterThanOrEqual(0);
+}
 
 describe('no request takes the process down', () => {
   let db: TestDatabase;
+  let env: Record<string, string>;
   let api: SpawnedApi;
   let port: number;
+  let fixture: Fixture;
+  let list: Probe[];
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    api = await spawnApi(testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: `robust${randomBytes(4).toString('hex')}:` }));
-    port = Number(new URL(api.url).port);
+    env = testEnv(db.url, {
+      REDIS_URL,
+      REDIS_KEY_PREFIX: `robust${randomBytes(4).toString('hex')}:`,
+      QUEUE_MAX_ACTIVE: '1000',
+      // Short limits, so the slow clients below are cut off within the test's time.
+      HTTP_HEADERS_TIMEOUT_SECONDS: '2',
+      HTTP_REQUEST_TIMEOUT_SECONDS: '3',
+    });
+    api = await spawnApi(env);
+    port = PORT_OF(api.url);
+    const sale = await seedSale(api.url, { users: 1 });
+    const userId = sale.userIds[0]!;
+    const ticket = await client(api.url, { userId }).queue.enter.mutate({ concertId: sale.concertId });
+    fixture = { userId, queueToken: ticket.token, concertId: sale.concertId, scheduleId: sale.scheduleId };
+    list = probes(fixture, COUNT);
   });
   afterAll(async () => {
     await api?.stop();
@@ -19,13 +99,142 @@ describe('no request takes the process down', () => {
   });
 
   it('malformed percent-encodings in the procedure path are a 4xx with an appCode (once a URIError killed the process)', async () => {
-    for (const path of ['%', '%zz', '%E0%A4%A', '%E0', 'queue.status%', 'queue.status%C0', '%FF%FE']) {
+    for (const p of ['%', '%zz', '%E0%A4%A', '%E0', 'queue.status%', 'queue.status%C0', '%FF%FE']) {
       for (const method of ['GET', 'POST']) {
-        const r = await rawRequest(port, httpText(method, `/trpc/${path}`, method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}));
-        expect({ path, method, status: r.status, appCode: r.data?.appCode }).toEqual({ path, method, status: expect.toSatisfy((s: number) => s >= 400 && s < 500), appCode: expect.any(String) });
+        const r = await rawRequest(port, httpText(method, `/trpc/${p}`, method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}));
+        expect({ p, method, status: r.status, appCodes: appCodesOf(r.body).appCodes.length }).toEqual({ p, method, status: expect.toSatisfy((s: number) => s >= 400 && s < 500), appCodes: 1 });
       }
     }
-    expect(api.child.exitCode).toBeNull();
-    expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
+    await serving(api);
+  });
+
+  it(`${COUNT} generated hostile requests (seed ${SEED}): no 5xx, every error with an appCode, the process serving`, { timeout: 180_000 }, async () => {
+    const judged = await fire(port, list, { concurrency: 24, appCodes: true });
+    const byStatus = summary(judged);
+    console.log(`direct: ${judged.length} probes by status ${JSON.stringify(byStatus)}`);
+    console.log(`appCodes: ${JSON.stringify(tally(judged.flatMap((j) => appCodesOf(j.r.body).appCodes)))}`);
+    expect(problems(judged).slice(0, 20)).toEqual([]);
+    // The probes reach every layer: successes, validation, identity, the queue gate, routing, the parser.
+    for (const status of [200, 400, 401, 404, 405, 413, 415, 431]) expect(byStatus[status] ?? 0, `status ${status}`).toBeGreaterThan(0);
+    await serving(api);
+  });
+
+  it('slow clients are cut off with 408, and everyone else is served meanwhile', { timeout: 120_000 }, async () => {
+    const started = performance.now();
+    const trickle = (head: string, n: number) => [head, ...Array.from({ length: n }, () => 'x')];
+    const slow = [
+      // Headers a byte at a time, never finished.
+      ...Array.from({ length: 40 }, () => rawRequest(port, trickle('GET /trpc/queue.status HTTP/1.1\r\nhost: x\r\nx-slow: ', 200), { pauseMs: 250, timeoutMs: 30_000 })),
+      // Headers done, a body that never finishes arriving (to a procedure that needs the body
+      // before it can answer anything).
+      ...Array.from({ length: 40 }, () =>
+        rawRequest(port, trickle(`POST /trpc/admin.users.create HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-admin-key: ${ADMIN_KEY}\r\ncontent-length: 5000\r\n\r\n`, 200), {
+          pauseMs: 250,
+          timeoutMs: 30_000,
+        }),
+      ),
+      // Connected, silent.
+      ...Array.from({ length: 40 }, () => rawRequest(port, [], { timeoutMs: 30_000 })),
+    ];
+    // Meanwhile ordinary requests are answered promptly.
+    for (let i = 0; i < 20; i++) {
+      const t = performance.now();
+      expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
+      expect(await admin(api.url).concerts.list.query({})).toBeDefined();
+      expect(performance.now() - t).toBeLessThan(5_000);
+    }
+    const answers = await Promise.all(slow);
+    const late = answers.filter((r) => r.error === 'timeout');
+    expect(late.length, 'slow connections the server never closed').toBe(0);
+    // Each was answered 408 with an appCode (or closed) within the limits plus a check interval.
+    for (const r of answers) {
+      expect(r.ms).toBeLessThan(15_000);
+      if (r.status !== 0) {
+        expect(r.status).toBe(408);
+        expect(appCodesOf(r.body).appCodes).toEqual(['INVALID_INPUT']);
+      }
+    }
+    expect(answers.filter((r) => r.status === 408).length).toBeGreaterThan(60);
+    expect(performance.now() - started).toBeLessThan(30_000);
+    await serving(api);
+  });
+
+  describe('through nginx in front of two API processes', () => {
+    let replicas: SpawnedApi[] = [];
+    let nginx: ChildProcess | undefined;
+    let dir = '';
+    let nginxPort = 0;
+
+    beforeAll(async () => {
+      // The suite's process and one more, on the same database and Redis.
+      replicas = [api, await spawnApi(env)];
+      dir = mkdtempSync(path.join(os.tmpdir(), 'robust-nginx-'));
+      chmodSync(dir, 0o777);
+      nginxPort = await freePort();
+      writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(readFileSync(path.join(ROOT, 'deploy/nginx.conf'), 'utf8'), { dir, port: nginxPort, upstreams: replicas.map((r) => PORT_OF(r.url)) }));
+      nginx = spawn(nginxBinary(), ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      nginx.stderr!.on('data', (d) => (err += d));
+      const deadline = Date.now() + 20_000;
+      while ((await fetch(`http://127.0.0.1:${nginxPort}/healthz`).catch(() => undefined))?.status !== 200) {
+        if (Date.now() > deadline || nginx.exitCode !== null) throw new Error(`nginx did not start: ${err}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+    afterAll(async () => {
+      if (nginx && nginx.exitCode === null) {
+        const exited = new Promise((r) => nginx!.once('exit', r));
+        nginx.kill('SIGTERM');
+        await exited;
+      }
+      await replicas[1]?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('the same probes leave both replicas serving, and none is answered 5xx', { timeout: 180_000 }, async () => {
+      const judged = await fire(nginxPort, list, { concurrency: 24, appCodes: false });
+      console.log(`through nginx: ${judged.length} probes by status ${JSON.stringify(summary(judged))}`);
+      // nginx answers what it refuses itself (its own 400/413/414/431 pages); the rest reached the replicas.
+      expect(problems(judged).slice(0, 20)).toEqual([]);
+      for (const replica of replicas) {
+        await serving(replica);
+        // Both took their share of the probes.
+        const scrape = await (await fetch(`${replica.metricsUrl}/metrics`)).text();
+        const calls = [...scrape.matchAll(/^concert_procedure_duration_seconds_count\{[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
+        expect(calls).toBeGreaterThan(100);
+      }
+    });
   });
 });
+
+function nginxBinary(): string {
+  for (const candidate of ['nginx', '/usr/sbin/nginx']) {
+    try {
+      execFileSync(candidate, ['-v'], { stdio: 'ignore' });
+      return candidate;
+    } catch {
+      // try the next
+    }
+  }
+  throw new Error("nginx is not installed: apt-get install -y nginx (.ci/run installs it)");
+}
+
+/**
+ * deploy/nginx.conf as compose runs it, pointed at local replicas: the upstream's servers become
+ * the replicas' ports, `listen` a free local port, and the files nginx writes go to `dir`.
+ */
+export function nginxConfig(template: string, opts: { dir: string; port: number; upstreams: number[] }): string {
+  const upstream = /^(\s*)server\s+api:\d+([^;]*);$/m;
+  if (!upstream.test(template) || !/^\s*listen\s+80;$/m.test(template)) throw new Error('deploy/nginx.conf no longer has the shape this test rewrites (server api:PORT …; listen 80;)');
+  return [
+    `pid ${opts.dir}/nginx.pid;`,
+    `error_log ${opts.dir}/error.log warn;`,
+    template
+      .replace(upstream, (_m, indent: string, rest: string) => opts.upstreams.map((p) => `${indent}server 127.0.0.1:${p}${rest};`).join('\n'))
+      .replace(/^(\s*)listen\s+80;$/m, `$1listen 127.0.0.1:${opts.port};`)
+      .replace(
+        /^http\s*\{/m,
+        `http {\n  access_log off;\n${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${opts.dir}/${t};`).join('\n')}`,
+      ),
+  ].join('\n');
+}
