@@ -77,7 +77,14 @@ export class SeatMapCache {
   /** Seat-map queries run, for metrics and the benchmark's stampede check. */
   loadCount = 0;
 
-  constructor(private readonly deps: { versions: SeatVersionStore; clock: Clock }) {}
+  constructor(
+    private readonly deps: {
+      versions: SeatVersionStore;
+      clock: Clock;
+      /** Told of every change too (the waiting room reads the concert's inventory again). */
+      onChange?: (concertId: number) => Promise<void>;
+    },
+  ) {}
 
   /**
    * `known`: the current version when the caller already has it (read along with the gate's
@@ -127,6 +134,6 @@ export class SeatMapCache {
   async invalidate(concertId: number, scheduleId: number): Promise<void> {
     // Only the version moves: dropping the local entry first would let readers who still see
     // the old version load it again, a second query for one change.
-    await this.deps.versions.bump(concertId, scheduleId).catch(() => {});
+    await Promise.all([this.deps.versions.bump(concertId, scheduleId).catch(() => {}), this.deps.onChange?.(concertId).catch(() => {})]);
   }
 }
