@@ -1,3 +1,4 @@
+// Loaded lazily (Ctx.create): --help never pays for the tRPC client and superjson.
 import type { AppRouter } from '@concert/api';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import superjson from 'superjson';
@@ -7,13 +8,6 @@ export interface Identity {
   userToken?: string;
   adminKey?: string;
 }
-
-/** Per-call options: the waiting-room token travels in the operation's context. */
-export interface CallContext {
-  context: { queueToken?: string };
-}
-
-export const withToken = (queueToken: string | undefined): CallContext => ({ context: queueToken ? { queueToken } : {} });
 
 export type ApiClient = ReturnType<typeof createApiClient>;
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { ZIdempotencyKey } from '@concert/core/schemas';
-import { type ApiClient, createApiClient, withToken } from './client.ts';
-import { UsageError } from './errors.ts';
+import type * as ClientModule from './client.ts';
+import type { ApiClient, Identity } from './client.ts';
+import { type Known, UsageError } from './errors.ts';
 import { type Colors, colorsFor } from './format.ts';
 import { inquirerPrompts, type Prompts } from './prompts.ts';
 import { apiKey, type SavedToken, sessionPath, SessionStore } from './session.ts';
@@ -33,6 +33,13 @@ export interface GlobalOptions {
 
 export const DEFAULT_API = 'http://127.0.0.1:3000';
 
+/** Per-call options: the waiting-room token travels in the operation's context. */
+export interface CallContext {
+  context: { queueToken?: string };
+}
+
+export const withToken = (queueToken: string | undefined): CallContext => ({ context: queueToken ? { queueToken } : {} });
+
 export class Ctx {
   readonly api: string;
   readonly json: boolean;
@@ -46,8 +53,19 @@ export class Ctx {
   readonly queueTokenOverride: string | undefined;
   /** A command that succeeded in talking to the server but found something wrong (a failed audit) sets 1. */
   exitCode = 0;
+  /** What the command has learned (the concert of a schedule, …), so an error's hint names real values. */
+  readonly known: Known = {};
   private clientCache: ApiClient | undefined;
+  /** The tRPC client module, loaded by create() (never for --help). */
+  private clientModule: typeof ClientModule | undefined;
   private printed = false;
+
+  /** A Ctx with the API client loaded: what commander's actions use. */
+  static async create(io: Io, opts: GlobalOptions): Promise<Ctx> {
+    const ctx = new Ctx(io, opts);
+    ctx.clientModule = await import('./client.ts');
+    return ctx;
+  }
 
   constructor(
     readonly io: Io,
@@ -80,12 +98,22 @@ export class Ctx {
   }
 
   get client(): ApiClient {
-    this.clientCache ??= createApiClient(
-      this.api,
+    this.clientCache ??= this.clientFor(
       { ...(this.userId !== undefined ? { userId: this.userId } : {}), ...(this.userToken ? { userToken: this.userToken } : {}), ...(this.adminKey ? { adminKey: this.adminKey } : {}) },
       { signal: this.io.signal },
     );
     return this.clientCache;
+  }
+
+  /** A client of this API for someone else (a rehearsal's fans) or with other limits (a release after Ctrl-C). */
+  clientFor(who: Identity, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): ApiClient {
+    if (!this.clientModule) throw new Error('Ctx.create() loads the API client; new Ctx() has none');
+    return this.clientModule.createApiClient(this.api, who, opts);
+  }
+
+  /** Remembers what the command learned, for the hint of an error that follows. */
+  know(facts: Known): void {
+    Object.assign(this.known, facts);
   }
 
   /** The session file's name for the caller: the same user by id or by token shares tokens. */
@@ -108,7 +136,7 @@ export class Ctx {
     return this.session.get(this.api, this.requireUser(), concertId)?.token;
   }
 
-  tokenCall(concertId: number) {
+  tokenCall(concertId: number): CallContext {
     return withToken(this.tokenFor(concertId));
   }
 
@@ -123,8 +151,9 @@ export class Ctx {
   }
 
   /** A fresh idempotency key per invocation, or the caller's (to retry a call safely). */
-  idempotencyKey(given: string | undefined): string {
+  async idempotencyKey(given: string | undefined): Promise<string> {
     if (given === undefined) return randomUUID();
+    const { ZIdempotencyKey } = await import('@concert/core/schemas');
     const r = ZIdempotencyKey.safeParse(given);
     if (!r.success) throw new UsageError(`--idempotency-key ${r.error.issues[0]?.message ?? 'is not valid'}`);
     return given;

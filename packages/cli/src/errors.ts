@@ -1,5 +1,3 @@
-import { TRPCClientError } from '@trpc/client';
-
 /** What `--json` prints on stderr when a command fails: the contract's error envelope. */
 export interface ErrorPayload {
   code: string;
@@ -49,33 +47,65 @@ export interface DescribedError {
   hint?: string;
 }
 
-const HINTS: Record<string, string> = {
-  QUEUE_NOT_ACTIVE: 'Join the waiting room first: concert queue join <concertId> --wait',
-  TOKEN_EXPIRED: 'Your turn in the waiting room is over: concert queue join <concertId> --wait',
-  TOKEN_WRONG_CONCERT: 'The saved queue token is for another concert: concert queue join <concertId> --wait',
-  ADMIN_KEY_INVALID: 'Pass --admin-key KEY or set CONCERT_ADMIN_KEY',
-  IDENTITY_REQUIRED: 'Pass --user ID (or --user-token JWT when the server runs AUTH_MODE=jwt)',
-  INSUFFICIENT_BALANCE: 'Top up first: concert charge <amount>',
-  HOLD_EXPIRED: 'The hold lapsed; hold the seats again: concert hold <scheduleId> <seat...>',
-  SEAT_UNAVAILABLE: 'Someone else has one of those seats; look again: concert seats <scheduleId>',
+/** What a command learned before it failed, so a hint names real values instead of placeholders. */
+export interface Known {
+  /** The command's words after `concert`, e.g. `admin queue config`. */
+  command?: string;
+  concertId?: number;
+  scheduleId?: number;
+  seats?: number[];
+}
+
+/** The server's error, as the tRPC client carries it (`data` is the API's error formatter's). */
+export interface ServerErrorData {
+  code?: string;
+  appCode?: string;
+  issues?: Array<{ path?: unknown[]; message?: string }>;
+  details?: Record<string, unknown>;
+}
+
+/** tRPC's own test (isTRPCClientError) also accepts the name: no need to load the client to recognise its errors. */
+export function isServerError(err: unknown): err is Error & { data?: ServerErrorData | null; cause?: unknown } {
+  return err instanceof Error && err.name === 'TRPCClientError';
+}
+
+export function appCodeOf(err: unknown): string | undefined {
+  return isServerError(err) ? (err.data?.appCode ?? undefined) : undefined;
+}
+
+const or = (value: number | undefined, placeholder: string) => (value === undefined ? placeholder : String(value));
+
+const HINTS: Record<string, (k: Known, details: Record<string, unknown>) => string> = {
+  QUEUE_NOT_ACTIVE: (k) => `Join the waiting room first: concert queue join ${or(k.concertId, '<concertId>')} --wait`,
+  TOKEN_EXPIRED: (k) => `Your turn in the waiting room is over: concert queue join ${or(k.concertId, '<concertId>')} --wait`,
+  TOKEN_WRONG_CONCERT: (k) => `The saved queue token is for another concert: concert queue join ${or(k.concertId, '<concertId>')} --wait`,
+  ADMIN_KEY_INVALID: () => 'Pass --admin-key KEY or set CONCERT_ADMIN_KEY',
+  IDENTITY_REQUIRED: () => 'Pass --user ID (or --user-token JWT when the server runs AUTH_MODE=jwt)',
+  INSUFFICIENT_BALANCE: (_k, d) =>
+    typeof d.required === 'number' && typeof d.balance === 'number' ? `Top up first: concert charge ${d.required - d.balance}` : 'Top up first: concert charge <amount>',
+  HOLD_EXPIRED: (k) => `The hold lapsed; hold the seats again: concert hold ${or(k.scheduleId, '<scheduleId>')} ${k.seats?.length ? k.seats.join(' ') : '<seat...>'}`,
+  SEAT_UNAVAILABLE: (k) => `Someone else has it; look again: concert seats ${or(k.scheduleId, '<scheduleId>')}`,
 };
 
 /** Maps anything a command can throw to the envelope, the exit status and a hint for people. */
-export function describeError(err: unknown): DescribedError {
+export function describeError(err: unknown, known: Known = {}): DescribedError {
   if (err instanceof UsageError) {
-    return { payload: { code: 'USAGE', appCode: null, message: err.message, ...(err.issues ? { issues: err.issues } : {}) }, exitCode: EXIT.usage, ...(err.hint ? { hint: err.hint } : {}) };
+    const hint = err.hint ?? (known.command ? `See concert help ${known.command}` : undefined);
+    return { payload: { code: 'USAGE', appCode: null, message: err.message, ...(err.issues ? { issues: err.issues } : {}) }, exitCode: EXIT.usage, ...(hint ? { hint } : {}) };
   }
   if (err instanceof Interrupted) return { payload: { code: 'INTERRUPTED', appCode: null, message: err.message }, exitCode: EXIT.interrupted };
   if (err instanceof CliFailure) {
     return { payload: { code: err.code, appCode: err.appCode, message: err.message }, exitCode: EXIT.failure, ...(err.hint ? { hint: err.hint } : {}) };
   }
-  if (err instanceof TRPCClientError) {
-    const data = err.data as { code?: string; appCode?: string; issues?: Array<{ path?: unknown[]; message?: string }> } | undefined | null;
+  if (isServerError(err)) {
+    const data = err.data;
     if (data?.code) {
       const issues = data.issues?.map((i) => ({ path: (i.path ?? []).join('.'), message: i.message ?? '' }));
       const appCode = data.appCode ?? null;
-      const hint = appCode ? HINTS[appCode] : undefined;
-      return { payload: { code: data.code, appCode, message: err.message, ...(issues?.length ? { issues } : {}) }, exitCode: EXIT.failure, ...(hint ? { hint } : {}) };
+      const hint = appCode ? HINTS[appCode]?.(known, data.details ?? {}) : undefined;
+      // "Invalid input" alone hides the field: say which, as the server's issues do.
+      const message = issues?.length ? `${err.message}: ${issues.map((i) => `${i.path || '(input)'}: ${i.message}`).join('; ')}` : err.message;
+      return { payload: { code: data.code, appCode, message, ...(issues?.length ? { issues } : {}) }, exitCode: EXIT.failure, ...(hint ? { hint } : {}) };
     }
     if (isAbort(err.cause)) return { payload: { code: 'INTERRUPTED', appCode: null, message: 'Interrupted' }, exitCode: EXIT.interrupted };
     return { payload: { code: 'NETWORK_ERROR', appCode: null, message: networkMessage(err) }, exitCode: EXIT.failure, hint: 'Is the API running? Check --api or CONCERT_API_URL' };
@@ -84,7 +114,7 @@ export function describeError(err: unknown): DescribedError {
   return { payload: { code: 'INTERNAL', appCode: null, message }, exitCode: EXIT.failure };
 }
 
-function networkMessage(err: TRPCClientError<never>): string {
+function networkMessage(err: Error & { cause?: unknown }): string {
   const cause = err.cause as (Error & { cause?: { code?: string; message?: string } }) | undefined;
   if (cause?.name === 'TimeoutError') return 'The API did not answer in time';
   const detail = cause?.cause?.code ?? cause?.cause?.message ?? cause?.message ?? err.message;

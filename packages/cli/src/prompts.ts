@@ -1,4 +1,3 @@
-import { confirm, input, select } from '@inquirer/prompts';
 import { Interrupted } from './errors.ts';
 
 export interface Choice<T> {
@@ -15,13 +14,16 @@ export interface Prompts {
   confirm(message: string, opts?: { default?: boolean }): Promise<boolean>;
 }
 
+/** inquirer is loaded on the first question, so commands that ask nothing never load it. */
+const inquirer = () => import('./inquirer.ts');
+
 export function inquirerPrompts(streams: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream }): Prompts {
   const context = { input: streams.input, output: streams.output };
   return {
-    select: (message, choices) => quietly(select({ message, choices, pageSize: 12, loop: false }, context)),
-    input: (message, opts = {}) =>
-      quietly(input({ message, ...(opts.validate ? { validate: opts.validate } : {}), ...(opts.default !== undefined ? { default: opts.default } : {}) }, context)),
-    confirm: (message, opts = {}) => quietly(confirm({ message, default: opts.default ?? true }, context)),
+    select: async (message, choices) => quietly((await inquirer()).select({ message, choices, pageSize: 12, loop: false }, context)),
+    input: async (message, opts = {}) =>
+      quietly((await inquirer()).input({ message, ...(opts.validate ? { validate: opts.validate } : {}), ...(opts.default !== undefined ? { default: opts.default } : {}) }, context)),
+    confirm: async (message, opts = {}) => quietly((await inquirer()).confirm({ message, default: opts.default ?? true }, context)),
   };
 }
 

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { validateConcertFile } from '../src/commands/admin.ts';
+import { validateConcertFile } from '../src/commands/admin/concerts.ts';
 import { renderReport, stats } from '../src/commands/simulate.ts';
 import { checkSeats } from '../src/commands/book.ts';
 import { Ctx, type Io } from '../src/context.ts';
@@ -114,9 +114,9 @@ describe('formatting', () => {
 });
 
 describe('concert files', () => {
-  it('points at the field that is wrong, using the core schema', () => {
+  it('points at the field that is wrong, using the core schema', async () => {
     try {
-      validateConcertFile({ title: '', schedules: [{ startsAt: '2026-12-24T19:00:00Z', tiers: [{ grade: 'VIP', price: -1, fromSeat: 1, toSeat: 10 }] }] }, 'concert.json');
+      await validateConcertFile({ title: '', schedules: [{ startsAt: '2026-12-24T19:00:00Z', tiers: [{ grade: 'VIP', price: -1, fromSeat: 1, toSeat: 10 }] }] }, 'concert.json');
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(UsageError);
@@ -125,7 +125,7 @@ describe('concert files', () => {
       expect(issues.map((i) => i.path)).toEqual(['title', 'schedules[0].tiers[0].price', 'schedules[0].tiers']);
       expect((err as UsageError).message).toContain('schedules[0].tiers[0].price:');
     }
-    expect(validateConcertFile({ title: 'Ok', schedules: [{ startsAt: '2026-12-24T19:00:00Z' }] }).schedules[0]!.startsAt).toBeInstanceOf(Date);
+    expect((await validateConcertFile({ title: 'Ok', schedules: [{ startsAt: '2026-12-24T19:00:00Z' }] })).schedules[0]!.startsAt).toBeInstanceOf(Date);
   });
 
   it('seat answers are checked against the map', () => {
@@ -164,7 +164,7 @@ describe('help and usage', () => {
 
   it('every command has a description and an example', async () => {
     const { buildProgram } = await import('../src/program.ts');
-    const program = buildProgram(memoryIo().io, { exitCode: 0 });
+    const program = buildProgram(memoryIo().io, { exitCode: 0, known: {} });
     const leaves: string[] = [];
     const walk = (cmd: typeof program, prefix: string[]) => {
       for (const sub of cmd.commands) {
@@ -181,6 +181,23 @@ describe('help and usage', () => {
       const m = memoryIo();
       expect(await run(['help', ...leaf.split(' ')], m.io)).toBe(0);
       expect(m.out(), leaf).toMatch(/Examples:\n {2}# .+\n {2}\$ concert /);
+    }
+  });
+
+  it('a command is found by its name: `concert a b` lives in commands/a.ts, or commands/a/b.ts for a group with a folder', async () => {
+    const { existsSync } = await import('node:fs');
+    const { buildProgram } = await import('../src/program.ts');
+    const dir = new URL('../src/commands/', import.meta.url);
+    const program = buildProgram(memoryIo().io, { exitCode: 0, known: {} });
+    const top = program.commands.filter((c) => c.name() !== 'help');
+    expect(top.length).toBeGreaterThan(10);
+    for (const cmd of top) {
+      const name = cmd.name();
+      if (existsSync(new URL(`${name}/index.ts`, dir))) {
+        for (const sub of cmd.commands) expect(existsSync(new URL(`${name}/${sub.name()}.ts`, dir)), `${name} ${sub.name()}`).toBe(true);
+      } else {
+        expect(existsSync(new URL(`${name}.ts`, dir)), name).toBe(true);
+      }
     }
   });
 

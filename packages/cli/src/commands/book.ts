@@ -1,13 +1,36 @@
 import { randomUUID } from 'node:crypto';
-import { TRPCClientError } from '@trpc/client';
-import { createApiClient } from '../client.ts';
+import type { Command } from 'commander';
+import { count, id, parseSeatList, seats } from '../args.ts';
+import { act, man } from '../command.ts';
 import type { Ctx } from '../context.ts';
-import { CliFailure, Interrupted, UsageError } from '../errors.ts';
+import { appCodeOf, CliFailure, Interrupted, UsageError } from '../errors.ts';
 import { localTime, timeLeft, won } from '../format.ts';
+import { waitInLine } from '../line.ts';
 import { renderSeatMap } from '../seatmap.ts';
 import type { PaymentResult, Reservation, SeatMap } from '../types.ts';
-import { waitInLine } from './queue.ts';
-import { renderPayment, renderReservation } from './reservations.ts';
+import { renderPayment, renderReservation } from '../views.ts';
+
+export function register(program: Command): void {
+  man(
+    program
+      .command('book')
+      .description(
+        'The whole journey: pick a concert, wait in line (live position), pick a show, pick seats on the map,\nsee the total and how long the hold lasts, top up if the balance is short, pay, and see the confirmation.\nEvery choice can be given as a flag; without a terminal every choice must be (nothing waits for input).\nCtrl-C leaves at any step; a hold made on the way is released.',
+      )
+      .option('--concert <id>', 'the concert', id('--concert'))
+      .option('--schedule <id>', 'the show', id('--schedule'))
+      .option('--seats <seat...>', 'seat numbers, e.g. 12,13 or 12 13', seats)
+      .option('--top-up', 'top up the shortfall without asking when the balance is short')
+      .option('-y, --yes', 'pay without asking')
+      .option('--cols <n>', 'seats per row of the map', count('--cols'))
+      .action(act(bookCommand)),
+    [
+      ['concert --user 1 book', 'ask at every step'],
+      ['concert --user 1 book --concert 1', 'skip the concert question'],
+      ['concert --user 1 --json book --concert 1 --schedule 3 --seats 12,13 --top-up --yes', 'no questions at all (scripts, CI)'],
+    ],
+  );
+}
 
 export interface BookOptions {
   concert?: number;
@@ -100,7 +123,7 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
       try {
         reservation = await api.reservations.hold.mutate({ scheduleId, seatNumbers: seats, idempotencyKey: randomUUID() }, call);
       } catch (err) {
-        if (opts.seats === undefined && appCode(err) === 'SEAT_UNAVAILABLE' && attempt < 5) {
+        if (opts.seats === undefined && appCodeOf(err) === 'SEAT_UNAVAILABLE' && attempt < 5) {
           say(c.yellow('Someone was quicker for one of those seats; here is the map again.'));
           continue;
         }
@@ -142,13 +165,6 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
   }
 }
 
-export function parseSeatList(text: string): number[] {
-  return text
-    .split(/[\s,]+/)
-    .filter(Boolean)
-    .map((s) => (/^\d+$/.test(s) ? Number(s) : NaN));
-}
-
 export function checkSeats(text: string, map: SeatMap): true | string {
   const seats = parseSeatList(text);
   if (seats.length === 0) return 'Type one to four seat numbers';
@@ -165,10 +181,6 @@ export function checkSeats(text: string, map: SeatMap): true | string {
 
 async function releaseQuietly(ctx: Ctx, reservationId: string): Promise<void> {
   // The command's own client is tied to Ctrl-C's signal, which has fired: use one that is not.
-  const api = createApiClient(ctx.api, { ...(ctx.userId !== undefined ? { userId: ctx.userId } : {}), ...(ctx.userToken ? { userToken: ctx.userToken } : {}) }, { timeoutMs: 5_000 });
+  const api = ctx.clientFor({ ...(ctx.userId !== undefined ? { userId: ctx.userId } : {}), ...(ctx.userToken ? { userToken: ctx.userToken } : {}) }, { timeoutMs: 5_000 });
   await api.reservations.cancel.mutate({ reservationId }).catch(() => undefined);
-}
-
-function appCode(err: unknown): string | undefined {
-  return err instanceof TRPCClientError ? (err.data as { appCode?: string } | undefined)?.appCode : undefined;
 }

@@ -1,12 +1,47 @@
-import { type ApiClient, withToken } from '../client.ts';
-import { type Ctx, sleep } from '../context.ts';
-import { CliFailure, Interrupted, UsageError } from '../errors.ts';
-import { bar, type Colors, duration, fields, localTime, statusColor, timeLeft } from '../format.ts';
+import type { Command } from 'commander';
+import { id } from '../args.ts';
+import { act, man } from '../command.ts';
+import { type Ctx, withToken } from '../context.ts';
+import { CliFailure, UsageError } from '../errors.ts';
+import { type Colors, duration, fields, localTime, statusColor, timeLeft } from '../format.ts';
+import { waitInLine } from '../line.ts';
 import type { QueueTicket } from '../types.ts';
+
+export function register(program: Command): void {
+  const queue = program.command('queue').description('The waiting room: one line per concert; booking needs an ACTIVE place.');
+  man(
+    queue
+      .command('join')
+      .description(
+        "Take a place in a concert's waiting room. The token is saved in the session file for this API, user\nand concert, so seats, hold and pay find it. With --wait, a live line shows the position, the people\nahead, the ETA and a progress bar until you are ACTIVE (then the ticket is printed) or the place expires.\nCtrl-C stops waiting and keeps the place.",
+      )
+      .argument('<concertId>', 'the concert', id('concertId'))
+      .option('--wait', 'wait, polling at the pace the server asks, until it is your turn')
+      .action(act(queueJoinCommand)),
+    [
+      ['concert --user 1 queue join 1 --wait', 'wait in line for concert 1'],
+      ['concert --user 1 --json queue join 1 | jq .position', 'join and read the position'],
+    ],
+    'Joining again while the place is alive returns the same place; after it expires you join at the back.',
+  );
+  man(
+    queue.command('status').description('Where your saved place in the line of a concert stands.').argument('<concertId>', 'the concert', id('concertId')).action(act(queueStatusCommand)),
+    [['concert --user 1 queue status 1', 'position, people ahead, ETA; or how long the ACTIVE slot lasts']],
+  );
+  man(
+    queue
+      .command('leave')
+      .description('Give up your place (or your ACTIVE slot) so the next person gets it.')
+      .argument('<concertId>', 'the concert', id('concertId'))
+      .action(act(queueLeaveCommand)),
+    [['concert --user 1 queue leave 1', 'leave the line of concert 1']],
+  );
+}
 
 /** `concert queue join <concertId> [--wait]`: take a place in the waiting room; the token goes to the session file. */
 export async function queueJoinCommand(ctx: Ctx, concertId: number, opts: { wait?: boolean } = {}): Promise<QueueTicket> {
   ctx.requireUser();
+  ctx.know({ concertId });
   let ticket = await ctx.client.queue.enter.mutate({ concertId });
   ctx.rememberTicket(ticket);
   if (opts.wait && ticket.status === 'WAITING') ticket = await waitInLine(ctx, ticket);
@@ -16,6 +51,7 @@ export async function queueJoinCommand(ctx: Ctx, concertId: number, opts: { wait
 
 /** `concert queue status <concertId>`: where the remembered token stands. */
 export async function queueStatusCommand(ctx: Ctx, concertId: number): Promise<QueueTicket> {
+  ctx.know({ concertId });
   const token = savedToken(ctx, concertId);
   const ticket = await ctx.client.queue.status.query({}, withToken(token));
   ctx.rememberTicket(ticket);
@@ -24,6 +60,7 @@ export async function queueStatusCommand(ctx: Ctx, concertId: number): Promise<Q
 
 /** `concert queue leave <concertId>`: give up the place (or the ACTIVE slot) so the next in line gets it. */
 export async function queueLeaveCommand(ctx: Ctx, concertId: number): Promise<{ left: true; concertId: number }> {
+  ctx.know({ concertId });
   const token = savedToken(ctx, concertId);
   await ctx.client.queue.leave.mutate({}, withToken(token));
   ctx.forgetTicket(concertId);
@@ -61,50 +98,3 @@ export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket): string {
   return `${fields(c, rows)}\n${next}`;
 }
 
-export function liveLine(c: Colors, t: QueueTicket, startPosition: number, frame: number): string {
-  const spin = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏'[frame % 10]!;
-  const pos = t.position ?? 1;
-  const progress = startPosition <= 1 ? 0 : (startPosition - pos) / (startPosition - 1);
-  const eta = t.etaSeconds === null ? 'ETA unknown' : `ETA ~${duration(t.etaSeconds * 1000)}`;
-  return `${c.cyan(spin)} In line for concert ${t.concertId} · position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${eta}  ${c.cyan(bar(progress))} ${Math.round(progress * 100)}%`;
-}
-
-/**
- * Polls `queue.status` at the server's `pollAfterMs` until the ticket is ACTIVE or EXPIRED, redrawing one
- * line on stderr when it is a terminal (a line per change of position otherwise). Ctrl-C stops waiting
- * and keeps the place: the token stays in the session file for `queue status` or a later `--wait`.
- */
-export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient = ctx.client): Promise<QueueTicket> {
-  let t = first;
-  const start = first.position ?? 1;
-  let frame = 0;
-  let lastPosition: number | null = null;
-  const draw = () => {
-    if (ctx.live) ctx.io.stderr.write(`\r\x1b[2K${liveLine(ctx.ce, t, start, frame++)}`);
-    else if (!ctx.json && t.position !== lastPosition) ctx.io.stderr.write(`${liveLine(ctx.ce, t, start, 0).slice(2)}\n`);
-    lastPosition = t.position;
-  };
-  const clear = () => ctx.live && ctx.io.stderr.write('\r\x1b[2K');
-  try {
-    while (t.status === 'WAITING') {
-      draw();
-      // Redraw the spinner every quarter second while honouring the server's pace for polling.
-      const due = Date.now() + t.pollAfterMs;
-      while (Date.now() < due) {
-        await sleep(Math.min(250, Math.max(0, due - Date.now())), ctx.io.signal);
-        if (ctx.live) draw();
-      }
-      t = await client.queue.status.query({}, withToken(t.token));
-      ctx.rememberTicket(t);
-    }
-  } catch (err) {
-    clear();
-    if (ctx.io.signal.aborted || (err instanceof Error && err.name === 'AbortError')) {
-      ctx.note(`Stopped waiting; your place is kept. Check it with: concert queue status ${t.concertId} (or leave: concert queue leave ${t.concertId})`);
-      throw new Interrupted();
-    }
-    throw err;
-  }
-  clear();
-  return t;
-}

@@ -1,13 +1,39 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { TRPCClientError } from '@trpc/client';
-import cliProgress from 'cli-progress';
-import { type ApiClient, createApiClient, withToken } from '../client.ts';
-import { type Ctx, sleep } from '../context.ts';
-import { CliFailure, Interrupted } from '../errors.ts';
+import type { Command } from 'commander';
+import { count, fraction, id, won } from '../args.ts';
+import type { ApiClient } from '../client.ts';
+import { act, man } from '../command.ts';
+import { type Ctx, sleep, withToken } from '../context.ts';
+import { CliFailure, Interrupted, isServerError } from '../errors.ts';
 import { type Colors, duration, fields, table } from '../format.ts';
 import type { AuditReport } from '../types.ts';
-import { renderAudit } from './admin.ts';
+import { renderAudit } from '../views.ts';
+
+export function register(program: Command): void {
+  man(
+    program
+      .command('simulate')
+      .description(
+        'A sale rehearsal for operators: N new funded users (made with the admin key) enter the waiting room,\nwait their turn, hold random available seats, and pay or abandon, C at a time. A progress bar while it\nruns; then a report: admitted, held, paid, conflicts, errors by code, p50/p95/p99 per step, and\nadmin.audit (the headline: zero oversold seats). Exit status 1 when the audit is not clean.',
+      )
+      .requiredOption('--concert <id>', 'the concert', id('--concert'))
+      .requiredOption('--users <n>', 'how many virtual users', count('--users'))
+      .option('--concurrency <c>', 'users in flight at once', count('--concurrency'), 10)
+      .option('--schedule <id>', 'the show (default: the first open one with seats)', id('--schedule'))
+      .option('--pay-rate <p>', 'share of holders who pay, 0 to 1; the rest abandon', fraction, 0.7)
+      .option('--max-seats <n>', 'each user holds 1 to n seats (at most 4)', count('--max-seats'), 2)
+      .option('--balance <won>', "each user's starting balance", won(), 1_000_000)
+      .option('--max-wait <s>', 'seconds a user waits in line before giving up', count('--max-wait'), 120)
+      .option('--seed <n>', 'repeatable random choices', count('--seed', 0))
+      .action(act(simulateCommand)),
+    [
+      ['concert --admin-key $KEY simulate --concert 1 --users 200 --concurrency 20', 'rehearse a 200-fan rush'],
+      ['concert --admin-key $KEY admin queue config 1 --max-active 10 && concert --admin-key $KEY simulate --concert 1 --users 50', 'rehearse with a narrow gate'],
+      ['concert --admin-key $KEY --json simulate --concert 1 --users 30 | jq .oversoldSeats', 'the headline, for CI'],
+    ],
+  );
+}
 
 export interface SimulateOptions {
   concert: number;
@@ -85,7 +111,8 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
     }
   };
 
-  const bar = ctx.live
+  const cliProgress = ctx.live ? (await import('cli-progress')).default : undefined;
+  const bar = cliProgress
     ? new cliProgress.SingleBar(
         {
           stream: ctx.io.stderr as NodeJS.WritableStream & { isTTY: boolean },
@@ -170,7 +197,7 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
       next++;
       try {
         const user = await timed('createUser', () => admin.admin.users.create.mutate({ name: `Rehearsal fan ${randomUUID().slice(0, 8)}`, initialBalance: opts.balance ?? 1_000_000 }));
-        await journey(createApiClient(ctx.api, { userId: user.userId }, { signal }));
+        await journey(ctx.clientFor({ userId: user.userId }, { signal }));
       } catch (err) {
         if (!signal.aborted) {
           const code = codeOf(err);
@@ -262,7 +289,7 @@ export function stats(values: number[]): StepStats {
 }
 
 function codeOf(err: unknown): string {
-  if (err instanceof TRPCClientError) return (err.data as { appCode?: string } | undefined)?.appCode ?? 'NETWORK_ERROR';
+  if (isServerError(err)) return err.data?.appCode ?? 'NETWORK_ERROR';
   if (err instanceof CliFailure) return err.code;
   return err instanceof Error ? err.name : 'UNKNOWN';
 }

@@ -1,0 +1,61 @@
+import { InvalidArgumentError } from 'commander';
+
+// Parsers for commander's arguments and options. A bad value is a usage error (exit 2) that names
+// the argument: commander prefixes "command-argument value 'x' is invalid for argument 'reservationId'".
+
+export const id = (what: string) => (value: string) => {
+  if (!/^[1-9]\d{0,14}$/.test(value.trim())) throw new InvalidArgumentError(`${what} must be a positive whole number.`);
+  return Number(value);
+};
+
+export const count = (what: string, min = 1) => (value: string) => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < min) throw new InvalidArgumentError(`${what} must be a whole number of at least ${min}.`);
+  return n;
+};
+
+export const fraction = (value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be a number from 0 to 1.');
+  return n;
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A reservation id is a UUID; anything else is refused before a request is made. */
+export const reservationId = (value: string) => {
+  if (!UUID.test(value.trim())) throw new InvalidArgumentError('a reservation id is a UUID such as 0b9d5a3e-6f1c-4c2a-9e7b-1d2f3a4b5c6d (from hold, or concert reservations).');
+  return value.trim().toLowerCase();
+};
+
+/** `12 13`, `12,13`, `12, 13`: seat numbers separated by spaces or commas, as one or several words. */
+export function parseSeatList(text: string): number[] {
+  return text
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : NaN));
+}
+
+/**
+ * Seat numbers from a variadic argument or option, one word at a time (commander passes what came
+ * before): `hold 7 12 13`, `hold 7 12,13`, `book --seats 12 13`, `book --seats 12,13` all read the same.
+ */
+export function seats(value: string, previous: number[] = []): number[] {
+  const more = parseSeatList(value);
+  if (more.length === 0 || more.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new InvalidArgumentError(`seats are seat numbers such as 12 13 (or 12,13), not "${value}".`);
+  }
+  return [...previous, ...more];
+}
+
+/** Money in won: `50000`, `50,000`, `₩50,000` and `50000원` all mean fifty thousand won. */
+export function parseWon(text: string, opts: { allowZero?: boolean } = {}): number {
+  const cleaned = text.trim().replace(/^₩/, '').replace(/원$/, '').replace(/[,_\s]/g, '');
+  const min = opts.allowZero ? 0 : 1;
+  if (!/^\d+$/.test(cleaned) || Number(cleaned) < min || !Number.isSafeInteger(Number(cleaned))) {
+    throw new InvalidArgumentError(`the amount must be a ${opts.allowZero ? 'non-negative' : 'positive'} whole number of won, not "${text}".`);
+  }
+  return Number(cleaned);
+}
+
+export const won = (opts: { allowZero?: boolean } = {}) => (value: string) => parseWon(value, opts);

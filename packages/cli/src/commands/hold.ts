@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { id, seats } from '../args.ts';
+import { act, man } from '../command.ts';
+import type { Ctx } from '../context.ts';
+import { UsageError } from '../errors.ts';
+import { renderReservation } from '../views.ts';
+import type { Reservation } from '../types.ts';
+
+export function register(program: Command): void {
+  man(
+    program
+      .command('hold')
+      .description(
+        'Hold 1 to 4 seats of a show for a few minutes (HOLD_TTL_SECONDS on the server, 5 by default), all of them\nor none. Needs an ACTIVE place in the waiting room; pay before the hold lapses.',
+      )
+      .argument('<scheduleId>', 'the show', id('scheduleId'))
+      .argument('<seat...>', 'seat numbers, separated by spaces or commas', seats)
+      .option('--idempotency-key <key>', 'reuse a key to retry safely: the same hold comes back, nothing is held twice')
+      .action(act(holdCommand)),
+    [
+      ['concert --user 1 hold 3 12 13', 'hold seats 12 and 13 of show 3'],
+      ['concert --user 1 --json hold 3 12,13 --idempotency-key my-retry-0001', 'a script that may retry'],
+    ],
+    'Fails with SEAT_UNAVAILABLE when any of the seats is taken, TICKET_LIMIT_EXCEEDED past 4 seats a show,\nQUEUE_NOT_ACTIVE without an ACTIVE place in line.',
+  );
+}
+
+/** `concert hold <scheduleId> <seat...>`: hold 1 to 4 seats for HOLD_TTL_SECONDS; all or none. */
+export async function holdCommand(ctx: Ctx, scheduleId: number, seatNumbers: number[], opts: { idempotencyKey?: string } = {}): Promise<Reservation> {
+  ctx.requireUser();
+  ctx.know({ scheduleId, seats: seatNumbers });
+  const input = { scheduleId, seatNumbers, idempotencyKey: await ctx.idempotencyKey(opts.idempotencyKey) };
+  const { ZHoldInput } = await import('@concert/core/schemas');
+  const parsed = ZHoldInput.safeParse(input);
+  if (!parsed.success) throw new UsageError(`Seats: ${parsed.error.issues[0]?.message ?? 'not valid'} (hold 1 to 4 distinct seats)`);
+  const schedule = await ctx.client.concerts.schedule.query({ scheduleId });
+  ctx.know({ concertId: schedule.concertId });
+  const r = await ctx.client.reservations.hold.mutate(input, ctx.tokenCall(schedule.concertId));
+  return ctx.print(r, (c) => `${renderReservation(ctx, c, r)}\n${c.green(`Held. Pay before it lapses: concert pay ${r.reservationId}`)}`);
+}
