@@ -119,7 +119,8 @@ export async function spawnApi(env: Record<string, string>): Promise<SpawnedApi>
   child.stderr!.on('data', (d) => (out += d));
   const url = `http://127.0.0.1:${port}`;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 30_000;
+  // Generous: a cold start compiles the API with tsx, which takes long on a busy machine.
+  const deadline = Date.now() + 90_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`API process exited early:\n${out}`);
     const ok = await fetch(`${url}/healthz`).then(

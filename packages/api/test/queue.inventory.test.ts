@@ -20,8 +20,9 @@ describe('a line that knows the inventory, on two API processes', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     const env = testEnv(db.url, { ...redis.env, QUEUE_MAX_ACTIVE: '2', HOLD_TTL_SECONDS: '3', RATE_LIMITS: 'off' });
-    apis = await Promise.all([spawnApi(env), spawnApi(env)]);
-  });
+    // One after the other: two cold starts at once can outlast the harness's 30 s start deadline on a busy machine.
+    apis = [await spawnApi(env), await spawnApi(env)];
+  }, 240_000);
   afterAll(async () => {
     await Promise.all(apis.map((a) => a.stop()));
     await db?.drop();
@@ -60,10 +61,10 @@ describe('a line that knows the inventory, on two API processes', () => {
     const afterCancel = await within(3_000, async () => (await statusOf(C, p2)).status === 'ACTIVE');
 
     // C holds everything for 3 s and walks away: the hold lapses with no transaction, and D is admitted.
-    await A.on(p1).queue.leave.mutate({});
     await C.on(p2).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1, 2, 3, 4], idempotencyKey: key() });
     const lapsesAt = Date.now() + 3_000;
     await within(2_000, async () => (await state()) === 'ALL_HELD');
+    await A.on(p1).queue.leave.mutate({});
     expect((await statusOf(D, p1)).status).toBe('WAITING');
     await within(6_000, async () => (await statusOf(D, p1)).status === 'ACTIVE');
     const afterLapse = Date.now() - lapsesAt;

@@ -6,9 +6,10 @@ import * as queue from './queue.ts';
 import * as release from './release.ts';
 import * as seedDemo from './seed-demo.ts';
 import * as users from './users.ts';
+import * as watch from './watch.ts';
 
 /** `concert admin …`, in the order `concert help admin` lists them. Add a module here to add an operator command. */
-const COMMANDS: Array<{ register(admin: Command): void }> = [users, concerts, seedDemo, holds, release, audit, queue];
+const COMMANDS: Array<{ register(admin: Command): void }> = [users, concerts, seedDemo, holds, release, audit, queue, watch];
 
 export function register(program: Command): void {
   const admin = program.command('admin').description('Operator commands (need --admin-key or CONCERT_ADMIN_KEY).');
