@@ -1,5 +1,5 @@
 # The API image: TypeScript runs through tsx, so the image is the workspace with its dependencies.
-FROM node:20-slim
+FROM node:24-slim
 WORKDIR /app
 RUN npm install -g pnpm@10
 COPY pnpm-lock.yaml pnpm-workspace.yaml package.json .npmrc ./

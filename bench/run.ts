@@ -155,7 +155,7 @@ try {
     const u = readers[i % readers.length]!;
     return { method: 'GET', path: `/trpc/concerts.seats${q({ scheduleId: readSchedule })}`, headers: headers(u, activeTokens.get(u)) };
   };
-  const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await (await fetch(`${api.url}/metrics`)).text())?.[1] ?? 0);
+  const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await (await fetch(`${api.metricsUrl}/metrics`)).text())?.[1] ?? 0);
   for (let round = 0; round < ROUNDS; round++) {
     currentScenario = 'concerts.seats';
     const loadsBefore = await metric('concert_seatmap_loads_total');

@@ -72,6 +72,8 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
     // Suites run two at a time, each with up to three API processes: stay under max_connections.
     DB_POOL_SIZE: '8',
     LOG_LEVEL: 'warn',
+    // The vitest project that runs the suites through tRPC's own handler only (vitest.config.ts).
+    ...(process.env.TRPC_FAST_PATH ? { TRPC_FAST_PATH: process.env.TRPC_FAST_PATH } : {}),
     ...extra,
   };
 }
@@ -86,6 +88,7 @@ export interface TestApi {
 export async function startApi(env: Record<string, string>, opts: { clock?: Clock } = {}): Promise<TestApi> {
   const core = await createCore(loadConfig(env), opts.clock ? { clock: opts.clock } : {});
   const server = createServer(core);
+  core.startBackgroundWork();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -101,6 +104,8 @@ export async function startApi(env: Record<string, string>, opts: { clock?: Cloc
 
 export interface SpawnedApi {
   url: string;
+  /** Where its /metrics are served (METRICS_PORT: a free port unless the env gives one; '' serves none). */
+  metricsUrl: string;
   child: ChildProcess;
   output(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -109,9 +114,10 @@ export interface SpawnedApi {
 /** The API as its own OS process (`pnpm start`'s entry point), for multi-process tests. */
 export async function spawnApi(env: Record<string, string>): Promise<SpawnedApi> {
   const port = await freePort();
+  const metricsPort = env.METRICS_PORT ?? String(await freePort());
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'packages/api/src/main.ts')], {
     cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', METRICS_PORT: metricsPort },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -136,6 +142,7 @@ export async function spawnApi(env: Record<string, string>): Promise<SpawnedApi>
   }
   return {
     url,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
     child,
     output: () => out,
     async stop(signal = 'SIGTERM') {

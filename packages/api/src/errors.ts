@@ -29,19 +29,27 @@ export const TRPC_CODE_BY_APP_CODE = {
   BOOKING_NOT_OPEN: 'PRECONDITION_FAILED',
   BOOKING_CLOSED: 'PRECONDITION_FAILED',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   IDEMPOTENCY_KEY_REUSED: 'UNPROCESSABLE_CONTENT',
   RATE_LIMITED: 'TOO_MANY_REQUESTS',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL: 'INTERNAL_SERVER_ERROR',
 } as const satisfies Record<AppCode, TRPC_ERROR_CODE_KEY>;
 
-/** For errors tRPC raises itself (bad JSON, unknown procedure, oversized body). */
+/**
+ * For errors raised by tRPC itself or by the HTTP edge (bad JSON, unknown procedure, wrong
+ * method or content type, oversized body, a request that never finished arriving). Every error
+ * our own code raises carries an AppError, so anything else left here is a bug: INTERNAL.
+ */
 const APP_CODE_BY_TRPC_CODE: Partial<Record<TRPC_ERROR_CODE_KEY, AppCode>> = {
   PARSE_ERROR: 'INVALID_INPUT',
   BAD_REQUEST: 'INVALID_INPUT',
   METHOD_NOT_SUPPORTED: 'INVALID_INPUT',
+  TIMEOUT: 'INVALID_INPUT',
+  CLIENT_CLOSED_REQUEST: 'INVALID_INPUT',
   NOT_FOUND: 'PROCEDURE_NOT_FOUND',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   TOO_MANY_REQUESTS: 'RATE_LIMITED',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
 };

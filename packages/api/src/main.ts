@@ -1,6 +1,7 @@
 import { type Config, type Core, ConfigError, createCore, loadConfig } from '@concert/core';
 import pino from 'pino';
-import { createServer } from './server.ts';
+import { createMetrics } from './metrics.ts';
+import { createMetricsServer, createServer } from './server.ts';
 
 let config: Config;
 try {
@@ -26,12 +27,20 @@ try {
   process.exit(1);
 }
 
-const server = createServer(core, { log });
+const metrics = createMetrics(core);
+const server = createServer(core, { log, metrics });
+core.startBackgroundWork({
+  onError: (err) => log.error({ err }, 'background job failed'),
+  onHoldsExpired: (n) => metrics.holdsExpired(n),
+});
 server.listen(config.port, config.host, () => {
   const where = core.databaseKind === 'pglite' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL';
   const queue = config.redisUrl ? 'Redis' : 'the in-process queue store';
-  log.info(`Concert API listening on http://${config.host}:${config.port}/trpc (${where}, ${queue})`);
+  log.info({ node: process.version }, `Concert API listening on http://${config.host}:${config.port}/trpc (${where}, ${queue}) on Node ${process.version}`);
 });
+const metricsPort = config.http.metricsPort;
+const metricsServer = metricsPort === undefined ? undefined : createMetricsServer(metrics, { log });
+metricsServer?.listen(metricsPort, config.host, () => log.info(`Metrics on http://${config.host}:${metricsPort}/metrics`));
 
 /** Time in-flight requests get to finish after SIGTERM before connections are cut. */
 const DRAIN_MS = 10_000;
@@ -42,6 +51,8 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   log.info({ signal }, 'shutting down: draining in-flight requests');
   server.drain();
+  metricsServer?.close();
+  metricsServer?.closeAllConnections();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   // Idle keep-alive connections are closed as they become idle; busy ones finish first.
   const sweeper = setInterval(() => server.closeIdleConnections(), 50);

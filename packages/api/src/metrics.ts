@@ -1,10 +1,11 @@
-import type { Core } from '@concert/core';
+import type { Core, QueueStatsView } from '@concert/core';
 import client from 'prom-client';
 
-/** Prometheus metrics at /metrics: one registry per server. */
+/** Prometheus metrics (served by createMetricsServer): one registry per process. */
 export function createMetrics(core: Core) {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: 'concert_process_' });
+  // prom-client's own names start with process_ and nodejs_ already.
+  client.collectDefaultMetrics({ register: registry, prefix: 'concert_' });
 
   const duration = new client.Histogram({
     name: 'concert_procedure_duration_seconds',
@@ -28,16 +29,17 @@ export function createMetrics(core: Core) {
   const payments = new client.Counter({ name: 'concert_payments_total', help: 'Completed payments', registers: [registry] });
   const paymentsWon = new client.Counter({ name: 'concert_payments_won_total', help: 'Won taken by completed payments', registers: [registry] });
 
-  const queueGauge = (name: string, help: string, pick: (s: Awaited<ReturnType<Core['queue']['allStats']>>[number]) => number) =>
+  // Read once per scrape (render), not once per gauge: each read settles every line.
+  let lines: QueueStatsView[] = [];
+  const queueGauge = (name: string, help: string, pick: (s: QueueStatsView) => number) =>
     new client.Gauge({
       name,
       help,
       labelNames: ['concert'] as const,
       registers: [registry],
-      async collect() {
+      collect() {
         this.reset();
-        const all = await core.queue.allStats().catch(() => []);
-        for (const s of all) this.set({ concert: String(s.concertId) }, pick(s));
+        for (const s of lines) this.set({ concert: String(s.concertId) }, pick(s));
       },
     });
   queueGauge('concert_queue_waiting', 'People waiting in line, per concert', (s) => s.waiting);
@@ -71,6 +73,11 @@ export function createMetrics(core: Core) {
 
   return {
     registry,
+    /** The text of one scrape. */
+    async render(): Promise<string> {
+      lines = await core.queue.allStats().catch(() => []);
+      return registry.metrics();
+    },
     /** Records one finished procedure call. */
     observe(procedure: string, outcome: string, seconds: number, result?: unknown) {
       duration.observe({ procedure, outcome }, seconds);

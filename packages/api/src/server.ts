@@ -5,15 +5,18 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
 import type { TRPCError } from '@trpc/server';
 import { type Context, contextFactory, type RequestInfo, requestInfo } from './context.ts';
-import { trySingleCall } from './single-call.ts';
-import { createMetrics } from './metrics.ts';
+import { answerClientError, answerConnect, corsPolicy, guard, notFound, sendError } from './edge.ts';
+import type { Metrics } from './metrics.ts';
 import { appRouter } from './router.ts';
+import { fastPath } from './single-call.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 export interface ServerOptions {
   log?: Logger;
+  /** Where procedure outcomes are recorded (served by createMetricsServer on its own port). */
+  metrics?: Metrics;
 }
 
 export interface ApiServer extends http.Server {
@@ -21,10 +24,13 @@ export interface ApiServer extends http.Server {
   drain(): void;
 }
 
-/** The HTTP surface: tRPC at /trpc, /healthz and /readyz for load balancers, /metrics for Prometheus. */
+/**
+ * The public HTTP surface: tRPC at /trpc, /healthz and /readyz for load balancers. Building it
+ * starts nothing: core's background work is started by whoever runs the process.
+ */
 export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
-  const log = opts.log;
-  const metrics = createMetrics(core);
+  const { log, metrics } = opts;
+  const { http: edge } = core.config;
   const createContext = contextFactory(core, metrics);
   const onError = ({ error, path, ctx }: { error: TRPCError; path: string | undefined; ctx: Context | undefined }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') {
@@ -39,15 +45,14 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
     maxBatchSize: 50,
     onError,
   });
-  core.startBackgroundWork({
-    onError: (err) => log?.error({ err }, 'background job failed'),
-    onHoldsExpired: (n) => metrics.holdsExpired(n),
-  });
+  const fast = edge.fastPath ? fastPath({ createContext, onError, maxBodyBytes: MAX_BODY_BYTES }) : () => false;
+  const cors = corsPolicy(edge.corsOrigins);
 
   let draining = false;
-  const server = http.createServer((req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse): void | Promise<unknown> => {
     const url = req.url ?? '/';
     if (draining) res.setHeader('connection', 'close');
+    if (cors(req, res)) return;
     if (url.startsWith('/trpc/')) {
       const started = performance.now();
       const given = req.headers['x-request-id'];
@@ -72,37 +77,50 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
           );
         });
       }
-      if (!trySingleCall(req, res, createContext, onError, MAX_BODY_BYTES)) trpc(req, res);
+      if (!fast(req, res)) trpc(req, res);
       return;
     }
     if (url === '/healthz') return sendJson(res, 200, { ok: true });
     if (url === '/readyz') {
       if (draining) return sendJson(res, 503, { ready: false, draining: true });
-      core.readiness().then(
+      return core.readiness().then(
         (r) => sendJson(res, r.database && r.queue ? 200 : 503, { ready: r.database && r.queue, ...r }),
         () => sendJson(res, 503, { ready: false }),
       );
-      return;
     }
-    if (url === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(text);
-        },
-        () => sendJson(res, 500, { error: 'metrics failed' }),
-      );
-      return;
-    }
-    sendJson(res, 404, { error: 'Not found: the API is under /trpc' });
-  }) as ApiServer;
+    sendError(res, notFound('the API is under /trpc'));
+  };
+  const server = http.createServer(
+    {
+      headersTimeout: edge.headersTimeoutMs,
+      requestTimeout: edge.requestTimeoutMs,
+      // How often the two limits above are checked (Node's default, 30 s, would let them run long).
+      connectionsCheckingInterval: Math.min(1000, edge.headersTimeoutMs / 2),
+    },
+    guard(handle, log),
+  ) as ApiServer;
+  server.on('clientError', answerClientError);
+  server.on('connect', answerConnect);
   // Longer than a typical load balancer's idle timeout, so the balancer closes first.
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 30_000;
   server.drain = () => {
     draining = true;
   };
+  return server;
+}
+
+/** Prometheus metrics at /metrics, on a listener of their own (METRICS_PORT), never the public one. */
+export function createMetricsServer(metrics: Metrics, opts: { log?: Logger } = {}): http.Server {
+  const server = http.createServer(
+    guard(async (req, res) => {
+      if (req.url !== '/metrics' || req.method !== 'GET') return sendError(res, notFound('metrics are at GET /metrics'));
+      const text = await metrics.render();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+      res.end(text);
+    }, opts.log),
+  );
+  server.on('clientError', answerClientError);
+  server.on('connect', answerConnect);
   return server;
 }
 

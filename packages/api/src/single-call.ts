@@ -1,98 +1,177 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { callTRPCProcedure, getTRPCErrorFromUnknown, getTRPCErrorShape, TRPCError, transformTRPCResponse } from '@trpc/server';
+import {
+  type AnyTRPCMutationProcedure,
+  type AnyTRPCProcedure,
+  type AnyTRPCQueryProcedure,
+  callTRPCProcedure,
+  getTRPCErrorFromUnknown,
+  getTRPCErrorShape,
+  TRPCError,
+  transformTRPCResponse,
+} from '@trpc/server';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
-import superjson from 'superjson';
 import type { Context } from './context.ts';
-import { appRouter } from './router.ts';
+import { type AppRouter, appRouter } from './router.ts';
 
-type ProcedureType = 'query' | 'mutation';
+/*
+ * The fast path: one unbatched call of a hot procedure, answered without tRPC's detour through
+ * a WHATWG Request and Response per call, which costs more than queue.status itself (measured:
+ * README, Benchmark). It serves only the request shapes it fully understands, decided before it
+ * reads anything: a listed procedure (the compiler checks each is a query or a mutation of the
+ * router), a plain path with no escapes, GET with at most an `input` parameter or POST with an
+ * application/json body and no query string, and no streaming `accept`. Everything else is
+ * tRPC's own handler's, so the odd cases have one implementation. What it does serve runs
+ * through the router like tRPC's handler runs it: callTRPCProcedure (every middleware, the same
+ * input validation), the input parsed lazily with tRPC's rules, tRPC's error shape, status and
+ * serialization. The API suites run through both (vitest project `single-call`), and a suite
+ * sends the same generated requests to both and compares the answers.
+ */
 
-// At run time the flat map of "a.b" paths to procedures (its static type is the nested router).
-const procedures = appRouter._def.procedures as unknown as Record<string, { _def: { type: ProcedureType | 'subscription' } }>;
+/** "a.b" paths of the router's procedures of one kind. */
+type ProcedurePaths<TRecord, TKind, TPrefix extends string = ''> = {
+  [K in keyof TRecord & string]: TRecord[K] extends AnyTRPCProcedure
+    ? TRecord[K] extends TKind
+      ? `${TPrefix}${K}`
+      : never
+    : ProcedurePaths<TRecord[K], TKind, `${TPrefix}${K}.`>;
+}[keyof TRecord & string];
+type Record_ = AppRouter['_def']['record'];
+
+const FAST_QUERIES = ['queue.status', 'concerts.seats'] as const satisfies ReadonlyArray<ProcedurePaths<Record_, AnyTRPCQueryProcedure>>;
+const FAST_MUTATIONS = ['queue.enter', 'reservations.hold', 'payments.pay'] as const satisfies ReadonlyArray<ProcedurePaths<Record_, AnyTRPCMutationProcedure>>;
+
+/** Exact request paths (no decoding needed: the names are plain letters and dots). */
+const FAST = new Map<string, { path: string; type: 'query' | 'mutation' }>([
+  ...FAST_QUERIES.map((p) => [`/trpc/${p}`, { path: p, type: 'query' as const }] as const),
+  ...FAST_MUTATIONS.map((p) => [`/trpc/${p}`, { path: p, type: 'mutation' as const }] as const),
+]);
+
+/** A query string that is exactly one `input`, in the characters encodeURIComponent produces. */
+const INPUT_ONLY = /^input=[\w%.!~*'()+-]*$/;
+/** The last Host header seen to make a valid URL base, as tRPC's handler needs (it refuses the rest with 400). */
+let goodHost = 'localhost';
+const validHost = (host: string) => host === goodHost || (URL.canParse(`http://${host}`) && Boolean((goodHost = host)));
+
 const config = appRouter._def._config;
 
-/**
- * One unbatched tRPC call — what a fan's client sends on the hot paths — without the general
- * adapter's detour through a WHATWG Request per call, which costs more than queue.status itself.
- * The call still runs through the router (every middleware, the same input validation, error
- * formatter and response shape); batches and anything unusual go to tRPC's own handler, which
- * this returns false for, before reading anything from the request.
- */
-export function trySingleCall(
-  req: IncomingMessage,
-  res: ServerResponse,
-  createContext: (opts: { req: IncomingMessage; res: ServerResponse }) => Context,
-  onError: (opts: { error: TRPCError; path: string; ctx: Context }) => void,
-  maxBodyBytes: number,
-): boolean {
-  const url = req.url!;
-  const q = url.indexOf('?');
-  const path = decodeURIComponent(url.slice('/trpc/'.length, q < 0 ? undefined : q));
-  const type = procedures[path]?._def.type;
-  const query = q < 0 ? undefined : new URLSearchParams(url.slice(q + 1));
-  if (!type || type === 'subscription' || query?.has('batch')) return false;
-  if ((type === 'query' && req.method !== 'GET') || (type === 'mutation' && req.method !== 'POST')) return false;
-  if (query && [...query.keys()].some((k) => k !== 'input')) return false;
+export interface FastPathOptions {
+  createContext: (opts: { req: IncomingMessage; res: ServerResponse }) => Context;
+  onError: (opts: { error: TRPCError; path: string; ctx: Context | undefined }) => void;
+  maxBodyBytes: number;
+}
 
-  const ctx = createContext({ req, res });
-  const run = async () => {
-    let input: unknown;
-    try {
-      const raw = type === 'query' ? query?.get('input') ?? undefined : await readBody(req, maxBodyBytes);
-      input = raw === undefined || raw === '' ? undefined : parseInput(raw);
-      const data = await callTRPCProcedure({ router: appRouter, path, getRawInput: async () => input, ctx, type, signal: undefined, batchIndex: 0 });
-      sendText(res, 200, `{"result":{"data":${dataJson(data)}}}`);
-    } catch (cause) {
-      const error = getTRPCErrorFromUnknown(cause);
-      onError({ error, path, ctx });
-      const shape = getTRPCErrorShape({ config, error, type, path, input, ctx });
-      send(res, getHTTPStatusCodeFromError(error), transformTRPCResponse(config, { error: shape }));
+/** Returns a handler that serves a request and returns true, or returns false having touched nothing. */
+export function fastPath(opts: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    const url = req.url!;
+    const q = url.indexOf('?');
+    const call = FAST.get(q < 0 ? url : url.slice(0, q));
+    if (!call) return false;
+    const { headers } = req;
+    if (headers['trpc-accept'] !== undefined || headers.accept?.includes('application/jsonl')) return false;
+    if (headers.host !== undefined && !validHost(headers.host)) return false;
+    const contentType = headers['content-type'];
+    let source: () => Promise<string>;
+    if (call.type === 'query') {
+      if (req.method !== 'GET' || (contentType !== undefined && !isJson(contentType))) return false;
+      const search = q < 0 ? '' : url.slice(q + 1);
+      if (search !== '' && !INPUT_ONLY.test(search)) return false;
+      // URLSearchParams decodes as tRPC's URL does, and never throws on a malformed escape.
+      const raw = search === '' ? '' : new URLSearchParams(search).get('input') ?? '';
+      source = async () => raw;
+    } else {
+      if (req.method !== 'POST' || q >= 0 || contentType === undefined || !isJson(contentType)) return false;
+      const body = readBody(req, opts.maxBodyBytes);
+      // The body is read (and a truncated one noticed) whether or not the procedure asks for it.
+      body.catch(() => {});
+      source = () => body;
     }
+    void run(req, res, call, source, opts);
+    return true;
   };
-  void run();
-  return true;
 }
 
-/** A frozen result (a shared seat map) is serialized to JSON once, like the transformer does. */
-const jsonOfFrozen = new WeakMap<object, string>();
-function dataJson(data: unknown): string {
-  const serialize = () => JSON.stringify(config.transformer.output.serialize(data));
-  if (data === null || typeof data !== 'object' || !Object.isFrozen(data)) return serialize();
-  let text = jsonOfFrozen.get(data);
-  if (text === undefined) jsonOfFrozen.set(data, (text = serialize()));
-  return text;
+async function run(req: IncomingMessage, res: ServerResponse, call: { path: string; type: 'query' | 'mutation' }, source: () => Promise<string>, opts: FastPathOptions) {
+  let ctx: Context | undefined;
+  let input: unknown;
+  try {
+    ctx = opts.createContext({ req, res });
+    const data = await callTRPCProcedure({
+      router: appRouter,
+      path: call.path,
+      type: call.type,
+      ctx,
+      signal: undefined,
+      batchIndex: 0,
+      // Parsed when the procedure asks for it, inside its middleware, as tRPC's handler does.
+      getRawInput: async () => (input = await parseInput(await source())),
+    });
+    send(res, 200, JSON.stringify(transformTRPCResponse(config, { result: { data } })));
+  } catch (cause) {
+    const error = getTRPCErrorFromUnknown(cause);
+    opts.onError({ error, path: call.path, ctx });
+    const shape = getTRPCErrorShape({ config, error, type: call.type, path: call.path, input, ctx });
+    send(res, getHTTPStatusCodeFromError(error), JSON.stringify(transformTRPCResponse(config, { error: shape })));
+  }
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  sendText(res, status, JSON.stringify(body));
+/** tRPC's JSON content-type test: the media type before any parameters, case-insensitive. */
+function isJson(contentType: string): boolean {
+  return contentType.split(';', 1)[0]!.trim().toLowerCase() === 'application/json';
 }
 
-function sendText(res: ServerResponse, status: number, text: string): void {
+/** tRPC's rules: an empty input is undefined; a parse failure is BAD_REQUEST with the parser's message. */
+async function parseInput(raw: string): Promise<unknown> {
+  if (raw === '') return undefined;
+  try {
+    return config.transformer.input.deserialize(JSON.parse(raw));
+  } catch (cause) {
+    if (cause instanceof TRPCError) throw cause;
+    throw new TRPCError({ code: 'BAD_REQUEST', message: cause instanceof Error ? cause.message : 'Invalid input', cause });
+  }
+}
+
+function send(res: ServerResponse, status: number, text: string): void {
+  // The client may be gone; there is nobody left to answer.
+  if (res.destroyed) return;
   res.writeHead(status, { 'content-type': 'application/json', vary: 'trpc-accept, accept', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
-function parseInput(raw: string): unknown {
-  try {
-    return superjson.deserialize(JSON.parse(raw));
-  } catch (cause) {
-    throw new TRPCError({ code: 'PARSE_ERROR', message: 'The input is not valid JSON in the superjson envelope', cause });
-  }
-}
+const utf8 = new TextDecoder();
 
-/** The body, up to `limit` bytes; a larger one is read to its end (and dropped) so the 413 can be sent. */
+/** The body as UTF-8, up to `limit` bytes (PAYLOAD_TOO_LARGE past it, as tRPC's handler); a connection cut mid-body rejects. */
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > limit) reject(new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: `The request body is larger than ${limit} bytes` }));
-      else resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', reject);
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      cleanup();
+      reject(new TRPCError({ code: 'PAYLOAD_TOO_LARGE' }));
+    };
+    const onEnd = () => {
+      cleanup();
+      // As Request.text() decodes: invalid sequences replaced, a leading BOM dropped.
+      resolve(utf8.decode(Buffer.concat(chunks)));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new TRPCError({ code: 'CLIENT_CLOSED_REQUEST', message: 'The connection closed before the body arrived' }));
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onClose);
+      req.off('close', onClose);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onClose);
+    req.on('close', onClose);
   });
 }

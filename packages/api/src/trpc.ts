@@ -36,7 +36,8 @@ const t = initTRPC.context<Context>().create({
       data: {
         code: shape.data.code,
         httpStatus: shape.data.httpStatus,
-        path: shape.data.path,
+        // Absent outside a procedure (the transformer would otherwise describe an undefined).
+        ...(shape.data.path !== undefined ? { path: shape.data.path } : {}),
         appCode,
         ...(zodError ? { issues: zodError.issues } : {}),
         ...(isAppError(error.cause) && error.cause.details ? { details: error.cause.details } : {}),

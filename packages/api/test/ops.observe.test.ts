@@ -58,7 +58,7 @@ describe('metrics and request logs', () => {
 
   it('/metrics exposes the families, and they move with a few calls', async () => {
     const scrape = async () => {
-      const res = await fetch(`${api.url}/metrics`);
+      const res = await fetch(`${api.metricsUrl}/metrics`);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toContain('text/plain');
       return res.text();

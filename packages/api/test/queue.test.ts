@@ -60,7 +60,7 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
 
     const forged = `${t1.token.slice(0, -2)}${t1.token.endsWith('AA') ? 'BB' : 'AA'}`;
     const cases: Array<[string, { userId: number; queueToken?: string }, string]> = [
-      ['no token', { userId: u1 }, 'QUEUE_NOT_ACTIVE'],
+      ['no token', { userId: u1 }, 'TOKEN_INVALID'],
       ['waiting token', { userId: u3, queueToken: t3.token }, 'QUEUE_NOT_ACTIVE'],
       ['forged token', { userId: u1, queueToken: forged }, 'TOKEN_INVALID'],
       ['garbage token', { userId: u1, queueToken: 'not-a-token' }, 'TOKEN_INVALID'],
@@ -73,7 +73,8 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
       await expectAppError(c.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [9], idempotencyKey: key() }), code);
     }
     // Payment gate (only u1 owns r; other users get NOT_FOUND before the gate, as they should).
-    await expectAppError(client(api.url, { userId: u1 }).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'QUEUE_NOT_ACTIVE');
+    const noToken = await expectAppError(client(api.url, { userId: u1 }).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'TOKEN_INVALID');
+    expect(noToken.data?.httpStatus).toBe(401);
     await expectAppError(client(api.url, { userId: u1, queueToken: forged }).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'TOKEN_INVALID');
     await expectAppError(client(api.url, { userId: u1, queueToken: t2.token }).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'TOKEN_INVALID');
     const u1Elsewhere = await client(api.url, { userId: u1 }).queue.enter.mutate({ concertId: other.concertId });
@@ -151,6 +152,33 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
     expect(replay.paymentId).toBe(paid.paymentId);
     // Without the replay key the expired token is refused.
     await expectAppError(fan.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'TOKEN_EXPIRED');
+  });
+
+  it('retrying an old payment never expires the payer’s newer token (only the token that paid)', async () => {
+    const sale = await seedSale(api.url, { users: 1, balance: 1_000_000 });
+    const u = sale.userIds[0]!;
+    const first = await client(api.url, { userId: u }).queue.enter.mutate({ concertId: sale.concertId });
+    const withFirst = client(api.url, { userId: u, queueToken: first.token });
+    const r1 = await withFirst.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1], idempotencyKey: key() });
+    const payKey = key('pay');
+    const paid = await withFirst.payments.pay.mutate({ reservationId: r1.reservationId, idempotencyKey: payKey });
+    expect(paid.queueTokenExpired).toBe(true);
+    // Back in line for more seats: a new token, ACTIVE, and a hold made with it.
+    const second = await client(api.url, { userId: u }).queue.enter.mutate({ concertId: sale.concertId });
+    expect(second.status).toBe('ACTIVE');
+    expect(second.token).not.toBe(first.token);
+    const withSecond = client(api.url, { userId: u, queueToken: second.token });
+    const r2 = await withSecond.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [2], idempotencyKey: key() });
+    // The first payment retried with its key, with the old token and with the new one.
+    for (const retry of [withFirst, withSecond]) {
+      const replay = await retry.payments.pay.mutate({ reservationId: r1.reservationId, idempotencyKey: payKey });
+      expect(replay).toEqual(paid);
+      expect((await admin(api.url).admin.queue.stats.query({ concertId: sale.concertId })).active).toBe(1);
+    }
+    // The new token still works: the second hold is paid with it, and only then is it spent.
+    const paid2 = await withSecond.payments.pay.mutate({ reservationId: r2.reservationId, idempotencyKey: key() });
+    expect(paid2.queueTokenExpired).toBe(true);
+    expect((await admin(api.url).admin.queue.stats.query({ concertId: sale.concertId })).active).toBe(0);
   });
 
   it('answers queue.status identically on the fast path (plain GET) and through tRPC (batched)', async () => {

@@ -76,7 +76,8 @@ export function appCodeOf(err: unknown): string | undefined {
 const or = (value: number | undefined, placeholder: string) => (value === undefined ? placeholder : String(value));
 
 const HINTS: Record<string, (k: Known, details: Record<string, unknown>) => string> = {
-  QUEUE_NOT_ACTIVE: (k) => `Join the waiting room first: concert queue join ${or(k.concertId, '<concertId>')} --wait`,
+  QUEUE_NOT_ACTIVE: (k) => `Wait for your turn in the waiting room: concert queue join ${or(k.concertId, '<concertId>')} --wait`,
+  TOKEN_INVALID: (k) => `Join the waiting room first: concert queue join ${or(k.concertId, '<concertId>')} --wait (with --user-token, also check the JWT)`,
   TOKEN_EXPIRED: (k) => `Your turn in the waiting room is over: concert queue join ${or(k.concertId, '<concertId>')} --wait`,
   TOKEN_WRONG_CONCERT: (k) => `The saved queue token is for another concert: concert queue join ${or(k.concertId, '<concertId>')} --wait`,
   ADMIN_KEY_INVALID: () => 'Pass --admin-key KEY or set CONCERT_ADMIN_KEY',

@@ -111,7 +111,7 @@ describe('concert (built binary) against a real server', () => {
     expect((await concert(['--user', a, '--json', 'seats', String(scheduleId)], env)).code).toBe(0);
     const other = await concert(['--user', b, '--json', 'seats', String(scheduleId)], env);
     expect(other.code).toBe(1);
-    expect(other.error().appCode).toBe('QUEUE_NOT_ACTIVE');
+    expect(other.error().appCode).toBe('TOKEN_INVALID');
     const status = await concert(['--user', b, '--json', 'queue', 'status', String(concertId)], env);
     expect(status.code).toBe(2);
     expect(status.error().message).toContain(`No queue token saved for concert ${concertId}`);
@@ -119,7 +119,7 @@ describe('concert (built binary) against a real server', () => {
     const elsewhere = tempConfigDir();
     const fresh = await concert(['--user', a, '--json', 'seats', String(scheduleId)], { ...env, CONCERT_CONFIG_DIR: elsewhere.dir });
     elsewhere.remove();
-    expect(fresh.error().appCode).toBe('QUEUE_NOT_ACTIVE');
+    expect(fresh.error().appCode).toBe('TOKEN_INVALID');
 
     const hold = await concert(['--user', a, '--json', 'hold', String(scheduleId), '2,3'], env);
     expect(hold.code, hold.stderr).toBe(0);
@@ -169,7 +169,7 @@ describe('concert (built binary) against a real server', () => {
 
     const gate = await concert(['--user', user, 'hold', String(scheduleId), '1'], env);
     expect(gate.code).toBe(1);
-    expect(gate.stderr).toContain('(QUEUE_NOT_ACTIVE)');
+    expect(gate.stderr).toContain('(TOKEN_INVALID)');
     expect(gate.stderr).toContain('concert queue join');
 
     const badKey = await concert(['--admin-key', 'wrong-key-wrong-key', '--json', 'admin', 'audit'], env);

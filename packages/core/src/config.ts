@@ -49,7 +49,24 @@ const ZEnv = z.object({
   RATE_LIMIT_ENTER_PER_10S: int(1, 1_000_000).default(20),
   SEED_DEMO: z.enum(['auto', 'always', 'never']).default('auto'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  METRICS_PORT: int(1, 65535).optional(),
+  CORS_ORIGINS: z
+    .string()
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .refine((list) => list.every((o) => o === '*' || isOrigin(o)), 'must be * or a comma-separated list of origins such as https://tickets.example.com')
+    .optional(),
+  HTTP_HEADERS_TIMEOUT_SECONDS: int(1, 600).default(10),
+  HTTP_REQUEST_TIMEOUT_SECONDS: int(1, 3600).default(30),
+  TRPC_FAST_PATH: z.enum(['on', 'off']).default('on'),
 });
+
+function isOrigin(v: string): boolean {
+  try {
+    return new URL(v).origin === v;
+  } catch {
+    return false;
+  }
+}
 
 export interface Config {
   nodeEnv: 'development' | 'production' | 'test';
@@ -71,6 +88,17 @@ export interface Config {
   rateLimits: { enabled: boolean; mutationsPer10s: number; enterPer10s: number };
   seedDemo: 'auto' | 'always' | 'never';
   logLevel: string;
+  http: {
+    /** Where /metrics is served; undefined: nowhere (never on the public port). */
+    metricsPort: number | undefined;
+    /** Origins a browser may call from (`*` for any); empty: no cross-origin access. */
+    corsOrigins: string[];
+    /** Slow clients are cut off: all headers within the first limit, the whole request within the second. */
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    /** Unbatched calls of the hot procedures skip tRPC's fetch adapter (off: everything through tRPC's handler). */
+    fastPath: boolean;
+  };
   /** Which secrets fell back to their dev-only defaults (for a start-up warning). */
   devDefaults: string[];
 }
@@ -128,6 +156,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimits: { enabled: e.RATE_LIMITS === 'on', mutationsPer10s: e.RATE_LIMIT_MUTATIONS_PER_10S, enterPer10s: e.RATE_LIMIT_ENTER_PER_10S },
     seedDemo: e.SEED_DEMO,
     logLevel: e.LOG_LEVEL,
+    http: {
+      metricsPort: e.METRICS_PORT,
+      corsOrigins: e.CORS_ORIGINS ?? [],
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
+      requestTimeoutMs: Math.max(e.HTTP_REQUEST_TIMEOUT_SECONDS, e.HTTP_HEADERS_TIMEOUT_SECONDS) * 1000,
+      fastPath: e.TRPC_FAST_PATH === 'on',
+    },
     devDefaults,
   };
 }

@@ -27,7 +27,7 @@ export * from './schemas.ts';
 export type * from './types.ts';
 export { type Clock, FakeClock, systemClock } from './clock.ts';
 export { type Config, ConfigError, loadConfig } from './config.ts';
-export type { QueueGate } from './queue/queue.gate.ts';
+export type { ActivePass, QueueGate } from './queue/queue.gate.ts';
 export type { QueueTicket, QueueStatsView, QueueWatchView } from './queue/queue.service.ts';
 export type { SaleWatch } from './admin/watch.service.ts';
 export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
@@ -110,7 +110,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
   const concerts = new ConcertsService({ db, clock, seatMaps });
   const reservations = new ReservationsService({ db, clock, holdTtlSeconds: config.holdTtlSeconds, idempotency, seatMaps, concerts });
   const balance = new BalanceService({ db, clock, config, idempotency });
-  const payments = new PaymentsService({ db, clock, idempotency, purchase: queue, seatMaps });
+  const payments = new PaymentsService({ db, clock, idempotency, queue, seatMaps });
   const admin = new AdminService({ db, clock });
   const watch = new WatchService({ clock, queue, concerts });
 

@@ -21,7 +21,7 @@ export function register(program: Command): void {
       ['concert --user 1 hold 3 12 13', 'hold seats 12 and 13 of show 3'],
       ['concert --user 1 --json hold 3 12,13 --idempotency-key my-retry-0001', 'a script that may retry'],
     ],
-    'Fails with SEAT_UNAVAILABLE when any of the seats is taken, TICKET_LIMIT_EXCEEDED past 4 seats a show,\nQUEUE_NOT_ACTIVE without an ACTIVE place in line.',
+    'Fails with SEAT_UNAVAILABLE when any of the seats is taken, TICKET_LIMIT_EXCEEDED past 4 seats a show,\nTOKEN_INVALID without a place in line, QUEUE_NOT_ACTIVE while still waiting.',
   );
 }
 

@@ -2,7 +2,7 @@ import { AppError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { type Db, transaction } from '../db/database.ts';
-import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
+import { type IdempotencyService, storedAnswer } from '../idempotency/idempotency.service.ts';
 import type { ChargeInput, HistoryInput } from '../schemas.ts';
 import type { Balance, ChargeResult, History } from '../types.ts';
 import { getUser, lockUser } from '../users/users.repository.ts';
@@ -21,7 +21,7 @@ export class BalanceService {
   async charge(userId: number, input: ChargeInput): Promise<ChargeResult> {
     const { amount, idempotencyKey } = input;
     const { maxPerTx, monthlyLimit } = this.deps.config.charge;
-    return this.deps.idempotency.run({ userId, procedure: 'balance.charge', key: idempotencyKey }, { amount }, {
+    return this.deps.idempotency.run<ChargeResult>({ userId, procedure: 'balance.charge', key: idempotencyKey }, { amount }, {
       execute: async (complete) => {
         if (!Number.isSafeInteger(amount) || amount <= 0) {
           throw new AppError('INVALID_AMOUNT', 'The amount must be a positive whole number of won');
@@ -54,6 +54,7 @@ export class BalanceService {
           return result;
         });
       },
+      replay: storedAnswer,
     });
   }
 

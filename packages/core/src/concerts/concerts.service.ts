@@ -4,10 +4,10 @@ import type { Db } from '../db/database.ts';
 import { type Tx, transaction } from '../db/database.ts';
 import type { CreateConcertInput, ScheduleSpec } from '../schemas.ts';
 import type { ConcertDetail, ConcertSummary, Schedule, SeatMap } from '../types.ts';
-import type { QueueGate } from '../queue/queue.gate.ts';
+import type { ActivePass, QueueGate } from '../queue/queue.gate.ts';
 import type { Inventory } from '../queue/queue.store.ts';
 import * as repo from './concerts.repository.ts';
-import type { SeatMapCache, SeatMapVersion } from './seatmap.cache.ts';
+import type { SeatMapCache } from './seatmap.cache.ts';
 
 export const DEFAULT_GRADE = 'R';
 export const DEFAULT_PRICE = 100_000;
@@ -59,8 +59,8 @@ export class ConcertsService {
 
   async seats(scheduleId: number, gate: QueueGate): Promise<SeatMap> {
     const schedule = await this.scheduleRow(scheduleId);
-    const { seatMapVersion } = await gate.assertActive(schedule.concert_id, { seatMapOf: scheduleId });
-    const seats = await this.cachedSeats(schedule.concert_id, scheduleId, seatMapVersion);
+    const pass = await gate.admit(schedule.concert_id, { seatMapOf: scheduleId });
+    const seats = await this.cachedSeats(pass, scheduleId);
     // One frozen map per cached load: every reader of that version shares it, and the API
     // serializes a frozen result once.
     let map = this.maps.get(seats);
@@ -81,17 +81,18 @@ export class ConcertsService {
    * first so that a crowd racing for one seat is turned away without a transaction; the
    * conditional UPDATE stays the only judge of a seat that looks free.
    */
-  async takenSeats(concertId: number, scheduleId: number, seatNumbers: number[]): Promise<number[]> {
-    const seats = await this.cachedSeats(concertId, scheduleId);
+  async takenSeats(pass: ActivePass, scheduleId: number, seatNumbers: number[]): Promise<number[]> {
+    const seats = await this.cachedSeats(pass, scheduleId);
     return seatNumbers.filter((n) => seats[n - 1]?.status !== undefined && seats[n - 1]!.status !== 'AVAILABLE');
   }
 
-  private cachedSeats(concertId: number, scheduleId: number, knownVersion?: SeatMapVersion | null) {
+  /** The seat map behind the gate: the pass's concert, and the seat-map version its check read, if any. */
+  private cachedSeats(pass: ActivePass, scheduleId: number) {
     const load = async () => {
       const rows = await repo.findSeatMap(this.deps.db, scheduleId, this.deps.clock.now());
       return rows.map((s) => ({ seatNumber: s.seat_number, grade: s.grade, price: s.price, status: s.status, heldUntil: s.held_until }));
     };
-    return this.deps.seatMaps.get(concertId, scheduleId, load, knownVersion);
+    return this.deps.seatMaps.get(pass.concertId, scheduleId, load, pass.seatMapVersion);
   }
 
   /** Schedules never change once created, so each is read from the database once per process. */

@@ -1,5 +1,5 @@
-import type { Kysely} from 'kysely';
-import { Migrator, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
+import { Migrator } from 'kysely/migration';
 import { migrations } from './migrations/index.ts';
 import type { DB } from './schema.ts';
 

@@ -12,17 +12,21 @@ export const RETENTION_MS = 48 * 3600_000;
 
 export type IdempotentProcedure = 'reservations.hold' | 'balance.charge' | 'payments.pay';
 
-export interface IdempotentCall<T> {
-  /** Runs the operation; it must call `complete(trx, result)` inside its committing transaction. */
-  execute(complete: (trx: Tx, result: T) => Promise<void>): Promise<T>;
-  /** Runs on a replay, with the stored result (for example, to retry an after-commit side effect). */
-  onReplay?(result: T): Promise<T>;
+/** S: what the key stores; R: the answer. */
+export interface IdempotentCall<S, R> {
+  /** Runs the operation; it must call `complete(trx, stored)` inside its committing transaction. */
+  execute(complete: (trx: Tx, stored: S) => Promise<void>): Promise<R>;
+  /** The answer to a replay, from what the first call stored (it may retry an after-commit side effect). */
+  replay(stored: S): R | Promise<R>;
 }
+
+/** For a call whose stored result is its answer. */
+export const storedAnswer = <T>(stored: T): T => stored;
 
 export class IdempotencyService {
   constructor(private readonly deps: { db: Db; clock: Clock }) {}
 
-  async run<T>(ref: repo.KeyRef & { procedure: IdempotentProcedure }, input: unknown, call: IdempotentCall<T>): Promise<T> {
+  async run<S, R = S>(ref: repo.KeyRef & { procedure: IdempotentProcedure }, input: unknown, call: IdempotentCall<S, R>): Promise<R> {
     const { db, clock } = this.deps;
     const requestHash = hashInput(input);
     const owner = randomUUID();
@@ -36,10 +40,7 @@ export class IdempotencyService {
         if (existing.request_hash !== requestHash) {
           throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This idempotency key was used with a different request');
         }
-        if (existing.state === 'DONE') {
-          const result = superjson.parse<T>(existing.response!);
-          return call.onReplay ? call.onReplay(result) : result;
-        }
+        if (existing.state === 'DONE') return call.replay(superjson.parse<S>(existing.response!));
         if (existing.locked_until > now) {
           throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this idempotency key is still running');
         }
@@ -50,7 +51,7 @@ export class IdempotencyService {
     throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this idempotency key is still running');
   }
 
-  private async execute<T>(ref: repo.KeyRef, owner: string, call: IdempotentCall<T>): Promise<T> {
+  private async execute<S, R>(ref: repo.KeyRef, owner: string, call: IdempotentCall<S, R>): Promise<R> {
     let completed = false;
     try {
       const result = await call.execute(async (trx, value) => {

@@ -1,11 +1,17 @@
 import type { Tx } from '../db/database.ts';
+import type { ActivePass } from '../queue/queue.gate.ts';
+import { passAdmitsTo } from '../reservations/reservations.repository.ts';
 
-/** Turns a live hold into a sale; returns the seats sold (fewer than held means the hold lapsed). */
-export async function sellHeldSeats(trx: Tx, reservationId: string, now: Date) {
+/**
+ * Turns a live hold into a sale; returns the seats sold (fewer than held means the hold lapsed).
+ * Only with the gate's pass for the seats' concert.
+ */
+export async function sellHeldSeats(trx: Tx, pass: ActivePass, reservationId: string, now: Date) {
   return trx
     .updateTable('seats')
     .set({ sold_at: now, held_until: null })
     .where('reservation_id', '=', reservationId)
+    .where(passAdmitsTo(pass))
     .where('sold_at', 'is', null)
     .where('held_until', '>', now)
     .returning(['schedule_id', 'seat_number'])

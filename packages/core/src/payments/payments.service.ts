@@ -3,7 +3,7 @@ import { AppError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import { type Db, type Tx, transaction } from '../db/database.ts';
 import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
-import type { QueueGate } from '../queue/queue.gate.ts';
+import type { ActivePass, PaidToken, QueueGate, SpentTokens } from '../queue/queue.gate.ts';
 import type { PayInput } from '../schemas.ts';
 import type { PaymentResult } from '../types.ts';
 import { applyLedgerEntry } from '../balance/balance.repository.ts';
@@ -12,44 +12,47 @@ import { lockUser } from '../users/users.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import * as repo from './payments.repository.ts';
 
-/** What happens to the payer's place in the waiting room once the money has moved. */
-export interface PurchaseHook {
-  /** Expires the payer's queue token for the concert, freeing the slot; false if that failed. */
-  purchased(userId: number, concertId: number): Promise<boolean>;
-}
-
-type StoredPayment = Omit<PaymentResult, 'queueTokenExpired'> & { concertId: number; scheduleId: number };
+/** What the idempotency key keeps: the answer, and what a replay needs (the seats' schedule, the token that paid). */
+type StoredPayment = Omit<PaymentResult, 'queueTokenExpired'> & { concertId: number; scheduleId: number; paidWith?: PaidToken };
 
 export class PaymentsService {
   constructor(
-    private readonly deps: { db: Db; clock: Clock; idempotency: IdempotencyService; purchase: PurchaseHook; seatMaps: SeatMapCache },
+    private readonly deps: { db: Db; clock: Clock; idempotency: IdempotencyService; queue: SpentTokens; seatMaps: SeatMapCache },
   ) {}
 
   async pay(userId: number, input: PayInput, gate: QueueGate): Promise<PaymentResult> {
     const { reservationId, idempotencyKey } = input;
-    const stored = await this.deps.idempotency.run<StoredPayment>(
+    return this.deps.idempotency.run<StoredPayment, PaymentResult>(
       { userId, procedure: 'payments.pay', key: idempotencyKey },
       { reservationId },
-      { execute: (complete) => this.execute(userId, reservationId, gate, complete) },
+      {
+        execute: async (complete) => {
+          const reservation = await getReservation(this.deps.db, reservationId, this.deps.clock.now(), userId);
+          const pass = await gate.admit(reservation.concertId);
+          return this.answer(await this.execute(pass, reservation.scheduleId, reservationId, complete));
+        },
+        // A replay gives up the token that paid once more (it may not have been given up the first
+        // time, the queue store being down), never whatever token the user holds now.
+        replay: (stored) => this.answer(stored),
+      },
     );
-    // Runs after the commit, on the first call and on every replay: a token that could not be
-    // expired the first time (queue store down) gets another chance when the client retries.
-    const { concertId, scheduleId, ...payment } = stored;
-    await this.deps.seatMaps.invalidate(concertId, scheduleId);
-    const queueTokenExpired = await this.deps.purchase.purchased(userId, concertId).catch(() => false);
+  }
+
+  /** After the commit: the token that paid is given up; queueTokenExpired says whether that is done. */
+  private async answer({ concertId: _c, scheduleId: _s, paidWith, ...payment }: StoredPayment): Promise<PaymentResult> {
+    const queueTokenExpired = paidWith ? await this.deps.queue.spend(paidWith).then(() => true, () => false) : false;
     return { ...payment, queueTokenExpired };
   }
 
   private async execute(
-    userId: number,
+    pass: ActivePass,
+    scheduleId: number,
     reservationId: string,
-    gate: QueueGate,
     complete: (trx: Tx, result: StoredPayment) => Promise<void>,
   ): Promise<StoredPayment> {
     const { db, clock } = this.deps;
-    const reservation = await getReservation(db, reservationId, clock.now(), userId);
-    await gate.assertActive(reservation.concertId);
-    return transaction(db, async (trx) => {
+    const { userId, concertId, tokenId } = pass;
+    return transaction(db, async (trx, onCommit) => {
       const r = await lockReservation(trx, reservationId, userId);
       // Read the time after the lock: a payment that queued behind another must not sell a hold
       // that lapsed while it waited.
@@ -68,7 +71,7 @@ export class PaymentsService {
       }
       // Seats still held by this reservation, unexpired, become SOLD in the same statement that
       // checks it: a hold lapsing concurrently ends either sold (here) or free (re-held), never both.
-      const sold = await repo.sellHeldSeats(trx, reservationId, now);
+      const sold = await repo.sellHeldSeats(trx, pass, reservationId, now);
       if (sold.length !== r.seat_count) throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       const paymentId = randomUUID();
       await repo.insertPayment(trx, {
@@ -99,10 +102,12 @@ export class PaymentsService {
         paidAt: now,
         balanceBefore: user.balance,
         balanceAfter: balance,
-        concertId: reservation.concertId,
-        scheduleId: reservation.scheduleId,
+        concertId,
+        scheduleId,
+        paidWith: { concertId, tokenId },
       };
       await complete(trx, result);
+      onCommit(() => this.deps.seatMaps.invalidate(concertId, scheduleId));
       return result;
     });
   }

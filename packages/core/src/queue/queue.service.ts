@@ -1,9 +1,8 @@
 import { AppError, isAppError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import type { PurchaseHook } from '../payments/payments.service.ts';
 import type { QueueConfigureInput } from '../schemas.ts';
-import type { QueueGate } from './queue.gate.ts';
+import type { ActivePass, PaidToken, QueueGate, SpentTokens } from './queue.gate.ts';
 import type { Inventory, LineState, QueueSettings, QueueSettingsPatch, QueueStats, QueueStore, TicketStatus, TokenState } from './queue.store.ts';
 import { newTokenId, signToken, type TokenClaims, verifyToken } from './queue.tokens.ts';
 
@@ -58,7 +57,7 @@ export interface QueueDeps {
 }
 
 /** The waiting room: one line per concert, FIFO, at most maxActive ACTIVE at once. */
-export class QueueService implements PurchaseHook {
+export class QueueService implements SpentTokens {
   private readonly defaults: QueueSettings;
 
   constructor(private readonly deps: QueueDeps) {
@@ -94,8 +93,8 @@ export class QueueService implements PurchaseHook {
   /** The booking gate: the token must be genuine, the caller's, for this concert, and ACTIVE now. */
   gate(userId: number, token: string | undefined): QueueGate {
     return {
-      assertActive: async (concertId: number, opts: { seatMapOf?: number } = {}) => {
-        if (!token) throw new AppError('QUEUE_NOT_ACTIVE', 'Enter the waiting room first (queue.enter) and send its x-queue-token');
+      admit: async (concertId: number, opts: { seatMapOf?: number } = {}) => {
+        // No token is TOKEN_INVALID (401), like a malformed one; a genuine one still waiting is QUEUE_NOT_ACTIVE.
         const claims = this.verify(userId, token);
         if (claims.concertId !== concertId) {
           throw new AppError('TOKEN_WRONG_CONCERT', `This queue token is for concert ${claims.concertId}, not ${concertId}`);
@@ -103,13 +102,15 @@ export class QueueService implements PurchaseHook {
         const { state, seatMapVersion } = await this.call(() => this.deps.store.check(concertId, claims.tokenId, this.now(), opts.seatMapOf));
         if (state === 'WAITING') throw new AppError('QUEUE_NOT_ACTIVE', 'You are still waiting in line');
         if (state === 'EXPIRED') throw new AppError('TOKEN_EXPIRED', 'This queue token has expired; enter the waiting room again');
-        return seatMapVersion === undefined ? {} : { seatMapVersion };
+        // The one place a pass is made (its brand cannot be written anywhere else).
+        const pass = { userId, concertId, tokenId: claims.tokenId, ...(seatMapVersion === undefined ? {} : { seatMapVersion }) };
+        return Object.freeze(pass) as ActivePass;
       },
     };
   }
 
-  async purchased(userId: number, concertId: number): Promise<boolean> {
-    return this.deps.store.expireUser(concertId, userId, this.now(), this.defaults);
+  async spend(token: PaidToken): Promise<void> {
+    await this.deps.store.leave(token.concertId, token.tokenId, this.now(), this.defaults);
   }
 
   async stats(concertId: number): Promise<QueueStatsView> {
@@ -181,7 +182,7 @@ export class QueueService implements PurchaseHook {
   }
 
   private verify(userId: number, token: string | undefined): TokenClaims {
-    if (!token) throw new AppError('TOKEN_INVALID', 'Send the x-queue-token header from queue.enter');
+    if (!token) throw new AppError('TOKEN_INVALID', 'Enter the waiting room first (queue.enter) and send its token in the x-queue-token header');
     const claims = verifyToken(this.deps.config.queueTokenSecret, token);
     // Someone else's genuine token is as useless to the caller as a forged one.
     if (!claims || claims.userId !== userId) throw new AppError('TOKEN_INVALID', 'This queue token is not valid');

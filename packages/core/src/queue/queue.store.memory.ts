@@ -248,15 +248,6 @@ export class MemoryQueueStore implements QueueStore {
     return live;
   }
 
-  async expireUser(concertId: number, userId: number, now: number, defaults: QueueSettings): Promise<boolean> {
-    const l = this.line(concertId);
-    this.account(l, now);
-    const tokenId = l.users.get(userId);
-    const live = tokenId !== undefined && this.drop(l, tokenId);
-    this.settle(l, now, defaults);
-    return live;
-  }
-
   async tick(now: number, defaults: QueueSettings): Promise<number[]> {
     const due: number[] = [];
     for (const [concertId, l] of this.lines) {

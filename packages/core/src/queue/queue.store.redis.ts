@@ -232,15 +232,6 @@ local live = drop(ARGV[8])
 settle()
 return live
 `,
-  // ARGV 8 userId
-  queueExpireUser: `${PRELUDE}
-account()
-local t = redis.call('HGET', KEYS[5], ARGV[8])
-local live = 0
-if t then live = drop(t) end
-settle()
-return live
-`,
   // ARGV 8.. field, value pairs of settings to store (opensAt 0: none)
   queueStats: `${PRELUDE}
 for i = 8, #ARGV, 2 do
@@ -361,10 +352,6 @@ export class RedisQueueStore implements QueueStore {
 
   async leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean> {
     return (await this.run('queueLeave', concertId, now, defaults, tokenId)) === 1;
-  }
-
-  async expireUser(concertId: number, userId: number, now: number, defaults: QueueSettings): Promise<boolean> {
-    return (await this.run('queueExpireUser', concertId, now, defaults, userId)) === 1;
   }
 
   async tick(now: number, defaults: QueueSettings): Promise<number[]> {

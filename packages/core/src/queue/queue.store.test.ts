@@ -136,18 +136,7 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect([resumed.paused, resumed.maxActive, resumed.active, resumed.waiting]).toEqual([false, 2, 2, 0]);
   });
 
-  it('expires a user’s token after a purchase and admits the next', async () => {
-    const c = nextConcert();
-    const d = settings({ maxActive: 1 });
-    await store.enter(c, 1, tid(1), T0, d);
-    await store.enter(c, 2, tid(2), T0, d);
-    expect(await store.expireUser(c, 1, T0 + 1, d)).toBe(true);
-    expect(await store.expireUser(c, 1, T0 + 2, d)).toBe(false);
-    expect(await check(c, tid(1), T0 + 2)).toBe('EXPIRED');
-    expect(await check(c, tid(2), T0 + 2)).toBe('ACTIVE');
-  });
-
-  it('never exceeds maxActive while enters, leaves, purchases and expiries run at once', async () => {
+  it('never exceeds maxActive while enters, leaves and expiries run at once', async () => {
     const c = nextConcert();
     const d = settings({ maxActive: 5, activeTtlSeconds: 1 });
     let t = T0;
@@ -158,7 +147,7 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
         const user = round * 100 + u + 1;
         ops.push(store.enter(c, user, tid(user), t, d));
         if (u % 3 === 0) ops.push(store.leave(c, tid(user - 100), t, d));
-        if (u % 4 === 0) ops.push(store.expireUser(c, user - 100, t, d));
+        if (u % 4 === 0) ops.push(store.leave(c, tid(user - 200), t, d));
       }
       ops.push(store.tick(t, d));
       await Promise.all(ops);
@@ -204,8 +193,8 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const c = nextConcert();
     const d = settings({ maxActive: 2, activeTtlSeconds: 60 });
     for (let u = 1; u <= 10; u++) await store.enter(c, u, tid(u), T0, d);
-    // Two slots held for 4 s, then both turn over (a payment and a leave) and 3, 4 are admitted.
-    expect(await store.expireUser(c, 1, T0 + 4_000, d)).toBe(true);
+    // Two slots held for 4 s, then both turn over (a payment spends its token, a fan leaves) and 3, 4 are admitted.
+    expect(await store.leave(c, tid(1), T0 + 4_000, d)).toBe(true);
     expect(await store.leave(c, tid(2), T0 + 4_000, d)).toBe(true);
     // Decayed sums: 2 departures over 2 × 30 s × (1 − e^(−4/30)) slot-seconds: a slot turns over every ~3.7 s.
     const exposure = 2 * 30 * (1 - Math.exp(-4 / 30));
@@ -275,7 +264,7 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect(await store.tick(T0, d)).toContain(c);
     expect(await store.tick(T0 + 1, d)).not.toContain(c);
     await store.setInventory(c, { available: 0, held: 2, nextLapse: T0 + 5_000 }, T0 + 1, d);
-    await store.expireUser(c, 1, T0 + 2, d);
+    await store.leave(c, tid(1), T0 + 2, d);
     await store.enter(c, 2, tid(2), T0 + 2, d);
     await store.enter(c, 3, tid(3), T0 + 2, d);
     const held = await store.stats(c, T0 + 3, d);
@@ -320,7 +309,7 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     await store.enter(c, 1, tid(1), T0, d);
     await store.leave(c, tid(1), T0 + 15_000, d);
     await store.enter(c, 2, tid(2), T0 + 15_000, d);
-    await store.expireUser(c, 2, T0 + 25_000, d);
+    await store.leave(c, tid(2), T0 + 25_000, d);
     await store.enter(c, 3, tid(3), T0 + 25_000, d);
     // Buckets are (from, from + 10 s]: T0's admission is in the first.
     expect(await store.admissions(c, T0 + 30_000, 10_000, 4)).toEqual([1, 0, 1, 1]);

@@ -78,8 +78,6 @@ export interface QueueStore {
   ): Promise<{ state: GateState; seatMapVersion?: { epoch: string; n: number } | null }>;
   /** Drops the token (waiting or ACTIVE) and admits whoever is next; false if it was not live. */
   leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean>;
-  /** Drops the user's live token for the concert (after a payment); false if none was live. */
-  expireUser(concertId: number, userId: number, now: number, defaults: QueueSettings): Promise<boolean>;
   /**
    * Expires lapsed ACTIVE tokens, drops idle waiting ones and admits from the head, for every
    * concert. Returns the concerts whose inventory this caller must read and `setInventory`: the

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Db, Tx } from '../db/database.ts';
+import type { ActivePass } from '../queue/queue.gate.ts';
 import type { ReservationStatus } from '../schemas.ts';
 import type { Reservation } from '../types.ts';
 
@@ -103,12 +104,14 @@ export async function countUserSeats(trx: Tx, userId: number, scheduleId: number
 /**
  * The hold itself: one conditional UPDATE claims every requested seat that is free now.
  * Concurrent claims of a seat queue on its row lock; the loser re-reads the row and matches nothing.
+ * Only with the gate's pass, and only seats of the concert the pass admits to.
  */
-export async function claimSeats(trx: Tx, scheduleId: number, seatNumbers: number[], reservationId: string, heldUntil: Date, now: Date) {
+export async function claimSeats(trx: Tx, pass: ActivePass, scheduleId: number, seatNumbers: number[], reservationId: string, heldUntil: Date, now: Date) {
   return trx
     .updateTable('seats')
     .set({ reservation_id: reservationId, held_until: heldUntil })
     .where('schedule_id', '=', scheduleId)
+    .where(passAdmitsTo(pass))
     .where('seat_number', 'in', seatNumbers)
     .where('sold_at', 'is', null)
     .where((eb) => eb.or([eb('reservation_id', 'is', null), eb('held_until', '<=', now)]))
@@ -199,3 +202,7 @@ export async function findLiveHolds(db: Db, now: Date, filter: { concertId?: num
   if (filter.scheduleId !== undefined) q = q.where('r.schedule_id', '=', filter.scheduleId);
   return q.execute();
 }
+
+/** Seats of a schedule of the pass's concert: a pass for one concert opens no other. */
+export const passAdmitsTo = (pass: ActivePass) =>
+  sql<boolean>`schedule_id IN (SELECT id FROM schedules WHERE concert_id = ${pass.concertId})`;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import { type Db, transaction } from '../db/database.ts';
-import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
+import { type IdempotencyService, storedAnswer } from '../idempotency/idempotency.service.ts';
 import type { QueueGate } from '../queue/queue.gate.ts';
 import type { HoldInput, ReservationStatus } from '../schemas.ts';
 import type { HoldSummary, Reservation } from '../types.ts';
@@ -28,11 +28,11 @@ export class ReservationsService {
   async hold(userId: number, input: HoldInput, gate: QueueGate): Promise<Reservation> {
     const { scheduleId, idempotencyKey } = input;
     const seatNumbers = [...input.seatNumbers].sort((a, b) => a - b);
-    return this.deps.idempotency.run({ userId, procedure: 'reservations.hold', key: idempotencyKey }, { scheduleId, seatNumbers }, {
+    return this.deps.idempotency.run<Reservation>({ userId, procedure: 'reservations.hold', key: idempotencyKey }, { scheduleId, seatNumbers }, {
       execute: async (complete) => {
         const { db, clock } = this.deps;
         const schedule = await this.deps.concerts.scheduleRow(scheduleId);
-        await gate.assertActive(schedule.concert_id);
+        const pass = await gate.admit(schedule.concert_id);
         const now = clock.now();
         if (now < schedule.booking_opens_at) {
           throw new AppError('BOOKING_NOT_OPEN', `Booking opens at ${schedule.booking_opens_at.toISOString()}`, {
@@ -44,11 +44,11 @@ export class ReservationsService {
         if (missing.length > 0) {
           throw new AppError('SEAT_NOT_FOUND', `Seat ${missing.join(', ')} does not exist in schedule ${scheduleId}`, { seatNumbers: missing });
         }
-        const taken = await this.deps.concerts.takenSeats(schedule.concert_id, scheduleId, seatNumbers);
+        const taken = await this.deps.concerts.takenSeats(pass, scheduleId, seatNumbers);
         if (taken.length > 0) throw new AppError('SEAT_UNAVAILABLE', `Seat ${taken.join(', ')} is not available`, { seatNumbers: taken });
         const reservationId = randomUUID();
         const holdExpiresAt = new Date(now.getTime() + this.deps.holdTtlSeconds * 1000);
-        const held = await transaction(db, async (trx) => {
+        return transaction(db, async (trx, onCommit) => {
           // The user's row lock serialises one user's holds, so the limit cannot be raced past.
           await lockUser(trx, userId);
           const owned = await repo.countUserSeats(trx, userId, scheduleId, now);
@@ -59,7 +59,7 @@ export class ReservationsService {
               { limit: MAX_SEATS_PER_USER_PER_SCHEDULE, owned },
             );
           }
-          const claimed = await repo.claimSeats(trx, scheduleId, seatNumbers, reservationId, holdExpiresAt, now);
+          const claimed = await repo.claimSeats(trx, pass, scheduleId, seatNumbers, reservationId, holdExpiresAt, now);
           if (claimed.length !== seatNumbers.length) {
             const got = new Set(claimed.map((s) => s.seat_number));
             const taken = seatNumbers.filter((n) => !got.has(n));
@@ -69,11 +69,11 @@ export class ReservationsService {
           const reservation = await repo.getReservation(trx, reservationId, now);
           const result = publicReservation(reservation);
           await complete(trx, result);
+          onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId));
           return result;
         });
-        await this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId);
-        return held;
       },
+      replay: storedAnswer,
     });
   }
 
@@ -87,7 +87,7 @@ export class ReservationsService {
 
   /** The owner cancels (userId given) or an operator releases (no userId). */
   async cancel(reservationId: string, userId?: number): Promise<Reservation> {
-    const cancelled = await transaction(this.deps.db, async (trx) => {
+    return transaction(this.deps.db, async (trx, onCommit) => {
       const now = this.deps.clock.now();
       const r = await repo.lockReservation(trx, reservationId, userId);
       assertReleasable(r, now);
@@ -95,10 +95,10 @@ export class ReservationsService {
         await repo.markCancelled(trx, reservationId, now);
         await repo.releaseSeats(trx, [reservationId]);
       }
-      return publicReservation(await repo.getReservation(trx, reservationId, now));
+      const cancelled = publicReservation(await repo.getReservation(trx, reservationId, now));
+      if (r.status === 'HELD') onCommit(() => this.deps.seatMaps.invalidate(cancelled.concertId, cancelled.scheduleId));
+      return cancelled;
     });
-    await this.deps.seatMaps.invalidate(cancelled.concertId, cancelled.scheduleId);
-    return cancelled;
   }
 
   async listHolds(filter: { concertId?: number; scheduleId?: number }): Promise<HoldSummary[]> {

@@ -1,4 +1,4 @@
-import type { Migration } from 'kysely';
+import type { Migration } from 'kysely/migration';
 import * as initial from './20261123T000000-initial.ts';
 
 /** Every migration, by name; Kysely runs them in name order. */

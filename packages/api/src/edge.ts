@@ -1,0 +1,128 @@
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { getTRPCErrorFromUnknown, getTRPCErrorShape, TRPCError, transformTRPCResponse } from '@trpc/server';
+import { getHTTPStatusCodeFromError } from '@trpc/server/http';
+import cors from 'cors';
+import type { Logger } from 'pino';
+import { appRouter } from './router.ts';
+
+/*
+ * What stands between a socket and the handlers: every answer made outside a procedure is the
+ * contract's error envelope with an appCode, no exception thrown by a handler ends the process,
+ * and HTTP the parser refuses (garbage, huge headers, a request that never finishes) is answered
+ * the same way.
+ */
+
+const config = appRouter._def._config;
+
+/** tRPC's error envelope through our formatter and transformer, as a procedure's error would be. */
+function errorBody(error: TRPCError, httpStatus: number): string {
+  const shape = getTRPCErrorShape({ config, error, type: 'unknown', path: undefined, input: undefined, ctx: undefined });
+  return JSON.stringify(transformTRPCResponse(config, { error: { ...shape, data: { ...shape.data, httpStatus } } }));
+}
+
+export function sendError(res: http.ServerResponse, error: TRPCError, httpStatus = getHTTPStatusCodeFromError(error)): void {
+  if (res.headersSent) {
+    // Halfway through a body there is no honest way to say it failed but to cut the connection.
+    res.destroy();
+    return;
+  }
+  const text = errorBody(error, httpStatus);
+  res.writeHead(httpStatus, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+export const notFound = (what: string) => new TRPCError({ code: 'NOT_FOUND', message: `Not found: ${what}` });
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<unknown>;
+
+/**
+ * A request listener that cannot throw: whatever the handler throws, at once or later, is
+ * answered (4xx for a TRPCError that says so or a malformed URI, else 500 INTERNAL, logged).
+ */
+export function guard(handler: Handler, log: Logger | undefined): http.RequestListener {
+  const fail = (req: http.IncomingMessage, res: http.ServerResponse, err: unknown) => {
+    const error = err instanceof URIError ? new TRPCError({ code: 'BAD_REQUEST', message: 'Malformed percent-encoding', cause: err }) : getTRPCErrorFromUnknown(err);
+    if (error.code === 'INTERNAL_SERVER_ERROR') {
+      log?.error({ err: error.cause ?? error, method: req.method, path: req.url?.split('?')[0] }, 'request handler failed');
+    }
+    try {
+      sendError(res, error);
+    } catch {
+      res.destroy();
+    }
+  };
+  return (req, res) => {
+    try {
+      const done = handler(req, res);
+      if (done) done.catch((err: unknown) => fail(req, res, err));
+    } catch (err) {
+      fail(req, res, err);
+    }
+  };
+}
+
+/**
+ * Node's parser refused the request (malformed HTTP, headers over the limit, a client too slow
+ * to send its request): answer like any other error, then close.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const pending = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, error] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: 'The request headers are too large' })]
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, new TRPCError({ code: 'TIMEOUT', message: 'The request did not arrive in time' })]
+        : [400, new TRPCError({ code: 'BAD_REQUEST', message: 'Malformed HTTP request' })];
+  endSocket(socket, status, error);
+}
+
+/** CONNECT (a proxy tunnel) is not something this server does; Node would drop it without a word. */
+export function answerConnect(_req: http.IncomingMessage, socket: Duplex): void {
+  endSocket(socket, 405, new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: 'CONNECT is not supported' }));
+}
+
+function endSocket(socket: Duplex, status: number, error: TRPCError): void {
+  const text = errorBody(error, status);
+  socket.on('error', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
+}
+
+/** Headers a browser client may send: identity, queue token, admin key, request id, idempotency key. */
+const ALLOWED_HEADERS = ['content-type', 'authorization', 'x-user-id', 'x-queue-token', 'x-admin-key', 'x-request-id', 'idempotency-key', 'trpc-accept'];
+
+/**
+ * CORS through the `cors` middleware: origins listed in CORS_ORIGINS (or `*`) may call from a
+ * browser; with none listed, no cross-origin access is granted. Either way an OPTIONS request
+ * (a preflight) is answered 204 here and never reaches a procedure. Returns true when it answered.
+ */
+export function corsPolicy(origins: string[]): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
+  if (origins.length === 0) {
+    return (req, res) => {
+      if (req.method !== 'OPTIONS') return false;
+      res.writeHead(204, { allow: 'GET, POST, DELETE, OPTIONS', 'content-length': 0 }).end();
+      return true;
+    };
+  }
+  const middleware = cors({
+    origin: origins.includes('*') ? '*' : origins,
+    methods: ['GET', 'POST', 'DELETE'],
+    allowedHeaders: ALLOWED_HEADERS,
+    exposedHeaders: ['x-request-id', 'retry-after'],
+    maxAge: 600,
+  });
+  return (req, res) => {
+    // With static options the middleware decides synchronously: next() or the 204 preflight.
+    let passed = false;
+    middleware(req, res, () => {
+      passed = true;
+    });
+    return !passed;
+  };
+}

@@ -1,0 +1,208 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createCore, loadConfig } from '@concert/core';
+import { TRPCError } from '@trpc/server';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createServer } from '../src/server.ts';
+import { guard } from '../src/edge.ts';
+import { createMetrics } from '../src/metrics.ts';
+import { createTestDatabase, REDIS_URL, spawnApi, type SpawnedApi, type TestDatabase, testEnv, useApi } from '../../../test/harness.ts';
+
+/** The HTTP edge: what is answered before, around and instead of a procedure. */
+
+/** TCP ports a process listens on (Linux: its socket inodes matched against /proc/net/tcp*). */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set(
+    readdirSync(`/proc/${pid}/fd`)
+      .map((fd) => {
+        try {
+          return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+        } catch {
+          return undefined;
+        }
+      })
+      .filter(Boolean),
+  );
+  const ports = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] === '0A' && inodes.has(f[9])) ports.add(parseInt(f[1]!.split(':').pop()!, 16));
+    }
+  }
+  return [...ports];
+}
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  appCode: string | undefined;
+  body: string;
+}
+
+async function answer(res: Response): Promise<Answer> {
+  const body = await res.text();
+  let appCode: string | undefined;
+  try {
+    appCode = (JSON.parse(body) as { error?: { json?: { data?: { appCode?: string } } } }).error?.json?.data?.appCode;
+  } catch {
+    appCode = undefined;
+  }
+  return { status: res.status, headers: res.headers, appCode, body };
+}
+
+describe('a request handler that throws', () => {
+  let server: http.Server;
+  let url: string;
+  beforeAll(async () => {
+    server = http.createServer(
+      guard((req) => {
+        if (req.url === '/sync') throw new Error('a bug');
+        if (req.url === '/uri') decodeURIComponent('%E0%A4%A');
+        if (req.url === '/client') throw new TRPCError({ code: 'BAD_REQUEST', message: 'bad' });
+        if (req.url === '/async') return Promise.reject(new Error('a later bug'));
+        throw new Error('unreachable');
+      }, undefined),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('answers 500 INTERNAL for a bug, 400 for a client error, and the server keeps serving', async () => {
+    for (let round = 0; round < 3; round++) {
+      expect(await answer(await fetch(`${url}/sync`))).toMatchObject({ status: 500, appCode: 'INTERNAL' });
+      expect(await answer(await fetch(`${url}/async`))).toMatchObject({ status: 500, appCode: 'INTERNAL' });
+      expect(await answer(await fetch(`${url}/uri`))).toMatchObject({ status: 400, appCode: 'INVALID_INPUT' });
+      expect(await answer(await fetch(`${url}/client`))).toMatchObject({ status: 400, appCode: 'INVALID_INPUT' });
+    }
+    // The bug's message stays in the server.
+    expect((await answer(await fetch(`${url}/sync`))).body).not.toContain('a bug');
+  });
+});
+
+describe('building a server', () => {
+  it('starts no background work (whoever runs the process starts it)', async () => {
+    const db = await createTestDatabase();
+    try {
+      const core = await createCore(loadConfig(testEnv(db.url)));
+      const start = vi.spyOn(core, 'startBackgroundWork');
+      const server = createServer(core);
+      createMetrics(core);
+      expect(start).not.toHaveBeenCalled();
+      server.close();
+      await core.close();
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
+describe('content types, preflights, unknown paths', () => {
+  const ORIGIN = 'https://tickets.example.com';
+  const suite = useApi({ CORS_ORIGINS: `${ORIGIN}, https://other.example.com` });
+
+  it('a batch or a mutation with a wrong or missing content type is 415 UNSUPPORTED_MEDIA_TYPE', async () => {
+    const { url } = suite.api;
+    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'application/jsonx', undefined]) {
+      const headers: Record<string, string> = contentType ? { 'content-type': contentType } : {};
+      const batch = await answer(await fetch(`${url}/trpc/concerts.list,concerts.list?batch=1`, { method: 'POST', headers, body: contentType ? '{}' : new Uint8Array([123, 125]) }));
+      expect({ contentType, status: batch.status, appCode: batch.appCode }).toEqual({ contentType, status: 415, appCode: 'UNSUPPORTED_MEDIA_TYPE' });
+      const single = await answer(await fetch(`${url}/trpc/queue.enter`, { method: 'POST', headers: { 'x-user-id': '1', ...headers }, body: contentType ? '{}' : new Uint8Array([123, 125]) }));
+      expect({ contentType, status: single.status, appCode: single.appCode }).toEqual({ contentType, status: 415, appCode: 'UNSUPPORTED_MEDIA_TYPE' });
+    }
+  });
+
+  it('a CORS preflight from a listed origin is granted, from another is answered without a grant, and never reaches a procedure', async () => {
+    const { url } = suite.api;
+    const preflight = (origin: string) =>
+      fetch(`${url}/trpc/reservations.hold`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, x-user-id, x-queue-token' } });
+    const ok = await preflight(ORIGIN);
+    expect(ok.status).toBe(204);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    expect(ok.headers.get('access-control-allow-methods')).toContain('POST');
+    for (const h of ['content-type', 'x-user-id', 'x-queue-token', 'authorization']) expect(ok.headers.get('access-control-allow-headers')).toContain(h);
+    expect(ok.headers.get('vary')).toContain('Origin');
+    const other = await preflight('https://evil.example.com');
+    expect(other.status).toBe(204);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    // The actual request carries the grant, and exposes the request id.
+    const get = await fetch(`${url}/trpc/concerts.list`, { headers: { origin: ORIGIN } });
+    expect(get.status).toBe(200);
+    expect(get.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    expect(get.headers.get('access-control-expose-headers')).toContain('x-request-id');
+    const foreign = await fetch(`${url}/trpc/concerts.list`, { headers: { origin: 'https://evil.example.com' } });
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('unknown procedures and paths are 404 PROCEDURE_NOT_FOUND; /metrics is not on the public port', async () => {
+    const { url } = suite.api;
+    for (const path of ['/trpc/nope', '/trpc/queue.nope', '/trpc/queue', '/nowhere', '/metrics', '/', '/trpc']) {
+      const r = await answer(await fetch(`${url}${path}`, { headers: { 'x-user-id': '1' } }));
+      expect({ path, status: r.status, appCode: r.appCode }).toEqual({ path, status: 404, appCode: 'PROCEDURE_NOT_FOUND' });
+    }
+  });
+});
+
+describe('CORS when no origin is listed', () => {
+  const suite = useApi();
+  it('grants nothing, and still answers a preflight 204 instead of 415', async () => {
+    const r = await fetch(`${suite.api.url}/trpc/queue.status`, { method: 'OPTIONS', headers: { origin: 'https://a.example.com', 'access-control-request-method': 'GET' } });
+    expect(r.status).toBe(204);
+    expect(r.headers.get('access-control-allow-origin')).toBeNull();
+    expect(r.headers.get('allow')).toContain('GET');
+  });
+});
+
+describe('metrics', () => {
+  let db: TestDatabase;
+  let api: SpawnedApi;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    api = await spawnApi(testEnv(db.url));
+  });
+  afterAll(async () => {
+    await api?.stop();
+    await db?.drop();
+  });
+
+  it('are served on METRICS_PORT only, with process metrics named once', async () => {
+    const scrape = await fetch(`${api.metricsUrl}/metrics`);
+    expect(scrape.status).toBe(200);
+    const text = await scrape.text();
+    expect(text).toMatch(/^concert_process_cpu_user_seconds_total /m);
+    expect(text).not.toContain('process_process');
+    const pub = await answer(await fetch(`${api.url}/metrics`));
+    expect(pub).toMatchObject({ status: 404, appCode: 'PROCEDURE_NOT_FOUND' });
+    expect(pub.body).not.toContain('concert_');
+    // Anything else on the metrics port is not found either.
+    expect((await answer(await fetch(`${api.metricsUrl}/trpc/concerts.list`))).status).toBe(404);
+    expect(listeningPorts(api.child.pid!).sort()).toEqual([Number(new URL(api.url).port), Number(new URL(api.metricsUrl).port)].sort());
+  });
+
+  it('are not served at all without METRICS_PORT', async () => {
+    const without = await spawnApi(testEnv(db.url, { METRICS_PORT: '' }));
+    try {
+      expect((await answer(await fetch(`${without.url}/metrics`))).status).toBe(404);
+      expect(listeningPorts(without.child.pid!)).toEqual([Number(new URL(without.url).port)]);
+    } finally {
+      await without.stop();
+    }
+  });
+
+  it('a scrape reads the lines once, not once per gauge', async () => {
+    const core = await createCore(loadConfig(testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: `edgemetrics${process.pid}:` })));
+    try {
+      const read = vi.spyOn(core.queue, 'allStats');
+      const metrics = createMetrics(core);
+      const text = await metrics.render();
+      expect(text).toMatch(/^# TYPE concert_queue_waiting gauge/m);
+      expect(read).toHaveBeenCalledTimes(1);
+      await metrics.render();
+      expect(read).toHaveBeenCalledTimes(2);
+    } finally {
+      await core.close();
+    }
+  });
+});
