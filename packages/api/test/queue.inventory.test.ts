@@ -61,8 +61,8 @@ describe('a line that knows the inventory, on two API processes', () => {
     const afterCancel = await within(3_000, async () => (await statusOf(C, p2)).status === 'ACTIVE');
 
     // C holds everything for 3 s and walks away: the hold lapses with no transaction, and D is admitted.
-    await C.on(p2).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1, 2, 3, 4], idempotencyKey: key() });
-    const lapsesAt = Date.now() + 3_000;
+    const lapsing = await C.on(p2).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1, 2, 3, 4], idempotencyKey: key() });
+    const lapsesAt = lapsing.holdExpiresAt.getTime();
     await within(2_000, async () => (await state()) === 'ALL_HELD');
     await A.on(p1).queue.leave.mutate({});
     expect((await statusOf(D, p1)).status).toBe('WAITING');
