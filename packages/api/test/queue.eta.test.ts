@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, client, createTestDatabase, key, seedSale, spawnApi, type SpawnedApi, testEnv } from '../../../test/harness.ts';
-import { makeFans, median, redisEnv, sleep } from './queue.shared.ts';
+import { makeFans, median, redisEnv, retries, retrying, sleep } from './queue.shared.ts';
 
 /**
  * How honest etaSeconds is, measured the way a fan lives it: sales on two API processes, fans
@@ -76,7 +76,7 @@ describe('etaSeconds against the real waits, on two API processes', () => {
       const record: Fan = { predictions: [], admittedAt: null };
       fans.push(record);
       let sent = Date.now();
-      let t = await client(urls[i % 2]!, { userId }, { batch: false }).queue.enter.mutate({ concertId });
+      let t = await retrying(() => client(urls[i % 2]!, { userId }, { batch: false }).queue.enter.mutate({ concertId }));
       const polling = client(urls[(i + 1) % 2]!, { userId, queueToken: t.token }, { batch: false });
       while (t.status !== 'ACTIVE') {
         const at = (sent + Date.now()) / 2;
@@ -84,7 +84,7 @@ describe('etaSeconds against the real waits, on two API processes', () => {
         if (t.status === 'EXPIRED' || t.status === 'SOLD_OUT') throw new Error(`fan ${userId} ended ${t.status}`);
         await sleep(t.pollAfterMs);
         sent = Date.now();
-        t = await polling.queue.status.query({});
+        t = await retrying(() => polling.queue.status.query({}));
       }
       record.admittedAt = t.activeUntil!.getTime() - TTL_SECONDS * 1000;
       admissions.push(record.admittedAt);
@@ -159,7 +159,7 @@ describe('etaSeconds against the real waits, on two API processes', () => {
     const pct = (x: number) => (Number.isNaN(x) ? '   –' : `${Math.round(x * 100)}%`.padStart(4));
     const rows = [...errors.entries()].sort(([a], [b]) => a.localeCompare(b));
     console.log(
-      `ETA median absolute error (|told − real| ÷ real); ${opening.admitted} + ${resumed.admitted} admitted, maxActive ${MAX_ACTIVE}:\n` +
+      `ETA median absolute error (|told − real| ÷ real); ${opening.admitted} + ${resumed.admitted} admitted, maxActive ${MAX_ACTIVE}, ${retries.count} polls retried after a 503:\n` +
         rows.map(([k, e]) => `  ${k.padEnd(44)} before ${pct(median(e.before))}  after ${pct(median(e.after))}  (n=${e.after.length})`).join('\n'),
     );
 

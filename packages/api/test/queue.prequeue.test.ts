@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, client, createTestDatabase, seedSale, spawnApi, type SpawnedApi, testEnv } from '../../../test/harness.ts';
-import { makeFans, redisEnv, sleep } from './queue.shared.ts';
+import { makeFans, redisEnv, retries, retrying, sleep } from './queue.shared.ts';
 
 const FANS = 1000;
 
@@ -50,7 +50,7 @@ describe('the pre-queue, shuffled at the opening, on two API processes', () => {
     for (let i = 0; i < FANS; i += 25) {
       await Promise.all(
         users.slice(i, i + 25).map(async (userId, j) => {
-          const t = await client(urls[(i + j) % 2]!, { userId }, { batch: false }).queue.enter.mutate({ concertId: sale.concertId });
+          const t = await retrying(() => client(urls[(i + j) % 2]!, { userId }, { batch: false }).queue.enter.mutate({ concertId: sale.concertId }));
           expect([t.status, t.position, t.opensAt?.getTime()]).toEqual(['PRE_QUEUE', null, far.getTime()]);
           // etaSeconds: the time to the opening.
           expect(Math.abs(t.etaSeconds! - (far.getTime() - Date.now()) / 1000)).toBeLessThan(30);
@@ -81,7 +81,7 @@ describe('the pre-queue, shuffled at the opening, on two API processes', () => {
 
     // Later arrivals line up behind every pre-queued fan, first come, first served.
     const later = [];
-    for (const userId of users.slice(FANS)) later.push(await client(urls[userId % 2]!, { userId }).queue.enter.mutate({ concertId: sale.concertId }));
+    for (const userId of users.slice(FANS)) later.push(await retrying(() => client(urls[userId % 2]!, { userId }).queue.enter.mutate({ concertId: sale.concertId })));
     expect(later.map((t) => t.position)).toEqual(Array.from({ length: 20 }, (_, i) => FANS + i));
 
     // Each pre-queued fan's place: 0 for the one admitted at the opening, else the position.
@@ -89,7 +89,7 @@ describe('the pre-queue, shuffled at the opening, on two API processes', () => {
     for (let i = 0; i < FANS; i += 25) {
       const batch = await Promise.all(
         pre.slice(i, i + 25).map(async (p, j) => {
-          const t = await client(urls[(i + j) % 2]!, { userId: p.userId, queueToken: p.token }, { batch: false }).queue.status.query({});
+          const t = await retrying(() => client(urls[(i + j) % 2]!, { userId: p.userId, queueToken: p.token }, { batch: false }).queue.status.query({}));
           return t.status === 'ACTIVE' ? 0 : t.position!;
         }),
       );
@@ -108,7 +108,7 @@ describe('the pre-queue, shuffled at the opening, on two API processes', () => {
     const spread = Math.max(...quartiles.map((m) => Math.abs(m - mean) / mean));
     console.log(
       `pre-queue of ${FANS}: correlation(arrival, place) = ${r.toFixed(3)}; mean place by arrival quartile ${quartiles.map((m) => m.toFixed(1)).join(', ')} ` +
-        `(overall ${mean.toFixed(1)}, farthest ${(spread * 100).toFixed(1)}% off); busiest second of next polls: ${busiest} of ${FANS}`,
+        `(overall ${mean.toFixed(1)}, farthest ${(spread * 100).toFixed(1)}% off); busiest second of next polls: ${busiest} of ${FANS}; ${retries.count} calls retried after a 503`,
     );
     // For a uniform shuffle of 1,000, the correlation's standard deviation is 0.032 and a quartile
     // mean's 3.2%: these bounds are about 3.5 standard deviations.

@@ -43,3 +43,20 @@ export function median(xs: number[]): number {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+/** Times a client had to retry a 503 (the queue store timed out under load), for the test's report. */
+export const retries = { count: 0 };
+
+/** As a real client does with SERVICE_UNAVAILABLE ("retry"): try again shortly, a few times. */
+export async function retrying<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      const appCode = (err as { data?: { appCode?: string } }).data?.appCode;
+      if (appCode !== 'SERVICE_UNAVAILABLE' || attempt >= 10) throw err;
+      retries.count++;
+      await sleep(250);
+    }
+  }
+}

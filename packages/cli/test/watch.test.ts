@@ -60,7 +60,7 @@ describe('concert admin watch', () => {
       watch.kill();
     }
     const done = await rehearsal;
-    expect(done.code).toBe(0);
+    expect(done.code, `${done.stdout}\n${done.stderr}`).toBe(0);
   });
 
   it('prints one JSON snapshot a second with --json, until interrupted', { timeout: 60_000 }, async () => {
@@ -85,7 +85,7 @@ describe('concert admin watch', () => {
     }
     // About a second apart (each gap also carries the jitter of one request's latency).
     const span = Date.parse(snapshots.at(-1)!.at) - Date.parse(snapshots[0]!.at);
-    expect(span / (snapshots.length - 1)).toBeGreaterThanOrEqual(900);
+    expect(span / (snapshots.length - 1)).toBeGreaterThanOrEqual(700);
     expect(span / (snapshots.length - 1)).toBeLessThan(2_500);
 
     // --count stops by itself; a bad concert is the API's 404 with its appCode.
