@@ -6,7 +6,8 @@ import net from 'node:net';
  */
 export default async function setup(): Promise<void> {
   const pg = new URL(process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  const redis = new URL(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
+  // TEST_REDIS_URL may list a Redis Cluster's seed nodes, comma-separated: the first must answer.
+  const redis = new URL((process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379').split(',')[0]!.trim());
   const missing: string[] = [];
   if (!(await reachable(pg.hostname, Number(pg.port || 5432)))) missing.push(`PostgreSQL at ${pg.host} (TEST_DATABASE_URL)`);
   if (!(await reachable(redis.hostname, Number(redis.port || 6379)))) missing.push(`Redis at ${redis.host} (TEST_REDIS_URL)`);

@@ -10,6 +10,7 @@ import { type Clock, type Core, createCore, loadConfig } from '@concert/core';
 import { createTRPCClient, httpBatchLink, httpLink, TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll } from 'vitest';
 import pg from 'pg';
+import { deleteRedisKeys as deleteKeysAt } from './redis-keys.ts';
 import superjson from 'superjson';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -125,7 +126,7 @@ export async function spawnApi(env: Record<string, string>): Promise<SpawnedApi>
   child.stderr!.on('data', (d) => (out += d));
   const url = `http://127.0.0.1:${port}`;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  // Generous: a cold start compiles the API with tsx, which takes long on a busy machine.
+  // Generous: on a busy two-core machine a cold start (tsx transpiling the sources) can take a while.
   const deadline = Date.now() + 90_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`API process exited early:\n${out}`);
@@ -150,6 +151,18 @@ export async function spawnApi(env: Record<string, string>): Promise<SpawnedApi>
       return exited;
     },
   };
+}
+
+/** Whether something accepts TCP connections on this loopback port. */
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }
 
 export function freePort(): Promise<number> {
@@ -249,3 +262,6 @@ export async function seedSale(url: string, opts: { seatCount?: number; users?: 
   }
   return { concertId: concert.concertId, scheduleId: concert.schedules[0]!.scheduleId, userIds };
 }
+
+/** Deletes every key under a prefix, on a single Redis or on each master of a Redis Cluster. */
+export const deleteRedisKeys = (prefix: string) => deleteKeysAt(REDIS_URL, prefix);

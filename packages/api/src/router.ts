@@ -4,6 +4,7 @@ import { concertsRouter } from './routers/concerts.ts';
 import { paymentsRouter } from './routers/payments.ts';
 import { queueRouter } from './routers/queue.ts';
 import { reservationsRouter } from './routers/reservations.ts';
+import { waitlistRouter } from './routers/waitlist.ts';
 import { router } from './trpc.ts';
 
 export const appRouter = router({
@@ -12,6 +13,7 @@ export const appRouter = router({
   reservations: reservationsRouter,
   balance: balanceRouter,
   payments: paymentsRouter,
+  waitlist: waitlistRouter,
   admin: adminRouter,
 });
 

@@ -8,6 +8,7 @@ import { type Context, contextFactory, type RequestInfo, requestInfo } from './c
 import { answerClientError, answerConnect, corsPolicy, guard, notFound, sendError } from './edge.ts';
 import type { Metrics } from './metrics.ts';
 import { appRouter } from './router.ts';
+import { createRestHandler, isRestUrl } from './rest/rest.handler.ts';
 import { fastPath } from './single-call.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -25,8 +26,8 @@ export interface ApiServer extends http.Server {
 }
 
 /**
- * The public HTTP surface: tRPC at /trpc, /healthz and /readyz for load balancers. Building it
- * starts nothing: core's background work is started by whoever runs the process.
+ * The public HTTP surface: tRPC at /trpc, REST at /v1 (its reference at /docs), /healthz and
+ * /readyz for load balancers. Building it starts nothing: core's background work is started by whoever runs the process.
  */
 export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   const { log, metrics } = opts;
@@ -47,13 +48,15 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   });
   const fast = edge.fastPath ? fastPath({ createContext, onError, maxBodyBytes: MAX_BODY_BYTES }) : () => false;
   const cors = corsPolicy(edge.corsOrigins);
+  const rest = createRestHandler({ createContext, onError, maxBodyBytes: MAX_BODY_BYTES });
 
   let draining = false;
   const handle = (req: http.IncomingMessage, res: http.ServerResponse): void | Promise<unknown> => {
     const url = req.url ?? '/';
     if (draining) res.setHeader('connection', 'close');
     if (cors(req, res)) return;
-    if (url.startsWith('/trpc/')) {
+    const isRest = isRestUrl(url);
+    if (url.startsWith('/trpc/') || isRest) {
       const started = performance.now();
       const given = req.headers['x-request-id'];
       const info: RequestInfo = { requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID(), appCodes: [] };
@@ -62,7 +65,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
       if (log?.isLevelEnabled('info')) {
         res.once('finish', () => {
           // The procedure names, never the query string: inputs can carry tokens and keys.
-          const procedure = url.slice('/trpc/'.length).split('?')[0];
+          const procedure = (isRest ? url : url.slice('/trpc/'.length)).split('?')[0];
           log.info(
             {
               requestId: info.requestId,
@@ -77,6 +80,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
           );
         });
       }
+      if (isRest) return rest(req, res);
       if (!fast(req, res)) trpc(req, res);
       return;
     }
@@ -88,7 +92,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
         () => sendJson(res, 503, { ready: false }),
       );
     }
-    sendError(res, notFound('the API is under /trpc'));
+    sendError(res, notFound('the API is under /trpc, and /v1 for REST (GET /docs)'));
   };
   const server = http.createServer(
     {

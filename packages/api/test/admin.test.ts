@@ -12,6 +12,8 @@ const AUDIT_CHECKS = [
   'no negative balance',
   'every PAID reservation has one payment of its total',
   'no seat held by a reservation that is not HELD',
+  'every REFUNDED reservation has one refund of its amount and no live ticket',
+  'every event of a committed change is in the outbox',
 ];
 
 describe('admin (operators)', () => {
@@ -217,7 +219,7 @@ describe('admin (operators)', () => {
 
     const bySchedule = await ops().admin.holds.list.query({ scheduleId: sale.scheduleId });
     expect(bySchedule).toEqual([
-      { reservationId: live.reservationId, userId: u1, scheduleId: sale.scheduleId, seatNumbers: [1, 3], totalPrice: 200_000, holdExpiresAt: live.holdExpiresAt },
+      { reservationId: live.reservationId, userId: u1, scheduleId: sale.scheduleId, seatNumbers: [1, 3], totalPrice: 200_000, holdExpiresAt: live.holdExpiresAt, source: 'QUEUE' },
     ]);
     expect(await ops().admin.holds.list.query({ concertId: sale.concertId })).toEqual(bySchedule);
     expect((await ops().admin.holds.list.query({ concertId: other.concertId })).map((h) => h.reservationId)).toEqual([elsewhere.reservationId]);

@@ -1,7 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, client, createTestDatabase, freePort, key, seedSale, spawnApi, type SpawnedApi, testEnv, timed } from '../../../test/harness.ts';
+import { type RedisServer, startRedisServer } from '../../../test/redis-server.ts';
+import { admin, client, createTestDatabase, freePort, key, portOpen, seedSale, spawnApi, type SpawnedApi, testEnv, timed } from '../../../test/harness.ts';
 
 /**
  * Redis (the waiting room's store) dies under a running API and comes back on the same port:
@@ -10,46 +9,6 @@ import { admin, client, createTestDatabase, freePort, key, seedSale, spawnApi, t
  */
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface RedisServer {
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** A redis-server of the test's own, without persistence, on a loopback port. */
-async function startRedis(port: number): Promise<RedisServer> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  while (!(await reachable(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`redis-server did not start on ${port}:\n${out}`);
-    }
-    await sleep(50);
-  }
-  return {
-    child,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
-
-function reachable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** Runs the call and returns its appCode ('OK' on success) and how long it took. */
 const status = (url: string) =>
@@ -67,7 +26,7 @@ describe('Redis stops and restarts under a running API', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     redisPort = await freePort();
-    redis = await startRedis(redisPort);
+    redis = await startRedisServer(redisPort);
     api = await spawnApi(testEnv(db.url, { REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_KEY_PREFIX: 'opsredis:', CONCERT_GATE: 'on' }));
   });
   afterAll(async () => {
@@ -89,7 +48,7 @@ describe('Redis stops and restarts under a running API', () => {
     // Redis dies.
     await redis!.stop();
     redis = undefined;
-    expect(await reachable(redisPort)).toBe(false);
+    expect(await portOpen(redisPort)).toBe(false);
 
     const other = client(api.url, { userId: u2 }, { batch: false });
     const calls: Record<string, () => Promise<unknown>> = {
@@ -128,7 +87,7 @@ describe('Redis stops and restarts under a running API', () => {
     expect(api.child.exitCode).toBeNull();
 
     // Redis comes back on the same port (empty: no persistence). The API reconnects by itself.
-    redis = await startRedis(redisPort);
+    redis = await startRedisServer(redisPort);
     const back = Date.now();
     let readyAfter = -1;
     while (Date.now() - back < 10_000) {

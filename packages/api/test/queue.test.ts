@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { FakeClock } from '@concert/core';
-import { Redis } from 'ioredis';
+import { createRedis, FakeClock, waitForRedis } from '@concert/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
@@ -216,7 +215,8 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
     expect(await seat1()).toBe('AVAILABLE'); // now cached
     await fan.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1], idempotencyKey: key() });
     // A Redis restarted without persistence: the seat-map versions (and their epoch) are gone.
-    const raw = new Redis(REDIS_URL);
+    const raw = createRedis(REDIS_URL);
+    await waitForRedis(raw, 3_000);
     await raw.del(`${redis.REDIS_KEY_PREFIX}{q:${sale.concertId}}:seatmaps`);
     raw.disconnect();
     expect(await seat1()).toBe('HELD');

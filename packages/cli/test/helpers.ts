@@ -4,11 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { Redis } from 'ioredis';
 import { BIN, buildCli } from '../src/build.ts';
 import type { Io } from '../src/context.ts';
 import { run } from '../src/program.ts';
-import { ADMIN_KEY, createTestDatabase, REDIS_URL, spawnApi, testEnv } from '../../../test/harness.ts';
+import { ADMIN_KEY, createTestDatabase, deleteRedisKeys, REDIS_URL, spawnApi, testEnv } from '../../../test/harness.ts';
 
 export { ADMIN_KEY };
 
@@ -24,16 +23,7 @@ export async function startGatedApi(extra: Record<string, string> = {}) {
       await api.stop();
       await db.drop();
       // The waiting room's keys go too, so runs do not pile up in Redis.
-      const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-      try {
-        await redis.connect();
-        const keys: string[] = [];
-        const stream = redis.scanStream({ match: `${prefix}*`, count: 500 });
-        for await (const batch of stream) keys.push(...(batch as string[]));
-        if (keys.length) await redis.del(...keys);
-      } finally {
-        redis.disconnect();
-      }
+      await deleteRedisKeys(prefix);
     },
   };
 }

@@ -25,13 +25,32 @@ const url = (protocols: string[]) =>
       }
     }, `must be a URL starting with ${protocols.join(' or ')}//`);
 
+// One Redis URL, or the comma-separated seed nodes of a Redis Cluster.
+const redisUrls = z
+  .string()
+  .trim()
+  .refine((v) => {
+    const parts = v.split(',').map((p) => p.trim());
+    return (
+      parts.length > 0 &&
+      parts.every((p) => {
+        try {
+          return ['redis:', 'rediss:'].includes(new URL(p).protocol);
+        } catch {
+          return false;
+        }
+      })
+    );
+  }, 'must be a URL starting with redis:// or rediss://, or several separated by commas (Redis Cluster seed nodes)');
+
 const ZEnv = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(0, 65535).default(3000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATA_DIR: z.string().trim().min(1).default('./.data'),
-  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_URL: redisUrls.optional(),
+  REDIS_CLUSTER: z.enum(['auto', 'on']).default('auto'),
   REDIS_KEY_PREFIX: z.string().trim().regex(/^[A-Za-z0-9:_-]{0,50}$/, 'must be up to 50 characters of A-Z a-z 0-9 : _ -').default('concert:'),
   HOLD_TTL_SECONDS: int(1, 86_400).default(300),
   QUEUE_MAX_ACTIVE: int(1, 1_000_000).default(100),
@@ -47,6 +66,16 @@ const ZEnv = z.object({
   RATE_LIMITS: z.enum(['on', 'off']).default('on'),
   RATE_LIMIT_MUTATIONS_PER_10S: int(1, 1_000_000).default(200),
   RATE_LIMIT_ENTER_PER_10S: int(1, 1_000_000).default(20),
+  REFUND_CUTOFF_HOURS: int(0, 8760).default(24),
+  WAITLIST_OFFER_SECONDS: int(1, 86_400).default(600),
+  WEBHOOK_RETRY_BASE_SECONDS: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds')
+    .transform(Number)
+    .pipe(z.number().min(0.01, 'must be at least 0.01').max(3600, 'must be at most 3600'))
+    .default(5),
+  WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).optional(),
   SEED_DEMO: z.enum(['auto', 'always', 'never']).default('auto'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: int(1, 65535).optional(),
@@ -75,6 +104,8 @@ export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
   redisUrl: string | undefined;
+  /** Talk to a Redis Cluster (several seed nodes in REDIS_URL, or REDIS_CLUSTER=on). */
+  redisCluster: boolean;
   /** Namespaces this deployment's keys when a Redis is shared. */
   redisKeyPrefix: string;
   holdTtlSeconds: number;
@@ -86,6 +117,10 @@ export interface Config {
   dbPoolSize: number;
   /** Per-user limits shared by every replica (through the queue store's Redis). */
   rateLimits: { enabled: boolean; mutationsPer10s: number; enterPer10s: number };
+  refundCutoffHours: number;
+  waitlistOfferSeconds: number;
+  /** Outgoing webhooks: the first retry's delay (doubling after), and whether loopback/private endpoints are allowed. */
+  webhooks: { retryBaseSeconds: number; allowPrivate: boolean };
   seedDemo: 'auto' | 'always' | 'never';
   logLevel: string;
   http: {
@@ -141,6 +176,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL,
+    redisCluster: e.REDIS_CLUSTER === 'on' || (e.REDIS_URL?.includes(',') ?? false),
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     holdTtlSeconds: e.HOLD_TTL_SECONDS,
     queue: {
@@ -154,6 +190,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     charge: { maxPerTx: e.CHARGE_MAX_PER_TX, monthlyLimit: e.CHARGE_MONTHLY_LIMIT },
     dbPoolSize: e.DB_POOL_SIZE,
     rateLimits: { enabled: e.RATE_LIMITS === 'on', mutationsPer10s: e.RATE_LIMIT_MUTATIONS_PER_10S, enterPer10s: e.RATE_LIMIT_ENTER_PER_10S },
+    refundCutoffHours: e.REFUND_CUTOFF_HOURS,
+    waitlistOfferSeconds: e.WAITLIST_OFFER_SECONDS,
+    webhooks: {
+      retryBaseSeconds: e.WEBHOOK_RETRY_BASE_SECONDS,
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE ? e.WEBHOOK_ALLOW_PRIVATE === 'true' : !production,
+    },
     seedDemo: e.SEED_DEMO,
     logLevel: e.LOG_LEVEL,
     http: {

@@ -21,6 +21,11 @@ import { MemorySeatVersionStore, RedisSeatVersionStore, SeatMapCache } from './c
 import { RateLimitService } from './ratelimit/ratelimit.service.ts';
 import { MemoryRateLimitStore, RedisRateLimitStore } from './ratelimit/ratelimit.store.ts';
 import { ReservationsService } from './reservations/reservations.service.ts';
+import { CatalogService } from './concerts/catalog.service.ts';
+import { RefundsService } from './refunds/refunds.service.ts';
+import { SchedulesService } from './schedules/schedules.service.ts';
+import { WaitlistService } from './waitlist/waitlist.service.ts';
+import { WebhooksService } from './webhooks/webhooks.service.ts';
 
 export * from './errors.ts';
 export * from './schemas.ts';
@@ -33,6 +38,7 @@ export type { SaleWatch } from './admin/watch.service.ts';
 export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
 export type { Db } from './db/database.ts';
 export { isDatabaseUnavailable } from './db/database.ts';
+export { createRedis, type RedisClient, waitForRedis } from './redis/client.ts';
 
 export interface Core extends AsyncDisposable {
   readonly config: Config;
@@ -45,6 +51,11 @@ export interface Core extends AsyncDisposable {
   readonly payments: PaymentsService;
   readonly admin: AdminService;
   readonly watch: WatchService;
+  readonly refunds: RefundsService;
+  readonly schedules: SchedulesService;
+  readonly catalog: CatalogService;
+  readonly waitlist: WaitlistService;
+  readonly webhooks: WebhooksService;
   readonly idempotency: IdempotencyService;
   readonly queue: QueueService;
   readonly rateLimits: RateLimitService;
@@ -72,17 +83,27 @@ export interface CoreOverrides {
 /** The composition root: everything the services need is built here, once. */
 export async function createCore(config: Config, overrides: CoreOverrides = {}): Promise<Core> {
   const clock = overrides.clock ?? systemClock;
+  // On PostgreSQL, migrations run on a connection of their own that is closed afterwards, so
+  // every connection of the pool starts after them and carries the database defaults they set.
+  if (config.databaseUrl && !overrides.skipMigrations) {
+    const migrator = new Kysely<unknown>({ dialect: createDialect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 }).dialect });
+    try {
+      await migrateToLatest(migrator);
+    } finally {
+      await migrator.destroy().catch(() => {});
+    }
+  }
   const handle: DialectHandle = createDialect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize });
   const db = new Kysely<DB>({ dialect: handle.dialect });
   try {
-    if (!overrides.skipMigrations) await migrateToLatest(db as Kysely<unknown>);
+    if (!config.databaseUrl && !overrides.skipMigrations) await migrateToLatest(db as Kysely<unknown>);
   } catch (err) {
     await db.destroy().catch(() => {});
     throw err;
   }
 
   const idempotency = new IdempotencyService({ db, clock });
-  const redis = config.redisUrl ? createRedis(config.redisUrl, { keyPrefix: config.redisKeyPrefix }) : undefined;
+  const redis = config.redisUrl ? createRedis(config.redisUrl, { keyPrefix: config.redisKeyPrefix, cluster: config.redisCluster }) : undefined;
   if (redis) await waitForRedis(redis, 3_000);
   const knownConcerts = new Set<number>();
   const queue = new QueueService({
@@ -108,7 +129,21 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     onChange: (concertId: number): Promise<void> => queue.seatsChanged(concertId),
   });
   const concerts = new ConcertsService({ db, clock, seatMaps });
-  const reservations = new ReservationsService({ db, clock, holdTtlSeconds: config.holdTtlSeconds, idempotency, seatMaps, concerts });
+  const reservations = new ReservationsService({
+    db,
+    clock,
+    holdTtlSeconds: config.holdTtlSeconds,
+    waitlistOfferSeconds: config.waitlistOfferSeconds,
+    idempotency,
+    seatMaps,
+    concerts,
+  });
+  const refundPolicy = { cutoffHours: config.refundCutoffHours, waitlistOfferSeconds: config.waitlistOfferSeconds };
+  const refunds = new RefundsService({ db, clock, idempotency, seatMaps, policy: refundPolicy });
+  const schedules = new SchedulesService({ db, clock, seatMaps, policy: refundPolicy });
+  const catalog = new CatalogService({ db, clock });
+  const waitlist = new WaitlistService({ db, clock, seatMaps, offerSeconds: config.waitlistOfferSeconds });
+  const webhooks = new WebhooksService({ db, clock, config: { ...config.webhooks, production: config.nodeEnv === 'production' } });
   const balance = new BalanceService({ db, clock, config, idempotency });
   const payments = new PaymentsService({ db, clock, idempotency, queue, seatMaps });
   const admin = new AdminService({ db, clock });
@@ -141,6 +176,11 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     payments,
     admin,
     watch,
+    refunds,
+    schedules,
+    catalog,
+    waitlist,
+    webhooks,
     idempotency,
     queue,
     rateLimits,
@@ -173,11 +213,17 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
       };
       // Every replica settles every line: the scripts are atomic, so this is safe and needs no leader.
       every(250, () => queue.tick());
-      every(5_000, async () => {
+      // Lapsed holds' seats go to the waitlist within two seconds (SKIP LOCKED: every replica sweeps).
+      every(1_000, async () => {
         const n = await reservations.sweepExpired();
         if (n > 0) onHoldsExpired(n);
       });
+      // The webhook delivery worker: every replica claims its share with SKIP LOCKED.
+      every(250, async () => {
+        while ((await webhooks.deliverDue()) > 0 && !closed);
+      });
       every(3600_000, () => idempotency.sweep());
+      every(3600_000, () => webhooks.sweep());
     },
     close,
     [Symbol.asyncDispose]: close,

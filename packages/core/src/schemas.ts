@@ -16,7 +16,7 @@ export const ZSeatNumber = z.number().int().min(1).max(1000);
 /** Range checks on amounts are the wallet's (INVALID_AMOUNT), so any finite number passes here. */
 export const ZAmount = z.number();
 
-export const RESERVATION_STATUSES = ['HELD', 'PAID', 'EXPIRED', 'CANCELLED'] as const;
+export const RESERVATION_STATUSES = ['HELD', 'PAID', 'EXPIRED', 'CANCELLED', 'REFUNDED'] as const;
 export const ZReservationStatus = z.enum(RESERVATION_STATUSES);
 
 export const ZEmpty = z.object({}).strict().optional().default({});
@@ -48,6 +48,16 @@ export const ZHoldInput = z.object({
 });
 export const ZReservationIdInput = z.object({ reservationId: ZUuid });
 export const ZMineInput = z.object({ status: ZReservationStatus.optional() }).optional().default({});
+
+export const ZRefundInput = z.object({ reservationId: ZUuid, idempotencyKey: ZIdempotencyKey });
+
+/** A page of a list: `cursor` is the opaque `nextCursor` of the page before. */
+export const ZPage = { limit: z.number().int().min(1).max(100).optional().default(20), cursor: z.string().max(200).optional() };
+export const ZPageInput = z.object(ZPage).optional().default({ limit: 20 });
+
+// waitlist
+export const ZWaitlistJoinInput = z.object({ scheduleId: ZId, seatCount: z.number().int().min(1).max(4) });
+export const ZWaitlistEntryIdInput = z.object({ entryId: ZId });
 
 // balance
 export const ZChargeInput = z.object({ amount: ZAmount, idempotencyKey: ZIdempotencyKey });
@@ -132,6 +142,29 @@ export const ZQueueConfigureInput = z.object({
   opensAt: z.date().nullable().optional(),
 });
 
+export const ZConcertUpdateInput = z
+  .object({ concertId: ZId, title: z.string().trim().min(1).max(200).optional(), venue: z.string().trim().max(200).optional() })
+  .refine((v) => v.title !== undefined || v.venue !== undefined, 'give a title or a venue to change');
+
+export const WEBHOOK_EVENT_TYPES = [
+  'reservation.held',
+  'reservation.expired',
+  'reservation.cancelled',
+  'payment.completed',
+  'reservation.refunded',
+  'schedule.cancelled',
+  'waitlist.offered',
+  'concert.sold_out',
+] as const;
+export const ZWebhookEventType = z.enum(WEBHOOK_EVENT_TYPES);
+export const ZWebhookCreateInput = z.object({
+  url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2000),
+  events: z.array(ZWebhookEventType).min(1).max(WEBHOOK_EVENT_TYPES.length),
+  description: z.string().trim().max(200).optional().default(''),
+});
+export const ZWebhookIdInput = z.object({ webhookId: ZId });
+export const ZWebhookDeliveriesInput = z.object({ webhookId: ZId, ...ZPage });
+
 export type HoldInput = z.infer<typeof ZHoldInput>;
 export type ChargeInput = z.infer<typeof ZChargeInput>;
 export type HistoryInput = z.infer<typeof ZHistoryInput>;
@@ -142,3 +175,10 @@ export type ScheduleSpec = z.infer<typeof ZScheduleSpec>;
 export type HoldsListInput = z.infer<typeof ZHoldsListInput>;
 export type QueueConfigureInput = z.infer<typeof ZQueueConfigureInput>;
 export type ReservationStatus = z.infer<typeof ZReservationStatus>;
+export type RefundInput = z.infer<typeof ZRefundInput>;
+export type PageInput = z.infer<typeof ZPageInput>;
+export type WaitlistJoinInput = z.infer<typeof ZWaitlistJoinInput>;
+export type ConcertUpdateInput = z.infer<typeof ZConcertUpdateInput>;
+export type WebhookEventType = z.infer<typeof ZWebhookEventType>;
+export type WebhookCreateInput = z.infer<typeof ZWebhookCreateInput>;
+export type WebhookDeliveriesInput = z.infer<typeof ZWebhookDeliveriesInput>;

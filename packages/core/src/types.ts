@@ -44,8 +44,10 @@ export interface Reservation {
   totalPrice: number;
   status: ReservationStatus;
   holdExpiresAt: Date;
+  source: 'QUEUE' | 'WAITLIST';
   createdAt: Date;
   paidAt: Date | null;
+  refundedAt: Date | null;
 }
 
 export interface Balance {
@@ -93,6 +95,64 @@ export interface HoldSummary {
   seatNumbers: number[];
   totalPrice: number;
   holdExpiresAt: Date;
+  source: 'QUEUE' | 'WAITLIST';
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface WaitlistEntry {
+  entryId: number;
+  scheduleId: number;
+  seatCount: number;
+  status: 'WAITING' | 'OFFERED' | 'ACCEPTED' | 'LAPSED' | 'LEFT';
+  position: number | null;
+  offer: { reservationId: string; seatNumbers: number[]; expiresAt: Date } | null;
+  createdAt: Date;
+}
+
+export interface AdminConcert {
+  concertId: number;
+  title: string;
+  venue: string;
+  schedules: Array<{
+    scheduleId: number;
+    startsAt: Date;
+    bookingOpensAt: Date;
+    cancelled: boolean;
+    available: number;
+    held: number;
+    sold: number;
+    revenue: number;
+  }>;
+}
+
+export interface ScheduleCancelResult {
+  scheduleId: number;
+  refunded: number;
+  released: number;
+}
+
+export interface Webhook {
+  webhookId: number;
+  url: string;
+  events: string[];
+  description: string;
+  disabled: boolean;
+  lastDelivery: { eventId: string; type: string; status: 'PENDING' | 'DELIVERED' | 'FAILED'; httpStatus: number | null; at: Date | null } | null;
+}
+
+export interface WebhookDelivery {
+  eventId: string;
+  type: string;
+  attempt: number;
+  status: 'PENDING' | 'DELIVERED' | 'FAILED';
+  httpStatus: number | null;
+  error: string | null;
+  at: Date | null;
+  nextAttemptAt: Date | null;
 }
 
 export interface AuditReport {

@@ -1,4 +1,18 @@
-import { ZConcertIdInput, ZCreateConcertInput, ZCreateUserInput, ZEmpty, ZHoldsListInput, ZQueueConfigureInput, ZReservationIdInput } from '@concert/core';
+import {
+  ZConcertIdInput,
+  ZConcertUpdateInput,
+  ZCreateConcertInput,
+  ZCreateUserInput,
+  ZEmpty,
+  ZHoldsListInput,
+  ZPageInput,
+  ZQueueConfigureInput,
+  ZReservationIdInput,
+  ZScheduleIdInput,
+  ZWebhookCreateInput,
+  ZWebhookDeliveriesInput,
+  ZWebhookIdInput,
+} from '@concert/core';
 import { adminProcedure, router } from '../trpc.ts';
 
 export const adminRouter = router({
@@ -7,6 +21,20 @@ export const adminRouter = router({
   }),
   concerts: router({
     create: adminProcedure.input(ZCreateConcertInput).mutation(({ ctx, input }) => ctx.core.concerts.create(input)),
+    list: adminProcedure.input(ZPageInput).query(({ ctx, input }) => ctx.core.catalog.list(input)),
+    update: adminProcedure.input(ZConcertUpdateInput).mutation(({ ctx, input }) => ctx.core.catalog.update(input)),
+  }),
+  schedules: router({
+    cancel: adminProcedure.input(ZScheduleIdInput).mutation(({ ctx, input }) => ctx.core.schedules.cancel(input.scheduleId)),
+  }),
+  reservations: router({
+    refund: adminProcedure.input(ZReservationIdInput).mutation(({ ctx, input }) => ctx.core.refunds.adminRefund(input.reservationId)),
+  }),
+  webhooks: router({
+    create: adminProcedure.input(ZWebhookCreateInput).mutation(({ ctx, input }) => ctx.core.webhooks.create(input)),
+    list: adminProcedure.input(ZEmpty).query(({ ctx }) => ctx.core.webhooks.list()),
+    delete: adminProcedure.input(ZWebhookIdInput).mutation(({ ctx, input }) => ctx.core.webhooks.delete(input.webhookId)),
+    deliveries: adminProcedure.input(ZWebhookDeliveriesInput).query(({ ctx, input }) => ctx.core.webhooks.deliveries(input)),
   }),
   seedDemo: adminProcedure.input(ZEmpty).mutation(({ ctx }) => ctx.core.admin.seedDemo()),
   holds: router({

@@ -1,4 +1,4 @@
-import { ZHoldInput, ZMineInput, ZReservationIdInput } from '@concert/core';
+import { ZHoldInput, ZMineInput, ZRefundInput, ZReservationIdInput } from '@concert/core';
 import { activeQueueProcedure, identifiedProcedure, router } from '../trpc.ts';
 
 export const reservationsRouter = router({
@@ -8,4 +8,5 @@ export const reservationsRouter = router({
   cancel: identifiedProcedure
     .input(ZReservationIdInput)
     .mutation(({ ctx, input }) => ctx.core.reservations.cancel(input.reservationId, ctx.userId)),
+  refund: identifiedProcedure.input(ZRefundInput).mutation(({ ctx, input }) => ctx.core.refunds.refund(ctx.userId, input)),
 });

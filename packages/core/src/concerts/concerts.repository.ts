@@ -45,6 +45,8 @@ export async function findSchedules(db: Executor, where: { concertId?: number; s
         .where(seatIsFree(now))
         .as('available'),
     ])
+    // A cancelled show is no longer listed.
+    .where('sc.cancelled_at', 'is', null)
     .orderBy('sc.starts_at')
     .orderBy('sc.id');
   if (where.concertId !== undefined) q = q.where('sc.concert_id', '=', where.concertId);
@@ -104,7 +106,7 @@ export async function insertSeats(trx: Tx, seats: Array<{ schedule_id: number; s
 }
 
 /**
- * Per schedule of the concert that has not started: seats AVAILABLE (a lapsed hold counts), HELD
+ * Per schedule of the concert that has not started and is not cancelled: seats AVAILABLE (a lapsed hold counts), HELD
  * and SOLD, those whose hold lapses soon, and when the first one lapses. One pass over the
  * concert's seats.
  */
@@ -125,6 +127,7 @@ export async function findSeatCounts(db: Executor, concertId: number, now: Date,
     ])
     .where('sc.concert_id', '=', concertId)
     .where('sc.starts_at', '>', now)
+    .where('sc.cancelled_at', 'is', null)
     .groupBy(['sc.id', 'sc.starts_at'])
     .orderBy('sc.starts_at')
     .orderBy('sc.id')

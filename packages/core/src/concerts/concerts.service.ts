@@ -37,7 +37,10 @@ export class ConcertsService {
 
   async schedule(scheduleId: number): Promise<Schedule> {
     const [schedule] = await repo.findSchedules(this.deps.db, { scheduleId }, this.deps.clock.now());
-    if (!schedule) throw new AppError('SCHEDULE_NOT_FOUND', `Schedule ${scheduleId} does not exist`);
+    if (!schedule) {
+      await assertNotCancelled(this.deps.db, scheduleId);
+      throw new AppError('SCHEDULE_NOT_FOUND', `Schedule ${scheduleId} does not exist`);
+    }
     return schedule;
   }
 
@@ -89,6 +92,8 @@ export class ConcertsService {
   /** The seat map behind the gate: the pass's concert, and the seat-map version its check read, if any. */
   private cachedSeats(pass: ActivePass, scheduleId: number) {
     const load = async () => {
+      // Only on a cache miss; a cancellation invalidates the cached map after it commits.
+      await assertNotCancelled(this.deps.db, scheduleId);
       const rows = await repo.findSeatMap(this.deps.db, scheduleId, this.deps.clock.now());
       return rows.map((s) => ({ seatNumber: s.seat_number, grade: s.grade, price: s.price, status: s.status, heldUntil: s.held_until }));
     };
@@ -150,6 +155,12 @@ export function seatLayout(spec: ScheduleSpec, index: number): Array<{ seat_numb
 // as an internal error. (Dates are range-checked by ZDateTime.)
 export function assertStorableText(value: string, field: string): void {
   if (value.includes('\u0000')) throw new AppError('INVALID_INPUT', `${field} must not contain NUL characters`);
+}
+
+/** Reads the committed schedule row (the per-process cache of schedule rows does not know of a cancellation). */
+export async function assertNotCancelled(db: Db | Tx, scheduleId: number): Promise<void> {
+  const row = await repo.findScheduleRow(db, scheduleId);
+  if (row?.cancelled_at) throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled`);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import type { Clock } from '../clock.ts';
 import { seatMapVersionsKey } from '../redis/keys.ts';
 import type { SeatStatus } from '../types.ts';
@@ -26,7 +26,7 @@ const newEpoch = () => randomBytes(9).toString('base64url');
 
 /** A hash per concert (in its Redis slot, where the queue gate's check reads it too): field epoch, and one counter per schedule. */
 export class RedisSeatVersionStore implements SeatVersionStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
   async get(concertId: number, scheduleId: number): Promise<SeatMapVersion | undefined> {
     const [epoch, n] = await this.redis.hmget(seatMapVersionsKey(concertId), 'epoch', String(scheduleId));
     return epoch ? { epoch, n: Number(n ?? 0) } : undefined;

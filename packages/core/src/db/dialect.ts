@@ -23,8 +23,8 @@ export function createDialect(opts: { databaseUrl?: string | undefined; dataDir:
       max: opts.poolSize,
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
-      // Bounded so that a stuck lock cannot hold a request (and its idempotency key) for long.
-      statement_timeout: 10_000,
+      // No startup options or session state: PgBouncer in transaction pooling would refuse or lose
+      // them. The 10 s statement timeout is the database's default (migration 20261201T140000).
       types: {
         getTypeParser: ((oid: number, format: 'text') =>
           oid === INT8 || oid === NUMERIC ? toNumber : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,

@@ -24,6 +24,7 @@ export interface ScheduleTable {
   starts_at: Date;
   booking_opens_at: Date;
   seat_count: number;
+  cancelled_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   created_at: CreatedAt;
 }
 
@@ -38,7 +39,8 @@ export interface SeatTable {
   sold_at: Date | null;
 }
 
-export type ReservationStatusColumn = 'HELD' | 'PAID' | 'EXPIRED' | 'CANCELLED';
+export type ReservationStatusColumn = 'HELD' | 'PAID' | 'EXPIRED' | 'CANCELLED' | 'REFUNDED';
+export type ReservationSource = 'QUEUE' | 'WAITLIST';
 
 export interface ReservationTable {
   id: string;
@@ -51,6 +53,8 @@ export interface ReservationTable {
   created_at: Date;
   paid_at: Date | null;
   cancelled_at: Date | null;
+  refunded_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  source: ColumnType<ReservationSource, ReservationSource | undefined, ReservationSource>;
 }
 
 export interface ReservationSeatTable {
@@ -68,6 +72,7 @@ export interface TicketTable {
   user_id: number;
   payment_id: string;
   created_at: Date;
+  voided_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface PaymentTable {
@@ -93,6 +98,73 @@ export interface LedgerEntryTable {
   balance_after: number;
   reservation_id: string | null;
   payment_id: string | null;
+  refund_id: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: Date;
+}
+
+export type RefundReason = 'USER' | 'ADMIN' | 'SCHEDULE_CANCELLED';
+
+export interface RefundTable {
+  id: string;
+  payment_id: string;
+  reservation_id: string;
+  user_id: number;
+  amount: number;
+  reason: RefundReason;
+  created_at: Date;
+}
+
+export type WaitlistStatus = 'WAITING' | 'OFFERED' | 'ACCEPTED' | 'LAPSED' | 'LEFT';
+
+export interface WaitlistEntryTable {
+  id: Generated<number>;
+  user_id: number;
+  schedule_id: number;
+  seat_count: number;
+  status: WaitlistStatus;
+  reservation_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface OutboxEventTable {
+  id: string;
+  seq: Generated<number>;
+  type: string;
+  reservation_id: string | null;
+  schedule_id: number | null;
+  /** Events with one key are delivered in order (a reservation's id, else its schedule's). */
+  ordering_key: string;
+  data: ColumnType<unknown, string, string>;
+  created_at: Date;
+}
+
+export interface WebhookEndpointTable {
+  id: Generated<number>;
+  url: string;
+  events: string[];
+  secret: string;
+  description: string;
+  disabled_at: Date | null;
+  disabled_reason: string | null;
+  deleted_at: Date | null;
+  created_at: Date;
+}
+
+export type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
+
+export interface WebhookDeliveryTable {
+  id: Generated<number>;
+  endpoint_id: number;
+  event_id: string;
+  event_seq: number;
+  ordering_key: string;
+  status: DeliveryStatus;
+  attempt: ColumnType<number, number | undefined, number>;
+  next_attempt_at: Date | null;
+  last_http_status: number | null;
+  last_error: string | null;
+  last_attempt_at: Date | null;
   created_at: Date;
 }
 
@@ -127,6 +199,11 @@ export interface DB {
   ledger_entries: LedgerEntryTable;
   idempotency_keys: IdempotencyKeyTable;
   app_meta: AppMetaTable;
+  refunds: RefundTable;
+  waitlist_entries: WaitlistEntryTable;
+  outbox_events: OutboxEventTable;
+  webhook_endpoints: WebhookEndpointTable;
+  webhook_deliveries: WebhookDeliveryTable;
 }
 
 export type UserRow = Selectable<UserTable>;

@@ -10,7 +10,7 @@ export const LEASE_MS = 15_000;
 /** Keys are kept at least 24 hours; the sweep removes them a day later. */
 export const RETENTION_MS = 48 * 3600_000;
 
-export type IdempotentProcedure = 'reservations.hold' | 'balance.charge' | 'payments.pay';
+export type IdempotentProcedure = 'reservations.hold' | 'balance.charge' | 'payments.pay' | 'reservations.refund';
 
 /** S: what the key stores; R: the answer. */
 export interface IdempotentCall<S, R> {

@@ -1,12 +1,11 @@
 import type { Tx } from '../db/database.ts';
-import type { ActivePass } from '../queue/queue.gate.ts';
-import { passAdmitsTo } from '../reservations/reservations.repository.ts';
+import { type BookingPass, passAdmitsTo } from '../reservations/reservations.repository.ts';
 
 /**
  * Turns a live hold into a sale; returns the seats sold (fewer than held means the hold lapsed).
- * Only with the gate's pass for the seats' concert.
+ * Only with the gate's pass for the seats' concert, or the waitlist offer's own pass.
  */
-export async function sellHeldSeats(trx: Tx, pass: ActivePass, reservationId: string, now: Date) {
+export async function sellHeldSeats(trx: Tx, pass: BookingPass, reservationId: string, now: Date) {
   return trx
     .updateTable('seats')
     .set({ sold_at: now, held_until: null })

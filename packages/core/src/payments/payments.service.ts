@@ -10,6 +10,9 @@ import { applyLedgerEntry } from '../balance/balance.repository.ts';
 import { getReservation, lockReservation } from '../reservations/reservations.repository.ts';
 import { lockUser } from '../users/users.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
+import { insertReservationEvent } from '../outbox/outbox.repository.ts';
+import { emitSoldOutIfSo, settleOffers } from '../waitlist/waitlist.repository.ts';
+import { offerPass } from '../waitlist/waitlist.pass.ts';
 import * as repo from './payments.repository.ts';
 
 /** What the idempotency key keeps: the answer, and what a replay needs (the seats' schedule, the token that paid). */
@@ -28,8 +31,10 @@ export class PaymentsService {
       {
         execute: async (complete) => {
           const reservation = await getReservation(this.deps.db, reservationId, this.deps.clock.now(), userId);
-          const pass = await gate.admit(reservation.concertId);
-          return this.answer(await this.execute(pass, reservation.scheduleId, reservationId, complete));
+          // A waitlist offer is its own admission: it is paid without a queue token (its OfferPass
+          // is taken inside the transaction, from the locked reservation's OFFERED entry).
+          const pass = reservation.source === 'WAITLIST' ? undefined : await gate.admit(reservation.concertId);
+          return this.answer(await this.execute(userId, pass, reservation.concertId, reservation.scheduleId, reservationId, complete));
         },
         // A replay gives up the token that paid once more (it may not have been given up the first
         // time, the queue store being down), never whatever token the user holds now.
@@ -45,13 +50,14 @@ export class PaymentsService {
   }
 
   private async execute(
-    pass: ActivePass,
+    userId: number,
+    active: ActivePass | undefined,
+    concertId: number,
     scheduleId: number,
     reservationId: string,
     complete: (trx: Tx, result: StoredPayment) => Promise<void>,
   ): Promise<StoredPayment> {
     const { db, clock } = this.deps;
-    const { userId, concertId, tokenId } = pass;
     return transaction(db, async (trx, onCommit) => {
       const r = await lockReservation(trx, reservationId, userId);
       // Read the time after the lock: a payment that queued behind another must not sell a hold
@@ -71,6 +77,7 @@ export class PaymentsService {
       }
       // Seats still held by this reservation, unexpired, become SOLD in the same statement that
       // checks it: a hold lapsing concurrently ends either sold (here) or free (re-held), never both.
+      const pass = active ?? (await offerPass(trx, reservationId, userId));
       const sold = await repo.sellHeldSeats(trx, pass, reservationId, now);
       if (sold.length !== r.seat_count) throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       const paymentId = randomUUID();
@@ -94,6 +101,12 @@ export class PaymentsService {
       });
       await repo.insertTickets(trx, sold, { reservationId, userId, paymentId, now });
       await repo.markPaid(trx, reservationId, now);
+      if (r.source === 'WAITLIST') await settleOffers(trx, [reservationId], 'ACCEPTED', now);
+      const paid = await getReservation(trx, reservationId, now);
+      await insertReservationEvent(trx, 'payment.completed', paid, now, {
+        payment: { paymentId, amount: r.total_price, paidAt: now, balanceAfter: balance },
+      });
+      await emitSoldOutIfSo(trx, r.schedule_id, now);
       const result: StoredPayment = {
         paymentId,
         reservationId,
@@ -104,7 +117,7 @@ export class PaymentsService {
         balanceAfter: balance,
         concertId,
         scheduleId,
-        paidWith: { concertId, tokenId },
+        ...(active ? { paidWith: { concertId, tokenId: active.tokenId } } : {}),
       };
       await complete(trx, result);
       onCommit(() => this.deps.seatMaps.invalidate(concertId, scheduleId));

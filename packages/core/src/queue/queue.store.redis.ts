@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import { QUEUE_REGISTRY_KEY, queueKeyList, queueKeys, seatMapVersionsKey } from '../redis/keys.ts';
 import {
   ADMIT_BATCH,
@@ -310,7 +310,7 @@ return out
 export class RedisQueueStore implements QueueStore {
   private readonly registered = new Set<number>();
 
-  constructor(private readonly redis: Redis) {
+  constructor(private readonly redis: RedisClient) {
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 10, lua });
     }

@@ -4,6 +4,7 @@ import { createRedis, waitForRedis } from '../redis/client.ts';
 import type { QueueSettings, QueueStore, TokenState } from './queue.store.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
 import { RedisQueueStore } from './queue.store.redis.ts';
+import { deleteRedisKeys } from '../../../../test/redis-keys.ts';
 
 /** One contract, two adapters: the embedded store must behave exactly like the Redis one. */
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -23,11 +24,7 @@ const adapters: Array<[string, () => { store: QueueStore; ready: () => Promise<v
         },
         cleanup: async () => {
           // Our own keys only: other suites share this Redis.
-          const raw = createRedis(REDIS_URL);
-          await waitForRedis(raw, 5_000);
-          const keys = await raw.keys(`${prefix}*`);
-          if (keys.length) await raw.del(...keys);
-          raw.disconnect();
+          await deleteRedisKeys(REDIS_URL, prefix);
           redis.disconnect();
         },
       };

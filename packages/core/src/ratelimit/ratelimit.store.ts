@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import { rateLimitKey } from '../redis/keys.ts';
 
 /** Counts hits in fixed windows; one call is one atomic increment. */
@@ -14,7 +14,7 @@ return n
 `;
 
 export class RedisRateLimitStore implements RateLimitStore {
-  constructor(private readonly redis: Redis) {
+  constructor(private readonly redis: RedisClient) {
     if (!('rateLimitHit' in redis)) redis.defineCommand('rateLimitHit', { numberOfKeys: 1, lua: HIT });
   }
 

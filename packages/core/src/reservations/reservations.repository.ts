@@ -2,6 +2,10 @@ import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { ActivePass } from '../queue/queue.gate.ts';
+import type { OfferPass } from '../waitlist/waitlist.pass.ts';
+
+/** What a booking write must present: the queue gate's pass, or a waitlist offer's. */
+export type BookingPass = ActivePass | OfferPass;
 import type { ReservationStatus } from '../schemas.ts';
 import type { Reservation } from '../types.ts';
 
@@ -24,6 +28,8 @@ function baseQuery(db: Executor, now: Date) {
       'r.hold_expires_at',
       'r.created_at',
       'r.paid_at',
+      'r.refunded_at',
+      'r.source',
       'sc.concert_id',
       'sc.starts_at',
       'c.title',
@@ -49,9 +55,11 @@ function toReservation(r: Row): Reservation {
     seats: seats.map((s) => ({ seatNumber: Number(s.seatNumber), grade: s.grade, price: Number(s.price) })),
     totalPrice: r.total_price,
     status: r.status,
+    source: r.source,
     holdExpiresAt: r.hold_expires_at,
     createdAt: r.created_at,
     paidAt: r.paid_at,
+    refundedAt: r.refunded_at,
   };
 }
 
@@ -79,7 +87,7 @@ export async function findUserReservations(db: Db, userId: number, now: Date, st
 export async function lockReservation(trx: Tx, reservationId: string, userId?: number) {
   let q = trx
     .selectFrom('reservations')
-    .select(['id', 'user_id', 'schedule_id', 'status', 'total_price', 'seat_count', 'hold_expires_at'])
+    .select(['id', 'user_id', 'schedule_id', 'status', 'total_price', 'seat_count', 'hold_expires_at', 'source'])
     .where('id', '=', reservationId)
     .forUpdate();
   if (userId !== undefined) q = q.where('user_id', '=', userId);
@@ -106,7 +114,7 @@ export async function countUserSeats(trx: Tx, userId: number, scheduleId: number
  * Concurrent claims of a seat queue on its row lock; the loser re-reads the row and matches nothing.
  * Only with the gate's pass, and only seats of the concert the pass admits to.
  */
-export async function claimSeats(trx: Tx, pass: ActivePass, scheduleId: number, seatNumbers: number[], reservationId: string, heldUntil: Date, now: Date) {
+export async function claimSeats(trx: Tx, pass: BookingPass, scheduleId: number, seatNumbers: number[], reservationId: string, heldUntil: Date, now: Date) {
   return trx
     .updateTable('seats')
     .set({ reservation_id: reservationId, held_until: heldUntil })
@@ -121,7 +129,15 @@ export async function claimSeats(trx: Tx, pass: ActivePass, scheduleId: number, 
 
 export async function insertReservation(
   trx: Tx,
-  row: { id: string; userId: number; scheduleId: number; seats: Array<{ seat_number: number; grade: string; price: number }>; holdExpiresAt: Date; now: Date },
+  row: {
+    id: string;
+    userId: number;
+    scheduleId: number;
+    seats: Array<{ seat_number: number; grade: string; price: number }>;
+    holdExpiresAt: Date;
+    now: Date;
+    source?: 'QUEUE' | 'WAITLIST';
+  },
 ) {
   await trx
     .insertInto('reservations')
@@ -136,6 +152,7 @@ export async function insertReservation(
       created_at: row.now,
       paid_at: null,
       cancelled_at: null,
+      source: row.source ?? 'QUEUE',
     })
     .execute();
   await trx
@@ -188,6 +205,7 @@ export async function findLiveHolds(db: Db, now: Date, filter: { concertId?: num
       'r.schedule_id',
       'r.total_price',
       'r.hold_expires_at',
+      'r.source',
       eb
         .selectFrom('reservation_seats as rs')
         .select(sql<number[]>`array_agg(rs.seat_number ORDER BY rs.seat_number)`.as('n'))
@@ -204,5 +222,5 @@ export async function findLiveHolds(db: Db, now: Date, filter: { concertId?: num
 }
 
 /** Seats of a schedule of the pass's concert: a pass for one concert opens no other. */
-export const passAdmitsTo = (pass: ActivePass) =>
+export const passAdmitsTo = (pass: BookingPass) =>
   sql<boolean>`schedule_id IN (SELECT id FROM schedules WHERE concert_id = ${pass.concertId})`;

@@ -7,8 +7,10 @@ import type { QueueGate } from '../queue/queue.gate.ts';
 import type { HoldInput, ReservationStatus } from '../schemas.ts';
 import type { HoldSummary, Reservation } from '../types.ts';
 import { lockUser } from '../users/users.repository.ts';
-import type { ConcertsService } from '../concerts/concerts.service.ts';
+import { assertNotCancelled, type ConcertsService } from '../concerts/concerts.service.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
+import { insertReservationEvent } from '../outbox/outbox.repository.ts';
+import { offerFreedSeats, settleOffers } from '../waitlist/waitlist.repository.ts';
 import * as repo from './reservations.repository.ts';
 
 export const MAX_SEATS_PER_USER_PER_SCHEDULE = 4;
@@ -19,6 +21,7 @@ export class ReservationsService {
       db: Db;
       clock: Clock;
       holdTtlSeconds: number;
+      waitlistOfferSeconds: number;
       idempotency: IdempotencyService;
       seatMaps: SeatMapCache;
       concerts: Pick<ConcertsService, 'scheduleRow' | 'takenSeats'>;
@@ -65,8 +68,12 @@ export class ReservationsService {
             const taken = seatNumbers.filter((n) => !got.has(n));
             throw new AppError('SEAT_UNAVAILABLE', `Seat ${taken.join(', ')} is not available`, { seatNumbers: taken });
           }
+          // Read after the claim: a cancellation locks every seat of the show, so it either
+          // committed before our claim (and this read sees it) or releases this hold itself.
+          await assertNotCancelled(trx, scheduleId);
           await repo.insertReservation(trx, { id: reservationId, userId, scheduleId, seats: claimed, holdExpiresAt, now });
           const reservation = await repo.getReservation(trx, reservationId, now);
+          await insertReservationEvent(trx, 'reservation.held', reservation, now);
           const result = publicReservation(reservation);
           await complete(trx, result);
           onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId));
@@ -94,10 +101,14 @@ export class ReservationsService {
       if (r.status === 'HELD') {
         await repo.markCancelled(trx, reservationId, now);
         await repo.releaseSeats(trx, [reservationId]);
+        await settleOffers(trx, [reservationId], 'LAPSED', now);
+        const cancelled = await repo.getReservation(trx, reservationId, now);
+        await insertReservationEvent(trx, 'reservation.cancelled', cancelled, now, { cancelledBy: userId === undefined ? 'ADMIN' : 'USER' });
+        await offerFreedSeats(trx, r.schedule_id, now, this.deps.waitlistOfferSeconds);
+        onCommit(() => this.deps.seatMaps.invalidate(cancelled.concertId, cancelled.scheduleId));
+        return publicReservation(cancelled);
       }
-      const cancelled = publicReservation(await repo.getReservation(trx, reservationId, now));
-      if (r.status === 'HELD') onCommit(() => this.deps.seatMaps.invalidate(cancelled.concertId, cancelled.scheduleId));
-      return cancelled;
+      return publicReservation(await repo.getReservation(trx, reservationId, now));
     });
   }
 
@@ -110,12 +121,34 @@ export class ReservationsService {
       seatNumbers: (r.seat_numbers ?? []).map(Number),
       totalPrice: r.total_price,
       holdExpiresAt: r.hold_expires_at,
+      source: r.source,
     }));
   }
 
-  /** Marks lapsed holds EXPIRED (reads already say so; this tidies the rows). Safe on every replica at once. */
-  async sweepExpired(batch = 500): Promise<number> {
-    return transaction(this.deps.db, async (trx) => (await repo.expireLapsedHolds(trx, this.deps.clock.now(), batch)).length);
+  /**
+   * Marks lapsed holds EXPIRED (reads already say so), writes their events, and offers their
+   * seats to the waitlist (a lapsed offer passes to the next entry). SKIP LOCKED makes it safe on
+   * every replica at once.
+   */
+  async sweepExpired(batch = 200): Promise<number> {
+    const { db, clock, waitlistOfferSeconds } = this.deps;
+    return transaction(db, async (trx, onCommit) => {
+      const now = clock.now();
+      const expired = await repo.expireLapsedHolds(trx, now, batch);
+      if (expired.length === 0) return 0;
+      await settleOffers(trx, expired, 'LAPSED', now);
+      const schedules = new Map<number, number>();
+      for (const id of expired) {
+        const r = await repo.getReservation(trx, id, now);
+        await insertReservationEvent(trx, 'reservation.expired', r, now);
+        schedules.set(r.scheduleId, r.concertId);
+      }
+      for (const scheduleId of [...schedules.keys()].sort((a, b) => a - b)) await offerFreedSeats(trx, scheduleId, now, waitlistOfferSeconds);
+      onCommit(async () => {
+        for (const [scheduleId, concertId] of schedules) await this.deps.seatMaps.invalidate(concertId, scheduleId);
+      });
+      return expired.length;
+    });
   }
 }
 

@@ -1,0 +1,206 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import { type AppCode, APP_CODES, AppError } from '@concert/core';
+import { getTRPCErrorFromUnknown, TRPCError } from '@trpc/server';
+import { getHTTPStatusCodeFromError } from '@trpc/server/http';
+import FindMyWay from 'find-my-way';
+import { ZodError } from 'zod';
+import type { Context } from '../context.ts';
+import { appCodeOf, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
+import { appRouter } from '../router.ts';
+import { docsAsset } from './rest.docs.ts';
+import { fromText, type OperationInput, operationInput } from './rest.inputs.ts';
+import { openApiJson } from './rest.openapi.ts';
+import { REST_ROUTES, type RestRoute } from './rest.routes.ts';
+
+export interface RestHandlerOptions {
+  createContext: (opts: { req: IncomingMessage; res: ServerResponse }) => Context;
+  onError?: (opts: { error: TRPCError; path: string | undefined; ctx: Context | undefined }) => void;
+  maxBodyBytes: number;
+}
+
+interface Operation {
+  route: RestRoute;
+  input: OperationInput;
+}
+
+type Caller = ReturnType<typeof appRouter.createCaller>;
+
+/** Is this request for the REST surface (`/v1`, `/docs`)? */
+export function isRestUrl(url: string): boolean {
+  return url.startsWith('/v1/') || url === '/v1' || url.startsWith('/v1?') || url === '/docs' || url.startsWith('/docs/') || url.startsWith('/docs?');
+}
+
+/**
+ * The REST surface (contract, REST section): each operation builds its procedure's input from the
+ * path, the query or the JSON body and the Idempotency-Key header, and calls the procedure through
+ * tRPC's server-side caller, so identity, the queue gate, validation, idempotency and the error
+ * table are the same code as on /trpc. Errors answer application/problem+json with the appCode.
+ * The returned listener never rejects: every failure becomes a response.
+ */
+export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const router = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: 200, onBadUrl: () => undefined });
+  const noop = () => undefined;
+  for (const route of REST_ROUTES) {
+    const op: Operation = { route, input: operationInput(route) };
+    router.on(route.method, route.path.replace(/\{(\w+)\}/g, ':$1'), noop, op);
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q < 0 ? url : url.slice(0, q);
+    const method = req.method ?? 'GET';
+    if (pathname === '/v1/openapi.json' || pathname === '/docs' || pathname.startsWith('/docs/')) {
+      const asset = method === 'GET' || method === 'HEAD' ? (pathname === '/v1/openapi.json' ? openApiJson() : docsAsset(pathname)) : undefined;
+      if (!asset) return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No ${method} ${pathname}: try GET /docs`)), undefined);
+      let { body, headers } = asset;
+      if (headers?.['content-encoding'] === 'gzip' && !/\bgzip\b/.test(header(req, 'accept-encoding') ?? '')) {
+        body = gunzipSync(body);
+        headers = { ...headers, 'content-encoding': 'identity' };
+      }
+      res.writeHead(200, { 'content-type': asset.type, 'content-length': body.length, 'cache-control': asset.cache, ...headers });
+      res.end(method === 'HEAD' ? undefined : body);
+      return;
+    }
+    const found = router.find(method as FindMyWay.HTTPMethod, pathname);
+    // find-my-way answers a path it cannot decode with onBadUrl's handler and no store.
+    if (found && !found.store) {
+      return sendProblem(res, toTRPCError(new AppError('INVALID_INPUT', 'The path is not valid percent-encoded UTF-8')), undefined);
+    }
+    if (!found) {
+      const allowed = REST_METHODS.filter((m) => router.find(m, pathname));
+      if (allowed.length) res.setHeader('allow', allowed.join(', '));
+      const hint = allowed.length ? `${pathname} answers ${allowed.join(', ')}` : 'see GET /v1/openapi.json for the operations';
+      return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No operation ${method} ${pathname}: ${hint}`)), undefined);
+    }
+    const { route, input } = found.store as Operation;
+    const ctx = opts.createContext({ req, res });
+    try {
+      const raw: Record<string, unknown> = input.body.length ? await readJsonObject(req, opts.maxBodyBytes) : {};
+      if (input.query.size && q >= 0) {
+        const params = new URLSearchParams(url.slice(q + 1));
+        for (const [name, kind] of input.query) {
+          const values = params.getAll(name).map((v) => fromText(v, kind));
+          if (values.length) raw[name] = values.length === 1 ? values[0] : values;
+        }
+      }
+      for (const [name, kind] of input.path) raw[name] = fromText(found.params[name] ?? '', kind);
+      if (input.idempotencyKey) raw.idempotencyKey = header(req, 'idempotency-key');
+      const caller = appRouter.createCaller(ctx, { onError: ({ error }) => opts.onError?.({ error, path: route.procedure, ctx }) });
+      const data = await procedureOf(caller, route.procedure)(raw);
+      sendText(res, route.status, 'application/json', jsonOf(data));
+    } catch (cause) {
+      sendProblem(res, getTRPCErrorFromUnknown(cause), ctx);
+    }
+  };
+
+  return (req, res) => {
+    handle(req, res).catch((cause: unknown) => {
+      opts.onError?.({ error: getTRPCErrorFromUnknown(cause), path: undefined, ctx: undefined });
+      if (!res.headersSent) sendProblem(res, toTRPCError(new AppError('INTERNAL')), undefined);
+      else res.destroy();
+    });
+  };
+}
+
+const REST_METHODS = ['GET', 'POST', 'DELETE'] as const;
+
+function procedureOf(caller: Caller, path: string): (input: unknown) => Promise<unknown> {
+  let at: unknown = caller;
+  for (const key of path.split('.')) at = (at as Record<string, unknown>)[key];
+  return at as (input: unknown) => Promise<unknown>;
+}
+
+const header = (req: IncomingMessage, name: string): string | undefined => {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+/** A frozen result (the shared seat map of a cache entry) is JSON-encoded once, not per request. */
+const jsonOfFrozen = new WeakMap<object, string>();
+function jsonOf(data: unknown): string {
+  if (data === null || typeof data !== 'object' || !Object.isFrozen(data)) return JSON.stringify(data);
+  let text = jsonOfFrozen.get(data);
+  if (text === undefined) jsonOfFrozen.set(data, (text = JSON.stringify(data)));
+  return text;
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/** The request body as a JSON object; an empty body is `{}`, so the schema names what is missing. */
+async function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) throw tooLarge(limit);
+  const text = await readBody(req, limit);
+  if (text.length === 0) return {};
+  if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
+    throw toTRPCError(new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as JSON with content-type: application/json'));
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw toTRPCError(new AppError('INVALID_INPUT', 'The body is not valid JSON'));
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw toTRPCError(new AppError('INVALID_INPUT', 'The body must be a JSON object'));
+  // Spread, not Object.assign: a "__proto__" key in the body stays a plain own property.
+  return { ...(body as Record<string, unknown>) };
+}
+
+function tooLarge(limit: number): TRPCError {
+  return toTRPCError(new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes`));
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      // Answer at once; the rest of the body is read and dropped by Node when the response ends.
+      req.off('data', onData);
+      reject(tooLarge(limit));
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** The contract's error table, as HTTP statuses. */
+const STATUS_BY_APP_CODE = Object.fromEntries(
+  APP_CODES.map((code) => [code, getHTTPStatusCodeFromError(new TRPCError({ code: TRPC_CODE_BY_APP_CODE[code] }))]),
+) as Record<AppCode, number>;
+
+const titleOf = (code: AppCode) => code.charAt(0) + code.slice(1).toLowerCase().replaceAll('_', ' ');
+
+function sendProblem(res: ServerResponse, error: TRPCError, ctx: Context | undefined): void {
+  if (res.headersSent) return void res.destroy();
+  const appCode = appCodeOf(error);
+  const status = STATUS_BY_APP_CODE[appCode];
+  const issues = error.cause instanceof ZodError ? error.cause.issues : undefined;
+  const hidden = appCode === 'INTERNAL' && ctx?.core.config.nodeEnv !== 'development';
+  const detail = hidden ? 'Internal server error' : issues ? describeIssues(issues) : error.message;
+  if (ctx && !ctx.info.appCodes.includes(appCode)) ctx.info.appCodes.push(appCode);
+  if (appCode === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
+  const body = { type: `urn:concert:problem:${appCode}`, title: titleOf(appCode), status, detail, appCode, ...(issues ? { issues } : {}) };
+  sendText(res, status, 'application/problem+json', JSON.stringify(body));
+}
+
+function describeIssues(issues: ZodError['issues']): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => {
+      // The key travels in a header over REST: name it as the client sent it.
+      const where = i.path.map(String).join('.').replace(/^idempotencyKey$/, 'Idempotency-Key header');
+      return `${where ? `${where}: ` : ''}${i.message}`;
+    })
+    .join('; ');
+}
+
+function sendText(res: ServerResponse, status: number, type: string, text: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}

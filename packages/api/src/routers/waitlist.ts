@@ -1,0 +1,8 @@
+import { ZPageInput, ZWaitlistEntryIdInput, ZWaitlistJoinInput } from '@concert/core';
+import { identifiedProcedure, router } from '../trpc.ts';
+
+export const waitlistRouter = router({
+  join: identifiedProcedure.input(ZWaitlistJoinInput).mutation(({ ctx, input }) => ctx.core.waitlist.join(ctx.userId, input)),
+  leave: identifiedProcedure.input(ZWaitlistEntryIdInput).mutation(({ ctx, input }) => ctx.core.waitlist.leave(ctx.userId, input.entryId)),
+  mine: identifiedProcedure.input(ZPageInput).query(({ ctx, input }) => ctx.core.waitlist.mine(ctx.userId, input)),
+});

@@ -1,0 +1,103 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+import { expect } from 'vitest';
+import { ADMIN_KEY, client, key } from '../../../test/harness.ts';
+
+export const adminAt = (url: string) => client(url, { adminKey: ADMIN_KEY }, { batch: false });
+
+/** A client for the user holding an ACTIVE queue token for the concert (admission is wide open). */
+export async function admitted(url: string, userId: number, concertId: number) {
+  const ticket = await client(url, { userId }, { batch: false }).queue.enter.mutate({ concertId });
+  if (ticket.status !== 'ACTIVE') throw new Error(`user ${userId} is ${ticket.status}, not ACTIVE`);
+  return client(url, { userId, queueToken: ticket.token }, { batch: false });
+}
+
+export async function holdSeats(url: string, userId: number, concertId: number, scheduleId: number, seatNumbers: number[]) {
+  return (await admitted(url, userId, concertId)).reservations.hold.mutate({ scheduleId, seatNumbers, idempotencyKey: key() });
+}
+
+export async function buySeats(url: string, userId: number, concertId: number, scheduleId: number, seatNumbers: number[]) {
+  const api = await admitted(url, userId, concertId);
+  const r = await api.reservations.hold.mutate({ scheduleId, seatNumbers, idempotencyKey: key() });
+  await api.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
+  return r;
+}
+
+/** A show starting in a week, open for booking, and funded users. */
+export async function makeShow(url: string, seatCount: number, users: number, balance = 1_000_000) {
+  const a = adminAt(url);
+  const now = Date.now();
+  const c = await a.admin.concerts.create.mutate({
+    title: `After-sale ${key()}`,
+    venue: 'Test Hall',
+    schedules: [{ startsAt: new Date(now + 7 * 86_400_000), bookingOpensAt: new Date(now - 3_600_000), seatCount }],
+  });
+  const userIds: number[] = [];
+  for (let i = 0; i < users; i++) userIds.push((await a.admin.users.create.mutate({ name: `fan ${i}`, initialBalance: balance })).userId);
+  return { concertId: c.concertId, scheduleId: c.schedules[0]!.scheduleId, userIds };
+}
+
+export async function expectAuditOk(url: string): Promise<void> {
+  const audit = await adminAt(url).admin.audit.query({});
+  expect(audit.checks.filter((c) => !c.ok)).toEqual([]);
+  expect(audit.ok).toBe(true);
+}
+
+export interface ReceivedEvent {
+  id: string;
+  type: string;
+  createdAt: string;
+  data: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  at: number;
+  answered: number;
+}
+
+/**
+ * A webhook receiver as a partner would run it: it verifies every request with the Standard
+ * Webhooks library and the endpoint's secret (400 when that fails), then answers what `answer`
+ * says. Every request is recorded, verified or not.
+ */
+export class Receiver {
+  readonly requests: Array<ReceivedEvent & { verified: boolean; headers: IncomingHttpHeaders }> = [];
+  secret = '';
+  /** The status to answer, or 'hang' to leave the request unanswered (the sender's timeout decides). */
+  answer: (event: ReceivedEvent, attempt: number) => number | 'hang' = () => 204;
+  private server: Server | undefined;
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        let event: ReceivedEvent | undefined;
+        let verified = false;
+        try {
+          event = new Webhook(this.secret).verify(body, req.headers as Record<string, string>) as ReceivedEvent;
+          verified = true;
+        } catch {
+          event = JSON.parse(body) as ReceivedEvent;
+        }
+        const attempt = this.requests.filter((r) => r.id === event.id).length + 1;
+        const status = verified ? this.answer(event, attempt) : 400;
+        this.requests.push({ ...event, at: Date.now(), answered: status === 'hang' ? 0 : status, verified, headers: req.headers });
+        if (status !== 'hang') res.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks`;
+    return this;
+  }
+
+  /** The delivered (2xx-answered) events, in arrival order. */
+  delivered(filter: (e: ReceivedEvent) => boolean = () => true) {
+    return this.requests.filter((r) => r.answered >= 200 && r.answered < 300 && filter(r));
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}

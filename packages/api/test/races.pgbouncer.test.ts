@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createCore, loadConfig } from '@concert/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, REDIS_URL, type SpawnedApi, spawnApi, testEnv } from '../../../test/harness.ts';
+import { type PgBouncer, startPgBouncer } from '../../../test/pgbouncer.ts';
+import { connectSql, printTimings, RACE_ENV, raceCharges, raceLimits, raceOneSeat, racePayments, type RaceEnv, raceSeatWindows, type SqlClient } from './races.shared.ts';
+
+/**
+ * The races with two API processes whose every connection goes through PgBouncer in transaction
+ * pooling (the production shape): a transaction may land on any server connection, so nothing
+ * may rely on session state, and the invariants still hold.
+ */
+describe('races: two API processes through PgBouncer (transaction pooling)', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let bouncer: PgBouncer;
+  let apis: SpawnedApi[] = [];
+  let sql: SqlClient;
+  let env: RaceEnv;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // As a deployment does: migrate first (the timeout is a database default that server
+    // connections pick up when they open), then serve through PgBouncer.
+    await (await createCore(loadConfig(testEnv(db.url)))).close();
+    // Few server connections for many clients, so transactions really do share them.
+    bouncer = await startPgBouncer({ poolSize: 6 });
+    const shared = { ...RACE_ENV, REDIS_URL, REDIS_KEY_PREFIX: `racesbouncer-${randomBytes(4).toString('hex')}:` };
+    const spawned = await Promise.allSettled([spawnApi(testEnv(bouncer.via(db.url), shared)), spawnApi(testEnv(bouncer.via(db.url), shared))]);
+    apis = spawned.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = spawned.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    sql = await connectSql(db.url);
+    env = { urls: apis.map((a) => a.url), sql, timings: {}, notes: [] };
+  });
+  afterAll(async () => {
+    if (env) printTimings('races.pgbouncer.test.ts', env);
+    await sql?.end();
+    await Promise.all(apis.map((a) => a.stop()));
+    await bouncer?.stop();
+    await db?.drop();
+  });
+
+  it('a transaction through PgBouncer carries the 10 s statement timeout (a database default, not session state)', async () => {
+    const c = new pg.Client({ connectionString: bouncer.via(db.url) });
+    await c.connect();
+    try {
+      await c.query('BEGIN');
+      const { rows } = await c.query<{ statement_timeout: string }>('SHOW statement_timeout');
+      await c.query('COMMIT');
+      expect(rows[0]!.statement_timeout).toBe('10s');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('200 holds of one seat over two processes: exactly one wins', async () => {
+    await raceOneSeat(env, 200);
+  });
+
+  it('60 overlapping seat windows: all or nothing', async () => {
+    await raceSeatWindows(env, 60, 20);
+  });
+
+  it('20 payments of one reservation: one payment', async () => {
+    await racePayments(env, 20);
+  });
+
+  it('charges: 50 keys all land, one key lands once', async () => {
+    await raceCharges(env, 50, 30);
+  });
+
+  it('limits and cross-operation races', async () => {
+    await raceLimits(env);
+  });
+});

@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Tx } from '../db/database.ts';
+import type { WebhookEventType } from '../schemas.ts';
+import type { Reservation } from '../types.ts';
+
+export interface OutboxEvent {
+  type: WebhookEventType;
+  data: Record<string, unknown>;
+  /** Events with one key are delivered in order; a reservation's events use its id. */
+  reservationId?: string;
+  scheduleId?: number;
+  now: Date;
+}
+
+/**
+ * Writes an event in the caller's transaction (the transactional outbox) and, in the same
+ * statement, one pending delivery for every live endpoint subscribed to its type: an event is
+ * never lost and never sent for a change that rolled back.
+ */
+export async function insertEvent(trx: Tx, event: OutboxEvent): Promise<string> {
+  const id = randomUUID();
+  const orderingKey = event.reservationId ?? `schedule:${event.scheduleId ?? 0}`;
+  await sql`
+    WITH e AS (
+      INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
+      VALUES (${id}, ${event.type}, ${event.reservationId ?? null}, ${event.scheduleId ?? null}, ${orderingKey},
+              ${JSON.stringify(event.data)}::jsonb, ${event.now})
+      RETURNING id, seq, ordering_key, created_at
+    )
+    INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, ordering_key, status, next_attempt_at, created_at)
+    SELECT w.id, e.id, e.seq, e.ordering_key, 'PENDING', e.created_at, e.created_at
+    FROM e CROSS JOIN webhook_endpoints w
+    WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND ${event.type} = ANY (w.events)`.execute(trx);
+  return id;
+}
+
+/** What receivers get about a reservation: enough to act on without calling back. */
+export function reservationData(r: Reservation & { userId: number }) {
+  return {
+    reservationId: r.reservationId,
+    userId: r.userId,
+    concertId: r.concertId,
+    concertTitle: r.concertTitle,
+    scheduleId: r.scheduleId,
+    startsAt: r.startsAt,
+    seats: r.seats,
+    totalPrice: r.totalPrice,
+    status: r.status,
+    source: r.source,
+    holdExpiresAt: r.holdExpiresAt,
+    createdAt: r.createdAt,
+    paidAt: r.paidAt,
+    refundedAt: r.refundedAt,
+  };
+}
+
+/** A reservation event, with the reservation as it reads inside the transaction. */
+export async function insertReservationEvent(
+  trx: Tx,
+  type: WebhookEventType,
+  r: Reservation & { userId: number },
+  now: Date,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  return insertEvent(trx, { type, reservationId: r.reservationId, scheduleId: r.scheduleId, now, data: { reservation: reservationData(r), ...extra } });
+}

@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../../test/harness.ts';
+import { type RedisServer, startRedisServer } from '../../../../test/redis-server.ts';
+import { createRedis, type RedisClient, waitForRedis } from './client.ts';
+
+// Busy for ARGV[1] ms: Redis runs one script at a time, so calls queued behind it wait, while
+// each reply still arrives soon after the one before it.
+const SPIN = `
+local t0 = redis.call('TIME')
+local start = t0[1] * 1000000 + t0[2]
+while true do
+  local t = redis.call('TIME')
+  if (t[1] * 1000000 + t[2]) - start >= tonumber(ARGV[1]) * 1000 then break end
+end
+return 1`;
+
+/**
+ * The connection fails fast on a Redis that hangs, and does not on one that is only busy: a
+ * burst of work queued on one connection (the opening minute of a sale) must not be cut off.
+ * A Redis of the test's own: these scripts would stall everyone else's.
+ */
+describe('Redis client: busy is not hung', () => {
+  let server: RedisServer;
+  let redis: RedisClient;
+  beforeAll(async () => {
+    server = await startRedisServer(await freePort());
+    redis = createRedis(server.url);
+    await waitForRedis(redis, 5_000);
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+
+  it('a busy Redis answering one call after another keeps its connection, and every call succeeds', async () => {
+    let closed = 0;
+    redis.on('close', () => closed++);
+    // Five scripts of 350 ms each: the last reply comes after about 1.75 s, well past the
+    // watchdog's 750 ms ping deadline, while replies keep arriving every 350 ms.
+    const started = performance.now();
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => redis.eval(SPIN, 0, 350)));
+    const ms = performance.now() - started;
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason)))).toEqual([1, 1, 1, 1, 1]);
+    expect(ms).toBeGreaterThan(1_500);
+    expect(closed).toBe(0);
+    expect(redis.status).toBe('ready');
+  });
+
+  it('a frozen Redis (SIGSTOP) fails calls within about a second, not after the command timeout', async () => {
+    server.child.kill('SIGSTOP');
+    try {
+      const started = performance.now();
+      await expect(redis.get('x')).rejects.toThrow();
+      const ms = performance.now() - started;
+      // The watchdog's deadline (750 ms after a ping) drops the connection; the command timeout is 2.5 s.
+      expect(ms).toBeLessThan(2_000);
+    } finally {
+      server.child.kill('SIGCONT');
+    }
+    await expect.poll(async () => redis.ping().catch(() => 'down'), { timeout: 10_000, interval: 100 }).toBe('PONG');
+  });
+});

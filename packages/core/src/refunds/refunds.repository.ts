@@ -1,0 +1,39 @@
+import type { Tx } from '../db/database.ts';
+import type { RefundReason } from '../db/schema.ts';
+
+export async function findPaymentOf(trx: Tx, reservationId: string) {
+  return trx.selectFrom('payments').select(['id', 'amount']).where('reservation_id', '=', reservationId).executeTakeFirst();
+}
+
+/** The unique payment_id and reservation_id make a second refund of one payment impossible. */
+export async function insertRefund(
+  trx: Tx,
+  row: { id: string; paymentId: string; reservationId: string; userId: number; amount: number; reason: RefundReason; now: Date },
+) {
+  await trx
+    .insertInto('refunds')
+    .values({
+      id: row.id,
+      payment_id: row.paymentId,
+      reservation_id: row.reservationId,
+      user_id: row.userId,
+      amount: row.amount,
+      reason: row.reason,
+      created_at: row.now,
+    })
+    .execute();
+}
+
+/** Voids the reservation's live tickets and frees the seats they held. */
+export async function voidTickets(trx: Tx, reservationId: string, now: Date) {
+  await trx.updateTable('tickets').set({ voided_at: now }).where('reservation_id', '=', reservationId).where('voided_at', 'is', null).execute();
+  await trx
+    .updateTable('seats')
+    .set({ reservation_id: null, held_until: null, sold_at: null })
+    .where('reservation_id', '=', reservationId)
+    .execute();
+}
+
+export async function markRefunded(trx: Tx, reservationId: string, now: Date) {
+  await trx.updateTable('reservations').set({ status: 'REFUNDED', refunded_at: now }).where('id', '=', reservationId).where('status', '=', 'PAID').execute();
+}

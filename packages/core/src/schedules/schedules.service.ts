@@ -1,0 +1,65 @@
+import { AppError } from '../errors.ts';
+import type { Clock } from '../clock.ts';
+import { type Db, type Tx, transaction } from '../db/database.ts';
+import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
+import { insertEvent, insertReservationEvent } from '../outbox/outbox.repository.ts';
+import { type RefundPolicy, refundIn } from '../refunds/refunds.service.ts';
+import { getReservation, markCancelled, releaseSeats } from '../reservations/reservations.repository.ts';
+import type { ScheduleCancelResult } from '../types.ts';
+import { closeScheduleEntries, settleOffers } from '../waitlist/waitlist.repository.ts';
+import * as repo from './schedules.repository.ts';
+
+export class SchedulesService {
+  constructor(private readonly deps: { db: Db; clock: Clock; seatMaps: SeatMapCache; policy: RefundPolicy }) {}
+
+  /**
+   * Cancels a show in one transaction: every paid reservation refunded, every hold released,
+   * every waitlist entry closed, the show no longer bookable. The schedule's row lock serialises
+   * operators on any number of processes; a crash rolls the whole of it back, and running it
+   * again does only what is left (this call's counts say what it did).
+   */
+  async cancel(scheduleId: number): Promise<ScheduleCancelResult> {
+    const { db, clock, policy } = this.deps;
+    const result = await transaction(db, async (trx) => {
+      const now = clock.now();
+      const schedule = await repo.lockSchedule(trx, scheduleId);
+      if (!schedule) throw new AppError('SCHEDULE_NOT_FOUND', `Schedule ${scheduleId} does not exist`);
+      const firstTime = schedule.cancelled_at === null;
+      if (firstTime) await repo.markCancelled(trx, scheduleId, now);
+      // Reservations first (the order payments lock in), then every seat of the show: a hold
+      // claiming a seat after this waits for our commit and then sees the show cancelled.
+      const live = await repo.lockLiveReservations(trx, scheduleId, []);
+      await repo.lockSeats(trx, scheduleId);
+      // Holds that committed between the two locks.
+      live.push(...(await repo.lockLiveReservations(trx, scheduleId, live.map((r) => r.id))));
+      const held = live.filter((r) => r.status === 'HELD').map((r) => r.id);
+      const paid = live.filter((r) => r.status === 'PAID').sort((a, b) => a.user_id - b.user_id || a.id.localeCompare(b.id));
+      let released = 0;
+      for (const id of held) {
+        await markCancelled(trx, id, now);
+        released++;
+      }
+      await releaseSeats(trx, held);
+      await settleOffers(trx, held, 'LAPSED', now);
+      for (const id of held) {
+        await insertReservationEvent(trx, 'reservation.cancelled', await getReservation(trx, id, now), now, { cancelledBy: 'SCHEDULE_CANCELLED' });
+      }
+      for (const r of paid) await refundIn(trx, { reservationId: r.id, reason: 'SCHEDULE_CANCELLED', now, policy });
+      await closeScheduleEntries(trx, scheduleId, now);
+      if (firstTime) await emitScheduleCancelled(trx, scheduleId, now, { refunded: paid.length, released });
+      return { concertId: schedule.concert_id, scheduleId, refunded: paid.length, released };
+    });
+    await this.deps.seatMaps.invalidate(result.concertId, scheduleId);
+    return { scheduleId, refunded: result.refunded, released: result.released };
+  }
+}
+
+async function emitScheduleCancelled(trx: Tx, scheduleId: number, now: Date, counts: { refunded: number; released: number }) {
+  const s = await repo.getScheduleSummary(trx, scheduleId);
+  await insertEvent(trx, {
+    type: 'schedule.cancelled',
+    scheduleId,
+    now,
+    data: { scheduleId, concertId: s.concert_id, concertTitle: s.title, venue: s.venue, startsAt: s.starts_at, cancelledAt: now, ...counts },
+  });
+}

@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Db, Tx } from '../db/database.ts';
+import { seatIsFree } from '../concerts/concerts.repository.ts';
+import { insertEvent, insertReservationEvent } from '../outbox/outbox.repository.ts';
+import { claimSeats, countUserSeats, getReservation, insertReservation } from '../reservations/reservations.repository.ts';
+import type { WaitlistEntry } from '../types.ts';
+import { grantOffer } from './waitlist.pass.ts';
+
+type Executor = Db | Tx;
+
+/** The per-user ticket limit; the waitlist honours it like a hold does. */
+export const SEAT_LIMIT = 4;
+
+const entryColumns = (db: Executor) =>
+  db
+    .selectFrom('waitlist_entries as w')
+    .leftJoin('reservations as r', 'r.id', 'w.reservation_id')
+    .select((eb) => [
+      'w.id',
+      'w.user_id',
+      'w.schedule_id',
+      'w.seat_count',
+      'w.status',
+      'w.reservation_id',
+      'w.created_at',
+      'r.hold_expires_at',
+      // 1-based place among the show's WAITING entries.
+      sql<number | null>`CASE WHEN w.status = 'WAITING' THEN (
+        SELECT count(*)::int FROM waitlist_entries o WHERE o.schedule_id = w.schedule_id AND o.status = 'WAITING' AND o.id <= w.id) END`.as('position'),
+      eb
+        .selectFrom('reservation_seats as rs')
+        .select(sql<number[]>`array_agg(rs.seat_number ORDER BY rs.seat_number)`.as('n'))
+        .whereRef('rs.reservation_id', '=', 'w.reservation_id')
+        .as('seat_numbers'),
+    ]);
+
+type EntryRow = Awaited<ReturnType<ReturnType<typeof entryColumns>['executeTakeFirstOrThrow']>>;
+
+function toEntry(r: EntryRow): WaitlistEntry {
+  const offered = r.status === 'OFFERED' || r.status === 'ACCEPTED';
+  return {
+    entryId: r.id,
+    scheduleId: r.schedule_id,
+    seatCount: r.seat_count,
+    status: r.status,
+    position: r.position === null ? null : Number(r.position),
+    offer:
+      offered && r.reservation_id && r.hold_expires_at
+        ? { reservationId: r.reservation_id, seatNumbers: (r.seat_numbers ?? []).map(Number), expiresAt: r.hold_expires_at }
+        : null,
+    createdAt: r.created_at,
+  };
+}
+
+export async function findEntry(db: Executor, entryId: number, userId: number): Promise<WaitlistEntry | undefined> {
+  const row = await entryColumns(db).where('w.id', '=', entryId).where('w.user_id', '=', userId).executeTakeFirst();
+  return row && toEntry(row);
+}
+
+export async function findLiveEntry(db: Executor, userId: number, scheduleId: number): Promise<WaitlistEntry | undefined> {
+  const row = await entryColumns(db)
+    .where('w.user_id', '=', userId)
+    .where('w.schedule_id', '=', scheduleId)
+    .where('w.status', 'in', ['WAITING', 'OFFERED'])
+    .executeTakeFirst();
+  return row && toEntry(row);
+}
+
+/** The user's entries, newest first, keyset-paged by id. */
+export async function findUserEntries(db: Db, userId: number, beforeId: number | undefined, limit: number): Promise<WaitlistEntry[]> {
+  let q = entryColumns(db).where('w.user_id', '=', userId).orderBy('w.id', 'desc').limit(limit);
+  if (beforeId !== undefined) q = q.where('w.id', '<', beforeId);
+  return (await q.execute()).map(toEntry);
+}
+
+export async function insertEntry(trx: Tx, row: { userId: number; scheduleId: number; seatCount: number; now: Date }): Promise<number> {
+  const { id } = await trx
+    .insertInto('waitlist_entries')
+    .values({ user_id: row.userId, schedule_id: row.scheduleId, seat_count: row.seatCount, status: 'WAITING', reservation_id: null, created_at: row.now, updated_at: row.now })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return id;
+}
+
+export async function lockEntry(trx: Tx, entryId: number, userId: number) {
+  return trx
+    .selectFrom('waitlist_entries')
+    .select(['id', 'status', 'reservation_id', 'schedule_id'])
+    .where('id', '=', entryId)
+    .where('user_id', '=', userId)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+export async function setEntryStatus(trx: Tx, entryId: number, status: 'LEFT' | 'LAPSED', now: Date) {
+  await trx.updateTable('waitlist_entries').set({ status, updated_at: now }).where('id', '=', entryId).execute();
+}
+
+/** Offers that ended unpaid (lapsed, cancelled or released) are LAPSED; paid ones ACCEPTED. */
+export async function settleOffers(trx: Tx, reservationIds: string[], status: 'LAPSED' | 'ACCEPTED', now: Date) {
+  if (reservationIds.length === 0) return;
+  await trx
+    .updateTable('waitlist_entries')
+    .set({ status, updated_at: now })
+    .where('reservation_id', 'in', reservationIds)
+    .where('status', '=', 'OFFERED')
+    .execute();
+}
+
+/** A cancelled show keeps no one waiting. */
+export async function closeScheduleEntries(trx: Tx, scheduleId: number, now: Date) {
+  await trx
+    .updateTable('waitlist_entries')
+    .set({ status: 'LAPSED', updated_at: now })
+    .where('schedule_id', '=', scheduleId)
+    .where('status', 'in', ['WAITING', 'OFFERED'])
+    .execute();
+}
+
+export async function countAvailableSeats(db: Executor, scheduleId: number, now: Date): Promise<number> {
+  const row = await db
+    .selectFrom('seats as s')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('s.schedule_id', '=', scheduleId)
+    .where(seatIsFree(now))
+    .executeTakeFirstOrThrow();
+  return row.n;
+}
+
+/**
+ * Seats that came back go to the waitlist first: each WAITING entry, earliest first, whose
+ * seat count fits the free seats (and the user's ticket limit) gets an offer: a HELD reservation
+ * with source WAITLIST for `offerSeconds`. Runs in the transaction that freed the seats; the
+ * seats and entries it takes are row-locked (SKIP LOCKED: another transaction offering the same
+ * show at once takes others, never the same). Seats nobody fits stay on sale.
+ */
+export async function offerFreedSeats(trx: Tx, scheduleId: number, now: Date, offerSeconds: number): Promise<number> {
+  const schedule = await trx.selectFrom('schedules').select(['cancelled_at', 'starts_at', 'concert_id']).where('id', '=', scheduleId).executeTakeFirst();
+  if (!schedule || schedule.cancelled_at !== null || now >= schedule.starts_at) return 0;
+  const entries = await trx
+    .selectFrom('waitlist_entries')
+    .select(['id', 'user_id', 'seat_count'])
+    .where('schedule_id', '=', scheduleId)
+    .where('status', '=', 'WAITING')
+    .orderBy('id')
+    .limit(100)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+  if (entries.length === 0) return 0;
+  const free = (
+    await trx
+      .selectFrom('seats as s')
+      .select('s.seat_number')
+      .where('s.schedule_id', '=', scheduleId)
+      .where(seatIsFree(now))
+      .orderBy('s.seat_number')
+      .forUpdate()
+      .skipLocked()
+      .execute()
+  ).map((s) => s.seat_number);
+  const expiresAt = new Date(now.getTime() + offerSeconds * 1000);
+  let offered = 0;
+  for (const entry of entries) {
+    if (free.length === 0) break;
+    if (entry.seat_count > free.length) continue;
+    if ((await countUserSeats(trx, entry.user_id, scheduleId, now)) + entry.seat_count > SEAT_LIMIT) continue;
+    const reservationId = randomUUID();
+    const pass = grantOffer(entry, schedule.concert_id, reservationId);
+    const seats = await claimSeats(trx, pass, scheduleId, free.splice(0, entry.seat_count), reservationId, expiresAt, now);
+    await insertReservation(trx, { id: reservationId, userId: entry.user_id, scheduleId, seats, holdExpiresAt: expiresAt, now, source: 'WAITLIST' });
+    await trx.updateTable('waitlist_entries').set({ status: 'OFFERED', reservation_id: reservationId, updated_at: now }).where('id', '=', entry.id).execute();
+    const reservation = await getReservation(trx, reservationId, now);
+    await insertReservationEvent(trx, 'reservation.held', reservation, now);
+    await insertReservationEvent(trx, 'waitlist.offered', reservation, now, {
+      entry: { entryId: entry.id, userId: entry.user_id, scheduleId, seatCount: entry.seat_count },
+      offerExpiresAt: expiresAt,
+    });
+    offered++;
+  }
+  return offered;
+}
+
+/** A show's last seat sold: no seat AVAILABLE or HELD is left. */
+export async function emitSoldOutIfSo(trx: Tx, scheduleId: number, now: Date): Promise<boolean> {
+  const row = await trx
+    .selectFrom('schedules as sc')
+    .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
+    .select([
+      'sc.id',
+      'sc.concert_id',
+      'c.title',
+      'sc.starts_at',
+      'sc.seat_count',
+      sql<boolean>`NOT EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = sc.id AND s.sold_at IS NULL)`.as('sold_out'),
+    ])
+    .where('sc.id', '=', scheduleId)
+    .executeTakeFirstOrThrow();
+  if (!row.sold_out) return false;
+  await insertEvent(trx, {
+    type: 'concert.sold_out',
+    scheduleId,
+    now,
+    data: { concertId: row.concert_id, concertTitle: row.title, scheduleId, startsAt: row.starts_at, totalSeats: row.seat_count, soldOutAt: now },
+  });
+  return true;
+}

@@ -1,0 +1,98 @@
+import { AppError } from '../errors.ts';
+import type { Clock } from '../clock.ts';
+import { type Db, pgCode, transaction } from '../db/database.ts';
+import { getScheduleRow } from '../concerts/concerts.repository.ts';
+import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
+import { insertReservationEvent } from '../outbox/outbox.repository.ts';
+import { getReservation, lockReservation, markCancelled, releaseSeats, countUserSeats } from '../reservations/reservations.repository.ts';
+import type { PageInput, WaitlistJoinInput } from '../schemas.ts';
+import type { Page, WaitlistEntry } from '../types.ts';
+import { lockUser } from '../users/users.repository.ts';
+import * as repo from './waitlist.repository.ts';
+
+export class WaitlistService {
+  constructor(private readonly deps: { db: Db; clock: Clock; seatMaps: SeatMapCache; offerSeconds: number }) {}
+
+  /** Joins a sold-out show's waitlist; joining again returns the live entry. */
+  async join(userId: number, input: WaitlistJoinInput): Promise<WaitlistEntry> {
+    const { db, clock } = this.deps;
+    const { scheduleId, seatCount } = input;
+    const schedule = await getScheduleRow(db, scheduleId);
+    const existing = await repo.findLiveEntry(db, userId, scheduleId);
+    if (existing) return existing;
+    if (schedule.cancelled_at) throw new AppError('SCHEDULE_CANCELLED', 'This show has been cancelled');
+    const now = clock.now();
+    if (now >= schedule.starts_at) throw new AppError('BOOKING_CLOSED', 'This show has started; booking is closed');
+    try {
+      return await transaction(db, async (trx) => {
+        await lockUser(trx, userId);
+        const live = await repo.findLiveEntry(trx, userId, scheduleId);
+        if (live) return live;
+        const available = await repo.countAvailableSeats(trx, scheduleId, now);
+        if (available > 0) {
+          throw new AppError('SEATS_AVAILABLE', `${available} seat(s) of this show are available: book them instead`, { availableSeats: available });
+        }
+        const owned = await countUserSeats(trx, userId, scheduleId, now);
+        if (owned + seatCount > repo.SEAT_LIMIT) {
+          throw new AppError('TICKET_LIMIT_EXCEEDED', `A user may hold or own at most ${repo.SEAT_LIMIT} seats of one schedule (you have ${owned})`, {
+            limit: repo.SEAT_LIMIT,
+            owned,
+          });
+        }
+        const entryId = await repo.insertEntry(trx, { userId, scheduleId, seatCount, now });
+        // A seat freed while we joined (its transaction saw no one waiting) is offered now.
+        await repo.offerFreedSeats(trx, scheduleId, now, this.deps.offerSeconds);
+        return (await repo.findEntry(trx, entryId, userId))!;
+      });
+    } catch (err) {
+      // Two joins at once: the unique live-entry index lets one in; the other returns it.
+      if (pgCode(err) === '23505') {
+        const live = await repo.findLiveEntry(db, userId, scheduleId);
+        if (live) return live;
+      }
+      throw err;
+    }
+  }
+
+  /** Leaves the waitlist; an open offer is declined and its seats pass to the next entry. */
+  async leave(userId: number, entryId: number): Promise<WaitlistEntry> {
+    const { db, clock } = this.deps;
+    const result = await transaction(db, async (trx) => {
+      const entry = await repo.lockEntry(trx, entryId, userId);
+      if (!entry) throw new AppError('WAITLIST_ENTRY_NOT_FOUND', 'No such waitlist entry');
+      const now = clock.now();
+      let freed: { concertId: number; scheduleId: number } | undefined;
+      if (entry.status === 'WAITING') await repo.setEntryStatus(trx, entryId, 'LEFT', now);
+      if (entry.status === 'OFFERED' && entry.reservation_id) {
+        await repo.setEntryStatus(trx, entryId, 'LEFT', now);
+        const r = await lockReservation(trx, entry.reservation_id);
+        if (r.status === 'HELD' && r.hold_expires_at > now) {
+          await markCancelled(trx, r.id, now);
+          await releaseSeats(trx, [r.id]);
+          const cancelled = await getReservation(trx, r.id, now);
+          await insertReservationEvent(trx, 'reservation.cancelled', cancelled, now, { cancelledBy: 'USER' });
+          await repo.offerFreedSeats(trx, entry.schedule_id, now, this.deps.offerSeconds);
+          freed = { concertId: cancelled.concertId, scheduleId: cancelled.scheduleId };
+        }
+      }
+      return { entry: (await repo.findEntry(trx, entryId, userId))!, freed };
+    });
+    if (result.freed) await this.deps.seatMaps.invalidate(result.freed.concertId, result.freed.scheduleId);
+    return result.entry;
+  }
+
+  async mine(userId: number, page: PageInput): Promise<Page<WaitlistEntry>> {
+    const before = decodeIdCursor(page.cursor);
+    const items = await repo.findUserEntries(this.deps.db, userId, before, page.limit + 1);
+    const more = items.length > page.limit;
+    const shown = items.slice(0, page.limit);
+    return { items: shown, nextCursor: more ? String(shown[shown.length - 1]!.entryId) : null };
+  }
+}
+
+/** Cursors of id-ordered lists are the last id shown. */
+export function decodeIdCursor(cursor: string | undefined): number | undefined {
+  if (cursor === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(cursor)) throw new AppError('INVALID_INPUT', 'cursor must be the nextCursor of an earlier page');
+  return Number(cursor);
+}

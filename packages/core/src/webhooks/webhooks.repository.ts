@@ -1,0 +1,131 @@
+import { sql } from 'kysely';
+import type { Db, Tx } from '../db/database.ts';
+
+type Executor = Db | Tx;
+
+export async function insertEndpoint(db: Executor, row: { url: string; events: string[]; secret: string; description: string; now: Date }) {
+  return db
+    .insertInto('webhook_endpoints')
+    .values({ url: row.url, events: row.events, secret: row.secret, description: row.description, created_at: row.now, disabled_at: null, disabled_reason: null, deleted_at: null })
+    .returning(['id', 'url', 'events', 'description'])
+    .executeTakeFirstOrThrow();
+}
+
+export async function findEndpoint(db: Executor, id: number) {
+  return db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+}
+
+/** Live endpoints with their newest delivery. */
+export async function listEndpoints(db: Executor) {
+  return db
+    .selectFrom('webhook_endpoints as w')
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('webhook_deliveries as d')
+          .innerJoin('outbox_events as e', 'e.id', 'd.event_id')
+          .select(['d.event_id', 'e.type', 'd.status', 'd.last_http_status', 'd.last_attempt_at', 'd.created_at as delivery_created_at'])
+          .whereRef('d.endpoint_id', '=', 'w.id')
+          .orderBy('d.id', 'desc')
+          .limit(1)
+          .as('last'),
+      (join) => join.onTrue(),
+    )
+    .select(['w.id', 'w.url', 'w.events', 'w.description', 'w.disabled_at', 'last.event_id', 'last.type', 'last.status', 'last.last_http_status', 'last.last_attempt_at'])
+    .where('w.deleted_at', 'is', null)
+    .orderBy('w.id')
+    .execute();
+}
+
+/** Removing or disabling an endpoint ends its pending deliveries. */
+export async function endEndpoint(db: Executor, id: number, how: { deleted?: boolean; disabledReason?: string }, now: Date) {
+  const row = await db
+    .updateTable('webhook_endpoints')
+    .set(how.deleted ? { deleted_at: now } : { disabled_at: now, disabled_reason: how.disabledReason ?? null })
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .returning('id')
+    .executeTakeFirst();
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ status: 'FAILED', next_attempt_at: null, last_error: how.deleted ? 'endpoint deleted' : `endpoint disabled: ${how.disabledReason ?? ''}` })
+    .where('endpoint_id', '=', id)
+    .where('status', '=', 'PENDING')
+    .execute();
+  return row !== undefined;
+}
+
+export async function findDeliveries(db: Executor, endpointId: number, beforeId: number | undefined, limit: number) {
+  let q = db
+    .selectFrom('webhook_deliveries as d')
+    .innerJoin('outbox_events as e', 'e.id', 'd.event_id')
+    .select(['d.id', 'd.event_id', 'e.type', 'd.attempt', 'd.status', 'd.last_http_status', 'd.last_error', 'd.last_attempt_at', 'd.next_attempt_at'])
+    .where('d.endpoint_id', '=', endpointId)
+    .orderBy('d.id', 'desc')
+    .limit(limit);
+  if (beforeId !== undefined) q = q.where('d.id', '<', beforeId);
+  return q.execute();
+}
+
+export interface ClaimedDelivery {
+  id: number;
+  endpoint_id: number;
+  attempt: number;
+  created_at: Date;
+  url: string;
+  secret: string;
+  event_id: string;
+  type: string;
+  data: unknown;
+  event_created_at: Date;
+  /** The endpoint was disabled or deleted after this delivery was written. */
+  ended: boolean;
+}
+
+/**
+ * Claims due deliveries for one attempt each: rows are picked FOR UPDATE SKIP LOCKED, so
+ * processes share the work, and leased (next_attempt_at pushed past the attempt's timeout), so
+ * a process that dies mid-attempt leaves the row to another once the lease runs out. A delivery
+ * waits while an earlier event with its ordering key (its reservation) is still pending.
+ */
+export async function claimDue(db: Db, now: Date, leaseUntil: Date, limit: number): Promise<ClaimedDelivery[]> {
+  const { rows } = await sql<ClaimedDelivery>`
+    WITH picked AS (
+      SELECT d.id FROM webhook_deliveries d
+      WHERE d.status = 'PENDING' AND d.next_attempt_at <= ${now}
+        AND NOT EXISTS (
+          SELECT 1 FROM webhook_deliveries p
+          WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.status = 'PENDING' AND p.event_seq < d.event_seq)
+      ORDER BY d.next_attempt_at, d.id
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+      UPDATE webhook_deliveries d SET attempt = d.attempt + 1, next_attempt_at = ${leaseUntil}, last_attempt_at = ${now}
+      FROM picked WHERE d.id = picked.id
+      RETURNING d.id, d.attempt, d.created_at, d.endpoint_id, d.event_id
+    )
+    SELECT c.id, c.endpoint_id, c.attempt, c.created_at, w.url, w.secret, c.event_id, e.type, e.data, e.created_at AS event_created_at,
+           (w.disabled_at IS NOT NULL OR w.deleted_at IS NOT NULL) AS ended
+    FROM claimed c JOIN webhook_endpoints w ON w.id = c.endpoint_id JOIN outbox_events e ON e.id = c.event_id`.execute(db);
+  return rows;
+}
+
+/** Records an attempt's outcome, unless the lease was lost to another process meanwhile. */
+export async function recordAttempt(
+  db: Db,
+  d: { id: number; attempt: number },
+  outcome: { status: 'PENDING' | 'DELIVERED' | 'FAILED'; httpStatus: number | null; error: string | null; nextAttemptAt: Date | null },
+) {
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ status: outcome.status, last_http_status: outcome.httpStatus, last_error: outcome.error, next_attempt_at: outcome.nextAttemptAt })
+    .where('id', '=', d.id)
+    .where('attempt', '=', d.attempt)
+    .where('status', '=', 'PENDING')
+    .execute();
+}
+
+export async function deleteDeliveriesBefore(db: Db, before: Date): Promise<number> {
+  const r = await db.deleteFrom('webhook_deliveries').where('created_at', '<', before).where('status', '<>', 'PENDING').executeTakeFirst();
+  return Number(r.numDeletedRows);
+}

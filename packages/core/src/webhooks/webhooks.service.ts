@@ -1,0 +1,159 @@
+import { randomBytes } from 'node:crypto';
+import { Webhook as Signer } from 'standardwebhooks';
+import { AppError } from '../errors.ts';
+import type { Clock } from '../clock.ts';
+import type { Db } from '../db/database.ts';
+import type { PageInput, WebhookCreateInput, WebhookDeliveriesInput } from '../schemas.ts';
+import type { Page, Webhook, WebhookDelivery } from '../types.ts';
+import { decodeIdCursor } from '../waitlist/waitlist.service.ts';
+import { assertDeliverable, type EndpointPolicy } from './webhooks.address.ts';
+import * as repo from './webhooks.repository.ts';
+
+/** An attempt that has not answered within this long has failed (the contract's 5 s). */
+export const DELIVERY_TIMEOUT_MS = 5_000;
+/** A claimed delivery belongs to its process this long; after that another may retry it. */
+export const DELIVERY_LEASE_MS = 15_000;
+export const MAX_RETRY_DELAY_MS = 3600_000;
+/** Retries go on while the event is younger than this; then the delivery has FAILED. */
+export const RETRY_FOR_MS = 24 * 3600_000;
+export const RETENTION_MS = 30 * 24 * 3600_000;
+
+export interface WebhookConfig extends EndpointPolicy {
+  retryBaseSeconds: number;
+}
+
+export class WebhooksService {
+  constructor(private readonly deps: { db: Db; clock: Clock; config: WebhookConfig; fetch?: typeof fetch }) {}
+
+  /** Adds an endpoint; its signing secret is shown only in this answer. */
+  async create(input: WebhookCreateInput): Promise<{ webhookId: number; url: string; events: string[]; description: string; secret: string }> {
+    await assertDeliverable(input.url, this.deps.config);
+    const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    const row = await repo.insertEndpoint(this.deps.db, {
+      url: input.url,
+      events: [...new Set(input.events)],
+      secret,
+      description: input.description,
+      now: this.deps.clock.now(),
+    });
+    return { webhookId: row.id, url: row.url, events: row.events, description: row.description, secret };
+  }
+
+  async list(): Promise<Webhook[]> {
+    const rows = await repo.listEndpoints(this.deps.db);
+    return rows.map((r) => ({
+      webhookId: r.id,
+      url: r.url,
+      events: r.events,
+      description: r.description,
+      disabled: r.disabled_at !== null,
+      lastDelivery:
+        r.event_id && r.type && r.status
+          ? { eventId: r.event_id, type: r.type, status: r.status, httpStatus: r.last_http_status ?? null, at: r.last_attempt_at ?? null }
+          : null,
+    }));
+  }
+
+  async delete(webhookId: number): Promise<{ deleted: true }> {
+    if (!(await repo.endEndpoint(this.deps.db, webhookId, { deleted: true }, this.deps.clock.now()))) {
+      throw new AppError('WEBHOOK_NOT_FOUND', `Webhook ${webhookId} does not exist`);
+    }
+    return { deleted: true };
+  }
+
+  async deliveries(input: WebhookDeliveriesInput): Promise<Page<WebhookDelivery>> {
+    if (!(await repo.findEndpoint(this.deps.db, input.webhookId))) throw new AppError('WEBHOOK_NOT_FOUND', `Webhook ${input.webhookId} does not exist`);
+    const page: PageInput = { limit: input.limit, ...(input.cursor !== undefined ? { cursor: input.cursor } : {}) };
+    const rows = await repo.findDeliveries(this.deps.db, input.webhookId, decodeIdCursor(page.cursor), page.limit + 1);
+    const shown = rows.slice(0, page.limit);
+    return {
+      items: shown.map((r) => ({
+        eventId: r.event_id,
+        type: r.type,
+        attempt: r.attempt,
+        status: r.status,
+        httpStatus: r.last_http_status,
+        error: r.last_error,
+        at: r.last_attempt_at,
+        nextAttemptAt: r.status === 'PENDING' ? r.next_attempt_at : null,
+      })),
+      nextCursor: rows.length > page.limit ? String(shown[shown.length - 1]!.id) : null,
+    };
+  }
+
+  /**
+   * One round of the delivery worker: claims what is due (shared with every other process),
+   * sends it, and records each outcome. Returns how many were attempted.
+   */
+  async deliverDue(batch = 20): Promise<number> {
+    const now = this.deps.clock.now();
+    const claimed = await repo.claimDue(this.deps.db, now, new Date(now.getTime() + DELIVERY_LEASE_MS), batch);
+    await Promise.all(claimed.map((d) => this.attempt(d)));
+    return claimed.length;
+  }
+
+  private async attempt(d: repo.ClaimedDelivery): Promise<void> {
+    if (d.ended) {
+      await repo.recordAttempt(this.deps.db, d, { status: 'FAILED', httpStatus: null, error: 'endpoint disabled or deleted', nextAttemptAt: null });
+      return;
+    }
+    const { httpStatus, error } = await this.send(d);
+    const now = this.deps.clock.now();
+    if (httpStatus !== null && httpStatus >= 200 && httpStatus < 300) {
+      await repo.recordAttempt(this.deps.db, d, { status: 'DELIVERED', httpStatus, error: null, nextAttemptAt: null });
+      return;
+    }
+    // 410 Gone: the receiver asks never to be called again.
+    if (httpStatus === 410) {
+      await repo.recordAttempt(this.deps.db, d, { status: 'FAILED', httpStatus, error: '410 Gone: endpoint disabled', nextAttemptAt: null });
+      await repo.endEndpoint(this.deps.db, d.endpoint_id, { disabledReason: 'answered 410 Gone' }, now);
+      return;
+    }
+    const giveUp = now.getTime() - d.created_at.getTime() >= RETRY_FOR_MS;
+    await repo.recordAttempt(this.deps.db, d, {
+      status: giveUp ? 'FAILED' : 'PENDING',
+      httpStatus,
+      error,
+      nextAttemptAt: giveUp ? null : new Date(now.getTime() + retryDelayMs(d.attempt, this.deps.config.retryBaseSeconds)),
+    });
+  }
+
+  /** One signed POST; never throws. */
+  private async send(d: repo.ClaimedDelivery): Promise<{ httpStatus: number | null; error: string | null }> {
+    try {
+      await assertDeliverable(d.url, this.deps.config);
+      const body = JSON.stringify({ id: d.event_id, type: d.type, createdAt: d.event_created_at.toISOString(), data: d.data });
+      const sentAt = this.deps.clock.now();
+      const signature = new Signer(d.secret).sign(d.event_id, sentAt, body);
+      const res = await (this.deps.fetch ?? fetch)(d.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'concert-webhooks/1',
+          'webhook-id': d.event_id,
+          'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
+          'webhook-signature': signature,
+        },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+      });
+      await res.body?.cancel().catch(() => {});
+      return { httpStatus: res.status, error: res.ok ? null : `HTTP ${res.status}` };
+    } catch (err) {
+      const message = err instanceof Error ? (err.name === 'TimeoutError' ? `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s` : err.message) : String(err);
+      return { httpStatus: null, error: message.slice(0, 500) };
+    }
+  }
+
+  /** Deliveries are kept 30 days (events stay: they are the record of what happened). */
+  async sweep(): Promise<number> {
+    return repo.deleteDeliveriesBefore(this.deps.db, new Date(this.deps.clock.now().getTime() - RETENTION_MS));
+  }
+}
+
+/** Exponential backoff with jitter: about base, 2×base, 4×base … capped at an hour, each ±20%. */
+export function retryDelayMs(attempt: number, baseSeconds: number): number {
+  const exact = Math.min(baseSeconds * 1000 * 2 ** Math.max(0, attempt - 1), MAX_RETRY_DELAY_MS);
+  return Math.round(exact * (0.8 + Math.random() * 0.4));
+}
