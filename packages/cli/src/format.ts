@@ -36,6 +36,13 @@ export function duration(ms: number): string {
   return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
 }
 
+/** A measured time, to the millisecond below a second: `850 ms`, `1.25 s`, `2m 05.3s`. */
+export function elapsed(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
+  return `${Math.floor(ms / 60_000)}m ${((ms % 60_000) / 1000).toFixed(1).padStart(4, '0')}s`;
+}
+
 /** How long is left until `until`, or `expired`. */
 export function timeLeft(until: Date, now: Date): string {
   const ms = until.getTime() - now.getTime();

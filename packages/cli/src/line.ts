@@ -15,7 +15,7 @@ export function liveLine(c: Colors, t: QueueTicket, startPosition: number, frame
   }
   const pos = t.position ?? 1;
   const progress = startPosition <= 1 ? 0 : (startPosition - pos) / (startPosition - 1);
-  const eta = t.etaSeconds === null ? 'ETA unknown' : `ETA ~${duration(t.etaSeconds * 1000)}`;
+  const eta = t.paused ? c.yellow('sale paused by the organiser, your place is kept') : t.etaSeconds === null ? 'ETA unknown' : `ETA ~${duration(t.etaSeconds * 1000)}`;
   return `${c.cyan(spin)} In line for concert ${t.concertId} · position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${eta}  ${c.cyan(bar(progress))} ${Math.round(progress * 100)}%`;
 }
 
@@ -48,8 +48,8 @@ export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient
   const draw = () => {
     const start = startOf(t);
     if (ctx.live) ctx.io.stderr.write(`\r\x1b[2K${liveLine(ctx.ce, t, start, frame++, ctx.now())}`);
-    else if (!ctx.json && `${t.status}:${t.position}` !== last) ctx.io.stderr.write(`${liveLine(ctx.ce, t, start, 0, ctx.now()).slice(2)}\n`);
-    last = `${t.status}:${t.position}`;
+    else if (!ctx.json && `${t.status}:${t.position}:${t.paused}` !== last) ctx.io.stderr.write(`${liveLine(ctx.ce, t, start, 0, ctx.now()).slice(2)}\n`);
+    last = `${t.status}:${t.position}:${t.paused}`;
   };
   const clear = () => ctx.live && ctx.io.stderr.write('\r\x1b[2K');
   try {

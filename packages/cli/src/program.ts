@@ -18,6 +18,7 @@ import * as simulate from './commands/simulate.ts';
 import { DEFAULT_API, type Io } from './context.ts';
 import { describeError, EXIT, UsageError } from './errors.ts';
 import { colorsFor } from './format.ts';
+import pkg from '../package.json' with { type: 'json' };
 
 /**
  * Every command of `concert`, in the order `concert help` lists them. A command lives in
@@ -40,6 +41,7 @@ export function buildProgram(io: Io, state: Omit<RunState, 'io'>): Command {
   program
     .description('Book concert tickets from the terminal, and run sales as an operator.')
     .usage('[global options] <command> [options]')
+    .version(pkg.version, '-V, --version', 'print the version of concert')
     .option('--api <url>', `the API's address (env CONCERT_API_URL; default ${DEFAULT_API})`)
     .option('--user <id>', 'act as this user, sent as x-user-id (env CONCERT_USER)')
     .option('--user-token <jwt>', 'act as the user of this token, sent as Authorization: Bearer (env CONCERT_USER_TOKEN)')

@@ -1,4 +1,7 @@
+import type { CountdownAnswer } from './countdown-confirm.ts';
 import { Interrupted } from './errors.ts';
+import type { Colors } from './format.ts';
+import type { SeatMap } from './types.ts';
 
 export interface Choice<T> {
   name: string;
@@ -12,6 +15,10 @@ export interface Prompts {
   select<T>(message: string, choices: Array<Choice<T>>): Promise<T>;
   input(message: string, opts?: { validate?: (value: string) => true | string; default?: string }): Promise<string>;
   confirm(message: string, opts?: { default?: boolean }): Promise<boolean>;
+  /** A yes/no question whose countdown to `deadline` ticks live; `lapsed` when nobody answered in time. */
+  confirmBefore(message: (left: string) => string, deadline: Date, opts?: { default?: boolean; now?: () => Date }): Promise<CountdownAnswer>;
+  /** Seats picked on the map with the arrow keys and space, at most `max`. */
+  pickSeats(message: string, map: SeatMap, opts: { c: Colors; max: number; title?: string; cols?: number }): Promise<number[]>;
 }
 
 /** inquirer is loaded on the first question, so commands that ask nothing never load it. */
@@ -24,6 +31,8 @@ export function inquirerPrompts(streams: { input: NodeJS.ReadableStream; output:
     input: async (message, opts = {}) =>
       quietly((await inquirer()).input({ message, ...(opts.validate ? { validate: opts.validate } : {}), ...(opts.default !== undefined ? { default: opts.default } : {}) }, context)),
     confirm: async (message, opts = {}) => quietly((await inquirer()).confirm({ message, default: opts.default ?? true }, context)),
+    confirmBefore: async (message, deadline, opts = {}) => quietly((await inquirer()).countdownConfirm({ message, deadline, ...opts }, context)),
+    pickSeats: async (message, map, opts) => quietly((await inquirer()).seatPicker({ message, map, ...opts }, context)),
   };
 }
 

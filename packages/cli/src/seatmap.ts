@@ -6,6 +6,10 @@ export type SeatMapView = SeatMap;
 export type SeatStatus = SeatMap['seats'][number]['status'];
 
 export const GLYPH: Record<SeatStatus, string> = { AVAILABLE: '○', HELD: '◐', SOLD: '●' };
+/** A seat picked on the map (seat picker), before it is held. */
+export const PICKED = '✓';
+/** Marks the seat under the seat picker's cursor (in the gap before it, so the grid does not move). */
+export const CURSOR = '>';
 
 /** One short mark per grade: its initial when initials are unique, else up to three letters, else a number. */
 export function gradeMarks(grades: string[]): Map<string, string> {
@@ -21,7 +25,7 @@ export function gradeMarks(grades: string[]): Map<string, string> {
  * The seat map as a grid: rows of `cols` seats, each cell `glyph number grade-mark`, coloured by status
  * (the glyph says the status without colour too), then a legend with each grade's price and what is left.
  */
-export function renderSeatMap(map: SeatMapView, c: Colors, opts: { cols?: number; title?: string } = {}): string {
+export function renderSeatMap(map: SeatMapView, c: Colors, opts: { cols?: number; title?: string; cursor?: number; picked?: ReadonlySet<number> } = {}): string {
   const cols = Math.max(1, opts.cols ?? 10);
   const seats = [...map.seats].sort((a, b) => a.seatNumber - b.seatNumber);
   const header = `${c.bold(opts.title ?? `Concert ${map.concertId}`)} · ${localTime(map.startsAt)} · schedule ${map.scheduleId}`;
@@ -38,23 +42,25 @@ export function renderSeatMap(map: SeatMapView, c: Colors, opts: { cols?: number
   const cell = (s: SeatMapView['seats'][number]) => {
     const num = String(s.seatNumber).padStart(numW);
     const mark = marks.get(s.grade)!.padEnd(markW);
+    if (opts.picked?.has(s.seatNumber)) return c.bold(c.cyan(`${PICKED}${num}${mark}`));
     if (s.status === 'AVAILABLE') return `${c.green(`${GLYPH.AVAILABLE}${num}`)}${gradeColor.get(s.grade)!(mark)}`;
     if (s.status === 'HELD') return c.yellow(`${GLYPH.HELD}${num}`) + c.dim(mark);
     return c.dim(c.red(`${GLYPH.SOLD}${num}`) + mark);
   };
+  const gapAndCell = (s: SeatMapView['seats'][number]) => (s.seatNumber === opts.cursor ? `${c.bold(CURSOR)}${c.inverse(cell(s))}` : ` ${cell(s)}`);
 
   const lines = [header, ''];
   const rangeW = String(seats[seats.length - 1]!.seatNumber).length * 2 + 1;
   for (let i = 0; i < seats.length; i += cols) {
     const row = seats.slice(i, i + cols);
     const label = `${row[0]!.seatNumber}-${row[row.length - 1]!.seatNumber}`.padStart(rangeW);
-    lines.push(`  ${c.dim(label)} │ ${row.map(cell).join(' ')}`);
+    lines.push(`  ${c.dim(label)} │${row.map(gapAndCell).join('')}`);
   }
 
   const count = (st: SeatStatus) => seats.filter((s) => s.status === st).length;
   const available = count('AVAILABLE');
   lines.push('');
-  lines.push(`  ${c.green(`${GLYPH.AVAILABLE} available`)}   ${c.yellow(`${GLYPH.HELD} held`)}   ${c.red(`${GLYPH.SOLD} sold`)}`);
+  lines.push(`  ${c.green(`${GLYPH.AVAILABLE} available`)}   ${c.yellow(`${GLYPH.HELD} held`)}   ${c.red(`${GLYPH.SOLD} sold`)}${opts.picked ? `   ${c.cyan(`${PICKED} your pick`)}` : ''}`);
   const gradeW = Math.max(...grades.map((g) => g.length));
   const priceTexts = grades.map((g) => won(seats.find((s) => s.grade === g)!.price));
   const priceW = Math.max(...priceTexts.map((p) => p.length));

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { admin as harnessAdmin, client } from '../../../test/harness.ts';
 import { buildOnce, concert, fakeTerminal, inPty, KEY, startGatedApi, tempConfigDir } from './helpers.ts';
 
@@ -60,20 +60,30 @@ describe('concert book', () => {
     at = await t.waitFor(/Which show\?/, at);
     await t.waitFor(/12 of 12 seats left|11 of 12 seats left/, at);
     t.type(KEY.enter);
-    at = await t.waitFor(/Seats to hold/, at);
+    at = await t.waitFor(/Pick your seats on the map:/, at);
+    await t.waitFor(/Seat 1 · VIP ₩150,000 · available/, at);
     const screen = t.stdout();
     expect(screen).toMatch(/It's your turn until [\d-]+ \d\d:\d\d:\d\d \(\d+m \d\ds left\)/);
     expect(screen).toContain('Interactive Concert ·');
-    expect(screen).toMatch(/1-10 │ ○ 1V ○ 2V ○ 3V ○ 4V ○ 5R ◐ 6R ○ 7R/);
+    // The cursor starts on the first free seat, marked in the gap before it.
+    expect(screen).toMatch(/1-10 │>○ 1V ○ 2V ○ 3V ○ 4V ○ 5R ◐ 6R ○ 7R/);
     expect(screen).toMatch(/V {2}VIP {2}₩150,000 {2}seats 1-4 +4 of 4 left/);
     expect(screen).toContain('11 of 12 seats available · 1 held · 0 sold');
 
-    t.type('6');
+    // Right four times to seat 5, pick it; right to the held seat 6, which cannot be picked; right to 7, pick it.
+    for (let i = 0; i < 4; i++) t.type(KEY.right);
+    at = await t.waitFor(/Seat 5 · R ₩100,000 · available/, at);
+    t.type(KEY.space);
+    at = await t.waitFor(/Picked: 5 \(₩100,000\) · up to 4/, at);
+    expect(t.stdout().slice(at - 2000)).toMatch(/○ 4V>✓ 5R ◐ 6R/);
+    t.type(KEY.right);
+    t.type(KEY.space);
+    at = await t.waitFor(/Seat 6 is held; pick an available one/, at);
+    t.type(KEY.right);
+    t.type(KEY.space);
+    at = await t.waitFor(/Picked: 5, 7 \(₩200,000\)/, at);
     t.type(KEY.enter);
-    at = await t.waitFor(/Seat 6 is held/, at);
-    t.type('\x7f 5 7'.replace(' ', ''));
-    t.type(KEY.enter);
-    at = await t.waitFor(/₩100,000 short\. Top up ₩100,000\?/, at);
+    at = await t.waitFor(/₩100,000 short\. Top up ₩100,000\? \(hold: \d+m \d\ds left\)/, at);
     expect(t.stdout()).toMatch(/seats\s+5 R ₩100,000, 7 R ₩100,000/);
     expect(t.stdout()).toMatch(/hold expires\s+.*\(\d+m \d\ds left\)/);
     t.type('y');
@@ -131,7 +141,7 @@ describe('concert book', () => {
     try {
       await booking.waitFor(/Which show\?/);
       booking.type(KEY.enter);
-      await booking.waitFor(/Seats to hold/);
+      await booking.waitFor(/Pick your seats on the map:/);
       expect(booking.screen()).toContain('12 of 12 seats available');
       booking.type(KEY.ctrlC);
       expect(await booking.exited).toBe(130);
@@ -144,15 +154,91 @@ describe('concert book', () => {
 
   it('with every choice as a flag it needs no terminal, and --json prints the reservation and payment', async () => {
     const { concertId, scheduleIds, userIds } = await sale({ balance: 0 });
-    const r = await concert(['--user', String(userIds[0]), '--json', 'book', '--concert', String(concertId), '--schedule', String(scheduleIds[0]), '--seats', '9', '--top-up', '--yes'], env);
+    // Seats as separate words after --seats, as hold takes them (12,13 works too, below).
+    const r = await concert(['--user', String(userIds[0]), '--json', 'book', '--concert', String(concertId), '--schedule', String(scheduleIds[0]), '--seats', '9', '10', '--top-up', '--yes'], env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
-    expect(r.json()).toMatchObject({ reservation: { status: 'PAID', totalPrice: 100_000 }, payment: { amount: 100_000, status: 'COMPLETED', balanceAfter: 0 } });
+    expect(r.json()).toMatchObject({ reservation: { status: 'PAID', totalPrice: 200_000, seats: [{ seatNumber: 9 }, { seatNumber: 10 }] }, payment: { amount: 200_000, status: 'COMPLETED', balanceAfter: 0 } });
     // Without --top-up a short balance is an error, and the hold is given back.
     const { concertId: c2, scheduleIds: s2, userIds: u2 } = await sale({ balance: 0 });
-    const short = await concert(['--user', String(u2[0]), '--json', 'book', '--concert', String(c2), '--schedule', String(s2[0]), '--seats', '9', '--yes'], env);
+    const short = await concert(['--user', String(u2[0]), '--json', 'book', '--concert', String(c2), '--schedule', String(s2[0]), '--seats', '8,9', '--yes'], env);
     expect(short.code).toBe(1);
-    expect(short.error()).toMatchObject({ code: 'INSUFFICIENT_BALANCE', appCode: 'INSUFFICIENT_BALANCE' });
+    expect(short.error()).toMatchObject({ code: 'INSUFFICIENT_BALANCE', appCode: 'INSUFFICIENT_BALANCE', message: expect.stringContaining('₩200,000 short of ₩200,000') });
     expect(await holdsOf(s2[0]!)).toEqual([]);
+  });
+  it('in a real pseudo-terminal: seats picked with the arrow keys, a hold countdown that ticks, and declining to pay (exit 0)', async () => {
+    const { concertId, scheduleIds, userIds } = await sale({ title: 'Pty Concert' });
+    const fan = inPty(['--user', String(userIds[0]), 'book', '--concert', String(concertId), '--schedule', String(scheduleIds[0])], env);
+    try {
+      let at = await fan.waitFor(/Pick your seats on the map:/);
+      at = await fan.waitFor(/Seat 1 · VIP ₩150,000 · available/, at);
+      // Right to seat 2 and pick it; down a row (10 seats a row) to seat 12 and pick it; enter holds both.
+      fan.type(KEY.right);
+      at = await fan.waitFor(/Seat 2 · VIP ₩150,000 · available/, at);
+      fan.type(KEY.space);
+      at = await fan.waitFor(/Picked: 2 \(₩150,000\)/, at);
+      fan.type(KEY.down);
+      at = await fan.waitFor(/Seat 12 · R ₩100,000 · available/, at);
+      fan.type(KEY.space);
+      at = await fan.waitFor(/Picked: 2, 12 \(₩250,000\)/, at);
+      expect(fan.screen().slice(at - 1500)).toMatch(/11-12 │ ○11R>✓12R/);
+      fan.type(KEY.enter);
+
+      // The question carries the time left on the hold, redrawn as it runs down.
+      const question = /Pay ₩250,000 for seat\(s\) 2, 12\? The hold lapses at [\d-]+ \d\d:\d\d:\d\d \((\d+m \d\ds) left\)/;
+      at = await fan.waitFor(question, at);
+      const shown = () => [...fan.screen().matchAll(new RegExp(question, 'g'))].map((m) => m[1]!);
+      const first = shown().at(-1)!;
+      await vi.waitFor(() => expect(new Set(shown().slice(shown().indexOf(first))).size).toBeGreaterThanOrEqual(3), { timeout: 20_000, interval: 100 });
+      const seen = shown();
+      // It counts down, a second at a time at most between redraws.
+      const secs = seen.map((x) => Number(/(\d+)m/.exec(x)![1]) * 60 + Number(/(\d\d)s/.exec(x)![1]));
+      expect(secs.at(-1)!).toBeLessThan(secs[0]!);
+      expect(await holdsOf(scheduleIds[0]!)).toHaveLength(1);
+
+      fan.type('n');
+      fan.type(KEY.enter);
+      expect(await fan.exited).toBe(0);
+      expect(fan.screen()).toContain('Not paid. The hold on seat(s) 2, 12 was released; the seats are free again.');
+      expect(fan.screen()).not.toMatch(/error|Error/);
+      expect(await holdsOf(scheduleIds[0]!)).toEqual([]);
+    } finally {
+      fan.kill();
+    }
+  });
+
+  it('names the seat someone else took while the map was open, and shows the map again', async () => {
+    const { concertId, scheduleIds, userIds } = await sale({ users: 2 });
+    const t = fakeTerminal(env);
+    const done = t.run(['--user', String(userIds[0]), 'book', '--concert', String(concertId), '--schedule', String(scheduleIds[0])]);
+    let at = await t.waitFor(/Seat 1 · VIP ₩150,000 · available/);
+    // The other fan takes seats 1 and 3 after this map was drawn.
+    const other = await client(api.url, { userId: userIds[1]! }).queue.enter.mutate({ concertId });
+    await client(api.url, { userId: userIds[1]!, queueToken: other.token }).reservations.hold.mutate({ scheduleId: scheduleIds[0]!, seatNumbers: [1, 3], idempotencyKey: 'quicker-fan-1' });
+    t.type(KEY.space);
+    t.type(KEY.right);
+    t.type(KEY.right);
+    t.type(KEY.space);
+    at = await t.waitFor(/Picked: 1, 3 /, at);
+    t.type(KEY.enter);
+    at = await t.waitFor(/Someone was quicker: seats 1, 3 are no longer available\. Here is the map again\./, at);
+    at = await t.waitFor(/Seat 2 · VIP ₩150,000 · available/, at);
+    expect(t.stdout().slice(at - 1500)).toMatch(/│ ◐ 1V>○ 2V ◐ 3V/);
+    t.type(KEY.ctrlC);
+    expect(await done).toBe(130);
+  });
+
+  it('a hold that lapses while the question waits ends the booking (exit 1) and says so', async () => {
+    const { concertId, scheduleIds, userIds } = await sale();
+    // The CLI's clock runs five minutes ahead once the hold is made, so the countdown reaches zero at once.
+    let skew = 0;
+    const t = fakeTerminal(env, { now: () => new Date(Date.now() + skew) });
+    const done = t.run(['--user', String(userIds[0]), 'book', '--concert', String(concertId), '--schedule', String(scheduleIds[0]), '--seats', '4']);
+    await t.waitFor(/Pay ₩150,000 for seat\(s\) 4\?/);
+    skew = 301_000;
+    expect(await done).toBe(1);
+    expect(t.stderr()).toContain('The hold on seat(s) 4 lapsed before you answered; the seats are free again (HOLD_EXPIRED)');
+    expect(t.stderr()).toContain(`Start again: concert book --concert ${concertId} --schedule ${scheduleIds[0]}`);
+    expect(await holdsOf(scheduleIds[0]!)).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionPath } from '../src/session.ts';
@@ -249,5 +249,105 @@ describe('concert (built binary) against a real server', () => {
     // The server agrees: what was sold is what the report says.
     const sold = (await admin('admin', 'holds', '--schedule', String(scheduleId))).json();
     expect(sold).toEqual([]);
+    // 'wait' is the time in line of those who waited, not a copy of 'enter'.
+    expect(report.usersCreated).toBe(30);
+    expect(report.waited).toBeGreaterThan(0);
+    expect(report.waited).toBeLessThan(30);
+    expect(report.steps.wait.count).toBe(report.waited);
+    expect(report.steps.enter.count).toBe(30);
+
+    // A second rehearsal, on another show, makes no new users: it reuses (and tops up) the first one's.
+    const second = await newSale({ seats: 40, users: 0 });
+    const again = await concert(['--admin-key', ADMIN_KEY, '--json', 'simulate', '--concert', String(second.concertId), '--users', '30', '--concurrency', '12', '--seed', '8'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json()).toMatchObject({ usersCreated: 0, usersReused: 30, errors: {}, oversoldSeats: 0, audit: { ok: true } });
+    expect(again.json().steps.topUp.count).toBe(30);
+    // The pool remembers who bought on which show: they are not reused there (the 4-seat limit is per show).
+    const pool = JSON.parse(readFileSync(path.join(cfg.dir, 'rehearsal-users.json'), 'utf8')) as { apis: Record<string, Array<{ userId: number; boughtOn: number[] }>> };
+    const users = Object.values(pool.apis)[0]!;
+    expect(users).toHaveLength(30);
+    expect(users.filter((u) => u.boughtOn.includes(scheduleId))).toHaveLength(report.paid);
+  });
+  it('a paused sale says so: queue status and the waiting line name the pause instead of "ETA unknown"', async () => {
+    const { concertId, userIds } = await newSale({ users: 2 });
+    const [a, b] = userIds.map(String) as [string, string];
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--max-active', '1')).code).toBe(0);
+    expect((await concert(['--user', a, 'queue', 'join', String(concertId)], env)).code).toBe(0);
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--pause')).json().paused).toBe(true);
+    expect((await concert(['--user', b, 'queue', 'join', String(concertId)], env)).code).toBe(0);
+
+    const human = await concert(['--user', b, 'queue', 'status', String(concertId)], env);
+    expect(human.stdout).toMatch(/eta\s+none while the sale is paused: the organiser stopped admitting for now; your place is kept/);
+    expect(human.stdout).not.toContain('unknown');
+    expect((await concert(['--user', b, '--json', 'queue', 'status', String(concertId)], env)).json()).toMatchObject({ status: 'WAITING', paused: true, etaSeconds: null });
+
+    const waiting = concert(['--user', b, 'queue', 'join', String(concertId), '--wait'], env);
+    await expect.poll(async () => (await admin('admin', 'queue', 'stats', String(concertId))).json().waiting, { timeout: 20_000 }).toBe(1);
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--resume')).code).toBe(0);
+    expect((await concert(['--user', a, 'queue', 'leave', String(concertId)], env)).code).toBe(0);
+    const done = await waiting;
+    expect(done.code, done.stderr).toBe(0);
+    // Without a terminal, a line per change: first paused, then (resumed) the position with its ETA.
+    const lines = done.stderr.trim().split('\n');
+    expect(lines[0]).toMatch(/In line for concert \d+ · position 1 · 0 ahead · sale paused by the organiser, your place is kept/);
+    expect(done.stdout).toMatch(/status\s+ACTIVE/);
+  });
+
+  it('seats as 12 13, 12,13 or both; a malformed reservation id is bad usage (exit 2) naming the argument; a name of several words', async () => {
+    const { concertId, scheduleId, userIds } = await newSale({ balance: 1_000_000 });
+    const user = String(userIds[0]);
+    expect((await concert(['--user', user, 'queue', 'join', String(concertId)], env)).code).toBe(0);
+    const mixed = await concert(['--user', user, '--json', 'hold', String(scheduleId), '7', '8,9'], env);
+    expect(mixed.code, mixed.stderr).toBe(0);
+    expect(mixed.json().seats.map((x: { seatNumber: number }) => x.seatNumber)).toEqual([7, 8, 9]);
+    const bad = await concert(['--user', user, '--json', 'hold', String(scheduleId), '7', 'x'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.error().message).toContain("command-argument value 'x' is invalid for argument 'seat'. seats are seat numbers");
+
+    for (const args of [['pay', 'not-a-uuid'], ['cancel', '12'], ['reservation', 'abc'], ['--admin-key', ADMIN_KEY, 'admin', 'release', '0b9d…']]) {
+      const r = await concert(['--user', user, '--json', ...args], env);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.error()).toMatchObject({ code: 'USAGE', appCode: null, message: expect.stringContaining("for argument 'reservationId'") });
+      expect(r.error().message).toContain('a reservation id is a UUID');
+    }
+    const human = await concert(['--user', user, 'cancel', '12'], env);
+    expect(human.stderr).toContain("error: command-argument value '12' is invalid for argument 'reservationId'");
+    expect(human.stderr).toContain('See concert help cancel');
+
+    const kim = await concert(['--admin-key', ADMIN_KEY, '--json', 'admin', 'users', 'create', 'Kim', 'Min-ji', '--balance', '500,000'], env);
+    expect(kim.code, kim.stderr).toBe(0);
+    expect(kim.json()).toMatchObject({ name: 'Kim Min-ji', balance: 500_000 });
+    const quoted = await concert(['--admin-key', ADMIN_KEY, 'admin', 'users', 'create', 'Lee Ji-eun'], env);
+    expect(quoted.stdout).toMatch(/^Created user \d+ \(Lee Ji-eun\) with ₩0\.$/m);
+  });
+
+  it('hints print the real command: the concert, show, seats and shortfall the command knew, and the command that was misused', async () => {
+    const { concertId, scheduleId, userIds } = await newSale({ balance: 0 });
+    const user = String(userIds[0]);
+    const noTurn = await concert(['--user', user, 'hold', String(scheduleId), '4'], env);
+    expect(noTurn.code).toBe(1);
+    expect(noTurn.stderr).toContain(`concert queue join ${concertId} --wait`);
+    expect(noTurn.stderr).not.toMatch(/<\w+>/);
+
+    expect((await concert(['--user', user, 'queue', 'join', String(concertId)], env)).code).toBe(0);
+    const hold = await concert(['--user', user, '--json', 'hold', String(scheduleId), '4'], env);
+    const short = await concert(['--user', user, 'pay', hold.json().reservationId], env);
+    expect(short.code).toBe(1);
+    expect(short.stderr).toContain('Top up first: concert charge 150000');
+
+    const taken = await newSale({ users: 2, balance: 1_000_000 });
+    const [a, b] = taken.userIds.map(String) as [string, string];
+    for (const u of [a, b]) await concert(['--user', u, 'queue', 'join', String(taken.concertId)], env);
+    expect((await concert(['--user', a, 'hold', String(taken.scheduleId), '5'], env)).code).toBe(0);
+    const lost = await concert(['--user', b, 'hold', String(taken.scheduleId), '5', '6'], env);
+    expect(lost.code).toBe(1);
+    expect(lost.stderr).toContain('Seat 5 is not available (SEAT_UNAVAILABLE)');
+    expect(lost.stderr).toContain(`concert seats ${taken.scheduleId}`);
+
+    const usage = await concert(['--admin-key', ADMIN_KEY, 'admin', 'queue', 'config', String(concertId), '--max-active', '0'], env);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('See concert help admin queue config');
+    const unknown = await concert(['frobnicate'], env);
+    expect(unknown.stderr).toMatch(/See concert help\n$/);
   });
 });

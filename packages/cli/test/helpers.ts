@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { BIN, buildCli } from '../src/build.ts';
+import { BIN, buildCli } from '../build.mjs';
 import type { Io } from '../src/context.ts';
 import { run } from '../src/program.ts';
 import { ADMIN_KEY, createTestDatabase, deleteRedisKeys, REDIS_URL, spawnApi, testEnv } from '../../../test/harness.ts';
@@ -69,7 +69,7 @@ export function concert(args: string[], env: Record<string, string>, opts: { cwd
 }
 
 /** A pseudo-terminal in-process: a TTY-looking stdin we type into and a TTY-looking stdout we read. */
-export function fakeTerminal(env: Record<string, string>) {
+export function fakeTerminal(env: Record<string, string>, opts: { now?: () => Date } = {}) {
   const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
   let out = '';
   let err = '';
@@ -82,7 +82,7 @@ export function fakeTerminal(env: Record<string, string>) {
   const stdout = screen((s) => (out += s));
   const stderr = screen((s) => (err += s));
   const interrupt = new AbortController();
-  const io: Io = { stdin, stdout, stderr, env: { ...env, NO_COLOR: '1' }, cwd: process.cwd(), signal: interrupt.signal };
+  const io: Io = { stdin, stdout, stderr, env: { ...env, NO_COLOR: '1' }, cwd: process.cwd(), signal: interrupt.signal, ...(opts.now ? { now: opts.now } : {}) };
   return {
     io,
     interrupt,
@@ -104,7 +104,7 @@ export function fakeTerminal(env: Record<string, string>) {
   };
 }
 
-export const KEY = { enter: '\r', down: '\x1b[B', ctrlC: '\x03' };
+export const KEY = { enter: '\r', up: '\x1b[A', down: '\x1b[B', right: '\x1b[C', left: '\x1b[D', space: ' ', ctrlC: '\x03' };
 
 export function stripAnsi(s: string): string {
   // eslint-disable-next-line no-control-regex

@@ -2,7 +2,6 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { validateConcertFile } from '../src/commands/admin/concerts.ts';
 import { renderReport, stats } from '../src/commands/simulate.ts';
-import { checkSeats } from '../src/commands/book.ts';
 import { Ctx, type Io } from '../src/context.ts';
 import { UsageError } from '../src/errors.ts';
 import { colorsFor, duration, localTime, plain, table, timeLeft, won } from '../src/format.ts';
@@ -100,14 +99,20 @@ describe('formatting', () => {
   it('renders holds, reservations and the rehearsal report as tables', async () => {
     const report = renderReport(plain, {
       concertId: 1, scheduleId: 3, users: 30, concurrency: 8, payRate: 0.7, durationMs: 4200,
-      admitted: 30, held: 28, paid: 20, abandoned: 8, soldOut: 2, conflicts: 5, seatsSold: 31,
+      admitted: 30, held: 28, paid: 20, abandoned: 8, soldOut: 2, waited: 12, usersCreated: 10, usersReused: 20, conflicts: 5, seatsSold: 31,
       errors: { RATE_LIMITED: 1 },
-      steps: { enter: stats([5, 6, 7]), hold: stats([10, 20, 30, 40]) },
+      steps: { enter: stats([5, 6, 7]), wait: stats([850, 1250, 2400, 61_500]), hold: stats([10, 20, 30, 40]) },
       oversoldSeats: 0,
       audit: { ok: true, checks: [{ name: 'no seat sold twice', ok: true, detail: 'fine' }] },
     });
     expect(report).toContain('✓ 0 oversold seats · audit clean (1 checks)');
-    expect(report).toContain('errors         RATE_LIMITED ×1');
+    expect(report).toContain('errors          RATE_LIMITED ×1');
+    expect(report).toContain('users           10 new, 20 reused from earlier rehearsals');
+    expect(report).toContain('waited in line  12 (the rest were admitted as they entered)');
+    // Timings keep their milliseconds: sub-second in ms, seconds to the hundredth, minutes to the tenth of a second.
+    expect(report).toContain('8 at a time, 70% pay · 4.20 s');
+    expect(report).toMatch(/│ wait {2}│ +4 │ 1\.25 s │ 1m 01\.5s │ 1m 01\.5s │ 1m 01\.5s │/);
+    expect(report).toMatch(/│ enter │ +3 │ +6 ms │ +7 ms │/);
     expect(report).toMatch(/│ hold {2}│ +4 │ +20 ms │ +40 ms │ +40 ms │ +40 ms │/);
     expect(stats([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])).toEqual({ count: 10, p50: 5, p95: 10, p99: 10, max: 10 });
   });
@@ -126,15 +131,6 @@ describe('concert files', () => {
       expect((err as UsageError).message).toContain('schedules[0].tiers[0].price:');
     }
     expect((await validateConcertFile({ title: 'Ok', schedules: [{ startsAt: '2026-12-24T19:00:00Z' }] })).schedules[0]!.startsAt).toBeInstanceOf(Date);
-  });
-
-  it('seat answers are checked against the map', () => {
-    const map = schedule((n) => (n === 2 ? 'HELD' : 'AVAILABLE'));
-    expect(checkSeats('1 3', map)).toBe(true);
-    expect(checkSeats('1,2', map)).toBe('Seat 2 is held');
-    expect(checkSeats('1 3 4 5 6', map)).toBe('At most 4 seats');
-    expect(checkSeats('99', map)).toBe('There is no seat 99');
-    expect(checkSeats('', map)).toBe('Type one to four seat numbers');
   });
 });
 

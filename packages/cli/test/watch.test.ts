@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN } from '../src/build.ts';
+import { BIN } from '../build.mjs';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
 import { ADMIN_KEY, buildOnce, concert, inPty, startGatedApi, tempConfigDir } from './helpers.ts';
 

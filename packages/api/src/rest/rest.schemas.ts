@@ -53,6 +53,7 @@ export const ZQueueTicketOut = z
     position: z.number().int().nullable().meta({ description: '1-based among those waiting; null unless WAITING' }),
     aheadCount: z.number().int(),
     etaSeconds: z.number().nullable().meta({ description: 'expected wait (to a tenth of a second) while WAITING; seconds to the opening while PRE_QUEUE' }),
+    paused: z.boolean().meta({ description: 'an operator paused admission: the place is kept, nobody is let in until it resumes' }),
     enteredAt: ZDate,
     opensAt: ZDate.nullable().meta({ description: 'when the line opens (pre-queue); null when open' }),
     activeUntil: ZDate.nullable(),

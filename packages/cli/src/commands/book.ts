@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { count, id, parseSeatList, seats } from '../args.ts';
+import { count, id, seats } from '../args.ts';
 import { act, man } from '../command.ts';
 import type { Ctx } from '../context.ts';
-import { appCodeOf, CliFailure, Interrupted, UsageError } from '../errors.ts';
+import { appCodeOf, CliFailure, Interrupted, isServerError, UsageError } from '../errors.ts';
 import { localTime, timeLeft, won } from '../format.ts';
 import { inLine, soldOut, waitInLine } from '../line.ts';
-import { renderSeatMap } from '../seatmap.ts';
-import type { PaymentResult, Reservation, SeatMap } from '../types.ts';
+import type { PaymentResult, Reservation } from '../types.ts';
 import { renderPayment, renderReservation } from '../views.ts';
 
 export function register(program: Command): void {
@@ -45,7 +44,8 @@ export interface BookOptions {
 
 export interface BookResult {
   reservation: Reservation;
-  payment: PaymentResult;
+  /** null when the buyer declined to pay (the hold is then released: `reservation.status` says CANCELLED). */
+  payment: PaymentResult | null;
 }
 
 /**
@@ -59,7 +59,7 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
     if (missing.length) {
       throw new UsageError(
         `concert book asks questions, but there is no terminal to ask them on; pass ${missing.join(', ')}`,
-        'For example: concert book --concert 1 --schedule 3 --seats 12,13 --yes [--top-up]',
+        `For example: concert book --concert ${opts.concert ?? 1} --schedule ${opts.schedule ?? 3} --seats ${opts.seats?.join(',') ?? '12,13'} --yes [--top-up]`,
       );
     }
   }
@@ -81,6 +81,7 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
       concerts.map((x) => ({ name: `${x.title}${x.venue ? ` · ${x.venue}` : ''}`, value: x.concertId, description: `${x.scheduleCount} show(s)` })),
     );
   }
+  ctx.know({ concertId });
 
   // 2. The waiting room.
   let ticket = await api.queue.enter.mutate({ concertId });
@@ -108,80 +109,96 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
       })),
     );
   }
+  ctx.know({ scheduleId });
 
-  // 4. The seats, on the map; a seat taken meanwhile sends us back to a fresh map.
+  // 4. The seats, picked on the map; a seat taken meanwhile is named, and a fresh map comes back.
   let reservation: Reservation | undefined;
   try {
+    const title = opts.seats === undefined ? (await api.concerts.get.query({ concertId })).title : undefined;
     for (let attempt = 0; !reservation; attempt++) {
-      const map = await api.concerts.seats.query({ scheduleId }, call);
       let seats = opts.seats;
       if (seats === undefined) {
-        const title = (await api.concerts.get.query({ concertId })).title;
-        say(`\n${renderSeatMap(map, c, { title, ...(opts.cols ? { cols: opts.cols } : {}) })}\n`);
-        const answer = await prompts.input('Seats to hold (1 to 4, e.g. 12 13):', { validate: (v) => checkSeats(v, map) });
-        seats = parseSeatList(answer);
+        const map = await api.concerts.seats.query({ scheduleId }, call);
+        seats = await prompts.pickSeats('Pick your seats on the map:', map, { c, max: 4, ...(title ? { title } : {}), ...(opts.cols ? { cols: opts.cols } : {}) });
       }
+      ctx.know({ seats });
       try {
         reservation = await api.reservations.hold.mutate({ scheduleId, seatNumbers: seats, idempotencyKey: randomUUID() }, call);
       } catch (err) {
         if (opts.seats === undefined && appCodeOf(err) === 'SEAT_UNAVAILABLE' && attempt < 5) {
-          say(c.yellow('Someone was quicker for one of those seats; here is the map again.'));
+          const gone = await seatsTaken(ctx, err, seats, scheduleId, call);
+          say(c.yellow(`Someone was quicker: ${gone.length ? `seat${gone.length === 1 ? '' : 's'} ${gone.join(', ')} ${gone.length === 1 ? 'is' : 'are'}` : 'one of those seats is'} no longer available. Here is the map again.`));
           continue;
         }
         throw err;
       }
     }
 
-    // 5. The total, the countdown, the wallet.
+    // 5. The total, the countdown, the wallet. Each question ticks down with the hold.
     const held = reservation;
+    const seatList = held.seats.map((s) => s.seatNumber).join(', ');
+    const ask = (message: (left: string) => string) => prompts.confirmBefore(message, held.holdExpiresAt, { default: true, now: () => ctx.now() });
+    const lapsed = async () => {
+      // Our clock and the server's may differ by a little: make sure the seats are free when we say so.
+      await release(ctx, held.reservationId);
+      return new CliFailure('HOLD_EXPIRED', 'HOLD_EXPIRED', `The hold on seat(s) ${seatList} lapsed before you answered; the seats are free again`, `Start again: concert book --concert ${concertId} --schedule ${scheduleId}`);
+    };
     say(`\n${renderReservation(ctx, c, held)}\n`);
     const { balance } = await api.balance.get.query({});
     if (balance < held.totalPrice) {
       const short = held.totalPrice - balance;
-      const topUp = opts.topUp || (ctx.interactive && (await prompts.confirm(`Your balance is ${won(balance)}, ${won(short)} short. Top up ${won(short)}?`, { default: true })));
-      if (!topUp) throw new CliFailure('INSUFFICIENT_BALANCE', 'INSUFFICIENT_BALANCE', `Your balance of ${won(balance)} is ${won(short)} short of ${won(held.totalPrice)}`, 'Top up with --top-up or: concert charge <amount>');
+      const answer = opts.topUp ? true : ctx.interactive ? await ask((left) => `Your balance is ${won(balance)}, ${won(short)} short. Top up ${won(short)}? (hold: ${left})`) : false;
+      if (answer === 'lapsed') throw await lapsed();
+      if (!answer && ctx.interactive) return declined(ctx, held, 'Not topped up and not paid');
+      if (!answer) throw new CliFailure('INSUFFICIENT_BALANCE', 'INSUFFICIENT_BALANCE', `Your balance of ${won(balance)} is ${won(short)} short of ${won(held.totalPrice)}`, `Top up with --top-up, or first: concert charge ${short}`);
       const charged = await api.balance.charge.mutate({ amount: short, idempotencyKey: randomUUID() });
       say(c.green(`✓ Topped up ${won(charged.charged)}; balance ${won(charged.balance)}.`));
     }
 
     // 6. Pay.
     if (!opts.yes) {
-      const ok = await prompts.confirm(`Pay ${won(held.totalPrice)} for seat(s) ${held.seats.map((s) => s.seatNumber).join(', ')}? The hold lapses at ${localTime(held.holdExpiresAt, { seconds: true, weekday: false })} (${timeLeft(held.holdExpiresAt, ctx.now())})`, { default: true });
-      if (!ok) {
-        await releaseQuietly(ctx, held.reservationId);
-        throw new CliFailure('CANCELLED', null, 'Not paid; the hold was released');
-      }
+      const answer = await ask((left) => `Pay ${won(held.totalPrice)} for seat(s) ${seatList}? The hold lapses at ${localTime(held.holdExpiresAt, { seconds: true, weekday: false })} (${left})`);
+      if (answer === 'lapsed') throw await lapsed();
+      if (!answer) return declined(ctx, held, 'Not paid');
     }
     const payment = await api.payments.pay.mutate({ reservationId: held.reservationId, idempotencyKey: randomUUID() }, call);
     if (payment.queueTokenExpired) ctx.forgetTicket(concertId);
     const paid = { ...held, status: 'PAID' as const, paidAt: payment.paidAt };
     return ctx.print({ reservation: paid, payment }, (pc) => renderPayment(pc, payment, paid));
   } catch (err) {
-    // Leaving half-way (Ctrl-C, a declined top-up) gives the seats back rather than sitting on them.
+    // Leaving half-way (Ctrl-C, a short balance without --top-up) gives the seats back rather than sitting on them.
     if (reservation && (err instanceof Interrupted || (err instanceof CliFailure && err.code === 'INSUFFICIENT_BALANCE'))) {
-      await releaseQuietly(ctx, reservation.reservationId);
+      await release(ctx, reservation.reservationId);
       ctx.note(`Released the hold on seat(s) ${reservation.seats.map((s) => s.seatNumber).join(', ')}.`);
     }
     throw err;
   }
 }
 
-export function checkSeats(text: string, map: SeatMap): true | string {
-  const seats = parseSeatList(text);
-  if (seats.length === 0) return 'Type one to four seat numbers';
-  if (seats.some((n) => !Number.isInteger(n))) return 'Seat numbers are whole numbers, separated by spaces or commas';
-  if (seats.length > 4) return 'At most 4 seats';
-  if (new Set(seats).size !== seats.length) return 'Each seat once';
-  for (const n of seats) {
-    const seat = map.seats.find((s) => s.seatNumber === n);
-    if (!seat) return `There is no seat ${n}`;
-    if (seat.status !== 'AVAILABLE') return `Seat ${n} is ${seat.status.toLowerCase()}`;
-  }
-  return true;
+/**
+ * Saying no is a choice, not an error (exit status 0): the hold is released at once so the seats go
+ * back on sale, and the answer says so (or says when the hold lapses by itself if the release failed).
+ */
+async function declined(ctx: Ctx, held: Reservation, what: string): Promise<BookResult> {
+  const seatList = held.seats.map((s) => s.seatNumber).join(', ');
+  const released = await release(ctx, held.reservationId);
+  const text = released
+    ? `${what}. The hold on seat(s) ${seatList} was released; the seats are free again.`
+    : `${what}. The hold on seat(s) ${seatList} could not be released just now; it lapses by itself at ${localTime(held.holdExpiresAt, { seconds: true, weekday: false })}.`;
+  return ctx.print({ reservation: released ?? held, payment: null }, () => text);
 }
 
-async function releaseQuietly(ctx: Ctx, reservationId: string): Promise<void> {
-  // The command's own client is tied to Ctrl-C's signal, which has fired: use one that is not.
+/** Which of the seats are gone: the server names them (details.seatNumbers); else the map says. */
+async function seatsTaken(ctx: Ctx, err: unknown, wanted: number[], scheduleId: number, call: { context: { queueToken: string } }): Promise<number[]> {
+  const named = isServerError(err) ? err.data?.details?.seatNumbers : undefined;
+  if (Array.isArray(named) && named.every((n) => typeof n === 'number')) return named as number[];
+  const map = await ctx.client.concerts.seats.query({ scheduleId }, call).catch(() => undefined);
+  return map ? map.seats.filter((s) => wanted.includes(s.seatNumber) && s.status !== 'AVAILABLE').map((s) => s.seatNumber) : [];
+}
+
+/** Cancels a hold; the cancelled reservation, or undefined when that failed (it then lapses by itself). */
+async function release(ctx: Ctx, reservationId: string): Promise<Reservation | undefined> {
+  // The command's own client is tied to Ctrl-C's signal, which may have fired: use one that is not.
   const api = ctx.clientFor({ ...(ctx.userId !== undefined ? { userId: ctx.userId } : {}), ...(ctx.userToken ? { userToken: ctx.userToken } : {}) }, { timeoutMs: 5_000 });
-  await api.reservations.cancel.mutate({ reservationId }).catch(() => undefined);
+  return api.reservations.cancel.mutate({ reservationId }).catch(() => undefined);
 }

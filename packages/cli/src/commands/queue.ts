@@ -86,7 +86,14 @@ export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket): string {
   ];
   if (t.status === 'WAITING') {
     rows.push(['position', `${t.position} (${t.aheadCount} ahead)`]);
-    rows.push(['eta', t.etaSeconds === null ? 'unknown (nobody is being admitted right now)' : `about ${duration(t.etaSeconds * 1000)}`]);
+    rows.push([
+      'eta',
+      t.paused
+        ? c.yellow('none while the sale is paused: the organiser stopped admitting for now; your place is kept')
+        : t.etaSeconds === null
+          ? 'unknown (nobody is being admitted right now)'
+          : `about ${duration(t.etaSeconds * 1000)}`,
+    ]);
   }
   if (t.status === 'PRE_QUEUE' && t.opensAt) {
     rows.push(['opens', `${localTime(t.opensAt, { seconds: true })} (${t.opensAt > now ? `in ${duration(t.opensAt.getTime() - now.getTime())}` : 'now'})`]);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { count, fraction, id, won } from '../args.ts';
@@ -6,7 +7,9 @@ import type { ApiClient } from '../client.ts';
 import { act, man } from '../command.ts';
 import { type Ctx, sleep, withToken } from '../context.ts';
 import { CliFailure, Interrupted, isServerError } from '../errors.ts';
-import { type Colors, duration, fields, table } from '../format.ts';
+import { type Colors, elapsed, fields, table } from '../format.ts';
+import { RehearsalPool } from '../rehearsal-users.ts';
+import { sessionPath } from '../session.ts';
 import type { AuditReport } from '../types.ts';
 import { renderAudit } from '../views.ts';
 
@@ -26,12 +29,17 @@ export function register(program: Command): void {
       .option('--balance <won>', "each user's starting balance", won(), 1_000_000)
       .option('--max-wait <s>', 'seconds a user waits in line before giving up', count('--max-wait'), 120)
       .option('--seed <n>', 'repeatable random choices', count('--seed', 0))
+      .option('--new-users', 'make new users instead of reusing the ones earlier rehearsals made (see Notes)')
       .action(act(simulateCommand)),
     [
       ['concert --admin-key $KEY simulate --concert 1 --users 200 --concurrency 20', 'rehearse a 200-fan rush'],
       ['concert --admin-key $KEY admin queue config 1 --max-active 10 && concert --admin-key $KEY simulate --concert 1 --users 50', 'rehearse with a narrow gate'],
       ['concert --admin-key $KEY --json simulate --concert 1 --users 30 | jq .oversoldSeats', 'the headline, for CI'],
     ],
+    `Rehearsal users are reused: the users a rehearsal makes ("Rehearsal fan …") are remembered per API in
+rehearsal-users.json next to the session file, and later rehearsals reuse them (topped up to --balance)
+on any show they have not bought seats of, so the users table does not grow by N each run. Users are
+never deleted: their ledgers and tickets are what admin audit checks. --new-users makes fresh ones.`,
   );
 }
 
@@ -50,6 +58,8 @@ export interface SimulateOptions {
   maxWait?: number;
   /** Makes the random choices repeatable. */
   seed?: number;
+  /** Make new users rather than reuse earlier rehearsals' ones. */
+  newUsers?: boolean;
 }
 
 export interface StepStats {
@@ -72,10 +82,15 @@ export interface SimulationReport {
   paid: number;
   abandoned: number;
   soldOut: number;
+  /** Users who had to wait in line (the rest were admitted as they entered). */
+  waited: number;
+  /** Users made by this run, and users of earlier runs used again. */
+  usersCreated: number;
+  usersReused: number;
   conflicts: number;
   seatsSold: number;
   errors: Record<string, number>;
-  /** Latencies in milliseconds; `wait` is the time from entering the line to being admitted. */
+  /** Latencies in milliseconds; `wait` is the time in line, from the enter answer to being admitted, of those who waited. */
   steps: Record<string, StepStats>;
   oversoldSeats: number;
   audit: AuditReport;
@@ -100,7 +115,7 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
   const started = performance.now();
 
   const samples: Record<string, number[]> = {};
-  const counts = { admitted: 0, held: 0, paid: 0, abandoned: 0, soldOut: 0, conflicts: 0, seatsSold: 0, waiting: 0, done: 0 };
+  const counts = { admitted: 0, held: 0, paid: 0, abandoned: 0, soldOut: 0, waited: 0, conflicts: 0, seatsSold: 0, waiting: 0, done: 0 };
   const errors: Record<string, number> = {};
   const timed = async <T>(step: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
@@ -128,11 +143,12 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
   bar?.start(opts.users, 0, payload());
   const tick = () => bar?.update(counts.done, payload());
 
-  const journey = async (api: ApiClient) => {
+  const journey = async (api: ApiClient, userId: number) => {
     let token: string | undefined;
     try {
-      const entered = performance.now();
       let t = await timed('enter', () => api.queue.enter.mutate({ concertId: opts.concert }));
+      const entered = performance.now();
+      const waited = t.status === 'WAITING';
       token = t.token;
       counts.waiting++;
       tick();
@@ -146,7 +162,10 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
         counts.waiting--;
       }
       if (t.status !== 'ACTIVE') throw new CliFailure('QUEUE_EXPIRED', 'TOKEN_EXPIRED', 'expired in line');
-      (samples.wait ??= []).push(performance.now() - entered);
+      if (waited) {
+        (samples.wait ??= []).push(performance.now() - entered);
+        counts.waited++;
+      }
       counts.admitted++;
       tick();
       const call = withToken(token);
@@ -177,6 +196,7 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
         await timed('pay', () => api.payments.pay.mutate({ reservationId: held.reservationId, idempotencyKey: randomUUID() }, call));
         counts.paid++;
         counts.seatsSold += held.seats.length;
+        boughtOn.set(userId, scheduleId);
       } else {
         await timed('cancel', () => api.reservations.cancel.mutate({ reservationId: held.reservationId }));
         await timed('leave', () => api.queue.leave.mutate({}, call));
@@ -191,13 +211,43 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
     }
   };
 
+  // Earlier rehearsals' users first (topped up to the balance asked for), new ones for the rest.
+  const pool = new RehearsalPool(path.join(path.dirname(sessionPath(ctx.io.env)), 'rehearsal-users.json'), ctx.api);
+  const reusable = opts.newUsers ? [] : pool.take(opts.users, scheduleId).map((u) => u.userId);
+  const added: number[] = [];
+  const dropped: number[] = [];
+  const boughtOn = new Map<number, number>();
+  const balance = opts.balance ?? 1_000_000;
+  const reuse = async (userId: number, api: ApiClient): Promise<boolean> => {
+    try {
+      await timed('topUp', async () => {
+        for (let have = (await api.balance.get.query({})).balance; have < balance; ) {
+          const amount = Math.min(balance - have, 1_000_000);
+          have = (await api.balance.charge.mutate({ amount, idempotencyKey: randomUUID() })).balance;
+        }
+      });
+      return true;
+    } catch {
+      // Gone, or past the monthly charge limit: a new user takes its place, and the pool forgets it.
+      dropped.push(userId);
+      return false;
+    }
+  };
+  const newUser = async (): Promise<number> => {
+    const user = await timed('createUser', () => admin.admin.users.create.mutate({ name: `Rehearsal fan ${randomUUID().slice(0, 8)}`, initialBalance: balance }));
+    added.push(user.userId);
+    return user.userId;
+  };
+
   let next = 0;
   const worker = async () => {
     while (next < opts.users && !signal.aborted) {
-      next++;
+      const i = next++;
       try {
-        const user = await timed('createUser', () => admin.admin.users.create.mutate({ name: `Rehearsal fan ${randomUUID().slice(0, 8)}`, initialBalance: opts.balance ?? 1_000_000 }));
-        await journey(ctx.clientFor({ userId: user.userId }, { signal }));
+        const old = reusable[i];
+        let userId = old;
+        if (old === undefined || !(await reuse(old, ctx.clientFor({ userId: old }, { signal })))) userId = await newUser();
+        await journey(ctx.clientFor({ userId: userId! }, { signal }), userId!);
       } catch (err) {
         if (!signal.aborted) {
           const code = codeOf(err);
@@ -212,6 +262,7 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
     await Promise.all(Array.from({ length: concurrency }, worker));
   } finally {
     bar?.stop();
+    pool.update(added, boughtOn, dropped);
   }
   if (signal.aborted) throw new Interrupted('Rehearsal interrupted; no report');
 
@@ -229,6 +280,9 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
     paid: counts.paid,
     abandoned: counts.abandoned,
     soldOut: counts.soldOut,
+    waited: counts.waited,
+    usersCreated: added.length,
+    usersReused: Math.min(reusable.length, opts.users) - dropped.length,
     conflicts: counts.conflicts,
     seatsSold: counts.seatsSold,
     errors,
@@ -248,7 +302,7 @@ async function firstOpenSchedule(api: ApiClient, concertId: number): Promise<num
   return open.scheduleId;
 }
 
-const STEP_ORDER = ['createUser', 'enter', 'status', 'wait', 'seats', 'hold', 'pay', 'cancel', 'leave'];
+const STEP_ORDER = ['createUser', 'topUp', 'enter', 'status', 'wait', 'seats', 'hold', 'pay', 'cancel', 'leave'];
 
 export function renderReport(c: Colors, r: SimulationReport): string {
   const headline =
@@ -256,18 +310,19 @@ export function renderReport(c: Colors, r: SimulationReport): string {
       ? c.green(c.bold(`✓ 0 oversold seats · audit clean (${r.audit.checks.length} checks)`))
       : c.red(c.bold(`✗ ${r.oversoldSeats} oversold seat(s) · audit FAILED`));
   const errorText = Object.keys(r.errors).length === 0 ? 'none' : Object.entries(r.errors).map(([k, v]) => `${k} ×${v}`).join(', ');
-  const ms = (n: number) => (n >= 1000 ? duration(n) : `${Math.round(n)} ms`);
   const steps = STEP_ORDER.filter((s) => r.steps[s]).map((s) => {
     const x = r.steps[s]!;
-    return [s, x.count, ms(x.p50), ms(x.p95), ms(x.p99), ms(x.max)];
+    return [s, x.count, elapsed(x.p50), elapsed(x.p95), elapsed(x.p99), elapsed(x.max)];
   });
   return [
-    `Sale rehearsal: concert ${r.concertId}, schedule ${r.scheduleId}, ${r.users} users, ${r.concurrency} at a time, ${Math.round(r.payRate * 100)}% pay · ${duration(r.durationMs)}`,
+    `Sale rehearsal: concert ${r.concertId}, schedule ${r.scheduleId}, ${r.users} users, ${r.concurrency} at a time, ${Math.round(r.payRate * 100)}% pay · ${elapsed(r.durationMs)}`,
     '',
     headline,
     '',
     fields(c, [
+      ['users', `${r.usersCreated} new, ${r.usersReused} reused from earlier rehearsals`],
       ['admitted', `${r.admitted} of ${r.users}`],
+      ['waited in line', `${r.waited} (the rest were admitted as they entered)`],
       ['held', String(r.held)],
       ['paid', `${r.paid} (${r.seatsSold} seats sold)`],
       ['abandoned', String(r.abandoned)],

@@ -13,6 +13,8 @@ export interface QueueTicket {
   position: number | null;
   aheadCount: number;
   etaSeconds: number | null;
+  /** An operator has paused admission: the place is kept, nobody is let in until it resumes (etaSeconds is then null). */
+  paused: boolean;
   enteredAt: Date;
   opensAt: Date | null;
   activeUntil: Date | null;
@@ -210,6 +212,7 @@ export class QueueService implements SpentTokens {
       position,
       aheadCount: waiting ? position! - 1 : 0,
       etaSeconds: seconds(state.etaMs),
+      paused: state.paused,
       enteredAt: new Date(claims.enteredAt),
       opensAt: state.opensAt === null ? null : new Date(state.opensAt),
       activeUntil: state.activeUntil === null ? null : new Date(state.activeUntil),

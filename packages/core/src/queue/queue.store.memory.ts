@@ -196,7 +196,7 @@ export class MemoryQueueStore implements QueueStore {
       }
     }
     const st = { status, position, activeUntil: a ? a.until : null, etaMs, opensAt: s.opensAt };
-    return { ...st, pollAfterMs: pollAfter(st, s.idleTimeoutSeconds, jitter, now) };
+    return { ...st, pollAfterMs: pollAfter(st, s.idleTimeoutSeconds, jitter, now), paused: s.paused };
   }
 
   async enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult> {

@@ -159,8 +159,8 @@ local function pollAfter(status, position, untilMs, wait, opensAt, idle)
   if wait >= 0 then byEta = math.floor(wait / 4) end
   return math.max(floor, math.min(ceiling, math.max(position * 50, byEta)))
 end
--- {status, position, activeUntil, eta (-1: none), opensAt, pollAfterMs}
-local function state(t, st, maxActive, idle, opensAt)
+-- {status, position, activeUntil, eta (-1: none), opensAt, pollAfterMs, paused (0/1)}
+local function state(t, st, maxActive, idle, opensAt, paused)
   local status, position, untilMs, wait = 'EXPIRED', 0, 0, -1
   local u = redis.call('ZSCORE', KEYS[2], t)
   if u then
@@ -176,7 +176,7 @@ local function state(t, st, maxActive, idle, opensAt)
       end
     end
   end
-  return {status, position, untilMs, wait, opensAt, pollAfter(status, position, untilMs, wait, opensAt, idle)}
+  return {status, position, untilMs, wait, opensAt, pollAfter(status, position, untilMs, wait, opensAt, idle), paused}
 end
 `;
 
@@ -206,10 +206,10 @@ else
   redis.call('ZADD', KEYS[3], 'XX', now, t)
 end
 local owner = redis.call('HGET', KEYS[4], t)
-local s = state(t, st, maxActive, idle, opensAt)
-s[7] = t
-s[8] = string.match(owner, '^%d+:(%d+)')
-s[9] = created
+local s = state(t, st, maxActive, idle, opensAt, paused)
+s[8] = t
+s[9] = string.match(owner, '^%d+:(%d+)')
+s[10] = created
 return s
 `,
   // ARGV 8 tokenId, 9 limit polls (0/1)
@@ -221,7 +221,7 @@ if ARGV[9] == '1' then
   if now < earliest then return {'RATE_LIMITED', earliest - now} end
 end
 redis.call('ZADD', KEYS[3], 'XX', now, t)
-local s = state(t, st, maxActive, idle, opensAt)
+local s = state(t, st, maxActive, idle, opensAt, paused)
 if s[1] ~= 'EXPIRED' then redis.call('HSET', KEYS[9], t, now + math.floor(s[6] / 2)) end
 return s
 `,
@@ -331,7 +331,7 @@ export class RedisQueueStore implements QueueStore {
   async enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult> {
     const [raw] = await Promise.all([this.run('queueEnter', concertId, now, defaults, userId, newTokenId, randomFraction()), this.register(concertId)]);
     const r = raw as [...RawState, string, string, number];
-    return { ...toState(r.slice(0, 6) as RawState), tokenId: r[6], enteredAt: Number(r[7]), created: r[8] === 1 };
+    return { ...toState(r.slice(0, 7) as RawState), tokenId: r[7], enteredAt: Number(r[8]), created: r[9] === 1 };
   }
 
   async status(concertId: number, tokenId: string, now: number, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
@@ -406,7 +406,7 @@ export class RedisQueueStore implements QueueStore {
   }
 }
 
-type RawState = [string, number, number, number, number, number];
+type RawState = [string, number, number, number, number, number, number];
 type RawStats = [string, ...number[]];
 
 function toState(r: RawState): TokenState {
@@ -419,6 +419,7 @@ function toState(r: RawState): TokenState {
     etaMs: Number(r[3]) < 0 ? null : Number(r[3]),
     opensAt: opensAt > 0 ? opensAt : null,
     pollAfterMs: Number(r[5]),
+    paused: Number(r[6]) === 1,
   };
 }
 

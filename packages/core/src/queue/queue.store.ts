@@ -29,6 +29,8 @@ export interface TokenState {
   /** Expected wait in ms (see estimateWaitMs); until the opening when PRE_QUEUE; null when nobody is being admitted. */
   etaMs: number | null;
   opensAt: number | null;
+  /** An operator has paused admission (the place is kept). */
+  paused: boolean;
 }
 
 export interface EnterResult extends TokenState {
