@@ -171,7 +171,7 @@ describe('help and usage', () => {
     };
     walk(program, []);
     expect(leaves.sort()).toEqual(
-      ['admin audit', 'admin concerts create', 'admin holds', 'admin queue config', 'admin queue stats', 'admin release', 'admin seed-demo', 'admin users create', 'balance', 'book', 'cancel', 'charge', 'concerts', 'history', 'hold', 'pay', 'queue join', 'queue leave', 'queue status', 'reservation', 'reservations', 'schedules', 'seats', 'simulate'].sort(),
+      ['admin audit', 'admin concerts create', 'admin holds', 'admin queue config', 'admin queue stats', 'admin release', 'admin seed-demo', 'admin users create', 'admin watch', 'balance', 'book', 'cancel', 'charge', 'concerts', 'history', 'hold', 'pay', 'queue join', 'queue leave', 'queue status', 'reservation', 'reservations', 'schedules', 'seats', 'simulate'].sort(),
     );
     for (const leaf of leaves) {
       const m = memoryIo();

@@ -35,7 +35,7 @@ afterAll(async () => {
 describe('concert admin watch', () => {
   it('redraws the sale in place every second during a rehearsal, and q quits', { timeout: 120_000 }, async () => {
     const concertId = await sale(40);
-    const rehearsal = concert(['--admin-key', ADMIN_KEY, 'simulate', '--concert', String(concertId), '--users', '30', '--concurrency', '10'], env);
+    const rehearsal = concert(['--admin-key', ADMIN_KEY, 'simulate', '--concert', String(concertId), '--users', '12', '--concurrency', '6'], env);
     const watch = inPty(['--admin-key', ADMIN_KEY, 'admin', 'watch', String(concertId)], env);
     try {
       await watch.waitFor(/Admitted .* [1-9]\d* in all/);
