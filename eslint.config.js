@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/.data/**', '**/dist/**'] },
+  { ignores: ['**/node_modules/**', '**/.data/**', '**/dist/**', 'packages/api/types/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -36,6 +36,17 @@ export default tseslint.config(
           paths: [{ name: '@concert/api', message: 'Import only the AppRouter type from @concert/api.', allowTypeImports: true }],
           patterns: [{ group: ['@concert/api/*'], message: 'Import only the AppRouter type from @concert/api.', allowTypeImports: true }],
         },
+      ],
+    },
+  },
+  {
+    // A router() carries the server's context type into AppRouter and so into every client's
+    // package (see packages/api/src/routers/index.ts): sub-routers are plain records.
+    files: ['packages/api/src/routers/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: '../trpc.ts', importNames: ['router'], message: 'Write a sub-router as a plain record: { … } satisfies TRPCRouterRecord.' }] },
       ],
     },
   },

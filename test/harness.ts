@@ -112,11 +112,18 @@ export interface SpawnedApi {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** The API as its own OS process (`pnpm start`'s entry point), for multi-process tests. */
-export async function spawnApi(env: Record<string, string>): Promise<SpawnedApi> {
+/**
+ * The API as its own OS process, for multi-process tests: its sources through tsx, or with
+ * `compiled` what `pnpm start` and the image run (packages/api/dist, built by the caller with
+ * `tsc -b packages/api/tsconfig.build.json`).
+ */
+export async function spawnApi(env: Record<string, string>, opts: { compiled?: boolean; nodeArgs?: string[] } = {}): Promise<SpawnedApi> {
   const port = await freePort();
   const metricsPort = env.METRICS_PORT ?? String(await freePort());
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'packages/api/src/main.ts')], {
+  const entry = opts.compiled
+    ? ['--conditions=concert-dist', path.join(ROOT, 'packages/api/dist/main.js')]
+    : ['--import', 'tsx', path.join(ROOT, 'packages/api/src/main.ts')];
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...entry], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', METRICS_PORT: metricsPort },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -151,6 +158,51 @@ export async function spawnApi(env: Record<string, string>): Promise<SpawnedApi>
       return exited;
     },
   };
+}
+
+/**
+ * A TCP proxy in front of a real server (PostgreSQL, Redis) that a test cuts (every connection
+ * reset, new ones refused, as when the server restarts) and restores on the same port.
+ */
+export class TcpProxy {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  async start(): Promise<void> {
+    const server = net.createServer((down) => {
+      const up = net.connect(this.target);
+      this.sockets.add(down).add(up);
+      const end = () => {
+        down.destroy();
+        up.destroy();
+        this.sockets.delete(down);
+        this.sockets.delete(up);
+      };
+      down.on('error', end).on('close', end);
+      up.on('error', end).on('close', end);
+      down.pipe(up);
+      up.pipe(down);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+  }
+
+  /** Stops listening and resets every open connection. */
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    for (const s of this.sockets) s.resetAndDestroy();
+    this.sockets.clear();
+    await closed;
+  }
 }
 
 /** Whether something accepts TCP connections on this loopback port. */

@@ -17,35 +17,13 @@ export interface PgBouncer {
  * shape runs it: a server connection is lent for one transaction only, so anything that relies
  * on session state breaks here. PgBouncer refuses to run as root; it runs as `postgres`.
  */
-export async function startPgBouncer(opts: { poolSize?: number } = {}): Promise<PgBouncer> {
+export async function startPgBouncer(opts: { poolSize?: number; roundRobin?: boolean } = {}): Promise<PgBouncer> {
   const bin = which('pgbouncer');
   if (!bin) throw new Error('PgBouncer is not installed: apt-get install -y pgbouncer (.ci/run does)');
   const upstream = new URL(BASE_DATABASE_URL);
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'pgbouncer-'));
-  const user = decodeURIComponent(upstream.username || 'postgres');
-  writeFileSync(path.join(dir, 'users.txt'), `"${user}" ""\n`);
-  writeFileSync(
-    path.join(dir, 'pgbouncer.ini'),
-    [
-      '[databases]',
-      `* = host=${upstream.hostname} port=${upstream.port || 5432}`,
-      '[pgbouncer]',
-      'listen_addr = 127.0.0.1',
-      `listen_port = ${port}`,
-      `unix_socket_dir =`,
-      'auth_type = trust',
-      `auth_file = ${path.join(dir, 'users.txt')}`,
-      'pool_mode = transaction',
-      `default_pool_size = ${opts.poolSize ?? 20}`,
-      'max_client_conn = 900',
-      'max_db_connections = 40',
-      'server_reset_query =',
-      'ignore_startup_parameters = extra_float_digits',
-      'admin_users = postgres',
-      '',
-    ].join('\n'),
-  );
+  writePgBouncerConfig(dir, { upstream, port, poolSize: opts.poolSize ?? 20, roundRobin: opts.roundRobin ?? false });
   const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
   for (const f of ['', 'users.txt', 'pgbouncer.ini']) chownSync(path.join(dir, f), uid, gid);
@@ -91,4 +69,36 @@ function which(name: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * pgbouncer.ini and its users file in `dir`: transaction pooling in front of `upstream` (every
+ * database), trust auth for its user, on a loopback port. Shared with `pnpm stack`.
+ */
+export function writePgBouncerConfig(dir: string, o: { upstream: URL; port: number; poolSize: number; roundRobin?: boolean; pidfile?: string }): void {
+  const user = decodeURIComponent(o.upstream.username || 'postgres');
+  writeFileSync(path.join(dir, 'users.txt'), `"${user}" ""\n`);
+  writeFileSync(
+    path.join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `* = host=${o.upstream.hostname} port=${o.upstream.port || 5432}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${o.port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${path.join(dir, 'users.txt')}`,
+      'pool_mode = transaction',
+      `default_pool_size = ${o.poolSize}`,
+      'max_client_conn = 900',
+      'server_reset_query =',
+      'ignore_startup_parameters = extra_float_digits',
+      // Round robin spreads consecutive transactions over server connections (LIFO would hide
+      // session-state bugs by handing one idle client the same connection every time).
+      `server_round_robin = ${o.roundRobin ? 1 : 0}`,
+      ...(o.pidfile ? [`pidfile = ${o.pidfile}`] : []),
+      '',
+    ].join('\n'),
+  );
 }

@@ -40,9 +40,9 @@ export async function startRedisCluster(opts: RedisClusterOptions): Promise<stri
     ]);
   }
   for (const port of opts.ports) await waitFor(async () => (await cli(port, 'ping')) === 'PONG', `redis on ${port}`);
-  // A cluster made before (same folders) comes back by itself from nodes.conf.
-  if ((await cli(opts.ports[0]!, 'cluster', 'info')).includes('cluster_state:ok')) return urlOf(opts.ports);
-  await run('redis-cli', ['--cluster', 'create', ...opts.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+  // A cluster made before in these folders comes back by itself from its nodes.conf.
+  const made = (await cli(opts.ports[0]!, 'cluster', 'info')).includes('cluster_known_nodes:' + opts.ports.length);
+  if (!made) await run('redis-cli', ['--cluster', 'create', ...opts.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
   for (const port of opts.ports) {
     await waitFor(async () => (await cli(port, 'cluster', 'info')).includes('cluster_state:ok'), `cluster state ok on ${port}`);
   }

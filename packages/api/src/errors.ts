@@ -1,6 +1,6 @@
 import { type AppCode, AppError } from '@concert/core';
 import { TRPCError } from '@trpc/server';
-import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
+import type { TRPC_ERROR_CODE_KEY, TRPC_ERROR_CODE_NUMBER } from '@trpc/server/rpc';
 
 /** The contract's error table, made total: a new AppCode without a row here fails to compile. */
 export const TRPC_CODE_BY_APP_CODE = {
@@ -41,6 +41,24 @@ export const TRPC_CODE_BY_APP_CODE = {
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL: 'INTERNAL_SERVER_ERROR',
 } as const satisfies Record<AppCode, TRPC_ERROR_CODE_KEY>;
+
+/** What every error looks like to a client (`TRPCClientError.shape`; `.data` is `shape.data`). */
+export interface AppErrorShape {
+  message: string;
+  code: TRPC_ERROR_CODE_NUMBER;
+  data: {
+    code: TRPC_ERROR_CODE_KEY;
+    httpStatus: number;
+    /** The procedure's path; absent when the error came before one was chosen. */
+    path?: string;
+    /** The contract's error code. */
+    appCode: AppCode;
+    /** On INVALID_INPUT: which fields were wrong and why. */
+    issues?: Array<{ code: string; path: PropertyKey[]; message: string }>;
+    /** Extra facts some errors carry (e.g. retryAfterMs on RATE_LIMITED). */
+    details?: Record<string, unknown>;
+  };
+}
 
 /**
  * For errors raised by tRPC itself or by the HTTP edge (bad JSON, unknown procedure, wrong

@@ -20,8 +20,10 @@ export async function resolveUserId(
   if (!m) appFail('IDENTITY_REQUIRED', 'Send an Authorization: Bearer <jwt> header');
   try {
     const { payload } = await jwtVerify(m[1]!, secretKey(auth.jwtSecret!), { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] });
-    if (!payload.sub || !USER_ID.test(payload.sub)) appFail('TOKEN_INVALID', 'The token subject is not a user id');
-    return Number(payload.sub);
+    // A string of digits only: a number or an array that merely prints as one is refused.
+    const sub: unknown = payload.sub;
+    if (typeof sub !== 'string' || !USER_ID.test(sub)) appFail('TOKEN_INVALID', 'The token subject is not a user id');
+    return Number(sub);
   } catch (err) {
     if (err instanceof joseErrors.JWTExpired) appFail('TOKEN_EXPIRED', 'The identity token has expired');
     if (err instanceof joseErrors.JOSEError) appFail('TOKEN_INVALID', 'The identity token is not valid');

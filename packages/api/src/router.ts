@@ -1,20 +1,5 @@
-import { adminRouter } from './routers/admin.ts';
-import { balanceRouter } from './routers/balance.ts';
-import { concertsRouter } from './routers/concerts.ts';
-import { paymentsRouter } from './routers/payments.ts';
-import { queueRouter } from './routers/queue.ts';
-import { reservationsRouter } from './routers/reservations.ts';
-import { waitlistRouter } from './routers/waitlist.ts';
+import { procedures } from './routers/index.ts';
 import { router } from './trpc.ts';
 
-export const appRouter = router({
-  concerts: concertsRouter,
-  queue: queueRouter,
-  reservations: reservationsRouter,
-  balance: balanceRouter,
-  payments: paymentsRouter,
-  waitlist: waitlistRouter,
-  admin: adminRouter,
-});
-
-export type AppRouter = typeof appRouter;
+export const appRouter = router(procedures);
+export type { AppRouter } from './routers/index.ts';

@@ -3,7 +3,7 @@ import { initTRPC } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
 import type { Context } from './context.ts';
-import { appCodeOf, appFail, toTRPCError } from './errors.ts';
+import { type AppErrorShape, appCodeOf, appFail, toTRPCError } from './errors.ts';
 import { adminKeyMatches, resolveUserId } from './identity.ts';
 
 /**
@@ -25,7 +25,7 @@ const t = initTRPC.context<Context>().create({
   transformer,
   // Stack traces stay in the server's logs; the formatter hides internal messages outside development.
   isDev: false,
-  errorFormatter({ shape, error, ctx }) {
+  errorFormatter({ shape, error, ctx }): AppErrorShape {
     const appCode = appCodeOf(error);
     const zodError = error.cause instanceof ZodError ? error.cause : undefined;
     const dev = ctx?.core.config.nodeEnv === 'development';
@@ -76,12 +76,14 @@ const base = t.middleware(async ({ ctx, path, next }) => {
 export const publicProcedure = t.procedure.use(base);
 
 /**
- * Identity from the headers; every mutation also counts toward the user's rate limit
- * (queue.enter toward a tighter one of its own).
+ * Identity from the headers, with a user behind it (USER_NOT_FOUND otherwise, on every
+ * procedure); every mutation also counts toward the user's rate limit (queue.enter toward a
+ * tighter one of its own).
  */
 export const identifiedProcedure = publicProcedure.use(async ({ ctx, type, path, next }) => {
   const userId = await resolveUserId(ctx.core.config.auth, ctx.headers);
   ctx.info.userId = userId;
+  await ctx.core.users.assertExists(userId);
   if (type === 'mutation') await ctx.core.rateLimits.check(path === 'queue.enter' ? 'queue.enter' : 'mutation', String(userId));
   return next({ ctx: { userId } });
 });

@@ -165,12 +165,33 @@ describe('admin (operators)', () => {
     expect(await ops().concerts.list.query({})).toHaveLength(before);
   });
 
-  it('concerts.create accepts a show that has already started, which is closed for booking', async () => {
-    const c = await ops().admin.concerts.create.mutate({ title: 'Last night', schedules: [{ startsAt: future(-1), seatCount: 2 }] });
-    const s = await fan(1).concerts.schedule.query({ scheduleId: c.schedules[0]!.scheduleId });
-    expect(s.bookingOpensAt.getTime()).toBeLessThanOrEqual(s.startsAt.getTime());
-    const { userId } = await ops().admin.users.create.mutate({ name: 'late' });
-    await expectAppError(hold(userId, s.scheduleId, [1]), 'BOOKING_CLOSED');
+  it('concerts.create refuses a show that has already started or starts now', async () => {
+    for (const startsAt of [future(-1), clock.now()]) {
+      const err = await expectAppError(ops().admin.concerts.create.mutate({ title: 'Last night', schedules: [{ startsAt: future(3) }, { startsAt, seatCount: 2 }] }), 'INVALID_INPUT');
+      expect(err.message).toContain('schedules[1].startsAt must be in the future');
+    }
+    expect((await ops().concerts.list.query({})).filter((c) => c.title === 'Last night')).toEqual([]);
+  });
+
+  it('concerts.create names an operator’s tier mistake once, correctly: overlaps, repeated grades', async () => {
+    const issuesOf = async (tiers: object[]) => {
+      const err = await expectAppError(ops().admin.concerts.create.mutate({ title: 'Tiers', schedules: [{ startsAt: future(5), seatCount: 20, tiers }] } as never), 'INVALID_INPUT');
+      return ((err.data as { issues?: Array<{ path: unknown[]; message: string }> }).issues ?? []).map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    // Seats 14 and 15 in both tiers: one error, and no false "seat 16 is in no tier".
+    expect(await issuesOf([{ grade: 'VIP', price: 150_000, fromSeat: 1, toSeat: 15 }, { grade: 'R', price: 100_000, fromSeat: 14, toSeat: 20 }])).toEqual([
+      'schedules.0.tiers.1: seat 14 is already in tiers[0]',
+    ]);
+    // One grade, two prices: the seat map's legend could not say which.
+    expect(await issuesOf([{ grade: 'VIP', price: 150_000, fromSeat: 1, toSeat: 10 }, { grade: 'vip', price: 90_000, fromSeat: 11, toSeat: 20 }])).toEqual([
+      'schedules.0.tiers.1.grade: grade vip is already tiers[0]: each grade once, with one price',
+    ]);
+    expect(await issuesOf([{ grade: 'VIP', price: 150_000, fromSeat: 1, toSeat: 10 }, { grade: 'R', price: 100_000, fromSeat: 11, toSeat: 25 }])).toEqual([
+      'schedules.0.tiers.1.toSeat: seat 25 is beyond seatCount 20',
+    ]);
+    expect(await issuesOf([{ grade: 'VIP', price: 150_000, fromSeat: 1, toSeat: 10 }, { grade: 'R', price: 100_000, fromSeat: 12, toSeat: 20 }])).toEqual([
+      'schedules.0.tiers: seat 11 is in no tier',
+    ]);
   });
 
   it('seedDemo creates bookable demo data once, however often it is called', async () => {

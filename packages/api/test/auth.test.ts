@@ -100,6 +100,9 @@ describe('identity in jwt mode', () => {
       'sub negative': await token({ sub: '-3' }),
       'sub fractional': await token({ sub: '1.5' }),
       'sub too long': await token({ sub: '1'.repeat(30) }),
+      // The user id as a number or an array prints as the id, but the contract wants a string.
+      'sub a number': await token({ sub: undefined, extra: { sub: sale.userIds[0] } }),
+      'sub an array': await token({ sub: undefined, extra: { sub: [u] } }),
       'not yet valid': await token({ sub: u, extra: { nbf: nowSec() + 3600 } }),
     };
     for (const [name, t] of Object.entries(cases)) {
@@ -112,8 +115,32 @@ describe('identity in jwt mode', () => {
     expect((await as(good).balance.get.query({})).balance).toBe(300_000);
   });
 
-  it('a valid token of a user that does not exist is USER_NOT_FOUND', async () => {
-    await expectAppError(as(await token({ sub: '987654' })).balance.get.query({}), 'USER_NOT_FOUND');
+  it('a valid token of a user that does not exist is USER_NOT_FOUND everywhere, and takes no place in line', async () => {
+    const phantom = as(await token({ sub: '987654' }));
+    const fan = client(api.url, { bearer: await token({ sub: '987654' }), queueToken: 'q1.x.y' });
+    const calls: Record<string, () => Promise<unknown>> = {
+      'balance.get': () => phantom.balance.get.query({}),
+      'balance.history': () => phantom.balance.history.query({}),
+      'balance.charge': () => phantom.balance.charge.mutate({ amount: 1, idempotencyKey: key() }),
+      'queue.enter': () => phantom.queue.enter.mutate({ concertId: sale.concertId }),
+      'queue.status': () => fan.queue.status.query({}),
+      'queue.leave': () => fan.queue.leave.mutate({}),
+      'reservations.mine': () => phantom.reservations.mine.query({}),
+      'reservations.get': () => phantom.reservations.get.query({ reservationId: '00000000-0000-4000-8000-000000000000' }),
+      'reservations.cancel': () => phantom.reservations.cancel.mutate({ reservationId: '00000000-0000-4000-8000-000000000000' }),
+      'reservations.hold': () => fan.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [9], idempotencyKey: key() }),
+      'payments.pay': () => fan.payments.pay.mutate({ reservationId: '00000000-0000-4000-8000-000000000000', idempotencyKey: key() }),
+      'concerts.seats': () => fan.concerts.seats.query({ scheduleId: sale.scheduleId }),
+    };
+    const before = await admin(api.url).admin.queue.stats.query({ concertId: sale.concertId });
+    for (const [name, call] of Object.entries(calls)) {
+      const err = await expectAppError(call(), 'USER_NOT_FOUND').catch((e: Error) => {
+        throw new Error(`${name}: ${e.message}`);
+      });
+      expect(err.data?.httpStatus).toBe(404);
+    }
+    const after = await admin(api.url).admin.queue.stats.query({ concertId: sale.concertId });
+    expect([after.waiting, after.active, after.admittedTotal]).toEqual([before.waiting, before.active, before.admittedTotal]);
   });
 
   it('public procedures need no token and ignore a bad one', async () => {

@@ -20,6 +20,7 @@ const SECRETS = {
 };
 
 interface Service {
+  command?: string[];
   image?: string;
   build?: unknown;
   environment?: Record<string, string | null>;
@@ -79,6 +80,9 @@ describe('docker-compose.yml (validated by docker-compose, no daemon needed)', (
     expect(names).toEqual(expect.arrayContaining(['postgres', 'redis', 'api']));
     expect(services.postgres!.image).toMatch(/^postgres:/);
     expect(services.redis!.image).toMatch(/^redis:/);
+    // The line survives a Redis restart: an append-only file on a volume.
+    expect(services.redis!.command).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--appendfsync', 'everysec']));
+    expect(volumeTargets(services.redis!).map((v) => v.target)).toContain('/data');
     const lbName = names.find((n) => /^nginx(:|$)/.test(services[n]!.image ?? ''));
     expect(lbName, 'a service running nginx').toBeDefined();
     const lb = services[lbName!]!;

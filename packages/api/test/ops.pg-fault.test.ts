@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, BASE_DATABASE_URL, client, createTestDatabase, freePort, key, REDIS_URL, seedSale, spawnApi, type SpawnedApi, testEnv, timed } from '../../../test/harness.ts';
+import { admin, BASE_DATABASE_URL, TcpProxy, client, createTestDatabase, freePort, key, REDIS_URL, seedSale, spawnApi, type SpawnedApi, testEnv, timed } from '../../../test/harness.ts';
 
 /**
  * PostgreSQL goes away under load and comes back, without restarting the API. The outage is a
@@ -12,57 +11,16 @@ import { admin, BASE_DATABASE_URL, client, createTestDatabase, freePort, key, RE
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-class PgProxy {
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-  constructor(
-    readonly port: number,
-    private readonly target: { host: string; port: number },
-  ) {}
-
-  async start(): Promise<void> {
-    const server = net.createServer((down) => {
-      const up = net.connect(this.target);
-      this.sockets.add(down).add(up);
-      const end = () => {
-        down.destroy();
-        up.destroy();
-        this.sockets.delete(down);
-        this.sockets.delete(up);
-      };
-      down.on('error', end).on('close', end);
-      up.on('error', end).on('close', end);
-      down.pipe(up);
-      up.pipe(down);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-  }
-
-  /** Stops listening and resets every open connection. */
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    for (const s of this.sockets) s.resetAndDestroy();
-    this.sockets.clear();
-    await closed;
-  }
-}
-
 describe('PostgreSQL restarts under load; the same API process recovers', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let proxy: PgProxy;
+  let proxy: TcpProxy;
   let api: SpawnedApi;
   let sql: InstanceType<typeof pg.Client>;
 
   beforeAll(async () => {
     db = await createTestDatabase();
     const target = new URL(BASE_DATABASE_URL);
-    proxy = new PgProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
+    proxy = new TcpProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
     await proxy.start();
     const viaProxy = new URL(db.url);
     viaProxy.port = String(proxy.port);

@@ -91,8 +91,8 @@ describe('rate limits shared by two API processes', () => {
   });
 
   it('queue.enter has its own tighter limit, shared too', async () => {
-    const sale = await seedSale(p1.url, { users: 0 });
-    const userId = 700_000 + Math.floor(Math.random() * 1000);
+    const sale = await seedSale(p1.url, { users: 2 });
+    const [userId, someoneElse] = sale.userIds as [number, number];
     await freshWindow();
     const codes: string[] = [];
     for (let i = 0; i < ENTERS; i++) codes.push(await outcome(client([p1.url, p2.url][i % 2]!, { userId }).queue.enter.mutate({ concertId: sale.concertId })));
@@ -102,24 +102,24 @@ describe('rate limits shared by two API processes', () => {
     expect(limited.retryAfter).toMatch(/^\d+$/);
     expect(limited.data.details?.retryAfterMs).toBeGreaterThan(0);
     // Someone else enters fine.
-    expect(await outcome(client(p1.url, { userId: userId + 1 }).queue.enter.mutate({ concertId: sale.concertId }))).toBe('OK');
+    expect(await outcome(client(p1.url, { userId: someoneElse }).queue.enter.mutate({ concertId: sale.concertId }))).toBe('OK');
   });
 
   it('queue.status polled faster than half its pollAfterMs is RATE_LIMITED, whichever process answers', async () => {
-    const sale = await seedSale(p1.url, { users: 0 });
+    const sale = await seedSale(p1.url, { users: 2 });
     // One ACTIVE slot, and a 3 s idle timeout so a waiting fan is told to poll every second.
     await admin(p1.url).admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 1, idleTimeoutSeconds: 3 });
-    const base = 800_000 + Math.floor(Math.random() * 1000);
-    await client(p1.url, { userId: base }).queue.enter.mutate({ concertId: sale.concertId });
-    const waiting = await client(p2.url, { userId: base + 1 }).queue.enter.mutate({ concertId: sale.concertId });
+    const [holder, waiter] = sale.userIds as [number, number];
+    await client(p1.url, { userId: holder }).queue.enter.mutate({ concertId: sale.concertId });
+    const waiting = await client(p2.url, { userId: waiter }).queue.enter.mutate({ concertId: sale.concertId });
     expect(waiting.status).toBe('WAITING');
-    const on = (url: string) => client(url, { userId: base + 1, queueToken: waiting.token });
+    const on = (url: string) => client(url, { userId: waiter, queueToken: waiting.token });
 
     const first = await on(p1.url).queue.status.query({});
     expect(first.status).toBe('WAITING');
     expect(first.pollAfterMs).toBe(1_000);
     // At once again, on the other process: too soon.
-    const limited = await raw(p2.url, 'queue.status', 'query', {}, { 'x-user-id': String(base + 1), 'x-queue-token': waiting.token });
+    const limited = await raw(p2.url, 'queue.status', 'query', {}, { 'x-user-id': String(waiter), 'x-queue-token': waiting.token });
     expect([limited.status, limited.data.appCode]).toEqual([429, 'RATE_LIMITED']);
     const retryAfterMs = limited.data.details?.retryAfterMs;
     expect(retryAfterMs).toBeGreaterThan(0);

@@ -181,10 +181,11 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
   });
 
   it('answers queue.status identically on the fast path (plain GET) and through tRPC (batched)', async () => {
-    const sale = await seedSale(api.url, { users: 0 });
+    const sale = await seedSale(api.url, { users: 1 });
+    const u = sale.userIds[0]!;
     await admin(api.url).admin.queue.configure.mutate({ concertId: sale.concertId, paused: true });
-    const t = await client(api.url, { userId: 7001 }).queue.enter.mutate({ concertId: sale.concertId });
-    const headers = { 'x-user-id': '7001', 'x-queue-token': t.token };
+    const t = await client(api.url, { userId: u }).queue.enter.mutate({ concertId: sale.concertId });
+    const headers = { 'x-user-id': String(u), 'x-queue-token': t.token };
     clock.advance(10_000);
     const plain = await fetch(`${api.url}/trpc/queue.status`, { headers });
     clock.advance(10_000);
@@ -224,11 +225,11 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
   });
 
   it('tells a waiting user position, people ahead, an ETA from the observed turnover, and when to poll', async () => {
-    const sale = await seedSale(api.url, { users: 0 });
+    const sale = await seedSale(api.url, { users: 60 });
     const a = admin(api.url);
     await a.admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 10 });
     const tickets = [];
-    for (let u = 1; u <= 60; u++) tickets.push(await client(api.url, { userId: 10_000 + u }).queue.enter.mutate({ concertId: sale.concertId }));
+    for (const userId of sale.userIds) tickets.push(await client(api.url, { userId }).queue.enter.mutate({ concertId: sale.concertId }));
     const stats = await a.admin.queue.stats.query({ concertId: sale.concertId });
     expect([stats.active, stats.waiting, stats.admittedLastMinute, stats.admittedTotal, stats.state]).toEqual([10, 50, 10, 10, 'OPEN']);
     const near = tickets[10]!;
@@ -238,15 +239,15 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
     // Nobody has left the 10 slots in their first 20 s: a slot is expected to be kept about 40 s,
     // so place 50 is 50 × 40 ÷ 10 = 200 s away, place 1 4 s.
     clock.advance(20_000);
-    const farNow = await client(api.url, { userId: 10_060, queueToken: far.token }).queue.status.query({});
-    const nearNow = await client(api.url, { userId: 10_011, queueToken: near.token }).queue.status.query({});
+    const farNow = await client(api.url, { userId: sale.userIds[59]!, queueToken: far.token }).queue.status.query({});
+    const nearNow = await client(api.url, { userId: sale.userIds[10]!, queueToken: near.token }).queue.status.query({});
     expect([farNow.etaSeconds, nearNow.etaSeconds]).toEqual([200, 4]);
     expect(nearNow.pollAfterMs).toBeLessThan(farNow.pollAfterMs);
     expect(farNow.pollAfterMs).toBeLessThanOrEqual(20_000); // a third of the 60 s idle timeout
     const paused = await a.admin.queue.configure.mutate({ concertId: sale.concertId, paused: true });
     expect([paused.paused, paused.state]).toEqual([true, 'PAUSED']);
     clock.advance(20_000);
-    const whilePaused = await client(api.url, { userId: 10_060, queueToken: far.token }).queue.status.query({});
+    const whilePaused = await client(api.url, { userId: sale.userIds[59]!, queueToken: far.token }).queue.status.query({});
     expect(whilePaused.etaSeconds).toBeNull();
     expect(whilePaused.position).toBe(50);
   });
@@ -315,10 +316,10 @@ describe('waiting room across two API processes on one Redis', () => {
   });
 
   it('a slot freed by an ACTIVE token reaching activeUntil goes to the head within a second, with no request for it', async () => {
-    const sale = await seedSale(p1.url, { users: 0 });
+    const sale = await seedSale(p1.url, { users: 2 });
     await admin(p1.url).admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 1, activeTtlSeconds: 1 });
-    const ta = await client(p1.url, { userId: 501 }).queue.enter.mutate({ concertId: sale.concertId });
-    const tb = await client(p2.url, { userId: 502 }).queue.enter.mutate({ concertId: sale.concertId });
+    const ta = await client(p1.url, { userId: sale.userIds[0]! }).queue.enter.mutate({ concertId: sale.concertId });
+    const tb = await client(p2.url, { userId: sale.userIds[1]! }).queue.enter.mutate({ concertId: sale.concertId });
     expect(tb.status).toBe('WAITING');
     // Observe only through admin stats (no status polls by b, which would settle the line themselves).
     const a = admin(p2.url);

@@ -54,6 +54,36 @@ describe('races: two API processes through PgBouncer (transaction pooling)', () 
     }
   });
 
+  it('processes starting at once migrate through PgBouncer one after the other, and leave no lock behind', async () => {
+    // A fresh database and a pooler that hands consecutive transactions to different server
+    // connections: Kysely's own session-level migration lock was taken on one and released on
+    // another, so it stayed held on a pooled connection and every later start timed out on it.
+    const fresh = await createTestDatabase();
+    const rr = await startPgBouncer({ poolSize: 4, roundRobin: true });
+    try {
+      const env = loadConfig(testEnv(rr.via(fresh.url)));
+      for (let round = 0; round < 3; round++) {
+        const t0 = performance.now();
+        const cores = await Promise.all([createCore(env), createCore(env), createCore(env)]);
+        await Promise.all(cores.map((c) => c.close()));
+        expect(performance.now() - t0, `round ${round}`).toBeLessThan(9_000);
+      }
+      const c = new pg.Client({ connectionString: fresh.url });
+      await c.connect();
+      try {
+        const { rows } = await c.query(
+          `SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = current_database()`,
+        );
+        expect(rows).toEqual([]);
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await rr.stop();
+      await fresh.drop();
+    }
+  });
+
   it('200 holds of one seat over two processes: exactly one wins', async () => {
     await raceOneSeat(env, 200);
   });

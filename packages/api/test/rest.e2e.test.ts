@@ -101,9 +101,55 @@ describe('REST /v1: the fan flow of every demo concert', () => {
       expect(after).toBe(before - reservation.totalPrice);
       // Paying expired the token that paid.
       expectProblem(await rest(url(), 'GET', `/v1/schedules/${scheduleId}/seats`, { user, token }), 401, 'TOKEN_EXPIRED');
+
+      // Refund it (the show is days away): the money comes back once, however often it is asked.
+      const refundKey = key('refund');
+      const refund = await rest(url(), 'POST', `/v1/reservations/${reservation.reservationId}/refund`, { user, key: refundKey });
+      expect(refund.status).toBe(200);
+      expect(out.ZReservationOut.parse(refund.body)).toMatchObject({ status: 'REFUNDED', refundedAt: expect.any(String) });
+      expect((await rest(url(), 'POST', `/v1/reservations/${reservation.reservationId}/refund`, { user, key: refundKey })).body).toEqual(refund.body);
+      expectProblem(await rest(url(), 'POST', `/v1/reservations/${reservation.reservationId}/refund`, { user, key: key('refund') }), 412, 'NOT_REFUNDABLE');
+      expect((await rest(url(), 'GET', '/v1/balance', { user })).body.balance).toBe(before);
     }
     const audit = await admin(url()).admin.audit.query({});
     expect(audit.ok).toBe(true);
+  });
+
+  it('waitlist: a sold-out show is joined, a cancelled hold is offered to the first in line, who pays it without a queue token', async () => {
+    const sale = await seedSale(url(), { users: 2, seatCount: 2 });
+    const [holder, waiter] = sale.userIds as [number, number];
+    const token = (await rest(url(), 'POST', `/v1/concerts/${sale.concertId}/queue`, { user: holder })).body.token;
+    expectProblem(await rest(url(), 'POST', `/v1/schedules/${sale.scheduleId}/waitlist`, { user: waiter, body: { seatCount: 1 } }), 409, 'SEATS_AVAILABLE');
+    const hold = await rest(url(), 'POST', '/v1/reservations', { user: holder, token, key: key(), body: { scheduleId: sale.scheduleId, seatNumbers: [1, 2] } });
+    expect(hold.status).toBe(201);
+
+    const joined = await rest(url(), 'POST', `/v1/schedules/${sale.scheduleId}/waitlist`, { user: waiter, body: { seatCount: 1 } });
+    expect(joined.status).toBe(201);
+    expect(out.ZWaitlistEntryOut.parse(joined.body)).toMatchObject({ scheduleId: sale.scheduleId, seatCount: 1, status: 'WAITING', position: 1, offer: null });
+    expectProblem(await rest(url(), 'POST', `/v1/schedules/${sale.scheduleId}/waitlist`, { user: waiter, body: { seatCount: 0 } }), 400, 'INVALID_INPUT');
+
+    expect((await rest(url(), 'POST', `/v1/reservations/${hold.body.reservationId}/cancel`, { user: holder })).status).toBe(200);
+    const mine = await rest(url(), 'GET', '/v1/waitlist?limit=10', { user: waiter });
+    expect(mine.status).toBe(200);
+    const entry = out.ZWaitlistPageOut.parse(mine.body).items[0]!;
+    expect(entry).toMatchObject({ entryId: joined.body.entryId, status: 'OFFERED', offer: { seatNumbers: [expect.any(Number)] } });
+    const offered = await rest(url(), 'GET', `/v1/reservations/${entry.offer!.reservationId}`, { user: waiter });
+    expect(offered.body).toMatchObject({ status: 'HELD', source: 'WAITLIST' });
+    const pay = await rest(url(), 'POST', '/v1/payments', { user: waiter, key: key(), body: { reservationId: entry.offer!.reservationId } });
+    expect(pay.status).toBe(201);
+    expect((await rest(url(), 'GET', '/v1/waitlist', { user: waiter })).body.items[0].status).toBe('ACCEPTED');
+
+    // Leaving: a live entry turns LEFT; an entry that is not mine (or does not exist) is not found.
+    // The cancel freed two seats and the offer took one: hold the other, so the show is sold out again.
+    const other = [1, 2].filter((n) => n !== entry.offer!.seatNumbers[0]);
+    expect((await rest(url(), 'POST', '/v1/reservations', { user: holder, token, key: key(), body: { scheduleId: sale.scheduleId, seatNumbers: other } })).status).toBe(201);
+    const again = await rest(url(), 'POST', `/v1/schedules/${sale.scheduleId}/waitlist`, { user: holder, body: { seatCount: 1 } });
+    expect(again.status).toBe(201);
+    expectProblem(await rest(url(), 'DELETE', `/v1/waitlist/${again.body.entryId}`, { user: waiter }), 404, 'WAITLIST_ENTRY_NOT_FOUND');
+    const left = await rest(url(), 'DELETE', `/v1/waitlist/${again.body.entryId}`, { user: holder });
+    expect(left.status).toBe(200);
+    expect(out.ZWaitlistEntryOut.parse(left.body).status).toBe('LEFT');
+    expectProblem(await rest(url(), 'DELETE', '/v1/waitlist/987654321', { user: holder }), 404, 'WAITLIST_ENTRY_NOT_FOUND');
   });
 
   it('cancels a hold and leaves the queue over REST', async () => {
@@ -125,7 +171,7 @@ describe('REST /v1: the fan flow of every demo concert', () => {
 
 describe('REST /v1: problem+json for every appCode a client can provoke', () => {
   const clock = new FakeClock();
-  const suite = useApi({ ...ENV, HOLD_TTL_SECONDS: '60' }, { clock });
+  const suite = useApi({ ...ENV, HOLD_TTL_SECONDS: '60', REFUND_CUTOFF_HOURS: '1' }, { clock });
   const url = () => suite.api.url;
 
   async function activeUser(concertId: number, balance = 1_000_000) {
@@ -255,7 +301,7 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     expectProblem(await rest(url(), 'POST', '/v1/payments', { user: rich.user, token: fresh.body.token, key: key(), body: { reservationId: h.body.reservationId } }), 409, 'ALREADY_PAID');
   });
 
-  it('BOOKING_NOT_OPEN, HOLD_EXPIRED, BOOKING_CLOSED (412) as the clock moves', async () => {
+  it('BOOKING_NOT_OPEN, HOLD_EXPIRED, REFUND_WINDOW_CLOSED, BOOKING_CLOSED (412) as the clock moves', async () => {
     const now = clock.now().getTime();
     const created = await admin(url()).admin.concerts.create.mutate({
       title: 'Later',
@@ -271,8 +317,19 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     expect(hold.status).toBe(201);
     clock.advance(61_000);
     expectProblem(await rest(url(), 'POST', '/v1/payments', { user: fan.user, token: fan.token, key: key(), body: { reservationId: hold.body.reservationId } }), 412, 'HOLD_EXPIRED');
+    // A ticket paid for a show 10 minutes away cannot be refunded (REFUND_CUTOFF_HOURS=1).
+    const paidHold = await rest(url(), 'POST', '/v1/reservations', { user: fan.user, token: fan.token, key: key(), body: { scheduleId: soon, seatNumbers: [3] } });
+    expect((await rest(url(), 'POST', '/v1/payments', { user: fan.user, token: fan.token, key: key(), body: { reservationId: paidHold.body.reservationId } })).status).toBe(201);
+    expectProblem(await rest(url(), 'POST', `/v1/reservations/${paidHold.body.reservationId}/refund`, { user: fan.user, key: key() }), 412, 'REFUND_WINDOW_CLOSED');
+    const fan2 = await activeUser(created.concertId);
     clock.advance(10 * 60_000);
-    expectProblem(await rest(url(), 'POST', '/v1/reservations', { user: fan.user, token: fan.token, key: key(), body: { scheduleId: soon, seatNumbers: [2] } }), 412, 'BOOKING_CLOSED');
+    expectProblem(await rest(url(), 'POST', '/v1/reservations', { user: fan2.user, token: fan2.token, key: key(), body: { scheduleId: soon, seatNumbers: [2] } }), 412, 'BOOKING_CLOSED');
+  });
+
+  it('SCHEDULE_CANCELLED (412) once an operator cancels the show', async () => {
+    const sale = await seedSale(url(), { users: 1 });
+    await admin(url()).admin.schedules.cancel.mutate({ scheduleId: sale.scheduleId });
+    expectProblem(await rest(url(), 'GET', `/v1/schedules/${sale.scheduleId}`), 412, 'SCHEDULE_CANCELLED');
   });
 
   it('RATE_LIMITED (429) with Retry-After when one user enters the queue too often', async () => {

@@ -29,10 +29,14 @@ const CONTRACT = [
   ['GET', '/v1/reservations', 'reservations.mine'],
   ['GET', '/v1/reservations/{reservationId}', 'reservations.get'],
   ['POST', '/v1/reservations/{reservationId}/cancel', 'reservations.cancel'],
+  ['POST', '/v1/reservations/{reservationId}/refund', 'reservations.refund'],
   ['POST', '/v1/payments', 'payments.pay'],
   ['GET', '/v1/balance', 'balance.get'],
   ['POST', '/v1/balance/charges', 'balance.charge'],
   ['GET', '/v1/balance/history', 'balance.history'],
+  ['POST', '/v1/schedules/{scheduleId}/waitlist', 'waitlist.join'],
+  ['GET', '/v1/waitlist', 'waitlist.mine'],
+  ['DELETE', '/v1/waitlist/{entryId}', 'waitlist.leave'],
 ] as const;
 
 interface Doc {

@@ -71,13 +71,20 @@ export function statusColor(c: Colors, status: string): string {
     case 'ACTIVE':
     case 'COMPLETED':
     case 'AVAILABLE':
+    case 'ACCEPTED':
+    case 'DELIVERED':
       return c.green(status);
     case 'HELD':
     case 'WAITING':
+    case 'OFFERED':
+    case 'PENDING':
+    case 'REFUNDED':
       return c.yellow(status);
     case 'EXPIRED':
     case 'CANCELLED':
     case 'SOLD':
+    case 'LAPSED':
+    case 'FAILED':
       return c.red(status);
     default:
       return status;

@@ -10,11 +10,13 @@ import * as history from './commands/history.ts';
 import * as hold from './commands/hold.ts';
 import * as pay from './commands/pay.ts';
 import * as queue from './commands/queue.ts';
+import * as refund from './commands/refund.ts';
 import * as reservation from './commands/reservation.ts';
 import * as reservations from './commands/reservations.ts';
 import * as schedules from './commands/schedules.ts';
 import * as seats from './commands/seats.ts';
 import * as simulate from './commands/simulate.ts';
+import * as waitlist from './commands/waitlist.ts';
 import { DEFAULT_API, type Io } from './context.ts';
 import { describeError, EXIT, UsageError } from './errors.ts';
 import { colorsFor } from './format.ts';
@@ -28,7 +30,8 @@ import pkg from '../package.json' with { type: 'json' };
 const COMMANDS: Array<{ register(program: Command): void }> = [
   concerts, schedules, seats, // the catalog
   queue, // the waiting room
-  hold, pay, cancel, reservation, reservations, // booking
+  hold, pay, cancel, refund, reservation, reservations, // booking
+  waitlist, // sold-out shows
   balance, charge, history, // the wallet
   book, simulate, // the journey and the rehearsal
   admin, // operators

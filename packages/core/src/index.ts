@@ -21,6 +21,7 @@ import { MemorySeatVersionStore, RedisSeatVersionStore, SeatMapCache } from './c
 import { RateLimitService } from './ratelimit/ratelimit.service.ts';
 import { MemoryRateLimitStore, RedisRateLimitStore } from './ratelimit/ratelimit.store.ts';
 import { ReservationsService } from './reservations/reservations.service.ts';
+import { UsersService } from './users/users.service.ts';
 import { CatalogService } from './concerts/catalog.service.ts';
 import { RefundsService } from './refunds/refunds.service.ts';
 import { SchedulesService } from './schedules/schedules.service.ts';
@@ -33,6 +34,7 @@ export type * from './types.ts';
 export { type Clock, FakeClock, systemClock } from './clock.ts';
 export { type Config, ConfigError, loadConfig } from './config.ts';
 export type { ActivePass, QueueGate } from './queue/queue.gate.ts';
+export type { CreatedConcert } from './concerts/concerts.service.ts';
 export type { QueueTicket, QueueStatsView, QueueWatchView } from './queue/queue.service.ts';
 export type { SaleWatch } from './admin/watch.service.ts';
 export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
@@ -45,6 +47,7 @@ export interface Core extends AsyncDisposable {
   readonly clock: Clock;
   readonly db: Db;
   readonly databaseKind: 'postgres' | 'pglite';
+  readonly users: UsersService;
   readonly concerts: ConcertsService;
   readonly reservations: ReservationsService;
   readonly balance: BalanceService;
@@ -128,6 +131,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     clock,
     onChange: (concertId: number): Promise<void> => queue.seatsChanged(concertId),
   });
+  const users = new UsersService({ db });
   const concerts = new ConcertsService({ db, clock, seatMaps });
   const reservations = new ReservationsService({
     db,
@@ -170,6 +174,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     clock,
     db,
     databaseKind: handle.kind,
+    users,
     concerts,
     reservations,
     balance,

@@ -97,30 +97,41 @@ export const ZScheduleSpec = z
       ctx.addIssue({ code: 'custom', path: ['bookingOpensAt'], message: 'must not be after startsAt' });
     }
     if (!spec.tiers) return;
-    // Tiers must cover seats 1..seatCount exactly once.
+    // Tiers must cover seats 1..seatCount exactly once, and name each grade once.
     const owner: Array<number | undefined> = new Array(spec.seatCount + 1);
+    const grades = new Map<string, number>();
+    let misshapen = false;
     spec.tiers.forEach((tier, t) => {
+      const grade = tier.grade.toLowerCase();
+      const first = grades.get(grade);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['tiers', t, 'grade'], message: `grade ${tier.grade} is already tiers[${first}]: each grade once, with one price` });
+      } else grades.set(grade, t);
       if (tier.fromSeat > tier.toSeat) {
         ctx.addIssue({ code: 'custom', path: ['tiers', t, 'toSeat'], message: `must not be before fromSeat (${tier.fromSeat})` });
+        misshapen = true;
         return;
       }
       if (tier.toSeat > spec.seatCount) {
         ctx.addIssue({ code: 'custom', path: ['tiers', t, 'toSeat'], message: `seat ${tier.toSeat} is beyond seatCount ${spec.seatCount}` });
+        misshapen = true;
         return;
       }
+      // An overlap is said once per tier; the tier's other seats still count as covered.
+      let overlap: number | undefined;
       for (let n = tier.fromSeat; n <= tier.toSeat; n++) {
-        if (owner[n] !== undefined) {
-          ctx.addIssue({ code: 'custom', path: ['tiers', t], message: `seat ${n} is already in tiers[${owner[n]}]` });
-          return;
-        }
-        owner[n] = t;
+        if (owner[n] === undefined) owner[n] = t;
+        else overlap ??= n;
+      }
+      if (overlap !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['tiers', t], message: `seat ${overlap} is already in tiers[${owner[overlap]}]` });
       }
     });
-    for (let n = 1; n <= spec.seatCount; n++) {
-      if (owner[n] === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['tiers'], message: `seat ${n} is in no tier` });
-        break;
-      }
+    const uncovered = [];
+    for (let n = 1; n <= spec.seatCount; n++) if (owner[n] === undefined) uncovered.push(n);
+    // A misshapen tier has been named already: the seats it meant are not a second mistake.
+    if (uncovered.length > 0 && !misshapen) {
+      ctx.addIssue({ code: 'custom', path: ['tiers'], message: `seat ${uncovered[0]}${uncovered.length > 1 ? ` (and ${uncovered.length - 1} more)` : ''} is in no tier` });
     }
   });
 
@@ -174,7 +185,7 @@ export type CreateConcertInput = z.infer<typeof ZCreateConcertInput>;
 export type ScheduleSpec = z.infer<typeof ZScheduleSpec>;
 export type HoldsListInput = z.infer<typeof ZHoldsListInput>;
 export type QueueConfigureInput = z.infer<typeof ZQueueConfigureInput>;
-export type ReservationStatus = z.infer<typeof ZReservationStatus>;
+export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
 export type RefundInput = z.infer<typeof ZRefundInput>;
 export type PageInput = z.infer<typeof ZPageInput>;
 export type WaitlistJoinInput = z.infer<typeof ZWaitlistJoinInput>;

@@ -42,6 +42,10 @@ const PAGE = `<!doctype html>
 const INIT = `Scalar.createApiReference('#app', {
   url: '/v1/openapi.json',
   withDefaultFonts: false,
+  defaultOpenAllTags: true,
+  documentDownloadType: 'json',
+  showDeveloperTools: 'never',
+  showToolbar: 'never',
   hideClientButton: true,
   telemetry: false,
   agent: { disabled: true },

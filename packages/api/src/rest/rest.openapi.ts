@@ -51,7 +51,7 @@ function operation(route: RestRoute): ZodOpenApiOperationObject {
 const definedOnly = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
 /** The OpenAPI 3.1 document, generated from the procedures' input schemas and the response schemas. */
-export function createOpenApiDocument() {
+export function createOpenApiDocument(): ReturnType<typeof createDocument> {
   const paths: ZodOpenApiPathsObject = {};
   for (const route of REST_ROUTES) {
     const item = (paths[route.path] ??= {});
@@ -73,6 +73,7 @@ export function createOpenApiDocument() {
       { name: 'reservations', description: 'Seat holds' },
       { name: 'payments', description: 'Paying a hold from the balance' },
       { name: 'balance', description: 'The prepaid wallet' },
+      { name: 'waitlist', description: 'Waiting for seats of a sold-out show' },
     ],
     components: {
       securitySchemes: {

@@ -42,7 +42,7 @@ export interface RestRoute {
   procedure: ProcedurePath;
   operationId: string;
   summary: string;
-  tag: 'catalog' | 'queue' | 'reservations' | 'balance' | 'payments';
+  tag: 'catalog' | 'queue' | 'reservations' | 'payments' | 'balance' | 'waitlist';
   auth: RestAuth;
   status: 200 | 201;
   response: z.ZodType;
@@ -69,8 +69,12 @@ export const REST_ROUTES: readonly RestRoute[] = [
   route({ method: 'GET', path: '/v1/reservations', procedure: 'reservations.mine', operationId: 'listMyReservations', summary: 'My reservations', tag: 'reservations', auth: 'id', status: 200, response: out.ZReservationListOut }),
   route({ method: 'GET', path: '/v1/reservations/{reservationId}', procedure: 'reservations.get', operationId: 'getReservation', summary: 'One of my reservations', tag: 'reservations', auth: 'id', status: 200, response: out.ZReservationOut }),
   route({ method: 'POST', path: '/v1/reservations/{reservationId}/cancel', procedure: 'reservations.cancel', operationId: 'cancelReservation', summary: 'Cancel a hold: its seats are free at once', tag: 'reservations', auth: 'id', status: 200, response: out.ZReservationOut }),
+  route({ method: 'POST', path: '/v1/reservations/{reservationId}/refund', procedure: 'reservations.refund', operationId: 'refundReservation', summary: 'Refund a paid reservation to the balance (until REFUND_CUTOFF_HOURS before the show)', tag: 'reservations', auth: 'id', status: 200, response: out.ZReservationOut }),
   route({ method: 'POST', path: '/v1/payments', procedure: 'payments.pay', operationId: 'pay', summary: 'Pay a held reservation from the balance', tag: 'payments', auth: 'id+active', status: 201, response: out.ZPaymentOut }),
   route({ method: 'GET', path: '/v1/balance', procedure: 'balance.get', operationId: 'getBalance', summary: 'My prepaid balance', tag: 'balance', auth: 'id', status: 200, response: out.ZBalanceOut }),
   route({ method: 'POST', path: '/v1/balance/charges', procedure: 'balance.charge', operationId: 'chargeBalance', summary: 'Add money to my balance', tag: 'balance', auth: 'id', status: 201, response: out.ZChargeOut }),
   route({ method: 'GET', path: '/v1/balance/history', procedure: 'balance.history', operationId: 'getBalanceHistory', summary: 'My ledger, newest first, paged', tag: 'balance', auth: 'id', status: 200, response: out.ZHistoryOut }),
+  route({ method: 'POST', path: '/v1/schedules/{scheduleId}/waitlist', procedure: 'waitlist.join', operationId: 'joinWaitlist', summary: 'Wait for seats of a sold-out show (again: the same entry)', tag: 'waitlist', auth: 'id', status: 201, response: out.ZWaitlistEntryOut }),
+  route({ method: 'GET', path: '/v1/waitlist', procedure: 'waitlist.mine', operationId: 'listMyWaitlist', summary: 'My waitlist entries and their offers, paged', tag: 'waitlist', auth: 'id', status: 200, response: out.ZWaitlistPageOut }),
+  route({ method: 'DELETE', path: '/v1/waitlist/{entryId}', procedure: 'waitlist.leave', operationId: 'leaveWaitlist', summary: 'Leave a waitlist', tag: 'waitlist', auth: 'id', status: 200, response: out.ZWaitlistEntryOut }),
 ];

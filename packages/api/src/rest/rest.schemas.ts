@@ -118,6 +118,23 @@ export const ZPaymentOut = z
   })
   .meta({ id: 'Payment' });
 
+export const ZWaitlistEntryOut = z
+  .object({
+    entryId: z.number().int(),
+    scheduleId: z.number().int(),
+    seatCount: z.number().int(),
+    status: z.enum(['WAITING', 'OFFERED', 'ACCEPTED', 'LAPSED', 'LEFT']),
+    position: z.number().int().nullable().meta({ description: '1-based among those waiting for the show; null unless WAITING' }),
+    offer: z
+      .object({ reservationId: z.uuid(), seatNumbers: z.array(z.number().int()), expiresAt: ZDate })
+      .nullable()
+      .meta({ description: 'seats held for you (a WAITLIST reservation): pay it before expiresAt, no queue token needed' }),
+    createdAt: ZDate,
+  })
+  .meta({ id: 'WaitlistEntry' });
+
+export const ZWaitlistPageOut = z.object({ items: z.array(ZWaitlistEntryOut), nextCursor: z.string().nullable() }).meta({ id: 'WaitlistPage' });
+
 /** RFC 9457 problem details, with the contract's appCode (and zod's issues for INVALID_INPUT). */
 export const ZProblem = z
   .object({

@@ -1,3 +1,4 @@
+import type { TRPCRouterRecord } from '@trpc/server';
 import {
   ZConcertIdInput,
   ZConcertUpdateInput,
@@ -13,39 +14,39 @@ import {
   ZWebhookDeliveriesInput,
   ZWebhookIdInput,
 } from '@concert/core';
-import { adminProcedure, router } from '../trpc.ts';
+import { adminProcedure } from '../trpc.ts';
 
-export const adminRouter = router({
-  users: router({
+export const adminRouter = {
+  users: {
     create: adminProcedure.input(ZCreateUserInput).mutation(({ ctx, input }) => ctx.core.admin.createUser(input)),
-  }),
-  concerts: router({
+  },
+  concerts: {
     create: adminProcedure.input(ZCreateConcertInput).mutation(({ ctx, input }) => ctx.core.concerts.create(input)),
     list: adminProcedure.input(ZPageInput).query(({ ctx, input }) => ctx.core.catalog.list(input)),
     update: adminProcedure.input(ZConcertUpdateInput).mutation(({ ctx, input }) => ctx.core.catalog.update(input)),
-  }),
-  schedules: router({
+  },
+  schedules: {
     cancel: adminProcedure.input(ZScheduleIdInput).mutation(({ ctx, input }) => ctx.core.schedules.cancel(input.scheduleId)),
-  }),
-  reservations: router({
+  },
+  reservations: {
     refund: adminProcedure.input(ZReservationIdInput).mutation(({ ctx, input }) => ctx.core.refunds.adminRefund(input.reservationId)),
-  }),
-  webhooks: router({
+  },
+  webhooks: {
     create: adminProcedure.input(ZWebhookCreateInput).mutation(({ ctx, input }) => ctx.core.webhooks.create(input)),
     list: adminProcedure.input(ZEmpty).query(({ ctx }) => ctx.core.webhooks.list()),
     delete: adminProcedure.input(ZWebhookIdInput).mutation(({ ctx, input }) => ctx.core.webhooks.delete(input.webhookId)),
     deliveries: adminProcedure.input(ZWebhookDeliveriesInput).query(({ ctx, input }) => ctx.core.webhooks.deliveries(input)),
-  }),
+  },
   seedDemo: adminProcedure.input(ZEmpty).mutation(({ ctx }) => ctx.core.admin.seedDemo()),
-  holds: router({
+  holds: {
     list: adminProcedure.input(ZHoldsListInput).query(({ ctx, input }) => ctx.core.reservations.listHolds(input)),
     release: adminProcedure.input(ZReservationIdInput).mutation(({ ctx, input }) => ctx.core.reservations.cancel(input.reservationId)),
-  }),
-  queue: router({
+  },
+  queue: {
     stats: adminProcedure.input(ZConcertIdInput).query(({ ctx, input }) => ctx.core.queue.stats(input.concertId)),
     configure: adminProcedure.input(ZQueueConfigureInput).mutation(({ ctx, input }) => ctx.core.queue.configure(input)),
-  }),
+  },
   /** One snapshot of a sale for `concert admin watch`: the line, admissions per minute, seats per show. */
   watch: adminProcedure.input(ZConcertIdInput).query(({ ctx, input }) => ctx.core.watch.sale(input.concertId)),
   audit: adminProcedure.input(ZEmpty).query(({ ctx }) => ctx.core.admin.audit()),
-});
+} satisfies TRPCRouterRecord;

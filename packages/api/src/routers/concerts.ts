@@ -1,7 +1,8 @@
+import type { TRPCRouterRecord } from '@trpc/server';
 import { ZConcertIdInput, ZEmpty, ZScheduleIdInput, ZSchedulesInput } from '@concert/core';
-import { activeQueueProcedure, publicProcedure, router } from '../trpc.ts';
+import { activeQueueProcedure, publicProcedure } from '../trpc.ts';
 
-export const concertsRouter = router({
+export const concertsRouter = {
   list: publicProcedure.input(ZEmpty).query(({ ctx }) => ctx.core.concerts.list()),
   get: publicProcedure.input(ZConcertIdInput).query(({ ctx, input }) => ctx.core.concerts.get(input.concertId)),
   schedules: publicProcedure
@@ -9,4 +10,4 @@ export const concertsRouter = router({
     .query(({ ctx, input }) => ctx.core.concerts.schedules(input.concertId, input.includeSoldOut)),
   schedule: publicProcedure.input(ZScheduleIdInput).query(({ ctx, input }) => ctx.core.concerts.schedule(input.scheduleId)),
   seats: activeQueueProcedure.input(ZScheduleIdInput).query(({ ctx, input }) => ctx.core.concerts.seats(input.scheduleId, ctx.gate)),
-});
+} satisfies TRPCRouterRecord;

@@ -1,7 +1,8 @@
+import type { TRPCRouterRecord } from '@trpc/server';
 import { ZHoldInput, ZMineInput, ZRefundInput, ZReservationIdInput } from '@concert/core';
-import { activeQueueProcedure, identifiedProcedure, router } from '../trpc.ts';
+import { activeQueueProcedure, identifiedProcedure } from '../trpc.ts';
 
-export const reservationsRouter = router({
+export const reservationsRouter = {
   hold: activeQueueProcedure.input(ZHoldInput).mutation(({ ctx, input }) => ctx.core.reservations.hold(ctx.userId, input, ctx.gate)),
   get: identifiedProcedure.input(ZReservationIdInput).query(({ ctx, input }) => ctx.core.reservations.get(ctx.userId, input.reservationId)),
   mine: identifiedProcedure.input(ZMineInput).query(({ ctx, input }) => ctx.core.reservations.mine(ctx.userId, input.status)),
@@ -9,4 +10,4 @@ export const reservationsRouter = router({
     .input(ZReservationIdInput)
     .mutation(({ ctx, input }) => ctx.core.reservations.cancel(input.reservationId, ctx.userId)),
   refund: identifiedProcedure.input(ZRefundInput).mutation(({ ctx, input }) => ctx.core.refunds.refund(ctx.userId, input)),
-});
+} satisfies TRPCRouterRecord;

@@ -4,7 +4,7 @@ import type { Ctx } from '../context.ts';
 import { localTime, statusColor, table, timeLeft, won } from '../format.ts';
 import type { Reservation } from '../types.ts';
 
-const STATUSES = ['HELD', 'PAID', 'EXPIRED', 'CANCELLED'] as const;
+const STATUSES = ['HELD', 'PAID', 'EXPIRED', 'CANCELLED', 'REFUNDED'] as const;
 
 export function register(program: Command): void {
   man(

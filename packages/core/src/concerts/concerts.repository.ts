@@ -11,7 +11,8 @@ export const seatIsFree = (now: Date) => sql<boolean>`(s.sold_at IS NULL AND (s.
 export async function listConcerts(db: Executor) {
   return db
     .selectFrom('concerts as c')
-    .leftJoin('schedules as sc', 'sc.concert_id', 'c.id')
+    // Cancelled shows are no longer listed, nor counted.
+    .leftJoin('schedules as sc', (join) => join.onRef('sc.concert_id', '=', 'c.id').on('sc.cancelled_at', 'is', null))
     .select(['c.id', 'c.title', 'c.venue', sql<number>`count(sc.id)::int`.as('schedule_count')])
     .groupBy('c.id')
     .orderBy('c.id')

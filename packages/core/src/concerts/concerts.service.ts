@@ -7,13 +7,13 @@ import type { ConcertDetail, ConcertSummary, Schedule, SeatMap } from '../types.
 import type { ActivePass, QueueGate } from '../queue/queue.gate.ts';
 import type { Inventory } from '../queue/queue.store.ts';
 import * as repo from './concerts.repository.ts';
-import type { SeatMapCache } from './seatmap.cache.ts';
+import { type CachedSeat, firstLapse, type SeatMapCache, seatStatusAt } from './seatmap.cache.ts';
 
 export const DEFAULT_GRADE = 'R';
 export const DEFAULT_PRICE = 100_000;
 
 export class ConcertsService {
-  private readonly maps = new WeakMap<object, SeatMap>();
+  private readonly maps = new WeakMap<CachedSeat[], { map: SeatMap; until: number }>();
   private readonly scheduleRows = new Map<number, Awaited<ReturnType<typeof repo.getScheduleRow>>>();
 
   constructor(private readonly deps: { db: Db; clock: Clock; seatMaps: SeatMapCache }) {}
@@ -64,29 +64,36 @@ export class ConcertsService {
     const schedule = await this.scheduleRow(scheduleId);
     const pass = await gate.admit(schedule.concert_id, { seatMapOf: scheduleId });
     const seats = await this.cachedSeats(pass, scheduleId);
-    // One frozen map per cached load: every reader of that version shares it, and the API
-    // serializes a frozen result once.
-    let map = this.maps.get(seats);
-    if (!map) {
-      map = deepFreeze({
-        concertId: schedule.concert_id,
-        scheduleId,
-        startsAt: schedule.starts_at,
-        seats: seats.map(({ heldUntil: _heldUntil, ...seat }) => seat),
-      });
-      this.maps.set(seats, map);
+    const now = this.deps.clock.now().getTime();
+    const view = (at: number): SeatMap => ({
+      concertId: schedule.concert_id,
+      scheduleId,
+      startsAt: schedule.starts_at,
+      seats: seats.map((s) => ({ seatNumber: s.seatNumber, grade: s.grade, price: s.price, status: seatStatusAt(s, at) })),
+    });
+    // One frozen map per cached load, while none of its holds has lapsed: every reader of that
+    // version shares it, and the API serializes a frozen result once.
+    let shared = this.maps.get(seats);
+    if (!shared) {
+      shared = { map: deepFreeze(view(now)), until: firstLapse(seats) };
+      this.maps.set(seats, shared);
     }
-    return map;
+    // A hold in it lapsed after the load began: this reader sees that seat AVAILABLE.
+    return now < shared.until ? shared.map : view(now);
   }
 
   /**
-   * Which of these seats the current seat map shows as taken (held or sold). A hold asks this
-   * first so that a crowd racing for one seat is turned away without a transaction; the
-   * conditional UPDATE stays the only judge of a seat that looks free.
+   * Which of these seats are taken (held or sold) now, as far as the cached seat map knows. A
+   * hold asks this first so that a crowd racing for one seat is turned away without a
+   * transaction; the conditional UPDATE stays the only judge of a seat that looks free.
    */
   async takenSeats(pass: ActivePass, scheduleId: number, seatNumbers: number[]): Promise<number[]> {
     const seats = await this.cachedSeats(pass, scheduleId);
-    return seatNumbers.filter((n) => seats[n - 1]?.status !== undefined && seats[n - 1]!.status !== 'AVAILABLE');
+    const now = this.deps.clock.now().getTime();
+    return seatNumbers.filter((n) => {
+      const seat = seats[n - 1];
+      return seat !== undefined && seatStatusAt(seat, now) !== 'AVAILABLE';
+    });
   }
 
   /** The seat map behind the gate: the pass's concert, and the seat-map version its check read, if any. */
@@ -124,6 +131,14 @@ export interface CreatedConcert {
 export async function createConcertIn(trx: Tx, input: CreateConcertInput, now: Date): Promise<CreatedConcert> {
   assertStorableText(input.title, 'title');
   assertStorableText(input.venue, 'venue');
+  input.schedules.forEach((spec, i) => {
+    // Nobody can book a show that has begun: creating one is an operator's slip.
+    if (spec.startsAt <= now) {
+      throw new AppError('INVALID_INPUT', `schedules[${i}].startsAt must be in the future (it is ${spec.startsAt.toISOString()})`, {
+        path: ['schedules', i, 'startsAt'],
+      });
+    }
+  });
   const layouts = input.schedules.map((spec, i) => ({ spec, seats: seatLayout(spec, i) }));
   const concert = await repo.insertConcert(trx, { title: input.title, venue: input.venue });
   const schedules = [];
@@ -131,8 +146,7 @@ export async function createConcertIn(trx: Tx, input: CreateConcertInput, now: D
     const row = await repo.insertSchedule(trx, {
       concert_id: concert.id,
       starts_at: spec.startsAt,
-      // A show created after its start opens at its start (never bookable), not after it.
-      booking_opens_at: spec.bookingOpensAt ?? (now < spec.startsAt ? now : spec.startsAt),
+      booking_opens_at: spec.bookingOpensAt ?? now,
       seat_count: spec.seatCount,
     });
     await repo.insertSeats(trx, seats.map((s) => ({ ...s, schedule_id: row.id })));

@@ -33,7 +33,10 @@ export class RedisSeatVersionStore implements SeatVersionStore {
   }
   async bump(concertId: number, scheduleId: number): Promise<void> {
     const key = seatMapVersionsKey(concertId);
-    await this.redis.multi().hsetnx(key, 'epoch', newEpoch()).hincrby(key, String(scheduleId), 1).exec();
+    // exec() reports a failed command in its results rather than by rejecting.
+    const results = await this.redis.multi().hsetnx(key, 'epoch', newEpoch()).hincrby(key, String(scheduleId), 1).exec();
+    const failed = results ? results.find(([err]) => err)?.[0] : new Error('seat-map version bump aborted');
+    if (failed) throw failed;
   }
   async init(concertId: number): Promise<void> {
     await this.redis.hsetnx(seatMapVersionsKey(concertId), 'epoch', newEpoch());
@@ -61,21 +64,45 @@ export interface CachedSeat {
   heldUntil: Date | null;
 }
 
+/**
+ * A seat's status at `now` (ms): a hold that has lapsed reads AVAILABLE, however long before the
+ * lapse the map was loaded (a reader may share a load that started before it).
+ */
+export function seatStatusAt(seat: CachedSeat, now: number): SeatStatus {
+  return seat.status === 'HELD' && seat.heldUntil!.getTime() <= now ? 'AVAILABLE' : seat.status;
+}
+
+/** When the first hold of the map lapses (Infinity when none is held). */
+export function firstLapse(seats: CachedSeat[]): number {
+  let first = Infinity;
+  for (const s of seats) if (s.status === 'HELD') first = Math.min(first, s.heldUntil!.getTime());
+  return first;
+}
+
 /** A cached map is also dropped after this long, in case a bump was lost (the version store blinked). */
 const MAX_AGE_MS = 10_000;
+/** How often a failed bump is tried again. */
+const REBUMP_EVERY_MS = 200;
 
 /**
  * Seat maps served from memory. A cached map is used only while its version is the current one
  * (one Redis GET) and no hold in it has lapsed; otherwise one load per schedule and version runs
  * (concurrent readers share it), so a stampede costs one query per invalidation per process.
  * Writers bump the version after their commit and before answering, so a maker never reads
- * their own seat as AVAILABLE again.
+ * their own seat as AVAILABLE again. Statuses are read at the reader's clock (seatStatusAt).
+ * A bump that fails leaves its schedule uncached in this process, and is retried, until it
+ * lands (or until every map loaded before the change is past MAX_AGE_MS, everywhere).
  */
 export class SeatMapCache {
   private readonly entries = new Map<number, { version: SeatMapVersion; seats: CachedSeat[]; staleAt: number }>();
   private readonly loads = new Map<string, Promise<CachedSeat[]>>();
+  /** Schedules whose version bump failed: concert, and when. Read through until a bump lands. */
+  private readonly unbumped = new Map<number, { concertId: number; since: number }>();
+  private rebumping: NodeJS.Timeout | undefined;
   /** Seat-map queries run, for metrics and the benchmark's stampede check. */
   loadCount = 0;
+  /** Reads that shared a query already in flight. */
+  sharedLoads = 0;
 
   constructor(
     private readonly deps: {
@@ -96,6 +123,7 @@ export class SeatMapCache {
     load: () => Promise<CachedSeat[]>,
     known?: SeatMapVersion | null,
   ): Promise<CachedSeat[]> {
+    if (this.unbumped.has(scheduleId)) return load();
     let version: SeatMapVersion | undefined;
     try {
       version = known === undefined ? await this.deps.versions.get(concertId, scheduleId) : (known ?? undefined);
@@ -112,11 +140,12 @@ export class SeatMapCache {
     if (hit && hit.version.epoch === version.epoch && hit.version.n >= version.n && now < hit.staleAt) return hit.seats;
     const flight = `${scheduleId}:${version.epoch}:${version.n}`;
     let pending = this.loads.get(flight);
-    if (!pending) {
+    if (pending) this.sharedLoads++;
+    else {
       this.loadCount++;
       pending = load().then(
         (seats) => {
-          const lapse = Math.min(...seats.filter((s) => s.status === 'HELD').map((s) => s.heldUntil!.getTime()));
+          const lapse = firstLapse(seats);
           const current = this.entries.get(scheduleId);
           if (!current || current.version.epoch !== version.epoch || current.version.n <= version.n) {
             this.entries.set(scheduleId, { version, seats, staleAt: Math.min(lapse, now + MAX_AGE_MS) });
@@ -130,10 +159,42 @@ export class SeatMapCache {
     return pending;
   }
 
-  /** After a commit that changed the schedule's seats. */
+  /** After a commit that changed the schedule's seats. Never throws: a failed bump is retried. */
   async invalidate(concertId: number, scheduleId: number): Promise<void> {
     // Only the version moves: dropping the local entry first would let readers who still see
     // the old version load it again, a second query for one change.
-    await Promise.all([this.deps.versions.bump(concertId, scheduleId).catch(() => {}), this.deps.onChange?.(concertId).catch(() => {})]);
+    // The waiting room is told alongside the bump; a bump that fails is retried every REBUMP_EVERY_MS.
+    await Promise.all([
+      this.deps.versions.bump(concertId, scheduleId).catch(() => {
+        this.unbumped.set(scheduleId, { concertId, since: this.deps.clock.now().getTime() });
+        this.rebumpSoon();
+      }),
+      this.deps.onChange?.(concertId).catch(() => {}),
+    ]);
+  }
+
+  /** Whether some schedule's change has not reached the version store yet (for tests and metrics). */
+  get pendingBumps(): number {
+    return this.unbumped.size;
+  }
+
+  private rebumpSoon(): void {
+    if (this.rebumping) return;
+    this.rebumping = setTimeout(() => {
+      this.rebumping = undefined;
+      void this.rebump();
+    }, REBUMP_EVERY_MS);
+    this.rebumping.unref();
+  }
+
+  private async rebump(): Promise<void> {
+    const now = this.deps.clock.now().getTime();
+    for (const [scheduleId, pending] of [...this.unbumped]) {
+      const landed = await this.deps.versions.bump(pending.concertId, scheduleId).then(() => true, () => false);
+      // Past MAX_AGE_MS every map loaded before the change has been dropped, in every process.
+      // (A change that failed its own bump meanwhile keeps its mark.)
+      if (this.unbumped.get(scheduleId) === pending && (landed || now - pending.since > MAX_AGE_MS)) this.unbumped.delete(scheduleId);
+    }
+    if (this.unbumped.size > 0) this.rebumpSoon();
   }
 }

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { migrations } from './migrations/index.ts';
 import type { DB } from './schema.ts';
@@ -36,12 +36,27 @@ export function pgConstraint(err: unknown): string | undefined {
   return typeof c === 'string' ? c : undefined;
 }
 
+/**
+ * Runs the pending migrations in one transaction that holds a transaction-level advisory lock,
+ * so two processes starting at once migrate one after the other. Kysely's own PostgreSQL lock is
+ * session-level and taken outside the migration's transaction: behind PgBouncer in transaction
+ * pooling its lock and unlock land on different server connections, and the lock stays held
+ * on a pooled connection forever, so every later start waits for it until it times out.
+ * Here the migrator is given the transaction (it then takes its own lock inside it too, on the
+ * same server connection) and the transaction's lock is released by the commit or the rollback.
+ */
 export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  return db.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`.execute(trx);
+    const migrator = new Migrator({ db: trx, provider: { getMigrations: async () => migrations } });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  });
 }
+
+// Any constant of our own; Kysely's is 3853314791062309107.
+const MIGRATION_LOCK_ID = sql.lit(7_305_114_209_618_311);
 
 // Connection failures, server shutdown or restart, and pool timeouts: the database is not there
 // right now, which is not a bug of ours. (Class 08 is connection exceptions; 57P01..57P03 are

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
-import { type Dialect, PostgresDialect } from 'kysely';
+import { type DialectAdapter, type Dialect, PostgresAdapter, PostgresDialect } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 
@@ -35,10 +35,26 @@ export function createDialect(opts: { databaseUrl?: string | undefined; dataDir:
     // A checked-out client whose connection drops emits 'error' too (besides failing its query);
     // the pool listens only while a client is idle, so without this the process would crash.
     pool.on('connect', (client) => client.on('error', () => {}));
-    return { dialect: new PostgresDialect({ pool }), kind: 'postgres', pool };
+    return { dialect: new PoolerSafePostgresDialect({ pool }), kind: 'postgres', pool };
   }
   const dir = opts.dataDir === 'memory://' ? undefined : opts.dataDir;
   if (dir) mkdirSync(dir, { recursive: true });
   const pglite = new PGlite(dir ? `file://${dir}` : 'memory://', { parsers: { [INT8]: toNumber, [NUMERIC]: toNumber } });
   return { dialect: new PGliteDialect(pglite), kind: 'pglite' };
+}
+
+/**
+ * Kysely's PostgreSQL migration lock is a session-level advisory lock, which a transaction
+ * pooler (PgBouncer) leaks on a pooled server connection. migrateToLatest takes a
+ * transaction-level lock instead, in the migration's own transaction; the adapter takes none.
+ */
+class TransactionLockedMigrationsAdapter extends PostgresAdapter {
+  override async acquireMigrationLock(): Promise<void> {}
+  override async releaseMigrationLock(): Promise<void> {}
+}
+
+class PoolerSafePostgresDialect extends PostgresDialect {
+  override createAdapter(): DialectAdapter {
+    return new TransactionLockedMigrationsAdapter();
+  }
 }

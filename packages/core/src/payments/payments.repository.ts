@@ -1,61 +1,87 @@
-import type { Tx } from '../db/database.ts';
+import { sql } from 'kysely';
+import { AppError } from '../errors.ts';
+import type { Db, Tx } from '../db/database.ts';
 import { type BookingPass, passAdmitsTo } from '../reservations/reservations.repository.ts';
 
+/** The owner's reservation's schedule and concert (for the queue gate) and source; someone else's reads as missing. */
+export async function getReservationShow(db: Db, reservationId: string, userId: number) {
+  const row = await db
+    .selectFrom('reservations as r')
+    .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
+    .select(['r.schedule_id', 'r.source', 'sc.concert_id'])
+    .where('r.id', '=', reservationId)
+    .where('r.user_id', '=', userId)
+    .executeTakeFirst();
+  if (!row) throw new AppError('RESERVATION_NOT_FOUND', 'No such reservation');
+  return { scheduleId: row.schedule_id, concertId: row.concert_id, source: row.source };
+}
+
 /**
- * Turns a live hold into a sale; returns the seats sold (fewer than held means the hold lapsed).
- * Only with the gate's pass for the seats' concert, or the waitlist offer's own pass.
+ * Locks the owner's reservation, then the owner's row (every change of a balance locks it), in
+ * one statement; the balance read is the locked row's latest. Someone else's reads as missing.
  */
-export async function sellHeldSeats(trx: Tx, pass: BookingPass, reservationId: string, now: Date) {
-  return trx
-    .updateTable('seats')
-    .set({ sold_at: now, held_until: null })
-    .where('reservation_id', '=', reservationId)
-    .where(passAdmitsTo(pass))
-    .where('sold_at', 'is', null)
-    .where('held_until', '>', now)
-    .returning(['schedule_id', 'seat_number'])
-    .execute();
-}
-
-export async function insertPayment(
-  trx: Tx,
-  row: { id: string; reservationId: string; userId: number; amount: number; balanceBefore: number; balanceAfter: number; now: Date },
-) {
-  await trx
-    .insertInto('payments')
-    .values({
-      id: row.id,
-      reservation_id: row.reservationId,
-      user_id: row.userId,
-      amount: row.amount,
-      status: 'COMPLETED',
-      balance_before: row.balanceBefore,
-      balance_after: row.balanceAfter,
-      created_at: row.now,
-    })
-    .execute();
-}
-
-export async function insertTickets(
-  trx: Tx,
-  seats: Array<{ schedule_id: number; seat_number: number }>,
-  row: { reservationId: string; userId: number; paymentId: string; now: Date },
-) {
-  await trx
-    .insertInto('tickets')
-    .values(
-      seats.map((s) => ({
-        schedule_id: s.schedule_id,
-        seat_number: s.seat_number,
-        reservation_id: row.reservationId,
-        user_id: row.userId,
-        payment_id: row.paymentId,
-        created_at: row.now,
-      })),
+export async function lockReservationAndPayer(trx: Tx, reservationId: string, userId: number) {
+  const { rows } = await sql<{
+    status: string;
+    total_price: number;
+    seat_count: number;
+    hold_expires_at: Date;
+    schedule_id: number;
+    source: 'QUEUE' | 'WAITLIST';
+    balance: number;
+  }>`
+    WITH r AS (
+      SELECT status, total_price, seat_count, hold_expires_at, schedule_id, source FROM reservations WHERE id = ${reservationId} AND user_id = ${userId} FOR UPDATE
     )
-    .execute();
+    SELECT r.*, u.balance FROM r CROSS JOIN LATERAL (SELECT balance FROM users WHERE id = ${userId} FOR UPDATE) u`.execute(trx);
+  const row = rows[0];
+  if (!row) throw new AppError('RESERVATION_NOT_FOUND', 'No such reservation');
+  return row;
 }
 
-export async function markPaid(trx: Tx, reservationId: string, now: Date) {
-  await trx.updateTable('reservations').set({ status: 'PAID', paid_at: now }).where('id', '=', reservationId).execute();
+/**
+ * The sale, in one statement: the seats still held by this reservation, unexpired, become SOLD
+ * in the same UPDATE that checks it (a hold lapsing concurrently ends either sold here or free,
+ * never both); only if every seat was sold are the payment, the debit and its ledger entry, the
+ * tickets and the PAID status written. The caller holds the reservation's and the payer's row
+ * locks, and the gate's pass for the seats' concert. The constraints stay the judges: tickets' primary key (a seat sold once), the balance's
+ * CHECK (no overdraft), the payment's balance arithmetic. Returns the seats sold (fewer than the
+ * reservation's: the caller raises and the transaction rolls back) and the balance after.
+ */
+export async function sellReservation(
+  trx: Tx,
+  pass: BookingPass,
+  p: { paymentId: string; reservationId: string; userId: number; amount: number; seatCount: number; balanceBefore: number; now: Date },
+) {
+  const { rows } = await sql<{ sold: number; balance: number | null }>`
+    WITH sold AS (
+      UPDATE seats SET sold_at = ${p.now}, held_until = NULL
+      WHERE reservation_id = ${p.reservationId} AND ${passAdmitsTo(pass)} AND sold_at IS NULL AND held_until > ${p.now}
+      RETURNING schedule_id, seat_number
+    ),
+    whole AS (SELECT count(*) = ${p.seatCount} AS ok FROM sold),
+    payment AS (
+      INSERT INTO payments (id, reservation_id, user_id, amount, status, balance_before, balance_after, created_at)
+      SELECT ${p.paymentId}, ${p.reservationId}, ${p.userId}, ${p.amount}::bigint, 'COMPLETED', ${p.balanceBefore}::bigint,
+        ${p.balanceBefore}::bigint - ${p.amount}::bigint, ${p.now}
+      FROM whole WHERE ok
+    ),
+    debit AS (
+      UPDATE users SET balance = balance - ${p.amount}::bigint, updated_at = ${p.now}
+      WHERE id = ${p.userId} AND (SELECT ok FROM whole)
+      RETURNING balance
+    ),
+    entry AS (
+      INSERT INTO ledger_entries (user_id, kind, source, amount, balance_after, reservation_id, payment_id, created_at)
+      SELECT ${p.userId}, 'PAYMENT', 'SYSTEM', -${p.amount}::bigint, balance, ${p.reservationId}, ${p.paymentId}, ${p.now} FROM debit
+    ),
+    ticket AS (
+      INSERT INTO tickets (schedule_id, seat_number, reservation_id, user_id, payment_id, created_at)
+      SELECT schedule_id, seat_number, ${p.reservationId}, ${p.userId}, ${p.paymentId}, ${p.now} FROM sold WHERE (SELECT ok FROM whole)
+    ),
+    paid AS (
+      UPDATE reservations SET status = 'PAID', paid_at = ${p.now} WHERE id = ${p.reservationId} AND (SELECT ok FROM whole)
+    )
+    SELECT (SELECT count(*) FROM sold)::int AS sold, (SELECT balance FROM debit) AS balance`.execute(trx);
+  return rows[0]!;
 }

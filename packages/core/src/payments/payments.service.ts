@@ -6,9 +6,7 @@ import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from '../queue/queue.gate.ts';
 import type { PayInput } from '../schemas.ts';
 import type { PaymentResult } from '../types.ts';
-import { applyLedgerEntry } from '../balance/balance.repository.ts';
-import { getReservation, lockReservation } from '../reservations/reservations.repository.ts';
-import { lockUser } from '../users/users.repository.ts';
+import { getReservation } from '../reservations/reservations.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import { insertReservationEvent } from '../outbox/outbox.repository.ts';
 import { emitSoldOutIfSo, settleOffers } from '../waitlist/waitlist.repository.ts';
@@ -30,7 +28,7 @@ export class PaymentsService {
       { reservationId },
       {
         execute: async (complete) => {
-          const reservation = await getReservation(this.deps.db, reservationId, this.deps.clock.now(), userId);
+          const reservation = await repo.getReservationShow(this.deps.db, reservationId, userId);
           // A waitlist offer is its own admission: it is paid without a queue token (its OfferPass
           // is taken inside the transaction, from the locked reservation's OFFERED entry).
           const pass = reservation.source === 'WAITLIST' ? undefined : await gate.admit(reservation.concertId);
@@ -59,7 +57,8 @@ export class PaymentsService {
   ): Promise<StoredPayment> {
     const { db, clock } = this.deps;
     return transaction(db, async (trx, onCommit) => {
-      const r = await lockReservation(trx, reservationId, userId);
+      // The reservation, then the payer (every change of a balance locks it), in one statement.
+      const r = await repo.lockReservationAndPayer(trx, reservationId, userId);
       // Read the time after the lock: a payment that queued behind another must not sell a hold
       // that lapsed while it waited.
       const now = clock.now();
@@ -68,39 +67,26 @@ export class PaymentsService {
       if (r.status === 'EXPIRED' || r.hold_expires_at <= now) {
         throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       }
-      const user = await lockUser(trx, userId);
-      if (user.balance < r.total_price) {
-        throw new AppError('INSUFFICIENT_BALANCE', `The balance is ${user.balance} won; this reservation costs ${r.total_price} won`, {
-          balance: user.balance,
+      if (r.balance < r.total_price) {
+        throw new AppError('INSUFFICIENT_BALANCE', `The balance is ${r.balance} won; this reservation costs ${r.total_price} won`, {
+          balance: r.balance,
           required: r.total_price,
         });
       }
-      // Seats still held by this reservation, unexpired, become SOLD in the same statement that
-      // checks it: a hold lapsing concurrently ends either sold (here) or free (re-held), never both.
       const pass = active ?? (await offerPass(trx, reservationId, userId));
-      const sold = await repo.sellHeldSeats(trx, pass, reservationId, now);
-      if (sold.length !== r.seat_count) throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       const paymentId = randomUUID();
-      await repo.insertPayment(trx, {
-        id: paymentId,
+      // The sale in one statement (see sellReservation): seats sold only while still held by this
+      // reservation and unexpired, then the payment, the debit, the tickets and PAID.
+      const { sold, balance } = await repo.sellReservation(trx, pass, {
+        paymentId,
         reservationId,
         userId,
         amount: r.total_price,
-        balanceBefore: user.balance,
-        balanceAfter: user.balance - r.total_price,
+        seatCount: r.seat_count,
+        balanceBefore: r.balance,
         now,
       });
-      const { balance } = await applyLedgerEntry(trx, {
-        user_id: userId,
-        kind: 'PAYMENT',
-        source: 'SYSTEM',
-        amount: -r.total_price,
-        reservation_id: reservationId,
-        payment_id: paymentId,
-        created_at: now,
-      });
-      await repo.insertTickets(trx, sold, { reservationId, userId, paymentId, now });
-      await repo.markPaid(trx, reservationId, now);
+      if (sold !== r.seat_count || balance === null) throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       if (r.source === 'WAITLIST') await settleOffers(trx, [reservationId], 'ACCEPTED', now);
       const paid = await getReservation(trx, reservationId, now);
       await insertReservationEvent(trx, 'payment.completed', paid, now, {
@@ -113,7 +99,7 @@ export class PaymentsService {
         amount: r.total_price,
         status: 'COMPLETED',
         paidAt: now,
-        balanceBefore: user.balance,
+        balanceBefore: r.balance,
         balanceAfter: balance,
         concertId,
         scheduleId,

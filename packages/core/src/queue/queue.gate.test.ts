@@ -3,8 +3,8 @@ import { createTestDatabase, type TestDatabase, testEnv } from '../../../../test
 import { loadConfig } from '../config.ts';
 import { transaction } from '../db/database.ts';
 import { type Core, createCore } from '../index.ts';
-import { sellHeldSeats } from '../payments/payments.repository.ts';
-import { claimSeats } from '../reservations/reservations.repository.ts';
+import { sellReservation } from '../payments/payments.repository.ts';
+import { holdSeats } from '../reservations/reservations.repository.ts';
 import type { ActivePass } from './queue.gate.ts';
 
 /**
@@ -36,11 +36,13 @@ describe('the queue gate’s pass', () => {
     const forged: ActivePass = { userId: 1, concertId: 1, tokenId: 'x' };
     const writes = (pass: ActivePass) => async () => {
       await transaction(core.db, async (trx) => {
+        const hold = { reservationId: '00000000-0000-4000-8000-000000000000', userId: 1, scheduleId: 1, seatNumbers: [1], heldUntil: new Date(), now: new Date(), limit: 4 };
+        const sale = { paymentId: hold.reservationId, reservationId: hold.reservationId, userId: 1, amount: 0, seatCount: 1, balanceBefore: 0, now: new Date() };
         // @ts-expect-error a hold without the gate's pass
-        await claimSeats(trx, 1, [1], '00000000-0000-4000-8000-000000000000', new Date(), new Date());
+        await holdSeats(trx, hold);
         // @ts-expect-error a sale without the gate's pass
-        await sellHeldSeats(trx, '00000000-0000-4000-8000-000000000000', new Date());
-        await claimSeats(trx, pass, 1, [1], '00000000-0000-4000-8000-000000000000', new Date(), new Date());
+        await sellReservation(trx, sale);
+        await holdSeats(trx, pass, hold);
       });
     };
     // Nothing above runs: the assertions are the compiler's (an @ts-expect-error that expects no error fails typecheck).
@@ -65,7 +67,9 @@ describe('the queue gate’s pass', () => {
     const user = (await core.admin.createUser({ name: 'fan', initialBalance: 0 })).userId;
     const passA = await core.queue.gate(user, (await core.queue.enter(user, a.concertId)).token).admit(a.concertId);
     const reservationId = '00000000-0000-4000-8000-000000000001';
-    const claimed = await transaction(core.db, (trx) => claimSeats(trx, passA, b.scheduleId, [1, 2], reservationId, new Date(Date.now() + 60_000), new Date()));
-    expect(claimed).toEqual([]);
+    const held = await transaction(core.db, (trx) =>
+      holdSeats(trx, passA, { reservationId, userId: user, scheduleId: b.scheduleId, seatNumbers: [1, 2], heldUntil: new Date(Date.now() + 60_000), now: new Date(), limit: 4 }),
+    );
+    expect(held.seats).toEqual([]);
   });
 });

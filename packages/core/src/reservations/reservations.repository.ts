@@ -96,17 +96,24 @@ export async function lockReservation(trx: Tx, reservationId: string, userId?: n
   return row;
 }
 
-/** Seats of one schedule that a user holds (live) or bought: the per-user ticket limit counts these. */
+/**
+ * Seats of one schedule that a user holds (live) or bought: the per-user ticket limit counts
+ * these. Counted from the user's own reservations of that schedule (a live HELD one claims its
+ * seats until its expiry, a PAID one owns them), through reservations_user_schedule_idx: one
+ * table, equality on both leading columns, so no statistics, however stale, can make the planner
+ * walk the seats of other users (joined to seats, it once walked every claimed seat).
+ */
+export function userSeatCount(db: Executor, userId: number, scheduleId: number, now: Date) {
+  return db
+    .selectFrom('reservations')
+    .select(sql<number>`coalesce(sum(seat_count), 0)::int`.as('n'))
+    .where('user_id', '=', userId)
+    .where('schedule_id', '=', scheduleId)
+    .where(sql<boolean>`(status = 'PAID' OR (status = 'HELD' AND hold_expires_at > ${now}))`);
+}
+
 export async function countUserSeats(trx: Tx, userId: number, scheduleId: number, now: Date): Promise<number> {
-  const row = await trx
-    .selectFrom('seats as s')
-    .innerJoin('reservations as r', 'r.id', 's.reservation_id')
-    .select(sql<number>`count(*)::int`.as('n'))
-    .where('s.schedule_id', '=', scheduleId)
-    .where('r.user_id', '=', userId)
-    .where(sql<boolean>`(s.sold_at IS NOT NULL OR s.held_until > ${now})`)
-    .executeTakeFirstOrThrow();
-  return row.n;
+  return (await userSeatCount(trx, userId, scheduleId, now).executeTakeFirstOrThrow()).n;
 }
 
 /**
@@ -159,6 +166,62 @@ export async function insertReservation(
     .insertInto('reservation_seats')
     .values(row.seats.map((s) => ({ reservation_id: row.id, schedule_id: row.scheduleId, seat_number: s.seat_number, grade: s.grade, price: s.price })))
     .execute();
+}
+
+/**
+ * The hold, in one statement once the user's row is locked (the lock serialises one user's holds,
+ * and this statement's snapshot, taken after it, sees every hold committed before it): count the
+ * user's seats; claim every requested seat that is free now, with one conditional UPDATE, only
+ * if the limit allows; and write the reservation and its seats only if every seat was claimed.
+ * Concurrent claims of a seat queue on its row lock; the loser re-reads the row and matches
+ * nothing. Only with the gate's pass, and only seats of the concert the pass admits to.
+ * Returns the user's seat count before the hold, the seats claimed (fewer than asked:
+ * the caller raises and the transaction rolls back), and what the answer shows of the show.
+ */
+export async function holdSeats(
+  trx: Tx,
+  pass: BookingPass,
+  h: { reservationId: string; userId: number; scheduleId: number; seatNumbers: number[]; heldUntil: Date; now: Date; limit: number },
+) {
+  const k = h.seatNumbers.length;
+  const { rows } = await sql<{
+    owned: number;
+    concert_id: number;
+    title: string;
+    starts_at: Date;
+    seat_number: number | null;
+    grade: string | null;
+    price: number | null;
+  }>`
+    WITH owned AS (${userSeatCount(trx, h.userId, h.scheduleId, h.now)}),
+    claimed AS (
+      UPDATE seats SET reservation_id = ${h.reservationId}, held_until = ${h.heldUntil}
+      WHERE schedule_id = ${h.scheduleId} AND ${passAdmitsTo(pass)} AND seat_number = ANY(${h.seatNumbers}::int[])
+        AND sold_at IS NULL AND (reservation_id IS NULL OR held_until <= ${h.now})
+        AND (SELECT n FROM owned) + ${k} <= ${h.limit}
+      RETURNING seat_number, grade, price
+    ),
+    whole AS (SELECT count(*) = ${k} AS ok, coalesce(sum(price), 0) AS total FROM claimed),
+    reservation AS (
+      INSERT INTO reservations (id, user_id, schedule_id, status, total_price, seat_count, hold_expires_at, created_at)
+      SELECT ${h.reservationId}, ${h.userId}, ${h.scheduleId}, 'HELD', total, ${k}, ${h.heldUntil}, ${h.now} FROM whole WHERE ok
+    ),
+    reservation_seat AS (
+      INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price)
+      SELECT ${h.reservationId}, ${h.scheduleId}, seat_number, grade, price FROM claimed WHERE (SELECT ok FROM whole)
+    )
+    SELECT o.n AS owned, sc.concert_id, c.title, sc.starts_at, cl.seat_number, cl.grade, cl.price
+    FROM owned o
+    JOIN schedules sc ON sc.id = ${h.scheduleId}
+    JOIN concerts c ON c.id = sc.concert_id
+    LEFT JOIN claimed cl ON true
+    ORDER BY cl.seat_number`.execute(trx);
+  const first = rows[0]!;
+  return {
+    owned: first.owned,
+    show: { concertId: first.concert_id, concertTitle: first.title, startsAt: first.starts_at },
+    seats: rows.flatMap((r) => (r.seat_number === null ? [] : [{ seatNumber: r.seat_number, grade: r.grade!, price: Number(r.price) }])),
+  };
 }
 
 /** Frees the unsold seats a reservation still claims. */

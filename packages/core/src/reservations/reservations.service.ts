@@ -35,7 +35,8 @@ export class ReservationsService {
       execute: async (complete) => {
         const { db, clock } = this.deps;
         const schedule = await this.deps.concerts.scheduleRow(scheduleId);
-        const pass = await gate.admit(schedule.concert_id);
+        // The same round trip reads the seat map's version, for the check of taken seats below.
+        const pass = await gate.admit(schedule.concert_id, { seatMapOf: scheduleId });
         const now = clock.now();
         if (now < schedule.booking_opens_at) {
           throw new AppError('BOOKING_NOT_OPEN', `Booking opens at ${schedule.booking_opens_at.toISOString()}`, {
@@ -54,7 +55,15 @@ export class ReservationsService {
         return transaction(db, async (trx, onCommit) => {
           // The user's row lock serialises one user's holds, so the limit cannot be raced past.
           await lockUser(trx, userId);
-          const owned = await repo.countUserSeats(trx, userId, scheduleId, now);
+          const { owned, show, seats } = await repo.holdSeats(trx, pass, {
+            reservationId,
+            userId,
+            scheduleId,
+            seatNumbers,
+            heldUntil: holdExpiresAt,
+            now,
+            limit: MAX_SEATS_PER_USER_PER_SCHEDULE,
+          });
           if (owned + seatNumbers.length > MAX_SEATS_PER_USER_PER_SCHEDULE) {
             throw new AppError(
               'TICKET_LIMIT_EXCEEDED',
@@ -62,19 +71,31 @@ export class ReservationsService {
               { limit: MAX_SEATS_PER_USER_PER_SCHEDULE, owned },
             );
           }
-          const claimed = await repo.claimSeats(trx, pass, scheduleId, seatNumbers, reservationId, holdExpiresAt, now);
-          if (claimed.length !== seatNumbers.length) {
-            const got = new Set(claimed.map((s) => s.seat_number));
+          if (seats.length !== seatNumbers.length) {
+            const got = new Set(seats.map((s) => s.seatNumber));
             const taken = seatNumbers.filter((n) => !got.has(n));
             throw new AppError('SEAT_UNAVAILABLE', `Seat ${taken.join(', ')} is not available`, { seatNumbers: taken });
           }
           // Read after the claim: a cancellation locks every seat of the show, so it either
           // committed before our claim (and this read sees it) or releases this hold itself.
           await assertNotCancelled(trx, scheduleId);
-          await repo.insertReservation(trx, { id: reservationId, userId, scheduleId, seats: claimed, holdExpiresAt, now });
-          const reservation = await repo.getReservation(trx, reservationId, now);
-          await insertReservationEvent(trx, 'reservation.held', reservation, now);
-          const result = publicReservation(reservation);
+          // The answer is what the statement wrote and returned: no second read.
+          const result: Reservation = {
+            reservationId,
+            concertId: show.concertId,
+            concertTitle: show.concertTitle,
+            scheduleId,
+            startsAt: show.startsAt,
+            seats,
+            totalPrice: seats.reduce((sum, s) => sum + s.price, 0),
+            status: 'HELD',
+            holdExpiresAt,
+            source: 'QUEUE',
+            createdAt: now,
+            paidAt: null,
+            refundedAt: null,
+          };
+          await insertReservationEvent(trx, 'reservation.held', { ...result, userId }, now);
           await complete(trx, result);
           onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId));
           return result;

@@ -4,10 +4,31 @@ import type { Command } from 'commander';
 import { act, man } from '../../command.ts';
 import type { Ctx } from '../../context.ts';
 import { UsageError } from '../../errors.ts';
-import { localTime, table } from '../../format.ts';
+import { count, id } from '../../args.ts';
+import { type Colors, localTime, table, won } from '../../format.ts';
+import type { AdminConcert, AdminConcertPage } from '../../types.ts';
 
 export function register(admin: Command): void {
-  const concerts = admin.command('concerts').description('Concerts.');
+  const concerts = admin.command('concerts').description('Concerts: list with live counts and revenue, create, rename.');
+  man(
+    concerts
+      .command('list', { isDefault: true })
+      .description('Every concert and show: seats available, held and sold, net revenue, cancelled shows.')
+      .option('--limit <n>', 'concerts per page (1-100)', count('--limit'))
+      .option('--cursor <c>', 'the next page (from the last page)')
+      .action(act(adminConcertsListCommand)),
+    [['concert --admin-key $KEY admin concerts', 'how every show is selling']],
+  );
+  man(
+    concerts
+      .command('rename')
+      .description("Change a concert's title or venue.")
+      .argument('<concertId>', 'the concert', id('concertId'))
+      .option('--title <title>', 'the new title')
+      .option('--venue <venue>', 'the new venue')
+      .action(act(adminRenameConcertCommand)),
+    [['concert --admin-key $KEY admin concerts rename 1 --title "Aurora Live in Seoul (added date)"', 'retitle concert 1']],
+  );
   man(
     concerts
       .command('create')
@@ -27,6 +48,48 @@ export function register(admin: Command): void {
 }
 Tiers must cover every seat exactly once; without tiers every seat is grade R at ₩100,000.`,
   );
+}
+
+function renderAdminConcerts(c: Colors, concerts: AdminConcert[]): string {
+  return table(
+    c,
+    ['concert', 'title', 'show', 'starts', 'available', 'held', 'sold', 'revenue'],
+    concerts.flatMap((k) =>
+      k.schedules.length === 0
+        ? [[k.concertId, k.title, '', '', '', '', '', '']]
+        : k.schedules.map((s, i) => [
+            i === 0 ? k.concertId : '',
+            i === 0 ? k.title : '',
+            s.scheduleId,
+            s.cancelled ? c.red(`${localTime(s.startsAt)} CANCELLED`) : localTime(s.startsAt),
+            s.available,
+            s.held,
+            s.sold,
+            won(s.revenue),
+          ]),
+    ),
+    { align: ['right', 'left', 'right', 'left', 'right', 'right', 'right', 'right'] },
+  );
+}
+
+/** `concert admin concerts [list]`: every show's live counts and net revenue (refunds taken off). */
+export async function adminConcertsListCommand(ctx: Ctx, opts: { limit?: number; cursor?: string } = {}): Promise<AdminConcertPage> {
+  ctx.requireAdmin();
+  const page = await ctx.client.admin.concerts.list.query({ ...(opts.limit ? { limit: opts.limit } : {}), ...(opts.cursor ? { cursor: opts.cursor } : {}) });
+  return ctx.print(page, (c) =>
+    page.items.length === 0
+      ? 'No concerts yet.'
+      : renderAdminConcerts(c, page.items) + (page.nextCursor ? `
+More: concert admin concerts --cursor ${page.nextCursor}` : ''),
+  );
+}
+
+/** `concert admin concerts rename <concertId> [--title T] [--venue V]`. */
+export async function adminRenameConcertCommand(ctx: Ctx, concertId: number, opts: { title?: string; venue?: string } = {}): Promise<AdminConcert> {
+  ctx.requireAdmin();
+  if (opts.title === undefined && opts.venue === undefined) throw new UsageError('Give --title or --venue (or both).');
+  const k = await ctx.client.admin.concerts.update.mutate({ concertId, ...(opts.title !== undefined ? { title: opts.title } : {}), ...(opts.venue !== undefined ? { venue: opts.venue } : {}) });
+  return ctx.print(k, (c) => `Concert ${c.bold(String(k.concertId))} is now "${k.title}"${k.venue ? ` at ${k.venue}` : ''}.`);
 }
 
 /**

@@ -1,0 +1,35 @@
+\set g :i * 20 + :client_id
+\set i :i + 1
+\set sched 1 + :g / 1000
+\set seat :g % 1000 + 1
+\set user 1 + :g % 1999
+insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'reservations.hold', ('pgbench-hold-' || :g), 'ZkERNDOyasT8RdlJHvPWZOl408E2WpwyF0i1_kq8_uU', 'IN_PROGRESS', ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
+begin;
+select "id", "name", "balance" from "users" where "id" = :user for update
+\gset
+
+    WITH owned AS ((select coalesce(sum(seat_count), 0)::int as "n" from "reservations" where "user_id" = :user and "schedule_id" = :sched and (status = 'PAID' OR (status = 'HELD' AND hold_expires_at > (now() + interval '0 milliseconds'))))),
+    claimed AS (
+      UPDATE seats SET reservation_id = lpad(to_hex(:g::bigint), 32, '0')::uuid, held_until = (now() + interval '300000 milliseconds')
+      WHERE schedule_id = :sched AND seat_number = ANY(ARRAY[:seat]::int[])
+        AND sold_at IS NULL AND (reservation_id IS NULL OR held_until <= (now() + interval '0 milliseconds'))
+        AND (SELECT n FROM owned) + 1 <= 4
+      RETURNING seat_number, grade, price
+    ),
+    whole AS (SELECT count(*) = 1 AS ok, coalesce(sum(price), 0) AS total FROM claimed),
+    reservation AS (
+      INSERT INTO reservations (id, user_id, schedule_id, status, total_price, seat_count, hold_expires_at, created_at)
+      SELECT lpad(to_hex(:g::bigint), 32, '0')::uuid, :user, :sched, 'HELD', total, 1, (now() + interval '300000 milliseconds'), (now() + interval '0 milliseconds') FROM whole WHERE ok
+    ),
+    reservation_seat AS (
+      INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price)
+      SELECT lpad(to_hex(:g::bigint), 32, '0')::uuid, :sched, seat_number, grade, price FROM claimed WHERE (SELECT ok FROM whole)
+    )
+    SELECT o.n AS owned, sc.concert_id, c.title, sc.starts_at, cl.seat_number, cl.grade, cl.price
+    FROM owned o
+    JOIN schedules sc ON sc.id = :sched
+    JOIN concerts c ON c.id = sc.concert_id
+    LEFT JOIN claimed cl ON true
+    ORDER BY cl.seat_number;
+update "idempotency_keys" set "state" = 'DONE', "response" = convert_from(decode('eyJqc29uIjp7InJlc2VydmF0aW9uSWQiOiIxMGMzMDMwYi01OTNhLTRlODUtOGZhZS1mNDZkNTRjODU2NDMiLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6Mywic3RhcnRzQXQiOiIyMDI2LTEyLTMxVDE3OjI0OjA1Ljg3NloiLCJzZWF0cyI6W3sic2VhdE51bWJlciI6NywiZ3JhZGUiOiJSIiwicHJpY2UiOjEwMDAwMH1dLCJ0b3RhbFByaWNlIjoxMDAwMDAsInN0YXR1cyI6IkhFTEQiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wMVQxNzoyOTowNS44NzZaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wMVQxNzoyNDowNS44NzZaIiwicGFpZEF0IjpudWxsfSwibWV0YSI6eyJ2YWx1ZXMiOnsic3RhcnRzQXQiOlsiRGF0ZSJdLCJob2xkRXhwaXJlc0F0IjpbIkRhdGUiXSwiY3JlYXRlZEF0IjpbIkRhdGUiXX0sInYiOjF9fQ==', 'base64'), 'UTF8'), "completed_at" = (now() + interval '0 milliseconds') where "user_id" = :user and "procedure" = 'reservations.hold' and "key" = ('pgbench-hold-' || :g) and "state" = 'IN_PROGRESS' and "owner" = ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid;
+commit;

@@ -1,0 +1,238 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FakeClock } from '@concert/core';
+import pg from 'pg';
+import { client, createTestDatabase, key, startApi, testEnv } from '../test/harness.ts';
+
+/**
+ * The database's own limit for the work of a hold and of a payment: pgbench (it ships with
+ * PostgreSQL) running, with prepared statements, exactly the statements the application sends.
+ * They are not copied by hand: one hold and one payment go through the real API in this process
+ * while node-postgres's Client.query is watched, and what it sent becomes the pgbench scripts,
+ * the request's values replaced by per-transaction variables (each transaction holds its own
+ * seat for its own user, like the benchmark's distinct-seat holds; the payment run pays them).
+ */
+export interface Reference {
+  /** Statements one hold and one payment send (round trips to the database). */
+  holdStatements: number;
+  payStatements: number;
+  scripts: { hold: string; pay: string };
+  /** One round: `clients × transactionsPerClient` holds, then as many payments of them; transactions per second. */
+  run(round: number): Promise<{ holdTps: number; payTps: number }>;
+  close(): Promise<void>;
+}
+
+interface Sent {
+  text: string;
+  values: unknown[];
+  rows?: Array<Record<string, unknown>>;
+}
+
+const PER_SCHEDULE = 1000;
+const USERS = 2000;
+const PRICE = 100_000;
+
+export async function pgbenchReference(opts: { clients: number; transactionsPerClient: number; rounds: number }): Promise<Reference> {
+  const { clients, transactionsPerClient } = opts;
+  const db = await createTestDatabase();
+  // Frozen at the start: the values the statements carry are offsets from it (the sweeper of this
+  // API sees no hold lapse while pgbench runs).
+  const clock = new FakeClock(Date.now());
+  const api = await startApi(testEnv(db.url, { RATE_LIMITS: 'off', QUEUE_MAX_ACTIVE: '1000000' }), { clock });
+  const sql = new pg.Client({ connectionString: db.url });
+  await sql.connect();
+  let apiOpen = true;
+  const release = async () => {
+    await sql.end().catch(() => {});
+    if (apiOpen) await api.close();
+    await db.drop().catch(() => {});
+  };
+  try {
+    // A fresh database shaped like the product's (migrated by the API), seeded in bulk.
+    const holds = clients * transactionsPerClient;
+    const schedules = Math.ceil((holds * opts.rounds) / PER_SCHEDULE) + 1;
+    const { rows: c } = await sql.query<{ id: string }>(`INSERT INTO concerts (title) VALUES ('pgbench reference') RETURNING id`);
+    const concertId = Number(c[0]!.id);
+    const { rows: s } = await sql.query<{ id: string }>(
+      `INSERT INTO schedules (concert_id, starts_at, booking_opens_at, seat_count)
+       SELECT $1, $2::timestamptz + interval '30 days', $2::timestamptz - interval '30 days', $3 FROM generate_series(1, $4) RETURNING id`,
+      [concertId, new Date(clock.now()), PER_SCHEDULE, schedules],
+    );
+    const scheduleIds = s.map((r) => Number(r.id));
+    await sql.query(`INSERT INTO seats (schedule_id, seat_number, grade, price) SELECT sc, n, 'R', $2 FROM unnest($1::bigint[]) sc, generate_series(1, $3) n`, [
+      scheduleIds,
+      PRICE,
+      PER_SCHEDULE,
+    ]);
+    const { rows: u } = await sql.query<{ id: string }>(
+      `WITH u AS (INSERT INTO users (name, balance) SELECT 'pgbench ' || g, 1000000000 FROM generate_series(1, $1) g RETURNING id),
+            l AS (INSERT INTO ledger_entries (user_id, kind, source, amount, balance_after, created_at) SELECT id, 'CHARGE', 'ADMIN', 1000000000, 1000000000, now() FROM u)
+       SELECT id FROM u ORDER BY id`,
+      [USERS],
+    );
+    const firstUser = Number(u[0]!.id);
+    await sql.query('VACUUM ANALYZE');
+
+    // One hold and one payment through the API (the last schedule, kept out of the runs), watched.
+    const user = firstUser + USERS - 1;
+    const scheduleId = scheduleIds.at(-1)!;
+    const seat = 7;
+    const ticket = await client(api.url, { userId: user }).queue.enter.mutate({ concertId });
+    const fan = client(api.url, { userId: user, queueToken: ticket.token }, { batch: false });
+    // Warm the caches a running sale has warm (the schedule's row, its seat map at this version).
+    await fan.concerts.seats.query({ scheduleId });
+    const hold = await watch(() => fan.reservations.hold.mutate({ scheduleId, seatNumbers: [seat], idempotencyKey: key('pgbench-hold') }));
+    const pay = await watch(() => fan.payments.pay.mutate({ reservationId: hold.result.reservationId, idempotencyKey: key('pgbench-pay') }));
+
+    await api.close();
+    apiOpen = false;
+    for (const [name, w] of [['hold', hold], ['payment', pay]] as const) {
+      const tx = w.sent.filter((q) => /^(begin|commit)$/i.test(q.text)).length;
+      if (tx !== 2 || w.sent.some((q) => /skip locked/i.test(q.text))) throw new Error(`pgbench reference: the ${name} was not watched alone (a background job ran): try again`);
+    }
+    const now = clock.now().getTime();
+    const varying = (sent: Sent[]) => {
+      const subs = new Map<unknown, string>([
+        [user, ':user'],
+        [scheduleId, ':sched'],
+        [hold.result.reservationId, `lpad(to_hex(:g::bigint), 32, '0')::uuid`],
+      ]);
+      for (const q of sent) {
+        for (const v of q.values) {
+          if (Array.isArray(v) && v.length === 1 && v[0] === seat) subs.set(v, 'ARRAY[:seat]');
+          if (v instanceof Date) subs.set(v, `(now() + interval '${v.getTime() - now} milliseconds')`);
+        }
+      }
+      return subs;
+    };
+    const holdSubs = varying(hold.sent);
+    // Per-call values: the idempotency key and its owner; the payment id; the locked balance.
+    for (const q of hold.sent) {
+      for (const v of q.values) {
+        if (typeof v === 'string' && v.startsWith('pgbench-hold-')) holdSubs.set(v, `('pgbench-hold-' || :g)`);
+        if (typeof v === 'string' && /^[0-9a-f-]{36}$/.test(v) && !holdSubs.has(v)) holdSubs.set(v, `('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid`);
+      }
+    }
+    const paySubs = varying(pay.sent);
+    const balance = pay.sent.flatMap((q) => q.rows ?? []).find((r) => 'balance' in r)?.balance;
+    if (typeof balance !== 'number') throw new Error('pgbench reference: no statement of the payment read the balance');
+    paySubs.set(balance, ':balance');
+    for (const q of pay.sent) {
+      for (const v of q.values) {
+        if (typeof v === 'string' && v.startsWith('pgbench-pay-')) paySubs.set(v, `('pgbench-pay-' || :g)`);
+        else if (typeof v === 'string' && /^[0-9a-f-]{36}$/.test(v) && !paySubs.has(v)) paySubs.set(v, `('${paySubs.size % 2 ? 'b' : 'c'}' || lpad(to_hex(:g::bigint), 31, '0'))::uuid`);
+      }
+    }
+    const header = [
+      `\\set g :i * ${clients} + :client_id`,
+      `\\set i :i + 1`,
+      `\\set sched ${scheduleIds[0]} + :g / ${PER_SCHEDULE}`,
+      `\\set seat :g % ${PER_SCHEDULE} + 1`,
+      `\\set user ${firstUser} + :g % ${USERS - 1}`,
+    ];
+    const script = (sent: Sent[], subs: Map<unknown, string>) =>
+      // \gset ends the statement that reads the balance (in place of its semicolon), keeping it for the next.
+      [...header, ...sent.map((q) => `${toPgbench(q, subs)}${q.rows?.some((r) => 'balance' in r) ? '\n\\gset' : ';'}`)].join('\n') + '\n';
+    const scripts = { hold: script(hold.sent, holdSubs), pay: script(pay.sent, paySubs) };
+
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'concert-pgbench-'));
+    const pgbench = async (name: 'hold' | 'pay', round: number) => {
+      const file = path.join(dir, `${name}.sql`);
+      writeFileSync(file, scripts[name]);
+      const url = new URL(db.url);
+      // Each round's transactions take the next seats: i counts a client's transactions.
+      const args = ['-n', '-M', 'prepared', '-c', String(clients), '-j', '2', '-t', String(transactionsPerClient), '-D', `i=${round * transactionsPerClient}`, '-f', file];
+      args.push('-h', url.hostname, '-p', url.port || '5432', '-U', decodeURIComponent(url.username || 'postgres'), url.pathname.slice(1));
+      const out = await exec(pgbenchPath(), args);
+      const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1]);
+      const done = Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1]);
+      if (!tps || done !== holds || /abort/i.test(out)) throw new Error(`pgbench ${name} failed:\n${out}`);
+      return tps;
+    };
+    const count = async (status: string) => (await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM reservations WHERE status = $1`, [status])).rows[0]!.n;
+    const paidBefore = await count('PAID');
+    let rounds = 0;
+    return {
+      holdStatements: hold.sent.length,
+      payStatements: pay.sent.length,
+      scripts,
+      async run(round) {
+        const holdTps = await pgbench('hold', round);
+        const held = await count('HELD');
+        const payTps = await pgbench('pay', round);
+        rounds++;
+        // The runs did the work: every transaction held a seat, and every hold was paid.
+        const paid = (await count('PAID')) - paidBefore;
+        if (held !== holds || paid !== holds * rounds) throw new Error(`pgbench reference: ${held} holds and ${paid} payments, of ${holds} per round`);
+        return { holdTps, payTps };
+      },
+      close: release,
+    };
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+/** Runs fn while recording every statement node-postgres sends (the API runs in this process). */
+async function watch<T>(fn: () => Promise<T>): Promise<{ result: T; sent: Sent[] }> {
+  const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
+  const original = proto.query;
+  const sent: Sent[] = [];
+  proto.query = function (this: unknown, ...a: unknown[]) {
+    const [text, values] = a;
+    const out = original.apply(this, a);
+    if (typeof text === 'string' && out instanceof Promise) {
+      const q: Sent = { text, values: Array.isArray(values) ? values : [] };
+      sent.push(q);
+      return out.then((r: { rows?: Array<Record<string, unknown>> }) => ((q.rows = r?.rows), r));
+    }
+    return out;
+  };
+  try {
+    return { result: await fn(), sent };
+  } finally {
+    proto.query = original;
+  }
+}
+
+/** A statement with its parameters written in: per-transaction ones as pgbench variables, the rest as constants. */
+function toPgbench(q: Sent, subs: Map<unknown, string>): string {
+  return q.text.replace(/\$(\d+)/g, (_, i: string) => {
+    const v = q.values[Number(i) - 1];
+    return subs.get(v) ?? constant(v);
+  });
+}
+
+function constant(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (v === null) return 'NULL';
+  if (typeof v === 'string') {
+    // pgbench reads ":name" anywhere in a statement as a variable: text with a colon travels encoded.
+    return v.includes(':') ? `convert_from(decode('${Buffer.from(v).toString('base64')}', 'base64'), 'UTF8')` : `'${v.replaceAll("'", "''")}'`;
+  }
+  if (Array.isArray(v)) return `ARRAY[${v.map(constant).join(', ')}]`;
+  throw new Error(`pgbench reference: no constant for ${JSON.stringify(v)}`);
+}
+
+function pgbenchPath(): string {
+  try {
+    execFileSync('pgbench', ['--version'], { stdio: 'ignore' });
+    return 'pgbench';
+  } catch {
+    return path.join(execFileSync('pg_config', ['--bindir']).toString().trim(), 'pgbench');
+  }
+}
+
+function exec(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.once('error', reject);
+    child.once('exit', () => resolve(out));
+  });
+}

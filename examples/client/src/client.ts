@@ -1,0 +1,44 @@
+// A frontend's whole view of the server: the AppRouter type, from the packed @concert/api.
+import type { AppCode, AppRouter, Reservation, RouterInputs, RouterOutputs } from '@concert/api';
+import { createTRPCClient, httpBatchLink, isTRPCClientError } from '@trpc/client';
+import superjson from 'superjson';
+
+let queueToken: string | undefined;
+
+export const api = createTRPCClient<AppRouter>({
+  links: [
+    httpBatchLink({
+      url: 'http://127.0.0.1:3000/trpc',
+      transformer: superjson,
+      headers: () => ({ 'x-user-id': '1', ...(queueToken ? { 'x-queue-token': queueToken } : {}) }),
+    }),
+  ],
+});
+
+/** Waits its turn, holds two seats and pays for them; returns the paid reservation. */
+export async function buyTwoSeats(concertId: number, scheduleId: number): Promise<Reservation> {
+  const ticket = await api.queue.enter.mutate({ concertId });
+  queueToken = ticket.token;
+  let status = await api.queue.status.query({});
+  while (status.status === 'WAITING') {
+    await new Promise((r) => setTimeout(r, 1000));
+    status = await api.queue.status.query({});
+  }
+  const map: RouterOutputs['concerts']['seats'] = await api.concerts.seats.query({ scheduleId });
+  const free = map.seats.filter((s) => s.status === 'AVAILABLE').slice(0, 2);
+  const hold: RouterInputs['reservations']['hold'] = {
+    scheduleId,
+    seatNumbers: free.map((s) => s.seatNumber),
+    idempotencyKey: crypto.randomUUID(),
+  };
+  const held = await api.reservations.hold.mutate(hold);
+  const expires: Date = held.holdExpiresAt; // superjson brings Dates back as Dates
+  console.log(`held until ${expires.toISOString()}`);
+  await api.payments.pay.mutate({ reservationId: held.reservationId, idempotencyKey: crypto.randomUUID() });
+  return api.reservations.get.query({ reservationId: held.reservationId });
+}
+
+/** The contract's error code of a failed call, typed. */
+export function appCodeOf(err: unknown): AppCode | undefined {
+  return isTRPCClientError<AppRouter>(err) ? err.data?.appCode : undefined;
+}

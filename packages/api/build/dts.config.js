@@ -1,0 +1,37 @@
+// The package a frontend installs (`npm pack ./types`, the api's `pack:client` script):
+// the declarations of src/client.ts (emitted by `tsc -b` into dist/) bundled into one
+// self-contained types/index.d.ts, with @concert/core's types inlined, plus a manifest of its
+// own with no dependency but the @trpc/server peer. Every other bare import is left external,
+// so that a server-side type reaching a procedure's input or output shows up as an import in
+// index.d.ts, which the pack test (test/pack.test.ts) refuses.
+import { readFileSync } from 'node:fs';
+import { URL } from 'node:url';
+import { dts } from 'rollup-plugin-dts';
+
+const api = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+const manifest = {
+  name: api.name,
+  version: api.version,
+  description: 'Types of the concert booking API for tRPC clients: import type { AppRouter } from "@concert/api"',
+  type: 'module',
+  types: './index.d.ts',
+  exports: { '.': { types: './index.d.ts' } },
+  sideEffects: false,
+  peerDependencies: { '@trpc/server': api.dependencies['@trpc/server'] },
+};
+
+export default {
+  input: 'dist/client.d.ts',
+  output: { dir: 'types', entryFileNames: 'index.d.ts', format: 'es' },
+  external: (id) => !id.startsWith('.') && !id.startsWith('/') && !id.startsWith('@concert/'),
+  plugins: [
+    dts({ respectExternal: true, tsconfig: 'tsconfig.build.json' }),
+    {
+      name: 'manifest',
+      generateBundle() {
+        this.emitFile({ type: 'asset', fileName: 'package.json', source: `${JSON.stringify(manifest, null, 2)}\n` });
+      },
+    },
+  ],
+};
