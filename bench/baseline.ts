@@ -13,7 +13,7 @@ const redis = createRedis(REDIS_URL!, { keyPrefix: REDIS_KEY_PREFIX });
 await waitForRedis(redis, 5_000);
 const store = new RedisQueueStore(redis);
 const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 20 });
-const defaults: QueueSettings = { maxActive: 100, activeTtlSeconds: 600, idleTimeoutSeconds: 60, paused: false };
+const defaults: QueueSettings = { maxActive: 100, activeTtlSeconds: 600, idleTimeoutSeconds: 60, paused: false, opensAt: null };
 
 const SEAT_MAP_SQL = `SELECT seat_number, grade, price, held_until,
   CASE WHEN sold_at IS NOT NULL THEN 'SOLD' WHEN reservation_id IS NOT NULL AND held_until > $2 THEN 'HELD' ELSE 'AVAILABLE' END AS status

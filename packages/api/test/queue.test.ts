@@ -224,25 +224,29 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
     expect(await seat1()).toBe('HELD');
   });
 
-  it('tells a waiting user position, people ahead, an ETA from the observed rate, and when to poll', async () => {
+  it('tells a waiting user position, people ahead, an ETA from the observed turnover, and when to poll', async () => {
     const sale = await seedSale(api.url, { users: 60 });
     const a = admin(api.url);
     await a.admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 10 });
     const tickets = [];
     for (const userId of sale.userIds) tickets.push(await client(api.url, { userId }).queue.enter.mutate({ concertId: sale.concertId }));
     const stats = await a.admin.queue.stats.query({ concertId: sale.concertId });
-    expect([stats.active, stats.waiting, stats.admittedLastMinute, stats.admittedTotal]).toEqual([10, 50, 10, 10]);
+    expect([stats.active, stats.waiting, stats.admittedLastMinute, stats.admittedTotal, stats.state]).toEqual([10, 50, 10, 10, 'OPEN']);
     const near = tickets[10]!;
     const far = tickets[59]!;
     expect([near.status, near.position, near.aheadCount]).toEqual(['WAITING', 1, 0]);
     expect([far.position, far.aheadCount]).toEqual([50, 49]);
-    // 10 admitted in the last minute: 1/6 per second, so position 50 is ~300 s away.
-    expect(far.etaSeconds).toBe(300);
-    expect(near.etaSeconds).toBe(6);
-    expect(near.pollAfterMs).toBeLessThan(far.pollAfterMs);
-    expect(far.pollAfterMs).toBeLessThanOrEqual(20_000); // a third of the 60 s idle timeout
+    // Nobody has left the 10 slots in their first 20 s: a slot is expected to be kept about 40 s,
+    // so place 50 is 50 × 40 ÷ 10 = 200 s away, place 1 4 s.
+    clock.advance(20_000);
+    const farNow = await client(api.url, { userId: sale.userIds[59]!, queueToken: far.token }).queue.status.query({});
+    const nearNow = await client(api.url, { userId: sale.userIds[10]!, queueToken: near.token }).queue.status.query({});
+    expect([farNow.etaSeconds, nearNow.etaSeconds]).toEqual([200, 4]);
+    expect(nearNow.pollAfterMs).toBeLessThan(farNow.pollAfterMs);
+    expect(farNow.pollAfterMs).toBeLessThanOrEqual(20_000); // a third of the 60 s idle timeout
     const paused = await a.admin.queue.configure.mutate({ concertId: sale.concertId, paused: true });
-    expect(paused.paused).toBe(true);
+    expect([paused.paused, paused.state]).toEqual([true, 'PAUSED']);
+    clock.advance(20_000);
     const whilePaused = await client(api.url, { userId: sale.userIds[59]!, queueToken: far.token }).queue.status.query({});
     expect(whilePaused.etaSeconds).toBeNull();
     expect(whilePaused.position).toBe(50);

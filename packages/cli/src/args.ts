@@ -20,6 +20,15 @@ export const fraction = (value: string) => {
   return n;
 };
 
+/** An ISO 8601 date-time with its offset (or Z), so the opening never depends on the operator's time zone. */
+export function isoTime(value: string): Date {
+  const d = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value.trim()) || Number.isNaN(d.getTime())) {
+    throw new InvalidArgumentError('must be an ISO 8601 date-time with its offset, such as 2026-12-24T20:00:00+09:00 or 2026-12-24T11:00:00Z.');
+  }
+  return d;
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A reservation id is a UUID; anything else is refused before a request is made. */

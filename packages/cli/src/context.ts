@@ -4,7 +4,7 @@ import type { ApiClient, Identity } from './client.ts';
 import { type Known, UsageError } from './errors.ts';
 import { type Colors, colorsFor } from './format.ts';
 import { inquirerPrompts, type Prompts } from './prompts.ts';
-import { apiKey, sessionPath, SessionStore } from './session.ts';
+import { apiKey, type SavedToken, sessionPath, SessionStore } from './session.ts';
 
 export type OutStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 export type InStream = NodeJS.ReadableStream & { isTTY?: boolean };
@@ -140,7 +140,7 @@ export class Ctx {
     return withToken(this.tokenFor(concertId));
   }
 
-  rememberTicket(t: { token: string; concertId: number; status: 'WAITING' | 'ACTIVE' | 'EXPIRED'; activeUntil: Date | null }): void {
+  rememberTicket(t: { token: string; concertId: number; status: SavedToken['status']; activeUntil: Date | null }): void {
     const user = this.requireUser();
     if (t.status === 'EXPIRED') this.session.delete(this.api, user, t.concertId);
     else this.session.set({ api: apiKey(this.api), user, concertId: t.concertId, token: t.token, status: t.status, activeUntil: t.activeUntil?.toISOString() ?? null });

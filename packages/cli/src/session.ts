@@ -9,7 +9,7 @@ export interface SavedToken {
   user: string;
   concertId: number;
   token: string;
-  status: 'WAITING' | 'ACTIVE' | 'EXPIRED';
+  status: 'PRE_QUEUE' | 'WAITING' | 'ACTIVE' | 'EXPIRED' | 'SOLD_OUT';
   activeUntil: string | null;
   savedAt: string;
 }

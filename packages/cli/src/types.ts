@@ -16,6 +16,7 @@ export type ChargeResult = Out<ApiClient['balance']['charge']['mutate']>;
 export type History = Out<ApiClient['balance']['history']['query']>;
 export type HoldSummary = Out<ApiClient['admin']['holds']['list']['query']>[number];
 export type QueueStats = Out<ApiClient['admin']['queue']['stats']['query']>;
+export type SaleWatch = Out<ApiClient['admin']['watch']['query']>;
 export type AuditReport = Out<ApiClient['admin']['audit']['query']>;
 export type WaitlistEntry = Out<ApiClient['waitlist']['join']['mutate']>;
 export type WaitlistPage = Out<ApiClient['waitlist']['mine']['query']>;

@@ -123,6 +123,8 @@ export function inPty(args: string[], env: Record<string, string>) {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     screen: () => stripAnsi(out),
+    /** Everything written to the terminal, escape sequences and all. */
+    raw: () => out,
     type: (keys: string) => child.stdin.write(keys),
     exited,
     async waitFor(re: RegExp, from = 0, timeoutMs = 20_000): Promise<number> {

@@ -173,7 +173,7 @@ describe('help and usage', () => {
     expect(leaves.sort()).toEqual(
       [
         'admin audit', 'admin concerts create', 'admin concerts list', 'admin concerts rename', 'admin holds', 'admin queue config', 'admin queue stats',
-        'admin refund', 'admin release', 'admin schedules cancel', 'admin seed-demo', 'admin users create',
+        'admin refund', 'admin release', 'admin schedules cancel', 'admin seed-demo', 'admin users create', 'admin watch',
         'admin webhooks add', 'admin webhooks deliveries', 'admin webhooks list', 'admin webhooks remove',
         'balance', 'book', 'cancel', 'charge', 'concerts', 'history', 'hold', 'pay', 'queue join', 'queue leave', 'queue status',
         'refund', 'reservation', 'reservations', 'schedules', 'seats', 'simulate', 'waitlist join', 'waitlist leave', 'waitlist list',

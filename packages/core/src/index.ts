@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { Kysely } from 'kysely';
 import { AdminService } from './admin/admin.service.ts';
+import { WatchService } from './admin/watch.service.ts';
 import { BalanceService } from './balance/balance.service.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { ConcertsService } from './concerts/concerts.service.ts';
@@ -13,6 +14,7 @@ import { PaymentsService } from './payments/payments.service.ts';
 import { QueueService } from './queue/queue.service.ts';
 import { MemoryQueueStore } from './queue/queue.store.memory.ts';
 import { RedisQueueStore } from './queue/queue.store.redis.ts';
+import type { Inventory } from './queue/queue.store.ts';
 import { createRedis, waitForRedis } from './redis/client.ts';
 import { getConcert } from './concerts/concerts.repository.ts';
 import { MemorySeatVersionStore, RedisSeatVersionStore, SeatMapCache } from './concerts/seatmap.cache.ts';
@@ -33,7 +35,8 @@ export { type Clock, FakeClock, systemClock } from './clock.ts';
 export { type Config, ConfigError, loadConfig } from './config.ts';
 export type { ActivePass, QueueGate } from './queue/queue.gate.ts';
 export type { CreatedConcert } from './concerts/concerts.service.ts';
-export type { QueueTicket, QueueStatsView } from './queue/queue.service.ts';
+export type { QueueTicket, QueueStatsView, QueueWatchView } from './queue/queue.service.ts';
+export type { SaleWatch } from './admin/watch.service.ts';
 export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
 export type { Db } from './db/database.ts';
 export { isDatabaseUnavailable } from './db/database.ts';
@@ -50,6 +53,7 @@ export interface Core extends AsyncDisposable {
   readonly balance: BalanceService;
   readonly payments: PaymentsService;
   readonly admin: AdminService;
+  readonly watch: WatchService;
   readonly refunds: RefundsService;
   readonly schedules: SchedulesService;
   readonly catalog: CatalogService;
@@ -115,13 +119,18 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
       await getConcert(db, concertId);
       knownConcerts.add(concertId);
     },
+    inventory: (concertId: number, now: Date): Promise<Inventory> => concerts.inventory(concertId, now),
   });
   const rateLimits = new RateLimitService({
     store: redis ? new RedisRateLimitStore(redis) : new MemoryRateLimitStore(),
     clock,
     config,
   });
-  const seatMaps = new SeatMapCache({ versions: redis ? new RedisSeatVersionStore(redis) : new MemorySeatVersionStore(), clock });
+  const seatMaps = new SeatMapCache({
+    versions: redis ? new RedisSeatVersionStore(redis) : new MemorySeatVersionStore(),
+    clock,
+    onChange: (concertId: number): Promise<void> => queue.seatsChanged(concertId),
+  });
   const users = new UsersService({ db });
   const concerts = new ConcertsService({ db, clock, seatMaps });
   const reservations = new ReservationsService({
@@ -142,6 +151,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
   const balance = new BalanceService({ db, clock, config, idempotency });
   const payments = new PaymentsService({ db, clock, idempotency, queue, seatMaps });
   const admin = new AdminService({ db, clock });
+  const watch = new WatchService({ clock, queue, concerts });
 
   const shouldSeed = config.seedDemo === 'always' || (config.seedDemo === 'auto' && handle.kind === 'pglite');
   if (shouldSeed && !(await admin.isSeeded())) {
@@ -170,6 +180,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     balance,
     payments,
     admin,
+    watch,
     refunds,
     schedules,
     catalog,

@@ -49,12 +49,13 @@ export const ZQueueTicketOut = z
   .object({
     token: z.string().meta({ description: 'send it as x-queue-token on booking steps' }),
     concertId: z.number().int(),
-    status: z.enum(['WAITING', 'ACTIVE', 'EXPIRED']),
+    status: z.enum(['PRE_QUEUE', 'WAITING', 'ACTIVE', 'EXPIRED', 'SOLD_OUT']),
     position: z.number().int().nullable().meta({ description: '1-based among those waiting; null unless WAITING' }),
     aheadCount: z.number().int(),
-    etaSeconds: z.number().nullable(),
+    etaSeconds: z.number().nullable().meta({ description: 'expected wait (to a tenth of a second) while WAITING; seconds to the opening while PRE_QUEUE' }),
     paused: z.boolean().meta({ description: 'an operator paused admission: the place is kept, nobody is let in until it resumes' }),
     enteredAt: ZDate,
+    opensAt: ZDate.nullable().meta({ description: 'when the line opens (pre-queue); null when open' }),
     activeUntil: ZDate.nullable(),
     pollAfterMs: z.number().int().meta({ description: 'ask again after this many milliseconds' }),
   })

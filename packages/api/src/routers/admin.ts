@@ -46,5 +46,7 @@ export const adminRouter = {
     stats: adminProcedure.input(ZConcertIdInput).query(({ ctx, input }) => ctx.core.queue.stats(input.concertId)),
     configure: adminProcedure.input(ZQueueConfigureInput).mutation(({ ctx, input }) => ctx.core.queue.configure(input)),
   },
+  /** One snapshot of a sale for `concert admin watch`: the line, admissions per minute, seats per show. */
+  watch: adminProcedure.input(ZConcertIdInput).query(({ ctx, input }) => ctx.core.watch.sale(input.concertId)),
   audit: adminProcedure.input(ZEmpty).query(({ ctx }) => ctx.core.admin.audit()),
 } satisfies TRPCRouterRecord;

@@ -4,7 +4,7 @@ import { act, man } from '../command.ts';
 import { type Ctx, withToken } from '../context.ts';
 import { CliFailure, UsageError } from '../errors.ts';
 import { type Colors, duration, fields, localTime, statusColor, timeLeft } from '../format.ts';
-import { waitInLine } from '../line.ts';
+import { inLine, soldOut, waitInLine } from '../line.ts';
 import type { QueueTicket } from '../types.ts';
 
 export function register(program: Command): void {
@@ -44,8 +44,9 @@ export async function queueJoinCommand(ctx: Ctx, concertId: number, opts: { wait
   ctx.know({ concertId });
   let ticket = await ctx.client.queue.enter.mutate({ concertId });
   ctx.rememberTicket(ticket);
-  if (opts.wait && ticket.status === 'WAITING') ticket = await waitInLine(ctx, ticket);
+  if (opts.wait && inLine(ticket)) ticket = await waitInLine(ctx, ticket);
   if (ticket.status === 'EXPIRED') throw expired(concertId);
+  if (ticket.status === 'SOLD_OUT') throw soldOut(concertId);
   return ctx.print(ticket, (c) => renderTicket(ctx, c, ticket));
 }
 
@@ -87,17 +88,27 @@ export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket): string {
     rows.push(['position', `${t.position} (${t.aheadCount} ahead)`]);
     rows.push([
       'eta',
-      t.paused ? c.yellow('none while the sale is paused: the organiser stopped admitting for now; your place is kept') : t.etaSeconds === null ? 'unknown (nobody admitted lately)' : `about ${duration(t.etaSeconds * 1000)}`,
+      t.paused
+        ? c.yellow('none while the sale is paused: the organiser stopped admitting for now; your place is kept')
+        : t.etaSeconds === null
+          ? 'unknown (nobody is being admitted right now)'
+          : `about ${duration(t.etaSeconds * 1000)}`,
     ]);
+  }
+  if (t.status === 'PRE_QUEUE' && t.opensAt) {
+    rows.push(['opens', `${localTime(t.opensAt, { seconds: true })} (${t.opensAt > now ? `in ${duration(t.opensAt.getTime() - now.getTime())}` : 'now'})`]);
+    rows.push(['place', 'drawn at random at the opening, ahead of everyone who comes later']);
   }
   if (t.activeUntil) rows.push(['active until', `${localTime(t.activeUntil, { seconds: true })} (${timeLeft(t.activeUntil, now)})`]);
   rows.push(['entered', localTime(t.enteredAt, { seconds: true })]);
   const next =
     t.status === 'ACTIVE'
       ? c.green(`You're in. Pick a show: concert schedules ${t.concertId}`)
-      : t.status === 'WAITING'
+      : inLine(t)
         ? `Wait for your turn: concert queue join ${t.concertId} --wait`
-        : `Join again: concert queue join ${t.concertId}`;
+        : t.status === 'SOLD_OUT'
+          ? `Sold out: nothing is available or held. Your place is kept in case seats come back (concert queue status ${t.concertId}).`
+          : `Join again: concert queue join ${t.concertId}`;
   return `${fields(c, rows)}\n${next}`;
 }
 

@@ -105,3 +105,42 @@ export async function insertSeats(trx: Tx, seats: Array<{ schedule_id: number; s
     await trx.insertInto('seats').values(chunk).execute();
   }
 }
+
+/**
+ * Per schedule of the concert that has not started and is not cancelled: seats AVAILABLE (a lapsed hold counts), HELD
+ * and SOLD, those whose hold lapses soon, and when the first one lapses. One pass over the
+ * concert's seats.
+ */
+export async function findSeatCounts(db: Executor, concertId: number, now: Date, lapsingWithinMs = 60_000) {
+  const held = sql<boolean>`(s.sold_at IS NULL AND s.reservation_id IS NOT NULL AND s.held_until > ${now})`;
+  const soon = new Date(now.getTime() + lapsingWithinMs);
+  const rows = await db
+    .selectFrom('schedules as sc')
+    .innerJoin('seats as s', 's.schedule_id', 'sc.id')
+    .select([
+      'sc.id',
+      'sc.starts_at',
+      sql<number>`count(*) FILTER (WHERE ${seatIsFree(now)})::int`.as('available'),
+      sql<number>`count(*) FILTER (WHERE ${held})::int`.as('held'),
+      sql<number>`count(*) FILTER (WHERE s.sold_at IS NOT NULL)::int`.as('sold'),
+      sql<number>`count(*) FILTER (WHERE ${held} AND s.held_until <= ${soon})::int`.as('lapsing'),
+      sql<Date | null>`min(s.held_until) FILTER (WHERE ${held})`.as('next_lapse'),
+    ])
+    .where('sc.concert_id', '=', concertId)
+    .where('sc.starts_at', '>', now)
+    .where('sc.cancelled_at', 'is', null)
+    .groupBy(['sc.id', 'sc.starts_at'])
+    .orderBy('sc.starts_at')
+    .orderBy('sc.id')
+    .execute();
+  return rows.map((r) => ({
+    scheduleId: r.id,
+    startsAt: r.starts_at,
+    available: Number(r.available),
+    held: Number(r.held),
+    sold: Number(r.sold),
+    /** Held seats whose hold lapses within `lapsingWithinMs`. */
+    lapsingSoon: Number(r.lapsing),
+    nextLapse: r.next_lapse === null ? null : new Date(r.next_lapse),
+  }));
+}

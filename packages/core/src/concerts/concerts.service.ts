@@ -5,6 +5,7 @@ import { type Tx, transaction } from '../db/database.ts';
 import type { CreateConcertInput, ScheduleSpec } from '../schemas.ts';
 import type { ConcertDetail, ConcertSummary, Schedule, SeatMap } from '../types.ts';
 import type { ActivePass, QueueGate } from '../queue/queue.gate.ts';
+import type { Inventory } from '../queue/queue.store.ts';
 import * as repo from './concerts.repository.ts';
 import { type CachedSeat, firstLapse, type SeatMapCache, seatStatusAt } from './seatmap.cache.ts';
 
@@ -41,6 +42,22 @@ export class ConcertsService {
       throw new AppError('SCHEDULE_NOT_FOUND', `Schedule ${scheduleId} does not exist`);
     }
     return schedule;
+  }
+
+  /** Seats AVAILABLE, HELD and SOLD per show that has not started, with when its first hold lapses. */
+  async seatCounts(concertId: number, now = this.deps.clock.now(), lapsingWithinMs?: number) {
+    return repo.findSeatCounts(this.deps.db, concertId, now, lapsingWithinMs);
+  }
+
+  /** The concert's bookable seats in all, as its waiting room needs them. */
+  async inventory(concertId: number, now = this.deps.clock.now()): Promise<Inventory> {
+    const shows = await this.seatCounts(concertId, now);
+    const lapses = shows.flatMap((s) => (s.nextLapse ? [s.nextLapse.getTime()] : []));
+    return {
+      available: shows.reduce((n, s) => n + s.available, 0),
+      held: shows.reduce((n, s) => n + s.held, 0),
+      nextLapse: lapses.length ? Math.min(...lapses) : null,
+    };
   }
 
   async seats(scheduleId: number, gate: QueueGate): Promise<SeatMap> {

@@ -104,7 +104,14 @@ export class SeatMapCache {
   /** Reads that shared a query already in flight. */
   sharedLoads = 0;
 
-  constructor(private readonly deps: { versions: SeatVersionStore; clock: Clock }) {}
+  constructor(
+    private readonly deps: {
+      versions: SeatVersionStore;
+      clock: Clock;
+      /** Told of every change too (the waiting room reads the concert's inventory again). */
+      onChange?: (concertId: number) => Promise<void>;
+    },
+  ) {}
 
   /**
    * `known`: the current version when the caller already has it (read along with the gate's
@@ -156,12 +163,14 @@ export class SeatMapCache {
   async invalidate(concertId: number, scheduleId: number): Promise<void> {
     // Only the version moves: dropping the local entry first would let readers who still see
     // the old version load it again, a second query for one change.
-    try {
-      await this.deps.versions.bump(concertId, scheduleId);
-    } catch {
-      this.unbumped.set(scheduleId, { concertId, since: this.deps.clock.now().getTime() });
-      this.rebumpSoon();
-    }
+    // The waiting room is told alongside the bump; a bump that fails is retried every REBUMP_EVERY_MS.
+    await Promise.all([
+      this.deps.versions.bump(concertId, scheduleId).catch(() => {
+        this.unbumped.set(scheduleId, { concertId, since: this.deps.clock.now().getTime() });
+        this.rebumpSoon();
+      }),
+      this.deps.onChange?.(concertId).catch(() => {}),
+    ]);
   }
 
   /** Whether some schedule's change has not reached the version store yet (for tests and metrics). */

@@ -3,24 +3,50 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { QueueConfigureInput } from '../schemas.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from './queue.gate.ts';
-import { etaSeconds, type QueueSettings, type QueueStats, type QueueStore, type TokenState } from './queue.store.ts';
+import type { Inventory, LineState, QueueSettings, QueueSettingsPatch, QueueStats, QueueStore, TicketStatus, TokenState } from './queue.store.ts';
 import { newTokenId, signToken, type TokenClaims, verifyToken } from './queue.tokens.ts';
 
 export interface QueueTicket {
   token: string;
   concertId: number;
-  status: 'WAITING' | 'ACTIVE' | 'EXPIRED';
+  status: TicketStatus;
   position: number | null;
   aheadCount: number;
   etaSeconds: number | null;
   /** An operator has paused admission: the place is kept, nobody is let in until it resumes (etaSeconds is then null). */
   paused: boolean;
   enteredAt: Date;
+  opensAt: Date | null;
   activeUntil: Date | null;
   pollAfterMs: number;
 }
 
-export type QueueStatsView = QueueStats & { concertId: number };
+export interface QueueStatsView {
+  concertId: number;
+  state: LineState;
+  opensAt: Date | null;
+  waiting: number;
+  preQueued: number;
+  active: number;
+  maxActive: number;
+  activeTtlSeconds: number;
+  idleTimeoutSeconds: number;
+  paused: boolean;
+  admittedTotal: number;
+  admittedLastMinute: number;
+  droppedIdleTotal: number;
+}
+
+/** The line as an operator's live view needs it. */
+export interface QueueWatchView extends QueueStatsView {
+  /** The expected wait of whoever is last in line; null when nobody waits or nobody is being admitted. */
+  etaBackSeconds: number | null;
+  /** Admissions per minute in each of the last ADMISSION_BUCKETS buckets of ADMISSION_BUCKET_MS, oldest first. */
+  admissionsPerMinute: number[];
+}
+
+export const ADMISSION_BUCKET_MS = 10_000;
+export const ADMISSION_BUCKETS = 30;
 
 export interface QueueDeps {
   store: QueueStore;
@@ -28,6 +54,8 @@ export interface QueueDeps {
   config: Pick<Config, 'queue' | 'queueTokenSecret' | 'rateLimits'>;
   /** Throws CONCERT_NOT_FOUND for an unknown concert. */
   assertConcert: (concertId: number) => Promise<void>;
+  /** The concert's bookable seats as the database has them now. */
+  inventory: (concertId: number, now: Date) => Promise<Inventory>;
 }
 
 /** The waiting room: one line per concert, FIFO, at most maxActive ACTIVE at once. */
@@ -35,7 +63,7 @@ export class QueueService implements SpentTokens {
   private readonly defaults: QueueSettings;
 
   constructor(private readonly deps: QueueDeps) {
-    this.defaults = { ...deps.config.queue, paused: false };
+    this.defaults = { ...deps.config.queue, paused: false, opensAt: null };
   }
 
   async enter(userId: number, concertId: number): Promise<QueueTicket> {
@@ -89,25 +117,58 @@ export class QueueService implements SpentTokens {
 
   async stats(concertId: number): Promise<QueueStatsView> {
     await this.deps.assertConcert(concertId);
-    return { concertId, ...(await this.call(() => this.deps.store.stats(concertId, this.now(), this.defaults))) };
+    return statsView(concertId, await this.call(() => this.deps.store.stats(concertId, this.now(), this.defaults)));
   }
 
   async configure(input: QueueConfigureInput): Promise<QueueStatsView> {
-    const { concertId, ...patch } = input;
+    const { concertId, opensAt, ...rest } = input;
     await this.deps.assertConcert(concertId);
-    return { concertId, ...(await this.call(() => this.deps.store.configure(concertId, patch, this.now(), this.defaults))) };
+    const patch: QueueSettingsPatch = { ...rest, ...(opensAt !== undefined ? { opensAt: opensAt === null ? null : opensAt.getTime() } : {}) };
+    return statsView(concertId, await this.call(() => this.deps.store.configure(concertId, patch, this.now(), this.defaults)));
+  }
+
+  /** The line for an operator's live view: its stats, the ETA at the back and recent admissions per minute. */
+  async watch(concertId: number): Promise<QueueWatchView> {
+    await this.deps.assertConcert(concertId);
+    const now = this.now();
+    const [stats, history] = await this.call(() =>
+      Promise.all([this.deps.store.stats(concertId, now, this.defaults), this.deps.store.admissions(concertId, now, ADMISSION_BUCKET_MS, ADMISSION_BUCKETS)]),
+    );
+    return {
+      ...statsView(concertId, stats),
+      etaBackSeconds: seconds(stats.etaBackMs),
+      admissionsPerMinute: history.map((n) => (n * 60_000) / ADMISSION_BUCKET_MS),
+    };
   }
 
   /** Every line's numbers, for metrics. */
   async allStats(): Promise<QueueStatsView[]> {
     const now = this.now();
     const ids = await this.deps.store.concerts();
-    return Promise.all(ids.map(async (concertId) => ({ concertId, ...(await this.deps.store.stats(concertId, now, this.defaults)) })));
+    return Promise.all(ids.map(async (concertId) => statsView(concertId, await this.deps.store.stats(concertId, now, this.defaults))));
   }
 
-  /** Settles every line: lapsed ACTIVE tokens out, idle WAITING ones dropped, the head admitted. */
+  /**
+   * Settles every line: lapsed ACTIVE tokens out, idle ones dropped, the head admitted; then
+   * reads the seats of the lines whose inventory is due (each claimed by one process at a time).
+   */
   async tick(): Promise<void> {
-    await this.deps.store.tick(this.now(), this.defaults);
+    const now = this.now();
+    const due = await this.deps.store.tick(now, this.defaults);
+    const read = await Promise.allSettled(
+      due.map(async (concertId) => {
+        const inventory = await this.deps.inventory(concertId, new Date(now));
+        await this.deps.store.setInventory(concertId, inventory, now, this.defaults);
+      }),
+    );
+    const failed = read.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** After a commit that changed a concert's seats: the line reads them again on its next tick. */
+  async seatsChanged(concertId: number): Promise<void> {
+    // Best effort: the periodic read catches up within INVENTORY_MAX_AGE_MS if this is lost.
+    await this.deps.store.seatsChanged(concertId).catch(() => {});
   }
 
   async ping(): Promise<boolean> {
@@ -150,11 +211,35 @@ export class QueueService implements SpentTokens {
       status: state.status,
       position,
       aheadCount: waiting ? position! - 1 : 0,
-      etaSeconds: waiting && !state.paused && state.admittedLastMinute > 0 ? etaSeconds(position!, state.admittedLastMinute) : null,
+      etaSeconds: seconds(state.etaMs),
       paused: state.paused,
       enteredAt: new Date(claims.enteredAt),
+      opensAt: state.opensAt === null ? null : new Date(state.opensAt),
       activeUntil: state.activeUntil === null ? null : new Date(state.activeUntil),
       pollAfterMs: state.pollAfterMs,
     };
   }
+}
+
+/** Seconds to a tenth: a wait of a few seconds near the head is told as precisely as it is known. */
+function seconds(ms: number | null): number | null {
+  return ms === null ? null : Math.round(ms / 100) / 10;
+}
+
+function statsView(concertId: number, s: QueueStats): QueueStatsView {
+  return {
+    concertId,
+    state: s.state,
+    opensAt: s.opensAt === null ? null : new Date(s.opensAt),
+    waiting: s.waiting,
+    preQueued: s.preQueued,
+    active: s.active,
+    maxActive: s.maxActive,
+    activeTtlSeconds: s.activeTtlSeconds,
+    idleTimeoutSeconds: s.idleTimeoutSeconds,
+    paused: s.paused,
+    admittedTotal: s.admittedTotal,
+    admittedLastMinute: s.admittedLastMinute,
+    droppedIdleTotal: s.droppedIdleTotal,
+  };
 }

@@ -2,30 +2,52 @@ import {
   ADMIT_BATCH,
   ADMITS_KEPT_MS,
   CLEANUP_BATCH,
+  ETA_TAU_MS,
   type EnterResult,
+  estimateWaitMs,
   type GateState,
+  INVENTORY_CLAIM_MS,
+  INVENTORY_MAX_AGE_MS,
+  INVENTORY_MIN_GAP_MS,
+  type Inventory,
+  type LineState,
+  lineState,
+  pollAfter,
   type QueueSettings,
   type QueueSettingsPatch,
   type QueueStats,
   type QueueStore,
+  randomFraction,
   RATE_WINDOW_MS,
+  seatsState,
+  type TicketStatus,
   type TokenState,
-  pollAfter,
 } from './queue.store.ts';
 
 interface Line {
   seq: number;
-  /** WAITING tokens in arrival order (Map keeps insertion order) -> last poll time. */
-  waiting: Map<string, { seq: number; seen: number }>;
-  /** ACTIVE tokens -> activeUntil. */
-  active: Map<string, number>;
+  /** The line (pre-queued and WAITING tokens): score (arrival sequence or pre-queue draw) and last poll time. */
+  waiting: Map<string, { score: number; seen: number }>;
+  /** ACTIVE tokens -> activeUntil and admission time. */
+  active: Map<string, { until: number; admittedAt: number }>;
   owners: Map<string, { userId: number; enteredAt: number }>;
   users: Map<number, string>;
   config: QueueSettingsPatch;
   admits: number[];
   admittedTotal: number;
+  droppedIdle: number;
   /** tokenId -> earliest next status poll. */
   polls: Map<string, number>;
+  drawBase: number;
+  /** The ETA's decayed sums (see estimateWaitMs). */
+  eta: { at: number | null; departures: number; exposure: number };
+  state: LineState | null;
+  reopenedAt: number;
+  inventory: (Inventory & { at: number }) | null;
+  dirty: number;
+  seenDirty: number;
+  claimed: number;
+  claimUntil: number;
 }
 
 /**
@@ -38,7 +60,27 @@ export class MemoryQueueStore implements QueueStore {
   private line(concertId: number): Line {
     let l = this.lines.get(concertId);
     if (!l) {
-      l = { seq: 0, waiting: new Map(), active: new Map(), owners: new Map(), users: new Map(), config: {}, admits: [], admittedTotal: 0, polls: new Map() };
+      l = {
+        seq: 0,
+        waiting: new Map(),
+        active: new Map(),
+        owners: new Map(),
+        users: new Map(),
+        config: {},
+        admits: [],
+        admittedTotal: 0,
+        droppedIdle: 0,
+        polls: new Map(),
+        drawBase: 0,
+        eta: { at: null, departures: 0, exposure: 0 },
+        state: null,
+        reopenedAt: 0,
+        inventory: null,
+        dirty: 0,
+        seenDirty: 0,
+        claimed: 0,
+        claimUntil: 0,
+      };
       this.lines.set(concertId, l);
     }
     return l;
@@ -48,8 +90,19 @@ export class MemoryQueueStore implements QueueStore {
     return { ...defaults, ...l.config };
   }
 
+  private account(l: Line, now: number): void {
+    const e = l.eta;
+    if (e.at !== null && now <= e.at) return;
+    const f = e.at === null ? 1 : Math.exp((e.at - now) / ETA_TAU_MS);
+    e.departures *= f;
+    e.exposure = e.exposure * f + ((l.active.size * ETA_TAU_MS) / 1000) * (1 - f);
+    e.at = now;
+  }
+
   private drop(l: Line, tokenId: string): boolean {
-    const live = l.waiting.delete(tokenId) || l.active.delete(tokenId);
+    const wasActive = l.active.delete(tokenId);
+    const live = l.waiting.delete(tokenId) || wasActive;
+    if (wasActive) l.eta.departures += 1;
     l.polls.delete(tokenId);
     const owner = l.owners.get(tokenId);
     if (owner) {
@@ -59,113 +112,208 @@ export class MemoryQueueStore implements QueueStore {
     return live;
   }
 
-  private settle(l: Line, now: number, defaults: QueueSettings): void {
+  private settle(l: Line, now: number, defaults: QueueSettings): { state: LineState; s: QueueSettings } {
+    this.account(l, now);
     const s = this.settings(l, defaults);
+    const state = lineState(s, seatsState(l.inventory, now), now);
+    if (l.state !== state) {
+      if (l.state === 'SOLD_OUT') l.reopenedAt = now;
+      l.state = state;
+    }
     let n = 0;
-    for (const [t, until] of l.active) {
-      if (until <= now && n++ < CLEANUP_BATCH) this.drop(l, t);
+    for (const [t, a] of l.active) {
+      if (a.until <= now && n++ < CLEANUP_BATCH) this.drop(l, t);
     }
-    n = 0;
-    const idleBefore = now - s.idleTimeoutSeconds * 1000;
-    for (const [t, w] of l.waiting) {
-      if (w.seen <= idleBefore && n++ < CLEANUP_BATCH) this.drop(l, t);
+    const cutoff = now - s.idleTimeoutSeconds * 1000;
+    if (state !== 'SOLD_OUT' && l.reopenedAt <= cutoff) {
+      n = 0;
+      for (const [t, w] of l.waiting) {
+        if (w.seen <= cutoff && n++ < CLEANUP_BATCH) {
+          this.drop(l, t);
+          l.droppedIdle++;
+        }
+      }
     }
-    if (!s.paused) {
+    if (state === 'OPEN') {
       let free = Math.min(s.maxActive - l.active.size, ADMIT_BATCH);
-      for (const t of l.waiting.keys()) {
+      for (const t of free > 0 ? this.ordered(l) : []) {
         if (free-- <= 0) break;
         l.waiting.delete(t);
-        l.active.set(t, now + s.activeTtlSeconds * 1000);
+        l.active.set(t, { until: now + s.activeTtlSeconds * 1000, admittedAt: now });
         l.admits.push(now);
         l.admittedTotal++;
       }
     }
     const keepFrom = now - ADMITS_KEPT_MS;
     while (l.admits.length && l.admits[0]! <= keepFrom) l.admits.shift();
+    return { state, s };
   }
 
-  private state(l: Line, tokenId: string, now: number, defaults: QueueSettings): TokenState {
-    const s = this.settings(l, defaults);
-    const admittedLastMinute = l.admits.filter((t) => t > now - RATE_WINDOW_MS).length;
-    const common = { admittedLastMinute, paused: s.paused, idleTimeoutSeconds: s.idleTimeoutSeconds };
-    const withPoll = (st: Omit<TokenState, 'pollAfterMs'>): TokenState => ({ ...st, pollAfterMs: pollAfter(st, now) });
-    const until = l.active.get(tokenId);
-    if (until !== undefined) return withPoll({ status: 'ACTIVE', position: null, activeUntil: until, ...common });
-    const w = l.waiting.get(tokenId);
-    if (w) {
-      let position = 1;
-      for (const other of l.waiting.values()) if (other.seq < w.seq) position++;
-      return withPoll({ status: 'WAITING', position, activeUntil: null, ...common });
+  /** The line in order (a sorted set's order: score, then token id). */
+  private ordered(l: Line): string[] {
+    return [...l.waiting.entries()].sort(([a, x], [b, y]) => x.score - y.score || (a < b ? -1 : a > b ? 1 : 0)).map(([t]) => t);
+  }
+
+  private place(l: Line, tokenId: string): number {
+    const w = l.waiting.get(tokenId)!;
+    let position = 1;
+    for (const [t, other] of l.waiting) if (other.score < w.score || (other.score === w.score && t < tokenId)) position++;
+    return position;
+  }
+
+  private eta(l: Line, position: number, s: QueueSettings, now: number): number {
+    const actives = [...l.active.values()];
+    const meanAgeMs = actives.length ? actives.reduce((sum, a) => sum + (now - a.admittedAt), 0) / actives.length : 0;
+    const untils = position <= actives.length ? actives.map((a) => a.until).sort((a, b) => a - b) : [];
+    return estimateWaitMs({
+      position,
+      departures: l.eta.departures,
+      exposureSeconds: l.eta.exposure,
+      maxActive: s.maxActive,
+      active: actives.length,
+      meanAgeMs,
+      pthActiveUntil: untils[position - 1] ?? null,
+      now,
+    });
+  }
+
+  private state(l: Line, tokenId: string, now: number, line: { state: LineState; s: QueueSettings }, jitter = Math.random()): TokenState {
+    const { state, s } = line;
+    let status: TicketStatus = 'EXPIRED';
+    let position: number | null = null;
+    let etaMs: number | null = null;
+    const a = l.active.get(tokenId);
+    if (a) status = 'ACTIVE';
+    else if (l.waiting.has(tokenId)) {
+      if (state === 'SOLD_OUT') status = 'SOLD_OUT';
+      else if (state === 'PRE_QUEUE') {
+        status = 'PRE_QUEUE';
+        etaMs = s.opensAt! - now;
+      } else {
+        status = 'WAITING';
+        position = this.place(l, tokenId);
+        if (state === 'OPEN') etaMs = this.eta(l, position, s, now);
+      }
     }
-    return withPoll({ status: 'EXPIRED', position: null, activeUntil: null, ...common });
+    const st = { status, position, activeUntil: a ? a.until : null, etaMs, opensAt: s.opensAt };
+    return { ...st, pollAfterMs: pollAfter(st, s.idleTimeoutSeconds, jitter, now), paused: s.paused };
   }
 
   async enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult> {
     const l = this.line(concertId);
-    this.settle(l, now, defaults);
+    let line = this.settle(l, now, defaults);
     let tokenId = l.users.get(userId);
     let created = false;
     if (tokenId === undefined || !(l.waiting.has(tokenId) || l.active.has(tokenId))) {
       tokenId = newTokenId;
       created = true;
-      l.waiting.set(tokenId, { seq: ++l.seq, seen: now });
+      const opensAt = line.s.opensAt;
+      const score = opensAt !== null && now < opensAt ? l.drawBase + randomFraction() : ++l.seq;
+      l.waiting.set(tokenId, { score, seen: now });
       l.owners.set(tokenId, { userId, enteredAt: now });
       l.users.set(userId, tokenId);
-      this.settle(l, now, defaults);
+      line = this.settle(l, now, defaults);
     } else {
       const w = l.waiting.get(tokenId);
       if (w) w.seen = now;
     }
-    return { ...this.state(l, tokenId, now, defaults), tokenId, enteredAt: l.owners.get(tokenId)!.enteredAt, created };
+    return { ...this.state(l, tokenId, now, line), tokenId, enteredAt: l.owners.get(tokenId)!.enteredAt, created };
   }
 
   async status(concertId: number, tokenId: string, now: number, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
     const l = this.line(concertId);
-    this.settle(l, now, defaults);
+    const line = this.settle(l, now, defaults);
     const earliest = l.polls.get(tokenId) ?? 0;
     if (limitPolls && now < earliest) return { rateLimited: earliest - now };
     const w = l.waiting.get(tokenId);
     if (w) w.seen = now;
-    const state = this.state(l, tokenId, now, defaults);
+    const state = this.state(l, tokenId, now, line);
     if (state.status !== 'EXPIRED') l.polls.set(tokenId, now + Math.floor(state.pollAfterMs / 2));
     return state;
   }
 
   async check(concertId: number, tokenId: string, now: number): Promise<{ state: GateState }> {
     const l = this.lines.get(concertId);
-    const until = l?.active.get(tokenId);
-    if (until !== undefined && until > now) return { state: 'ACTIVE' };
+    const a = l?.active.get(tokenId);
+    if (a !== undefined && a.until > now) return { state: 'ACTIVE' };
     if (l?.waiting.has(tokenId)) return { state: 'WAITING' };
     return { state: 'EXPIRED' };
   }
 
   async leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean> {
     const l = this.line(concertId);
+    this.account(l, now);
     const live = this.drop(l, tokenId);
     this.settle(l, now, defaults);
     return live;
   }
 
-  async tick(now: number, defaults: QueueSettings): Promise<void> {
-    for (const l of this.lines.values()) this.settle(l, now, defaults);
+  async tick(now: number, defaults: QueueSettings): Promise<number[]> {
+    const due: number[] = [];
+    for (const [concertId, l] of this.lines) {
+      this.settle(l, now, defaults);
+      if (l.claimUntil > now) continue;
+      const inv = l.inventory;
+      const age = inv ? now - inv.at : Infinity;
+      const lapsed = inv?.nextLapse != null && now >= inv.nextLapse;
+      if (age >= INVENTORY_MAX_AGE_MS || (age >= INVENTORY_MIN_GAP_MS && (l.dirty !== l.seenDirty || lapsed))) {
+        l.claimUntil = now + INVENTORY_CLAIM_MS;
+        l.claimed = l.dirty;
+        due.push(concertId);
+      }
+    }
+    return due;
+  }
+
+  async setInventory(concertId: number, inventory: Inventory, now: number, defaults: QueueSettings): Promise<void> {
+    const l = this.line(concertId);
+    l.inventory = { ...inventory, at: now };
+    l.seenDirty = l.claimed;
+    l.claimUntil = 0;
+    this.settle(l, now, defaults);
+  }
+
+  async seatsChanged(concertId: number): Promise<void> {
+    this.line(concertId).dirty++;
   }
 
   async stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats> {
     const l = this.line(concertId);
-    this.settle(l, now, defaults);
+    const { state, s } = this.settle(l, now, defaults);
+    const size = l.waiting.size;
+    const pre = s.opensAt !== null && now < s.opensAt;
     return {
-      ...this.settings(l, defaults),
-      waiting: l.waiting.size,
+      ...s,
+      state,
+      waiting: pre ? 0 : size,
+      preQueued: pre ? size : 0,
       active: l.active.size,
       admittedTotal: l.admittedTotal,
       admittedLastMinute: l.admits.filter((t) => t > now - RATE_WINDOW_MS).length,
+      droppedIdleTotal: l.droppedIdle,
+      etaBackMs: state === 'OPEN' && size > 0 ? this.eta(l, size, s, now) : null,
     };
   }
 
   async configure(concertId: number, patch: QueueSettingsPatch, now: number, defaults: QueueSettings): Promise<QueueStats> {
     const l = this.line(concertId);
+    if (patch.opensAt != null && patch.opensAt > now) {
+      const old = this.settings(l, defaults).opensAt;
+      if (!(old !== null && old > now)) {
+        l.seq += 2;
+        l.drawBase = l.seq - 1;
+      }
+    }
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) (l.config as Record<string, unknown>)[k] = v;
     return this.stats(concertId, now, defaults);
+  }
+
+  async admissions(concertId: number, now: number, bucketMs: number, buckets: number): Promise<number[]> {
+    const admits = this.lines.get(concertId)?.admits ?? [];
+    return Array.from({ length: buckets }, (_, i) => {
+      const from = now - (buckets - i) * bucketMs;
+      return admits.filter((t) => t > from && t <= from + bucketMs).length;
+    });
   }
 
   async concerts(): Promise<number[]> {

@@ -1,17 +1,27 @@
 import type { RedisClient } from '../redis/client.ts';
-import { QUEUE_REGISTRY_KEY, queueKeyList, seatMapVersionsKey } from '../redis/keys.ts';
+import { QUEUE_REGISTRY_KEY, queueKeyList, queueKeys, seatMapVersionsKey } from '../redis/keys.ts';
 import {
   ADMIT_BATCH,
   ADMITS_KEPT_MS,
+  AGE_EPOCH_MS,
   CLEANUP_BATCH,
+  ETA_TAU_MS,
   HEAD_PLACES,
+  INVENTORY_CLAIM_MS,
+  INVENTORY_MAX_AGE_MS,
+  INVENTORY_MIN_GAP_MS,
+  OPENING_SPREAD_MS,
   type EnterResult,
   type GateState,
+  type Inventory,
+  type LineState,
   type QueueSettings,
   type QueueSettingsPatch,
   type QueueStats,
   type QueueStore,
+  randomFraction,
   RATE_WINDOW_MS,
+  type TicketStatus,
   type TokenState,
 } from './queue.store.ts';
 
@@ -19,19 +29,35 @@ import {
  * Every change is one Lua script over one concert's keys (one Cluster slot), so Redis runs it
  * whole and alone: two API processes settling the same line at once run one after the other,
  * and the admission loop reads the ACTIVE count and fills up to maxActive in the same step.
+ * The functions mirror lineState, seatsState, estimateWaitMs and pollAfter in queue.store.ts.
  *
- * KEYS: 1 waiting, 2 active, 3 seen, 4 owners, 5 users, 6 config, 7 admits, 8 counters, 9 polls.
- * ARGV: 1 now (ms), 2..5 default maxActive, activeTtlSeconds, idleTimeoutSeconds, paused (0/1), then the script's own.
+ * KEYS: 1 waiting, 2 active, 3 seen, 4 owners, 5 users, 6 config, 7 admits, 8 counters, 9 polls, 10 inventory.
+ * ARGV: 1 now (ms), 2..6 default maxActive, activeTtlSeconds, idleTimeoutSeconds, paused (0/1),
+ * opensAt (0: none), 7 a random number in [0, 1) for spreading polls, then the script's own.
  */
 const PRELUDE = `
 local now = tonumber(ARGV[1])
+local jitter = tonumber(ARGV[7])
 local function settings()
-  local c = redis.call('HMGET', KEYS[6], 'maxActive', 'activeTtlSeconds', 'idleTimeoutSeconds', 'paused')
+  local c = redis.call('HMGET', KEYS[6], 'maxActive', 'activeTtlSeconds', 'idleTimeoutSeconds', 'paused', 'opensAt')
+  local opensAt = tonumber(c[5]) or tonumber(ARGV[6])
   return tonumber(c[1]) or tonumber(ARGV[2]), tonumber(c[2]) or tonumber(ARGV[3]),
-         tonumber(c[3]) or tonumber(ARGV[4]), tonumber(c[4]) or tonumber(ARGV[5])
+         tonumber(c[3]) or tonumber(ARGV[4]), tonumber(c[4]) or tonumber(ARGV[5]), opensAt
+end
+-- Decays the departure and exposure sums to now, adding the slot-seconds spent ACTIVE since.
+local function account()
+  local c = redis.call('HMGET', KEYS[8], 'at', 'dep', 'exposure')
+  local at = tonumber(c[1])
+  if at and now <= at then return end
+  local f = 1
+  if at then f = math.exp((at - now) / ${ETA_TAU_MS}) end
+  local n = redis.call('ZCARD', KEYS[2])
+  redis.call('HSET', KEYS[8], 'at', now, 'dep', (tonumber(c[2]) or 0) * f,
+    'exposure', (tonumber(c[3]) or 0) * f + n * ${ETA_TAU_MS / 1000} * (1 - f))
 end
 local function drop(t)
-  local live = redis.call('ZREM', KEYS[1], t) + redis.call('ZREM', KEYS[2], t)
+  local wasActive = redis.call('ZREM', KEYS[2], t)
+  local live = redis.call('ZREM', KEYS[1], t) + wasActive
   redis.call('ZREM', KEYS[3], t)
   redis.call('HDEL', KEYS[9], t)
   local owner = redis.call('HGET', KEYS[4], t)
@@ -39,14 +65,44 @@ local function drop(t)
     local uid = string.match(owner, '^(%d+):')
     if redis.call('HGET', KEYS[5], uid) == t then redis.call('HDEL', KEYS[5], uid) end
     redis.call('HDEL', KEYS[4], t)
+    local admitted = string.match(owner, '^%d+:%d+:(%d+)$')
+    if wasActive == 1 and admitted then redis.call('HINCRBY', KEYS[8], 'admitSum', ${AGE_EPOCH_MS} - tonumber(admitted)) end
   end
+  if wasActive == 1 then redis.call('HINCRBYFLOAT', KEYS[8], 'dep', 1) end
   return live
 end
+local function seats()
+  local v = redis.call('HMGET', KEYS[10], 'available', 'held', 'nextLapse', 'at')
+  if not v[4] then return 'OPEN' end
+  if tonumber(v[1]) > 0 then return 'OPEN' end
+  if tonumber(v[2]) > 0 then
+    local lapse = tonumber(v[3])
+    if lapse > 0 and now >= lapse then return 'OPEN' end
+    return 'ALL_HELD'
+  end
+  return 'SOLD_OUT'
+end
 local function settle()
-  local maxActive, ttl, idle, paused = settings()
+  account()
+  local maxActive, ttl, idle, paused, opensAt = settings()
+  local st = seats()
+  if st ~= 'SOLD_OUT' then
+    if opensAt > 0 and now < opensAt then st = 'PRE_QUEUE' elseif paused == 1 then st = 'PAUSED' end
+  end
+  local prev = redis.call('HGET', KEYS[8], 'state')
+  if prev ~= st then
+    redis.call('HSET', KEYS[8], 'state', st)
+    -- The line reopens after a sell-out: those who stopped polling get a full idle timeout to come back.
+    if prev == 'SOLD_OUT' then redis.call('HSET', KEYS[8], 'reopenedAt', now) end
+  end
   for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, ${CLEANUP_BATCH})) do drop(t) end
-  for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - idle * 1000, 'LIMIT', 0, ${CLEANUP_BATCH})) do drop(t) end
-  if paused == 0 then
+  local cutoff = now - idle * 1000
+  if st ~= 'SOLD_OUT' and tonumber(redis.call('HGET', KEYS[8], 'reopenedAt') or '0') <= cutoff then
+    local idleOnes = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cutoff, 'LIMIT', 0, ${CLEANUP_BATCH})
+    for _, t in ipairs(idleOnes) do drop(t) end
+    if #idleOnes > 0 then redis.call('HINCRBY', KEYS[8], 'droppedIdle', #idleOnes) end
+  end
+  if st == 'OPEN' then
     local free = math.min(maxActive - redis.call('ZCARD', KEYS[2]), ${ADMIT_BATCH})
     if free > 0 then
       local heads = redis.call('ZRANGE', KEYS[1], 0, free - 1)
@@ -55,91 +111,173 @@ local function settle()
         redis.call('ZREM', KEYS[3], t)
         redis.call('ZADD', KEYS[2], now + ttl * 1000, t)
         redis.call('ZADD', KEYS[7], now, t)
+        local owner = redis.call('HGET', KEYS[4], t)
+        if owner then redis.call('HSET', KEYS[4], t, owner .. ':' .. now) end
       end
-      if #heads > 0 then redis.call('HINCRBY', KEYS[8], 'admitted', #heads) end
+      if #heads > 0 then
+        redis.call('HINCRBY', KEYS[8], 'admitted', #heads)
+        redis.call('HINCRBY', KEYS[8], 'admitSum', #heads * (now - ${AGE_EPOCH_MS}))
+      end
     end
   end
   redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - ${ADMITS_KEPT_MS})
-  return paused, idle
+  return st, maxActive, ttl, idle, paused, opensAt
+end
+-- Mirrors estimateWaitMs() in queue.store.ts.
+local function eta(position, maxActive)
+  local c = redis.call('HMGET', KEYS[8], 'dep', 'exposure', 'admitSum')
+  local dep, exposure, admitSum = tonumber(c[1]) or 0, tonumber(c[2]) or 0, tonumber(c[3]) or 0
+  local n = redis.call('ZCARD', KEYS[2])
+  local meanAge = 0
+  if n > 0 then meanAge = now - ${AGE_EPOCH_MS} - admitSum / n end
+  local lindy = math.max(1000, 2 * meanAge)
+  local observed = math.huge
+  if dep > 0 then observed = exposure * 1000 / dep end
+  local hold = observed
+  if dep < math.max(1, maxActive / 2) then hold = math.min(observed, lindy) end
+  local wait = position * hold / maxActive
+  if position <= n then
+    local p = redis.call('ZRANGE', KEYS[2], position - 1, position - 1, 'WITHSCORES')
+    wait = math.min(wait, math.max(0, tonumber(p[2]) - now))
+  end
+  return math.floor(wait)
 end
 -- Mirrors pollAfter() in queue.store.ts.
-local function pollAfter(s)
-  if s[1] == 'EXPIRED' then return 60000 end
-  if s[1] == 'ACTIVE' then return math.max(1000, math.min(30000, math.floor((s[3] - now) / 2))) end
-  local ceiling = math.min(30000, math.floor(s[6] * 1000 / 3))
-  if s[2] <= ${HEAD_PLACES} then return math.min(1000, ceiling) end
+local function pollAfter(status, position, untilMs, wait, opensAt, idle)
+  if status == 'EXPIRED' or status == 'SOLD_OUT' then return 60000 end
+  if status == 'ACTIVE' then return math.max(1000, math.min(30000, math.floor((untilMs - now) / 2))) end
+  local ceiling = math.min(30000, math.floor(idle * 1000 / 3))
+  local floor = math.min(1000, ceiling)
+  if status == 'PRE_QUEUE' then
+    local untilOpen = math.max(0, opensAt - now)
+    local hi = math.min(ceiling, untilOpen + ${OPENING_SPREAD_MS})
+    local lo = math.max(floor, math.min(untilOpen, math.floor(hi / 2)))
+    return math.max(floor, lo + math.floor(jitter * math.max(0, hi - lo)))
+  end
+  if position <= ${HEAD_PLACES} then return floor end
   local byEta = 0
-  if s[5] == 0 and s[4] > 0 then byEta = math.ceil(s[2] * 60 / s[4]) * 250 end
-  return math.max(math.min(1000, ceiling), math.min(ceiling, math.max(s[2] * 50, byEta)))
+  if wait >= 0 then byEta = math.floor(wait / 4) end
+  return math.max(floor, math.min(ceiling, math.max(position * 50, byEta)))
 end
-local function state(t, paused, idle)
-  local rate = redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf')
-  local untilMs = redis.call('ZSCORE', KEYS[2], t)
-  local s
-  if untilMs then
-    s = {'ACTIVE', 0, tonumber(untilMs), rate, paused, idle}
+-- {status, position, activeUntil, eta (-1: none), opensAt, pollAfterMs, paused (0/1)}
+local function state(t, st, maxActive, idle, opensAt, paused)
+  local status, position, untilMs, wait = 'EXPIRED', 0, 0, -1
+  local u = redis.call('ZSCORE', KEYS[2], t)
+  if u then
+    status, untilMs = 'ACTIVE', tonumber(u)
   else
     local rank = redis.call('ZRANK', KEYS[1], t)
-    if rank then s = {'WAITING', rank + 1, 0, rate, paused, idle} else s = {'EXPIRED', 0, 0, rate, paused, idle} end
+    if rank then
+      if st == 'SOLD_OUT' then status = 'SOLD_OUT'
+      elseif st == 'PRE_QUEUE' then status, wait = 'PRE_QUEUE', opensAt - now
+      else
+        status, position = 'WAITING', rank + 1
+        if st == 'OPEN' then wait = eta(position, maxActive) end
+      end
+    end
   end
-  s[7] = pollAfter(s)
-  return s
+  return {status, position, untilMs, wait, opensAt, pollAfter(status, position, untilMs, wait, opensAt, idle), paused}
 end
 `;
 
 const SCRIPTS = {
-  // ARGV 6 userId, 7 new tokenId
+  // ARGV 8 userId, 9 new tokenId, 10 the pre-queue draw in [0, 1)
   queueEnter: `${PRELUDE}
-local paused, idle = settle()
-local t = redis.call('HGET', KEYS[5], ARGV[6])
+local st, maxActive, ttl, idle, paused, opensAt = settle()
+local t = redis.call('HGET', KEYS[5], ARGV[8])
 local created = 0
 if not (t and (redis.call('ZSCORE', KEYS[1], t) or redis.call('ZSCORE', KEYS[2], t))) then
-  t = ARGV[7]
+  t = ARGV[9]
   created = 1
-  local seq = redis.call('HINCRBY', KEYS[8], 'seq', 1)
-  redis.call('ZADD', KEYS[1], seq, t)
+  local score
+  if opensAt > 0 and now < opensAt then
+    -- A uniformly random place within the pre-queue's band: behind whoever was already in line,
+    -- ahead of everyone who enters after the opening.
+    score = tonumber(redis.call('HGET', KEYS[8], 'drawBase') or '0') + tonumber(ARGV[10])
+  else
+    score = redis.call('HINCRBY', KEYS[8], 'seq', 1)
+  end
+  redis.call('ZADD', KEYS[1], score, t)
   redis.call('ZADD', KEYS[3], now, t)
-  redis.call('HSET', KEYS[4], t, ARGV[6] .. ':' .. now)
-  redis.call('HSET', KEYS[5], ARGV[6], t)
-  paused, idle = settle()
+  redis.call('HSET', KEYS[4], t, ARGV[8] .. ':' .. now)
+  redis.call('HSET', KEYS[5], ARGV[8], t)
+  st, maxActive, ttl, idle, paused, opensAt = settle()
 else
   redis.call('ZADD', KEYS[3], 'XX', now, t)
 end
 local owner = redis.call('HGET', KEYS[4], t)
-local s = state(t, paused, idle)
-return {s[1], s[2], s[3], s[4], s[5], s[6], s[7], t, string.match(owner, ':(%d+)$'), created}
+local s = state(t, st, maxActive, idle, opensAt, paused)
+s[8] = t
+s[9] = string.match(owner, '^%d+:(%d+)')
+s[10] = created
+return s
 `,
-  // ARGV 6 tokenId, 7 limit polls (0/1)
+  // ARGV 8 tokenId, 9 limit polls (0/1)
   queueStatus: `${PRELUDE}
-local t = ARGV[6]
-local paused, idle = settle()
-if ARGV[7] == '1' then
+local t = ARGV[8]
+local st, maxActive, ttl, idle, paused, opensAt = settle()
+if ARGV[9] == '1' then
   local earliest = tonumber(redis.call('HGET', KEYS[9], t) or '0')
   if now < earliest then return {'RATE_LIMITED', earliest - now} end
 end
 redis.call('ZADD', KEYS[3], 'XX', now, t)
-local s = state(t, paused, idle)
-if s[1] ~= 'EXPIRED' then redis.call('HSET', KEYS[9], t, now + math.floor(s[7] / 2)) end
+local s = state(t, st, maxActive, idle, opensAt, paused)
+if s[1] ~= 'EXPIRED' then redis.call('HSET', KEYS[9], t, now + math.floor(s[6] / 2)) end
 return s
 `,
-  // ARGV 6 tokenId
+  // ARGV 8 tokenId
   queueLeave: `${PRELUDE}
-local live = drop(ARGV[6])
+account()
+local live = drop(ARGV[8])
 settle()
 return live
 `,
-  // ARGV 6.. field, value pairs of settings to store
+  // ARGV 8.. field, value pairs of settings to store (opensAt 0: none)
   queueStats: `${PRELUDE}
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1]) end
-settle()
-local maxActive, ttl, idle, paused = settings()
-return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2]), maxActive, ttl, idle, paused,
-        tonumber(redis.call('HGET', KEYS[8], 'admitted') or '0'),
-        redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf')}
+for i = 8, #ARGV, 2 do
+  if ARGV[i] == 'opensAt' then
+    local _, _, _, _, old = settings()
+    local new = tonumber(ARGV[i + 1])
+    -- A new pre-queue draws its places in a band of its own, after everyone already in line.
+    if new > now and not (old > now) then
+      redis.call('HSET', KEYS[8], 'drawBase', redis.call('HINCRBY', KEYS[8], 'seq', 2) - 1)
+    end
+  end
+  redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1])
+end
+local st, maxActive, ttl, idle, paused, opensAt = settle()
+local line = redis.call('ZCARD', KEYS[1])
+local waiting, preQueued = line, 0
+if opensAt > 0 and now < opensAt then waiting, preQueued = 0, line end
+local back = -1
+if st == 'OPEN' and line > 0 then back = eta(line, maxActive) end
+local c = redis.call('HMGET', KEYS[8], 'admitted', 'droppedIdle')
+return {st, waiting, preQueued, redis.call('ZCARD', KEYS[2]), maxActive, ttl, idle, paused, opensAt,
+        tonumber(c[1] or '0'), redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf'), tonumber(c[2] or '0'), back}
 `,
+  // Settles the line; returns 1 when the caller is to read the inventory (claimed for it alone).
   queueSettle: `${PRELUDE}
 settle()
-return redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])
+local v = redis.call('HMGET', KEYS[10], 'at', 'dirty', 'seen', 'claimUntil', 'nextLapse')
+if tonumber(v[4] or '0') > now then return 0 end
+local at = tonumber(v[1])
+local age = math.huge
+if at then age = now - at end
+local changed = (v[2] or '0') ~= (v[3] or '0')
+local lapse = tonumber(v[5] or '0')
+if age >= ${INVENTORY_MAX_AGE_MS} or (age >= ${INVENTORY_MIN_GAP_MS} and (changed or (lapse > 0 and now >= lapse))) then
+  redis.call('HSET', KEYS[10], 'claimUntil', now + ${INVENTORY_CLAIM_MS}, 'claimed', v[2] or '0')
+  return 1
+end
+return 0
+`,
+  // ARGV 8 available, 9 held, 10 nextLapse (0: none)
+  queueInventory: `${PRELUDE}
+local claimed = redis.call('HGET', KEYS[10], 'claimed') or '0'
+redis.call('HSET', KEYS[10], 'available', ARGV[8], 'held', ARGV[9], 'nextLapse', ARGV[10], 'at', now, 'seen', claimed)
+redis.call('HDEL', KEYS[10], 'claimUntil')
+settle()
+return 1
 `,
 } as const;
 
@@ -158,26 +296,40 @@ elseif redis.call('ZSCORE', KEYS[1], ARGV[2]) then state = 'WAITING' end
 return {state, v[1], v[2]}
 `;
 
+// Admissions per bucket, oldest first. KEYS[1] admits; ARGV now, bucketMs, buckets.
+const HISTORY = `
+local now, size, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for i = 1, n do
+  local from = now - (n - i + 1) * size
+  out[i] = redis.call('ZCOUNT', KEYS[1], '(' .. from, from + size)
+end
+return out
+`;
+
 export class RedisQueueStore implements QueueStore {
   private readonly registered = new Set<number>();
 
   constructor(private readonly redis: RedisClient) {
     for (const [name, lua] of Object.entries(SCRIPTS)) {
-      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 9, lua });
+      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 10, lua });
     }
     if (!('queueCheck' in redis)) redis.defineCommand('queueCheck', { numberOfKeys: 3, lua: CHECK });
+    if (!('queueHistory' in redis)) redis.defineCommand('queueHistory', { numberOfKeys: 1, lua: HISTORY });
   }
 
-  private run(name: ScriptName | 'queueCheck', concertId: number, now: number, defaults: QueueSettings | undefined, ...args: Array<string | number>) {
+  private run(name: ScriptName, concertId: number, now: number, defaults: QueueSettings, ...args: Array<string | number>) {
     const fn = (this.redis as unknown as Record<string, ScriptFn>)[name]!.bind(this.redis);
-    const keys = queueKeyList(concertId);
-    if (name === 'queueCheck') return fn(keys[0]!, keys[1]!, seatMapVersionsKey(concertId), now, ...args);
-    const d = defaults!;
-    return fn(...keys, now, d.maxActive, d.activeTtlSeconds, d.idleTimeoutSeconds, d.paused ? 1 : 0, ...args);
+    const d = defaults;
+    return fn(...queueKeyList(concertId), now, d.maxActive, d.activeTtlSeconds, d.idleTimeoutSeconds, d.paused ? 1 : 0, d.opensAt ?? 0, Math.random(), ...args);
+  }
+
+  private script(name: 'queueCheck' | 'queueHistory', ...args: Array<string | number>) {
+    return (this.redis as unknown as Record<string, ScriptFn>)[name]!.call(this.redis, ...args);
   }
 
   async enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult> {
-    const [raw] = await Promise.all([this.run('queueEnter', concertId, now, defaults, userId, newTokenId), this.register(concertId)]);
+    const [raw] = await Promise.all([this.run('queueEnter', concertId, now, defaults, userId, newTokenId, randomFraction()), this.register(concertId)]);
     const r = raw as [...RawState, string, string, number];
     return { ...toState(r.slice(0, 7) as RawState), tokenId: r[7], enteredAt: Number(r[8]), created: r[9] === 1 };
   }
@@ -188,7 +340,12 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async check(concertId: number, tokenId: string, now: number, seatMapOf?: number) {
-    const [state, epoch, n] = (await this.run('queueCheck', concertId, now, undefined, tokenId, seatMapOf ?? '')) as [GateState, string | null, string | null];
+    const k = queueKeys(concertId);
+    const [state, epoch, n] = (await this.script('queueCheck', k.waiting, k.active, seatMapVersionsKey(concertId), now, tokenId, seatMapOf ?? '')) as [
+      GateState,
+      string | null,
+      string | null,
+    ];
     if (seatMapOf === undefined) return { state };
     return { state, seatMapVersion: epoch === null ? null : { epoch, n: Number(n ?? 0) } };
   }
@@ -197,9 +354,18 @@ export class RedisQueueStore implements QueueStore {
     return (await this.run('queueLeave', concertId, now, defaults, tokenId)) === 1;
   }
 
-  async tick(now: number, defaults: QueueSettings): Promise<void> {
+  async tick(now: number, defaults: QueueSettings): Promise<number[]> {
     const concerts = await this.concerts();
-    await Promise.all(concerts.map((id) => this.run('queueSettle', id, now, defaults)));
+    const claimed = await Promise.all(concerts.map((id) => this.run('queueSettle', id, now, defaults)));
+    return concerts.filter((_, i) => claimed[i] === 1);
+  }
+
+  async setInventory(concertId: number, inv: Inventory, now: number, defaults: QueueSettings): Promise<void> {
+    await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0);
+  }
+
+  async seatsChanged(concertId: number): Promise<void> {
+    await this.redis.hincrby(queueKeys(concertId).inventory, 'dirty', 1);
   }
 
   async concerts(): Promise<number[]> {
@@ -207,14 +373,21 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats> {
-    return toStats((await this.run('queueStats', concertId, now, defaults)) as number[]);
+    return toStats((await this.run('queueStats', concertId, now, defaults)) as RawStats);
   }
 
   async configure(concertId: number, patch: QueueSettingsPatch, now: number, defaults: QueueSettings): Promise<QueueStats> {
     const pairs: Array<string | number> = [];
-    for (const [k, v] of Object.entries(patch)) if (v !== undefined) pairs.push(k, typeof v === 'boolean' ? (v ? 1 : 0) : v);
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined) continue;
+      pairs.push(k, v === null ? 0 : typeof v === 'boolean' ? (v ? 1 : 0) : v);
+    }
     const [r] = await Promise.all([this.run('queueStats', concertId, now, defaults, ...pairs), this.register(concertId)]);
-    return toStats(r as number[]);
+    return toStats(r as RawStats);
+  }
+
+  async admissions(concertId: number, now: number, bucketMs: number, buckets: number): Promise<number[]> {
+    return ((await this.script('queueHistory', queueKeys(concertId).admits, now, bucketMs, buckets)) as number[]).map(Number);
   }
 
   /** Adds the concert to the ticker's registry, once per process (the set only ever grows). */
@@ -233,31 +406,38 @@ export class RedisQueueStore implements QueueStore {
   }
 }
 
-type RawState = [string, number, string, number, number, number, number];
+type RawState = [string, number, number, number, number, number, number];
+type RawStats = [string, ...number[]];
 
 function toState(r: RawState): TokenState {
-  const status = r[0] as TokenState['status'];
+  const status = r[0] as TicketStatus;
+  const opensAt = Number(r[4]);
   return {
     status,
     position: status === 'WAITING' ? Number(r[1]) : null,
     activeUntil: status === 'ACTIVE' ? Number(r[2]) : null,
-    admittedLastMinute: Number(r[3]),
-    paused: Number(r[4]) === 1,
-    idleTimeoutSeconds: Number(r[5]),
-    pollAfterMs: Number(r[6]),
+    etaMs: Number(r[3]) < 0 ? null : Number(r[3]),
+    opensAt: opensAt > 0 ? opensAt : null,
+    pollAfterMs: Number(r[5]),
+    paused: Number(r[6]) === 1,
   };
 }
 
-function toStats(r: number[]): QueueStats {
+function toStats(r: RawStats): QueueStats {
   const n = r.map(Number);
   return {
-    waiting: n[0]!,
-    active: n[1]!,
-    maxActive: n[2]!,
-    activeTtlSeconds: n[3]!,
-    idleTimeoutSeconds: n[4]!,
-    paused: n[5] === 1,
-    admittedTotal: n[6]!,
-    admittedLastMinute: n[7]!,
+    state: r[0] as LineState,
+    waiting: n[1]!,
+    preQueued: n[2]!,
+    active: n[3]!,
+    maxActive: n[4]!,
+    activeTtlSeconds: n[5]!,
+    idleTimeoutSeconds: n[6]!,
+    paused: n[7] === 1,
+    opensAt: n[8]! > 0 ? n[8]! : null,
+    admittedTotal: n[9]!,
+    admittedLastMinute: n[10]!,
+    droppedIdleTotal: n[11]!,
+    etaBackMs: n[12]! < 0 ? null : n[12]!,
   };
 }

@@ -38,6 +38,7 @@ const settings = (over: Partial<QueueSettings> = {}): QueueSettings => ({
   activeTtlSeconds: 60,
   idleTimeoutSeconds: 30,
   paused: false,
+  opensAt: null,
   ...over,
 });
 const tid = (n: number) => `tok${String(n).padStart(19, '0')}`;
@@ -157,37 +158,157 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const c = nextConcert();
     const d = settings({ maxActive: 2, idleTimeoutSeconds: 60 });
     for (let u = 1; u <= 400; u++) await store.enter(c, u, tid(u), T0, d);
-    // 2 admitted in the last minute: the ETA of place p is 30p seconds; the first ten places poll
-    // every second, the rest after min(20 s, max(50p ms, ETA/4)).
-    const head = await status(c, tid(3), T0 + 1, d);
-    const tenth = await status(c, tid(12), T0 + 1, d);
-    const eleventh = await status(c, tid(13), T0 + 1, d);
-    const mid = await status(c, tid(42), T0 + 1, d);
+    // No departure yet, two slots held for 10 s: a slot is expected to turn over every 2 × 10 s,
+    // so place p waits 10p s; the first ten places poll every second, the rest after
+    // min(20 s, max(50p ms, ETA/4)).
+    const at = T0 + 10_000;
+    const head = await status(c, tid(3), at, d);
+    const tenth = await status(c, tid(12), at, d);
+    const eleventh = await status(c, tid(13), at, d);
+    const mid = await status(c, tid(42), at, d);
     expect([head.position, tenth.position, eleventh.position, mid.position]).toEqual([1, 10, 11, 40]);
+    expect([head.etaMs, eleventh.etaMs, mid.etaMs]).toEqual([10_000, 110_000, 400_000]);
     expect([head.pollAfterMs, tenth.pollAfterMs, eleventh.pollAfterMs, mid.pollAfterMs]).toEqual([1_000, 1_000, 20_000, 20_000]);
-    const active = await status(c, tid(1), T0 + 1, d);
-    expect(active.pollAfterMs).toBe(29_999);
-    expect((await status(c, tid(9_999), T0 + 1, d)).pollAfterMs).toBe(60_000);
+    const active = await status(c, tid(1), at, d);
+    expect(active.pollAfterMs).toBe(25_000);
+    expect((await status(c, tid(9_999), at, d)).pollAfterMs).toBe(60_000);
     // Limited: a second poll within half the interval is refused, with the wait.
-    expect(await store.status(c, tid(42), T0 + 1_000, d, true)).toEqual({ rateLimited: 9_001 });
-    expect('rateLimited' in (await store.status(c, tid(42), T0 + 10_001, d, true))).toBe(false);
-    expect(await store.status(c, tid(3), T0 + 300, d, true)).toEqual({ rateLimited: 201 });
-    // With no admissions yet, distance alone sets the pace, capped by a third of the idle timeout.
+    expect(await store.status(c, tid(42), at + 1_000, d, true)).toEqual({ rateLimited: 9_000 });
+    expect('rateLimited' in (await store.status(c, tid(42), at + 10_000, d, true))).toBe(false);
+    expect(await store.status(c, tid(3), at + 300, d, true)).toEqual({ rateLimited: 200 });
+    // With nobody being admitted (paused), distance alone sets the pace, capped by a third of the idle timeout.
     const c2 = nextConcert();
     const paused = settings({ paused: true, idleTimeoutSeconds: 30 });
     for (let u = 1; u <= 300; u++) await store.enter(c2, u, tid(u), T0, paused);
-    expect((await status(c2, tid(1), T0, paused)).pollAfterMs).toBe(1_000);
+    const p1 = await status(c2, tid(1), T0, paused);
+    expect([p1.pollAfterMs, p1.etaMs]).toEqual([1_000, null]);
     expect((await status(c2, tid(100), T0, paused)).pollAfterMs).toBe(5_000);
     expect((await status(c2, tid(300), T0, paused)).pollAfterMs).toBe(10_000);
   });
 
-  it('counts admissions in the last minute for the ETA', async () => {
+  it('estimates the wait from the slots’ observed turnover, bounded by the ACTIVE tokens’ expiry', async () => {
     const c = nextConcert();
-    const d = settings({ maxActive: 2 });
+    const d = settings({ maxActive: 2, activeTtlSeconds: 60 });
+    for (let u = 1; u <= 10; u++) await store.enter(c, u, tid(u), T0, d);
+    // Two slots held for 4 s, then both turn over (a payment spends its token, a fan leaves) and 3, 4 are admitted.
+    expect(await store.leave(c, tid(1), T0 + 4_000, d)).toBe(true);
+    expect(await store.leave(c, tid(2), T0 + 4_000, d)).toBe(true);
+    // Decayed sums: 2 departures over 2 × 30 s × (1 − e^(−4/30)) slot-seconds: a slot turns over every ~3.7 s.
+    const exposure = 2 * 30 * (1 - Math.exp(-4 / 30));
+    const hold = (exposure * 1000) / 2;
+    const p1 = await status(c, tid(5), T0 + 4_000, d);
+    const p6 = await status(c, tid(10), T0 + 4_000, d);
+    expect([p1.position, p6.position]).toEqual([1, 6]);
+    expect(p1.etaMs).toBe(Math.floor(hold / 2));
+    expect(p6.etaMs).toBe(Math.floor((6 * hold) / 2));
+    const stats = await store.stats(c, T0 + 4_000, d);
+    expect([stats.admittedTotal, stats.admittedLastMinute, stats.etaBackMs]).toEqual([4, 4, Math.floor((6 * hold) / 2)]);
+
+    // A young line: nobody has left yet, so a slot is expected to be kept twice its holders' mean age;
+    // and place 1 is admitted at the latest when the first ACTIVE token expires.
+    const c2 = nextConcert();
+    const short = settings({ maxActive: 2, activeTtlSeconds: 5 });
+    for (let u = 1; u <= 5; u++) await store.enter(c2, u, tid(u), T0, short);
+    expect((await status(c2, tid(3), T0 + 1_000, short)).etaMs).toBe(1_000);
+    expect((await status(c2, tid(4), T0 + 1_000, short)).etaMs).toBe(2_000);
+    expect((await status(c2, tid(3), T0 + 4_000, short)).etaMs).toBe(1_000);
+    expect((await status(c2, tid(4), T0 + 4_000, short)).etaMs).toBe(1_000);
+    expect((await status(c2, tid(5), T0 + 4_000, short)).etaMs).toBe(12_000);
+  });
+
+  it('pre-queues everyone who enters before the opening at a random place, ahead of every later arrival', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 1, idleTimeoutSeconds: 120 });
+    // Two fans are already in line when the operator sets an opening time: they keep their places.
+    await store.enter(c, 1, tid(1), T0, settings({ paused: true }));
+    await store.enter(c, 2, tid(2), T0, settings({ paused: true }));
+    const opensAt = T0 + 60_000;
+    const configured = await store.configure(c, { opensAt, paused: false }, T0, d);
+    expect([configured.state, configured.preQueued, configured.waiting, configured.opensAt]).toEqual(['PRE_QUEUE', 2, 0, opensAt]);
+    const pre = [];
+    for (let u = 3; u <= 202; u++) pre.push(await store.enter(c, u, tid(u), T0 + u * 100, d));
+    expect(pre.every((t) => t.status === 'PRE_QUEUE' && t.position === null && t.opensAt === opensAt)).toBe(true);
+    expect(pre[0]!.etaMs).toBe(opensAt - (T0 + 300));
+    // Polls are spread: between half of and the whole ceiling (30 s), not all at one instant.
+    const polls = pre.map((t) => t.pollAfterMs);
+    expect(Math.min(...polls)).toBeGreaterThanOrEqual(15_000);
+    expect(Math.max(...polls)).toBeLessThanOrEqual(30_000);
+    expect(new Set(polls).size).toBeGreaterThan(150);
+    // Near the opening, they are spread over the seconds after it.
+    const near = await status(c, tid(3), opensAt - 1_000, d);
+    expect(near.pollAfterMs).toBeGreaterThanOrEqual(1_000);
+    expect(near.pollAfterMs).toBeLessThanOrEqual(6_000);
+    // Nobody is admitted before the opening; a stats poll shows the pre-queue.
+    expect((await store.stats(c, opensAt - 1, d)).active).toBe(0);
+
+    const after = await store.enter(c, 500, tid(500), opensAt + 1, d);
+    const line = await store.stats(c, opensAt + 1, d);
+    expect([line.state, line.preQueued, line.waiting, line.active]).toEqual(['OPEN', 0, 202, 1]);
+    expect(await check(c, tid(1), opensAt + 1)).toBe('ACTIVE');
+    expect((await status(c, tid(2), opensAt + 1, d)).position).toBe(1);
+    const places = [];
+    for (let u = 3; u <= 202; u++) places.push((await status(c, tid(u), opensAt + 2, d)).position!);
+    expect([...places].sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 2));
+    expect(places).not.toEqual(Array.from({ length: 200 }, (_, i) => i + 2));
+    expect(after.position).toBe(202);
+  });
+
+  it('admits nobody while every seat is held, resumes when a hold lapses, turns the line SOLD_OUT and reopens it in order', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 1, activeTtlSeconds: 60, idleTimeoutSeconds: 10 });
+    // The inventory has never been read: the first tick claims it, once.
     await store.enter(c, 1, tid(1), T0, d);
-    await store.enter(c, 2, tid(2), T0, d);
-    const waiting = await store.enter(c, 3, tid(3), T0 + 1_000, d);
-    expect(waiting.admittedLastMinute).toBe(2);
-    expect((await status(c, tid(3), T0 + 61_000, d)).admittedLastMinute).toBe(0);
+    expect(await store.tick(T0, d)).toContain(c);
+    expect(await store.tick(T0 + 1, d)).not.toContain(c);
+    await store.setInventory(c, { available: 0, held: 2, nextLapse: T0 + 5_000 }, T0 + 1, d);
+    await store.leave(c, tid(1), T0 + 2, d);
+    await store.enter(c, 2, tid(2), T0 + 2, d);
+    await store.enter(c, 3, tid(3), T0 + 2, d);
+    const held = await store.stats(c, T0 + 3, d);
+    expect([held.state, held.active, held.waiting, held.etaBackMs]).toEqual(['ALL_HELD', 0, 2, null]);
+    const s2 = await status(c, tid(2), T0 + 3, d);
+    expect([s2.status, s2.position, s2.etaMs]).toEqual(['WAITING', 1, null]);
+    // The first hold lapses at T0 + 5 s: admission resumes with no read of the database.
+    await store.tick(T0 + 5_000, d);
+    expect(await check(c, tid(2), T0 + 5_000)).toBe('ACTIVE');
+
+    // A committed change asks for a read sooner than the periodic one; never two claims at once.
+    const read = T0 + 5_000;
+    await store.setInventory(c, { available: 0, held: 0, nextLapse: null }, read, d);
+    expect(await store.tick(read + 200, d)).not.toContain(c);
+    await store.seatsChanged(c);
+    expect(await store.tick(read + 50, d)).not.toContain(c);
+    expect(await store.tick(read + 200, d)).toContain(c);
+    expect(await store.tick(read + 300, d)).not.toContain(c);
+    // Nothing available or held: whoever waits is SOLD_OUT, a newcomer too, and nobody idles out.
+    await store.setInventory(c, { available: 0, held: 0, nextLapse: null }, read + 300, d);
+    expect((await store.stats(c, read + 300, d)).state).toBe('SOLD_OUT');
+    const s3 = await status(c, tid(3), read + 300, d);
+    expect([s3.status, s3.position, s3.etaMs, s3.pollAfterMs]).toEqual(['SOLD_OUT', null, null, 60_000]);
+    const late = await store.enter(c, 4, tid(4), read + 400, d);
+    expect(late.status).toBe('SOLD_OUT');
+    await store.tick(read + 60_000, d);
+    expect((await store.stats(c, read + 60_000, d)).droppedIdleTotal).toBe(0);
+    // Seats come back: the line reopens in its order, and whoever stopped polling has an idle timeout to return.
+    await store.leave(c, tid(2), read + 60_000, d);
+    await store.setInventory(c, { available: 3, held: 0, nextLapse: null }, read + 60_000, d);
+    expect(await check(c, tid(3), read + 60_000)).toBe('ACTIVE');
+    expect((await status(c, tid(4), read + 60_000, d)).position).toBe(1);
+    const reopened = await store.stats(c, read + 65_000, d);
+    expect([reopened.state, reopened.waiting, reopened.droppedIdleTotal]).toEqual(['OPEN', 1, 0]);
+    await store.tick(read + 75_001, d);
+    expect((await store.stats(c, read + 75_001, d)).droppedIdleTotal).toBe(1);
+  });
+
+  it('counts admissions per bucket for the operator’s sparkline', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 1 });
+    await store.enter(c, 1, tid(1), T0, d);
+    await store.leave(c, tid(1), T0 + 15_000, d);
+    await store.enter(c, 2, tid(2), T0 + 15_000, d);
+    await store.leave(c, tid(2), T0 + 25_000, d);
+    await store.enter(c, 3, tid(3), T0 + 25_000, d);
+    // Buckets are (from, from + 10 s]: T0's admission is in the first.
+    expect(await store.admissions(c, T0 + 30_000, 10_000, 4)).toEqual([1, 0, 1, 1]);
   });
 });

@@ -5,13 +5,13 @@
 export function queueKeys(concertId: number) {
   const tag = `{q:${concertId}}`;
   return {
-    /** WAITING tokens, scored by arrival sequence: rank + 1 is the position. */
+    /** The line (pre-queued and WAITING tokens), scored by arrival sequence, or by a random draw within the pre-queue's band: rank + 1 is the place. */
     waiting: `${tag}:waiting`,
     /** ACTIVE tokens, scored by activeUntil (ms). */
     active: `${tag}:active`,
     /** WAITING tokens, scored by their last poll (ms): the idle timeout reads this. */
     seen: `${tag}:seen`,
-    /** tokenId -> "userId:enteredAtMs" for every live token. */
+    /** tokenId -> "userId:enteredAtMs" for every live token, ":admittedAtMs" appended once ACTIVE. */
     owners: `${tag}:owners`,
     /** userId -> tokenId of the user's live token. */
     users: `${tag}:users`,
@@ -19,17 +19,19 @@ export function queueKeys(concertId: number) {
     config: `${tag}:config`,
     /** Admissions of the last five minutes (member tokenId, score ms): the observed rate. */
     admits: `${tag}:admits`,
-    /** seq (arrival counter) and admitted (all-time admissions). */
+    /** seq (arrival counter), admitted, droppedIdle; the ETA's decayed sums; the line's last state. */
     counters: `${tag}:counters`,
     /** tokenId -> earliest ms of its next allowed status poll (half its pollAfterMs). */
     polls: `${tag}:polls`,
+    /** The seats as last read from the database (available, held, nextLapse, at) and the refresh's bookkeeping. */
+    inventory: `${tag}:inventory`,
   };
 }
 
 /** Concerts with a waiting room, for the admission ticker. Not slot-bound: one small set. */
 export const QUEUE_REGISTRY_KEY = 'q:concerts';
 
-export const QUEUE_KEY_ORDER = ['waiting', 'active', 'seen', 'owners', 'users', 'config', 'admits', 'counters', 'polls'] as const;
+export const QUEUE_KEY_ORDER = ['waiting', 'active', 'seen', 'owners', 'users', 'config', 'admits', 'counters', 'polls', 'inventory'] as const;
 
 export function queueKeyList(concertId: number): string[] {
   const k = queueKeys(concertId);

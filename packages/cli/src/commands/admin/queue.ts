@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { count, id } from '../../args.ts';
+import { count, id, isoTime } from '../../args.ts';
 import { act, man } from '../../command.ts';
 import type { Ctx } from '../../context.ts';
 import { UsageError } from '../../errors.ts';
-import { type Colors, fields } from '../../format.ts';
+import { type Colors, fields, localTime } from '../../format.ts';
 import type { QueueStats } from '../../types.ts';
 
 export function register(admin: Command): void {
@@ -26,10 +26,13 @@ export function register(admin: Command): void {
       .option('--idle-timeout <s>', 'seconds before a waiter who stopped polling is dropped', count('--idle-timeout'))
       .option('--pause', 'stop admitting (places are kept)')
       .option('--resume', 'admit again')
+      .option('--opens-at <iso>', 'open the line at this time; whoever enters before it is pre-queued, then shuffled at the opening', isoTime)
+      .option('--open-now', 'remove the opening time: the line opens now (a pre-queue is shuffled ahead of later arrivals)')
       .action(act(adminQueueConfigCommand)),
     [
       ['concert --admin-key $KEY admin queue config 1 --max-active 50 --active-ttl 300', 'a narrower, quicker gate'],
       ['concert --admin-key $KEY admin queue config 1 --pause', 'hold everyone where they are'],
+      ['concert --admin-key $KEY admin queue config 1 --opens-at 2026-12-24T20:00:00+09:00', 'a pre-queue until 8 pm in Seoul'],
     ],
   );
 }
@@ -47,30 +50,45 @@ export interface QueueConfigOptions {
   idleTimeout?: number;
   pause?: boolean;
   resume?: boolean;
+  opensAt?: Date;
+  openNow?: boolean;
 }
 
 /** `concert admin queue config <concertId> [...]`: tune admission; with no flag it shows the settings. */
 export async function adminQueueConfigCommand(ctx: Ctx, concertId: number, opts: QueueConfigOptions = {}): Promise<QueueStats> {
   ctx.requireAdmin();
   if (opts.pause && opts.resume) throw new UsageError('Pass --pause or --resume, not both');
+  if (opts.opensAt && opts.openNow) throw new UsageError('Pass --opens-at or --open-now, not both');
   const patch = {
     ...(opts.maxActive !== undefined ? { maxActive: opts.maxActive } : {}),
     ...(opts.activeTtl !== undefined ? { activeTtlSeconds: opts.activeTtl } : {}),
     ...(opts.idleTimeout !== undefined ? { idleTimeoutSeconds: opts.idleTimeout } : {}),
     ...(opts.pause ? { paused: true } : opts.resume ? { paused: false } : {}),
+    ...(opts.opensAt ? { opensAt: opts.opensAt } : opts.openNow ? { opensAt: null } : {}),
   };
   const s = await ctx.client.admin.queue.configure.mutate({ concertId, ...patch });
   return ctx.print(s, (c) => renderQueueStats(c, s));
 }
 
+const STATES: Record<QueueStats['state'], (c: Colors) => string> = {
+  PRE_QUEUE: (c) => c.yellow('PRE_QUEUE: not open yet; entrants are pre-queued'),
+  OPEN: (c) => c.green('OPEN: admitting'),
+  PAUSED: (c) => c.yellow('PAUSED by an operator'),
+  ALL_HELD: (c) => c.yellow('ALL_HELD: every seat is held; admitting again when one frees up'),
+  SOLD_OUT: (c) => c.red('SOLD_OUT: nothing available or held'),
+};
+
 export function renderQueueStats(c: Colors, s: QueueStats): string {
   return fields(c, [
     ['concert', String(s.concertId)],
-    ['admission', s.paused ? c.yellow('PAUSED') : c.green('running')],
+    ['state', STATES[s.state](c)],
+    ['opens', s.opensAt ? localTime(s.opensAt, { seconds: true }) : 'open'],
+    ['pre-queued', String(s.preQueued)],
     ['waiting', String(s.waiting)],
     ['active', `${s.active} of ${s.maxActive}`],
     ['active ttl', `${s.activeTtlSeconds}s`],
     ['idle timeout', `${s.idleTimeoutSeconds}s`],
     ['admitted', `${s.admittedTotal} in all, ${s.admittedLastMinute} in the last minute`],
+    ['dropped idle', String(s.droppedIdleTotal)],
   ]);
 }

@@ -1,0 +1,175 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, client, createTestDatabase, key, seedSale, spawnApi, type SpawnedApi, testEnv } from '../../../test/harness.ts';
+import { makeFans, median, redisEnv, retries, retrying, sleep } from './queue.shared.ts';
+
+/**
+ * How honest etaSeconds is, measured the way a fan lives it: sales on two API processes, fans
+ * polling at pollAfterMs and recording every ETA they are told (at the middle of the request),
+ * then, once admitted, the real wait (the admission instant is activeUntil − activeTtlSeconds, the
+ * server's own clock). Fans take 0.5–2 s to pick a seat and pay, or walk away and let their slot
+ * lapse, so slots turn over at an uneven pace. Every fan told an ETA waits until admitted, so no
+ * prediction is left out for being slow to come true.
+ *
+ * Two lines run at once: one opens with a shuffled pre-queue and runs on (the first 20 s after the
+ * opening, with nothing observed yet, then steady); the other runs, is paused by an operator and
+ * resumed (the first 20 s after the resume; no estimator can foresee the pause itself, so only
+ * what is told after the resume is counted there). The old estimator (position × 60 s ÷
+ * admissions in the last minute) is replayed on the same runs from the admissions the test saw.
+ */
+const MAX_ACTIVE = 10;
+const TTL_SECONDS = 6;
+const PHASE_MS = 20_000;
+const BANDS: Array<[number, number]> = [
+  [1, 10],
+  [11, 50],
+  [51, Infinity],
+];
+
+interface Prediction {
+  at: number;
+  position: number;
+  eta: number;
+  /** What the old estimator would have said at that instant. */
+  before: number | null;
+}
+
+interface Fan {
+  predictions: Prediction[];
+  admittedAt: number | null;
+}
+
+describe('etaSeconds against the real waits, on two API processes', () => {
+  const redis = redisEnv();
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let apis: SpawnedApi[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const env = testEnv(db.url, { ...redis.env, QUEUE_MAX_ACTIVE: String(MAX_ACTIVE), QUEUE_ACTIVE_TTL_SECONDS: String(TTL_SECONDS), QUEUE_IDLE_TIMEOUT_SECONDS: '30' });
+    // One after the other: two cold starts at once can outlast the harness's start deadline on a busy machine.
+    apis = [await spawnApi(env), await spawnApi(env)];
+  }, 240_000);
+  afterAll(async () => {
+    await Promise.all(apis.map((a) => a.stop()));
+    await db?.drop();
+    await redis.cleanup();
+  });
+
+  /**
+   * A sale: `first` fans enter at the start (pre-queued when `opensInMs` is set), then one every
+   * 1000 / `perSecond` ms until `arrivalsForMs`; `during` runs alongside (an operator). Every fan
+   * polls until admitted; returns them all and when the line opened.
+   */
+  async function sale(users: number[], o: { opensInMs?: number; first: number; perSecond: number; arrivalsForMs: number; during?: (openedAt: number, concertId: number) => Promise<void> }) {
+    const urls = apis.map((a) => a.url);
+    const { concertId, scheduleId } = await seedSale(urls[0]!, { users: 0, seatCount: 1000 });
+    const ops = admin(urls[1]!);
+    const openedAt = Date.now() + (o.opensInMs ?? 0);
+    if (o.opensInMs) await ops.admin.queue.configure.mutate({ concertId, opensAt: new Date(openedAt) });
+    const admissions: number[] = [];
+    const fans: Fan[] = [];
+    let seat = 0;
+    const oldEta = (position: number, at: number) => {
+      const n = admissions.filter((t) => t > at - 60_000 && t <= at).length;
+      return n > 0 ? Math.ceil((position * 60) / n) : null;
+    };
+    const fan = async (userId: number, i: number) => {
+      const record: Fan = { predictions: [], admittedAt: null };
+      fans.push(record);
+      let sent = Date.now();
+      let t = await retrying(() => client(urls[i % 2]!, { userId }, { batch: false }).queue.enter.mutate({ concertId }));
+      const polling = client(urls[(i + 1) % 2]!, { userId, queueToken: t.token }, { batch: false });
+      while (t.status !== 'ACTIVE') {
+        const at = (sent + Date.now()) / 2;
+        if (t.status === 'WAITING' && t.etaSeconds !== null) record.predictions.push({ at, position: t.position!, eta: t.etaSeconds, before: oldEta(t.position!, at) });
+        if (t.status === 'EXPIRED' || t.status === 'SOLD_OUT') throw new Error(`fan ${userId} ended ${t.status}`);
+        await sleep(t.pollAfterMs);
+        sent = Date.now();
+        t = await retrying(() => polling.queue.status.query({}));
+      }
+      record.admittedAt = t.activeUntil!.getTime() - TTL_SECONDS * 1000;
+      admissions.push(record.admittedAt);
+      // Uneven sessions: 75% pick a seat and pay after 0.5–2 s, the rest walk away (their slot lapses).
+      if (Math.random() < 0.25) return;
+      await sleep(500 + Math.random() * 1_500);
+      const fanOn = client(urls[i % 2]!, { userId, queueToken: t.token }, { batch: false });
+      try {
+        const r = await fanOn.reservations.hold.mutate({ scheduleId, seatNumbers: [++seat], idempotencyKey: key() });
+        await fanOn.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
+      } catch {
+        // noticed the admission too late to use it: the slot lapsed
+      }
+    };
+    const running: Array<Promise<void>> = [];
+    for (let i = 0; i < o.first; i++) {
+      running.push(fan(users[i]!, i));
+      await sleep(o.opensInMs ? (o.opensInMs - 1_000) / o.first : 10);
+    }
+    const operator = o.during?.(openedAt, concertId);
+    for (let i = o.first; i < users.length && Date.now() < openedAt + o.arrivalsForMs; i++) {
+      running.push(fan(users[i]!, i));
+      await sleep(1000 / o.perSecond);
+    }
+    await operator;
+    await Promise.all(running);
+    return { fans, openedAt, admitted: admissions.length, concertId };
+  }
+
+  it('is far more honest than the old estimator in every phase, and prints the error by distance from the head', { timeout: 240_000 }, async () => {
+    const users = await makeFans(apis[0]!.url, 320);
+    const pause = { resume: 0 };
+    const [opening, resumed] = await Promise.all([
+      sale(users.slice(0, 150), { opensInMs: 4_000, first: 100, perSecond: 1, arrivalsForMs: 2 * PHASE_MS }),
+      sale(users.slice(150), {
+        first: 100,
+        perSecond: 1.5,
+        arrivalsForMs: 42_000,
+        during: async (openedAt, concertId) => {
+          const ops = admin(apis[1]!.url);
+          await sleep(openedAt + 15_000 - Date.now());
+          await ops.admin.queue.configure.mutate({ concertId, paused: true });
+          await sleep(7_000);
+          await ops.admin.queue.configure.mutate({ concertId, paused: false });
+          pause.resume = Date.now();
+        },
+      }),
+    ]);
+
+    const errors = new Map<string, { after: number[]; before: number[] }>();
+    const add = (k: string, p: Prediction, actual: number) => {
+      const e = errors.get(k) ?? { after: [], before: [] };
+      e.after.push(Math.abs(p.eta - actual) / actual);
+      if (p.before !== null) e.before.push(Math.abs(p.before - actual) / actual);
+      errors.set(k, e);
+    };
+    const count = (phase: string, fans: Fan[], from: number, to: number) => {
+      for (const f of fans) {
+        for (const p of f.predictions) {
+          const actual = (f.admittedAt! - p.at) / 1000;
+          if (p.at < from || p.at >= to || actual <= 0) continue;
+          const [lo, hi] = BANDS.find(([a, b]) => p.position >= a && p.position <= b)!;
+          add(`${phase} · all`, p, actual);
+          add(`${phase} · places ${lo}${hi === Infinity ? '+' : `–${hi}`}`, p, actual);
+        }
+      }
+    };
+    count('first 20 s after opening', opening.fans, opening.openedAt, opening.openedAt + PHASE_MS);
+    count('steady', opening.fans, opening.openedAt + PHASE_MS, opening.openedAt + 2 * PHASE_MS);
+    count('first 20 s after resume', resumed.fans, pause.resume, pause.resume + PHASE_MS);
+
+    const pct = (x: number) => (Number.isNaN(x) ? '   –' : `${Math.round(x * 100)}%`.padStart(4));
+    const rows = [...errors.entries()].sort(([a], [b]) => a.localeCompare(b));
+    console.log(
+      `ETA median absolute error (|told − real| ÷ real); ${opening.admitted} + ${resumed.admitted} admitted, maxActive ${MAX_ACTIVE}, ${retries.count} polls retried after a 503:\n` +
+        rows.map(([k, e]) => `  ${k.padEnd(44)} before ${pct(median(e.before))}  after ${pct(median(e.after))}  (n=${e.after.length})`).join('\n'),
+    );
+
+    // The goal is 20% in every phase. Reached when steady; not yet just after an opening or a resume
+    // (see the README's figures), where it is still at most half the old estimator's error.
+    for (const phase of ['first 20 s after opening', 'steady', 'first 20 s after resume']) {
+      const e = errors.get(`${phase} · all`);
+      expect(e?.after.length ?? 0, phase).toBeGreaterThan(30);
+      expect(median(e!.after), phase).toBeLessThanOrEqual(median(e!.before) / 2);
+    }
+    expect(median(errors.get('steady · all')!.after)).toBeLessThanOrEqual(0.2);
+  });
+});

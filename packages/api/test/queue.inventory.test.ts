@@ -1,0 +1,100 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, client, createTestDatabase, key, seedSale, spawnApi, type SpawnedApi, testEnv } from '../../../test/harness.ts';
+import { makeFans, redisEnv, sleep } from './queue.shared.ts';
+
+/** Polls until `fn` is true (every 20 ms), and returns how long it took. */
+async function within(ms: number, fn: () => Promise<boolean>): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < ms) {
+    if (await fn()) return Date.now() - start;
+    await sleep(20);
+  }
+  throw new Error(`condition not met within ${ms} ms`);
+}
+
+describe('a line that knows the inventory, on two API processes', () => {
+  const redis = redisEnv();
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let apis: SpawnedApi[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const env = testEnv(db.url, { ...redis.env, QUEUE_MAX_ACTIVE: '2', HOLD_TTL_SECONDS: '3', RATE_LIMITS: 'off' });
+    // One after the other: two cold starts at once can outlast the harness's 30 s start deadline on a busy machine.
+    apis = [await spawnApi(env), await spawnApi(env)];
+  }, 240_000);
+  afterAll(async () => {
+    await Promise.all(apis.map((a) => a.stop()));
+    await db?.drop();
+    await redis.cleanup();
+  });
+
+  it('waits while every seat is held, resumes within a second of one freeing, sells out and reopens in order', { timeout: 120_000 }, async () => {
+    const [p1, p2] = apis.map((a) => a.url) as [string, string];
+    const sale = await seedSale(p1, { users: 0, seatCount: 4 });
+    const [a, b, c, d, e, f] = await makeFans(p1, 6);
+    const ops = admin(p2);
+    const state = async () => (await ops.admin.queue.stats.query({ concertId: sale.concertId })).state;
+    const enter = async (userId: number, url: string) => {
+      const t = await client(url, { userId }).queue.enter.mutate({ concertId: sale.concertId });
+      return { ticket: t, on: (u: string) => client(u, { userId, queueToken: t.token }) };
+    };
+    const statusOf = async (fan: { on: (u: string) => ReturnType<typeof client> }, url = p2) => fan.on(url).queue.status.query({});
+
+    const A = await enter(a!, p1);
+    const B = await enter(b!, p2);
+    const C = await enter(c!, p1);
+    const D = await enter(d!, p2);
+    expect([A.ticket.status, B.ticket.status, C.ticket.status, D.ticket.status]).toEqual(['ACTIVE', 'ACTIVE', 'WAITING', 'WAITING']);
+
+    // A holds all four seats: nothing is AVAILABLE, so the slot B gives back is not refilled.
+    const held = await A.on(p1).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1, 2, 3, 4], idempotencyKey: key() });
+    await within(2_000, async () => (await state()) === 'ALL_HELD');
+    await B.on(p2).queue.leave.mutate({});
+    await sleep(1_500);
+    const cWaits = await statusOf(C, p1);
+    expect([cWaits.status, cWaits.position, cWaits.etaSeconds]).toEqual(['WAITING', 1, null]);
+    expect((await ops.admin.queue.stats.query({ concertId: sale.concertId })).active).toBe(1);
+
+    // A cancels on one process: C, next in line, is admitted within a second, seen from the other.
+    await A.on(p1).reservations.cancel.mutate({ reservationId: held.reservationId });
+    const afterCancel = await within(3_000, async () => (await statusOf(C, p2)).status === 'ACTIVE');
+
+    // C holds everything for 3 s and walks away: the hold lapses with no transaction, and D is admitted.
+    const lapsing = await C.on(p2).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1, 2, 3, 4], idempotencyKey: key() });
+    const lapsesAt = lapsing.holdExpiresAt.getTime();
+    await within(2_000, async () => (await state()) === 'ALL_HELD');
+    await A.on(p1).queue.leave.mutate({});
+    expect((await statusOf(D, p1)).status).toBe('WAITING');
+    await within(6_000, async () => (await statusOf(D, p1)).status === 'ACTIVE');
+    const afterLapse = Date.now() - lapsesAt;
+
+    // D buys everything: nothing AVAILABLE or HELD. Whoever waits is SOLD_OUT, and so is a newcomer, at once.
+    const E = await enter(e!, p2);
+    expect(E.ticket.status).toBe('WAITING');
+    const bought = await D.on(p2).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1, 2, 3, 4], idempotencyKey: key() });
+    await D.on(p1).payments.pay.mutate({ reservationId: bought.reservationId, idempotencyKey: key() });
+    await within(2_000, async () => (await statusOf(E, p1)).status === 'SOLD_OUT');
+    const eSoldOut = await statusOf(E, p2);
+    expect([eSoldOut.position, eSoldOut.etaSeconds, eSoldOut.pollAfterMs]).toEqual([null, null, 60_000]);
+    const F = await enter(f!, p1);
+    expect(F.ticket.status).toBe('SOLD_OUT');
+    expect(await state()).toBe('SOLD_OUT');
+
+    // Two seats come back behind the application's back (a refund, say): the line reopens in its
+    // order, E before F, from the periodic read of the database alone.
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    try {
+      await sql.query('UPDATE seats SET sold_at = NULL, reservation_id = NULL WHERE schedule_id = $1 AND seat_number IN (1, 2)', [sale.scheduleId]);
+    } finally {
+      await sql.end();
+    }
+    await within(3_000, async () => (await statusOf(E, p1)).status === 'ACTIVE');
+    const fBack = await statusOf(F, p2);
+    expect([fBack.status, fBack.position]).toEqual(['WAITING', 1]);
+    console.log(`inventory: admitted ${afterCancel} ms after a cancel, ${afterLapse} ms after a hold lapsed (polled every 20 ms from the other process)`);
+    expect(afterCancel).toBeLessThan(1_000);
+    expect(afterLapse).toBeLessThan(1_000);
+  });
+});

@@ -1,0 +1,99 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN } from '../build.mjs';
+import { admin as harnessAdmin } from '../../../test/harness.ts';
+import { ADMIN_KEY, buildOnce, concert, inPty, startGatedApi, tempConfigDir } from './helpers.ts';
+
+// `concert admin watch` in a real pseudo-terminal while `concert simulate` runs a sale, and its
+// --json stream read line by line as a script would.
+let api: Awaited<ReturnType<typeof startGatedApi>>;
+let cfg: ReturnType<typeof tempConfigDir>;
+let env: Record<string, string>;
+
+async function sale(seatCount: number) {
+  const now = Date.now();
+  const c = await harnessAdmin(api.url).admin.concerts.create.mutate({
+    title: 'Watch Test',
+    venue: 'Hall',
+    schedules: [7, 8].map((d) => ({ startsAt: new Date(now + d * 86_400_000), bookingOpensAt: new Date(now - 3_600_000), seatCount })),
+  });
+  await harnessAdmin(api.url).admin.queue.configure.mutate({ concertId: c.concertId, maxActive: 4 });
+  return c.concertId;
+}
+
+beforeAll(async () => {
+  cfg = tempConfigDir();
+  [api] = await Promise.all([startGatedApi(), buildOnce()]);
+  env = { CONCERT_API_URL: api.url, CONCERT_CONFIG_DIR: cfg.dir };
+});
+
+afterAll(async () => {
+  await api?.stop();
+  cfg?.remove();
+});
+
+describe('concert admin watch', () => {
+  it('redraws the sale in place every second during a rehearsal, and q quits', { timeout: 120_000 }, async () => {
+    const concertId = await sale(40);
+    const rehearsal = concert(['--admin-key', ADMIN_KEY, 'simulate', '--concert', String(concertId), '--users', '12', '--concurrency', '6'], env);
+    const watch = inPty(['--admin-key', ADMIN_KEY, 'admin', 'watch', String(concertId)], env);
+    try {
+      await watch.waitFor(/Admitted .* [1-9]\d* in all/);
+      // A few more refreshes with a busy line, then the last frame is the screen.
+      const frames = () => watch.raw().split('\x1b[H');
+      const seen = frames().length;
+      await expect.poll(() => frames().length, { timeout: 10_000 }).toBeGreaterThan(seen + 2);
+      const screen = frames().at(-1)!.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''); // eslint-disable-line no-control-regex
+      console.log(`concert admin watch ${concertId}, mid-rehearsal:\n${screen}`);
+      expect(screen).toMatch(/Line {7}(OPEN|ALL HELD|SOLD OUT)/);
+      expect(screen).toMatch(/waiting \d+ · pre-queued 0 · active \d\/4/);
+      expect(screen).toMatch(/ETA at the back/);
+      expect(screen).toMatch(/Admitted {3}[▁▂▃▄▅▆▇█]+ \d+\/min now/);
+      expect(screen.match(/^ {11}\d{4}-\d\d-\d\d \d\d:\d\d +\d+ +\d+ +\d+ +\d+ /gm)?.length).toBe(2);
+      // In place: the screen is cleared once, then every frame starts at the top and clears only what is left below it.
+      expect(watch.raw().split('\x1b[2J').length - 1).toBe(1);
+      expect(frames().length - 1).toBeGreaterThanOrEqual(4);
+      watch.type('q');
+      expect(await watch.exited).toBe(0);
+      expect(watch.raw()).toContain('\x1b[?25h'); // the cursor is given back
+    } finally {
+      watch.kill();
+    }
+    const done = await rehearsal;
+    expect(done.code, `${done.stdout}\n${done.stderr}`).toBe(0);
+  });
+
+  it('prints one JSON snapshot a second with --json, until interrupted', { timeout: 60_000 }, async () => {
+    const concertId = await sale(10);
+    const child = spawn(process.execPath, [BIN, '--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', String(concertId)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await expect.poll(() => out.split('\n').filter(Boolean).length, { timeout: 20_000 }).toBeGreaterThanOrEqual(3);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const snapshots = out
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { at: string; concertId: number; line: { state: string; waiting: number; admissionsPerMinute: number[] }; shows: Array<{ available: number }> });
+    expect(snapshots.length).toBeGreaterThanOrEqual(3);
+    for (const s of snapshots) {
+      expect(s.concertId).toBe(concertId);
+      expect(s.line.state).toBe('OPEN');
+      expect(s.line.admissionsPerMinute).toHaveLength(30);
+      expect(s.shows.map((x) => x.available)).toEqual([10, 10]);
+    }
+    // About a second apart (each gap also carries the jitter of one request's latency).
+    const span = Date.parse(snapshots.at(-1)!.at) - Date.parse(snapshots[0]!.at);
+    expect(span / (snapshots.length - 1)).toBeGreaterThanOrEqual(700);
+    expect(span / (snapshots.length - 1)).toBeLessThan(2_500);
+
+    // --count stops by itself; a bad concert is the API's 404 with its appCode.
+    const two = await concert(['--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', String(concertId), '--count', '2'], env);
+    expect(two.code).toBe(0);
+    expect(two.stdout.trim().split('\n')).toHaveLength(2);
+    const missing = await concert(['--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', '999999', '--count', '1'], env);
+    expect(missing.code).toBe(1);
+    expect(missing.error().appCode).toBe('CONCERT_NOT_FOUND');
+  });
+});
