@@ -8,7 +8,16 @@ export const adminAt = (url: string) => client(url, { adminKey: ADMIN_KEY }, { b
 
 /** A client for the user holding an ACTIVE queue token for the concert (admission is wide open). */
 export async function admitted(url: string, userId: number, concertId: number) {
-  const ticket = await client(url, { userId }, { batch: false }).queue.enter.mutate({ concertId });
+  const fan = client(url, { userId }, { batch: false });
+  let ticket = await fan.queue.enter.mutate({ concertId });
+  // The line knows the inventory: right after seats come back (a refund, a lapse) admission
+  // resumes within a second, so a fan who entered meanwhile waits that long. Entering again
+  // returns the same ticket as it stands.
+  const deadline = Date.now() + 5_000;
+  while (ticket.status === 'WAITING' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    ticket = await fan.queue.enter.mutate({ concertId });
+  }
   if (ticket.status !== 'ACTIVE') throw new Error(`user ${userId} is ${ticket.status}, not ACTIVE`);
   return client(url, { userId, queueToken: ticket.token }, { batch: false });
 }
