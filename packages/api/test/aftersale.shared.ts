@@ -10,11 +10,11 @@ export const adminAt = (url: string) => client(url, { adminKey: ADMIN_KEY }, { b
 export async function admitted(url: string, userId: number, concertId: number) {
   const fan = client(url, { userId }, { batch: false });
   let ticket = await fan.queue.enter.mutate({ concertId });
-  // The line knows the inventory: right after seats come back (a refund, a lapse) admission
-  // resumes within a second, so a fan who entered meanwhile waits that long. Entering again
-  // returns the same ticket as it stands.
+  // The line knows the inventory: right after seats come back (a refund, a lapse) it reopens
+  // within a second, so a fan who entered meanwhile is told SOLD_OUT or waits that long.
+  // Entering again returns the ticket as it stands, or a new one once the line has reopened.
   const deadline = Date.now() + 5_000;
-  while (ticket.status === 'WAITING' && Date.now() < deadline) {
+  while ((ticket.status === 'WAITING' || ticket.status === 'SOLD_OUT') && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 250));
     ticket = await fan.queue.enter.mutate({ concertId });
   }
