@@ -35,13 +35,18 @@ describe('Redis client: busy is not hung', () => {
   it('a busy Redis answering one call after another keeps its connection, and every call succeeds', async () => {
     let closed = 0;
     redis.on('close', () => closed++);
-    // Five scripts of 350 ms each: the last reply comes after about 1.75 s, well past the
-    // watchdog's 750 ms ping deadline, while replies keep arriving every 350 ms.
+    // Ten scripts of 150 ms each: the last reply comes after about 1.5 s, past the old 800 ms
+    // command timeout and the watchdog's 750 ms ping deadline, while a reply arrives every 150 ms
+    // (room for a loaded machine to be late by several hundred ms without looking hung).
     const started = performance.now();
-    const results = await Promise.allSettled(Array.from({ length: 5 }, () => redis.eval(SPIN, 0, 350)));
+    // Each call carries 40 kB, more than Redis reads from a socket at once, so it runs the calls
+    // as they arrive and flushes each reply in between, as with a real burst of many scripts.
+    // (Ten small calls would arrive in one read, and Redis answers one read's calls together.)
+    const padding = 'x'.repeat(40_000);
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => redis.eval(SPIN, 0, 150, padding)));
     const ms = performance.now() - started;
-    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason)))).toEqual([1, 1, 1, 1, 1]);
-    expect(ms).toBeGreaterThan(1_500);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason)))).toEqual(Array(10).fill(1));
+    expect(ms).toBeGreaterThan(1_400);
     expect(closed).toBe(0);
     expect(redis.status).toBe('ready');
   });
