@@ -10,6 +10,15 @@ import { dts } from 'rollup-plugin-dts';
 
 const api = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
+/**
+ * The oldest @trpc/server a frontend may pair the types with. Not the server's own range
+ * (^11.25): @trpc/tanstack-react-query's newest release, 11.22.1, pins @trpc/client and
+ * @trpc/server to exactly 11.22.1, so a React frontend (examples/react) installs 11.22.1. The
+ * pack test installs the types with 11.22.1 (examples/react, peers checked by npm) and with the
+ * server's version (examples/client) and type-checks both.
+ */
+const OLDEST_TRPC = '11.22.1';
+
 const manifest = {
   name: api.name,
   version: api.version,
@@ -18,7 +27,7 @@ const manifest = {
   types: './index.d.ts',
   exports: { '.': { types: './index.d.ts' } },
   sideEffects: false,
-  peerDependencies: { '@trpc/server': api.dependencies['@trpc/server'] },
+  peerDependencies: { '@trpc/server': `^${OLDEST_TRPC}` },
 };
 
 export default {
