@@ -58,14 +58,15 @@ rows.push = (...items) => {
 const notes: string[] = [];
 /** CPU seconds each part spent in a scenario's runs of ours, and the requests they answered. */
 const costs = new Map<string, { cpu: CpuSample; requests: number }>();
-const meter = async (scenario: string, fn: () => Promise<RunResult>): Promise<RunResult> => {
-  const { result, cpu } = await metered(api.child.pid!, redis, fn);
+const meter = async (scenario: string, fn: () => Promise<RunResult>, pid = api.child.pid!): Promise<RunResult> => {
+  const { result, cpu } = await metered(pid, redis, fn);
   const c = costs.get(scenario) ?? { cpu: { api: 0, redis: 0, postgres: 0 }, requests: 0 };
   costs.set(scenario, { cpu: { api: c.cpu.api + cpu.api, redis: c.cpu.redis + cpu.redis, postgres: c.cpu.postgres + cpu.postgres }, requests: c.requests + result.requests });
   return result;
 };
 const HOLDS = '2,000 holds, distinct seats';
 const PAYS = 'payments.pay, distinct';
+const STATUS_TRPC = "queue.status (1,000 waiting), tRPC's handler only (TRPC_FAST_PATH=off)";
 const a = admin(api.url);
 
 try {
@@ -134,6 +135,7 @@ try {
     const info = await redis.info('commandstats');
     return [...info.matchAll(/cmdstat_(evalsha|eval|get|incr|sadd|smembers|ping):calls=(\d+)/g)].reduce((s, m) => s + Number(m[2]), 0);
   };
+  const slow = await spawnApi({ ...env, TRPC_FAST_PATH: 'off', METRICS_PORT: '' });
   for (let round = 0; round < ROUNDS; round++) {
     currentScenario = 'queue.status';
     const before = await evalCalls();
@@ -142,8 +144,12 @@ try {
     if (round === 0) notes.push(`Redis round trips per queue.status (scripts and plain commands sent, from INFO commandstats, including the 4/s admission ticker): ${perCall.toFixed(3)}`);
     rows.push({ scenario: 'queue.status (1,000 waiting)', impl: 'ours', r: ours });
     rows.push({ scenario: 'queue.status (1,000 waiting)', impl: 'baseline', r: await run({ port: basePort, connections: 64, seconds: SECONDS, next: baseStatusReq }) });
+    // The same requests to a second process of the same build without the fast path (issue 9's before/after).
+    const slowPort = Number(new URL(slow.url).port);
+    rows.push({ scenario: STATUS_TRPC, impl: 'ours', r: await meter(STATUS_TRPC, () => run({ port: slowPort, connections: 64, seconds: SECONDS, next: statusReq }), slow.child.pid!) });
   }
   await audit('queue.status');
+  await slow.stop();
   }
 
   if (enabled('enter')) {
@@ -392,6 +398,7 @@ const checks = [
   ratio('holds/s after 100,000 seats sold, statistics from before the growth, of a fresh database’s', agg[`${HOLDS}, grown, statistics from before`]!.rps, holds.rps, 0.8),
   ratio('holds/s after 100,000 seats sold, fresh statistics, of a fresh database’s', agg[`${HOLDS}, grown, fresh statistics`]!.rps, holds.rps, 0.8),
   ratio('payments req/s of holds req/s', agg[PAYS]!.rps, holds.rps, 0.5),
+  ratio("queue.status with the fast path, of the same process's tRPC handler only (issue 9: it must earn its place)", st.rps, agg[STATUS_TRPC]!.rps, 1),
 ] as const;
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
 const report = [
