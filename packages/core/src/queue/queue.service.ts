@@ -46,6 +46,8 @@ export interface QueueWatchView extends QueueStatsView {
 }
 
 export const ADMISSION_BUCKET_MS = 10_000;
+/** How old the last tick's numbers may be for metrics to use them (the ticker runs every 250 ms). */
+export const STATS_FRESH_MS = 2_000;
 export const ADMISSION_BUCKETS = 30;
 
 export interface QueueDeps {
@@ -141,9 +143,14 @@ export class QueueService implements SpentTokens {
     };
   }
 
-  /** Every line's numbers, for metrics. */
+  /**
+   * Every ticked line's numbers, for metrics: as this process's last tick settled them (a scrape
+   * settles nothing), or read afresh when no tick ran here lately (no ticker in this process).
+   */
   async allStats(): Promise<QueueStatsView[]> {
     const now = this.now();
+    const last = this.deps.store.lastTick();
+    if (last && now - last.at <= STATS_FRESH_MS) return [...last.stats].map(([concertId, s]) => statsView(concertId, s));
     const ids = await this.deps.store.concerts();
     return Promise.all(ids.map(async (concertId) => statsView(concertId, await this.deps.store.stats(concertId, now, this.defaults))));
   }
