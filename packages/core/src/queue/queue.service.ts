@@ -1,9 +1,9 @@
 import { AppError, isAppError } from '../errors.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, storeNow } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { QueueConfigureInput } from '../schemas.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from './queue.gate.ts';
-import type { Inventory, LineState, QueueSettings, QueueSettingsPatch, QueueStats, QueueStore, TicketStatus, TokenState } from './queue.store.ts';
+import type { Inventory, LineState, QueueSettings, QueueSettingsPatch, QueueStats, QueueStore, StoreNow, TicketStatus, TokenState } from './queue.store.ts';
 import { newTokenId, signToken, type TokenClaims, verifyToken } from './queue.tokens.ts';
 
 export interface QueueTicket {
@@ -56,13 +56,15 @@ export interface QueueDeps {
   config: Pick<Config, 'queue' | 'queueTokenSecret' | 'rateLimits'>;
   /** Throws CONCERT_NOT_FOUND for an unknown concert. */
   assertConcert: (concertId: number) => Promise<void>;
-  /** The concert's bookable seats as the database has them now. */
-  inventory: (concertId: number, now: Date) => Promise<Inventory>;
+  /** The concert's bookable seats as the database has them now (by its clock, unless a test clock's time is given). */
+  inventory: (concertId: number, now?: Date) => Promise<Inventory>;
 }
 
 /** The waiting room: one line per concert, FIFO, at most maxActive ACTIVE at once. */
 export class QueueService implements SpentTokens {
   private readonly defaults: QueueSettings;
+  /** When this process's last tick returned, by its clock (how fresh `store.lastTick()` is). */
+  private lastTickAt: number | null = null;
 
   constructor(private readonly deps: QueueDeps) {
     this.defaults = { ...deps.config.queue, paused: false, opensAt: null };
@@ -148,9 +150,11 @@ export class QueueService implements SpentTokens {
    * settles nothing), or read afresh when no tick ran here lately (no ticker in this process).
    */
   async allStats(): Promise<QueueStatsView[]> {
-    const now = this.now();
     const last = this.deps.store.lastTick();
-    if (last && now - last.at <= STATS_FRESH_MS) return [...last.stats].map(([concertId, s]) => statsView(concertId, s));
+    if (last && this.lastTickAt !== null && this.deps.clock.now().getTime() - this.lastTickAt <= STATS_FRESH_MS) {
+      return [...last].map(([concertId, s]) => statsView(concertId, s));
+    }
+    const now = this.now();
     const ids = await this.deps.store.concerts();
     return Promise.all(ids.map(async (concertId) => statsView(concertId, await this.deps.store.stats(concertId, now, this.defaults))));
   }
@@ -162,9 +166,10 @@ export class QueueService implements SpentTokens {
   async tick(): Promise<void> {
     const now = this.now();
     const due = await this.deps.store.tick(now, this.defaults);
+    this.lastTickAt = this.deps.clock.now().getTime();
     const read = await Promise.allSettled(
       due.map(async (concertId) => {
-        const inventory = await this.deps.inventory(concertId, new Date(now));
+        const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now));
         await this.deps.store.setInventory(concertId, inventory, now, this.defaults);
       }),
     );
@@ -186,8 +191,9 @@ export class QueueService implements SpentTokens {
     await this.deps.store.close();
   }
 
-  private now(): number {
-    return this.deps.clock.now().getTime();
+  /** Undefined: the store's own clock decides (Redis's TIME); a FakeClock's time in tests. */
+  private now(): StoreNow {
+    return storeNow(this.deps.clock);
   }
 
   private verify(userId: number, token: string | undefined): TokenClaims {

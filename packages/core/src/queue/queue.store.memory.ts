@@ -23,6 +23,7 @@ import {
   seatsState,
   type TicketStatus,
   type TokenState,
+  type StoreNow,
 } from './queue.store.ts';
 
 interface Line {
@@ -61,7 +62,7 @@ export class MemoryQueueStore implements QueueStore {
   private readonly lines = new Map<number, Line>();
   /** The lines `tick` settles (see LINE_PRUNE_MS). */
   private readonly ticking = new Set<number>();
-  private last: { at: number; stats: Map<number, QueueStats> } | null = null;
+  private last: Map<number, QueueStats> | null = null;
 
   private line(concertId: number): Line {
     let l = this.lines.get(concertId);
@@ -206,7 +207,8 @@ export class MemoryQueueStore implements QueueStore {
     return { ...st, pollAfterMs: pollAfter(st, s.idleTimeoutSeconds, jitter, now), paused: s.paused };
   }
 
-  async enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult> {
+  async enter(concertId: number, userId: number, newTokenId: string, at: StoreNow, defaults: QueueSettings): Promise<EnterResult> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     this.ticking.add(concertId);
     let line = this.settle(l, now, defaults);
@@ -228,7 +230,8 @@ export class MemoryQueueStore implements QueueStore {
     return { ...this.state(l, tokenId, now, line), tokenId, enteredAt: l.owners.get(tokenId)!.enteredAt, created };
   }
 
-  async status(concertId: number, tokenId: string, now: number, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
+  async status(concertId: number, tokenId: string, at: StoreNow, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     const line = this.settle(l, now, defaults);
     const earliest = l.polls.get(tokenId) ?? 0;
@@ -240,7 +243,8 @@ export class MemoryQueueStore implements QueueStore {
     return state;
   }
 
-  async check(concertId: number, tokenId: string, now: number): Promise<{ state: GateState }> {
+  async check(concertId: number, tokenId: string, at: StoreNow): Promise<{ state: GateState }> {
+    const now = at ?? Date.now();
     const l = this.lines.get(concertId);
     const a = l?.active.get(tokenId);
     if (a !== undefined && a.until > now) return { state: 'ACTIVE' };
@@ -248,7 +252,8 @@ export class MemoryQueueStore implements QueueStore {
     return { state: 'EXPIRED' };
   }
 
-  async leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean> {
+  async leave(concertId: number, tokenId: string, at: StoreNow, defaults: QueueSettings): Promise<boolean> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     this.account(l, now);
     const live = this.drop(l, tokenId);
@@ -256,7 +261,8 @@ export class MemoryQueueStore implements QueueStore {
     return live;
   }
 
-  async tick(now: number, defaults: QueueSettings): Promise<number[]> {
+  async tick(at: StoreNow, defaults: QueueSettings): Promise<number[]> {
+    const now = at ?? Date.now();
     const due: number[] = [];
     const stats = new Map<number, QueueStats>();
     for (const concertId of this.ticking) {
@@ -282,7 +288,7 @@ export class MemoryQueueStore implements QueueStore {
         due.push(concertId);
       }
     }
-    this.last = { at: now, stats };
+    this.last = stats;
     return due;
   }
 
@@ -296,7 +302,8 @@ export class MemoryQueueStore implements QueueStore {
     return this.last;
   }
 
-  async setInventory(concertId: number, inventory: Inventory, now: number, defaults: QueueSettings): Promise<void> {
+  async setInventory(concertId: number, inventory: Inventory, at: StoreNow, defaults: QueueSettings): Promise<void> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     l.inventory = { ...inventory, at: now };
     l.seenDirty = l.claimed;
@@ -309,8 +316,8 @@ export class MemoryQueueStore implements QueueStore {
     this.ticking.add(concertId);
   }
 
-  async stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats> {
-    return this.statsNow(concertId, now, defaults);
+  async stats(concertId: number, at: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
+    return this.statsNow(concertId, at ?? Date.now(), defaults);
   }
 
   private statsNow(concertId: number, now: number, defaults: QueueSettings): QueueStats {
@@ -331,7 +338,8 @@ export class MemoryQueueStore implements QueueStore {
     };
   }
 
-  async configure(concertId: number, patch: QueueSettingsPatch, now: number, defaults: QueueSettings): Promise<QueueStats> {
+  async configure(concertId: number, patch: QueueSettingsPatch, at: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     this.ticking.add(concertId);
     if (patch.opensAt != null && patch.opensAt > now) {
@@ -345,7 +353,8 @@ export class MemoryQueueStore implements QueueStore {
     return this.statsNow(concertId, now, defaults);
   }
 
-  async admissions(concertId: number, now: number, bucketMs: number, buckets: number): Promise<number[]> {
+  async admissions(concertId: number, at: StoreNow, bucketMs: number, buckets: number): Promise<number[]> {
+    const now = at ?? Date.now();
     const admits = this.lines.get(concertId)?.admits ?? [];
     return Array.from({ length: buckets }, (_, i) => {
       const from = now - (buckets - i) * bucketMs;

@@ -315,10 +315,10 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     await store.tick(left, d);
     await store.tick(left + LINE_PRUNE_MS - 1, d);
     expect(await store.concerts()).toContain(c);
-    expect(store.lastTick()?.stats.get(c)?.active).toBe(0);
+    expect(store.lastTick()?.get(c)?.active).toBe(0);
     await store.tick(left + LINE_PRUNE_MS, d);
     expect(await store.concerts()).not.toContain(c);
-    expect(store.lastTick()?.stats.has(c)).toBe(false);
+    expect(store.lastTick()?.has(c)).toBe(false);
     // A new entrant puts it back: the ticker admits them when the slot frees up.
     const back = left + LINE_PRUNE_MS + 10;
     await store.enter(c, 2, tid(2), back, d);
@@ -326,7 +326,7 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect(await store.concerts()).toContain(c);
     await store.tick(back + 600_001, d);
     expect(await check(c, tid(3), back + 600_001)).toBe('ACTIVE');
-    expect(store.lastTick()?.stats.get(c)).toMatchObject({ active: 1, waiting: 0 });
+    expect(store.lastTick()?.get(c)).toMatchObject({ active: 1, waiting: 0 });
   });
 
   it('stops settling a sold-out line whoever waits in it, and settles it again when its seats change', async () => {
