@@ -310,7 +310,7 @@ describe('waiting room across two API processes on one Redis', () => {
       expect(seat(await reader.concerts.seats.query({ scheduleId: sale.scheduleId }), n)).toBe('HELD');
       expect(seat(await holder.concerts.seats.query({ scheduleId: sale.scheduleId }), n)).toBe('HELD');
     }
-    const [mine] = await onP1.reservations.mine.query({ status: 'HELD' });
+    const [mine] = (await onP1.reservations.mine.query({ status: 'HELD' })).items;
     await onP1.payments.pay.mutate({ reservationId: mine!.reservationId, idempotencyKey: key() });
     expect(seat(await onP2.concerts.seats.query({ scheduleId: sale.scheduleId }), mine!.seats[0]!.seatNumber)).toBe('SOLD');
   });
