@@ -1,9 +1,9 @@
 import { AppError, isAppError } from '../errors.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, storeNow } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { QueueConfigureInput } from '../schemas.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from './queue.gate.ts';
-import type { Inventory, LineState, QueueSettings, QueueSettingsPatch, QueueStats, QueueStore, TicketStatus, TokenState } from './queue.store.ts';
+import type { Inventory, LineState, QueueSettings, QueueSettingsPatch, QueueStats, QueueStore, StoreNow, TicketStatus, TokenState } from './queue.store.ts';
 import { newTokenId, signToken, type TokenClaims, verifyToken } from './queue.tokens.ts';
 
 export interface QueueTicket {
@@ -54,8 +54,8 @@ export interface QueueDeps {
   config: Pick<Config, 'queue' | 'queueTokenSecret' | 'rateLimits'>;
   /** Throws CONCERT_NOT_FOUND for an unknown concert. */
   assertConcert: (concertId: number) => Promise<void>;
-  /** The concert's bookable seats as the database has them now. */
-  inventory: (concertId: number, now: Date) => Promise<Inventory>;
+  /** The concert's bookable seats as the database has them now (by its clock, unless a test clock's time is given). */
+  inventory: (concertId: number, now?: Date) => Promise<Inventory>;
 }
 
 /** The waiting room: one line per concert, FIFO, at most maxActive ACTIVE at once. */
@@ -157,7 +157,7 @@ export class QueueService implements SpentTokens {
     const due = await this.deps.store.tick(now, this.defaults);
     const read = await Promise.allSettled(
       due.map(async (concertId) => {
-        const inventory = await this.deps.inventory(concertId, new Date(now));
+        const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now));
         await this.deps.store.setInventory(concertId, inventory, now, this.defaults);
       }),
     );
@@ -179,8 +179,9 @@ export class QueueService implements SpentTokens {
     await this.deps.store.close();
   }
 
-  private now(): number {
-    return this.deps.clock.now().getTime();
+  /** Undefined: the store's own clock decides (Redis's TIME); a FakeClock's time in tests. */
+  private now(): StoreNow {
+    return storeNow(this.deps.clock);
   }
 
   private verify(userId: number, token: string | undefined): TokenClaims {

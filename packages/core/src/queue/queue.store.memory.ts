@@ -22,6 +22,7 @@ import {
   seatsState,
   type TicketStatus,
   type TokenState,
+  type StoreNow,
 } from './queue.store.ts';
 
 interface Line {
@@ -199,7 +200,8 @@ export class MemoryQueueStore implements QueueStore {
     return { ...st, pollAfterMs: pollAfter(st, s.idleTimeoutSeconds, jitter, now), paused: s.paused };
   }
 
-  async enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult> {
+  async enter(concertId: number, userId: number, newTokenId: string, at: StoreNow, defaults: QueueSettings): Promise<EnterResult> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     let line = this.settle(l, now, defaults);
     let tokenId = l.users.get(userId);
@@ -220,7 +222,8 @@ export class MemoryQueueStore implements QueueStore {
     return { ...this.state(l, tokenId, now, line), tokenId, enteredAt: l.owners.get(tokenId)!.enteredAt, created };
   }
 
-  async status(concertId: number, tokenId: string, now: number, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
+  async status(concertId: number, tokenId: string, at: StoreNow, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     const line = this.settle(l, now, defaults);
     const earliest = l.polls.get(tokenId) ?? 0;
@@ -232,7 +235,8 @@ export class MemoryQueueStore implements QueueStore {
     return state;
   }
 
-  async check(concertId: number, tokenId: string, now: number): Promise<{ state: GateState }> {
+  async check(concertId: number, tokenId: string, at: StoreNow): Promise<{ state: GateState }> {
+    const now = at ?? Date.now();
     const l = this.lines.get(concertId);
     const a = l?.active.get(tokenId);
     if (a !== undefined && a.until > now) return { state: 'ACTIVE' };
@@ -240,7 +244,8 @@ export class MemoryQueueStore implements QueueStore {
     return { state: 'EXPIRED' };
   }
 
-  async leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean> {
+  async leave(concertId: number, tokenId: string, at: StoreNow, defaults: QueueSettings): Promise<boolean> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     this.account(l, now);
     const live = this.drop(l, tokenId);
@@ -248,7 +253,8 @@ export class MemoryQueueStore implements QueueStore {
     return live;
   }
 
-  async tick(now: number, defaults: QueueSettings): Promise<number[]> {
+  async tick(at: StoreNow, defaults: QueueSettings): Promise<number[]> {
+    const now = at ?? Date.now();
     const due: number[] = [];
     for (const [concertId, l] of this.lines) {
       this.settle(l, now, defaults);
@@ -265,7 +271,8 @@ export class MemoryQueueStore implements QueueStore {
     return due;
   }
 
-  async setInventory(concertId: number, inventory: Inventory, now: number, defaults: QueueSettings): Promise<void> {
+  async setInventory(concertId: number, inventory: Inventory, at: StoreNow, defaults: QueueSettings): Promise<void> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     l.inventory = { ...inventory, at: now };
     l.seenDirty = l.claimed;
@@ -277,7 +284,8 @@ export class MemoryQueueStore implements QueueStore {
     this.line(concertId).dirty++;
   }
 
-  async stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats> {
+  async stats(concertId: number, at: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     const { state, s } = this.settle(l, now, defaults);
     const size = l.waiting.size;
@@ -295,7 +303,8 @@ export class MemoryQueueStore implements QueueStore {
     };
   }
 
-  async configure(concertId: number, patch: QueueSettingsPatch, now: number, defaults: QueueSettings): Promise<QueueStats> {
+  async configure(concertId: number, patch: QueueSettingsPatch, at: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     if (patch.opensAt != null && patch.opensAt > now) {
       const old = this.settings(l, defaults).opensAt;
@@ -308,7 +317,8 @@ export class MemoryQueueStore implements QueueStore {
     return this.stats(concertId, now, defaults);
   }
 
-  async admissions(concertId: number, now: number, bucketMs: number, buckets: number): Promise<number[]> {
+  async admissions(concertId: number, at: StoreNow, bucketMs: number, buckets: number): Promise<number[]> {
+    const now = at ?? Date.now();
     const admits = this.lines.get(concertId)?.admits ?? [];
     return Array.from({ length: buckets }, (_, i) => {
       const from = now - (buckets - i) * bucketMs;

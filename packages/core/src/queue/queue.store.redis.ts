@@ -19,6 +19,7 @@ import {
   type QueueSettingsPatch,
   type QueueStats,
   type QueueStore,
+  type StoreNow,
   randomFraction,
   RATE_WINDOW_MS,
   type TicketStatus,
@@ -32,11 +33,13 @@ import {
  * The functions mirror lineState, seatsState, estimateWaitMs and pollAfter in queue.store.ts.
  *
  * KEYS: 1 waiting, 2 active, 3 seen, 4 owners, 5 users, 6 config, 7 admits, 8 counters, 9 polls, 10 inventory.
- * ARGV: 1 now (ms), 2..6 default maxActive, activeTtlSeconds, idleTimeoutSeconds, paused (0/1),
+ * ARGV: 1 now (ms; '': Redis's TIME, which is what production passes), 2..6 default maxActive, activeTtlSeconds, idleTimeoutSeconds, paused (0/1),
  * opensAt (0: none), 7 a random number in [0, 1) for spreading polls, then the script's own.
  */
 const PRELUDE = `
+-- Redis's clock decides the line (TIME), unless a deciding test clock's ms is passed.
 local now = tonumber(ARGV[1])
+if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
 local jitter = tonumber(ARGV[7])
 local function settings()
   local c = redis.call('HMGET', KEYS[6], 'maxActive', 'activeTtlSeconds', 'idleTimeoutSeconds', 'paused', 'opensAt')
@@ -287,11 +290,13 @@ type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
 // The gate's check: read-only, no settling, one round trip; ARGV[3], when given, is a schedule
 // whose seat-map epoch and version (KEYS[3]) come back with it.
 const CHECK = `
+local now = tonumber(ARGV[1])
+if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
 local v = {false, false}
 if ARGV[3] ~= '' then v = redis.call('HMGET', KEYS[3], 'epoch', ARGV[3]) end
 local state = 'EXPIRED'
 local untilMs = redis.call('ZSCORE', KEYS[2], ARGV[2])
-if untilMs and tonumber(untilMs) > tonumber(ARGV[1]) then state = 'ACTIVE'
+if untilMs and tonumber(untilMs) > now then state = 'ACTIVE'
 elseif redis.call('ZSCORE', KEYS[1], ARGV[2]) then state = 'WAITING' end
 return {state, v[1], v[2]}
 `;
@@ -299,6 +304,7 @@ return {state, v[1], v[2]}
 // Admissions per bucket, oldest first. KEYS[1] admits; ARGV now, bucketMs, buckets.
 const HISTORY = `
 local now, size, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
 local out = {}
 for i = 1, n do
   local from = now - (n - i + 1) * size
@@ -318,30 +324,30 @@ export class RedisQueueStore implements QueueStore {
     if (!('queueHistory' in redis)) redis.defineCommand('queueHistory', { numberOfKeys: 1, lua: HISTORY });
   }
 
-  private run(name: ScriptName, concertId: number, now: number, defaults: QueueSettings, ...args: Array<string | number>) {
+  private run(name: ScriptName, concertId: number, now: StoreNow, defaults: QueueSettings, ...args: Array<string | number>) {
     const fn = (this.redis as unknown as Record<string, ScriptFn>)[name]!.bind(this.redis);
     const d = defaults;
-    return fn(...queueKeyList(concertId), now, d.maxActive, d.activeTtlSeconds, d.idleTimeoutSeconds, d.paused ? 1 : 0, d.opensAt ?? 0, Math.random(), ...args);
+    return fn(...queueKeyList(concertId), now ?? '', d.maxActive, d.activeTtlSeconds, d.idleTimeoutSeconds, d.paused ? 1 : 0, d.opensAt ?? 0, Math.random(), ...args);
   }
 
   private script(name: 'queueCheck' | 'queueHistory', ...args: Array<string | number>) {
     return (this.redis as unknown as Record<string, ScriptFn>)[name]!.call(this.redis, ...args);
   }
 
-  async enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult> {
+  async enter(concertId: number, userId: number, newTokenId: string, now: StoreNow, defaults: QueueSettings): Promise<EnterResult> {
     const [raw] = await Promise.all([this.run('queueEnter', concertId, now, defaults, userId, newTokenId, randomFraction()), this.register(concertId)]);
     const r = raw as [...RawState, string, string, number];
     return { ...toState(r.slice(0, 7) as RawState), tokenId: r[7], enteredAt: Number(r[8]), created: r[9] === 1 };
   }
 
-  async status(concertId: number, tokenId: string, now: number, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
+  async status(concertId: number, tokenId: string, now: StoreNow, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
     const r = (await this.run('queueStatus', concertId, now, defaults, tokenId, limitPolls ? 1 : 0)) as RawState | ['RATE_LIMITED', number];
     return r[0] === 'RATE_LIMITED' ? { rateLimited: Number(r[1]) } : toState(r as RawState);
   }
 
-  async check(concertId: number, tokenId: string, now: number, seatMapOf?: number) {
+  async check(concertId: number, tokenId: string, now: StoreNow, seatMapOf?: number) {
     const k = queueKeys(concertId);
-    const [state, epoch, n] = (await this.script('queueCheck', k.waiting, k.active, seatMapVersionsKey(concertId), now, tokenId, seatMapOf ?? '')) as [
+    const [state, epoch, n] = (await this.script('queueCheck', k.waiting, k.active, seatMapVersionsKey(concertId), now ?? '', tokenId, seatMapOf ?? '')) as [
       GateState,
       string | null,
       string | null,
@@ -350,17 +356,17 @@ export class RedisQueueStore implements QueueStore {
     return { state, seatMapVersion: epoch === null ? null : { epoch, n: Number(n ?? 0) } };
   }
 
-  async leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean> {
+  async leave(concertId: number, tokenId: string, now: StoreNow, defaults: QueueSettings): Promise<boolean> {
     return (await this.run('queueLeave', concertId, now, defaults, tokenId)) === 1;
   }
 
-  async tick(now: number, defaults: QueueSettings): Promise<number[]> {
+  async tick(now: StoreNow, defaults: QueueSettings): Promise<number[]> {
     const concerts = await this.concerts();
     const claimed = await Promise.all(concerts.map((id) => this.run('queueSettle', id, now, defaults)));
     return concerts.filter((_, i) => claimed[i] === 1);
   }
 
-  async setInventory(concertId: number, inv: Inventory, now: number, defaults: QueueSettings): Promise<void> {
+  async setInventory(concertId: number, inv: Inventory, now: StoreNow, defaults: QueueSettings): Promise<void> {
     await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0);
   }
 
@@ -372,11 +378,11 @@ export class RedisQueueStore implements QueueStore {
     return (await this.redis.smembers(QUEUE_REGISTRY_KEY)).map(Number);
   }
 
-  async stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats> {
+  async stats(concertId: number, now: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
     return toStats((await this.run('queueStats', concertId, now, defaults)) as RawStats);
   }
 
-  async configure(concertId: number, patch: QueueSettingsPatch, now: number, defaults: QueueSettings): Promise<QueueStats> {
+  async configure(concertId: number, patch: QueueSettingsPatch, now: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
     const pairs: Array<string | number> = [];
     for (const [k, v] of Object.entries(patch)) {
       if (v === undefined) continue;
@@ -386,8 +392,8 @@ export class RedisQueueStore implements QueueStore {
     return toStats(r as RawStats);
   }
 
-  async admissions(concertId: number, now: number, bucketMs: number, buckets: number): Promise<number[]> {
-    return ((await this.script('queueHistory', queueKeys(concertId).admits, now, bucketMs, buckets)) as number[]).map(Number);
+  async admissions(concertId: number, now: StoreNow, bucketMs: number, buckets: number): Promise<number[]> {
+    return ((await this.script('queueHistory', queueKeys(concertId).admits, now ?? '', bucketMs, buckets)) as number[]).map(Number);
   }
 
   /** Adds the concert to the ticker's registry, once per process (the set only ever grows). */

@@ -62,38 +62,45 @@ export interface Inventory {
 
 export type GateState = 'ACTIVE' | 'WAITING' | 'EXPIRED';
 
+/**
+ * The time a store call decides with, in ms: undefined (normally) lets the store's own clock
+ * decide (Redis's TIME inside the scripts; the process's for the in-process store); a number is
+ * a deciding test clock's (FakeClock).
+ */
+export type StoreNow = number | undefined;
+
 export interface QueueStore {
   /** Joins the back of the line (a random place in the pre-queue before the opening), or returns the user's live token. */
-  enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult>;
+  enter(concertId: number, userId: number, newTokenId: string, now: StoreNow, defaults: QueueSettings): Promise<EnterResult>;
   /**
    * The token's state, after settling the line; a waiting token's poll keeps it from going idle.
    * With `limitPolls`, a live token polled sooner than half its last pollAfterMs gets
    * `{ rateLimited: retryAfterMs }` instead (the poll does not count as seen).
    */
-  status(concertId: number, tokenId: string, now: number, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }>;
+  status(concertId: number, tokenId: string, now: StoreNow, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }>;
   /** Read-only check for the booking gate; with `seatMapOf`, also that schedule's seat-map version (if kept here). */
   check(
     concertId: number,
     tokenId: string,
-    now: number,
+    now: StoreNow,
     seatMapOf?: number,
   ): Promise<{ state: GateState; seatMapVersion?: { epoch: string; n: number } | null }>;
   /** Drops the token (waiting or ACTIVE) and admits whoever is next; false if it was not live. */
-  leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean>;
+  leave(concertId: number, tokenId: string, now: StoreNow, defaults: QueueSettings): Promise<boolean>;
   /**
    * Expires lapsed ACTIVE tokens, drops idle waiting ones and admits from the head, for every
    * concert. Returns the concerts whose inventory this caller must read and `setInventory`: the
    * store hands each refresh to one caller at a time, across processes.
    */
-  tick(now: number, defaults: QueueSettings): Promise<number[]>;
+  tick(now: StoreNow, defaults: QueueSettings): Promise<number[]>;
   /** Records the concert's inventory (read from the database after a `tick` claimed it) and settles the line. */
-  setInventory(concertId: number, inventory: Inventory, now: number, defaults: QueueSettings): Promise<void>;
+  setInventory(concertId: number, inventory: Inventory, now: StoreNow, defaults: QueueSettings): Promise<void>;
   /** A committed change moved the concert's seats: its inventory is read again on the next tick. */
   seatsChanged(concertId: number): Promise<void>;
-  stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats>;
-  configure(concertId: number, patch: QueueSettingsPatch, now: number, defaults: QueueSettings): Promise<QueueStats>;
+  stats(concertId: number, now: StoreNow, defaults: QueueSettings): Promise<QueueStats>;
+  configure(concertId: number, patch: QueueSettingsPatch, now: StoreNow, defaults: QueueSettings): Promise<QueueStats>;
   /** Admissions per bucket of `bucketMs`, oldest first, over the last `buckets` buckets (at most ADMITS_KEPT_MS back). */
-  admissions(concertId: number, now: number, bucketMs: number, buckets: number): Promise<number[]>;
+  admissions(concertId: number, now: StoreNow, bucketMs: number, buckets: number): Promise<number[]>;
   /** Concerts that have a line, for metrics and the ticker. */
   concerts(): Promise<number[]>;
   ping(): Promise<boolean>;
