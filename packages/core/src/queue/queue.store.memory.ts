@@ -9,6 +9,7 @@ import {
   INVENTORY_CLAIM_MS,
   INVENTORY_MAX_AGE_MS,
   INVENTORY_MIN_GAP_MS,
+  LINE_PRUNE_MS,
   type Inventory,
   type LineState,
   lineState,
@@ -49,6 +50,8 @@ interface Line {
   seenDirty: number;
   claimed: number;
   claimUntil: number;
+  /** Since when the line has been quiet (see LINE_PRUNE_MS); null when it is not. */
+  quietSince: number | null;
 }
 
 /**
@@ -57,6 +60,9 @@ interface Line {
  */
 export class MemoryQueueStore implements QueueStore {
   private readonly lines = new Map<number, Line>();
+  /** The lines `tick` settles (see LINE_PRUNE_MS). */
+  private readonly ticking = new Set<number>();
+  private last: Map<number, QueueStats> | null = null;
 
   private line(concertId: number): Line {
     let l = this.lines.get(concertId);
@@ -81,6 +87,7 @@ export class MemoryQueueStore implements QueueStore {
         seenDirty: 0,
         claimed: 0,
         claimUntil: 0,
+        quietSince: null,
       };
       this.lines.set(concertId, l);
     }
@@ -203,6 +210,7 @@ export class MemoryQueueStore implements QueueStore {
   async enter(concertId: number, userId: number, newTokenId: string, at: StoreNow, defaults: QueueSettings): Promise<EnterResult> {
     const now = at ?? Date.now();
     const l = this.line(concertId);
+    this.ticking.add(concertId);
     let line = this.settle(l, now, defaults);
     let tokenId = l.users.get(userId);
     let created = false;
@@ -256,8 +264,20 @@ export class MemoryQueueStore implements QueueStore {
   async tick(at: StoreNow, defaults: QueueSettings): Promise<number[]> {
     const now = at ?? Date.now();
     const due: number[] = [];
-    for (const [concertId, l] of this.lines) {
-      this.settle(l, now, defaults);
+    const stats = new Map<number, QueueStats>();
+    for (const concertId of this.ticking) {
+      const l = this.line(concertId);
+      const line = this.statsNow(concertId, now, defaults);
+      if (this.quiet(l)) {
+        l.quietSince ??= now;
+        if (now - l.quietSince >= LINE_PRUNE_MS) {
+          this.ticking.delete(concertId);
+          continue;
+        }
+      } else {
+        l.quietSince = null;
+      }
+      stats.set(concertId, line);
       if (l.claimUntil > now) continue;
       const inv = l.inventory;
       const age = inv ? now - inv.at : Infinity;
@@ -268,7 +288,18 @@ export class MemoryQueueStore implements QueueStore {
         due.push(concertId);
       }
     }
+    this.last = stats;
     return due;
+  }
+
+  /** Mirrors quiet() in the Redis adapter's Lua. */
+  private quiet(l: Line): boolean {
+    if (l.active.size > 0 || l.dirty !== l.seenDirty) return false;
+    return l.waiting.size === 0 || l.state === 'SOLD_OUT';
+  }
+
+  lastTick() {
+    return this.last;
   }
 
   async setInventory(concertId: number, inventory: Inventory, at: StoreNow, defaults: QueueSettings): Promise<void> {
@@ -282,10 +313,14 @@ export class MemoryQueueStore implements QueueStore {
 
   async seatsChanged(concertId: number): Promise<void> {
     this.line(concertId).dirty++;
+    this.ticking.add(concertId);
   }
 
   async stats(concertId: number, at: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
-    const now = at ?? Date.now();
+    return this.statsNow(concertId, at ?? Date.now(), defaults);
+  }
+
+  private statsNow(concertId: number, now: number, defaults: QueueSettings): QueueStats {
     const l = this.line(concertId);
     const { state, s } = this.settle(l, now, defaults);
     const size = l.waiting.size;
@@ -306,6 +341,7 @@ export class MemoryQueueStore implements QueueStore {
   async configure(concertId: number, patch: QueueSettingsPatch, at: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
     const now = at ?? Date.now();
     const l = this.line(concertId);
+    this.ticking.add(concertId);
     if (patch.opensAt != null && patch.opensAt > now) {
       const old = this.settings(l, defaults).opensAt;
       if (!(old !== null && old > now)) {
@@ -314,7 +350,7 @@ export class MemoryQueueStore implements QueueStore {
       }
     }
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) (l.config as Record<string, unknown>)[k] = v;
-    return this.stats(concertId, now, defaults);
+    return this.statsNow(concertId, now, defaults);
   }
 
   async admissions(concertId: number, at: StoreNow, bucketMs: number, buckets: number): Promise<number[]> {
@@ -327,7 +363,7 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   async concerts(): Promise<number[]> {
-    return [...this.lines.keys()];
+    return [...this.ticking];
   }
 
   async ping(): Promise<boolean> {

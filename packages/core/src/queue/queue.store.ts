@@ -101,8 +101,13 @@ export interface QueueStore {
   configure(concertId: number, patch: QueueSettingsPatch, now: StoreNow, defaults: QueueSettings): Promise<QueueStats>;
   /** Admissions per bucket of `bucketMs`, oldest first, over the last `buckets` buckets (at most ADMITS_KEPT_MS back). */
   admissions(concertId: number, now: StoreNow, bucketMs: number, buckets: number): Promise<number[]>;
-  /** Concerts that have a line, for metrics and the ticker. */
+  /**
+   * Concerts whose line is settled by `tick`, for metrics and the ticker: every concert entered
+   * (or configured, or whose seats changed), until `tick` finds its line quiet for LINE_PRUNE_MS.
+   */
   concerts(): Promise<number[]>;
+  /** Each line's numbers as this store's last `tick` settled them; null before the first. */
+  lastTick(): Map<number, QueueStats> | null;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -122,6 +127,15 @@ export const INVENTORY_MAX_AGE_MS = 1_000;
 export const INVENTORY_MIN_GAP_MS = 100;
 /** How long a claimed inventory refresh stays claimed if its claimant never reports back. */
 export const INVENTORY_CLAIM_MS = 2_000;
+/**
+ * A line is quiet when nobody holds an ACTIVE slot, no change of its seats waits to be read,
+ * and nobody waits, or those who wait do so for a sold-out line. Settling a
+ * quiet line changes nothing: there is nobody to admit, expire or drop, and its inventory is as
+ * fresh as the last change. After LINE_PRUNE_MS of quiet the ticker stops settling it (a sale
+ * that is over, a line that emptied); entering, configuring or a committed change of its seats
+ * (which may bring seats back to a sold-out line) puts it back.
+ */
+export const LINE_PRUNE_MS = 60_000;
 /** Admission times are summed relative to this instant (2026-01-01), keeping the sums exact in doubles. */
 export const AGE_EPOCH_MS = 1_767_225_600_000;
 
