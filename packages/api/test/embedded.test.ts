@@ -51,5 +51,6 @@ describe('embedded default (PGlite + memory queue store)', () => {
     } finally {
       await api.close();
     }
-  });
+    // Two boots of PGlite with its migrations: about 50 s on a loaded two-core machine.
+  }, 240_000);
 });
