@@ -165,10 +165,22 @@ export class QueueService implements SpentTokens {
     if (failed) throw failed.reason;
   }
 
-  /** After a commit that changed a concert's seats: the line reads them again on its next tick. */
+  /**
+   * After a commit that changed a concert's seats, before the writer answers: the line reads them
+   * at once. Otherwise anything that settles the line before the next tick's read (a payment
+   * giving up its token right after its hold, say) admits against the counts from before the
+   * change: a hold of the last seats still read as AVAILABLE.
+   */
   async seatsChanged(concertId: number): Promise<void> {
-    // Best effort: the periodic read catches up within INVENTORY_MAX_AGE_MS if this is lost.
-    await this.deps.store.seatsChanged(concertId).catch(() => {});
+    // Best effort: the change is marked first, so the next tick reads it again if this read is lost.
+    try {
+      const asOf = await this.deps.store.seatsChanged(concertId);
+      const now = this.now();
+      const inventory = await this.deps.inventory(concertId, new Date(now));
+      await this.deps.store.setInventory(concertId, inventory, this.now(), this.defaults, asOf);
+    } catch {
+      // the periodic read catches up within INVENTORY_MAX_AGE_MS
+    }
   }
 
   async ping(): Promise<boolean> {

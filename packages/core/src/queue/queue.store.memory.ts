@@ -265,16 +265,19 @@ export class MemoryQueueStore implements QueueStore {
     return due;
   }
 
-  async setInventory(concertId: number, inventory: Inventory, now: number, defaults: QueueSettings): Promise<void> {
+  async setInventory(concertId: number, inventory: Inventory, now: number, defaults: QueueSettings, asOf?: number): Promise<void> {
     const l = this.line(concertId);
-    l.inventory = { ...inventory, at: now };
-    l.seenDirty = l.claimed;
-    l.claimUntil = 0;
+    const seen = asOf ?? l.claimed;
+    if (asOf === undefined) l.claimUntil = 0;
+    if (seen >= l.seenDirty) {
+      l.inventory = { ...inventory, at: now };
+      l.seenDirty = seen;
+    }
     this.settle(l, now, defaults);
   }
 
-  async seatsChanged(concertId: number): Promise<void> {
-    this.line(concertId).dirty++;
+  async seatsChanged(concertId: number): Promise<number> {
+    return ++this.line(concertId).dirty;
   }
 
   async stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats> {

@@ -271,11 +271,17 @@ if age >= ${INVENTORY_MAX_AGE_MS} or (age >= ${INVENTORY_MIN_GAP_MS} and (change
 end
 return 0
 `,
-  // ARGV 8 available, 9 held, 10 nextLapse (0: none)
+  // ARGV 8 available, 9 held, 10 nextLapse (0: none), 11 the change number the read was started
+  // after ('': the one a tick claimed it at). A read older than the recorded one changes nothing.
   queueInventory: `${PRELUDE}
-local claimed = redis.call('HGET', KEYS[10], 'claimed') or '0'
-redis.call('HSET', KEYS[10], 'available', ARGV[8], 'held', ARGV[9], 'nextLapse', ARGV[10], 'at', now, 'seen', claimed)
-redis.call('HDEL', KEYS[10], 'claimUntil')
+local asOf = ARGV[11]
+if asOf == '' then
+  asOf = redis.call('HGET', KEYS[10], 'claimed') or '0'
+  redis.call('HDEL', KEYS[10], 'claimUntil')
+end
+if tonumber(asOf) >= tonumber(redis.call('HGET', KEYS[10], 'seen') or '0') then
+  redis.call('HSET', KEYS[10], 'available', ARGV[8], 'held', ARGV[9], 'nextLapse', ARGV[10], 'at', now, 'seen', asOf)
+end
 settle()
 return 1
 `,
@@ -360,12 +366,12 @@ export class RedisQueueStore implements QueueStore {
     return concerts.filter((_, i) => claimed[i] === 1);
   }
 
-  async setInventory(concertId: number, inv: Inventory, now: number, defaults: QueueSettings): Promise<void> {
-    await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0);
+  async setInventory(concertId: number, inv: Inventory, now: number, defaults: QueueSettings, asOf?: number): Promise<void> {
+    await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0, asOf ?? '');
   }
 
-  async seatsChanged(concertId: number): Promise<void> {
-    await this.redis.hincrby(queueKeys(concertId).inventory, 'dirty', 1);
+  async seatsChanged(concertId: number): Promise<number> {
+    return this.redis.hincrby(queueKeys(concertId).inventory, 'dirty', 1);
   }
 
   async concerts(): Promise<number[]> {

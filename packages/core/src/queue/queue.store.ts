@@ -86,10 +86,14 @@ export interface QueueStore {
    * store hands each refresh to one caller at a time, across processes.
    */
   tick(now: number, defaults: QueueSettings): Promise<number[]>;
-  /** Records the concert's inventory (read from the database after a `tick` claimed it) and settles the line. */
-  setInventory(concertId: number, inventory: Inventory, now: number, defaults: QueueSettings): Promise<void>;
-  /** A committed change moved the concert's seats: its inventory is read again on the next tick. */
-  seatsChanged(concertId: number): Promise<void>;
+  /**
+   * Records the concert's inventory and settles the line. `asOf`: the change number (from
+   * `seatsChanged`) the read was started after; without it, the one a `tick` claimed the read at.
+   * A read older than the one recorded (a lower `asOf`) leaves the counts as they are.
+   */
+  setInventory(concertId: number, inventory: Inventory, now: number, defaults: QueueSettings, asOf?: number): Promise<void>;
+  /** A committed change moved the concert's seats: returns its change number (a read started after this call sees it). */
+  seatsChanged(concertId: number): Promise<number>;
   stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats>;
   configure(concertId: number, patch: QueueSettingsPatch, now: number, defaults: QueueSettings): Promise<QueueStats>;
   /** Admissions per bucket of `bucketMs`, oldest first, over the last `buckets` buckets (at most ADMITS_KEPT_MS back). */
