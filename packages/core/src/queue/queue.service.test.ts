@@ -9,19 +9,20 @@ import { MemoryQueueStore } from './queue.store.memory.ts';
  * writer before it answers, so whatever settles the line next (a payment giving up its token
  * right after its hold) admits against the seats as they are, not as the last tick read them.
  */
+const lineDeps = (clock: FakeClock) => ({
+  store: new MemoryQueueStore(),
+  clock,
+  config: {
+    queue: { maxActive: 1, activeTtlSeconds: 600, idleTimeoutSeconds: 60 },
+    queueTokenSecret: 'a test secret of at least thirty-two characters',
+    rateLimits: { enabled: false, mutationsPer10s: 0, enterPer10s: 0 },
+  },
+  assertConcert: async () => {},
+});
+
 /** One slot, the embedded store, and seats as `seats()` says they are now. */
 function line(clock: FakeClock, seats: () => Inventory): QueueService {
-  return new QueueService({
-    store: new MemoryQueueStore(),
-    clock,
-    config: {
-      queue: { maxActive: 1, activeTtlSeconds: 600, idleTimeoutSeconds: 60 },
-      queueTokenSecret: 'a test secret of at least thirty-two characters',
-      rateLimits: { enabled: false, mutationsPer10s: 0, enterPer10s: 0 },
-    },
-    assertConcert: async () => {},
-    inventory: async () => seats(),
-  });
+  return new QueueService({ ...lineDeps(clock), inventory: async () => seats() });
 }
 
 describe('the waiting room after a change of the seats', () => {
@@ -65,5 +66,41 @@ describe('the waiting room after a change of the seats', () => {
     const held = await queue.status(2, e.token);
     expect([held.status, held.position, held.etaSeconds]).toEqual(['WAITING', 1, null]);
     expect((await queue.stats(7)).state).toBe('ALL_HELD');
+  });
+
+  it('shares reads between the writers of one concert: one at a time, and each writer’s change is in the read it waits for', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 11, 1, 12));
+    let seats: Inventory = { available: 20, held: 0, nextLapse: null };
+    let reads = 0;
+    let inFlight = 0;
+    let most = 0;
+    const queue = new QueueService({
+      ...lineDeps(clock),
+      inventory: async () => {
+        reads++;
+        most = Math.max(most, ++inFlight);
+        const now = seats;
+        await new Promise((r) => setTimeout(r, 20));
+        inFlight--;
+        return now;
+      },
+    });
+    const d = await queue.enter(1, 7);
+    const e = await queue.enter(2, 7);
+    await queue.tick();
+    reads = 0;
+    // Twenty holds of one seat each commit at once; the last takes the last seat.
+    await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        await new Promise((r) => setTimeout(r, i));
+        seats = { available: 19 - i, held: i + 1, nextLapse: clock.now().getTime() + 600_000 };
+        await queue.seatsChanged(7);
+      }),
+    );
+    expect(most).toBe(1);
+    expect(reads).toBeGreaterThanOrEqual(2);
+    expect(reads).toBeLessThan(20);
+    await queue.leave(1, d.token);
+    expect([(await queue.status(2, e.token)).status, (await queue.stats(7)).state]).toEqual(['WAITING', 'ALL_HELD']);
   });
 });

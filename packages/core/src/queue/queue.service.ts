@@ -61,6 +61,8 @@ export interface QueueDeps {
 /** The waiting room: one line per concert, FIFO, at most maxActive ACTIVE at once. */
 export class QueueService implements SpentTokens {
   private readonly defaults: QueueSettings;
+  /** Reads of the seats after a change, per concert, in flight in this process (see seatsChanged). */
+  private readonly reads = new Map<number, { asOf: number; running: Promise<void> | null; next: Promise<void> | null }>();
 
   constructor(private readonly deps: QueueDeps) {
     this.defaults = { ...deps.config.queue, paused: false, opensAt: null };
@@ -169,17 +171,45 @@ export class QueueService implements SpentTokens {
    * After a commit that changed a concert's seats, before the writer answers: the line reads them
    * at once. Otherwise anything that settles the line before the next tick's read (a payment
    * giving up its token right after its hold, say) admits against the counts from before the
-   * change: a hold of the last seats still read as AVAILABLE.
+   * change: a hold of the last seats still read as AVAILABLE. Writers of one concert in this
+   * process share reads: one runs at a time, and whoever marks a change while it runs waits for
+   * the next, which starts after the mark (so at most two reads per concert are ever in hand).
    */
   async seatsChanged(concertId: number): Promise<void> {
-    // Best effort: the change is marked first, so the next tick reads it again if this read is lost.
     try {
+      // Marked first: if this read is lost, the next tick reads the seats again.
       const asOf = await this.deps.store.seatsChanged(concertId);
-      const now = this.now();
-      const inventory = await this.deps.inventory(concertId, new Date(now));
-      await this.deps.store.setInventory(concertId, inventory, this.now(), this.defaults, asOf);
+      const r = this.reads.get(concertId) ?? { asOf: 0, running: null, next: null };
+      this.reads.set(concertId, r);
+      r.asOf = Math.max(r.asOf, asOf);
+      if (!r.running) {
+        r.running = this.readSeats(concertId, r);
+        await r.running;
+      } else {
+        // After the running read, whether it succeeded or not.
+        r.next ??= r.running.catch(() => {}).then(() => {
+          r.running = r.next;
+          r.next = null;
+          return this.readSeats(concertId, r);
+        });
+        await r.next;
+      }
     } catch {
-      // the periodic read catches up within INVENTORY_MAX_AGE_MS
+      // Best effort: the periodic read catches up within INVENTORY_MAX_AGE_MS.
+    }
+  }
+
+  /** One read of a concert's seats, recorded as of every change this process marked before it started. */
+  private async readSeats(concertId: number, r: { asOf: number; running: Promise<void> | null; next: Promise<void> | null }): Promise<void> {
+    const asOf = r.asOf;
+    try {
+      const inventory = await this.deps.inventory(concertId, new Date(this.now()));
+      await this.deps.store.setInventory(concertId, inventory, this.now(), this.defaults, asOf);
+    } finally {
+      if (!r.next) {
+        r.running = null;
+        this.reads.delete(concertId);
+      }
     }
   }
 
