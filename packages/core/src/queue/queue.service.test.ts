@@ -1,106 +1,58 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../clock.ts';
-import { QueueService } from './queue.service.ts';
-import type { Inventory } from './queue.store.ts';
+import { QueueService, STATS_FRESH_MS } from './queue.service.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
+import type { QueueStore } from './queue.store.ts';
 
-/**
- * The line knows the inventory between ticks: a committed change of the seats is read by its
- * writer before it answers, so whatever settles the line next (a payment giving up its token
- * right after its hold) admits against the seats as they are, not as the last tick read them.
- */
-const lineDeps = (clock: FakeClock) => ({
-  store: new MemoryQueueStore(),
-  clock,
-  config: {
-    queue: { maxActive: 1, activeTtlSeconds: 600, idleTimeoutSeconds: 60 },
-    queueTokenSecret: 'a test secret of at least thirty-two characters',
-    rateLimits: { enabled: false, mutationsPer10s: 0, enterPer10s: 0 },
-  },
-  assertConcert: async () => {},
-});
-
-/** One slot, the embedded store, and seats as `seats()` says they are now. */
-function line(clock: FakeClock, seats: () => Inventory): QueueService {
-  return new QueueService({ ...lineDeps(clock), inventory: async () => seats() });
+/** A store that counts the calls that settle one line each (what a scrape must not make per concert). */
+function counted(store: QueueStore) {
+  const calls = { stats: 0 };
+  const wrapped = new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        if (prop === 'stats') calls.stats++;
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store: wrapped, calls };
 }
 
-describe('the waiting room after a change of the seats', () => {
-  it('does not admit the next fan on the counts from before a hold of the last seats, and sells out when they are paid', async () => {
-    const clock = new FakeClock(Date.UTC(2026, 11, 1, 12));
-    let seats: Inventory = { available: 4, held: 0, nextLapse: null };
-    const queue = line(clock, () => seats);
-    const d = await queue.enter(1, 7);
-    const e = await queue.enter(2, 7);
-    expect([d.status, e.status]).toEqual(['ACTIVE', 'WAITING']);
-    await queue.tick(); // the periodic read: four seats AVAILABLE
-
-    // D holds the last four seats and pays for them at once, well within a tick.
-    clock.advance(10);
-    seats = { available: 0, held: 4, nextLapse: clock.now().getTime() + 600_000 };
-    await queue.seatsChanged(7);
-    clock.advance(10);
-    seats = { available: 0, held: 0, nextLapse: null };
-    await queue.seatsChanged(7);
-    const pass = await queue.gate(1, d.token).admit(7);
-    await queue.spend({ concertId: 7, tokenId: pass.tokenId });
-
-    const after = await queue.status(2, e.token);
-    expect([after.status, after.position, after.pollAfterMs]).toEqual(['SOLD_OUT', null, 60_000]);
-    expect((await queue.enter(3, 7)).status).toBe('SOLD_OUT');
-    expect((await queue.stats(7)).state).toBe('SOLD_OUT');
+describe('the queue’s numbers for /metrics', () => {
+  const clock = new FakeClock(Date.UTC(2026, 10, 23, 12));
+  const { store, calls } = counted(new MemoryQueueStore());
+  const queue = new QueueService({
+    store,
+    clock,
+    config: { queue: { maxActive: 1, activeTtlSeconds: 600, idleTimeoutSeconds: 600 }, queueTokenSecret: 'x'.repeat(32), rateLimits: { enabled: false, mutationsPer10s: 0, enterPer10s: 0 } },
+    assertConcert: async () => {},
+    inventory: async () => ({ available: 10, held: 0, nextLapse: null }),
   });
 
-  it('keeps the next fan waiting when a leave follows a hold of every seat', async () => {
-    const clock = new FakeClock(Date.UTC(2026, 11, 1, 12));
-    let seats: Inventory = { available: 2, held: 0, nextLapse: null };
-    const queue = line(clock, () => seats);
-    const d = await queue.enter(1, 7);
-    const e = await queue.enter(2, 7);
+  it('come from the last tick: a scrape settles no line', async () => {
+    for (const concertId of [1, 2, 3]) for (const userId of [1, 2]) await queue.enter(userId, concertId);
     await queue.tick();
-    // Someone else (a waitlist offer) holds both seats; D gives up its token.
-    clock.advance(10);
-    seats = { available: 0, held: 2, nextLapse: clock.now().getTime() + 5_000 };
-    await queue.seatsChanged(7);
-    await queue.leave(1, d.token);
-    const held = await queue.status(2, e.token);
-    expect([held.status, held.position, held.etaSeconds]).toEqual(['WAITING', 1, null]);
-    expect((await queue.stats(7)).state).toBe('ALL_HELD');
+    const before = calls.stats;
+    const lines = await queue.allStats();
+    expect(calls.stats).toBe(before);
+    expect(lines.map((l) => [l.concertId, l.active, l.waiting])).toEqual([
+      [1, 1, 1],
+      [2, 1, 1],
+      [3, 1, 1],
+    ]);
+    // The tick's numbers move with the line.
+    await queue.enter(3, 1);
+    await queue.tick();
+    expect((await queue.allStats()).find((l) => l.concertId === 1)?.waiting).toBe(2);
+    expect(calls.stats).toBe(before);
   });
 
-  it('shares reads between the writers of one concert: one at a time, and each writer’s change is in the read it waits for', async () => {
-    const clock = new FakeClock(Date.UTC(2026, 11, 1, 12));
-    let seats: Inventory = { available: 20, held: 0, nextLapse: null };
-    let reads = 0;
-    let inFlight = 0;
-    let most = 0;
-    const queue = new QueueService({
-      ...lineDeps(clock),
-      inventory: async () => {
-        reads++;
-        most = Math.max(most, ++inFlight);
-        const now = seats;
-        await new Promise((r) => setTimeout(r, 20));
-        inFlight--;
-        return now;
-      },
-    });
-    const d = await queue.enter(1, 7);
-    const e = await queue.enter(2, 7);
-    await queue.tick();
-    reads = 0;
-    // Twenty holds of one seat each commit at once; the last takes the last seat.
-    await Promise.all(
-      Array.from({ length: 20 }, async (_, i) => {
-        await new Promise((r) => setTimeout(r, i));
-        seats = { available: 19 - i, held: i + 1, nextLapse: clock.now().getTime() + 600_000 };
-        await queue.seatsChanged(7);
-      }),
-    );
-    expect(most).toBe(1);
-    expect(reads).toBeGreaterThanOrEqual(2);
-    expect(reads).toBeLessThan(20);
-    await queue.leave(1, d.token);
-    expect([(await queue.status(2, e.token)).status, (await queue.stats(7)).state]).toEqual(['WAITING', 'ALL_HELD']);
+  it('are read afresh when no tick ran lately (a process without the ticker)', async () => {
+    clock.advance(STATS_FRESH_MS + 1);
+    const before = calls.stats;
+    expect((await queue.allStats()).map((l) => l.concertId)).toEqual([1, 2, 3]);
+    expect(calls.stats).toBe(before + 3);
   });
 });

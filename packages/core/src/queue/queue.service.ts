@@ -1,9 +1,9 @@
 import { AppError, isAppError } from '../errors.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, storeNow } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { QueueConfigureInput } from '../schemas.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from './queue.gate.ts';
-import type { Inventory, LineState, QueueSettings, QueueSettingsPatch, QueueStats, QueueStore, TicketStatus, TokenState } from './queue.store.ts';
+import type { Inventory, LineState, QueueSettings, QueueSettingsPatch, QueueStats, QueueStore, StoreNow, TicketStatus, TokenState } from './queue.store.ts';
 import { newTokenId, signToken, type TokenClaims, verifyToken } from './queue.tokens.ts';
 
 export interface QueueTicket {
@@ -46,6 +46,8 @@ export interface QueueWatchView extends QueueStatsView {
 }
 
 export const ADMISSION_BUCKET_MS = 10_000;
+/** How old the last tick's numbers may be for metrics to use them (the ticker runs every 250 ms). */
+export const STATS_FRESH_MS = 2_000;
 export const ADMISSION_BUCKETS = 30;
 
 export interface QueueDeps {
@@ -54,15 +56,15 @@ export interface QueueDeps {
   config: Pick<Config, 'queue' | 'queueTokenSecret' | 'rateLimits'>;
   /** Throws CONCERT_NOT_FOUND for an unknown concert. */
   assertConcert: (concertId: number) => Promise<void>;
-  /** The concert's bookable seats as the database has them now. */
-  inventory: (concertId: number, now: Date) => Promise<Inventory>;
+  /** The concert's bookable seats as the database has them now (by its clock, unless a test clock's time is given). */
+  inventory: (concertId: number, now?: Date) => Promise<Inventory>;
 }
 
 /** The waiting room: one line per concert, FIFO, at most maxActive ACTIVE at once. */
 export class QueueService implements SpentTokens {
   private readonly defaults: QueueSettings;
-  /** Reads of the seats after a change, per concert, in flight in this process (see seatsChanged). */
-  private readonly reads = new Map<number, { asOf: number; running: Promise<void> | null; next: Promise<void> | null }>();
+  /** When this process's last tick returned, by its clock (how fresh `store.lastTick()` is). */
+  private lastTickAt: number | null = null;
 
   constructor(private readonly deps: QueueDeps) {
     this.defaults = { ...deps.config.queue, paused: false, opensAt: null };
@@ -143,8 +145,15 @@ export class QueueService implements SpentTokens {
     };
   }
 
-  /** Every line's numbers, for metrics. */
+  /**
+   * Every ticked line's numbers, for metrics: as this process's last tick settled them (a scrape
+   * settles nothing), or read afresh when no tick ran here lately (no ticker in this process).
+   */
   async allStats(): Promise<QueueStatsView[]> {
+    const last = this.deps.store.lastTick();
+    if (last && this.lastTickAt !== null && this.deps.clock.now().getTime() - this.lastTickAt <= STATS_FRESH_MS) {
+      return [...last].map(([concertId, s]) => statsView(concertId, s));
+    }
     const now = this.now();
     const ids = await this.deps.store.concerts();
     return Promise.all(ids.map(async (concertId) => statsView(concertId, await this.deps.store.stats(concertId, now, this.defaults))));
@@ -157,9 +166,10 @@ export class QueueService implements SpentTokens {
   async tick(): Promise<void> {
     const now = this.now();
     const due = await this.deps.store.tick(now, this.defaults);
+    this.lastTickAt = this.deps.clock.now().getTime();
     const read = await Promise.allSettled(
       due.map(async (concertId) => {
-        const inventory = await this.deps.inventory(concertId, new Date(now));
+        const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now));
         await this.deps.store.setInventory(concertId, inventory, now, this.defaults);
       }),
     );
@@ -167,50 +177,10 @@ export class QueueService implements SpentTokens {
     if (failed) throw failed.reason;
   }
 
-  /**
-   * After a commit that changed a concert's seats, before the writer answers: the line reads them
-   * at once. Otherwise anything that settles the line before the next tick's read (a payment
-   * giving up its token right after its hold, say) admits against the counts from before the
-   * change: a hold of the last seats still read as AVAILABLE. Writers of one concert in this
-   * process share reads: one runs at a time, and whoever marks a change while it runs waits for
-   * the next, which starts after the mark (so at most two reads per concert are ever in hand).
-   */
+  /** After a commit that changed a concert's seats: the line reads them again on its next tick. */
   async seatsChanged(concertId: number): Promise<void> {
-    try {
-      // Marked first: if this read is lost, the next tick reads the seats again.
-      const asOf = await this.deps.store.seatsChanged(concertId);
-      const r = this.reads.get(concertId) ?? { asOf: 0, running: null, next: null };
-      this.reads.set(concertId, r);
-      r.asOf = Math.max(r.asOf, asOf);
-      if (!r.running) {
-        r.running = this.readSeats(concertId, r);
-        await r.running;
-      } else {
-        // After the running read, whether it succeeded or not.
-        r.next ??= r.running.catch(() => {}).then(() => {
-          r.running = r.next;
-          r.next = null;
-          return this.readSeats(concertId, r);
-        });
-        await r.next;
-      }
-    } catch {
-      // Best effort: the periodic read catches up within INVENTORY_MAX_AGE_MS.
-    }
-  }
-
-  /** One read of a concert's seats, recorded as of every change this process marked before it started. */
-  private async readSeats(concertId: number, r: { asOf: number; running: Promise<void> | null; next: Promise<void> | null }): Promise<void> {
-    const asOf = r.asOf;
-    try {
-      const inventory = await this.deps.inventory(concertId, new Date(this.now()));
-      await this.deps.store.setInventory(concertId, inventory, this.now(), this.defaults, asOf);
-    } finally {
-      if (!r.next) {
-        r.running = null;
-        this.reads.delete(concertId);
-      }
-    }
+    // Best effort: the periodic read catches up within INVENTORY_MAX_AGE_MS if this is lost.
+    await this.deps.store.seatsChanged(concertId).catch(() => {});
   }
 
   async ping(): Promise<boolean> {
@@ -221,8 +191,9 @@ export class QueueService implements SpentTokens {
     await this.deps.store.close();
   }
 
-  private now(): number {
-    return this.deps.clock.now().getTime();
+  /** Undefined: the store's own clock decides (Redis's TIME); a FakeClock's time in tests. */
+  private now(): StoreNow {
+    return storeNow(this.deps.clock);
   }
 
   private verify(userId: number, token: string | undefined): TokenClaims {

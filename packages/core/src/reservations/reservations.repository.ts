@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
+import type { Moment } from '../clock.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { ActivePass } from '../queue/queue.gate.ts';
 import type { OfferPass } from '../waitlist/waitlist.pass.ts';
@@ -12,10 +13,10 @@ import type { Reservation } from '../types.ts';
 type Executor = Db | Tx;
 
 /** A HELD reservation past its expiry reads EXPIRED at once, before any sweep marks it. */
-const liveStatus = (now: Date) =>
+const liveStatus = (now: Moment) =>
   sql<ReservationStatus>`CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= ${now} THEN 'EXPIRED' ELSE r.status END`;
 
-function baseQuery(db: Executor, now: Date) {
+function baseQuery(db: Executor, now: Moment) {
   return db
     .selectFrom('reservations as r')
     .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
@@ -64,20 +65,20 @@ function toReservation(r: Row): Reservation {
 }
 
 /** A reservation as its owner sees it; someone else's reads as missing. */
-export async function findReservation(db: Executor, reservationId: string, now: Date, userId?: number): Promise<(Reservation & { userId: number }) | undefined> {
+export async function findReservation(db: Executor, reservationId: string, now: Moment, userId?: number): Promise<(Reservation & { userId: number }) | undefined> {
   let q = baseQuery(db, now).where('r.id', '=', reservationId);
   if (userId !== undefined) q = q.where('r.user_id', '=', userId);
   const row = await q.executeTakeFirst();
   return row && { ...toReservation(row), userId: row.user_id };
 }
 
-export async function getReservation(db: Executor, reservationId: string, now: Date, userId?: number) {
+export async function getReservation(db: Executor, reservationId: string, now: Moment, userId?: number) {
   const r = await findReservation(db, reservationId, now, userId);
   if (!r) throw new AppError('RESERVATION_NOT_FOUND', 'No such reservation');
   return r;
 }
 
-export async function findUserReservations(db: Db, userId: number, now: Date, status?: ReservationStatus): Promise<Reservation[]> {
+export async function findUserReservations(db: Db, userId: number, now: Moment, status?: ReservationStatus): Promise<Reservation[]> {
   let q = baseQuery(db, now).where('r.user_id', '=', userId).orderBy('r.created_at', 'desc').limit(500);
   if (status) q = q.where(liveStatus(now), '=', status);
   return (await q.execute()).map(toReservation);
@@ -103,7 +104,7 @@ export async function lockReservation(trx: Tx, reservationId: string, userId?: n
  * table, equality on both leading columns, so no statistics, however stale, can make the planner
  * walk the seats of other users (joined to seats, it once walked every claimed seat).
  */
-export function userSeatCount(db: Executor, userId: number, scheduleId: number, now: Date) {
+export function userSeatCount(db: Executor, userId: number, scheduleId: number, now: Moment) {
   return db
     .selectFrom('reservations')
     .select(sql<number>`coalesce(sum(seat_count), 0)::int`.as('n'))
@@ -181,7 +182,7 @@ export async function insertReservation(
 export async function holdSeats(
   trx: Tx,
   pass: BookingPass,
-  h: { reservationId: string; userId: number; scheduleId: number; seatNumbers: number[]; heldUntil: Date; now: Date; limit: number },
+  h: { reservationId: string; userId: number; scheduleId: number; seatNumbers: number[]; heldUntil: Moment; now: Moment; limit: number },
 ) {
   const k = h.seatNumbers.length;
   const { rows } = await sql<{
@@ -192,10 +193,14 @@ export async function holdSeats(
     seat_number: number | null;
     grade: string | null;
     price: number | null;
+    at: Date;
+    held_until: Date;
+    opened: boolean;
+    started: boolean;
   }>`
     WITH owned AS (${userSeatCount(trx, h.userId, h.scheduleId, h.now)}),
     claimed AS (
-      UPDATE seats SET reservation_id = ${h.reservationId}, held_until = ${h.heldUntil}
+      UPDATE seats SET reservation_id = ${h.reservationId}, held_until = ${h.heldUntil}::timestamptz
       WHERE schedule_id = ${h.scheduleId} AND ${passAdmitsTo(pass)} AND seat_number = ANY(${h.seatNumbers}::int[])
         AND sold_at IS NULL AND (reservation_id IS NULL OR held_until <= ${h.now})
         AND (SELECT n FROM owned) + ${k} <= ${h.limit}
@@ -210,7 +215,9 @@ export async function holdSeats(
       INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price)
       SELECT ${h.reservationId}, ${h.scheduleId}, seat_number, grade, price FROM claimed WHERE (SELECT ok FROM whole)
     )
-    SELECT o.n AS owned, sc.concert_id, c.title, sc.starts_at, cl.seat_number, cl.grade, cl.price
+    SELECT o.n AS owned, sc.concert_id, c.title, sc.starts_at, cl.seat_number, cl.grade, cl.price,
+      ${h.now}::timestamptz AS at, ${h.heldUntil}::timestamptz AS held_until,
+      sc.booking_opens_at <= ${h.now} AS opened, sc.starts_at <= ${h.now} AS started
     FROM owned o
     JOIN schedules sc ON sc.id = ${h.scheduleId}
     JOIN concerts c ON c.id = sc.concert_id
@@ -218,6 +225,11 @@ export async function holdSeats(
     ORDER BY cl.seat_number`.execute(trx);
   const first = rows[0]!;
   return {
+    /** The statement's time (the database's clock), the hold's expiry, and the show's booking window then. */
+    at: first.at,
+    heldUntil: first.held_until,
+    opened: first.opened,
+    started: first.started,
     owned: first.owned,
     show: { concertId: first.concert_id, concertTitle: first.title, startsAt: first.starts_at },
     seats: rows.flatMap((r) => (r.seat_number === null ? [] : [{ seatNumber: r.seat_number, grade: r.grade!, price: Number(r.price) }])),
@@ -240,7 +252,7 @@ export async function markCancelled(trx: Tx, reservationId: string, now: Date) {
 }
 
 /** Marks lapsed holds EXPIRED and frees their seats; SKIP LOCKED lets any number of sweepers run at once. */
-export async function expireLapsedHolds(trx: Tx, now: Date, limit: number): Promise<string[]> {
+export async function expireLapsedHolds(trx: Tx, now: Moment, limit: number): Promise<string[]> {
   const ids = await trx
     .selectFrom('reservations')
     .select('id')
@@ -258,7 +270,7 @@ export async function expireLapsedHolds(trx: Tx, now: Date, limit: number): Prom
   return list;
 }
 
-export async function findLiveHolds(db: Db, now: Date, filter: { concertId?: number; scheduleId?: number }) {
+export async function findLiveHolds(db: Db, now: Moment, filter: { concertId?: number; scheduleId?: number }) {
   let q = db
     .selectFrom('reservations as r')
     .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
