@@ -258,6 +258,18 @@ export function client(url: string, who: ClientIdentity = {}, opts: { batch?: bo
 
 export const admin = (url: string) => client(url, { adminKey: ADMIN_KEY });
 
+/** Every item of a paged list, fetching page after page (100 at a time) until nextCursor is null. */
+export async function everyPage<T>(fetchPage: (page: { limit: number; cursor?: string }) => Promise<{ items: T[]; nextCursor: string | null }>): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await fetchPage({ limit: 100, ...(cursor !== undefined ? { cursor } : {}) });
+    items.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+  return items;
+}
+
 /** The appCode of a failed call, or 'OK' when it succeeded: handy for tallying races. */
 export async function outcome(p: Promise<unknown>): Promise<string> {
   try {

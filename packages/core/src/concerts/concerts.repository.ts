@@ -9,15 +9,18 @@ type Executor = Db | Tx;
 /** A seat is free when unsold and either unclaimed or its hold has run out, sweep or no sweep. */
 export const seatIsFree = (now: Moment) => sql<boolean>`(s.sold_at IS NULL AND (s.reservation_id IS NULL OR s.held_until <= ${now}))`;
 
-export async function listConcerts(db: Executor) {
-  return db
+/** One page of the catalog in id order (keyset on the primary key): a new concert comes last. */
+export async function listConcerts(db: Executor, page: { after?: number | undefined; limit: number }) {
+  let q = db
     .selectFrom('concerts as c')
     // Cancelled shows are no longer listed, nor counted.
     .leftJoin('schedules as sc', (join) => join.onRef('sc.concert_id', '=', 'c.id').on('sc.cancelled_at', 'is', null))
     .select(['c.id', 'c.title', 'c.venue', sql<number>`count(sc.id)::int`.as('schedule_count')])
     .groupBy('c.id')
     .orderBy('c.id')
-    .execute();
+    .limit(page.limit);
+  if (page.after !== undefined) q = q.where('c.id', '>', page.after);
+  return q.execute();
 }
 
 export async function findConcert(db: Executor, concertId: number) {

@@ -2,8 +2,9 @@ import { AppError } from '../errors.ts';
 import { type Clock, dbNow, type Moment } from '../clock.ts';
 import type { Db } from '../db/database.ts';
 import { type Tx, transaction } from '../db/database.ts';
-import type { CreateConcertInput, ScheduleSpec } from '../schemas.ts';
-import type { ConcertDetail, ConcertSummary, Schedule, SeatMap } from '../types.ts';
+import type { CreateConcertInput, PageInput, ScheduleSpec } from '../schemas.ts';
+import type { ConcertDetail, ConcertSummary, Page, Schedule, SeatMap } from '../types.ts';
+import { decodeCursor, encodeCursor, toPage, ZCursorId } from '../paging.ts';
 import type { ActivePass, QueueGate } from '../queue/queue.gate.ts';
 import type { Inventory } from '../queue/queue.store.ts';
 import * as repo from './concerts.repository.ts';
@@ -18,9 +19,15 @@ export class ConcertsService {
 
   constructor(private readonly deps: { db: Db; clock: Clock; seatMaps: SeatMapCache }) {}
 
-  async list(): Promise<ConcertSummary[]> {
-    const rows = await repo.listConcerts(this.deps.db);
-    return rows.map((r) => ({ concertId: r.id, title: r.title, venue: r.venue, scheduleCount: r.schedule_count }));
+  async list(page: PageInput): Promise<Page<ConcertSummary>> {
+    const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor, 'concerts', [ZCursorId])[0];
+    const rows = await repo.listConcerts(this.deps.db, { after, limit: page.limit + 1 });
+    return toPage(
+      rows,
+      page.limit,
+      (r) => ({ concertId: r.id, title: r.title, venue: r.venue, scheduleCount: r.schedule_count }),
+      (r) => encodeCursor('concerts', [r.id]),
+    );
   }
 
   async get(concertId: number): Promise<ConcertDetail> {

@@ -4,6 +4,7 @@ import type { Moment } from '../clock.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { ActivePass } from '../queue/queue.gate.ts';
 import type { OfferPass } from '../waitlist/waitlist.pass.ts';
+import { cursorTime } from '../paging.ts';
 
 /** What a booking write must present: the queue gate's pass, or a waitlist offer's. */
 export type BookingPass = ActivePass | OfferPass;
@@ -78,10 +79,27 @@ export async function getReservation(db: Executor, reservationId: string, now: M
   return r;
 }
 
-export async function findUserReservations(db: Db, userId: number, now: Moment, status?: ReservationStatus): Promise<Reservation[]> {
-  let q = baseQuery(db, now).where('r.user_id', '=', userId).orderBy('r.created_at', 'desc').limit(500);
-  if (status) q = q.where(liveStatus(now), '=', status);
-  return (await q.execute()).map(toReservation);
+/**
+ * One page of a user's reservations, newest first: keyset on (created_at, id) through
+ * reservations_user_page_idx, so a page costs the same at row 20 as at row 20,000. Each row
+ * carries its created_at to the microsecond for the next page's cursor.
+ */
+export async function findUserReservations(
+  db: Db,
+  userId: number,
+  now: Moment,
+  page: { status?: ReservationStatus | undefined; before?: { createdAt: string; id: string } | undefined; limit: number },
+): Promise<Array<Reservation & { createdKey: string }>> {
+  let q = baseQuery(db, now)
+    .select(cursorTime('r.created_at').as('created_key'))
+    .where('r.user_id', '=', userId)
+    .orderBy('r.created_at', 'desc')
+    .orderBy('r.id', 'desc')
+    .limit(page.limit);
+  if (page.status) q = q.where(liveStatus(now), '=', page.status);
+  const before = page.before;
+  if (before) q = q.where(sql<boolean>`(r.created_at, r.id) < (${before.createdAt}::timestamptz, ${before.id}::uuid)`);
+  return (await q.execute()).map((r) => ({ ...toReservation(r), createdKey: r.created_key }));
 }
 
 /** Locks a reservation row for a state change; with userId, only the owner's. */
@@ -270,7 +288,16 @@ export async function expireLapsedHolds(trx: Tx, now: Moment, limit: number): Pr
   return list;
 }
 
-export async function findLiveHolds(db: Db, now: Moment, filter: { concertId?: number; scheduleId?: number }) {
+/**
+ * One page of the live holds, soonest to lapse first: keyset on (hold_expires_at, id) through
+ * reservations_live_page_idx. A hold made while an operator pages lapses after the ones shown,
+ * so it comes on a later page, never twice.
+ */
+export async function findLiveHolds(
+  db: Db,
+  now: Moment,
+  page: { concertId?: number | undefined; scheduleId?: number | undefined; after?: { expiresAt: string; id: string } | undefined; limit: number },
+) {
   let q = db
     .selectFrom('reservations as r')
     .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
@@ -281,6 +308,7 @@ export async function findLiveHolds(db: Db, now: Moment, filter: { concertId?: n
       'r.total_price',
       'r.hold_expires_at',
       'r.source',
+      cursorTime('r.hold_expires_at').as('expires_key'),
       eb
         .selectFrom('reservation_seats as rs')
         .select(sql<number[]>`array_agg(rs.seat_number ORDER BY rs.seat_number)`.as('n'))
@@ -290,9 +318,12 @@ export async function findLiveHolds(db: Db, now: Moment, filter: { concertId?: n
     .where('r.status', '=', 'HELD')
     .where('r.hold_expires_at', '>', now)
     .orderBy('r.hold_expires_at')
-    .limit(1000);
-  if (filter.concertId !== undefined) q = q.where('sc.concert_id', '=', filter.concertId);
-  if (filter.scheduleId !== undefined) q = q.where('r.schedule_id', '=', filter.scheduleId);
+    .orderBy('r.id')
+    .limit(page.limit);
+  if (page.concertId !== undefined) q = q.where('sc.concert_id', '=', page.concertId);
+  if (page.scheduleId !== undefined) q = q.where('r.schedule_id', '=', page.scheduleId);
+  const after = page.after;
+  if (after) q = q.where(sql<boolean>`(r.hold_expires_at, r.id) > (${after.expiresAt}::timestamptz, ${after.id}::uuid)`);
   return q.execute();
 }
 

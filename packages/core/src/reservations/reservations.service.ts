@@ -4,8 +4,9 @@ import { type Clock, dbNow, dbTime, plusMs } from '../clock.ts';
 import { type Db, transaction } from '../db/database.ts';
 import { type IdempotencyService, storedAnswer } from '../idempotency/idempotency.service.ts';
 import type { QueueGate } from '../queue/queue.gate.ts';
-import type { HoldInput, ReservationStatus } from '../schemas.ts';
-import type { HoldSummary, Reservation } from '../types.ts';
+import type { HoldInput, HoldsListInput, MineInput } from '../schemas.ts';
+import type { HoldSummary, Page, Reservation } from '../types.ts';
+import { decodeCursor, encodeCursor, toPage, ZCursorTime, ZCursorUuid } from '../paging.ts';
 import { lockUser } from '../users/users.repository.ts';
 import { assertNotCancelled, type ConcertsService } from '../concerts/concerts.service.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
@@ -110,8 +111,20 @@ export class ReservationsService {
     return publicReservation(await repo.getReservation(this.deps.db, reservationId, dbNow(this.deps.clock), userId));
   }
 
-  async mine(userId: number, status?: ReservationStatus): Promise<Reservation[]> {
-    return repo.findUserReservations(this.deps.db, userId, dbNow(this.deps.clock), status);
+  /** The user's reservations, newest first, a page at a time. */
+  async mine(userId: number, input: MineInput): Promise<Page<Reservation>> {
+    const before = input.cursor === undefined ? undefined : decodeCursor(input.cursor, 'reservations', [ZCursorTime, ZCursorUuid]);
+    const rows = await repo.findUserReservations(this.deps.db, userId, dbNow(this.deps.clock), {
+      status: input.status,
+      before: before && { createdAt: before[0], id: before[1] },
+      limit: input.limit + 1,
+    });
+    return toPage(
+      rows,
+      input.limit,
+      ({ createdKey: _, ...r }) => r,
+      (r) => encodeCursor('reservations', [r.createdKey, r.reservationId]),
+    );
   }
 
   /** The owner cancels (userId given) or an operator releases (no userId). */
@@ -135,17 +148,29 @@ export class ReservationsService {
     });
   }
 
-  async listHolds(filter: { concertId?: number; scheduleId?: number }): Promise<HoldSummary[]> {
-    const rows = await repo.findLiveHolds(this.deps.db, dbNow(this.deps.clock), filter);
-    return rows.map((r) => ({
-      reservationId: r.id,
-      userId: r.user_id,
-      scheduleId: r.schedule_id,
-      seatNumbers: (r.seat_numbers ?? []).map(Number),
-      totalPrice: r.total_price,
-      holdExpiresAt: r.hold_expires_at,
-      source: r.source,
-    }));
+  /** Live holds, soonest to lapse first, a page at a time (operators). */
+  async listHolds(input: HoldsListInput): Promise<Page<HoldSummary>> {
+    const after = input.cursor === undefined ? undefined : decodeCursor(input.cursor, 'holds', [ZCursorTime, ZCursorUuid]);
+    const rows = await repo.findLiveHolds(this.deps.db, dbNow(this.deps.clock), {
+      concertId: input.concertId,
+      scheduleId: input.scheduleId,
+      after: after && { expiresAt: after[0], id: after[1] },
+      limit: input.limit + 1,
+    });
+    return toPage(
+      rows,
+      input.limit,
+      (r) => ({
+        reservationId: r.id,
+        userId: r.user_id,
+        scheduleId: r.schedule_id,
+        seatNumbers: (r.seat_numbers ?? []).map(Number),
+        totalPrice: r.total_price,
+        holdExpiresAt: r.hold_expires_at,
+        source: r.source,
+      }),
+      (r) => encodeCursor('holds', [r.expires_key, r.id]),
+    );
   }
 
   /**

@@ -4,6 +4,7 @@ import * as reservationsUserScheduleIdx from './20261201T110000-reservations-use
 import * as afterSale from './20261201T130000-after-sale.ts';
 import * as statementTimeout from './20261201T140000-statement-timeout.ts';
 import * as auditIndexes from './20261201T190000-audit-indexes.ts';
+import * as pagedLists from './20261201T200000-paged-lists.ts';
 
 /** Every migration, by name; Kysely runs them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '20261201T130000-after-sale': afterSale,
   '20261201T140000-statement-timeout': statementTimeout,
   '20261201T190000-audit-indexes': auditIndexes,
+  '20261201T200000-paged-lists': pagedLists,
 };
