@@ -40,7 +40,8 @@ export async function pgbenchReference(opts: { clients: number; transactionsPerC
   // Frozen at the start: the values the statements carry are offsets from it (the sweeper of this
   // API sees no hold lapse while pgbench runs).
   const clock = new FakeClock(Date.now());
-  const api = await startApi(testEnv(db.url, { RATE_LIMITS: 'off', QUEUE_MAX_ACTIVE: '1000000' }), { clock });
+  // No background work: the statements recorded below are the hold's and the payment's alone.
+  const api = await startApi(testEnv(db.url, { RATE_LIMITS: 'off', QUEUE_MAX_ACTIVE: '1000000' }), { clock, background: false });
   const sql = new pg.Client({ connectionString: db.url });
   await sql.connect();
   let apiOpen = true;
@@ -90,7 +91,7 @@ export async function pgbenchReference(opts: { clients: number; transactionsPerC
     apiOpen = false;
     for (const [name, w] of [['hold', hold], ['payment', pay]] as const) {
       const tx = w.sent.filter((q) => /^(begin|commit)$/i.test(q.text)).length;
-      if (tx !== 2 || w.sent.some((q) => /skip locked/i.test(q.text))) throw new Error(`pgbench reference: the ${name} was not watched alone (a background job ran): try again`);
+      if (tx !== 2 || w.sent.some((q) => /skip locked/i.test(q.text))) throw new Error(`pgbench reference: the ${name} sent ${tx} BEGIN/COMMIT or a background job's statement: ${w.sent.map((q) => q.text.slice(0, 60)).join(' | ')}`);
     }
     const now = clock.now().getTime();
     const varying = (sent: Sent[]) => {

@@ -9,6 +9,7 @@ import superjson from 'superjson';
 import { admin, createTestDatabase, freePort, REDIS_URL, ROOT, spawnApi, testEnv } from '../test/harness.ts';
 import { growSales } from '../test/grow.ts';
 import { pct, type Req, run, type RunResult } from './load.ts';
+import { type CpuSample, metered } from './cpu.ts';
 import { pgbenchReference } from './pgbench.ts';
 
 /**
@@ -55,8 +56,17 @@ rows.push = (...items) => {
   return record(...items);
 };
 const notes: string[] = [];
+/** CPU seconds each part spent in a scenario's runs of ours, and the requests they answered. */
+const costs = new Map<string, { cpu: CpuSample; requests: number }>();
+const meter = async (scenario: string, fn: () => Promise<RunResult>, pid = api.child.pid!): Promise<RunResult> => {
+  const { result, cpu } = await metered(pid, redis, fn);
+  const c = costs.get(scenario) ?? { cpu: { api: 0, redis: 0, postgres: 0 }, requests: 0 };
+  costs.set(scenario, { cpu: { api: c.cpu.api + cpu.api, redis: c.cpu.redis + cpu.redis, postgres: c.cpu.postgres + cpu.postgres }, requests: c.requests + result.requests });
+  return result;
+};
 const HOLDS = '2,000 holds, distinct seats';
 const PAYS = 'payments.pay, distinct';
+const STATUS_TRPC = "queue.status (1,000 waiting), tRPC's handler only (TRPC_FAST_PATH=off)";
 const a = admin(api.url);
 
 try {
@@ -125,16 +135,21 @@ try {
     const info = await redis.info('commandstats');
     return [...info.matchAll(/cmdstat_(evalsha|eval|get|incr|sadd|smembers|ping):calls=(\d+)/g)].reduce((s, m) => s + Number(m[2]), 0);
   };
+  const slow = await spawnApi({ ...env, TRPC_FAST_PATH: 'off', METRICS_PORT: '' });
   for (let round = 0; round < ROUNDS; round++) {
     currentScenario = 'queue.status';
     const before = await evalCalls();
-    const ours = await run({ port: apiPort, connections: 64, seconds: SECONDS, next: statusReq });
+    const ours = await meter('queue.status', () => run({ port: apiPort, connections: 64, seconds: SECONDS, next: statusReq }));
     const perCall = ((await evalCalls()) - before) / ours.requests;
     if (round === 0) notes.push(`Redis round trips per queue.status (scripts and plain commands sent, from INFO commandstats, including the 4/s admission ticker): ${perCall.toFixed(3)}`);
     rows.push({ scenario: 'queue.status (1,000 waiting)', impl: 'ours', r: ours });
     rows.push({ scenario: 'queue.status (1,000 waiting)', impl: 'baseline', r: await run({ port: basePort, connections: 64, seconds: SECONDS, next: baseStatusReq }) });
+    // The same requests to a second process of the same build without the fast path (issue 9's before/after).
+    const slowPort = Number(new URL(slow.url).port);
+    rows.push({ scenario: STATUS_TRPC, impl: 'ours', r: await meter(STATUS_TRPC, () => run({ port: slowPort, connections: 64, seconds: SECONDS, next: statusReq }), slow.child.pid!) });
   }
   await audit('queue.status');
+  await slow.stop();
   }
 
   if (enabled('enter')) {
@@ -147,7 +162,9 @@ try {
     rows.push({
       scenario: 'queue.enter (5,000 at once)',
       impl: 'ours',
-      r: await run({ port: apiPort, connections: 200, total: 5000, next: (i) => ({ method: 'POST', path: '/trpc/queue.enter', headers: headers(userIds[2000 + i]!), body: body({ concertId: ours }) }) }),
+      r: await meter('queue.enter', () =>
+        run({ port: apiPort, connections: 200, total: 5000, next: (i) => ({ method: 'POST', path: '/trpc/queue.enter', headers: headers(userIds[2000 + i]!), body: body({ concertId: ours }) }) }),
+      ),
     });
     rows.push({
       scenario: 'queue.enter (5,000 at once)',
@@ -238,7 +255,7 @@ try {
           },
         });
         rows.push({ scenario: '2,000 holds, one seat', impl: 'ours', r: raceRun });
-        const spreadRun = await distinctHolds(spread, `spread-${round}`);
+        const spreadRun = await meter('reservations.hold', () => distinctHolds(spread, `spread-${round}`));
         rows.push({ scenario: HOLDS, impl: 'ours', r: spreadRun });
         const winners = raceRun.byOutcome.ok ?? [];
         const losers = [...(raceRun.byOutcome.SEAT_UNAVAILABLE ?? [])].sort((x, y) => x - y);
@@ -255,7 +272,7 @@ try {
           `SELECT id, user_id FROM reservations WHERE schedule_id = ANY($1) AND status = 'HELD' ORDER BY created_at`,
           [spread],
         );
-        const payRun = await run({
+        const payRun = await meter('payments.pay', () => run({
           port: apiPort,
           connections: 200,
           total: held.length,
@@ -264,7 +281,7 @@ try {
             const u = Number(r.user_id);
             return { method: 'POST', path: '/trpc/payments.pay', headers: headers(u, activeTokens.get(u)), body: body({ reservationId: r.id, idempotencyKey: `bench-pay-${r.id}` }) };
           },
-        });
+        }));
         rows.push({ scenario: PAYS, impl: 'ours', r: payRun });
         await audit('payments');
 
@@ -348,8 +365,18 @@ for (const s of scenarios) {
   table.push(line('ours', ours, base ? `${(ours.rps / base.rps).toFixed(2)}×` : ''));
   if (base) table.push(line(s === HOLDS || s === PAYS ? 'pgbench' : 'baseline', base, ''));
 }
+// CPU per request, by part: the inputs of docs/capacity.md.
+const costTable = [
+  '| operation (ours, all rounds) | requests | API process µs CPU/request | Redis µs CPU/request | PostgreSQL µs CPU/request (all backends) |',
+  '| --- | ---: | ---: | ---: | ---: |',
+  ...[...costs].map(([op, { cpu, requests }]) => {
+    const us = (sec: number) => ((sec / requests) * 1e6).toFixed(0);
+    return `| ${op} | ${requests} | ${us(cpu.api)} | ${us(cpu.redis)} | ${us(cpu.postgres)} |`;
+  }),
+];
 if (ONLY) {
   console.log(table.join('\n'));
+  console.log(costTable.join('\n'));
   process.exit(0);
 }
 const ratio = (name: string, a: number, b: number, goal: number) => [`${name} ≥ ${goal}×`, a / b >= goal, `${(a / b).toFixed(2)}×`] as const;
@@ -371,6 +398,7 @@ const checks = [
   ratio('holds/s after 100,000 seats sold, statistics from before the growth, of a fresh database’s', agg[`${HOLDS}, grown, statistics from before`]!.rps, holds.rps, 0.8),
   ratio('holds/s after 100,000 seats sold, fresh statistics, of a fresh database’s', agg[`${HOLDS}, grown, fresh statistics`]!.rps, holds.rps, 0.8),
   ratio('payments req/s of holds req/s', agg[PAYS]!.rps, holds.rps, 0.5),
+  ratio("queue.status with the fast path, of the same process's tRPC handler only (issue 9: it must earn its place)", st.rps, agg[STATUS_TRPC]!.rps, 1),
 ] as const;
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
 const report = [
@@ -379,6 +407,12 @@ const report = [
   `Run ${new Date().toISOString()} on ${machine}; PostgreSQL and Redis on the same machine. ${ROUNDS} rounds, ours and baseline alternating; ${SECONDS} s per timed run. Medians of the rounds.`,
   '',
   ...table,
+  '',
+  '## CPU per request',
+  '',
+  'CPU time each server process spent during the timed runs of ours, divided by the requests answered (utime+stime from /proc for the API process and every `postgres` process, `INFO cpu` for Redis; background work of those seconds included). docs/capacity.md is derived from these.',
+  '',
+  ...costTable,
   '',
   '## Targets',
   '',

@@ -86,10 +86,12 @@ export interface TestApi {
 }
 
 /** The API in this process, on a port of its own. */
-export async function startApi(env: Record<string, string>, opts: { clock?: Clock } = {}): Promise<TestApi> {
+export async function startApi(env: Record<string, string>, opts: { clock?: Clock; background?: boolean } = {}): Promise<TestApi> {
   const core = await createCore(loadConfig(env), opts.clock ? { clock: opts.clock } : {});
   const server = createServer(core);
-  core.startBackgroundWork();
+  // `background: false` leaves out the timers (admission ticks, sweeps, deliveries): a caller
+  // that records the statements of one request sees that request's only.
+  if (opts.background !== false) core.startBackgroundWork();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -255,6 +257,18 @@ export function client(url: string, who: ClientIdentity = {}, opts: { batch?: bo
 }
 
 export const admin = (url: string) => client(url, { adminKey: ADMIN_KEY });
+
+/** Every item of a paged list, fetching page after page (100 at a time) until nextCursor is null. */
+export async function everyPage<T>(fetchPage: (page: { limit: number; cursor?: string }) => Promise<{ items: T[]; nextCursor: string | null }>): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await fetchPage({ limit: 100, ...(cursor !== undefined ? { cursor } : {}) });
+    items.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+  return items;
+}
 
 /** The appCode of a failed call, or 'OK' when it succeeded: handy for tallying races. */
 export async function outcome(p: Promise<unknown>): Promise<string> {

@@ -143,11 +143,11 @@ export async function startPgBouncer(): Promise<void> {
   await waitFor('PgBouncer', () => portOpen(PORTS.pgbouncer));
 }
 
+/** What `pnpm start` runs: the compiled API, resolving @concert/core to its compiled dist too. */
 function apiEntry(): string[] {
   const compiled = path.join(ROOT, 'packages/api/dist/main.js');
-  if (existsSync(compiled)) return [compiled];
-  say('packages/api/dist/main.js is missing (run the build); starting the API through tsx');
-  return ['--import', 'tsx', path.join(ROOT, 'packages/api/src/main.ts')];
+  if (!existsSync(compiled)) throw new Error('packages/api/dist/main.js is missing: `pnpm stack up` builds it first');
+  return ['--conditions=concert-dist', compiled];
 }
 
 export function apiEnv(i: number): NodeJS.ProcessEnv {

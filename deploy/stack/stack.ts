@@ -50,6 +50,9 @@ async function up(): Promise<void> {
     stdio: 'inherit',
     env: { ...apiEnv(0), DATABASE_URL: dbUrl(false) },
   });
+  // Compiled output, as `pnpm start` and the image run it (incremental: a no-op when up to date).
+  say('building packages/api/dist (tsc -b packages/api/tsconfig.build.json)');
+  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', path.join(ROOT, 'packages/api/tsconfig.build.json')], { stdio: 'inherit' });
   say(`API processes on ${PORTS.apis.join(', ')} (metrics on ${PORTS.metrics.join(', ')})`);
   await Promise.all(PORTS.apis.map((_, i) => startApi(i)));
   say(`nginx on ${PORTS.http}`);

@@ -38,6 +38,18 @@ export async function buyTwoSeats(concertId: number, scheduleId: number): Promis
   return api.reservations.get.query({ reservationId: held.reservationId });
 }
 
+/** Every reservation of the user, newest first: lists come a page (at most 100) at a time. */
+export async function allMyReservations(): Promise<Reservation[]> {
+  const all: Reservation[] = [];
+  let cursor: string | undefined;
+  do {
+    const page: RouterOutputs['reservations']['mine'] = await api.reservations.mine.query({ limit: 100, ...(cursor ? { cursor } : {}) });
+    all.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return all;
+}
+
 /** The contract's error code of a failed call, typed. */
 export function appCodeOf(err: unknown): AppCode | undefined {
   return isTRPCClientError<AppRouter>(err) ? err.data?.appCode : undefined;

@@ -1,7 +1,7 @@
 import { FakeClock } from '@concert/core';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, admin, client, expectAppError, key, seedSale, useApi } from '../../../test/harness.ts';
+import { ADMIN_KEY, admin, client, everyPage, expectAppError, key, seedSale, useApi } from '../../../test/harness.ts';
 import { BOOKING_ENV, booking } from './booking.shared.ts';
 
 const HOUR = 3600_000;
@@ -55,7 +55,7 @@ describe('admin (operators)', () => {
         expect(err.data?.code).toBe('UNAUTHORIZED');
       }
       // Nothing was created by the refused calls.
-      expect(await ops().concerts.list.query({})).toEqual([]);
+      expect((await ops().concerts.list.query({})).items).toEqual([]);
     });
   });
 
@@ -156,13 +156,13 @@ describe('admin (operators)', () => {
       { title: 'NUL in the venue', venue: 'a\u0000b', schedules: [{ startsAt: future(5) }] },
       spec({ tiers: [{ ...tier(1, 10), grade: 'R\u0000' }] }),
     ];
-    const before = (await ops().concerts.list.query({})).length;
+    const before = (await everyPage((p) => ops().concerts.list.query(p))).length;
     for (const input of bad) {
       const err = await expectAppError(ops().admin.concerts.create.mutate(input), 'INVALID_INPUT');
       expect(err.data?.httpStatus).toBe(400);
     }
     // All or nothing: no half-made concert is left behind.
-    expect(await ops().concerts.list.query({})).toHaveLength(before);
+    expect(await everyPage((p) => ops().concerts.list.query(p))).toHaveLength(before);
   });
 
   it('concerts.create refuses a show that has already started or starts now', async () => {
@@ -170,7 +170,7 @@ describe('admin (operators)', () => {
       const err = await expectAppError(ops().admin.concerts.create.mutate({ title: 'Last night', schedules: [{ startsAt: future(3) }, { startsAt, seatCount: 2 }] }), 'INVALID_INPUT');
       expect(err.message).toContain('schedules[1].startsAt must be in the future');
     }
-    expect((await ops().concerts.list.query({})).filter((c) => c.title === 'Last night')).toEqual([]);
+    expect((await everyPage((p) => ops().concerts.list.query(p))).filter((c) => c.title === 'Last night')).toEqual([]);
   });
 
   it('concerts.create names an operator’s tier mistake once, correctly: overlaps, repeated grades', async () => {
@@ -202,7 +202,7 @@ describe('admin (operators)', () => {
     expect(first.userIds.length).toBeGreaterThan(0);
     expect(await ops().admin.seedDemo.mutate({})).toEqual(first);
 
-    const all = await ops().concerts.list.query({});
+    const all = await everyPage((p) => ops().concerts.list.query(p));
     expect(all.filter((c) => first.concertIds.includes(c.concertId))).toHaveLength(first.concertIds.length);
     const now = clock.now().getTime();
     for (const concertId of first.concertIds) {
@@ -238,23 +238,23 @@ describe('admin (operators)', () => {
     const cancelled = await hold(u2, sale.scheduleId, [6]);
     await fan(u2).reservations.cancel.mutate({ reservationId: cancelled.reservationId });
 
-    const bySchedule = await ops().admin.holds.list.query({ scheduleId: sale.scheduleId });
+    const bySchedule = (await ops().admin.holds.list.query({ scheduleId: sale.scheduleId })).items;
     expect(bySchedule).toEqual([
       { reservationId: live.reservationId, userId: u1, scheduleId: sale.scheduleId, seatNumbers: [1, 3], totalPrice: 200_000, holdExpiresAt: live.holdExpiresAt, source: 'QUEUE' },
     ]);
-    expect(await ops().admin.holds.list.query({ concertId: sale.concertId })).toEqual(bySchedule);
-    expect((await ops().admin.holds.list.query({ concertId: other.concertId })).map((h) => h.reservationId)).toEqual([elsewhere.reservationId]);
-    expect(await ops().admin.holds.list.query({ concertId: sale.concertId, scheduleId: other.scheduleId })).toEqual([]);
-    const everything = (await ops().admin.holds.list.query({})).map((h) => h.reservationId);
+    expect((await ops().admin.holds.list.query({ concertId: sale.concertId })).items).toEqual(bySchedule);
+    expect((await ops().admin.holds.list.query({ concertId: other.concertId })).items.map((h) => h.reservationId)).toEqual([elsewhere.reservationId]);
+    expect((await ops().admin.holds.list.query({ concertId: sale.concertId, scheduleId: other.scheduleId })).items).toEqual([]);
+    const everything = (await ops().admin.holds.list.query({})).items.map((h) => h.reservationId);
     expect(everything).toEqual(expect.arrayContaining([live.reservationId, elsewhere.reservationId]));
     expect(everything).not.toContain(paid.reservationId);
     expect(everything).not.toContain(cancelled.reservationId);
-    expect(await ops().admin.holds.list.query()).toHaveLength(everything.length);
-    expect(await ops().admin.holds.list.query({ concertId: 987_654 })).toEqual([]);
+    expect((await ops().admin.holds.list.query()).items).toHaveLength(everything.length);
+    expect((await ops().admin.holds.list.query({ concertId: 987_654 })).items).toEqual([]);
 
     // A lapsed hold leaves the list at once.
     clock.advance(ttlMs);
-    expect(await ops().admin.holds.list.query({ scheduleId: sale.scheduleId })).toEqual([]);
+    expect((await ops().admin.holds.list.query({ scheduleId: sale.scheduleId })).items).toEqual([]);
   });
 
   it('holds.release cancels a hold and frees its seats at once', async () => {
@@ -264,7 +264,7 @@ describe('admin (operators)', () => {
     const released = await ops().admin.holds.release.mutate({ reservationId: r.reservationId });
     expect(released).toEqual({ ...r, status: 'CANCELLED' });
     expect((await fan(u1).reservations.get.query({ reservationId: r.reservationId })).status).toBe('CANCELLED');
-    expect(await ops().admin.holds.list.query({ scheduleId })).toEqual([]);
+    expect((await ops().admin.holds.list.query({ scheduleId })).items).toEqual([]);
     expect((await hold(u2, scheduleId, [1, 2])).status).toBe('HELD');
     // Releasing again answers the cancelled reservation.
     expect(await ops().admin.holds.release.mutate({ reservationId: r.reservationId })).toEqual(released);

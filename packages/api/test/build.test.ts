@@ -22,8 +22,8 @@ describe('the compiled server', () => {
   it('serves from packages/api/dist on Node 24, started without tsx, and says which Node it runs on', async () => {
     const res = await fetch(`${api.url}/trpc/concerts.list`);
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { result: { data: { json: unknown[] } } };
-    expect(body.result.data.json.length).toBeGreaterThan(0);
+    const body = (await res.json()) as { result: { data: { json: { items: unknown[] } } } };
+    expect(body.result.data.json.items.length).toBeGreaterThan(0);
 
     expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(24);
     const listening = api.output().split('\n').find((l) => l.includes('listening on'));

@@ -1,6 +1,6 @@
 import { FakeClock } from '@concert/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { admin, client, expectAppError, key, useApi } from '../../../test/harness.ts';
+import { admin, client, everyPage, expectAppError, key, useApi } from '../../../test/harness.ts';
 import { BOOKING_ENV, booking } from './booking.shared.ts';
 
 const HOUR = 3600_000;
@@ -51,7 +51,7 @@ describe('concerts (catalog)', () => {
       title: 'Second show',
       schedules: [{ startsAt: new Date(clock.now().getTime() + 30 * DAY) }],
     });
-    const list = await anon().concerts.list.query({});
+    const list = await everyPage((p) => anon().concerts.list.query(p));
     expect(list).toEqual(
       expect.arrayContaining([
         { concertId, title, venue: 'Catalog Hall', scheduleCount: 2 },
@@ -59,7 +59,7 @@ describe('concerts (catalog)', () => {
       ]),
     );
     // The input may also be left out.
-    expect(await anon().concerts.list.query()).toEqual(list);
+    expect((await anon().concerts.list.query()).items).toEqual(list.slice(0, 20));
   });
 
   it('concerts.get gives the concert and all its schedules, with Dates and live counts', async () => {

@@ -94,9 +94,17 @@ describe('metrics and request logs', () => {
     const tb = await client(api.url, { bearer: jwt(b) }).queue.enter.mutate({ concertId: concert.concertId });
     const tc = await client(api.url, { bearer: jwt(c) }).queue.enter.mutate({ concertId: concert.concertId });
     expect([ta.status, tb.status, tc.status]).toEqual(['ACTIVE', 'ACTIVE', 'WAITING']);
-    const m1 = await scrape();
-    expect(sample(m1, 'concert_queue_active', { concert: String(concert.concertId) })).toBe(2);
-    expect(sample(m1, 'concert_queue_waiting', { concert: String(concert.concertId) })).toBe(1);
+    // The line's gauges are the last tick's numbers (a scrape settles no line): they follow within a tick.
+    let m1 = '';
+    await expect
+      .poll(
+        async () => {
+          m1 = await scrape();
+          return [sample(m1, 'concert_queue_active', { concert: String(concert.concertId) }), sample(m1, 'concert_queue_waiting', { concert: String(concert.concertId) })];
+        },
+        { timeout: 10_000, interval: 100 },
+      )
+      .toEqual([2, 1]);
     expect(sample(m1, 'concert_db_pool_connections', { state: 'total' })).toBeGreaterThan(0);
 
     const fanA = client(api.url, { bearer: jwt(a), queueToken: ta.token }, { batch: false });

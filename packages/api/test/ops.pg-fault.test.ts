@@ -76,7 +76,7 @@ describe('PostgreSQL restarts under load; the same API process recovers', () => 
         hold0 = hold.code;
         if (hold.code === 'OK' || hold.code === 'TICKET_LIMIT_EXCEEDED') {
           // Settle whatever this fan holds, including holds whose answer was lost in the outage.
-          const mine = await fan.api.reservations.mine.query({ status: 'HELD' }).catch(() => []);
+          const mine = await fan.api.reservations.mine.query({ status: 'HELD' }).then((p) => p.items, () => []);
           for (const r of mine) {
             if (paid < 2) {
               if ((await record(() => fan.api.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }))).code === 'OK') {
@@ -143,7 +143,7 @@ describe('PostgreSQL restarts under load; the same API process recovers', () => 
     // After the outage: a full hold -> pay on the same process, from a fan that was in the middle of the load.
     const fan = fans[1]!;
     await fan.enter();
-    for (const held of await fan.api.reservations.mine.query({ status: 'HELD' })) await fan.api.reservations.cancel.mutate({ reservationId: held.reservationId });
+    for (const held of (await fan.api.reservations.mine.query({ status: 'HELD' })).items) await fan.api.reservations.cancel.mutate({ reservationId: held.reservationId });
     const r = await fan.api.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [199, 200], idempotencyKey: key() });
     const before = (await fan.api.balance.get.query({})).balance;
     const paid = await fan.api.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });

@@ -56,7 +56,7 @@ describe('payments', () => {
     clock.advance(ttlMs * 2);
     expect((await fan(u).reservations.get.query({ reservationId: r.reservationId })).status).toBe('PAID');
     expect((await (await book.forSchedule(other, scheduleId)).concerts.seats.query({ scheduleId })).seats[3]!.status).toBe('SOLD');
-    expect(await admin(suite.api.url).admin.holds.list.query({ scheduleId })).toEqual([]);
+    expect((await admin(suite.api.url).admin.holds.list.query({ scheduleId })).items).toEqual([]);
   });
 
   it('a second payment of the same reservation answers ALREADY_PAID and takes nothing', async () => {

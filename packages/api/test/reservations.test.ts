@@ -84,7 +84,7 @@ describe('reservations (seat holds)', () => {
     const err = await expectAppError(hold(u2, scheduleId, [1, 2, 3]), 'SEAT_UNAVAILABLE');
     expect(err.data?.httpStatus).toBe(409);
     expect(await statuses(u2, scheduleId)).toEqual(['AVAILABLE', 'HELD', ...Array(8).fill('AVAILABLE')]);
-    expect(await fan(u2).reservations.mine.query({})).toEqual([]);
+    expect((await fan(u2).reservations.mine.query({})).items).toEqual([]);
     // Holding your own held seat again is no exception.
     await expectAppError(hold(u1, scheduleId, [2]), 'SEAT_UNAVAILABLE');
     // Seats 1 and 3 were not kept by the failed attempt.
@@ -105,7 +105,7 @@ describe('reservations (seat holds)', () => {
     const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 12, seatCount: 4 });
     const results = await Promise.all(userIds.map((u) => outcome(hold(u, scheduleId, [3, 4]))));
     expect(tally(results)).toEqual({ OK: 1, SEAT_UNAVAILABLE: 11 });
-    const holds = await admin(suite.api.url).admin.holds.list.query({ scheduleId });
+    const holds = (await admin(suite.api.url).admin.holds.list.query({ scheduleId })).items;
     expect(holds).toHaveLength(1);
     expect(holds[0]!.seatNumbers).toEqual([3, 4]);
   });
@@ -145,7 +145,7 @@ describe('reservations (seat holds)', () => {
     const u = userIds[0]!;
     const results = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((n) => outcome(hold(u, scheduleId, [n]))));
     expect(tally(results)).toEqual({ OK: 4, TICKET_LIMIT_EXCEEDED: 4 });
-    expect(await fan(u).reservations.mine.query({ status: 'HELD' })).toHaveLength(4);
+    expect((await fan(u).reservations.mine.query({ status: 'HELD' })).items).toHaveLength(4);
   });
 
   it('holding opens at bookingOpensAt (BOOKING_NOT_OPEN before)', async () => {
@@ -196,7 +196,7 @@ describe('reservations (seat holds)', () => {
     clock.advance(1);
     expect((await fan(u1).reservations.get.query({ reservationId: r.reservationId })).status).toBe('EXPIRED');
     expect(await statuses(u2, scheduleId)).toEqual(['AVAILABLE', 'AVAILABLE', 'AVAILABLE']);
-    expect(await admin(suite.api.url).admin.holds.list.query({ scheduleId })).toEqual([]);
+    expect((await admin(suite.api.url).admin.holds.list.query({ scheduleId })).items).toEqual([]);
     // Someone else may take the seats now; the first reservation stays EXPIRED.
     const r2 = await hold(u2, scheduleId, [1, 2]);
     expect(r2.status).toBe('HELD');
@@ -239,28 +239,28 @@ describe('reservations (seat holds)', () => {
     clock.advance(1000);
     const held = await hold(u, scheduleId, [4]);
 
-    const all = await fan(u).reservations.mine.query({});
+    const all = (await fan(u).reservations.mine.query({})).items;
     expect(all.map((r) => [r.reservationId, r.status])).toEqual([
       [held.reservationId, 'HELD'],
       [cancelled.reservationId, 'CANCELLED'],
       [paid.reservationId, 'PAID'],
       [expiring.reservationId, 'EXPIRED'],
     ]);
-    expect(await fan(u).reservations.mine.query()).toEqual(all);
+    expect((await fan(u).reservations.mine.query()).items).toEqual(all);
     for (const [status, id] of [
       ['HELD', held.reservationId],
       ['CANCELLED', cancelled.reservationId],
       ['PAID', paid.reservationId],
       ['EXPIRED', expiring.reservationId],
     ] as const) {
-      expect((await fan(u).reservations.mine.query({ status })).map((r) => r.reservationId)).toEqual([id]);
+      expect((await fan(u).reservations.mine.query({ status })).items.map((r) => r.reservationId)).toEqual([id]);
     }
     const p = all.find((r) => r.status === 'PAID')!;
     expect(p.paidAt).toBeInstanceOf(Date);
     expect(all.filter((r) => r.status !== 'PAID').every((r) => r.paidAt === null)).toBe(true);
     // A user with none gets an empty list.
     const { userId: nobody } = await admin(suite.api.url).admin.users.create.mutate({ name: 'nobody' });
-    expect(await fan(nobody).reservations.mine.query({})).toEqual([]);
+    expect((await fan(nobody).reservations.mine.query({})).items).toEqual([]);
   });
 
   it('cancel frees the seats at once and returns the CANCELLED reservation', async () => {

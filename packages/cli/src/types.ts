@@ -4,17 +4,20 @@ import type { ApiClient } from './client.ts';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Out<F extends (...args: any[]) => unknown> = Awaited<ReturnType<F>>;
 
-export type ConcertSummary = Out<ApiClient['concerts']['list']['query']>[number];
+export type ConcertPage = Out<ApiClient['concerts']['list']['query']>;
+export type ConcertSummary = ConcertPage['items'][number];
 export type ConcertDetail = Out<ApiClient['concerts']['get']['query']>;
 export type Schedule = Out<ApiClient['concerts']['schedule']['query']>;
 export type SeatMap = Out<ApiClient['concerts']['seats']['query']>;
 export type QueueTicket = Out<ApiClient['queue']['status']['query']>;
 export type Reservation = Out<ApiClient['reservations']['get']['query']>;
+export type ReservationPage = Out<ApiClient['reservations']['mine']['query']>;
 export type PaymentResult = Out<ApiClient['payments']['pay']['mutate']>;
 export type Balance = Out<ApiClient['balance']['get']['query']>;
 export type ChargeResult = Out<ApiClient['balance']['charge']['mutate']>;
 export type History = Out<ApiClient['balance']['history']['query']>;
-export type HoldSummary = Out<ApiClient['admin']['holds']['list']['query']>[number];
+export type HoldPage = Out<ApiClient['admin']['holds']['list']['query']>;
+export type HoldSummary = HoldPage['items'][number];
 export type QueueStats = Out<ApiClient['admin']['queue']['stats']['query']>;
 export type SaleWatch = Out<ApiClient['admin']['watch']['query']>;
 export type AuditReport = Out<ApiClient['admin']['audit']['query']>;

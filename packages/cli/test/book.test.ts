@@ -28,7 +28,7 @@ async function sale(opts: { balance?: number; users?: number; title?: string } =
   return { concertId: c.concertId, scheduleIds: c.schedules.map((s) => s.scheduleId), userIds };
 }
 
-const holdsOf = (scheduleId: number) => harnessAdmin(api.url).admin.holds.list.query({ scheduleId });
+const holdsOf = async (scheduleId: number) => (await harnessAdmin(api.url).admin.holds.list.query({ scheduleId })).items;
 
 beforeAll(async () => {
   cfg = tempConfigDir();
@@ -95,7 +95,7 @@ describe('concert book', () => {
     expect(t.stdout()).toContain('Topped up ₩100,000; balance ₩200,000.');
     expect(end).toContain('Paid. Enjoy the show!');
     expect(end).toMatch(/balance\s+₩200,000 → ₩0/);
-    const mine = await client(api.url, { userId: userIds[0]! }).reservations.mine.query({});
+    const mine = (await client(api.url, { userId: userIds[0]! }).reservations.mine.query({})).items;
     expect(mine.map((r) => [r.status, r.seats.map((s) => s.seatNumber)])).toEqual([['PAID', [5, 7]]]);
   });
 

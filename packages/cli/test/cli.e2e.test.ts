@@ -1,5 +1,6 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionPath } from '../src/session.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
@@ -360,5 +361,68 @@ describe('concert (built binary) against a real server', () => {
     expect(usage.stderr).toContain('See concert help admin queue config');
     const unknown = await concert(['frobnicate'], env);
     expect(unknown.stderr).toMatch(/See concert help\n$/);
+  });
+});
+
+describe('lists longer than a page', () => {
+  it('reservations, admin holds and concerts show every page by default; --limit and --cursor give one page', { timeout: 120_000 }, async () => {
+    const { scheduleId, userIds } = await newSale({ users: 1 });
+    const user = String(userIds[0]);
+    const sql = new pg.Client({ connectionString: api.dbUrl });
+    await sql.connect();
+    try {
+      // More than two of the server's largest pages (100) of each, written in bulk.
+      const insert = async (n: number, status: 'EXPIRED' | 'HELD') =>
+        (
+          await sql.query<{ id: string }>(
+            `INSERT INTO reservations (id, user_id, schedule_id, status, total_price, seat_count, hold_expires_at, created_at)
+             SELECT gen_random_uuid(), $1, $2, $3, 100000, 1, now() + interval '10 minutes', now() - i * interval '1 millisecond'
+             FROM generate_series(1, $4) AS i RETURNING id`,
+            [userIds[0], scheduleId, status, n],
+          )
+        ).rows.map((r) => r.id);
+      const expired = await insert(230, 'EXPIRED');
+      const held = await insert(130, 'HELD');
+      await sql.query(`INSERT INTO concerts (title) SELECT 'Bulk ' || i FROM generate_series(1, 210) AS i`);
+      const concertCount = Number((await sql.query('SELECT count(*) FROM concerts')).rows[0].count);
+
+      const mine = await concert(['--user', user, '--json', 'reservations'], env);
+      expect(mine.code, mine.stderr).toBe(0);
+      expect((mine.json() as Array<{ reservationId: string }>).map((r) => r.reservationId).sort()).toEqual([...expired, ...held].sort());
+      const heldOnly = await concert(['--user', user, '--json', 'reservations', '--status', 'HELD'], env);
+      expect((heldOnly.json() as unknown[]).length).toBe(held.length);
+
+      // One page: { items, nextCursor } with --json, and the command for the next page without.
+      const first = (await concert(['--user', user, '--json', 'reservations', '--limit', '7'], env)).json() as { items: Array<{ reservationId: string }>; nextCursor: string };
+      expect(first.items).toHaveLength(7);
+      expect(first.nextCursor).toEqual(expect.any(String));
+      const second = (await concert(['--user', user, '--json', 'reservations', '--limit', '7', '--cursor', first.nextCursor], env)).json() as typeof first;
+      expect(second.items).toHaveLength(7);
+      expect(second.items.filter((r) => first.items.some((f) => f.reservationId === r.reservationId))).toEqual([]);
+      const human = await concert(['--user', user, 'reservations', '--limit', '2'], env);
+      expect(human.code).toBe(0);
+      expect(human.stdout).toMatch(/More: concert reservations --cursor [A-Za-z0-9_-]+/);
+
+      const holds = await admin('admin', 'holds', '--schedule', String(scheduleId));
+      expect((holds.json() as Array<{ reservationId: string }>).map((h) => h.reservationId).sort()).toEqual([...held].sort());
+      const holdsPage = (await admin('admin', 'holds', '--schedule', String(scheduleId), '--limit', '100')).json() as { items: unknown[]; nextCursor: string | null };
+      expect(holdsPage.items).toHaveLength(100);
+      expect(holdsPage.nextCursor).toEqual(expect.any(String));
+
+      const concerts = await concert(['--json', 'concerts'], env);
+      expect((concerts.json() as unknown[]).length).toBe(concertCount);
+
+      // A cursor the server did not give out: an error from the server (exit 1), INVALID_INPUT.
+      const bad = await concert(['--json', 'concerts', '--cursor', 'not-a-cursor'], env);
+      expect(bad.code).toBe(1);
+      expect(bad.error()).toMatchObject({ appCode: 'INVALID_INPUT' });
+      const tooMany = await concert(['--json', 'concerts', '--limit', '101'], env);
+      expect(tooMany.code).toBe(1);
+      expect(tooMany.error()).toMatchObject({ appCode: 'INVALID_INPUT' });
+    } finally {
+      // Rows made behind the API have no outbox events: take them away again.
+      await sql.query('DELETE FROM reservations WHERE user_id = $1', [userIds[0]]);
+      await sql.end();
+    }
   });
 });

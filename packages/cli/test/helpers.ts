@@ -18,6 +18,8 @@ export async function startGatedApi(extra: Record<string, string> = {}) {
   const api = await spawnApi(testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix, ...extra }));
   return {
     url: api.url,
+    /** The server's database, for suites that write rows in bulk behind the API. */
+    dbUrl: db.url,
     output: api.output,
     async stop() {
       await api.stop();

@@ -56,6 +56,15 @@ const ZEnv = z.object({
   QUEUE_MAX_ACTIVE: int(1, 1_000_000).default(100),
   QUEUE_ACTIVE_TTL_SECONDS: int(1, 86_400).default(600),
   QUEUE_IDLE_TIMEOUT_SECONDS: int(1, 86_400).default(60),
+  // Shifts this process's own clock (a drill of clock drift between machines); it decides nothing
+  // about holds, payments or the line, whose clocks are PostgreSQL's and Redis's.
+  CLOCK_OFFSET_MS: z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be a whole number of milliseconds')
+    .transform(Number)
+    .pipe(z.number().int().min(-86_400_000, 'must be at least -86400000').max(86_400_000, 'must be at most 86400000'))
+    .default(0),
   AUTH_MODE: z.enum(['dev', 'jwt']).default('dev'),
   AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   QUEUE_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -123,6 +132,8 @@ export interface Config {
   webhooks: { retryBaseSeconds: number; allowPrivate: boolean };
   seedDemo: 'auto' | 'always' | 'never';
   logLevel: string;
+  /** CLOCK_OFFSET_MS: the process clock's shift (a drift drill); 0 normally. */
+  clockOffsetMs: number;
   http: {
     /** Where /metrics is served; undefined: nowhere (never on the public port). */
     metricsPort: number | undefined;
@@ -198,6 +209,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     seedDemo: e.SEED_DEMO,
     logLevel: e.LOG_LEVEL,
+    clockOffsetMs: e.CLOCK_OFFSET_MS,
     http: {
       metricsPort: e.METRICS_PORT,
       corsOrigins: e.CORS_ORIGINS ?? [],

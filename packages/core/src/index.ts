@@ -3,7 +3,7 @@ import { Kysely } from 'kysely';
 import { AdminService } from './admin/admin.service.ts';
 import { WatchService } from './admin/watch.service.ts';
 import { BalanceService } from './balance/balance.service.ts';
-import { type Clock, systemClock } from './clock.ts';
+import { appClock, type Clock } from './clock.ts';
 import { ConcertsService } from './concerts/concerts.service.ts';
 import type { Config } from './config.ts';
 import { type Db, migrateToLatest } from './db/database.ts';
@@ -31,7 +31,7 @@ import { WebhooksService } from './webhooks/webhooks.service.ts';
 export * from './errors.ts';
 export * from './schemas.ts';
 export type * from './types.ts';
-export { type Clock, FakeClock, systemClock } from './clock.ts';
+export { appClock, type Clock, FakeClock, systemClock } from './clock.ts';
 export { type Config, ConfigError, loadConfig } from './config.ts';
 export type { ActivePass, QueueGate } from './queue/queue.gate.ts';
 export type { CreatedConcert } from './concerts/concerts.service.ts';
@@ -85,7 +85,7 @@ export interface CoreOverrides {
 
 /** The composition root: everything the services need is built here, once. */
 export async function createCore(config: Config, overrides: CoreOverrides = {}): Promise<Core> {
-  const clock = overrides.clock ?? systemClock;
+  const clock = overrides.clock ?? appClock(config.clockOffsetMs);
   // On PostgreSQL, migrations run on a connection of their own that is closed afterwards, so
   // every connection of the pool starts after them and carries the database defaults they set.
   if (config.databaseUrl && !overrides.skipMigrations) {
@@ -119,7 +119,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
       await getConcert(db, concertId);
       knownConcerts.add(concertId);
     },
-    inventory: (concertId: number, now: Date): Promise<Inventory> => concerts.inventory(concertId, now),
+    inventory: (concertId: number, now?: Date): Promise<Inventory> => concerts.inventory(concertId, now),
   });
   const rateLimits = new RateLimitService({
     store: redis ? new RedisRateLimitStore(redis) : new MemoryRateLimitStore(),

@@ -47,13 +47,13 @@ export const ZHoldInput = z.object({
   idempotencyKey: ZIdempotencyKey,
 });
 export const ZReservationIdInput = z.object({ reservationId: ZUuid });
-export const ZMineInput = z.object({ status: ZReservationStatus.optional() }).optional().default({});
 
 export const ZRefundInput = z.object({ reservationId: ZUuid, idempotencyKey: ZIdempotencyKey });
 
 /** A page of a list: `cursor` is the opaque `nextCursor` of the page before. */
 export const ZPage = { limit: z.number().int().min(1).max(100).optional().default(20), cursor: z.string().max(200).optional() };
 export const ZPageInput = z.object(ZPage).optional().default({ limit: 20 });
+export const ZMineInput = z.object({ status: ZReservationStatus.optional(), ...ZPage }).optional().default({ limit: 20 });
 
 // waitlist
 export const ZWaitlistJoinInput = z.object({ scheduleId: ZId, seatCount: z.number().int().min(1).max(4) });
@@ -141,7 +141,7 @@ export const ZCreateConcertInput = z.object({
   schedules: z.array(ZScheduleSpec).min(1).max(100),
 });
 
-export const ZHoldsListInput = z.object({ concertId: ZId.optional(), scheduleId: ZId.optional() }).optional().default({});
+export const ZHoldsListInput = z.object({ concertId: ZId.optional(), scheduleId: ZId.optional(), ...ZPage }).optional().default({ limit: 20 });
 
 export const ZQueueConfigureInput = z.object({
   concertId: ZId,
@@ -184,6 +184,7 @@ export type CreateUserInput = z.infer<typeof ZCreateUserInput>;
 export type CreateConcertInput = z.infer<typeof ZCreateConcertInput>;
 export type ScheduleSpec = z.infer<typeof ZScheduleSpec>;
 export type HoldsListInput = z.infer<typeof ZHoldsListInput>;
+export type MineInput = z.infer<typeof ZMineInput>;
 export type QueueConfigureInput = z.infer<typeof ZQueueConfigureInput>;
 export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
 export type RefundInput = z.infer<typeof ZRefundInput>;

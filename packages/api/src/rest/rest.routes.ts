@@ -57,7 +57,7 @@ function route<P extends ProcedurePath, S extends z.ZodType>(
 }
 
 export const REST_ROUTES: readonly RestRoute[] = [
-  route({ method: 'GET', path: '/v1/concerts', procedure: 'concerts.list', operationId: 'listConcerts', summary: 'List the concerts on sale', tag: 'catalog', auth: 'public', status: 200, response: out.ZConcertListOut }),
+  route({ method: 'GET', path: '/v1/concerts', procedure: 'concerts.list', operationId: 'listConcerts', summary: 'The concerts, in the order they were added, paged', tag: 'catalog', auth: 'public', status: 200, response: out.ZConcertListOut }),
   route({ method: 'GET', path: '/v1/concerts/{concertId}', procedure: 'concerts.get', operationId: 'getConcert', summary: 'A concert with its bookable schedules', tag: 'catalog', auth: 'public', status: 200, response: out.ZConcertOut }),
   route({ method: 'GET', path: '/v1/concerts/{concertId}/schedules', procedure: 'concerts.schedules', operationId: 'listSchedules', summary: "A concert's schedules (only those with a free seat unless includeSoldOut)", tag: 'catalog', auth: 'public', status: 200, response: out.ZSchedulesOut }),
   route({ method: 'GET', path: '/v1/schedules/{scheduleId}', procedure: 'concerts.schedule', operationId: 'getSchedule', summary: 'One schedule', tag: 'catalog', auth: 'public', status: 200, response: out.ZScheduleOut }),
@@ -66,7 +66,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
   route({ method: 'GET', path: '/v1/queue/status', procedure: 'queue.status', operationId: 'getQueueStatus', summary: 'Where the queue token stands; poll again after pollAfterMs', tag: 'queue', auth: 'id+token', status: 200, response: out.ZQueueTicketOut }),
   route({ method: 'DELETE', path: '/v1/queue', procedure: 'queue.leave', operationId: 'leaveQueue', summary: 'Leave the waiting room (frees an ACTIVE slot)', tag: 'queue', auth: 'id+token', status: 200, response: out.ZQueueLeftOut }),
   route({ method: 'POST', path: '/v1/reservations', procedure: 'reservations.hold', operationId: 'holdSeats', summary: 'Hold 1 to 4 seats for HOLD_TTL_SECONDS (all or none)', tag: 'reservations', auth: 'id+active', status: 201, response: out.ZReservationOut }),
-  route({ method: 'GET', path: '/v1/reservations', procedure: 'reservations.mine', operationId: 'listMyReservations', summary: 'My reservations', tag: 'reservations', auth: 'id', status: 200, response: out.ZReservationListOut }),
+  route({ method: 'GET', path: '/v1/reservations', procedure: 'reservations.mine', operationId: 'listMyReservations', summary: 'My reservations, newest first, paged', tag: 'reservations', auth: 'id', status: 200, response: out.ZReservationListOut }),
   route({ method: 'GET', path: '/v1/reservations/{reservationId}', procedure: 'reservations.get', operationId: 'getReservation', summary: 'One of my reservations', tag: 'reservations', auth: 'id', status: 200, response: out.ZReservationOut }),
   route({ method: 'POST', path: '/v1/reservations/{reservationId}/cancel', procedure: 'reservations.cancel', operationId: 'cancelReservation', summary: 'Cancel a hold: its seats are free at once', tag: 'reservations', auth: 'id', status: 200, response: out.ZReservationOut }),
   route({ method: 'POST', path: '/v1/reservations/{reservationId}/refund', procedure: 'reservations.refund', operationId: 'refundReservation', summary: 'Refund a paid reservation to the balance (until REFUND_CUTOFF_HOURS before the show)', tag: 'reservations', auth: 'id', status: 200, response: out.ZReservationOut }),

@@ -26,7 +26,12 @@ export const ZConcertSummaryOut = z
   .object({ concertId: z.number().int(), title: z.string(), venue: z.string(), scheduleCount: z.number().int() })
   .meta({ id: 'ConcertSummary' });
 
-export const ZConcertListOut = z.array(ZConcertSummaryOut);
+const ZNextCursor = z
+  .string()
+  .nullable()
+  .meta({ description: 'pass it as `cursor` for the next page; null on the last page' });
+
+export const ZConcertListOut = z.object({ items: z.array(ZConcertSummaryOut), nextCursor: ZNextCursor }).meta({ id: 'ConcertPage' });
 
 export const ZConcertOut = z
   .object({ concertId: z.number().int(), title: z.string(), venue: z.string(), schedules: z.array(ZScheduleOut) })
@@ -81,7 +86,7 @@ export const ZReservationOut = z
   })
   .meta({ id: 'Reservation' });
 
-export const ZReservationListOut = z.array(ZReservationOut);
+export const ZReservationListOut = z.object({ items: z.array(ZReservationOut), nextCursor: ZNextCursor }).meta({ id: 'ReservationPage' });
 
 export const ZBalanceOut = z.object({ userId: z.number().int(), balance: ZWon, updatedAt: ZDate }).meta({ id: 'Balance' });
 
@@ -101,7 +106,7 @@ export const ZHistoryOut = z
         createdAt: ZDate,
       }),
     ),
-    nextCursor: z.string().nullable(),
+    nextCursor: ZNextCursor,
   })
   .meta({ id: 'BalanceHistory' });
 
@@ -133,7 +138,7 @@ export const ZWaitlistEntryOut = z
   })
   .meta({ id: 'WaitlistEntry' });
 
-export const ZWaitlistPageOut = z.object({ items: z.array(ZWaitlistEntryOut), nextCursor: z.string().nullable() }).meta({ id: 'WaitlistPage' });
+export const ZWaitlistPageOut = z.object({ items: z.array(ZWaitlistEntryOut), nextCursor: ZNextCursor }).meta({ id: 'WaitlistPage' });
 
 /** RFC 9457 problem details, with the contract's appCode (and zod's issues for INVALID_INPUT). */
 export const ZProblem = z

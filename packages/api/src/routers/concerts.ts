@@ -1,9 +1,9 @@
 import type { TRPCRouterRecord } from '@trpc/server';
-import { ZConcertIdInput, ZEmpty, ZScheduleIdInput, ZSchedulesInput } from '@concert/core';
+import { ZConcertIdInput, ZPageInput, ZScheduleIdInput, ZSchedulesInput } from '@concert/core';
 import { activeQueueProcedure, publicProcedure } from '../trpc.ts';
 
 export const concertsRouter = {
-  list: publicProcedure.input(ZEmpty).query(({ ctx }) => ctx.core.concerts.list()),
+  list: publicProcedure.input(ZPageInput).query(({ ctx, input }) => ctx.core.concerts.list(input)),
   get: publicProcedure.input(ZConcertIdInput).query(({ ctx, input }) => ctx.core.concerts.get(input.concertId)),
   schedules: publicProcedure
     .input(ZSchedulesInput)

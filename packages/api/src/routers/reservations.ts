@@ -5,7 +5,7 @@ import { activeQueueProcedure, identifiedProcedure } from '../trpc.ts';
 export const reservationsRouter = {
   hold: activeQueueProcedure.input(ZHoldInput).mutation(({ ctx, input }) => ctx.core.reservations.hold(ctx.userId, input, ctx.gate)),
   get: identifiedProcedure.input(ZReservationIdInput).query(({ ctx, input }) => ctx.core.reservations.get(ctx.userId, input.reservationId)),
-  mine: identifiedProcedure.input(ZMineInput).query(({ ctx, input }) => ctx.core.reservations.mine(ctx.userId, input.status)),
+  mine: identifiedProcedure.input(ZMineInput).query(({ ctx, input }) => ctx.core.reservations.mine(ctx.userId, input)),
   cancel: identifiedProcedure
     .input(ZReservationIdInput)
     .mutation(({ ctx, input }) => ctx.core.reservations.cancel(input.reservationId, ctx.userId)),

@@ -7,6 +7,7 @@ import { appCodeOf, CliFailure, Interrupted, isServerError, UsageError } from '.
 import { localTime, timeLeft, won } from '../format.ts';
 import { inLine, soldOut, waitInLine } from '../line.ts';
 import type { PaymentResult, Reservation } from '../types.ts';
+import { allPages } from '../pages.ts';
 import { renderPayment, renderReservation } from '../views.ts';
 
 export function register(program: Command): void {
@@ -74,7 +75,7 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
   // 1. The concert.
   let concertId = opts.concert;
   if (concertId === undefined) {
-    const concerts = await api.concerts.list.query({});
+    const concerts = await allPages((p) => api.concerts.list.query(p));
     if (concerts.length === 0) throw new CliFailure('NOTHING_ON_SALE', null, 'No concerts are on sale');
     concertId = await prompts.select(
       'Which concert?',

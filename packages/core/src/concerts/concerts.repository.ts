@@ -1,3 +1,4 @@
+import { type Moment, plusMs } from '../clock.ts';
 import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Db, Tx } from '../db/database.ts';
@@ -6,17 +7,20 @@ import type { Schedule } from '../types.ts';
 type Executor = Db | Tx;
 
 /** A seat is free when unsold and either unclaimed or its hold has run out, sweep or no sweep. */
-export const seatIsFree = (now: Date) => sql<boolean>`(s.sold_at IS NULL AND (s.reservation_id IS NULL OR s.held_until <= ${now}))`;
+export const seatIsFree = (now: Moment) => sql<boolean>`(s.sold_at IS NULL AND (s.reservation_id IS NULL OR s.held_until <= ${now}))`;
 
-export async function listConcerts(db: Executor) {
-  return db
+/** One page of the catalog in id order (keyset on the primary key): a new concert comes last. */
+export async function listConcerts(db: Executor, page: { after?: number | undefined; limit: number }) {
+  let q = db
     .selectFrom('concerts as c')
     // Cancelled shows are no longer listed, nor counted.
     .leftJoin('schedules as sc', (join) => join.onRef('sc.concert_id', '=', 'c.id').on('sc.cancelled_at', 'is', null))
     .select(['c.id', 'c.title', 'c.venue', sql<number>`count(sc.id)::int`.as('schedule_count')])
     .groupBy('c.id')
     .orderBy('c.id')
-    .execute();
+    .limit(page.limit);
+  if (page.after !== undefined) q = q.where('c.id', '>', page.after);
+  return q.execute();
 }
 
 export async function findConcert(db: Executor, concertId: number) {
@@ -30,7 +34,7 @@ export async function getConcert(db: Executor, concertId: number) {
 }
 
 /** Schedules with their live seat counts, by concert or by id. */
-export async function findSchedules(db: Executor, where: { concertId?: number; scheduleId?: number }, now: Date): Promise<Schedule[]> {
+export async function findSchedules(db: Executor, where: { concertId?: number; scheduleId?: number }, now: Moment): Promise<Schedule[]> {
   let q = db
     .selectFrom('schedules as sc')
     .select((eb) => [
@@ -73,7 +77,7 @@ export async function getScheduleRow(db: Executor, scheduleId: number) {
   return row;
 }
 
-export async function findSeatMap(db: Executor, scheduleId: number, now: Date) {
+export async function findSeatMap(db: Executor, scheduleId: number, now: Moment) {
   return db
     .selectFrom('seats as s')
     .select([
@@ -111,9 +115,9 @@ export async function insertSeats(trx: Tx, seats: Array<{ schedule_id: number; s
  * and SOLD, those whose hold lapses soon, and when the first one lapses. One pass over the
  * concert's seats.
  */
-export async function findSeatCounts(db: Executor, concertId: number, now: Date, lapsingWithinMs = 60_000) {
+export async function findSeatCounts(db: Executor, concertId: number, now: Moment, lapsingWithinMs = 60_000) {
   const held = sql<boolean>`(s.sold_at IS NULL AND s.reservation_id IS NOT NULL AND s.held_until > ${now})`;
-  const soon = new Date(now.getTime() + lapsingWithinMs);
+  const soon = plusMs(now, lapsingWithinMs);
   const rows = await db
     .selectFrom('schedules as sc')
     .innerJoin('seats as s', 's.schedule_id', 'sc.id')

@@ -1,9 +1,10 @@
 import { AppError } from '../errors.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, dbNow, type Moment } from '../clock.ts';
 import type { Db } from '../db/database.ts';
 import { type Tx, transaction } from '../db/database.ts';
-import type { CreateConcertInput, ScheduleSpec } from '../schemas.ts';
-import type { ConcertDetail, ConcertSummary, Schedule, SeatMap } from '../types.ts';
+import type { CreateConcertInput, PageInput, ScheduleSpec } from '../schemas.ts';
+import type { ConcertDetail, ConcertSummary, Page, Schedule, SeatMap } from '../types.ts';
+import { decodeCursor, encodeCursor, toPage, ZCursorId } from '../paging.ts';
 import type { ActivePass, QueueGate } from '../queue/queue.gate.ts';
 import type { Inventory } from '../queue/queue.store.ts';
 import * as repo from './concerts.repository.ts';
@@ -18,25 +19,31 @@ export class ConcertsService {
 
   constructor(private readonly deps: { db: Db; clock: Clock; seatMaps: SeatMapCache }) {}
 
-  async list(): Promise<ConcertSummary[]> {
-    const rows = await repo.listConcerts(this.deps.db);
-    return rows.map((r) => ({ concertId: r.id, title: r.title, venue: r.venue, scheduleCount: r.schedule_count }));
+  async list(page: PageInput): Promise<Page<ConcertSummary>> {
+    const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor, 'concerts', [ZCursorId])[0];
+    const rows = await repo.listConcerts(this.deps.db, { after, limit: page.limit + 1 });
+    return toPage(
+      rows,
+      page.limit,
+      (r) => ({ concertId: r.id, title: r.title, venue: r.venue, scheduleCount: r.schedule_count }),
+      (r) => encodeCursor('concerts', [r.id]),
+    );
   }
 
   async get(concertId: number): Promise<ConcertDetail> {
     const concert = await repo.getConcert(this.deps.db, concertId);
-    const schedules = await repo.findSchedules(this.deps.db, { concertId }, this.deps.clock.now());
+    const schedules = await repo.findSchedules(this.deps.db, { concertId }, dbNow(this.deps.clock));
     return { concertId: concert.id, title: concert.title, venue: concert.venue, schedules };
   }
 
   async schedules(concertId: number, includeSoldOut: boolean): Promise<{ concertId: number; schedules: Schedule[] }> {
     await repo.getConcert(this.deps.db, concertId);
-    const all = await repo.findSchedules(this.deps.db, { concertId }, this.deps.clock.now());
+    const all = await repo.findSchedules(this.deps.db, { concertId }, dbNow(this.deps.clock));
     return { concertId, schedules: includeSoldOut ? all : all.filter((s) => s.availableSeats > 0) };
   }
 
   async schedule(scheduleId: number): Promise<Schedule> {
-    const [schedule] = await repo.findSchedules(this.deps.db, { scheduleId }, this.deps.clock.now());
+    const [schedule] = await repo.findSchedules(this.deps.db, { scheduleId }, dbNow(this.deps.clock));
     if (!schedule) {
       await assertNotCancelled(this.deps.db, scheduleId);
       throw new AppError('SCHEDULE_NOT_FOUND', `Schedule ${scheduleId} does not exist`);
@@ -45,12 +52,12 @@ export class ConcertsService {
   }
 
   /** Seats AVAILABLE, HELD and SOLD per show that has not started, with when its first hold lapses. */
-  async seatCounts(concertId: number, now = this.deps.clock.now(), lapsingWithinMs?: number) {
+  async seatCounts(concertId: number, now: Moment = dbNow(this.deps.clock), lapsingWithinMs?: number) {
     return repo.findSeatCounts(this.deps.db, concertId, now, lapsingWithinMs);
   }
 
   /** The concert's bookable seats in all, as its waiting room needs them. */
-  async inventory(concertId: number, now = this.deps.clock.now()): Promise<Inventory> {
+  async inventory(concertId: number, now: Moment = dbNow(this.deps.clock)): Promise<Inventory> {
     const shows = await this.seatCounts(concertId, now);
     const lapses = shows.flatMap((s) => (s.nextLapse ? [s.nextLapse.getTime()] : []));
     return {
@@ -101,7 +108,7 @@ export class ConcertsService {
     const load = async () => {
       // Only on a cache miss; a cancellation invalidates the cached map after it commits.
       await assertNotCancelled(this.deps.db, scheduleId);
-      const rows = await repo.findSeatMap(this.deps.db, scheduleId, this.deps.clock.now());
+      const rows = await repo.findSeatMap(this.deps.db, scheduleId, dbNow(this.deps.clock));
       return rows.map((s) => ({ seatNumber: s.seat_number, grade: s.grade, price: s.price, status: s.status, heldUntil: s.held_until }));
     };
     return this.deps.seatMaps.get(pass.concertId, scheduleId, load, pass.seatMapVersion);

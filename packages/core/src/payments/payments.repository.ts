@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
+import type { Moment } from '../clock.ts';
 import type { Db, Tx } from '../db/database.ts';
 import { type BookingPass, passAdmitsTo } from '../reservations/reservations.repository.ts';
 
@@ -20,7 +21,7 @@ export async function getReservationShow(db: Db, reservationId: string, userId: 
  * Locks the owner's reservation, then the owner's row (every change of a balance locks it), in
  * one statement; the balance read is the locked row's latest. Someone else's reads as missing.
  */
-export async function lockReservationAndPayer(trx: Tx, reservationId: string, userId: number) {
+export async function lockReservationAndPayer(trx: Tx, reservationId: string, userId: number, now: Moment) {
   const { rows } = await sql<{
     status: string;
     total_price: number;
@@ -29,11 +30,12 @@ export async function lockReservationAndPayer(trx: Tx, reservationId: string, us
     schedule_id: number;
     source: 'QUEUE' | 'WAITLIST';
     balance: number;
+    lapsed: boolean;
   }>`
     WITH r AS (
       SELECT status, total_price, seat_count, hold_expires_at, schedule_id, source FROM reservations WHERE id = ${reservationId} AND user_id = ${userId} FOR UPDATE
     )
-    SELECT r.*, u.balance FROM r CROSS JOIN LATERAL (SELECT balance FROM users WHERE id = ${userId} FOR UPDATE) u`.execute(trx);
+    SELECT r.*, u.balance, r.hold_expires_at <= ${now} AS lapsed FROM r CROSS JOIN LATERAL (SELECT balance FROM users WHERE id = ${userId} FOR UPDATE) u`.execute(trx);
   const row = rows[0];
   if (!row) throw new AppError('RESERVATION_NOT_FOUND', 'No such reservation');
   return row;
@@ -51,9 +53,9 @@ export async function lockReservationAndPayer(trx: Tx, reservationId: string, us
 export async function sellReservation(
   trx: Tx,
   pass: BookingPass,
-  p: { paymentId: string; reservationId: string; userId: number; amount: number; seatCount: number; balanceBefore: number; now: Date },
+  p: { paymentId: string; reservationId: string; userId: number; amount: number; seatCount: number; balanceBefore: number; now: Moment },
 ) {
-  const { rows } = await sql<{ sold: number; balance: number | null }>`
+  const { rows } = await sql<{ sold: number; balance: number | null; paid_at: Date }>`
     WITH sold AS (
       UPDATE seats SET sold_at = ${p.now}, held_until = NULL
       WHERE reservation_id = ${p.reservationId} AND ${passAdmitsTo(pass)} AND sold_at IS NULL AND held_until > ${p.now}
@@ -82,6 +84,6 @@ export async function sellReservation(
     paid AS (
       UPDATE reservations SET status = 'PAID', paid_at = ${p.now} WHERE id = ${p.reservationId} AND (SELECT ok FROM whole)
     )
-    SELECT (SELECT count(*) FROM sold)::int AS sold, (SELECT balance FROM debit) AS balance`.execute(trx);
+    SELECT (SELECT count(*) FROM sold)::int AS sold, (SELECT balance FROM debit) AS balance, ${p.now}::timestamptz AS paid_at`.execute(trx);
   return rows[0]!;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, dbNow, dbNowAfterLocks } from '../clock.ts';
 import { type Db, type Tx, transaction } from '../db/database.ts';
 import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from '../queue/queue.gate.ts';
@@ -58,13 +58,12 @@ export class PaymentsService {
     const { db, clock } = this.deps;
     return transaction(db, async (trx, onCommit) => {
       // The reservation, then the payer (every change of a balance locks it), in one statement.
-      const r = await repo.lockReservationAndPayer(trx, reservationId, userId);
-      // Read the time after the lock: a payment that queued behind another must not sell a hold
-      // that lapsed while it waited.
-      const now = clock.now();
+      // The database's clock decides the deadline, read after the locks: a payment that queued
+      // behind another must not sell a hold that lapsed while it waited.
+      const r = await repo.lockReservationAndPayer(trx, reservationId, userId, dbNowAfterLocks(clock));
       if (r.status === 'PAID') throw new AppError('ALREADY_PAID', 'This reservation is already paid');
       if (r.status === 'CANCELLED') throw new AppError('RESERVATION_CANCELLED', 'This reservation was cancelled');
-      if (r.status === 'EXPIRED' || r.hold_expires_at <= now) {
+      if (r.status === 'EXPIRED' || r.lapsed) {
         throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       }
       if (r.balance < r.total_price) {
@@ -77,14 +76,15 @@ export class PaymentsService {
       const paymentId = randomUUID();
       // The sale in one statement (see sellReservation): seats sold only while still held by this
       // reservation and unexpired, then the payment, the debit, the tickets and PAID.
-      const { sold, balance } = await repo.sellReservation(trx, pass, {
+      const { sold, balance, paid_at: now } = await repo.sellReservation(trx, pass, {
         paymentId,
         reservationId,
         userId,
         amount: r.total_price,
         seatCount: r.seat_count,
         balanceBefore: r.balance,
-        now,
+        // statement_timestamp(): the sale's statement starts after the locks above.
+        now: dbNow(clock),
       });
       if (sold !== r.seat_count || balance === null) throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       if (r.source === 'WAITLIST') await settleOffers(trx, [reservationId], 'ACCEPTED', now);

@@ -1,9 +1,9 @@
 import { AppError, isAppError } from '../errors.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, storeNow } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { QueueConfigureInput } from '../schemas.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from './queue.gate.ts';
-import type { Inventory, LineState, QueueSettings, QueueSettingsPatch, QueueStats, QueueStore, TicketStatus, TokenState } from './queue.store.ts';
+import type { Inventory, LineState, QueueSettings, QueueSettingsPatch, QueueStats, QueueStore, StoreNow, TicketStatus, TokenState } from './queue.store.ts';
 import { newTokenId, signToken, type TokenClaims, verifyToken } from './queue.tokens.ts';
 
 export interface QueueTicket {
@@ -46,6 +46,8 @@ export interface QueueWatchView extends QueueStatsView {
 }
 
 export const ADMISSION_BUCKET_MS = 10_000;
+/** How old the last tick's numbers may be for metrics to use them (the ticker runs every 250 ms). */
+export const STATS_FRESH_MS = 2_000;
 export const ADMISSION_BUCKETS = 30;
 
 export interface QueueDeps {
@@ -54,13 +56,15 @@ export interface QueueDeps {
   config: Pick<Config, 'queue' | 'queueTokenSecret' | 'rateLimits'>;
   /** Throws CONCERT_NOT_FOUND for an unknown concert. */
   assertConcert: (concertId: number) => Promise<void>;
-  /** The concert's bookable seats as the database has them now. */
-  inventory: (concertId: number, now: Date) => Promise<Inventory>;
+  /** The concert's bookable seats as the database has them now (by its clock, unless a test clock's time is given). */
+  inventory: (concertId: number, now?: Date) => Promise<Inventory>;
 }
 
 /** The waiting room: one line per concert, FIFO, at most maxActive ACTIVE at once. */
 export class QueueService implements SpentTokens {
   private readonly defaults: QueueSettings;
+  /** When this process's last tick returned, by its clock (how fresh `store.lastTick()` is). */
+  private lastTickAt: number | null = null;
 
   constructor(private readonly deps: QueueDeps) {
     this.defaults = { ...deps.config.queue, paused: false, opensAt: null };
@@ -141,8 +145,15 @@ export class QueueService implements SpentTokens {
     };
   }
 
-  /** Every line's numbers, for metrics. */
+  /**
+   * Every ticked line's numbers, for metrics: as this process's last tick settled them (a scrape
+   * settles nothing), or read afresh when no tick ran here lately (no ticker in this process).
+   */
   async allStats(): Promise<QueueStatsView[]> {
+    const last = this.deps.store.lastTick();
+    if (last && this.lastTickAt !== null && this.deps.clock.now().getTime() - this.lastTickAt <= STATS_FRESH_MS) {
+      return [...last].map(([concertId, s]) => statsView(concertId, s));
+    }
     const now = this.now();
     const ids = await this.deps.store.concerts();
     return Promise.all(ids.map(async (concertId) => statsView(concertId, await this.deps.store.stats(concertId, now, this.defaults))));
@@ -155,9 +166,10 @@ export class QueueService implements SpentTokens {
   async tick(): Promise<void> {
     const now = this.now();
     const due = await this.deps.store.tick(now, this.defaults);
+    this.lastTickAt = this.deps.clock.now().getTime();
     const read = await Promise.allSettled(
       due.map(async (concertId) => {
-        const inventory = await this.deps.inventory(concertId, new Date(now));
+        const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now));
         await this.deps.store.setInventory(concertId, inventory, now, this.defaults);
       }),
     );
@@ -179,8 +191,9 @@ export class QueueService implements SpentTokens {
     await this.deps.store.close();
   }
 
-  private now(): number {
-    return this.deps.clock.now().getTime();
+  /** Undefined: the store's own clock decides (Redis's TIME); a FakeClock's time in tests. */
+  private now(): StoreNow {
+    return storeNow(this.deps.clock);
   }
 
   private verify(userId: number, token: string | undefined): TokenClaims {

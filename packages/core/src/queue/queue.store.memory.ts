@@ -9,6 +9,7 @@ import {
   INVENTORY_CLAIM_MS,
   INVENTORY_MAX_AGE_MS,
   INVENTORY_MIN_GAP_MS,
+  LINE_PRUNE_MS,
   type Inventory,
   type LineState,
   lineState,
@@ -22,6 +23,7 @@ import {
   seatsState,
   type TicketStatus,
   type TokenState,
+  type StoreNow,
 } from './queue.store.ts';
 
 interface Line {
@@ -48,6 +50,8 @@ interface Line {
   seenDirty: number;
   claimed: number;
   claimUntil: number;
+  /** Since when the line has been quiet (see LINE_PRUNE_MS); null when it is not. */
+  quietSince: number | null;
 }
 
 /**
@@ -56,6 +60,9 @@ interface Line {
  */
 export class MemoryQueueStore implements QueueStore {
   private readonly lines = new Map<number, Line>();
+  /** The lines `tick` settles (see LINE_PRUNE_MS). */
+  private readonly ticking = new Set<number>();
+  private last: Map<number, QueueStats> | null = null;
 
   private line(concertId: number): Line {
     let l = this.lines.get(concertId);
@@ -80,6 +87,7 @@ export class MemoryQueueStore implements QueueStore {
         seenDirty: 0,
         claimed: 0,
         claimUntil: 0,
+        quietSince: null,
       };
       this.lines.set(concertId, l);
     }
@@ -199,8 +207,10 @@ export class MemoryQueueStore implements QueueStore {
     return { ...st, pollAfterMs: pollAfter(st, s.idleTimeoutSeconds, jitter, now), paused: s.paused };
   }
 
-  async enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult> {
+  async enter(concertId: number, userId: number, newTokenId: string, at: StoreNow, defaults: QueueSettings): Promise<EnterResult> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
+    this.ticking.add(concertId);
     let line = this.settle(l, now, defaults);
     let tokenId = l.users.get(userId);
     let created = false;
@@ -220,7 +230,8 @@ export class MemoryQueueStore implements QueueStore {
     return { ...this.state(l, tokenId, now, line), tokenId, enteredAt: l.owners.get(tokenId)!.enteredAt, created };
   }
 
-  async status(concertId: number, tokenId: string, now: number, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
+  async status(concertId: number, tokenId: string, at: StoreNow, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     const line = this.settle(l, now, defaults);
     const earliest = l.polls.get(tokenId) ?? 0;
@@ -232,7 +243,8 @@ export class MemoryQueueStore implements QueueStore {
     return state;
   }
 
-  async check(concertId: number, tokenId: string, now: number): Promise<{ state: GateState }> {
+  async check(concertId: number, tokenId: string, at: StoreNow): Promise<{ state: GateState }> {
+    const now = at ?? Date.now();
     const l = this.lines.get(concertId);
     const a = l?.active.get(tokenId);
     if (a !== undefined && a.until > now) return { state: 'ACTIVE' };
@@ -240,7 +252,8 @@ export class MemoryQueueStore implements QueueStore {
     return { state: 'EXPIRED' };
   }
 
-  async leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean> {
+  async leave(concertId: number, tokenId: string, at: StoreNow, defaults: QueueSettings): Promise<boolean> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     this.account(l, now);
     const live = this.drop(l, tokenId);
@@ -248,10 +261,23 @@ export class MemoryQueueStore implements QueueStore {
     return live;
   }
 
-  async tick(now: number, defaults: QueueSettings): Promise<number[]> {
+  async tick(at: StoreNow, defaults: QueueSettings): Promise<number[]> {
+    const now = at ?? Date.now();
     const due: number[] = [];
-    for (const [concertId, l] of this.lines) {
-      this.settle(l, now, defaults);
+    const stats = new Map<number, QueueStats>();
+    for (const concertId of this.ticking) {
+      const l = this.line(concertId);
+      const line = this.statsNow(concertId, now, defaults);
+      if (this.quiet(l)) {
+        l.quietSince ??= now;
+        if (now - l.quietSince >= LINE_PRUNE_MS) {
+          this.ticking.delete(concertId);
+          continue;
+        }
+      } else {
+        l.quietSince = null;
+      }
+      stats.set(concertId, line);
       if (l.claimUntil > now) continue;
       const inv = l.inventory;
       const age = inv ? now - inv.at : Infinity;
@@ -262,10 +288,22 @@ export class MemoryQueueStore implements QueueStore {
         due.push(concertId);
       }
     }
+    this.last = stats;
     return due;
   }
 
-  async setInventory(concertId: number, inventory: Inventory, now: number, defaults: QueueSettings): Promise<void> {
+  /** Mirrors quiet() in the Redis adapter's Lua. */
+  private quiet(l: Line): boolean {
+    if (l.active.size > 0 || l.dirty !== l.seenDirty) return false;
+    return l.waiting.size === 0 || l.state === 'SOLD_OUT';
+  }
+
+  lastTick() {
+    return this.last;
+  }
+
+  async setInventory(concertId: number, inventory: Inventory, at: StoreNow, defaults: QueueSettings): Promise<void> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
     l.inventory = { ...inventory, at: now };
     l.seenDirty = l.claimed;
@@ -275,9 +313,14 @@ export class MemoryQueueStore implements QueueStore {
 
   async seatsChanged(concertId: number): Promise<void> {
     this.line(concertId).dirty++;
+    this.ticking.add(concertId);
   }
 
-  async stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats> {
+  async stats(concertId: number, at: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
+    return this.statsNow(concertId, at ?? Date.now(), defaults);
+  }
+
+  private statsNow(concertId: number, now: number, defaults: QueueSettings): QueueStats {
     const l = this.line(concertId);
     const { state, s } = this.settle(l, now, defaults);
     const size = l.waiting.size;
@@ -295,8 +338,10 @@ export class MemoryQueueStore implements QueueStore {
     };
   }
 
-  async configure(concertId: number, patch: QueueSettingsPatch, now: number, defaults: QueueSettings): Promise<QueueStats> {
+  async configure(concertId: number, patch: QueueSettingsPatch, at: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
+    const now = at ?? Date.now();
     const l = this.line(concertId);
+    this.ticking.add(concertId);
     if (patch.opensAt != null && patch.opensAt > now) {
       const old = this.settings(l, defaults).opensAt;
       if (!(old !== null && old > now)) {
@@ -305,10 +350,11 @@ export class MemoryQueueStore implements QueueStore {
       }
     }
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) (l.config as Record<string, unknown>)[k] = v;
-    return this.stats(concertId, now, defaults);
+    return this.statsNow(concertId, now, defaults);
   }
 
-  async admissions(concertId: number, now: number, bucketMs: number, buckets: number): Promise<number[]> {
+  async admissions(concertId: number, at: StoreNow, bucketMs: number, buckets: number): Promise<number[]> {
+    const now = at ?? Date.now();
     const admits = this.lines.get(concertId)?.admits ?? [];
     return Array.from({ length: buckets }, (_, i) => {
       const from = now - (buckets - i) * bucketMs;
@@ -317,7 +363,7 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   async concerts(): Promise<number[]> {
-    return [...this.lines.keys()];
+    return [...this.ticking];
   }
 
   async ping(): Promise<boolean> {

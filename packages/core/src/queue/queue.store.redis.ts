@@ -10,6 +10,7 @@ import {
   INVENTORY_CLAIM_MS,
   INVENTORY_MAX_AGE_MS,
   INVENTORY_MIN_GAP_MS,
+  LINE_PRUNE_MS,
   OPENING_SPREAD_MS,
   type EnterResult,
   type GateState,
@@ -19,6 +20,7 @@ import {
   type QueueSettingsPatch,
   type QueueStats,
   type QueueStore,
+  type StoreNow,
   randomFraction,
   RATE_WINDOW_MS,
   type TicketStatus,
@@ -32,11 +34,13 @@ import {
  * The functions mirror lineState, seatsState, estimateWaitMs and pollAfter in queue.store.ts.
  *
  * KEYS: 1 waiting, 2 active, 3 seen, 4 owners, 5 users, 6 config, 7 admits, 8 counters, 9 polls, 10 inventory.
- * ARGV: 1 now (ms), 2..6 default maxActive, activeTtlSeconds, idleTimeoutSeconds, paused (0/1),
+ * ARGV: 1 now (ms; '': Redis's TIME, which is what production passes), 2..6 default maxActive, activeTtlSeconds, idleTimeoutSeconds, paused (0/1),
  * opensAt (0: none), 7 a random number in [0, 1) for spreading polls, then the script's own.
  */
 const PRELUDE = `
+-- Redis's clock decides the line (TIME), unless a deciding test clock's ms is passed.
 local now = tonumber(ARGV[1])
+if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
 local jitter = tonumber(ARGV[7])
 local function settings()
   local c = redis.call('HMGET', KEYS[6], 'maxActive', 'activeTtlSeconds', 'idleTimeoutSeconds', 'paused', 'opensAt')
@@ -180,6 +184,31 @@ local function state(t, st, maxActive, idle, opensAt, paused)
 end
 `;
 
+// Mirrors quiet() in the memory adapter (see LINE_PRUNE_MS): nobody ACTIVE, no change of seats
+// waiting to be read, and nobody waiting unless the line is sold out.
+const QUIET = `
+local function quiet()
+  if redis.call('ZCARD', KEYS[2]) > 0 then return false end
+  local v = redis.call('HMGET', KEYS[10], 'dirty', 'seen')
+  if (v[1] or '0') ~= (v[2] or '0') then return false end
+  return redis.call('ZCARD', KEYS[1]) == 0 or redis.call('HGET', KEYS[8], 'state') == 'SOLD_OUT'
+end
+`;
+
+// The line's numbers after settle() (its six results as arguments), as toStats reads them.
+const STATS = `
+local function stats(st, maxActive, ttl, idle, paused, opensAt)
+  local line = redis.call('ZCARD', KEYS[1])
+  local waiting, preQueued = line, 0
+  if opensAt > 0 and now < opensAt then waiting, preQueued = 0, line end
+  local back = -1
+  if st == 'OPEN' and line > 0 then back = eta(line, maxActive) end
+  local c = redis.call('HMGET', KEYS[8], 'admitted', 'droppedIdle')
+  return {st, waiting, preQueued, redis.call('ZCARD', KEYS[2]), maxActive, ttl, idle, paused, opensAt,
+          tonumber(c[1] or '0'), redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf'), tonumber(c[2] or '0'), back}
+end
+`;
+
 const SCRIPTS = {
   // ARGV 8 userId, 9 new tokenId, 10 the pre-queue draw in [0, 1)
   queueEnter: `${PRELUDE}
@@ -233,7 +262,7 @@ settle()
 return live
 `,
   // ARGV 8.. field, value pairs of settings to store (opensAt 0: none)
-  queueStats: `${PRELUDE}
+  queueStats: `${PRELUDE}${STATS}
 for i = 8, #ARGV, 2 do
   if ARGV[i] == 'opensAt' then
     local _, _, _, _, old = settings()
@@ -245,21 +274,21 @@ for i = 8, #ARGV, 2 do
   end
   redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1])
 end
-local st, maxActive, ttl, idle, paused, opensAt = settle()
-local line = redis.call('ZCARD', KEYS[1])
-local waiting, preQueued = line, 0
-if opensAt > 0 and now < opensAt then waiting, preQueued = 0, line end
-local back = -1
-if st == 'OPEN' and line > 0 then back = eta(line, maxActive) end
-local c = redis.call('HMGET', KEYS[8], 'admitted', 'droppedIdle')
-return {st, waiting, preQueued, redis.call('ZCARD', KEYS[2]), maxActive, ttl, idle, paused, opensAt,
-        tonumber(c[1] or '0'), redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf'), tonumber(c[2] or '0'), back}
+return stats(settle())
 `,
-  // Settles the line; returns 1 when the caller is to read the inventory (claimed for it alone).
-  queueSettle: `${PRELUDE}
-settle()
+  // Settles the line: {1 when the caller is to read the inventory (claimed for it alone), 2 when
+  // the line has been quiet for LINE_PRUNE_MS and leaves the ticker, else 0; the line's stats}.
+  queueSettle: `${PRELUDE}${QUIET}${STATS}
+local s = stats(settle())
+if quiet() then
+  local since = tonumber(redis.call('HGET', KEYS[8], 'quietSince') or '')
+  if not since then redis.call('HSET', KEYS[8], 'quietSince', now)
+  elseif now - since >= ${LINE_PRUNE_MS} then return {2, s} end
+else
+  redis.call('HDEL', KEYS[8], 'quietSince')
+end
 local v = redis.call('HMGET', KEYS[10], 'at', 'dirty', 'seen', 'claimUntil', 'nextLapse')
-if tonumber(v[4] or '0') > now then return 0 end
+if tonumber(v[4] or '0') > now then return {0, s} end
 local at = tonumber(v[1])
 local age = math.huge
 if at then age = now - at end
@@ -267,8 +296,14 @@ local changed = (v[2] or '0') ~= (v[3] or '0')
 local lapse = tonumber(v[5] or '0')
 if age >= ${INVENTORY_MAX_AGE_MS} or (age >= ${INVENTORY_MIN_GAP_MS} and (changed or (lapse > 0 and now >= lapse))) then
   redis.call('HSET', KEYS[10], 'claimUntil', now + ${INVENTORY_CLAIM_MS}, 'claimed', v[2] or '0')
-  return 1
+  return {1, s}
 end
+return {0, s}
+`,
+  // After the ticker took the line out of the registry: 1 if it is still quiet (it stays out),
+  // 0 if something happened meanwhile (the caller puts it back). Settles nothing.
+  queueStillQuiet: `${PRELUDE}${QUIET}
+if quiet() and redis.call('HEXISTS', KEYS[8], 'quietSince') == 1 then return 1 end
 return 0
 `,
   // ARGV 8 available, 9 held, 10 nextLapse (0: none)
@@ -287,11 +322,13 @@ type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
 // The gate's check: read-only, no settling, one round trip; ARGV[3], when given, is a schedule
 // whose seat-map epoch and version (KEYS[3]) come back with it.
 const CHECK = `
+local now = tonumber(ARGV[1])
+if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
 local v = {false, false}
 if ARGV[3] ~= '' then v = redis.call('HMGET', KEYS[3], 'epoch', ARGV[3]) end
 local state = 'EXPIRED'
 local untilMs = redis.call('ZSCORE', KEYS[2], ARGV[2])
-if untilMs and tonumber(untilMs) > tonumber(ARGV[1]) then state = 'ACTIVE'
+if untilMs and tonumber(untilMs) > now then state = 'ACTIVE'
 elseif redis.call('ZSCORE', KEYS[1], ARGV[2]) then state = 'WAITING' end
 return {state, v[1], v[2]}
 `;
@@ -299,6 +336,7 @@ return {state, v[1], v[2]}
 // Admissions per bucket, oldest first. KEYS[1] admits; ARGV now, bucketMs, buckets.
 const HISTORY = `
 local now, size, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
 local out = {}
 for i = 1, n do
   local from = now - (n - i + 1) * size
@@ -308,7 +346,7 @@ return out
 `;
 
 export class RedisQueueStore implements QueueStore {
-  private readonly registered = new Set<number>();
+  private last: Map<number, QueueStats> | null = null;
 
   constructor(private readonly redis: RedisClient) {
     for (const [name, lua] of Object.entries(SCRIPTS)) {
@@ -318,30 +356,31 @@ export class RedisQueueStore implements QueueStore {
     if (!('queueHistory' in redis)) redis.defineCommand('queueHistory', { numberOfKeys: 1, lua: HISTORY });
   }
 
-  private run(name: ScriptName, concertId: number, now: number, defaults: QueueSettings, ...args: Array<string | number>) {
+  private run(name: ScriptName, concertId: number, now: StoreNow, defaults: QueueSettings, ...args: Array<string | number>) {
     const fn = (this.redis as unknown as Record<string, ScriptFn>)[name]!.bind(this.redis);
     const d = defaults;
-    return fn(...queueKeyList(concertId), now, d.maxActive, d.activeTtlSeconds, d.idleTimeoutSeconds, d.paused ? 1 : 0, d.opensAt ?? 0, Math.random(), ...args);
+    return fn(...queueKeyList(concertId), now ?? '', d.maxActive, d.activeTtlSeconds, d.idleTimeoutSeconds, d.paused ? 1 : 0, d.opensAt ?? 0, Math.random(), ...args);
   }
 
   private script(name: 'queueCheck' | 'queueHistory', ...args: Array<string | number>) {
     return (this.redis as unknown as Record<string, ScriptFn>)[name]!.call(this.redis, ...args);
   }
 
-  async enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult> {
-    const [raw] = await Promise.all([this.run('queueEnter', concertId, now, defaults, userId, newTokenId, randomFraction()), this.register(concertId)]);
+  async enter(concertId: number, userId: number, newTokenId: string, now: StoreNow, defaults: QueueSettings): Promise<EnterResult> {
+    const raw = await this.run('queueEnter', concertId, now, defaults, userId, newTokenId, randomFraction());
+    await this.register(concertId);
     const r = raw as [...RawState, string, string, number];
     return { ...toState(r.slice(0, 7) as RawState), tokenId: r[7], enteredAt: Number(r[8]), created: r[9] === 1 };
   }
 
-  async status(concertId: number, tokenId: string, now: number, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
+  async status(concertId: number, tokenId: string, now: StoreNow, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
     const r = (await this.run('queueStatus', concertId, now, defaults, tokenId, limitPolls ? 1 : 0)) as RawState | ['RATE_LIMITED', number];
     return r[0] === 'RATE_LIMITED' ? { rateLimited: Number(r[1]) } : toState(r as RawState);
   }
 
-  async check(concertId: number, tokenId: string, now: number, seatMapOf?: number) {
+  async check(concertId: number, tokenId: string, now: StoreNow, seatMapOf?: number) {
     const k = queueKeys(concertId);
-    const [state, epoch, n] = (await this.script('queueCheck', k.waiting, k.active, seatMapVersionsKey(concertId), now, tokenId, seatMapOf ?? '')) as [
+    const [state, epoch, n] = (await this.script('queueCheck', k.waiting, k.active, seatMapVersionsKey(concertId), now ?? '', tokenId, seatMapOf ?? '')) as [
       GateState,
       string | null,
       string | null,
@@ -350,51 +389,81 @@ export class RedisQueueStore implements QueueStore {
     return { state, seatMapVersion: epoch === null ? null : { epoch, n: Number(n ?? 0) } };
   }
 
-  async leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean> {
+  async leave(concertId: number, tokenId: string, now: StoreNow, defaults: QueueSettings): Promise<boolean> {
     return (await this.run('queueLeave', concertId, now, defaults, tokenId)) === 1;
   }
 
-  async tick(now: number, defaults: QueueSettings): Promise<number[]> {
+  async tick(now: StoreNow, defaults: QueueSettings): Promise<number[]> {
     const concerts = await this.concerts();
-    const claimed = await Promise.all(concerts.map((id) => this.run('queueSettle', id, now, defaults)));
-    return concerts.filter((_, i) => claimed[i] === 1);
+    const settled = (await Promise.all(concerts.map((id) => this.run('queueSettle', id, now, defaults)))) as Array<[number, RawStats]>;
+    const stats = new Map<number, QueueStats>();
+    const due: number[] = [];
+    const quiet: number[] = [];
+    concerts.forEach((id, i) => {
+      const [code, raw] = settled[i]!;
+      if (code === 2) quiet.push(id);
+      else stats.set(id, toStats(raw));
+      if (code === 1) due.push(id);
+    });
+    this.last = stats;
+    await Promise.all(quiet.map((id) => this.unregister(id, now, defaults)));
+    return due;
   }
 
-  async setInventory(concertId: number, inv: Inventory, now: number, defaults: QueueSettings): Promise<void> {
+  lastTick() {
+    return this.last;
+  }
+
+  /**
+   * Takes a quiet line out of the registry. An enter (or a change of seats) racing with this adds
+   * the concert back after its own script, so either the check below sees what it did, or its
+   * SADD comes after this SREM: a line with someone in it is never left out.
+   */
+  private async unregister(concertId: number, now: StoreNow, defaults: QueueSettings): Promise<void> {
+    await this.redis.srem(QUEUE_REGISTRY_KEY, String(concertId));
+    if ((await this.run('queueStillQuiet', concertId, now, defaults)) !== 1) await this.register(concertId);
+  }
+
+  async setInventory(concertId: number, inv: Inventory, now: StoreNow, defaults: QueueSettings): Promise<void> {
     await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0);
   }
 
   async seatsChanged(concertId: number): Promise<void> {
     await this.redis.hincrby(queueKeys(concertId).inventory, 'dirty', 1);
+    // A quiet sold-out line left the ticker: the change may bring seats back.
+    await this.register(concertId);
   }
 
   async concerts(): Promise<number[]> {
     return (await this.redis.smembers(QUEUE_REGISTRY_KEY)).map(Number);
   }
 
-  async stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats> {
+  async stats(concertId: number, now: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
     return toStats((await this.run('queueStats', concertId, now, defaults)) as RawStats);
   }
 
-  async configure(concertId: number, patch: QueueSettingsPatch, now: number, defaults: QueueSettings): Promise<QueueStats> {
+  async configure(concertId: number, patch: QueueSettingsPatch, now: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
     const pairs: Array<string | number> = [];
     for (const [k, v] of Object.entries(patch)) {
       if (v === undefined) continue;
       pairs.push(k, v === null ? 0 : typeof v === 'boolean' ? (v ? 1 : 0) : v);
     }
-    const [r] = await Promise.all([this.run('queueStats', concertId, now, defaults, ...pairs), this.register(concertId)]);
+    const r = await this.run('queueStats', concertId, now, defaults, ...pairs);
+    await this.register(concertId);
     return toStats(r as RawStats);
   }
 
-  async admissions(concertId: number, now: number, bucketMs: number, buckets: number): Promise<number[]> {
-    return ((await this.script('queueHistory', queueKeys(concertId).admits, now, bucketMs, buckets)) as number[]).map(Number);
+  async admissions(concertId: number, now: StoreNow, bucketMs: number, buckets: number): Promise<number[]> {
+    return ((await this.script('queueHistory', queueKeys(concertId).admits, now ?? '', bucketMs, buckets)) as number[]).map(Number);
   }
 
-  /** Adds the concert to the ticker's registry, once per process (the set only ever grows). */
+  /**
+   * Adds the concert to the ticker's registry, after each script that may have put someone in
+   * its line: every time, not once per process, so a registry lost with Redis's data (a restart
+   * without its append-only file, a FLUSHALL) or pruned by the ticker is written again.
+   */
   private async register(concertId: number): Promise<void> {
-    if (this.registered.has(concertId)) return;
     await this.redis.sadd(QUEUE_REGISTRY_KEY, String(concertId));
-    this.registered.add(concertId);
   }
 
   async ping(): Promise<boolean> {

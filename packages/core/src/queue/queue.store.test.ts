@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, waitForRedis } from '../redis/client.ts';
-import type { QueueSettings, QueueStore, TokenState } from './queue.store.ts';
+import { LINE_PRUNE_MS, type QueueSettings, type QueueStore, type TokenState } from './queue.store.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
 import { RedisQueueStore } from './queue.store.redis.ts';
 import { deleteRedisKeys } from '../../../../test/redis-keys.ts';
@@ -300,6 +300,57 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect((await store.stats(c, read + 75_001, d)).droppedIdleTotal).toBe(1);
   });
 
+  it('stops settling a line once it has been quiet for LINE_PRUNE_MS, and settles it again when someone enters', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 1, activeTtlSeconds: 600, idleTimeoutSeconds: 3600 });
+    await store.enter(c, 1, tid(1), T0, d);
+    await store.setInventory(c, { available: 5, held: 0, nextLapse: null }, T0, d);
+    // Someone ACTIVE: never quiet, however long.
+    await store.tick(T0 + 1_000, d);
+    await store.tick(T0 + 1_000 + LINE_PRUNE_MS, d);
+    expect(await store.concerts()).toContain(c);
+    // Empty: the tick that first sees it quiet starts the clock; LINE_PRUNE_MS later the line is out.
+    const left = T0 + 2_000 + LINE_PRUNE_MS;
+    await store.leave(c, tid(1), left, d);
+    await store.tick(left, d);
+    await store.tick(left + LINE_PRUNE_MS - 1, d);
+    expect(await store.concerts()).toContain(c);
+    expect(store.lastTick()?.get(c)?.active).toBe(0);
+    await store.tick(left + LINE_PRUNE_MS, d);
+    expect(await store.concerts()).not.toContain(c);
+    expect(store.lastTick()?.has(c)).toBe(false);
+    // A new entrant puts it back: the ticker admits them when the slot frees up.
+    const back = left + LINE_PRUNE_MS + 10;
+    await store.enter(c, 2, tid(2), back, d);
+    await store.enter(c, 3, tid(3), back, d);
+    expect(await store.concerts()).toContain(c);
+    await store.tick(back + 600_001, d);
+    expect(await check(c, tid(3), back + 600_001)).toBe('ACTIVE');
+    expect(store.lastTick()?.get(c)).toMatchObject({ active: 1, waiting: 0 });
+  });
+
+  it('stops settling a sold-out line whoever waits in it, and settles it again when its seats change', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 1, idleTimeoutSeconds: 10 });
+    await store.enter(c, 1, tid(1), T0, d);
+    await store.leave(c, tid(1), T0, d);
+    await store.setInventory(c, { available: 0, held: 0, nextLapse: null }, T0, d);
+    await store.enter(c, 2, tid(2), T0 + 1, d);
+    expect((await status(c, tid(2), T0 + 1, d)).status).toBe('SOLD_OUT');
+    await store.tick(T0 + 2, d);
+    await store.tick(T0 + 2 + LINE_PRUNE_MS, d);
+    expect(await store.concerts()).not.toContain(c);
+    // A refund: the change puts the line back, the tick claims a read and the waiting fan is admitted.
+    await store.seatsChanged(c);
+    expect(await store.concerts()).toContain(c);
+    const refund = T0 + 10 + LINE_PRUNE_MS;
+    expect(await store.tick(refund, d)).toContain(c);
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null }, refund, d);
+    expect(await check(c, tid(2), refund)).toBe('ACTIVE');
+    await store.tick(refund + LINE_PRUNE_MS, d);
+    expect(await store.concerts()).toContain(c);
+  });
+
   it('counts admissions per bucket for the operator’s sparkline', async () => {
     const c = nextConcert();
     const d = settings({ maxActive: 1 });
@@ -312,3 +363,38 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect(await store.admissions(c, T0 + 30_000, 10_000, 4)).toEqual([1, 0, 1, 1]);
   });
 });
+
+/** Redis can lose its data (a restart without its append-only file, a FLUSHALL): the registry with it. */
+describe('queue store on Redis: the ticker’s registry after Redis lost its data', () => {
+  const prefix = `test:${randomBytes(6).toString('hex')}:`;
+  const redis = createRedis(REDIS_URL, { keyPrefix: prefix });
+  const store = new RedisQueueStore(redis);
+  beforeAll(async () => {
+    await waitForRedis(redis, 5_000);
+    if (redis.status !== 'ready') throw new Error(`Redis at ${REDIS_URL} is not reachable`);
+  });
+  afterAll(async () => {
+    await deleteRedisKeys(REDIS_URL, prefix);
+    redis.disconnect();
+  });
+
+  it('the next entrant registers the concert again, and the ticker settles its line', async () => {
+    const c = 1;
+    const d = settings({ maxActive: 1, idleTimeoutSeconds: 3600 });
+    await store.enter(c, 1, tid(1), T0, d);
+    expect(await store.concerts()).toEqual([c]);
+    // Every key of this store gone, as after a restart without persistence (this prefix only: the Redis is shared).
+    await deleteRedisKeys(REDIS_URL, prefix);
+    expect(await store.concerts()).toEqual([]);
+    await store.enter(c, 2, tid(2), T0 + 1, d);
+    await store.enter(c, 3, tid(3), T0 + 1, d);
+    expect(await store.concerts()).toEqual([c]);
+    // The ticker, not a poll, admits the next fan when the ACTIVE one's time is up.
+    expect(await store.tick(T0 + 60_001, d)).toEqual([c]);
+    expect(await check(store, c, tid(3), T0 + 60_001)).toBe('ACTIVE');
+  });
+});
+
+async function check(store: QueueStore, c: number, t: string, now: number) {
+  return (await store.check(c, t, now)).state;
+}

@@ -62,40 +62,52 @@ export interface Inventory {
 
 export type GateState = 'ACTIVE' | 'WAITING' | 'EXPIRED';
 
+/**
+ * The time a store call decides with, in ms: undefined (normally) lets the store's own clock
+ * decide (Redis's TIME inside the scripts; the process's for the in-process store); a number is
+ * a deciding test clock's (FakeClock).
+ */
+export type StoreNow = number | undefined;
+
 export interface QueueStore {
   /** Joins the back of the line (a random place in the pre-queue before the opening), or returns the user's live token. */
-  enter(concertId: number, userId: number, newTokenId: string, now: number, defaults: QueueSettings): Promise<EnterResult>;
+  enter(concertId: number, userId: number, newTokenId: string, now: StoreNow, defaults: QueueSettings): Promise<EnterResult>;
   /**
    * The token's state, after settling the line; a waiting token's poll keeps it from going idle.
    * With `limitPolls`, a live token polled sooner than half its last pollAfterMs gets
    * `{ rateLimited: retryAfterMs }` instead (the poll does not count as seen).
    */
-  status(concertId: number, tokenId: string, now: number, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }>;
+  status(concertId: number, tokenId: string, now: StoreNow, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }>;
   /** Read-only check for the booking gate; with `seatMapOf`, also that schedule's seat-map version (if kept here). */
   check(
     concertId: number,
     tokenId: string,
-    now: number,
+    now: StoreNow,
     seatMapOf?: number,
   ): Promise<{ state: GateState; seatMapVersion?: { epoch: string; n: number } | null }>;
   /** Drops the token (waiting or ACTIVE) and admits whoever is next; false if it was not live. */
-  leave(concertId: number, tokenId: string, now: number, defaults: QueueSettings): Promise<boolean>;
+  leave(concertId: number, tokenId: string, now: StoreNow, defaults: QueueSettings): Promise<boolean>;
   /**
    * Expires lapsed ACTIVE tokens, drops idle waiting ones and admits from the head, for every
    * concert. Returns the concerts whose inventory this caller must read and `setInventory`: the
    * store hands each refresh to one caller at a time, across processes.
    */
-  tick(now: number, defaults: QueueSettings): Promise<number[]>;
+  tick(now: StoreNow, defaults: QueueSettings): Promise<number[]>;
   /** Records the concert's inventory (read from the database after a `tick` claimed it) and settles the line. */
-  setInventory(concertId: number, inventory: Inventory, now: number, defaults: QueueSettings): Promise<void>;
+  setInventory(concertId: number, inventory: Inventory, now: StoreNow, defaults: QueueSettings): Promise<void>;
   /** A committed change moved the concert's seats: its inventory is read again on the next tick. */
   seatsChanged(concertId: number): Promise<void>;
-  stats(concertId: number, now: number, defaults: QueueSettings): Promise<QueueStats>;
-  configure(concertId: number, patch: QueueSettingsPatch, now: number, defaults: QueueSettings): Promise<QueueStats>;
+  stats(concertId: number, now: StoreNow, defaults: QueueSettings): Promise<QueueStats>;
+  configure(concertId: number, patch: QueueSettingsPatch, now: StoreNow, defaults: QueueSettings): Promise<QueueStats>;
   /** Admissions per bucket of `bucketMs`, oldest first, over the last `buckets` buckets (at most ADMITS_KEPT_MS back). */
-  admissions(concertId: number, now: number, bucketMs: number, buckets: number): Promise<number[]>;
-  /** Concerts that have a line, for metrics and the ticker. */
+  admissions(concertId: number, now: StoreNow, bucketMs: number, buckets: number): Promise<number[]>;
+  /**
+   * Concerts whose line is settled by `tick`, for metrics and the ticker: every concert entered
+   * (or configured, or whose seats changed), until `tick` finds its line quiet for LINE_PRUNE_MS.
+   */
   concerts(): Promise<number[]>;
+  /** Each line's numbers as this store's last `tick` settled them; null before the first. */
+  lastTick(): Map<number, QueueStats> | null;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -115,6 +127,15 @@ export const INVENTORY_MAX_AGE_MS = 1_000;
 export const INVENTORY_MIN_GAP_MS = 100;
 /** How long a claimed inventory refresh stays claimed if its claimant never reports back. */
 export const INVENTORY_CLAIM_MS = 2_000;
+/**
+ * A line is quiet when nobody holds an ACTIVE slot, no change of its seats waits to be read,
+ * and nobody waits, or those who wait do so for a sold-out line. Settling a
+ * quiet line changes nothing: there is nobody to admit, expire or drop, and its inventory is as
+ * fresh as the last change. After LINE_PRUNE_MS of quiet the ticker stops settling it (a sale
+ * that is over, a line that emptied); entering, configuring or a committed change of its seats
+ * (which may bring seats back to a sold-out line) puts it back.
+ */
+export const LINE_PRUNE_MS = 60_000;
 /** Admission times are summed relative to this instant (2026-01-01), keeping the sums exact in doubles. */
 export const AGE_EPOCH_MS = 1_767_225_600_000;
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, dbTime } from '../clock.ts';
 import { type Db, type Tx, transaction } from '../db/database.ts';
 import type { RefundReason } from '../db/schema.ts';
 import { type IdempotencyService, storedAnswer } from '../idempotency/idempotency.service.ts';
@@ -33,7 +33,7 @@ export class RefundsService {
       {
         execute: (complete) =>
           transaction(this.deps.db, async (trx, onCommit) => {
-            const result = await refundIn(trx, { reservationId, userId, reason: 'USER', now: this.deps.clock.now(), policy: this.deps.policy });
+            const result = await refundIn(trx, { reservationId, userId, reason: 'USER', now: await dbTime(trx, this.deps.clock), policy: this.deps.policy });
             await complete(trx, result);
             onCommit(() => this.deps.seatMaps.invalidate(result.concertId, result.scheduleId));
             return result;
@@ -46,7 +46,7 @@ export class RefundsService {
   /** An operator's refund: any time, any reservation that is PAID. */
   async adminRefund(reservationId: string): Promise<Reservation> {
     return transaction(this.deps.db, async (trx, onCommit) => {
-      const refunded = await refundIn(trx, { reservationId, reason: 'ADMIN', now: this.deps.clock.now(), policy: this.deps.policy });
+      const refunded = await refundIn(trx, { reservationId, reason: 'ADMIN', now: await dbTime(trx, this.deps.clock), policy: this.deps.policy });
       onCommit(() => this.deps.seatMaps.invalidate(refunded.concertId, refunded.scheduleId));
       return refunded;
     });

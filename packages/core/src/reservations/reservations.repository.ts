@@ -1,8 +1,10 @@
 import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
+import type { Moment } from '../clock.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { ActivePass } from '../queue/queue.gate.ts';
 import type { OfferPass } from '../waitlist/waitlist.pass.ts';
+import { cursorTime } from '../paging.ts';
 
 /** What a booking write must present: the queue gate's pass, or a waitlist offer's. */
 export type BookingPass = ActivePass | OfferPass;
@@ -12,10 +14,10 @@ import type { Reservation } from '../types.ts';
 type Executor = Db | Tx;
 
 /** A HELD reservation past its expiry reads EXPIRED at once, before any sweep marks it. */
-const liveStatus = (now: Date) =>
+const liveStatus = (now: Moment) =>
   sql<ReservationStatus>`CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= ${now} THEN 'EXPIRED' ELSE r.status END`;
 
-function baseQuery(db: Executor, now: Date) {
+function baseQuery(db: Executor, now: Moment) {
   return db
     .selectFrom('reservations as r')
     .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
@@ -64,23 +66,40 @@ function toReservation(r: Row): Reservation {
 }
 
 /** A reservation as its owner sees it; someone else's reads as missing. */
-export async function findReservation(db: Executor, reservationId: string, now: Date, userId?: number): Promise<(Reservation & { userId: number }) | undefined> {
+export async function findReservation(db: Executor, reservationId: string, now: Moment, userId?: number): Promise<(Reservation & { userId: number }) | undefined> {
   let q = baseQuery(db, now).where('r.id', '=', reservationId);
   if (userId !== undefined) q = q.where('r.user_id', '=', userId);
   const row = await q.executeTakeFirst();
   return row && { ...toReservation(row), userId: row.user_id };
 }
 
-export async function getReservation(db: Executor, reservationId: string, now: Date, userId?: number) {
+export async function getReservation(db: Executor, reservationId: string, now: Moment, userId?: number) {
   const r = await findReservation(db, reservationId, now, userId);
   if (!r) throw new AppError('RESERVATION_NOT_FOUND', 'No such reservation');
   return r;
 }
 
-export async function findUserReservations(db: Db, userId: number, now: Date, status?: ReservationStatus): Promise<Reservation[]> {
-  let q = baseQuery(db, now).where('r.user_id', '=', userId).orderBy('r.created_at', 'desc').limit(500);
-  if (status) q = q.where(liveStatus(now), '=', status);
-  return (await q.execute()).map(toReservation);
+/**
+ * One page of a user's reservations, newest first: keyset on (created_at, id) through
+ * reservations_user_page_idx, so a page costs the same at row 20 as at row 20,000. Each row
+ * carries its created_at to the microsecond for the next page's cursor.
+ */
+export async function findUserReservations(
+  db: Db,
+  userId: number,
+  now: Moment,
+  page: { status?: ReservationStatus | undefined; before?: { createdAt: string; id: string } | undefined; limit: number },
+): Promise<Array<Reservation & { createdKey: string }>> {
+  let q = baseQuery(db, now)
+    .select(cursorTime('r.created_at').as('created_key'))
+    .where('r.user_id', '=', userId)
+    .orderBy('r.created_at', 'desc')
+    .orderBy('r.id', 'desc')
+    .limit(page.limit);
+  if (page.status) q = q.where(liveStatus(now), '=', page.status);
+  const before = page.before;
+  if (before) q = q.where(sql<boolean>`(r.created_at, r.id) < (${before.createdAt}::timestamptz, ${before.id}::uuid)`);
+  return (await q.execute()).map((r) => ({ ...toReservation(r), createdKey: r.created_key }));
 }
 
 /** Locks a reservation row for a state change; with userId, only the owner's. */
@@ -103,7 +122,7 @@ export async function lockReservation(trx: Tx, reservationId: string, userId?: n
  * table, equality on both leading columns, so no statistics, however stale, can make the planner
  * walk the seats of other users (joined to seats, it once walked every claimed seat).
  */
-export function userSeatCount(db: Executor, userId: number, scheduleId: number, now: Date) {
+export function userSeatCount(db: Executor, userId: number, scheduleId: number, now: Moment) {
   return db
     .selectFrom('reservations')
     .select(sql<number>`coalesce(sum(seat_count), 0)::int`.as('n'))
@@ -181,7 +200,7 @@ export async function insertReservation(
 export async function holdSeats(
   trx: Tx,
   pass: BookingPass,
-  h: { reservationId: string; userId: number; scheduleId: number; seatNumbers: number[]; heldUntil: Date; now: Date; limit: number },
+  h: { reservationId: string; userId: number; scheduleId: number; seatNumbers: number[]; heldUntil: Moment; now: Moment; limit: number },
 ) {
   const k = h.seatNumbers.length;
   const { rows } = await sql<{
@@ -192,10 +211,14 @@ export async function holdSeats(
     seat_number: number | null;
     grade: string | null;
     price: number | null;
+    at: Date;
+    held_until: Date;
+    opened: boolean;
+    started: boolean;
   }>`
     WITH owned AS (${userSeatCount(trx, h.userId, h.scheduleId, h.now)}),
     claimed AS (
-      UPDATE seats SET reservation_id = ${h.reservationId}, held_until = ${h.heldUntil}
+      UPDATE seats SET reservation_id = ${h.reservationId}, held_until = ${h.heldUntil}::timestamptz
       WHERE schedule_id = ${h.scheduleId} AND ${passAdmitsTo(pass)} AND seat_number = ANY(${h.seatNumbers}::int[])
         AND sold_at IS NULL AND (reservation_id IS NULL OR held_until <= ${h.now})
         AND (SELECT n FROM owned) + ${k} <= ${h.limit}
@@ -210,7 +233,9 @@ export async function holdSeats(
       INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price)
       SELECT ${h.reservationId}, ${h.scheduleId}, seat_number, grade, price FROM claimed WHERE (SELECT ok FROM whole)
     )
-    SELECT o.n AS owned, sc.concert_id, c.title, sc.starts_at, cl.seat_number, cl.grade, cl.price
+    SELECT o.n AS owned, sc.concert_id, c.title, sc.starts_at, cl.seat_number, cl.grade, cl.price,
+      ${h.now}::timestamptz AS at, ${h.heldUntil}::timestamptz AS held_until,
+      sc.booking_opens_at <= ${h.now} AS opened, sc.starts_at <= ${h.now} AS started
     FROM owned o
     JOIN schedules sc ON sc.id = ${h.scheduleId}
     JOIN concerts c ON c.id = sc.concert_id
@@ -218,6 +243,11 @@ export async function holdSeats(
     ORDER BY cl.seat_number`.execute(trx);
   const first = rows[0]!;
   return {
+    /** The statement's time (the database's clock), the hold's expiry, and the show's booking window then. */
+    at: first.at,
+    heldUntil: first.held_until,
+    opened: first.opened,
+    started: first.started,
     owned: first.owned,
     show: { concertId: first.concert_id, concertTitle: first.title, startsAt: first.starts_at },
     seats: rows.flatMap((r) => (r.seat_number === null ? [] : [{ seatNumber: r.seat_number, grade: r.grade!, price: Number(r.price) }])),
@@ -240,7 +270,7 @@ export async function markCancelled(trx: Tx, reservationId: string, now: Date) {
 }
 
 /** Marks lapsed holds EXPIRED and frees their seats; SKIP LOCKED lets any number of sweepers run at once. */
-export async function expireLapsedHolds(trx: Tx, now: Date, limit: number): Promise<string[]> {
+export async function expireLapsedHolds(trx: Tx, now: Moment, limit: number): Promise<string[]> {
   const ids = await trx
     .selectFrom('reservations')
     .select('id')
@@ -258,7 +288,16 @@ export async function expireLapsedHolds(trx: Tx, now: Date, limit: number): Prom
   return list;
 }
 
-export async function findLiveHolds(db: Db, now: Date, filter: { concertId?: number; scheduleId?: number }) {
+/**
+ * One page of the live holds, soonest to lapse first: keyset on (hold_expires_at, id) through
+ * reservations_live_page_idx. A hold made while an operator pages lapses after the ones shown,
+ * so it comes on a later page, never twice.
+ */
+export async function findLiveHolds(
+  db: Db,
+  now: Moment,
+  page: { concertId?: number | undefined; scheduleId?: number | undefined; after?: { expiresAt: string; id: string } | undefined; limit: number },
+) {
   let q = db
     .selectFrom('reservations as r')
     .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
@@ -269,6 +308,7 @@ export async function findLiveHolds(db: Db, now: Date, filter: { concertId?: num
       'r.total_price',
       'r.hold_expires_at',
       'r.source',
+      cursorTime('r.hold_expires_at').as('expires_key'),
       eb
         .selectFrom('reservation_seats as rs')
         .select(sql<number[]>`array_agg(rs.seat_number ORDER BY rs.seat_number)`.as('n'))
@@ -278,9 +318,12 @@ export async function findLiveHolds(db: Db, now: Date, filter: { concertId?: num
     .where('r.status', '=', 'HELD')
     .where('r.hold_expires_at', '>', now)
     .orderBy('r.hold_expires_at')
-    .limit(1000);
-  if (filter.concertId !== undefined) q = q.where('sc.concert_id', '=', filter.concertId);
-  if (filter.scheduleId !== undefined) q = q.where('r.schedule_id', '=', filter.scheduleId);
+    .orderBy('r.id')
+    .limit(page.limit);
+  if (page.concertId !== undefined) q = q.where('sc.concert_id', '=', page.concertId);
+  if (page.scheduleId !== undefined) q = q.where('r.schedule_id', '=', page.scheduleId);
+  const after = page.after;
+  if (after) q = q.where(sql<boolean>`(r.hold_expires_at, r.id) > (${after.expiresAt}::timestamptz, ${after.id}::uuid)`);
   return q.execute();
 }
 

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, dbNow, dbTime, plusMs } from '../clock.ts';
 import { type Db, transaction } from '../db/database.ts';
 import { type IdempotencyService, storedAnswer } from '../idempotency/idempotency.service.ts';
 import type { QueueGate } from '../queue/queue.gate.ts';
-import type { HoldInput, ReservationStatus } from '../schemas.ts';
-import type { HoldSummary, Reservation } from '../types.ts';
+import type { HoldInput, HoldsListInput, MineInput } from '../schemas.ts';
+import type { HoldSummary, Page, Reservation } from '../types.ts';
+import { decodeCursor, encodeCursor, toPage, ZCursorTime, ZCursorUuid } from '../paging.ts';
 import { lockUser } from '../users/users.repository.ts';
 import { assertNotCancelled, type ConcertsService } from '../concerts/concerts.service.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
@@ -37,13 +38,6 @@ export class ReservationsService {
         const schedule = await this.deps.concerts.scheduleRow(scheduleId);
         // The same round trip reads the seat map's version, for the check of taken seats below.
         const pass = await gate.admit(schedule.concert_id, { seatMapOf: scheduleId });
-        const now = clock.now();
-        if (now < schedule.booking_opens_at) {
-          throw new AppError('BOOKING_NOT_OPEN', `Booking opens at ${schedule.booking_opens_at.toISOString()}`, {
-            bookingOpensAt: schedule.booking_opens_at,
-          });
-        }
-        if (now >= schedule.starts_at) throw new AppError('BOOKING_CLOSED', 'This show has started; booking is closed');
         const missing = seatNumbers.filter((n) => n > schedule.seat_count);
         if (missing.length > 0) {
           throw new AppError('SEAT_NOT_FOUND', `Seat ${missing.join(', ')} does not exist in schedule ${scheduleId}`, { seatNumbers: missing });
@@ -51,19 +45,27 @@ export class ReservationsService {
         const taken = await this.deps.concerts.takenSeats(pass, scheduleId, seatNumbers);
         if (taken.length > 0) throw new AppError('SEAT_UNAVAILABLE', `Seat ${taken.join(', ')} is not available`, { seatNumbers: taken });
         const reservationId = randomUUID();
-        const holdExpiresAt = new Date(now.getTime() + this.deps.holdTtlSeconds * 1000);
+        // The database's clock decides (statement_timestamp() in the statement), not this process's.
+        const now = dbNow(clock);
         return transaction(db, async (trx, onCommit) => {
           // The user's row lock serialises one user's holds, so the limit cannot be raced past.
           await lockUser(trx, userId);
-          const { owned, show, seats } = await repo.holdSeats(trx, pass, {
+          const { at, heldUntil: holdExpiresAt, opened, started, owned, show, seats } = await repo.holdSeats(trx, pass, {
             reservationId,
             userId,
             scheduleId,
             seatNumbers,
-            heldUntil: holdExpiresAt,
+            heldUntil: plusMs(now, this.deps.holdTtlSeconds * 1000),
             now,
             limit: MAX_SEATS_PER_USER_PER_SCHEDULE,
           });
+          // The booking window, by the statement's time; a claim made outside it is rolled back.
+          if (!opened) {
+            throw new AppError('BOOKING_NOT_OPEN', `Booking opens at ${schedule.booking_opens_at.toISOString()}`, {
+              bookingOpensAt: schedule.booking_opens_at,
+            });
+          }
+          if (started) throw new AppError('BOOKING_CLOSED', 'This show has started; booking is closed');
           if (owned + seatNumbers.length > MAX_SEATS_PER_USER_PER_SCHEDULE) {
             throw new AppError(
               'TICKET_LIMIT_EXCEEDED',
@@ -91,11 +93,11 @@ export class ReservationsService {
             status: 'HELD',
             holdExpiresAt,
             source: 'QUEUE',
-            createdAt: now,
+            createdAt: at,
             paidAt: null,
             refundedAt: null,
           };
-          await insertReservationEvent(trx, 'reservation.held', { ...result, userId }, now);
+          await insertReservationEvent(trx, 'reservation.held', { ...result, userId }, at);
           await complete(trx, result);
           onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId));
           return result;
@@ -106,18 +108,31 @@ export class ReservationsService {
   }
 
   async get(userId: number, reservationId: string): Promise<Reservation> {
-    return publicReservation(await repo.getReservation(this.deps.db, reservationId, this.deps.clock.now(), userId));
+    return publicReservation(await repo.getReservation(this.deps.db, reservationId, dbNow(this.deps.clock), userId));
   }
 
-  async mine(userId: number, status?: ReservationStatus): Promise<Reservation[]> {
-    return repo.findUserReservations(this.deps.db, userId, this.deps.clock.now(), status);
+  /** The user's reservations, newest first, a page at a time. */
+  async mine(userId: number, input: MineInput): Promise<Page<Reservation>> {
+    const before = input.cursor === undefined ? undefined : decodeCursor(input.cursor, 'reservations', [ZCursorTime, ZCursorUuid]);
+    const rows = await repo.findUserReservations(this.deps.db, userId, dbNow(this.deps.clock), {
+      status: input.status,
+      before: before && { createdAt: before[0], id: before[1] },
+      limit: input.limit + 1,
+    });
+    return toPage(
+      rows,
+      input.limit,
+      ({ createdKey: _, ...r }) => r,
+      (r) => encodeCursor('reservations', [r.createdKey, r.reservationId]),
+    );
   }
 
   /** The owner cancels (userId given) or an operator releases (no userId). */
   async cancel(reservationId: string, userId?: number): Promise<Reservation> {
     return transaction(this.deps.db, async (trx, onCommit) => {
-      const now = this.deps.clock.now();
       const r = await repo.lockReservation(trx, reservationId, userId);
+      // Read after the lock: a cancel that waited for a payment must see the hold as it is now.
+      const now = await dbTime(trx, this.deps.clock);
       assertReleasable(r, now);
       if (r.status === 'HELD') {
         await repo.markCancelled(trx, reservationId, now);
@@ -133,17 +148,29 @@ export class ReservationsService {
     });
   }
 
-  async listHolds(filter: { concertId?: number; scheduleId?: number }): Promise<HoldSummary[]> {
-    const rows = await repo.findLiveHolds(this.deps.db, this.deps.clock.now(), filter);
-    return rows.map((r) => ({
-      reservationId: r.id,
-      userId: r.user_id,
-      scheduleId: r.schedule_id,
-      seatNumbers: (r.seat_numbers ?? []).map(Number),
-      totalPrice: r.total_price,
-      holdExpiresAt: r.hold_expires_at,
-      source: r.source,
-    }));
+  /** Live holds, soonest to lapse first, a page at a time (operators). */
+  async listHolds(input: HoldsListInput): Promise<Page<HoldSummary>> {
+    const after = input.cursor === undefined ? undefined : decodeCursor(input.cursor, 'holds', [ZCursorTime, ZCursorUuid]);
+    const rows = await repo.findLiveHolds(this.deps.db, dbNow(this.deps.clock), {
+      concertId: input.concertId,
+      scheduleId: input.scheduleId,
+      after: after && { expiresAt: after[0], id: after[1] },
+      limit: input.limit + 1,
+    });
+    return toPage(
+      rows,
+      input.limit,
+      (r) => ({
+        reservationId: r.id,
+        userId: r.user_id,
+        scheduleId: r.schedule_id,
+        seatNumbers: (r.seat_numbers ?? []).map(Number),
+        totalPrice: r.total_price,
+        holdExpiresAt: r.hold_expires_at,
+        source: r.source,
+      }),
+      (r) => encodeCursor('holds', [r.expires_key, r.id]),
+    );
   }
 
   /**
@@ -154,9 +181,9 @@ export class ReservationsService {
   async sweepExpired(batch = 200): Promise<number> {
     const { db, clock, waitlistOfferSeconds } = this.deps;
     return transaction(db, async (trx, onCommit) => {
-      const now = clock.now();
-      const expired = await repo.expireLapsedHolds(trx, now, batch);
+      const expired = await repo.expireLapsedHolds(trx, dbNow(clock), batch);
       if (expired.length === 0) return 0;
+      const now = await dbTime(trx, clock);
       await settleOffers(trx, expired, 'LAPSED', now);
       const schedules = new Map<number, number>();
       for (const id of expired) {

@@ -1,5 +1,5 @@
 import { AppError } from '../errors.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, dbTime } from '../clock.ts';
 import { type Db, type Tx, transaction } from '../db/database.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import { insertEvent, insertReservationEvent } from '../outbox/outbox.repository.ts';
@@ -21,8 +21,8 @@ export class SchedulesService {
   async cancel(scheduleId: number): Promise<ScheduleCancelResult> {
     const { db, clock, policy } = this.deps;
     const result = await transaction(db, async (trx) => {
-      const now = clock.now();
       const schedule = await repo.lockSchedule(trx, scheduleId);
+      const now = await dbTime(trx, clock);
       if (!schedule) throw new AppError('SCHEDULE_NOT_FOUND', `Schedule ${scheduleId} does not exist`);
       const firstTime = schedule.cancelled_at === null;
       if (firstTime) await repo.markCancelled(trx, scheduleId, now);

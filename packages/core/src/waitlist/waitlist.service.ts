@@ -1,5 +1,5 @@
 import { AppError } from '../errors.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, dbTime } from '../clock.ts';
 import { type Db, pgCode, transaction } from '../db/database.ts';
 import { getScheduleRow } from '../concerts/concerts.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
@@ -21,11 +21,12 @@ export class WaitlistService {
     const existing = await repo.findLiveEntry(db, userId, scheduleId);
     if (existing) return existing;
     if (schedule.cancelled_at) throw new AppError('SCHEDULE_CANCELLED', 'This show has been cancelled');
-    const now = clock.now();
-    if (now >= schedule.starts_at) throw new AppError('BOOKING_CLOSED', 'This show has started; booking is closed');
     try {
       return await transaction(db, async (trx) => {
         await lockUser(trx, userId);
+        // The database's clock decides the offers' holds, as it decides every hold.
+        const now = await dbTime(trx, clock);
+        if (now >= schedule.starts_at) throw new AppError('BOOKING_CLOSED', 'This show has started; booking is closed');
         const live = await repo.findLiveEntry(trx, userId, scheduleId);
         if (live) return live;
         const available = await repo.countAvailableSeats(trx, scheduleId, now);
@@ -60,7 +61,7 @@ export class WaitlistService {
     const result = await transaction(db, async (trx) => {
       const entry = await repo.lockEntry(trx, entryId, userId);
       if (!entry) throw new AppError('WAITLIST_ENTRY_NOT_FOUND', 'No such waitlist entry');
-      const now = clock.now();
+      const now = await dbTime(trx, clock);
       let freed: { concertId: number; scheduleId: number } | undefined;
       if (entry.status === 'WAITING') await repo.setEntryStatus(trx, entryId, 'LEFT', now);
       if (entry.status === 'OFFERED' && entry.reservation_id) {

@@ -3,6 +3,8 @@ import * as initial from './20261123T000000-initial.ts';
 import * as reservationsUserScheduleIdx from './20261201T110000-reservations-user-schedule-idx.ts';
 import * as afterSale from './20261201T130000-after-sale.ts';
 import * as statementTimeout from './20261201T140000-statement-timeout.ts';
+import * as auditIndexes from './20261201T190000-audit-indexes.ts';
+import * as pagedLists from './20261201T200000-paged-lists.ts';
 
 /** Every migration, by name; Kysely runs them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +12,6 @@ export const migrations: Record<string, Migration> = {
   '20261201T110000-reservations-user-schedule-idx': reservationsUserScheduleIdx,
   '20261201T130000-after-sale': afterSale,
   '20261201T140000-statement-timeout': statementTimeout,
+  '20261201T190000-audit-indexes': auditIndexes,
+  '20261201T200000-paged-lists': pagedLists,
 };
