@@ -29,10 +29,13 @@ describe('a line that knows the inventory, on two API processes', () => {
     await redis.cleanup();
   });
 
-  // KNOWN FAILURE, skipped so that CI can tell everything else: after the 12-queue branch was
-  // merged with 9-domain's payment path (a payment now gives up its token with a leave), the
-  // waiting fan E never reads SOLD_OUT after the last seats are paid (line 77's wait times out).
-  // It passed on the 12-queue branch before that merge. Open in issue 12's note.
+  // KNOWN FAILURE (intermittent: 3 of 5 runs red, then 3 of 3 green on the same code), skipped so
+  // that CI can tell everything else. Cause found: D's hold of the last seats marks the inventory
+  // changed, but it is only read on a tick (≥ 100 ms later); D's payment gives up its token at once,
+  // and that leave settles the line against the counts from before the hold (4 AVAILABLE), so E is
+  // admitted and sits ACTIVE through the sell-out (seen: E ACTIVE, line SOLD_OUT, active 2).
+  // Fix not landed yet (a read of the seats by the writer, or no admission while a change is
+  // unread): see issue 12 and the 12-fix note in NEWS.md.
   it.skip('waits while every seat is held, resumes within a second of one freeing, sells out and reopens in order', { timeout: 120_000 }, async () => {
     const [p1, p2] = apis.map((a) => a.url) as [string, string];
     const sale = await seedSale(p1, { users: 0, seatCount: 4 });
