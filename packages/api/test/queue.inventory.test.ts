@@ -29,14 +29,10 @@ describe('a line that knows the inventory, on two API processes', () => {
     await redis.cleanup();
   });
 
-  // KNOWN FAILURE (intermittent: 3 of 5 runs red, then 3 of 3 green on the same code), skipped so
-  // that CI can tell everything else. Cause found: D's hold of the last seats marks the inventory
-  // changed, but it is only read on a tick (≥ 100 ms later); D's payment gives up its token at once,
-  // and that leave settles the line against the counts from before the hold (4 AVAILABLE), so E is
-  // admitted and sits ACTIVE through the sell-out (seen: E ACTIVE, line SOLD_OUT, active 2).
-  // Fix not landed yet (a read of the seats by the writer, or no admission while a change is
-  // unread): see issue 12 and the 12-fix note in NEWS.md.
-  it.skip('waits while every seat is held, resumes within a second of one freeing, sells out and reopens in order', { timeout: 120_000 }, async () => {
+  // D's payment gives up its token right after D's hold of the last seats: the line must have
+  // read that hold by then (the writer reads the seats after its commit), or the freed slot goes
+  // to E against the counts from before the hold, and E sits ACTIVE instead of SOLD_OUT.
+  it('waits while every seat is held, resumes within a second of one freeing, sells out and reopens in order', { timeout: 120_000 }, async () => {
     const [p1, p2] = apis.map((a) => a.url) as [string, string];
     const sale = await seedSale(p1, { users: 0, seatCount: 4 });
     const [a, b, c, d, e, f] = await makeFans(p1, 6);

@@ -63,6 +63,8 @@ export interface QueueDeps {
 /** The waiting room: one line per concert, FIFO, at most maxActive ACTIVE at once. */
 export class QueueService implements SpentTokens {
   private readonly defaults: QueueSettings;
+  /** Reads of the seats after a change, per concert, in flight in this process (see seatsChanged). */
+  private readonly reads = new Map<number, { asOf: number; running: Promise<void> | null; next: Promise<void> | null }>();
   /** When this process's last tick returned, by its clock (how fresh `store.lastTick()` is). */
   private lastTickAt: number | null = null;
 
@@ -177,10 +179,51 @@ export class QueueService implements SpentTokens {
     if (failed) throw failed.reason;
   }
 
-  /** After a commit that changed a concert's seats: the line reads them again on its next tick. */
+  /**
+   * After a commit that changed a concert's seats, before the writer answers: the line reads them
+   * at once. Otherwise anything that settles the line before the next tick's read (a payment
+   * giving up its token right after its hold, say) admits against the counts from before the
+   * change: a hold of the last seats still read as AVAILABLE. Writers of one concert in this
+   * process share reads: one runs at a time, and whoever marks a change while it runs waits for
+   * the next, which starts after the mark (so at most two reads per concert are ever in hand).
+   */
   async seatsChanged(concertId: number): Promise<void> {
-    // Best effort: the periodic read catches up within INVENTORY_MAX_AGE_MS if this is lost.
-    await this.deps.store.seatsChanged(concertId).catch(() => {});
+    try {
+      // Marked first: if this read is lost, the next tick reads the seats again.
+      const asOf = await this.deps.store.seatsChanged(concertId);
+      const r = this.reads.get(concertId) ?? { asOf: 0, running: null, next: null };
+      this.reads.set(concertId, r);
+      r.asOf = Math.max(r.asOf, asOf);
+      if (!r.running) {
+        r.running = this.readSeats(concertId, r);
+        await r.running;
+      } else {
+        // After the running read, whether it succeeded or not.
+        r.next ??= r.running.catch(() => {}).then(() => {
+          r.running = r.next;
+          r.next = null;
+          return this.readSeats(concertId, r);
+        });
+        await r.next;
+      }
+    } catch {
+      // Best effort: the periodic read catches up within INVENTORY_MAX_AGE_MS.
+    }
+  }
+
+  /** One read of a concert's seats, recorded as of every change this process marked before it started. */
+  private async readSeats(concertId: number, r: { asOf: number; running: Promise<void> | null; next: Promise<void> | null }): Promise<void> {
+    const asOf = r.asOf;
+    try {
+      const now = this.now();
+      const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now));
+      await this.deps.store.setInventory(concertId, inventory, this.now(), this.defaults, asOf);
+    } finally {
+      if (!r.next) {
+        r.running = null;
+        this.reads.delete(concertId);
+      }
+    }
   }
 
   async ping(): Promise<boolean> {

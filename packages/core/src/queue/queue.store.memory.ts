@@ -302,18 +302,21 @@ export class MemoryQueueStore implements QueueStore {
     return this.last;
   }
 
-  async setInventory(concertId: number, inventory: Inventory, at: StoreNow, defaults: QueueSettings): Promise<void> {
+  async setInventory(concertId: number, inventory: Inventory, at: StoreNow, defaults: QueueSettings, asOf?: number): Promise<void> {
     const now = at ?? Date.now();
     const l = this.line(concertId);
-    l.inventory = { ...inventory, at: now };
-    l.seenDirty = l.claimed;
-    l.claimUntil = 0;
+    const seen = asOf ?? l.claimed;
+    if (asOf === undefined) l.claimUntil = 0;
+    if (seen >= l.seenDirty) {
+      l.inventory = { ...inventory, at: now };
+      l.seenDirty = seen;
+    }
     this.settle(l, now, defaults);
   }
 
-  async seatsChanged(concertId: number): Promise<void> {
-    this.line(concertId).dirty++;
+  async seatsChanged(concertId: number): Promise<number> {
     this.ticking.add(concertId);
+    return ++this.line(concertId).dirty;
   }
 
   async stats(concertId: number, at: StoreNow, defaults: QueueSettings): Promise<QueueStats> {

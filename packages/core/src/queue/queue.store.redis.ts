@@ -308,9 +308,16 @@ return 0
 `,
   // ARGV 8 available, 9 held, 10 nextLapse (0: none)
   queueInventory: `${PRELUDE}
-local claimed = redis.call('HGET', KEYS[10], 'claimed') or '0'
-redis.call('HSET', KEYS[10], 'available', ARGV[8], 'held', ARGV[9], 'nextLapse', ARGV[10], 'at', now, 'seen', claimed)
-redis.call('HDEL', KEYS[10], 'claimUntil')
+-- ARGV[11]: the change number the read was started after ('': the one a tick claimed it at).
+-- A read older than the recorded one changes nothing.
+local asOf = ARGV[11]
+if asOf == '' then
+  asOf = redis.call('HGET', KEYS[10], 'claimed') or '0'
+  redis.call('HDEL', KEYS[10], 'claimUntil')
+end
+if tonumber(asOf) >= tonumber(redis.call('HGET', KEYS[10], 'seen') or '0') then
+  redis.call('HSET', KEYS[10], 'available', ARGV[8], 'held', ARGV[9], 'nextLapse', ARGV[10], 'at', now, 'seen', asOf)
+end
 settle()
 return 1
 `,
@@ -424,14 +431,15 @@ export class RedisQueueStore implements QueueStore {
     if ((await this.run('queueStillQuiet', concertId, now, defaults)) !== 1) await this.register(concertId);
   }
 
-  async setInventory(concertId: number, inv: Inventory, now: StoreNow, defaults: QueueSettings): Promise<void> {
-    await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0);
+  async setInventory(concertId: number, inv: Inventory, now: StoreNow, defaults: QueueSettings, asOf?: number): Promise<void> {
+    await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0, asOf ?? '');
   }
 
-  async seatsChanged(concertId: number): Promise<void> {
-    await this.redis.hincrby(queueKeys(concertId).inventory, 'dirty', 1);
+  async seatsChanged(concertId: number): Promise<number> {
+    const n = await this.redis.hincrby(queueKeys(concertId).inventory, 'dirty', 1);
     // A quiet sold-out line left the ticker: the change may bring seats back.
     await this.register(concertId);
+    return n;
   }
 
   async concerts(): Promise<number[]> {

@@ -351,6 +351,35 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect(await store.concerts()).toContain(c);
   });
 
+  it('takes a writer’s read of the seats at once, and never lets an older read replace a newer one', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 1 });
+    await store.enter(c, 1, tid(1), T0, d);
+    await store.enter(c, 2, tid(2), T0, d);
+    expect(await store.tick(T0, d)).toContain(c);
+    await store.setInventory(c, { available: 4, held: 0, nextLapse: null }, T0, d);
+    // A hold of the last seats commits; its writer reads the seats after marking the change, and
+    // the leave that follows (a payment giving up its token) admits nobody.
+    const first = await store.seatsChanged(c);
+    await store.setInventory(c, { available: 0, held: 4, nextLapse: T0 + 60_000 }, T0 + 10, d, first);
+    await store.leave(c, tid(1), T0 + 20, d);
+    expect([await check(c, tid(2), T0 + 20), (await store.stats(c, T0 + 20, d)).state]).toEqual(['WAITING', 'ALL_HELD']);
+    // Two changes, their reads answered out of order: the later change's read stands.
+    const second = await store.seatsChanged(c);
+    const third = await store.seatsChanged(c);
+    expect(third).toBeGreaterThan(second);
+    await store.setInventory(c, { available: 0, held: 0, nextLapse: null }, T0 + 30, d, third);
+    await store.setInventory(c, { available: 0, held: 4, nextLapse: T0 + 60_000 }, T0 + 31, d, second);
+    expect((await store.stats(c, T0 + 40, d)).state).toBe('SOLD_OUT');
+    // A tick's read claimed before a change (seats refunded) and answered after that change's own read is older too.
+    expect(await store.tick(T0 + 1_100, d)).toContain(c);
+    const refund = await store.seatsChanged(c);
+    await store.setInventory(c, { available: 2, held: 0, nextLapse: null }, T0 + 1_150, d, refund);
+    await store.setInventory(c, { available: 0, held: 0, nextLapse: null }, T0 + 1_200, d);
+    expect(await check(c, tid(2), T0 + 1_200)).toBe('ACTIVE');
+    expect((await store.stats(c, T0 + 1_200, d)).state).toBe('OPEN');
+  });
+
   it('counts admissions per bucket for the operator’s sparkline', async () => {
     const c = nextConcert();
     const d = settings({ maxActive: 1 });

@@ -94,9 +94,13 @@ export interface QueueStore {
    */
   tick(now: StoreNow, defaults: QueueSettings): Promise<number[]>;
   /** Records the concert's inventory (read from the database after a `tick` claimed it) and settles the line. */
-  setInventory(concertId: number, inventory: Inventory, now: StoreNow, defaults: QueueSettings): Promise<void>;
-  /** A committed change moved the concert's seats: its inventory is read again on the next tick. */
-  seatsChanged(concertId: number): Promise<void>;
+  /**
+   * `asOf`: the change number (from `seatsChanged`) the read was started after; without it, the
+   * one a `tick` claimed the read at. A read older than the one recorded leaves the counts as they are.
+   */
+  setInventory(concertId: number, inventory: Inventory, now: StoreNow, defaults: QueueSettings, asOf?: number): Promise<void>;
+  /** A committed change moved the concert's seats: returns its change number (a read started after this call sees it). */
+  seatsChanged(concertId: number): Promise<number>;
   stats(concertId: number, now: StoreNow, defaults: QueueSettings): Promise<QueueStats>;
   configure(concertId: number, patch: QueueSettingsPatch, now: StoreNow, defaults: QueueSettings): Promise<QueueStats>;
   /** Admissions per bucket of `bucketMs`, oldest first, over the last `buckets` buckets (at most ADMITS_KEPT_MS back). */
