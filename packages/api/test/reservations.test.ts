@@ -1,5 +1,5 @@
 import { FakeClock } from '@concert/core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { admin, client, expectAppError, key, outcome, seedSale, tally, useApi } from '../../../test/harness.ts';
 import { BOOKING_ENV, booking } from './booking.shared.ts';
 
@@ -202,9 +202,13 @@ describe('reservations (seat holds)', () => {
     expect(r2.status).toBe('HELD');
     expect((await fan(u1).reservations.get.query({ reservationId: r.reservationId })).status).toBe('EXPIRED');
     // The sweep (the background one or this call) writes down what reads already said, and touches nothing live.
-    await suite.api.core.reservations.sweepExpired();
-    const row = await suite.api.core.db.selectFrom('reservations').select('status').where('id', '=', r.reservationId).executeTakeFirstOrThrow();
-    expect(row.status).toBe('EXPIRED');
+    // This call skips (SKIP LOCKED) a row the background sweep holds at that moment: the row is
+    // written down by whichever sweep has it, so wait for that.
+    await vi.waitFor(async () => {
+      await suite.api.core.reservations.sweepExpired();
+      const row = await suite.api.core.db.selectFrom('reservations').select('status').where('id', '=', r.reservationId).executeTakeFirstOrThrow();
+      expect(row.status).toBe('EXPIRED');
+    }, { timeout: 10_000, interval: 50 });
     expect((await fan(u1).reservations.get.query({ reservationId: r.reservationId })).status).toBe('EXPIRED');
     expect((await fan(u2).reservations.get.query({ reservationId: r2.reservationId })).status).toBe('HELD');
     expect(await statuses(u2, scheduleId)).toEqual(['HELD', 'HELD', 'AVAILABLE']);
