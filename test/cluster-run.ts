@@ -10,15 +10,28 @@ import path from 'node:path';
 import { freePort } from './harness.ts';
 import { startRedisCluster, stopRedisCluster } from './redis-cluster.ts';
 
+/**
+ * Every suite that talks to the shared Redis, but those that run a redis-server of their own
+ * (ops.redis-fault, ops.redis-restart, the client watchdog) or proxy one Redis node (seatmap).
+ */
 export const REDIS_SUITES = [
   'packages/core/src/queue/queue.store.test.ts',
+  'packages/core/src/queue/queue.gate.test.ts',
   'packages/api/test/queue.test.ts',
+  'packages/api/test/queue.inventory.test.ts',
+  'packages/api/test/queue.prequeue.test.ts',
+  'packages/api/test/queue.eta.test.ts',
+  'packages/api/test/clock.skew.test.ts',
   'packages/api/test/races.multiprocess.test.ts',
+  'packages/api/test/races.pgbouncer.test.ts',
+  'packages/api/test/aftersale.multiprocess.test.ts',
+  'packages/api/test/edge.test.ts',
   'packages/api/test/ops.ratelimit.test.ts',
   'packages/api/test/ops.observe.test.ts',
   'packages/api/test/ops.crash.test.ts',
   'packages/api/test/ops.shutdown.test.ts',
   'packages/cli/test/cli.e2e.test.ts',
+  'packages/cli/test/watch.test.ts',
 ];
 
 const ports: number[] = [];

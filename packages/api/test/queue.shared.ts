@@ -1,24 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { admin, REDIS_URL } from '../../../test/harness.ts';
+import { admin, deleteRedisKeys, REDIS_URL } from '../../../test/harness.ts';
 
 /** A Redis key prefix of the suite's own, and a way to remove exactly its keys afterwards. */
 export function redisEnv() {
   const REDIS_KEY_PREFIX = `t${randomBytes(5).toString('hex')}:`;
   return {
     env: { REDIS_URL, REDIS_KEY_PREFIX },
-    async cleanup() {
-      const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-      try {
-        await redis.connect();
-        const keys: string[] = [];
-        for await (const batch of redis.scanStream({ match: `${REDIS_KEY_PREFIX}*`, count: 500 })) keys.push(...(batch as string[]));
-        const mine = keys.filter((k) => k.startsWith(REDIS_KEY_PREFIX));
-        for (let i = 0; i < mine.length; i += 500) await redis.del(...mine.slice(i, i + 500));
-      } finally {
-        redis.disconnect();
-      }
-    },
+    // On a single Redis or on each master of a Redis Cluster (pnpm test:cluster).
+    cleanup: () => deleteRedisKeys(REDIS_KEY_PREFIX),
   };
 }
 
