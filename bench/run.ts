@@ -238,6 +238,8 @@ try {
     log('holds and payments');
     const reference = await pgbenchReference({ clients: 20, transactionsPerClient: Number(process.env.BENCH_PGBENCH_TX ?? 250), rounds: ROUNDS });
     notes.push(`Statements sent to PostgreSQL per hold: ${reference.holdStatements}; per payment: ${reference.payStatements} (as watched by the pgbench reference; BEGIN and COMMIT included)`);
+    const after = (sent: Array<{ text: string }>) => sent.map((q) => q.text.replace(/\s+/g, ' ').slice(0, 70)).join('; ') || 'none';
+    notes.push(`After COMMIT, not in the pgbench reference (shared by a concert's concurrent writers in a process): hold ${after(reference.afterCommit.hold)}; payment ${after(reference.afterCommit.payment)}`);
     writeFileSync(path.join(ROOT, 'bench/pgbench-hold.sql'), reference.scripts.hold);
     writeFileSync(path.join(ROOT, 'bench/pgbench-pay.sql'), reference.scripts.pay);
     try {
