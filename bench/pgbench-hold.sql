@@ -3,14 +3,14 @@
 \set sched 1 + :g / 1000
 \set seat :g % 1000 + 1
 \set user 1 + :g % 1999
-insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'reservations.hold', ('pgbench-hold-' || :g), 'GVla7MT3O0WgPsPi1ysUcUS5-OdJo5UmGzb2oRVKgds', 'IN_PROGRESS', ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
+insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'reservations.hold', ('pgbench-hold-' || :g), 'lSvjoNgLBSiMS87HykhfAv15dFtECDMhOVvBngsCrxI', 'IN_PROGRESS', ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
 begin;
 select "id", "name", "balance" from "users" where "id" = :user for update
 \gset
 
     WITH owned AS ((select coalesce(sum(seat_count), 0)::int as "n" from "reservations" where "user_id" = :user and "schedule_id" = :sched and (status = 'PAID' OR (status = 'HELD' AND hold_expires_at > (now() + interval '0 milliseconds'))))),
     claimed AS (
-      UPDATE seats SET reservation_id = lpad(to_hex(:g::bigint), 32, '0')::uuid, held_until = (now() + interval '300000 milliseconds')
+      UPDATE seats SET reservation_id = lpad(to_hex(:g::bigint), 32, '0')::uuid, held_until = (now() + interval '300000 milliseconds')::timestamptz
       WHERE schedule_id = :sched AND schedule_id IN (SELECT id FROM schedules WHERE concert_id = 1) AND seat_number = ANY(ARRAY[:seat]::int[])
         AND sold_at IS NULL AND (reservation_id IS NULL OR held_until <= (now() + interval '0 milliseconds'))
         AND (SELECT n FROM owned) + 1 <= 4
@@ -25,7 +25,9 @@ select "id", "name", "balance" from "users" where "id" = :user for update
       INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price)
       SELECT lpad(to_hex(:g::bigint), 32, '0')::uuid, :sched, seat_number, grade, price FROM claimed WHERE (SELECT ok FROM whole)
     )
-    SELECT o.n AS owned, sc.concert_id, c.title, sc.starts_at, cl.seat_number, cl.grade, cl.price
+    SELECT o.n AS owned, sc.concert_id, c.title, sc.starts_at, cl.seat_number, cl.grade, cl.price,
+      (now() + interval '0 milliseconds')::timestamptz AS at, (now() + interval '300000 milliseconds')::timestamptz AS held_until,
+      sc.booking_opens_at <= (now() + interval '0 milliseconds') AS opened, sc.starts_at <= (now() + interval '0 milliseconds') AS started
     FROM owned o
     JOIN schedules sc ON sc.id = :sched
     JOIN concerts c ON c.id = sc.concert_id
@@ -36,12 +38,12 @@ select * from "schedules" where "id" = :sched;
     WITH e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
       VALUES (('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, 'reservation.held', lpad(to_hex(:g::bigint), 32, '0')::uuid, :sched, lpad(to_hex(:g::bigint), 32, '0')::uuid,
-              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiMjc5OWQzYTItYTk1OS00ZTU4LWFlNzItODgzMzRkNDdlOGFiIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6Miwic3RhcnRzQXQiOiIyMDI2LTEyLTMxVDE5OjM0OjU3LjYxMVoiLCJzZWF0cyI6W3sic2VhdE51bWJlciI6NywiZ3JhZGUiOiJSIiwicHJpY2UiOjEwMDAwMH1dLCJ0b3RhbFByaWNlIjoxMDAwMDAsInN0YXR1cyI6IkhFTEQiLCJzb3VyY2UiOiJRVUVVRSIsImhvbGRFeHBpcmVzQXQiOiIyMDI2LTEyLTAxVDE5OjM5OjU3LjYxMVoiLCJjcmVhdGVkQXQiOiIyMDI2LTEyLTAxVDE5OjM0OjU3LjYxMVoiLCJwYWlkQXQiOm51bGwsInJlZnVuZGVkQXQiOm51bGx9fQ==', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds'))
+              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiZTE1MGMwYmQtOTVkZC00ZjVhLTllYjAtNWY3OTEyNjM2MTdmIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNi0xMi0zMVQyMDo0MDoxNS40NzZaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wMVQyMDo0NToxNS40NzZaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wMVQyMDo0MDoxNS40NzZaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds'))
       RETURNING id, seq, ordering_key, created_at
     )
     INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, ordering_key, status, next_attempt_at, created_at)
     SELECT w.id, e.id, e.seq, e.ordering_key, 'PENDING', e.created_at, e.created_at
     FROM e CROSS JOIN webhook_endpoints w
     WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'reservation.held' = ANY (w.events);
-update "idempotency_keys" set "state" = 'DONE', "response" = convert_from(decode('eyJqc29uIjp7InJlc2VydmF0aW9uSWQiOiIyNzk5ZDNhMi1hOTU5LTRlNTgtYWU3Mi04ODMzNGQ0N2U4YWIiLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6Miwic3RhcnRzQXQiOiIyMDI2LTEyLTMxVDE5OjM0OjU3LjYxMVoiLCJzZWF0cyI6W3sic2VhdE51bWJlciI6NywiZ3JhZGUiOiJSIiwicHJpY2UiOjEwMDAwMH1dLCJ0b3RhbFByaWNlIjoxMDAwMDAsInN0YXR1cyI6IkhFTEQiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wMVQxOTozOTo1Ny42MTFaIiwic291cmNlIjoiUVVFVUUiLCJjcmVhdGVkQXQiOiIyMDI2LTEyLTAxVDE5OjM0OjU3LjYxMVoiLCJwYWlkQXQiOm51bGwsInJlZnVuZGVkQXQiOm51bGx9LCJtZXRhIjp7InZhbHVlcyI6eyJzdGFydHNBdCI6WyJEYXRlIl0sImhvbGRFeHBpcmVzQXQiOlsiRGF0ZSJdLCJjcmVhdGVkQXQiOlsiRGF0ZSJdfSwidiI6MX19', 'base64'), 'UTF8'), "completed_at" = (now() + interval '0 milliseconds') where "user_id" = :user and "procedure" = 'reservations.hold' and "key" = ('pgbench-hold-' || :g) and "state" = 'IN_PROGRESS' and "owner" = ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid;
+update "idempotency_keys" set "state" = 'DONE', "response" = convert_from(decode('eyJqc29uIjp7InJlc2VydmF0aW9uSWQiOiJlMTUwYzBiZC05NWRkLTRmNWEtOWViMC01Zjc5MTI2MzYxN2YiLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNi0xMi0zMVQyMDo0MDoxNS40NzZaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwiaG9sZEV4cGlyZXNBdCI6IjIwMjYtMTItMDFUMjA6NDU6MTUuNDc2WiIsInNvdXJjZSI6IlFVRVVFIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wMVQyMDo0MDoxNS40NzZaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfSwibWV0YSI6eyJ2YWx1ZXMiOnsic3RhcnRzQXQiOlsiRGF0ZSJdLCJob2xkRXhwaXJlc0F0IjpbIkRhdGUiXSwiY3JlYXRlZEF0IjpbIkRhdGUiXX0sInYiOjF9fQ==', 'base64'), 'UTF8'), "completed_at" = (now() + interval '0 milliseconds') where "user_id" = :user and "procedure" = 'reservations.hold' and "key" = ('pgbench-hold-' || :g) and "state" = 'IN_PROGRESS' and "owner" = ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid;
 commit;

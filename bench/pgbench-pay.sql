@@ -3,14 +3,14 @@
 \set sched 1 + :g / 1000
 \set seat :g % 1000 + 1
 \set user 1 + :g % 1999
-insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'payments.pay', ('pgbench-pay-' || :g), 'WI9q3n1ti7nca59gEyOW4xh43XsrJXUJMDtuMrWwHPY', 'IN_PROGRESS', ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
+insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'payments.pay', ('pgbench-pay-' || :g), 'zbIRvSEOlcSEqOQCRxnG03v962-W1NSRuJWhBE3pDZo', 'IN_PROGRESS', ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
 select "r"."schedule_id", "r"."source", "sc"."concert_id" from "reservations" as "r" inner join "schedules" as "sc" on "sc"."id" = "r"."schedule_id" where "r"."id" = lpad(to_hex(:g::bigint), 32, '0')::uuid and "r"."user_id" = :user;
 begin;
 
     WITH r AS (
       SELECT status, total_price, seat_count, hold_expires_at, schedule_id, source FROM reservations WHERE id = lpad(to_hex(:g::bigint), 32, '0')::uuid AND user_id = :user FOR UPDATE
     )
-    SELECT r.*, u.balance FROM r CROSS JOIN LATERAL (SELECT balance FROM users WHERE id = :user FOR UPDATE) u
+    SELECT r.*, u.balance, r.hold_expires_at <= (now() + interval '0 milliseconds') AS lapsed FROM r CROSS JOIN LATERAL (SELECT balance FROM users WHERE id = :user FOR UPDATE) u
 \gset
 
     WITH sold AS (
@@ -41,14 +41,14 @@ begin;
     paid AS (
       UPDATE reservations SET status = 'PAID', paid_at = (now() + interval '0 milliseconds') WHERE id = lpad(to_hex(:g::bigint), 32, '0')::uuid AND (SELECT ok FROM whole)
     )
-    SELECT (SELECT count(*) FROM sold)::int AS sold, (SELECT balance FROM debit) AS balance
+    SELECT (SELECT count(*) FROM sold)::int AS sold, (SELECT balance FROM debit) AS balance, (now() + interval '0 milliseconds')::timestamptz AS paid_at
 \gset
 select "r"."id", "r"."user_id", "r"."schedule_id", "r"."total_price", "r"."hold_expires_at", "r"."created_at", "r"."paid_at", "r"."refunded_at", "r"."source", "sc"."concert_id", "sc"."starts_at", "c"."title", CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= (now() + interval '0 milliseconds') THEN 'EXPIRED' ELSE r.status END as "status", (select coalesce(json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number), '[]') as "seats" from "reservation_seats" as "rs" where "rs"."reservation_id" = "r"."id") as "seats" from "reservations" as "r" inner join "schedules" as "sc" on "sc"."id" = "r"."schedule_id" inner join "concerts" as "c" on "c"."id" = "sc"."concert_id" where "r"."id" = lpad(to_hex(:g::bigint), 32, '0')::uuid;
 
     WITH e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
       VALUES (('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, 'payment.completed', lpad(to_hex(:g::bigint), 32, '0')::uuid, :sched, lpad(to_hex(:g::bigint), 32, '0')::uuid,
-              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiMjc5OWQzYTItYTk1OS00ZTU4LWFlNzItODgzMzRkNDdlOGFiIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6Miwic3RhcnRzQXQiOiIyMDI2LTEyLTMxVDE5OjM0OjU3LjYxMVoiLCJzZWF0cyI6W3sic2VhdE51bWJlciI6NywiZ3JhZGUiOiJSIiwicHJpY2UiOjEwMDAwMH1dLCJ0b3RhbFByaWNlIjoxMDAwMDAsInN0YXR1cyI6IlBBSUQiLCJzb3VyY2UiOiJRVUVVRSIsImhvbGRFeHBpcmVzQXQiOiIyMDI2LTEyLTAxVDE5OjM5OjU3LjYxMVoiLCJjcmVhdGVkQXQiOiIyMDI2LTEyLTAxVDE5OjM0OjU3LjYxMVoiLCJwYWlkQXQiOiIyMDI2LTEyLTAxVDE5OjM0OjU3LjYxMVoiLCJyZWZ1bmRlZEF0IjpudWxsfSwicGF5bWVudCI6eyJwYXltZW50SWQiOiJlOGIzMDE3MC1mNzc0LTRhOTMtYTA3MS1iYWFmZGNhODhkNjQiLCJhbW91bnQiOjEwMDAwMCwicGFpZEF0IjoiMjAyNi0xMi0wMVQxOTozNDo1Ny42MTFaIiwiYmFsYW5jZUFmdGVyIjo5OTk5MDAwMDB9fQ==', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds'))
+              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiZTE1MGMwYmQtOTVkZC00ZjVhLTllYjAtNWY3OTEyNjM2MTdmIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNi0xMi0zMVQyMDo0MDoxNS40NzZaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJQQUlEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wMVQyMDo0NToxNS40NzZaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wMVQyMDo0MDoxNS40NzZaIiwicGFpZEF0IjoiMjAyNi0xMi0wMVQyMDo0MDoxNS40NzZaIiwicmVmdW5kZWRBdCI6bnVsbH0sInBheW1lbnQiOnsicGF5bWVudElkIjoiNzVlMjU4ZmYtMmM3Ni00ZjFmLTgxMmUtNzU4YmIzMzRmNjAzIiwiYW1vdW50IjoxMDAwMDAsInBhaWRBdCI6IjIwMjYtMTItMDFUMjA6NDA6MTUuNDc2WiIsImJhbGFuY2VBZnRlciI6OTk5OTAwMDAwfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds'))
       RETURNING id, seq, ordering_key, created_at
     )
     INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, ordering_key, status, next_attempt_at, created_at)
@@ -56,5 +56,5 @@ select "r"."id", "r"."user_id", "r"."schedule_id", "r"."total_price", "r"."hold_
     FROM e CROSS JOIN webhook_endpoints w
     WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'payment.completed' = ANY (w.events);
 select "sc"."id", "sc"."concert_id", "c"."title", "sc"."starts_at", "sc"."seat_count", NOT EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = sc.id AND s.sold_at IS NULL) as "sold_out" from "schedules" as "sc" inner join "concerts" as "c" on "c"."id" = "sc"."concert_id" where "sc"."id" = :sched;
-update "idempotency_keys" set "state" = 'DONE', "response" = convert_from(decode('eyJqc29uIjp7InBheW1lbnRJZCI6ImU4YjMwMTcwLWY3NzQtNGE5My1hMDcxLWJhYWZkY2E4OGQ2NCIsInJlc2VydmF0aW9uSWQiOiIyNzk5ZDNhMi1hOTU5LTRlNTgtYWU3Mi04ODMzNGQ0N2U4YWIiLCJhbW91bnQiOjEwMDAwMCwic3RhdHVzIjoiQ09NUExFVEVEIiwicGFpZEF0IjoiMjAyNi0xMi0wMVQxOTozNDo1Ny42MTFaIiwiYmFsYW5jZUJlZm9yZSI6MTAwMDAwMDAwMCwiYmFsYW5jZUFmdGVyIjo5OTk5MDAwMDAsImNvbmNlcnRJZCI6MSwic2NoZWR1bGVJZCI6MiwicGFpZFdpdGgiOnsiY29uY2VydElkIjoxLCJ0b2tlbklkIjoicmFjU0l0ZEpKcEdqUzlLZGo3dmtzQSJ9fSwibWV0YSI6eyJ2YWx1ZXMiOnsicGFpZEF0IjpbIkRhdGUiXX0sInYiOjF9fQ==', 'base64'), 'UTF8'), "completed_at" = (now() + interval '0 milliseconds') where "user_id" = :user and "procedure" = 'payments.pay' and "key" = ('pgbench-pay-' || :g) and "state" = 'IN_PROGRESS' and "owner" = ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid;
+update "idempotency_keys" set "state" = 'DONE', "response" = convert_from(decode('eyJqc29uIjp7InBheW1lbnRJZCI6Ijc1ZTI1OGZmLTJjNzYtNGYxZi04MTJlLTc1OGJiMzM0ZjYwMyIsInJlc2VydmF0aW9uSWQiOiJlMTUwYzBiZC05NWRkLTRmNWEtOWViMC01Zjc5MTI2MzYxN2YiLCJhbW91bnQiOjEwMDAwMCwic3RhdHVzIjoiQ09NUExFVEVEIiwicGFpZEF0IjoiMjAyNi0xMi0wMVQyMDo0MDoxNS40NzZaIiwiYmFsYW5jZUJlZm9yZSI6MTAwMDAwMDAwMCwiYmFsYW5jZUFmdGVyIjo5OTk5MDAwMDAsImNvbmNlcnRJZCI6MSwic2NoZWR1bGVJZCI6MTYsInBhaWRXaXRoIjp7ImNvbmNlcnRJZCI6MSwidG9rZW5JZCI6IlNTMHd1cmNJSVIyR1NCRUhjdXFqU0EifX0sIm1ldGEiOnsidmFsdWVzIjp7InBhaWRBdCI6WyJEYXRlIl19LCJ2IjoxfX0=', 'base64'), 'UTF8'), "completed_at" = (now() + interval '0 milliseconds') where "user_id" = :user and "procedure" = 'payments.pay' and "key" = ('pgbench-pay-' || :g) and "state" = 'IN_PROGRESS' and "owner" = ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid;
 commit;
