@@ -17,5 +17,9 @@ const code = await run(process.argv.slice(2), {
   cwd: process.env.INIT_CWD ?? process.cwd(),
   signal: interrupt.signal,
 });
+// A pipe is written asynchronously: exiting at once cut a large --json answer short (a script
+// reading stdout got half a document). Wait until everything written so far has reached the OS.
+const flushed = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write('', () => resolve()));
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 // Idle keep-alive sockets must not hold the process open once the answer is out.
 process.exit(code);

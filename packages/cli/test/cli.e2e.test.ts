@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionPath } from '../src/session.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { ADMIN_KEY, buildOnce, concert, startGatedApi, tempConfigDir } from './helpers.ts';
+import { ADMIN_KEY, buildOnce, concert, concertSlowReader, startGatedApi, tempConfigDir } from './helpers.ts';
 
 // The built `concert` binary, as scripts run it, against the API as its own process on the real
 // PostgreSQL and Redis, with the waiting-room gate on.
@@ -389,6 +389,12 @@ describe('lists longer than a page', () => {
       const mine = await concert(['--user', user, '--json', 'reservations'], env);
       expect(mine.code, mine.stderr).toBe(0);
       expect((mine.json() as Array<{ reservationId: string }>).map((r) => r.reservationId).sort()).toEqual([...expired, ...held].sort());
+      // A script that reads its pipe slowly still gets the whole document (it was cut short when
+      // the CLI exited before the pipe had taken all of it).
+      const slow = await concertSlowReader(['--user', user, '--json', 'reservations'], env);
+      expect(slow.code).toBe(0);
+      expect(slow.stdout.length).toBeGreaterThan(100_000);
+      expect((JSON.parse(slow.stdout) as unknown[]).length).toBe(expired.length + held.length);
       const heldOnly = await concert(['--user', user, '--json', 'reservations', '--status', 'HELD'], env);
       expect((heldOnly.json() as unknown[]).length).toBe(held.length);
 

@@ -70,6 +70,35 @@ export function concert(args: string[], env: Record<string, string>, opts: { cwd
   });
 }
 
+/**
+ * Runs the built binary with its stdout not read at first, as a slow consumer of a pipe would:
+ * the pipe fills and whatever the CLI writes after that waits inside the CLI's process.
+ */
+export function concertSlowReader(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string }> {
+  const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
+  delete childEnv.FORCE_COLOR;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'ignore'] });
+    child.stdout.pause();
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    let exited: number | null = null;
+    let ended = false;
+    const done = () => exited !== null && ended && resolve({ code: exited, stdout: Buffer.concat(chunks).toString() });
+    // Reading starts when the CLI has exited (a CLI that exits with output still unwritten loses
+    // it), or after a second (one that waits for its pipe to drain, as it should, waits for us).
+    const timer = setTimeout(() => child.stdout.resume(), 1_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      child.stdout.resume();
+      exited = code ?? 1;
+      done();
+    });
+    child.stdout.once('end', () => ((ended = true), done()));
+    child.once('error', reject);
+  });
+}
+
 /** A pseudo-terminal in-process: a TTY-looking stdin we type into and a TTY-looking stdout we read. */
 export function fakeTerminal(env: Record<string, string>, opts: { now?: () => Date } = {}) {
   const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
