@@ -119,8 +119,22 @@ export interface SpawnedApi {
  * `compiled` what `pnpm start` and the image run (packages/api/dist, built by the caller with
  * `tsc -b packages/api/tsconfig.build.json`).
  */
-export async function spawnApi(env: Record<string, string>, opts: { compiled?: boolean; nodeArgs?: string[] } = {}): Promise<SpawnedApi> {
-  const port = await freePort();
+export async function spawnApi(env: Record<string, string>, opts: { compiled?: boolean; nodeArgs?: string[]; firstPort?: number } = {}): Promise<SpawnedApi> {
+  // freePort() closes the port it found before the API binds it, so another process (or the
+  // other spawnApi of a Promise.all) can take it in between: start again on fresh ports then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnApiOnce(env, opts, attempt === 1 ? opts.firstPort : undefined);
+    } catch (err) {
+      if (attempt >= 5 || !(err instanceof PortTaken)) throw err;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function spawnApiOnce(env: Record<string, string>, opts: { compiled?: boolean; nodeArgs?: string[] }, fixedPort?: number): Promise<SpawnedApi> {
+  const port = fixedPort ?? (await freePort());
   const metricsPort = env.METRICS_PORT ?? String(await freePort());
   const entry = opts.compiled
     ? ['--conditions=concert-dist', path.join(ROOT, 'packages/api/dist/main.js')]
@@ -138,8 +152,9 @@ export async function spawnApi(env: Record<string, string>, opts: { compiled?: b
   // Generous: on a busy two-core machine a cold start (tsx transpiling the sources) can take a while.
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`API process exited early:\n${out}`);
-    const ok = await fetch(`${url}/healthz`).then(
+    if (child.exitCode !== null) throw new (/EADDRINUSE/.test(out) ? PortTaken : Error)(`API process exited early:\n${out}`);
+    // Bounded: whatever holds a taken port may accept the connection and never answer.
+    const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).then(
       (r) => r.ok,
       () => false,
     );
