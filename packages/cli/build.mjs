@@ -3,7 +3,7 @@
 // (commander, the tRPC client, inquirer, the core's zod schemas), so the packed package installs
 // with no dependencies and runs without tsx. Plain JavaScript, so it runs on any Node without a
 // TypeScript loader.
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,7 +23,6 @@ const INPUTS = path.join(CLI_ROOT, 'dist', 'concert.inputs.json');
 export async function buildCli({ clean = false } = {}) {
   const { build } = await import('esbuild');
   const dist = path.dirname(BUNDLE);
-  if (clean) rmSync(dist, { recursive: true, force: true });
   const result = await build({
     entryPoints: { concert: path.join(CLI_ROOT, 'src', 'main.ts') },
     outdir: dist,
@@ -53,6 +52,17 @@ export async function buildCli({ clean = false } = {}) {
   writeFileSync(`${INPUTS}.${process.pid}.tmp`, JSON.stringify(inputs));
   renameSync(`${INPUTS}.${process.pid}.tmp`, INPUTS);
   renameSync(tmp, BUNDLE);
+  // `clean` (prepack) removes the chunks of older builds, so none is packed. It never empties
+  // dist/ first: a CLI already running from it (a test beside `pnpm pack`) loads its chunks on
+  // demand, and this build's chunks have the same content-hashed names as theirs.
+  if (clean) {
+    const fresh = new Set(result.outputFiles.map((f) => path.resolve(f.path)));
+    const chunks = path.join(dist, 'chunks');
+    for (const name of readdirSync(chunks)) {
+      const file = path.join(chunks, name);
+      if (!fresh.has(file)) rmSync(file, { force: true });
+    }
+  }
   return BUNDLE;
 }
 
