@@ -1,10 +1,11 @@
+import { setMaxListeners } from 'node:events';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionPath } from '../src/session.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { ADMIN_KEY, buildOnce, concert, concertSlowReader, startGatedApi, tempConfigDir } from './helpers.ts';
+import { ADMIN_KEY, buildOnce, concert, concertSlowReader, fakeTerminal, startGatedApi, tempConfigDir } from './helpers.ts';
 
 // The built `concert` binary, as scripts run it, against the API as its own process on the real
 // PostgreSQL and Redis, with the waiting-room gate on.
@@ -270,6 +271,48 @@ describe('concert (built binary) against a real server', () => {
     expect(users).toHaveLength(30);
     expect(users.filter((u) => u.boughtOn.includes(scheduleId))).toHaveLength(report.paid);
     // Two rehearsals of 30 fans: generous on a loaded machine.
+  }, 300_000);
+
+  it('simulate: twenty users waiting at once print no MaxListenersExceededWarning (Node 20 counts the Ctrl-C signal\'s listeners)', async () => {
+    // Each waiting user sleeps until its next poll, and Ctrl-C cuts the sleep short. Those sleeps
+    // hung one abort listener each on the command's one interrupt signal: past ten of them, Node 20
+    // (the oldest Node the CLI supports, package.json engines) printed the warning on every
+    // rehearsal of --concurrency 11 or more. Node 22+ sets no limit on an AbortSignal, so this
+    // signal is held to Node 20's default of 10 here, and the run's warnings are collected.
+    const { concertId } = await newSale({ seats: 40, users: 0 });
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--max-active', '2')).code).toBe(0);
+    const term = fakeTerminal(env);
+    setMaxListeners(10, term.io.signal);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const code = await term.run(['--admin-key', ADMIN_KEY, '--json', 'simulate', '--concert', String(concertId), '--users', '24', '--concurrency', '20', '--pay-rate', '1', '--seed', '3']);
+      expect(code, term.stderr()).toBe(0);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    const report = JSON.parse(term.stdout()) as { waited: number; errors: Record<string, number>; oversoldSeats: number; audit: { ok: boolean } };
+    expect(report).toMatchObject({ errors: {}, oversoldSeats: 0, audit: { ok: true } });
+    // Twenty at a time through a gate of two: most of them were in line together.
+    expect(report.waited).toBeGreaterThanOrEqual(18);
+    expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
+
+    // Ctrl-C still reaches every user in line: a rehearsal interrupted with twenty waiting stops
+    // at once, with no report, and gives the slots back.
+    const next = await newSale({ seats: 40, users: 0 });
+    expect((await admin('admin', 'queue', 'config', String(next.concertId), '--max-active', '1')).code).toBe(0);
+    const stopped = fakeTerminal(env);
+    const running = stopped.run(['--admin-key', ADMIN_KEY, '--json', 'simulate', '--concert', String(next.concertId), '--users', '40', '--concurrency', '20', '--pay-rate', '0']);
+    const line = harnessAdmin(api.url).admin.queue.stats;
+    await expect.poll(async () => (await line.query({ concertId: next.concertId })).waiting, { timeout: 60_000 }).toBeGreaterThanOrEqual(15);
+    const t0 = performance.now();
+    stopped.interrupt.abort(new DOMException('Interrupted', 'AbortError'));
+    expect(await running).toBe(130);
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(stopped.stdout()).toBe('');
+    // (stderr is a terminal here: the progress bar drew on it before the error.)
+    expect(stopped.stderr()).toMatch(/\{"error":\{"code":"INTERRUPTED"/);
   }, 300_000);
   it('a paused sale says so: queue status and the waiting line name the pause instead of "ETA unknown"', async () => {
     const { concertId, userIds } = await newSale({ users: 2 });

@@ -143,7 +143,8 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
   bar?.start(opts.users, 0, payload());
   const tick = () => bar?.update(counts.done, payload());
 
-  const journey = async (api: ApiClient, userId: number) => {
+  /** `interrupted` is this user's own view of Ctrl-C (see worker). */
+  const journey = async (api: ApiClient, userId: number, interrupted: AbortSignal) => {
     let token: string | undefined;
     try {
       let t = await timed('enter', () => api.queue.enter.mutate({ concertId: opts.concert }));
@@ -155,7 +156,7 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
       try {
         while (t.status === 'WAITING') {
           if (performance.now() - entered > maxWaitMs) throw new CliFailure('WAIT_TIMEOUT', null, 'gave up waiting');
-          await sleep(t.pollAfterMs, signal);
+          await sleep(t.pollAfterMs, interrupted);
           t = await timed('status', () => api.queue.status.query({}, withToken(token)));
         }
       } finally {
@@ -241,13 +242,17 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
 
   let next = 0;
   const worker = async () => {
+    // Each worker waits on a signal of its own that follows Ctrl-C's: a sleep in line hangs its
+    // abort listener there, not on the one interrupt signal shared by every user in flight, which
+    // past ten listeners (Node 20's limit) printed a MaxListenersExceededWarning.
+    const interrupted = AbortSignal.any([signal]);
     while (next < opts.users && !signal.aborted) {
       const i = next++;
       try {
         const old = reusable[i];
         let userId = old;
-        if (old === undefined || !(await reuse(old, ctx.clientFor({ userId: old }, { signal })))) userId = await newUser();
-        await journey(ctx.clientFor({ userId: userId! }, { signal }), userId!);
+        if (old === undefined || !(await reuse(old, ctx.clientFor({ userId: old }, { signal: interrupted })))) userId = await newUser();
+        await journey(ctx.clientFor({ userId: userId! }, { signal: interrupted }), userId!, interrupted);
       } catch (err) {
         if (!signal.aborted) {
           const code = codeOf(err);
