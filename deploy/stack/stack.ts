@@ -1,5 +1,5 @@
 /**
- * `pnpm stack up | status | down [--purge] | rehearse --fans N [--kill-one]`: the production shape
+ * `pnpm stack up | status | down [--purge] | rehearse [--fans N] [--seats N] [--shows N] …`: the production shape
  * on this machine, without Docker, from Debian's packages — nginx in front (the compose file's
  * deploy/nginx.conf with this machine's upstreams), three API processes on compiled output, a
  * three-master Redis Cluster with append-only files, and PgBouncer in transaction pooling in
@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { cli as redisCli, startRedisCluster, stopRedisCluster } from '../../test/redis-cluster.ts';
-import { rehearse } from './rehearse.ts';
+import { parseRehearseArgs, REHEARSE_USAGE, RehearseUsageError, rehearse } from './rehearse.ts';
 import {
   alive,
   apiEnv,
@@ -104,25 +104,26 @@ async function down(purge: boolean): Promise<void> {
 }
 
 
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i < 0 ? undefined : process.argv[i + 1];
-}
+const USAGE = `usage: pnpm stack <command>
+pnpm stack up                    start nginx, three API processes, a 3-master Redis Cluster and PgBouncer (state in .stack/)
+pnpm stack status                what is up; exit 1 when anything is down
+pnpm stack down [--purge]        stop it all (--purge also removes .stack/ and the database)
+${REHEARSE_USAGE}`;
 
-const [cmd] = process.argv.slice(2);
+const [cmd, ...rest] = process.argv.slice(2);
 try {
   if (cmd === 'up') await up();
   else if (cmd === 'status') process.exitCode = (await status()) ? 0 : 1;
-  else if (cmd === 'down') await down(process.argv.includes('--purge'));
-  else if (cmd === 'rehearse') {
-    const fans = Number(option('--fans') ?? 2000);
-    if (!Number.isInteger(fans) || fans < 1) throw new Error('--fans takes a whole number');
-    process.exitCode = (await rehearse({ fans, killOne: process.argv.includes('--kill-one'), seed: Number(option('--seed') ?? 1) })) ? 0 : 1;
-  } else {
-    console.error('usage: pnpm stack up | status | down [--purge] | rehearse --fans N [--kill-one] [--seed S]');
+  else if (cmd === 'down') await down(rest.includes('--purge'));
+  else if (cmd === 'rehearse' && (rest.includes('--help') || rest.includes('-h'))) console.log(REHEARSE_USAGE);
+  else if (cmd === 'rehearse') process.exitCode = (await rehearse(parseRehearseArgs(rest))).ok ? 0 : 1;
+  else if (cmd === 'help' || cmd === '--help' || cmd === '-h') console.log(USAGE);
+  else {
+    console.error(USAGE);
     process.exitCode = 2;
   }
 } catch (err) {
   console.error(`stack: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
+  if (err instanceof RehearseUsageError) console.error('see: pnpm stack rehearse --help');
+  process.exitCode = err instanceof RehearseUsageError ? 2 : 1;
 }
