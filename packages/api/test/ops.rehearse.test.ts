@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ZCreateConcertInput } from '@concert/core';
@@ -8,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   countInversions,
+  fanClients,
   type FanTrace,
   type Ledger,
   MAX_SEATS_PER_SHOW,
@@ -123,6 +126,50 @@ describe('pnpm stack rehearse: the checks behind its last line', () => {
     expect(bad({ auditOk: false }).line).toMatch(/ FAILED: audit failed$/);
     expect(bad({ ledger: { ...ledger, sold: 0, distinctSeats: 0 } }).line).toMatch(/ FAILED: nothing sold$/);
     expect(bad({ hardErrors: { INTERNAL_ERROR: 2 } }).line).toMatch(/ FAILED: errors INTERNAL_ERROR×2$/);
+  });
+});
+
+describe('pnpm stack rehearse: the fans\' connections', () => {
+  it('a buyer\'s hold does not wait in the rehearsal\'s own process behind the line\'s polls', async () => {
+    // A server whose status polls do not answer (a line far over capacity) until it is told to,
+    // and whose holds answer at once.
+    const arrived: string[] = [];
+    const hanging: ServerResponse[] = [];
+    let stuck = true;
+    const answer = (res: ServerResponse, json: unknown) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ result: { data: { json } } }));
+    };
+    const server = createServer((req, res) => {
+      const procedure = new URL(req.url!, 'http://x').pathname.replace('/trpc/', '');
+      arrived.push(procedure);
+      req.resume();
+      if (procedure === 'queue.status') return void (stuck ? hanging.push(res) : answer(res, { status: 'WAITING' }));
+      answer(res, { reservationId: 'r-1', seats: [7] });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const clients = fanClients(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { line: 2, buying: 4 });
+    try {
+      const polls = Array.from({ length: 6 }, () => clients.line({}).queue.status.query({}));
+      // The line's two sockets are taken; its other four polls wait here, not at the server.
+      await expect.poll(() => arrived.length).toBe(2);
+      const t0 = performance.now();
+      const held = await clients.buying({}).reservations.hold.mutate({ scheduleId: 1, seatNumbers: [7], idempotencyKey: 'hold-key-1' }, { signal: AbortSignal.timeout(5_000) });
+      expect(held).toMatchObject({ reservationId: 'r-1' });
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      expect(arrived).toEqual(['queue.status', 'queue.status', 'reservations.hold']);
+      // Once the line answers, the polls that waited go out too.
+      stuck = false;
+      for (const res of hanging.splice(0)) answer(res, { status: 'WAITING' });
+      expect(await Promise.all(polls)).toEqual(Array(6).fill({ status: 'WAITING' }));
+      expect(arrived.filter((p) => p === 'queue.status')).toHaveLength(6);
+    } finally {
+      stuck = false;
+      for (const res of hanging.splice(0)) res.destroy();
+      await clients.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 
