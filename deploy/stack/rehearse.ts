@@ -265,6 +265,11 @@ export interface RehearsalResult {
   ok: boolean;
   /** The last line printed. */
   line: string;
+  admitted: number;
+  /** The most fans WAITING at once, as the fans saw it. */
+  longestLine: number;
+  /** How the fans who were not admitted left, and the admitted who found no seat. */
+  ended: { expired: number; soldOut: number; stillWaiting: number; noSeat: number };
   concertId: number;
   scheduleIds: number[];
   userIds: number[];
@@ -338,7 +343,8 @@ export async function rehearse(opts: RehearsalOptions, target: RehearsalTarget =
     const userIds = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
     const secret = new TextEncoder().encode(target.jwtSecret);
     const jwt = (userId: number) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(String(userId)).setExpirationTime('2h').sign(secret);
-    const layout = sizes.every((n) => n === sizes[0]) ? `${sizes.length} shows × ${sizes[0]} seats` : `${sizes.length} shows of ${sizes.join(', ')} seats`;
+    const shows = sizes.length === 1 ? '1 show' : `${sizes.length} shows`;
+    const layout = sizes.every((n) => n === sizes[0]) ? `${shows} × ${sizes[0]} seats` : `${shows} of ${sizes.join(', ')} seats`;
     log(`stack: rehearsal: concert ${concert.concertId}, ${layout} (${capacity} in all), ${opts.fans} fans, maxActive ${opts.maxActive}${opts.killOne ? ', one API process killed half-way' : ''}`);
 
     let saleOver = false;
@@ -392,7 +398,7 @@ export async function rehearse(opts: RehearsalOptions, target: RehearsalTarget =
     };
 
     const fans: FanTrace[] = [];
-    const ended = { expired: 0, soldOut: 0, noSeat: 0, saleOver: 0 };
+    const ended = { expired: 0, soldOut: 0, stillWaiting: 0, noSeat: 0 };
     let waiting = 0;
     let longestLine = 0;
     const entering = limiter(ENTERS_IN_FLIGHT);
@@ -410,9 +416,7 @@ export async function rehearse(opts: RehearsalOptions, target: RehearsalTarget =
       let t = ticket;
       if (t.status === 'WAITING') longestLine = Math.max(longestLine, ++waiting);
       try {
-        while (!saleOver && t.status !== 'ACTIVE') {
-          if (t.status === 'EXPIRED') return void ended.expired++;
-          if ((t.status as string) === 'SOLD_OUT') return void ended.soldOut++;
+        while (!saleOver && (t.status === 'WAITING' || t.status === 'PRE_QUEUE')) {
           // As the server asks, a little spread so that fans do not poll in step.
           await pause(t.pollAfterMs * (1 + 0.2 * random()));
           if (saleOver) break;
@@ -428,8 +432,11 @@ export async function rehearse(opts: RehearsalOptions, target: RehearsalTarget =
       } finally {
         if (ticket.status === 'WAITING') waiting--;
       }
+      // Told so by the line (also a fan who entered once it had sold out), or still in it when the sale ended.
+      if (t.status === 'EXPIRED') return void ended.expired++;
+      if (t.status === 'SOLD_OUT') return void ended.soldOut++;
       if (t.status !== 'ACTIVE') {
-        ended.saleOver++;
+        ended.stillWaiting++;
         return void (await inLine.queue.leave.mutate({}).catch(() => {}));
       }
       fan.firstActiveAt = Date.now();
@@ -482,7 +489,7 @@ export async function rehearse(opts: RehearsalOptions, target: RehearsalTarget =
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     log(`fans ${opts.fans}, admitted ${admitted}, seats sold ${ledger.sold}/${capacity} in a sale of ${saleSeconds.toFixed(1)} s (${seconds} s in all)`);
     log(
-      `line: longest ${longestLine} waiting at once; ended in line: ${ended.expired} dropped (EXPIRED), ${ended.soldOut} told SOLD_OUT, ${ended.saleOver} still waiting when it sold out; ${ended.noSeat} admitted found no seat`,
+      `line: longest ${longestLine} waiting at once; not admitted: ${ended.expired} dropped (EXPIRED), ${ended.soldOut} told SOLD_OUT, ${ended.stillWaiting} still waiting when the sale ended; ${ended.noSeat} admitted found no seat`,
     );
     log(`requests: status ${latencies.status.length}, holds ${latencies.hold.length}, payments ${latencies.pay.length}; retried: ${JSON.stringify(Object.fromEntries(Object.entries(errors).filter(([c]) => c.startsWith('retried:'))))}`);
     log(`audit: ${audit.ok ? 'ok' : 'FAILED'} (${audit.checks.map((c) => `${c.name}${c.ok ? '' : ' FAILED'}`).join(', ')})`);
@@ -491,7 +498,7 @@ export async function rehearse(opts: RehearsalOptions, target: RehearsalTarget =
     // (Before the verdict: the last line is the verdict.)
     if (killed !== undefined) log(`stack: API process 1 stays down: 'pnpm stack up' starts it again`);
     log(v.line);
-    return { ok: v.ok, line: v.line, concertId: concert.concertId, scheduleIds, userIds, ledger };
+    return { ok: v.ok, line: v.line, admitted, longestLine, ended, concertId: concert.concertId, scheduleIds, userIds, ledger };
   } finally {
     await sql.end();
     await clients.close();

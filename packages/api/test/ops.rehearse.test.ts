@@ -213,6 +213,23 @@ describe('pnpm stack rehearse: a whole sale through nginx in front of two API pr
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  it('accounts for every fan once when the sale sells out while fans are still arriving', async () => {
+    const lines: string[] = [];
+    const result = await rehearse(
+      { fans: 1000, seats: 3, shows: 1, maxActive: 3, killOne: false, seed: 2 },
+      { url, adminKey: ADMIN_KEY, jwtSecret, databaseUrl: db.url, log: (l) => lines.push(l) },
+    );
+    console.log(lines.join('\n'));
+    expect(result.ok, lines.join('\n')).toBe(true);
+    expect(result.ledger).toMatchObject({ capacity: 3, sold: 3, distinctSeats: 3 });
+    const { expired, soldOut, stillWaiting } = result.ended;
+    expect(result.admitted + expired + soldOut + stillWaiting).toBe(1000);
+    // Those who came once it had sold out were told SOLD_OUT by the line; they were never in it.
+    expect(soldOut).toBeGreaterThan(0);
+    expect(stillWaiting).toBeLessThanOrEqual(result.longestLine);
+    expect(lines.join('\n')).toContain(`${soldOut} told SOLD_OUT, ${stillWaiting} still waiting when the sale ended`);
+  }, 300_000);
+
   it('sells every seat of 3 shows to 160 fans who all arrive at once, with one API process SIGKILLed half-way, and the invariants hold', async () => {
     const lines: string[] = [];
     const result = await rehearse(
