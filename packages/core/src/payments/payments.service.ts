@@ -106,7 +106,7 @@ export class PaymentsService {
         ...(active ? { paidWith: { concertId, tokenId: active.tokenId } } : {}),
       };
       await complete(trx, result);
-      onCommit(() => this.deps.seatMaps.invalidate(concertId, scheduleId));
+      onCommit(() => this.deps.seatMaps.invalidate(concertId, scheduleId, 'claim'));
       return result;
     });
   }

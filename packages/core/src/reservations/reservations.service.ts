@@ -99,7 +99,7 @@ export class ReservationsService {
           };
           await insertReservationEvent(trx, 'reservation.held', { ...result, userId }, at);
           await complete(trx, result);
-          onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId));
+          onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId, 'claim'));
           return result;
         });
       },
