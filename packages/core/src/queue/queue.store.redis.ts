@@ -437,9 +437,9 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async seatsChanged(concertId: number): Promise<number> {
-    const n = await this.redis.hincrby(queueKeys(concertId).inventory, 'dirty', 1);
-    // A quiet sold-out line left the ticker: the change may bring seats back.
-    await this.register(concertId);
+    // A quiet sold-out line left the ticker: the change may bring seats back (both sent at once:
+    // the registry lives in a slot of its own).
+    const [n] = await Promise.all([this.redis.hincrby(queueKeys(concertId).inventory, 'dirty', 1), this.register(concertId)]);
     return n;
   }
 
