@@ -198,7 +198,10 @@ async function watch<T>(fn: () => Promise<T>): Promise<{ result: T; sent: Sent[]
   const original = proto.query;
   const sent: Sent[] = [];
   proto.query = function (this: unknown, ...a: unknown[]) {
-    const [text, values] = a;
+    // A named statement (DB_PREPARED_STATEMENTS) comes as one config object.
+    const [first, second] = a;
+    const named = typeof first === 'object' && first !== null && 'text' in first ? (first as { text: unknown; values?: unknown }) : undefined;
+    const [text, values] = named ? [named.text, named.values] : [first, second];
     const out = original.apply(this, a);
     if (typeof text === 'string' && out instanceof Promise) {
       const q: Sent = { text, values: Array.isArray(values) ? values : [] };

@@ -159,6 +159,8 @@ export function apiEnv(i: number): NodeJS.ProcessEnv {
     PORT: String(PORTS.apis[i]),
     METRICS_PORT: String(PORTS.metrics[i]),
     DATABASE_URL: dbUrl(true),
+    // Debian's PgBouncer (1.18) cannot carry named statements between server connections.
+    DB_PREPARED_STATEMENTS: 'off',
     REDIS_URL: urlOf(PORTS.redis),
     AUTH_MODE: 'jwt',
     AUTH_JWT_SECRET: s.authJwtSecret,

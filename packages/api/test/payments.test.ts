@@ -47,6 +47,15 @@ describe('payments', () => {
     expect(await balanceOf(u)).toBe(300_000);
     const after = await fan(u).reservations.get.query({ reservationId: r.reservationId });
     expect(after).toEqual({ ...r, status: 'PAID', paidAt: clock.now() });
+    // The payment's event carries the reservation exactly as a read after the sale returns it.
+    const events = await suite.api.core.db
+      .selectFrom('outbox_events')
+      .select('data')
+      .where('reservation_id', '=', r.reservationId)
+      .where('type', '=', 'payment.completed')
+      .execute();
+    expect(events).toHaveLength(1);
+    expect((events[0]!.data as { reservation: unknown }).reservation).toEqual(JSON.parse(JSON.stringify({ ...after, userId: u })));
     const seats = (await (await book.forSchedule(other, scheduleId)).concerts.seats.query({ scheduleId })).seats;
     expect(seats.filter((s) => s.status === 'SOLD').map((s) => s.seatNumber)).toEqual([4, 5]);
     expect(seats.filter((s) => s.status !== 'SOLD').every((s) => s.status === 'AVAILABLE')).toBe(true);

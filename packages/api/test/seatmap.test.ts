@@ -100,4 +100,42 @@ describe('seat-map cache never refuses a free seat', () => {
     const fanB = await withToken(q, b, concertId);
     expect(await outcome(fanB.reservations.hold.mutate({ scheduleId, seatNumbers: [2], idempotencyKey: key() }))).toBe('OK');
   });
+  it('a hold checks taken seats against a map that has seen every release: a seat cancelled in another process is held at once', async () => {
+    const { concertId, scheduleId, userIds } = await seedSale(q.url, { users: 3, seatCount: 10 });
+    const [a, b, c] = userIds as [number, number, number];
+    const fanA = await withToken(q, a, concertId);
+    const held = await fanA.reservations.hold.mutate({ scheduleId, seatNumbers: [3], idempotencyKey: key() });
+    // P caches the map with seat 3 HELD.
+    const fanB = await withToken(p, b, concertId);
+    expect(await seatStatus(fanB, scheduleId, 3)).toBe('HELD');
+    // Q: A cancels (a release), then C claims another seat (a claim after the release).
+    await fanA.reservations.cancel.mutate({ reservationId: held.reservationId });
+    const fanC = await withToken(q, c, concertId);
+    await fanC.reservations.hold.mutate({ scheduleId, seatNumbers: [4], idempotencyKey: key() });
+    // B's hold on P must not be turned away by P's map from before the release.
+    expect(await outcome(fanB.reservations.hold.mutate({ scheduleId, seatNumbers: [3], idempotencyKey: key() }))).toBe('OK');
+  });
+
+  it('holds on distinct seats do not load the seat map again for each other’s claims (only maps to show do)', async () => {
+    const { concertId, scheduleId, userIds } = await seedSale(q.url, { users: 21, seatCount: 40 });
+    const fans = await Promise.all(userIds.map((u) => withToken(q, u, concertId)));
+    // The map is cached (the first read of a concert starts its versions' epoch and reads through).
+    expect(await seatStatus(fans[0]!, scheduleId, 1)).toBe('AVAILABLE');
+    expect(await seatStatus(fans[0]!, scheduleId, 1)).toBe('AVAILABLE');
+    const loads = q.core.seatMaps.loadCount;
+    expect(await seatStatus(fans[0]!, scheduleId, 1)).toBe('AVAILABLE');
+    expect(q.core.seatMaps.loadCount).toBe(loads);
+    for (const [i, fan] of fans.slice(1).entries()) {
+      expect(await outcome(fan.reservations.hold.mutate({ scheduleId, seatNumbers: [i + 1], idempotencyKey: key() }))).toBe('OK');
+    }
+    // 20 claims, 20 new versions: the holds' checks of taken seats loaded nothing.
+    expect(q.core.seatMaps.loadCount - loads).toBe(0);
+    // A map to show wants every change: one load, and every claim is in it.
+    const map = (await fans[0]!.concerts.seats.query({ scheduleId })).seats;
+    expect(map.slice(0, 20).every((seat) => seat.status === 'HELD')).toBe(true);
+    expect(map[20]!.status).toBe('AVAILABLE');
+    expect(q.core.seatMaps.loadCount - loads).toBe(1);
+    // And a hold of a seat claimed since the cached map was loaded is still refused by the database.
+    expect(await outcome(fans[0]!.reservations.hold.mutate({ scheduleId, seatNumbers: [5], idempotencyKey: key() }))).toBe('SEAT_UNAVAILABLE');
+  });
 });

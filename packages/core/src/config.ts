@@ -72,6 +72,9 @@ const ZEnv = z.object({
   CHARGE_MAX_PER_TX: int(1).default(1_000_000),
   CHARGE_MONTHLY_LIMIT: int(1).default(5_000_000),
   DB_POOL_SIZE: int(1, 1000).default(20),
+  // Named (server-side prepared) statements: off behind a transaction pooler that cannot carry
+  // them from one server connection to the next (PgBouncer before 1.21, or max_prepared_statements = 0).
+  DB_PREPARED_STATEMENTS: z.enum(['on', 'off']).default('on'),
   RATE_LIMITS: z.enum(['on', 'off']).default('on'),
   RATE_LIMIT_MUTATIONS_PER_10S: int(1, 1_000_000).default(200),
   RATE_LIMIT_ENTER_PER_10S: int(1, 1_000_000).default(20),
@@ -124,6 +127,8 @@ export interface Config {
   adminApiKey: string;
   charge: { maxPerTx: number; monthlyLimit: number };
   dbPoolSize: number;
+  /** Statements run as named (prepared) statements; off behind a pooler that cannot carry them. */
+  dbPreparedStatements: boolean;
   /** Per-user limits shared by every replica (through the queue store's Redis). */
   rateLimits: { enabled: boolean; mutationsPer10s: number; enterPer10s: number };
   refundCutoffHours: number;
@@ -200,6 +205,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminApiKey: e.ADMIN_API_KEY ?? DEV_ADMIN_API_KEY,
     charge: { maxPerTx: e.CHARGE_MAX_PER_TX, monthlyLimit: e.CHARGE_MONTHLY_LIMIT },
     dbPoolSize: e.DB_POOL_SIZE,
+    dbPreparedStatements: e.DB_PREPARED_STATEMENTS === 'on',
     rateLimits: { enabled: e.RATE_LIMITS === 'on', mutationsPer10s: e.RATE_LIMIT_MUTATIONS_PER_10S, enterPer10s: e.RATE_LIMIT_ENTER_PER_10S },
     refundCutoffHours: e.REFUND_CUTOFF_HOURS,
     waitlistOfferSeconds: e.WAITLIST_OFFER_SECONDS,

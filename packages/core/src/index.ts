@@ -96,7 +96,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
       await migrator.destroy().catch(() => {});
     }
   }
-  const handle: DialectHandle = createDialect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize });
+  const handle: DialectHandle = createDialect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize, prepared: config.dbPreparedStatements });
   const db = new Kysely<DB>({ dialect: handle.dialect });
   try {
     if (!config.databaseUrl && !overrides.skipMigrations) await migrateToLatest(db as Kysely<unknown>);

@@ -111,6 +111,35 @@ export async function insertSeats(trx: Tx, seats: Array<{ schedule_id: number; s
 }
 
 /**
+ * What the waiting room needs of a concert's shows that have not started and are not cancelled:
+ * whether each has a seat AVAILABLE, or else when its first live hold lapses (no entry at all:
+ * sold out). One probe of `seats_unsold_idx` per show, whatever the number of seats: the first
+ * unsold seat in held_until order is free (no hold, or a lapsed one) or the show's next lapse.
+ * `now` is the time the statement is compared with (a lapsed hold is free).
+ */
+export async function findShowAvailability(db: Executor, concertId: number, now: Moment) {
+  const { rows } = await sql<{ id: number; found: boolean | null; first_hold_end: Date | null; now: Date }>`
+    SELECT sc.id, f.found, f.held_until AS first_hold_end, ${now}::timestamptz AS now
+    FROM schedules sc
+    LEFT JOIN LATERAL (
+      SELECT true AS found, s.held_until FROM seats s
+      WHERE s.schedule_id = sc.id AND s.sold_at IS NULL
+      ORDER BY s.held_until NULLS FIRST
+      LIMIT 1
+    ) f ON true
+    WHERE sc.concert_id = ${concertId} AND sc.starts_at > ${now} AND sc.cancelled_at IS NULL`.execute(db);
+  return rows.map((r) => {
+    const available = r.found === true && (r.first_hold_end === null || r.first_hold_end <= r.now);
+    return {
+      scheduleId: r.id,
+      available,
+      /** When its first live hold lapses; null when a seat is AVAILABLE now or none is unsold. */
+      nextLapse: r.found === true && !available ? r.first_hold_end : null,
+    };
+  });
+}
+
+/**
  * Per schedule of the concert that has not started and is not cancelled: seats AVAILABLE (a lapsed hold counts), HELD
  * and SOLD, those whose hold lapses soon, and when the first one lapses. One pass over the
  * concert's seats.

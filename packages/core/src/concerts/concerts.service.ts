@@ -56,13 +56,17 @@ export class ConcertsService {
     return repo.findSeatCounts(this.deps.db, concertId, now, lapsingWithinMs);
   }
 
-  /** The concert's bookable seats in all, as its waiting room needs them. */
+  /**
+   * The concert's bookable seats as its waiting room needs them, read after every change of
+   * them: how many shows have a seat AVAILABLE, how many have none AVAILABLE but some HELD, and
+   * when the first of those holds lapses. A probe per show, not a count of its seats.
+   */
   async inventory(concertId: number, now: Moment = dbNow(this.deps.clock)): Promise<Inventory> {
-    const shows = await this.seatCounts(concertId, now);
+    const shows = await repo.findShowAvailability(this.deps.db, concertId, now);
     const lapses = shows.flatMap((s) => (s.nextLapse ? [s.nextLapse.getTime()] : []));
     return {
-      available: shows.reduce((n, s) => n + s.available, 0),
-      held: shows.reduce((n, s) => n + s.held, 0),
+      available: shows.filter((s) => s.available).length,
+      held: lapses.length,
       nextLapse: lapses.length ? Math.min(...lapses) : null,
     };
   }
@@ -95,7 +99,7 @@ export class ConcertsService {
    * transaction; the conditional UPDATE stays the only judge of a seat that looks free.
    */
   async takenSeats(pass: ActivePass, scheduleId: number, seatNumbers: number[]): Promise<number[]> {
-    const seats = await this.cachedSeats(pass, scheduleId);
+    const seats = await this.cachedSeats(pass, scheduleId, 'no-false-taken');
     const now = this.deps.clock.now().getTime();
     return seatNumbers.filter((n) => {
       const seat = seats[n - 1];
@@ -104,14 +108,14 @@ export class ConcertsService {
   }
 
   /** The seat map behind the gate: the pass's concert, and the seat-map version its check read, if any. */
-  private cachedSeats(pass: ActivePass, scheduleId: number) {
+  private cachedSeats(pass: ActivePass, scheduleId: number, need?: 'current' | 'no-false-taken') {
     const load = async () => {
       // Only on a cache miss; a cancellation invalidates the cached map after it commits.
       await assertNotCancelled(this.deps.db, scheduleId);
       const rows = await repo.findSeatMap(this.deps.db, scheduleId, dbNow(this.deps.clock));
       return rows.map((s) => ({ seatNumber: s.seat_number, grade: s.grade, price: s.price, status: s.status, heldUntil: s.held_until }));
     };
-    return this.deps.seatMaps.get(pass.concertId, scheduleId, load, pass.seatMapVersion);
+    return this.deps.seatMaps.get(pass.concertId, scheduleId, load, pass.seatMapVersion, need);
   }
 
   /** Schedules never change once created, so each is read from the database once per process. */

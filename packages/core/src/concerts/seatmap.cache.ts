@@ -13,11 +13,20 @@ import type { SeatStatus } from '../types.ts';
 export interface SeatMapVersion {
   epoch: string;
   n: number;
+  /**
+   * The number of changes that could have turned a taken seat free (a release, a refund, a
+   * waitlist offer...): every change but a hold's claim and a payment's sale. A map read at or
+   * after the current `freed` never calls a free seat taken, however many claims came since.
+   */
+  freed: number;
 }
+
+/** A change of seats: `claim` only takes free seats (a hold) or sells held ones (a payment); `any` may free some. */
+export type SeatChange = 'claim' | 'any';
 
 export interface SeatVersionStore {
   get(concertId: number, scheduleId: number): Promise<SeatMapVersion | undefined>;
-  bump(concertId: number, scheduleId: number): Promise<void>;
+  bump(concertId: number, scheduleId: number, change: SeatChange): Promise<void>;
   /** Starts an epoch if there is none (after a read found none). */
   init(concertId: number): Promise<void>;
 }
@@ -28,13 +37,15 @@ const newEpoch = () => randomBytes(9).toString('base64url');
 export class RedisSeatVersionStore implements SeatVersionStore {
   constructor(private readonly redis: RedisClient) {}
   async get(concertId: number, scheduleId: number): Promise<SeatMapVersion | undefined> {
-    const [epoch, n] = await this.redis.hmget(seatMapVersionsKey(concertId), 'epoch', String(scheduleId));
-    return epoch ? { epoch, n: Number(n ?? 0) } : undefined;
+    const [epoch, n, freed] = await this.redis.hmget(seatMapVersionsKey(concertId), 'epoch', String(scheduleId), `${scheduleId}:freed`);
+    return epoch ? { epoch, n: Number(n ?? 0), freed: Number(freed ?? 0) } : undefined;
   }
-  async bump(concertId: number, scheduleId: number): Promise<void> {
+  async bump(concertId: number, scheduleId: number, change: SeatChange): Promise<void> {
     const key = seatMapVersionsKey(concertId);
+    const tx = this.redis.multi().hsetnx(key, 'epoch', newEpoch()).hincrby(key, String(scheduleId), 1);
+    if (change === 'any') tx.hincrby(key, `${scheduleId}:freed`, 1);
     // exec() reports a failed command in its results rather than by rejecting.
-    const results = await this.redis.multi().hsetnx(key, 'epoch', newEpoch()).hincrby(key, String(scheduleId), 1).exec();
+    const results = await tx.exec();
     const failed = results ? results.find(([err]) => err)?.[0] : new Error('seat-map version bump aborted');
     if (failed) throw failed;
   }
@@ -45,12 +56,13 @@ export class RedisSeatVersionStore implements SeatVersionStore {
 
 export class MemorySeatVersionStore implements SeatVersionStore {
   private readonly epoch = newEpoch();
-  private readonly versions = new Map<number, number>();
+  private readonly versions = new Map<number, { n: number; freed: number }>();
   async get(_concertId: number, scheduleId: number): Promise<SeatMapVersion> {
-    return { epoch: this.epoch, n: this.versions.get(scheduleId) ?? 0 };
+    return { epoch: this.epoch, ...(this.versions.get(scheduleId) ?? { n: 0, freed: 0 }) };
   }
-  async bump(_concertId: number, scheduleId: number): Promise<void> {
-    this.versions.set(scheduleId, (this.versions.get(scheduleId) ?? 0) + 1);
+  async bump(_concertId: number, scheduleId: number, change: SeatChange): Promise<void> {
+    const v = this.versions.get(scheduleId) ?? { n: 0, freed: 0 };
+    this.versions.set(scheduleId, { n: v.n + 1, freed: v.freed + (change === 'any' ? 1 : 0) });
   }
   async init(): Promise<void> {}
 }
@@ -97,7 +109,7 @@ export class SeatMapCache {
   private readonly entries = new Map<number, { version: SeatMapVersion; seats: CachedSeat[]; staleAt: number }>();
   private readonly loads = new Map<string, Promise<CachedSeat[]>>();
   /** Schedules whose version bump failed: concert, and when. Read through until a bump lands. */
-  private readonly unbumped = new Map<number, { concertId: number; since: number }>();
+  private readonly unbumped = new Map<number, { concertId: number; since: number; change: SeatChange }>();
   private rebumping: NodeJS.Timeout | undefined;
   /** Seat-map queries run, for metrics and the benchmark's stampede check. */
   loadCount = 0;
@@ -115,13 +127,19 @@ export class SeatMapCache {
 
   /**
    * `known`: the current version when the caller already has it (read along with the gate's
-   * check); null when that read found no epoch.
+   * check); null when that read found no epoch. `need`: `current` (a map to show) wants every
+   * change; `no-false-taken` (a hold's check of taken seats, which only turns away what it calls
+   * taken) takes a cached map that has seen every change that may have freed a seat: claims since
+   * then only make it call a taken seat free, which the database's conditional UPDATE then judges.
+   * In a storm of holds on distinct seats every hold is a new version; without this each one
+   * would load the whole map again.
    */
   async get(
     concertId: number,
     scheduleId: number,
     load: () => Promise<CachedSeat[]>,
     known?: SeatMapVersion | null,
+    need: 'current' | 'no-false-taken' = 'current',
   ): Promise<CachedSeat[]> {
     if (this.unbumped.has(scheduleId)) return load();
     let version: SeatMapVersion | undefined;
@@ -137,7 +155,10 @@ export class SeatMapCache {
     const now = this.deps.clock.now().getTime();
     const hit = this.entries.get(scheduleId);
     // A newer map than the version this reader saw is as good (a reader whose version read raced a bump).
-    if (hit && hit.version.epoch === version.epoch && hit.version.n >= version.n && now < hit.staleAt) return hit.seats;
+    if (hit && hit.version.epoch === version.epoch && now < hit.staleAt) {
+      if (hit.version.n >= version.n) return hit.seats;
+      if (need === 'no-false-taken' && hit.version.freed >= version.freed) return hit.seats;
+    }
     const flight = `${scheduleId}:${version.epoch}:${version.n}`;
     let pending = this.loads.get(flight);
     if (pending) this.sharedLoads++;
@@ -159,14 +180,19 @@ export class SeatMapCache {
     return pending;
   }
 
-  /** After a commit that changed the schedule's seats. Never throws: a failed bump is retried. */
-  async invalidate(concertId: number, scheduleId: number): Promise<void> {
+  /**
+   * After a commit that changed the schedule's seats. Never throws: a failed bump is retried.
+   * `change`: `claim` only for a hold's claim or a payment's sale (see SeatMapVersion.freed).
+   */
+  async invalidate(concertId: number, scheduleId: number, change: SeatChange = 'any'): Promise<void> {
     // Only the version moves: dropping the local entry first would let readers who still see
     // the old version load it again, a second query for one change.
     // The waiting room is told alongside the bump; a bump that fails is retried every REBUMP_EVERY_MS.
     await Promise.all([
-      this.deps.versions.bump(concertId, scheduleId).catch(() => {
-        this.unbumped.set(scheduleId, { concertId, since: this.deps.clock.now().getTime() });
+      this.deps.versions.bump(concertId, scheduleId, change).catch(() => {
+        // A pending bump that may free seats stays one.
+        const kind = this.unbumped.get(scheduleId)?.change === 'any' ? 'any' : change;
+        this.unbumped.set(scheduleId, { concertId, since: this.deps.clock.now().getTime(), change: kind });
         this.rebumpSoon();
       }),
       this.deps.onChange?.(concertId).catch(() => {}),
@@ -190,7 +216,7 @@ export class SeatMapCache {
   private async rebump(): Promise<void> {
     const now = this.deps.clock.now().getTime();
     for (const [scheduleId, pending] of [...this.unbumped]) {
-      const landed = await this.deps.versions.bump(pending.concertId, scheduleId).then(() => true, () => false);
+      const landed = await this.deps.versions.bump(pending.concertId, scheduleId, pending.change).then(() => true, () => false);
       // Past MAX_AGE_MS every map loaded before the change has been dropped, in every process.
       // (A change that failed its own bump meanwhile keeps its mark.)
       if (this.unbumped.get(scheduleId) === pending && (landed || now - pending.since > MAX_AGE_MS)) this.unbumped.delete(scheduleId);

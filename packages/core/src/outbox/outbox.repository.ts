@@ -20,19 +20,39 @@ export interface OutboxEvent {
  */
 export async function insertEvent(trx: Tx, event: OutboxEvent): Promise<string> {
   const id = randomUUID();
-  const orderingKey = event.reservationId ?? `schedule:${event.scheduleId ?? 0}`;
-  await sql`
-    WITH e AS (
-      INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
-      VALUES (${id}, ${event.type}, ${event.reservationId ?? null}, ${event.scheduleId ?? null}, ${orderingKey},
-              ${JSON.stringify(event.data)}::jsonb, ${event.now})
-      RETURNING id, seq, ordering_key, created_at
-    )
-    INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, ordering_key, status, next_attempt_at, created_at)
-    SELECT w.id, e.id, e.seq, e.ordering_key, 'PENDING', e.created_at, e.created_at
-    FROM e CROSS JOIN webhook_endpoints w
-    WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND ${event.type} = ANY (w.events)`.execute(trx);
+  await eventStatement(id, event, null).execute(trx);
   return id;
+}
+
+/**
+ * insertEvent, in the same statement as the check that the show was not cancelled (its
+ * `scheduleId`): false, and nothing written, when it was. A hold makes this check after its
+ * claim, so it runs in a snapshot taken after the claim's row locks were granted (see
+ * ReservationsService.hold); sharing the event's statement saves a round trip.
+ */
+export async function insertEventUnlessCancelled(trx: Tx, event: OutboxEvent & { scheduleId: number }): Promise<boolean> {
+  const { rows } = await eventStatement(randomUUID(), event, event.scheduleId).execute(trx);
+  return rows[0]?.live === true;
+}
+
+function eventStatement(id: string, event: OutboxEvent, liveSchedule: number | null) {
+  const orderingKey = event.reservationId ?? `schedule:${event.scheduleId ?? 0}`;
+  const row = sql`${id}::uuid, ${event.type}, ${event.reservationId ?? null}::uuid, ${event.scheduleId ?? null}::bigint, ${orderingKey},
+              ${JSON.stringify(event.data)}::jsonb, ${event.now}::timestamptz`;
+  return sql<{ live: boolean }>`
+    WITH live AS (SELECT ${liveSchedule === null ? sql`true` : sql`(SELECT cancelled_at IS NULL FROM schedules WHERE id = ${liveSchedule})`} AS ok),
+    e AS (
+      INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
+      SELECT ${row} FROM live WHERE ok
+      RETURNING id, seq, ordering_key, created_at
+    ),
+    d AS (
+      INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, ordering_key, status, next_attempt_at, created_at)
+      SELECT w.id, e.id, e.seq, e.ordering_key, 'PENDING', e.created_at, e.created_at
+      FROM e CROSS JOIN webhook_endpoints w
+      WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND ${event.type} = ANY (w.events)
+    )
+    SELECT ok AS live FROM live`;
 }
 
 /** What receivers get about a reservation: enough to act on without calling back. */
@@ -61,7 +81,25 @@ export async function insertReservationEvent(
   type: WebhookEventType,
   r: Reservation & { userId: number },
   now: Date,
+  extra?: Record<string, unknown>,
+): Promise<string>;
+/** With `unlessCancelled`: written only if the reservation's show is not cancelled; says whether it was written. */
+export async function insertReservationEvent(
+  trx: Tx,
+  type: WebhookEventType,
+  r: Reservation & { userId: number },
+  now: Date,
+  extra: Record<string, unknown>,
+  opts: { unlessCancelled: true },
+): Promise<boolean>;
+export async function insertReservationEvent(
+  trx: Tx,
+  type: WebhookEventType,
+  r: Reservation & { userId: number },
+  now: Date,
   extra: Record<string, unknown> = {},
-): Promise<string> {
-  return insertEvent(trx, { type, reservationId: r.reservationId, scheduleId: r.scheduleId, now, data: { reservation: reservationData(r), ...extra } });
+  opts?: { unlessCancelled: true },
+): Promise<string | boolean> {
+  const event = { type, reservationId: r.reservationId, scheduleId: r.scheduleId, now, data: { reservation: reservationData(r), ...extra } };
+  return opts?.unlessCancelled ? insertEventUnlessCancelled(trx, event) : insertEvent(trx, event);
 }

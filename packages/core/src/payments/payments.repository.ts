@@ -1,21 +1,8 @@
 import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Moment } from '../clock.ts';
-import type { Db, Tx } from '../db/database.ts';
+import type { Tx } from '../db/database.ts';
 import { type BookingPass, passAdmitsTo } from '../reservations/reservations.repository.ts';
-
-/** The owner's reservation's schedule and concert (for the queue gate) and source; someone else's reads as missing. */
-export async function getReservationShow(db: Db, reservationId: string, userId: number) {
-  const row = await db
-    .selectFrom('reservations as r')
-    .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
-    .select(['r.schedule_id', 'r.source', 'sc.concert_id'])
-    .where('r.id', '=', reservationId)
-    .where('r.user_id', '=', userId)
-    .executeTakeFirst();
-  if (!row) throw new AppError('RESERVATION_NOT_FOUND', 'No such reservation');
-  return { scheduleId: row.schedule_id, concertId: row.concert_id, source: row.source };
-}
 
 /**
  * Locks the owner's reservation, then the owner's row (every change of a balance locks it), in

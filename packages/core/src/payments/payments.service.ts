@@ -5,7 +5,7 @@ import { type Db, type Tx, transaction } from '../db/database.ts';
 import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from '../queue/queue.gate.ts';
 import type { PayInput } from '../schemas.ts';
-import type { PaymentResult } from '../types.ts';
+import type { PaymentResult, Reservation } from '../types.ts';
 import { getReservation } from '../reservations/reservations.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import { insertReservationEvent } from '../outbox/outbox.repository.ts';
@@ -28,11 +28,14 @@ export class PaymentsService {
       { reservationId },
       {
         execute: async (complete) => {
-          const reservation = await repo.getReservationShow(this.deps.db, reservationId, userId);
+          // The reservation as its owner sees it, read once before the transaction: its concert
+          // (for the queue gate), and what the paid reservation's event shows. Nothing in it but
+          // its status changes while it is HELD; the transaction locks it and decides on that.
+          const reservation = await getReservation(this.deps.db, reservationId, dbNow(this.deps.clock), userId);
           // A waitlist offer is its own admission: it is paid without a queue token (its OfferPass
           // is taken inside the transaction, from the locked reservation's OFFERED entry).
           const pass = reservation.source === 'WAITLIST' ? undefined : await gate.admit(reservation.concertId);
-          return this.answer(await this.execute(userId, pass, reservation.concertId, reservation.scheduleId, reservationId, complete));
+          return this.answer(await this.execute(userId, pass, reservation, complete));
         },
         // A replay gives up the token that paid once more (it may not have been given up the first
         // time, the queue store being down), never whatever token the user holds now.
@@ -50,12 +53,11 @@ export class PaymentsService {
   private async execute(
     userId: number,
     active: ActivePass | undefined,
-    concertId: number,
-    scheduleId: number,
-    reservationId: string,
+    reservation: Reservation & { userId: number },
     complete: (trx: Tx, result: StoredPayment) => Promise<void>,
   ): Promise<StoredPayment> {
     const { db, clock } = this.deps;
+    const { reservationId, concertId, scheduleId } = reservation;
     return transaction(db, async (trx, onCommit) => {
       // The reservation, then the payer (every change of a balance locks it), in one statement.
       // The database's clock decides the deadline, read after the locks: a payment that queued
@@ -88,7 +90,8 @@ export class PaymentsService {
       });
       if (sold !== r.seat_count || balance === null) throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       if (r.source === 'WAITLIST') await settleOffers(trx, [reservationId], 'ACCEPTED', now);
-      const paid = await getReservation(trx, reservationId, now);
+      // What a read now would return, without the read: the sale's statement set these two.
+      const paid = { ...reservation, status: 'PAID' as const, paidAt: now };
       await insertReservationEvent(trx, 'payment.completed', paid, now, {
         payment: { paymentId, amount: r.total_price, paidAt: now, balanceAfter: balance },
       });
@@ -106,7 +109,7 @@ export class PaymentsService {
         ...(active ? { paidWith: { concertId, tokenId: active.tokenId } } : {}),
       };
       await complete(trx, result);
-      onCommit(() => this.deps.seatMaps.invalidate(concertId, scheduleId));
+      onCommit(() => this.deps.seatMaps.invalidate(concertId, scheduleId, 'claim'));
       return result;
     });
   }

@@ -1,5 +1,5 @@
 /** A schedule's seat-map version as the gate's check read it (see seatmap.cache.ts); null: no epoch yet. */
-export type GateSeatMapVersion = { epoch: string; n: number } | null;
+export type GateSeatMapVersion = { epoch: string; n: number; freed: number } | null;
 
 declare const admitted: unique symbol;
 

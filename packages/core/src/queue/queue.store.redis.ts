@@ -327,17 +327,17 @@ type ScriptName = keyof typeof SCRIPTS;
 type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
 
 // The gate's check: read-only, no settling, one round trip; ARGV[3], when given, is a schedule
-// whose seat-map epoch and version (KEYS[3]) come back with it.
+// whose seat-map epoch, version and freeing version (KEYS[3]) come back with it.
 const CHECK = `
 local now = tonumber(ARGV[1])
 if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
-local v = {false, false}
-if ARGV[3] ~= '' then v = redis.call('HMGET', KEYS[3], 'epoch', ARGV[3]) end
+local v = {false, false, false}
+if ARGV[3] ~= '' then v = redis.call('HMGET', KEYS[3], 'epoch', ARGV[3], ARGV[3] .. ':freed') end
 local state = 'EXPIRED'
 local untilMs = redis.call('ZSCORE', KEYS[2], ARGV[2])
 if untilMs and tonumber(untilMs) > now then state = 'ACTIVE'
 elseif redis.call('ZSCORE', KEYS[1], ARGV[2]) then state = 'WAITING' end
-return {state, v[1], v[2]}
+return {state, v[1], v[2], v[3]}
 `;
 
 // Admissions per bucket, oldest first. KEYS[1] admits; ARGV now, bucketMs, buckets.
@@ -387,13 +387,14 @@ export class RedisQueueStore implements QueueStore {
 
   async check(concertId: number, tokenId: string, now: StoreNow, seatMapOf?: number) {
     const k = queueKeys(concertId);
-    const [state, epoch, n] = (await this.script('queueCheck', k.waiting, k.active, seatMapVersionsKey(concertId), now ?? '', tokenId, seatMapOf ?? '')) as [
+    const [state, epoch, n, freed] = (await this.script('queueCheck', k.waiting, k.active, seatMapVersionsKey(concertId), now ?? '', tokenId, seatMapOf ?? '')) as [
       GateState,
+      string | null,
       string | null,
       string | null,
     ];
     if (seatMapOf === undefined) return { state };
-    return { state, seatMapVersion: epoch === null ? null : { epoch, n: Number(n ?? 0) } };
+    return { state, seatMapVersion: epoch === null ? null : { epoch, n: Number(n ?? 0), freed: Number(freed ?? 0) } };
   }
 
   async leave(concertId: number, tokenId: string, now: StoreNow, defaults: QueueSettings): Promise<boolean> {
@@ -436,9 +437,9 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async seatsChanged(concertId: number): Promise<number> {
-    const n = await this.redis.hincrby(queueKeys(concertId).inventory, 'dirty', 1);
-    // A quiet sold-out line left the ticker: the change may bring seats back.
-    await this.register(concertId);
+    // A quiet sold-out line left the ticker: the change may bring seats back (both sent at once:
+    // the registry lives in a slot of its own).
+    const [n] = await Promise.all([this.redis.hincrby(queueKeys(concertId).inventory, 'dirty', 1), this.register(concertId)]);
     return n;
   }
 

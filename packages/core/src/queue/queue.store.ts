@@ -54,7 +54,9 @@ export interface QueueStats extends QueueSettings {
 
 /** What the database says about a concert's bookable seats, as the line sees it. */
 export interface Inventory {
+  /** Shows with a seat AVAILABLE (a lapsed hold counts). */
   available: number;
+  /** Shows with no seat AVAILABLE and at least one HELD. */
   held: number;
   /** When the first live hold lapses (ms); null when nothing is held. */
   nextLapse: number | null;
@@ -84,7 +86,7 @@ export interface QueueStore {
     tokenId: string,
     now: StoreNow,
     seatMapOf?: number,
-  ): Promise<{ state: GateState; seatMapVersion?: { epoch: string; n: number } | null }>;
+  ): Promise<{ state: GateState; seatMapVersion?: { epoch: string; n: number; freed: number } | null }>;
   /** Drops the token (waiting or ACTIVE) and admits whoever is next; false if it was not live. */
   leave(concertId: number, tokenId: string, now: StoreNow, defaults: QueueSettings): Promise<boolean>;
   /**

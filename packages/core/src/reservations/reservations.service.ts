@@ -8,7 +8,7 @@ import type { HoldInput, HoldsListInput, MineInput } from '../schemas.ts';
 import type { HoldSummary, Page, Reservation } from '../types.ts';
 import { decodeCursor, encodeCursor, toPage, ZCursorTime, ZCursorUuid } from '../paging.ts';
 import { lockUser } from '../users/users.repository.ts';
-import { assertNotCancelled, type ConcertsService } from '../concerts/concerts.service.ts';
+import type { ConcertsService } from '../concerts/concerts.service.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import { insertReservationEvent } from '../outbox/outbox.repository.ts';
 import { offerFreedSeats, settleOffers } from '../waitlist/waitlist.repository.ts';
@@ -78,9 +78,6 @@ export class ReservationsService {
             const taken = seatNumbers.filter((n) => !got.has(n));
             throw new AppError('SEAT_UNAVAILABLE', `Seat ${taken.join(', ')} is not available`, { seatNumbers: taken });
           }
-          // Read after the claim: a cancellation locks every seat of the show, so it either
-          // committed before our claim (and this read sees it) or releases this hold itself.
-          await assertNotCancelled(trx, scheduleId);
           // The answer is what the statement wrote and returned: no second read.
           const result: Reservation = {
             reservationId,
@@ -97,9 +94,14 @@ export class ReservationsService {
             paidAt: null,
             refundedAt: null,
           };
-          await insertReservationEvent(trx, 'reservation.held', { ...result, userId }, at);
+          // The show read after the claim, in the event's statement: a cancellation locks every
+          // seat of the show, so it either committed before our claim (and this read sees it) or
+          // releases this hold itself.
+          if (!(await insertReservationEvent(trx, 'reservation.held', { ...result, userId }, at, {}, { unlessCancelled: true }))) {
+            throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled`);
+          }
           await complete(trx, result);
-          onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId));
+          onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId, 'claim'));
           return result;
         });
       },

@@ -5,6 +5,7 @@ import * as afterSale from './20261201T130000-after-sale.ts';
 import * as statementTimeout from './20261201T140000-statement-timeout.ts';
 import * as auditIndexes from './20261201T190000-audit-indexes.ts';
 import * as pagedLists from './20261201T200000-paged-lists.ts';
+import * as unsoldSeats from './20261201T230000-unsold-seats.ts';
 
 /** Every migration, by name; Kysely runs them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '20261201T140000-statement-timeout': statementTimeout,
   '20261201T190000-audit-indexes': auditIndexes,
   '20261201T200000-paged-lists': pagedLists,
+  '20261201T230000-unsold-seats': unsoldSeats,
 };

@@ -1,0 +1,112 @@
+import fc from 'fast-check';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase, testEnv } from '../../../../test/harness.ts';
+import { loadConfig } from '../config.ts';
+import { type Core, createCore } from '../index.ts';
+import { findSeatCounts, findShowAvailability } from './concerts.repository.ts';
+
+/**
+ * The waiting room's read of a concert's seats after every change (findShowAvailability) is one
+ * index probe per show; here it is held to the full count (findSeatCounts) over random seat states.
+ */
+describe('the line’s read of the seats', () => {
+  let db: TestDatabase;
+  let core: Core;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    core = await createCore(loadConfig(testEnv(db.url)));
+  });
+  afterAll(async () => {
+    await core?.close();
+    await db?.drop();
+  });
+
+  const SHOWS = 3;
+  const SEATS = 12;
+  const concert = async () => {
+    const startsAt = new Date(Date.now() + 86_400_000);
+    const c = await core.concerts.create({
+      title: 'Inventory',
+      venue: '',
+      schedules: Array.from({ length: SHOWS }, (_, i) => ({ startsAt: new Date(startsAt.getTime() + i * 60_000), bookingOpensAt: new Date(Date.now() - 1000), seatCount: SEATS })),
+    });
+    return { concertId: c.concertId, scheduleIds: c.schedules.map((s) => s.scheduleId) };
+  };
+
+  // A seat is free, held (lapsing in `ms`, negative: lapsed) or sold. Shows without a free seat
+  // (their answer depends on the holds alone) are drawn as often as shows with any seat.
+  const held = fc.record({ kind: fc.constant('held' as const), ms: fc.integer({ min: -600_000, max: 600_000 }) });
+  const sold = fc.constant({ kind: 'sold' as const });
+  const anySeat = fc.oneof(fc.constant({ kind: 'free' as const }), held, sold);
+  const show = fc
+    .constantFrom([anySeat], [held, sold], [held])
+    .chain((kinds) => fc.array(fc.oneof(...kinds), { minLength: SEATS, maxLength: SEATS }));
+
+  it('agrees with the full count on every show: AVAILABLE, all HELD (and the first lapse), sold out', async () => {
+    const { concertId, scheduleIds } = await concert();
+    const user = (await core.admin.createUser({ name: 'fan', initialBalance: 0 })).userId;
+    // A reservation per seat, for its claim to point at (the claim's foreign key wants one).
+    const rid = (show: number, seatNumber: number) => `00000000-0000-4000-8000-${String(concertId).padStart(6, '0')}${String(show * 100 + seatNumber).padStart(6, '0')}`;
+    for (const [i, scheduleId] of scheduleIds.entries()) {
+      for (let n = 1; n <= SEATS; n++) {
+        await sql`INSERT INTO reservations (id, user_id, schedule_id, status, total_price, seat_count, hold_expires_at, created_at)
+          VALUES (${rid(i, n)}, ${user}, ${scheduleId}, 'HELD', 0, 1, now(), now())`.execute(core.db);
+        await sql`INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price)
+          VALUES (${rid(i, n)}, ${scheduleId}, ${n}, 'R', 0)`.execute(core.db);
+      }
+    }
+    await fc.assert(
+      fc.asyncProperty(fc.array(show, { minLength: SHOWS, maxLength: SHOWS }), async (shows) => {
+        const now = new Date();
+        for (const [i, seats] of shows.entries()) {
+          for (const [j, s] of seats.entries()) {
+            const set =
+              s.kind === 'free'
+                ? sql`reservation_id = NULL, held_until = NULL, sold_at = NULL`
+                : s.kind === 'held'
+                  ? sql`reservation_id = ${rid(i, j + 1)}, held_until = ${new Date(now.getTime() + s.ms)}, sold_at = NULL`
+                  : sql`reservation_id = ${rid(i, j + 1)}, held_until = NULL, sold_at = ${now}`;
+            await sql`UPDATE seats SET ${set} WHERE schedule_id = ${scheduleIds[i]} AND seat_number = ${j + 1}`.execute(core.db);
+          }
+        }
+        const counts = await findSeatCounts(core.db, concertId, now);
+        const probe = await findShowAvailability(core.db, concertId, now);
+        expect(probe.map((p) => p.scheduleId)).toEqual(expect.arrayContaining(counts.map((c) => c.scheduleId)));
+        expect(probe).toHaveLength(counts.length);
+        for (const c of counts) {
+          const p = probe.find((x) => x.scheduleId === c.scheduleId)!;
+          expect(p.available).toBe(c.available > 0);
+          expect(p.nextLapse?.getTime() ?? null).toBe(c.available === 0 && c.held > 0 ? c.nextLapse!.getTime() : null);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('reads one seat per show, whatever the number of seats (the plan probes seats_unsold_idx)', async () => {
+    const startsAt = new Date(Date.now() + 86_400_000);
+    const big = await core.concerts.create({
+      title: 'Big',
+      venue: '',
+      schedules: [0, 1, 2, 3].map((i) => ({ startsAt: new Date(startsAt.getTime() + i), bookingOpensAt: new Date(Date.now() - 1000), seatCount: 1_000 })),
+    });
+    await sql`ANALYZE seats`.execute(core.db);
+    const { rows } = await sql<{ 'QUERY PLAN': unknown }>`EXPLAIN (ANALYZE, FORMAT JSON)
+      SELECT sc.id, f.held_until FROM schedules sc
+      LEFT JOIN LATERAL (SELECT s.held_until FROM seats s WHERE s.schedule_id = sc.id AND s.sold_at IS NULL ORDER BY s.held_until NULLS FIRST LIMIT 1) f ON true
+      WHERE sc.concert_id = ${big.concertId} AND sc.starts_at > now() AND sc.cancelled_at IS NULL`.execute(core.db);
+    const plan = JSON.stringify(rows[0]!['QUERY PLAN']);
+    expect(plan).toContain('seats_unsold_idx');
+    // Every scan of seats in the plan returned at most one row per loop.
+    const scans = [...plan.matchAll(/"Relation Name":"seats"[^}]*?"Actual Rows":(\d+)/g)].map((m) => Number(m[1]));
+    expect(scans.length).toBeGreaterThan(0);
+    for (const rowsPerLoop of scans) expect(rowsPerLoop).toBeLessThanOrEqual(1);
+    expect(await core.concerts.inventory(big.concertId)).toEqual({ available: 4, held: 0, nextLapse: null });
+  });
+
+  it('an unsold seat has a hold deadline exactly when it has a claim (the probe reads a NULL deadline as free)', async () => {
+    const { scheduleIds } = await concert();
+    await expect(sql`UPDATE seats SET held_until = now() WHERE schedule_id = ${scheduleIds[0]} AND seat_number = 1`.execute(core.db)).rejects.toThrow(/seats_claim_state/);
+  });
+});

@@ -1,0 +1,70 @@
+import { Kysely, sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../../../test/harness.ts';
+import { createDialect, MAX_PREPARED, preparing } from './dialect.ts';
+
+/** Named statements (DB_PREPARED_STATEMENTS=on): planned once per connection, bounded in number, one Kysely connection per client. */
+describe('the preparing pool', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  /** The named statements this connection has prepared (pg_prepared_statements is per session). */
+  const prepared = (k: Kysely<unknown>) =>
+    sql<{ name: string; statement: string }>`SELECT name, statement FROM pg_prepared_statements WHERE NOT from_sql ORDER BY name`.execute(k).then((r) => r.rows);
+
+  it('runs each statement text as one named statement, prepared once per connection', async () => {
+    const k = new Kysely<unknown>({ dialect: createDialect({ databaseUrl: db.url, dataDir: 'memory://', poolSize: 1, prepared: true }).dialect });
+    try {
+      for (let i = 0; i < 5; i++) expect((await sql<{ n: number }>`SELECT ${i}::int + 1 AS n`.execute(k)).rows[0]!.n).toBe(i + 1);
+      const names = await prepared(k);
+      const mine = names.filter((p) => p.statement.includes('AS n'));
+      expect(mine).toHaveLength(1);
+      expect(mine[0]!.name).toMatch(/^concert_\d+$/);
+      // A transaction's statements are named too.
+      await k.transaction().execute(async (trx) => {
+        await sql`SELECT 41 AS inside`.execute(trx);
+      });
+      expect((await prepared(k)).some((p) => p.statement.includes('AS inside'))).toBe(true);
+    } finally {
+      await k.destroy();
+    }
+  });
+
+  it('without it, nothing is prepared (as behind PgBouncer 1.18)', async () => {
+    const k = new Kysely<unknown>({ dialect: createDialect({ databaseUrl: db.url, dataDir: 'memory://', poolSize: 1, prepared: false }).dialect });
+    try {
+      await sql`SELECT 1 AS n`.execute(k);
+      expect(await prepared(k)).toEqual([]);
+    } finally {
+      await k.destroy();
+    }
+  });
+
+  it(`names at most ${MAX_PREPARED} texts; any further text runs unnamed and still answers`, async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const wrapped = preparing(pool);
+    try {
+      const client = await wrapped.connect();
+      for (let i = 0; i < MAX_PREPARED + 20; i++) {
+        const r = await client.query<{ n: number }>(`SELECT ${i} AS n`, []);
+        expect(r.rows[0]!.n).toBe(i);
+      }
+      const r = await client.query<{ count: string }>('SELECT count(*) FROM pg_prepared_statements WHERE NOT from_sql', []);
+      // The counting statement itself is past the limit too.
+      expect(Number(r.rows[0]!.count)).toBe(MAX_PREPARED);
+      client.release();
+      // The same pooled client comes back as the same object (Kysely keeps a connection per client).
+      const again = await wrapped.connect();
+      expect(again).toBe(client);
+      again.release();
+    } finally {
+      await wrapped.end();
+    }
+  });
+});
