@@ -30,6 +30,7 @@ export const REDIS_SUITES = [
   'packages/api/test/ops.observe.test.ts',
   'packages/api/test/ops.crash.test.ts',
   'packages/api/test/ops.shutdown.test.ts',
+  'packages/api/test/ops.rehearse.test.ts',
   'packages/cli/test/cli.e2e.test.ts',
   'packages/cli/test/watch.test.ts',
 ];

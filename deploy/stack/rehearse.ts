@@ -270,6 +270,8 @@ export interface RehearsalResult {
   longestLine: number;
   /** How the fans who were not admitted left, and the admitted who found no seat. */
   ended: { expired: number; soldOut: number; stillWaiting: number; noSeat: number };
+  /** Fans whose enter was answered SOLD_OUT: they came once it had sold out (counted in ended.soldOut). */
+  arrivedSoldOut: number;
   concertId: number;
   scheduleIds: number[];
   userIds: number[];
@@ -399,6 +401,7 @@ export async function rehearse(opts: RehearsalOptions, target: RehearsalTarget =
 
     const fans: FanTrace[] = [];
     const ended = { expired: 0, soldOut: 0, stillWaiting: 0, noSeat: 0 };
+    let arrivedSoldOut = 0;
     let waiting = 0;
     let longestLine = 0;
     const entering = limiter(ENTERS_IN_FLIGHT);
@@ -414,6 +417,7 @@ export async function rehearse(opts: RehearsalOptions, target: RehearsalTarget =
       const inLine = clients.line({ ...headers, 'x-queue-token': ticket.token });
       const me = clients.buying({ ...headers, 'x-queue-token': ticket.token });
       let t = ticket;
+      if (t.status === 'SOLD_OUT') arrivedSoldOut++;
       if (t.status === 'WAITING') longestLine = Math.max(longestLine, ++waiting);
       try {
         while (!saleOver && (t.status === 'WAITING' || t.status === 'PRE_QUEUE')) {
@@ -489,7 +493,7 @@ export async function rehearse(opts: RehearsalOptions, target: RehearsalTarget =
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     log(`fans ${opts.fans}, admitted ${admitted}, seats sold ${ledger.sold}/${capacity} in a sale of ${saleSeconds.toFixed(1)} s (${seconds} s in all)`);
     log(
-      `line: longest ${longestLine} waiting at once; not admitted: ${ended.expired} dropped (EXPIRED), ${ended.soldOut} told SOLD_OUT, ${ended.stillWaiting} still waiting when the sale ended; ${ended.noSeat} admitted found no seat`,
+      `line: longest ${longestLine} waiting at once; not admitted: ${ended.expired} dropped (EXPIRED), ${ended.soldOut} told SOLD_OUT (${arrivedSoldOut} as they arrived), ${ended.stillWaiting} still waiting when the sale ended; ${ended.noSeat} admitted found no seat`,
     );
     log(`requests: status ${latencies.status.length}, holds ${latencies.hold.length}, payments ${latencies.pay.length}; retried: ${JSON.stringify(Object.fromEntries(Object.entries(errors).filter(([c]) => c.startsWith('retried:'))))}`);
     log(`audit: ${audit.ok ? 'ok' : 'FAILED'} (${audit.checks.map((c) => `${c.name}${c.ok ? '' : ' FAILED'}`).join(', ')})`);
@@ -498,7 +502,7 @@ export async function rehearse(opts: RehearsalOptions, target: RehearsalTarget =
     // (Before the verdict: the last line is the verdict.)
     if (killed !== undefined) log(`stack: API process 1 stays down: 'pnpm stack up' starts it again`);
     log(v.line);
-    return { ok: v.ok, line: v.line, admitted, longestLine, ended, concertId: concert.concertId, scheduleIds, userIds, ledger };
+    return { ok: v.ok, line: v.line, admitted, longestLine, ended, arrivedSoldOut, concertId: concert.concertId, scheduleIds, userIds, ledger };
   } finally {
     await sql.end();
     await clients.close();
