@@ -3,7 +3,7 @@
 \set sched 1 + :g / 1000
 \set seat :g % 1000 + 1
 \set user 1 + :g % 1999
-insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'reservations.hold', ('pgbench-hold-' || :g), '-xRTuiLKpNZI1SU4AIXxPJZLzdfPpUqz8xDXchC4HwE', 'IN_PROGRESS', ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
+insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'reservations.hold', ('pgbench-hold-' || :g), 'lSvjoNgLBSiMS87HykhfAv15dFtECDMhOVvBngsCrxI', 'IN_PROGRESS', ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
 begin;
 select "id", "name", "balance" from "users" where "id" = :user for update
 \gset
@@ -33,17 +33,20 @@ select "id", "name", "balance" from "users" where "id" = :user for update
     JOIN concerts c ON c.id = sc.concert_id
     LEFT JOIN claimed cl ON true
     ORDER BY cl.seat_number;
-select * from "schedules" where "id" = :sched;
 
-    WITH e AS (
+    WITH live AS (SELECT (SELECT cancelled_at IS NULL FROM schedules WHERE id = :sched) AS ok),
+    e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
-      VALUES (('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, 'reservation.held', lpad(to_hex(:g::bigint), 32, '0')::uuid, :sched, lpad(to_hex(:g::bigint), 32, '0')::uuid,
-              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiODcxMzZkYTUtMDczYS00Y2FkLTk5YzAtNmVkNjdkNWE2OTczIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6Niwic3RhcnRzQXQiOiIyMDI2LTEyLTMxVDIyOjQ2OjQzLjA0MloiLCJzZWF0cyI6W3sic2VhdE51bWJlciI6NywiZ3JhZGUiOiJSIiwicHJpY2UiOjEwMDAwMH1dLCJ0b3RhbFByaWNlIjoxMDAwMDAsInN0YXR1cyI6IkhFTEQiLCJzb3VyY2UiOiJRVUVVRSIsImhvbGRFeHBpcmVzQXQiOiIyMDI2LTEyLTAxVDIyOjUxOjQzLjA0MloiLCJjcmVhdGVkQXQiOiIyMDI2LTEyLTAxVDIyOjQ2OjQzLjA0MloiLCJwYWlkQXQiOm51bGwsInJlZnVuZGVkQXQiOm51bGx9fQ==', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds'))
+      SELECT ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid::uuid, 'reservation.held', lpad(to_hex(:g::bigint), 32, '0')::uuid::uuid, :sched::bigint, lpad(to_hex(:g::bigint), 32, '0')::uuid,
+              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiNDIxNTg1OTEtMDFmMy00NzU4LTljNjUtNjZmZDQzYjQ3ZjRiIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wMVQwMDoyMTowMS41MDlaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wMlQwMDoyNjowMS41MDlaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wMlQwMDoyMTowMS41MDlaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
       RETURNING id, seq, ordering_key, created_at
+    ),
+    d AS (
+      INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, ordering_key, status, next_attempt_at, created_at)
+      SELECT w.id, e.id, e.seq, e.ordering_key, 'PENDING', e.created_at, e.created_at
+      FROM e CROSS JOIN webhook_endpoints w
+      WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'reservation.held' = ANY (w.events)
     )
-    INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, ordering_key, status, next_attempt_at, created_at)
-    SELECT w.id, e.id, e.seq, e.ordering_key, 'PENDING', e.created_at, e.created_at
-    FROM e CROSS JOIN webhook_endpoints w
-    WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'reservation.held' = ANY (w.events);
-update "idempotency_keys" set "state" = 'DONE', "response" = convert_from(decode('eyJqc29uIjp7InJlc2VydmF0aW9uSWQiOiI4NzEzNmRhNS0wNzNhLTRjYWQtOTljMC02ZWQ2N2Q1YTY5NzMiLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6Niwic3RhcnRzQXQiOiIyMDI2LTEyLTMxVDIyOjQ2OjQzLjA0MloiLCJzZWF0cyI6W3sic2VhdE51bWJlciI6NywiZ3JhZGUiOiJSIiwicHJpY2UiOjEwMDAwMH1dLCJ0b3RhbFByaWNlIjoxMDAwMDAsInN0YXR1cyI6IkhFTEQiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wMVQyMjo1MTo0My4wNDJaIiwic291cmNlIjoiUVVFVUUiLCJjcmVhdGVkQXQiOiIyMDI2LTEyLTAxVDIyOjQ2OjQzLjA0MloiLCJwYWlkQXQiOm51bGwsInJlZnVuZGVkQXQiOm51bGx9LCJtZXRhIjp7InZhbHVlcyI6eyJzdGFydHNBdCI6WyJEYXRlIl0sImhvbGRFeHBpcmVzQXQiOlsiRGF0ZSJdLCJjcmVhdGVkQXQiOlsiRGF0ZSJdfSwidiI6MX19', 'base64'), 'UTF8'), "completed_at" = (now() + interval '0 milliseconds') where "user_id" = :user and "procedure" = 'reservations.hold' and "key" = ('pgbench-hold-' || :g) and "state" = 'IN_PROGRESS' and "owner" = ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid;
+    SELECT ok AS live FROM live;
+update "idempotency_keys" set "state" = 'DONE', "response" = convert_from(decode('eyJqc29uIjp7InJlc2VydmF0aW9uSWQiOiI0MjE1ODU5MS0wMWYzLTQ3NTgtOWM2NS02NmZkNDNiNDdmNGIiLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wMVQwMDoyMTowMS41MDlaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwiaG9sZEV4cGlyZXNBdCI6IjIwMjYtMTItMDJUMDA6MjY6MDEuNTA5WiIsInNvdXJjZSI6IlFVRVVFIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wMlQwMDoyMTowMS41MDlaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfSwibWV0YSI6eyJ2YWx1ZXMiOnsic3RhcnRzQXQiOlsiRGF0ZSJdLCJob2xkRXhwaXJlc0F0IjpbIkRhdGUiXSwiY3JlYXRlZEF0IjpbIkRhdGUiXX0sInYiOjF9fQ==', 'base64'), 'UTF8'), "completed_at" = (now() + interval '0 milliseconds') where "user_id" = :user and "procedure" = 'reservations.hold' and "key" = ('pgbench-hold-' || :g) and "state" = 'IN_PROGRESS' and "owner" = ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid;
 commit;

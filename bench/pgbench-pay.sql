@@ -3,8 +3,8 @@
 \set sched 1 + :g / 1000
 \set seat :g % 1000 + 1
 \set user 1 + :g % 1999
-insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'payments.pay', ('pgbench-pay-' || :g), 'IGB0t-CBJ9Iy9gzk9M1GTkYEn6whbjSqCP66fuOhonc', 'IN_PROGRESS', ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
-select "r"."schedule_id", "r"."source", "sc"."concert_id" from "reservations" as "r" inner join "schedules" as "sc" on "sc"."id" = "r"."schedule_id" where "r"."id" = lpad(to_hex(:g::bigint), 32, '0')::uuid and "r"."user_id" = :user;
+insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'payments.pay', ('pgbench-pay-' || :g), '9sKyf1h2QtO1MElh8nV4HzyARb7vo2qw4sLXDL7fCes', 'IN_PROGRESS', ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
+select "r"."id", "r"."user_id", "r"."schedule_id", "r"."total_price", "r"."hold_expires_at", "r"."created_at", "r"."paid_at", "r"."refunded_at", "r"."source", "sc"."concert_id", "sc"."starts_at", "c"."title", CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= (now() + interval '0 milliseconds') THEN 'EXPIRED' ELSE r.status END as "status", (select coalesce(json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number), '[]') as "seats" from "reservation_seats" as "rs" where "rs"."reservation_id" = "r"."id") as "seats" from "reservations" as "r" inner join "schedules" as "sc" on "sc"."id" = "r"."schedule_id" inner join "concerts" as "c" on "c"."id" = "sc"."concert_id" where "r"."id" = lpad(to_hex(:g::bigint), 32, '0')::uuid and "r"."user_id" = :user;
 begin;
 
     WITH r AS (
@@ -21,7 +21,7 @@ begin;
     whole AS (SELECT count(*) = 1 AS ok FROM sold),
     payment AS (
       INSERT INTO payments (id, reservation_id, user_id, amount, status, balance_before, balance_after, created_at)
-      SELECT ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, lpad(to_hex(:g::bigint), 32, '0')::uuid, :user, 100000::bigint, 'COMPLETED', :balance::bigint,
+      SELECT ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, lpad(to_hex(:g::bigint), 32, '0')::uuid, :user, 100000::bigint, 'COMPLETED', :balance::bigint,
         :balance::bigint - 100000::bigint, (now() + interval '0 milliseconds')
       FROM whole WHERE ok
     ),
@@ -32,29 +32,32 @@ begin;
     ),
     entry AS (
       INSERT INTO ledger_entries (user_id, kind, source, amount, balance_after, reservation_id, payment_id, created_at)
-      SELECT :user, 'PAYMENT', 'SYSTEM', -100000::bigint, balance, lpad(to_hex(:g::bigint), 32, '0')::uuid, ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, (now() + interval '0 milliseconds') FROM debit
+      SELECT :user, 'PAYMENT', 'SYSTEM', -100000::bigint, balance, lpad(to_hex(:g::bigint), 32, '0')::uuid, ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, (now() + interval '0 milliseconds') FROM debit
     ),
     ticket AS (
       INSERT INTO tickets (schedule_id, seat_number, reservation_id, user_id, payment_id, created_at)
-      SELECT schedule_id, seat_number, lpad(to_hex(:g::bigint), 32, '0')::uuid, :user, ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, (now() + interval '0 milliseconds') FROM sold WHERE (SELECT ok FROM whole)
+      SELECT schedule_id, seat_number, lpad(to_hex(:g::bigint), 32, '0')::uuid, :user, ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, (now() + interval '0 milliseconds') FROM sold WHERE (SELECT ok FROM whole)
     ),
     paid AS (
       UPDATE reservations SET status = 'PAID', paid_at = (now() + interval '0 milliseconds') WHERE id = lpad(to_hex(:g::bigint), 32, '0')::uuid AND (SELECT ok FROM whole)
     )
     SELECT (SELECT count(*) FROM sold)::int AS sold, (SELECT balance FROM debit) AS balance, (now() + interval '0 milliseconds')::timestamptz AS paid_at
 \gset
-select "r"."id", "r"."user_id", "r"."schedule_id", "r"."total_price", "r"."hold_expires_at", "r"."created_at", "r"."paid_at", "r"."refunded_at", "r"."source", "sc"."concert_id", "sc"."starts_at", "c"."title", CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= (now() + interval '0 milliseconds') THEN 'EXPIRED' ELSE r.status END as "status", (select coalesce(json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number), '[]') as "seats" from "reservation_seats" as "rs" where "rs"."reservation_id" = "r"."id") as "seats" from "reservations" as "r" inner join "schedules" as "sc" on "sc"."id" = "r"."schedule_id" inner join "concerts" as "c" on "c"."id" = "sc"."concert_id" where "r"."id" = lpad(to_hex(:g::bigint), 32, '0')::uuid;
 
-    WITH e AS (
+    WITH live AS (SELECT true AS ok),
+    e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
-      VALUES (('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, 'payment.completed', lpad(to_hex(:g::bigint), 32, '0')::uuid, :sched, lpad(to_hex(:g::bigint), 32, '0')::uuid,
-              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiODcxMzZkYTUtMDczYS00Y2FkLTk5YzAtNmVkNjdkNWE2OTczIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6Niwic3RhcnRzQXQiOiIyMDI2LTEyLTMxVDIyOjQ2OjQzLjA0MloiLCJzZWF0cyI6W3sic2VhdE51bWJlciI6NywiZ3JhZGUiOiJSIiwicHJpY2UiOjEwMDAwMH1dLCJ0b3RhbFByaWNlIjoxMDAwMDAsInN0YXR1cyI6IlBBSUQiLCJzb3VyY2UiOiJRVUVVRSIsImhvbGRFeHBpcmVzQXQiOiIyMDI2LTEyLTAxVDIyOjUxOjQzLjA0MloiLCJjcmVhdGVkQXQiOiIyMDI2LTEyLTAxVDIyOjQ2OjQzLjA0MloiLCJwYWlkQXQiOiIyMDI2LTEyLTAxVDIyOjQ2OjQzLjA0MloiLCJyZWZ1bmRlZEF0IjpudWxsfSwicGF5bWVudCI6eyJwYXltZW50SWQiOiJjMGI2ZjE0MC1hNTBiLTQxYjItYWYwNS0zNWIxNTNkYTM3ZDIiLCJhbW91bnQiOjEwMDAwMCwicGFpZEF0IjoiMjAyNi0xMi0wMVQyMjo0Njo0My4wNDJaIiwiYmFsYW5jZUFmdGVyIjo5OTk5MDAwMDB9fQ==', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds'))
+      SELECT ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid::uuid, 'payment.completed', lpad(to_hex(:g::bigint), 32, '0')::uuid::uuid, :sched::bigint, lpad(to_hex(:g::bigint), 32, '0')::uuid,
+              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiNDIxNTg1OTEtMDFmMy00NzU4LTljNjUtNjZmZDQzYjQ3ZjRiIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wMVQwMDoyMTowMS41MDlaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJQQUlEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wMlQwMDoyNjowMS41MDlaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wMlQwMDoyMTowMS41MDlaIiwicGFpZEF0IjoiMjAyNi0xMi0wMlQwMDoyMTowMS41MDlaIiwicmVmdW5kZWRBdCI6bnVsbH0sInBheW1lbnQiOnsicGF5bWVudElkIjoiYWMyMjdjNjAtMzU1Mi00ODg5LThhMDgtN2VkOTk4MmY5NTg3IiwiYW1vdW50IjoxMDAwMDAsInBhaWRBdCI6IjIwMjYtMTItMDJUMDA6MjE6MDEuNTA5WiIsImJhbGFuY2VBZnRlciI6OTk5OTAwMDAwfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
       RETURNING id, seq, ordering_key, created_at
+    ),
+    d AS (
+      INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, ordering_key, status, next_attempt_at, created_at)
+      SELECT w.id, e.id, e.seq, e.ordering_key, 'PENDING', e.created_at, e.created_at
+      FROM e CROSS JOIN webhook_endpoints w
+      WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'payment.completed' = ANY (w.events)
     )
-    INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, ordering_key, status, next_attempt_at, created_at)
-    SELECT w.id, e.id, e.seq, e.ordering_key, 'PENDING', e.created_at, e.created_at
-    FROM e CROSS JOIN webhook_endpoints w
-    WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'payment.completed' = ANY (w.events);
+    SELECT ok AS live FROM live;
 select "sc"."id", "sc"."concert_id", "c"."title", "sc"."starts_at", "sc"."seat_count", NOT EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = sc.id AND s.sold_at IS NULL) as "sold_out" from "schedules" as "sc" inner join "concerts" as "c" on "c"."id" = "sc"."concert_id" where "sc"."id" = :sched;
-update "idempotency_keys" set "state" = 'DONE', "response" = convert_from(decode('eyJqc29uIjp7InBheW1lbnRJZCI6ImMwYjZmMTQwLWE1MGItNDFiMi1hZjA1LTM1YjE1M2RhMzdkMiIsInJlc2VydmF0aW9uSWQiOiI4NzEzNmRhNS0wNzNhLTRjYWQtOTljMC02ZWQ2N2Q1YTY5NzMiLCJhbW91bnQiOjEwMDAwMCwic3RhdHVzIjoiQ09NUExFVEVEIiwicGFpZEF0IjoiMjAyNi0xMi0wMVQyMjo0Njo0My4wNDJaIiwiYmFsYW5jZUJlZm9yZSI6MTAwMDAwMDAwMCwiYmFsYW5jZUFmdGVyIjo5OTk5MDAwMDAsImNvbmNlcnRJZCI6MSwic2NoZWR1bGVJZCI6NiwicGFpZFdpdGgiOnsiY29uY2VydElkIjoxLCJ0b2tlbklkIjoiT2V5bUJYaUhGLWdsNThiOERXX1lJQSJ9fSwibWV0YSI6eyJ2YWx1ZXMiOnsicGFpZEF0IjpbIkRhdGUiXX0sInYiOjF9fQ==', 'base64'), 'UTF8'), "completed_at" = (now() + interval '0 milliseconds') where "user_id" = :user and "procedure" = 'payments.pay' and "key" = ('pgbench-pay-' || :g) and "state" = 'IN_PROGRESS' and "owner" = ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid;
+update "idempotency_keys" set "state" = 'DONE', "response" = convert_from(decode('eyJqc29uIjp7InBheW1lbnRJZCI6ImFjMjI3YzYwLTM1NTItNDg4OS04YTA4LTdlZDk5ODJmOTU4NyIsInJlc2VydmF0aW9uSWQiOiI0MjE1ODU5MS0wMWYzLTQ3NTgtOWM2NS02NmZkNDNiNDdmNGIiLCJhbW91bnQiOjEwMDAwMCwic3RhdHVzIjoiQ09NUExFVEVEIiwicGFpZEF0IjoiMjAyNi0xMi0wMlQwMDoyMTowMS41MDlaIiwiYmFsYW5jZUJlZm9yZSI6MTAwMDAwMDAwMCwiYmFsYW5jZUFmdGVyIjo5OTk5MDAwMDAsImNvbmNlcnRJZCI6MSwic2NoZWR1bGVJZCI6MTYsInBhaWRXaXRoIjp7ImNvbmNlcnRJZCI6MSwidG9rZW5JZCI6ImRDdHV3T05Xakp3RzVFRGVTcXFWY3cifX0sIm1ldGEiOnsidmFsdWVzIjp7InBhaWRBdCI6WyJEYXRlIl19LCJ2IjoxfX0=', 'base64'), 'UTF8'), "completed_at" = (now() + interval '0 milliseconds') where "user_id" = :user and "procedure" = 'payments.pay' and "key" = ('pgbench-pay-' || :g) and "state" = 'IN_PROGRESS' and "owner" = ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid;
 commit;
