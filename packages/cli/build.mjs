@@ -24,6 +24,10 @@ export async function buildCli({ clean = false } = {}) {
   const { build } = await import('esbuild');
   const dist = path.dirname(BUNDLE);
   const result = await build({
+    // Chunk names hash the sources' paths relative to the working directory: without this a
+    // build run from the repository's root (the tests) and one run from here (`pnpm pack`) name
+    // the same chunks differently, and the clean build deletes chunks a running CLI still loads.
+    absWorkingDir: CLI_ROOT,
     entryPoints: { concert: path.join(CLI_ROOT, 'src', 'main.ts') },
     outdir: dist,
     splitting: true,
@@ -45,7 +49,13 @@ export async function buildCli({ clean = false } = {}) {
   const tmp = `${BUNDLE}.${process.pid}.${Date.now()}.tmp`;
   for (const file of result.outputFiles) {
     if (file.path === BUNDLE) writeFileSync(tmp, file.contents, { mode: 0o755 });
-    else writeFileSync(file.path, file.contents);
+    else {
+      // Written whole under a temporary name, then renamed: a CLI loading this chunk while a
+      // build rewrites it (the same bytes) never reads a truncated file.
+      const part = `${file.path}.${process.pid}.tmp`;
+      writeFileSync(part, file.contents);
+      renameSync(part, file.path);
+    }
   }
   chmodSync(tmp, 0o755);
   const inputs = Object.keys(result.metafile.inputs).map((p) => path.resolve(process.cwd(), p));
@@ -60,7 +70,8 @@ export async function buildCli({ clean = false } = {}) {
     const chunks = path.join(dist, 'chunks');
     for (const name of readdirSync(chunks)) {
       const file = path.join(chunks, name);
-      if (!fresh.has(file)) rmSync(file, { force: true });
+      // A .tmp is another build's chunk being written: it renames it into place itself.
+      if (!fresh.has(file) && !name.endsWith('.tmp')) rmSync(file, { force: true });
     }
   }
   return BUNDLE;

@@ -67,9 +67,16 @@ describe('concert admin watch', () => {
     const concertId = await sale(10);
     const child = spawn(process.execPath, [BIN, '--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', String(concertId)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    await expect.poll(() => out.split('\n').filter(Boolean).length, { timeout: 20_000 }).toBeGreaterThanOrEqual(3);
+    // A watch that dies early fails with what it said, not with an empty stdout.
+    const lines = () => {
+      if (child.exitCode !== null) throw new Error(`concert admin watch --json exited ${child.exitCode} early: ${err}`);
+      return out.split('\n').filter(Boolean).length;
+    };
+    await expect.poll(lines, { timeout: 20_000 }).toBeGreaterThanOrEqual(3);
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     const snapshots = out
