@@ -6,8 +6,11 @@ import { makeFans, median, redisEnv, retries, retrying, sleep } from './queue.sh
  * How honest etaSeconds is, measured the way a fan lives it: sales on two API processes, fans
  * polling at pollAfterMs and recording every ETA they are told (at the middle of the request),
  * then, once admitted, the real wait (the admission instant is activeUntil − activeTtlSeconds, the
- * server's own clock). Fans take 0.5–2 s to pick a seat and pay, or walk away and let their slot
- * lapse, so slots turn over at an uneven pace. Every fan told an ETA waits until admitted, so no
+ * server's own clock). Fans take 0.5–2 s to pick a seat and pay, or to give up and leave, or walk
+ * away and let their slot lapse, so slots turn over at an uneven pace. (Not everyone pays: with
+ * the two API processes, PostgreSQL and the test's fans on one busy 2-core machine, a hold and a
+ * payment take from 0.1 s to over a second as the load swings, a latency no real sale's fans
+ * see from their own machine; leaving keeps a third of the sessions clear of it.) Every fan told an ETA waits until admitted, so no
  * prediction is left out for being slow to come true.
  *
  * Two lines run at once: one opens with a shuffled pre-queue and runs on (the first 20 s after the
@@ -67,6 +70,7 @@ describe('etaSeconds against the real waits, on two API processes', () => {
     if (o.opensInMs) await ops.admin.queue.configure.mutate({ concertId, opensAt: new Date(openedAt) });
     const admissions: number[] = [];
     const fans: Fan[] = [];
+
     let seat = 0;
     const oldEta = (position: number, at: number) => {
       const n = admissions.filter((t) => t > at - 60_000 && t <= at).length;
@@ -88,10 +92,17 @@ describe('etaSeconds against the real waits, on two API processes', () => {
       }
       record.admittedAt = t.activeUntil!.getTime() - TTL_SECONDS * 1000;
       admissions.push(record.admittedAt);
-      // Uneven sessions: 75% pick a seat and pay after 0.5–2 s, the rest walk away (their slot lapses).
-      if (Math.random() < 0.25) return;
+      // Uneven sessions: a quarter walk away (their slot lapses at the TTL); the rest think for
+      // 0.5–2 s, then 60% of them pick a seat and pay (a payment spends the token) and 40% give up
+      // and leave the line.
+      const r = Math.random();
+      if (r < 0.25) return;
       await sleep(500 + Math.random() * 1_500);
       const fanOn = client(urls[i % 2]!, { userId, queueToken: t.token }, { batch: false });
+      if (r < 0.55) {
+        await retrying(() => fanOn.queue.leave.mutate({}));
+        return;
+      }
       try {
         const r = await fanOn.reservations.hold.mutate({ scheduleId, seatNumbers: [++seat], idempotencyKey: key() });
         await fanOn.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
@@ -111,6 +122,7 @@ describe('etaSeconds against the real waits, on two API processes', () => {
     }
     await operator;
     await Promise.all(running);
+
     return { fans, openedAt, admitted: admissions.length, concertId };
   }
 
@@ -175,18 +187,21 @@ describe('etaSeconds against the real waits, on two API processes', () => {
     };
     console.log(`ETA goal (median ≤ 20% in every phase):\n${['first 20 s after opening', 'steady', 'first 20 s after resume'].map(goal).join('\n')}`);
 
-    // Seen on this shared machine (load 8–20), three runs: opening 39%, 48%, 56%; resume 15%, 24%,
-    // 14%; steady 14%, 13%, 33% (in CI once, steady 21.7%). Mostly told too long (a positive bias).
-    // The goal misses are reported, not hidden; the asserts are what a loaded machine cannot
-    // break and a broken estimator would: at most half the old estimator's error in every phase,
-    // 50% after a resume and steady, 100% in the opening and at any distance with 30 predictions.
-    const bound = { 'first 20 s after opening': 1, steady: 0.5, 'first 20 s after resume': 0.5 };
-    for (const [phase, most] of Object.entries(bound)) {
+    // Seen on this shared 2-core machine (load 3.6–9, four runs beside a core-long sha256sum),
+    // eight runs: opening 26%, 21%, 17%, 12%, 16%, 14%, 12%, 19%; resume 31%, 19%, 8%, 15%, 12%,
+    // 18%, 7%, 17%; steady 25%, 9%, 16%, 17%, 15%, 18%, 10%, 22%; places 1–10 at most 40%, the
+    // other distances at most 33%. The single 20 s windows hold about 70 admissions each, and a quarter of the
+    // fans lapse after 6 s while the rest go in about 2 s: which ones come next moves a run's
+    // figure by several points whatever the estimator (the median bias is −15% to +28% by run).
+    // The goal misses are printed, not hidden; the asserts are what a loaded machine did not
+    // break and a broken estimator would: at most half the old estimator's error and 45% in
+    // every phase, 65% at any distance with 30 predictions.
+    for (const phase of ['first 20 s after opening', 'steady', 'first 20 s after resume']) {
       const e = errors.get(`${phase} · all`);
       expect(e?.after.length ?? 0, phase).toBeGreaterThan(30);
       expect(median(e!.after), phase).toBeLessThanOrEqual(median(e!.before) / 2);
-      expect(median(e!.after), phase).toBeLessThanOrEqual(most);
+      expect(median(e!.after), phase).toBeLessThanOrEqual(0.45);
     }
-    for (const [k, e] of rows) if (e.after.length >= 30) expect(median(e.after), k).toBeLessThanOrEqual(1);
+    for (const [k, e] of rows) if (e.after.length >= 30) expect(median(e.after), k).toBeLessThanOrEqual(0.65);
   });
 });

@@ -1,10 +1,14 @@
 import {
   ADMIT_BATCH,
   ADMITS_KEPT_MS,
+  addLife,
   CLEANUP_BATCH,
-  ETA_TAU_MS,
+  curveWaitMs,
   type EnterResult,
-  estimateWaitMs,
+  ETA_CURVE_MS,
+  ETA_SAMPLE,
+  type EtaCurve,
+  etaCurve,
   type GateState,
   INVENTORY_CLAIM_MS,
   INVENTORY_MAX_AGE_MS,
@@ -13,6 +17,7 @@ import {
   type Inventory,
   type LineState,
   lineState,
+  noticeLate,
   pollAfter,
   type QueueSettings,
   type QueueSettingsPatch,
@@ -41,8 +46,10 @@ interface Line {
   /** tokenId -> earliest next status poll. */
   polls: Map<string, number>;
   drawBase: number;
-  /** The ETA's decayed sums (see estimateWaitMs). */
-  eta: { at: number | null; departures: number; exposure: number };
+  /** tokenId -> when a waiting token was told to poll next; for an ACTIVE one, when it is expected to notice, or −(when it did). */
+  slots: Map<string, number>;
+  /** The ETA's life table and departure count, and its cached curve (see etaCurve). */
+  eta: { life: number[]; lifeAt: number | null; departed: number; late: number; curve: EtaCurve | null };
   state: LineState | null;
   reopenedAt: number;
   inventory: (Inventory & { at: number }) | null;
@@ -79,7 +86,8 @@ export class MemoryQueueStore implements QueueStore {
         droppedIdle: 0,
         polls: new Map(),
         drawBase: 0,
-        eta: { at: null, departures: 0, exposure: 0 },
+        slots: new Map(),
+        eta: { life: [], lifeAt: null, departed: 0, late: 0, curve: null },
         state: null,
         reopenedAt: 0,
         inventory: null,
@@ -98,19 +106,21 @@ export class MemoryQueueStore implements QueueStore {
     return { ...defaults, ...l.config };
   }
 
-  private account(l: Line, now: number): void {
-    const e = l.eta;
-    if (e.at !== null && now <= e.at) return;
-    const f = e.at === null ? 1 : Math.exp((e.at - now) / ETA_TAU_MS);
-    e.departures *= f;
-    e.exposure = e.exposure * f + ((l.active.size * ETA_TAU_MS) / 1000) * (1 - f);
-    e.at = now;
-  }
-
-  private drop(l: Line, tokenId: string): boolean {
+  /** Drops the token; an ACTIVE one's departure (or lapse, at its activeUntil) goes into the ETA's life table. */
+  private drop(l: Line, tokenId: string, now: number, ttlMs: number): boolean {
+    const a = l.active.get(tokenId);
     const wasActive = l.active.delete(tokenId);
     const live = l.waiting.delete(tokenId) || wasActive;
-    if (wasActive) l.eta.departures += 1;
+    if (a) {
+      const notice = l.slots.get(tokenId);
+      if (notice !== undefined && notice < 0) {
+        const e = l.eta;
+        e.life = a.until <= now ? addLife(e.life, e.lifeAt, now, a.until + notice, ttlMs, false) : addLife(e.life, e.lifeAt, now, now + notice, ttlMs, true);
+        e.lifeAt = now;
+      }
+      l.eta.departed++;
+    }
+    l.slots.delete(tokenId);
     l.polls.delete(tokenId);
     const owner = l.owners.get(tokenId);
     if (owner) {
@@ -121,7 +131,6 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   private settle(l: Line, now: number, defaults: QueueSettings): { state: LineState; s: QueueSettings } {
-    this.account(l, now);
     const s = this.settings(l, defaults);
     const state = lineState(s, seatsState(l.inventory, now), now);
     if (l.state !== state) {
@@ -130,14 +139,14 @@ export class MemoryQueueStore implements QueueStore {
     }
     let n = 0;
     for (const [t, a] of l.active) {
-      if (a.until <= now && n++ < CLEANUP_BATCH) this.drop(l, t);
+      if (a.until <= now && n++ < CLEANUP_BATCH) this.drop(l, t, now, s.activeTtlSeconds * 1000);
     }
     const cutoff = now - s.idleTimeoutSeconds * 1000;
     if (state !== 'SOLD_OUT' && l.reopenedAt <= cutoff) {
       n = 0;
       for (const [t, w] of l.waiting) {
         if (w.seen <= cutoff && n++ < CLEANUP_BATCH) {
-          this.drop(l, t);
+          this.drop(l, t, now, s.activeTtlSeconds * 1000);
           l.droppedIdle++;
         }
       }
@@ -148,6 +157,8 @@ export class MemoryQueueStore implements QueueStore {
         if (free-- <= 0) break;
         l.waiting.delete(t);
         l.active.set(t, { until: now + s.activeTtlSeconds * 1000, admittedAt: now });
+        // Expected to notice when it was told to poll next (at once if it never polled).
+        l.slots.set(t, Math.max(now, l.slots.get(t) ?? now));
         l.admits.push(now);
         l.admittedTotal++;
       }
@@ -170,19 +181,24 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   private eta(l: Line, position: number, s: QueueSettings, now: number): number {
-    const actives = [...l.active.values()];
-    const meanAgeMs = actives.length ? actives.reduce((sum, a) => sum + (now - a.admittedAt), 0) / actives.length : 0;
-    const untils = position <= actives.length ? actives.map((a) => a.until).sort((a, b) => a - b) : [];
-    return estimateWaitMs({
-      position,
-      departures: l.eta.departures,
-      exposureSeconds: l.eta.exposure,
-      maxActive: s.maxActive,
-      active: actives.length,
-      meanAgeMs,
-      pthActiveUntil: untils[position - 1] ?? null,
-      now,
-    });
+    const e = l.eta;
+    const ttlMs = s.activeTtlSeconds * 1000;
+    // The ACTIVE tokens in the sorted set's order (activeUntil, then id), sorted only when needed.
+    let order: Array<[string, { until: number }]> | null = null;
+    const sorted = () => (order ??= [...l.active.entries()].sort(([a, x], [b, y]) => x.until - y.until || (a < b ? -1 : a > b ? 1 : 0)));
+    const c = e.curve;
+    if (c === null || now - c.at >= ETA_CURVE_MS || now < c.at || c.maxActive !== s.maxActive || c.ttlMs !== ttlMs) {
+      const n = l.active.size;
+      const take = Math.min(n, ETA_SAMPLE);
+      const slots = [];
+      for (let i = 0; i < take; i++) {
+        const [t, a] = sorted()[n > ETA_SAMPLE ? Math.floor((i * n) / ETA_SAMPLE) : i]!;
+        slots.push({ until: a.until, notice: l.slots.get(t) ?? now });
+      }
+      e.curve = etaCurve({ now, dep: e.departed, maxActive: s.maxActive, ttlMs, slots, weight: n > ETA_SAMPLE ? n / ETA_SAMPLE : 1, active: n, life: e.life, lifeAt: e.lifeAt, late: e.late });
+    }
+    const pth = position <= l.active.size ? sorted()[position - 1]![1].until : null;
+    return curveWaitMs(e.curve!, position, e.departed, now, pth);
   }
 
   private state(l: Line, tokenId: string, now: number, line: { state: LineState; s: QueueSettings }, jitter = Math.random()): TokenState {
@@ -191,7 +207,15 @@ export class MemoryQueueStore implements QueueStore {
     let position: number | null = null;
     let etaMs: number | null = null;
     const a = l.active.get(tokenId);
-    if (a) status = 'ACTIVE';
+    if (a) {
+      status = 'ACTIVE';
+      // The holder notices the admission now (see etaCurve), this late after the poll it was told to make.
+      const expected = l.slots.get(tokenId) ?? now;
+      if (expected >= 0) {
+        l.slots.set(tokenId, -now);
+        l.eta.late = noticeLate(l.eta.late, now - expected);
+      }
+    }
     else if (l.waiting.has(tokenId)) {
       if (state === 'SOLD_OUT') status = 'SOLD_OUT';
       else if (state === 'PRE_QUEUE') {
@@ -204,7 +228,9 @@ export class MemoryQueueStore implements QueueStore {
       }
     }
     const st = { status, position, activeUntil: a ? a.until : null, etaMs, opensAt: s.opensAt };
-    return { ...st, pollAfterMs: pollAfter(st, s.idleTimeoutSeconds, jitter, now), paused: s.paused };
+    const pollAfterMs = pollAfter(st, s.idleTimeoutSeconds, jitter, now);
+    if (status === 'WAITING' || status === 'PRE_QUEUE') l.slots.set(tokenId, now + pollAfterMs);
+    return { ...st, pollAfterMs, paused: s.paused };
   }
 
   async enter(concertId: number, userId: number, newTokenId: string, at: StoreNow, defaults: QueueSettings): Promise<EnterResult> {
@@ -255,8 +281,7 @@ export class MemoryQueueStore implements QueueStore {
   async leave(concertId: number, tokenId: string, at: StoreNow, defaults: QueueSettings): Promise<boolean> {
     const now = at ?? Date.now();
     const l = this.line(concertId);
-    this.account(l, now);
-    const live = this.drop(l, tokenId);
+    const live = this.drop(l, tokenId, now, this.settings(l, defaults).activeTtlSeconds * 1000);
     this.settle(l, now, defaults);
     return live;
   }

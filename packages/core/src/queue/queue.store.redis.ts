@@ -3,10 +3,18 @@ import { QUEUE_REGISTRY_KEY, queueKeyList, queueKeys, seatMapVersionsKey } from 
 import {
   ADMIT_BATCH,
   ADMITS_KEPT_MS,
-  AGE_EPOCH_MS,
   CLEANUP_BATCH,
-  ETA_TAU_MS,
+  ETA_BUCKETS,
+  ETA_CURVE_MS,
+  ETA_GRID,
+  ETA_PRIOR,
+  ETA_QUANTILES,
+  ETA_SAMPLE,
+  ETA_TERMS,
+  ETA_SHIFT,
+  HEAD_NOTICE_MS,
   HEAD_PLACES,
+  LIFE_TAU_MS,
   INVENTORY_CLAIM_MS,
   INVENTORY_MAX_AGE_MS,
   INVENTORY_MIN_GAP_MS,
@@ -31,9 +39,9 @@ import {
  * Every change is one Lua script over one concert's keys (one Cluster slot), so Redis runs it
  * whole and alone: two API processes settling the same line at once run one after the other,
  * and the admission loop reads the ACTIVE count and fills up to maxActive in the same step.
- * The functions mirror lineState, seatsState, estimateWaitMs and pollAfter in queue.store.ts.
+ * The functions mirror lineState, seatsState, etaCurve, curveWaitMs and pollAfter in queue.store.ts.
  *
- * KEYS: 1 waiting, 2 active, 3 seen, 4 owners, 5 users, 6 config, 7 admits, 8 counters, 9 polls, 10 inventory.
+ * KEYS: 1 waiting, 2 active, 3 seen, 4 owners, 5 users, 6 config, 7 admits, 8 counters, 9 polls, 10 inventory, 11 slots.
  * ARGV: 1 now (ms; '': Redis's TIME, which is what production passes), 2..6 default maxActive, activeTtlSeconds, idleTimeoutSeconds, paused (0/1),
  * opensAt (0: none), 7 a random number in [0, 1) for spreading polls, then the script's own.
  */
@@ -48,18 +56,32 @@ local function settings()
   return tonumber(c[1]) or tonumber(ARGV[2]), tonumber(c[2]) or tonumber(ARGV[3]),
          tonumber(c[3]) or tonumber(ARGV[4]), tonumber(c[4]) or tonumber(ARGV[5]), opensAt
 end
--- Decays the departure and exposure sums to now, adding the slot-seconds spent ACTIVE since.
-local function account()
-  local c = redis.call('HMGET', KEYS[8], 'at', 'dep', 'exposure')
-  local at = tonumber(c[1])
-  if at and now <= at then return end
+-- The ETA (mirrors round6, lifeBucket, addLife, etaCurve and curveWaitMs in queue.store.ts).
+local B, J = ${ETA_BUCKETS}, ${ETA_GRID}
+local function round6(x) return math.floor(x * 1e6 + 0.5) / 1e6 end
+local function bucket(age, ttlMs) return math.min(B - 1, math.floor(B * math.sqrt(math.max(0, age) / ttlMs))) end
+local function edge(b, ttlMs) return ttlMs * b * b / (B * B) end
+local function lifeTable()
+  local c = redis.call('HMGET', KEYS[8], 'life', 'lifeAt')
+  local life = {}
+  if c[1] then for x in string.gmatch(c[1], '%S+') do life[#life + 1] = tonumber(x) end end
   local f = 1
-  if at then f = math.exp((at - now) / ${ETA_TAU_MS}) end
-  local n = redis.call('ZCARD', KEYS[2])
-  redis.call('HSET', KEYS[8], 'at', now, 'dep', (tonumber(c[2]) or 0) * f,
-    'exposure', (tonumber(c[3]) or 0) * f + n * ${ETA_TAU_MS / 1000} * (1 - f))
+  local lifeAt = tonumber(c[2])
+  if lifeAt and now > lifeAt then f = math.exp((lifeAt - now) / ${LIFE_TAU_MS}) end
+  return life, f
+end
+local function addLife(age, ttlMs, died)
+  local life, f = lifeTable()
+  local out = {}
+  for i = 1, 2 * B do out[i] = (life[i] or 0) * f end
+  local i = 2 * bucket(age, ttlMs) + 1
+  if not died then i = i + 1 end
+  out[i] = out[i] + math.exp(-age / ${LIFE_TAU_MS})
+  for k = 1, 2 * B do out[k] = round6(out[k]) end
+  redis.call('HSET', KEYS[8], 'life', table.concat(out, ' '), 'lifeAt', now)
 end
 local function drop(t)
+  local u = tonumber(redis.call('ZSCORE', KEYS[2], t) or '')
   local wasActive = redis.call('ZREM', KEYS[2], t)
   local live = redis.call('ZREM', KEYS[1], t) + wasActive
   redis.call('ZREM', KEYS[3], t)
@@ -69,10 +91,18 @@ local function drop(t)
     local uid = string.match(owner, '^(%d+):')
     if redis.call('HGET', KEYS[5], uid) == t then redis.call('HDEL', KEYS[5], uid) end
     redis.call('HDEL', KEYS[4], t)
-    local admitted = string.match(owner, '^%d+:%d+:(%d+)$')
-    if wasActive == 1 and admitted then redis.call('HINCRBY', KEYS[8], 'admitSum', ${AGE_EPOCH_MS} - tonumber(admitted)) end
   end
-  if wasActive == 1 then redis.call('HINCRBYFLOAT', KEYS[8], 'dep', 1) end
+  if wasActive == 1 then
+    -- A departure (or a lapse, at activeUntil) of a holder who noticed: into the life table.
+    local notice = tonumber(redis.call('HGET', KEYS[11], t) or '')
+    if notice and notice < 0 then
+      local c = redis.call('HMGET', KEYS[6], 'activeTtlSeconds')
+      local ttlMs = (tonumber(c[1]) or tonumber(ARGV[3])) * 1000
+      if u <= now then addLife(u + notice, ttlMs, false) else addLife(now + notice, ttlMs, true) end
+    end
+    redis.call('HINCRBY', KEYS[8], 'departed', 1)
+  end
+  redis.call('HDEL', KEYS[11], t)
   return live
 end
 local function seats()
@@ -87,7 +117,6 @@ local function seats()
   return 'SOLD_OUT'
 end
 local function settle()
-  account()
   local maxActive, ttl, idle, paused, opensAt = settings()
   local st = seats()
   if st ~= 'SOLD_OUT' then
@@ -117,30 +146,171 @@ local function settle()
         redis.call('ZADD', KEYS[7], now, t)
         local owner = redis.call('HGET', KEYS[4], t)
         if owner then redis.call('HSET', KEYS[4], t, owner .. ':' .. now) end
+        -- Expected to notice when it was told to poll next (at once if it never polled).
+        redis.call('HSET', KEYS[11], t, math.max(now, tonumber(redis.call('HGET', KEYS[11], t) or '') or now))
       end
-      if #heads > 0 then
-        redis.call('HINCRBY', KEYS[8], 'admitted', #heads)
-        redis.call('HINCRBY', KEYS[8], 'admitSum', #heads * (now - ${AGE_EPOCH_MS}))
-      end
+      if #heads > 0 then redis.call('HINCRBY', KEYS[8], 'admitted', #heads) end
     end
   end
   redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - ${ADMITS_KEPT_MS})
   return st, maxActive, ttl, idle, paused, opensAt
 end
--- Mirrors estimateWaitMs() in queue.store.ts.
-local function eta(position, maxActive)
-  local c = redis.call('HMGET', KEYS[8], 'dep', 'exposure', 'admitSum')
-  local dep, exposure, admitSum = tonumber(c[1]) or 0, tonumber(c[2]) or 0, tonumber(c[3]) or 0
+local function surviving(s, x, ttlMs)
+  if x <= 0 then return 1 end
+  if x >= ttlMs then return s[B + 1] end
+  local b = bucket(x, ttlMs)
+  local lo, hi = edge(b, ttlMs), edge(b + 1, ttlMs)
+  return s[b + 1] + (s[b + 2] - s[b + 1]) * (x - lo) / (hi - lo)
+end
+-- Draws the admission curve into the counters (see etaCurve).
+local function drawCurve(maxActive, ttlMs, dep)
+  local life, f = lifeTable()
+  local late = math.max(0, tonumber(redis.call('HGET', KEYS[8], 'late') or '0'))
+  local headNotice = ${HEAD_NOTICE_MS} + late
+  local d, c = {}, {}
+  for b = 1, B do
+    d[b] = (life[2 * b - 1] or 0) * f + ${ETA_PRIOR} / B
+    c[b] = (life[2 * b] or 0) * f
+  end
   local n = redis.call('ZCARD', KEYS[2])
-  local meanAge = 0
-  if n > 0 then meanAge = now - ${AGE_EPOCH_MS} - admitSum / n end
-  local lindy = math.max(1000, 2 * meanAge)
-  local observed = math.huge
-  if dep > 0 then observed = exposure * 1000 / dep end
-  local hold = observed
-  if dep < math.max(1, maxActive / 2) then hold = math.min(observed, lindy) end
-  local wait = position * hold / maxActive
-  if position <= n then
+  local weight = 1
+  local tokens, untils = {}, {}
+  if n > ${ETA_SAMPLE} then
+    weight = n / ${ETA_SAMPLE}
+    for i = 0, ${ETA_SAMPLE} - 1 do
+      local r = redis.call('ZRANGE', KEYS[2], math.floor(i * n / ${ETA_SAMPLE}), math.floor(i * n / ${ETA_SAMPLE}), 'WITHSCORES')
+      tokens[#tokens + 1], untils[#untils + 1] = r[1], tonumber(r[2])
+    end
+  elseif n > 0 then
+    local r = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+    for i = 1, #r, 2 do tokens[#tokens + 1], untils[#untils + 1] = r[i], tonumber(r[i + 1]) end
+  end
+  local notices = {}
+  if #tokens > 0 then notices = redis.call('HMGET', KEYS[11], unpack(tokens)) end
+  local starts, ages = {}, {}
+  for i = 1, #tokens do
+    local v = tonumber(notices[i] or '') or now
+    if v < 0 then
+      starts[i], ages[i] = -v, now + v
+      local b = bucket(now + v, ttlMs) + 1
+      c[b] = c[b] + weight * math.exp((-v - now) / ${LIFE_TAU_MS})
+    else
+      starts[i], ages[i] = math.max(v + late, now), 0
+    end
+  end
+  local risk = 0
+  for b = 1, B do risk = risk + (d[b] + c[b]) end
+  local s = {1}
+  for b = 1, B do
+    local h = math.min(1, d[b] / math.max(risk - c[b] / 2, d[b]))
+    s[b + 1] = s[b] * (1 - h)
+    risk = risk - (d[b] + c[b])
+  end
+  local s0 = {}
+  for i = 1, #tokens do s0[i] = surviving(s, ages[i], ttlMs) end
+  local most = ttlMs - headNotice
+  local think = 0
+  for b = 0, B - 1 do
+    if edge(b, ttlMs) >= most then break end
+    local hi = math.min(edge(b + 1, ttlMs), most)
+    think = think + (hi - edge(b, ttlMs)) * (s[b + 1] + surviving(s, hi, ttlMs)) / 2
+  end
+  local horizon = 2 * ttlMs
+  local cycle = round6(math.min(ttlMs, headNotice + think))
+  local empty = math.max(0, maxActive - n)
+  local grid = {}
+  for j = 0, J do
+    local t = now + horizon * j * j / (J * J)
+    local sum = 0
+    for i = 1, #tokens do
+      if t >= untils[i] then sum = sum + weight
+      else
+        local x = t - starts[i]
+        if x > ages[i] and s0[i] > 1e-9 then sum = sum + weight * (1 - surviving(s, x, ttlMs) / s0[i]) end
+      end
+    end
+    if empty > 0 then
+      if t >= now + ttlMs then sum = sum + empty
+      elseif t > now + headNotice then sum = sum + empty * (1 - surviving(s, t - now - headNotice, ttlMs)) end
+    end
+    grid[j + 1] = sum
+  end
+  local function at(t)
+    if t <= now then return 0 end
+    local x = J * math.sqrt((t - now) / horizon)
+    local i = math.floor(x)
+    if i >= J then return grid[J + 1] end
+    return grid[i + 1] + (grid[i + 2] - grid[i + 1]) * (x - i)
+  end
+  local cum = {0}
+  for j = 1, J do cum[j + 1] = cum[j] + horizon * (2 * j - 1) / (J * J) * ((grid[j] + grid[j + 1]) / 2) end
+  local function integral(t)
+    local i = math.min(J, math.floor(J * math.sqrt((t - now) / horizon)))
+    local ti = now + horizon * i * i / (J * J)
+    return cum[i + 1] + (t - ti) * (grid[i + 1] + at(t)) / 2
+  end
+  local cycles = {}
+  for q = 0, ${ETA_QUANTILES} - 1 do
+    local target = 1 - (q + 0.5) / ${ETA_QUANTILES}
+    local x = most
+    for b = 0, B - 1 do
+      if s[b + 2] <= target then
+        local lo = edge(b, ttlMs)
+        x = lo + (edge(b + 1, ttlMs) - lo) * (s[b + 1] - target) / (s[b + 1] - s[b + 2])
+        break
+      end
+    end
+    cycles[q + 1] = headNotice + math.max(0, math.min(x, most))
+  end
+  local out = {'curveAt', now, 'curveDep', dep, 'curveMax', maxActive, 'curveTtl', ttlMs, 'curveCycle', cycle}
+  for j = 0, J do
+    local t = now + horizon * j * j / (J * J)
+    local sum = at(t)
+    for q = 1, ${ETA_QUANTILES} do
+      local k = 0
+      while k < ${ETA_TERMS} and t - cycles[q] - k * cycle > now do
+        sum = sum + at(t - cycles[q] - k * cycle) / ${ETA_QUANTILES}
+        k = k + 1
+      end
+      local x = t - cycles[q] - k * cycle
+      if x > now then sum = sum + (integral(x) / cycle + at(x) / 2) / ${ETA_QUANTILES} end
+    end
+    out[#out + 1] = 'c' .. j
+    out[#out + 1] = round6(sum)
+  end
+  redis.call('HSET', KEYS[8], unpack(out))
+  return now, cycle
+end
+local function eta(position, maxActive, ttl)
+  local ttlMs = ttl * 1000
+  local c = redis.call('HMGET', KEYS[8], 'curveAt', 'curveDep', 'curveMax', 'curveTtl', 'curveCycle', 'departed')
+  local dep = tonumber(c[6] or '0')
+  local at, dep0, cycle = tonumber(c[1]), tonumber(c[2]), tonumber(c[5])
+  if not at or now - at >= ${ETA_CURVE_MS} or now < at or tonumber(c[3]) ~= maxActive or tonumber(c[4]) ~= ttlMs then
+    at, cycle = drawCurve(maxActive, ttlMs, dep)
+    dep0 = dep
+  end
+  local q = position + dep - dep0 - ${ETA_SHIFT}
+  local horizon = 2 * ttlMs
+  -- The first grid point where the count reaches q, by bisection (the count never decreases).
+  local lo, hi = 0, J + 1
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if tonumber(redis.call('HGET', KEYS[8], 'c' .. mid)) >= q then hi = mid else lo = mid + 1 end
+  end
+  local t
+  if lo > J then
+    t = at + horizon + (q - tonumber(redis.call('HGET', KEYS[8], 'c' .. J))) * cycle / maxActive
+  elseif lo == 0 then
+    t = at
+  else
+    local v = redis.call('HMGET', KEYS[8], 'c' .. (lo - 1), 'c' .. lo)
+    local a, b = tonumber(v[1]), tonumber(v[2])
+    local t0, t1 = at + horizon * (lo - 1) * (lo - 1) / (J * J), at + horizon * lo * lo / (J * J)
+    t = t0 + (t1 - t0) * (q - a) / (b - a)
+  end
+  local wait = math.max(0, t - now)
+  if position <= redis.call('ZCARD', KEYS[2]) then
     local p = redis.call('ZRANGE', KEYS[2], position - 1, position - 1, 'WITHSCORES')
     wait = math.min(wait, math.max(0, tonumber(p[2]) - now))
   end
@@ -164,7 +334,7 @@ local function pollAfter(status, position, untilMs, wait, opensAt, idle)
   return math.max(floor, math.min(ceiling, math.max(position * 50, byEta)))
 end
 -- {status, position, activeUntil, eta (-1: none), opensAt, pollAfterMs, paused (0/1)}
-local function state(t, st, maxActive, idle, opensAt, paused)
+local function state(t, st, maxActive, ttl, idle, opensAt, paused)
   local status, position, untilMs, wait = 'EXPIRED', 0, 0, -1
   local u = redis.call('ZSCORE', KEYS[2], t)
   if u then
@@ -176,11 +346,23 @@ local function state(t, st, maxActive, idle, opensAt, paused)
       elseif st == 'PRE_QUEUE' then status, wait = 'PRE_QUEUE', opensAt - now
       else
         status, position = 'WAITING', rank + 1
-        if st == 'OPEN' then wait = eta(position, maxActive) end
+        if st == 'OPEN' then wait = eta(position, maxActive, ttl) end
       end
     end
   end
-  return {status, position, untilMs, wait, opensAt, pollAfter(status, position, untilMs, wait, opensAt, idle), paused}
+  local poll = pollAfter(status, position, untilMs, wait, opensAt, idle)
+  if status == 'ACTIVE' then
+    -- The holder notices the admission now (see etaCurve), this late after the poll it was told to make.
+    local expected = tonumber(redis.call('HGET', KEYS[11], t) or '') or now
+    if expected >= 0 then
+      redis.call('HSET', KEYS[11], t, -now)
+      local late = tonumber(redis.call('HGET', KEYS[8], 'late') or '0')
+      redis.call('HSET', KEYS[8], 'late', round6(late + (now - expected - late) / 10))
+    end
+  elseif status == 'WAITING' or status == 'PRE_QUEUE' then
+    redis.call('HSET', KEYS[11], t, now + poll)
+  end
+  return {status, position, untilMs, wait, opensAt, poll, paused}
 end
 `;
 
@@ -202,7 +384,7 @@ local function stats(st, maxActive, ttl, idle, paused, opensAt)
   local waiting, preQueued = line, 0
   if opensAt > 0 and now < opensAt then waiting, preQueued = 0, line end
   local back = -1
-  if st == 'OPEN' and line > 0 then back = eta(line, maxActive) end
+  if st == 'OPEN' and line > 0 then back = eta(line, maxActive, ttl) end
   local c = redis.call('HMGET', KEYS[8], 'admitted', 'droppedIdle')
   return {st, waiting, preQueued, redis.call('ZCARD', KEYS[2]), maxActive, ttl, idle, paused, opensAt,
           tonumber(c[1] or '0'), redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf'), tonumber(c[2] or '0'), back}
@@ -235,7 +417,7 @@ else
   redis.call('ZADD', KEYS[3], 'XX', now, t)
 end
 local owner = redis.call('HGET', KEYS[4], t)
-local s = state(t, st, maxActive, idle, opensAt, paused)
+local s = state(t, st, maxActive, ttl, idle, opensAt, paused)
 s[8] = t
 s[9] = string.match(owner, '^%d+:(%d+)')
 s[10] = created
@@ -250,13 +432,12 @@ if ARGV[9] == '1' then
   if now < earliest then return {'RATE_LIMITED', earliest - now} end
 end
 redis.call('ZADD', KEYS[3], 'XX', now, t)
-local s = state(t, st, maxActive, idle, opensAt, paused)
+local s = state(t, st, maxActive, ttl, idle, opensAt, paused)
 if s[1] ~= 'EXPIRED' then redis.call('HSET', KEYS[9], t, now + math.floor(s[6] / 2)) end
 return s
 `,
   // ARGV 8 tokenId
   queueLeave: `${PRELUDE}
-account()
 local live = drop(ARGV[8])
 settle()
 return live
@@ -357,7 +538,7 @@ export class RedisQueueStore implements QueueStore {
 
   constructor(private readonly redis: RedisClient) {
     for (const [name, lua] of Object.entries(SCRIPTS)) {
-      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 10, lua });
+      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 11, lua });
     }
     if (!('queueCheck' in redis)) redis.defineCommand('queueCheck', { numberOfKeys: 3, lua: CHECK });
     if (!('queueHistory' in redis)) redis.defineCommand('queueHistory', { numberOfKeys: 1, lua: HISTORY });

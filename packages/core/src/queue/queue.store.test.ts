@@ -158,16 +158,16 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const c = nextConcert();
     const d = settings({ maxActive: 2, idleTimeoutSeconds: 60 });
     for (let u = 1; u <= 400; u++) await store.enter(c, u, tid(u), T0, d);
-    // No departure yet, two slots held for 10 s: a slot is expected to turn over every 2 × 10 s,
-    // so place p waits 10p s; the first ten places poll every second, the rest after
-    // min(20 s, max(50p ms, ETA/4)).
+    // No departure yet, two slots held for 10 s of a 60 s TTL: the ETA is the curve's (etaCurve;
+    // the last test holds both adapters to it). The first ten places poll every second, the
+    // rest after min(20 s, max(50p ms, ETA/4)).
     const at = T0 + 10_000;
     const head = await status(c, tid(3), at, d);
     const tenth = await status(c, tid(12), at, d);
     const eleventh = await status(c, tid(13), at, d);
     const mid = await status(c, tid(42), at, d);
     expect([head.position, tenth.position, eleventh.position, mid.position]).toEqual([1, 10, 11, 40]);
-    expect([head.etaMs, eleventh.etaMs, mid.etaMs]).toEqual([10_000, 110_000, 400_000]);
+    expect([head.etaMs, eleventh.etaMs, mid.etaMs]).toEqual([8_945, 167_792, 612_954]);
     expect([head.pollAfterMs, tenth.pollAfterMs, eleventh.pollAfterMs, mid.pollAfterMs]).toEqual([1_000, 1_000, 20_000, 20_000]);
     const active = await status(c, tid(1), at, d);
     expect(active.pollAfterMs).toBe(25_000);
@@ -186,34 +186,55 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect((await status(c2, tid(300), T0, paused)).pollAfterMs).toBe(10_000);
   });
 
-  it('estimates the wait from the slots’ observed turnover, bounded by the ACTIVE tokens’ expiry', async () => {
+  it('times a slot from when its holder notices the admission, learns how long holders keep it, and reads a cached curve', async () => {
     const c = nextConcert();
-    const d = settings({ maxActive: 2, activeTtlSeconds: 60 });
-    for (let u = 1; u <= 10; u++) await store.enter(c, u, tid(u), T0, d);
-    // Two slots held for 4 s, then both turn over (a payment spends its token, a fan leaves) and 3, 4 are admitted.
-    expect(await store.leave(c, tid(1), T0 + 4_000, d)).toBe(true);
-    expect(await store.leave(c, tid(2), T0 + 4_000, d)).toBe(true);
-    // Decayed sums: 2 departures over 2 × 30 s × (1 − e^(−4/30)) slot-seconds: a slot turns over every ~3.7 s.
-    const exposure = 2 * 30 * (1 - Math.exp(-4 / 30));
-    const hold = (exposure * 1000) / 2;
-    const p1 = await status(c, tid(5), T0 + 4_000, d);
-    const p6 = await status(c, tid(10), T0 + 4_000, d);
-    expect([p1.position, p6.position]).toEqual([1, 6]);
-    expect(p1.etaMs).toBe(Math.floor(hold / 2));
-    expect(p6.etaMs).toBe(Math.floor((6 * hold) / 2));
-    const stats = await store.stats(c, T0 + 4_000, d);
-    expect([stats.admittedTotal, stats.admittedLastMinute, stats.etaBackMs]).toEqual([4, 4, Math.floor((6 * hold) / 2)]);
+    const d = settings({ maxActive: 1, activeTtlSeconds: 60 });
+    for (let u = 1; u <= 12; u++) await store.enter(c, u, tid(u), T0, d);
+    // Fan 1 noticed at T0 (its enter said ACTIVE). Fan 2, at the head, polls at T0 + 1 s and is told
+    // to come back in a second; fan 1 leaves at T0 + 1.5 s: fan 2 is admitted but has not noticed.
+    expect((await status(c, tid(2), T0 + 1_000, d)).pollAfterMs).toBe(1_000);
+    await store.leave(c, tid(1), T0 + 1_500, d);
+    expect(await check(c, tid(2), T0 + 1_500)).toBe('ACTIVE');
+    // Fan 3 cannot be admitted before fan 2 has even seen its slot (at T0 + 2 s).
+    expect((await status(c, tid(3), T0 + 1_600, d)).etaMs).toBeGreaterThanOrEqual(400);
+    // Then each holder keeps the slot 2 s after noticing it: fan k polls (ACTIVE: noticed) and leaves 2 s later.
+    let t = T0 + 2_000;
+    for (let k = 2; k <= 8; k++) {
+      expect((await status(c, tid(k), t, d)).status).toBe('ACTIVE');
+      t += 2_000;
+      await store.leave(c, tid(k), t, d);
+    }
+    // Fan 9 was admitted at t and notices now: place 1 (fan 10) is expected about 2 s later, and
+    // place 2 a cycle after that (a head fan's notice, half a second, plus 2 s); a second and a
+    // half on, fan 9's slot is old: half a second to go.
+    expect((await status(c, tid(9), t, d)).status).toBe('ACTIVE');
+    const p1 = (await status(c, tid(10), t, d)).etaMs!;
+    const p2 = (await status(c, tid(11), t, d)).etaMs!;
+    expect(p1).toBeGreaterThan(1_700);
+    expect(p1).toBeLessThan(2_300);
+    expect(p2 - p1).toBeGreaterThan(2_200);
+    expect(p2 - p1).toBeLessThan(2_800);
+    const later = (await status(c, tid(10), t + 1_500, d)).etaMs!;
+    expect(later).toBeGreaterThan(200);
+    expect(later).toBeLessThan(800);
+    // Within ETA_CURVE_MS the curve is not drawn again: a departure moves everyone a place along it.
+    const before = (await status(c, tid(12), t + 1_600, d)).etaMs!;
+    expect((await status(c, tid(12), t + 1_600, d)).position).toBe(3);
+    await store.leave(c, tid(9), t + 1_650, d);
+    const after = await status(c, tid(12), t + 1_700, d);
+    expect(after.position).toBe(2);
+    // Drawn at t + 1.5 s, read at t + 1.6 s and t + 1.7 s: place 2 after one departure is where place 3 was.
+    expect(after.etaMs).toBe(before - 100);
+  });
 
-    // A young line: nobody has left yet, so a slot is expected to be kept twice its holders' mean age;
-    // and place 1 is admitted at the latest when the first ACTIVE token expires.
-    const c2 = nextConcert();
-    const short = settings({ maxActive: 2, activeTtlSeconds: 5 });
-    for (let u = 1; u <= 5; u++) await store.enter(c2, u, tid(u), T0, short);
-    expect((await status(c2, tid(3), T0 + 1_000, short)).etaMs).toBe(1_000);
-    expect((await status(c2, tid(4), T0 + 1_000, short)).etaMs).toBe(2_000);
-    expect((await status(c2, tid(3), T0 + 4_000, short)).etaMs).toBe(1_000);
-    expect((await status(c2, tid(4), T0 + 4_000, short)).etaMs).toBe(1_000);
-    expect((await status(c2, tid(5), T0 + 4_000, short)).etaMs).toBe(12_000);
+  it('never tells a place a wait beyond the expiry of the ACTIVE token it waits for', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 2, activeTtlSeconds: 5 });
+    for (let u = 1; u <= 5; u++) await store.enter(c, u, tid(u), T0, d);
+    // Nobody has left yet: the holders may keep their slots to the TTL; place 1 waits for the first expiry, place 2 for the second.
+    expect((await status(c, tid(3), T0 + 4_000, d)).etaMs).toBeLessThanOrEqual(1_000);
+    expect((await status(c, tid(4), T0 + 4_000, d)).etaMs).toBeLessThanOrEqual(1_000);
+    expect((await status(c, tid(5), T0 + 4_000, d)).etaMs).toBeGreaterThan(1_000);
   });
 
   it('pre-queues everyone who enters before the opening at a random place, ahead of every later arrival', async () => {
@@ -395,17 +416,8 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
 
 /** Redis can lose its data (a restart without its append-only file, a FLUSHALL): the registry with it. */
 describe('queue store on Redis: the ticker’s registry after Redis lost its data', () => {
-  const prefix = `test:${randomBytes(6).toString('hex')}:`;
-  const redis = createRedis(REDIS_URL, { keyPrefix: prefix });
+  const { redis, prefix } = ownRedis();
   const store = new RedisQueueStore(redis);
-  beforeAll(async () => {
-    await waitForRedis(redis, 5_000);
-    if (redis.status !== 'ready') throw new Error(`Redis at ${REDIS_URL} is not reachable`);
-  });
-  afterAll(async () => {
-    await deleteRedisKeys(REDIS_URL, prefix);
-    redis.disconnect();
-  });
 
   it('the next entrant registers the concert again, and the ticker settles its line', async () => {
     const c = 1;
@@ -426,4 +438,66 @@ describe('queue store on Redis: the ticker’s registry after Redis lost its dat
 
 async function check(store: QueueStore, c: number, t: string, now: number) {
   return (await store.check(c, t, now)).state;
+}
+
+/** The ETA's arithmetic is written twice (TypeScript and Lua): the same calls must get the same answers, to the millisecond. */
+describe('queue store: the memory and Redis adapters tell the same ETA', () => {
+  const stores = [new MemoryQueueStore(), new RedisQueueStore(ownRedis().redis)];
+
+  it('through 600 random enters, polls, leaves, lapses and ticks on the test clock', async () => {
+    // A seeded generator, so a failure replays.
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const d = settings({ maxActive: 4, activeTtlSeconds: 5, idleTimeoutSeconds: 60 });
+    let now = T0;
+    let users = 0;
+    const live: string[] = [];
+    const told: Array<Array<number | string | null>> = [[], []];
+    for (let step = 0; step < 600; step++) {
+      now += Math.floor(rand() * 300);
+      const r = rand();
+      const answers = await Promise.all(
+        stores.map(async (store, i) => {
+          if (r < 0.2 || live.length === 0) {
+            const e = await store.enter(1, users + 1, tid(users + 1), now, d);
+            return [e.status, e.position, e.etaMs, e.pollAfterMs];
+          }
+          const t = live[Math.floor(r * 1000) % live.length]!;
+          if (r < 0.3) return [await store.leave(1, t, now, d)];
+          if (r < 0.35) return [(await store.tick(now, d)).length, store.lastTick()?.get(1)?.etaBackMs ?? null];
+          const s = await status(store, 1, t, now, d);
+          void i;
+          return [s.status, s.position, s.etaMs, s.pollAfterMs];
+        }),
+      );
+      if (r < 0.2 || live.length === 0) live.push(tid(++users));
+      told[0]!.push(...answers[0]!.map((x) => (typeof x === 'boolean' ? String(x) : x)));
+      told[1]!.push(...answers[1]!.map((x) => (typeof x === 'boolean' ? String(x) : x)));
+      expect(answers[1], `step ${step}`).toEqual(answers[0]);
+    }
+    // Not a line that never admits: ETAs were told, and they moved.
+    const etas = told[0]!.filter((x): x is number => typeof x === 'number' && x > 1_000);
+    expect(new Set(etas).size).toBeGreaterThan(20);
+  });
+
+  async function status(store: QueueStore, c: number, t: string, now: number, d: QueueSettings): Promise<TokenState> {
+    const r = await store.status(c, t, now, d, false);
+    if ('rateLimited' in r) throw new Error('unexpected rate limit');
+    return r;
+  }
+});
+
+/** A Redis client on keys of its own (this suite shares the Redis): ready before the suite's tests, its keys removed after. */
+function ownRedis() {
+  const prefix = `test:${randomBytes(6).toString('hex')}:`;
+  const redis = createRedis(REDIS_URL, { keyPrefix: prefix });
+  beforeAll(async () => {
+    await waitForRedis(redis, 5_000);
+    if (redis.status !== 'ready') throw new Error(`Redis at ${REDIS_URL} is not reachable`);
+  });
+  afterAll(async () => {
+    await deleteRedisKeys(REDIS_URL, prefix);
+    redis.disconnect();
+  });
+  return { redis, prefix };
 }

@@ -26,7 +26,7 @@ export interface TokenState {
   position: number | null;
   /** ms since the epoch; null unless ACTIVE. */
   activeUntil: number | null;
-  /** Expected wait in ms (see estimateWaitMs); until the opening when PRE_QUEUE; null when nobody is being admitted. */
+  /** Expected wait in ms (see etaCurve); until the opening when PRE_QUEUE; null when nobody is being admitted. */
   etaMs: number | null;
   opensAt: number | null;
   /** An operator has paused admission (the place is kept). */
@@ -124,8 +124,6 @@ export const HEAD_PLACES = 10;
 export const CLEANUP_BATCH = 500;
 export const RATE_WINDOW_MS = 60_000;
 export const ADMITS_KEPT_MS = 300_000;
-/** Time constant of the decayed departure and exposure sums behind the ETA. */
-export const ETA_TAU_MS = 30_000;
 /** Pre-queued clients' first polls after the opening are spread over this long. */
 export const OPENING_SPREAD_MS = 5_000;
 /** The inventory is read at least this often while a line exists, and at most this often after a change. */
@@ -142,8 +140,6 @@ export const INVENTORY_CLAIM_MS = 2_000;
  * (which may bring seats back to a sold-out line) puts it back.
  */
 export const LINE_PRUNE_MS = 60_000;
-/** Admission times are summed relative to this instant (2026-01-01), keeping the sums exact in doubles. */
-export const AGE_EPOCH_MS = 1_767_225_600_000;
 
 /** A uniformly random number in [0, 1) from 48 random bits: a pre-queued entrant's draw. */
 export function randomFraction(): number {
@@ -169,33 +165,237 @@ export function seatsState(inv: (Inventory & { at: number }) | null, now: number
 }
 
 /**
- * The expected wait (ms) of place `position`, from the slots' observed turnover.
+ * The ETA is a per-slot admission curve (`etaCurve`, cached ETA_CURVE_MS per line; `curveWaitMs`
+ * reads it per poll).
  *
- * `departures` and `exposureSeconds` are sums decayed with ETA_TAU_MS: departures from ACTIVE (a
- * payment, a leave, a lapse) and slot-seconds spent ACTIVE. Their ratio is the mean time a fan
- * keeps a slot, the maximum-likelihood estimate that counts the fans still ACTIVE, so it holds
- * from the first seconds after an opening or a resume (a burst that fills empty slots is not
- * turnover and does not count) and through a line that is not full. While fewer than half a line
- * of departures has been seen, the fans still ACTIVE bound it: a slot is expected to be kept about
- * twice the mean age of those holding one (a young line has seen only its quickest fans leave).
- * Place p is then admitted after p slots turn over, p × hold / maxActive, and never later than
- * the p-th ACTIVE token reaches its activeUntil (`pthActiveUntil`, when p ≤ active).
+ * A slot is timed from when its holder first notices the admission (the first enter or status
+ * answered ACTIVE), not from the admission itself: the server told every waiting fan when to poll
+ * next, so an admitted fan who has not polled yet is expected at that instant. The think time
+ * (notice to departure: a payment, a leave) is learnt as a life table over ETA_BUCKETS buckets up
+ * to the TTL, decayed with LIFE_TAU_MS, with the fans still ACTIVE and the lapses counted as
+ * censored (Kaplan–Meier, actuarial): a young line has only seen its quickest fans leave, and
+ * censoring is what keeps that from reading as "everyone leaves quickly". Each ACTIVE slot then
+ * has a distribution of its next departure given its holder's age (or expected notice), ending
+ * at its activeUntil (a lapse); after it, the slot refills at the mean cycle (a head fan's notice
+ * plus the mean think time). The curve is the expected count of departures by each instant;
+ * place p is admitted at the (p + departures since the curve was drawn)-th, read where the
+ * count reaches that less ETA_SHIFT (about the median of the order statistic), and never later
+ * than the p-th ACTIVE token's activeUntil. The Redis adapter's Lua computes the same; the
+ * contract suite holds both to these numbers.
  */
-export function estimateWaitMs(e: {
-  position: number;
-  departures: number;
-  exposureSeconds: number;
+export const ETA_BUCKETS = 24;
+export const ETA_GRID = 40;
+export const ETA_CURVE_MS = 250;
+/** At most this many ACTIVE slots are read to draw the curve (evenly by activeUntil, each weighing active ÷ ETA_SAMPLE). */
+export const ETA_SAMPLE = 64;
+export const LIFE_TAU_MS = 60_000;
+/** A refilled slot goes to the head of the line, which polls every second: noticed half a second later on average. */
+export const HEAD_NOTICE_MS = 500;
+export const ETA_SHIFT = 0.5;
+export const ETA_QUANTILES = 8;
+/** Refills counted one by one after each first departure; the later ones are summed as an integral (a TTL of minutes with quick fans is hundreds of cycles). */
+export const ETA_TERMS = 8;
+/** The life table's prior: this many pseudo-departures spread over its buckets, so a line with no departure yet still expects some. */
+export const ETA_PRIOR = 0.25;
+
+/** Rounded to a millionth: both adapters store the same decimals (Redis keeps numbers as text). */
+export function round6(x: number): number {
+  return Math.floor(x * 1e6 + 0.5) / 1e6;
+}
+
+/** The life table's bucket of a think time: bucket b spans ttl × (b/B)² to ttl × ((b+1)/B)², fine where fans are quick. */
+export function lifeBucket(ageMs: number, ttlMs: number): number {
+  return Math.min(ETA_BUCKETS - 1, Math.floor(ETA_BUCKETS * Math.sqrt(Math.max(0, ageMs) / ttlMs)));
+}
+
+function lifeEdge(b: number, ttlMs: number): number {
+  return (ttlMs * b * b) / (ETA_BUCKETS * ETA_BUCKETS);
+}
+
+/** The life table ([deaths, censored] per bucket, decayed to `lifeAt`) with a departure at think time `ageMs` added, decayed to now. */
+export function addLife(life: number[], lifeAt: number | null, now: number, ageMs: number, ttlMs: number, died: boolean): number[] {
+  const f = lifeAt === null || now <= lifeAt ? 1 : Math.exp((lifeAt - now) / LIFE_TAU_MS);
+  const out: number[] = [];
+  for (let i = 0; i < 2 * ETA_BUCKETS; i++) out.push((life[i] ?? 0) * f);
+  const b = lifeBucket(ageMs, ttlMs);
+  // Weighed by when the holder noticed (not when they left), so quick and slow holders of the same age weigh alike.
+  out[2 * b + (died ? 0 : 1)]! += Math.exp(-ageMs / LIFE_TAU_MS);
+  return out.map(round6);
+}
+
+/** Survival at the buckets' edges (B + 1 values), from deaths and censorings per bucket (actuarial Kaplan–Meier). */
+function survival(d: number[], c: number[]): number[] {
+  let risk = 0;
+  for (let b = 0; b < ETA_BUCKETS; b++) risk += d[b]! + c[b]!;
+  const s = [1];
+  for (let b = 0; b < ETA_BUCKETS; b++) {
+    const h = Math.min(1, d[b]! / Math.max(risk - c[b]! / 2, d[b]!));
+    s.push(s[b]! * (1 - h));
+    risk -= d[b]! + c[b]!;
+  }
+  return s;
+}
+
+function surviving(s: number[], x: number, ttlMs: number): number {
+  if (x <= 0) return 1;
+  if (x >= ttlMs) return s[ETA_BUCKETS]!;
+  const b = lifeBucket(x, ttlMs);
+  const lo = lifeEdge(b, ttlMs);
+  const hi = lifeEdge(b + 1, ttlMs);
+  return s[b]! + ((s[b + 1]! - s[b]!) * (x - lo)) / (hi - lo);
+}
+
+export interface EtaSlot {
+  /** activeUntil (ms). */
+  until: number;
+  /** Positive: when the holder is expected to notice the admission; negative: −(when they did). */
+  notice: number;
+}
+
+export interface EtaCurve {
+  at: number;
+  /** The line's departure count when drawn. */
+  dep: number;
   maxActive: number;
-  active: number;
-  meanAgeMs: number;
-  pthActiveUntil: number | null;
+  ttlMs: number;
+  /** Mean cycle of a refilled slot (ms). */
+  cycle: number;
+  /** Expected departures by at + H × (j/ETA_GRID)², H = 2 × ttl, j = 0..ETA_GRID. */
+  n: number[];
+}
+
+/** Draws the admission curve (see above) from the ACTIVE slots (a sample, each weighing `weight`), the life table and the empty slots. */
+export function etaCurve(e: {
   now: number;
-}): number {
-  const lindy = Math.max(1_000, 2 * e.meanAgeMs);
-  const observed = e.departures > 0 ? (e.exposureSeconds * 1000) / e.departures : Infinity;
-  const hold = e.departures >= Math.max(1, e.maxActive / 2) ? observed : Math.min(observed, lindy);
-  let wait = (e.position * hold) / e.maxActive;
-  if (e.pthActiveUntil !== null) wait = Math.min(wait, Math.max(0, e.pthActiveUntil - e.now));
+  dep: number;
+  maxActive: number;
+  ttlMs: number;
+  slots: EtaSlot[];
+  weight: number;
+  active: number;
+  life: number[];
+  lifeAt: number | null;
+  /** How late holders notice, on average, after the poll they were told to make (see noticeLate). */
+  late: number;
+}): EtaCurve {
+  const { now, ttlMs } = e;
+  const late = Math.max(0, e.late);
+  const headNotice = HEAD_NOTICE_MS + late;
+  const f = e.lifeAt === null || now <= e.lifeAt ? 1 : Math.exp((e.lifeAt - now) / LIFE_TAU_MS);
+  const d: number[] = [];
+  const c: number[] = [];
+  for (let b = 0; b < ETA_BUCKETS; b++) {
+    d.push((e.life[2 * b] ?? 0) * f + ETA_PRIOR / ETA_BUCKETS);
+    c.push((e.life[2 * b + 1] ?? 0) * f);
+  }
+  const starts: number[] = [];
+  const ages: number[] = [];
+  for (const slot of e.slots) {
+    const noticed = slot.notice < 0;
+    const start = noticed ? -slot.notice : Math.max(slot.notice + late, now);
+    starts.push(start);
+    ages.push(noticed ? now - start : 0);
+    if (noticed) c[lifeBucket(now - start, ttlMs)]! += e.weight * Math.exp((start - now) / LIFE_TAU_MS);
+  }
+  const s = survival(d, c);
+  const s0 = ages.map((a) => surviving(s, a, ttlMs));
+  // A refill's holder thinks at most until its slot lapses, a TTL after the admission.
+  const most = ttlMs - headNotice;
+  let think = 0;
+  for (let b = 0; b < ETA_BUCKETS && lifeEdge(b, ttlMs) < most; b++) {
+    const hi = Math.min(lifeEdge(b + 1, ttlMs), most);
+    think += ((hi - lifeEdge(b, ttlMs)) * (s[b]! + surviving(s, hi, ttlMs))) / 2;
+  }
+  const horizon = 2 * ttlMs;
+  const cycle = round6(Math.min(ttlMs, headNotice + think));
+  const empty = Math.max(0, e.maxActive - e.active);
+  const grid: number[] = [];
+  for (let j = 0; j <= ETA_GRID; j++) {
+    const t = now + (horizon * j * j) / (ETA_GRID * ETA_GRID);
+    let sum = 0;
+    e.slots.forEach((slot, i) => {
+      if (t >= slot.until) sum += e.weight;
+      else {
+        const x = t - starts[i]!;
+        if (x > ages[i]! && s0[i]! > 1e-9) sum += e.weight * (1 - surviving(s, x, ttlMs) / s0[i]!);
+      }
+    });
+    if (empty > 0) {
+      if (t >= now + ttlMs) sum += empty;
+      else if (t > now + headNotice) sum += empty * (1 - surviving(s, t - now - headNotice, ttlMs));
+    }
+    grid.push(sum);
+  }
+  const at = (t: number) => {
+    if (t <= now) return 0;
+    const x = ETA_GRID * Math.sqrt((t - now) / horizon);
+    const i = Math.floor(x);
+    if (i >= ETA_GRID) return grid[ETA_GRID]!;
+    return grid[i]! + (grid[i + 1]! - grid[i]!) * (x - i);
+  };
+  // Its integral from now (trapezoids), for the refills past the first ETA_TERMS.
+  const cum = [0];
+  for (let j = 1; j <= ETA_GRID; j++) cum.push(cum[j - 1]! + ((horizon * (2 * j - 1)) / (ETA_GRID * ETA_GRID)) * ((grid[j - 1]! + grid[j]!) / 2));
+  const integral = (t: number) => {
+    const i = Math.min(ETA_GRID, Math.floor(ETA_GRID * Math.sqrt((t - now) / horizon)));
+    const ti = now + (horizon * i * i) / (ETA_GRID * ETA_GRID);
+    return cum[i]! + ((t - ti) * (grid[i]! + at(t))) / 2;
+  };
+  // A refill's cycle is skewed (quick payers, slow lapses): the first refill takes each of
+  // ETA_QUANTILES quantiles of it alike, the later ones the mean.
+  const cycles: number[] = [];
+  for (let q = 0; q < ETA_QUANTILES; q++) {
+    const target = 1 - (q + 0.5) / ETA_QUANTILES;
+    let x = most;
+    for (let b = 0; b < ETA_BUCKETS; b++) {
+      if (s[b + 1]! <= target) {
+        const lo = lifeEdge(b, ttlMs);
+        x = lo + ((lifeEdge(b + 1, ttlMs) - lo) * (s[b]! - target)) / (s[b]! - s[b + 1]!);
+        break;
+      }
+    }
+    cycles.push(headNotice + Math.max(0, Math.min(x, most)));
+  }
+  const n: number[] = [];
+  for (let j = 0; j <= ETA_GRID; j++) {
+    const t = now + (horizon * j * j) / (ETA_GRID * ETA_GRID);
+    let sum = at(t);
+    for (const g of cycles) {
+      let k = 0;
+      for (; k < ETA_TERMS && t - g - k * cycle > now; k++) sum += at(t - g - k * cycle) / ETA_QUANTILES;
+      // The rest, one every cycle back to now: the integral over a cycle, and half the last (Euler–Maclaurin).
+      const x = t - g - k * cycle;
+      if (x > now) sum += (integral(x) / cycle + at(x) / 2) / ETA_QUANTILES;
+    }
+    n.push(round6(sum));
+  }
+  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, n };
+}
+
+/** How late holders notice: a moving average (a tenth of each new one) of notice − the poll they were told to make. */
+export function noticeLate(late: number, lateMs: number): number {
+  return round6(late + (lateMs - late) / 10);
+}
+
+/** The wait (ms) of place `position` read from the curve, `dep` being the line's departure count now. */
+export function curveWaitMs(curve: EtaCurve, position: number, dep: number, now: number, pthActiveUntil: number | null): number {
+  const q = position + dep - curve.dep - ETA_SHIFT;
+  const horizon = 2 * curve.ttlMs;
+  const n = curve.n;
+  let t = curve.at + horizon + ((q - n[ETA_GRID]!) * curve.cycle) / curve.maxActive;
+  for (let j = 0; j <= ETA_GRID; j++) {
+    if (n[j]! >= q) {
+      const hi = curve.at + (horizon * j * j) / (ETA_GRID * ETA_GRID);
+      if (j === 0) t = hi;
+      else {
+        const lo = curve.at + (horizon * (j - 1) * (j - 1)) / (ETA_GRID * ETA_GRID);
+        t = lo + ((hi - lo) * (q - n[j - 1]!)) / (n[j]! - n[j - 1]!);
+      }
+      break;
+    }
+  }
+  let wait = Math.max(0, t - now);
+  if (pthActiveUntil !== null) wait = Math.min(wait, Math.max(0, pthActiveUntil - now));
   return Math.floor(wait);
 }
 

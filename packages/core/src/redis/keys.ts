@@ -19,19 +19,21 @@ export function queueKeys(concertId: number) {
     config: `${tag}:config`,
     /** Admissions of the last five minutes (member tokenId, score ms): the observed rate. */
     admits: `${tag}:admits`,
-    /** seq (arrival counter), admitted, droppedIdle; the ETA's decayed sums; the line's last state. */
+    /** seq (arrival counter), admitted, droppedIdle; the ETA's life table, departure count and cached curve; the line's last state. */
     counters: `${tag}:counters`,
     /** tokenId -> earliest ms of its next allowed status poll (half its pollAfterMs). */
     polls: `${tag}:polls`,
     /** The seats as last read from the database (available, held, nextLapse, at) and the refresh's bookkeeping. */
     inventory: `${tag}:inventory`,
+    /** tokenId -> for a waiting token, when it was told to poll next; for an ACTIVE one, when it is expected to notice the admission, or −(when it did): the ETA's slot clocks. */
+    slots: `${tag}:slots`,
   };
 }
 
 /** Concerts with a waiting room, for the admission ticker. Not slot-bound: one small set. */
 export const QUEUE_REGISTRY_KEY = 'q:concerts';
 
-export const QUEUE_KEY_ORDER = ['waiting', 'active', 'seen', 'owners', 'users', 'config', 'admits', 'counters', 'polls', 'inventory'] as const;
+export const QUEUE_KEY_ORDER = ['waiting', 'active', 'seen', 'owners', 'users', 'config', 'admits', 'counters', 'polls', 'inventory', 'slots'] as const;
 
 export function queueKeyList(concertId: number): string[] {
   const k = queueKeys(concertId);
