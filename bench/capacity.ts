@@ -34,7 +34,7 @@ function readCosts(): { costs: Record<string, Cost>; run: string } {
   const costs: Record<string, Cost> = {};
   // A reading can come out slightly negative when a process ended during the run (its CPU time
   // left the sum with it): such a part did no measurable work for that operation, so it counts 0.
-  for (const m of text.matchAll(/^\| ([^|]+?) \| (\d+) \| (-?\d+) \| (-?\d+) \| (-?\d+) \|$/gm)) {
+  for (const m of text.matchAll(/^\| ([^|]+?) \| (\d+) \| (-?\d+) \| (-?\d+) \| (-?\d+) \|(?: -?\d+ \|)?$/gm)) {
     costs[m[1]!] = { api: Math.max(0, Number(m[3])), redis: Math.max(0, Number(m[4])), postgres: Math.max(0, Number(m[5])) };
   }
   for (const op of ['queue.status', 'queue.enter', 'reservations.hold', 'payments.pay']) {

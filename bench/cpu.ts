@@ -11,6 +11,8 @@ export interface CpuSample {
   api: number;
   redis: number;
   postgres: number;
+  /** This process: the load generator (it shares the machine's cores with the servers it drives). */
+  generator: number;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
@@ -48,7 +50,8 @@ async function redisSeconds(redis: Redis): Promise<number> {
 }
 
 export async function sampleCpu(apiPid: number, redis: Redis): Promise<CpuSample> {
-  return { api: procSeconds(apiPid), redis: await redisSeconds(redis), postgres: postgresSeconds() };
+  const own = process.cpuUsage();
+  return { api: procSeconds(apiPid), redis: await redisSeconds(redis), postgres: postgresSeconds(), generator: (own.user + own.system) / 1e6 };
 }
 
 /** Runs fn and returns its result with the CPU seconds each part spent meanwhile. */
@@ -56,5 +59,8 @@ export async function metered<T>(apiPid: number, redis: Redis, fn: () => Promise
   const before = await sampleCpu(apiPid, redis);
   const result = await fn();
   const after = await sampleCpu(apiPid, redis);
-  return { result, cpu: { api: after.api - before.api, redis: after.redis - before.redis, postgres: after.postgres - before.postgres } };
+  return {
+    result,
+    cpu: { api: after.api - before.api, redis: after.redis - before.redis, postgres: after.postgres - before.postgres, generator: after.generator - before.generator },
+  };
 }

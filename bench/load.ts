@@ -1,4 +1,4 @@
-import http from 'node:http';
+import { Pool } from 'undici';
 
 export interface Req {
   method: 'GET' | 'POST';
@@ -23,7 +23,9 @@ export interface RunResult {
 /**
  * A closed-loop load generator: `connections` workers on keep-alive sockets (no pipelining),
  * each sending its next request when the last one answers, until `total` requests are sent
- * or `seconds` have passed.
+ * or `seconds` have passed. The sockets are undici's (Node's own fetch is built on it): it costs
+ * the machine about a third of node:http's client per request, and the generator shares the
+ * cores with the servers it measures (its CPU per request is in bench/RESULTS.md).
  */
 export async function run(opts: {
   port: number;
@@ -32,7 +34,7 @@ export async function run(opts: {
   total?: number;
   seconds?: number;
 }): Promise<RunResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections });
+  const pool = new Pool(`http://127.0.0.1:${opts.port}`, { connections: opts.connections, pipelining: 1 });
   const latencies: number[] = [];
   const byOutcome: Record<string, number[]> = {};
   let sent = 0;
@@ -43,7 +45,7 @@ export async function run(opts: {
     while (sent < total && performance.now() < deadline) {
       const req = opts.next(sent++);
       const t0 = performance.now();
-      const { status, text } = await send(agent, opts.port, req);
+      const { status, text } = await send(pool, req);
       const ms = performance.now() - t0;
       latencies.push(ms);
       const outcome = status === 200 ? 'ok' : outcomeOf(status, text);
@@ -52,7 +54,7 @@ export async function run(opts: {
   }
   await Promise.all(Array.from({ length: opts.connections }, worker));
   const seconds = (performance.now() - started) / 1000;
-  agent.destroy();
+  await pool.destroy();
   latencies.sort((a, b) => a - b);
   const outcomes = Object.fromEntries(Object.entries(byOutcome).map(([k, v]) => [k, v.length]));
   return { requests: latencies.length, seconds, rps: latencies.length / seconds, p50: pct(latencies, 50), p95: pct(latencies, 95), p99: pct(latencies, 99), outcomes, byOutcome };
@@ -69,18 +71,16 @@ function outcomeOf(status: number, text: string): string {
   return m ? m[1]! : `HTTP_${status}`;
 }
 
-function send(agent: http.Agent, port: number, req: Req): Promise<{ status: number; text: string }> {
-  return new Promise((resolve) => {
-    const r = http.request(
-      { host: '127.0.0.1', port, method: req.method, path: req.path, agent, headers: { ...req.headers, ...(req.body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(req.body) } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-      },
-    );
-    r.on('error', (err) => resolve({ status: 0, text: `"appCode":"NETWORK_${(err as NodeJS.ErrnoException).code ?? 'ERROR'}"` }));
-    if (req.body) r.write(req.body);
-    r.end();
-  });
+async function send(pool: Pool, req: Req): Promise<{ status: number; text: string }> {
+  try {
+    const res = await pool.request({
+      path: req.path,
+      method: req.method,
+      headers: { ...req.headers, ...(req.body ? { 'content-type': 'application/json' } : {}) },
+      ...(req.body ? { body: req.body } : {}),
+    });
+    return { status: res.statusCode, text: await res.body.text() };
+  } catch (err) {
+    return { status: 0, text: `"appCode":"NETWORK_${(err as NodeJS.ErrnoException).code ?? 'ERROR'}"` };
+  }
 }

@@ -60,8 +60,11 @@ const notes: string[] = [];
 const costs = new Map<string, { cpu: CpuSample; requests: number }>();
 const meter = async (scenario: string, fn: () => Promise<RunResult>, pid = api.child.pid!): Promise<RunResult> => {
   const { result, cpu } = await metered(pid, redis, fn);
-  const c = costs.get(scenario) ?? { cpu: { api: 0, redis: 0, postgres: 0 }, requests: 0 };
-  costs.set(scenario, { cpu: { api: c.cpu.api + cpu.api, redis: c.cpu.redis + cpu.redis, postgres: c.cpu.postgres + cpu.postgres }, requests: c.requests + result.requests });
+  const c = costs.get(scenario) ?? { cpu: { api: 0, redis: 0, postgres: 0, generator: 0 }, requests: 0 };
+  costs.set(scenario, {
+    cpu: { api: c.cpu.api + cpu.api, redis: c.cpu.redis + cpu.redis, postgres: c.cpu.postgres + cpu.postgres, generator: c.cpu.generator + cpu.generator },
+    requests: c.requests + result.requests,
+  });
   return result;
 };
 const HOLDS = '2,000 holds, distinct seats';
@@ -257,7 +260,14 @@ try {
           },
         });
         rows.push({ scenario: '2,000 holds, one seat', impl: 'ours', r: raceRun });
+        // BENCH_STRACE=file: the API's system calls during the distinct-seat holds (strace -c), for profiling.
+        const tracer = process.env.BENCH_STRACE ? spawn('strace', ['-c', '-f', '-p', String(api.child.pid), '-o', process.env.BENCH_STRACE]) : null;
+        if (tracer) await new Promise((r) => setTimeout(r, 1000));
         const spreadRun = await meter('reservations.hold', () => distinctHolds(spread, `spread-${round}`));
+        if (tracer) {
+          tracer.kill('SIGINT');
+          await new Promise((r) => tracer.once('exit', r));
+        }
         rows.push({ scenario: HOLDS, impl: 'ours', r: spreadRun });
         const winners = raceRun.byOutcome.ok ?? [];
         const losers = [...(raceRun.byOutcome.SEAT_UNAVAILABLE ?? [])].sort((x, y) => x - y);
@@ -369,11 +379,11 @@ for (const s of scenarios) {
 }
 // CPU per request, by part: the inputs of docs/capacity.md.
 const costTable = [
-  '| operation (ours, all rounds) | requests | API process µs CPU/request | Redis µs CPU/request | PostgreSQL µs CPU/request (all backends) |',
-  '| --- | ---: | ---: | ---: | ---: |',
+  '| operation (ours, all rounds) | requests | API process µs CPU/request | Redis µs CPU/request | PostgreSQL µs CPU/request (all backends) | load generator µs CPU/request (the bench itself) |',
+  '| --- | ---: | ---: | ---: | ---: | ---: |',
   ...[...costs].map(([op, { cpu, requests }]) => {
     const us = (sec: number) => ((sec / requests) * 1e6).toFixed(0);
-    return `| ${op} | ${requests} | ${us(cpu.api)} | ${us(cpu.redis)} | ${us(cpu.postgres)} |`;
+    return `| ${op} | ${requests} | ${us(cpu.api)} | ${us(cpu.redis)} | ${us(cpu.postgres)} | ${us(cpu.generator)} |`;
   }),
 ];
 if (ONLY) {
@@ -412,7 +422,7 @@ const report = [
   '',
   '## CPU per request',
   '',
-  'CPU time each server process spent during the timed runs of ours, divided by the requests answered (utime+stime from /proc for the API process and every `postgres` process, `INFO cpu` for Redis; background work of those seconds included). docs/capacity.md is derived from these.',
+  'CPU time each server process spent during the timed runs of ours, divided by the requests answered (utime+stime from /proc for the API process and every `postgres` process, `INFO cpu` for Redis; background work of those seconds included), and the load generator\'s own (this process, which shares the cores). docs/capacity.md is derived from the servers\' columns.',
   '',
   ...costTable,
   '',

@@ -1,10 +1,21 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { migrations } from './migrations/index.ts';
 import type { DB } from './schema.ts';
 
 export type Db = Kysely<DB>;
 export type Tx = Transaction<DB>;
+
+/**
+ * A data-modifying statement that rides along in another statement of the same transaction, as
+ * one of its WITH clauses, to save a round trip (an idempotency key's completion in a write's
+ * event statement). Its RETURNING rows are counted: `settle` is told whether it returned any, and
+ * throws to roll the transaction back when it must have.
+ */
+export interface RidingStatement {
+  sql: RawBuilder<unknown>;
+  settle(returnedRows: boolean): void;
+}
 
 const RETRYABLE = new Set(['40001', '40P01']); // serialization failure, deadlock detected
 

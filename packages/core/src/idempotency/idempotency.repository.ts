@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db, Tx } from '../db/database.ts';
 
 export interface KeyRef {
@@ -53,17 +54,17 @@ export async function takeOverKey(db: Db, ref: KeyRef, from: string, to: string,
 }
 
 /** Inside the operation's own transaction: the result and the key commit together or not at all. */
+/** Marks the key DONE with its response, if this owner still holds it: RETURNING a row when it did. */
+export function completeKeyStatement(ref: KeyRef, owner: string, response: string, now: Date) {
+  return sql`
+    UPDATE idempotency_keys SET state = 'DONE', response = ${response}, completed_at = ${now}
+    WHERE user_id = ${ref.userId} AND procedure = ${ref.procedure} AND key = ${ref.key} AND state = 'IN_PROGRESS' AND owner = ${owner}
+    RETURNING 1`;
+}
+
 export async function completeKey(trx: Tx, ref: KeyRef, owner: string, response: string, now: Date) {
-  const r = await trx
-    .updateTable('idempotency_keys')
-    .set({ state: 'DONE', response, completed_at: now })
-    .where('user_id', '=', ref.userId)
-    .where('procedure', '=', ref.procedure)
-    .where('key', '=', ref.key)
-    .where('state', '=', 'IN_PROGRESS')
-    .where('owner', '=', owner)
-    .executeTakeFirst();
-  return r.numUpdatedRows > 0n;
+  const { rows } = await completeKeyStatement(ref, owner, response, now).execute(trx);
+  return rows.length > 0;
 }
 
 export async function releaseKey(db: Db, ref: KeyRef, owner: string) {

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import superjson from 'superjson';
 import { AppError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
-import type { Db, Tx } from '../db/database.ts';
+import type { Db, RidingStatement, Tx } from '../db/database.ts';
 import * as repo from './idempotency.repository.ts';
 
 /** How long a running call owns its key before a retry may take it over (its process died). */
@@ -12,10 +12,17 @@ export const RETENTION_MS = 48 * 3600_000;
 
 export type IdempotentProcedure = 'reservations.hold' | 'balance.charge' | 'payments.pay' | 'reservations.refund';
 
+/** Completes the key with what it stores, in the operation's committing transaction. */
+export interface Complete<S> {
+  (trx: Tx, stored: S): Promise<void>;
+  /** The same as a statement riding along in the transaction's event statement: one round trip fewer. */
+  along(stored: S): RidingStatement;
+}
+
 /** S: what the key stores; R: the answer. */
 export interface IdempotentCall<S, R> {
-  /** Runs the operation; it must call `complete(trx, stored)` inside its committing transaction. */
-  execute(complete: (trx: Tx, stored: S) => Promise<void>): Promise<R>;
+  /** Runs the operation; it must complete the key (`complete(trx, stored)`, or `complete.along`) inside its committing transaction. */
+  execute(complete: Complete<S>): Promise<R>;
   /** The answer to a replay, from what the first call stored (it may retry an after-commit side effect). */
   replay(stored: S): R | Promise<R>;
 }
@@ -53,14 +60,17 @@ export class IdempotencyService {
 
   private async execute<S, R>(ref: repo.KeyRef, owner: string, call: IdempotentCall<S, R>): Promise<R> {
     let completed = false;
+    const settle = (updated: boolean) => {
+      // Our lease lapsed and another call took the key: this one must not also succeed.
+      if (!updated) throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'This request took too long and was superseded by a retry');
+      completed = true;
+    };
+    const complete: Complete<S> = Object.assign(
+      async (trx: Tx, value: S) => settle(await repo.completeKey(trx, ref, owner, superjson.stringify(value), this.deps.clock.now())),
+      { along: (value: S): RidingStatement => ({ sql: repo.completeKeyStatement(ref, owner, superjson.stringify(value), this.deps.clock.now()), settle }) },
+    );
     try {
-      const result = await call.execute(async (trx, value) => {
-        if (!(await repo.completeKey(trx, ref, owner, superjson.stringify(value), this.deps.clock.now()))) {
-          // Our lease lapsed and another call took the key: this one must not also succeed.
-          throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'This request took too long and was superseded by a retry');
-        }
-        completed = true;
-      });
+      const result = await call.execute(complete);
       if (!completed) throw new Error(`idempotent ${ref.procedure} finished without completing its key`);
       return result;
     } catch (err) {

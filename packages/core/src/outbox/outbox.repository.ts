@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import type { Tx } from '../db/database.ts';
+import type { RidingStatement, Tx } from '../db/database.ts';
 import type { WebhookEventType } from '../schemas.ts';
 import type { Reservation } from '../types.ts';
 
@@ -18,9 +18,9 @@ export interface OutboxEvent {
  * statement, one pending delivery for every live endpoint subscribed to its type: an event is
  * never lost and never sent for a change that rolled back.
  */
-export async function insertEvent(trx: Tx, event: OutboxEvent): Promise<string> {
+export async function insertEvent(trx: Tx, event: OutboxEvent, along?: RidingStatement): Promise<string> {
   const id = randomUUID();
-  await eventStatement(id, event, null).execute(trx);
+  settleAlong(await eventStatement(id, event, null, along).execute(trx), along);
   return id;
 }
 
@@ -28,18 +28,25 @@ export async function insertEvent(trx: Tx, event: OutboxEvent): Promise<string> 
  * insertEvent, in the same statement as the check that the show was not cancelled (its
  * `scheduleId`): false, and nothing written, when it was. A hold makes this check after its
  * claim, so it runs in a snapshot taken after the claim's row locks were granted (see
- * ReservationsService.hold); sharing the event's statement saves a round trip.
+ * ReservationsService.hold); sharing the event's statement saves a round trip. `along` runs
+ * either way; a caller told false rolls its transaction back.
  */
-export async function insertEventUnlessCancelled(trx: Tx, event: OutboxEvent & { scheduleId: number }): Promise<boolean> {
-  const { rows } = await eventStatement(randomUUID(), event, event.scheduleId).execute(trx);
-  return rows[0]?.live === true;
+export async function insertEventUnlessCancelled(trx: Tx, event: OutboxEvent & { scheduleId: number }, along?: RidingStatement): Promise<boolean> {
+  const result = await eventStatement(randomUUID(), event, event.scheduleId, along).execute(trx);
+  if (result.rows[0]?.live !== true) return false;
+  settleAlong(result, along);
+  return true;
 }
 
-function eventStatement(id: string, event: OutboxEvent, liveSchedule: number | null) {
+function settleAlong(result: { rows: Array<{ along: boolean | null }> }, along: RidingStatement | undefined): void {
+  along?.settle(result.rows[0]?.along === true);
+}
+
+function eventStatement(id: string, event: OutboxEvent, liveSchedule: number | null, along: RidingStatement | undefined) {
   const orderingKey = event.reservationId ?? `schedule:${event.scheduleId ?? 0}`;
   const row = sql`${id}::uuid, ${event.type}, ${event.reservationId ?? null}::uuid, ${event.scheduleId ?? null}::bigint, ${orderingKey},
               ${JSON.stringify(event.data)}::jsonb, ${event.now}::timestamptz`;
-  return sql<{ live: boolean }>`
+  return sql<{ live: boolean; along: boolean | null }>`
     WITH live AS (SELECT ${liveSchedule === null ? sql`true` : sql`(SELECT cancelled_at IS NULL FROM schedules WHERE id = ${liveSchedule})`} AS ok),
     e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
@@ -51,8 +58,9 @@ function eventStatement(id: string, event: OutboxEvent, liveSchedule: number | n
       SELECT w.id, e.id, e.seq, e.ordering_key, 'PENDING', e.created_at, e.created_at
       FROM e CROSS JOIN webhook_endpoints w
       WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND ${event.type} = ANY (w.events)
-    )
-    SELECT ok AS live FROM live`;
+    )${along ? sql`,
+    along AS (${along.sql})` : sql``}
+    SELECT ok AS live, ${along ? sql`EXISTS (SELECT FROM along)` : sql`NULL::boolean`} AS along FROM live`;
 }
 
 /** What receivers get about a reservation: enough to act on without calling back. */
@@ -75,31 +83,18 @@ export function reservationData(r: Reservation & { userId: number }) {
   };
 }
 
-/** A reservation event, with the reservation as it reads inside the transaction. */
-export async function insertReservationEvent(
-  trx: Tx,
-  type: WebhookEventType,
-  r: Reservation & { userId: number },
-  now: Date,
-  extra?: Record<string, unknown>,
-): Promise<string>;
-/** With `unlessCancelled`: written only if the reservation's show is not cancelled; says whether it was written. */
-export async function insertReservationEvent(
-  trx: Tx,
-  type: WebhookEventType,
-  r: Reservation & { userId: number },
-  now: Date,
-  extra: Record<string, unknown>,
-  opts: { unlessCancelled: true },
-): Promise<boolean>;
+/** A reservation's event, with the reservation as it reads inside the transaction. */
+export function reservationEvent(type: WebhookEventType, r: Reservation & { userId: number }, now: Date, extra: Record<string, unknown> = {}) {
+  return { type, reservationId: r.reservationId, scheduleId: r.scheduleId, now, data: { reservation: reservationData(r), ...extra } };
+}
+
 export async function insertReservationEvent(
   trx: Tx,
   type: WebhookEventType,
   r: Reservation & { userId: number },
   now: Date,
   extra: Record<string, unknown> = {},
-  opts?: { unlessCancelled: true },
-): Promise<string | boolean> {
-  const event = { type, reservationId: r.reservationId, scheduleId: r.scheduleId, now, data: { reservation: reservationData(r), ...extra } };
-  return opts?.unlessCancelled ? insertEventUnlessCancelled(trx, event) : insertEvent(trx, event);
+  along?: RidingStatement,
+): Promise<string> {
+  return insertEvent(trx, reservationEvent(type, r, now, extra), along);
 }

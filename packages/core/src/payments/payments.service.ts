@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.ts';
 import { type Clock, dbNow, dbNowAfterLocks } from '../clock.ts';
-import { type Db, type Tx, transaction } from '../db/database.ts';
-import type { IdempotencyService } from '../idempotency/idempotency.service.ts';
+import { type Db, transaction } from '../db/database.ts';
+import type { Complete, IdempotencyService } from '../idempotency/idempotency.service.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from '../queue/queue.gate.ts';
 import type { PayInput } from '../schemas.ts';
 import type { PaymentResult, Reservation } from '../types.ts';
@@ -54,7 +54,7 @@ export class PaymentsService {
     userId: number,
     active: ActivePass | undefined,
     reservation: Reservation & { userId: number },
-    complete: (trx: Tx, result: StoredPayment) => Promise<void>,
+    complete: Complete<StoredPayment>,
   ): Promise<StoredPayment> {
     const { db, clock } = this.deps;
     const { reservationId, concertId, scheduleId } = reservation;
@@ -92,10 +92,6 @@ export class PaymentsService {
       if (r.source === 'WAITLIST') await settleOffers(trx, [reservationId], 'ACCEPTED', now);
       // What a read now would return, without the read: the sale's statement set these two.
       const paid = { ...reservation, status: 'PAID' as const, paidAt: now };
-      await insertReservationEvent(trx, 'payment.completed', paid, now, {
-        payment: { paymentId, amount: r.total_price, paidAt: now, balanceAfter: balance },
-      });
-      await emitSoldOutIfSo(trx, r.schedule_id, now);
       const result: StoredPayment = {
         paymentId,
         reservationId,
@@ -108,7 +104,11 @@ export class PaymentsService {
         scheduleId,
         ...(active ? { paidWith: { concertId, tokenId: active.tokenId } } : {}),
       };
-      await complete(trx, result);
+      // The idempotency key is completed in the event's statement.
+      await insertReservationEvent(trx, 'payment.completed', paid, now, {
+        payment: { paymentId, amount: r.total_price, paidAt: now, balanceAfter: balance },
+      }, complete.along(result));
+      await emitSoldOutIfSo(trx, r.schedule_id, now);
       onCommit(() => this.deps.seatMaps.invalidate(concertId, scheduleId, 'claim'));
       return result;
     });

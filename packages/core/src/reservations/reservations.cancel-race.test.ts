@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createTestDatabase, type TestDatabase, testEnv } from '../../../../test/harness.ts';
-import { loadConfig } from '../config.ts';
-import { type Core, createCore } from '../index.ts';
+import { describe, expect, it } from 'vitest';
+import { oneWaitsOnALock, useCoreWithSessions } from '../../../../test/core-suite.ts';
 
 /**
  * A hold whose claim waited on a cancellation's seat locks: the claim then sees the seat free
@@ -12,26 +9,10 @@ import { type Core, createCore } from '../index.ts';
  * and must see it cancelled: the hold is refused and nothing of it stays.
  */
 describe('a hold racing a cancellation of its show', () => {
-  let db: TestDatabase;
-  let core: Core;
-  let sql: InstanceType<typeof pg.Client>;
-  let watcher: InstanceType<typeof pg.Client>;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    core = await createCore(loadConfig(testEnv(db.url)));
-    sql = new pg.Client({ connectionString: db.url });
-    await sql.connect();
-    watcher = new pg.Client({ connectionString: db.url });
-    await watcher.connect();
-  });
-  afterAll(async () => {
-    await sql?.end();
-    await watcher?.end();
-    await core?.close();
-    await db?.drop();
-  });
+  const s = useCoreWithSessions();
 
   it('is refused with SCHEDULE_CANCELLED when the cancellation committed while its claim waited', async () => {
+    const { core, sql, watcher } = s;
     const startsAt = new Date(Date.now() + 86_400_000);
     const c = await core.concerts.create({ title: 'Race', venue: '', schedules: [{ startsAt, bookingOpensAt: new Date(Date.now() - 1000), seatCount: 4 }] });
     const scheduleId = c.schedules[0]!.scheduleId;
@@ -50,14 +31,7 @@ describe('a hold racing a cancellation of its show', () => {
       (e: { code?: string }) => e.code ?? String(e),
     );
     // The hold's claim is waiting on a seat lock.
-    await vi.waitFor(
-      async () => {
-        // Another session: statistics views read inside a transaction keep their first snapshot.
-        const { rows } = await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%UPDATE seats%' AND datname = current_database()`);
-        expect(rows.length).toBe(1);
-      },
-      { timeout: 10_000, interval: 20 },
-    );
+    await oneWaitsOnALock(watcher, '%UPDATE seats%');
     await sql.query('COMMIT');
     expect(await hold).toBe('SCHEDULE_CANCELLED');
     const { rows } = await sql.query('SELECT (SELECT count(*)::int FROM reservations WHERE schedule_id = $1) AS reservations, (SELECT count(*)::int FROM seats WHERE schedule_id = $1 AND reservation_id IS NOT NULL) AS claimed, (SELECT count(*)::int FROM outbox_events WHERE schedule_id = $1) AS events', [scheduleId]);

@@ -10,7 +10,7 @@ import { decodeCursor, encodeCursor, toPage, ZCursorTime, ZCursorUuid } from '..
 import { lockUser } from '../users/users.repository.ts';
 import type { ConcertsService } from '../concerts/concerts.service.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
-import { insertReservationEvent } from '../outbox/outbox.repository.ts';
+import { insertEventUnlessCancelled, insertReservationEvent, reservationEvent } from '../outbox/outbox.repository.ts';
 import { offerFreedSeats, settleOffers } from '../waitlist/waitlist.repository.ts';
 import * as repo from './reservations.repository.ts';
 
@@ -97,10 +97,10 @@ export class ReservationsService {
           // The show read after the claim, in the event's statement: a cancellation locks every
           // seat of the show, so it either committed before our claim (and this read sees it) or
           // releases this hold itself.
-          if (!(await insertReservationEvent(trx, 'reservation.held', { ...result, userId }, at, {}, { unlessCancelled: true }))) {
+          // The idempotency key is completed in the same statement.
+          if (!(await insertEventUnlessCancelled(trx, reservationEvent('reservation.held', { ...result, userId }, at), complete.along(result)))) {
             throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled`);
           }
-          await complete(trx, result);
           onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId, 'claim'));
           return result;
         });

@@ -1,0 +1,39 @@
+import pg from 'pg';
+import { afterAll, beforeAll, expect, vi } from 'vitest';
+import { type Core, createCore, loadConfig } from '@concert/core';
+import { createTestDatabase, type TestDatabase, testEnv } from './harness.ts';
+
+/**
+ * A core on a fresh database for a suite that races it by hand: `sql` takes locks in
+ * transactions of its own, `watcher` (another session: statistics views read inside a
+ * transaction keep their first snapshot) sees who waits on them.
+ */
+export function useCoreWithSessions(): { db: TestDatabase; core: Core; sql: InstanceType<typeof pg.Client>; watcher: InstanceType<typeof pg.Client> } {
+  const suite = {} as ReturnType<typeof useCoreWithSessions>;
+  beforeAll(async () => {
+    suite.db = await createTestDatabase();
+    suite.core = await createCore(loadConfig(testEnv(suite.db.url)));
+    suite.sql = new pg.Client({ connectionString: suite.db.url });
+    await suite.sql.connect();
+    suite.watcher = new pg.Client({ connectionString: suite.db.url });
+    await suite.watcher.connect();
+  });
+  afterAll(async () => {
+    await suite.sql?.end();
+    await suite.watcher?.end();
+    await suite.core?.close();
+    await suite.db?.drop();
+  });
+  return suite;
+}
+
+/** Waits until exactly one session of the database waits on a lock (its statement matching `like`, when given). */
+export async function oneWaitsOnALock(watcher: InstanceType<typeof pg.Client>, like = '%'): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      const { rows } = await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE $1 AND datname = current_database()`, [like]);
+      expect(rows.length).toBe(1);
+    },
+    { timeout: 10_000, interval: 20 },
+  );
+}
