@@ -3,7 +3,7 @@
 \set sched 1 + :g / 1000
 \set seat :g % 1000 + 1
 \set user 1 + :g % 1999
-insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'payments.pay', ('pgbench-pay-' || :g), '9sKyf1h2QtO1MElh8nV4HzyARb7vo2qw4sLXDL7fCes', 'IN_PROGRESS', ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
+insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'payments.pay', ('pgbench-pay-' || :g), 'zRbwO6JL9eMFx1GrRl_T1DtZZjAv9LnIRclHP1tcUBA', 'IN_PROGRESS', ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
 select "r"."id", "r"."user_id", "r"."schedule_id", "r"."total_price", "r"."hold_expires_at", "r"."created_at", "r"."paid_at", "r"."refunded_at", "r"."source", "sc"."concert_id", "sc"."starts_at", "c"."title", CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= (now() + interval '0 milliseconds') THEN 'EXPIRED' ELSE r.status END as "status", (select coalesce(json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number), '[]') as "seats" from "reservation_seats" as "rs" where "rs"."reservation_id" = "r"."id") as "seats" from "reservations" as "r" inner join "schedules" as "sc" on "sc"."id" = "r"."schedule_id" inner join "concerts" as "c" on "c"."id" = "sc"."concert_id" where "r"."id" = lpad(to_hex(:g::bigint), 32, '0')::uuid and "r"."user_id" = :user;
 begin;
 
@@ -48,7 +48,7 @@ begin;
     e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
       SELECT ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid::uuid, 'payment.completed', lpad(to_hex(:g::bigint), 32, '0')::uuid::uuid, :sched::bigint, lpad(to_hex(:g::bigint), 32, '0')::uuid,
-              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiNDIxNTg1OTEtMDFmMy00NzU4LTljNjUtNjZmZDQzYjQ3ZjRiIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wMVQwMDoyMTowMS41MDlaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJQQUlEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wMlQwMDoyNjowMS41MDlaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wMlQwMDoyMTowMS41MDlaIiwicGFpZEF0IjoiMjAyNi0xMi0wMlQwMDoyMTowMS41MDlaIiwicmVmdW5kZWRBdCI6bnVsbH0sInBheW1lbnQiOnsicGF5bWVudElkIjoiYWMyMjdjNjAtMzU1Mi00ODg5LThhMDgtN2VkOTk4MmY5NTg3IiwiYW1vdW50IjoxMDAwMDAsInBhaWRBdCI6IjIwMjYtMTItMDJUMDA6MjE6MDEuNTA5WiIsImJhbGFuY2VBZnRlciI6OTk5OTAwMDAwfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
+              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiMWQwOGJkOTgtZmE5OS00ZDZmLWJhYWYtNGVlOWVlY2M3NGMxIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wMVQwMjo0Mzo1Ni42MDhaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJQQUlEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wMlQwMjo0ODo1Ni42MDhaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wMlQwMjo0Mzo1Ni42MDhaIiwicGFpZEF0IjoiMjAyNi0xMi0wMlQwMjo0Mzo1Ni42MDhaIiwicmVmdW5kZWRBdCI6bnVsbH0sInBheW1lbnQiOnsicGF5bWVudElkIjoiNmViMzE1MjYtZDY1ZS00ODJiLWI3OTItOTE0NWQ1MWE3ZGNlIiwiYW1vdW50IjoxMDAwMDAsInBhaWRBdCI6IjIwMjYtMTItMDJUMDI6NDM6NTYuNjA4WiIsImJhbGFuY2VBZnRlciI6OTk5OTAwMDAwfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
       RETURNING id, seq, ordering_key, created_at
     ),
     d AS (
@@ -56,8 +56,11 @@ begin;
       SELECT w.id, e.id, e.seq, e.ordering_key, 'PENDING', e.created_at, e.created_at
       FROM e CROSS JOIN webhook_endpoints w
       WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'payment.completed' = ANY (w.events)
-    )
-    SELECT ok AS live FROM live;
+    ),
+    along AS (
+    UPDATE idempotency_keys SET state = 'DONE', response = convert_from(decode('eyJqc29uIjp7InBheW1lbnRJZCI6IjZlYjMxNTI2LWQ2NWUtNDgyYi1iNzkyLTkxNDVkNTFhN2RjZSIsInJlc2VydmF0aW9uSWQiOiIxZDA4YmQ5OC1mYTk5LTRkNmYtYmFhZi00ZWU5ZWVjYzc0YzEiLCJhbW91bnQiOjEwMDAwMCwic3RhdHVzIjoiQ09NUExFVEVEIiwicGFpZEF0IjoiMjAyNi0xMi0wMlQwMjo0Mzo1Ni42MDhaIiwiYmFsYW5jZUJlZm9yZSI6MTAwMDAwMDAwMCwiYmFsYW5jZUFmdGVyIjo5OTk5MDAwMDAsImNvbmNlcnRJZCI6MSwic2NoZWR1bGVJZCI6MTYsInBhaWRXaXRoIjp7ImNvbmNlcnRJZCI6MSwidG9rZW5JZCI6IkVzQ1VRanZucEJDUF9MQVdqRkNhQ1EifX0sIm1ldGEiOnsidmFsdWVzIjp7InBhaWRBdCI6WyJEYXRlIl19LCJ2IjoxfX0=', 'base64'), 'UTF8'), completed_at = (now() + interval '0 milliseconds')
+    WHERE user_id = :user AND procedure = 'payments.pay' AND key = ('pgbench-pay-' || :g) AND state = 'IN_PROGRESS' AND owner = ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid
+    RETURNING 1)
+    SELECT ok AS live, EXISTS (SELECT FROM along) AS along FROM live;
 select "sc"."id", "sc"."concert_id", "c"."title", "sc"."starts_at", "sc"."seat_count", NOT EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = sc.id AND s.sold_at IS NULL) as "sold_out" from "schedules" as "sc" inner join "concerts" as "c" on "c"."id" = "sc"."concert_id" where "sc"."id" = :sched;
-update "idempotency_keys" set "state" = 'DONE', "response" = convert_from(decode('eyJqc29uIjp7InBheW1lbnRJZCI6ImFjMjI3YzYwLTM1NTItNDg4OS04YTA4LTdlZDk5ODJmOTU4NyIsInJlc2VydmF0aW9uSWQiOiI0MjE1ODU5MS0wMWYzLTQ3NTgtOWM2NS02NmZkNDNiNDdmNGIiLCJhbW91bnQiOjEwMDAwMCwic3RhdHVzIjoiQ09NUExFVEVEIiwicGFpZEF0IjoiMjAyNi0xMi0wMlQwMDoyMTowMS41MDlaIiwiYmFsYW5jZUJlZm9yZSI6MTAwMDAwMDAwMCwiYmFsYW5jZUFmdGVyIjo5OTk5MDAwMDAsImNvbmNlcnRJZCI6MSwic2NoZWR1bGVJZCI6MTYsInBhaWRXaXRoIjp7ImNvbmNlcnRJZCI6MSwidG9rZW5JZCI6ImRDdHV3T05Xakp3RzVFRGVTcXFWY3cifX0sIm1ldGEiOnsidmFsdWVzIjp7InBhaWRBdCI6WyJEYXRlIl19LCJ2IjoxfX0=', 'base64'), 'UTF8'), "completed_at" = (now() + interval '0 milliseconds') where "user_id" = :user and "procedure" = 'payments.pay' and "key" = ('pgbench-pay-' || :g) and "state" = 'IN_PROGRESS' and "owner" = ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid;
 commit;
