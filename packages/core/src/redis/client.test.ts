@@ -55,10 +55,15 @@ describe('Redis client: busy is not hung', () => {
     server.child.kill('SIGSTOP');
     try {
       const started = performance.now();
-      await expect(redis.get('x')).rejects.toThrow();
+      const failure = await redis.get('x').then(() => 'answered', (e: Error) => e.message);
       const ms = performance.now() - started;
-      // The watchdog's deadline (750 ms after a ping) drops the connection; the command timeout is 2.5 s.
-      expect(ms).toBeLessThan(2_000);
+      // The watchdog's deadline (750 ms after a ping) drops the connection, which fails the call as
+      // unsent-again (no retries); the command timeout (2.5 s) would fail it as "Command timed out".
+      // Which of the two fired is asserted, not the clock: a CI run with both cores burnt by
+      // other work read 3.4 s here, its timers that late (about 1 s on a quiet machine).
+      expect(failure).toMatch(/max retries per request/);
+      expect(failure).not.toMatch(/timed out/);
+      console.log(`a call to a frozen Redis failed after ${Math.round(ms)} ms: ${failure}`);
     } finally {
       server.child.kill('SIGCONT');
     }
