@@ -60,6 +60,8 @@ describe('a replica killed mid-storm: clients retry on the survivor with their k
     const inflight = new Map<string, number>(urls.map((u) => [u, 0]));
     let paid = 0;
     const stats = { networkErrors: 0, interruptedInFlight: 0, inProgressWaits: 0, maxRecoveryMs: 0 };
+    /** Users whose queue.enter came back WAITING (every seat held at that moment). */
+    const waited = new Set<number>();
 
     /**
      * The kill: once user 0's payment is in flight on the victim, inside its transaction (held up by
@@ -132,8 +134,23 @@ describe('a replica killed mid-storm: clients retry on the survivor with their k
         await sleep(Math.random() * 1_500);
         const entered = await step(at(0), (u) => client(u, { userId }, { batch: false }).queue.enter.mutate({ concertId: sale.concertId }));
         if (!('ok' in entered)) return { userId, seats, outcome: `enter:${entered.code}` };
-        expect(entered.ok.status).toBe('ACTIVE');
-        const fan = (u: string) => client(u, { userId, queueToken: entered.ok.token }, { batch: false });
+        // The line knows the inventory: a contender who comes once every seat is held or sold
+        // waits (nobody new is admitted while no seat is AVAILABLE), and is told SOLD_OUT once all
+        // are paid. Like a real client, it polls as told until it is ACTIVE or SOLD_OUT.
+        let ticket = entered.ok;
+        const admittedBy = Date.now() + 60_000;
+        while (ticket.status === 'WAITING') {
+          if (Date.now() > admittedBy) throw new Error(`user ${userId} still WAITING after 60 s`);
+          await sleep(Math.min(ticket.pollAfterMs, 500));
+          const { token } = ticket;
+          const polled = await step(at(0), (u) => client(u, { userId, queueToken: token }, { batch: false }).queue.status.query({}));
+          if (!('ok' in polled)) return { userId, seats, outcome: `status:${polled.code}` };
+          ticket = polled.ok;
+          waited.add(userId);
+        }
+        if (ticket.status === 'SOLD_OUT') return { userId, seats, outcome: 'SOLD_OUT' };
+        expect(ticket.status).toBe('ACTIVE');
+        const fan = (u: string) => client(u, { userId, queueToken: ticket.token }, { batch: false });
         await sleep(Math.random() * 100);
         const map = await step(at(1), (u) => fan(u).concerts.seats.query({ scheduleId: sale.scheduleId }));
         if (!('ok' in map)) return { userId, seats, outcome: `seats:${map.code}` };
@@ -160,13 +177,18 @@ describe('a replica killed mid-storm: clients retry on the survivor with their k
     console.log(
       `[ops.crash] killed ${killedAt ? stormEnd - killedAt : 0} ms before the storm ended; paid=${paid}; ` +
         `networkErrors=${stats.networkErrors} interruptedInFlight=${stats.interruptedInFlight} inProgressWaits=${stats.inProgressWaits} ` +
-        `slowest recovery=${stats.maxRecoveryMs} ms`,
+        `slowest recovery=${stats.maxRecoveryMs} ms; waited in line=${waited.size}`,
     );
 
     // What the clients saw: each pair of seats went to exactly one of its two contenders.
     const outcomes = seen.map((s) => s.outcome);
-    expect(outcomes.every((o) => o === 'PAID' || o === 'SEAT_UNAVAILABLE'), JSON.stringify(outcomes)).toBe(true);
+    expect(outcomes.every((o) => o === 'PAID' || o === 'SEAT_UNAVAILABLE' || o === 'SOLD_OUT'), JSON.stringify(outcomes)).toBe(true);
     expect(outcomes.filter((o) => o === 'PAID')).toHaveLength(30);
+    // Told SOLD_OUT only once every seat was paid for: so only a contender whose seats went to its rival.
+    for (const s of seen.filter((x) => x.outcome === 'SOLD_OUT')) {
+      const rival = seen.find((x) => x !== s && x.seats.join() === s.seats.join());
+      expect(rival?.outcome, `user ${s.userId} was told SOLD_OUT`).toBe('PAID');
+    }
     expect(stats.networkErrors).toBeGreaterThan(0);
     // At least the anchor's payment was cut off mid-transaction, and its retry waited out the lease.
     expect(stats.interruptedInFlight).toBeGreaterThanOrEqual(1);
