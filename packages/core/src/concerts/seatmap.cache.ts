@@ -31,23 +31,38 @@ export interface SeatVersionStore {
   init(concertId: number): Promise<void>;
 }
 
-const newEpoch = () => randomBytes(9).toString('base64url');
+/** Epochs unique to this process (a random prefix drawn once) and, within it, to each call. */
+const EPOCH_PREFIX = randomBytes(9).toString('base64url');
+let epochs = 0;
+const newEpoch = () => `${EPOCH_PREFIX}.${(++epochs).toString(36)}`;
+
+/**
+ * A bump in one script: the epoch set if the hash has none, the schedule's counter, and its
+ * `freed` counter for a change that may free seats. One command where MULTI, HSETNX, HINCRBY
+ * and EXEC were four: it rides in the same write as the other commands of its tick (auto-pipelining;
+ * a MULTI is always a write of its own), and Redis runs it whole, as it ran the transaction.
+ * KEYS: 1 the concert's versions hash. ARGV: 1 an epoch for a hash without one, 2 the schedule, 3 '1' if seats may be freed.
+ */
+const BUMP = `
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[1], ARGV[2] .. ':freed', 1) end
+return 1
+`;
+type BumpFn = (key: string, epoch: string, scheduleId: string, freed: string) => Promise<unknown>;
 
 /** A hash per concert (in its Redis slot, where the queue gate's check reads it too): field epoch, and one counter per schedule. */
 export class RedisSeatVersionStore implements SeatVersionStore {
-  constructor(private readonly redis: RedisClient) {}
+  constructor(private readonly redis: RedisClient) {
+    if (!('seatMapBump' in redis)) redis.defineCommand('seatMapBump', { numberOfKeys: 1, lua: BUMP });
+  }
   async get(concertId: number, scheduleId: number): Promise<SeatMapVersion | undefined> {
     const [epoch, n, freed] = await this.redis.hmget(seatMapVersionsKey(concertId), 'epoch', String(scheduleId), `${scheduleId}:freed`);
     return epoch ? { epoch, n: Number(n ?? 0), freed: Number(freed ?? 0) } : undefined;
   }
   async bump(concertId: number, scheduleId: number, change: SeatChange): Promise<void> {
-    const key = seatMapVersionsKey(concertId);
-    const tx = this.redis.multi().hsetnx(key, 'epoch', newEpoch()).hincrby(key, String(scheduleId), 1);
-    if (change === 'any') tx.hincrby(key, `${scheduleId}:freed`, 1);
-    // exec() reports a failed command in its results rather than by rejecting.
-    const results = await tx.exec();
-    const failed = results ? results.find(([err]) => err)?.[0] : new Error('seat-map version bump aborted');
-    if (failed) throw failed;
+    const bump = (this.redis as unknown as { seatMapBump: BumpFn }).seatMapBump;
+    await bump.call(this.redis, seatMapVersionsKey(concertId), newEpoch(), String(scheduleId), change === 'any' ? '1' : '0');
   }
   async init(concertId: number): Promise<void> {
     await this.redis.hsetnx(seatMapVersionsKey(concertId), 'epoch', newEpoch());
