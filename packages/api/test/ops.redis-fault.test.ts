@@ -136,8 +136,11 @@ describe('Redis stops and restarts under a running API', () => {
           const r = await timed(call);
           seen.push(`${round}:${name} ${r.ms.toFixed(0)} ms`);
           expect(r.code).toBe('SERVICE_UNAVAILABLE');
-          // The first call may wait (the rate limiter's 250 ms, then the watchdog's deadline) before the connection is dropped; after that, at once.
-          expect(r.ms, `${round}:${name}`).toBeLessThan(round === 0 && name === 'queue.enter' ? 1_200 : 1_000);
+          // The first call may wait (the rate limiter's 250 ms, then the watchdog's 750 ms deadline)
+          // before the connection is dropped: about 950 ms on a quiet machine, and under 2 s with
+          // room for a busy one's late timers, which still tells the watchdog from the 2.5 s command
+          // timeout a call would wait out without it. After that, calls fail at once.
+          expect(r.ms, `${round}:${name}`).toBeLessThan(round === 0 && name === 'queue.enter' ? 2_000 : 1_000);
         }
       }
       const readyStarted = performance.now();
