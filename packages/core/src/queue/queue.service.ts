@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import type { QueueConfigureInput } from '../schemas.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from './queue.gate.ts';
 import type { Inventory, LineState, QueueSettings, QueueSettingsPatch, QueueStats, QueueStore, StoreNow, TicketStatus, TokenState } from './queue.store.ts';
-import { newTokenId, signToken, type TokenClaims, verifyToken } from './queue.tokens.ts';
+import { newTokenId, signToken, type TokenClaims, TokenVerifier } from './queue.tokens.ts';
 
 export interface QueueTicket {
   token: string;
@@ -67,9 +67,11 @@ export class QueueService implements SpentTokens {
   private readonly reads = new Map<number, { asOf: number; running: Promise<void> | null; next: Promise<void> | null }>();
   /** When this process's last tick returned, by its clock (how fresh `store.lastTick()` is). */
   private lastTickAt: number | null = null;
+  private readonly tokens: TokenVerifier;
 
   constructor(private readonly deps: QueueDeps) {
     this.defaults = { ...deps.config.queue, paused: false, opensAt: null };
+    this.tokens = new TokenVerifier(deps.config.queueTokenSecret);
   }
 
   async enter(userId: number, concertId: number): Promise<QueueTicket> {
@@ -239,9 +241,9 @@ export class QueueService implements SpentTokens {
     return storeNow(this.deps.clock);
   }
 
-  private verify(userId: number, token: string | undefined): TokenClaims {
+  private verify(userId: number, token: string | undefined): Readonly<TokenClaims> {
     if (!token) throw new AppError('TOKEN_INVALID', 'Enter the waiting room first (queue.enter) and send its token in the x-queue-token header');
-    const claims = verifyToken(this.deps.config.queueTokenSecret, token);
+    const claims = this.tokens.verify(token);
     // Someone else's genuine token is as useless to the caller as a forged one.
     if (!claims || claims.userId !== userId) throw new AppError('TOKEN_INVALID', 'This queue token is not valid');
     return claims;
