@@ -1,25 +1,10 @@
 import { AppError, isAppError, isDatabaseUnavailable } from '@concert/core';
-import { initTRPC } from '@trpc/server';
-import superjson from 'superjson';
+import { initTRPC, type TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
 import type { Context } from './context.ts';
 import { type AppErrorShape, appCodeOf, appFail, toTRPCError } from './errors.ts';
 import { adminKeyMatches, resolveUserId } from './identity.ts';
-
-/**
- * superjson, except that a frozen result (the shared seat map of a cache entry) is serialized
- * once and the serialization reused by every request that returns the same object.
- */
-const serialized = new WeakMap<object, ReturnType<typeof superjson.serialize>>();
-const transformer = {
-  serialize(value: unknown) {
-    if (value === null || typeof value !== 'object' || !Object.isFrozen(value)) return superjson.serialize(value);
-    let s = serialized.get(value);
-    if (!s) serialized.set(value, (s = superjson.serialize(value)));
-    return s;
-  },
-  deserialize: (value: unknown) => superjson.deserialize(value as Parameters<typeof superjson.deserialize>[0]),
-};
+import { transformer } from './transformer.ts';
 
 const t = initTRPC.context<Context>().create({
   transformer,
@@ -48,13 +33,16 @@ const t = initTRPC.context<Context>().create({
 
 export const router = t.router;
 
+/** A procedure's outcome as tRPC's middlewares pass it on. */
+type Outcome = { ok: true; data: unknown } | { ok: false; error: TRPCError };
+
 /**
- * Every procedure: turns an AppError into a TRPCError with the contract's code, sets Retry-After
- * on RATE_LIMITED, and records the outcome for the request log and the metrics.
+ * What every procedure's outcome goes through (the `base` middleware, and the fast path's direct
+ * calls): an AppError becomes a TRPCError with the contract's code, RATE_LIMITED sets
+ * Retry-After, and the outcome is recorded for the request log and the metrics.
  */
-const base = t.middleware(async ({ ctx, path, next }) => {
-  const started = performance.now();
-  let result = await next();
+export function settle<R extends Outcome>(ctx: Context, path: string, started: number, outcome: R): R {
+  let result: Outcome = outcome;
   if (!result.ok && result.error.code === 'INTERNAL_SERVER_ERROR') {
     const cause = result.error.cause;
     if (isAppError(cause)) result = { ...result, error: toTRPCError(cause) };
@@ -62,13 +50,19 @@ const base = t.middleware(async ({ ctx, path, next }) => {
       result = { ...result, error: toTRPCError(new AppError('SERVICE_UNAVAILABLE', 'The database is unavailable; try again shortly')) };
     }
   }
-  const outcome = result.ok ? 'ok' : appCodeOf(result.error);
+  const code = result.ok ? 'ok' : appCodeOf(result.error);
   if (!result.ok) {
     ctx.info.appCodes.push(appCodeOf(result.error));
     const retry = isAppError(result.error.cause) ? result.error.cause.details?.retryAfterMs : undefined;
     if (typeof retry === 'number') ctx.setHeader('retry-after', String(Math.max(1, Math.ceil(retry / 1000))));
   }
-  ctx.metrics?.observe(path, outcome, (performance.now() - started) / 1000, result.ok ? result.data : undefined);
+  ctx.metrics?.observe(path, code, (performance.now() - started) / 1000, result.ok ? result.data : undefined);
+  return result as R;
+}
+
+const base = t.middleware(async ({ ctx, path, next }) => {
+  const started = performance.now();
+  const result = settle(ctx, path, started, await next());
   if (!result.ok) throw result.error;
   return result;
 });
@@ -80,13 +74,15 @@ export const publicProcedure = t.procedure.use(base);
  * procedure); every mutation also counts toward the user's rate limit (queue.enter toward a
  * tighter one of its own).
  */
-export const identifiedProcedure = publicProcedure.use(async ({ ctx, type, path, next }) => {
+export async function identify(ctx: Context, type: 'query' | 'mutation' | 'subscription', path: string): Promise<number> {
   const userId = await resolveUserId(ctx.core.config.auth, ctx.headers);
   ctx.info.userId = userId;
   await ctx.core.users.assertExists(userId);
   if (type === 'mutation') await ctx.core.rateLimits.check(path === 'queue.enter' ? 'queue.enter' : 'mutation', String(userId));
-  return next({ ctx: { userId } });
-});
+  return userId;
+}
+
+export const identifiedProcedure = publicProcedure.use(async ({ ctx, type, path, next }) => next({ ctx: { userId: await identify(ctx, type, path) } }));
 
 /** Booking steps: the caller's queue token must be ACTIVE for the concert concerned (checked by the service once it knows the concert). */
 export const activeQueueProcedure = identifiedProcedure.use(async ({ ctx, next }) => {
