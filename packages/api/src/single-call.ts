@@ -12,6 +12,8 @@ import {
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import type { Context } from './context.ts';
 import { type AppRouter, appRouter } from './router.ts';
+import { queueStatus } from './routers/queue.ts';
+import { identify, settle } from './trpc.ts';
 
 /*
  * The fast path: one unbatched call of a hot procedure, answered without tRPC's detour through
@@ -23,7 +25,8 @@ import { type AppRouter, appRouter } from './router.ts';
  * tRPC's own handler's, so the odd cases have one implementation. What it does serve runs
  * through the router like tRPC's handler runs it: callTRPCProcedure (every middleware, the same
  * input validation), the input parsed lazily with tRPC's rules, tRPC's error shape, status and
- * serialization. The API suites run through both (vitest project `single-call`), and a suite
+ * serialization; queue.status alone is called directly, through the same functions its
+ * middlewares run (DIRECT, below). The API suites run through both (vitest project `single-call`), and a suite
  * sends the same generated requests to both and compares the answers.
  */
 
@@ -96,16 +99,12 @@ async function run(req: IncomingMessage, res: ServerResponse, call: { path: stri
   let input: unknown;
   try {
     ctx = opts.createContext({ req, res });
-    const data = await callTRPCProcedure({
-      router: appRouter,
-      path: call.path,
-      type: call.type,
-      ctx,
-      signal: undefined,
-      batchIndex: 0,
-      // Parsed when the procedure asks for it, inside its middleware, as tRPC's handler does.
-      getRawInput: async () => (input = await parseInput(await source())),
-    });
+    // Parsed when the procedure asks for it, inside its middleware, as tRPC's handler does.
+    const getRawInput = async () => (input = await parseInput(await source()));
+    const direct = DIRECT.get(call.path);
+    const data = direct
+      ? await callDirect(direct, call, ctx, getRawInput)
+      : await callTRPCProcedure({ router: appRouter, path: call.path, type: call.type, ctx, signal: undefined, batchIndex: 0, getRawInput });
     send(res, 200, JSON.stringify(transformTRPCResponse(config, { result: { data } })));
   } catch (cause) {
     const error = getTRPCErrorFromUnknown(cause);
@@ -113,6 +112,43 @@ async function run(req: IncomingMessage, res: ServerResponse, call: { path: stri
     const shape = getTRPCErrorShape({ config, error, type: call.type, path: call.path, input, ctx });
     send(res, getHTTPStatusCodeFromError(error), JSON.stringify(transformTRPCResponse(config, { error: shape })));
   }
+}
+
+/** A procedure the fast path calls itself: its input parser and resolver, as the router defines it with them. */
+interface DirectProcedure {
+  input: { parse: (raw: unknown) => unknown };
+  resolve: (ctx: Pick<Context, 'core' | 'headers'> & { userId: number }, input: unknown) => Promise<unknown>;
+}
+
+/**
+ * queue.status, the poll every waiting fan sends every few seconds, is called without tRPC's
+ * middleware machinery: its chain of promises and per-call object spreads cost more than the
+ * rest of the poll (README, Benchmark). It goes through what that chain runs, in its order and
+ * through the same functions: `settle` (the base middleware) around `identify` (the identified
+ * procedure's middleware), then the input parser (a failure is BAD_REQUEST with the parser's
+ * error as its cause, as tRPC's input middleware throws) and the resolver.
+ */
+const DIRECT = new Map<string, DirectProcedure>([['queue.status', queueStatus]]);
+
+async function callDirect(proc: DirectProcedure, call: { path: string; type: 'query' | 'mutation' }, ctx: Context, getRawInput: () => Promise<unknown>): Promise<unknown> {
+  const started = performance.now();
+  let outcome: { ok: true; data: unknown } | { ok: false; error: TRPCError };
+  try {
+    const userId = await identify(ctx, call.type, call.path);
+    const raw = await getRawInput();
+    let input: unknown;
+    try {
+      input = proc.input.parse(raw);
+    } catch (cause) {
+      throw new TRPCError({ code: 'BAD_REQUEST', cause });
+    }
+    outcome = { ok: true, data: await proc.resolve({ core: ctx.core, headers: ctx.headers, userId }, input) };
+  } catch (cause) {
+    outcome = { ok: false, error: getTRPCErrorFromUnknown(cause) };
+  }
+  const result = settle(ctx, call.path, started, outcome);
+  if (!result.ok) throw result.error;
+  return result.data;
 }
 
 /** tRPC's JSON content-type test: the media type before any parameters, case-insensitive. */

@@ -1,8 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, createTestDatabase, REDIS_URL, seedSale, startApi, type TestApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
-import { appCodesOf, rawRequest } from '../../../test/raw-http.ts';
+import { appCodesOf, httpText, rawRequest } from '../../../test/raw-http.ts';
 import { hotProbes } from './robustness.probes.ts';
+
+/** The keys of a result and superjson's notes on their types (the values move with time: a poll's ETA). */
+function resultShape(body: string): unknown {
+  try {
+    const parsed = JSON.parse(body) as { result?: { data?: { json?: unknown; meta?: unknown } } };
+    const data = parsed.result?.data;
+    return { keys: data?.json !== null && typeof data?.json === 'object' ? Object.keys(data.json) : typeof data?.json, meta: data?.meta };
+  } catch {
+    return body;
+  }
+}
 
 /**
  * The fast path answers exactly as tRPC's own handler does: the same generated requests (hot
@@ -41,6 +52,8 @@ describe('the fast path and tRPC’s handler give the same answers', () => {
       message: /"message":"((?:[^"\\]|\\.)*)"/.exec(r.body)?.[1],
       allow: r.headers.allow,
       retryAfter: r.headers['retry-after'],
+      // An error's whole answer (its shape, path, issues); a result's fields and their types.
+      answer: r.status === 200 ? resultShape(r.body) : r.body,
     });
     // tRPC's handler first: a mutation's first call is the one that acts, the second replays it.
     const both = async (bytes: Buffer, opts: { hangUpAfterMs?: number }) => {
@@ -61,5 +74,35 @@ describe('the fast path and tRPC’s handler give the same answers', () => {
     expect(differences.slice(0, 10)).toEqual([]);
     // Enough of them succeed that the comparison covers results, not only errors.
     expect(served).toBeGreaterThan(50);
+  });
+
+  // queue.status is called directly, not through tRPC's middleware chain: every mix of identity,
+  // token and input answers as tRPC's handler does, down to the error that wins when several apply.
+  it('queue.status: every mix of identity, token and input, the same whole answer', { timeout: 120_000 }, async () => {
+    const sale = await seedSale(fast.url, { users: 2 });
+    const [mine, theirs] = sale.userIds as [number, number];
+    const myToken = (await client(fast.url, { userId: mine }).queue.enter.mutate({ concertId: sale.concertId })).token;
+    const theirToken = (await client(fast.url, { userId: theirs }).queue.enter.mutate({ concertId: sale.concertId })).token;
+    const identities = [String(mine), undefined, 'abc', '999999999'];
+    const tokens = [myToken, undefined, `${myToken.slice(0, -1)}${myToken.endsWith('A') ? 'B' : 'A'}`, theirToken];
+    const inputs = [undefined, '{"json":{}}', '{}', '{"json":{"x":1}}', '{"json":null}', 'not json', '[]', '{"json":{},"meta":{"values":{"x":["Date"]}}}'];
+    const differences: string[] = [];
+    let served = 0;
+    for (const userId of identities) {
+      for (const token of tokens) {
+        for (const input of inputs) {
+          const target = `/trpc/queue.status${input === undefined ? '' : `?input=${encodeURIComponent(input)}`}`;
+          const bytes = httpText('GET', target, { headers: { ...(userId ? { 'x-user-id': userId } : {}), ...(token ? { 'x-queue-token': token } : {}) } });
+          const b = await rawRequest(Number(new URL(plain.url).port), bytes);
+          const a = await rawRequest(Number(new URL(fast.url).port), bytes);
+          const answer = (r: typeof a) => ({ status: r.status, retryAfter: r.headers['retry-after'], answer: r.status === 200 ? resultShape(r.body) : r.body });
+          if (JSON.stringify(answer(a)) !== JSON.stringify(answer(b))) differences.push(`${userId} ${token?.slice(-6)} ${input}: fast ${JSON.stringify(answer(a))} vs tRPC ${JSON.stringify(answer(b))}`);
+          if (a.status === 200) served++;
+        }
+      }
+    }
+    expect(differences.slice(0, 5)).toEqual([]);
+    // The caller's own token, with each input that parses to {} (absent, {"json":{}} and more).
+    expect(served).toBeGreaterThanOrEqual(2);
   });
 });
