@@ -12,8 +12,9 @@ import {
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import type { Context } from './context.ts';
 import { type AppRouter, appRouter } from './router.ts';
-import { queueStatus } from './routers/queue.ts';
-import { identify, settle } from './trpc.ts';
+import { concertSeats } from './routers/concerts.ts';
+import { queueEnter, queueStatus } from './routers/queue.ts';
+import { type DirectProcedure, gateOf, identify, settle } from './trpc.ts';
 
 /*
  * The fast path: one unbatched call of a hot procedure, answered without tRPC's detour through
@@ -25,8 +26,8 @@ import { identify, settle } from './trpc.ts';
  * tRPC's own handler's, so the odd cases have one implementation. What it does serve runs
  * through the router like tRPC's handler runs it: callTRPCProcedure (every middleware, the same
  * input validation), the input parsed lazily with tRPC's rules, tRPC's error shape, status and
- * serialization; queue.status alone is called directly, through the same functions its
- * middlewares run (DIRECT, below). The API suites run through both (vitest project `single-call`), and a suite
+ * serialization; the hottest (queue.status, queue.enter, concerts.seats) are called directly,
+ * through the same functions their middlewares run (DIRECT, below). The API suites run through both (vitest project `single-call`), and a suite
  * sends the same generated requests to both and compares the answers.
  */
 
@@ -114,27 +115,27 @@ async function run(req: IncomingMessage, res: ServerResponse, call: { path: stri
   }
 }
 
-/** A procedure the fast path calls itself: its input parser and resolver, as the router defines it with them. */
-interface DirectProcedure {
-  input: { parse: (raw: unknown) => unknown };
-  resolve: (ctx: Pick<Context, 'core' | 'headers'> & { userId: number }, input: unknown) => Promise<unknown>;
-}
-
 /**
- * queue.status, the poll every waiting fan sends every few seconds, is called without tRPC's
- * middleware machinery: its chain of promises and per-call object spreads cost more than the
- * rest of the poll (README, Benchmark). It goes through what that chain runs, in its order and
- * through the same functions: `settle` (the base middleware) around `identify` (the identified
- * procedure's middleware), then the input parser (a failure is BAD_REQUEST with the parser's
- * error as its cause, as tRPC's input middleware throws) and the resolver.
+ * The hottest procedures are called without tRPC's middleware machinery: its chain of promises
+ * and per-call object spreads cost more than the rest of a queue.status poll (README,
+ * Benchmark). A direct call goes through what that chain runs, in its order and through the same
+ * functions: `settle` (the base middleware) around `identify` (the identified procedure's
+ * middleware) and, for a gated one, `gateOf` (the active-queue procedure's); then the
+ * procedure's input parser (a failure is BAD_REQUEST with the parser's error as its cause, as
+ * tRPC's input middleware throws) and its resolver, the two the router builds it from.
  */
-const DIRECT = new Map<string, DirectProcedure>([['queue.status', queueStatus]]);
+const DIRECT = new Map<string, DirectProcedure>([
+  ['queue.status', queueStatus],
+  ['queue.enter', queueEnter],
+  ['concerts.seats', concertSeats],
+]);
 
 async function callDirect(proc: DirectProcedure, call: { path: string; type: 'query' | 'mutation' }, ctx: Context, getRawInput: () => Promise<unknown>): Promise<unknown> {
   const started = performance.now();
   let outcome: { ok: true; data: unknown } | { ok: false; error: TRPCError };
   try {
     const userId = await identify(ctx, call.type, call.path);
+    const gate = proc.gated ? gateOf(ctx, userId) : undefined;
     const raw = await getRawInput();
     let input: unknown;
     try {
@@ -142,7 +143,7 @@ async function callDirect(proc: DirectProcedure, call: { path: string; type: 'qu
     } catch (cause) {
       throw new TRPCError({ code: 'BAD_REQUEST', cause });
     }
-    outcome = { ok: true, data: await proc.resolve({ core: ctx.core, headers: ctx.headers, userId }, input) };
+    outcome = { ok: true, data: await proc.resolve({ core: ctx.core, headers: ctx.headers, userId, gate }, input) };
   } catch (cause) {
     outcome = { ok: false, error: getTRPCErrorFromUnknown(cause) };
   }

@@ -1,6 +1,6 @@
-import { AppError, isAppError, isDatabaseUnavailable } from '@concert/core';
+import { AppError, isAppError, isDatabaseUnavailable, type QueueGate } from '@concert/core';
 import { initTRPC, type TRPCError } from '@trpc/server';
-import { ZodError } from 'zod';
+import { type output, ZodError, type ZodType } from 'zod';
 import type { Context } from './context.ts';
 import { type AppErrorShape, appCodeOf, appFail, toTRPCError } from './errors.ts';
 import { adminKeyMatches, resolveUserId } from './identity.ts';
@@ -85,9 +85,27 @@ export async function identify(ctx: Context, type: 'query' | 'mutation' | 'subsc
 export const identifiedProcedure = publicProcedure.use(async ({ ctx, type, path, next }) => next({ ctx: { userId: await identify(ctx, type, path) } }));
 
 /** Booking steps: the caller's queue token must be ACTIVE for the concert concerned (checked by the service once it knows the concert). */
-export const activeQueueProcedure = identifiedProcedure.use(async ({ ctx, next }) => {
-  return next({ ctx: { gate: ctx.core.queue.gate(ctx.userId, ctx.headers.queueToken) } });
-});
+export const gateOf = (ctx: Pick<Context, 'core' | 'headers'>, userId: number): QueueGate => ctx.core.queue.gate(userId, ctx.headers.queueToken);
+export const activeQueueProcedure = identifiedProcedure.use(async ({ ctx, next }) => next({ ctx: { gate: gateOf(ctx, ctx.userId) } }));
+
+/** What an identified procedure's resolver sees of the context (and a gated one's, with the gate). */
+export type IdentifiedContext = Pick<Context, 'core' | 'headers'> & { userId: number };
+export type GatedContext = IdentifiedContext & { gate: QueueGate };
+
+/**
+ * A hot procedure's input parser and resolver, kept apart from the router so that the fast path
+ * can call it without tRPC's middleware chain (single-call.ts) while the router builds the
+ * procedure from the same two: `gated` procedures are the activeQueueProcedure's, the others
+ * the identifiedProcedure's.
+ */
+export interface DirectProcedure<S extends ZodType = ZodType, O = unknown> {
+  input: S;
+  gated: boolean;
+  /** Method syntax: a gated procedure's resolver is given the gate (see `gated` below). */
+  resolve(ctx: IdentifiedContext & { gate?: QueueGate }, input: output<S>): Promise<O>;
+}
+export const identified = <S extends ZodType, O>(input: S, resolve: (ctx: IdentifiedContext, input: output<S>) => Promise<O>) => ({ input, gated: false, resolve }) satisfies DirectProcedure<S, O>;
+export const gated = <S extends ZodType, O>(input: S, resolve: (ctx: GatedContext, input: output<S>) => Promise<O>) => ({ input, gated: true, resolve }) satisfies DirectProcedure<S, O>;
 
 export const adminProcedure = publicProcedure.use(async ({ ctx, next }) => {
   if (!adminKeyMatches(ctx.headers.adminKey, ctx.core.config.adminApiKey)) appFail('ADMIN_KEY_INVALID', 'Send a valid x-admin-key header');

@@ -1,6 +1,9 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { ZConcertIdInput, ZPageInput, ZScheduleIdInput, ZSchedulesInput } from '@concert/core';
-import { activeQueueProcedure, publicProcedure } from '../trpc.ts';
+import { activeQueueProcedure, gated, publicProcedure } from '../trpc.ts';
+
+/** The fast path calls this directly (single-call.ts). */
+export const concertSeats = gated(ZScheduleIdInput, (ctx, input) => ctx.core.concerts.seats(input.scheduleId, ctx.gate));
 
 export const concertsRouter = {
   list: publicProcedure.input(ZPageInput).query(({ ctx, input }) => ctx.core.concerts.list(input)),
@@ -9,5 +12,5 @@ export const concertsRouter = {
     .input(ZSchedulesInput)
     .query(({ ctx, input }) => ctx.core.concerts.schedules(input.concertId, input.includeSoldOut)),
   schedule: publicProcedure.input(ZScheduleIdInput).query(({ ctx, input }) => ctx.core.concerts.schedule(input.scheduleId)),
-  seats: activeQueueProcedure.input(ZScheduleIdInput).query(({ ctx, input }) => ctx.core.concerts.seats(input.scheduleId, ctx.gate)),
+  seats: activeQueueProcedure.input(concertSeats.input).query(({ ctx, input }) => concertSeats.resolve(ctx, input)),
 } satisfies TRPCRouterRecord;

@@ -1,16 +1,13 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { ZEmpty, ZQueueEnterInput } from '@concert/core';
-import type { Context } from '../context.ts';
-import { identifiedProcedure } from '../trpc.ts';
+import { identified, identifiedProcedure } from '../trpc.ts';
 
-/** queue.status's input and resolver, shared with the fast path's direct call (single-call.ts). */
-export const queueStatus = {
-  input: ZEmpty,
-  resolve: (ctx: Pick<Context, 'core' | 'headers'> & { userId: number }) => ctx.core.queue.status(ctx.userId, ctx.headers.queueToken),
-};
+/** The fast path calls these directly (single-call.ts). */
+export const queueEnter = identified(ZQueueEnterInput, (ctx, input) => ctx.core.queue.enter(ctx.userId, input.concertId));
+export const queueStatus = identified(ZEmpty, (ctx) => ctx.core.queue.status(ctx.userId, ctx.headers.queueToken));
 
 export const queueRouter = {
-  enter: identifiedProcedure.input(ZQueueEnterInput).mutation(({ ctx, input }) => ctx.core.queue.enter(ctx.userId, input.concertId)),
-  status: identifiedProcedure.input(queueStatus.input).query(({ ctx }) => queueStatus.resolve(ctx)),
+  enter: identifiedProcedure.input(queueEnter.input).mutation(({ ctx, input }) => queueEnter.resolve(ctx, input)),
+  status: identifiedProcedure.input(queueStatus.input).query(({ ctx, input }) => queueStatus.resolve(ctx, input)),
   leave: identifiedProcedure.input(ZEmpty).mutation(({ ctx }) => ctx.core.queue.leave(ctx.userId, ctx.headers.queueToken)),
 } satisfies TRPCRouterRecord;
