@@ -3,7 +3,6 @@ import {
   type AnyTRPCMutationProcedure,
   type AnyTRPCProcedure,
   type AnyTRPCQueryProcedure,
-  callTRPCProcedure,
   getTRPCErrorFromUnknown,
   getTRPCErrorShape,
   TRPCError,
@@ -13,22 +12,25 @@ import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import type { Context } from './context.ts';
 import { type AppRouter, appRouter } from './router.ts';
 import { concertSeats } from './routers/concerts.ts';
+import { paymentsPay } from './routers/payments.ts';
 import { queueEnter, queueStatus } from './routers/queue.ts';
+import { reservationsHold } from './routers/reservations.ts';
 import { type DirectProcedure, gateOf, identify, settle } from './trpc.ts';
 
 /*
  * The fast path: one unbatched call of a hot procedure, answered without tRPC's detour through
- * a WHATWG Request and Response per call, which costs more than queue.status itself (measured:
- * README, Benchmark). It serves only the request shapes it fully understands, decided before it
- * reads anything: a listed procedure (the compiler checks each is a query or a mutation of the
- * router), a plain path with no escapes, GET with at most an `input` parameter or POST with an
- * application/json body and no query string, and no streaming `accept`. Everything else is
- * tRPC's own handler's, so the odd cases have one implementation. What it does serve runs
- * through the router like tRPC's handler runs it: callTRPCProcedure (every middleware, the same
- * input validation), the input parsed lazily with tRPC's rules, tRPC's error shape, status and
- * serialization; the hottest (queue.status, queue.enter, concerts.seats) are called directly,
- * through the same functions their middlewares run (DIRECT, below). The API suites run through both (vitest project `single-call`), and a suite
- * sends the same generated requests to both and compares the answers.
+ * a WHATWG Request and Response per call, and without its middleware machinery, which together
+ * cost more than queue.status itself (measured: README, Benchmark). It serves only the request
+ * shapes it fully understands, decided before it reads anything: a listed procedure (the
+ * compiler checks each is a query or a mutation of the router), a plain path with no escapes,
+ * GET with at most an `input` parameter or POST with an application/json body and no query
+ * string, and no streaming `accept`. Everything else is tRPC's own handler's, so the odd cases
+ * have one implementation. What it does serve runs what the router's procedure runs, in its
+ * order and through the same functions (`callDirect`, below), with the input parsed lazily by
+ * tRPC's rules, and answers with tRPC's error shape, status and serialization. The API suites
+ * run through both (vitest project `fast-path`), fast-path.test.ts sends the same requests to
+ * both and compares the answers, and single-call.test.ts fails if a procedure's middlewares
+ * change without this file.
  */
 
 /** "a.b" paths of the router's procedures of one kind. */
@@ -41,14 +43,30 @@ type ProcedurePaths<TRecord, TKind, TPrefix extends string = ''> = {
 }[keyof TRecord & string];
 type Record_ = AppRouter['_def']['record'];
 
-const FAST_QUERIES = ['queue.status', 'concerts.seats'] as const satisfies ReadonlyArray<ProcedurePaths<Record_, AnyTRPCQueryProcedure>>;
-const FAST_MUTATIONS = ['queue.enter', 'reservations.hold', 'payments.pay'] as const satisfies ReadonlyArray<ProcedurePaths<Record_, AnyTRPCMutationProcedure>>;
+const FAST_QUERIES = {
+  'queue.status': queueStatus,
+  'concerts.seats': concertSeats,
+} as const satisfies Partial<Record<ProcedurePaths<Record_, AnyTRPCQueryProcedure>, DirectProcedure>>;
+const FAST_MUTATIONS = {
+  'queue.enter': queueEnter,
+  'reservations.hold': reservationsHold,
+  'payments.pay': paymentsPay,
+} as const satisfies Partial<Record<ProcedurePaths<Record_, AnyTRPCMutationProcedure>, DirectProcedure>>;
+
+interface FastCall {
+  path: string;
+  type: 'query' | 'mutation';
+  proc: DirectProcedure;
+}
 
 /** Exact request paths (no decoding needed: the names are plain letters and dots). */
-const FAST = new Map<string, { path: string; type: 'query' | 'mutation' }>([
-  ...FAST_QUERIES.map((p) => [`/trpc/${p}`, { path: p, type: 'query' as const }] as const),
-  ...FAST_MUTATIONS.map((p) => [`/trpc/${p}`, { path: p, type: 'mutation' as const }] as const),
+const FAST = new Map<string, FastCall>([
+  ...Object.entries(FAST_QUERIES).map(([path, proc]) => [`/trpc/${path}`, { path, type: 'query' as const, proc }] as const),
+  ...Object.entries(FAST_MUTATIONS).map(([path, proc]) => [`/trpc/${path}`, { path, type: 'mutation' as const, proc }] as const),
 ]);
+
+/** The procedures the fast path calls directly, for single-call.test.ts. */
+export const FAST_PROCEDURES: ReadonlyArray<Readonly<FastCall>> = [...FAST.values()];
 
 /** A query string that is exactly one `input`, in the characters encodeURIComponent produces. */
 const INPUT_ONLY = /^input=[\w%.!~*'()+-]*$/;
@@ -95,17 +113,14 @@ export function fastPath(opts: FastPathOptions): (req: IncomingMessage, res: Ser
   };
 }
 
-async function run(req: IncomingMessage, res: ServerResponse, call: { path: string; type: 'query' | 'mutation' }, source: () => Promise<string>, opts: FastPathOptions) {
+async function run(req: IncomingMessage, res: ServerResponse, call: FastCall, source: () => Promise<string>, opts: FastPathOptions) {
   let ctx: Context | undefined;
   let input: unknown;
   try {
     ctx = opts.createContext({ req, res });
     // Parsed when the procedure asks for it, inside its middleware, as tRPC's handler does.
     const getRawInput = async () => (input = await parseInput(await source()));
-    const direct = DIRECT.get(call.path);
-    const data = direct
-      ? await callDirect(direct, call, ctx, getRawInput)
-      : await callTRPCProcedure({ router: appRouter, path: call.path, type: call.type, ctx, signal: undefined, batchIndex: 0, getRawInput });
+    const data = await callDirect(call, ctx, getRawInput);
     send(res, 200, JSON.stringify(transformTRPCResponse(config, { result: { data } })));
   } catch (cause) {
     const error = getTRPCErrorFromUnknown(cause);
@@ -116,21 +131,15 @@ async function run(req: IncomingMessage, res: ServerResponse, call: { path: stri
 }
 
 /**
- * The hottest procedures are called without tRPC's middleware machinery: its chain of promises
- * and per-call object spreads cost more than the rest of a queue.status poll (README,
- * Benchmark). A direct call goes through what that chain runs, in its order and through the same
- * functions: `settle` (the base middleware) around `identify` (the identified procedure's
- * middleware) and, for a gated one, `gateOf` (the active-queue procedure's); then the
- * procedure's input parser (a failure is BAD_REQUEST with the parser's error as its cause, as
- * tRPC's input middleware throws) and its resolver, the two the router builds it from.
+ * A procedure called without tRPC's middleware machinery (its chain of promises and per-call
+ * object spreads), through what that chain runs, in its order and through the same functions:
+ * `settle` (the base middleware) around `identify` (the identified procedure's middleware) and,
+ * for a gated one, `gateOf` (the active-queue procedure's); then the procedure's input parser (a
+ * failure is BAD_REQUEST with the parser's error as its cause, as tRPC's input middleware
+ * throws) and its resolver, the two the router builds it from.
  */
-const DIRECT = new Map<string, DirectProcedure>([
-  ['queue.status', queueStatus],
-  ['queue.enter', queueEnter],
-  ['concerts.seats', concertSeats],
-]);
-
-async function callDirect(proc: DirectProcedure, call: { path: string; type: 'query' | 'mutation' }, ctx: Context, getRawInput: () => Promise<unknown>): Promise<unknown> {
+async function callDirect(call: FastCall, ctx: Context, getRawInput: () => Promise<unknown>): Promise<unknown> {
+  const { proc } = call;
   const started = performance.now();
   let outcome: { ok: true; data: unknown } | { ok: false; error: TRPCError };
   try {

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, createTestDatabase, REDIS_URL, seedSale, startApi, type TestApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
+import { client, createTestDatabase, key, REDIS_URL, seedSale, startApi, type TestApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
 import { appCodesOf, httpText, rawRequest } from '../../../test/raw-http.ts';
 import { hotProbes } from './robustness.probes.ts';
 
@@ -79,7 +79,7 @@ describe('the fast path and tRPC’s handler give the same answers', () => {
   // The hottest procedures are called directly, not through tRPC's middleware chain: every mix of
   // identity, token and input answers as tRPC's handler does, down to the error that wins when
   // several apply.
-  it('queue.status, queue.enter and concerts.seats: every mix of identity, token and input, the same whole answer', { timeout: 180_000 }, async () => {
+  it('every hot procedure: every mix of identity, token and input, the same whole answer', { timeout: 180_000 }, async () => {
     const sale = await seedSale(fast.url, { users: 2 });
     const [mine, theirs] = sale.userIds as [number, number];
     const myToken = (await client(fast.url, { userId: mine }).queue.enter.mutate({ concertId: sale.concertId })).token;
@@ -88,10 +88,22 @@ describe('the fast path and tRPC’s handler give the same answers', () => {
     const tokens = [myToken, undefined, `${myToken.slice(0, -1)}${myToken.endsWith('A') ? 'B' : 'A'}`, theirToken];
     const get = (path: string, input: string | undefined) => ({ method: 'GET', target: `/trpc/${path}${input === undefined ? '' : `?input=${encodeURIComponent(input)}`}`, body: undefined });
     const post = (path: string, body: string) => ({ method: 'POST', target: `/trpc/${path}`, body });
+    const held = await client(fast.url, { userId: mine, queueToken: myToken }).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1], idempotencyKey: key() });
     const calls = [
       ...[undefined, '{"json":{}}', '{}', '{"json":{"x":1}}', '{"json":null}', 'not json', '[]', '{"json":{},"meta":{"values":{"x":["Date"]}}}'].map((i) => get('queue.status', i)),
       ...[`{"json":{"scheduleId":${sale.scheduleId}}}`, '{"json":{"scheduleId":999999999}}', '{"json":{}}', '{"json":{"scheduleId":"1"}}', 'not json', undefined].map((i) => get('concerts.seats', i)),
       ...[`{"json":{"concertId":${sale.concertId}}}`, '{"json":{"concertId":999999999}}', '{"json":{}}', '{"json":{"concertId":-1}}', 'not json', ''].map((b) => post('queue.enter', b)),
+      ...[
+        `{"json":{"scheduleId":${sale.scheduleId},"seatNumbers":[2],"idempotencyKey":"${key()}"}}`,
+        `{"json":{"scheduleId":${sale.scheduleId},"seatNumbers":[999999],"idempotencyKey":"${key()}"}}`,
+        `{"json":{"scheduleId":${sale.scheduleId},"seatNumbers":[3]}}`,
+        'not json',
+      ].map((b) => post('reservations.hold', b)),
+      ...[
+        `{"json":{"reservationId":"${held.reservationId}","idempotencyKey":"${key()}"}}`,
+        `{"json":{"reservationId":"${randomUUID()}","idempotencyKey":"${key()}"}}`,
+        '{"json":{}}',
+      ].map((b) => post('payments.pay', b)),
     ];
     const differences: string[] = [];
     const served = new Map<string, number>();
@@ -112,6 +124,6 @@ describe('the fast path and tRPC’s handler give the same answers', () => {
     }
     expect(differences.slice(0, 5)).toEqual([]);
     // Each procedure answered with a result too, not only errors (the caller's own identity and token with good input).
-    expect([...served.keys()].sort()).toEqual(['concerts.seats', 'queue.enter', 'queue.status']);
+    expect([...served.keys()].sort()).toEqual(['concerts.seats', 'payments.pay', 'queue.enter', 'queue.status', 'reservations.hold']);
   });
 });

@@ -1,8 +1,10 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { ZPayInput } from '@concert/core';
-import { activeQueueProcedure } from '../trpc.ts';
+import { activeQueueProcedure, gated } from '../trpc.ts';
+
+/** The fast path calls this directly (single-call.ts). The gate is consulted by the service after an idempotent replay has had its chance. */
+export const paymentsPay = gated(ZPayInput, (ctx, input) => ctx.core.payments.pay(ctx.userId, input, ctx.gate));
 
 export const paymentsRouter = {
-  // The gate is consulted by the service after an idempotent replay has had its chance.
-  pay: activeQueueProcedure.input(ZPayInput).mutation(({ ctx, input }) => ctx.core.payments.pay(ctx.userId, input, ctx.gate)),
+  pay: activeQueueProcedure.input(paymentsPay.input).mutation(({ ctx, input }) => paymentsPay.resolve(ctx, input)),
 } satisfies TRPCRouterRecord;

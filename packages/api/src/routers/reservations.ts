@@ -1,9 +1,12 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { ZHoldInput, ZMineInput, ZRefundInput, ZReservationIdInput } from '@concert/core';
-import { activeQueueProcedure, identifiedProcedure } from '../trpc.ts';
+import { activeQueueProcedure, gated, identifiedProcedure } from '../trpc.ts';
+
+/** The fast path calls this directly (single-call.ts). */
+export const reservationsHold = gated(ZHoldInput, (ctx, input) => ctx.core.reservations.hold(ctx.userId, input, ctx.gate));
 
 export const reservationsRouter = {
-  hold: activeQueueProcedure.input(ZHoldInput).mutation(({ ctx, input }) => ctx.core.reservations.hold(ctx.userId, input, ctx.gate)),
+  hold: activeQueueProcedure.input(reservationsHold.input).mutation(({ ctx, input }) => reservationsHold.resolve(ctx, input)),
   get: identifiedProcedure.input(ZReservationIdInput).query(({ ctx, input }) => ctx.core.reservations.get(ctx.userId, input.reservationId)),
   mine: identifiedProcedure.input(ZMineInput).query(({ ctx, input }) => ctx.core.reservations.mine(ctx.userId, input)),
   cancel: identifiedProcedure
