@@ -111,6 +111,50 @@ describe('payments', () => {
     expect(await balanceOf(u)).toBe(50_000);
   });
 
+  // Each payment checks, inside its transaction, whether it sold the show's last seat. Payments
+  // of the last seats racing each other each ran that check before the other had committed, so
+  // each still saw the other's seat unsold, and the show sold out without a concert.sold_out event.
+  it('payments racing for a show’s last seats: the show sold out emits concert.sold_out exactly once', { timeout: 120_000 }, async () => {
+    const SHOWS = 8;
+    const SEATS = 6;
+    for (let show = 0; show < SHOWS; show++) {
+      const { scheduleId, userIds } = await seedSale(suite.api.url, { users: SEATS, balance: 500_000, seatCount: SEATS });
+      const held = await Promise.all(userIds.map(async (u, i) => ({ u, r: await hold(u, scheduleId, [i + 1]) })));
+      const clients = await Promise.all(held.map(({ u, r }) => book.forReservation(u, r.reservationId)));
+      await Promise.all(clients.map((c, i) => c.payments.pay.mutate({ reservationId: held[i]!.r.reservationId, idempotencyKey: key() })));
+      const events = await suite.api.core.db.selectFrom('outbox_events').select('type').where('schedule_id', '=', scheduleId).where('type', '=', 'concert.sold_out').execute();
+      expect(events, `show ${show + 1} of ${SHOWS}`).toHaveLength(1);
+    }
+  });
+
+  it('a show sold out again after a refund is announced again; the sweep announces a sell-out nobody did', async () => {
+    const soldOutEvents = async (scheduleId: number) =>
+      (await suite.api.core.db.selectFrom('outbox_events').select('data').where('schedule_id', '=', scheduleId).where('type', '=', 'concert.sold_out').execute()).map((e) => e.data);
+    const { concertId, scheduleId, userIds } = await seedSale(suite.api.url, { users: 3, balance: 500_000, seatCount: 2 });
+    const [a, b, c] = userIds as [number, number, number];
+    const first = await hold(a, scheduleId, [1]);
+    await pay(a, first.reservationId);
+    expect(await soldOutEvents(scheduleId)).toEqual([]);
+    await pay(b, (await hold(b, scheduleId, [2])).reservationId);
+    expect(await soldOutEvents(scheduleId)).toMatchObject([{ concertId, scheduleId, totalSeats: 2 }]);
+    // A refund returns seat 1; sold to someone else, the show sells out a second time.
+    await fan(a).reservations.refund.mutate({ reservationId: first.reservationId, idempotencyKey: key() });
+    await pay(c, (await hold(c, scheduleId, [1])).reservationId);
+    expect(await soldOutEvents(scheduleId)).toHaveLength(2);
+
+    // The process that sold the last seat died between the commit and its read of the seats:
+    // the announcement is undone here to stand for that. Only the sweep sees it, once.
+    const other = await seedSale(suite.api.url, { users: 1, balance: 500_000, seatCount: 1 });
+    await pay(other.userIds[0]!, (await hold(other.userIds[0]!, other.scheduleId, [1])).reservationId);
+    const announced = suite.api.core.db.selectFrom('outbox_events').select('id').where('schedule_id', '=', other.scheduleId).where('type', '=', 'concert.sold_out');
+    await suite.api.core.db.deleteFrom('webhook_deliveries').where('event_id', 'in', announced).execute();
+    await suite.api.core.db.deleteFrom('outbox_events').where('id', 'in', announced).execute();
+    await suite.api.core.db.updateTable('schedules').set({ sold_out_at: null }).where('id', '=', other.scheduleId).execute();
+    expect(await suite.api.core.concerts.announceSellOuts()).toBeGreaterThanOrEqual(1);
+    expect(await suite.api.core.concerts.announceSellOuts()).toBe(0);
+    expect(await soldOutEvents(other.scheduleId)).toMatchObject([{ concertId: other.concertId, scheduleId: other.scheduleId, totalSeats: 1 }]);
+  });
+
   it('pay answers INSUFFICIENT_BALANCE and changes nothing; after a top-up it goes through', async () => {
     const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 150_000 });
     const u = userIds[0]!;

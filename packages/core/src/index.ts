@@ -223,6 +223,9 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
         const n = await reservations.sweepExpired();
         if (n > 0) onHoldsExpired(n);
       });
+      // A show sold out is announced by the read of its seats after the sale; this catches what a
+      // crash between the sale's commit and that read left unannounced (a row lock marks it once).
+      every(10_000, () => concerts.announceSellOuts());
       // The webhook delivery worker: every replica claims its share with SKIP LOCKED.
       every(250, async () => {
         while ((await webhooks.deliverDue()) > 0 && !closed);

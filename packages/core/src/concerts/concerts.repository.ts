@@ -118,8 +118,8 @@ export async function insertSeats(trx: Tx, seats: Array<{ schedule_id: number; s
  * `now` is the time the statement is compared with (a lapsed hold is free).
  */
 export async function findShowAvailability(db: Executor, concertId: number, now: Moment) {
-  const { rows } = await sql<{ id: number; found: boolean | null; first_hold_end: Date | null; now: Date }>`
-    SELECT sc.id, f.found, f.held_until AS first_hold_end, ${now}::timestamptz AS now
+  const { rows } = await sql<{ id: number; found: boolean | null; first_hold_end: Date | null; marked: boolean; now: Date }>`
+    SELECT sc.id, f.found, f.held_until AS first_hold_end, sc.sold_out_at IS NOT NULL AS marked, ${now}::timestamptz AS now
     FROM schedules sc
     LEFT JOIN LATERAL (
       SELECT true AS found, s.held_until FROM seats s
@@ -135,8 +135,41 @@ export async function findShowAvailability(db: Executor, concertId: number, now:
       available,
       /** When its first live hold lapses; null when a seat is AVAILABLE now or none is unsold. */
       nextLapse: r.found === true && !available ? r.first_hold_end : null,
+      /** Every seat sold, and concert.sold_out not yet written for it. */
+      soldOutUnannounced: r.found !== true && !r.marked,
     };
   });
+}
+
+/** Upcoming shows whose seats are all sold and whose concert.sold_out is not written (the sweep's probe). */
+export async function findUnannouncedSellOuts(db: Executor, now: Moment): Promise<number[]> {
+  const { rows } = await sql<{ id: number }>`
+    SELECT sc.id FROM schedules sc
+    WHERE sc.sold_out_at IS NULL AND sc.cancelled_at IS NULL AND sc.starts_at > ${now}
+      AND EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = sc.id)
+      AND NOT EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = sc.id AND s.sold_at IS NULL)`.execute(db);
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Marks these shows sold out where every seat is sold, and returns what concert.sold_out says of
+ * each one marked now. The rows are locked first, so the check runs in a snapshot taken after any
+ * refund holding one of them (it clears the mark) has committed; the conditional UPDATE marks each
+ * show once, whoever else saw it sold out at the same moment. Runs in the caller's transaction.
+ */
+export async function markSoldOut(trx: Tx, scheduleIds: number[]) {
+  const locked = await trx.selectFrom('schedules').select('id').where('id', 'in', scheduleIds).where('sold_out_at', 'is', null).orderBy('id').forUpdate().execute();
+  if (locked.length === 0) return [];
+  const { rows } = await sql<{ id: number; concert_id: number; title: string; starts_at: Date; seat_count: number; at: Date }>`
+    UPDATE schedules sc SET sold_out_at = last.at
+    FROM (
+      SELECT schedule_id, max(sold_at) AS at FROM seats
+      WHERE schedule_id = ANY(${locked.map((r) => r.id)}::bigint[])
+      GROUP BY schedule_id HAVING bool_and(sold_at IS NOT NULL)
+    ) last, concerts c
+    WHERE sc.id = last.schedule_id AND c.id = sc.concert_id
+    RETURNING sc.id, sc.concert_id, c.title, sc.starts_at, sc.seat_count, last.at`.execute(trx);
+  return rows.map((r) => ({ concertId: r.concert_id, concertTitle: r.title, scheduleId: r.id, startsAt: r.starts_at, totalSeats: r.seat_count, soldOutAt: r.at }));
 }
 
 /**

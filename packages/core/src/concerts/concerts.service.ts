@@ -7,6 +7,7 @@ import type { ConcertDetail, ConcertSummary, Page, Schedule, SeatMap } from '../
 import { decodeCursor, encodeCursor, toPage, ZCursorId } from '../paging.ts';
 import type { ActivePass, QueueGate } from '../queue/queue.gate.ts';
 import type { Inventory } from '../queue/queue.store.ts';
+import { insertEvent } from '../outbox/outbox.repository.ts';
 import * as repo from './concerts.repository.ts';
 import { type CachedSeat, firstLapse, type SeatMapCache, seatStatusAt } from './seatmap.cache.ts';
 
@@ -63,12 +64,36 @@ export class ConcertsService {
    */
   async inventory(concertId: number, now: Moment = dbNow(this.deps.clock)): Promise<Inventory> {
     const shows = await repo.findShowAvailability(this.deps.db, concertId, now);
+    const soldOut = shows.filter((s) => s.soldOutUnannounced).map((s) => s.scheduleId);
+    // Best effort here: the sweep (announceSellOuts) writes what this read saw and failed to.
+    if (soldOut.length > 0) await this.announceSoldOut(soldOut).catch(() => {});
     const lapses = shows.flatMap((s) => (s.nextLapse ? [s.nextLapse.getTime()] : []));
     return {
       available: shows.filter((s) => s.available).length,
       held: lapses.length,
       nextLapse: lapses.length ? Math.min(...lapses) : null,
     };
+  }
+
+  /**
+   * concert.sold_out, once per sell-out, for each of these shows whose seats are all sold: after
+   * the sales committed, so that it sees every one of them (a payment's own transaction cannot
+   * see the payments racing it for the last seats). Called by the read of a concert's seats that
+   * follows every change of them, before the writer answers, and by the periodic sweep.
+   */
+  async announceSoldOut(scheduleIds: number[]): Promise<number> {
+    return transaction(this.deps.db, async (trx) => {
+      const marked = await repo.markSoldOut(trx, scheduleIds);
+      const now = this.deps.clock.now();
+      for (const data of marked) await insertEvent(trx, { type: 'concert.sold_out', scheduleId: data.scheduleId, now, data });
+      return marked.length;
+    });
+  }
+
+  /** The periodic sweep: shows sold out whose event a crash or a failed write left unwritten. */
+  async announceSellOuts(): Promise<number> {
+    const ids = await repo.findUnannouncedSellOuts(this.deps.db, dbNow(this.deps.clock));
+    return ids.length > 0 ? this.announceSoldOut(ids) : 0;
   }
 
   async seats(scheduleId: number, gate: QueueGate): Promise<SeatMap> {

@@ -25,6 +25,8 @@ export interface ScheduleTable {
   booking_opens_at: Date;
   seat_count: number;
   cancelled_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** When its last seat was sold, once concert.sold_out was written for it; cleared by a refund. */
+  sold_out_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   created_at: CreatedAt;
 }
 

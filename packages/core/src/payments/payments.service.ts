@@ -9,7 +9,7 @@ import type { PaymentResult, Reservation } from '../types.ts';
 import { getReservation } from '../reservations/reservations.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import { insertReservationEvent } from '../outbox/outbox.repository.ts';
-import { emitSoldOutIfSo, settleOffers } from '../waitlist/waitlist.repository.ts';
+import { settleOffers } from '../waitlist/waitlist.repository.ts';
 import { offerPass } from '../waitlist/waitlist.pass.ts';
 import * as repo from './payments.repository.ts';
 
@@ -108,7 +108,6 @@ export class PaymentsService {
       await insertReservationEvent(trx, 'payment.completed', paid, now, {
         payment: { paymentId, amount: r.total_price, paidAt: now, balanceAfter: balance },
       }, complete.along(result));
-      await emitSoldOutIfSo(trx, r.schedule_id, now);
       onCommit(() => this.deps.seatMaps.invalidate(concertId, scheduleId, 'claim'));
       return result;
     });

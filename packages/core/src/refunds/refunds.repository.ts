@@ -24,14 +24,20 @@ export async function insertRefund(
     .execute();
 }
 
-/** Voids the reservation's live tickets and frees the seats they held. */
+/**
+ * Voids the reservation's live tickets and frees the seats they held; their show is no longer
+ * sold out, so a second sell-out is announced again (see ConcertsService.announceSoldOut).
+ */
 export async function voidTickets(trx: Tx, reservationId: string, now: Date) {
   await trx.updateTable('tickets').set({ voided_at: now }).where('reservation_id', '=', reservationId).where('voided_at', 'is', null).execute();
-  await trx
+  const freed = await trx
     .updateTable('seats')
     .set({ reservation_id: null, held_until: null, sold_at: null })
     .where('reservation_id', '=', reservationId)
+    .returning('schedule_id')
     .execute();
+  const shows = [...new Set(freed.map((s) => s.schedule_id))];
+  if (shows.length > 0) await trx.updateTable('schedules').set({ sold_out_at: null }).where('id', 'in', shows).where('sold_out_at', 'is not', null).execute();
 }
 
 export async function markRefunded(trx: Tx, reservationId: string, now: Date) {

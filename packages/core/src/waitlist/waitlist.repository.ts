@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db, Tx } from '../db/database.ts';
 import { seatIsFree } from '../concerts/concerts.repository.ts';
-import { insertEvent, insertReservationEvent } from '../outbox/outbox.repository.ts';
+import { insertReservationEvent } from '../outbox/outbox.repository.ts';
 import { claimSeats, countUserSeats, getReservation, insertReservation } from '../reservations/reservations.repository.ts';
 import type { WaitlistEntry } from '../types.ts';
 import { grantOffer } from './waitlist.pass.ts';
@@ -182,27 +182,3 @@ export async function offerFreedSeats(trx: Tx, scheduleId: number, now: Date, of
   return offered;
 }
 
-/** A show's last seat sold: no seat AVAILABLE or HELD is left. */
-export async function emitSoldOutIfSo(trx: Tx, scheduleId: number, now: Date): Promise<boolean> {
-  const row = await trx
-    .selectFrom('schedules as sc')
-    .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
-    .select([
-      'sc.id',
-      'sc.concert_id',
-      'c.title',
-      'sc.starts_at',
-      'sc.seat_count',
-      sql<boolean>`NOT EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = sc.id AND s.sold_at IS NULL)`.as('sold_out'),
-    ])
-    .where('sc.id', '=', scheduleId)
-    .executeTakeFirstOrThrow();
-  if (!row.sold_out) return false;
-  await insertEvent(trx, {
-    type: 'concert.sold_out',
-    scheduleId,
-    now,
-    data: { concertId: row.concert_id, concertTitle: row.title, scheduleId, startsAt: row.starts_at, totalSeats: row.seat_count, soldOutAt: now },
-  });
-  return true;
-}

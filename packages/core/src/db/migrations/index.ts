@@ -6,6 +6,7 @@ import * as statementTimeout from './20261201T140000-statement-timeout.ts';
 import * as auditIndexes from './20261201T190000-audit-indexes.ts';
 import * as pagedLists from './20261201T200000-paged-lists.ts';
 import * as unsoldSeats from './20261201T230000-unsold-seats.ts';
+import * as soldOutMark from './20261202T080000-sold-out-mark.ts';
 
 /** Every migration, by name; Kysely runs them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '20261201T190000-audit-indexes': auditIndexes,
   '20261201T200000-paged-lists': pagedLists,
   '20261201T230000-unsold-seats': unsoldSeats,
+  '20261202T080000-sold-out-mark': soldOutMark,
 };
