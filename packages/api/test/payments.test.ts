@@ -1,5 +1,7 @@
 import { FakeClock } from '@concert/core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { refundIn } from '../../core/src/refunds/refunds.service.ts';
 import { admin, client, expectAppError, key, outcome, seedSale, tally, useApi } from '../../../test/harness.ts';
 import { BOOKING_ENV, booking } from './booking.shared.ts';
 
@@ -153,6 +155,47 @@ describe('payments', () => {
     expect(await suite.api.core.concerts.announceSellOuts()).toBeGreaterThanOrEqual(1);
     expect(await suite.api.core.concerts.announceSellOuts()).toBe(0);
     expect(await soldOutEvents(other.scheduleId)).toMatchObject([{ concertId: other.concertId, scheduleId: other.scheduleId, totalSeats: 1 }]);
+  });
+
+  // A refund freeing a seat of a show sold out but not yet announced, racing the announcement:
+  // the announcement must not mark the show (a seat is free again), or the show's next sell-out
+  // would never be announced. The refund used to lock the show's row only to clear a mark already
+  // committed, so the announcement went ahead unseen and the mark outlived the refund.
+  it('a refund racing the sell-out’s announcement: no mark is left on a show with a free seat', async () => {
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, balance: 500_000, seatCount: 2 });
+    const [a, b] = userIds as [number, number];
+    const first = await hold(a, scheduleId, [1]);
+    await pay(a, first.reservationId);
+    await pay(b, (await hold(b, scheduleId, [2])).reservationId);
+    const { db } = suite.api.core;
+    const mark = async () => (await db.selectFrom('schedules').select('sold_out_at').where('id', '=', scheduleId).executeTakeFirstOrThrow()).sold_out_at;
+    expect(await mark()).not.toBeNull();
+    // As if the sale's announcement had not run yet.
+    await db.updateTable('schedules').set({ sold_out_at: null }).where('id', '=', scheduleId).execute();
+    let announcing: Promise<number> | undefined;
+    await db.transaction().execute(async (trx) => {
+      await refundIn(trx, { reservationId: first.reservationId, userId: a, reason: 'USER', now: clock.now(), policy: { cutoffHours: 0, waitlistOfferSeconds: 600 } });
+      // The refund has freed seat 1 and not committed: the announcement starts now, and either
+      // finishes (seeing the seat still sold) or waits for the refund's lock on the show.
+      announcing = suite.api.core.concerts.announceSoldOut([scheduleId]);
+      let settled = false;
+      void announcing.then(() => (settled = true));
+      const watcher = new pg.Client({ connectionString: suite.api.core.config.databaseUrl });
+      await watcher.connect();
+      try {
+        await vi.waitFor(async () => {
+          const { rows } = await watcher.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`);
+          expect(settled || rows[0]!.n > 0).toBe(true);
+        }, { timeout: 10_000, interval: 20 });
+      } finally {
+        await watcher.end();
+      }
+    });
+    await announcing;
+    expect(await mark()).toBeNull();
+    // Nor does a later look: seat 1 is free.
+    expect(await suite.api.core.concerts.announceSoldOut([scheduleId])).toBe(0);
+    expect(await mark()).toBeNull();
   });
 
   it('pay answers INSUFFICIENT_BALANCE and changes nothing; after a top-up it goes through', async () => {

@@ -141,11 +141,15 @@ export async function findShowAvailability(db: Executor, concertId: number, now:
   });
 }
 
-/** Upcoming shows whose seats are all sold and whose concert.sold_out is not written (the sweep's probe). */
+/**
+ * Shows whose seats are all sold and whose concert.sold_out is not written (the sweep's probe):
+ * those that have not started, and those that started within the last day (a hold taken just
+ * before the start can be paid after it, and the read after a change looks at upcoming shows only).
+ */
 export async function findUnannouncedSellOuts(db: Executor, now: Moment): Promise<number[]> {
   const { rows } = await sql<{ id: number }>`
     SELECT sc.id FROM schedules sc
-    WHERE sc.sold_out_at IS NULL AND sc.cancelled_at IS NULL AND sc.starts_at > ${now}
+    WHERE sc.sold_out_at IS NULL AND sc.cancelled_at IS NULL AND sc.starts_at > ${now}::timestamptz - interval '1 day'
       AND EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = sc.id)
       AND NOT EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = sc.id AND s.sold_at IS NULL)`.execute(db);
   return rows.map((r) => r.id);
@@ -153,12 +157,15 @@ export async function findUnannouncedSellOuts(db: Executor, now: Moment): Promis
 
 /**
  * Marks these shows sold out where every seat is sold, and returns what concert.sold_out says of
- * each one marked now. The rows are locked first, so the check runs in a snapshot taken after any
- * refund holding one of them (it clears the mark) has committed; the conditional UPDATE marks each
- * show once, whoever else saw it sold out at the same moment. Runs in the caller's transaction.
+ * each one marked now. The rows are locked first, and a refund locks its show's row before it
+ * frees a seat (refundIn), so the check runs in a snapshot taken after any such refund committed,
+ * or the refund waits for this mark and clears it; the conditional UPDATE marks each show once,
+ * whoever else saw it sold out at the same moment. Runs in the caller's transaction.
  */
 export async function markSoldOut(trx: Tx, scheduleIds: number[]) {
-  const locked = await trx.selectFrom('schedules').select('id').where('id', 'in', scheduleIds).where('sold_out_at', 'is', null).orderBy('id').forUpdate().execute();
+  // NO KEY UPDATE: holds and waitlist joins insert rows that reference the show (a KEY SHARE lock) meanwhile.
+  const { rows: locked } = await sql<{ id: number }>`
+    SELECT id FROM schedules WHERE id = ANY(${scheduleIds}::bigint[]) AND sold_out_at IS NULL ORDER BY id FOR NO KEY UPDATE`.execute(trx);
   if (locked.length === 0) return [];
   const { rows } = await sql<{ id: number; concert_id: number; title: string; starts_at: Date; seat_count: number; at: Date }>`
     UPDATE schedules sc SET sold_out_at = last.at

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Tx } from '../db/database.ts';
 import type { RefundReason } from '../db/schema.ts';
 
@@ -24,9 +25,15 @@ export async function insertRefund(
     .execute();
 }
 
+/** Locks the row of the reservation's show (none when there is no such reservation). */
+export async function lockShowOf(trx: Tx, reservationId: string): Promise<void> {
+  await sql`SELECT id FROM schedules WHERE id = (SELECT schedule_id FROM reservations WHERE id = ${reservationId}::uuid) FOR NO KEY UPDATE`.execute(trx);
+}
+
 /**
  * Voids the reservation's live tickets and frees the seats they held; their show is no longer
- * sold out, so a second sell-out is announced again (see ConcertsService.announceSoldOut).
+ * sold out, so a second sell-out is announced again (see ConcertsService.announceSoldOut). The
+ * caller holds the show's row lock (lockShowOf), so a mark written just before is seen here.
  */
 export async function voidTickets(trx: Tx, reservationId: string, now: Date) {
   await trx.updateTable('tickets').set({ voided_at: now }).where('reservation_id', '=', reservationId).where('voided_at', 'is', null).execute();

@@ -64,6 +64,9 @@ export async function refundIn(
   opts: { reservationId: string; userId?: number; reason: RefundReason; now: Date; policy: RefundPolicy },
 ): Promise<Reservation> {
   const { reservationId, reason, now } = opts;
+  // The show's row first, in a cancellation's order (show, then its reservations): freeing a seat
+  // of a show sold out clears its mark, and the mark's writer (markSoldOut) locks that row too.
+  await repo.lockShowOf(trx, reservationId);
   const r = await lockReservation(trx, reservationId, opts.userId);
   const before = await getReservation(trx, reservationId, now);
   if (r.status === 'REFUNDED') {

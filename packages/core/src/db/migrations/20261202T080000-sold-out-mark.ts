@@ -8,14 +8,16 @@ import { type Kysely, sql } from 'kysely';
 // follows every change, and a periodic sweep), and schedules.sold_out_at records that it was:
 // marking is one conditional UPDATE of the schedule's row, so it happens once. A refund that
 // returns a seat clears it, so a second sell-out is announced again. Shows sold out before this
-// migration are marked as of their last sale (their event was written then).
+// migration are marked as of their last sale where their event was written; one the old race
+// left unannounced stays unmarked, for the sweep to announce if it has not started.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE schedules ADD COLUMN sold_out_at timestamptz`.execute(db);
   await sql`
     UPDATE schedules sc SET sold_out_at = last.at
     FROM (SELECT schedule_id, max(sold_at) AS at FROM seats GROUP BY schedule_id HAVING bool_and(sold_at IS NOT NULL)) last
-    WHERE sc.id = last.schedule_id`.execute(db);
+    WHERE sc.id = last.schedule_id
+      AND EXISTS (SELECT 1 FROM outbox_events e WHERE e.type = 'concert.sold_out' AND e.schedule_id = sc.id)`.execute(db);
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
