@@ -34,9 +34,9 @@ const AWKWARD_KEY = /[.\\]|^(?:__proto__|constructor|prototype)$/;
 export function serializeFlat(value: object): Serialized | undefined {
   if (Object.getPrototypeOf(value) !== Object.prototype) return undefined;
   const source = value as Record<string, unknown>;
-  let json: Record<string, unknown> | undefined;
-  let values: Record<string, ['Date']> | undefined;
-  let dates: Date[] | undefined;
+  // Only checked in the loop; the copy is made once it is known to be needed (a hold's answer
+  // has a Date before its nested seats, and falls back to superjson).
+  let dateKeys: string[] | undefined;
   for (const key of Object.keys(source)) {
     if (AWKWARD_KEY.test(key)) return undefined;
     const v = source[key];
@@ -47,20 +47,22 @@ export function serializeFlat(value: object): Serialized | undefined {
       case 'number':
         if (!Number.isFinite(v) || Object.is(v, -0)) return undefined;
         break;
-      case 'object': {
+      case 'object':
         if (v === null) break;
         if (!(v instanceof Date) || Number.isNaN(v.getTime())) return undefined;
-        dates ??= [];
-        if (dates.includes(v)) return undefined;
-        dates.push(v);
-        json ??= { ...source };
-        json[key] = v.toISOString();
-        (values ??= {})[key] = ['Date'];
+        if (dateKeys?.some((k) => source[k] === v)) return undefined;
+        (dateKeys ??= []).push(key);
         break;
-      }
       default:
         return undefined;
     }
   }
-  return values ? { json: json as Serialized['json'], meta: { values, v: 1 } } : { json: source as Serialized['json'] };
+  if (!dateKeys) return { json: source as Serialized['json'] };
+  const json: Record<string, unknown> = { ...source };
+  const values: Record<string, ['Date']> = {};
+  for (const key of dateKeys) {
+    json[key] = (source[key] as Date).toISOString();
+    values[key] = ['Date'];
+  }
+  return { json: json as Serialized['json'], meta: { values, v: 1 } };
 }
