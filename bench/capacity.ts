@@ -32,8 +32,8 @@ function readCosts(): { costs: Record<string, Cost>; run: string } {
   const text = readFileSync(path.join(ROOT, 'bench/RESULTS.md'), 'utf8');
   const run = /^Run (\S+) on ([^;]+);/m.exec(text);
   const costs: Record<string, Cost> = {};
-  // A reading can come out slightly negative when a process ended during the run (its CPU time
-  // left the sum with it): such a part did no measurable work for that operation, so it counts 0.
+  // Results from before bench/cpu.ts read PostgreSQL process by process could come out negative
+  // (a process that ended during the run took its whole CPU time off the sum): such a part counts 0.
   for (const m of text.matchAll(/^\| ([^|]+?) \| (\d+) \| (-?\d+) \| (-?\d+) \| (-?\d+) \|(?: -?\d+ \|)?$/gm)) {
     costs[m[1]!] = { api: Math.max(0, Number(m[3])), redis: Math.max(0, Number(m[4])), postgres: Math.max(0, Number(m[5])) };
   }

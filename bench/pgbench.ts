@@ -22,7 +22,9 @@ export interface Reference {
   afterCommit: { hold: Sent[]; payment: Sent[] };
   scripts: { hold: string; pay: string };
   /** One round: `clients × transactionsPerClient` holds, then as many payments of them; transactions per second. */
-  run(round: number): Promise<{ holdTps: number; payTps: number }>;
+  run(round: number, around?: Around): Promise<{ holdTps: number; payTps: number }>;
+  /** Transactions of each kind per round. */
+  transactions: number;
   close(): Promise<void>;
 }
 
@@ -168,10 +170,11 @@ export async function pgbenchReference(opts: { clients: number; transactionsPerC
       payStatements: pay.sent.length,
       afterCommit,
       scripts,
-      async run(round) {
-        const holdTps = await pgbench('hold', round);
+      transactions: holds,
+      async run(round, around = (_, fn) => fn()) {
+        const holdTps = await around('hold', () => pgbench('hold', round));
         const held = await count('HELD');
-        const payTps = await pgbench('pay', round);
+        const payTps = await around('pay', () => pgbench('pay', round));
         rounds++;
         // The runs did the work: every transaction held a seat, and every hold was paid.
         const paid = (await count('PAID')) - paidBefore;
@@ -185,6 +188,9 @@ export async function pgbenchReference(opts: { clients: number; transactionsPerC
     throw err;
   }
 }
+
+/** Wraps each pgbench run (to meter it). */
+export type Around = (name: 'hold' | 'pay', fn: () => Promise<number>) => Promise<number>;
 
 /** Removes the statements sent after the last COMMIT from `sent`, and returns them. */
 function trimAfterCommit(sent: Sent[]): Sent[] {

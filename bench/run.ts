@@ -9,7 +9,7 @@ import superjson from 'superjson';
 import { admin, createTestDatabase, freePort, REDIS_URL, ROOT, spawnApi, testEnv } from '../test/harness.ts';
 import { growSales } from '../test/grow.ts';
 import { pct, type Req, run, type RunResult } from './load.ts';
-import { type CpuSample, metered } from './cpu.ts';
+import { addCpu, type CpuSample, metered, NO_CPU } from './cpu.ts';
 import { pgbenchReference } from './pgbench.ts';
 
 /**
@@ -58,13 +58,13 @@ rows.push = (...items) => {
 const notes: string[] = [];
 /** CPU seconds each part spent in a scenario's runs of ours, and the requests they answered. */
 const costs = new Map<string, { cpu: CpuSample; requests: number }>();
+/** The whole machine during the pgbench reference's runs (its own backends come and go, so only /proc/stat sees them). */
+const referenceCpu: Record<'hold' | 'pay', CpuSample> = { hold: NO_CPU, pay: NO_CPU };
+let referenceTransactions = 0;
 const meter = async (scenario: string, fn: () => Promise<RunResult>, pid = api.child.pid!): Promise<RunResult> => {
   const { result, cpu } = await metered(pid, redis, fn);
-  const c = costs.get(scenario) ?? { cpu: { api: 0, redis: 0, postgres: 0, generator: 0 }, requests: 0 };
-  costs.set(scenario, {
-    cpu: { api: c.cpu.api + cpu.api, redis: c.cpu.redis + cpu.redis, postgres: c.cpu.postgres + cpu.postgres, generator: c.cpu.generator + cpu.generator },
-    requests: c.requests + result.requests,
-  });
+  const c = costs.get(scenario) ?? { cpu: NO_CPU, requests: 0 };
+  costs.set(scenario, { cpu: addCpu(c.cpu, cpu), requests: c.requests + result.requests });
   return result;
 };
 const HOLDS = '2,000 holds, distinct seats';
@@ -242,6 +242,7 @@ try {
   if (enabled('holds')) {
     log('holds and payments');
     const reference = await pgbenchReference({ clients: 20, transactionsPerClient: Number(process.env.BENCH_PGBENCH_TX ?? 250), rounds: ROUNDS });
+    referenceTransactions = reference.transactions;
     notes.push(`Statements sent to PostgreSQL per hold: ${reference.holdStatements}; per payment: ${reference.payStatements} (as watched by the pgbench reference; BEGIN and COMMIT included)`);
     const after = (sent: Array<{ text: string }>) => sent.map((q) => q.text.replace(/\s+/g, ' ').slice(0, 70)).join('; ') || 'none';
     notes.push(`After COMMIT, not in the pgbench reference (shared by a concert's concurrent writers in a process): hold ${after(reference.afterCommit.hold)}; payment ${after(reference.afterCommit.payment)}`);
@@ -300,7 +301,11 @@ try {
         await audit('payments');
 
         currentScenario = 'pgbench';
-        const ref = await reference.run(round);
+        const ref = await reference.run(round, async (name, fn) => {
+          const { result, cpu } = await metered(api.child.pid!, redis, fn);
+          referenceCpu[name] = addCpu(referenceCpu[name], cpu);
+          return result;
+        });
         log(`pgbench reference: ${ref.holdTps.toFixed(0)} holds/s, ${ref.payTps.toFixed(0)} payments/s`);
         rows.push({ scenario: HOLDS, impl: 'baseline', r: tpsOnly(ref.holdTps) });
         rows.push({ scenario: PAYS, impl: 'baseline', r: tpsOnly(ref.payTps) });
@@ -405,9 +410,29 @@ const costTable = [
     return `| ${op} | ${requests} | ${us(cpu.api)} | ${us(cpu.redis)} | ${us(cpu.postgres)} | ${us(cpu.generator)} |`;
   }),
 ];
+// The whole machine under the writes, ours against the pgbench reference: how much CPU a
+// transaction costs everything on the machine, how busy the cores were, and whether the API's
+// event loop had a core when it had work (schedstat's wait is time runnable but not running).
+const cores = os.availableParallelism();
+const share = (x: number) => `${(x * 100).toFixed(0)}%`;
+const machineRow = (name: string, cpu: CpuSample, n: number, api: boolean) => {
+  const wall = cpu.machineAll / cores;
+  return `| ${name} | ${n} | ${((cpu.machineBusy / n) * 1e6).toFixed(0)} | ${share(cpu.machineBusy / cpu.machineAll)} | ${api ? share(cpu.apiRun / wall) : '—'} | ${api ? share(cpu.apiWait / wall) : '—'} |`;
+};
+const machineTable = referenceTransactions && costs.has('reservations.hold') && costs.has('payments.pay')
+  ? [
+      `| writes (all rounds; ${cores} cores) | transactions | machine µs CPU/transaction (every process) | cores busy | API main thread on a CPU | API main thread runnable, waiting for a CPU |`,
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      machineRow('reservations.hold, ours', costs.get('reservations.hold')!.cpu, costs.get('reservations.hold')!.requests, true),
+      machineRow('reservations.hold, the pgbench reference', referenceCpu.hold, referenceTransactions * ROUNDS, false),
+      machineRow('payments.pay, ours', costs.get('payments.pay')!.cpu, costs.get('payments.pay')!.requests, true),
+      machineRow('payments.pay, the pgbench reference', referenceCpu.pay, referenceTransactions * ROUNDS, false),
+    ]
+  : [];
 if (ONLY) {
   console.log(table.join('\n'));
   console.log(costTable.join('\n'));
+  console.log(machineTable.join('\n'));
   process.exit(0);
 }
 const ratio = (name: string, a: number, b: number, goal: number) => [`${name} ≥ ${goal}×`, a / b >= goal, `${(a / b).toFixed(2)}×`] as const;
@@ -444,6 +469,12 @@ const report = [
   'CPU time each server process spent during the timed runs of ours, divided by the requests answered (utime+stime from /proc for the API process and every `postgres` process, `INFO cpu` for Redis; background work of those seconds included), and the load generator\'s own (this process, which shares the cores). docs/capacity.md is derived from the servers\' columns.',
   '',
   ...costTable,
+  '',
+  '## The whole machine under the writes',
+  '',
+  'CPU of every process on the machine (/proc/stat) per transaction while ours ran and while the pgbench reference ran, how busy the cores were, and the API\'s main thread (/proc/<pid>/schedstat): the share of the time it was on a CPU, and the share it was runnable but waiting for one (its event loop had work and no core).',
+  '',
+  ...machineTable,
   '',
   '## Targets',
   '',
