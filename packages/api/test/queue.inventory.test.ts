@@ -102,4 +102,42 @@ describe('a line that knows the inventory, on two API processes', () => {
     expect(afterCancel).toBeLessThan(5_000);
     expect(afterLapse).toBeLessThan(5_000);
   });
+
+  // A show whose booking has not opened admits nobody (a hold there is BOOKING_NOT_OPEN): it once
+  // counted as AVAILABLE, and a fan was let in to a concert whose only open show was sold.
+  it('a show not yet open for booking neither admits fans nor sells the line out', { timeout: 120_000 }, async () => {
+    const [p1, p2] = apis.map((a) => a.url) as [string, string];
+    const ops = admin(p2);
+    const startsAt = new Date(Date.now() + 30 * 86_400_000);
+    const { concertId, schedules } = await admin(p1).admin.concerts.create.mutate({
+      title: 'Open now, and later',
+      schedules: [
+        { startsAt, bookingOpensAt: new Date(Date.now() - 60_000), seatCount: 2 },
+        { startsAt: new Date(startsAt.getTime() + 86_400_000), bookingOpensAt: new Date(Date.now() + 5 * 86_400_000), seatCount: 2 },
+      ],
+    });
+    const [open, later] = schedules.map((s) => s.scheduleId) as [number, number];
+    const [a, b, c] = await makeFans(p1, 3);
+    const enter = async (userId: number, url: string) => {
+      const t = await client(url, { userId }).queue.enter.mutate({ concertId });
+      return { ticket: t, on: (u: string) => client(u, { userId, queueToken: t.token }) };
+    };
+    const A = await enter(a!, p1);
+    const B = await enter(b!, p2);
+    const C = await enter(c!, p1);
+    expect([A.ticket.status, B.ticket.status, C.ticket.status]).toEqual(['ACTIVE', 'ACTIVE', 'WAITING']);
+    await expect(B.on(p2).reservations.hold.mutate({ scheduleId: later, seatNumbers: [1], idempotencyKey: key() })).rejects.toMatchObject({ data: { appCode: 'BOOKING_NOT_OPEN' } });
+
+    // A buys the open show out: nothing AVAILABLE, the later show's seats to come.
+    const bought = await A.on(p1).reservations.hold.mutate({ scheduleId: open, seatNumbers: [1, 2], idempotencyKey: key() });
+    await A.on(p2).payments.pay.mutate({ reservationId: bought.reservationId, idempotencyKey: key() });
+    await within(8_000, async () => (await ops.admin.queue.stats.query({ concertId })).state === 'ALL_HELD');
+    // B gives its slot back: C is not admitted to nothing, and not told SOLD_OUT either.
+    await B.on(p2).queue.leave.mutate({});
+    await sleep(1_500);
+    const cWaits = await C.on(p2).queue.status.query({});
+    expect([cWaits.status, cWaits.position, cWaits.etaSeconds]).toEqual(['WAITING', 1, null]);
+    const stats = await ops.admin.queue.stats.query({ concertId });
+    expect([stats.state, stats.active]).toEqual(['ALL_HELD', 0]);
+  });
 });

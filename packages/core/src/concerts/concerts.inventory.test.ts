@@ -105,6 +105,33 @@ describe('the line’s read of the seats', () => {
     expect(await core.concerts.inventory(big.concertId)).toEqual({ available: 4, held: 0, nextLapse: null });
   });
 
+  it('a show not yet open for booking has no seat AVAILABLE: its seats come at the opening, so the line neither admits to it nor sells out', async () => {
+    const startsAt = new Date(Date.now() + 86_400_000);
+    const opensAt = new Date(Date.now() + 5 * 86_400_000 - 3_600_000);
+    const c = await core.concerts.create({
+      title: 'Later show',
+      venue: '',
+      schedules: [
+        { startsAt, bookingOpensAt: new Date(Date.now() - 1000), seatCount: 2 },
+        { startsAt: new Date(startsAt.getTime() + 5 * 86_400_000), bookingOpensAt: opensAt, seatCount: 2 },
+      ],
+    });
+    const open = c.schedules[0]!.scheduleId;
+    // The open show has a seat: AVAILABLE; the later one counts as seats to come, from its opening.
+    expect(await core.concerts.inventory(c.concertId)).toEqual({ available: 1, held: 1, nextLapse: opensAt.getTime() });
+    // The open show sold out: nothing AVAILABLE, but not sold out (the later show's seats are to come).
+    const user = (await core.admin.createUser({ name: 'buyer', initialBalance: 0 })).userId;
+    // A claim per seat points at a reservation (its foreign key wants one); the probe reads the seats.
+    const rid = `00000000-0000-4000-8000-${String(c.concertId).padStart(12, '0')}`;
+    await sql`INSERT INTO reservations (id, user_id, schedule_id, status, total_price, seat_count, hold_expires_at, created_at)
+      VALUES (${rid}, ${user}, ${open}, 'HELD', 0, 2, now(), now())`.execute(core.db);
+    await sql`INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price) VALUES (${rid}, ${open}, 1, 'R', 0), (${rid}, ${open}, 2, 'R', 0)`.execute(core.db);
+    await sql`UPDATE seats SET reservation_id = ${rid}, sold_at = now() WHERE schedule_id = ${open}`.execute(core.db);
+    expect(await core.concerts.inventory(c.concertId)).toEqual({ available: 0, held: 1, nextLapse: opensAt.getTime() });
+    // Once its booking has opened, its seats are AVAILABLE.
+    expect(await core.concerts.inventory(c.concertId, new Date(opensAt.getTime() + 1))).toEqual({ available: 1, held: 0, nextLapse: null });
+  });
+
   it('an unsold seat has a hold deadline exactly when it has a claim (the probe reads a NULL deadline as free)', async () => {
     const { scheduleIds } = await concert();
     await expect(sql`UPDATE seats SET held_until = now() WHERE schedule_id = ${scheduleIds[0]} AND seat_number = 1`.execute(core.db)).rejects.toThrow(/seats_claim_state/);

@@ -112,14 +112,17 @@ export async function insertSeats(trx: Tx, seats: Array<{ schedule_id: number; s
 
 /**
  * What the waiting room needs of a concert's shows that have not started and are not cancelled:
- * whether each has a seat AVAILABLE, or else when its first live hold lapses (no entry at all:
- * sold out). One probe of `seats_unsold_idx` per show, whatever the number of seats: the first
- * unsold seat in held_until order is free (no hold, or a lapsed one) or the show's next lapse.
+ * whether each has a seat AVAILABLE, or else when one may next be (no entry at all: sold out).
+ * One probe of `seats_unsold_idx` per show, whatever the number of seats: the first unsold seat
+ * in held_until order is free (no hold, or a lapsed one) or the show's next lapse. A show whose
+ * booking has not opened has no seat AVAILABLE yet (a hold there is refused): its unsold seats
+ * come at its opening (or at the first lapse after it), so the line waits for them rather than
+ * admitting fans to nothing, and does not sell out while they are to come.
  * `now` is the time the statement is compared with (a lapsed hold is free).
  */
 export async function findShowAvailability(db: Executor, concertId: number, now: Moment) {
-  const { rows } = await sql<{ id: number; found: boolean | null; first_hold_end: Date | null; marked: boolean; now: Date }>`
-    SELECT sc.id, f.found, f.held_until AS first_hold_end, sc.sold_out_at IS NOT NULL AS marked, ${now}::timestamptz AS now
+  const { rows } = await sql<{ id: number; found: boolean | null; first_hold_end: Date | null; opens_at: Date; marked: boolean; now: Date }>`
+    SELECT sc.id, f.found, f.held_until AS first_hold_end, sc.booking_opens_at AS opens_at, sc.sold_out_at IS NOT NULL AS marked, ${now}::timestamptz AS now
     FROM schedules sc
     LEFT JOIN LATERAL (
       SELECT true AS found, s.held_until FROM seats s
@@ -129,12 +132,16 @@ export async function findShowAvailability(db: Executor, concertId: number, now:
     ) f ON true
     WHERE sc.concert_id = ${concertId} AND sc.starts_at > ${now} AND sc.cancelled_at IS NULL`.execute(db);
   return rows.map((r) => {
-    const available = r.found === true && (r.first_hold_end === null || r.first_hold_end <= r.now);
+    const free = r.found === true && (r.first_hold_end === null || r.first_hold_end <= r.now);
+    const opened = r.opens_at <= r.now;
+    const available = free && opened;
+    // When a seat may be AVAILABLE: at the first lapse, and not before the opening.
+    const from = [...(free ? [] : [r.first_hold_end!]), ...(opened ? [] : [r.opens_at])];
     return {
       scheduleId: r.id,
       available,
-      /** When its first live hold lapses; null when a seat is AVAILABLE now or none is unsold. */
-      nextLapse: r.found === true && !available ? r.first_hold_end : null,
+      /** When a seat may next be AVAILABLE (its first live hold lapses, its booking opens); null when one is now or none is unsold. */
+      nextLapse: r.found === true && !available ? new Date(Math.max(...from.map((d) => d.getTime()))) : null,
       /** Every seat sold, and concert.sold_out not yet written for it. */
       soldOutUnannounced: r.found !== true && !r.marked,
     };

@@ -59,8 +59,9 @@ export class ConcertsService {
 
   /**
    * The concert's bookable seats as its waiting room needs them, read after every change of
-   * them: how many shows have a seat AVAILABLE, how many have none AVAILABLE but some HELD, and
-   * when the first of those holds lapses. A probe per show, not a count of its seats.
+   * them: how many shows have a seat AVAILABLE, how many have none AVAILABLE but some to come
+   * (HELD, or in a show whose booking has not opened), and when the first of those may be
+   * AVAILABLE. A probe per show, not a count of its seats.
    */
   async inventory(concertId: number, now: Moment = dbNow(this.deps.clock)): Promise<Inventory> {
     const shows = await repo.findShowAvailability(this.deps.db, concertId, now);

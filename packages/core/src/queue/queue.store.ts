@@ -56,9 +56,9 @@ export interface QueueStats extends QueueSettings {
 export interface Inventory {
   /** Shows with a seat AVAILABLE (a lapsed hold counts). */
   available: number;
-  /** Shows with no seat AVAILABLE and at least one HELD. */
+  /** Shows with no seat AVAILABLE and some to come: HELD, or not yet open for booking. */
   held: number;
-  /** When the first live hold lapses (ms); null when nothing is held. */
+  /** When the first of those may be AVAILABLE (a hold lapses, a show's booking opens; ms); null when there are none. */
   nextLapse: number | null;
 }
 
