@@ -66,6 +66,9 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
         res.setHeader('allow', 'GET, POST');
         return sendError(res, new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: `${req.method} is not supported; tRPC takes GET and POST` }));
       }
+      // tRPC's handler builds a WHATWG Request on http://<Host>: a Host with user info (`a@b`)
+      // makes a URL with credentials, which Request refuses with a throw that was its 500.
+      if (!isRest && req.headers.host?.includes('@')) return sendError(res, new TRPCError({ code: 'BAD_REQUEST', message: 'The Host header is not a host: it has user info (@)' }));
       const started = performance.now();
       const given = req.headers['x-request-id'];
       const info: RequestInfo = { requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID(), appCodes: [] };
@@ -93,8 +96,10 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
       if (!fast(req, res)) trpc(req, res);
       return;
     }
-    if (url === '/healthz') return sendJson(res, 200, { ok: true });
-    if (url === '/readyz') {
+    // A probe may add a query string (a cache-buster); the path is what it asks for.
+    const probe = url.split('?', 1)[0];
+    if (probe === '/healthz') return sendJson(res, 200, { ok: true });
+    if (probe === '/readyz') {
       if (draining) return sendJson(res, 503, { ready: false, draining: true });
       return core.readiness().then(
         (r) => sendJson(res, r.database && r.queue ? 200 : 503, { ready: r.database && r.queue, ...r }),

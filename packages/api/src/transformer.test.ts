@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
-import { serializeFlat, transformer } from './transformer.ts';
+import { annotationTree, serializeFlat, transformer } from './transformer.ts';
 
 const shared = new Date(1_767_225_600_000);
 // Mostly values the shortcut takes, so that it answers often; the rest make it step aside.
@@ -76,5 +76,40 @@ describe('serializeFlat', () => {
     const plain = { at: new Date(0) };
     expect(transformer.serialize(plain)).not.toBe(transformer.serialize(plain));
     expect(transformer.deserialize(transformer.serialize(plain))).toEqual(plain);
+  });
+});
+
+describe('the input side: superjson meta a client sends', () => {
+  const nested = fc.letrec((tie) => ({
+    node: fc.oneof(
+      { arbitrary: value, weight: 4 },
+      { arbitrary: fc.array(tie('node'), { maxLength: 3 }), weight: 1 },
+      // superjson refuses to serialize __proto__, constructor and prototype keys below the top.
+      { arbitrary: fc.dictionary(key.filter((k) => !['__proto__', 'constructor', 'prototype'].includes(k)), tie('node'), { maxKeys: 3 }), weight: 1 },
+      { arbitrary: fc.constant(new Map([[1, new Date(0)]])), weight: 1 },
+      { arbitrary: fc.constant(new Set([new Date(0)])), weight: 1 },
+    ),
+  })).node;
+
+  it('takes every tree superjson itself writes, and gives back the value', () => {
+    fc.assert(
+      fc.property(nested, (v) => {
+        const s = superjson.serialize(v);
+        expect(annotationTree(s.meta?.values, 0)).toBe(true);
+        // Through JSON, as a request carries it.
+        expect(transformer.deserialize(JSON.parse(JSON.stringify(s)))).toEqual(superjson.deserialize(JSON.parse(JSON.stringify(s))));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses, before walking it, a tree superjson would walk without end (a string where a node belongs)', () => {
+    let deep: unknown = ['Date'];
+    for (let i = 0; i < 40; i++) deep = { a: deep };
+    for (const values of ['x', ['class', 'x'], ['custom', 'x'], ['symbol', 'x'], { a: 'x' }, { a: ['Date', 'x'] }, [['class', 'X'], { a: 'x' }], deep]) {
+      expect(() => transformer.deserialize({ json: { a: 1 }, meta: { values } }), JSON.stringify(values).slice(0, 60)).toThrow(/not a superjson annotation tree/);
+    }
+    // What superjson writes still reads.
+    expect(transformer.deserialize({ json: { a: '1970-01-01T00:00:00.000Z' }, meta: { values: { a: ['Date'] }, v: 1 } })).toEqual({ a: new Date(0) });
   });
 });

@@ -108,6 +108,56 @@ describe('no request takes the process down', () => {
     await serving(api);
   });
 
+  // What an outside review found on 2026-12-02, each once a 500, a starved or a hung process.
+  it('the requests a hostile review found: each a 4xx with its appCode, the process serving', { timeout: 60_000 }, async () => {
+    const json = (r: RawResponse) => JSON.parse(r.body) as Record<string, unknown>;
+    const codeOf = (r: RawResponse) => appCodesOf(r.body).appCodes;
+    const post = (procedure: string, input: unknown, headers: Record<string, string> = {}) =>
+      rawRequest(port, httpText('POST', `/trpc/${procedure}`, { headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ json: input }) }));
+
+    // A superjson meta whose walk never ends (a string where a node belongs), on a public query:
+    // refused before the walk, not after a stack overflow (55-190 ms of CPU each).
+    for (const values of ['x', ['class', 'x'], { a: ['Date', 'x'] }]) {
+      const input = encodeURIComponent(JSON.stringify({ json: {}, meta: { values } }));
+      const r = await rawRequest(port, httpText('GET', `/trpc/concerts.list?input=${input}`));
+      expect({ values, status: r.status, codes: codeOf(r) }).toEqual({ values, status: 400, codes: ['INVALID_INPUT'] });
+      expect(r.body).toContain('not a superjson annotation tree');
+    }
+
+    // A tier starting at -2^53: the coverage check walked every seat number up to its end, and the
+    // process never answered again.
+    const tiers = [{ grade: 'R', price: 1, fromSeat: -9007199254740991, toSeat: 2 }];
+    const create = await post('admin.concerts.create', { title: 't', schedules: [{ startsAt: '2027-03-01T19:00:00+09:00', seatCount: 2, tiers }] }, { 'x-admin-key': ADMIN_KEY });
+    expect([create.status, codeOf(create)]).toEqual([400, ['INVALID_INPUT']]);
+    const huge = await post('admin.concerts.create', { title: 't', schedules: [{ startsAt: '2027-03-01T19:00:00+09:00', seatCount: 1e308 }] }, { 'x-admin-key': ADMIN_KEY });
+    expect([huge.status, codeOf(huge)]).toEqual([400, ['INVALID_INPUT']]);
+
+    // A Host with user info: tRPC's handler made a URL with credentials, which Request refuses (500).
+    for (const host of ['user@x', 'a:b@localhost']) {
+      const r = await rawRequest(port, httpText('GET', '/trpc/concerts.list', { host }));
+      expect({ host, status: r.status, codes: codeOf(r) }).toEqual({ host, status: 400, codes: ['INVALID_INPUT'] });
+    }
+
+    // A page cursor of year 0: well-formed to JavaScript, out of range to PostgreSQL (500).
+    const cursor = Buffer.from(JSON.stringify(['reservations', '0000-01-01T00:00:00.000000Z', '7f9c2e4a-1b3d-4c5e-8f60-123456789abc'])).toString('base64url');
+    const rest = await rawRequest(port, httpText('GET', `/v1/reservations?cursor=${cursor}`, { headers: { 'x-user-id': String(fixture.userId) } }));
+    expect([rest.status, codeOf(rest)]).toEqual([400, ['INVALID_INPUT']]);
+    const mine = await rawRequest(port, httpText('GET', `/trpc/reservations.mine?input=${encodeURIComponent(JSON.stringify({ json: { cursor } }))}`, { headers: { 'x-user-id': String(fixture.userId) } }));
+    expect([mine.status, codeOf(mine)]).toEqual([400, ['INVALID_INPUT']]);
+
+    // NUL in a webhook's description or URL: PostgreSQL text cannot hold it (500).
+    for (const input of [{ url: 'https://example.invalid/h', events: ['payment.completed'], description: '\u0000' }, { url: 'https://example.invalid/h\u0000', events: ['payment.completed'] }]) {
+      const r = await post('admin.webhooks.create', input, { 'x-admin-key': ADMIN_KEY });
+      expect({ status: r.status, codes: codeOf(r) }).toEqual({ status: 400, codes: ['INVALID_INPUT'] });
+    }
+
+    // A probe with a query string (a cache-buster) is still the probe.
+    const health = await rawRequest(port, httpText('GET', '/healthz?x=1'));
+    expect([health.status, json(health)]).toEqual([200, { ok: true }]);
+    expect((await rawRequest(port, httpText('GET', '/readyz?probe'))).status).toBe(200);
+    await serving(api);
+  });
+
   it(`${COUNT} generated hostile requests (seed ${SEED}): no 5xx, every error with an appCode, the process serving`, { timeout: 180_000 }, async () => {
     const judged = await fire(port, list, { concurrency: 24, appCodes: true });
     const byStatus = summary(judged);

@@ -43,7 +43,8 @@ export const ZCursorTime = z
   .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/)
   .refine((s) => {
     const d = new Date(s);
-    return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 23) === s.slice(0, 23);
+    // PostgreSQL has no year 0 (1 BC comes before AD 1), though JavaScript does: it was a 500.
+    return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 23) === s.slice(0, 23) && s.slice(0, 4) !== '0000';
   });
 export const ZCursorId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 export const ZCursorUuid = z.guid();

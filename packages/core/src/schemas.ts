@@ -85,11 +85,13 @@ export const ZTier = z.object({
   toSeat: ZSeatNumber,
 });
 
+const ZSeatCount = z.number().int().min(1).max(1000);
+
 export const ZScheduleSpec = z
   .object({
     startsAt: ZDateTime,
     bookingOpensAt: ZDateTime.optional(),
-    seatCount: z.number().int().min(1).max(1000).optional().default(50),
+    seatCount: ZSeatCount.optional().default(50),
     tiers: z.array(ZTier).min(1).max(50).optional(),
   })
   .superRefine((spec, ctx) => {
@@ -97,6 +99,13 @@ export const ZScheduleSpec = z
       ctx.addIssue({ code: 'custom', path: ['bookingOpensAt'], message: 'must not be after startsAt' });
     }
     if (!spec.tiers) return;
+    // zod runs this even when a field inside failed (and said so): the coverage check below
+    // walks seat numbers, so it reads only well-formed ones (a fromSeat of -2^53 was a loop of
+    // 2^53 steps that held the process for good).
+    const wellFormed =
+      ZSeatCount.safeParse(spec.seatCount).success &&
+      spec.tiers.every((tier) => typeof tier?.grade === 'string' && ZSeatNumber.safeParse(tier.fromSeat).success && ZSeatNumber.safeParse(tier.toSeat).success);
+    if (!wellFormed) return;
     // Tiers must cover seats 1..seatCount exactly once, and name each grade once.
     const owner: Array<number | undefined> = new Array(spec.seatCount + 1);
     const grades = new Map<string, number>();

@@ -8,6 +8,7 @@ import type { Page, Webhook, WebhookDelivery } from '../types.ts';
 import { decodeIdCursor } from '../waitlist/waitlist.service.ts';
 import { assertDeliverable, type EndpointPolicy } from './webhooks.address.ts';
 import * as repo from './webhooks.repository.ts';
+import { assertStorableText } from '../concerts/concerts.service.ts';
 
 /** An attempt that has not answered within this long has failed (the contract's 5 s). */
 export const DELIVERY_TIMEOUT_MS = 5_000;
@@ -27,6 +28,8 @@ export class WebhooksService {
 
   /** Adds an endpoint; its signing secret is shown only in this answer. */
   async create(input: WebhookCreateInput): Promise<{ webhookId: number; url: string; events: string[]; description: string; secret: string }> {
+    assertStorableText(input.url, 'url');
+    assertStorableText(input.description, 'description');
     await assertDeliverable(input.url, this.deps.config);
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
     const row = await repo.insertEndpoint(this.deps.db, {
