@@ -1,5 +1,7 @@
 import Table from 'cli-table3';
 import pc from 'picocolors';
+import cliTruncate from 'cli-truncate';
+import stringWidth from 'string-width';
 
 export type Colors = ReturnType<typeof pc.createColors>;
 
@@ -85,6 +87,7 @@ export function statusColor(c: Colors, status: string): string {
     case 'SOLD':
     case 'LAPSED':
     case 'FAILED':
+    case 'SOLD_OUT':
       return c.red(status);
     default:
       return status;
@@ -97,3 +100,13 @@ export function bar(fraction: number, width = 20): string {
   const full = Math.round(f * width);
   return `${'█'.repeat(full)}${'░'.repeat(width - full)}`;
 }
+
+/** How many terminal cells `s` takes: colour codes none, East Asian wide characters and emoji two (string-width). */
+export const displayWidth = (s: string): number => stringWidth(s);
+
+/**
+ * `s` cut to at most `width` cells, ending in `…` when cut, its colour codes kept and closed
+ * (cli-truncate, on string-width and slice-ansi). A line redrawn in place must fit the terminal:
+ * one that wraps leaves its wrapped part behind at every redraw.
+ */
+export const fitWidth = (s: string, width: number): string => cliTruncate(s, width);

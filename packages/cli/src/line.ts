@@ -1,7 +1,7 @@
 import type { ApiClient } from './client.ts';
 import { type Ctx, sleep, withToken } from './context.ts';
 import { CliFailure, Interrupted } from './errors.ts';
-import { bar, type Colors, duration, localTime } from './format.ts';
+import { bar, type Colors, duration, fitWidth, localTime } from './format.ts';
 import type { QueueTicket } from './types.ts';
 
 // The waiting line, drawn live while `queue join --wait` and `book` wait for their turn.
@@ -45,13 +45,18 @@ export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient
   const startOf = (x: QueueTicket) => (firstPosition ??= x.position) ?? 1;
   let frame = 0;
   let last: string | null = null;
+  const stderr = ctx.io.stderr;
   const draw = () => {
     const start = startOf(t);
-    if (ctx.live) ctx.io.stderr.write(`\r\x1b[2K${liveLine(ctx.ce, t, start, frame++, ctx.now())}`);
+    // One cell short of the width: a line that wraps (or sits in the last column) is not wholly
+    // cleared by the next redraw, and the screen fills with copies of it.
+    if (ctx.live) stderr.write(`\r\x1b[2K${fitWidth(liveLine(ctx.ce, t, start, frame++, ctx.now()), (stderr.columns || 80) - 1)}`);
     else if (!ctx.json && `${t.status}:${t.position}:${t.paused}` !== last) ctx.io.stderr.write(`${liveLine(ctx.ce, t, start, 0, ctx.now()).slice(2)}\n`);
     last = `${t.status}:${t.position}:${t.paused}`;
   };
-  const clear = () => ctx.live && ctx.io.stderr.write('\r\x1b[2K');
+  const clear = () => ctx.live && stderr.write('\r\x1b[2K');
+  const onResize = () => draw();
+  if (ctx.live) stderr.on('resize', onResize);
   try {
     while (inLine(t)) {
       draw();
@@ -71,6 +76,8 @@ export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient
       throw new Interrupted();
     }
     throw err;
+  } finally {
+    if (ctx.live) stderr.off('resize', onResize);
   }
   clear();
   return t;

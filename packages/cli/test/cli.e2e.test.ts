@@ -348,6 +348,65 @@ describe('concert (built binary) against a real server', () => {
     expect(done.stdout).toMatch(/status\s+ACTIVE/);
   });
 
+  it('simulate: pre-queued fans wait through the opening, and are admitted after it', async () => {
+    // A line that opens a few seconds from now: every fan enters PRE_QUEUE and is admitted after the opening.
+    const pre = await newSale({ seats: 40, users: 0 });
+    const opensAt = new Date(Date.now() + 15_000).toISOString();
+    expect((await admin('admin', 'queue', 'config', String(pre.concertId), '--opens-at', opensAt)).json()).toMatchObject({ state: 'PRE_QUEUE' });
+    const r = await concert(['--admin-key', ADMIN_KEY, '--json', 'simulate', '--concert', String(pre.concertId), '--users', '8', '--concurrency', '8', '--pay-rate', '1', '--seed', '5'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const report = r.json();
+    expect(report.errors).toEqual({});
+    expect(report, JSON.stringify(report)).toMatchObject({ admitted: 8, waited: 8, soldOutInLine: 0, oversoldSeats: 0, audit: { ok: true } });
+    expect(report.steps.wait.p50).toBeGreaterThan(1_000);
+  }, 180_000);
+
+  it('simulate: fans told SOLD_OUT in line are counted in the report, not as errors', async () => {
+    // Five seats, one fan admitted at a time, everyone pays: the line sells out while most still wait.
+    const small = await newSale({ seats: 5, users: 0 });
+    expect((await admin('admin', 'queue', 'config', String(small.concertId), '--max-active', '1')).code).toBe(0);
+    const s = await concert(['--admin-key', ADMIN_KEY, '--json', 'simulate', '--concert', String(small.concertId), '--users', '10', '--concurrency', '10', '--pay-rate', '1', '--max-seats', '4', '--seed', '2'], env);
+    expect(s.code, s.stderr).toBe(0);
+    const sold = s.json();
+    expect(sold.errors).toEqual({});
+    expect(sold).toMatchObject({ seatsSold: 5, oversoldSeats: 0, audit: { ok: true } });
+    expect(sold.soldOutInLine).toBeGreaterThan(0);
+    expect(sold.admitted + sold.soldOutInLine).toBe(10);
+    // Entering a line already sold out answers SOLD_OUT at once: the same outcome, in the human report too.
+    const human = await concert(['--admin-key', ADMIN_KEY, 'simulate', '--concert', String(small.concertId), '--schedule', String(small.scheduleId), '--users', '2'], env);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/sold out +2 in line \(told SOLD_OUT before their turn; not an error\)/);
+    expect(human.stdout).toMatch(/errors +none/);
+  }, 180_000);
+
+  it('queue join on a sold-out concert prints the SOLD_OUT ticket (exit 0); with --wait it prints it and exits 1', async () => {
+    const { concertId, scheduleId, userIds } = await newSale({ users: 3 });
+    const [a, b, c] = userIds.map(String) as [string, string, string];
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--max-active', '1')).code).toBe(0);
+    expect((await concert(['--user', a, 'queue', 'join', String(concertId)], env)).code).toBe(0);
+    const waiting = concert(['--user', b, '--json', 'queue', 'join', String(concertId), '--wait'], env);
+    await expect.poll(async () => (await admin('admin', 'queue', 'stats', String(concertId))).json().waiting, { timeout: 30_000 }).toBe(1);
+    // The only show is cancelled: nothing is available or held, the line turns SOLD_OUT.
+    expect((await admin('admin', 'schedules', 'cancel', String(scheduleId))).code).toBe(0);
+
+    const waited = await waiting;
+    expect(waited.code, waited.stderr).toBe(1);
+    expect(waited.json()).toMatchObject({ concertId, status: 'SOLD_OUT', position: null });
+    expect(waited.error()).toMatchObject({ code: 'SOLD_OUT', appCode: null });
+
+    const joined = await concert(['--user', c, '--json', 'queue', 'join', String(concertId)], env);
+    expect(joined.code, joined.stderr).toBe(0);
+    expect(joined.stderr).toBe('');
+    expect(joined.json()).toMatchObject({ concertId, status: 'SOLD_OUT' });
+    const human = await concert(['--user', c, 'queue', 'join', String(concertId)], env);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/status\s+SOLD_OUT/);
+    expect(human.stdout).toContain(`Concert ${concertId} is sold out`);
+    const status = await concert(['--user', c, '--json', 'queue', 'status', String(concertId)], env);
+    expect(status.code).toBe(0);
+    expect(status.json()).toMatchObject({ status: 'SOLD_OUT' });
+  });
+
   it('seats as 12 13, 12,13 or both; a malformed reservation id is bad usage (exit 2) naming the argument; a name of several words', async () => {
     const { concertId, scheduleId, userIds } = await newSale({ balance: 1_000_000 });
     const user = String(userIds[0]);

@@ -1,11 +1,17 @@
-import { PassThrough } from 'node:stream';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import type { ApiClient } from '../src/client.ts';
 import { validateConcertFile } from '../src/commands/admin/concerts.ts';
 import { renderReport, stats } from '../src/commands/simulate.ts';
 import { Ctx, type Io } from '../src/context.ts';
 import { UsageError } from '../src/errors.ts';
-import { colorsFor, duration, localTime, plain, table, timeLeft, won } from '../src/format.ts';
+import { colorsFor, displayWidth, duration, fitWidth, localTime, plain, table, timeLeft, won } from '../src/format.ts';
+import { liveLine, waitInLine } from '../src/line.ts';
 import { run } from '../src/program.ts';
+import type { QueueTicket } from '../src/types.ts';
 import { renderSeatMap, type SeatMapView } from '../src/seatmap.ts';
 import { stripAnsi } from './helpers.ts';
 
@@ -99,7 +105,7 @@ describe('formatting', () => {
   it('renders holds, reservations and the rehearsal report as tables', async () => {
     const report = renderReport(plain, {
       concertId: 1, scheduleId: 3, users: 30, concurrency: 8, payRate: 0.7, durationMs: 4200,
-      admitted: 30, held: 28, paid: 20, abandoned: 8, soldOut: 2, waited: 12, usersCreated: 10, usersReused: 20, conflicts: 5, seatsSold: 31,
+      admitted: 30, held: 28, paid: 20, abandoned: 8, soldOut: 2, soldOutInLine: 4, waited: 12, usersCreated: 10, usersReused: 20, conflicts: 5, seatsSold: 31,
       errors: { RATE_LIMITED: 1 },
       steps: { enter: stats([5, 6, 7]), wait: stats([850, 1250, 2400, 61_500]), hold: stats([10, 20, 30, 40]) },
       oversoldSeats: 0,
@@ -109,6 +115,8 @@ describe('formatting', () => {
     expect(report).toContain('errors          RATE_LIMITED ×1');
     expect(report).toContain('users           10 new, 20 reused from earlier rehearsals');
     expect(report).toContain('waited in line  12 (the rest were admitted as they entered)');
+    expect(report).toContain('found no seat   2');
+    expect(report).toContain('sold out        4 in line (told SOLD_OUT before their turn; not an error)');
     // Timings keep their milliseconds: sub-second in ms, seconds to the hundredth, minutes to the tenth of a second.
     expect(report).toContain('8 at a time, 70% pay · 4.20 s');
     expect(report).toMatch(/│ wait {2}│ +4 │ 1\.25 s │ 1m 01\.5s │ 1m 01\.5s │ 1m 01\.5s │/);
@@ -215,5 +223,89 @@ describe('help and usage', () => {
     expect(await run(['--json', 'balance'], u.io)).toBe(2);
     expect(JSON.parse(u.err()).error.message).toContain('--user');
     expect(() => new Ctx(memoryIo().io, { user: 'abc' })).toThrow(UsageError);
+  });
+});
+
+describe('the live line fits the terminal', () => {
+  const colours = colorsFor({ isTTY: true }, {});
+  const ticket = (over: Partial<QueueTicket>): QueueTicket =>
+    ({ token: 'tok', concertId: 12345, status: 'WAITING', position: 1234, aheadCount: 1233, etaSeconds: 4000, enteredAt: new Date(), opensAt: null, activeUntil: null, pollAfterMs: 150, paused: false, ...over }) as QueueTicket;
+
+  it('measures without colour codes, and cuts with an ellipsis, keeping colours closed', () => {
+    expect(displayWidth(colours.bold('abc'))).toBe(3);
+    expect(displayWidth('공연 ⠋ █░')).toBe(9);
+    expect(fitWidth('short', 10)).toBe('short');
+    expect(fitWidth('0123456789', 10)).toBe('0123456789');
+    expect(fitWidth('0123456789abc', 10)).toBe('012345678…');
+    expect(fitWidth('공연공연공연', 7)).toBe('공연공…');
+    const cut = fitWidth(`${colours.cyan('⠋')} In line ${colours.bold('1234')} and more`, 12);
+    expect(stripAnsi(cut)).toBe('⠋ In line 1…');
+    // The bold cut short is closed before the ellipsis.
+    expect(cut.endsWith('\x1b[22m…')).toBe(true);
+    expect(fitWidth(colours.cyan('⠋ In line 1234 and more'), 12)).toBe(`${colours.cyan('⠋ In line 1')}…`);
+  });
+
+  it('is wider than 80 columns before fitting, both pre-queued and waiting', () => {
+    const now = new Date();
+    expect(displayWidth(liveLine(colours, ticket({ status: 'PRE_QUEUE', position: null, opensAt: new Date(now.getTime() + 35_000) }), 1, 0, now))).toBeGreaterThan(100);
+    expect(displayWidth(liveLine(colours, ticket({}), 5000, 0, now))).toBeGreaterThan(80);
+  });
+
+  it('redraws within the width of the terminal, and again at the new width when it is resized', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-line-'));
+    let err = '';
+    const stderr = Object.assign(new Writable({ write: (chunk: Buffer, _enc, cb) => ((err += chunk.toString()), cb()) }), { isTTY: true, columns: 80 });
+    const io: Io = { stdin: new PassThrough(), stdout: new PassThrough(), stderr, env: { CONCERT_CONFIG_DIR: dir }, cwd: process.cwd(), signal: new AbortController().signal };
+    const ctx = new Ctx(io, { user: '1' });
+    const now = Date.now();
+    const answers = [
+      ticket({ status: 'PRE_QUEUE', position: null, opensAt: new Date(now + 35_000), pollAfterMs: 400 }),
+      ticket({ pollAfterMs: 400 }),
+      ticket({ status: 'ACTIVE', position: null, activeUntil: new Date(now + 600_000) }),
+    ];
+    let polls = 0;
+    const client = {
+      queue: {
+        status: {
+          query: async () => {
+            // Narrower after the first answer: the next redraw (and the resize event's) fits the new width.
+            if (polls === 0) Object.assign(stderr, { columns: 60 }).emit('resize');
+            return answers[Math.min(polls++, answers.length - 1)]!;
+          },
+        },
+      },
+    } as unknown as ApiClient;
+    try {
+      const done = await waitInLine(ctx, ticket({ status: 'PRE_QUEUE', position: null, opensAt: new Date(now + 35_000), pollAfterMs: 400 }), client);
+      expect(done.status).toBe('ACTIVE');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const frames = err.split('\r\x1b[2K').filter(Boolean).map(stripAnsi);
+    expect(frames.some((f) => f.includes('Pre-queued'))).toBe(true);
+    expect(frames.some((f) => f.includes('In line'))).toBe(true);
+    const at80 = frames.filter((f) => displayWidth(f) > 59);
+    expect(at80.length).toBeGreaterThan(0);
+    for (const f of frames) expect(displayWidth(f), f).toBeLessThanOrEqual(79);
+    // After the resize every frame fits 60 columns.
+    const firstNarrow = frames.findIndex((f, i) => i > 0 && displayWidth(f) <= 59 && f.endsWith('…'));
+    expect(firstNarrow).toBeGreaterThan(0);
+    for (const f of frames.slice(firstNarrow)) expect(displayWidth(f), f).toBeLessThanOrEqual(59);
+    expect(frames.filter((f) => f.endsWith('…')).length).toBeGreaterThan(2);
+  });
+
+  it('leaves output that is not a terminal as it was: whole lines, one per change', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-line-'));
+    let err = '';
+    const stderr = Object.assign(new Writable({ write: (chunk: Buffer, _enc, cb) => ((err += chunk.toString()), cb()) }), { columns: 40 });
+    const io: Io = { stdin: new PassThrough(), stdout: new PassThrough(), stderr, env: { CONCERT_CONFIG_DIR: dir }, cwd: process.cwd(), signal: new AbortController().signal };
+    const ctx = new Ctx(io, { user: '1' });
+    const client = { queue: { status: { query: async () => ticket({ status: 'ACTIVE', position: null }) } } } as unknown as ApiClient;
+    try {
+      await waitInLine(ctx, ticket({ pollAfterMs: 50 }), client);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(err).toBe('In line for concert 12345 · position 1234 · 1233 ahead · ETA ~1h 06m  ░░░░░░░░░░░░░░░░░░░░ 0%\n');
   });
 });

@@ -63,6 +63,19 @@ describe('concert admin watch', () => {
     expect(done.code, `${done.stdout}\n${done.stderr}`).toBe(0);
   });
 
+  it('Ctrl-C on the terminal quits with exit status 130, and gives the cursor back', { timeout: 60_000 }, async () => {
+    const concertId = await sale(10);
+    const watch = inPty(['--admin-key', ADMIN_KEY, 'admin', 'watch', String(concertId)], env);
+    try {
+      await watch.waitFor(/ETA at the back/);
+      watch.type('\x03');
+      expect(await watch.exited).toBe(130);
+      expect(watch.raw()).toContain('\x1b[?25h');
+    } finally {
+      watch.kill();
+    }
+  });
+
   it('prints one JSON snapshot a second with --json, until interrupted', { timeout: 60_000 }, async () => {
     const concertId = await sale(10);
     const child = spawn(process.execPath, [BIN, '--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', String(concertId)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -77,8 +90,10 @@ describe('concert admin watch', () => {
       return out.split('\n').filter(Boolean).length;
     };
     await expect.poll(lines, { timeout: 20_000 }).toBeGreaterThanOrEqual(3);
+    // Ctrl-C is an interrupt, as everywhere in the CLI: exit status 130 (q is the quit that exits 0).
     child.kill('SIGINT');
-    expect(await exited).toBe(0);
+    expect(await exited).toBe(130);
+    expect(JSON.parse(err.trim())).toEqual({ error: { code: 'INTERRUPTED', appCode: null, message: 'Interrupted' } });
     const snapshots = out
       .split('\n')
       .filter(Boolean)

@@ -13,7 +13,7 @@ export function register(program: Command): void {
     queue
       .command('join')
       .description(
-        "Take a place in a concert's waiting room. The token is saved in the session file for this API, user\nand concert, so seats, hold and pay find it. With --wait, a live line shows the position, the people\nahead, the ETA and a progress bar until you are ACTIVE (then the ticket is printed) or the place expires.\nCtrl-C stops waiting and keeps the place.",
+        "Take a place in a concert's waiting room. The token is saved in the session file for this API, user\nand concert, so seats, hold and pay find it. With --wait, a live line shows the position, the people\nahead, the ETA and a progress bar until you are ACTIVE (then the ticket is printed) or the place expires.\nIf the concert sells out first, the SOLD_OUT ticket is printed and the exit status is 1 (without --wait,\na SOLD_OUT ticket is a plain answer: exit status 0). Ctrl-C stops waiting and keeps the place.",
       )
       .argument('<concertId>', 'the concert', id('concertId'))
       .option('--wait', 'wait, polling at the pace the server asks, until it is your turn')
@@ -44,10 +44,15 @@ export async function queueJoinCommand(ctx: Ctx, concertId: number, opts: { wait
   ctx.know({ concertId });
   let ticket = await ctx.client.queue.enter.mutate({ concertId });
   ctx.rememberTicket(ticket);
-  if (opts.wait && inLine(ticket)) ticket = await waitInLine(ctx, ticket);
+  if (!opts.wait) return ctx.print(ticket, (c) => renderTicket(ctx, c, ticket));
+  // With --wait the command's goal is a turn: ending without one is a failure (exit 1), but the
+  // server answered, so the final ticket still goes to stdout for a script to read.
+  if (inLine(ticket)) ticket = await waitInLine(ctx, ticket);
   if (ticket.status === 'EXPIRED') throw expired(concertId);
-  if (ticket.status === 'SOLD_OUT') throw soldOut(concertId);
-  return ctx.print(ticket, (c) => renderTicket(ctx, c, ticket));
+  const final = ticket;
+  ctx.print(final, (c) => renderTicket(ctx, c, final));
+  if (final.status === 'SOLD_OUT') throw soldOut(concertId);
+  return final;
 }
 
 /** `concert queue status <concertId>`: where the remembered token stands. */
@@ -107,7 +112,7 @@ export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket): string {
       : inLine(t)
         ? `Wait for your turn: concert queue join ${t.concertId} --wait`
         : t.status === 'SOLD_OUT'
-          ? `Sold out: nothing is available or held. Your place is kept in case seats come back (concert queue status ${t.concertId}).`
+          ? c.red(`Concert ${t.concertId} is sold out: no seat is available or held. Your place is kept in case seats come back (concert queue status ${t.concertId}).`)
           : `Join again: concert queue join ${t.concertId}`;
   return `${fields(c, rows)}\n${next}`;
 }

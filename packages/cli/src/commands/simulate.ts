@@ -8,6 +8,7 @@ import { act, man } from '../command.ts';
 import { type Ctx, sleep, withToken } from '../context.ts';
 import { CliFailure, Interrupted, isServerError } from '../errors.ts';
 import { type Colors, elapsed, fields, table } from '../format.ts';
+import { inLine } from '../line.ts';
 import { RehearsalPool } from '../rehearsal-users.ts';
 import { sessionPath } from '../session.ts';
 import type { AuditReport } from '../types.ts';
@@ -27,7 +28,7 @@ export function register(program: Command): void {
       .option('--pay-rate <p>', 'share of holders who pay, 0 to 1; the rest abandon', fraction, 0.7)
       .option('--max-seats <n>', 'each user holds 1 to n seats (at most 4)', count('--max-seats'), 2)
       .option('--balance <won>', "each user's starting balance", won(), 1_000_000)
-      .option('--max-wait <s>', 'seconds a user waits in line before giving up', count('--max-wait'), 120)
+      .option('--max-wait <s>', 'seconds a user waits in line before giving up (counted from the opening for the pre-queued)', count('--max-wait'), 120)
       .option('--seed <n>', 'repeatable random choices', count('--seed', 0))
       .option('--new-users', 'make new users instead of reusing the ones earlier rehearsals made (see Notes)')
       .action(act(simulateCommand)),
@@ -82,6 +83,8 @@ export interface SimulationReport {
   paid: number;
   abandoned: number;
   soldOut: number;
+  /** Users still in line (waiting or pre-queued) when the concert sold out: told SOLD_OUT, never admitted. Not an error. */
+  soldOutInLine: number;
   /** Users who had to wait in line (the rest were admitted as they entered). */
   waited: number;
   /** Users made by this run, and users of earlier runs used again. */
@@ -115,7 +118,7 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
   const started = performance.now();
 
   const samples: Record<string, number[]> = {};
-  const counts = { admitted: 0, held: 0, paid: 0, abandoned: 0, soldOut: 0, waited: 0, conflicts: 0, seatsSold: 0, waiting: 0, done: 0 };
+  const counts = { admitted: 0, held: 0, paid: 0, abandoned: 0, soldOut: 0, soldOutInLine: 0, waited: 0, conflicts: 0, seatsSold: 0, waiting: 0, done: 0 };
   const errors: Record<string, number> = {};
   const timed = async <T>(step: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
@@ -149,18 +152,27 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
     try {
       let t = await timed('enter', () => api.queue.enter.mutate({ concertId: opts.concert }));
       const entered = performance.now();
-      const waited = t.status === 'WAITING';
+      // A pre-queued fan waits through the opening like a waiting one; --max-wait counts from the opening.
+      const waited = inLine(t);
+      let lineStarted = entered;
       token = t.token;
       counts.waiting++;
       tick();
       try {
-        while (t.status === 'WAITING') {
-          if (performance.now() - entered > maxWaitMs) throw new CliFailure('WAIT_TIMEOUT', null, 'gave up waiting');
+        while (inLine(t)) {
+          if (t.status === 'PRE_QUEUE') lineStarted = performance.now();
+          else if (performance.now() - lineStarted > maxWaitMs) throw new CliFailure('WAIT_TIMEOUT', null, 'gave up waiting');
           await sleep(t.pollAfterMs, interrupted);
           t = await timed('status', () => api.queue.status.query({}, withToken(token)));
         }
       } finally {
         counts.waiting--;
+      }
+      if (t.status === 'SOLD_OUT') {
+        // Nothing left to sell while this fan was in line: an outcome of the sale, not an error.
+        counts.soldOutInLine++;
+        await api.queue.leave.mutate({}, withToken(token)).catch(() => undefined);
+        return;
       }
       if (t.status !== 'ACTIVE') throw new CliFailure('QUEUE_EXPIRED', 'TOKEN_EXPIRED', 'expired in line');
       if (waited) {
@@ -285,6 +297,7 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
     paid: counts.paid,
     abandoned: counts.abandoned,
     soldOut: counts.soldOut,
+    soldOutInLine: counts.soldOutInLine,
     waited: counts.waited,
     usersCreated: added.length,
     usersReused: Math.min(reusable.length, opts.users) - dropped.length,
@@ -332,6 +345,7 @@ export function renderReport(c: Colors, r: SimulationReport): string {
       ['paid', `${r.paid} (${r.seatsSold} seats sold)`],
       ['abandoned', String(r.abandoned)],
       ['found no seat', String(r.soldOut)],
+      ['sold out', `${r.soldOutInLine} in line (told SOLD_OUT before their turn; not an error)`],
       ['conflicts', `${r.conflicts} (SEAT_UNAVAILABLE, retried)`],
       ['errors', errorText],
     ]),

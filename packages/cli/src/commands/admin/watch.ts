@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { count, id } from '../../args.ts';
 import { act, man } from '../../command.ts';
 import { type Ctx, sleep } from '../../context.ts';
+import { Interrupted } from '../../errors.ts';
 import { type Colors, duration, localTime } from '../../format.ts';
 import type { SaleWatch } from '../../types.ts';
 
@@ -35,11 +36,17 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
   const { stdin, stdout } = ctx.io;
   const screen = !ctx.json && stdout.isTTY === true;
   const quit = new AbortController();
-  const onAbort = () => quit.abort();
-  ctx.io.signal.addEventListener('abort', onAbort, { once: true });
+  // q is a quit (exit 0); Ctrl-C, as a signal or as a key in raw mode, is an interrupt (exit 130).
+  let interrupted = false;
+  const interrupt = () => {
+    interrupted = true;
+    quit.abort();
+  };
+  ctx.io.signal.addEventListener('abort', interrupt, { once: true });
   const keys = (data: Buffer | string) => {
     const s = data.toString();
-    if (s.includes('q') || s.includes('Q') || s.includes('\x03')) quit.abort();
+    if (s.includes('\x03')) interrupt();
+    else if (s.includes('q') || s.includes('Q')) quit.abort();
   };
   const raw = stdin.isTTY === true && typeof (stdin as { setRawMode?: unknown }).setRawMode === 'function';
   if (raw) {
@@ -64,7 +71,7 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
     // Ctrl-C or q while a request is in flight is a quit, not an error.
     if (!quit.signal.aborted) throw err;
   } finally {
-    ctx.io.signal.removeEventListener('abort', onAbort);
+    ctx.io.signal.removeEventListener('abort', interrupt);
     if (raw) {
       stdin.off('data', keys);
       (stdin as unknown as { setRawMode(on: boolean): void }).setRawMode(false);
@@ -72,6 +79,7 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
     }
     if (screen) stdout.write('\x1b[?25h');
   }
+  if (interrupted) throw new Interrupted();
   return { refreshes };
 }
 
