@@ -18,6 +18,7 @@ import {
   type LineState,
   lineState,
   noticeLate,
+  etaLearnt,
   pollAfter,
   type QueueSettings,
   type QueueSettingsPatch,
@@ -228,7 +229,7 @@ export class MemoryQueueStore implements QueueStore {
       }
     }
     const st = { status, position, activeUntil: a ? a.until : null, etaMs, opensAt: s.opensAt };
-    const pollAfterMs = pollAfter(st, s.idleTimeoutSeconds, jitter, now);
+    const pollAfterMs = pollAfter(st, s.idleTimeoutSeconds, jitter, now, etaLearnt(l.eta.departed, s.maxActive));
     if (status === 'WAITING' || status === 'PRE_QUEUE') l.slots.set(tokenId, now + pollAfterMs);
     return { ...st, pollAfterMs, paused: s.paused };
   }

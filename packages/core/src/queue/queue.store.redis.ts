@@ -6,6 +6,7 @@ import {
   CLEANUP_BATCH,
   ETA_BUCKETS,
   ETA_CURVE_MS,
+  ETA_EVIDENCE,
   ETA_GRID,
   ETA_PRIOR,
   ETA_QUANTILES,
@@ -317,7 +318,7 @@ local function eta(position, maxActive, ttl)
   return math.floor(wait)
 end
 -- Mirrors pollAfter() in queue.store.ts.
-local function pollAfter(status, position, untilMs, wait, opensAt, idle)
+local function pollAfter(status, position, untilMs, wait, opensAt, idle, maxActive)
   if status == 'EXPIRED' or status == 'SOLD_OUT' then return 60000 end
   if status == 'ACTIVE' then return math.max(1000, math.min(30000, math.floor((untilMs - now) / 2))) end
   local ceiling = math.min(30000, math.floor(idle * 1000 / 3))
@@ -330,7 +331,8 @@ local function pollAfter(status, position, untilMs, wait, opensAt, idle)
   end
   if position <= ${HEAD_PLACES} then return floor end
   local byEta = 0
-  if wait >= 0 then byEta = math.floor(wait / 4) end
+  -- Only once the ETA has learnt from departures (etaLearnt).
+  if wait >= 0 and tonumber(redis.call('HGET', KEYS[8], 'departed') or '0') >= math.min(maxActive, ${ETA_EVIDENCE}) then byEta = math.floor(wait / 4) end
   return math.max(floor, math.min(ceiling, math.max(position * 50, byEta)))
 end
 -- {status, position, activeUntil, eta (-1: none), opensAt, pollAfterMs, paused (0/1)}
@@ -350,7 +352,7 @@ local function state(t, st, maxActive, ttl, idle, opensAt, paused)
       end
     end
   end
-  local poll = pollAfter(status, position, untilMs, wait, opensAt, idle)
+  local poll = pollAfter(status, position, untilMs, wait, opensAt, idle, maxActive)
   if status == 'ACTIVE' then
     -- The holder notices the admission now (see etaCurve), this late after the poll it was told to make.
     local expected = tonumber(redis.call('HGET', KEYS[11], t) or '') or now

@@ -159,8 +159,9 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const d = settings({ maxActive: 2, idleTimeoutSeconds: 60 });
     for (let u = 1; u <= 400; u++) await store.enter(c, u, tid(u), T0, d);
     // No departure yet, two slots held for 10 s of a 60 s TTL: the ETA is the curve's (etaCurve;
-    // the last test holds both adapters to it). The first ten places poll every second, the
-    // rest after min(20 s, max(50p ms, ETA/4)).
+    // the last test holds both adapters to it), drawn from the life table's prior alone. The
+    // first ten places poll every second, the rest by distance alone (50p ms, at most 20 s):
+    // an ETA that has learnt nothing does not pace them (ETA_EVIDENCE).
     const at = T0 + 10_000;
     const head = await status(c, tid(3), at, d);
     const tenth = await status(c, tid(12), at, d);
@@ -168,14 +169,24 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const mid = await status(c, tid(42), at, d);
     expect([head.position, tenth.position, eleventh.position, mid.position]).toEqual([1, 10, 11, 40]);
     expect([head.etaMs, eleventh.etaMs, mid.etaMs]).toEqual([8_945, 167_792, 612_954]);
-    expect([head.pollAfterMs, tenth.pollAfterMs, eleventh.pollAfterMs, mid.pollAfterMs]).toEqual([1_000, 1_000, 20_000, 20_000]);
+    expect([head.pollAfterMs, tenth.pollAfterMs, eleventh.pollAfterMs, mid.pollAfterMs]).toEqual([1_000, 1_000, 1_000, 2_000]);
+    expect((await status(c, tid(400), at, d)).pollAfterMs).toBe(19_900);
     const active = await status(c, tid(1), at, d);
     expect(active.pollAfterMs).toBe(25_000);
     expect((await status(c, tid(9_999), at, d)).pollAfterMs).toBe(60_000);
     // Limited: a second poll within half the interval is refused, with the wait.
-    expect(await store.status(c, tid(42), at + 1_000, d, true)).toEqual({ rateLimited: 9_000 });
-    expect('rateLimited' in (await store.status(c, tid(42), at + 10_000, d, true))).toBe(false);
+    expect(await store.status(c, tid(42), at + 500, d, true)).toEqual({ rateLimited: 500 });
+    expect('rateLimited' in (await store.status(c, tid(42), at + 1_000, d, true))).toBe(false);
     expect(await store.status(c, tid(3), at + 300, d, true)).toEqual({ rateLimited: 200 });
+    // Once the line has seen as many departures as it has slots (two here), the learnt ETA paces
+    // the polls: min(20 s, max(50p ms, ETA/4)).
+    await store.leave(c, tid(1), at + 2_000, d);
+    expect((await status(c, tid(102), at + 2_000, d)).pollAfterMs).toBe(99 * 50);
+    await store.leave(c, tid(2), at + 3_000, d);
+    const far = await status(c, tid(102), at + 3_000, d);
+    expect(far.position).toBe(98);
+    expect(far.etaMs!).toBeGreaterThan(80_000);
+    expect(far.pollAfterMs).toBe(Math.min(20_000, Math.floor(far.etaMs! / 4)));
     // With nobody being admitted (paused), distance alone sets the pace, capped by a third of the idle timeout.
     const c2 = nextConcert();
     const paused = settings({ paused: true, idleTimeoutSeconds: 30 });

@@ -400,8 +400,21 @@ export function curveWaitMs(curve: EtaCurve, position: number, dep: number, now:
 }
 
 /**
+ * Departures a line must have seen (or as many as it has slots, if fewer) before its ETA sets
+ * how long a client waits to poll. Before them the ETA rests on the life table's prior, which
+ * expects holders to keep their slots for minutes: at an opening with quick buyers it told place
+ * 11 of 40 (5 slots) 524 s and to poll after 20 s, and the fans admitted a second later sat on
+ * their slots unaware for those 20 s (a rehearsal's line stood still 17 s of its 44).
+ */
+export const ETA_EVIDENCE = 10;
+
+/** Whether a line's ETA has learnt enough to pace the polls (see ETA_EVIDENCE). */
+export const etaLearnt = (departed: number, maxActive: number) => departed >= Math.min(maxActive, ETA_EVIDENCE);
+
+/**
  * When a client should poll again: every second in the first ten places, backing off with the
- * distance (50 ms per place, or a quarter of the ETA) up to 30 s, never more than a third of
+ * distance (50 ms per place, or a quarter of the ETA once it has learnt from departures, see
+ * ETA_EVIDENCE) up to 30 s, never more than a third of
  * the idle timeout (so an obedient client is never dropped as idle). Pre-queued clients are
  * spread at random (`jitter` in [0, 1)) over half to all of that ceiling, and, near the opening,
  * over OPENING_SPREAD_MS after it, so the pre-queue never polls as one. The Redis adapter's Lua
@@ -412,6 +425,7 @@ export function pollAfter(
   idleTimeoutSeconds: number,
   jitter: number,
   now: number,
+  learnt = true,
 ): number {
   if (s.status === 'EXPIRED' || s.status === 'SOLD_OUT') return 60_000;
   if (s.status === 'ACTIVE') return Math.max(1_000, Math.min(30_000, Math.floor(((s.activeUntil ?? now) - now) / 2)));
@@ -426,6 +440,6 @@ export function pollAfter(
   const position = s.position ?? 1;
   // The first few places are one admission away: they poll every second whatever the ETA says.
   if (position <= HEAD_PLACES) return floor;
-  const byEta = s.etaMs === null ? 0 : Math.floor(s.etaMs / 4);
+  const byEta = s.etaMs === null || !learnt ? 0 : Math.floor(s.etaMs / 4);
   return Math.max(floor, Math.min(ceiling, Math.max(position * 50, byEta)));
 }
