@@ -85,6 +85,9 @@ const HINTS: Record<string, (k: Known, details: Record<string, unknown>) => stri
   INSUFFICIENT_BALANCE: (_k, d) =>
     typeof d.required === 'number' && typeof d.balance === 'number' ? `Top up first: concert charge ${d.required - d.balance}` : 'Top up first: concert charge <amount>',
   HOLD_EXPIRED: (k) => `The hold lapsed; hold the seats again: concert hold ${or(k.scheduleId, '<scheduleId>')} ${k.seats?.length ? k.seats.join(' ') : '<seat...>'}`,
+  // The server's pace (a queue ticket's pollAfterMs): asking sooner is refused, so say how long to wait.
+  RATE_LIMITED: (_k, d) =>
+    typeof d.retryAfterMs === 'number' ? `Asked too soon: try again in ${Math.max(1, Math.ceil(d.retryAfterMs / 1000))} s` : 'Asked too soon: try again in a moment',
   SEAT_UNAVAILABLE: (k) => `Someone else has it; look again: concert seats ${or(k.scheduleId, '<scheduleId>')}`,
 };
 

@@ -38,6 +38,19 @@ export function duration(ms: number): string {
   return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
 }
 
+/** The time of day alone, `14:05:09`: for a moment within the next minutes. */
+export function clockTime(d: Date): string {
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** A wait told roughly, as people say it: `in about 40 s`, `in about 1 min`, `in about 2 h`. */
+export function inAbout(ms: number): string {
+  const s = Math.max(1, Math.round(ms / 1000));
+  if (s < 60) return `in about ${s} s`;
+  const min = Math.round(s / 60);
+  return min < 60 ? `in about ${min} min` : `in about ${Math.round(min / 60)} h`;
+}
+
 /** A measured time, to the millisecond below a second: `850 ms`, `1.25 s`, `2m 05.3s`. */
 export function elapsed(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;

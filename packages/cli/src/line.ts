@@ -1,12 +1,23 @@
 import type { ApiClient } from './client.ts';
 import { type Ctx, sleep, withToken } from './context.ts';
 import { CliFailure, Interrupted } from './errors.ts';
-import { bar, type Colors, duration, fitWidth, localTime } from './format.ts';
+import { bar, clockTime, type Colors, displayWidth, duration, fitWidth, inAbout, localTime } from './format.ts';
 import type { QueueTicket } from './types.ts';
 
 // The waiting line, drawn live while `queue join --wait` and `book` wait for their turn.
 
-export function liveLine(c: Colors, t: QueueTicket, startPosition: number, frame: number, now = new Date()): string {
+/**
+ * The line has stopped because every seat is held (the line's state ALL_HELD): nobody is admitted
+ * until a hold lapses or is released. The ticket carries no line state, but the server gives a
+ * WAITING ticket no ETA only while nobody is being admitted, and a pause is flagged on its own.
+ */
+export const allHeld = (t: Pick<QueueTicket, 'status' | 'paused' | 'etaSeconds'>) => t.status === 'WAITING' && !t.paused && t.etaSeconds === null;
+
+/**
+ * The live line. `width` (the terminal's): where the line would not fit, a shorter wording is
+ * chosen before anything is cut, so the reason for a stopped line stays readable at 80 columns.
+ */
+export function liveLine(c: Colors, t: QueueTicket, startPosition: number, frame: number, now = new Date(), width = Infinity): string {
   const spin = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏'[frame % 10]!;
   if (t.status === 'PRE_QUEUE') {
     const opensAt = t.opensAt ?? now;
@@ -14,6 +25,18 @@ export function liveLine(c: Colors, t: QueueTicket, startPosition: number, frame
     return `${c.cyan(spin)} Pre-queued for concert ${t.concertId} · opens ${left > 0 ? `in ${c.bold(duration(left))}` : c.bold('now')} (${localTime(opensAt, { seconds: true, weekday: false })}) · places are drawn at random at the opening`;
   }
   const pos = t.position ?? 1;
+  if (allHeld(t)) {
+    // No progress to show: the line stands still until a seat comes back.
+    const where = `position ${c.bold(String(pos))} · ${t.aheadCount} ahead`;
+    const wordings = [
+      `${c.cyan(spin)} In line for concert ${t.concertId} · ${where} · ${c.yellow('every seat is held right now; the line moves when a hold lapses or is released')}`,
+      `${c.cyan(spin)} In line for concert ${t.concertId} · ${where} · ${c.yellow('every seat is held; the line moves when a hold lapses')}`,
+      `${c.cyan(spin)} Position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${c.yellow('every seat is held; the line moves when a hold lapses')}`,
+      `${c.cyan(spin)} Position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${c.yellow('every seat held; moves when a hold lapses')}`,
+      `${c.cyan(spin)} Position ${c.bold(String(pos))} · ${c.yellow('every seat held; moves when a hold lapses')}`,
+    ];
+    return wordings.find((w) => displayWidth(w) <= width) ?? wordings.at(-1)!;
+  }
   const progress = startPosition <= 1 ? 0 : (startPosition - pos) / (startPosition - 1);
   const eta = t.paused ? c.yellow('sale paused by the organiser, your place is kept') : t.etaSeconds === null ? 'ETA unknown' : `ETA ~${duration(t.etaSeconds * 1000)}`;
   return `${c.cyan(spin)} In line for concert ${t.concertId} · position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${eta}  ${c.cyan(bar(progress))} ${Math.round(progress * 100)}%`;
@@ -22,14 +45,22 @@ export function liveLine(c: Colors, t: QueueTicket, startPosition: number, frame
 /** Still in line: waiting for a turn, or pre-queued for the opening. */
 export const inLine = (t: { status: string }) => t.status === 'WAITING' || t.status === 'PRE_QUEUE';
 
+/**
+ * What a fan told SOLD_OUT can do. The place is kept, and a refund reopens the line in its order
+ * (API.md, the queue); but the server turns away a poll sooner than the ticket's pollAfterMs asks
+ * (RATE_LIMITED), so the advice names when asking again is worth it.
+ */
+export function soldOutAdvice(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>, now: Date): string {
+  const at = new Date(now.getTime() + t.pollAfterMs);
+  return [
+    'Your place is kept: if seats come back (a refund), the line reopens in order.',
+    `Check again after ${clockTime(at)} (${inAbout(t.pollAfterMs)}): concert queue status ${t.concertId}`,
+  ].join('\n');
+}
+
 /** The line has nothing left to sell; the place is kept in case seats come back. */
-export function soldOut(concertId: number): CliFailure {
-  return new CliFailure(
-    'SOLD_OUT',
-    null,
-    `Concert ${concertId} is sold out: no seat is available or held`,
-    `Your place is kept: if seats come back (a cancellation or a refund) the line reopens in its order. Check with: concert queue status ${concertId}`,
-  );
+export function soldOut(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>, now: Date): CliFailure {
+  return new CliFailure('SOLD_OUT', null, `Concert ${t.concertId} is sold out: no seat is available or held`, soldOutAdvice(t, now));
 }
 
 /**
@@ -50,9 +81,11 @@ export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient
     const start = startOf(t);
     // One cell short of the width: a line that wraps (or sits in the last column) is not wholly
     // cleared by the next redraw, and the screen fills with copies of it.
-    if (ctx.live) stderr.write(`\r\x1b[2K${fitWidth(liveLine(ctx.ce, t, start, frame++, ctx.now()), (stderr.columns || 80) - 1)}`);
-    else if (!ctx.json && `${t.status}:${t.position}:${t.paused}` !== last) ctx.io.stderr.write(`${liveLine(ctx.ce, t, start, 0, ctx.now()).slice(2)}\n`);
-    last = `${t.status}:${t.position}:${t.paused}`;
+    const width = (stderr.columns || 80) - 1;
+    const state = `${t.status}:${t.position}:${t.paused}:${allHeld(t)}`;
+    if (ctx.live) stderr.write(`\r\x1b[2K${fitWidth(liveLine(ctx.ce, t, start, frame++, ctx.now(), width), width)}`);
+    else if (!ctx.json && state !== last) ctx.io.stderr.write(`${liveLine(ctx.ce, t, start, 0, ctx.now()).slice(2)}\n`);
+    last = state;
   };
   const clear = () => ctx.live && stderr.write('\r\x1b[2K');
   const onResize = () => draw();

@@ -9,6 +9,16 @@ process.on('SIGINT', () => {
   interrupt.abort(new DOMException('Interrupted', 'AbortError'));
 });
 
+// A reader that stops reading (`concert --help | head`, `admin watch --json | head -3`) closes
+// the pipe, and the next write fails with EPIPE: leave at once and quietly, with status 141 as a
+// program killed by SIGPIPE does, instead of dying on an unhandled 'error' with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(141);
+    throw err;
+  });
+}
+
 const code = await run(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { attachRun, commandPath, type RunState } from './command.ts';
+import { attachRun, commandPath, helpItems, helpWidth, helpWidthOf, MIN_WIDTH_TO_WRAP, type RunState } from './command.ts';
 import * as admin from './commands/admin/index.ts';
 import * as balance from './commands/balance.ts';
 import * as book from './commands/book.ts';
@@ -51,10 +51,20 @@ export function buildProgram(io: Io, state: Omit<RunState, 'io'>): Command {
     .option('--admin-key <key>', 'the operator key for admin commands, sent as x-admin-key (env CONCERT_ADMIN_KEY)')
     .option('--queue-token <token>', 'present this waiting-room token instead of the one the session file remembers')
     .option('--json', 'print exactly one JSON document on stdout; errors as {"error":{code,appCode,message}} on stderr')
-    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .configureHelp({
+      showGlobalOptions: true,
+      sortSubcommands: false,
+      minWidthToWrap: MIN_WIDTH_TO_WRAP,
+      // A command list names each command and its arguments; its options are in its own help. With
+      // ` [options]` the longest entry left commander less than the 40 columns it needs to wrap the
+      // descriptions beside it, and at 80 columns every one ran past the edge.
+      subcommandTerm: (cmd) => [cmd.name(), ...cmd.registeredArguments.map((a) => `${a.required ? '<' : '['}${a.name()}${a.variadic ? '...' : ''}${a.required ? '>' : ']'}`)].join(' '),
+    })
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
+      getOutHelpWidth: () => helpWidth(io.stdout, io.env),
+      getErrHelpWidth: () => helpWidth(io.stderr, io.env),
       // Usage errors are printed by run(), once, in the chosen output mode.
       outputError: () => {},
     })
@@ -66,24 +76,38 @@ export function buildProgram(io: Io, state: Omit<RunState, 'io'>): Command {
     .showSuggestionAfterError(true)
     .helpCommand(false);
 
-  program.addHelpText(
-    'after',
-    `
-Exit status:
-  0  success
-  1  the server answered with an error, or could not be reached (or an audit found a broken invariant)
-  2  bad usage: an unknown command or option, a malformed argument, a missing --user or --admin-key
-  130  interrupted with Ctrl-C
-
-Environment:
-  CONCERT_API_URL, CONCERT_USER, CONCERT_USER_TOKEN, CONCERT_ADMIN_KEY   defaults for the global options
-  CONCERT_CONFIG_DIR   where the session file lives (else $XDG_CONFIG_HOME/concert, else ~/.config/concert)
-  NO_COLOR             no colours (they are also off when output is not a terminal); FORCE_COLOR forces them
-
-Files:
-  session.json   queue tokens per API, user and concert, so queue join, seats, hold and pay chain in scripts
-
-Examples:
+  program.addHelpText('after', (context) => {
+    const width = helpWidthOf(context);
+    return [
+      '',
+      helpItems(
+        'Exit status:',
+        [
+          ['0', 'success'],
+          ['1', 'the server answered with an error, or could not be reached (or an audit found a broken invariant)'],
+          ['2', 'bad usage: an unknown command or option, a malformed argument, a missing --user or --admin-key'],
+          ['130', 'interrupted with Ctrl-C'],
+          ['141', 'the reader of the output went away (`concert … | head`): the CLI stops quietly'],
+        ],
+        width,
+      ),
+      '',
+      helpItems(
+        'Environment:',
+        [
+          ['CONCERT_API_URL', 'the default of --api'],
+          ['CONCERT_USER', 'the default of --user'],
+          ['CONCERT_USER_TOKEN', 'the default of --user-token'],
+          ['CONCERT_ADMIN_KEY', 'the default of --admin-key'],
+          ['CONCERT_CONFIG_DIR', 'where the session file lives (else $XDG_CONFIG_HOME/concert, else ~/.config/concert)'],
+          ['NO_COLOR', 'no colours (they are also off when output is not a terminal); FORCE_COLOR forces them'],
+        ],
+        width,
+      ),
+      '',
+      helpItems('Files:', [['session.json', 'queue tokens per API, user and concert, so queue join, seats, hold and pay chain in scripts']], width),
+      '',
+      `Examples:
   # the whole journey, asking at each step
   $ concert --user 1 book
 
@@ -92,7 +116,8 @@ Examples:
   $ concert --user 1 --json hold 3 12 13 | jq -r .reservationId
   $ concert --user 1 --json pay <reservationId>
 `,
-  );
+    ].join('\n');
+  });
 
   for (const command of COMMANDS) command.register(program);
 

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
+import { afterAll, beforeAll } from 'vitest';
 import { BIN, buildCli } from '../build.mjs';
 import type { Io } from '../src/context.ts';
 import { run } from '../src/program.ts';
@@ -28,6 +29,25 @@ export async function startGatedApi(extra: Record<string, string> = {}) {
       await deleteRedisKeys(prefix);
     },
   };
+}
+
+/**
+ * For a test file: a gated API of its own (started before its tests, stopped after), a config
+ * directory of its own, and the environment the built CLI runs with against them.
+ */
+export function useGatedCli(): { api: Awaited<ReturnType<typeof startGatedApi>>; env: Record<string, string> } {
+  const ctx = {} as { api: Awaited<ReturnType<typeof startGatedApi>>; env: Record<string, string> };
+  let cfg: ReturnType<typeof tempConfigDir> | undefined;
+  beforeAll(async () => {
+    cfg = tempConfigDir();
+    [ctx.api] = await Promise.all([startGatedApi(), buildOnce()]);
+    ctx.env = { CONCERT_API_URL: ctx.api.url, CONCERT_CONFIG_DIR: cfg.dir };
+  });
+  afterAll(async () => {
+    await ctx.api?.stop();
+    cfg?.remove();
+  });
+  return ctx;
 }
 
 let built: Promise<string> | undefined;
@@ -68,6 +88,29 @@ export function concert(args: string[], env: Record<string, string>, opts: { cwd
       });
     });
   });
+}
+
+/** Runs the built binary as `concert` does (no terminal), with its stderr watchable while it runs. */
+export function concertLive(args: string[], env: Record<string, string>) {
+  const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
+  delete childEnv.FORCE_COLOR;
+  const child = spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr })));
+  return {
+    done,
+    /** Waits until stderr shows `re` (the process still running). */
+    async waitForStderr(re: RegExp, timeoutMs = 20_000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      while (!re.test(stderr)) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${re} on stderr:\n${stderr.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+  };
 }
 
 /**

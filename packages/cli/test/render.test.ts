@@ -5,13 +5,15 @@ import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { ApiClient } from '../src/client.ts';
 import { validateConcertFile } from '../src/commands/admin/concerts.ts';
+import { adminWatchCommand, renderWatch } from '../src/commands/admin/watch.ts';
+import { renderTicket } from '../src/commands/queue.ts';
 import { renderReport, stats } from '../src/commands/simulate.ts';
 import { Ctx, type Io } from '../src/context.ts';
-import { UsageError } from '../src/errors.ts';
+import { describeError, UsageError } from '../src/errors.ts';
 import { colorsFor, displayWidth, duration, fitWidth, localTime, plain, table, timeLeft, won } from '../src/format.ts';
-import { liveLine, waitInLine } from '../src/line.ts';
+import { liveLine, soldOut, waitInLine } from '../src/line.ts';
 import { run } from '../src/program.ts';
-import type { QueueTicket } from '../src/types.ts';
+import type { QueueTicket, SaleWatch } from '../src/types.ts';
 import { renderSeatMap, type SeatMapView } from '../src/seatmap.ts';
 import { stripAnsi } from './helpers.ts';
 
@@ -307,5 +309,217 @@ describe('the live line fits the terminal', () => {
       rmSync(dir, { recursive: true, force: true });
     }
     expect(err).toBe('In line for concert 12345 · position 1234 · 1233 ahead · ETA ~1h 06m  ░░░░░░░░░░░░░░░░░░░░ 0%\n');
+  });
+});
+
+/** A terminal-looking stream of `columns` that keeps what is written to it. */
+function screenOf(columns: number) {
+  let text = '';
+  const stream = Object.assign(new Writable({ write: (chunk: Buffer, _enc, cb) => ((text += chunk.toString()), cb()) }), { isTTY: true, columns });
+  return { stream, text: () => text };
+}
+
+const fanTicket = (over: Partial<QueueTicket>): QueueTicket =>
+  ({ token: 'tok', concertId: 7, status: 'WAITING', position: 3, aheadCount: 2, etaSeconds: 40, enteredAt: new Date(2026, 11, 24, 13, 50), opensAt: null, activeUntil: null, pollAfterMs: 1000, paused: false, ...over }) as QueueTicket;
+
+describe('the waiting room tells the fan why, and when to ask again', () => {
+  const at = new Date(2026, 11, 24, 14, 0, 0);
+  const ctxAt = (now: Date) => new Ctx({ ...memoryIo().io, now: () => now }, { user: '1' });
+
+  it('a SOLD_OUT ticket says when asking again is worth it (its pollAfterMs: sooner, the server answers RATE_LIMITED) and why', () => {
+    const t = fanTicket({ status: 'SOLD_OUT', position: null, aheadCount: 0, etaSeconds: null, pollAfterMs: 60_000 });
+    const text = renderTicket(ctxAt(at), plain, t);
+    expect(text).toContain('Concert 7 is sold out: no seat is available or held.');
+    expect(text).toContain('if seats come back (a refund), the line reopens in order');
+    expect(text).toContain('Check again after 14:01:00 (in about 1 min): concert queue status 7');
+    // `queue join --wait` and `book` end with the same advice as their hint (exit 1, SOLD_OUT).
+    const failure = soldOut(t, at);
+    expect(failure.message).toBe('Concert 7 is sold out: no seat is available or held');
+    expect(failure.hint).toContain('Check again after 14:01:00 (in about 1 min): concert queue status 7');
+    expect(soldOut({ ...t, pollAfterMs: 30_000 }, at).hint).toContain('after 14:00:30 (in about 30 s)');
+    // Asked too soon anyway: the hint says how long the server wants (details.retryAfterMs).
+    const limited = Object.assign(new Error('Polling faster than pollAfterMs asks; retry in 29500 ms'), {
+      name: 'TRPCClientError',
+      data: { code: 'TOO_MANY_REQUESTS', appCode: 'RATE_LIMITED', details: { retryAfterMs: 29_500 } },
+    });
+    expect(describeError(limited, { concertId: 7 }).hint).toBe('Asked too soon: try again in 30 s');
+  });
+
+  it('a line that stands still because every seat is held says so, in the ticket and in the live line at 80 columns', () => {
+    const held = fanTicket({ etaSeconds: null });
+    const text = renderTicket(ctxAt(at), plain, held);
+    expect(text).toMatch(/eta +none for now: every seat is held \(or not on sale yet\)/);
+    expect(text).toContain('The line moves again when a hold lapses or is released; your place is kept.');
+    expect(text).not.toContain('unknown');
+    // The live line: the reason first, shortened rather than cut at 80 columns (79 cells drawn).
+    const colours = colorsFor({ isTTY: true }, {});
+    const wide = stripAnsi(liveLine(colours, held, 3, 0, at));
+    expect(wide).toBe('⠋ In line for concert 7 · position 3 · 2 ahead · every seat is held right now; the line moves when a hold lapses or is released');
+    const at80 = liveLine(colours, held, 3, 0, at, 79);
+    expect(displayWidth(at80)).toBeLessThanOrEqual(79);
+    expect(stripAnsi(at80)).toBe('⠋ Position 3 · 2 ahead · every seat is held; the line moves when a hold lapses');
+    const far = liveLine(colours, fanTicket({ etaSeconds: null, position: 12345, aheadCount: 12344 }), 12345, 0, at, 79);
+    expect(displayWidth(far)).toBeLessThanOrEqual(79);
+    expect(stripAnsi(far)).toContain('every seat held; moves when a hold lapses');
+    // Neither paused nor held: the ETA as before.
+    expect(stripAnsi(liveLine(colours, fanTicket({}), 3, 0, at))).toContain('ETA ~40s');
+    expect(stripAnsi(liveLine(colours, fanTicket({ etaSeconds: null, paused: true }), 3, 0, at))).toContain('sale paused by the organiser');
+  });
+
+  it('without a terminal, the line is printed again when it starts moving (the position alone has not changed)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-line-'));
+    let err = '';
+    const stderr = new Writable({ write: (chunk: Buffer, _enc, cb) => ((err += chunk.toString()), cb()) });
+    const io: Io = { stdin: new PassThrough(), stdout: new PassThrough(), stderr, env: { CONCERT_CONFIG_DIR: dir }, cwd: process.cwd(), signal: new AbortController().signal };
+    const answers = [fanTicket({ pollAfterMs: 20 }), fanTicket({ status: 'ACTIVE', position: null, aheadCount: 0, etaSeconds: null })];
+    let polls = 0;
+    const client = { queue: { status: { query: async () => answers[Math.min(polls++, answers.length - 1)]! } } } as unknown as ApiClient;
+    try {
+      await waitInLine(new Ctx(io, { user: '1' }), fanTicket({ etaSeconds: null, pollAfterMs: 20 }), client);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(err.split('\n').filter(Boolean)).toEqual([
+      'In line for concert 7 · position 3 · 2 ahead · every seat is held right now; the line moves when a hold lapses or is released',
+      'In line for concert 7 · position 3 · 2 ahead · ETA ~40s  ░░░░░░░░░░░░░░░░░░░░ 0%',
+    ]);
+  });
+});
+
+describe('concert admin watch fits the terminal', () => {
+  const at = new Date(2026, 11, 2, 4, 45, 25);
+  // Big numbers, a long title in wide (two-cell) characters, an opening time and holds about to lapse: every row at its widest.
+  const snapshot = {
+    at,
+    concertId: 12345,
+    title: '아이유 콘서트 HER · 서울 올림픽홀 — the winter tour, with a title that runs on and on',
+    lapsingWithinSeconds: 60,
+    line: {
+      concertId: 12345, state: 'PRE_QUEUE', opensAt: new Date(at.getTime() + 3_723_000), waiting: 123_456, preQueued: 23_456, active: 1000, maxActive: 1000,
+      activeTtlSeconds: 600, idleTimeoutSeconds: 60, paused: false, admittedTotal: 987_654, admittedLastMinute: 12_000, droppedIdleTotal: 12_345,
+      etaBackSeconds: 3723, admissionsPerMinute: Array.from({ length: 30 }, (_, i) => i * 40),
+    },
+    shows: [
+      { scheduleId: 1, startsAt: new Date(2026, 11, 9, 4, 0), available: 1000, held: 1000, sold: 1000, lapsingSoon: 1000, nextLapse: new Date(at.getTime() + 7_500_000) },
+      { scheduleId: 2, startsAt: new Date(2026, 11, 10, 4, 0), available: 50, held: 0, sold: 0, lapsingSoon: 0, nextLapse: null },
+    ],
+  } as unknown as SaleWatch;
+
+  it('every row of the screen fits 80 columns, and nothing on it is lost', async () => {
+    const term = screenOf(80);
+    const io: Io = { ...memoryIo().io, stdout: term.stream };
+    const ctx = new Ctx(io, { adminKey: 'k' });
+    Object.defineProperty(ctx, 'client', { value: { admin: { watch: { query: async () => snapshot } } } });
+    expect(await adminWatchCommand(ctx, 12345, { count: 1 })).toEqual({ refreshes: 1 });
+    const screen = stripAnsi(term.text().split('\x1b[H')[1]!).split('\n');
+    console.log(`concert admin watch at 80 columns:\n${screen.join('\n')}`);
+    expect(screen.length).toBeGreaterThan(12);
+    for (const line of screen) expect(displayWidth(line), line).toBeLessThanOrEqual(80);
+    const text = screen.join('\n');
+    for (const piece of [
+      'Concert 12345 · 아이유', '2026-12-02 04:45:25 · q quits', 'PRE-QUEUE (not open yet)', 'opens 2026-12-02 05:47:28 (in 1h 02m)',
+      'waiting 123456', 'pre-queued 23456', 'active 1000/1000', 'dropped idle 12345', 'ETA at the back ~1h 02m', '1160/min now',
+      '12000 in the last minute', '987654 in all', 'lapsing ≤60s', 'next lapse', 'in 2h 05m', 'all shows', '1000 held seat(s) lapse within 60 s',
+    ]) expect(text).toContain(piece);
+    expect(text).toMatch(/^ {11}2026-12-09 04:00 +1000 +1000 +1000 +1000 +in 2h 05m$/m);
+  });
+
+  it('follows a narrower or wider terminal: each row within its width, the line as one row when there is room', () => {
+    for (const columns of [60, 100, 160]) {
+      for (const line of stripAnsi(renderWatch(colorsFor({ isTTY: true }, {}), snapshot, { columns })).split('\n')) {
+        expect(displayWidth(line), `${columns}: ${line}`).toBeLessThan(columns);
+      }
+    }
+    expect(renderWatch(plain, snapshot, { columns: 160 })).toContain('waiting 123456 · pre-queued 23456 · active 1000/1000 · dropped idle 12345');
+  });
+});
+
+describe('help reads cleanly at 80 columns', () => {
+  /** `concert`, then every command and group, as a user would ask for their help. */
+  async function everyHelp(io: () => { io: Io; out: () => string }) {
+    const { buildProgram } = await import('../src/program.ts');
+    const program = buildProgram(memoryIo().io, { exitCode: 0, known: {} });
+    const paths: string[][] = [[]];
+    const walk = (cmd: typeof program, prefix: string[]) => {
+      for (const sub of cmd.commands) {
+        paths.push([...prefix, sub.name()]);
+        walk(sub, [...prefix, sub.name()]);
+      }
+    };
+    walk(program, []);
+    const helps: Array<[string, string]> = [];
+    for (const p of paths) {
+      const m = io();
+      expect(await run([...p, '--help'], m.io)).toBe(0);
+      helps.push([`concert ${p.join(' ')}`.trim(), m.out()]);
+    }
+    return helps;
+  }
+
+  /**
+   * Lines that a paragraph or an item's description continues on (the same column as the text
+   * before them) must start with a word that would not have fitted on the line before: otherwise
+   * the break was put there by hand, and a narrower wrap made it ragged.
+   */
+  function raggedBreaks(text: string, width: number): string[] {
+    const lines = text.split('\n');
+    const found: string[] = [];
+    const indent = (l: string) => l.length - l.trimStart().length;
+    const item = /^(\s*)(\S.*?\S|\S)\s{2,}(?=\S)/;
+    for (let i = 1; i < lines.length; i++) {
+      const [a, b] = [lines[i - 1]!, lines[i]!];
+      if (!a.trim() || !b.trim() || /[.:!?\\{[]$/.test(a.trimEnd())) continue;
+      // Where the text of line a starts: after an item's term, or its indent.
+      const m = item.exec(a);
+      const column = m ? m[0].length : indent(a);
+      if (indent(b) !== column || item.test(b) || !/^[A-Za-z0-9(`]/.test(b.trimStart())) continue;
+      const word = b.trimStart().split(/\s/)[0]!;
+      if (displayWidth(a) + 1 + displayWidth(word) <= width) found.push(`${a}⏎${b}`);
+    }
+    return found;
+  }
+
+  it('no line of any help is wider than the terminal, and no paragraph breaks early', async () => {
+    const atWidth = (columns: number) => () => {
+      const m = memoryIo();
+      const term = screenOf(columns);
+      return { io: { ...m.io, stdout: term.stream }, out: term.text };
+    };
+    const helps = await everyHelp(atWidth(80));
+    expect(helps.length).toBeGreaterThan(40);
+    for (const [name, text] of helps) {
+      for (const line of text.split('\n')) expect(displayWidth(line), `${name}: ${line}`).toBeLessThanOrEqual(80);
+      expect(raggedBreaks(text, 80), name).toEqual([]);
+    }
+    // Output that is not a terminal follows $COLUMNS (80 without it); a wide terminal gets at most 100 columns.
+    // (The examples are written by hand for 80 columns: narrower, only they may run past the edge.)
+    for (const [name, text] of await everyHelp(() => memoryIo({ COLUMNS: '80' }))) {
+      for (const line of text.split('\n')) expect(displayWidth(line), `${name}: ${line}`).toBeLessThanOrEqual(80);
+      expect(raggedBreaks(text, 80), name).toEqual([]);
+    }
+    const narrow = await everyHelp(() => memoryIo({ COLUMNS: '64' }));
+    for (const [name, text] of narrow) {
+      for (const line of text.split('\n')) if (!/^ {2}([#$]| {4})/.test(line)) expect(displayWidth(line), `${name}: ${line}`).toBeLessThanOrEqual(64);
+    }
+    for (const [name, text] of await everyHelp(atWidth(200))) {
+      for (const line of text.split('\n')) expect(displayWidth(line), `${name}: ${line}`).toBeLessThanOrEqual(100);
+      expect(raggedBreaks(text, 100), name).toEqual([]);
+    }
+  });
+
+  it('the command list is wrapped too (it was not: with " [options]" its terms left too little room)', async () => {
+    const m = { ...memoryIo(), term: screenOf(80) };
+    expect(await run(['--help'], { ...m.io, stdout: m.term.stream })).toBe(0);
+    const text = m.term.text();
+    expect(text).toMatch(/^ {2}hold <scheduleId> <seat\.\.\.> {2}Hold 1 to 4 seats of a show, all of them or none,\n {31}for a few minutes$/m);
+    expect(text).toMatch(/^ {2}130 {2}interrupted with Ctrl-C$/m);
+  });
+
+  it('`concert hold --help` gives the hold time with its unit', async () => {
+    const m = memoryIo();
+    expect(await run(['hold', '--help'], m.io)).toBe(0);
+    const text = m.out().replace(/\s+/g, ' ');
+    expect(text).toContain('HOLD_TTL_SECONDS on the server, 300 seconds (5 minutes) by default');
+    expect(text).not.toMatch(/\b5 by default/);
   });
 });

@@ -1,42 +1,29 @@
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BIN } from '../build.mjs';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { ADMIN_KEY, buildOnce, concert, inPty, startGatedApi, tempConfigDir } from './helpers.ts';
+import { ADMIN_KEY, concert, inPty, useGatedCli } from './helpers.ts';
 
 // `concert admin watch` in a real pseudo-terminal while `concert simulate` runs a sale, and its
 // --json stream read line by line as a script would.
-let api: Awaited<ReturnType<typeof startGatedApi>>;
-let cfg: ReturnType<typeof tempConfigDir>;
-let env: Record<string, string>;
+const cli = useGatedCli();
 
 async function sale(seatCount: number) {
   const now = Date.now();
-  const c = await harnessAdmin(api.url).admin.concerts.create.mutate({
+  const c = await harnessAdmin(cli.api.url).admin.concerts.create.mutate({
     title: 'Watch Test',
     venue: 'Hall',
     schedules: [7, 8].map((d) => ({ startsAt: new Date(now + d * 86_400_000), bookingOpensAt: new Date(now - 3_600_000), seatCount })),
   });
-  await harnessAdmin(api.url).admin.queue.configure.mutate({ concertId: c.concertId, maxActive: 4 });
+  await harnessAdmin(cli.api.url).admin.queue.configure.mutate({ concertId: c.concertId, maxActive: 4 });
   return c.concertId;
 }
-
-beforeAll(async () => {
-  cfg = tempConfigDir();
-  [api] = await Promise.all([startGatedApi(), buildOnce()]);
-  env = { CONCERT_API_URL: api.url, CONCERT_CONFIG_DIR: cfg.dir };
-});
-
-afterAll(async () => {
-  await api?.stop();
-  cfg?.remove();
-});
 
 describe('concert admin watch', () => {
   it('redraws the sale in place every second during a rehearsal, and q quits', { timeout: 120_000 }, async () => {
     const concertId = await sale(40);
-    const rehearsal = concert(['--admin-key', ADMIN_KEY, 'simulate', '--concert', String(concertId), '--users', '12', '--concurrency', '6'], env);
-    const watch = inPty(['--admin-key', ADMIN_KEY, 'admin', 'watch', String(concertId)], env);
+    const rehearsal = concert(['--admin-key', ADMIN_KEY, 'simulate', '--concert', String(concertId), '--users', '12', '--concurrency', '6'], cli.env);
+    const watch = inPty(['--admin-key', ADMIN_KEY, 'admin', 'watch', String(concertId)], cli.env);
     try {
       await watch.waitFor(/Admitted .* [1-9]\d* in all/);
       // A few more refreshes with a busy line, then the last frame is the screen.
@@ -65,7 +52,7 @@ describe('concert admin watch', () => {
 
   it('Ctrl-C on the terminal quits with exit status 130, and gives the cursor back', { timeout: 60_000 }, async () => {
     const concertId = await sale(10);
-    const watch = inPty(['--admin-key', ADMIN_KEY, 'admin', 'watch', String(concertId)], env);
+    const watch = inPty(['--admin-key', ADMIN_KEY, 'admin', 'watch', String(concertId)], cli.env);
     try {
       await watch.waitFor(/ETA at the back/);
       watch.type('\x03');
@@ -78,7 +65,7 @@ describe('concert admin watch', () => {
 
   it('prints one JSON snapshot a second with --json, until interrupted', { timeout: 60_000 }, async () => {
     const concertId = await sale(10);
-    const child = spawn(process.execPath, [BIN, '--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', String(concertId)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, '--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', String(concertId)], { env: { ...process.env, ...cli.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -111,10 +98,10 @@ describe('concert admin watch', () => {
     expect(span / (snapshots.length - 1)).toBeLessThan(2_500);
 
     // --count stops by itself; a bad concert is the API's 404 with its appCode.
-    const two = await concert(['--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', String(concertId), '--count', '2'], env);
+    const two = await concert(['--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', String(concertId), '--count', '2'], cli.env);
     expect(two.code).toBe(0);
     expect(two.stdout.trim().split('\n')).toHaveLength(2);
-    const missing = await concert(['--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', '999999', '--count', '1'], env);
+    const missing = await concert(['--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', '999999', '--count', '1'], cli.env);
     expect(missing.code).toBe(1);
     expect(missing.error().appCode).toBe('CONCERT_NOT_FOUND');
   });

@@ -15,7 +15,7 @@ export function register(program: Command): void {
     program
       .command('book')
       .description(
-        'The whole journey: pick a concert, wait in line (live position), pick a show, pick seats on the map,\nsee the total and how long the hold lasts, top up if the balance is short, pay, and see the confirmation.\nEvery choice can be given as a flag; without a terminal every choice must be (nothing waits for input).\nCtrl-C leaves at any step; a hold made on the way is released.',
+        'The whole journey: pick a concert, wait in line (live position), pick a show, pick seats on the map, see the total and how long the hold lasts, top up if the balance is short, pay, and see the confirmation. Every choice can be given as a flag; without a terminal every choice must be (nothing waits for input). Ctrl-C leaves at any step; a hold made on the way is released.',
       )
       .option('--concert <id>', 'the concert', id('--concert'))
       .option('--schedule <id>', 'the show', id('--schedule'))
@@ -27,7 +27,7 @@ export function register(program: Command): void {
     [
       ['concert --user 1 book', 'ask at every step'],
       ['concert --user 1 book --concert 1', 'skip the concert question'],
-      ['concert --user 1 --json book --concert 1 --schedule 3 --seats 12,13 --top-up --yes', 'no questions at all (scripts, CI)'],
+      ['concert --user 1 --json book --concert 1 --schedule 3 --seats 12,13 \\\n--top-up --yes', 'no questions at all (scripts, CI)'],
     ],
   );
 }
@@ -91,7 +91,7 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
     say(c.dim(`The line opens at ${localTime(ticket.opensAt, { seconds: true, weekday: false })}; your place is drawn at random then, ahead of everyone who comes later.`));
   } else if (ticket.status === 'WAITING') say(c.dim(`You are number ${ticket.position} in line.`));
   if (inLine(ticket)) ticket = await waitInLine(ctx, ticket);
-  if (ticket.status === 'SOLD_OUT') throw soldOut(concertId);
+  if (ticket.status === 'SOLD_OUT') throw soldOut(ticket, ctx.now());
   if (ticket.status !== 'ACTIVE') throw new CliFailure('QUEUE_EXPIRED', 'TOKEN_EXPIRED', 'Your place in line expired', `Try again: concert book --concert ${concertId}`);
   const call = { context: { queueToken: ticket.token } };
   say(c.green(`✓ It's your turn${ticket.activeUntil ? ` until ${localTime(ticket.activeUntil, { seconds: true, weekday: false })} (${timeLeft(ticket.activeUntil, ctx.now())})` : ''}.`));

@@ -11,7 +11,7 @@ export function register(program: Command): void {
     program
       .command('hold')
       .description(
-        'Hold 1 to 4 seats of a show for a few minutes (HOLD_TTL_SECONDS on the server, 5 by default), all of them\nor none. Needs an ACTIVE place in the waiting room; pay before the hold lapses.',
+        'Hold 1 to 4 seats of a show, all of them or none, for a few minutes: HOLD_TTL_SECONDS on the server, 300 seconds (5 minutes) by default. Pay before the hold lapses; then its seats are free again. Needs an ACTIVE place in the waiting room.',
       )
       .argument('<scheduleId>', 'the show', id('scheduleId'))
       .argument('<seat...>', 'seat numbers, separated by spaces or commas', seats)
@@ -21,11 +21,11 @@ export function register(program: Command): void {
       ['concert --user 1 hold 3 12 13', 'hold seats 12 and 13 of show 3'],
       ['concert --user 1 --json hold 3 12,13 --idempotency-key my-retry-0001', 'a script that may retry'],
     ],
-    'Fails with SEAT_UNAVAILABLE when any of the seats is taken, TICKET_LIMIT_EXCEEDED past 4 seats a show,\nTOKEN_INVALID without a place in line, QUEUE_NOT_ACTIVE while still waiting.',
+    'Fails with SEAT_UNAVAILABLE when any of the seats is taken, TICKET_LIMIT_EXCEEDED past 4 seats a show, TOKEN_INVALID without a place in line, QUEUE_NOT_ACTIVE while still waiting.',
   );
 }
 
-/** `concert hold <scheduleId> <seat...>`: hold 1 to 4 seats for HOLD_TTL_SECONDS; all or none. */
+/** `concert hold <scheduleId> <seat...>`: hold 1 to 4 seats for HOLD_TTL_SECONDS (seconds; 300 by default); all or none. */
 export async function holdCommand(ctx: Ctx, scheduleId: number, seatNumbers: number[], opts: { idempotencyKey?: string } = {}): Promise<Reservation> {
   ctx.requireUser();
   ctx.know({ scheduleId, seats: seatNumbers });

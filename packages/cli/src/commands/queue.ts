@@ -4,7 +4,7 @@ import { act, man } from '../command.ts';
 import { type Ctx, withToken } from '../context.ts';
 import { CliFailure, UsageError } from '../errors.ts';
 import { type Colors, duration, fields, localTime, statusColor, timeLeft } from '../format.ts';
-import { inLine, soldOut, waitInLine } from '../line.ts';
+import { allHeld, inLine, soldOut, soldOutAdvice, waitInLine } from '../line.ts';
 import type { QueueTicket } from '../types.ts';
 
 export function register(program: Command): void {
@@ -13,7 +13,7 @@ export function register(program: Command): void {
     queue
       .command('join')
       .description(
-        "Take a place in a concert's waiting room. The token is saved in the session file for this API, user\nand concert, so seats, hold and pay find it. With --wait, a live line shows the position, the people\nahead, the ETA and a progress bar until you are ACTIVE (then the ticket is printed) or the place expires.\nIf the concert sells out first, the SOLD_OUT ticket is printed and the exit status is 1 (without --wait,\na SOLD_OUT ticket is a plain answer: exit status 0). Ctrl-C stops waiting and keeps the place.",
+        "Take a place in a concert's waiting room. The token is saved in the session file for this API, user and concert, so seats, hold and pay find it. With --wait, a live line shows the position, the people ahead, the ETA and a progress bar until you are ACTIVE (then the ticket is printed) or the place expires. If the concert sells out first, the SOLD_OUT ticket is printed and the exit status is 1 (without --wait, a SOLD_OUT ticket is a plain answer: exit status 0). Ctrl-C stops waiting and keeps the place.",
       )
       .argument('<concertId>', 'the concert', id('concertId'))
       .option('--wait', 'wait, polling at the pace the server asks, until it is your turn')
@@ -51,7 +51,7 @@ export async function queueJoinCommand(ctx: Ctx, concertId: number, opts: { wait
   if (ticket.status === 'EXPIRED') throw expired(concertId);
   const final = ticket;
   ctx.print(final, (c) => renderTicket(ctx, c, final));
-  if (final.status === 'SOLD_OUT') throw soldOut(concertId);
+  if (final.status === 'SOLD_OUT') throw soldOut(final, ctx.now());
   return final;
 }
 
@@ -95,9 +95,9 @@ export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket): string {
       'eta',
       t.paused
         ? c.yellow('none while the sale is paused: the organiser stopped admitting for now; your place is kept')
-        : t.etaSeconds === null
-          ? 'unknown (nobody is being admitted right now)'
-          : `about ${duration(t.etaSeconds * 1000)}`,
+        : allHeld(t)
+          ? c.yellow('none for now: every seat is held (or not on sale yet)')
+          : `about ${duration(t.etaSeconds! * 1000)}`,
     ]);
   }
   if (t.status === 'PRE_QUEUE' && t.opensAt) {
@@ -110,9 +110,9 @@ export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket): string {
     t.status === 'ACTIVE'
       ? c.green(`You're in. Pick a show: concert schedules ${t.concertId}`)
       : inLine(t)
-        ? `Wait for your turn: concert queue join ${t.concertId} --wait`
+        ? `${allHeld(t) ? 'The line moves again when a hold lapses or is released; your place is kept.\n' : ''}Wait for your turn: concert queue join ${t.concertId} --wait`
         : t.status === 'SOLD_OUT'
-          ? c.red(`Concert ${t.concertId} is sold out: no seat is available or held. Your place is kept in case seats come back (concert queue status ${t.concertId}).`)
+          ? `${c.red(`Concert ${t.concertId} is sold out: no seat is available or held.`)}\n${soldOutAdvice(t, now)}`
           : `Join again: concert queue join ${t.concertId}`;
   return `${fields(c, rows)}\n${next}`;
 }

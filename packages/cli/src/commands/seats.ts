@@ -10,14 +10,14 @@ export function register(program: Command): void {
     program
       .command('seats')
       .description(
-        "Show the seat map of a show: rows of seats coloured by status (○ available, ◐ held, ● sold), each marked\nwith its grade, then a legend with the price of each grade and how many seats are left.\nNeeds an ACTIVE place in the concert's waiting room (concert queue join <concertId> --wait).",
+        "Show the seat map of a show: rows of seats coloured by status (○ available, ◐ held, ● sold), each marked with its grade, then a legend with the price of each grade and how many seats are left. Needs an ACTIVE place in the concert's waiting room (concert queue join <concertId> --wait).",
       )
       .argument('<scheduleId>', 'the show', id('scheduleId'))
       .option('--cols <n>', 'seats per row of the map', count('--cols'), 10)
       .action(act(seatsCommand)),
     [
       ['concert --user 1 seats 3', 'the map of show 3'],
-      ['concert --user 1 --json seats 3 | jq \'[.seats[] | select(.status == "AVAILABLE") | .seatNumber]\'', 'the free seats, for a script'],
+      ['concert --user 1 --json seats 3 \\\n| jq \'[.seats[] | select(.status == "AVAILABLE") | .seatNumber]\'', 'the free seats, for a script'],
     ],
   );
 }

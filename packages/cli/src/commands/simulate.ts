@@ -19,7 +19,7 @@ export function register(program: Command): void {
     program
       .command('simulate')
       .description(
-        'A sale rehearsal for operators: N new funded users (made with the admin key) enter the waiting room,\nwait their turn, hold random available seats, and pay or abandon, C at a time. A progress bar while it\nruns; then a report: admitted, held, paid, conflicts, errors by code, p50/p95/p99 per step, and\nadmin.audit (the headline: zero oversold seats). Exit status 1 when the audit is not clean.',
+        'A sale rehearsal for operators: N new funded users (made with the admin key) enter the waiting room, wait their turn, hold random available seats, and pay or abandon, C at a time. A progress bar while it runs; then a report: admitted, held, paid, conflicts, errors by code, p50/p95/p99 per step, and admin.audit (the headline: zero oversold seats). Exit status 1 when the audit is not clean.',
       )
       .requiredOption('--concert <id>', 'the concert', id('--concert'))
       .requiredOption('--users <n>', 'how many virtual users', count('--users'))
@@ -34,13 +34,10 @@ export function register(program: Command): void {
       .action(act(simulateCommand)),
     [
       ['concert --admin-key $KEY simulate --concert 1 --users 200 --concurrency 20', 'rehearse a 200-fan rush'],
-      ['concert --admin-key $KEY admin queue config 1 --max-active 10 && concert --admin-key $KEY simulate --concert 1 --users 50', 'rehearse with a narrow gate'],
-      ['concert --admin-key $KEY --json simulate --concert 1 --users 30 | jq .oversoldSeats', 'the headline, for CI'],
+      [['concert --admin-key $KEY admin queue config 1 --max-active 10', 'concert --admin-key $KEY simulate --concert 1 --users 50'], 'rehearse with a narrow gate'],
+      ['concert --admin-key $KEY --json simulate --concert 1 --users 30 \\\n| jq .oversoldSeats', 'the headline, for CI'],
     ],
-    `Rehearsal users are reused: the users a rehearsal makes ("Rehearsal fan …") are remembered per API in
-rehearsal-users.json next to the session file, and later rehearsals reuse them (topped up to --balance)
-on any show they have not bought seats of, so the users table does not grow by N each run. Users are
-never deleted: their ledgers and tickets are what admin audit checks. --new-users makes fresh ones.`,
+    'Rehearsal users are reused: the users a rehearsal makes ("Rehearsal fan …") are remembered per API in rehearsal-users.json next to the session file, and later rehearsals reuse them (topped up to --balance) on any show they have not bought seats of, so the users table does not grow by N each run. Users are never deleted: their ledgers and tickets are what admin audit checks. --new-users makes fresh ones.',
   );
 }
 

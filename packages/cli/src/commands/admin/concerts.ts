@@ -27,25 +27,31 @@ export function register(admin: Command): void {
       .option('--title <title>', 'the new title')
       .option('--venue <venue>', 'the new venue')
       .action(act(adminRenameConcertCommand)),
-    [['concert --admin-key $KEY admin concerts rename 1 --title "Aurora Live in Seoul (added date)"', 'retitle concert 1']],
+    [['concert --admin-key $KEY admin concerts rename 1 \\\n--title "Aurora Live in Seoul (added date)"', 'retitle concert 1']],
   );
   man(
     concerts
       .command('create')
-      .description("Create a concert and its shows from a JSON file, checked against the core's ZCreateConcertInput first;\nevery problem names its field (schedules[0].tiers[1].price).")
+      .description("Create a concert and its shows from a JSON file. The file is checked against the core's ZCreateConcertInput first: every problem names its field (schedules[0].tiers[1].price).")
       .requiredOption('--file <path>', 'the concert, as JSON')
       .action(act((ctx, o: { file: string }) => adminCreateConcertCommand(ctx, o.file))),
     [['concert --admin-key $KEY admin concerts create --file concert.json', 'create a concert']],
     `The file:
-{
-  "title": "Aurora Live in Seoul",
-  "venue": "Olympic Hall",
-  "schedules": [
-    { "startsAt": "2026-12-24T19:00:00+09:00", "bookingOpensAt": "2026-12-01T10:00:00+09:00", "seatCount": 50,
-      "tiers": [ { "grade": "VIP", "price": 150000, "fromSeat": 1, "toSeat": 10 },
-                 { "grade": "R", "price": 100000, "fromSeat": 11, "toSeat": 50 } ] }
-  ]
-}
+  {
+    "title": "Aurora Live in Seoul",
+    "venue": "Olympic Hall",
+    "schedules": [
+      {
+        "startsAt": "2026-12-24T19:00:00+09:00",
+        "bookingOpensAt": "2026-12-01T10:00:00+09:00",
+        "seatCount": 50,
+        "tiers": [
+          { "grade": "VIP", "price": 150000, "fromSeat": 1, "toSeat": 10 },
+          { "grade": "R", "price": 100000, "fromSeat": 11, "toSeat": 50 }
+        ]
+      }
+    ]
+  }
 Tiers must cover every seat exactly once; without tiers every seat is grade R at ₩100,000.`,
   );
 }

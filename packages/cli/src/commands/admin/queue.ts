@@ -30,9 +30,9 @@ export function register(admin: Command): void {
       .option('--open-now', 'remove the opening time: the line opens now (a pre-queue is shuffled ahead of later arrivals)')
       .action(act(adminQueueConfigCommand)),
     [
-      ['concert --admin-key $KEY admin queue config 1 --max-active 50 --active-ttl 300', 'a narrower, quicker gate'],
+      ['concert --admin-key $KEY admin queue config 1 --max-active 50 \\\n--active-ttl 300', 'a narrower, quicker gate'],
       ['concert --admin-key $KEY admin queue config 1 --pause', 'hold everyone where they are'],
-      ['concert --admin-key $KEY admin queue config 1 --opens-at 2026-12-24T20:00:00+09:00', 'a pre-queue until 8 pm in Seoul'],
+      ['concert --admin-key $KEY admin queue config 1 \\\n--opens-at 2026-12-24T20:00:00+09:00', 'a pre-queue until 8 pm in Seoul'],
     ],
   );
 }

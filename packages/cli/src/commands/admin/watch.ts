@@ -3,7 +3,7 @@ import { count, id } from '../../args.ts';
 import { act, man } from '../../command.ts';
 import { type Ctx, sleep } from '../../context.ts';
 import { Interrupted } from '../../errors.ts';
-import { type Colors, duration, localTime } from '../../format.ts';
+import { type Colors, displayWidth, duration, fitWidth, localTime } from '../../format.ts';
 import type { SaleWatch } from '../../types.ts';
 
 export function register(admin: Command): void {
@@ -11,14 +11,14 @@ export function register(admin: Command): void {
     admin
       .command('watch')
       .description(
-        "A live view of a sale: the line (waiting, pre-queued, active, its state), admissions per minute as a\nsparkline, the ETA at the back of the line, seats available/held/sold per show and holds about to lapse.\nRedraws in place every second; q or Ctrl-C quits. With --json, one JSON line per second instead.",
+        "A live view of a sale: the line (waiting, pre-queued, active, its state), admissions per minute as a sparkline, the ETA at the back of the line, seats available/held/sold per show and holds about to lapse. Redraws in place every second, at the terminal's width; q or Ctrl-C quits. With --json, one JSON line per second instead.",
       )
       .argument('<concertId>', 'the concert', id('concertId'))
       .option('--count <n>', 'stop after n refreshes', count('--count'))
       .action(act(adminWatchCommand)),
     [
       ['concert --admin-key $KEY admin watch 1', 'watch the sale of concert 1'],
-      ["concert --admin-key $KEY --json admin watch 1 | jq -c '{state: .line.state, waiting: .line.waiting}'", 'a line a second for a script'],
+      ["concert --admin-key $KEY --json admin watch 1 \\\n| jq -c '{state: .line.state, waiting: .line.waiting}'", 'a line a second for a script'],
     ],
   );
 }
@@ -62,8 +62,9 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
       const snapshot = await ctx.client.admin.watch.query({ concertId });
       refreshes++;
       if (ctx.json) stdout.write(`${JSON.stringify(snapshot)}\n`);
-      else if (screen) stdout.write(`\x1b[H${renderWatch(ctx.c, snapshot, { columns: stdout.columns ?? 100 }).replace(/\n/g, '\x1b[K\n')}\x1b[K\n\x1b[J`);
-      else stdout.write(`${renderWatch(ctx.c, snapshot, { columns: 100 })}\n\n`);
+      // The terminal's width is read at every frame, so a resized terminal gets the next frame at its size.
+      else if (screen) stdout.write(`\x1b[H${renderWatch(ctx.c, snapshot, { columns: stdout.columns || 80 }).replace(/\n/g, '\x1b[K\n')}\x1b[K\n\x1b[J`);
+      else stdout.write(`${renderWatch(ctx.c, snapshot, { columns: 80 })}\n\n`);
       if (opts.count !== undefined && refreshes >= opts.count) break;
       await sleep(Math.max(0, REFRESH_MS - (Date.now() - started)), quit.signal).catch(() => {});
     }
@@ -99,33 +100,73 @@ const STATE_TEXT: Record<SaleWatch['line']['state'], string> = {
   SOLD_OUT: 'SOLD OUT',
 };
 
+/** The column where every row's values start, under its label. */
+const INDENT = 11;
+
+const label = (text: string) => text + ' '.repeat(Math.max(1, INDENT - displayWidth(text)));
+
+/**
+ * `head` (a label) then `parts` joined by ` · `; where a row would pass `width`, the next part starts
+ * a row of its own under the values' column, so nothing is lost on a narrow terminal.
+ */
+function flow(head: string, parts: string[], width: number): string[] {
+  const rows: string[] = [];
+  let row = '';
+  for (const part of parts) {
+    if (row && INDENT + displayWidth(`${row} · ${part}`) > width) {
+      rows.push(row);
+      row = part;
+    } else row = row ? `${row} · ${part}` : part;
+  }
+  rows.push(row);
+  return rows.map((r, i) => fitWidth(`${i === 0 ? label(head) : ' '.repeat(INDENT)}${r}`, width));
+}
+
+/**
+ * One screen of the sale, every row within `columns - 1` cells: a row that reaches the last column
+ * leaves the cursor waiting to wrap, and the clear-to-end-of-line after it would erase that cell.
+ * Rows that do not fit are reflowed (the line's numbers) or, as a last resort, cut with `…`.
+ */
 export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number }): string {
+  const width = Math.max(20, opts.columns - 1);
   const l = w.line;
   const now = w.at;
   const stateColor = l.state === 'OPEN' ? c.green : l.state === 'SOLD_OUT' ? c.red : c.yellow;
   const perMinute = l.admissionsPerMinute;
   const current = perMinute[perMinute.length - 1] ?? 0;
-  const width = Math.max(10, Math.min(perMinute.length, opts.columns - 40));
+  // Room for the sparkline and its `120/min now` beside it.
+  const bars = Math.max(10, Math.min(perMinute.length, width - INDENT - 13));
+  const clock = c.dim(`   ${localTime(now, { seconds: true, weekday: false })} · q quits`);
+  const title = fitWidth(`${c.bold(`Concert ${w.concertId}`)} · ${w.title}`, Math.max(20, width - displayWidth(clock)));
+  const opens = l.opensAt
+    ? [`opens ${localTime(l.opensAt, { seconds: true, weekday: false })}${l.opensAt > now ? ` (in ${duration(l.opensAt.getTime() - now.getTime())})` : ''}`]
+    : [];
   const lines = [
-    `${c.bold(`Concert ${w.concertId}`)} · ${w.title}`.slice(0, Math.max(20, opts.columns - 30)) + c.dim(`   ${localTime(now, { seconds: true, weekday: false })} · q quits`),
+    fitWidth(title + clock, width),
     '',
-    `${c.bold('Line')}       ${stateColor(STATE_TEXT[l.state])}${l.opensAt ? ` · opens ${localTime(l.opensAt, { seconds: true, weekday: false })}${l.opensAt > now ? ` (in ${duration(l.opensAt.getTime() - now.getTime())})` : ''}` : ''}`,
-    `           waiting ${c.bold(String(l.waiting))} · pre-queued ${c.bold(String(l.preQueued))} · active ${c.bold(`${l.active}/${l.maxActive}`)} · dropped idle ${l.droppedIdleTotal}`,
-    `           ETA at the back ${l.etaBackSeconds === null ? c.dim('–') : c.bold(`~${duration(l.etaBackSeconds * 1000)}`)}`,
-    `${c.bold('Admitted')}   ${c.cyan(sparkline(perMinute.slice(-width)))} ${Math.round(current)}/min now · ${l.admittedLastMinute} in the last minute · ${l.admittedTotal} in all`,
-    c.dim(`           (per minute, ${width * 10} s back, 10 s a bar)`),
+    ...flow(c.bold('Line'), [stateColor(STATE_TEXT[l.state]), ...opens], width),
+    ...flow('', [`waiting ${c.bold(String(l.waiting))}`, `pre-queued ${c.bold(String(l.preQueued))}`, `active ${c.bold(`${l.active}/${l.maxActive}`)}`, `dropped idle ${l.droppedIdleTotal}`], width),
+    ...flow('', [`ETA at the back ${l.etaBackSeconds === null ? c.dim('–') : c.bold(`~${duration(l.etaBackSeconds * 1000)}`)}`], width),
+    ...flow(
+      c.bold('Admitted'),
+      [`${c.cyan(sparkline(perMinute.slice(-bars)))} ${Math.round(current)}/min now`, `${l.admittedLastMinute} in the last minute`, `${l.admittedTotal} in all`],
+      width,
+    ),
+    fitWidth(c.dim(`${' '.repeat(INDENT)}(per minute, ${bars * 10} s back, 10 s a bar)`), width),
     '',
-    c.bold('Shows      starts             available   held   sold   lapsing ≤60s   next lapse'),
   ];
-  if (w.shows.length === 0) lines.push(c.dim('           no show to come'));
+  // starts 16, available 11, held 7, sold 7, lapsing 14, then the next lapse: 78 cells with the label.
+  const row = (starts: string, a: string, h: string, s: string, lapsing: string, lapse: string, paint: (x: string) => string = (x) => x) =>
+    `${starts.padEnd(16)}${a.padStart(11)}${h.padStart(7)}${s.padStart(7)}${paint(lapsing.padStart(14))}${lapse ? `  ${lapse}` : ''}`;
+  lines.push(fitWidth(c.bold(`${label('Shows')}${row('starts', 'available', 'held', 'sold', `lapsing ≤${w.lapsingWithinSeconds}s`, 'next lapse')}`), width));
+  if (w.shows.length === 0) lines.push(c.dim(`${' '.repeat(INDENT)}no show to come`));
   for (const s of w.shows) {
     const lapse = s.nextLapse ? `in ${duration(s.nextLapse.getTime() - now.getTime())}` : '–';
-    lines.push(
-      `           ${localTime(s.startsAt, { weekday: false }).padEnd(18)} ${String(s.available).padStart(9)} ${String(s.held).padStart(6)} ${String(s.sold).padStart(6)} ${(s.lapsingSoon > 0 ? c.yellow(String(s.lapsingSoon).padStart(14)) : String(s.lapsingSoon).padStart(14))}   ${lapse}`,
-    );
+    const paint = s.lapsingSoon > 0 ? c.yellow : undefined;
+    lines.push(fitWidth(`${' '.repeat(INDENT)}${row(localTime(s.startsAt, { weekday: false }), String(s.available), String(s.held), String(s.sold), String(s.lapsingSoon), lapse, paint)}`, width));
   }
   const totals = w.shows.reduce((t, s) => ({ a: t.a + s.available, h: t.h + s.held, s: t.s + s.sold, l: t.l + s.lapsingSoon }), { a: 0, h: 0, s: 0, l: 0 });
-  if (w.shows.length > 1) lines.push(c.dim(`           ${'all shows'.padEnd(18)} ${String(totals.a).padStart(9)} ${String(totals.h).padStart(6)} ${String(totals.s).padStart(6)} ${String(totals.l).padStart(14)}`));
-  if (totals.l > 0) lines.push('', c.yellow(`${totals.l} held seat(s) lapse within ${w.lapsingWithinSeconds} s and come back on sale.`));
+  if (w.shows.length > 1) lines.push(fitWidth(c.dim(`${' '.repeat(INDENT)}${row('all shows', String(totals.a), String(totals.h), String(totals.s), String(totals.l), '')}`), width));
+  if (totals.l > 0) lines.push('', fitWidth(c.yellow(`${totals.l} held seat(s) lapse within ${w.lapsingWithinSeconds} s and come back on sale.`), width));
   return lines.join('\n');
 }

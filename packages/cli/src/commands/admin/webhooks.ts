@@ -21,10 +21,10 @@ export function register(admin: Command): void {
       .option('--description <text>', 'a note for operators')
       .action(act(adminWebhooksAddCommand)),
     [
-      ['concert --admin-key $KEY admin webhooks add https://crm.example.com/hooks --events payment.completed,reservation.refunded', 'send payments and refunds'],
-      ['concert --admin-key $KEY admin webhooks add http://127.0.0.1:8080/hooks --events all', 'everything, to a local receiver (development)'],
+      ['concert --admin-key $KEY admin webhooks add https://crm.example.com/hooks \\\n--events payment.completed,reservation.refunded', 'send payments and refunds'],
+      ['concert --admin-key $KEY admin webhooks add http://127.0.0.1:8080/hooks \\\n--events all', 'everything, to a local receiver (development)'],
     ],
-    'Event types: reservation.held reservation.expired reservation.cancelled payment.completed reservation.refunded\nschedule.cancelled waitlist.offered concert.sold_out. Requests are signed per Standard Webhooks (see docs/webhooks.md).',
+    'Event types: reservation.held reservation.expired reservation.cancelled payment.completed reservation.refunded schedule.cancelled waitlist.offered concert.sold_out. Requests are signed per Standard Webhooks (see docs/webhooks.md).',
   );
   man(
     webhooks.command('remove').description('Remove an endpoint; its pending deliveries stop.').argument('<webhookId>', 'the endpoint', id('webhookId')).action(act(adminWebhooksRemoveCommand)),
