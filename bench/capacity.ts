@@ -50,7 +50,7 @@ function pollsPerSecond(fans: number): { total: number; head: number; ceilingMs:
   let head = 0;
   let ceilingMs = 0;
   for (let position = 1; position <= fans; position++) {
-    const ms = pollAfter({ status: 'WAITING', position, activeUntil: null, etaMs: null, opensAt: null }, IDLE_S, 0, now);
+    const ms = pollAfter({ status: 'WAITING', position, activeUntil: null, etaMs: null, opensAt: null }, IDLE_S, 0, now, true);
     ceilingMs = Math.max(ceilingMs, ms);
     total += 1000 / ms;
     if (position <= 1000) head += 1000 / ms;

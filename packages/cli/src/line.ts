@@ -7,8 +7,9 @@ import type { QueueTicket } from './types.ts';
 // The waiting line, drawn live while `queue join --wait` and `book` wait for their turn.
 
 /**
- * The line has stopped because every seat is held (the line's state ALL_HELD): nobody is admitted
- * until a hold lapses or is released. The ticket carries no line state, but the server gives a
+ * The line has stopped because no seat is free (the line's state ALL_HELD: every seat held, or
+ * the seats of a show whose booking has not opened yet): nobody is admitted until a hold lapses
+ * or is released, or booking opens. The ticket carries no line state, but the server gives a
  * WAITING ticket no ETA only while nobody is being admitted, and a pause is flagged on its own.
  */
 export const allHeld = (t: Pick<QueueTicket, 'status' | 'paused' | 'etaSeconds'>) => t.status === 'WAITING' && !t.paused && t.etaSeconds === null;
@@ -29,11 +30,11 @@ export function liveLine(c: Colors, t: QueueTicket, startPosition: number, frame
     // No progress to show: the line stands still until a seat comes back.
     const where = `position ${c.bold(String(pos))} · ${t.aheadCount} ahead`;
     const wordings = [
-      `${c.cyan(spin)} In line for concert ${t.concertId} · ${where} · ${c.yellow('every seat is held right now; the line moves when a hold lapses or is released')}`,
-      `${c.cyan(spin)} In line for concert ${t.concertId} · ${where} · ${c.yellow('every seat is held; the line moves when a hold lapses')}`,
-      `${c.cyan(spin)} Position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${c.yellow('every seat is held; the line moves when a hold lapses')}`,
-      `${c.cyan(spin)} Position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${c.yellow('every seat held; moves when a hold lapses')}`,
-      `${c.cyan(spin)} Position ${c.bold(String(pos))} · ${c.yellow('every seat held; moves when a hold lapses')}`,
+      `${c.cyan(spin)} In line for concert ${t.concertId} · ${where} · ${c.yellow('no seat is free right now (all held, or booking not open yet); the line moves when one frees up')}`,
+      `${c.cyan(spin)} In line for concert ${t.concertId} · ${where} · ${c.yellow('no seat free (held or not on sale yet); moves when one frees up')}`,
+      `${c.cyan(spin)} Position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${c.yellow('no seat free now (held or not on sale yet)')}`,
+      `${c.cyan(spin)} Position ${c.bold(String(pos))} · ${c.yellow('no seat free now (held or not on sale yet)')}`,
+      `${c.cyan(spin)} Position ${c.bold(String(pos))} · ${c.yellow('no seat free now')}`,
     ];
     return wordings.find((w) => displayWidth(w) <= width) ?? wordings.at(-1)!;
   }

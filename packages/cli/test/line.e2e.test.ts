@@ -32,17 +32,17 @@ describe('a line that stops says why', () => {
     const joined = await concert(['--user', b, 'queue', 'join', concertId], cli.env);
     expect(joined.code, joined.stderr).toBe(0);
     expect(joined.stdout).toMatch(/status\s+WAITING/);
-    expect(joined.stdout).toMatch(/eta\s+none for now: every seat is held/);
-    expect(joined.stdout).toContain('The line moves again when a hold lapses or is released; your place is kept.');
+    expect(joined.stdout).toMatch(/eta\s+none for now: no seat is free \(all held, or booking not open yet\)/);
+    expect(joined.stdout).toContain('The line moves again when a seat frees up (a hold lapses or is released) or booking opens; your place is kept.');
     expect(joined.stdout).not.toContain('unknown');
 
     const waiting = concertLive(['--user', b, 'queue', 'join', concertId, '--wait'], cli.env);
-    await waiting.waitForStderr(/every seat is held/);
+    await waiting.waitForStderr(/no seat is free right now/);
     expect((await concert(['--user', a, 'cancel', hold.json().reservationId], cli.env)).code).toBe(0);
     const done = await waiting.done;
     expect(done.code, done.stderr).toBe(0);
     // Without a terminal, a line per change: the reason the line stood still, then the turn.
-    expect(done.stderr.split('\n')[0]).toBe(`In line for concert ${concertId} · position 1 · 0 ahead · every seat is held right now; the line moves when a hold lapses or is released`);
+    expect(done.stderr.split('\n')[0]).toBe(`In line for concert ${concertId} · position 1 · 0 ahead · no seat is free right now (all held, or booking not open yet); the line moves when one frees up`);
     expect(done.stdout).toMatch(/status\s+ACTIVE/);
   });
 

@@ -345,22 +345,22 @@ describe('the waiting room tells the fan why, and when to ask again', () => {
     expect(describeError(limited, { concertId: 7 }).hint).toBe('Asked too soon: try again in 30 s');
   });
 
-  it('a line that stands still because every seat is held says so, in the ticket and in the live line at 80 columns', () => {
+  it('a line that stands still because no seat is free (all held, or not on sale yet) says so, in the ticket and in the live line at 80 columns', () => {
     const held = fanTicket({ etaSeconds: null });
     const text = renderTicket(ctxAt(at), plain, held);
-    expect(text).toMatch(/eta +none for now: every seat is held \(or not on sale yet\)/);
-    expect(text).toContain('The line moves again when a hold lapses or is released; your place is kept.');
+    expect(text).toMatch(/eta +none for now: no seat is free \(all held, or booking not open yet\)/);
+    expect(text).toContain('The line moves again when a seat frees up (a hold lapses or is released) or booking opens; your place is kept.');
     expect(text).not.toContain('unknown');
     // The live line: the reason first, shortened rather than cut at 80 columns (79 cells drawn).
     const colours = colorsFor({ isTTY: true }, {});
     const wide = stripAnsi(liveLine(colours, held, 3, 0, at));
-    expect(wide).toBe('⠋ In line for concert 7 · position 3 · 2 ahead · every seat is held right now; the line moves when a hold lapses or is released');
+    expect(wide).toBe('⠋ In line for concert 7 · position 3 · 2 ahead · no seat is free right now (all held, or booking not open yet); the line moves when one frees up');
     const at80 = liveLine(colours, held, 3, 0, at, 79);
     expect(displayWidth(at80)).toBeLessThanOrEqual(79);
-    expect(stripAnsi(at80)).toBe('⠋ Position 3 · 2 ahead · every seat is held; the line moves when a hold lapses');
+    expect(stripAnsi(at80)).toBe('⠋ Position 3 · 2 ahead · no seat free now (held or not on sale yet)');
     const far = liveLine(colours, fanTicket({ etaSeconds: null, position: 12345, aheadCount: 12344 }), 12345, 0, at, 79);
     expect(displayWidth(far)).toBeLessThanOrEqual(79);
-    expect(stripAnsi(far)).toContain('every seat held; moves when a hold lapses');
+    expect(stripAnsi(far)).toContain('no seat free now (held or not on sale yet)');
     // Neither paused nor held: the ETA as before.
     expect(stripAnsi(liveLine(colours, fanTicket({}), 3, 0, at))).toContain('ETA ~40s');
     expect(stripAnsi(liveLine(colours, fanTicket({ etaSeconds: null, paused: true }), 3, 0, at))).toContain('sale paused by the organiser');
@@ -380,7 +380,7 @@ describe('the waiting room tells the fan why, and when to ask again', () => {
       rmSync(dir, { recursive: true, force: true });
     }
     expect(err.split('\n').filter(Boolean)).toEqual([
-      'In line for concert 7 · position 3 · 2 ahead · every seat is held right now; the line moves when a hold lapses or is released',
+      'In line for concert 7 · position 3 · 2 ahead · no seat is free right now (all held, or booking not open yet); the line moves when one frees up',
       'In line for concert 7 · position 3 · 2 ahead · ETA ~40s  ░░░░░░░░░░░░░░░░░░░░ 0%',
     ]);
   });

@@ -11,7 +11,7 @@ export function register(program: Command): void {
     program
       .command('hold')
       .description(
-        'Hold 1 to 4 seats of a show, all of them or none, for a few minutes: HOLD_TTL_SECONDS on the server, 300 seconds (5 minutes) by default. Pay before the hold lapses; then its seats are free again. Needs an ACTIVE place in the waiting room.',
+        'Hold 1 to 4 seats of a show, all of them or none, for a few minutes: HOLD_TTL_SECONDS on the server, 300 seconds (5 minutes) by default. Pay before the hold lapses, or its seats go back on sale. Needs an ACTIVE place in the waiting room.',
       )
       .argument('<scheduleId>', 'the show', id('scheduleId'))
       .argument('<seat...>', 'seat numbers, separated by spaces or commas', seats)

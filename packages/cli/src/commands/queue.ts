@@ -96,7 +96,7 @@ export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket): string {
       t.paused
         ? c.yellow('none while the sale is paused: the organiser stopped admitting for now; your place is kept')
         : allHeld(t)
-          ? c.yellow('none for now: every seat is held (or not on sale yet)')
+          ? c.yellow('none for now: no seat is free (all held, or booking not open yet)')
           : `about ${duration(t.etaSeconds! * 1000)}`,
     ]);
   }
@@ -110,7 +110,7 @@ export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket): string {
     t.status === 'ACTIVE'
       ? c.green(`You're in. Pick a show: concert schedules ${t.concertId}`)
       : inLine(t)
-        ? `${allHeld(t) ? 'The line moves again when a hold lapses or is released; your place is kept.\n' : ''}Wait for your turn: concert queue join ${t.concertId} --wait`
+        ? `${allHeld(t) ? 'The line moves again when a seat frees up (a hold lapses or is released) or booking opens; your place is kept.\n' : ''}Wait for your turn: concert queue join ${t.concertId} --wait`
         : t.status === 'SOLD_OUT'
           ? `${c.red(`Concert ${t.concertId} is sold out: no seat is available or held.`)}\n${soldOutAdvice(t, now)}`
           : `Join again: concert queue join ${t.concertId}`;

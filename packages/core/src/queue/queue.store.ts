@@ -425,7 +425,7 @@ export function pollAfter(
   idleTimeoutSeconds: number,
   jitter: number,
   now: number,
-  learnt = true,
+  learnt: boolean,
 ): number {
   if (s.status === 'EXPIRED' || s.status === 'SOLD_OUT') return 60_000;
   if (s.status === 'ACTIVE') return Math.max(1_000, Math.min(30_000, Math.floor(((s.activeUntil ?? now) - now) / 2)));
