@@ -103,6 +103,9 @@ const STATE_TEXT: Record<SaleWatch['line']['state'], string> = {
 /** The column where every row's values start, under its label. */
 const INDENT = 11;
 
+/** The values' column with nothing under a label. */
+const UNDER = ' '.repeat(INDENT);
+
 const label = (text: string) => text + ' '.repeat(Math.max(1, INDENT - displayWidth(text)));
 
 /**
@@ -119,7 +122,7 @@ function flow(head: string, parts: string[], width: number): string[] {
     } else row = row ? `${row} · ${part}` : part;
   }
   rows.push(row);
-  return rows.map((r, i) => fitWidth(`${i === 0 ? label(head) : ' '.repeat(INDENT)}${r}`, width));
+  return rows.map((r, i) => fitWidth(`${i === 0 ? label(head) : UNDER}${r}`, width));
 }
 
 /**
@@ -152,21 +155,21 @@ export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number }):
       [`${c.cyan(sparkline(perMinute.slice(-bars)))} ${Math.round(current)}/min now`, `${l.admittedLastMinute} in the last minute`, `${l.admittedTotal} in all`],
       width,
     ),
-    fitWidth(c.dim(`${' '.repeat(INDENT)}(per minute, ${bars * 10} s back, 10 s a bar)`), width),
+    fitWidth(c.dim(`${UNDER}(per minute, ${bars * 10} s back, 10 s a bar)`), width),
     '',
   ];
   // starts 16, available 11, held 7, sold 7, lapsing 14, then the next lapse: 78 cells with the label.
   const row = (starts: string, a: string, h: string, s: string, lapsing: string, lapse: string, paint: (x: string) => string = (x) => x) =>
     `${starts.padEnd(16)}${a.padStart(11)}${h.padStart(7)}${s.padStart(7)}${paint(lapsing.padStart(14))}${lapse ? `  ${lapse}` : ''}`;
   lines.push(fitWidth(c.bold(`${label('Shows')}${row('starts', 'available', 'held', 'sold', `lapsing ≤${w.lapsingWithinSeconds}s`, 'next lapse')}`), width));
-  if (w.shows.length === 0) lines.push(c.dim(`${' '.repeat(INDENT)}no show to come`));
+  if (w.shows.length === 0) lines.push(c.dim(`${UNDER}no show to come`));
   for (const s of w.shows) {
     const lapse = s.nextLapse ? `in ${duration(s.nextLapse.getTime() - now.getTime())}` : '–';
     const paint = s.lapsingSoon > 0 ? c.yellow : undefined;
-    lines.push(fitWidth(`${' '.repeat(INDENT)}${row(localTime(s.startsAt, { weekday: false }), String(s.available), String(s.held), String(s.sold), String(s.lapsingSoon), lapse, paint)}`, width));
+    lines.push(fitWidth(`${UNDER}${row(localTime(s.startsAt, { weekday: false }), String(s.available), String(s.held), String(s.sold), String(s.lapsingSoon), lapse, paint)}`, width));
   }
   const totals = w.shows.reduce((t, s) => ({ a: t.a + s.available, h: t.h + s.held, s: t.s + s.sold, l: t.l + s.lapsingSoon }), { a: 0, h: 0, s: 0, l: 0 });
-  if (w.shows.length > 1) lines.push(fitWidth(c.dim(`${' '.repeat(INDENT)}${row('all shows', String(totals.a), String(totals.h), String(totals.s), String(totals.l), '')}`), width));
+  if (w.shows.length > 1) lines.push(fitWidth(c.dim(`${UNDER}${row('all shows', String(totals.a), String(totals.h), String(totals.s), String(totals.l), '')}`), width));
   if (totals.l > 0) lines.push('', fitWidth(c.yellow(`${totals.l} held seat(s) lapse within ${w.lapsingWithinSeconds} s and come back on sale.`), width));
   return lines.join('\n');
 }
