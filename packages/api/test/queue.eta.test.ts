@@ -20,8 +20,10 @@ import { makeFans, median, redisEnv, retries, retrying, sleep } from './queue.sh
  * admissions in the last minute) is replayed on the same runs from the admissions the test saw.
  */
 const MAX_ACTIVE = 10;
+/** The processes' activeTtlSeconds; a line may be configured with another (the default, 600 s, below). */
 const TTL_SECONDS = 6;
 const PHASE_MS = 20_000;
+const PHASES = ['first 20 s after opening', 'steady', 'first 20 s after resume'];
 const BANDS: Array<[number, number]> = [
   [1, 10],
   [11, 50],
@@ -62,10 +64,14 @@ describe('etaSeconds against the real waits, on two API processes', () => {
    * 1000 / `perSecond` ms until `arrivalsForMs`; `during` runs alongside (an operator). Every fan
    * polls until admitted; returns them all and when the line opened.
    */
-  async function sale(users: number[], o: { opensInMs?: number; first: number; perSecond: number; arrivalsForMs: number; during?: (openedAt: number, concertId: number) => Promise<void> }) {
+  async function sale(
+    users: number[],
+    o: { opensInMs?: number; first: number; perSecond: number; arrivalsForMs: number; ttlSeconds: number; walkAway: number; during?: (openedAt: number, concertId: number) => Promise<void> },
+  ) {
     const urls = apis.map((a) => a.url);
     const { concertId, scheduleId } = await seedSale(urls[0]!, { users: 0, seatCount: 1000 });
     const ops = admin(urls[1]!);
+    if (o.ttlSeconds !== TTL_SECONDS) await ops.admin.queue.configure.mutate({ concertId, activeTtlSeconds: o.ttlSeconds });
     const openedAt = Date.now() + (o.opensInMs ?? 0);
     if (o.opensInMs) await ops.admin.queue.configure.mutate({ concertId, opensAt: new Date(openedAt) });
     const admissions: number[] = [];
@@ -90,16 +96,16 @@ describe('etaSeconds against the real waits, on two API processes', () => {
         sent = Date.now();
         t = await retrying(() => polling.queue.status.query({}));
       }
-      record.admittedAt = t.activeUntil!.getTime() - TTL_SECONDS * 1000;
+      record.admittedAt = t.activeUntil!.getTime() - o.ttlSeconds * 1000;
       admissions.push(record.admittedAt);
-      // Uneven sessions: a quarter walk away (their slot lapses at the TTL); the rest think for
-      // 0.5–2 s, then 60% of them pick a seat and pay (a payment spends the token) and 40% give up
-      // and leave the line.
+      // Uneven sessions: some walk away (`walkAway`: their slot lapses at the TTL); the rest think
+      // for 0.5–2 s, then 60% of them pick a seat and pay (a payment spends the token) and 40%
+      // give up and leave the line.
       const r = Math.random();
-      if (r < 0.25) return;
+      if (r < o.walkAway) return;
       await sleep(500 + Math.random() * 1_500);
       const fanOn = client(urls[i % 2]!, { userId, queueToken: t.token }, { batch: false });
-      if (r < 0.55) {
+      if (r < o.walkAway + 0.4 * (1 - o.walkAway)) {
         await retrying(() => fanOn.queue.leave.mutate({}));
         return;
       }
@@ -126,15 +132,20 @@ describe('etaSeconds against the real waits, on two API processes', () => {
     return { fans, openedAt, admitted: admissions.length, concertId };
   }
 
-  // Real time on a shared machine: the figures move by several points between runs (load 5–20
-  // seen). The goal (20% in every phase) is printed and reported; the asserts keep honest headroom
-  // over the figures seen so that a loaded machine does not fail a correct estimator.
-  it('is far more honest than the old estimator in every phase, and prints the error by distance from the head', { timeout: 240_000 }, async () => {
-    const users = await makeFans(apis[0]!.url, 320);
+  /**
+   * Two sales at once, as above, on lines with `ttlSeconds`, `walkAway` of the fans letting their
+   * slot lapse and `perSecond` arrivals on the line that opens (enough to keep a line standing
+   * after its first 20 s); prints the error per phase and distance and returns it.
+   */
+  async function measure(o: { ttlSeconds: number; walkAway: number; perSecond: number }) {
+    const openingFans = 100 + Math.ceil((o.perSecond * 2 * PHASE_MS) / 1000);
+    const users = await makeFans(apis[0]!.url, openingFans + 170);
     const pause = { resume: 0 };
+    const line = { ttlSeconds: o.ttlSeconds, walkAway: o.walkAway };
     const [opening, resumed] = await Promise.all([
-      sale(users.slice(0, 150), { opensInMs: 4_000, first: 100, perSecond: 1, arrivalsForMs: 2 * PHASE_MS }),
-      sale(users.slice(150), {
+      sale(users.slice(0, openingFans), { ...line, opensInMs: 4_000, first: 100, perSecond: o.perSecond, arrivalsForMs: 2 * PHASE_MS }),
+      sale(users.slice(openingFans), {
+        ...line,
         first: 100,
         perSecond: 1.5,
         arrivalsForMs: 42_000,
@@ -175,7 +186,7 @@ describe('etaSeconds against the real waits, on two API processes', () => {
     const pct = (x: number) => (Number.isNaN(x) ? '   –' : `${Math.round(x * 100)}%`.padStart(4));
     const rows = [...errors.entries()].sort(([a], [b]) => a.localeCompare(b));
     console.log(
-      `ETA median absolute error (|told − real| ÷ real), and the median signed error (told − real) ÷ real of the new one; ${opening.admitted} + ${resumed.admitted} admitted, maxActive ${MAX_ACTIVE}, ${retries.count} polls retried after a 503:\n` +
+      `ETA median absolute error (|told − real| ÷ real), and the median signed error (told − real) ÷ real of the new one; activeTtlSeconds ${o.ttlSeconds}, ${Math.round(o.walkAway * 100)}% walk away; ${opening.admitted} + ${resumed.admitted} admitted, maxActive ${MAX_ACTIVE}, ${retries.count} polls retried after a 503:\n` +
         rows
           .map(([k, e]) => `  ${k.padEnd(44)} before ${pct(median(e.before))}  after ${pct(median(e.after))}  bias ${pct(median(e.signed))}  (n=${e.after.length})`)
           .join('\n'),
@@ -185,7 +196,27 @@ describe('etaSeconds against the real waits, on two API processes', () => {
       const m = median(errors.get(`${phase} · all`)?.after ?? []);
       return `  ${phase.padEnd(26)} ${pct(m)} ${m <= 0.2 ? 'meets' : 'misses'} the 20% goal`;
     };
-    console.log(`ETA goal (median ≤ 20% in every phase):\n${['first 20 s after opening', 'steady', 'first 20 s after resume'].map(goal).join('\n')}`);
+    console.log(`ETA goal (median ≤ 20% in every phase), activeTtlSeconds ${o.ttlSeconds}:\n${PHASES.map(goal).join('\n')}`);
+    return rows;
+  }
+
+  /** At most half the old per-minute estimator's error and 45% in every phase, 65% at any distance with 30 predictions. */
+  function expectHonest(rows: Array<[string, { after: number[]; before: number[] }]>) {
+    const errors = new Map(rows);
+    for (const phase of PHASES) {
+      const e = errors.get(`${phase} · all`);
+      expect(e?.after.length ?? 0, phase).toBeGreaterThan(30);
+      expect(median(e!.after), phase).toBeLessThanOrEqual(median(e!.before) / 2);
+      expect(median(e!.after), phase).toBeLessThanOrEqual(0.45);
+    }
+    for (const [k, e] of rows) if (e.after.length >= 30) expect(median(e.after), k).toBeLessThanOrEqual(0.65);
+  }
+
+  // Real time on a shared machine: the figures move by several points between runs (load 5–20
+  // seen). The goal (20% in every phase) is printed and reported; the asserts keep honest headroom
+  // over the figures seen so that a loaded machine does not fail a correct estimator.
+  it('is far more honest than the old estimator in every phase, and prints the error by distance from the head', { timeout: 240_000 }, async () => {
+    const rows = await measure({ ttlSeconds: TTL_SECONDS, walkAway: 0.25, perSecond: 1 });
 
     // Seen on this shared 2-core machine (load 3.6–9, four runs beside a core-long sha256sum),
     // nine runs: opening 26%, 21%, 17%, 12%, 16%, 14%, 12%, 19%, 22%; resume 31%, 19%, 8%, 15%,
@@ -196,12 +227,15 @@ describe('etaSeconds against the real waits, on two API processes', () => {
     // The goal misses are printed, not hidden; the asserts are what a loaded machine did not
     // break and a broken estimator would: at most half the old estimator's error and 45% in
     // every phase, 65% at any distance with 30 predictions.
-    for (const phase of ['first 20 s after opening', 'steady', 'first 20 s after resume']) {
-      const e = errors.get(`${phase} · all`);
-      expect(e?.after.length ?? 0, phase).toBeGreaterThan(30);
-      expect(median(e!.after), phase).toBeLessThanOrEqual(median(e!.before) / 2);
-      expect(median(e!.after), phase).toBeLessThanOrEqual(0.45);
-    }
-    for (const [k, e] of rows) if (e.after.length >= 30) expect(median(e.after), k).toBeLessThanOrEqual(0.65);
+    expectHonest(rows);
+  });
+
+  // The product's default TTL (600 s) with fans who go in seconds: the life table and the curve
+  // were laid out in fractions of the TTL (the second bucket spanned 1.0–4.2 s) and the prior
+  // spread its guess up to it, so every phase was told several times too long (before the change,
+  // one run: 529% at the opening, 100% after the resume, 72% steady; 6 s TTL above: 16–19%).
+  // Nobody walks away here: a lapse would take ten minutes.
+  it('stays honest at the default activeTtlSeconds (600 s), with fans who go in seconds', { timeout: 240_000 }, async () => {
+    expectHonest(await measure({ ttlSeconds: 600, walkAway: 0, perSecond: 4 }));
   });
 });

@@ -7,6 +7,7 @@ import {
   type EnterResult,
   ETA_CURVE_MS,
   ETA_SAMPLE,
+  SOLD_OUT_POLL_MS,
   type EtaCurve,
   etaCurve,
   type GateState,
@@ -143,7 +144,7 @@ export class MemoryQueueStore implements QueueStore {
       if (a.until <= now && n++ < CLEANUP_BATCH) this.drop(l, t, now, s.activeTtlSeconds * 1000);
     }
     const cutoff = now - s.idleTimeoutSeconds * 1000;
-    if (state !== 'SOLD_OUT' && l.reopenedAt <= cutoff) {
+    if (state !== 'SOLD_OUT' && l.reopenedAt + SOLD_OUT_POLL_MS <= cutoff) {
       n = 0;
       for (const [t, w] of l.waiting) {
         if (w.seen <= cutoff && n++ < CLEANUP_BATCH) {
@@ -229,7 +230,7 @@ export class MemoryQueueStore implements QueueStore {
       }
     }
     const st = { status, position, activeUntil: a ? a.until : null, etaMs, opensAt: s.opensAt };
-    const pollAfterMs = pollAfter(st, s.idleTimeoutSeconds, jitter, now, etaLearnt(l.eta.departed, s.maxActive));
+    const pollAfterMs = pollAfter(st, s.idleTimeoutSeconds, jitter, now, etaLearnt(l.eta.curve?.dep ?? 0, s.maxActive));
     if (status === 'WAITING' || status === 'PRE_QUEUE') l.slots.set(tokenId, now + pollAfterMs);
     return { ...st, pollAfterMs, paused: s.paused };
   }

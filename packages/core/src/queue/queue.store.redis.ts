@@ -10,9 +10,11 @@ import {
   ETA_GRID,
   ETA_PRIOR,
   ETA_QUANTILES,
+  ETA_RATIO,
   ETA_SAMPLE,
   ETA_TERMS,
   ETA_SHIFT,
+  SOLD_OUT_POLL_MS,
   HEAD_NOTICE_MS,
   HEAD_PLACES,
   LIFE_TAU_MS,
@@ -58,10 +60,25 @@ local function settings()
          tonumber(c[3]) or tonumber(ARGV[4]), tonumber(c[4]) or tonumber(ARGV[5]), opensAt
 end
 -- The ETA (mirrors round6, lifeBucket, addLife, etaCurve and curveWaitMs in queue.store.ts).
-local B, J = ${ETA_BUCKETS}, ${ETA_GRID}
+local B, J, R = ${ETA_BUCKETS}, ${ETA_GRID}, ${ETA_RATIO}
+local LIFE_SPAN, GRID_SPAN = math.pow(R, B) - 1, math.pow(R, J) - 1
 local function round6(x) return math.floor(x * 1e6 + 0.5) / 1e6 end
-local function bucket(age, ttlMs) return math.min(B - 1, math.floor(B * math.sqrt(math.max(0, age) / ttlMs))) end
-local function edge(b, ttlMs) return ttlMs * b * b / (B * B) end
+local function edge(b, ttlMs) return ttlMs * (math.pow(R, b) - 1) / LIFE_SPAN end
+local function gridTime(j, horizon) return horizon * (math.pow(R, j) - 1) / GRID_SPAN end
+local LOG_R = math.log(R)
+local function bucket(age, ttlMs)
+  age = math.max(0, age)
+  local i = math.max(0, math.min(B - 1, math.floor(math.log(1 + age * LIFE_SPAN / ttlMs) / LOG_R)))
+  while i < B - 1 and age >= edge(i + 1, ttlMs) do i = i + 1 end
+  while i > 0 and age < edge(i, ttlMs) do i = i - 1 end
+  return i
+end
+local function gridStep(x, horizon)
+  local i = math.max(0, math.min(J - 1, math.floor(math.log(1 + x * GRID_SPAN / horizon) / LOG_R)))
+  while i < J - 1 and x >= gridTime(i + 1, horizon) do i = i + 1 end
+  while i > 0 and x < gridTime(i, horizon) do i = i - 1 end
+  return i
+end
 local function lifeTable()
   local c = redis.call('HMGET', KEYS[8], 'life', 'lifeAt')
   local life = {}
@@ -131,7 +148,7 @@ local function settle()
   end
   for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, ${CLEANUP_BATCH})) do drop(t) end
   local cutoff = now - idle * 1000
-  if st ~= 'SOLD_OUT' and tonumber(redis.call('HGET', KEYS[8], 'reopenedAt') or '0') <= cutoff then
+  if st ~= 'SOLD_OUT' and tonumber(redis.call('HGET', KEYS[8], 'reopenedAt') or '0') + ${SOLD_OUT_POLL_MS} <= cutoff then
     local idleOnes = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cutoff, 'LIMIT', 0, ${CLEANUP_BATCH})
     for _, t in ipairs(idleOnes) do drop(t) end
     if #idleOnes > 0 then redis.call('HINCRBY', KEYS[8], 'droppedIdle', #idleOnes) end
@@ -170,7 +187,7 @@ local function drawCurve(maxActive, ttlMs, dep)
   local headNotice = ${HEAD_NOTICE_MS} + late
   local d, c = {}, {}
   for b = 1, B do
-    d[b] = (life[2 * b - 1] or 0) * f + ${ETA_PRIOR} / B
+    d[b] = (life[2 * b - 1] or 0) * f
     c[b] = (life[2 * b] or 0) * f
   end
   local n = redis.call('ZCARD', KEYS[2])
@@ -199,11 +216,17 @@ local function drawCurve(maxActive, ttlMs, dep)
       starts[i], ages[i] = math.max(v + late, now), 0
     end
   end
-  local risk = 0
-  for b = 1, B do risk = risk + (d[b] + c[b]) end
+  local risk, deaths, watched = 0, ${ETA_PRIOR}, ${ETA_PRIOR} * ttlMs / 4
+  for b = 1, B do
+    risk = risk + (d[b] + c[b])
+    deaths = deaths + d[b]
+    watched = watched + (d[b] + c[b]) * (edge(b - 1, ttlMs) + edge(b, ttlMs)) / 2
+  end
+  local rate = deaths / watched
   local s = {1}
   for b = 1, B do
-    local h = math.min(1, d[b] / math.max(risk - c[b] / 2, d[b]))
+    local pace = 1 - math.exp(-rate * (edge(b, ttlMs) - edge(b - 1, ttlMs)))
+    local h = math.min(1, (d[b] + ${ETA_PRIOR} * pace) / (math.max(risk - c[b] / 2, d[b]) + ${ETA_PRIOR}))
     s[b + 1] = s[b] * (1 - h)
     risk = risk - (d[b] + c[b])
   end
@@ -221,7 +244,7 @@ local function drawCurve(maxActive, ttlMs, dep)
   local empty = math.max(0, maxActive - n)
   local grid = {}
   for j = 0, J do
-    local t = now + horizon * j * j / (J * J)
+    local t = now + gridTime(j, horizon)
     local sum = 0
     for i = 1, #tokens do
       if t >= untils[i] then sum = sum + weight
@@ -238,17 +261,19 @@ local function drawCurve(maxActive, ttlMs, dep)
   end
   local function at(t)
     if t <= now then return 0 end
-    local x = J * math.sqrt((t - now) / horizon)
-    local i = math.floor(x)
-    if i >= J then return grid[J + 1] end
-    return grid[i + 1] + (grid[i + 2] - grid[i + 1]) * (x - i)
+    local x = t - now
+    if x >= horizon then return grid[J + 1] end
+    local i = gridStep(x, horizon)
+    local lo = gridTime(i, horizon)
+    return grid[i + 1] + (grid[i + 2] - grid[i + 1]) * (x - lo) / (gridTime(i + 1, horizon) - lo)
   end
   local cum = {0}
-  for j = 1, J do cum[j + 1] = cum[j] + horizon * (2 * j - 1) / (J * J) * ((grid[j] + grid[j + 1]) / 2) end
+  for j = 1, J do cum[j + 1] = cum[j] + (gridTime(j, horizon) - gridTime(j - 1, horizon)) * ((grid[j] + grid[j + 1]) / 2) end
   local function integral(t)
-    local i = math.min(J, math.floor(J * math.sqrt((t - now) / horizon)))
-    local ti = now + horizon * i * i / (J * J)
-    return cum[i + 1] + (t - ti) * (grid[i + 1] + at(t)) / 2
+    local x = t - now
+    local i = J
+    if x < horizon then i = gridStep(x, horizon) end
+    return cum[i + 1] + (x - gridTime(i, horizon)) * (grid[i + 1] + at(t)) / 2
   end
   local cycles = {}
   for q = 0, ${ETA_QUANTILES} - 1 do
@@ -265,7 +290,7 @@ local function drawCurve(maxActive, ttlMs, dep)
   end
   local out = {'curveAt', now, 'curveDep', dep, 'curveMax', maxActive, 'curveTtl', ttlMs, 'curveCycle', cycle}
   for j = 0, J do
-    local t = now + horizon * j * j / (J * J)
+    local t = now + gridTime(j, horizon)
     local sum = at(t)
     for q = 1, ${ETA_QUANTILES} do
       local k = 0
@@ -307,7 +332,7 @@ local function eta(position, maxActive, ttl)
   else
     local v = redis.call('HMGET', KEYS[8], 'c' .. (lo - 1), 'c' .. lo)
     local a, b = tonumber(v[1]), tonumber(v[2])
-    local t0, t1 = at + horizon * (lo - 1) * (lo - 1) / (J * J), at + horizon * lo * lo / (J * J)
+    local t0, t1 = at + gridTime(lo - 1, horizon), at + gridTime(lo, horizon)
     t = t0 + (t1 - t0) * (q - a) / (b - a)
   end
   local wait = math.max(0, t - now)
@@ -319,7 +344,7 @@ local function eta(position, maxActive, ttl)
 end
 -- Mirrors pollAfter() in queue.store.ts.
 local function pollAfter(status, position, untilMs, wait, opensAt, idle, maxActive)
-  if status == 'EXPIRED' or status == 'SOLD_OUT' then return 60000 end
+  if status == 'EXPIRED' or status == 'SOLD_OUT' then return ${SOLD_OUT_POLL_MS} end
   if status == 'ACTIVE' then return math.max(1000, math.min(30000, math.floor((untilMs - now) / 2))) end
   local ceiling = math.min(30000, math.floor(idle * 1000 / 3))
   local floor = math.min(1000, ceiling)
@@ -331,8 +356,8 @@ local function pollAfter(status, position, untilMs, wait, opensAt, idle, maxActi
   end
   if position <= ${HEAD_PLACES} then return floor end
   local byEta = 0
-  -- Only once the ETA has learnt from departures (etaLearnt).
-  if wait >= 0 and tonumber(redis.call('HGET', KEYS[8], 'departed') or '0') >= math.min(maxActive, ${ETA_EVIDENCE}) then byEta = math.floor(wait / 4) end
+  -- Only once the curve the ETA was read from had learnt from departures (etaLearnt).
+  if wait >= 0 and tonumber(redis.call('HGET', KEYS[8], 'curveDep') or '0') >= math.min(maxActive, ${ETA_EVIDENCE}) then byEta = math.floor(wait / 4) end
   return math.max(floor, math.min(ceiling, math.max(position * 50, byEta)))
 end
 -- {status, position, activeUntil, eta (-1: none), opensAt, pollAfterMs, paused (0/1)}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, waitForRedis } from '../redis/client.ts';
-import { LINE_PRUNE_MS, type QueueSettings, type QueueStore, type TokenState } from './queue.store.ts';
+import { LINE_PRUNE_MS, type QueueSettings, type QueueStore, SOLD_OUT_POLL_MS, type TokenState } from './queue.store.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
 import { RedisQueueStore } from './queue.store.redis.ts';
 import { deleteRedisKeys } from '../../../../test/redis-keys.ts';
@@ -168,7 +168,7 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const eleventh = await status(c, tid(13), at, d);
     const mid = await status(c, tid(42), at, d);
     expect([head.position, tenth.position, eleventh.position, mid.position]).toEqual([1, 10, 11, 40]);
-    expect([head.etaMs, eleventh.etaMs, mid.etaMs]).toEqual([8_945, 167_792, 612_954]);
+    expect([head.etaMs, eleventh.etaMs, mid.etaMs]).toEqual([25_166, 263_524, 961_997]);
     expect([head.pollAfterMs, tenth.pollAfterMs, eleventh.pollAfterMs, mid.pollAfterMs]).toEqual([1_000, 1_000, 1_000, 2_000]);
     expect((await status(c, tid(400), at, d)).pollAfterMs).toBe(19_900);
     const active = await status(c, tid(1), at, d);
@@ -321,7 +321,8 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect(late.status).toBe('SOLD_OUT');
     await store.tick(read + 60_000, d);
     expect((await store.stats(c, read + 60_000, d)).droppedIdleTotal).toBe(0);
-    // Seats come back: the line reopens in its order, and whoever stopped polling has an idle timeout to return.
+    // Seats come back: the line reopens in its order, and whoever stopped polling has the SOLD_OUT
+    // ticket's poll interval and then an idle timeout to return.
     await store.leave(c, tid(2), read + 60_000, d);
     await store.setInventory(c, { available: 3, held: 0, nextLapse: null }, read + 60_000, d);
     expect(await check(c, tid(3), read + 60_000)).toBe('ACTIVE');
@@ -329,7 +330,32 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const reopened = await store.stats(c, read + 65_000, d);
     expect([reopened.state, reopened.waiting, reopened.droppedIdleTotal]).toEqual(['OPEN', 1, 0]);
     await store.tick(read + 75_001, d);
-    expect((await store.stats(c, read + 75_001, d)).droppedIdleTotal).toBe(1);
+    expect((await store.stats(c, read + 75_001, d)).droppedIdleTotal).toBe(0);
+    await store.tick(read + 60_000 + SOLD_OUT_POLL_MS + 10_001, d);
+    expect((await store.stats(c, read + 60_000 + SOLD_OUT_POLL_MS + 10_001, d)).droppedIdleTotal).toBe(1);
+  });
+
+  it('keeps the place of a fan who obeyed a SOLD_OUT ticket when the line reopens, whatever the idle timeout', async () => {
+    // Found from outside: a SOLD_OUT ticket says come back in a minute, and the reopening's grace
+    // was the idle timeout alone (20 s here), so the fan who obeyed it found its place gone.
+    const c = nextConcert();
+    const d = settings({ maxActive: 1, activeTtlSeconds: 600, idleTimeoutSeconds: 20 });
+    await store.enter(c, 1, tid(1), T0, d);
+    await store.tick(T0, d);
+    await store.setInventory(c, { available: 0, held: 0, nextLapse: null }, T0 + 1, d);
+    await store.enter(c, 2, tid(2), T0 + 10, d);
+    const sold = await store.enter(c, 3, tid(3), T0 + 20, d);
+    expect([sold.status, sold.pollAfterMs]).toEqual(['SOLD_OUT', SOLD_OUT_POLL_MS]);
+    // A refund reopens the line a second later; fan 2 takes the seat's slot.
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null }, T0 + 1_020, d);
+    await store.leave(c, tid(1), T0 + 1_020, d);
+    // Fan 3 polls again when it was told to, the ticker running all along.
+    const back = T0 + 20 + sold.pollAfterMs;
+    for (let t = T0 + 1_020; t <= back; t += 1_000) await store.tick(t, d);
+    expect(await check(c, tid(2), back)).toBe('ACTIVE');
+    const again = await status(c, tid(3), back, d);
+    expect([again.status, again.position]).toEqual(['WAITING', 1]);
+    expect((await store.stats(c, back, d)).droppedIdleTotal).toBe(0);
   });
 
   it('stops settling a line once it has been quiet for LINE_PRUNE_MS, and settles it again when someone enters', async () => {

@@ -183,8 +183,12 @@ export function seatsState(inv: (Inventory & { at: number }) | null, now: number
  * than the p-th ACTIVE token's activeUntil. The Redis adapter's Lua computes the same; the
  * contract suite holds both to these numbers.
  */
-export const ETA_BUCKETS = 24;
-export const ETA_GRID = 40;
+export const ETA_BUCKETS = 48;
+export const ETA_GRID = 48;
+/** Each life-table bucket and each step of the curve's grid is this much longer than the one before (see lifeEdge, gridTime). */
+export const ETA_RATIO = 1.2;
+const ETA_SPAN = Math.pow(ETA_RATIO, ETA_BUCKETS) - 1;
+const GRID_SPAN = Math.pow(ETA_RATIO, ETA_GRID) - 1;
 export const ETA_CURVE_MS = 250;
 /** At most this many ACTIVE slots are read to draw the curve (evenly by activeUntil, each weighing active ÷ ETA_SAMPLE). */
 export const ETA_SAMPLE = 64;
@@ -203,13 +207,38 @@ export function round6(x: number): number {
   return Math.floor(x * 1e6 + 0.5) / 1e6;
 }
 
-/** The life table's bucket of a think time: bucket b spans ttl × (b/B)² to ttl × ((b+1)/B)², fine where fans are quick. */
-export function lifeBucket(ageMs: number, ttlMs: number): number {
-  return Math.min(ETA_BUCKETS - 1, Math.floor(ETA_BUCKETS * Math.sqrt(Math.max(0, ageMs) / ttlMs)));
+/**
+ * The life table's buckets grow geometrically (each ETA_RATIO times the one before, the last
+ * ending at the TTL): a fifth of a think time wide wherever it lies, so a line whose fans go in
+ * two seconds reads those two seconds as finely under a 600 s TTL as under a 6 s one. (They
+ * were ttl × (b/B)² wide: under the default 600 s TTL the second bucket spanned 1.0–4.2 s, and
+ * every ETA read a quick line's think time as about the middle of it.)
+ */
+export function lifeEdge(b: number, ttlMs: number): number {
+  return (ttlMs * (Math.pow(ETA_RATIO, b) - 1)) / ETA_SPAN;
 }
 
-function lifeEdge(b: number, ttlMs: number): number {
-  return (ttlMs * b * b) / (ETA_BUCKETS * ETA_BUCKETS);
+/** The bucket of a think time: the b with lifeEdge(b) ≤ age < lifeEdge(b + 1), the last one open-ended. */
+export function lifeBucket(ageMs: number, ttlMs: number): number {
+  return edgeIndex(Math.max(0, ageMs), ETA_BUCKETS - 1, (b) => lifeEdge(b, ttlMs), Math.log(1 + (Math.max(0, ageMs) * ETA_SPAN) / ttlMs));
+}
+
+/** The curve's grid: point j is at H × (ETA_RATIO^j − 1) / (ETA_RATIO^J − 1) after it is drawn (H = 2 × ttl), as fine near now as the life table. */
+export function gridTime(j: number, horizon: number): number {
+  return (horizon * (Math.pow(ETA_RATIO, j) - 1)) / GRID_SPAN;
+}
+
+/** The grid step holding `x` ms after the draw: the j < J with gridTime(j) ≤ x < gridTime(j + 1), J − 1 past the end. */
+function gridStep(x: number, horizon: number): number {
+  return edgeIndex(x, ETA_GRID - 1, (j) => gridTime(j, horizon), Math.log(1 + (x * GRID_SPAN) / horizon));
+}
+
+/** The i in [0, last] with edge(i) ≤ x < edge(i + 1), from logApprox ≈ ln(ETA_RATIO) × i; checked against the edges so both adapters agree whatever their log's last bit. */
+function edgeIndex(x: number, last: number, edge: (i: number) => number, logApprox: number): number {
+  let i = Math.max(0, Math.min(last, Math.floor(logApprox / Math.log(ETA_RATIO))));
+  while (i < last && x >= edge(i + 1)) i++;
+  while (i > 0 && x < edge(i)) i--;
+  return i;
 }
 
 /** The life table ([deaths, censored] per bucket, decayed to `lifeAt`) with a departure at think time `ageMs` added, decayed to now. */
@@ -223,13 +252,28 @@ export function addLife(life: number[], lifeAt: number | null, now: number, ageM
   return out.map(round6);
 }
 
-/** Survival at the buckets' edges (B + 1 values), from deaths and censorings per bucket (actuarial Kaplan–Meier). */
-function survival(d: number[], c: number[]): number[] {
+/**
+ * Survival at the buckets' edges (B + 1 values), from deaths and censorings per bucket (actuarial
+ * Kaplan–Meier), each bucket's hazard joined by ETA_PRIOR pseudo-holders leaving at the line's
+ * overall rate (its departures, plus ETA_PRIOR, over the time its holders were watched, plus
+ * ETA_PRIOR × a quarter of the TTL). Where the table has data the data decide; past the oldest
+ * holder seen, where it has none, the rate does: a slot older than everyone seen so far is
+ * expected to go at the pace the line has gone.
+ */
+function survival(d: number[], c: number[], ttlMs: number): number[] {
   let risk = 0;
-  for (let b = 0; b < ETA_BUCKETS; b++) risk += d[b]! + c[b]!;
+  let deaths = ETA_PRIOR;
+  let watched = (ETA_PRIOR * ttlMs) / 4;
+  for (let b = 0; b < ETA_BUCKETS; b++) {
+    risk += d[b]! + c[b]!;
+    deaths += d[b]!;
+    watched += ((d[b]! + c[b]!) * (lifeEdge(b, ttlMs) + lifeEdge(b + 1, ttlMs))) / 2;
+  }
+  const rate = deaths / watched;
   const s = [1];
   for (let b = 0; b < ETA_BUCKETS; b++) {
-    const h = Math.min(1, d[b]! / Math.max(risk - c[b]! / 2, d[b]!));
+    const pace = 1 - Math.exp(-rate * (lifeEdge(b + 1, ttlMs) - lifeEdge(b, ttlMs)));
+    const h = Math.min(1, (d[b]! + ETA_PRIOR * pace) / (Math.max(risk - c[b]! / 2, d[b]!) + ETA_PRIOR));
     s.push(s[b]! * (1 - h));
     risk -= d[b]! + c[b]!;
   }
@@ -260,7 +304,7 @@ export interface EtaCurve {
   ttlMs: number;
   /** Mean cycle of a refilled slot (ms). */
   cycle: number;
-  /** Expected departures by at + H × (j/ETA_GRID)², H = 2 × ttl, j = 0..ETA_GRID. */
+  /** Expected departures by at + gridTime(j, H), H = 2 × ttl, j = 0..ETA_GRID. */
   n: number[];
 }
 
@@ -285,7 +329,7 @@ export function etaCurve(e: {
   const d: number[] = [];
   const c: number[] = [];
   for (let b = 0; b < ETA_BUCKETS; b++) {
-    d.push((e.life[2 * b] ?? 0) * f + ETA_PRIOR / ETA_BUCKETS);
+    d.push((e.life[2 * b] ?? 0) * f);
     c.push((e.life[2 * b + 1] ?? 0) * f);
   }
   const starts: number[] = [];
@@ -297,7 +341,7 @@ export function etaCurve(e: {
     ages.push(noticed ? now - start : 0);
     if (noticed) c[lifeBucket(now - start, ttlMs)]! += e.weight * Math.exp((start - now) / LIFE_TAU_MS);
   }
-  const s = survival(d, c);
+  const s = survival(d, c, ttlMs);
   const s0 = ages.map((a) => surviving(s, a, ttlMs));
   // A refill's holder thinks at most until its slot lapses, a TTL after the admission.
   const most = ttlMs - headNotice;
@@ -311,7 +355,7 @@ export function etaCurve(e: {
   const empty = Math.max(0, e.maxActive - e.active);
   const grid: number[] = [];
   for (let j = 0; j <= ETA_GRID; j++) {
-    const t = now + (horizon * j * j) / (ETA_GRID * ETA_GRID);
+    const t = now + gridTime(j, horizon);
     let sum = 0;
     e.slots.forEach((slot, i) => {
       if (t >= slot.until) sum += e.weight;
@@ -326,20 +370,22 @@ export function etaCurve(e: {
     }
     grid.push(sum);
   }
+  // Linear between the grid's points.
   const at = (t: number) => {
     if (t <= now) return 0;
-    const x = ETA_GRID * Math.sqrt((t - now) / horizon);
-    const i = Math.floor(x);
-    if (i >= ETA_GRID) return grid[ETA_GRID]!;
-    return grid[i]! + (grid[i + 1]! - grid[i]!) * (x - i);
+    const x = t - now;
+    if (x >= horizon) return grid[ETA_GRID]!;
+    const i = gridStep(x, horizon);
+    const lo = gridTime(i, horizon);
+    return grid[i]! + ((grid[i + 1]! - grid[i]!) * (x - lo)) / (gridTime(i + 1, horizon) - lo);
   };
   // Its integral from now (trapezoids), for the refills past the first ETA_TERMS.
   const cum = [0];
-  for (let j = 1; j <= ETA_GRID; j++) cum.push(cum[j - 1]! + ((horizon * (2 * j - 1)) / (ETA_GRID * ETA_GRID)) * ((grid[j - 1]! + grid[j]!) / 2));
+  for (let j = 1; j <= ETA_GRID; j++) cum.push(cum[j - 1]! + (gridTime(j, horizon) - gridTime(j - 1, horizon)) * ((grid[j - 1]! + grid[j]!) / 2));
   const integral = (t: number) => {
-    const i = Math.min(ETA_GRID, Math.floor(ETA_GRID * Math.sqrt((t - now) / horizon)));
-    const ti = now + (horizon * i * i) / (ETA_GRID * ETA_GRID);
-    return cum[i]! + ((t - ti) * (grid[i]! + at(t))) / 2;
+    const x = t - now;
+    const i = x >= horizon ? ETA_GRID : gridStep(x, horizon);
+    return cum[i]! + ((x - gridTime(i, horizon)) * (grid[i]! + at(t))) / 2;
   };
   // A refill's cycle is skewed (quick payers, slow lapses): the first refill takes each of
   // ETA_QUANTILES quantiles of it alike, the later ones the mean.
@@ -358,7 +404,7 @@ export function etaCurve(e: {
   }
   const n: number[] = [];
   for (let j = 0; j <= ETA_GRID; j++) {
-    const t = now + (horizon * j * j) / (ETA_GRID * ETA_GRID);
+    const t = now + gridTime(j, horizon);
     let sum = at(t);
     for (const g of cycles) {
       let k = 0;
@@ -385,10 +431,10 @@ export function curveWaitMs(curve: EtaCurve, position: number, dep: number, now:
   let t = curve.at + horizon + ((q - n[ETA_GRID]!) * curve.cycle) / curve.maxActive;
   for (let j = 0; j <= ETA_GRID; j++) {
     if (n[j]! >= q) {
-      const hi = curve.at + (horizon * j * j) / (ETA_GRID * ETA_GRID);
+      const hi = curve.at + gridTime(j, horizon);
       if (j === 0) t = hi;
       else {
-        const lo = curve.at + (horizon * (j - 1) * (j - 1)) / (ETA_GRID * ETA_GRID);
+        const lo = curve.at + gridTime(j - 1, horizon);
         t = lo + ((hi - lo) * (q - n[j - 1]!)) / (n[j]! - n[j - 1]!);
       }
       break;
@@ -408,7 +454,21 @@ export function curveWaitMs(curve: EtaCurve, position: number, dep: number, now:
  */
 export const ETA_EVIDENCE = 10;
 
-/** Whether a line's ETA has learnt enough to pace the polls (see ETA_EVIDENCE). */
+/**
+ * When an EXPIRED or SOLD_OUT ticket is told to look again. A line that reopens (seats came back)
+ * drops nobody as idle until this plus the idle timeout has passed since, so a fan who obeyed a
+ * SOLD_OUT ticket's pollAfterMs is back in time whatever the line's idle timeout (with a grace
+ * of the idle timeout alone, a line with one under a minute dropped every such fan).
+ */
+export const SOLD_OUT_POLL_MS = 60_000;
+
+/**
+ * Whether a line's ETA has learnt enough to pace the polls (see ETA_EVIDENCE): `departed` is the
+ * departure count the curve was drawn at, not the line's count now. A curve drawn before the
+ * evidence came (it is kept ETA_CURVE_MS) still rests on the prior: read against the count now,
+ * it told a fan at place 25 to come back in 20 s just after the fifth departure of a 5-slot line
+ * with the default TTL, and that fan's slot stood unused for 9 s once it was admitted.
+ */
 export const etaLearnt = (departed: number, maxActive: number) => departed >= Math.min(maxActive, ETA_EVIDENCE);
 
 /**
@@ -427,7 +487,7 @@ export function pollAfter(
   now: number,
   learnt: boolean,
 ): number {
-  if (s.status === 'EXPIRED' || s.status === 'SOLD_OUT') return 60_000;
+  if (s.status === 'EXPIRED' || s.status === 'SOLD_OUT') return SOLD_OUT_POLL_MS;
   if (s.status === 'ACTIVE') return Math.max(1_000, Math.min(30_000, Math.floor(((s.activeUntil ?? now) - now) / 2)));
   const ceiling = Math.min(30_000, Math.floor((idleTimeoutSeconds * 1000) / 3));
   const floor = Math.min(1_000, ceiling);
