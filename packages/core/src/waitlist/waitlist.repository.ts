@@ -5,6 +5,7 @@ import { seatIsFree } from '../concerts/concerts.repository.ts';
 import { insertReservationEvent } from '../outbox/outbox.repository.ts';
 import { claimSeats, countUserSeats, getReservation, insertReservation } from '../reservations/reservations.repository.ts';
 import type { WaitlistEntry } from '../types.ts';
+import { lockUser } from '../users/users.repository.ts';
 import { grantOffer } from './waitlist.pass.ts';
 
 type Executor = Db | Tx;
@@ -81,6 +82,15 @@ export async function insertEntry(trx: Tx, row: { userId: number; scheduleId: nu
     .returning('id')
     .executeTakeFirstOrThrow();
   return id;
+}
+
+/**
+ * The show's row FOR KEY SHARE, the lock the entry's foreign key takes anyway. A cancellation
+ * locks the row FOR UPDATE before it closes the show's entries: it has either committed, and its
+ * cancelled_at is read here, or it waits for this transaction and then closes what it inserted.
+ */
+export async function lockShowForJoin(trx: Tx, scheduleId: number) {
+  return trx.selectFrom('schedules').select(['cancelled_at', 'starts_at']).where('id', '=', scheduleId).forKeyShare().executeTakeFirst();
 }
 
 export async function lockEntry(trx: Tx, entryId: number, userId: number) {
@@ -165,6 +175,11 @@ export async function offerFreedSeats(trx: Tx, scheduleId: number, now: Date, of
   for (const entry of entries) {
     if (free.length === 0) break;
     if (entry.seat_count > free.length) continue;
+    // The offered user's row lock (a hold's and a join's) before the count: a hold of theirs that
+    // has locked the row but not committed is invisible to the count, and both would commit past
+    // the limit. It comes after the seats' locks, the reverse of a hold's order: PostgreSQL
+    // detects that deadlock and transaction() retries the loser whole.
+    await lockUser(trx, entry.user_id);
     if ((await countUserSeats(trx, entry.user_id, scheduleId, now)) + entry.seat_count > SEAT_LIMIT) continue;
     const reservationId = randomUUID();
     const pass = grantOffer(entry, schedule.concert_id, reservationId);

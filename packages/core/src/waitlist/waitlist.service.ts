@@ -1,7 +1,6 @@
 import { AppError } from '../errors.ts';
 import { type Clock, dbTime } from '../clock.ts';
 import { type Db, pgCode, transaction } from '../db/database.ts';
-import { getScheduleRow } from '../concerts/concerts.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import { insertReservationEvent } from '../outbox/outbox.repository.ts';
 import { getReservation, lockReservation, markCancelled, releaseSeats, countUserSeats } from '../reservations/reservations.repository.ts';
@@ -17,12 +16,15 @@ export class WaitlistService {
   async join(userId: number, input: WaitlistJoinInput): Promise<WaitlistEntry> {
     const { db, clock } = this.deps;
     const { scheduleId, seatCount } = input;
-    const schedule = await getScheduleRow(db, scheduleId);
     const existing = await repo.findLiveEntry(db, userId, scheduleId);
     if (existing) return existing;
-    if (schedule.cancelled_at) throw new AppError('SCHEDULE_CANCELLED', 'This show has been cancelled');
     try {
       return await transaction(db, async (trx) => {
+        // The show's row is read under the lock a cancellation waits for, not before the
+        // transaction: a show cancelled while we joined would otherwise keep this entry WAITING.
+        const schedule = await repo.lockShowForJoin(trx, scheduleId);
+        if (!schedule) throw new AppError('SCHEDULE_NOT_FOUND', `Schedule ${scheduleId} does not exist`);
+        if (schedule.cancelled_at) throw new AppError('SCHEDULE_CANCELLED', 'This show has been cancelled');
         await lockUser(trx, userId);
         // The database's clock decides the offers' holds, as it decides every hold.
         const now = await dbTime(trx, clock);
