@@ -2,6 +2,7 @@
 import type { AppRouter } from '@concert/api';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import superjson from 'superjson';
+import { HttpStatusError } from './errors.ts';
 
 export interface Identity {
   userId?: number;
@@ -32,11 +33,18 @@ export function createApiClient(api: string, who: Identity, opts: { signal?: Abo
             ...(queueToken ? { 'x-queue-token': queueToken } : {}),
           };
         },
-        fetch: (url, init) => {
+        fetch: async (url, init) => {
           const signals = [AbortSignal.timeout(timeoutMs)];
           if (opts.signal) signals.push(opts.signal);
           if (init?.signal) signals.push(init.signal as AbortSignal);
-          return fetch(url, { ...(init as RequestInit), signal: AbortSignal.any(signals) });
+          const res = await fetch(url, { ...(init as RequestInit), signal: AbortSignal.any(signals) });
+          // The API answers in JSON, errors too: anything else is a proxy's page (a 502 while the
+          // API restarts), whose status says more than the parse error tRPC would make of it.
+          if (!res.ok && !/^application\/json\b/i.test(res.headers.get('content-type') ?? '')) {
+            await res.body?.cancel();
+            throw new HttpStatusError(res.status, res.statusText);
+          }
+          return res;
         },
       }),
     ],

@@ -65,8 +65,52 @@ export interface ServerErrorData {
 }
 
 /** tRPC's own test (isTRPCClientError) also accepts the name: no need to load the client to recognise its errors. */
-export function isServerError(err: unknown): err is Error & { data?: ServerErrorData | null; cause?: unknown } {
+export function isServerError(err: unknown): err is Error & { data?: ServerErrorData | null; cause?: unknown; meta?: { response?: { status?: number } } } {
   return err instanceof Error && err.name === 'TRPCClientError';
+}
+
+/**
+ * An HTTP error that is not the API's answer (no JSON): a proxy's or load balancer's page, such as
+ * a 502 while the API behind it restarts. The client's fetch throws it so that the status is kept
+ * (tRPC, reading the page as JSON, would keep only a parse error).
+ */
+export class HttpStatusError extends Error {
+  override readonly name = 'HttpStatusError';
+  constructor(
+    readonly status: number,
+    statusText = '',
+  ) {
+    super(`HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
+  }
+}
+
+/** A proxy's answer while the API behind it is away: bad gateway, unavailable, gateway timeout. */
+const GATEWAY_STATUSES = new Set([502, 503, 504]);
+
+/** The API's own codes for "ask again shortly" (its database or queue store is down, SERVICE_UNAVAILABLE). */
+const UNAVAILABLE_CODES = new Set(['SERVICE_UNAVAILABLE', 'BAD_GATEWAY', 'GATEWAY_TIMEOUT']);
+
+/** The HTTP status of a failed call that the API did not answer itself (a proxy's page), if one came back. */
+function gatewayStatusOf(err: Error & { cause?: unknown; meta?: { response?: { status?: number } } }): number | undefined {
+  const cause = err.cause as { name?: string; status?: number } | undefined;
+  return cause?.name === 'HttpStatusError' ? cause.status : err.meta?.response?.status;
+}
+
+/**
+ * Whether the same call may well succeed in a moment: the API could not be reached (refused,
+ * reset, timed out), a proxy in front of it answered 502/503/504, or the API said it is
+ * unavailable for now. An answer about the call itself (auth, NOT_FOUND, validation,
+ * RATE_LIMITED) is not, nor is Ctrl-C. describeError calls the unreached kind NETWORK_ERROR.
+ */
+export function isTransient(err: unknown): boolean {
+  if (!isServerError(err)) return false;
+  if (err.data?.code) return UNAVAILABLE_CODES.has(err.data.code);
+  if (isAbort(err.cause)) return false;
+  const status = gatewayStatusOf(err);
+  if (status !== undefined) return GATEWAY_STATUSES.has(status);
+  // No answer at all: fetch's TypeError (refused, reset, a name that did not resolve), or our timeout.
+  const name = (err.cause as Error | undefined)?.name;
+  return name === 'TypeError' || name === 'TimeoutError';
 }
 
 export function appCodeOf(err: unknown): string | undefined {
@@ -118,10 +162,11 @@ export function describeError(err: unknown, known: Known = {}): DescribedError {
   return { payload: { code: 'INTERNAL', appCode: null, message }, exitCode: EXIT.failure };
 }
 
-function networkMessage(err: Error & { cause?: unknown }): string {
+function networkMessage(err: Error & { cause?: unknown; meta?: { response?: { status?: number } } }): string {
   const cause = err.cause as (Error & { cause?: { code?: string; message?: string } }) | undefined;
   if (cause?.name === 'TimeoutError') return 'The API did not answer in time';
-  const detail = cause?.cause?.code ?? cause?.cause?.message ?? cause?.message ?? err.message;
+  const status = gatewayStatusOf(err);
+  const detail = status !== undefined && status >= 400 && cause?.name !== 'HttpStatusError' ? `HTTP ${status}` : (cause?.cause?.code ?? cause?.cause?.message ?? cause?.message ?? err.message);
   return `Could not reach the API (${detail})`;
 }
 

@@ -2,6 +2,7 @@ import type { ApiClient } from './client.ts';
 import { type Ctx, sleep, withToken } from './context.ts';
 import { CliFailure, Interrupted } from './errors.ts';
 import { bar, clockTime, type Colors, displayWidth, duration, fitWidth, inAbout, localTime } from './format.ts';
+import { Outage, type Retry, retryJson, retryText } from './retry.ts';
 import type { QueueTicket } from './types.ts';
 
 // The waiting line, drawn live while `queue join --wait` and `book` wait for their turn.
@@ -23,7 +24,16 @@ export function liveLine(c: Colors, t: QueueTicket, startPosition: number, frame
   if (t.status === 'PRE_QUEUE') {
     const opensAt = t.opensAt ?? now;
     const left = opensAt.getTime() - now.getTime();
-    return `${c.cyan(spin)} Pre-queued for concert ${t.concertId} · opens ${left > 0 ? `in ${c.bold(duration(left))}` : c.bold('now')} (${localTime(opensAt, { seconds: true, weekday: false })}) · places are drawn at random at the opening`;
+    // The countdown is what a pre-queued fan waits on: the shorter wordings keep it to the last.
+    const opens = `opens ${left > 0 ? `in ${c.bold(duration(left))}` : c.bold('now')}`;
+    const wordings = [
+      `${c.cyan(spin)} Pre-queued for concert ${t.concertId} · ${opens} (${localTime(opensAt, { seconds: true, weekday: false })}) · places are drawn at random at the opening`,
+      `${c.cyan(spin)} Pre-queued for concert ${t.concertId} · ${opens} (${localTime(opensAt, { seconds: true, weekday: false })})`,
+      `${c.cyan(spin)} Pre-queued for concert ${t.concertId} · ${opens}`,
+      `${c.cyan(spin)} Pre-queued · ${opens}`,
+      `${c.cyan(spin)} ${opens}`,
+    ];
+    return wordings.find((w) => displayWidth(w) <= width) ?? wordings.at(-1)!;
   }
   const pos = t.position ?? 1;
   if (allHeld(t)) {
@@ -41,6 +51,22 @@ export function liveLine(c: Colors, t: QueueTicket, startPosition: number, frame
   const progress = startPosition <= 1 ? 0 : (startPosition - pos) / (startPosition - 1);
   const eta = t.paused ? c.yellow('sale paused by the organiser, your place is kept') : t.etaSeconds === null ? 'ETA unknown' : `ETA ~${duration(t.etaSeconds * 1000)}`;
   return `${c.cyan(spin)} In line for concert ${t.concertId} · position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${eta}  ${c.cyan(bar(progress))} ${Math.round(progress * 100)}%`;
+}
+
+/**
+ * The live line while the API is away (a restart): the place is kept server-side as long as the
+ * fan polls within the line's idle timeout, so the wait goes on and says so.
+ */
+export function lostLine(c: Colors, t: QueueTicket, lost: Retry, frame: number, width = Infinity): string {
+  const spin = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏'[frame % 10]!;
+  const retrying = c.yellow(`Connection lost, retrying (${lost.attempt})…`);
+  const wordings = [
+    `${c.cyan(spin)} ${retrying} · your place in line for concert ${t.concertId} is kept`,
+    `${c.cyan(spin)} ${retrying} · your place is kept`,
+    `${c.cyan(spin)} ${retrying}`,
+    `${c.cyan(spin)} ${c.yellow(`Retrying (${lost.attempt})…`)}`,
+  ];
+  return wordings.find((w) => displayWidth(w) <= width) ?? wordings.at(-1)!;
 }
 
 /** Still in line: waiting for a turn, or pre-queued for the opening. */
@@ -68,7 +94,8 @@ export function soldOut(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>, now: 
  * Polls `queue.status` at the server's `pollAfterMs` until the ticket is ACTIVE, EXPIRED or SOLD_OUT,
  * redrawing one line on stderr when it is a terminal (a countdown to the opening while pre-queued; a
  * line per change of position otherwise). Ctrl-C stops waiting and keeps the place: the token stays
- * in the session file for `queue status` or a later `--wait`.
+ * in the session file for `queue status` or a later `--wait`. A lost API (a restart) is ridden
+ * through: the wait goes on, saying so, and the poll is retried (Outage) for up to RIDE_THROUGH_MS.
  */
 export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient = ctx.client): Promise<QueueTicket> {
   let t = first;
@@ -77,6 +104,11 @@ export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient
   const startOf = (x: QueueTicket) => (firstPosition ??= x.position) ?? 1;
   let frame = 0;
   let last: string | null = null;
+  // While the API is away (a restart), the last failure: the wait goes on, and says so.
+  let lost: Retry | null = null;
+  const outage = new Outage({
+    hint: `Your place is kept until the line's idle timeout (60 s by default) passes without a poll: join again to keep it (concert queue join ${t.concertId} --wait)`,
+  });
   const stderr = ctx.io.stderr;
   const draw = () => {
     const start = startOf(t);
@@ -84,7 +116,8 @@ export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient
     // cleared by the next redraw, and the screen fills with copies of it.
     const width = (stderr.columns || 80) - 1;
     const state = `${t.status}:${t.position}:${t.paused}:${allHeld(t)}`;
-    if (ctx.live) stderr.write(`\r\x1b[2K${fitWidth(liveLine(ctx.ce, t, start, frame++, ctx.now(), width), width)}`);
+    const line = lost ? lostLine(ctx.ce, t, lost, frame++, width) : liveLine(ctx.ce, t, start, frame++, ctx.now(), width);
+    if (ctx.live) stderr.write(`\r\x1b[2K${fitWidth(line, width)}`);
     else if (!ctx.json && state !== last) ctx.io.stderr.write(`${liveLine(ctx.ce, t, start, 0, ctx.now()).slice(2)}\n`);
     last = state;
   };
@@ -93,14 +126,29 @@ export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient
   if (ctx.live) stderr.on('resize', onResize);
   try {
     while (inLine(t)) {
-      draw();
-      // Redraw the spinner every quarter second while honouring the server's pace for polling.
-      const due = Date.now() + t.pollAfterMs;
+      if (!lost) draw();
+      // Redraw the spinner every quarter second while honouring the server's pace for polling
+      // (after a failure, the retry's pause, which is never shorter than that pace).
+      const due = Date.now() + (lost ? lost.delayMs : t.pollAfterMs);
       while (Date.now() < due) {
         await sleep(Math.min(250, Math.max(0, due - Date.now())), ctx.io.signal);
         if (ctx.live) draw();
       }
-      t = await client.queue.status.query({}, withToken(t.token));
+      try {
+        t = await client.queue.status.query({}, withToken(t.token));
+      } catch (err) {
+        // Transient: wait and ask again (the place is kept server-side); otherwise, or after
+        // RIDE_THROUGH_MS of failures, failed() throws and the wait ends as it always has.
+        lost = outage.failed(err, t.pollAfterMs);
+        if (ctx.live) draw();
+        else if (ctx.json) stderr.write(retryJson(lost));
+        else stderr.write(`${retryText(lost)}; your place is kept\n`);
+        // The next answer is printed again, even if the place has not moved: the API is back.
+        last = null;
+        continue;
+      }
+      lost = null;
+      outage.over();
       ctx.rememberTicket(t);
     }
   } catch (err) {

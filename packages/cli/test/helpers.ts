@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { BIN, buildCli } from '../build.mjs';
 import type { Io } from '../src/context.ts';
 import { run } from '../src/program.ts';
-import { ADMIN_KEY, createTestDatabase, deleteRedisKeys, REDIS_URL, spawnApi, testEnv } from '../../../test/harness.ts';
+import { ADMIN_KEY, createTestDatabase, deleteRedisKeys, freePort, REDIS_URL, spawnApi, TcpProxy, testEnv } from '../../../test/harness.ts';
 
 export { ADMIN_KEY };
 
@@ -45,6 +45,60 @@ export function useGatedCli(): { api: Awaited<ReturnType<typeof startGatedApi>>;
   });
   afterAll(async () => {
     await ctx.api?.stop();
+    cfg?.remove();
+  });
+  return ctx;
+}
+
+/**
+ * For a test file: the API as its own process behind a TCP proxy on a port that stays the same,
+ * as behind a load balancer, and the CLI's environment pointing at the proxy. `restart()` is a
+ * rolling restart: a new API process is started on the same database and Redis keys, the proxy
+ * is cut (its connections reset, new ones refused) and the old process stopped; the API stays
+ * away until `resume()` puts the new process behind the same address.
+ */
+export function useRestartableCli() {
+  const ctx = {} as { env: Record<string, string>; restart(): Promise<{ resume(): Promise<void> }>; direct(): string };
+  const prefix = `clitest${randomBytes(4).toString('hex')}:`;
+  let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  let cfg: ReturnType<typeof tempConfigDir> | undefined;
+  let serving: Awaited<ReturnType<typeof spawnApi>> | undefined;
+  let proxy: TcpProxy | undefined;
+  let resume: (() => Promise<void>) | undefined;
+  const behind = async (port: number, url: string) => {
+    proxy = new TcpProxy(port, { host: '127.0.0.1', port: Number(new URL(url).port) });
+    await proxy.start();
+  };
+  beforeAll(async () => {
+    cfg = tempConfigDir();
+    db = await createTestDatabase();
+    const env = testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix });
+    [serving] = await Promise.all([spawnApi(env), buildOnce()]);
+    const port = await freePort();
+    await behind(port, serving.url);
+    ctx.env = { CONCERT_API_URL: `http://127.0.0.1:${port}`, CONCERT_CONFIG_DIR: cfg.dir };
+    ctx.direct = () => serving!.url;
+    ctx.restart = async () => {
+      const next = await spawnApi(env);
+      await proxy!.cut();
+      await serving!.stop();
+      serving = next;
+      resume = async () => {
+        resume = undefined;
+        await behind(port, next.url);
+      };
+      return { resume: () => resume?.() ?? Promise.resolve() };
+    };
+  });
+  // A test that failed before resuming leaves the API reachable for the next one.
+  afterEach(async () => {
+    await resume?.();
+  });
+  afterAll(async () => {
+    await proxy?.cut();
+    await serving?.stop();
+    await db?.drop();
+    await deleteRedisKeys(prefix);
     cfg?.remove();
   });
   return ctx;
@@ -102,6 +156,11 @@ export function concertLive(args: string[], env: Record<string, string>) {
   const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr })));
   return {
     done,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    /** Whether the process is still running. */
+    running: () => child.exitCode === null && child.signalCode === null,
+    kill: (signal: NodeJS.Signals) => child.kill(signal),
     /** Waits until stderr shows `re` (the process still running). */
     async waitForStderr(re: RegExp, timeoutMs = 20_000): Promise<void> {
       const deadline = Date.now() + timeoutMs;

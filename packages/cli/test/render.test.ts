@@ -253,6 +253,20 @@ describe('the live line fits the terminal', () => {
     expect(displayWidth(liveLine(colours, ticket({}), 5000, 0, now))).toBeGreaterThan(80);
   });
 
+  it('pre-queued on a narrow terminal: shorter wordings keep the countdown to the opening, never cut before it', () => {
+    const now = new Date(2026, 11, 24, 13, 58, 37);
+    const pre = (concertId: number, inMs: number) => ticket({ concertId, status: 'PRE_QUEUE', position: null, opensAt: new Date(now.getTime() + inMs) });
+    // 40 columns: the line is drawn one cell short of them.
+    expect(stripAnsi(liveLine(colours, pre(13, 83_000), 1, 0, now, 39))).toBe('⠋ Pre-queued · opens in 1m 23s');
+    expect(stripAnsi(liveLine(colours, pre(12345, 3_723_000), 1, 0, now, 39))).toBe('⠋ Pre-queued · opens in 1h 02m');
+    expect(stripAnsi(liveLine(colours, pre(13, 83_000), 1, 0, now, 29))).toBe('⠋ opens in 1m 23s');
+    expect(stripAnsi(liveLine(colours, pre(13, 0), 1, 0, now, 39))).toBe('⠋ Pre-queued for concert 13 · opens now');
+    // Wider terminals keep the rest as before, as much as fits.
+    expect(stripAnsi(liveLine(colours, pre(13, 83_000), 1, 0, now, 79))).toBe(`⠋ Pre-queued for concert 13 · opens in 1m 23s (${localTime(new Date(now.getTime() + 83_000), { seconds: true, weekday: false })})`);
+    expect(stripAnsi(liveLine(colours, pre(13, 83_000), 1, 0, now))).toMatch(/^⠋ Pre-queued for concert 13 · opens in 1m 23s \(.+\) · places are drawn at random at the opening$/);
+    for (const width of [20, 29, 39, 59, 79]) expect(displayWidth(liveLine(colours, pre(12345, 83_000), 1, 0, now, width)), String(width)).toBeLessThanOrEqual(width);
+  });
+
   it('redraws within the width of the terminal, and again at the new width when it is resized', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'concert-line-'));
     let err = '';

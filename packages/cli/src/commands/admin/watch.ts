@@ -4,6 +4,7 @@ import { act, man } from '../../command.ts';
 import { type Ctx, sleep } from '../../context.ts';
 import { Interrupted } from '../../errors.ts';
 import { type Colors, displayWidth, duration, fitWidth, localTime } from '../../format.ts';
+import { Outage, type Retry, retryJson, retryText } from '../../retry.ts';
 import type { SaleWatch } from '../../types.ts';
 
 export function register(admin: Command): void {
@@ -20,6 +21,7 @@ export function register(admin: Command): void {
       ['concert --admin-key $KEY admin watch 1', 'watch the sale of concert 1'],
       ["concert --admin-key $KEY --json admin watch 1 \\\n| jq -c '{state: .line.state, waiting: .line.waiting}'", 'a line a second for a script'],
     ],
+    'When the API stops answering after the first frame (a restart: refused, reset, 502/503/504), the last frame stays with a line saying so, and the call is retried after 1 s, 2 s, then every 4 s; after 30 s without an answer the command exits 1 as before (NETWORK_ERROR). With --json, stdout gets no line for those seconds (every line is a snapshot; the gap shows in their "at") and each failed try is one line on stderr: {"retrying":{"attempt","inMs","giveUpAt","error"}}. Other errors (a bad admin key, an unknown concert) end it at once.',
   );
 }
 
@@ -55,15 +57,35 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
     stdin.resume();
   }
   if (screen) stdout.write('\x1b[?25l\x1b[2J');
+  // The terminal's width is read at every frame, so a resized terminal gets the next frame at its size.
+  const frame = (snapshot: SaleWatch, lost?: Retry) =>
+    stdout.write(`\x1b[H${renderWatch(ctx.c, snapshot, { columns: stdout.columns || 80, ...(lost ? { lost } : {}) }).replace(/\n/g, '\x1b[K\n')}\x1b[K\n\x1b[J`);
+  const outage = new Outage();
+  let last: SaleWatch | undefined;
   let refreshes = 0;
   try {
     while (!quit.signal.aborted && (opts.count === undefined || refreshes < opts.count)) {
       const started = Date.now();
-      const snapshot = await ctx.client.admin.watch.query({ concertId });
+      let snapshot: SaleWatch;
+      try {
+        snapshot = await ctx.client.admin.watch.query({ concertId });
+        outage.over();
+      } catch (err) {
+        // A view that has been running rides through a restart of the API (the last frame stays,
+        // saying so); one that never had an answer fails at once, as any command does (a wrong
+        // --api, an API not started). Non-transient errors are thrown by failed() at once.
+        if (quit.signal.aborted || !last) throw err;
+        const lost = outage.failed(err);
+        if (ctx.json) ctx.io.stderr.write(retryJson(lost));
+        else if (screen) frame(last, lost);
+        else stdout.write(`${ctx.c.yellow(retryText(lost))}\n\n`);
+        await sleep(lost.delayMs, quit.signal).catch(() => {});
+        continue;
+      }
+      last = snapshot;
       refreshes++;
       if (ctx.json) stdout.write(`${JSON.stringify(snapshot)}\n`);
-      // The terminal's width is read at every frame, so a resized terminal gets the next frame at its size.
-      else if (screen) stdout.write(`\x1b[H${renderWatch(ctx.c, snapshot, { columns: stdout.columns || 80 }).replace(/\n/g, '\x1b[K\n')}\x1b[K\n\x1b[J`);
+      else if (screen) frame(snapshot);
       else stdout.write(`${renderWatch(ctx.c, snapshot, { columns: 80 })}\n\n`);
       if (opts.count !== undefined && refreshes >= opts.count) break;
       await sleep(Math.max(0, REFRESH_MS - (Date.now() - started)), quit.signal).catch(() => {});
@@ -130,7 +152,7 @@ function flow(head: string, parts: string[], width: number): string[] {
  * leaves the cursor waiting to wrap, and the clear-to-end-of-line after it would erase that cell.
  * Rows that do not fit are reflowed (the line's numbers) or, as a last resort, cut with `…`.
  */
-export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number }): string {
+export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; lost?: Retry }): string {
   const width = Math.max(20, opts.columns - 1);
   const l = w.line;
   const now = w.at;
@@ -171,5 +193,7 @@ export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number }):
   const totals = w.shows.reduce((t, s) => ({ a: t.a + s.available, h: t.h + s.held, s: t.s + s.sold, l: t.l + s.lapsingSoon }), { a: 0, h: 0, s: 0, l: 0 });
   if (w.shows.length > 1) lines.push(fitWidth(c.dim(`${UNDER}${row('all shows', String(totals.a), String(totals.h), String(totals.s), String(totals.l), '')}`), width));
   if (totals.l > 0) lines.push('', fitWidth(c.yellow(`${totals.l} held seat(s) lapse within ${w.lapsingWithinSeconds} s and come back on sale.`), width));
+  // The API is away: these are the numbers of the last answer (the clock above says when).
+  if (opts.lost) lines.push('', fitWidth(c.yellow(retryText(opts.lost)), width));
   return lines.join('\n');
 }
