@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
+import { MAX_INPUT_ARRAY, MAX_META_PATHS } from './input-bounds.ts';
 import { annotationTree, serializeFlat, transformer } from './transformer.ts';
 
 const shared = new Date(1_767_225_600_000);
@@ -111,5 +112,28 @@ describe('the input side: superjson meta a client sends', () => {
     }
     // What superjson writes still reads.
     expect(transformer.deserialize({ json: { a: '1970-01-01T00:00:00.000Z' }, meta: { values: { a: ['Date'] }, v: 1 } })).toEqual({ a: new Date(0) });
+  });
+
+  // superjson walks a Set or Map from its start for every path into it: N paths into an
+  // N-element Set cost N^2 steps (30,000 of each held a process ~10 s).
+  it('refuses, before superjson walks it, an array longer than any input takes and more meta paths than any input needs', () => {
+    const n = MAX_INPUT_ARRAY + 1;
+    const set = { json: { s: Array.from({ length: n }, (_, i) => i), t: {} }, meta: { values: { s: ['set'] }, referentialEqualities: { t: [`s.${n - 1}`] } } };
+    expect(() => transformer.deserialize(set)).toThrow(/^s: an array of more than 1000 elements/);
+    expect(() => transformer.deserialize({ json: { a: [[Array(n).fill(0)]] } })).toThrow(/^a\.0\.0: an array of more than/);
+    const paths = (k: number) => Array.from({ length: k }, (_, i) => `s.${i % 10}`);
+    const small = { s: Array.from({ length: 10 }, (_, i) => i), t: {} };
+    expect(() => transformer.deserialize({ json: small, meta: { values: { s: ['set'] }, referentialEqualities: { t: paths(MAX_META_PATHS) } } })).toThrow(/^meta names 1001 paths/);
+    expect(() => transformer.deserialize({ json: small, meta: { referentialEqualities: 'x' } })).toThrow(/not a superjson record of paths/);
+    // At the limits, superjson reads it as before.
+    const last = MAX_INPUT_ARRAY - 1;
+    const at = {
+      json: { s: Array.from({ length: MAX_INPUT_ARRAY }, (_, i) => i), o: Array(MAX_META_PATHS - 1).fill(null) },
+      meta: { values: { s: ['set'] }, referentialEqualities: { [`s.${last}`]: Array.from({ length: MAX_META_PATHS - 1 }, (_, i) => `o.${i}`) } },
+    };
+    const read = transformer.deserialize(at) as { s: Set<number>; o: number[] };
+    expect([read.s.size, read.o.length, read.o.every((v) => v === last)]).toEqual([MAX_INPUT_ARRAY, MAX_META_PATHS - 1, true]);
+    const root = superjson.serialize([new Date(0), new Date(0)].map((d, i, all) => all[0] ?? d));
+    expect(transformer.deserialize(JSON.parse(JSON.stringify(root)))).toEqual([new Date(0), new Date(0)]);
   });
 });

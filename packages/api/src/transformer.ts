@@ -1,4 +1,5 @@
 import superjson from 'superjson';
+import { MAX_META_PATHS, overlongArray, overlongArrayMessage, referentialPaths } from './input-bounds.ts';
 
 type Serialized = ReturnType<typeof superjson.serialize>;
 
@@ -19,9 +20,20 @@ export const transformer = {
     return s;
   },
   deserialize(value: unknown): unknown {
-    const meta = value !== null && typeof value === 'object' ? (value as { meta?: unknown }).meta : undefined;
-    if (meta !== null && typeof meta === 'object' && !annotationTree((meta as { values?: unknown }).values, 0)) {
-      throw new TypeError('meta.values is not a superjson annotation tree');
+    if (value === null || typeof value !== 'object') return superjson.deserialize(value as Serialized);
+    const { json, meta } = value as { json?: unknown; meta?: unknown };
+    // Bounded before superjson walks it (input-bounds.ts): a Set travels as an array, and every
+    // meta path into it is a walk from its start, so 30,000 paths into a 30,000-element Set held
+    // the process for ~10 s.
+    const long = overlongArray(json);
+    if (long !== undefined) throw new TypeError(overlongArrayMessage(long));
+    if (meta !== null && typeof meta === 'object') {
+      const { values, referentialEqualities } = meta as { values?: unknown; referentialEqualities?: unknown };
+      const annotated = annotations(values, 0);
+      if (annotated === undefined) throw new TypeError('meta.values is not a superjson annotation tree');
+      const shared = referentialPaths(referentialEqualities);
+      if (shared === undefined) throw new TypeError('meta.referentialEqualities is not a superjson record of paths');
+      if (annotated + shared > MAX_META_PATHS) throw new TypeError(`meta names ${annotated + shared} paths; no input needs more than ${MAX_META_PATHS}`);
     }
     return superjson.deserialize(value as Serialized);
   },
@@ -38,14 +50,27 @@ const MAX_TREE_DEPTH = 32;
  * request on a public query, enough for a few clients to starve the process.
  */
 export function annotationTree(tree: unknown, depth: number): boolean {
-  if (!tree) return true;
-  if (typeof tree !== 'object' || depth > MAX_TREE_DEPTH) return false;
+  return annotations(tree, depth) !== undefined;
+}
+
+/** How many annotations `tree` holds (see annotationTree); undefined when superjson could not walk it. */
+function annotations(tree: unknown, depth: number): number | undefined {
+  if (!tree) return 0;
+  if (typeof tree !== 'object' || depth > MAX_TREE_DEPTH) return undefined;
+  let count = 0;
+  let children: unknown = tree;
   if (Array.isArray(tree)) {
-    const children: unknown = tree[1];
-    if (!children) return true;
-    return typeof children === 'object' && Object.values(children).every((t) => annotationTree(t, depth + 1));
+    count = 1;
+    children = tree[1];
+    if (!children) return count;
+    if (typeof children !== 'object') return undefined;
   }
-  return Object.values(tree).every((t) => annotationTree(t, depth + 1));
+  for (const t of Object.values(children as object)) {
+    const n = annotations(t, depth + 1);
+    if (n === undefined) return undefined;
+    count += n;
+  }
+  return count;
 }
 
 /** Keys superjson escapes in its paths or refuses outright. */

@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, deleteRedisKeys, REDIS_URL, seedSale, spawnApi, type SpawnedApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
+import { appCodesOf, httpText, rawRequest } from '../../../test/raw-http.ts';
+
+/**
+ * Requests well under the 1 MiB body cap that once held a process's event loop for seconds, or
+ * were answered with tens of megabytes (an outside hostile review, 2026-12-02, second round).
+ * Each is refused or answered quickly, and the process keeps serving /healthz meanwhile.
+ */
+
+const PORT_OF = (url: string) => Number(new URL(url).port);
+
+describe('work per request is bounded', () => {
+  let db: TestDatabase;
+  let api: SpawnedApi;
+  let port: number;
+  let userId: number;
+  const prefix = `limits${randomBytes(4).toString('hex')}:`;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    api = await spawnApi(testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix }));
+    port = PORT_OF(api.url);
+    userId = (await seedSale(api.url, { users: 1 })).userIds[0]!;
+  });
+  afterAll(async () => {
+    await api?.stop();
+    await db?.drop();
+    await deleteRedisKeys(prefix);
+  });
+
+  /** How long /healthz takes to answer while `during` is in flight (the event loop's stall). */
+  async function healthzStallMs(during: Promise<unknown>): Promise<number> {
+    let worst = 0;
+    let done = false;
+    void during.finally(() => (done = true));
+    while (!done) {
+      const t = performance.now();
+      await fetch(`${api.url}/healthz`, { signal: AbortSignal.timeout(30_000) });
+      worst = Math.max(worst, performance.now() - t);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return worst;
+  }
+
+  // superjson's setDeep/getDeep walk a Set (or Map) from its start for every path that goes
+  // through it (accessDeep.js getNthKey), so N referentialEqualities paths into an N-element Set
+  // cost O(N^2): ~450 KB of body held the process for seconds (~790 KB: ~12 s, /healthz ~10 s).
+  it('superjson paths into a large Set are refused before superjson walks them', { timeout: 60_000 }, async () => {
+    const n = 30_000;
+    const body = JSON.stringify({
+      json: { amount: 1, idempotencyKey: 'limits-quadratic', s: Array.from({ length: n }, (_, i) => i), t: {} },
+      meta: { values: { s: ['set'] }, referentialEqualities: { t: Array.from({ length: n }, () => `s.${n - 1}`) } },
+    });
+    expect(body.length).toBeLessThan(1024 * 1024);
+    const request = rawRequest(port, httpText('POST', '/trpc/balance.charge', { headers: { 'x-user-id': String(userId), 'content-type': 'application/json' }, body }), { timeoutMs: 50_000 });
+    const stall = await healthzStallMs(request);
+    const r = await request;
+    expect([r.status, appCodesOf(r.body).appCodes]).toEqual([400, ['INVALID_INPUT']]);
+    expect(stall, 'the longest /healthz answer while the request ran (ms)').toBeLessThan(1_000);
+    expect(r.ms).toBeLessThan(2_000);
+  });
+});
