@@ -53,8 +53,10 @@ export interface AppErrorShape {
     path?: string;
     /** The contract's error code. */
     appCode: AppCode;
-    /** On INVALID_INPUT: which fields were wrong and why. */
+    /** On INVALID_INPUT: which fields were wrong and why (the first MAX_ISSUES). */
     issues?: Array<{ code: string; path: PropertyKey[]; message: string }>;
+    /** How many issues past the first MAX_ISSUES were left out. */
+    issuesOmitted?: number;
     /** Extra facts some errors carry (e.g. retryAfterMs on RATE_LIMITED). */
     details?: Record<string, unknown>;
   };
@@ -77,6 +79,18 @@ const APP_CODE_BY_TRPC_CODE: Partial<Record<TRPC_ERROR_CODE_KEY, AppCode>> = {
   TOO_MANY_REQUESTS: 'RATE_LIMITED',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
 };
+
+/**
+ * How many of zod's issues an error carries. zod reports every bad element of an array: an
+ * input of 100,000 bad seat numbers was answered with 13 MB of issues after seconds of
+ * JSON.stringify; the first few say what is wrong as well as all of them would.
+ */
+export const MAX_ISSUES = 20;
+
+/** zod's issues as an error carries them: the first MAX_ISSUES, and a count of the rest. */
+export function boundedIssues<I>(issues: I[]): { issues: I[]; issuesOmitted?: number } {
+  return issues.length > MAX_ISSUES ? { issues: issues.slice(0, MAX_ISSUES), issuesOmitted: issues.length - MAX_ISSUES } : { issues };
+}
 
 export function toTRPCError(err: AppError): TRPCError {
   return new TRPCError({ code: TRPC_CODE_BY_APP_CODE[err.code], message: err.message, cause: err });

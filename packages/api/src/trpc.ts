@@ -2,7 +2,7 @@ import { AppError, isAppError, isDatabaseUnavailable, type QueueGate } from '@co
 import { initTRPC, type TRPCError } from '@trpc/server';
 import { type output, ZodError, type ZodType } from 'zod';
 import type { Context } from './context.ts';
-import { type AppErrorShape, appCodeOf, appFail, toTRPCError } from './errors.ts';
+import { type AppErrorShape, appCodeOf, appFail, boundedIssues, toTRPCError } from './errors.ts';
 import { adminKeyMatches, resolveUserId } from './identity.ts';
 import { transformer } from './transformer.ts';
 
@@ -24,7 +24,7 @@ const t = initTRPC.context<Context>().create({
         // Absent outside a procedure (the transformer would otherwise describe an undefined).
         ...(shape.data.path !== undefined ? { path: shape.data.path } : {}),
         appCode,
-        ...(zodError ? { issues: zodError.issues } : {}),
+        ...(zodError ? boundedIssues(zodError.issues) : {}),
         ...(isAppError(error.cause) && error.cause.details ? { details: error.cause.details } : {}),
       },
     };

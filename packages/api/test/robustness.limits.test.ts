@@ -61,4 +61,29 @@ describe('work per request is bounded', () => {
     expect(stall, 'the longest /healthz answer while the request ran (ms)').toBeLessThan(1_000);
     expect(r.ms).toBeLessThan(2_000);
   });
+
+  // zod checks every element of seatNumbers before the array's max(4), and every failing element
+  // is an issue; the error envelope (tRPC's formatter and REST's problem+json) sent them all: an
+  // 800 KB body was answered with 13-27 MB after ~3.5-8 s of one core, and 8 such requests at once
+  // held a process unresponsive for ~35 s at 1.7 GB RSS.
+  for (const [name, target, body, headers] of [
+    ['tRPC', '/trpc/reservations.hold', (n: number) => JSON.stringify({ json: { scheduleId: 1, seatNumbers: Array(n).fill('a'), idempotencyKey: 'limits-issues' } }), {}],
+    ['REST', '/v1/reservations', (n: number) => JSON.stringify({ scheduleId: 1, seatNumbers: Array(n).fill('a') }), { 'idempotency-key': 'limits-issues' }],
+  ] as const) {
+    it(`${name}: an input with 100,000 bad array elements is refused quickly with a bounded error body`, { timeout: 60_000 }, async () => {
+      const r = await rawRequest(port, httpText('POST', target, { headers: { 'x-user-id': String(userId), 'content-type': 'application/json', ...headers }, body: body(100_000) }), { timeoutMs: 50_000 });
+      expect([r.status, appCodesOf(r.body).appCodes]).toEqual([400, ['INVALID_INPUT']]);
+      expect(r.body).toContain('seatNumbers: an array of more than 1000 elements');
+      expect(r.body.length, 'error body bytes').toBeLessThan(10_000);
+      expect(r.ms).toBeLessThan(1_000);
+    });
+
+    it(`${name}: an input error carries the first 20 issues and counts the rest`, async () => {
+      const r = await rawRequest(port, httpText('POST', target, { headers: { 'x-user-id': String(userId), 'content-type': 'application/json', ...headers }, body: body(1000) }));
+      expect([r.status, appCodesOf(r.body).appCodes]).toEqual([400, ['INVALID_INPUT']]);
+      const parsed = JSON.parse(r.body) as { error?: { json: { data: Record<string, unknown> } } } & Record<string, unknown>;
+      const carrier = parsed.error ? parsed.error.json.data : parsed;
+      expect([(carrier.issues as unknown[]).length, carrier.issuesOmitted]).toEqual([20, 981]);
+    });
+  }
 });

@@ -6,7 +6,8 @@ import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import FindMyWay from 'find-my-way';
 import { ZodError } from 'zod';
 import type { Context } from '../context.ts';
-import { appCodeOf, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
+import { appCodeOf, boundedIssues, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
+import { overlongArray, overlongArrayMessage } from '../input-bounds.ts';
 import { appRouter } from '../router.ts';
 import { docsAsset } from './rest.docs.ts';
 import { fromText, type OperationInput, operationInput } from './rest.inputs.ts';
@@ -144,6 +145,9 @@ async function readJsonObject(req: IncomingMessage, limit: number): Promise<Reco
     throw toTRPCError(new AppError('INVALID_INPUT', 'The body is not valid JSON'));
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw toTRPCError(new AppError('INVALID_INPUT', 'The body must be a JSON object'));
+  // zod checks every element of an array before its max() (input-bounds.ts).
+  const long = overlongArray(body);
+  if (long !== undefined) throw toTRPCError(new AppError('INVALID_INPUT', overlongArrayMessage(long)));
   // Spread, not Object.assign: a "__proto__" key in the body stays a plain own property.
   return { ...(body as Record<string, unknown>) };
 }
@@ -185,7 +189,7 @@ function sendProblem(res: ServerResponse, error: TRPCError, ctx: Context | undef
   const detail = hidden ? 'Internal server error' : issues ? describeIssues(issues) : error.message;
   if (ctx && !ctx.info.appCodes.includes(appCode)) ctx.info.appCodes.push(appCode);
   if (appCode === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
-  const body = { type: `urn:concert:problem:${appCode}`, title: titleOf(appCode), status, detail, appCode, ...(issues ? { issues } : {}) };
+  const body = { type: `urn:concert:problem:${appCode}`, title: titleOf(appCode), status, detail, appCode, ...(issues ? boundedIssues(issues) : {}) };
   sendText(res, status, 'application/problem+json', JSON.stringify(body));
 }
 

@@ -151,6 +151,7 @@ export const ZProblem = z
     issues: z
       .array(z.object({ path: z.array(z.union([z.string(), z.number()])), message: z.string(), code: z.string() }).loose())
       .optional()
-      .meta({ description: 'what was wrong with the input, field by field (INVALID_INPUT only)' }),
+      .meta({ description: 'what was wrong with the input, field by field (INVALID_INPUT only; the first 20)' }),
+    issuesOmitted: z.number().int().optional().meta({ description: 'how many issues past the first 20 were left out' }),
   })
   .meta({ id: 'Problem' });
