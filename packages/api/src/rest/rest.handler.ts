@@ -11,7 +11,7 @@ import { overlongArray, overlongArrayMessage } from '../input-bounds.ts';
 import { appRouter } from '../router.ts';
 import { docsAsset } from './rest.docs.ts';
 import { fromText, type OperationInput, operationInput } from './rest.inputs.ts';
-import { openApiJson } from './rest.openapi.ts';
+import { type Asset, openApiJson } from './rest.openapi.ts';
 import { REST_ROUTES, type RestRoute } from './rest.routes.ts';
 
 export interface RestHandlerOptions {
@@ -57,7 +57,7 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
       if (!asset) return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No ${method} ${pathname}: try GET /docs`)), undefined);
       let { body, headers } = asset;
       if (headers?.['content-encoding'] === 'gzip' && !/\bgzip\b/.test(header(req, 'accept-encoding') ?? '')) {
-        body = gunzipSync(body);
+        body = identityBody(asset);
         headers = { ...headers, 'content-encoding': 'identity' };
       }
       res.writeHead(200, { 'content-type': asset.type, 'content-length': body.length, 'cache-control': asset.cache, ...headers });
@@ -106,6 +106,19 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
 }
 
 const REST_METHODS = ['GET', 'POST', 'DELETE'] as const;
+
+/**
+ * A gzipped asset as a client that does not take gzip gets it: unzipped once, on the first such
+ * request, and kept (the assets are built once and live as long as the process). Unzipping
+ * Scalar's 4.8 MB per request cost ~50-60 ms of one core: a few clients without gzip starved
+ * the process, and 2,000 pipelined on one socket froze it for ~100 s.
+ */
+const identityBodies = new WeakMap<Asset, Buffer>();
+function identityBody(asset: Asset): Buffer {
+  let body = identityBodies.get(asset);
+  if (!body) identityBodies.set(asset, (body = gunzipSync(asset.body)));
+  return body;
+}
 
 function procedureOf(caller: Caller, path: string): (input: unknown) => Promise<unknown> {
   let at: unknown = caller;
