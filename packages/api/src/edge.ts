@@ -62,6 +62,36 @@ export function guard(handler: Handler, log: Logger | undefined): http.RequestLi
   };
 }
 
+/** How many requests a client may send on one connection ahead of the answers it has not taken. */
+export const MAX_PIPELINED = 64;
+/** How many bytes of answers may wait in a connection for a client that does not read them. */
+export const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Cuts off a client that pipelines far ahead of its answers. Node parses every request in what
+ * it has read (64 KB: a thousand small GETs) and hands each to the handler at once, and it only
+ * stops reading once answers wait in the socket, by which time they are all being worked on and
+ * queued: one connection sending 20,000 pipelined GETs and reading nothing grew the heap by
+ * ~500 MB. No client of ours pipelines (browsers do not; the load tools here send one at a time),
+ * so a connection with more than MAX_PIPELINED requests unanswered, or MAX_UNREAD_BYTES of
+ * answers unread, is closed; the requests still in Node's buffer find it closed and do nothing.
+ */
+export function pipelineLimit(handler: http.RequestListener, log: Logger | undefined): http.RequestListener {
+  const unanswered = new WeakMap<Duplex, number>();
+  return (req, res) => {
+    const socket = req.socket;
+    if (socket.destroyed) return;
+    const n = (unanswered.get(socket) ?? 0) + 1;
+    if (n > MAX_PIPELINED || socket.writableLength > MAX_UNREAD_BYTES) {
+      log?.warn({ unanswered: n - 1, unreadBytes: socket.writableLength, remoteAddress: socket.remoteAddress }, 'a client pipelined too far ahead of its answers: connection closed');
+      return void socket.destroy();
+    }
+    unanswered.set(socket, n);
+    res.once('close', () => unanswered.set(socket, unanswered.get(socket)! - 1));
+    handler(req, res);
+  };
+}
+
 /**
  * Node's parser refused the request (malformed HTTP, headers over the limit, a client too slow
  * to send its request): answer like any other error, then close.

@@ -5,7 +5,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
 import { TRPCError } from '@trpc/server';
 import { type Context, contextFactory, type RequestInfo, requestInfo } from './context.ts';
-import { answerClientError, answerConnect, corsPolicy, guard, notFound, sendError } from './edge.ts';
+import { answerClientError, answerConnect, corsPolicy, guard, notFound, pipelineLimit, sendError } from './edge.ts';
 import type { Metrics } from './metrics.ts';
 import { appRouter } from './router.ts';
 import { createRestHandler, isRestUrl } from './rest/rest.handler.ts';
@@ -116,7 +116,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
       // How often the two limits above are checked (Node's default, 30 s, would let them run long).
       connectionsCheckingInterval: Math.min(1000, edge.headersTimeoutMs / 2),
     },
-    guard(handle, log),
+    pipelineLimit(guard(handle, log), log),
   ) as ApiServer;
   server.on('clientError', answerClientError);
   server.on('connect', answerConnect);
