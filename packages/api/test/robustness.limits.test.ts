@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, createTestDatabase, deleteRedisKeys, REDIS_URL, seedSale, spawnApi, type SpawnedApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
+import { ADMIN_KEY, admin, createTestDatabase, deleteRedisKeys, REDIS_URL, seedSale, spawnApi, type SpawnedApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
 import { appCodesOf, httpText, rawRequest } from '../../../test/raw-http.ts';
 
 /**
@@ -163,5 +163,29 @@ describe('work per request is bounded', () => {
     });
     reader.destroy();
     expect(answered, 'answers to 32 pipelined requests').toBe(32);
+  });
+
+  // Lone UTF-16 surrogates were accepted and stored as U+FFFD (NUL was refused, they were not):
+  // two tiers with grades "\ud800" and "\udfff" passed the "each grade once, with one price"
+  // check and were stored as one grade "\ufffd" with two prices.
+  it('text with lone surrogates is refused (INVALID_INPUT) on every text input, not silently rewritten', async () => {
+    const post = (procedure: string, input: unknown) =>
+      rawRequest(port, httpText('POST', `/trpc/${procedure}`, { headers: { 'x-admin-key': ADMIN_KEY, 'content-type': 'application/json' }, body: JSON.stringify({ json: input }) }));
+    const tiers = [{ grade: '\ud800', price: 1, fromSeat: 1, toSeat: 1 }, { grade: '\udfff', price: 999, fromSeat: 2, toSeat: 2 }];
+    const schedules = [{ startsAt: '2027-05-01T19:00:00Z', seatCount: 2, tiers }];
+    for (const [procedure, input, field] of [
+      ['admin.concerts.create', { title: 'surrogates', schedules }, 'schedules.0.tiers.0.grade'],
+      ['admin.concerts.create', { title: 'a\udc00b', schedules: [{ startsAt: '2027-05-01T19:00:00Z' }] }, 'title'],
+      ['admin.users.create', { name: '\ud83d' }, 'name'],
+      ['admin.webhooks.create', { url: 'https://example.invalid/h', events: ['payment.completed'], description: 'x\udfffy' }, 'description'],
+    ] as const) {
+      const r = await post(procedure, input);
+      expect({ field, status: r.status, codes: appCodesOf(r.body).appCodes }).toEqual({ field, status: 400, codes: ['INVALID_INPUT'] });
+      const issues = (JSON.parse(r.body) as { error: { json: { data: { issues: Array<{ path: unknown[]; message: string }> } } } }).error.json.data.issues;
+      expect(issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toContain(`${field}: must be well-formed Unicode (a lone UTF-16 surrogate is not a character)`);
+    }
+    // A well-formed pair (an emoji) is text like any other.
+    const ok = await post('admin.users.create', { name: '\ud83c\udfb5 fan' });
+    expect(ok.status).toBe(200);
   });
 });

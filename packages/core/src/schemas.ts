@@ -7,6 +7,19 @@ import { z } from 'zod';
 
 const MAX_ID = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Free text as the database keeps it, exactly as sent: PostgreSQL's text holds no NUL, and a
+ * string that is not well-formed UTF-16 (a lone surrogate, "\ud800") has no UTF-8 form and was
+ * stored as U+FFFD, so "\ud800" and "\udfff" passed "each grade once" and became one grade
+ * with two prices. Every free-text input goes through this, so the refusal is INVALID_INPUT
+ * with the field named, wherever the text is bound for.
+ */
+function storable(schema: z.ZodString): z.ZodString {
+  return schema
+    .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
+    .refine((s) => s.isWellFormed(), 'must be well-formed Unicode (a lone UTF-16 surrogate is not a character)');
+}
+
 export const ZId = z.number().int().positive().max(MAX_ID);
 export const ZUuid = z.uuid();
 export const ZIdempotencyKey = z
@@ -74,12 +87,12 @@ export const ZQueueEnterInput = z.object({ concertId: ZId });
 
 // admin
 export const ZCreateUserInput = z.object({
-  name: z.string().trim().min(1).max(100),
+  name: storable(z.string().trim().min(1).max(100)),
   initialBalance: z.number().int().min(0).max(1_000_000_000).optional().default(0),
 });
 
 export const ZTier = z.object({
-  grade: z.string().trim().min(1).max(20),
+  grade: storable(z.string().trim().min(1).max(20)),
   price: z.number().int().min(0).max(100_000_000),
   fromSeat: ZSeatNumber,
   toSeat: ZSeatNumber,
@@ -145,8 +158,8 @@ export const ZScheduleSpec = z
   });
 
 export const ZCreateConcertInput = z.object({
-  title: z.string().trim().min(1).max(200),
-  venue: z.string().trim().max(200).optional().default(''),
+  title: storable(z.string().trim().min(1).max(200)),
+  venue: storable(z.string().trim().max(200)).optional().default(''),
   schedules: z.array(ZScheduleSpec).min(1).max(100),
 });
 
@@ -163,7 +176,7 @@ export const ZQueueConfigureInput = z.object({
 });
 
 export const ZConcertUpdateInput = z
-  .object({ concertId: ZId, title: z.string().trim().min(1).max(200).optional(), venue: z.string().trim().max(200).optional() })
+  .object({ concertId: ZId, title: storable(z.string().trim().min(1).max(200)).optional(), venue: storable(z.string().trim().max(200)).optional() })
   .refine((v) => v.title !== undefined || v.venue !== undefined, 'give a title or a venue to change');
 
 export const WEBHOOK_EVENT_TYPES = [
@@ -180,7 +193,7 @@ export const ZWebhookEventType = z.enum(WEBHOOK_EVENT_TYPES);
 export const ZWebhookCreateInput = z.object({
   url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2000),
   events: z.array(ZWebhookEventType).min(1).max(WEBHOOK_EVENT_TYPES.length),
-  description: z.string().trim().max(200).optional().default(''),
+  description: storable(z.string().trim().max(200)).optional().default(''),
 });
 export const ZWebhookIdInput = z.object({ webhookId: ZId });
 export const ZWebhookDeliveriesInput = z.object({ webhookId: ZId, ...ZPage });

@@ -202,10 +202,13 @@ export function seatLayout(spec: ScheduleSpec, index: number): Array<{ seat_numb
   return seats;
 }
 
-// PostgreSQL text cannot hold NUL: refuse it as INVALID_INPUT rather than let the INSERT fail
-// as an internal error. (Dates are range-checked by ZDateTime.)
+// PostgreSQL text cannot hold NUL, nor a lone surrogate as sent (it becomes U+FFFD): refuse them
+// as INVALID_INPUT rather than let the INSERT fail as an internal error or store other text.
+// The input schemas refuse both already (schemas.ts storable); this holds for callers of core
+// that did not parse with them. (Dates are range-checked by ZDateTime.)
 export function assertStorableText(value: string, field: string): void {
   if (value.includes('\u0000')) throw new AppError('INVALID_INPUT', `${field} must not contain NUL characters`);
+  if (!value.isWellFormed()) throw new AppError('INVALID_INPUT', `${field} must be well-formed Unicode (a lone UTF-16 surrogate is not a character)`);
 }
 
 /** Reads the committed schedule row (the per-process cache of schedule rows does not know of a cancellation). */
