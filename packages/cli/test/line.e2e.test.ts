@@ -74,4 +74,25 @@ describe('a line that stops says why', () => {
     // sooner than pollAfterMs) ends before then. The advice's time is cut to the second.
     expect(when.getTime() + 1_000).toBeGreaterThanOrEqual(Date.now() + Number(retry![1]) * 1000);
   });
+
+  it('a wait that ends sold out gives its advice once: the ticket on stdout, the failure and its advice on stderr', async () => {
+    const { concertId, scheduleId, fans } = await oneSeat();
+    const [a, b] = fans;
+    expect((await concert(['--user', a, 'queue', 'join', concertId], cli.env)).code).toBe(0);
+    const hold = await concert(['--user', a, '--json', 'hold', scheduleId, '1'], cli.env);
+    expect(hold.code, hold.stderr).toBe(0);
+    const waiting = concertLive(['--user', b, 'queue', 'join', concertId, '--wait'], cli.env);
+    await waiting.waitForStderr(/no seat is free right now/);
+    expect((await concert(['--user', a, 'pay', hold.json().reservationId], cli.env)).code).toBe(0);
+
+    const done = await waiting.done;
+    expect(done.code, done.stderr).toBe(1);
+    expect(done.stdout).toMatch(/status\s+SOLD_OUT/);
+    expect(done.stderr).toContain(`error: Concert ${concertId} is sold out: no seat is available or held (SOLD_OUT)`);
+    // It was printed twice: under the ticket on stdout and again as the error's hint.
+    const both = done.stdout + done.stderr;
+    expect(both.match(/Your place is kept: if seats come back/g), both).toHaveLength(1);
+    expect(both.match(/Check again after/g), both).toHaveLength(1);
+    expect(both.match(/is sold out/g), both).toHaveLength(1);
+  });
 });

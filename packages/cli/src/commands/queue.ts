@@ -50,7 +50,9 @@ export async function queueJoinCommand(ctx: Ctx, concertId: number, opts: { wait
   if (inLine(ticket)) ticket = await waitInLine(ctx, ticket);
   if (ticket.status === 'EXPIRED') throw expired(concertId);
   const final = ticket;
-  ctx.print(final, (c) => renderTicket(ctx, c, final));
+  // Sold out, the failure that follows says so with its advice: the ticket is its fields alone
+  // (it printed the advice twice, once under the ticket and once as the error's hint).
+  ctx.print(final, (c) => renderTicket(ctx, c, final, { next: final.status !== 'SOLD_OUT' }));
   if (final.status === 'SOLD_OUT') throw soldOut(final, ctx.now());
   return final;
 }
@@ -83,7 +85,8 @@ function expired(concertId: number): CliFailure {
   return new CliFailure('QUEUE_EXPIRED', 'TOKEN_EXPIRED', `Your place in the waiting room of concert ${concertId} expired`, `Join again: concert queue join ${concertId} --wait`);
 }
 
-export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket): string {
+/** The ticket's fields, then (unless `next` is false) what to do next. */
+export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket, opts: { next?: boolean } = {}): string {
   const now = ctx.now();
   const rows: Array<[string, string]> = [
     ['concert', String(t.concertId)],
@@ -106,6 +109,7 @@ export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket): string {
   }
   if (t.activeUntil) rows.push(['active until', `${localTime(t.activeUntil, { seconds: true })} (${timeLeft(t.activeUntil, now)})`]);
   rows.push(['entered', localTime(t.enteredAt, { seconds: true })]);
+  if (opts.next === false) return fields(c, rows);
   const next =
     t.status === 'ACTIVE'
       ? c.green(`You're in. Pick a show: concert schedules ${t.concertId}`)
