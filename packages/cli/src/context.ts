@@ -6,7 +6,7 @@ import { type Colors, colorsFor } from './format.ts';
 import { inquirerPrompts, type Prompts } from './prompts.ts';
 import { apiKey, type SavedToken, sessionPath, SessionStore } from './session.ts';
 
-export type OutStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+export type OutStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number; rows?: number };
 export type InStream = NodeJS.ReadableStream & { isTTY?: boolean };
 
 /** Everything a command touches outside itself, so tests can run commands in-process. */

@@ -327,9 +327,9 @@ describe('the live line fits the terminal', () => {
 });
 
 /** A terminal-looking stream of `columns` that keeps what is written to it. */
-function screenOf(columns: number) {
+function screenOf(columns: number, rows?: number) {
   let text = '';
-  const stream = Object.assign(new Writable({ write: (chunk: Buffer, _enc, cb) => ((text += chunk.toString()), cb()) }), { isTTY: true, columns });
+  const stream = Object.assign(new Writable({ write: (chunk: Buffer, _enc, cb) => ((text += chunk.toString()), cb()) }), { isTTY: true, columns, ...(rows ? { rows } : {}) });
   return { stream, text: () => text };
 }
 
@@ -445,6 +445,32 @@ describe('concert admin watch fits the terminal', () => {
       }
     }
     expect(renderWatch(plain, snapshot, { columns: 160 })).toContain('waiting 123456 · pre-queued 23456 · active 1000/1000 · dropped idle 12345');
+  });
+
+  it('fits a terminal shorter than the frame, and one narrower than 21 columns: it never scrolls', async () => {
+    // 80×10: the frame was 18 rows, each ending in a newline, so every redraw scrolled the screen
+    // and the line's state was never on it; at 12 columns every row was drawn 20 cells wide and wrapped.
+    for (const [columns, rows] of [[80, 10], [12, 40], [30, 3]] as const) {
+      const term = screenOf(columns, rows);
+      const ctx = new Ctx({ ...memoryIo().io, stdout: term.stream }, { adminKey: 'k' });
+      Object.defineProperty(ctx, 'client', { value: { admin: { watch: { query: async () => snapshot } } } });
+      await adminWatchCommand(ctx, 12345, { count: 2 });
+      const frames = term.text().split('\x1b[H').slice(1);
+      expect(frames).toHaveLength(2);
+      for (const f of frames) {
+        // The cursor ends below the last row: one newline a row, fewer than the terminal's rows.
+        expect(f.split('\n').length - 1, `${columns}×${rows}`).toBeLessThan(rows);
+        for (const line of stripAnsi(f).split('\n')) expect(displayWidth(line), `${columns}×${rows}: ${line}`).toBeLessThan(columns);
+      }
+    }
+    const short = stripAnsi(renderWatch(colorsFor({ isTTY: true }, {}), snapshot, { columns: 80, rows: 9 })).split('\n');
+    expect(short).toHaveLength(9);
+    expect(short[2]).toContain('PRE-QUEUE (not open yet)');
+    expect(short[8]).toMatch(/^… \d+ more rows: a taller terminal shows them$/);
+    // A lost API's notice is what matters most then: it stays at the bottom.
+    const lost = stripAnsi(renderWatch(plain, snapshot, { columns: 80, rows: 9, lost: { attempt: 2, delayMs: 2000, giveUpAt: new Date(at.getTime() + 30_000), error: { code: 'NETWORK_ERROR', appCode: null, message: 'Could not reach the API (ECONNREFUSED)' } } })).split('\n');
+    expect(lost).toHaveLength(9);
+    expect(lost[8]).toContain('retrying (2)');
   });
 });
 

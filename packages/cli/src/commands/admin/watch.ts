@@ -58,8 +58,12 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
   }
   if (screen) stdout.write('\x1b[?25l\x1b[2J');
   // The terminal's width is read at every frame, so a resized terminal gets the next frame at its size.
+  // So is its height: every row of the frame ends in a newline, so a frame of as many rows as the
+  // terminal scrolled it by one at each redraw (the top rows gone, copies piling up above).
   const frame = (snapshot: SaleWatch, lost?: Retry) =>
-    stdout.write(`\x1b[H${renderWatch(ctx.c, snapshot, { columns: stdout.columns || 80, ...(lost ? { lost } : {}) }).replace(/\n/g, '\x1b[K\n')}\x1b[K\n\x1b[J`);
+    stdout.write(
+      `\x1b[H${renderWatch(ctx.c, snapshot, { columns: stdout.columns || 80, ...(stdout.rows ? { rows: stdout.rows - 1 } : {}), ...(lost ? { lost } : {}) }).replace(/\n/g, '\x1b[K\n')}\x1b[K\n\x1b[J`,
+    );
   const outage = new Outage();
   let last: SaleWatch | undefined;
   let refreshes = 0;
@@ -150,10 +154,13 @@ function flow(head: string, parts: string[], width: number): string[] {
 /**
  * One screen of the sale, every row within `columns - 1` cells: a row that reaches the last column
  * leaves the cursor waiting to wrap, and the clear-to-end-of-line after it would erase that cell.
- * Rows that do not fit are reflowed (the line's numbers) or, as a last resort, cut with `…`.
+ * Rows that do not fit are reflowed (the line's numbers) or, as a last resort, cut with `…`. With
+ * `rows`, at most that many rows: the bottom ones give way to a row saying how many are hidden
+ * (a lost API's notice stays).
  */
-export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; lost?: Retry }): string {
-  const width = Math.max(20, opts.columns - 1);
+export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; rows?: number; lost?: Retry }): string {
+  // A row wider than the terminal wraps, and the frame scrolls: at most one cell short of it, however narrow.
+  const width = Math.max(1, opts.columns - 1);
   const l = w.line;
   const now = w.at;
   const stateColor = l.state === 'OPEN' ? c.green : l.state === 'SOLD_OUT' ? c.red : c.yellow;
@@ -184,7 +191,7 @@ export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; lo
   const row = (starts: string, a: string, h: string, s: string, lapsing: string, lapse: string, paint: (x: string) => string = (x) => x) =>
     `${starts.padEnd(16)}${a.padStart(11)}${h.padStart(7)}${s.padStart(7)}${paint(lapsing.padStart(14))}${lapse ? `  ${lapse}` : ''}`;
   lines.push(fitWidth(c.bold(`${label('Shows')}${row('starts', 'available', 'held', 'sold', `lapsing ≤${w.lapsingWithinSeconds}s`, 'next lapse')}`), width));
-  if (w.shows.length === 0) lines.push(c.dim(`${UNDER}no show to come`));
+  if (w.shows.length === 0) lines.push(fitWidth(c.dim(`${UNDER}no show to come`), width));
   for (const s of w.shows) {
     const lapse = s.nextLapse ? `in ${duration(s.nextLapse.getTime() - now.getTime())}` : '–';
     const paint = s.lapsingSoon > 0 ? c.yellow : undefined;
@@ -194,6 +201,8 @@ export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; lo
   if (w.shows.length > 1) lines.push(fitWidth(c.dim(`${UNDER}${row('all shows', String(totals.a), String(totals.h), String(totals.s), String(totals.l), '')}`), width));
   if (totals.l > 0) lines.push('', fitWidth(c.yellow(`${totals.l} held seat(s) lapse within ${w.lapsingWithinSeconds} s and come back on sale.`), width));
   // The API is away: these are the numbers of the last answer (the clock above says when).
-  if (opts.lost) lines.push('', fitWidth(c.yellow(retryText(opts.lost)), width));
-  return lines.join('\n');
+  const notice = opts.lost ? ['', fitWidth(c.yellow(retryText(opts.lost)), width)] : [];
+  const room = Math.max(1, (opts.rows ?? Infinity) - notice.length);
+  const shown = lines.length <= room ? lines : [...lines.slice(0, room - 1), fitWidth(c.dim(`… ${lines.length - room + 1} more rows: a taller terminal shows them`), width)];
+  return [...shown, ...notice].join('\n');
 }
