@@ -122,6 +122,8 @@ describe('admin (operators)', () => {
             { grade: 'VIP', price: 150_000, fromSeat: 1, toSeat: 3 },
           ],
         },
+        // On sale now: the line admits nobody to a concert with no seat on sale.
+        { startsAt: future(11), seatCount: 1 },
       ],
     });
     const scheduleId = c.schedules[0]!.scheduleId;

@@ -150,7 +150,16 @@ describe('reservations (seat holds)', () => {
 
   it('holding opens at bookingOpensAt (BOOKING_NOT_OPEN before)', async () => {
     const { userIds } = await seedSale(suite.api.url, { users: 1 });
-    const scheduleId = await showAt(HOUR, 3 * DAY);
+    // A second show on sale now: the line admits nobody to a concert with no seat on sale.
+    const now = clock.now().getTime();
+    const c = await admin(suite.api.url).admin.concerts.create.mutate({
+      title: `Timed ${key()}`,
+      schedules: [
+        { startsAt: new Date(now + 3 * DAY), bookingOpensAt: new Date(now + HOUR), seatCount: 10 },
+        { startsAt: new Date(now + 4 * DAY), bookingOpensAt: new Date(now - HOUR), seatCount: 10 },
+      ],
+    });
+    const scheduleId = c.schedules[0]!.scheduleId;
     const err = await expectAppError(hold(userIds[0]!, scheduleId, [1]), 'BOOKING_NOT_OPEN');
     expect(err.data?.httpStatus).toBe(412);
     expect(err.data?.code).toBe('PRECONDITION_FAILED');

@@ -65,6 +65,8 @@ export class QueueService implements SpentTokens {
   private readonly defaults: QueueSettings;
   /** Reads of the seats after a change, per concert, in flight in this process (see seatsChanged). */
   private readonly reads = new Map<number, { asOf: number; running: Promise<void> | null; next: Promise<void> | null }>();
+  /** Per concert, this process's first read of its seats before anyone enters (see enter). */
+  private readonly firstReads = new Map<number, Promise<void>>();
   /** When this process's last tick returned, by its clock (how fresh `store.lastTick()` is). */
   private lastTickAt: number | null = null;
   private readonly tokens: TokenVerifier;
@@ -76,6 +78,12 @@ export class QueueService implements SpentTokens {
 
   async enter(userId: number, concertId: number): Promise<QueueTicket> {
     await this.deps.assertConcert(concertId);
+    // A line whose seats were never read admits (an inventory never read never blocks), and the
+    // ticker reads them only once an entrant has registered the line: the first fans of a concert
+    // with nothing on sale yet were let in, ACTIVE with nothing to hold. Read once per process first.
+    let first = this.firstReads.get(concertId);
+    if (!first) this.firstReads.set(concertId, (first = this.seatsChanged(concertId)));
+    await first;
     const now = this.now();
     const r = await this.call(() => this.deps.store.enter(concertId, userId, newTokenId(), now, this.defaults));
     return this.ticket({ concertId, userId, tokenId: r.tokenId, enteredAt: r.enteredAt }, r);
