@@ -5,6 +5,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { ApiClient } from '../src/client.ts';
 import { validateConcertFile } from '../src/commands/admin/concerts.ts';
+import { renderQueueStats } from '../src/commands/admin/queue.ts';
 import { adminWatchCommand, renderWatch } from '../src/commands/admin/watch.ts';
 import { renderTicket } from '../src/commands/queue.ts';
 import { renderReport, stats } from '../src/commands/simulate.ts';
@@ -445,6 +446,16 @@ describe('concert admin watch fits the terminal', () => {
       }
     }
     expect(renderWatch(plain, snapshot, { columns: 160 })).toContain('waiting 123456 · pre-queued 23456 · active 1000/1000 · dropped idle 12345');
+  });
+
+  it('says a pre-queue (or a sold-out line) is also paused: the state alone hid the pause', () => {
+    const paused = { ...snapshot, line: { ...snapshot.line, paused: true } } as SaleWatch;
+    expect(renderWatch(plain, paused, { columns: 160 })).toContain('PRE-QUEUE (not open yet) · paused: nobody is admitted until resumed');
+    expect(renderWatch(plain, { ...paused, line: { ...paused.line, state: 'SOLD_OUT' } }, { columns: 160 })).toContain('SOLD OUT · paused: nobody is admitted until resumed');
+    expect(renderWatch(plain, { ...paused, line: { ...paused.line, state: 'PAUSED' } }, { columns: 160 })).not.toContain('paused: nobody');
+    expect(renderWatch(plain, snapshot, { columns: 160 })).not.toContain('paused');
+    expect(renderQueueStats(plain, paused.line)).toMatch(/state +PRE_QUEUE: not open yet; entrants are pre-queued · paused: nobody is admitted until resumed/);
+    expect(renderQueueStats(plain, snapshot.line)).not.toContain('paused');
   });
 
   it('fits a terminal shorter than the frame, and one narrower than 21 columns: it never scrolls', async () => {

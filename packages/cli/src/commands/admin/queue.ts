@@ -78,10 +78,18 @@ const STATES: Record<QueueStats['state'], (c: Colors) => string> = {
   SOLD_OUT: (c) => c.red('SOLD_OUT: nothing available or held'),
 };
 
+/**
+ * A pause under a state that outranks it (SOLD_OUT, PRE_QUEUE): the state alone hid it, and an
+ * operator who paused a pre-queue saw nothing of it until the opening did not admit anyone.
+ */
+export function alsoPaused(c: Colors, s: Pick<QueueStats, 'state' | 'paused'>): string {
+  return s.paused && s.state !== 'PAUSED' ? c.yellow(' · paused: nobody is admitted until resumed') : '';
+}
+
 export function renderQueueStats(c: Colors, s: QueueStats): string {
   return fields(c, [
     ['concert', String(s.concertId)],
-    ['state', STATES[s.state](c)],
+    ['state', `${STATES[s.state](c)}${alsoPaused(c, s)}`],
     ['opens', s.opensAt ? localTime(s.opensAt, { seconds: true }) : 'open'],
     ['pre-queued', String(s.preQueued)],
     ['waiting', String(s.waiting)],

@@ -6,6 +6,7 @@ import { Interrupted } from '../../errors.ts';
 import { type Colors, displayWidth, duration, fitWidth, localTime } from '../../format.ts';
 import { Outage, type Retry, retryJson, retryText } from '../../retry.ts';
 import type { SaleWatch } from '../../types.ts';
+import { alsoPaused } from './queue.ts';
 
 export function register(admin: Command): void {
   man(
@@ -176,7 +177,7 @@ export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; ro
   const lines = [
     fitWidth(title + clock, width),
     '',
-    ...flow(c.bold('Line'), [stateColor(STATE_TEXT[l.state]), ...opens], width),
+    ...flow(c.bold('Line'), [`${stateColor(STATE_TEXT[l.state])}${alsoPaused(c, l)}`, ...opens], width),
     ...flow('', [`waiting ${c.bold(String(l.waiting))}`, `pre-queued ${c.bold(String(l.preQueued))}`, `active ${c.bold(`${l.active}/${l.maxActive}`)}`, `dropped idle ${l.droppedIdleTotal}`], width),
     ...flow('', [`ETA at the back ${l.etaBackSeconds === null ? c.dim('–') : c.bold(`~${duration(l.etaBackSeconds * 1000)}`)}`], width),
     ...flow(
