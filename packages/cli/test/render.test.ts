@@ -458,6 +458,13 @@ describe('concert admin watch fits the terminal', () => {
     expect(renderQueueStats(plain, snapshot.line)).not.toContain('paused');
   });
 
+  it('an ALL_HELD line names both of its causes, held seats and a booking not open yet', () => {
+    // A concert whose only show's booking had not opened read "every seat is held" beside 3 available, 0 held.
+    const held = { ...snapshot, line: { ...snapshot.line, state: 'ALL_HELD' } } as SaleWatch;
+    expect(renderWatch(plain, held, { columns: 160 })).toContain('ALL HELD (no seat available: held, or booking not open yet)');
+    expect(renderQueueStats(plain, held.line)).toContain('ALL_HELD: no seat available (all held, or booking not open yet); admitting again when one frees up or booking opens');
+  });
+
   it('fits a terminal shorter than the frame, and one narrower than 21 columns: it never scrolls', async () => {
     // 80×10: the frame was 18 rows, each ending in a newline, so every redraw scrolled the screen
     // and the line's state was never on it; at 12 columns every row was drawn 20 cells wide and wrapped.

@@ -74,7 +74,7 @@ const STATES: Record<QueueStats['state'], (c: Colors) => string> = {
   PRE_QUEUE: (c) => c.yellow('PRE_QUEUE: not open yet; entrants are pre-queued'),
   OPEN: (c) => c.green('OPEN: admitting'),
   PAUSED: (c) => c.yellow('PAUSED by an operator'),
-  ALL_HELD: (c) => c.yellow('ALL_HELD: every seat is held; admitting again when one frees up'),
+  ALL_HELD: (c) => c.yellow('ALL_HELD: no seat available (all held, or booking not open yet); admitting again when one frees up or booking opens'),
   SOLD_OUT: (c) => c.red('SOLD_OUT: nothing available or held'),
 };
 

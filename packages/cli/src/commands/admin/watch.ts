@@ -123,7 +123,7 @@ const STATE_TEXT: Record<SaleWatch['line']['state'], string> = {
   PRE_QUEUE: 'PRE-QUEUE (not open yet)',
   OPEN: 'OPEN (admitting)',
   PAUSED: 'PAUSED by an operator',
-  ALL_HELD: 'ALL HELD (waiting for a seat to free up)',
+  ALL_HELD: 'ALL HELD (no seat available: held, or booking not open yet)',
   SOLD_OUT: 'SOLD OUT',
 };
 
