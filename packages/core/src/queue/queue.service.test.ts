@@ -56,3 +56,32 @@ describe('the queue’s numbers for /metrics', () => {
     expect(calls.stats).toBe(before + 3);
   });
 });
+
+describe('the first enter of a concert in a process', () => {
+  const clock = new FakeClock(Date.UTC(2026, 10, 23, 12));
+  const config = { queue: { maxActive: 5, activeTtlSeconds: 600, idleTimeoutSeconds: 600 }, queueTokenSecret: 'x'.repeat(32), rateLimits: { enabled: false, mutationsPer10s: 0, enterPer10s: 0 } };
+
+  it('waits for a read of the seats, so a concert with nothing on sale admits nobody; read once, again after a failed read', async () => {
+    const reads = { n: 0, fail: false };
+    const queue = new QueueService({
+      store: new MemoryQueueStore(),
+      clock,
+      config,
+      assertConcert: async () => {},
+      inventory: async () => {
+        reads.n++;
+        if (reads.fail) throw new Error('database away');
+        // Nothing AVAILABLE: the only show's booking has not opened (its seats are to come).
+        return { available: 0, held: 2, nextLapse: null };
+      },
+    });
+    // Without the read, the line had no inventory: "never read never blocks", and the fan was ACTIVE.
+    expect((await queue.enter(1, 7)).status).toBe('WAITING');
+    expect((await queue.enter(2, 7)).status).toBe('WAITING');
+    expect(reads.n).toBe(1);
+    reads.fail = true;
+    await queue.enter(1, 8);
+    await queue.enter(2, 8);
+    expect(reads.n).toBe(3);
+  });
+});

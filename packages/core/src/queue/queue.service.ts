@@ -66,7 +66,7 @@ export class QueueService implements SpentTokens {
   /** Reads of the seats after a change, per concert, in flight in this process (see seatsChanged). */
   private readonly reads = new Map<number, { asOf: number; running: Promise<void> | null; next: Promise<void> | null }>();
   /** Per concert, this process's first read of its seats before anyone enters (see enter). */
-  private readonly firstReads = new Map<number, Promise<void>>();
+  private readonly firstReads = new Map<number, Promise<boolean>>();
   /** When this process's last tick returned, by its clock (how fresh `store.lastTick()` is). */
   private lastTickAt: number | null = null;
   private readonly tokens: TokenVerifier;
@@ -80,10 +80,11 @@ export class QueueService implements SpentTokens {
     await this.deps.assertConcert(concertId);
     // A line whose seats were never read admits (an inventory never read never blocks), and the
     // ticker reads them only once an entrant has registered the line: the first fans of a concert
-    // with nothing on sale yet were let in, ACTIVE with nothing to hold. Read once per process first.
+    // with nothing on sale yet were let in, ACTIVE with nothing to hold.
+    // Read once per process first (a failed read is tried again by the next enter).
     let first = this.firstReads.get(concertId);
-    if (!first) this.firstReads.set(concertId, (first = this.seatsChanged(concertId)));
-    await first;
+    if (!first) this.firstReads.set(concertId, (first = this.readSeatsAfterChange(concertId)));
+    if (!(await first)) this.firstReads.delete(concertId);
     const now = this.now();
     const r = await this.call(() => this.deps.store.enter(concertId, userId, newTokenId(), now, this.defaults));
     return this.ticket({ concertId, userId, tokenId: r.tokenId, enteredAt: r.enteredAt }, r);
@@ -198,6 +199,11 @@ export class QueueService implements SpentTokens {
    * the next, which starts after the mark (so at most two reads per concert are ever in hand).
    */
   async seatsChanged(concertId: number): Promise<void> {
+    await this.readSeatsAfterChange(concertId);
+  }
+
+  /** seatsChanged, saying whether the seats were read and recorded (false: best effort failed). */
+  private async readSeatsAfterChange(concertId: number): Promise<boolean> {
     try {
       // Marked first: if this read is lost, the next tick reads the seats again.
       const asOf = await this.deps.store.seatsChanged(concertId);
@@ -216,8 +222,10 @@ export class QueueService implements SpentTokens {
         });
         await r.next;
       }
+      return true;
     } catch {
       // Best effort: the periodic read catches up within INVENTORY_MAX_AGE_MS.
+      return false;
     }
   }
 
