@@ -145,12 +145,14 @@ describe('a line that knows the inventory, on two API processes', () => {
   // the ticker reads them only after an entrant registers the line: the first fans, on each
   // process, were admitted ACTIVE to a concert with nothing on sale (seen from outside with
   // `concert queue join` on a concert just created, its only show's booking an hour away).
-  it('the first fans of a concert with nothing on sale are not admitted: the line reads the seats before their turn', { timeout: 120_000 }, async () => {
+  it('the first fans of a concert with nothing on sale are not admitted, nor is its line said OPEN: the line reads the seats first', { timeout: 120_000 }, async () => {
     const [p1, p2] = apis.map((a) => a.url) as [string, string];
     const { concertId } = await admin(p1).admin.concerts.create.mutate({
       title: 'Not on sale yet',
       schedules: [{ startsAt: new Date(Date.now() + 30 * 86_400_000), bookingOpensAt: new Date(Date.now() + 3_600_000), seatCount: 2 }],
     });
+    // Before anyone entered, the operator's view said OPEN: the line had not read the seats either.
+    expect((await admin(p2).admin.queue.stats.query({ concertId })).state).toBe('ALL_HELD');
     const [a, b] = await makeFans(p1, 2);
     const [A, B] = await Promise.all([
       client(p1, { userId: a! }).queue.enter.mutate({ concertId }),

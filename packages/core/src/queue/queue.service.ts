@@ -65,7 +65,7 @@ export class QueueService implements SpentTokens {
   private readonly defaults: QueueSettings;
   /** Reads of the seats after a change, per concert, in flight in this process (see seatsChanged). */
   private readonly reads = new Map<number, { asOf: number; running: Promise<void> | null; next: Promise<void> | null }>();
-  /** Per concert, this process's first read of its seats before anyone enters (see enter). */
+  /** Per concert, this process's first read of its seats (see seatsReadOnce). */
   private readonly firstReads = new Map<number, Promise<boolean>>();
   /** When this process's last tick returned, by its clock (how fresh `store.lastTick()` is). */
   private lastTickAt: number | null = null;
@@ -78,13 +78,7 @@ export class QueueService implements SpentTokens {
 
   async enter(userId: number, concertId: number): Promise<QueueTicket> {
     await this.deps.assertConcert(concertId);
-    // A line whose seats were never read admits (an inventory never read never blocks), and the
-    // ticker reads them only once an entrant has registered the line: the first fans of a concert
-    // with nothing on sale yet were let in, ACTIVE with nothing to hold.
-    // Read once per process first (a failed read is tried again by the next enter).
-    let first = this.firstReads.get(concertId);
-    if (!first) this.firstReads.set(concertId, (first = this.readSeatsAfterChange(concertId)));
-    if (!(await first)) this.firstReads.delete(concertId);
+    await this.seatsReadOnce(concertId);
     const now = this.now();
     const r = await this.call(() => this.deps.store.enter(concertId, userId, newTokenId(), now, this.defaults));
     return this.ticket({ concertId, userId, tokenId: r.tokenId, enteredAt: r.enteredAt }, r);
@@ -134,12 +128,14 @@ export class QueueService implements SpentTokens {
 
   async stats(concertId: number): Promise<QueueStatsView> {
     await this.deps.assertConcert(concertId);
+    await this.seatsReadOnce(concertId);
     return statsView(concertId, await this.call(() => this.deps.store.stats(concertId, this.now(), this.defaults)));
   }
 
   async configure(input: QueueConfigureInput): Promise<QueueStatsView> {
     const { concertId, opensAt, ...rest } = input;
     await this.deps.assertConcert(concertId);
+    await this.seatsReadOnce(concertId);
     const patch: QueueSettingsPatch = { ...rest, ...(opensAt !== undefined ? { opensAt: opensAt === null ? null : opensAt.getTime() } : {}) };
     return statsView(concertId, await this.call(() => this.deps.store.configure(concertId, patch, this.now(), this.defaults)));
   }
@@ -147,6 +143,7 @@ export class QueueService implements SpentTokens {
   /** The line for an operator's live view: its stats, the ETA at the back and recent admissions per minute. */
   async watch(concertId: number): Promise<QueueWatchView> {
     await this.deps.assertConcert(concertId);
+    await this.seatsReadOnce(concertId);
     const now = this.now();
     const [stats, history] = await this.call(() =>
       Promise.all([this.deps.store.stats(concertId, now, this.defaults), this.deps.store.admissions(concertId, now, ADMISSION_BUCKET_MS, ADMISSION_BUCKETS)]),
@@ -200,6 +197,19 @@ export class QueueService implements SpentTokens {
    */
   async seatsChanged(concertId: number): Promise<void> {
     await this.readSeatsAfterChange(concertId);
+  }
+
+  /**
+   * A line whose seats were never read admits (an inventory never read never blocks), and the
+   * ticker reads them only once an entrant has registered the line: the first fans of a concert
+   * with nothing on sale yet were let in, ACTIVE with nothing to hold, and its stats said OPEN.
+   * So each process reads a concert's seats before the first enter or stats it serves for it (a
+   * failed read is tried again by the next call).
+   */
+  private async seatsReadOnce(concertId: number): Promise<void> {
+    let first = this.firstReads.get(concertId);
+    if (!first) this.firstReads.set(concertId, (first = this.readSeatsAfterChange(concertId)));
+    if (!(await first)) this.firstReads.delete(concertId);
   }
 
   /** seatsChanged, saying whether the seats were read and recorded (false: best effort failed). */
