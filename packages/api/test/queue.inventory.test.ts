@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, client, createTestDatabase, key, seedSale, spawnApi, type SpawnedApi, testEnv } from '../../../test/harness.ts';
+import { admin, client, createTestDatabase, deleteRedisKeys, key, seedSale, spawnApi, type SpawnedApi, testEnv } from '../../../test/harness.ts';
 import { makeFans, redisEnv, sleep } from './queue.shared.ts';
 
 /** Polls until `fn` is true (every 20 ms), and returns how long it took. */
@@ -161,5 +161,25 @@ describe('a line that knows the inventory, on two API processes', () => {
     expect([A.status, A.etaSeconds, B.status, B.etaSeconds]).toEqual(['WAITING', null, 'WAITING', null]);
     const stats = await admin(p2).admin.queue.stats.query({ concertId });
     expect([stats.state, stats.active, stats.waiting]).toEqual(['ALL_HELD', 0, 2]);
+  });
+
+  // Redis lost the line (a restart without persistence, a failover): its seats were never read as
+  // far as the line knows, and the next fan was admitted ACTIVE to a sold-out concert (seen from
+  // outside by deleting the line's keys, then `concert queue join`).
+  it('a sold-out line that Redis lost admits nobody: the next entrant is told SOLD_OUT', { timeout: 120_000 }, async () => {
+    const [p1, p2] = apis.map((a) => a.url) as [string, string];
+    const sale = await seedSale(p1, { users: 0, seatCount: 1 });
+    const [a, b] = await makeFans(p1, 2);
+    const A = await client(p1, { userId: a! }).queue.enter.mutate({ concertId: sale.concertId });
+    const fanA = client(p1, { userId: a!, queueToken: A.token });
+    const held = await fanA.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1], idempotencyKey: key() });
+    await fanA.payments.pay.mutate({ reservationId: held.reservationId, idempotencyKey: key() });
+    expect((await admin(p2).admin.queue.stats.query({ concertId: sale.concertId })).state).toBe('SOLD_OUT');
+
+    await deleteRedisKeys(`${redis.env.REDIS_KEY_PREFIX}{q:${sale.concertId}}:`);
+    for (const url of [p2, p1]) {
+      const B = await client(url, { userId: b! }).queue.enter.mutate({ concertId: sale.concertId });
+      expect(B.status).toBe('SOLD_OUT');
+    }
   });
 });

@@ -78,9 +78,16 @@ export class QueueService implements SpentTokens {
 
   async enter(userId: number, concertId: number): Promise<QueueTicket> {
     await this.deps.assertConcert(concertId);
-    await this.seatsReadOnce(concertId);
-    const now = this.now();
-    const r = await this.call(() => this.deps.store.enter(concertId, userId, newTokenId(), now, this.defaults));
+    const read = await this.seatsReadOnce(concertId);
+    const enter = () => this.call(() => this.deps.store.enter(concertId, userId, newTokenId(), this.now(), this.defaults, { unreadSeatsBlock: true }));
+    let r = await enter();
+    if (!r.seatsRead && read) {
+      // The line lost its seats since this process read them (Redis lost its data): it admitted
+      // nobody on no counts; read them now, and the same place comes back as they allow.
+      this.firstReads.delete(concertId);
+      await this.seatsReadOnce(concertId);
+      r = await enter();
+    }
     return this.ticket({ concertId, userId, tokenId: r.tokenId, enteredAt: r.enteredAt }, r);
   }
 
@@ -206,10 +213,12 @@ export class QueueService implements SpentTokens {
    * So each process reads a concert's seats before the first enter or stats it serves for it (a
    * failed read is tried again by the next call).
    */
-  private async seatsReadOnce(concertId: number): Promise<void> {
+  private async seatsReadOnce(concertId: number): Promise<boolean> {
     let first = this.firstReads.get(concertId);
     if (!first) this.firstReads.set(concertId, (first = this.readSeatsAfterChange(concertId)));
-    if (!(await first)) this.firstReads.delete(concertId);
+    const read = await first;
+    if (!read) this.firstReads.delete(concertId);
+    return read;
   }
 
   /** seatsChanged, saying whether the seats were read and recorded (false: best effort failed). */

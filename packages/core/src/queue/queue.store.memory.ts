@@ -4,6 +4,7 @@ import {
   addLife,
   CLEANUP_BATCH,
   curveWaitMs,
+  type EnterOptions,
   type EnterResult,
   ETA_CURVE_MS,
   ETA_SAMPLE,
@@ -132,9 +133,9 @@ export class MemoryQueueStore implements QueueStore {
     return live;
   }
 
-  private settle(l: Line, now: number, defaults: QueueSettings): { state: LineState; s: QueueSettings } {
+  private settle(l: Line, now: number, defaults: QueueSettings, unreadBlocks = false): { state: LineState; s: QueueSettings } {
     const s = this.settings(l, defaults);
-    const state = lineState(s, seatsState(l.inventory, now), now);
+    const state = lineState(s, !l.inventory && unreadBlocks ? 'ALL_HELD' : seatsState(l.inventory, now), now);
     if (l.state !== state) {
       if (l.state === 'SOLD_OUT') l.reopenedAt = now;
       l.state = state;
@@ -235,11 +236,12 @@ export class MemoryQueueStore implements QueueStore {
     return { ...st, pollAfterMs, paused: s.paused };
   }
 
-  async enter(concertId: number, userId: number, newTokenId: string, at: StoreNow, defaults: QueueSettings): Promise<EnterResult> {
+  async enter(concertId: number, userId: number, newTokenId: string, at: StoreNow, defaults: QueueSettings, opts: EnterOptions = {}): Promise<EnterResult> {
     const now = at ?? Date.now();
     const l = this.line(concertId);
     this.ticking.add(concertId);
-    let line = this.settle(l, now, defaults);
+    const blocks = opts.unreadSeatsBlock === true;
+    let line = this.settle(l, now, defaults, blocks);
     let tokenId = l.users.get(userId);
     let created = false;
     if (tokenId === undefined || !(l.waiting.has(tokenId) || l.active.has(tokenId))) {
@@ -250,12 +252,12 @@ export class MemoryQueueStore implements QueueStore {
       l.waiting.set(tokenId, { score, seen: now });
       l.owners.set(tokenId, { userId, enteredAt: now });
       l.users.set(userId, tokenId);
-      line = this.settle(l, now, defaults);
+      line = this.settle(l, now, defaults, blocks);
     } else {
       const w = l.waiting.get(tokenId);
       if (w) w.seen = now;
     }
-    return { ...this.state(l, tokenId, now, line), tokenId, enteredAt: l.owners.get(tokenId)!.enteredAt, created };
+    return { ...this.state(l, tokenId, now, line), tokenId, enteredAt: l.owners.get(tokenId)!.enteredAt, created, seatsRead: l.inventory !== null };
   }
 
   async status(concertId: number, tokenId: string, at: StoreNow, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {

@@ -23,6 +23,7 @@ import {
   INVENTORY_MIN_GAP_MS,
   LINE_PRUNE_MS,
   OPENING_SPREAD_MS,
+  type EnterOptions,
   type EnterResult,
   type GateState,
   type Inventory,
@@ -123,9 +124,11 @@ local function drop(t)
   redis.call('HDEL', KEYS[11], t)
   return live
 end
+-- Set by an enter that asks for it (ARGV[11]): a line whose seats were never read admits nobody.
+local unreadBlocks = false
 local function seats()
   local v = redis.call('HMGET', KEYS[10], 'available', 'held', 'nextLapse', 'at')
-  if not v[4] then return 'OPEN' end
+  if not v[4] then return unreadBlocks and 'ALL_HELD' or 'OPEN' end
   if tonumber(v[1]) > 0 then return 'OPEN' end
   if tonumber(v[2]) > 0 then
     local lapse = tonumber(v[3])
@@ -419,8 +422,9 @@ end
 `;
 
 const SCRIPTS = {
-  // ARGV 8 userId, 9 new tokenId, 10 the pre-queue draw in [0, 1)
+  // ARGV 8 userId, 9 new tokenId, 10 the pre-queue draw in [0, 1), 11 seats never read block admission (0/1)
   queueEnter: `${PRELUDE}
+unreadBlocks = ARGV[11] == '1'
 local st, maxActive, ttl, idle, paused, opensAt = settle()
 local t = redis.call('HGET', KEYS[5], ARGV[8])
 local created = 0
@@ -448,6 +452,7 @@ local s = state(t, st, maxActive, ttl, idle, opensAt, paused)
 s[8] = t
 s[9] = string.match(owner, '^%d+:(%d+)')
 s[10] = created
+s[11] = redis.call('HEXISTS', KEYS[10], 'at')
 return s
 `,
   // ARGV 8 tokenId, 9 limit polls (0/1)
@@ -581,11 +586,11 @@ export class RedisQueueStore implements QueueStore {
     return (this.redis as unknown as Record<string, ScriptFn>)[name]!.call(this.redis, ...args);
   }
 
-  async enter(concertId: number, userId: number, newTokenId: string, now: StoreNow, defaults: QueueSettings): Promise<EnterResult> {
-    const raw = await this.run('queueEnter', concertId, now, defaults, userId, newTokenId, randomFraction());
+  async enter(concertId: number, userId: number, newTokenId: string, now: StoreNow, defaults: QueueSettings, opts: EnterOptions = {}): Promise<EnterResult> {
+    const raw = await this.run('queueEnter', concertId, now, defaults, userId, newTokenId, randomFraction(), opts.unreadSeatsBlock ? 1 : 0);
     await this.register(concertId);
-    const r = raw as [...RawState, string, string, number];
-    return { ...toState(r.slice(0, 7) as RawState), tokenId: r[7], enteredAt: Number(r[8]), created: r[9] === 1 };
+    const r = raw as [...RawState, string, string, number, number];
+    return { ...toState(r.slice(0, 7) as RawState), tokenId: r[7], enteredAt: Number(r[8]), created: r[9] === 1, seatsRead: r[10] === 1 };
   }
 
   async status(concertId: number, tokenId: string, now: StoreNow, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {

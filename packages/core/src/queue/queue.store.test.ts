@@ -285,6 +285,20 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect(after.position).toBe(202);
   });
 
+  it('an enter that asks for it admits nobody to a line whose seats were never read, and says they were not', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 2 });
+    const blocked = await store.enter(c, 1, tid(1), T0, d, { unreadSeatsBlock: true });
+    expect([blocked.status, blocked.position, blocked.etaMs, blocked.seatsRead]).toEqual(['WAITING', 1, null, false]);
+    // Read, the same place is admitted as the counts allow.
+    await store.setInventory(c, { available: 5, held: 0, nextLapse: null }, T0 + 1, d);
+    const again = await store.enter(c, 1, tid(99), T0 + 2, d, { unreadSeatsBlock: true });
+    expect([again.status, again.tokenId, again.created, again.seatsRead]).toEqual(['ACTIVE', tid(1), false, true]);
+    // Without asking, an inventory never read never blocks (as every settle: the ticker reads it).
+    const open = await store.enter(nextConcert(), 2, tid(2), T0, d);
+    expect([open.status, open.seatsRead]).toEqual(['ACTIVE', false]);
+  });
+
   it('admits nobody while every seat is held, resumes when a hold lapses, turns the line SOLD_OUT and reopens it in order', async () => {
     const c = nextConcert();
     const d = settings({ maxActive: 1, activeTtlSeconds: 60, idleTimeoutSeconds: 10 });

@@ -38,6 +38,13 @@ export interface EnterResult extends TokenState {
   enteredAt: number;
   /** False when the user already had a live token, which is returned instead. */
   created: boolean;
+  /** False when the line had never read its seats (with `unreadSeatsBlock`, nobody was admitted then). */
+  seatsRead: boolean;
+}
+
+export interface EnterOptions {
+  /** A line whose seats were never read admits nobody in this enter (it admits otherwise, as every settle does). */
+  unreadSeatsBlock?: boolean;
 }
 
 export interface QueueStats extends QueueSettings {
@@ -73,7 +80,7 @@ export type StoreNow = number | undefined;
 
 export interface QueueStore {
   /** Joins the back of the line (a random place in the pre-queue before the opening), or returns the user's live token. */
-  enter(concertId: number, userId: number, newTokenId: string, now: StoreNow, defaults: QueueSettings): Promise<EnterResult>;
+  enter(concertId: number, userId: number, newTokenId: string, now: StoreNow, defaults: QueueSettings, opts?: EnterOptions): Promise<EnterResult>;
   /**
    * The token's state, after settling the line; a waiting token's poll keeps it from going idle.
    * With `limitPolls`, a live token polled sooner than half its last pollAfterMs gets
