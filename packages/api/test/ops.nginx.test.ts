@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nginxConfig } from '../../../deploy/stack/shape.ts';
 import { createTestDatabase, freePort, portOpen, REDIS_URL, spawnApi, type SpawnedApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
+import { appCodesOf, rawRequest } from '../../../test/raw-http.ts';
 
 /**
  * deploy/nginx.conf, as compose and `pnpm stack` run it (Debian's nginx, its upstream line set to
@@ -18,6 +19,7 @@ describe('nginx in front of the API (deploy/nginx.conf)', () => {
   let api: SpawnedApi;
   let dir: string;
   let url: string;
+  let port: number;
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -25,7 +27,7 @@ describe('nginx in front of the API (deploy/nginx.conf)', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'nginx-'));
     mkdirSync(path.join(dir, 'tmp'));
     chmodSync(path.join(dir, 'tmp'), 0o777);
-    const port = await freePort();
+    port = await freePort();
     writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, { http: port, apis: [Number(new URL(api.url).port)] }));
     execFileSync('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')]);
     url = `http://127.0.0.1:${port}`;
@@ -98,6 +100,32 @@ describe('nginx in front of the API (deploy/nginx.conf)', () => {
       const r = await fetch(`${url}${p}`, { headers: identified, redirect: 'manual' });
       expect({ p, status: r.status, appCode: await appCodeOf(r) }).toEqual({ p, status: 404, appCode: 'PROCEDURE_NOT_FOUND' });
     }
+  });
+
+  // nginx's own pages for a request it cannot parse were HTML without an appCode (and its 501 and
+  // 505 were 5xx); error_page to named locations made them nginx's 500, as a broken request line
+  // has no URI to redirect with (an outside hostile review, third round).
+  it('answers a request it cannot parse in the contract shape, with a 4xx and an appCode', async () => {
+    const cases: Array<[string, string, number, string, string]> = [
+      ['a request line that is not HTTP', 'GARBAGE\r\n\r\n', 400, 'application/json', 'INVALID_INPUT'],
+      ['a lowercase method', 'get /trpc/concerts.list HTTP/1.1\r\nhost: x\r\n\r\n', 400, 'application/json', 'INVALID_INPUT'],
+      ['a path above the root', 'GET /../x HTTP/1.1\r\nhost: x\r\n\r\n', 400, 'application/json', 'INVALID_INPUT'],
+      ['HTTP/2.0 on a text connection', 'GET /trpc/concerts.list HTTP/2.0\r\nhost: x\r\n\r\n', 400, 'application/json', 'INVALID_INPUT'],
+      ['no Host', 'GET /trpc/concerts.list HTTP/1.1\r\n\r\n', 400, 'application/json', 'INVALID_INPUT'],
+      ['two Content-Lengths', 'POST /trpc/balance.charge HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}', 400, 'application/json', 'INVALID_INPUT'],
+      ['a transfer-coding nginx does not know', 'POST /trpc/balance.charge HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n', 400, 'application/json', 'INVALID_INPUT'],
+      ['TRACE', 'TRACE /trpc/concerts.list HTTP/1.1\r\nhost: x\r\n\r\n', 405, 'application/json', 'INVALID_INPUT'],
+      ['a 10 KB request line', `GET /trpc/concerts.list?x=${'a'.repeat(10_000)} HTTP/1.1\r\nhost: x\r\n\r\n`, 414, 'application/json', 'PAYLOAD_TOO_LARGE'],
+      ['5,000 headers', `GET /trpc/concerts.list HTTP/1.1\r\nhost: x\r\n${'x-a: b\r\n'.repeat(5000)}\r\n`, 431, 'application/json', 'PAYLOAD_TOO_LARGE'],
+      ['a broken chunk to tRPC', 'POST /trpc/balance.charge HTTP/1.1\r\nhost: x\r\nx-user-id: 1\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n', 400, 'application/json', 'INVALID_INPUT'],
+      ['a broken chunk to REST', 'POST /v1/balance/charges HTTP/1.1\r\nhost: x\r\nx-user-id: 1\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n', 400, 'application/problem+json', 'INVALID_INPUT'],
+      ['one of nginx\'s error pages asked for directly', 'GET /_nginx/400 HTTP/1.1\r\nhost: x\r\nx-user-id: 1\r\n\r\n', 404, 'application/json', 'PROCEDURE_NOT_FOUND'],
+    ];
+    for (const [what, bytes, status, type, appCode] of cases) {
+      const r = await rawRequest(port, bytes, { timeoutMs: 10_000 });
+      expect({ what, status: r.status, type: r.headers['content-type'], appCodes: appCodesOf(r.body).appCodes }).toEqual({ what, status, type, appCodes: [appCode] });
+    }
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 });
 
