@@ -178,6 +178,9 @@ describe('work per request is bounded', () => {
       ['admin.concerts.create', { title: 'a\udc00b', schedules: [{ startsAt: '2027-05-01T19:00:00Z' }] }, 'title'],
       ['admin.users.create', { name: '\ud83d' }, 'name'],
       ['admin.webhooks.create', { url: 'https://example.invalid/h', events: ['payment.completed'], description: 'x\udfffy' }, 'description'],
+      // URL parsing percent-encodes a lone surrogate as U+FFFD and passes; the text sent is what is stored.
+      ['admin.webhooks.create', { url: 'https://example.invalid/h\udc00', events: ['payment.completed'] }, 'url'],
+      ['admin.webhooks.create', { url: 'https://example.invalid/h?q=\ud800', events: ['payment.completed'] }, 'url'],
     ] as const) {
       const r = await post(procedure, input);
       expect({ field, status: r.status, codes: appCodesOf(r.body).appCodes }).toEqual({ field, status: 400, codes: ['INVALID_INPUT'] });

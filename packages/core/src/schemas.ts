@@ -14,7 +14,7 @@ const MAX_ID = Number.MAX_SAFE_INTEGER;
  * with two prices. Every free-text input goes through this, so the refusal is INVALID_INPUT
  * with the field named, wherever the text is bound for.
  */
-function storable(schema: z.ZodString): z.ZodString {
+function storable<S extends z.ZodType<string>>(schema: S): S {
   return schema
     .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
     .refine((s) => s.isWellFormed(), 'must be well-formed Unicode (a lone UTF-16 surrogate is not a character)');
@@ -191,7 +191,8 @@ export const WEBHOOK_EVENT_TYPES = [
 ] as const;
 export const ZWebhookEventType = z.enum(WEBHOOK_EVENT_TYPES);
 export const ZWebhookCreateInput = z.object({
-  url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2000),
+  // The URL as sent is what is stored and called; URL parsing alone lets a lone surrogate through.
+  url: storable(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2000)),
   events: z.array(ZWebhookEventType).min(1).max(WEBHOOK_EVENT_TYPES.length),
   description: storable(z.string().trim().max(200)).optional().default(''),
 });
