@@ -111,6 +111,14 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   endSocket(socket, status, error);
 }
 
+/**
+ * An Expect other than 100-continue: Node's own answer is a bare 417 with no body. It is refused
+ * as RFC 9110 allows, in the contract's shape, and the request reaches no handler.
+ */
+export function answerExpectation(_req: http.IncomingMessage, res: http.ServerResponse): void {
+  sendError(res, new TRPCError({ code: 'BAD_REQUEST', message: 'The Expect header asks for something other than 100-continue' }), 417);
+}
+
 /** CONNECT (a proxy tunnel) is not something this server does; Node would drop it without a word. */
 export function answerConnect(_req: http.IncomingMessage, socket: Duplex): void {
   endSocket(socket, 405, new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: 'CONNECT is not supported' }));

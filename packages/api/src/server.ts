@@ -5,7 +5,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
 import { TRPCError } from '@trpc/server';
 import { type Context, contextFactory, type RequestInfo, requestInfo } from './context.ts';
-import { answerClientError, answerConnect, corsPolicy, guard, notFound, pipelineLimit, sendError } from './edge.ts';
+import { answerClientError, answerConnect, answerExpectation, corsPolicy, guard, notFound, pipelineLimit, sendError } from './edge.ts';
 import type { Metrics } from './metrics.ts';
 import { appRouter } from './router.ts';
 import { createRestHandler, isRestUrl } from './rest/rest.handler.ts';
@@ -120,6 +120,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   ) as ApiServer;
   server.on('clientError', answerClientError);
   server.on('connect', answerConnect);
+  server.on('checkExpectation', answerExpectation);
   // Longer than a typical load balancer's idle timeout, so the balancer closes first.
   server.keepAliveTimeout = 65_000;
   server.drain = () => {
@@ -140,6 +141,7 @@ export function createMetricsServer(metrics: Metrics, opts: { log?: Logger } = {
   );
   server.on('clientError', answerClientError);
   server.on('connect', answerConnect);
+  server.on('checkExpectation', answerExpectation);
   return server;
 }
 

@@ -8,6 +8,7 @@ import { createServer } from '../src/server.ts';
 import { guard } from '../src/edge.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { createTestDatabase, REDIS_URL, spawnApi, type SpawnedApi, type TestDatabase, testEnv, useApi } from '../../../test/harness.ts';
+import { appCodesOf, httpText, rawRequest } from '../../../test/raw-http.ts';
 
 /** The HTTP edge: what is answered before, around and instead of a procedure. */
 
@@ -142,6 +143,19 @@ describe('content types, preflights, unknown paths', () => {
       const r = await answer(await fetch(`${url}${path}`, { headers: { 'x-user-id': '1' } }));
       expect({ path, status: r.status, appCode: r.appCode }).toEqual({ path, status: 404, appCode: 'PROCEDURE_NOT_FOUND' });
     }
+  });
+
+  // Node answers an Expect other than 100-continue itself: a 417 with an empty body, no appCode
+  // (an outside hostile review, third round).
+  it('an Expect other than 100-continue is 417 with an appCode; 100-continue is served', async () => {
+    const port = Number(new URL(suite.api.url).port);
+    const body = JSON.stringify({ json: { amount: 1, idempotencyKey: 'edge-expect-1' } });
+    for (const [method, target] of [['GET', '/trpc/concerts.list'], ['POST', '/trpc/balance.charge'], ['POST', '/v1/balance/charges']] as const) {
+      const r = await rawRequest(port, httpText(method, target, { headers: { 'x-user-id': '1', 'content-type': 'application/json', expect: 'bogus' }, ...(method === 'POST' ? { body } : {}) }));
+      expect({ target, status: r.status, type: r.headers['content-type'], appCodes: appCodesOf(r.body).appCodes }).toEqual({ target, status: 417, type: 'application/json', appCodes: ['INVALID_INPUT'] });
+    }
+    const r = await rawRequest(port, httpText('GET', '/trpc/concerts.list', { headers: { expect: '100-continue' } }));
+    expect(r.status).toBe(200);
   });
 });
 
