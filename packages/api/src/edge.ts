@@ -124,12 +124,18 @@ export function answerConnect(_req: http.IncomingMessage, socket: Duplex): void 
   endSocket(socket, 405, new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: 'CONNECT is not supported' }));
 }
 
+/** How long a refused client has to take its answer and close before the connection is cut. */
+const LINGER_MS = 2_000;
+
 function endSocket(socket: Duplex, status: number, error: TRPCError): void {
   const text = errorBody(error, status);
   socket.on('error', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
   );
+  // end() only half-closes (the server allows half-open sockets): a client that never reads
+  // never sees the end nor closes its side, and the descriptor was held for as long as it liked.
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
 /** Headers a browser client may send: identity, queue token, admin key, request id, idempotency key. */

@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -202,6 +203,41 @@ describe('no request takes the process down', () => {
     }
     expect(answers.filter((r) => r.status === 408).length).toBeGreaterThan(60);
     expect(performance.now() - started).toBeLessThan(30_000);
+    await serving(api);
+  });
+
+  // The server answered a request that timed out or did not parse, then only half-closed the
+  // connection (Node's server allows half-open sockets): a client that read nothing never saw the
+  // end, and the server kept the descriptor for as long as the client kept the socket. 21,000 such
+  // connections from one client took every descriptor (the limit was 20,000), and every new client
+  // was reset until the client let go (an outside hostile review, third round).
+  it('connections answered 408 or 400 whose client neither reads nor closes are let go', { timeout: 60_000 }, async () => {
+    const fds = () => readdirSync(`/proc/${api.child.pid}/fd`).length;
+    const before = fds();
+    const sockets = ['', 'GET /trpc/concerts.list HTTP/1.1\r\nhost: x\r\nx-slow: 1', 'GARBAGE\r\n\r\n'].flatMap((sent) =>
+      Array.from({ length: 100 }, () => {
+        const socket = net.connect(port, '127.0.0.1');
+        socket.pause(); // reads nothing, and so never sees the server's end
+        socket.on('error', () => {});
+        socket.on('connect', () => socket.write(sent));
+        return socket;
+      }),
+    );
+    try {
+      let peak = 0;
+      const deadline = Date.now() + 20_000;
+      let now = fds();
+      // Until all were taken, then until the server let them go (2 s headers limit, a check interval, a grace).
+      while ((peak < before + 290 || now > before + 10) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        now = fds();
+        peak = Math.max(peak, now);
+      }
+      expect(peak - before, 'connections the server took').toBeGreaterThanOrEqual(290);
+      expect(now - before, 'descriptors still held while the clients kept their sockets').toBeLessThanOrEqual(10);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
     await serving(api);
   });
 
