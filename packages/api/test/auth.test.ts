@@ -104,6 +104,11 @@ describe('identity in jwt mode', () => {
       'sub a number': await token({ sub: undefined, extra: { sub: sale.userIds[0] } }),
       'sub an array': await token({ sub: undefined, extra: { sub: [u] } }),
       'not yet valid': await token({ sub: u, extra: { nbf: nowSec() + 3600 } }),
+      // A token that never expires in practice: exp was only required to be a number.
+      'exp 1e308': await token({ sub: u, exp: undefined, extra: { exp: 1e308 } }),
+      'exp 2^53 + 1': await token({ sub: u, exp: 2 ** 53 + 1 }),
+      'exp a year ahead': await token({ sub: u, exp: nowSec() + 365 * 86_400 }),
+      'exp two days ahead': await token({ sub: u, exp: nowSec() + 2 * 86_400 }),
     };
     for (const [name, t] of Object.entries(cases)) {
       const err = await expectAppError(as(t).balance.get.query({}), 'TOKEN_INVALID').catch((e: Error) => {
@@ -113,6 +118,8 @@ describe('identity in jwt mode', () => {
     }
     // None of them charged anything.
     expect((await as(good).balance.get.query({})).balance).toBe(300_000);
+    // A day ahead is as far as a token may reach.
+    expect((await as(await token({ sub: u, exp: nowSec() + 86_400 })).balance.get.query({})).userId).toBe(sale.userIds[0]);
   });
 
   it('a valid token of a user that does not exist is USER_NOT_FOUND everywhere, and takes no place in line', async () => {
