@@ -7,6 +7,7 @@ import FindMyWay from 'find-my-way';
 import { ZodError } from 'zod';
 import type { Context } from '../context.ts';
 import { appCodeOf, boundedIssues, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
+import { resolveUserId } from '../identity.ts';
 import { overlongArray, overlongArrayMessage } from '../input-bounds.ts';
 import { appRouter } from '../router.ts';
 import { docsAsset } from './rest.docs.ts';
@@ -78,6 +79,9 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
     const { route, input } = found.store as Operation;
     const ctx = opts.createContext({ req, res });
     try {
+      // Who is calling, before the body is read, as tRPC's handler reads an input only once the
+      // procedure's middlewares ask for it: an anonymous client's megabyte was read and parsed.
+      if (route.auth !== 'public') await resolveUserId(ctx.core.config.auth, ctx.headers);
       const raw: Record<string, unknown> = input.body.length ? await readJsonObject(req, opts.maxBodyBytes) : {};
       if (input.query.size && q >= 0) {
         const params = new URLSearchParams(url.slice(q + 1));
