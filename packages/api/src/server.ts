@@ -123,6 +123,10 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   server.on('checkExpectation', answerExpectation);
   // Longer than a typical load balancer's idle timeout, so the balancer closes first.
   server.keepAliveTimeout = 65_000;
+  // A connection on which nothing moves for the request timeout is closed: the limits above stop
+  // once a request has arrived, and an answer too large for the socket's buffers (/docs/scalar.js)
+  // to a client that never read it held its connection for good.
+  server.timeout = edge.requestTimeoutMs;
   server.drain = () => {
     draining = true;
   };
