@@ -229,6 +229,10 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     expectProblem(wrong, 404, 'PROCEDURE_NOT_FOUND');
     expect(wrong.headers.get('allow')).toBe('GET, POST');
     expectProblem(await rest(url(), 'POST', '/v1/openapi.json'), 404, 'PROCEDURE_NOT_FOUND');
+    // HEAD of an operation that answers GET is that GET without its body, not a 404 (it was one,
+    // with Allow: GET, while /docs and /v1/openapi.json answered HEAD).
+    const head = await fetch(`${url()}/v1/concerts`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-type'), (await head.text()).length]).toEqual([200, 'application/json', 0]);
   });
 
   it('IDENTITY_REQUIRED, TOKEN_INVALID (401); QUEUE_NOT_ACTIVE, TOKEN_WRONG_CONCERT, TICKET_LIMIT_EXCEEDED (403)', async () => {

@@ -65,7 +65,8 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
       res.end(method === 'HEAD' ? undefined : body);
       return;
     }
-    const found = router.find(method as FindMyWay.HTTPMethod, pathname);
+    // HEAD is GET without the body (RFC 9110; Node leaves the body out of a HEAD answer).
+    const found = router.find((method === 'HEAD' ? 'GET' : method) as FindMyWay.HTTPMethod, pathname);
     // find-my-way answers a path it cannot decode with onBadUrl's handler and no store.
     if (found && !found.store) {
       return sendProblem(res, toTRPCError(new AppError('INVALID_INPUT', 'The path is not valid percent-encoded UTF-8')), undefined);
