@@ -167,6 +167,30 @@ describe('after the sale: two API processes on one PostgreSQL', () => {
     await expectAuditOk(url(0));
   });
 
+  it('webhooks: a receiver that never answers does not hold up another endpoint’s events', async () => {
+    const healthy = await new Receiver().start();
+    const stuck = await new Receiver().start();
+    try {
+      const ops = adminAt(url(0));
+      healthy.secret = (await ops.admin.webhooks.create.mutate({ url: healthy.url, events: ['reservation.held'] })).secret;
+      stuck.secret = (await ops.admin.webhooks.create.mutate({ url: stuck.url, events: ['reservation.held'] })).secret;
+      stuck.answer = () => 'hang';
+      const { concertId, scheduleId, userIds } = await makeShow(url(0), 40, 40);
+      const held: string[] = [];
+      for (const [i, u] of userIds.entries()) held.push((await holdSeats(url(i), u, concertId, scheduleId, [i + 1])).reservationId);
+      await vi.waitFor(() => expect(healthy.delivered().length).toBe(held.length), { timeout: 30_000, interval: 100 });
+      // Each attempt on the stuck endpoint takes the whole 5 s timeout; the healthy one's events
+      // must not wait behind them.
+      const lateness = healthy.delivered().map((e) => e.at - Date.parse(e.createdAt));
+      expect(Math.max(...lateness)).toBeLessThan(2_500);
+      expect(stuck.requests.length).toBeGreaterThan(0);
+      for (const w of await ops.admin.webhooks.list.query({})) await ops.admin.webhooks.delete.mutate({ webhookId: w.webhookId });
+    } finally {
+      await healthy.close();
+      await stuck.close();
+    }
+  });
+
   it('webhooks: signed, retried after 500s, in order per reservation, disabled on 410, and delivered by the survivor of a SIGKILL', async () => {
     const receiver = await new Receiver().start();
     const gone = await new Receiver().start();

@@ -228,7 +228,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
       every(10_000, () => concerts.announceSellOuts());
       // The webhook delivery worker: every replica claims its share with SKIP LOCKED.
       every(250, async () => {
-        while ((await webhooks.deliverDue()) > 0 && !closed);
+        while ((await webhooks.deliverDue(20, onError)) > 0 && !closed);
       });
       every(3600_000, () => idempotency.sweep());
       every(3600_000, () => webhooks.sweep());

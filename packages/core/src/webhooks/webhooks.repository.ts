@@ -87,12 +87,14 @@ export interface ClaimedDelivery {
  * processes share the work, and leased (next_attempt_at pushed past the attempt's timeout), so
  * a process that dies mid-attempt leaves the row to another once the lease runs out. A delivery
  * waits while an earlier event with its ordering key (its reservation) is still pending.
+ * `skipEndpoints` are those this process is still sending to (a slow receiver).
  */
-export async function claimDue(db: Db, now: Date, leaseUntil: Date, limit: number): Promise<ClaimedDelivery[]> {
+export async function claimDue(db: Db, now: Date, leaseUntil: Date, limit: number, skipEndpoints: number[] = []): Promise<ClaimedDelivery[]> {
   const { rows } = await sql<ClaimedDelivery>`
     WITH picked AS (
       SELECT d.id FROM webhook_deliveries d
       WHERE d.status = 'PENDING' AND d.next_attempt_at <= ${now}
+        ${skipEndpoints.length > 0 ? sql`AND d.endpoint_id NOT IN (${sql.join(skipEndpoints)})` : sql``}
         AND NOT EXISTS (
           SELECT 1 FROM webhook_deliveries p
           WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.status = 'PENDING' AND p.event_seq < d.event_seq)

@@ -18,12 +18,19 @@ export const MAX_RETRY_DELAY_MS = 3600_000;
 /** Retries go on while the event is younger than this; then the delivery has FAILED. */
 export const RETRY_FOR_MS = 24 * 3600_000;
 export const RETENTION_MS = 30 * 24 * 3600_000;
+/** A round of the worker waits this long for its attempts; slower ones go on alone. */
+export const SLOW_ATTEMPT_MS = 500;
+/** Attempts in flight in one process, at most. */
+export const MAX_IN_FLIGHT = 100;
 
 export interface WebhookConfig extends EndpointPolicy {
   retryBaseSeconds: number;
 }
 
 export class WebhooksService {
+  /** Attempts this process has in flight, by endpoint. */
+  private readonly inFlight = new Map<number, number>();
+
   constructor(private readonly deps: { db: Db; clock: Clock; config: WebhookConfig; fetch?: typeof fetch }) {}
 
   /** Adds an endpoint; its signing secret is shown only in this answer. */
@@ -86,12 +93,40 @@ export class WebhooksService {
 
   /**
    * One round of the delivery worker: claims what is due (shared with every other process),
-   * sends it, and records each outcome. Returns how many were attempted.
+   * sends it, and records each outcome. Returns how many were claimed. It waits for the round's
+   * attempts only SLOW_ATTEMPT_MS: one still running then goes on alone, and its endpoint is left
+   * out of the claims until it ends, so a receiver that hangs (each attempt up to the 5 s
+   * timeout) does not hold up every other endpoint's events. `onError` hears an attempt that
+   * failed after the round ended (its lease lets another round retry it).
    */
-  async deliverDue(batch = 20): Promise<number> {
+  async deliverDue(batch = 20, onError: (err: unknown) => void = () => {}): Promise<number> {
+    const room = Math.min(batch, MAX_IN_FLIGHT - [...this.inFlight.values()].reduce((a, b) => a + b, 0));
+    if (room <= 0) return 0;
     const now = this.deps.clock.now();
-    const claimed = await repo.claimDue(this.deps.db, now, new Date(now.getTime() + DELIVERY_LEASE_MS), batch);
-    await Promise.all(claimed.map((d) => this.attempt(d)));
+    const claimed = await repo.claimDue(this.deps.db, now, new Date(now.getTime() + DELIVERY_LEASE_MS), room, [...this.inFlight.keys()]);
+    let roundOver = false;
+    const attempts = claimed.map(async (d) => {
+      this.inFlight.set(d.endpoint_id, (this.inFlight.get(d.endpoint_id) ?? 0) + 1);
+      try {
+        await this.attempt(d);
+      } catch (err) {
+        if (!roundOver) throw err;
+        onError(err);
+      } finally {
+        const left = this.inFlight.get(d.endpoint_id)! - 1;
+        if (left > 0) this.inFlight.set(d.endpoint_id, left);
+        else this.inFlight.delete(d.endpoint_id);
+      }
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const all = Promise.all(attempts);
+    try {
+      await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, SLOW_ATTEMPT_MS)))]);
+    } finally {
+      roundOver = true;
+      clearTimeout(timer);
+      all.catch(() => {}); // a rejection before the round ended was thrown above
+    }
     return claimed.length;
   }
 
