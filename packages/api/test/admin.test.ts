@@ -87,6 +87,14 @@ describe('admin (operators)', () => {
     }
   });
 
+  it('webhooks.create says what is wrong with a url: too long is not “not http(s)”', async () => {
+    const create = (url: string) => ops().admin.webhooks.create.mutate({ url, events: ['reservation.held'] });
+    const long = await expectAppError(create(`http://127.0.0.1:9/${'a'.repeat(2000)}`), 'INVALID_INPUT');
+    expect(long.data?.issues?.map((i) => i.message)).toEqual(['must be at most 2000 characters']);
+    const ftp = await expectAppError(create('ftp://127.0.0.1/h'), 'INVALID_INPUT');
+    expect(ftp.data?.issues?.map((i) => i.message)).toEqual(['must be an http:// or https:// URL']);
+  });
+
   it('concerts.create makes schedules of R seats at 100,000 by default, bookable at once', async () => {
     const startsAt = future(3);
     const c = await ops().admin.concerts.create.mutate({ title: 'Defaults', schedules: [{ startsAt }, { startsAt: future(4), seatCount: 1 }] });

@@ -192,7 +192,7 @@ export const WEBHOOK_EVENT_TYPES = [
 export const ZWebhookEventType = z.enum(WEBHOOK_EVENT_TYPES);
 export const ZWebhookCreateInput = z.object({
   // The URL as sent is what is stored and called; URL parsing alone lets a lone surrogate through.
-  url: storable(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2000)),
+  url: storable(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2000, 'must be at most 2000 characters')),
   events: z.array(ZWebhookEventType).min(1).max(WEBHOOK_EVENT_TYPES.length),
   description: storable(z.string().trim().max(200)).optional().default(''),
 });
