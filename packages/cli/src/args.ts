@@ -3,8 +3,11 @@ import { InvalidArgumentError } from 'commander';
 // Parsers for commander's arguments and options. A bad value is a usage error (exit 2) that names
 // the argument: commander prefixes "command-argument value 'x' is invalid for argument 'reservationId'".
 
+/** An id as the API takes it (ZId): a positive whole number up to Number.MAX_SAFE_INTEGER. */
+export const isIdText = (value: string) => /^[1-9]\d{0,15}$/.test(value.trim()) && Number.isSafeInteger(Number(value));
+
 export const id = (what: string) => (value: string) => {
-  if (!/^[1-9]\d{0,14}$/.test(value.trim())) throw new InvalidArgumentError(`${what} must be a positive whole number.`);
+  if (!isIdText(value)) throw new InvalidArgumentError(`${what} must be a positive whole number up to ${Number.MAX_SAFE_INTEGER}.`);
   return Number(value);
 };
 

@@ -170,6 +170,17 @@ describe('concert (built binary) against a real server', () => {
     expect(notFound.code).toBe(1);
     expect(notFound.error()).toEqual({ code: 'NOT_FOUND', appCode: 'CONCERT_NOT_FOUND', message: expect.any(String) });
 
+    // Ids go as high as the API's (Number.MAX_SAFE_INTEGER): the largest is the server's to judge;
+    // past it is bad usage that names the limit.
+    const largest = await concert(['--json', 'schedules', '9007199254740991'], env);
+    expect(largest.code).toBe(1);
+    expect(largest.error()).toMatchObject({ code: 'NOT_FOUND', appCode: 'CONCERT_NOT_FOUND' });
+    for (const args of [['--user', '9007199254740992', 'balance'], ['schedules', '99999999999999999999']]) {
+      const past = await concert(['--json', ...args], env);
+      expect(past.code).toBe(2);
+      expect(past.error().message).toContain('up to 9007199254740991');
+    }
+
     const gate = await concert(['--user', user, 'hold', String(scheduleId), '1'], env);
     expect(gate.code).toBe(1);
     expect(gate.stderr).toContain('(TOKEN_INVALID)');
