@@ -12,8 +12,11 @@ for (const [net, prefix] of [
   ['169.254.0.0', 16],
   ['172.16.0.0', 12],
   ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
   ['192.168.0.0', 16],
   ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
   ['224.0.0.0', 3],
 ] as const) {
   PRIVATE.addSubnet(net, prefix, 'ipv4');
@@ -21,6 +24,8 @@ for (const [net, prefix] of [
 for (const [net, prefix] of [
   ['::', 128],
   ['::1', 128],
+  ['100::', 64],
+  ['2001:db8::', 32],
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
@@ -28,12 +33,44 @@ for (const [net, prefix] of [
   PRIVATE.addSubnet(net, prefix, 'ipv6');
 }
 
+/** IPv6 ranges that carry an IPv4 address, judged as that address: [range, prefix, where the IPv4 address is (16-bit groups)]. */
+const CARRIES_IPV4 = (
+  [
+    ['::', 96, 6], // IPv4-compatible (deprecated)
+    ['::ffff:0:0', 96, 6], // IPv4-mapped
+    ['64:ff9b::', 96, 6], // NAT64
+    ['2002::', 16, 1], // 6to4
+  ] as const
+).map(([net, prefix, at]) => {
+  const range = new BlockList();
+  range.addSubnet(net, prefix, 'ipv6');
+  return { compatible: net === '::', range, at };
+});
+
+function groups(address: string): number[] {
+  const dotted = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(address);
+  const text = dotted ? `${dotted[1]}${((+dotted[2]! << 8) | +dotted[3]!).toString(16)}:${((+dotted[4]! << 8) | +dotted[5]!).toString(16)}` : address;
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const part = (t: string) => (t === '' ? [] : t.split(':').map((g) => parseInt(g, 16)));
+  if (tail === undefined) return part(head);
+  const h = part(head);
+  const t = part(tail);
+  return [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+}
+
 export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return PRIVATE.check(mapped[1]!, 'ipv4');
   const family = isIP(address);
   if (family === 0) return true;
-  return PRIVATE.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (family === 4) return PRIVATE.check(address, 'ipv4');
+  for (const { compatible, range, at } of CARRIES_IPV4) {
+    if (!range.check(address, 'ipv6')) continue;
+    const g = groups(address);
+    const [hi = 0, lo = 0] = [g[at], g[at + 1]];
+    // '::' and '::1' are in the IPv4-compatible range too: they stay judged as IPv6 below.
+    if (compatible && hi === 0) break;
+    return PRIVATE.check(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`, 'ipv4');
+  }
+  return PRIVATE.check(address, 'ipv6');
 }
 
 export interface EndpointPolicy {
