@@ -1,5 +1,6 @@
 import { AppError, isAppError, isDatabaseUnavailable, type QueueGate } from '@concert/core';
-import { initTRPC, type TRPCError } from '@trpc/server';
+import { initTRPC, TRPCError } from '@trpc/server';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { type output, ZodError, type ZodType } from 'zod';
 import type { Context } from './context.ts';
 import { type AppErrorShape, appCodeOf, appFail, boundedIssues, toTRPCError } from './errors.ts';
@@ -60,11 +61,32 @@ export function settle<R extends Outcome>(ctx: Context, path: string, started: n
   return result as R;
 }
 
-const base = t.middleware(async ({ ctx, path, next }) => {
+/**
+ * Reads (tRPC queries) run in the process's read slots, as many as its database connections, and
+ * one whose client has gone by the time its slot comes is not run. A client that sent batches of
+ * 50 reads and hung up at once had every abandoned call wait for the pool and run, and other
+ * clients' reads timed out behind them (an outside hostile review). Writes are not held back: a
+ * write whose client left still completes, for the retry with its idempotency key.
+ */
+const readSlots = new WeakMap<Context['core'], LimitFunction>();
+function readSlot(core: Context['core']): LimitFunction {
+  let slot = readSlots.get(core);
+  if (!slot) readSlots.set(core, (slot = pLimit(core.config.dbPoolSize)));
+  return slot;
+}
+
+const base = t.middleware(async ({ ctx, path, type, signal, next }) => {
   const started = performance.now();
-  const result = settle(ctx, path, started, await next());
-  if (!result.ok) throw result.error;
-  return result;
+  const run = async () => {
+    const result = settle(ctx, path, started, await next());
+    if (!result.ok) throw result.error;
+    return result;
+  };
+  if (type !== 'query') return run();
+  return readSlot(ctx.core)(() => {
+    if (signal?.aborted) throw new TRPCError({ code: 'CLIENT_CLOSED_REQUEST', message: 'The client has gone' });
+    return run();
+  });
 });
 
 export const publicProcedure = t.procedure.use(base);
