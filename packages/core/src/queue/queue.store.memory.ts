@@ -56,6 +56,8 @@ interface Line {
   state: LineState | null;
   reopenedAt: number;
   inventory: (Inventory & { at: number }) | null;
+  /** Set by an enter that asked for it: while the seats are unread, every settle admits nobody. */
+  unreadBlocks: boolean;
   dirty: number;
   seenDirty: number;
   claimed: number;
@@ -94,6 +96,7 @@ export class MemoryQueueStore implements QueueStore {
         state: null,
         reopenedAt: 0,
         inventory: null,
+        unreadBlocks: false,
         dirty: 0,
         seenDirty: 0,
         claimed: 0,
@@ -133,9 +136,9 @@ export class MemoryQueueStore implements QueueStore {
     return live;
   }
 
-  private settle(l: Line, now: number, defaults: QueueSettings, unreadBlocks = false): { state: LineState; s: QueueSettings } {
+  private settle(l: Line, now: number, defaults: QueueSettings): { state: LineState; s: QueueSettings } {
     const s = this.settings(l, defaults);
-    const state = lineState(s, !l.inventory && unreadBlocks ? 'ALL_HELD' : seatsState(l.inventory, now), now);
+    const state = lineState(s, !l.inventory && l.unreadBlocks ? 'ALL_HELD' : seatsState(l.inventory, now), now);
     if (l.state !== state) {
       if (l.state === 'SOLD_OUT') l.reopenedAt = now;
       l.state = state;
@@ -240,8 +243,8 @@ export class MemoryQueueStore implements QueueStore {
     const now = at ?? Date.now();
     const l = this.line(concertId);
     this.ticking.add(concertId);
-    const blocks = opts.unreadSeatsBlock === true;
-    let line = this.settle(l, now, defaults, blocks);
+    if (opts.unreadSeatsBlock === true && !l.inventory) l.unreadBlocks = true;
+    let line = this.settle(l, now, defaults);
     let tokenId = l.users.get(userId);
     let created = false;
     if (tokenId === undefined || !(l.waiting.has(tokenId) || l.active.has(tokenId))) {
@@ -252,7 +255,7 @@ export class MemoryQueueStore implements QueueStore {
       l.waiting.set(tokenId, { score, seen: now });
       l.owners.set(tokenId, { userId, enteredAt: now });
       l.users.set(userId, tokenId);
-      line = this.settle(l, now, defaults, blocks);
+      line = this.settle(l, now, defaults);
     } else {
       const w = l.waiting.get(tokenId);
       if (w) w.seen = now;

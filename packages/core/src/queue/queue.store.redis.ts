@@ -124,11 +124,11 @@ local function drop(t)
   redis.call('HDEL', KEYS[11], t)
   return live
 end
--- Set by an enter that asks for it (ARGV[11]): a line whose seats were never read admits nobody.
-local unreadBlocks = false
+-- A line whose seats were never read admits nobody once an enter asked for it ('unreadBlocks',
+-- set by queueEnter's ARGV[11]): every settle then waits for the read, the ticker's included.
 local function seats()
-  local v = redis.call('HMGET', KEYS[10], 'available', 'held', 'nextLapse', 'at')
-  if not v[4] then return unreadBlocks and 'ALL_HELD' or 'OPEN' end
+  local v = redis.call('HMGET', KEYS[10], 'available', 'held', 'nextLapse', 'at', 'unreadBlocks')
+  if not v[4] then return v[5] and 'ALL_HELD' or 'OPEN' end
   if tonumber(v[1]) > 0 then return 'OPEN' end
   if tonumber(v[2]) > 0 then
     local lapse = tonumber(v[3])
@@ -424,7 +424,7 @@ end
 const SCRIPTS = {
   // ARGV 8 userId, 9 new tokenId, 10 the pre-queue draw in [0, 1), 11 seats never read block admission (0/1)
   queueEnter: `${PRELUDE}
-unreadBlocks = ARGV[11] == '1'
+if ARGV[11] == '1' and redis.call('HEXISTS', KEYS[10], 'at') == 0 then redis.call('HSET', KEYS[10], 'unreadBlocks', 1) end
 local st, maxActive, ttl, idle, paused, opensAt = settle()
 local t = redis.call('HGET', KEYS[5], ARGV[8])
 local created = 0

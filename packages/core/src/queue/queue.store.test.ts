@@ -290,6 +290,11 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const d = settings({ maxActive: 2 });
     const blocked = await store.enter(c, 1, tid(1), T0, d, { unreadSeatsBlock: true });
     expect([blocked.status, blocked.position, blocked.etaMs, blocked.seatsRead]).toEqual(['WAITING', 1, null, false]);
+    // Every other settle waits for the read too: a tick's, a poll's, an enter that did not ask
+    // (a tick admitted on no counts while the enter's own read was in flight: a review).
+    expect(await store.tick(T0 + 1, d)).toContain(c);
+    expect((await status(c, tid(1), T0 + 1, d)).status).toBe('WAITING');
+    expect((await store.enter(c, 3, tid(3), T0 + 1, d)).status).toBe('WAITING');
     // Read, the same place is admitted as the counts allow.
     await store.setInventory(c, { available: 5, held: 0, nextLapse: null }, T0 + 1, d);
     const again = await store.enter(c, 1, tid(99), T0 + 2, d, { unreadSeatsBlock: true });

@@ -43,7 +43,10 @@ export interface EnterResult extends TokenState {
 }
 
 export interface EnterOptions {
-  /** A line whose seats were never read admits nobody in this enter (it admits otherwise, as every settle does). */
+  /**
+   * A line whose seats were never read admits nobody from this enter on, in any settle (a tick's,
+   * a poll's, a leave's), until they are read; a line no enter asked this of admits on no counts.
+   */
   unreadSeatsBlock?: boolean;
 }
 
