@@ -6,6 +6,10 @@ import { InvalidArgumentError } from 'commander';
 /** An id as the API takes it (ZId): a positive whole number up to Number.MAX_SAFE_INTEGER. */
 export const isIdText = (value: string) => /^[1-9]\d{0,15}$/.test(value.trim()) && Number.isSafeInteger(Number(value));
 
+/** A user id as the API takes it (x-user-id, a token's sub): a positive whole number of at most 15 digits. */
+export const MAX_USER_ID = 999_999_999_999_999;
+export const isUserIdText = (value: string) => /^[1-9]\d{0,14}$/.test(value.trim());
+
 export const id = (what: string) => (value: string) => {
   if (!isIdText(value)) throw new InvalidArgumentError(`${what} must be a positive whole number up to ${Number.MAX_SAFE_INTEGER}.`);
   return Number(value);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type * as ClientModule from './client.ts';
 import type { ApiClient, Identity } from './client.ts';
-import { isIdText } from './args.ts';
+import { isUserIdText, MAX_USER_ID } from './args.ts';
 import { type Known, UsageError } from './errors.ts';
 import { type Colors, colorsFor } from './format.ts';
 import { inquirerPrompts, type Prompts } from './prompts.ts';
@@ -85,7 +85,7 @@ export class Ctx {
     this.session = new SessionStore(sessionPath(env));
     const user = opts.user ?? env.CONCERT_USER;
     if (user !== undefined && user !== '') {
-      if (!isIdText(user)) throw new UsageError(`--user must be a positive whole number up to ${Number.MAX_SAFE_INTEGER}, not "${user}"`);
+      if (!isUserIdText(user)) throw new UsageError(`--user must be a positive whole number up to ${MAX_USER_ID}, not "${user}"`);
       this.userId = Number(user.trim());
     }
     this.userToken = opts.userToken ?? (env.CONCERT_USER_TOKEN || undefined);
