@@ -39,26 +39,54 @@ describe('calls whose client has gone', () => {
     return m ? Number(m[1]) : 0;
   }
 
-  it('are not run for a client that hung up, and other clients are answered meanwhile', { timeout: 120_000 }, async () => {
+  /** 20 connections, each sending `request` and hanging up 5 ms later, over and over until stopped: calls sent. */
+  function flood(request: string, calls: number): { stop: () => Promise<number> } {
     const port = Number(new URL(api.url).port);
-    const ranBefore = await listCallsRun();
-    let stop = false;
+    let stopped = false;
     let sent = 0;
     const worker = async () => {
-      while (!stop) {
+      while (!stopped) {
         await new Promise<void>((resolve) => {
           const socket = net.connect(port, '127.0.0.1');
           socket.on('error', () => {});
           socket.on('close', () => resolve());
           socket.on('connect', () => {
-            socket.write(`GET ${path} HTTP/1.1\r\nhost: x\r\nx-user-id: junk\r\n\r\n`);
-            sent += CALLS;
+            socket.write(request);
+            sent += calls;
             setTimeout(() => socket.destroy(), 5);
           });
         });
       }
     };
-    const flood = Promise.all(Array.from({ length: 20 }, worker));
+    const workers = Promise.all(Array.from({ length: 20 }, worker));
+    return {
+      stop: async () => {
+        stopped = true;
+        await workers;
+        return sent;
+      },
+    };
+  }
+
+  /** The calls of concerts.list run since `before`, once the process has finished what it had in hand. */
+  async function settledRuns(before: number): Promise<number> {
+    let ran = -1;
+    await expect
+      .poll(
+        async () => {
+          const last = ran;
+          ran = (await listCallsRun()) - before;
+          return ran === last;
+        },
+        { timeout: 60_000, interval: 1_000 },
+      )
+      .toBe(true);
+    return ran;
+  }
+
+  it('are not run for a client that hung up, and other clients are answered meanwhile', { timeout: 120_000 }, async () => {
+    const ranBefore = await listCallsRun();
+    const batches = flood(`GET ${path} HTTP/1.1\r\nhost: x\r\nx-user-id: junk\r\n\r\n`, CALLS);
     // Another client's reads while the flood runs: each must be answered.
     const probes: number[] = [];
     const refused: number[] = [];
@@ -70,15 +98,8 @@ describe('calls whose client has gone', () => {
       if (r.status !== 200) refused.push(r.status);
       probes.push(performance.now() - t);
     }
-    stop = true;
-    await flood;
-    // Whatever the process still had in hand finishes; then count what ran.
-    let ran = 0;
-    await expect.poll(async () => {
-      const before = ran;
-      ran = (await listCallsRun()) - ranBefore;
-      return ran === before;
-    }, { timeout: 60_000, interval: 1_000 }).toBe(true);
+    const sent = await batches.stop();
+    const ran = await settledRuns(ranBefore);
     const worst = Math.max(...probes);
     console.log(`${sent} calls sent by clients that hung up after 5 ms; ${ran} ran (${((ran / sent) * 100).toFixed(1)}%); ${probes.length} probes, worst ${worst.toFixed(0)} ms, ${refused.length} refused`);
     expect(refused, 'statuses of the probes not answered 200').toEqual([]);

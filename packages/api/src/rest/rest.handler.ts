@@ -93,7 +93,12 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
       }
       for (const [name, kind] of input.path) raw[name] = fromText(found.params[name] ?? '', kind);
       if (input.idempotencyKey) raw.idempotencyKey = header(req, 'idempotency-key');
-      const caller = appRouter.createCaller(ctx, { onError: ({ error }) => opts.onError?.({ error, path: route.procedure, ctx }) });
+      // Aborted when the client hangs up before its answer: a read whose client has gone is not run (trpc.ts).
+      const gone = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) gone.abort();
+      });
+      const caller = appRouter.createCaller(ctx, { onError: ({ error }) => opts.onError?.({ error, path: route.procedure, ctx }), signal: gone.signal });
       const data = await procedureOf(caller, route.procedure)(raw);
       sendText(res, route.status, 'application/json', jsonOf(data));
     } catch (cause) {
