@@ -235,7 +235,7 @@ a REST route is named (\`GET /v1/openapi.json\`, readable at \`GET /docs\`).
 | header | meaning |
 | --- | --- |
 | \`x-user-id: 42\` | identity when \`AUTH_MODE=dev\` (the default outside production) |
-| \`authorization: Bearer <jwt>\` | identity when \`AUTH_MODE=jwt\`: HS256 with \`AUTH_JWT_SECRET\`, \`sub\` the user id as a string of digits, \`exp\` required and at most a day ahead |
+| \`authorization: Bearer <jwt>\` | identity when \`AUTH_MODE=jwt\`: HS256 with \`AUTH_JWT_SECRET\`, \`sub\` the user id as a string of digits, \`exp\` required and at most \`AUTH_JWT_MAX_LIFETIME_SECONDS\` (30 days by default) ahead |
 | \`x-queue-token: <token>\` | the waiting-room token from \`queue.enter\`, bound to one user and one concert |
 | \`x-admin-key: <key>\` | the operator procedures (\`admin.*\`) |
 

@@ -5,12 +5,12 @@ import { appFail } from './errors.ts';
 
 const USER_ID = /^[1-9]\d{0,14}$/;
 /**
- * The furthest ahead a token's `exp` may be: a day (the longest access-token lifetime of the
- * common identity providers' defaults), and a minute for clocks that differ. `exp` is required
- * so that a token stops working; with HS256 there is no revoking one short of rotating the
- * secret for everyone, so a token with `exp: 1e308` would be a credential for good.
+ * A minute of leeway on the furthest a token's `exp` may be (`AUTH_JWT_MAX_LIFETIME_SECONDS`, 30
+ * days by default: the longest access-token lifetime of the common identity providers): `exp` is
+ * required so that a token stops working, and with HS256 there is no revoking one short of
+ * rotating the secret for everyone, so a token with `exp: 1e308` would be a credential for good.
  */
-const MAX_TOKEN_LIFETIME_SECONDS = 86_400 + 60;
+const CLOCK_LEEWAY_SECONDS = 60;
 
 /** Who is calling: `x-user-id` in dev mode, an HS256 bearer JWT (`sub` = user id) in jwt mode. */
 export async function resolveUserId(
@@ -30,7 +30,9 @@ export async function resolveUserId(
     // A string of digits only: a number or an array that merely prints as one is refused.
     const sub: unknown = payload.sub;
     if (typeof sub !== 'string' || !USER_ID.test(sub)) appFail('TOKEN_INVALID', 'The token subject is not a user id');
-    if (payload.exp! - Date.now() / 1000 > MAX_TOKEN_LIFETIME_SECONDS) appFail('TOKEN_INVALID', 'The token expires more than a day from now');
+    if (payload.exp! - Date.now() / 1000 > auth.jwtMaxLifetimeSeconds + CLOCK_LEEWAY_SECONDS) {
+      appFail('TOKEN_INVALID', `The token expires more than ${auth.jwtMaxLifetimeSeconds} s from now (AUTH_JWT_MAX_LIFETIME_SECONDS)`);
+    }
     return Number(sub);
   } catch (err) {
     if (err instanceof joseErrors.JWTExpired) appFail('TOKEN_EXPIRED', 'The identity token has expired');

@@ -30,7 +30,7 @@ describe('loadConfig', () => {
       redisUrl: undefined,
       holdTtlSeconds: 300,
       queue: { maxActive: 100, activeTtlSeconds: 600, idleTimeoutSeconds: 60 },
-      auth: { mode: 'dev', jwtSecret: undefined },
+      auth: { mode: 'dev', jwtSecret: undefined, jwtMaxLifetimeSeconds: 2_592_000 },
       charge: { maxPerTx: 1_000_000, monthlyLimit: 5_000_000 },
     });
     // The dev-only fallbacks are there, and named so the server can warn about each.
@@ -62,7 +62,7 @@ describe('loadConfig', () => {
       redisUrl: 'redis://cache:6379',
       holdTtlSeconds: 120,
       queue: { maxActive: 7, activeTtlSeconds: 30, idleTimeoutSeconds: 15 },
-      auth: { mode: 'jwt', jwtSecret: SECRETS.AUTH_JWT_SECRET },
+      auth: { mode: 'jwt', jwtSecret: SECRETS.AUTH_JWT_SECRET, jwtMaxLifetimeSeconds: 2_592_000 },
       queueTokenSecret: SECRETS.QUEUE_TOKEN_SECRET,
       adminApiKey: SECRETS.ADMIN_API_KEY,
       charge: { maxPerTx: 5000, monthlyLimit: 20000 },

@@ -67,6 +67,8 @@ const ZEnv = z.object({
     .default(0),
   AUTH_MODE: z.enum(['dev', 'jwt']).default('dev'),
   AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  // How far ahead a token's exp may be (a token that never expires in practice is refused).
+  AUTH_JWT_MAX_LIFETIME_SECONDS: int(60, 315_360_000).default(2_592_000),
   QUEUE_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   CHARGE_MAX_PER_TX: int(1).default(1_000_000),
@@ -122,7 +124,7 @@ export interface Config {
   redisKeyPrefix: string;
   holdTtlSeconds: number;
   queue: { maxActive: number; activeTtlSeconds: number; idleTimeoutSeconds: number };
-  auth: { mode: 'dev' | 'jwt'; jwtSecret: string | undefined };
+  auth: { mode: 'dev' | 'jwt'; jwtSecret: string | undefined; jwtMaxLifetimeSeconds: number };
   queueTokenSecret: string;
   adminApiKey: string;
   charge: { maxPerTx: number; monthlyLimit: number };
@@ -200,7 +202,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       activeTtlSeconds: e.QUEUE_ACTIVE_TTL_SECONDS,
       idleTimeoutSeconds: e.QUEUE_IDLE_TIMEOUT_SECONDS,
     },
-    auth: { mode: e.AUTH_MODE, jwtSecret: e.AUTH_JWT_SECRET },
+    auth: { mode: e.AUTH_MODE, jwtSecret: e.AUTH_JWT_SECRET, jwtMaxLifetimeSeconds: e.AUTH_JWT_MAX_LIFETIME_SECONDS },
     queueTokenSecret: e.QUEUE_TOKEN_SECRET ?? DEV_QUEUE_TOKEN_SECRET,
     adminApiKey: e.ADMIN_API_KEY ?? DEV_ADMIN_API_KEY,
     charge: { maxPerTx: e.CHARGE_MAX_PER_TX, monthlyLimit: e.CHARGE_MONTHLY_LIMIT },
