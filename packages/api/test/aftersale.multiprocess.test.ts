@@ -182,7 +182,7 @@ describe('after the sale: two API processes on one PostgreSQL', () => {
       // Each attempt on the stuck endpoint takes the whole 5 s timeout; the healthy one's events
       // must not wait behind them.
       const lateness = healthy.delivered().map((e) => e.at - Date.parse(e.createdAt));
-      expect(Math.max(...lateness)).toBeLessThan(2_500);
+      expect(Math.max(...lateness), "the healthy endpoint's lateness, ms (4.7 s before the change)").toBeLessThan(3_500);
       expect(stuck.requests.length).toBeGreaterThan(0);
       for (const w of await ops.admin.webhooks.list.query({})) await ops.admin.webhooks.delete.mutate({ webhookId: w.webhookId });
     } finally {

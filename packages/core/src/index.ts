@@ -165,6 +165,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     if (closed) return;
     closed = true;
     for (const t of timers) clearInterval(t);
+    await webhooks.drain();
     await queue.close();
     await db.destroy();
   };

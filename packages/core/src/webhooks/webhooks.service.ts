@@ -30,6 +30,8 @@ export interface WebhookConfig extends EndpointPolicy {
 export class WebhooksService {
   /** Attempts this process has in flight, by endpoint. */
   private readonly inFlight = new Map<number, number>();
+  /** Attempts still running, settled or not, for drain(). */
+  private readonly running = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: { db: Db; clock: Clock; config: WebhookConfig; fetch?: typeof fetch }) {}
 
@@ -99,6 +101,15 @@ export class WebhooksService {
    * timeout) does not hold up every other endpoint's events. `onError` hears an attempt that
    * failed after the round ended (its lease lets another round retry it).
    */
+  /**
+   * Waits for the attempts still running (each bounded by the delivery timeout), so that a
+   * process that stops records what its receivers answered before its database goes: an attempt
+   * cut off there would be sent again by another replica after its lease.
+   */
+  async drain(): Promise<void> {
+    await Promise.all([...this.running]);
+  }
+
   async deliverDue(batch = 20, onError: (err: unknown) => void = () => {}): Promise<number> {
     const room = Math.min(batch, MAX_IN_FLIGHT - [...this.inFlight.values()].reduce((a, b) => a + b, 0));
     if (room <= 0) return 0;
@@ -118,6 +129,11 @@ export class WebhooksService {
         else this.inFlight.delete(d.endpoint_id);
       }
     });
+    for (const a of attempts) {
+      const settled = a.catch(() => {});
+      this.running.add(settled);
+      void settled.finally(() => this.running.delete(settled));
+    }
     let timer: NodeJS.Timeout | undefined;
     const all = Promise.all(attempts);
     try {
