@@ -182,4 +182,24 @@ describe('a line that knows the inventory, on two API processes', () => {
       expect(B.status).toBe('SOLD_OUT');
     }
   });
+
+  // The operator's view of a line that Redis lost with its registry (a restart without
+  // persistence): each process had read the seats once, so stats read them no more, the ticker no
+  // longer knew the line, and both processes said OPEN for a sold-out concert for as long as
+  // nobody entered (seen from outside: four reads a second apart, all OPEN).
+  it('a sold-out line that Redis lost, registry and all, is SOLD_OUT in admin.queue.stats and configure on every process', { timeout: 120_000 }, async () => {
+    const [p1, p2] = apis.map((a) => a.url) as [string, string];
+    const sale = await seedSale(p1, { users: 1, seatCount: 1 });
+    const A = await client(p1, { userId: sale.userIds[0]! }).queue.enter.mutate({ concertId: sale.concertId });
+    const fanA = client(p1, { userId: sale.userIds[0]!, queueToken: A.token });
+    const held = await fanA.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1], idempotencyKey: key() });
+    await fanA.payments.pay.mutate({ reservationId: held.reservationId, idempotencyKey: key() });
+    for (const url of [p1, p2]) expect((await admin(url).admin.queue.stats.query({ concertId: sale.concertId })).state).toBe('SOLD_OUT');
+
+    await deleteRedisKeys(`${redis.env.REDIS_KEY_PREFIX}q:concerts`);
+    await deleteRedisKeys(`${redis.env.REDIS_KEY_PREFIX}{q:${sale.concertId}}:`);
+    for (const url of [p2, p1]) expect((await admin(url).admin.queue.stats.query({ concertId: sale.concertId })).state).toBe('SOLD_OUT');
+    await deleteRedisKeys(`${redis.env.REDIS_KEY_PREFIX}{q:${sale.concertId}}:`);
+    expect((await admin(p1).admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 2 })).state).toBe('SOLD_OUT');
+  });
 });

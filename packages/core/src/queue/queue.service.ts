@@ -135,26 +135,24 @@ export class QueueService implements SpentTokens {
 
   async stats(concertId: number): Promise<QueueStatsView> {
     await this.deps.assertConcert(concertId);
-    await this.seatsReadOnce(concertId);
-    return statsView(concertId, await this.call(() => this.deps.store.stats(concertId, this.now(), this.defaults)));
+    return statsView(concertId, await this.readStats(concertId, () => this.deps.store.stats(concertId, this.now(), this.defaults)));
   }
 
   async configure(input: QueueConfigureInput): Promise<QueueStatsView> {
     const { concertId, opensAt, ...rest } = input;
     await this.deps.assertConcert(concertId);
-    await this.seatsReadOnce(concertId);
     const patch: QueueSettingsPatch = { ...rest, ...(opensAt !== undefined ? { opensAt: opensAt === null ? null : opensAt.getTime() } : {}) };
-    return statsView(concertId, await this.call(() => this.deps.store.configure(concertId, patch, this.now(), this.defaults)));
+    return statsView(concertId, await this.readStats(concertId, () => this.deps.store.configure(concertId, patch, this.now(), this.defaults)));
   }
 
   /** The line for an operator's live view: its stats, the ETA at the back and recent admissions per minute. */
   async watch(concertId: number): Promise<QueueWatchView> {
     await this.deps.assertConcert(concertId);
-    await this.seatsReadOnce(concertId);
     const now = this.now();
-    const [stats, history] = await this.call(() =>
-      Promise.all([this.deps.store.stats(concertId, now, this.defaults), this.deps.store.admissions(concertId, now, ADMISSION_BUCKET_MS, ADMISSION_BUCKETS)]),
-    );
+    const [stats, history] = await Promise.all([
+      this.readStats(concertId, () => this.deps.store.stats(concertId, now, this.defaults)),
+      this.call(() => this.deps.store.admissions(concertId, now, ADMISSION_BUCKET_MS, ADMISSION_BUCKETS)),
+    ]);
     return {
       ...statsView(concertId, stats),
       etaBackSeconds: seconds(stats.etaBackMs),
@@ -219,6 +217,20 @@ export class QueueService implements SpentTokens {
     const read = await first;
     if (!read) this.firstReads.delete(concertId);
     return read;
+  }
+
+  /**
+   * The line's numbers from `call`, after this process's first read of its seats. A line that lost
+   * them since (Redis lost its data, and the ticker's registry with it) said OPEN on no counts for
+   * as long as nobody entered: its seats are read again, as in `enter`, and its numbers asked again.
+   */
+  private async readStats(concertId: number, call: () => Promise<QueueStats>): Promise<QueueStats> {
+    const read = await this.seatsReadOnce(concertId);
+    const stats = await this.call(call);
+    if (stats.seatsRead || !read) return stats;
+    this.firstReads.delete(concertId);
+    await this.seatsReadOnce(concertId);
+    return this.call(() => this.deps.store.stats(concertId, this.now(), this.defaults));
   }
 
   /** seatsChanged, saying whether the seats were read and recorded (false: best effort failed). */

@@ -370,6 +370,7 @@ export class MemoryQueueStore implements QueueStore {
       admittedLastMinute: l.admits.filter((t) => t > now - RATE_WINDOW_MS).length,
       droppedIdleTotal: l.droppedIdle,
       etaBackMs: state === 'OPEN' && size > 0 ? this.eta(l, size, s, now) : null,
+      seatsRead: l.inventory !== null,
     };
   }
 

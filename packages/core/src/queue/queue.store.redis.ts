@@ -417,7 +417,8 @@ local function stats(st, maxActive, ttl, idle, paused, opensAt)
   if st == 'OPEN' and line > 0 then back = eta(line, maxActive, ttl) end
   local c = redis.call('HMGET', KEYS[8], 'admitted', 'droppedIdle')
   return {st, waiting, preQueued, redis.call('ZCARD', KEYS[2]), maxActive, ttl, idle, paused, opensAt,
-          tonumber(c[1] or '0'), redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf'), tonumber(c[2] or '0'), back}
+          tonumber(c[1] or '0'), redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf'), tonumber(c[2] or '0'), back,
+          redis.call('HEXISTS', KEYS[10], 'at')}
 end
 `;
 
@@ -730,5 +731,6 @@ function toStats(r: RawStats): QueueStats {
     admittedLastMinute: n[10]!,
     droppedIdleTotal: n[11]!,
     etaBackMs: n[12]! < 0 ? null : n[12]!,
+    seatsRead: n[13] === 1,
   };
 }

@@ -60,6 +60,8 @@ export interface QueueStats extends QueueSettings {
   droppedIdleTotal: number;
   /** The expected wait of whoever is last in line (ms); null when nobody waits or nobody is admitted. */
   etaBackMs: number | null;
+  /** False when the line had never read its seats (its state then rests on no counts). */
+  seatsRead: boolean;
 }
 
 /** What the database says about a concert's bookable seats, as the line sees it. */
