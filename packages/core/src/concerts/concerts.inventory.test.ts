@@ -102,7 +102,7 @@ describe('the line’s read of the seats', () => {
     const scans = [...plan.matchAll(/"Relation Name":"seats"[^}]*?"Actual Rows":(\d+)/g)].map((m) => Number(m[1]));
     expect(scans.length).toBeGreaterThan(0);
     for (const rowsPerLoop of scans) expect(rowsPerLoop).toBeLessThanOrEqual(1);
-    expect(await core.concerts.inventory(big.concertId)).toEqual({ available: 4, held: 0, nextLapse: null });
+    expect(await core.concerts.inventory(big.concertId)).toEqual({ available: 4, held: 0, nextLapse: null, nextStart: startsAt.getTime() });
   });
 
   it('a show not yet open for booking has no seat AVAILABLE: its seats come at the opening, so the line neither admits to it nor sells out', async () => {
@@ -118,7 +118,7 @@ describe('the line’s read of the seats', () => {
     });
     const open = c.schedules[0]!.scheduleId;
     // The open show has a seat: AVAILABLE; the later one counts as seats to come, from its opening.
-    expect(await core.concerts.inventory(c.concertId)).toEqual({ available: 1, held: 1, nextLapse: opensAt.getTime() });
+    expect(await core.concerts.inventory(c.concertId)).toEqual({ available: 1, held: 1, nextLapse: opensAt.getTime(), nextStart: startsAt.getTime() });
     // The open show sold out: nothing AVAILABLE, but not sold out (the later show's seats are to come).
     const user = (await core.admin.createUser({ name: 'buyer', initialBalance: 0 })).userId;
     // A claim per seat points at a reservation (its foreign key wants one); the probe reads the seats.
@@ -127,9 +127,9 @@ describe('the line’s read of the seats', () => {
       VALUES (${rid}, ${user}, ${open}, 'HELD', 0, 2, now(), now())`.execute(core.db);
     await sql`INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price) VALUES (${rid}, ${open}, 1, 'R', 0), (${rid}, ${open}, 2, 'R', 0)`.execute(core.db);
     await sql`UPDATE seats SET reservation_id = ${rid}, sold_at = now() WHERE schedule_id = ${open}`.execute(core.db);
-    expect(await core.concerts.inventory(c.concertId)).toEqual({ available: 0, held: 1, nextLapse: opensAt.getTime() });
+    expect(await core.concerts.inventory(c.concertId)).toEqual({ available: 0, held: 1, nextLapse: opensAt.getTime(), nextStart: startsAt.getTime() + 5 * 86_400_000 });
     // Once its booking has opened, its seats are AVAILABLE.
-    expect(await core.concerts.inventory(c.concertId, new Date(opensAt.getTime() + 1))).toEqual({ available: 1, held: 0, nextLapse: null });
+    expect(await core.concerts.inventory(c.concertId, new Date(opensAt.getTime() + 1))).toEqual({ available: 1, held: 0, nextLapse: null, nextStart: startsAt.getTime() + 5 * 86_400_000 });
   });
 
   it('an unsold seat has a hold deadline exactly when it has a claim (the probe reads a NULL deadline as free)', async () => {

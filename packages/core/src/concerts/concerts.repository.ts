@@ -121,8 +121,8 @@ export async function insertSeats(trx: Tx, seats: Array<{ schedule_id: number; s
  * `now` is the time the statement is compared with (a lapsed hold is free).
  */
 export async function findShowAvailability(db: Executor, concertId: number, now: Moment) {
-  const { rows } = await sql<{ id: number; found: boolean | null; first_hold_end: Date | null; opens_at: Date; marked: boolean; now: Date }>`
-    SELECT sc.id, f.found, f.held_until AS first_hold_end, sc.booking_opens_at AS opens_at, sc.sold_out_at IS NOT NULL AS marked, ${now}::timestamptz AS now
+  const { rows } = await sql<{ id: number; found: boolean | null; first_hold_end: Date | null; opens_at: Date; starts_at: Date; marked: boolean; now: Date }>`
+    SELECT sc.id, f.found, f.held_until AS first_hold_end, sc.booking_opens_at AS opens_at, sc.starts_at, sc.sold_out_at IS NOT NULL AS marked, ${now}::timestamptz AS now
     FROM schedules sc
     LEFT JOIN LATERAL (
       SELECT true AS found, s.held_until FROM seats s
@@ -139,6 +139,9 @@ export async function findShowAvailability(db: Executor, concertId: number, now:
     const from = [...(free ? [] : [r.first_hold_end!]), ...(opened ? [] : [r.opens_at])];
     return {
       scheduleId: r.id,
+      startsAt: r.starts_at,
+      /** Some seat unsold: AVAILABLE now, or to come (nextLapse). */
+      unsold: r.found === true,
       available,
       /** When a seat may next be AVAILABLE (its first live hold lapses, its booking opens); null when one is now or none is unsold. */
       nextLapse: r.found === true && !available ? new Date(Math.max(...from.map((d) => d.getTime()))) : null,

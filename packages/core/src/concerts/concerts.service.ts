@@ -69,10 +69,12 @@ export class ConcertsService {
     // Best effort here: the sweep (announceSellOuts) writes what this read saw and failed to.
     if (soldOut.length > 0) await this.announceSoldOut(soldOut).catch(() => {});
     const lapses = shows.flatMap((s) => (s.nextLapse ? [s.nextLapse.getTime()] : []));
+    const starts = shows.flatMap((s) => (s.unsold ? [s.startsAt.getTime()] : []));
     return {
       available: shows.filter((s) => s.available).length,
       held: lapses.length,
       nextLapse: lapses.length ? Math.min(...lapses) : null,
+      nextStart: starts.length ? Math.min(...starts) : null,
     };
   }
 

@@ -3,6 +3,7 @@ import {
   ADMITS_KEPT_MS,
   addLife,
   CLEANUP_BATCH,
+  countsVoid,
   curveWaitMs,
   type EnterOptions,
   type EnterResult,
@@ -260,7 +261,8 @@ export class MemoryQueueStore implements QueueStore {
       const w = l.waiting.get(tokenId);
       if (w) w.seen = now;
     }
-    return { ...this.state(l, tokenId, now, line), tokenId, enteredAt: l.owners.get(tokenId)!.enteredAt, created, seatsRead: l.inventory !== null };
+    const seatsRead = l.inventory !== null && !countsVoid(l.inventory, now);
+    return { ...this.state(l, tokenId, now, line), tokenId, enteredAt: l.owners.get(tokenId)!.enteredAt, created, seatsRead };
   }
 
   async status(concertId: number, tokenId: string, at: StoreNow, defaults: QueueSettings, limitPolls: boolean): Promise<TokenState | { rateLimited: number }> {
@@ -314,7 +316,7 @@ export class MemoryQueueStore implements QueueStore {
       const inv = l.inventory;
       const age = inv ? now - inv.at : Infinity;
       const lapsed = inv?.nextLapse != null && now >= inv.nextLapse;
-      if (age >= INVENTORY_MAX_AGE_MS || (age >= INVENTORY_MIN_GAP_MS && (l.dirty !== l.seenDirty || lapsed))) {
+      if (age >= INVENTORY_MAX_AGE_MS || (age >= INVENTORY_MIN_GAP_MS && (l.dirty !== l.seenDirty || lapsed || countsVoid(inv, now)))) {
         l.claimUntil = now + INVENTORY_CLAIM_MS;
         l.claimed = l.dirty;
         due.push(concertId);
@@ -370,7 +372,7 @@ export class MemoryQueueStore implements QueueStore {
       admittedLastMinute: l.admits.filter((t) => t > now - RATE_WINDOW_MS).length,
       droppedIdleTotal: l.droppedIdle,
       etaBackMs: state === 'OPEN' && size > 0 ? this.eta(l, size, s, now) : null,
-      seatsRead: l.inventory !== null,
+      seatsRead: l.inventory !== null && !countsVoid(l.inventory, now),
     };
   }
 

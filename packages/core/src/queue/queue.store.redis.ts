@@ -124,11 +124,17 @@ local function drop(t)
   redis.call('HDEL', KEYS[11], t)
   return live
 end
+-- Counts read before one of their shows started say nothing until read again (countsVoid).
+local function countsVoid()
+  local start = tonumber(redis.call('HGET', KEYS[10], 'nextStart') or '0')
+  return start > 0 and now >= start
+end
 -- A line whose seats were never read admits nobody once an enter asked for it ('unreadBlocks',
 -- set by queueEnter's ARGV[11]): every settle then waits for the read, the ticker's included.
 local function seats()
   local v = redis.call('HMGET', KEYS[10], 'available', 'held', 'nextLapse', 'at', 'unreadBlocks')
   if not v[4] then return v[5] and 'ALL_HELD' or 'OPEN' end
+  if countsVoid() then return 'ALL_HELD' end
   if tonumber(v[1]) > 0 then return 'OPEN' end
   if tonumber(v[2]) > 0 then
     local lapse = tonumber(v[3])
@@ -136,6 +142,10 @@ local function seats()
     return 'ALL_HELD'
   end
   return 'SOLD_OUT'
+end
+local function seatsRead()
+  if redis.call('HEXISTS', KEYS[10], 'at') == 0 or countsVoid() then return 0 end
+  return 1
 end
 local function settle()
   local maxActive, ttl, idle, paused, opensAt = settings()
@@ -418,7 +428,7 @@ local function stats(st, maxActive, ttl, idle, paused, opensAt)
   local c = redis.call('HMGET', KEYS[8], 'admitted', 'droppedIdle')
   return {st, waiting, preQueued, redis.call('ZCARD', KEYS[2]), maxActive, ttl, idle, paused, opensAt,
           tonumber(c[1] or '0'), redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf'), tonumber(c[2] or '0'), back,
-          redis.call('HEXISTS', KEYS[10], 'at')}
+          seatsRead()}
 end
 `;
 
@@ -453,7 +463,7 @@ local s = state(t, st, maxActive, ttl, idle, opensAt, paused)
 s[8] = t
 s[9] = string.match(owner, '^%d+:(%d+)')
 s[10] = created
-s[11] = redis.call('HEXISTS', KEYS[10], 'at')
+s[11] = seatsRead()
 return s
 `,
   // ARGV 8 tokenId, 9 limit polls (0/1)
@@ -508,7 +518,7 @@ local age = math.huge
 if at then age = now - at end
 local changed = (v[2] or '0') ~= (v[3] or '0')
 local lapse = tonumber(v[5] or '0')
-if age >= ${INVENTORY_MAX_AGE_MS} or (age >= ${INVENTORY_MIN_GAP_MS} and (changed or (lapse > 0 and now >= lapse))) then
+if age >= ${INVENTORY_MAX_AGE_MS} or (age >= ${INVENTORY_MIN_GAP_MS} and (changed or (lapse > 0 and now >= lapse) or countsVoid())) then
   redis.call('HSET', KEYS[10], 'claimUntil', now + ${INVENTORY_CLAIM_MS}, 'claimed', v[2] or '0')
   return {1, s}
 end
@@ -520,7 +530,7 @@ return {0, s}
 if quiet() and redis.call('HEXISTS', KEYS[8], 'quietSince') == 1 then return 1 end
 return 0
 `,
-  // ARGV 8 available, 9 held, 10 nextLapse (0: none)
+  // ARGV 8 available, 9 held, 10 nextLapse (0: none), 12 nextStart (0: none)
   queueInventory: `${PRELUDE}
 -- ARGV[11]: the change number the read was started after ('': the one a tick claimed it at).
 -- A read older than the recorded one changes nothing.
@@ -530,7 +540,7 @@ if asOf == '' then
   redis.call('HDEL', KEYS[10], 'claimUntil')
 end
 if tonumber(asOf) >= tonumber(redis.call('HGET', KEYS[10], 'seen') or '0') then
-  redis.call('HSET', KEYS[10], 'available', ARGV[8], 'held', ARGV[9], 'nextLapse', ARGV[10], 'at', now, 'seen', asOf)
+  redis.call('HSET', KEYS[10], 'available', ARGV[8], 'held', ARGV[9], 'nextLapse', ARGV[10], 'nextStart', ARGV[12], 'at', now, 'seen', asOf)
 end
 settle()
 return 1
@@ -647,7 +657,7 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async setInventory(concertId: number, inv: Inventory, now: StoreNow, defaults: QueueSettings, asOf?: number): Promise<void> {
-    await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0, asOf ?? '');
+    await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0, asOf ?? '', inv.nextStart ?? 0);
   }
 
   async seatsChanged(concertId: number): Promise<number> {

@@ -457,6 +457,23 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect((await store.stats(c, T0 + 1_200, d)).state).toBe('OPEN');
   });
 
+  it('admits nobody on counts read before a show started, and says they are not read', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 2 });
+    await store.enter(c, 1, tid(1), T0, d);
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, nextStart: T0 + 1_000 }, T0, d);
+    expect(await check(c, tid(1), T0)).toBe('ACTIVE');
+    expect((await store.stats(c, T0 + 999, d)).seatsRead).toBe(true);
+    // The show started: the counts say nothing of what is left, until read again.
+    const late = await store.enter(c, 2, tid(2), T0 + 1_000, d);
+    expect([late.status, late.seatsRead]).toEqual(['WAITING', false]);
+    const stats = await store.stats(c, T0 + 1_000, d);
+    expect([stats.state, stats.active, stats.seatsRead]).toEqual(['ALL_HELD', 1, false]);
+    expect(await store.tick(T0 + 1_100, d)).toContain(c);
+    await store.setInventory(c, { available: 0, held: 0, nextLapse: null, nextStart: null }, T0 + 1_100, d);
+    expect((await status(c, tid(2), T0 + 1_100, d)).status).toBe('SOLD_OUT');
+  });
+
   it('counts admissions per bucket for the operator’s sparkline', async () => {
     const c = nextConcert();
     const d = settings({ maxActive: 1 });

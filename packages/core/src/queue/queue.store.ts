@@ -38,7 +38,7 @@ export interface EnterResult extends TokenState {
   enteredAt: number;
   /** False when the user already had a live token, which is returned instead. */
   created: boolean;
-  /** False when the line had never read its seats (with `unreadSeatsBlock`, nobody was admitted then). */
+  /** False when the line had never read its seats, or its counts are void (see countsVoid; with `unreadSeatsBlock`, nobody was admitted then). */
   seatsRead: boolean;
 }
 
@@ -60,7 +60,7 @@ export interface QueueStats extends QueueSettings {
   droppedIdleTotal: number;
   /** The expected wait of whoever is last in line (ms); null when nobody waits or nobody is admitted. */
   etaBackMs: number | null;
-  /** False when the line had never read its seats (its state then rests on no counts). */
+  /** False when the line had never read its seats, or its counts are void since a show started (its state then rests on no counts). */
   seatsRead: boolean;
 }
 
@@ -72,6 +72,11 @@ export interface Inventory {
   held: number;
   /** When the first of those may be AVAILABLE (a hold lapses, a show's booking opens; ms); null when there are none. */
   nextLapse: number | null;
+  /**
+   * When the first show counted above starts (ms; null or absent: none). Its seats are no longer
+   * bookable from then, so the counts say nothing until they are read again (see countsVoid).
+   */
+  nextStart?: number | null;
 }
 
 export type GateState = 'ACTIVE' | 'WAITING' | 'EXPIRED';
@@ -167,10 +172,21 @@ export function lineState(s: QueueSettings, seats: 'OPEN' | 'ALL_HELD' | 'SOLD_O
 }
 
 /**
+ * Counts read before one of their shows started: they may still say its seats are AVAILABLE. A
+ * line nobody is in leaves the ticker (LINE_PRUNE_MS) and is read no more, so its counts can be
+ * that old: a fan entering after the last show had started was admitted to nothing.
+ */
+export function countsVoid(inv: Inventory | null, now: number): boolean {
+  return inv?.nextStart != null && now >= inv.nextStart;
+}
+
+/**
  * Seats as admission sees them: a hold known to have lapsed counts as a seat back before the next
- * read; an inventory not read yet never blocks admission.
+ * read; counts void since a show started admit nobody until read again; an inventory not read yet
+ * never blocks admission.
  */
 export function seatsState(inv: (Inventory & { at: number }) | null, now: number): 'OPEN' | 'ALL_HELD' | 'SOLD_OUT' {
+  if (countsVoid(inv, now)) return 'ALL_HELD';
   if (!inv || inv.available > 0) return 'OPEN';
   if (inv.held > 0) return inv.nextLapse !== null && now >= inv.nextLapse ? 'OPEN' : 'ALL_HELD';
   return 'SOLD_OUT';
