@@ -1,0 +1,183 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCore, loadConfig } from '@concert/core';
+import { ADMIN_KEY, client, createTestDatabase, key, outcome, REDIS_URL, type SpawnedApi, spawnApi, tally, testEnv } from '../../../test/harness.ts';
+import { type PgBouncer, startPgBouncer } from '../../../test/pgbouncer.ts';
+import { admitted, makeShow } from './aftersale.shared.ts';
+import { recomputeBooks } from './money.books.ts';
+import { raceExpiry } from './races.shared.ts';
+
+/**
+ * Money races the other suites do not combine, over API processes behind PgBouncer (transaction
+ * pooling): a process killed inside a payment's transaction and the retry on another; one key
+ * sent to two processes at once with different bodies; refunds racing payment replays, operator
+ * refunds and the show's cancellation. After each: admin.audit and the books from the rows.
+ */
+describe('money races: API processes through PgBouncer', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let bouncer: PgBouncer;
+  let env: Record<string, string>;
+  const apis: SpawnedApi[] = [];
+  let sql: InstanceType<typeof pg.Client>;
+  const url = (i: number) => apis[i % apis.length]!.url;
+  const adminAt = (i: number) => client(url(i), { adminKey: ADMIN_KEY }, { batch: false });
+  const rows = async <T,>(text: string, params: unknown[] = []) => (await sql.query(text, params)).rows as T[];
+  const until = async (what: string, cond: () => Promise<boolean>, ms = 30_000) => {
+    const deadline = Date.now() + ms;
+    while (!(await cond())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const booksBalance = async () => {
+    const audit = await adminAt(0).admin.audit.query({});
+    expect(audit.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(await recomputeBooks(sql)).toEqual([]);
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await (await createCore(loadConfig(testEnv(db.url)))).close();
+    bouncer = await startPgBouncer({ poolSize: 6 });
+    env = testEnv(bouncer.via(db.url), {
+      REDIS_URL,
+      REDIS_KEY_PREFIX: `moneyraces-${randomBytes(4).toString('hex')}:`,
+      QUEUE_MAX_ACTIVE: '100000',
+      DB_POOL_SIZE: '6',
+      DB_PREPARED_STATEMENTS: 'off',
+    });
+    for (let i = 0; i < 2; i++) apis.push(await spawnApi(env));
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+  });
+  afterAll(async () => {
+    await sql?.end();
+    await Promise.all(apis.map((a) => a.stop()));
+    await bouncer?.stop();
+    await db?.drop();
+  });
+
+  it('a process SIGKILLed inside a payment’s transaction: the retry on another process pays once, after the lease', { timeout: 120_000 }, async () => {
+    const victim = await spawnApi(env);
+    try {
+      const { concertId, scheduleId, userIds } = await makeShow(url(0), 4, 1, 300_000);
+      const u = userIds[0]!;
+      const onVictim = await admitted(victim.url, u, concertId);
+      const r = await onVictim.reservations.hold.mutate({ scheduleId, seatNumbers: [1, 2], idempotencyKey: key() });
+      const payKey = key('pk');
+      // The payer's row locked from outside: the payment takes its reservation's lock, then waits here.
+      const blocker = new pg.Client({ connectionString: db.url });
+      await blocker.connect();
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u]);
+      const first = outcome(onVictim.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: payKey }));
+      await until('the payment to wait on the payer’s lock', async () => {
+        const w = await rows<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'`);
+        return w[0]!.n > 0;
+      });
+      victim.child.kill('SIGKILL');
+      await victim.stop();
+      expect(await first).not.toBe('OK');
+      // The retry on a survivor while the dead call's lease runs: told it is in progress.
+      const again = await admitted(url(1), u, concertId);
+      expect(await outcome(again.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: payKey }))).toBe('IDEMPOTENCY_IN_PROGRESS');
+      await blocker.query('ROLLBACK');
+      await blocker.end();
+      // After the lease, the retry runs and pays once; replays on both processes answer the same payment.
+      let paid: string | undefined;
+      await until(
+        'the lease to lapse and the retry to pay',
+        async () => {
+          const o = await outcome(again.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: payKey }).then((p) => (paid = p.paymentId)));
+          if (o !== 'OK' && o !== 'IDEMPOTENCY_IN_PROGRESS') throw new Error(`retry answered ${o}`);
+          return o === 'OK';
+        },
+        40_000,
+      );
+      const replays = await Promise.all([0, 1].map((i) => client(url(i), { userId: u }, { batch: false }).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: payKey })));
+      expect(replays.map((p) => p.paymentId)).toEqual([paid, paid]);
+      expect(await rows(`SELECT id FROM payments WHERE reservation_id = $1`, [r.reservationId])).toEqual([{ id: paid }]);
+      expect(await rows(`SELECT balance::int FROM users WHERE id = $1`, [u])).toEqual([{ balance: 100_000 }]);
+      await booksBalance();
+    } finally {
+      await victim.stop('SIGKILL');
+    }
+  });
+
+  it('one key sent to two processes at once with different bodies: at most one of them runs', { timeout: 120_000 }, async () => {
+    const { concertId, scheduleId, userIds } = await makeShow(url(0), 40, 10, 1_000_000);
+    const counts: string[] = [];
+    for (const u of userIds) {
+      const fans = await Promise.all([0, 1].map((p) => admitted(url(u + p), u, concertId)));
+      const holds = await Promise.all([[1], [2]].map((seats, i) => fans[i]!.reservations.hold.mutate({ scheduleId, seatNumbers: [(u % 10) * 4 + seats[0]!], idempotencyKey: key() })));
+      // Pay: one key, two reservations.
+      const pk = key('pk');
+      const pays = await Promise.all(holds.map((h, i) => outcome(fans[i]!.payments.pay.mutate({ reservationId: h.reservationId, idempotencyKey: pk }))));
+      counts.push(...pays.map((o) => `pay:${o}`));
+      expect(pays.filter((o) => o === 'OK').length, JSON.stringify(pays)).toBeLessThanOrEqual(1);
+      expect(pays.every((o) => ['OK', 'IDEMPOTENCY_KEY_REUSED', 'IDEMPOTENCY_IN_PROGRESS'].includes(o)), JSON.stringify(pays)).toBe(true);
+      // Charge: one key, two amounts.
+      const ck = key('ck');
+      const charges = await Promise.all([1_000, 2_000].map((amount, i) => outcome(fans[i]!.balance.charge.mutate({ amount, idempotencyKey: ck }))));
+      counts.push(...charges.map((o) => `charge:${o}`));
+      expect(charges.filter((o) => o === 'OK').length, JSON.stringify(charges)).toBeLessThanOrEqual(1);
+      // Refund: one key, two reservations (paying the second first, with its own key).
+      const unpaid = holds.find((_, i) => pays[i] !== 'OK')!;
+      const fresh = await admitted(url(u), u, concertId);
+      await fresh.payments.pay.mutate({ reservationId: unpaid.reservationId, idempotencyKey: key() }).catch(() => {});
+      const rk = key('rk');
+      const refunds = await Promise.all(holds.map((h, i) => outcome(client(url(u + i), { userId: u }, { batch: false }).reservations.refund.mutate({ reservationId: h.reservationId, idempotencyKey: rk }))));
+      counts.push(...refunds.map((o) => `refund:${o}`));
+      expect(refunds.filter((o) => o === 'OK').length, JSON.stringify(refunds)).toBeLessThanOrEqual(1);
+    }
+    console.log(`[one key, two bodies] ${JSON.stringify(tally(counts))}`);
+    await booksBalance();
+  });
+
+  it('a refund racing its payment’s replays, an operator refund, a second buyer refund and the show’s cancellation', { timeout: 120_000 }, async () => {
+    const counts: string[] = [];
+    for (let round = 0; round < 6; round++) {
+      const { concertId, scheduleId, userIds } = await makeShow(url(round), 8, 3, 500_000);
+      const paid: Array<{ u: number; reservationId: string; payKey: string }> = [];
+      for (const [i, u] of userIds.entries()) {
+        const fan = await admitted(url(i), u, concertId);
+        const h = await fan.reservations.hold.mutate({ scheduleId, seatNumbers: [2 * i + 1, 2 * i + 2], idempotencyKey: key() });
+        const payKey = key('pk');
+        await fan.payments.pay.mutate({ reservationId: h.reservationId, idempotencyKey: payKey });
+        paid.push({ u, reservationId: h.reservationId, payKey });
+      }
+      const calls: Array<Promise<string>> = [];
+      for (const [i, p] of paid.entries()) {
+        const rk = key('rk');
+        for (const proc of [0, 1]) {
+          const who = client(url(i + proc), { userId: p.u }, { batch: false });
+          calls.push(outcome(who.reservations.refund.mutate({ reservationId: p.reservationId, idempotencyKey: rk })).then((o) => `refund:${o}`));
+          calls.push(outcome(who.payments.pay.mutate({ reservationId: p.reservationId, idempotencyKey: p.payKey })).then((o) => `replay:${o}`));
+        }
+        calls.push(outcome(adminAt(i).admin.reservations.refund.mutate({ reservationId: p.reservationId })).then((o) => `adminrefund:${o}`));
+      }
+      calls.push(...[0, 1].map((proc) => outcome(adminAt(round + proc).admin.schedules.cancel.mutate({ scheduleId })).then((o) => `showcancel:${o}`)));
+      const got = await Promise.all(calls);
+      counts.push(...got);
+      expect(got.filter((o) => /INTERNAL|HTTP_5/.test(o))).toEqual([]);
+      for (const p of paid) {
+        expect(await rows(`SELECT status FROM reservations WHERE id = $1`, [p.reservationId])).toEqual([{ status: 'REFUNDED' }]);
+        expect(await rows(`SELECT balance::int FROM users WHERE id = $1`, [p.u])).toEqual([{ balance: 500_000 }]);
+      }
+      await booksBalance();
+    }
+    console.log(`[refund races] ${JSON.stringify(tally(counts))}`);
+  });
+
+  it('payments racing their one-second holds’ lapse, on two processes whose clocks are 10 s apart, through PgBouncer', { timeout: 240_000 }, async () => {
+    const skewed: SpawnedApi[] = [];
+    try {
+      for (const offset of ['5000', '-5000']) skewed.push(await spawnApi({ ...env, HOLD_TTL_SECONDS: '1', CLOCK_OFFSET_MS: offset }));
+      await raceExpiry({ urls: skewed.map((a) => a.url), sql, timings: {}, notes: [] }, { waves: 2, roundsPerWave: 8, challengers: 2 });
+      expect(await recomputeBooks(sql)).toEqual([]);
+    } finally {
+      await Promise.all(skewed.map((a) => a.stop()));
+    }
+  });
+});
