@@ -180,4 +180,27 @@ describe('money races: API processes through PgBouncer', () => {
       await Promise.all(skewed.map((a) => a.stop()));
     }
   });
+
+  it('paying a refunded reservation again, with a new key, within its hold time: ALREADY_PAID, whatever the balance', async () => {
+    // Seen: HOLD_EXPIRED for the one who could afford it, INSUFFICIENT_BALANCE (top up to pay for
+    // what you were refunded) for the one who could not; only the seats' state stopped the sale.
+    const { concertId, scheduleId, userIds } = await makeShow(url(0), 4, 2, 100_000);
+    const outcomes: string[] = [];
+    for (const [i, u] of userIds.entries()) {
+      const fan = await admitted(url(i), u, concertId);
+      const r = await fan.reservations.hold.mutate({ scheduleId, seatNumbers: [2 * i + 1], idempotencyKey: key() });
+      await fan.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
+      await client(url(i + 1), { userId: u }, { batch: false }).reservations.refund.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
+      if (i === 1) {
+        // The second spends the refund on another seat first: too poor to pay the first one twice.
+        const other = await admitted(url(i), u, concertId);
+        const h = await other.reservations.hold.mutate({ scheduleId, seatNumbers: [2 * i + 2], idempotencyKey: key() });
+        await other.payments.pay.mutate({ reservationId: h.reservationId, idempotencyKey: key() });
+      }
+      const again = await admitted(url(i), u, concertId);
+      outcomes.push(await outcome(again.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() })));
+    }
+    expect(outcomes).toEqual(['ALREADY_PAID', 'ALREADY_PAID']);
+    await booksBalance();
+  });
 });

@@ -64,6 +64,8 @@ export class PaymentsService {
       // behind another must not sell a hold that lapsed while it waited.
       const r = await repo.lockReservationAndPayer(trx, reservationId, userId, dbNowAfterLocks(clock));
       if (r.status === 'PAID') throw new AppError('ALREADY_PAID', 'This reservation is already paid');
+      // Paid once and refunded: it is not for sale again (its seats are free; book them anew).
+      if (r.status === 'REFUNDED') throw new AppError('ALREADY_PAID', 'This reservation was paid and then refunded; book its seats again');
       if (r.status === 'CANCELLED') throw new AppError('RESERVATION_CANCELLED', 'This reservation was cancelled');
       if (r.status === 'EXPIRED' || r.lapsed) {
         throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
