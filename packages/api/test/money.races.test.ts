@@ -203,4 +203,21 @@ describe('money races: API processes through PgBouncer', () => {
     expect(outcomes).toEqual(['ALREADY_PAID', 'ALREADY_PAID']);
     await booksBalance();
   });
+
+  it('cancelling or releasing a refunded reservation is ALREADY_PAID, as for a paid one', async () => {
+    // Seen: 200 with the reservation still REFUNDED, an answer that says "cancelled" to a client.
+    const { concertId, scheduleId, userIds } = await makeShow(url(0), 2, 1, 200_000);
+    const u = userIds[0]!;
+    const fan = await admitted(url(0), u, concertId);
+    const r = await fan.reservations.hold.mutate({ scheduleId, seatNumbers: [1], idempotencyKey: key() });
+    await fan.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
+    await client(url(1), { userId: u }, { batch: false }).reservations.refund.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
+    const outcomes = await Promise.all([
+      outcome(client(url(0), { userId: u }, { batch: false }).reservations.cancel.mutate({ reservationId: r.reservationId })),
+      outcome(adminAt(1).admin.holds.release.mutate({ reservationId: r.reservationId })),
+    ]);
+    expect(outcomes).toEqual(['ALREADY_PAID', 'ALREADY_PAID']);
+    expect(await rows(`SELECT status FROM reservations WHERE id = $1`, [r.reservationId])).toEqual([{ status: 'REFUNDED' }]);
+    await booksBalance();
+  });
 });

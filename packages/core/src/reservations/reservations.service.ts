@@ -202,9 +202,10 @@ export class ReservationsService {
   }
 }
 
-/** Cancelling twice answers the cancelled reservation; a paid or lapsed one cannot be cancelled. */
+/** Cancelling twice answers the cancelled reservation; a paid (or paid and refunded) or lapsed one cannot be cancelled. */
 function assertReleasable(r: { status: string; hold_expires_at: Date }, now: Date): void {
   if (r.status === 'PAID') throw new AppError('ALREADY_PAID', 'This reservation is paid and cannot be cancelled');
+  if (r.status === 'REFUNDED') throw new AppError('ALREADY_PAID', 'This reservation was paid and refunded; there is nothing to cancel');
   if (r.status === 'EXPIRED' || (r.status === 'HELD' && r.hold_expires_at <= now)) {
     throw new AppError('HOLD_EXPIRED', 'This hold has already expired; its seats are free');
   }
