@@ -220,4 +220,43 @@ describe('money races: API processes through PgBouncer', () => {
     expect(await rows(`SELECT status FROM reservations WHERE id = $1`, [r.reservationId])).toEqual([{ status: 'REFUNDED' }]);
     await booksBalance();
   });
+
+  it('a show cancelled while a cancel on another process offers the freed seats to the waitlist: nothing stays held, the books balance', async () => {
+    const lockWaits = async () => (await rows<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0]!.n;
+    const { concertId, scheduleId, userIds } = await makeShow(url(0), 3, 3, 500_000);
+    const [h, p, w] = userIds as [number, number, number];
+    const held = await (await admitted(url(0), h, concertId)).reservations.hold.mutate({ scheduleId, seatNumbers: [1, 2], idempotencyKey: key() });
+    const buyer = await admitted(url(1), p, concertId);
+    const bought = await buyer.reservations.hold.mutate({ scheduleId, seatNumbers: [3], idempotencyKey: key() });
+    await buyer.payments.pay.mutate({ reservationId: bought.reservationId, idempotencyKey: key() });
+    expect((await client(url(0), { userId: w }, { batch: false }).waitlist.join.mutate({ scheduleId, seatCount: 2 })).status).toBe('WAITING');
+
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    let cancel: Promise<string> | undefined;
+    let showCancel: Promise<unknown> | undefined;
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM reservations WHERE id = $1 FOR UPDATE', [held.reservationId]);
+      // H's cancel queues first for the hold's row; the show's cancellation, on the other process, behind it.
+      cancel = outcome(client(url(0), { userId: h }, { batch: false }).reservations.cancel.mutate({ reservationId: held.reservationId }));
+      await until('the cancel to wait', async () => (await lockWaits()) === 1);
+      showCancel = adminAt(1).admin.schedules.cancel.mutate({ scheduleId });
+      showCancel.catch(() => {});
+      await until('the show’s cancellation to wait', async () => (await lockWaits()) === 2);
+      await blocker.query('COMMIT');
+    } finally {
+      await blocker.end();
+    }
+    expect(await cancel).toBe('OK');
+    const result = (await showCancel) as { refunded: number; released: number };
+    expect(result.refunded).toBe(1);
+    expect(await rows(`SELECT seat_number FROM seats WHERE schedule_id = $1 AND reservation_id IS NOT NULL`, [scheduleId])).toEqual([]);
+    expect(await rows(`SELECT id FROM reservations WHERE schedule_id = $1 AND status IN ('HELD', 'PAID')`, [scheduleId])).toEqual([]);
+    expect(await rows(`SELECT status FROM waitlist_entries WHERE schedule_id = $1`, [scheduleId])).toEqual([{ status: 'LAPSED' }]);
+    expect(await rows(`SELECT balance::int FROM users WHERE id = ANY($1::bigint[]) ORDER BY id`, [[h, p, w]])).toEqual([{ balance: 500_000 }, { balance: 500_000 }, { balance: 500_000 }]);
+    const offered = await rows<{ n: number }>(`SELECT count(*)::int AS n FROM outbox_events WHERE schedule_id = $1 AND type = 'waitlist.offered'`, [scheduleId]);
+    console.log(`[cancel vs show cancel] show cancel ${JSON.stringify(result)}, waitlist offers made ${offered[0]!.n}`);
+    await booksBalance();
+  });
 });
