@@ -46,6 +46,8 @@ describe('money races: API processes through PgBouncer', () => {
       QUEUE_MAX_ACTIVE: '100000',
       DB_POOL_SIZE: '6',
       DB_PREPARED_STATEMENTS: 'off',
+      // One user fires far more calls than a person would: the per-user rate limits are not under test.
+      RATE_LIMITS: 'off',
     });
     for (let i = 0; i < 2; i++) apis.push(await spawnApi(env));
     sql = new pg.Client({ connectionString: db.url });
@@ -171,13 +173,21 @@ describe('money races: API processes through PgBouncer', () => {
   });
 
   it('payments racing their one-second holds’ lapse, on two processes whose clocks are 10 s apart, through PgBouncer', { timeout: 240_000 }, async () => {
+    // A database of its own: raceExpiry's last check reads every payment, and the other cases here refund some.
+    const fresh = await createTestDatabase();
+    await (await createCore(loadConfig(testEnv(fresh.url)))).close();
+    const freshSql = new pg.Client({ connectionString: fresh.url });
+    await freshSql.connect();
     const skewed: SpawnedApi[] = [];
     try {
-      for (const offset of ['5000', '-5000']) skewed.push(await spawnApi({ ...env, HOLD_TTL_SECONDS: '1', CLOCK_OFFSET_MS: offset }));
-      await raceExpiry({ urls: skewed.map((a) => a.url), sql, timings: {}, notes: [] }, { waves: 2, roundsPerWave: 8, challengers: 2 });
-      expect(await recomputeBooks(sql)).toEqual([]);
+      const freshEnv = testEnv(bouncer.via(fresh.url), { ...env, DATABASE_URL: bouncer.via(fresh.url), HOLD_TTL_SECONDS: '1' });
+      for (const offset of ['5000', '-5000']) skewed.push(await spawnApi({ ...freshEnv, CLOCK_OFFSET_MS: offset }));
+      await raceExpiry({ urls: skewed.map((a) => a.url), sql: freshSql, timings: {}, notes: [] }, { waves: 2, roundsPerWave: 8, challengers: 2 });
+      expect(await recomputeBooks(freshSql)).toEqual([]);
     } finally {
       await Promise.all(skewed.map((a) => a.stop()));
+      await freshSql.end();
+      await fresh.drop();
     }
   });
 
@@ -258,5 +268,35 @@ describe('money races: API processes through PgBouncer', () => {
     const offered = await rows<{ n: number }>(`SELECT count(*)::int AS n FROM outbox_events WHERE schedule_id = $1 AND type = 'waitlist.offered'`, [scheduleId]);
     console.log(`[cancel vs show cancel] show cancel ${JSON.stringify(result)}, waitlist offers made ${offered[0]!.n}`);
     await booksBalance();
+  });
+
+  it('the 4-seat limit: one user’s holds on two processes racing the waitlist offers that cancels elsewhere make to them', { timeout: 120_000 }, async () => {
+    const counts: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      const { concertId, scheduleId, userIds } = await makeShow(url(round), 8, 4, 1_000_000);
+      const [u, ...others] = userIds as [number, number, number, number];
+      const uApi = await admitted(url(0), u, concertId);
+      const own = await uApi.reservations.hold.mutate({ scheduleId, seatNumbers: [1, 2], idempotencyKey: key() });
+      await uApi.payments.pay.mutate({ reservationId: own.reservationId, idempotencyKey: key() });
+      // U's new token, taken while seats are on sale (nobody is admitted while every seat is held).
+      const uOn = await Promise.all([0, 1].map((p) => admitted(url(p), u, concertId)));
+      // The other six seats held by three others: sold out but for holds, so U may join for 2 more.
+      const holds = await Promise.all(others.map(async (o, i) => (await admitted(url(i), o, concertId)).reservations.hold.mutate({ scheduleId, seatNumbers: [3 + 2 * i, 4 + 2 * i], idempotencyKey: key() })));
+      expect((await client(url(1), { userId: u }, { batch: false }).waitlist.join.mutate({ scheduleId, seatCount: 2 })).status).toBe('WAITING');
+      const got = await Promise.all([
+        ...holds.map((h, i) => outcome(client(url(i + 1), { userId: others[i]! }, { batch: false }).reservations.cancel.mutate({ reservationId: h.reservationId })).then((o) => `cancel:${o}`)),
+        ...[3, 4, 5, 6, 7, 8].map((seat, i) => outcome(uOn[i % 2]!.reservations.hold.mutate({ scheduleId, seatNumbers: [seat], idempotencyKey: key() })).then((o) => `hold:${o}`)),
+      ]);
+      counts.push(...got);
+      const live = await rows<{ n: number }>(
+        `SELECT coalesce(sum(seat_count), 0)::int AS n FROM reservations WHERE user_id = $1 AND schedule_id = $2 AND (status = 'PAID' OR (status = 'HELD' AND hold_expires_at > now()))`,
+        [u, scheduleId],
+      );
+      expect(live[0]!.n, JSON.stringify(got)).toBeLessThanOrEqual(4);
+      const offers = await rows<{ n: number }>(`SELECT count(*)::int AS n FROM outbox_events WHERE schedule_id = $1 AND type = 'waitlist.offered'`, [scheduleId]);
+      counts.push(`offers:${offers[0]!.n}`, `live:${live[0]!.n}`);
+      await booksBalance();
+    }
+    console.log(`[limit vs offers] ${JSON.stringify(tally(counts))}`);
   });
 });
