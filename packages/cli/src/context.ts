@@ -180,7 +180,7 @@ export class Ctx {
   }
 
   get prompts(): Prompts {
-    return inquirerPrompts({ input: this.io.stdin, output: this.json ? this.io.stderr : this.io.stdout });
+    return inquirerPrompts({ input: this.io.stdin, output: this.json ? this.io.stderr : this.io.stdout, signal: this.io.signal });
   }
 
   /** Whether a live line (a spinner, a progress bar) can be redrawn in place on stderr. */

@@ -1,13 +1,22 @@
 #!/usr/bin/env node
+import { EXIT } from './errors.ts';
 import { run } from './program.ts';
 
-// Ctrl-C aborts whatever is in flight (a wait in line, a request) so the command can leave cleanly;
-// a second Ctrl-C leaves at once.
+// Ctrl-C aborts whatever is in flight (a wait in line, a request, a question) so the command can
+// leave cleanly; a second Ctrl-C leaves at once. A polite kill (SIGTERM: `kill`, `timeout`, a
+// supervisor) does the same and exits 143: killed where it stood, `admin watch` left the cursor
+// hidden and `book` left the terminal in raw mode and its hold standing. If the command has not
+// left a few seconds later, the process does.
 const interrupt = new AbortController();
-process.on('SIGINT', () => {
-  if (interrupt.signal.aborted) process.exit(130);
-  interrupt.abort(new DOMException('Interrupted', 'AbortError'));
-});
+let signalled: number | undefined;
+for (const [name, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.on(name, () => {
+    if (interrupt.signal.aborted) process.exit(signalled ?? status);
+    signalled = status;
+    interrupt.abort(new DOMException('Interrupted', 'AbortError'));
+    if (name === 'SIGTERM') setTimeout(() => process.exit(status), 5_000).unref();
+  });
+}
 
 // A reader that stops reading (`concert --help | head`, `admin watch --json | head -3`) closes
 // the pipe, and the next write fails with EPIPE: leave at once and quietly, with status 141 as a
@@ -32,4 +41,4 @@ const code = await run(process.argv.slice(2), {
 const flushed = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write('', () => resolve()));
 await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 // Idle keep-alive sockets must not hold the process open once the answer is out.
-process.exit(code);
+process.exit(code === EXIT.interrupted && signalled ? signalled : code);

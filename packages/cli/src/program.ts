@@ -88,6 +88,7 @@ export function buildProgram(io: Io, state: Omit<RunState, 'io'>): Command {
           ['2', 'bad usage: an unknown command or option, a malformed argument, a missing --user or --admin-key'],
           ['130', 'interrupted with Ctrl-C'],
           ['141', 'the reader of the output went away (`concert … | head`): the CLI stops quietly'],
+          ['143', 'stopped by SIGTERM (kill, timeout): it leaves as after Ctrl-C, the terminal given back'],
         ],
         width,
       ),

@@ -24,8 +24,12 @@ export interface Prompts {
 /** inquirer is loaded on the first question, so commands that ask nothing never load it. */
 const inquirer = () => import('./inquirer.ts');
 
-export function inquirerPrompts(streams: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream }): Prompts {
-  const context = { input: streams.input, output: streams.output };
+/**
+ * `signal` (the command's: Ctrl-C or a kill sent as a signal) ends a question as Ctrl-C typed at
+ * it does, so inquirer gives the terminal back (raw mode off, cursor shown) before the CLI leaves.
+ */
+export function inquirerPrompts(streams: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream; signal?: AbortSignal }): Prompts {
+  const context = { input: streams.input, output: streams.output, ...(streams.signal ? { signal: streams.signal } : {}) };
   return {
     select: async (message, choices) => quietly((await inquirer()).select({ message, choices, pageSize: 12, loop: false }, context)),
     input: async (message, opts = {}) =>

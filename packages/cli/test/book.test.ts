@@ -208,6 +208,27 @@ describe('concert book', () => {
     }
   });
 
+  // A polite kill (SIGTERM: `kill <pid>`, `timeout`, a closed session's supervisor) at a question
+  // left the terminal in raw mode with its cursor hidden (-isig -icanon -echo: the shell typed
+  // blind until `reset`), and the hold stood until it lapsed.
+  it('in a real pseudo-terminal: SIGTERM at the pay question gives the terminal back and releases the hold (exit 143)', async () => {
+    const { concertId, scheduleIds, userIds } = await sale();
+    const fan = inPty(['--user', String(userIds[0]), 'book', '--concert', String(concertId), '--schedule', String(scheduleIds[0]), '--seats', '4'], env, { checkTerminal: true });
+    try {
+      await fan.waitFor(/Pay ₩150,000 for seat\(s\) 4\?/);
+      expect(await holdsOf(scheduleIds[0]!)).toHaveLength(1);
+      fan.signal('SIGTERM');
+      expect(await fan.exited).toBe(143);
+      expect(fan.screen()).toContain('Released the hold on seat(s) 4.');
+      expect(fan.screen()).toContain('[terminal restored]');
+      const raw = fan.raw();
+      expect(raw.lastIndexOf('\x1b[?25h')).toBeGreaterThan(raw.lastIndexOf('\x1b[?25l'));
+      expect(await holdsOf(scheduleIds[0]!)).toEqual([]);
+    } finally {
+      fan.kill();
+    }
+  });
+
   it('names the seat someone else took while the map was open, and shows the map again', async () => {
     const { concertId, scheduleIds, userIds } = await sale({ users: 2 });
     const t = fakeTerminal(env);

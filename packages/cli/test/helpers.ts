@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -244,12 +244,19 @@ export function stripAnsi(s: string): string {
   return s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
 }
 
-/** The built binary inside a real pseudo-terminal (util-linux `script`), keystrokes written to it. */
-export function inPty(args: string[], env: Record<string, string>) {
+/**
+ * The built binary inside a real pseudo-terminal (util-linux `script`), keystrokes written to it.
+ * With `checkTerminal`, the shell around it compares the terminal's modes (`stty -g`) before and
+ * after, and prints `[terminal restored]` or `[terminal left changed: …]` once the CLI has exited.
+ */
+export function inPty(args: string[], env: Record<string, string>, opts: { checkTerminal?: boolean } = {}) {
   const command = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
   const childEnv: Record<string, string | undefined> = { ...process.env, ...env, NO_COLOR: '1', COLUMNS: '120', LINES: '40' };
   delete childEnv.FORCE_COLOR;
-  const child = spawn('script', ['-qfec', `stty cols 120 rows 40; exec ${command}`, '/dev/null'], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+  const shell = opts.checkTerminal
+    ? `stty cols 120 rows 40; saved=$(stty -g); ${command}; rc=$?; if [ "$(stty -g)" = "$saved" ]; then echo '[terminal restored]'; else echo "[terminal left changed: $(stty -a | tr '\\n' ' ')]"; fi; exit $rc`
+    : `stty cols 120 rows 40; exec ${command}`;
+  const child = spawn('script', ['-qfec', shell, '/dev/null'], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -270,6 +277,30 @@ export function inPty(args: string[], env: Record<string, string>) {
         await new Promise((r) => setTimeout(r, 25));
       }
     },
+    /** Sends a signal to the CLI's own process (under `script` and its shell), as `kill` or `timeout` would. */
+    signal: (sig: NodeJS.Signals) => process.kill(cliPid(child.pid!), sig),
     kill: () => child.kill('SIGKILL'),
   };
+}
+
+/** The process running the built binary among the descendants of `root`. */
+function cliPid(root: number): number {
+  const table = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
+    .filter((m) => m !== null)
+    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }));
+  const tree = new Set([root]);
+  for (let grown = true; grown; ) {
+    grown = false;
+    for (const p of table) {
+      if (tree.has(p.ppid) && !tree.has(p.pid)) {
+        tree.add(p.pid);
+        grown = true;
+      }
+    }
+  }
+  const cli = table.find((p) => tree.has(p.pid) && p.pid !== root && p.args.startsWith(`${process.execPath} ${BIN}`));
+  if (!cli) throw new Error(`no concert process under ${root}`);
+  return cli.pid;
 }

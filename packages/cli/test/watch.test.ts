@@ -63,6 +63,24 @@ describe('concert admin watch', () => {
     }
   });
 
+  // `timeout 60 concert admin watch 1`, a closed tmux pane's supervisor, `kill <pid>`: SIGTERM killed
+  // the watch where it stood, and the terminal was left with its cursor hidden (seen in tmux:
+  // cursor_flag 0 after `kill -TERM`, exit 143).
+  it('a polite kill (SIGTERM, as timeout and supervisors send) gives the terminal back: cursor shown, modes restored, exit 143', { timeout: 60_000 }, async () => {
+    const concertId = await sale(10);
+    const watch = inPty(['--admin-key', ADMIN_KEY, 'admin', 'watch', String(concertId)], cli.env, { checkTerminal: true });
+    try {
+      await watch.waitFor(/ETA at the back/);
+      watch.signal('SIGTERM');
+      expect(await watch.exited).toBe(143);
+      const raw = watch.raw();
+      expect(raw.lastIndexOf('\x1b[?25h')).toBeGreaterThan(raw.lastIndexOf('\x1b[?25l'));
+      expect(watch.screen()).toContain('[terminal restored]');
+    } finally {
+      watch.kill();
+    }
+  });
+
   it('prints one JSON snapshot a second with --json, until interrupted', { timeout: 60_000 }, async () => {
     const concertId = await sale(10);
     const child = spawn(process.execPath, [BIN, '--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', String(concertId)], { env: { ...process.env, ...cli.env }, stdio: ['ignore', 'pipe', 'pipe'] });
