@@ -174,13 +174,17 @@ export class Ctx {
     this.io.stderr.write(`${typeof line === 'string' ? line : line(this.ce)}\n`);
   }
 
-  /** Prompts only with a terminal on both ends; in --json mode they draw on stderr to keep stdout one document. */
+  /**
+   * Prompts only with a terminal on both ends, and never with --json: a script run from a terminal
+   * has one on stdin and stderr, and its `--json book` without --yes waited at the pay question
+   * (drawn on stderr) where the same script in CI was told the missing flag.
+   */
   get interactive(): boolean {
-    return this.io.stdin.isTTY === true && (this.json ? this.io.stderr.isTTY === true : this.io.stdout.isTTY === true);
+    return !this.json && this.io.stdin.isTTY === true && this.io.stdout.isTTY === true;
   }
 
   get prompts(): Prompts {
-    return inquirerPrompts({ input: this.io.stdin, output: this.json ? this.io.stderr : this.io.stdout, signal: this.io.signal });
+    return inquirerPrompts({ input: this.io.stdin, output: this.io.stdout, signal: this.io.signal });
   }
 
   /** Whether a live line (a spinner, a progress bar) can be redrawn in place on stderr. */

@@ -120,6 +120,19 @@ describe('concert book', () => {
     expect(t2.stderr()).not.toContain('Released');
   });
 
+  // A tester's script run from a terminal has a terminal on stdin and stderr. Its `--json book … --seats 4`
+  // without --yes held seat 4 and then waited at "Pay ₩150,000 for seat(s) 4?" drawn on stderr
+  // (seen in tmux), where the same script in CI failed at once naming --yes.
+  it('with --json it never asks, even on a terminal: the missing flags are named (exit 2) and no seat is held', async () => {
+    const { concertId, scheduleIds, userIds } = await sale();
+    const t = fakeTerminal(env);
+    const code = await t.run(['--user', String(userIds[0]), '--json', 'book', '--concert', String(concertId), '--schedule', String(scheduleIds[0]), '--seats', '4']);
+    expect(code).toBe(2);
+    expect(t.stdout()).toBe('');
+    expect(JSON.parse(t.stderr())).toEqual({ error: { code: 'USAGE', appCode: null, message: 'With --json, concert book asks no questions; pass --yes' } });
+    expect(await holdsOf(scheduleIds[0]!)).toEqual([]);
+  });
+
   it('in a real pseudo-terminal: the live line in the waiting room, and Ctrl-C out of it and out of a prompt', async () => {
     const { concertId, scheduleIds, userIds } = await sale({ users: 2 });
     await harnessAdmin(api.url).admin.queue.configure.mutate({ concertId, maxActive: 1 });

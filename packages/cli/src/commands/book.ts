@@ -59,15 +59,14 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
     const missing = [opts.concert === undefined && '--concert ID', opts.schedule === undefined && '--schedule ID', opts.seats === undefined && '--seats N,N', !opts.yes && '--yes'].filter(Boolean);
     if (missing.length) {
       throw new UsageError(
-        `concert book asks questions, but there is no terminal to ask them on; pass ${missing.join(', ')}`,
+        `${ctx.json ? 'With --json, concert book asks no questions' : 'concert book asks questions, but there is no terminal to ask them on'}; pass ${missing.join(', ')}`,
         `For example: concert book --concert ${opts.concert ?? 1} --schedule ${opts.schedule ?? 3} --seats ${opts.seats?.join(',') ?? '12,13'} --yes [--top-up]`,
       );
     }
   }
-  const out = ctx.json ? ctx.io.stderr : ctx.io.stdout;
-  const c = ctx.json ? ctx.ce : ctx.c;
+  const c = ctx.c;
   const say = (s: string) => {
-    if (!ctx.json || ctx.interactive) out.write(`${s}\n`);
+    if (!ctx.json) ctx.io.stdout.write(`${s}\n`);
   };
   const api = ctx.client;
   const prompts = ctx.prompts;
