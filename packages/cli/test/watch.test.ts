@@ -81,6 +81,24 @@ describe('concert admin watch', () => {
     }
   });
 
+  // `concert admin watch 99` (a typo, or the API not started) cleared the operator's screen and
+  // hid the cursor before its first request, then printed the error on a blank screen, at the row
+  // the cursor had been on (seen in tmux: the shell's earlier lines gone).
+  it('an unknown concert or an API not started fails without clearing the screen first', { timeout: 60_000 }, async () => {
+    for (const env of [cli.env, { ...cli.env, CONCERT_API_URL: 'http://127.0.0.1:9' }]) {
+      const watch = inPty(['--admin-key', ADMIN_KEY, 'admin', 'watch', '999999'], env, { checkTerminal: true });
+      try {
+        expect(await watch.exited).toBe(1);
+        expect(watch.screen()).toMatch(/error: (Concert 999999 does not exist \(CONCERT_NOT_FOUND\)|Could not reach the API)/);
+        expect(watch.screen()).toContain('[terminal restored]');
+        expect(watch.raw()).not.toContain('\x1b[2J');
+        expect(watch.raw()).not.toContain('\x1b[?25l');
+      } finally {
+        watch.kill();
+      }
+    }
+  });
+
   it('prints one JSON snapshot a second with --json, until interrupted', { timeout: 60_000 }, async () => {
     const concertId = await sale(10);
     const child = spawn(process.execPath, [BIN, '--admin-key', ADMIN_KEY, '--json', 'admin', 'watch', String(concertId)], { env: { ...process.env, ...cli.env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -57,14 +57,20 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
     stdin.on('data', keys);
     stdin.resume();
   }
-  if (screen) stdout.write('\x1b[?25l\x1b[2J');
+  // The screen is cleared (and the cursor hidden) with the first frame, not before the first
+  // answer: a watch that fails at once (an unknown concert, the API not started) leaves the
+  // screen as it was, with the error under it.
+  let cleared = false;
   // The terminal's width is read at every frame, so a resized terminal gets the next frame at its size.
   // So is its height: every row of the frame ends in a newline, so a frame of as many rows as the
   // terminal scrolled it by one at each redraw (the top rows gone, copies piling up above).
-  const frame = (snapshot: SaleWatch, lost?: Retry) =>
+  const frame = (snapshot: SaleWatch, lost?: Retry) => {
+    const clear = cleared ? '' : '\x1b[?25l\x1b[2J';
+    cleared = true;
     stdout.write(
-      `\x1b[H${renderWatch(ctx.c, snapshot, { columns: stdout.columns || 80, ...(stdout.rows ? { rows: stdout.rows - 1 } : {}), ...(lost ? { lost } : {}) }).replace(/\n/g, '\x1b[K\n')}\x1b[K\n\x1b[J`,
+      `${clear}\x1b[H${renderWatch(ctx.c, snapshot, { columns: stdout.columns || 80, ...(stdout.rows ? { rows: stdout.rows - 1 } : {}), ...(lost ? { lost } : {}) }).replace(/\n/g, '\x1b[K\n')}\x1b[K\n\x1b[J`,
     );
+  };
   const outage = new Outage();
   let last: SaleWatch | undefined;
   let refreshes = 0;
@@ -105,7 +111,7 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
       (stdin as unknown as { setRawMode(on: boolean): void }).setRawMode(false);
       stdin.pause();
     }
-    if (screen) stdout.write('\x1b[?25h');
+    if (cleared) stdout.write('\x1b[?25h');
   }
   if (interrupted) throw new Interrupted();
   return { refreshes };
