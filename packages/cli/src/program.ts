@@ -38,7 +38,7 @@ const COMMANDS: Array<{ register(program: Command): void }> = [
 ];
 
 /** The `concert` program: global options, help, and each command module's registration. */
-export function buildProgram(io: Io, state: Omit<RunState, 'io'>): Command {
+export function buildProgram(io: Io, state: Omit<RunState, 'io'>, opts: { json?: boolean } = {}): Command {
   const program = new Command('concert');
   attachRun(program, Object.assign(state, { io }));
   program
@@ -62,7 +62,8 @@ export function buildProgram(io: Io, state: Omit<RunState, 'io'>): Command {
     })
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(s),
+      // Help on stderr is the answer to a missing command; with --json, run() prints the envelope instead.
+      writeErr: (s) => (opts.json ? true : io.stderr.write(s)),
       getOutHelpWidth: () => helpWidth(io.stdout, io.env),
       getErrHelpWidth: () => helpWidth(io.stderr, io.env),
       // Usage errors are printed by run(), once, in the chosen output mode.
@@ -144,13 +145,22 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const state: Omit<RunState, 'io'> = { exitCode: 0, known: {} };
   const json = argv.includes('--json');
   try {
-    await buildProgram(io, state).parseAsync(argv, { from: 'user' });
+    await buildProgram(io, state, { json }).parseAsync(argv, { from: 'user' });
     return state.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return 0;
-      if (err.code === 'commander.help' || err.code === 'commander.helpDisplayed') return EXIT.usage;
-      const failed = commandPath((err as CommanderError & { command?: Command }).command ?? new Command());
+      if (err.code === 'commander.helpDisplayed') return EXIT.usage;
+      const command = (err as CommanderError & { command?: Command }).command ?? new Command();
+      const failed = commandPath(command);
+      // A group without its command (`concert admin queue`): people got its help on stderr; a
+      // script asking for --json gets the envelope alone (it got the page of help).
+      if (err.code === 'commander.help') {
+        if (!json) return EXIT.usage;
+        const names = command.commands.map((c) => c.name()).filter((name) => name !== 'help');
+        const message = failed ? `concert ${failed} needs a command: ${names.join(', ')}` : 'concert needs a command: see concert help';
+        return report(io, json, { payload: { code: 'USAGE', appCode: null, message }, exitCode: EXIT.usage });
+      }
       return report(io, json, { payload: { code: 'USAGE', appCode: null, message: err.message.replace(/^error: /, '') }, exitCode: EXIT.usage, hint: failed ? `See concert help ${failed}` : 'See concert help' });
     }
     return report(io, json, describeError(err, state.known));

@@ -227,6 +227,25 @@ describe('help and usage', () => {
     expect(JSON.parse(u.err()).error.message).toContain('--user');
     expect(() => new Ctx(memoryIo().io, { user: 'abc' })).toThrow(UsageError);
   });
+
+  // `concert --json admin queue` (a group without its command) and `concert --json` alone printed
+  // the group's help on stderr, so a script reading stderr's envelope got a page of text.
+  it('a missing command is a usage error too: with --json, the envelope alone on stderr', async () => {
+    for (const [argv, message] of [
+      [['--json', 'admin', 'queue'], 'concert admin queue needs a command: stats, config'],
+      [['--json'], 'concert needs a command: see concert help'],
+    ] as const) {
+      const j = memoryIo();
+      expect(await run([...argv], j.io), argv.join(' ')).toBe(2);
+      expect(j.out()).toBe('');
+      expect(JSON.parse(j.err()), argv.join(' ')).toEqual({ error: { code: 'USAGE', appCode: null, message } });
+    }
+    // Without --json, people still get the group's help (on stderr, exit 2).
+    const m = memoryIo();
+    expect(await run(['admin', 'queue'], m.io)).toBe(2);
+    expect(m.err()).toContain('Usage: concert admin queue');
+    expect(m.out()).toBe('');
+  });
 });
 
 describe('the live line fits the terminal', () => {
