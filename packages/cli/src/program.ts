@@ -44,7 +44,8 @@ export function buildProgram(io: Io, state: Omit<RunState, 'io'>, opts: { json?:
   program
     .description('Book concert tickets from the terminal, and run sales as an operator.')
     .usage('[global options] <command> [options]')
-    .version(pkg.version, '-V, --version', 'print the version of concert')
+    // With --json, a JSON document too (`0.1.0` alone is not one: jq refused it).
+    .version(opts.json ? JSON.stringify({ version: pkg.version }) : pkg.version, '-V, --version', 'print the version of concert')
     .option('--api <url>', `the API's address (env CONCERT_API_URL; default ${DEFAULT_API})`)
     .option('--user <id>', 'act as this user, sent as x-user-id (env CONCERT_USER)')
     .option('--user-token <jwt>', 'act as the user of this token, sent as Authorization: Bearer (env CONCERT_USER_TOKEN)')

@@ -17,6 +17,7 @@ import { run } from '../src/program.ts';
 import type { QueueTicket, SaleWatch } from '../src/types.ts';
 import { renderSeatMap, type SeatMapView } from '../src/seatmap.ts';
 import { stripAnsi } from './helpers.ts';
+import pkg from '../package.json' with { type: 'json' };
 
 const startsAt = new Date(2026, 11, 24, 19, 0);
 const TIERS = [
@@ -230,7 +231,7 @@ describe('help and usage', () => {
 
   // `concert --json admin queue` (a group without its command) and `concert --json` alone printed
   // the group's help on stderr, so a script reading stderr's envelope got a page of text.
-  it('a missing command is a usage error too: with --json, the envelope alone on stderr', async () => {
+  it('a missing command is a usage error too: with --json, the envelope alone on stderr; --version is JSON', async () => {
     for (const [argv, message] of [
       [['--json', 'admin', 'queue'], 'concert admin queue needs a command: stats, config'],
       [['--json'], 'concert needs a command: see concert help'],
@@ -240,6 +241,13 @@ describe('help and usage', () => {
       expect(j.out()).toBe('');
       expect(JSON.parse(j.err()), argv.join(' ')).toEqual({ error: { code: 'USAGE', appCode: null, message } });
     }
+    // --version is a JSON document too with --json (it printed 0.1.0, which jq refuses).
+    const v = memoryIo();
+    expect(await run(['--json', '--version'], v.io)).toBe(0);
+    expect(JSON.parse(v.out())).toEqual({ version: pkg.version });
+    const plain = memoryIo();
+    expect(await run(['--version'], plain.io)).toBe(0);
+    expect(plain.out()).toBe(`${pkg.version}\n`);
     // Without --json, people still get the group's help (on stderr, exit 2).
     const m = memoryIo();
     expect(await run(['admin', 'queue'], m.io)).toBe(2);
