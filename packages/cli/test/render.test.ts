@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ApiClient } from '../src/client.ts';
 import { validateConcertFile } from '../src/commands/admin/concerts.ts';
 import { renderQueueStats } from '../src/commands/admin/queue.ts';
@@ -490,6 +490,29 @@ describe('concert admin watch fits the terminal', () => {
     const held = { ...snapshot, line: { ...snapshot.line, state: 'ALL_HELD' } } as SaleWatch;
     expect(renderWatch(plain, held, { columns: 160 })).toContain('ALL HELD (no seat available: held, or booking not open yet)');
     expect(renderQueueStats(plain, held.line)).toContain('ALL_HELD: no seat available (all held, or booking not open yet); admitting again when one frees up or booking opens');
+  });
+
+  // Shrunk in tmux from 100 to 45 columns, the screen showed the old frame's rows wrapped in two
+  // until the next refresh (up to a second later, longer while the API is slow to answer).
+  it('redraws the last frame at once when the terminal is resized, at its new width', async () => {
+    const term = screenOf(100, 40);
+    const interrupt = new AbortController();
+    const ctx = new Ctx({ ...memoryIo().io, stdout: term.stream, signal: interrupt.signal }, { adminKey: 'k' });
+    // The first answer at once, then none: only a resize can draw another frame.
+    let asked = 0;
+    const query = () => (asked++ === 0 ? Promise.resolve(snapshot) : new Promise<never>(() => {}));
+    Object.defineProperty(ctx, 'client', { value: { admin: { watch: { query } } } });
+    const watching = adminWatchCommand(ctx, 12345);
+    const frames = () => term.text().split('\x1b[H').slice(1);
+    await vi.waitFor(() => expect(frames()).toHaveLength(1));
+    Object.assign(term.stream, { columns: 50 }).emit('resize');
+    await vi.waitFor(() => expect(frames()).toHaveLength(2));
+    for (const line of stripAnsi(frames()[1]!).split('\n')) expect(displayWidth(line), line).toBeLessThan(50);
+    interrupt.abort();
+    await expect(watching).rejects.toThrow('Interrupted');
+    // Done watching, a resize draws nothing more.
+    term.stream.emit('resize');
+    expect(frames()).toHaveLength(2);
   });
 
   it('fits a terminal shorter than the frame, and one narrower than 21 columns: it never scrolls', async () => {

@@ -64,13 +64,19 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
   // The terminal's width is read at every frame, so a resized terminal gets the next frame at its size.
   // So is its height: every row of the frame ends in a newline, so a frame of as many rows as the
   // terminal scrolled it by one at each redraw (the top rows gone, copies piling up above).
+  // A resized terminal gets the frame on screen again at once, at its new size (it showed the old
+  // frame's rows wrapped until the next answer).
+  let drawn: [SaleWatch, Retry?] | undefined;
   const frame = (snapshot: SaleWatch, lost?: Retry) => {
+    drawn = [snapshot, lost];
     const clear = cleared ? '' : '\x1b[?25l\x1b[2J';
     cleared = true;
     stdout.write(
       `${clear}\x1b[H${renderWatch(ctx.c, snapshot, { columns: stdout.columns || 80, ...(stdout.rows ? { rows: stdout.rows - 1 } : {}), ...(lost ? { lost } : {}) }).replace(/\n/g, '\x1b[K\n')}\x1b[K\n\x1b[J`,
     );
   };
+  const onResize = () => drawn && frame(...drawn);
+  if (screen) stdout.on('resize', onResize);
   const outage = new Outage();
   let last: SaleWatch | undefined;
   let refreshes = 0;
@@ -106,6 +112,7 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
     if (!quit.signal.aborted) throw err;
   } finally {
     ctx.io.signal.removeEventListener('abort', interrupt);
+    if (screen) stdout.off('resize', onResize);
     if (raw) {
       stdin.off('data', keys);
       (stdin as unknown as { setRawMode(on: boolean): void }).setRawMode(false);
