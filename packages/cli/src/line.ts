@@ -118,7 +118,9 @@ export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient
     const state = `${t.status}:${t.position}:${t.paused}:${allHeld(t)}`;
     const line = lost ? lostLine(ctx.ce, t, lost, frame++, width) : liveLine(ctx.ce, t, start, frame++, ctx.now(), width);
     if (ctx.live) stderr.write(`\r\x1b[2K${fitWidth(line, width)}`);
-    else if (!ctx.json && state !== last) ctx.io.stderr.write(`${liveLine(ctx.ce, t, start, 0, ctx.now()).slice(2)}\n`);
+    // The line without its spinner (the first word): cut as two characters, it left half of the
+    // spinner's colour code behind when FORCE_COLOR coloured output that is not a terminal.
+    else if (!ctx.json && state !== last) ctx.io.stderr.write(`${liveLine(ctx.ce, t, start, 0, ctx.now()).replace(/^\S+ /, '')}\n`);
     last = state;
   };
   const clear = () => ctx.live && stderr.write('\r\x1b[2K');

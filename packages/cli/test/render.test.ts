@@ -352,6 +352,23 @@ describe('the live line fits the terminal', () => {
     }
     expect(err).toBe('In line for concert 12345 · position 1234 · 1233 ahead · ETA ~1h 06m  ░░░░░░░░░░░░░░░░░░░░ 0%\n');
   });
+
+  // FORCE_COLOR (CI logs) on output that is not a terminal: the spinner was cut as two characters,
+  // half of its colour code, and the line began `36m⠋\x1b[39m Pre-queued…`.
+  it('with colours forced on output that is not a terminal, the line starts at its words, no spinner and no torn colour code', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-line-'));
+    let err = '';
+    const stderr = new Writable({ write: (chunk: Buffer, _enc, cb) => ((err += chunk.toString()), cb()) });
+    const io: Io = { stdin: new PassThrough(), stdout: new PassThrough(), stderr, env: { CONCERT_CONFIG_DIR: dir, FORCE_COLOR: '1' }, cwd: process.cwd(), signal: new AbortController().signal };
+    const client = { queue: { status: { query: async () => ticket({ status: 'ACTIVE', position: null }) } } } as unknown as ApiClient;
+    try {
+      await waitInLine(new Ctx(io, { user: '1' }), ticket({ pollAfterMs: 50 }), client);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(err.startsWith('In line for concert 12345 · position \x1b[1m1234\x1b[22m · 1233 ahead')).toBe(true);
+    expect(stripAnsi(err)).toBe('In line for concert 12345 · position 1234 · 1233 ahead · ETA ~1h 06m  ░░░░░░░░░░░░░░░░░░░░ 0%\n');
+  });
 });
 
 /** A terminal-looking stream of `columns` that keeps what is written to it. */
