@@ -556,6 +556,10 @@ describe('concert admin watch fits the terminal', () => {
     const lost = stripAnsi(renderWatch(plain, snapshot, { columns: 80, rows: 9, lost: { attempt: 2, delayMs: 2000, giveUpAt: new Date(at.getTime() + 30_000), error: { code: 'NETWORK_ERROR', appCode: null, message: 'Could not reach the API (ECONNREFUSED)' } } })).split('\n');
     expect(lost).toHaveLength(9);
     expect(lost[8]).toContain('retrying (2)');
+    // At 80 columns the notice kept its reason and lost its end, when the watch gives up
+    // (`…; gives up at 04:45:55` cut to `…(ECONNREFUSED));…`): the reason goes last now.
+    expect(lost[8]).toMatch(/^Connection lost, retrying \(2\) in 2s; gives up at 04:45:55 \(Could not reach the/);
+    expect(displayWidth(lost[8]!)).toBeLessThan(80);
   });
 });
 

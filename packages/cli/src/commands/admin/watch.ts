@@ -3,7 +3,7 @@ import { count, id } from '../../args.ts';
 import { act, man } from '../../command.ts';
 import { type Ctx, sleep } from '../../context.ts';
 import { Interrupted } from '../../errors.ts';
-import { type Colors, displayWidth, duration, fitWidth, localTime } from '../../format.ts';
+import { clockTime, type Colors, displayWidth, duration, fitWidth, localTime } from '../../format.ts';
 import { Outage, type Retry, retryJson, retryText } from '../../retry.ts';
 import type { SaleWatch } from '../../types.ts';
 import { alsoPaused } from './queue.ts';
@@ -215,7 +215,12 @@ export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; ro
   if (w.shows.length > 1) lines.push(fitWidth(c.dim(`${UNDER}${row('all shows', String(totals.a), String(totals.h), String(totals.s), String(totals.l), '')}`), width));
   if (totals.l > 0) lines.push('', fitWidth(c.yellow(`${totals.l} held seat(s) lapse within ${w.lapsingWithinSeconds} s and come back on sale.`), width));
   // The API is away: these are the numbers of the last answer (the clock above says when).
-  const notice = opts.lost ? ['', fitWidth(c.yellow(retryText(opts.lost)), width)] : [];
+  // When it gives up comes before the reason: a row too wide for the terminal is cut at its end, and
+  // at 80 columns retryText's order lost the time (`… (ECONNREFUSED));…`).
+  const lost = opts.lost;
+  const notice = lost
+    ? ['', fitWidth(c.yellow(`Connection lost, retrying (${lost.attempt}) in ${duration(lost.delayMs)}; gives up at ${clockTime(lost.giveUpAt)} (${lost.error.message})`), width)]
+    : [];
   const room = Math.max(1, (opts.rows ?? Infinity) - notice.length);
   const shown = lines.length <= room ? lines : [...lines.slice(0, room - 1), fitWidth(c.dim(`… ${lines.length - room + 1} more rows: a taller terminal shows them`), width)];
   return [...shown, ...notice].join('\n');
