@@ -6,7 +6,7 @@ import { run } from './program.ts';
 // leave cleanly; a second Ctrl-C leaves at once. A polite kill (SIGTERM: `kill`, `timeout`, a
 // supervisor) does the same and exits 143: killed where it stood, `admin watch` left the cursor
 // hidden and `book` left the terminal in raw mode and its hold standing. If the command has not
-// left a few seconds later, the process does.
+// left 10 s later (longer than a hold's release may take, 5 s), the process does.
 const interrupt = new AbortController();
 let signalled: number | undefined;
 for (const [name, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
@@ -14,7 +14,7 @@ for (const [name, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     if (interrupt.signal.aborted) process.exit(signalled ?? status);
     signalled = status;
     interrupt.abort(new DOMException('Interrupted', 'AbortError'));
-    if (name === 'SIGTERM') setTimeout(() => process.exit(status), 5_000).unref();
+    if (name === 'SIGTERM') setTimeout(() => process.exit(status), 10_000).unref();
   });
 }
 
