@@ -16,7 +16,7 @@ import { liveLine, soldOut, waitInLine } from '../src/line.ts';
 import { run } from '../src/program.ts';
 import type { QueueTicket, SaleWatch } from '../src/types.ts';
 import { renderSeatMap, type SeatMapView } from '../src/seatmap.ts';
-import { stripAnsi } from './helpers.ts';
+import { fakeTerminal, KEY, stripAnsi } from './helpers.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 const startsAt = new Date(2026, 11, 24, 19, 0);
@@ -530,6 +530,31 @@ describe('concert admin watch fits the terminal', () => {
     // Done watching, a resize draws nothing more.
     term.stream.emit('resize');
     expect(frames()).toHaveLength(2);
+  });
+
+  // An API that stops answering (a process stopped, a network that drops packets): q and a Ctrl-C
+  // typed at the watch waited for the request in flight to time out, 28 s of a 30 s timeout in
+  // tmux with the API process stopped (SIGSTOP), before the watch quit.
+  it('q and Ctrl-C quit at once while a request is in flight, however long the API takes', async () => {
+    for (const [key, outcome] of [['q', 'quit'], [KEY.ctrlC, 'interrupted']] as const) {
+      const t = fakeTerminal({});
+      const ctx = new Ctx(t.io, { adminKey: 'k' });
+      let asked = 0;
+      // The first answer at once; then an API that never answers (the call ends only if aborted).
+      const query = (_input: unknown, opts?: { signal?: AbortSignal }) =>
+        asked++ === 0
+          ? Promise.resolve(snapshot)
+          : new Promise<never>((_, reject) => opts?.signal?.addEventListener('abort', () => reject(new DOMException('Aborted', 'AbortError'))));
+      Object.defineProperty(ctx, 'client', { value: { admin: { watch: { query } } } });
+      let ended: string | undefined;
+      adminWatchCommand(ctx, 12345).then(
+        () => (ended = 'quit'),
+        (err: Error) => (ended = err.name === 'Interrupted' ? 'interrupted' : err.message),
+      );
+      await vi.waitFor(() => expect(asked).toBe(2), { timeout: 10_000 });
+      t.type(key);
+      await vi.waitFor(() => expect(ended).toBe(outcome), { timeout: 5_000 });
+    }
   });
 
   it('fits a terminal shorter than the frame, and one narrower than 21 columns: it never scrolls', async () => {

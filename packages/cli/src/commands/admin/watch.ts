@@ -85,7 +85,9 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
       const started = Date.now();
       let snapshot: SaleWatch;
       try {
-        snapshot = await ctx.client.admin.watch.query({ concertId });
+        // q or a Ctrl-C key ends the request in flight too: an API that stopped answering held the
+        // quit until the request timed out (30 s).
+        snapshot = await ctx.client.admin.watch.query({ concertId }, { signal: quit.signal });
         outage.over();
       } catch (err) {
         // A view that has been running rides through a restart of the API (the last frame stays,
