@@ -15,7 +15,7 @@ export function register(program: Command): void {
     program
       .command('book')
       .description(
-        'The whole journey: pick a concert, wait in line (live position), pick a show, pick seats on the map, see the total and how long the hold lasts, top up if the balance is short, pay, and see the confirmation. Every choice can be given as a flag; without a terminal every choice must be (nothing waits for input). Ctrl-C leaves at any step; a hold made on the way is released.',
+        'The whole journey: pick a concert, wait in line (live position), pick a show, pick seats on the map, see the total and how long the hold lasts, top up if the balance is short, pay, and see the confirmation. Every choice can be given as a flag; without a terminal, or with --json, every choice must be (nothing waits for input). Ctrl-C leaves at any step; a hold made on the way is released.',
       )
       .option('--concert <id>', 'the concert', id('--concert'))
       .option('--schedule <id>', 'the show', id('--schedule'))
