@@ -41,7 +41,10 @@ export function isRestUrl(url: string): boolean {
  * The returned listener never rejects: every failure becomes a response.
  */
 export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const router = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: 200, onBadUrl: () => undefined });
+  // A parameter of any length reaches the procedure's schema, which says what is wrong with it:
+  // past maxParamLength find-my-way matches no route, and a 300-digit concertId was a 404
+  // PROCEDURE_NOT_FOUND. Node's header limit (16 KiB with the request line) bounds it anyway.
+  const router = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH, onBadUrl: () => undefined });
   const noop = () => undefined;
   for (const route of REST_ROUTES) {
     const op: Operation = { route, input: operationInput(route) };
@@ -116,6 +119,8 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
 }
 
 const REST_METHODS = ['GET', 'POST', 'DELETE'] as const;
+/** Longer than any request line Node's parser lets through (its header limit, 16 KiB by default). */
+const MAX_PARAM_LENGTH = 64 * 1024;
 
 /**
  * A gzipped asset as a client that does not take gzip gets it: unzipped once, on the first such
