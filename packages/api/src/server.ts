@@ -47,6 +47,10 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
     maxBodySize: MAX_BODY_BYTES,
     maxBatchSize: 50,
     onError,
+    // What tRPC refuses before choosing a procedure (a path it cannot decode, a content type it
+    // does not take, a batch too large or mixed) is its JSON envelope in a Response given no
+    // content type, which made it text/plain;charset=UTF-8. Streamed answers set their own.
+    responseMeta: ({ eagerGeneration }) => (eagerGeneration ? {} : { headers: { 'content-type': 'application/json' } }),
   });
   const fast = edge.fastPath ? fastPath({ createContext, onError, maxBodyBytes: MAX_BODY_BYTES }) : () => false;
   const cors = corsPolicy(edge.corsOrigins);

@@ -145,6 +145,26 @@ describe('content types, preflights, unknown paths', () => {
     }
   });
 
+  // tRPC answers what it refuses before choosing a procedure with its JSON envelope in a Response
+  // that has no content type, so the answer said text/plain;charset=UTF-8 (an outside hostile
+  // review, fourth round).
+  it('what tRPC refuses before any procedure runs is application/json, as every other answer', async () => {
+    const { url } = suite.api;
+    const refusals: Array<[string, string, RequestInit, number, string]> = [
+      ['a path that is not percent-encoding', '/trpc/%', {}, 400, 'INVALID_INPUT'],
+      ['a mutation without a content type', '/trpc/balance.charge', { method: 'POST', body: new Uint8Array([123, 125]) }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ['a mutation as text/plain', '/trpc/balance.charge', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ['a batch over 50 calls', `/trpc/${Array(51).fill('concerts.list').join(',')}?batch=1&input={}`, {}, 400, 'INVALID_INPUT'],
+      ['a batch of a query and a mutation', '/trpc/concerts.list,queue.enter?batch=1&input={}', {}, 400, 'INVALID_INPUT'],
+      ['a streaming call that is not a batch', '/trpc/concerts.list', { headers: { 'trpc-accept': 'application/jsonl' } }, 400, 'INVALID_INPUT'],
+      ['connection params that are not JSON', '/trpc/concerts.list?connectionParams=1', {}, 400, 'INVALID_INPUT'],
+    ];
+    for (const [what, path, init, status, appCode] of refusals) {
+      const r = await answer(await fetch(`${url}${path}`, { ...init, headers: { 'x-user-id': '1', ...(init.headers as Record<string, string>) } }));
+      expect({ what, status: r.status, type: r.headers.get('content-type'), appCode: r.appCode }).toEqual({ what, status, type: 'application/json', appCode });
+    }
+  });
+
   // Node answers an Expect other than 100-continue itself: a 417 with an empty body, no appCode
   // (an outside hostile review, third round).
   it('an Expect other than 100-continue is 417 with an appCode; 100-continue is served', async () => {
