@@ -129,6 +129,63 @@ describe('nginx in front of the API (deploy/nginx.conf)', () => {
   });
 });
 
+// With no replica answering (all restarting, a rolling deploy's closed connection) nginx
+// answered its HTML 502 page, without an appCode (an outside hostile review, fourth round).
+describe('nginx with no API replica answering', () => {
+  let dir: string;
+  let port: number;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'nginx-down-'));
+    mkdirSync(path.join(dir, 'tmp'));
+    chmodSync(path.join(dir, 'tmp'), 0o777);
+    port = await freePort();
+    // A port nothing listens on: every connection to the upstream is refused.
+    writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, { http: port, apis: [await freePort()] }));
+    execFileSync('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')]);
+    const deadline = Date.now() + 10_000;
+    while (!(await portOpen(port))) {
+      if (Date.now() > deadline) throw new Error('nginx did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+  afterAll(() => {
+    try {
+      execFileSync('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-s', 'quit']);
+    } catch {
+      // not running
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers SERVICE_UNAVAILABLE (503) with Retry-After in the contract shape of each surface', async () => {
+    const url = `http://127.0.0.1:${port}`;
+    const json = { 'x-user-id': '1', 'content-type': 'application/json' };
+    const cases: Array<[string, RequestInit, string]> = [
+      ['/trpc/concerts.list', {}, 'application/json'],
+      ['/trpc/balance.charge', { method: 'POST', headers: json, body: JSON.stringify({ json: { amount: 1, idempotencyKey: 'nginx-down-1' } }) }, 'application/json'],
+      ['/v1/concerts', {}, 'application/problem+json'],
+      ['/v1/balance/charges', { method: 'POST', headers: { ...json, 'idempotency-key': 'nginx-down-2' }, body: '{"amount":1}' }, 'application/problem+json'],
+      ['/docs', {}, 'application/problem+json'],
+      ['/healthz', {}, 'application/json'],
+      ['/readyz', {}, 'application/json'],
+      ['/nope', {}, 'application/json'],
+      ['/trpc', {}, 'application/json'],
+      ['/v1', {}, 'application/problem+json'],
+    ];
+    for (const [p, init, type] of cases) {
+      const r = await fetch(`${url}${p}`, { headers: { 'x-user-id': '1' }, ...init });
+      expect({ p, status: r.status, type: r.headers.get('content-type'), retryAfter: r.headers.get('retry-after'), appCode: await appCodeOf(r) }).toEqual({
+        p,
+        status: 503,
+        type,
+        retryAfter: '1',
+        appCode: 'SERVICE_UNAVAILABLE',
+      });
+    }
+  });
+});
+
 /** The appCode of an error answer, tRPC's envelope or REST's problem+json; undefined if it has none. */
 async function appCodeOf(r: Response): Promise<string | undefined> {
   const text = await r.text();
