@@ -81,4 +81,24 @@ describe('GET /docs', () => {
     expect((await fetch(`${suite.api.url}/docs/init.js`)).status).toBe(200);
     expect((await fetch(`${suite.api.url}/v1/openapi.json`)).status).toBe(200);
   });
+
+  // `gzip;q=0` says gzip is not acceptable (RFC 9110, 12.5.3), and the client got the gzipped
+  // bundle anyway: /\bgzip\b/ matched it (an outside hostile review, fourth round).
+  it('sends the bundle gzipped only to a client whose Accept-Encoding takes gzip', async () => {
+    const encodings: Array<[string, string]> = [
+      ['gzip;q=0', 'identity'],
+      ['identity, gzip;q=0', 'identity'],
+      ['GZIP; Q=0.000', 'identity'],
+      ['*, gzip;q=0', 'identity'],
+      ['deflate, br', 'identity'],
+      ['gzip;q=0.5', 'gzip'],
+      ['br, GZip', 'gzip'],
+      ['*', 'gzip'],
+    ];
+    for (const [accept, encoding] of encodings) {
+      // HEAD: the headers say what the body would be, without 1-5 MB per case.
+      const r = await fetch(`${suite.api.url}/docs/scalar.js`, { method: 'HEAD', headers: { 'accept-encoding': accept } });
+      expect({ accept, status: r.status, encoding: r.headers.get('content-encoding') }).toEqual({ accept, status: 200, encoding });
+    }
+  });
 });

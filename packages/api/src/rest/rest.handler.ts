@@ -60,7 +60,7 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
       const asset = method === 'GET' || method === 'HEAD' ? (pathname === '/v1/openapi.json' ? openApiJson() : docsAsset(pathname)) : undefined;
       if (!asset) return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No ${method} ${pathname}: try GET /docs`)), undefined);
       let { body, headers } = asset;
-      if (headers?.['content-encoding'] === 'gzip' && !/\bgzip\b/.test(header(req, 'accept-encoding') ?? '')) {
+      if (headers?.['content-encoding'] === 'gzip' && !acceptsGzip(header(req, 'accept-encoding'))) {
         body = identityBody(asset);
         headers = { ...headers, 'content-encoding': 'identity' };
       }
@@ -133,6 +133,22 @@ function identityBody(asset: Asset): Buffer {
   let body = identityBodies.get(asset);
   if (!body) identityBodies.set(asset, (body = gunzipSync(asset.body)));
   return body;
+}
+
+/**
+ * Whether an Accept-Encoding takes gzip (RFC 9110, 12.5.3): gzip (or x-gzip) named with a q above
+ * 0, or `*` above 0 with gzip not named. `gzip;q=0` says it is not acceptable, and got it.
+ */
+function acceptsGzip(accept: string | undefined): boolean {
+  let any = false;
+  for (const part of (accept ?? '').split(',')) {
+    const [coding, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith('q='));
+    const acceptable = q === undefined || Number(q.slice(2)) > 0;
+    if (coding === 'gzip' || coding === 'x-gzip') return acceptable;
+    if (coding === '*') any = acceptable;
+  }
+  return any;
 }
 
 function procedureOf(caller: Caller, path: string): (input: unknown) => Promise<unknown> {
