@@ -12,6 +12,11 @@ describe('webhook endpoint addresses (production policy)', () => {
       '::ffff:127.0.0.1', '::ffff:7f00:1', '::7f00:1', '64:ff9b::a9fe:a9fe', '64:ff9b::169.254.169.254', '2002:7f00:1::', '2002:a00:1::1',
     ];
     expect(refused.filter((a) => !isPrivateAddress(a))).toEqual([]);
+    // The local-use NAT64 prefix (RFC 8215) translates to whatever IPv4 the deployment's own
+    // translator reaches, its metadata service included; 3fff::/20 documents (RFC 9637). Both
+    // passed (an outside hostile review, fourth round).
+    const unlisted = ['64:ff9b:1::a9fe:a9fe', '64:ff9b:1:a9fe:a9:fe00::', '64:ff9b:1:ffff::1', '3fff::1', '3fff:fff::1'];
+    expect(unlisted.filter((a) => !isPrivateAddress(a))).toEqual([]);
     const allowed = ['93.184.216.34', '8.8.8.8', '2606:4700:4700::1111', '64:ff9b::808:808', '::ffff:8.8.8.8', '2002:808:808::1'];
     expect(allowed.filter((a) => isPrivateAddress(a))).toEqual([]);
   });
