@@ -141,7 +141,8 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
 export function createMetricsServer(metrics: Metrics, opts: { log?: Logger } = {}): http.Server {
   const server = http.createServer(
     guard(async (req, res) => {
-      if (req.url !== '/metrics' || req.method !== 'GET') return sendError(res, notFound('metrics are at GET /metrics'));
+      // A scraper may add a query string (Prometheus' `params:`); HEAD is GET without the body.
+      if (req.url?.split('?', 1)[0] !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) return sendError(res, notFound('metrics are at GET /metrics'));
       const text = await metrics.render();
       res.writeHead(200, { 'content-type': metrics.registry.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
       res.end(text);

@@ -215,6 +215,17 @@ describe('metrics', () => {
     expect(listeningPorts(api.child.pid!).sort()).toEqual([Number(new URL(api.url).port), Number(new URL(api.metricsUrl).port)].sort());
   });
 
+  // A scrape with a query string (Prometheus' `params:`, a cache-buster) and a HEAD were 404
+  // "metrics are at GET /metrics" (an outside hostile review, fourth round).
+  it('answer a scrape with a query string, and HEAD without the body', async () => {
+    const scrape = await fetch(`${api.metricsUrl}/metrics?format=prometheus&_=1`);
+    expect([scrape.status, scrape.headers.get('content-type')?.split(';')[0]]).toEqual([200, 'text/plain']);
+    expect(await scrape.text()).toMatch(/^concert_process_cpu_user_seconds_total /m);
+    const head = await fetch(`${api.metricsUrl}/metrics`, { method: 'HEAD' });
+    expect([head.status, (await head.text()).length]).toEqual([200, 0]);
+    expect((await answer(await fetch(`${api.metricsUrl}/metricsx?x`))).status).toBe(404);
+  });
+
   it('are not served at all without METRICS_PORT', async () => {
     const without = await spawnApi(testEnv(db.url, { METRICS_PORT: '' }));
     try {
