@@ -62,6 +62,19 @@ export function guard(handler: Handler, log: Logger | undefined): http.RequestLi
   };
 }
 
+/**
+ * Whether the request has a body sent with a content coding (gzip, deflate, br). Nothing here
+ * decodes one (so no decompression bomb either): such a body was parsed as JSON and answered 400
+ * with its binary bytes quoted; RFC 9110 (8.4) asks for 415, UNSUPPORTED_MEDIA_TYPE.
+ */
+export function hasEncodedBody(req: http.IncomingMessage): boolean {
+  const coding = req.headers['content-encoding']?.trim().toLowerCase();
+  if (!coding || coding === 'identity') return false;
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
+export const ENCODED_BODY_MESSAGE = 'A body with a Content-Encoding (gzip, deflate, br) is not supported: send it as plain JSON';
+
 /** How many requests a client may send on one connection ahead of the answers it has not taken. */
 export const MAX_PIPELINED = 64;
 /** How many bytes of answers may wait in a connection for a client that does not read them. */

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCore, loadConfig } from '@concert/core';
@@ -7,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createServer } from '../src/server.ts';
 import { guard } from '../src/edge.ts';
 import { createMetrics } from '../src/metrics.ts';
-import { createTestDatabase, REDIS_URL, spawnApi, type SpawnedApi, type TestDatabase, testEnv, useApi } from '../../../test/harness.ts';
+import { admin, createTestDatabase, REDIS_URL, spawnApi, type SpawnedApi, type TestDatabase, testEnv, useApi } from '../../../test/harness.ts';
 import { appCodesOf, httpText, rawRequest } from '../../../test/raw-http.ts';
 
 /** The HTTP edge: what is answered before, around and instead of a procedure. */
@@ -143,6 +144,33 @@ describe('content types, preflights, unknown paths', () => {
       const r = await answer(await fetch(`${url}${path}`, { headers: { 'x-user-id': '1' } }));
       expect({ path, status: r.status, appCode: r.appCode }).toEqual({ path, status: 404, appCode: 'PROCEDURE_NOT_FOUND' });
     }
+  });
+
+  // Nothing decodes a content coding here: a gzipped body was parsed as JSON and answered 400 with
+  // its binary bytes quoted in the message ("Unexpected token '\u001f'…"), where RFC 9110 asks for
+  // 415 (an outside hostile review, fourth round).
+  it('a body with a Content-Encoding is 415 UNSUPPORTED_MEDIA_TYPE on tRPC, its fast path and REST', async () => {
+    const { url } = suite.api;
+    const { userId } = await admin(url).admin.users.create.mutate({ name: 'encoded', initialBalance: 0 });
+    const user = String(userId);
+    const post = (path: string, body: string, encoding: string | undefined, extra: Record<string, string> = {}) => {
+      const bytes = encoding === 'gzip' ? gzipSync(body) : Buffer.from(body);
+      return fetch(`${url}${path}`, { method: 'POST', headers: { 'x-user-id': user, 'content-type': 'application/json', ...(encoding ? { 'content-encoding': encoding } : {}), ...extra }, body: bytes });
+    };
+    const charge = (key: string) => JSON.stringify({ json: { amount: 1, idempotencyKey: key } });
+    for (const encoding of ['gzip', 'deflate', 'br, gzip']) {
+      const trpc = await answer(await post('/trpc/balance.charge', charge(`edge-encoded-${encoding.length}`), encoding));
+      expect({ encoding, status: trpc.status, type: trpc.headers.get('content-type'), appCode: trpc.appCode }).toEqual({ encoding, status: 415, type: 'application/json', appCode: 'UNSUPPORTED_MEDIA_TYPE' });
+      expect(trpc.body).not.toContain('\\u001f');
+      const fast = await answer(await post('/trpc/queue.enter', JSON.stringify({ json: { concertId: 1 } }), encoding));
+      expect({ encoding, status: fast.status, appCode: fast.appCode }).toEqual({ encoding, status: 415, appCode: 'UNSUPPORTED_MEDIA_TYPE' });
+      const rest = await post('/v1/balance/charges', '{"amount":1}', encoding, { 'idempotency-key': `edge-encoded-rest-${encoding.length}` });
+      const problem = (await rest.json()) as { appCode?: string };
+      expect({ encoding, status: rest.status, type: rest.headers.get('content-type'), appCode: problem.appCode }).toEqual({ encoding, status: 415, type: 'application/problem+json', appCode: 'UNSUPPORTED_MEDIA_TYPE' });
+    }
+    // identity is no coding at all.
+    expect((await post('/trpc/balance.charge', charge('edge-encoded-identity'), 'identity')).status).toBe(200);
+    expect((await post('/v1/balance/charges', '{"amount":1}', 'identity', { 'idempotency-key': 'edge-encoded-identity-rest' })).status).toBe(201);
   });
 
   // tRPC answers what it refuses before choosing a procedure with its JSON envelope in a Response

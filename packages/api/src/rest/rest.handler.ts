@@ -8,6 +8,7 @@ import { ZodError } from 'zod';
 import type { Context } from '../context.ts';
 import { appCodeOf, boundedIssues, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
 import { resolveUserId } from '../identity.ts';
+import { ENCODED_BODY_MESSAGE, hasEncodedBody } from '../edge.ts';
 import { overlongArray, overlongArrayMessage } from '../input-bounds.ts';
 import { appRouter } from '../router.ts';
 import { docsAsset } from './rest.docs.ts';
@@ -177,6 +178,7 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 async function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) throw tooLarge(limit);
+  if (hasEncodedBody(req)) throw toTRPCError(new AppError('UNSUPPORTED_MEDIA_TYPE', ENCODED_BODY_MESSAGE));
   const text = await readBody(req, limit);
   if (text.length === 0) return {};
   if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
