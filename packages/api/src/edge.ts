@@ -4,6 +4,7 @@ import { getTRPCErrorFromUnknown, getTRPCErrorShape, TRPCError, transformTRPCRes
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import cors from 'cors';
 import type { Logger } from 'pino';
+import { appCodeOf, problemJson } from './errors.ts';
 import { appRouter } from './router.ts';
 
 /*
@@ -30,6 +31,11 @@ export function sendError(res: http.ServerResponse, error: TRPCError, httpStatus
   const text = errorBody(error, httpStatus);
   res.writeHead(httpStatus, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
+}
+
+/** Is this request for the REST surface (`/v1`, `/docs`)? */
+export function isRestUrl(url: string): boolean {
+  return url.startsWith('/v1/') || url === '/v1' || url.startsWith('/v1?') || url === '/docs' || url.startsWith('/docs/') || url.startsWith('/docs?');
 }
 
 export const notFound = (what: string) => new TRPCError({ code: 'NOT_FOUND', message: `Not found: ${what}` });
@@ -115,13 +121,16 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
     socket.destroy();
     return;
   }
+  // A request whose handler has started (its body was cut short, a chunk was broken, it came too
+  // slowly) names its surface: a REST client gets problem+json, as /v1 answers every error.
+  const rest = pending?.req?.url !== undefined && isRestUrl(pending.req.url);
   const [status, error] =
     err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: 'The request headers are too large' })]
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, new TRPCError({ code: 'TIMEOUT', message: 'The request did not arrive in time' })]
         : [400, new TRPCError({ code: 'BAD_REQUEST', message: 'Malformed HTTP request' })];
-  endSocket(socket, status, error);
+  endSocket(socket, status, error, rest);
 }
 
 /**
@@ -140,11 +149,12 @@ export function answerConnect(_req: http.IncomingMessage, socket: Duplex): void 
 /** How long a refused client has to take its answer and close before the connection is cut. */
 const LINGER_MS = 2_000;
 
-function endSocket(socket: Duplex, status: number, error: TRPCError): void {
-  const text = errorBody(error, status);
+function endSocket(socket: Duplex, status: number, error: TRPCError, rest = false): void {
+  const text = rest ? problemJson(appCodeOf(error), status, error.message) : errorBody(error, status);
+  const type = rest ? 'application/problem+json' : 'application/json';
   socket.on('error', () => socket.destroy());
   socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: ${type}\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
   );
   // end() only half-closes (the server allows half-open sockets): a client that never reads
   // never sees the end nor closes its side, and the descriptor was held for as long as it liked.

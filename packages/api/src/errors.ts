@@ -104,3 +104,12 @@ export function appCodeOf(error: TRPCError): AppCode {
   if (error.cause instanceof AppError) return error.cause.code;
   return APP_CODE_BY_TRPC_CODE[error.code] ?? 'INTERNAL';
 }
+
+/**
+ * A REST answer's body (application/problem+json, RFC 9457): what /v1 sends where /trpc sends
+ * tRPC's envelope, with the HTTP status it is answered with.
+ */
+export function problemJson(appCode: AppCode, status: number, detail: string, extra: Record<string, unknown> = {}): string {
+  const title = appCode.charAt(0) + appCode.slice(1).toLowerCase().replaceAll('_', ' ');
+  return JSON.stringify({ type: `urn:concert:problem:${appCode}`, title, status, detail, appCode, ...extra });
+}

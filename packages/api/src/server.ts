@@ -5,10 +5,10 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
 import { TRPCError } from '@trpc/server';
 import { type Context, contextFactory, type RequestInfo, requestInfo } from './context.ts';
-import { answerClientError, answerConnect, answerExpectation, corsPolicy, ENCODED_BODY_MESSAGE, guard, hasEncodedBody, notFound, pipelineLimit, sendError } from './edge.ts';
+import { answerClientError, answerConnect, answerExpectation, corsPolicy, ENCODED_BODY_MESSAGE, guard, hasEncodedBody, isRestUrl, notFound, pipelineLimit, sendError } from './edge.ts';
 import type { Metrics } from './metrics.ts';
 import { appRouter } from './router.ts';
-import { createRestHandler, isRestUrl } from './rest/rest.handler.ts';
+import { createRestHandler } from './rest/rest.handler.ts';
 import { fastPath } from './single-call.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;

@@ -208,6 +208,32 @@ describe('content types, preflights, unknown paths', () => {
     expect(two.toString('latin1').match(/HTTP\/1\.1 \d{3} /g)).toEqual(['HTTP/1.1 200 ', 'HTTP/1.1 200 ']);
   });
 
+  // Node's parser refuses a body cut short or a broken chunk after the request's handler has
+  // started; the edge answered every such refusal in tRPC's envelope, so a REST client got
+  // application/json with no top-level appCode (an outside hostile review, fourth round).
+  it('a body the parser refuses is answered in the shape of the surface it was sent to', async () => {
+    const { url } = suite.api;
+    const { userId } = await admin(url).admin.users.create.mutate({ name: 'broken-body', initialBalance: 0 });
+    const port = Number(new URL(url).port);
+    const headers = { 'x-user-id': String(userId), 'idempotency-key': 'edge-broken-body', 'content-type': 'application/json' };
+    const truncated = (target: string) => [httpText('POST', target, { headers: { ...headers, 'content-length': '100' } }), Buffer.from('{"amount":')];
+    const brokenChunk = (target: string) => [httpText('POST', target, { headers: { ...headers, 'transfer-encoding': 'chunked' } }), Buffer.from('5\r\n{"amo\r\nzz\r\n')];
+    for (const bytes of [truncated, brokenChunk]) {
+      for (const [target, type] of [['/v1/balance/charges', 'application/problem+json'], ['/trpc/balance.charge', 'application/json']] as const) {
+        // The FIN after a cut body is what makes the parser refuse it.
+        const r = await new Promise<Buffer>((resolve) => {
+          const chunks: Buffer[] = [];
+          const socket = net.connect(port, '127.0.0.1', () => socket.end(Buffer.concat(bytes(target))));
+          socket.on('data', (d) => chunks.push(d));
+          socket.on('error', () => {});
+          socket.on('close', () => resolve(Buffer.concat(chunks)));
+        });
+        const answer = parseResponse(r, true);
+        expect({ target, status: answer?.status, type: answer?.headers['content-type'], appCodes: appCodesOf(answer?.body ?? '').appCodes }).toEqual({ target, status: 400, type, appCodes: ['INVALID_INPUT'] });
+      }
+    }
+  });
+
   // tRPC answers what it refuses before choosing a procedure with its JSON envelope in a Response
   // that has no content type, so the answer said text/plain;charset=UTF-8 (an outside hostile
   // review, fourth round).

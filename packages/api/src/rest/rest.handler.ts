@@ -6,7 +6,7 @@ import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import FindMyWay from 'find-my-way';
 import { ZodError } from 'zod';
 import type { Context } from '../context.ts';
-import { appCodeOf, boundedIssues, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
+import { appCodeOf, boundedIssues, problemJson, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
 import { resolveUserId } from '../identity.ts';
 import { ENCODED_BODY_MESSAGE, hasEncodedBody } from '../edge.ts';
 import { overlongArray, overlongArrayMessage } from '../input-bounds.ts';
@@ -28,11 +28,6 @@ interface Operation {
 }
 
 type Caller = ReturnType<typeof appRouter.createCaller>;
-
-/** Is this request for the REST surface (`/v1`, `/docs`)? */
-export function isRestUrl(url: string): boolean {
-  return url.startsWith('/v1/') || url === '/v1' || url.startsWith('/v1?') || url === '/docs' || url.startsWith('/docs/') || url.startsWith('/docs?');
-}
 
 /**
  * The REST surface (contract, REST section): each operation builds its procedure's input from the
@@ -224,8 +219,6 @@ const STATUS_BY_APP_CODE = Object.fromEntries(
   APP_CODES.map((code) => [code, getHTTPStatusCodeFromError(new TRPCError({ code: TRPC_CODE_BY_APP_CODE[code] }))]),
 ) as Record<AppCode, number>;
 
-const titleOf = (code: AppCode) => code.charAt(0) + code.slice(1).toLowerCase().replaceAll('_', ' ');
-
 function sendProblem(res: ServerResponse, error: TRPCError, ctx: Context | undefined): void {
   if (res.headersSent) return void res.destroy();
   const appCode = appCodeOf(error);
@@ -235,8 +228,7 @@ function sendProblem(res: ServerResponse, error: TRPCError, ctx: Context | undef
   const detail = hidden ? 'Internal server error' : issues ? describeIssues(issues) : error.message;
   if (ctx && !ctx.info.appCodes.includes(appCode)) ctx.info.appCodes.push(appCode);
   if (appCode === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
-  const body = { type: `urn:concert:problem:${appCode}`, title: titleOf(appCode), status, detail, appCode, ...(issues ? boundedIssues(issues) : {}) };
-  sendText(res, status, 'application/problem+json', JSON.stringify(body));
+  sendText(res, status, 'application/problem+json', problemJson(appCode, status, detail, issues ? boundedIssues(issues) : {}));
 }
 
 function describeIssues(issues: ZodError['issues']): string {
