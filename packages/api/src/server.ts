@@ -113,13 +113,14 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
     }
     sendError(res, notFound('the API is under /trpc, and /v1 for REST (GET /docs)'));
   };
+  const checkEveryMs = Math.min(1000, edge.headersTimeoutMs / 2);
   const server = http.createServer(
     {
       headersTimeout: edge.headersTimeoutMs,
       requireHostHeader: false,
       requestTimeout: edge.requestTimeoutMs,
       // How often the two limits above are checked (Node's default, 30 s, would let them run long).
-      connectionsCheckingInterval: Math.min(1000, edge.headersTimeoutMs / 2),
+      connectionsCheckingInterval: checkEveryMs,
     },
     pipelineLimit(guard(handle, log), log),
   ) as ApiServer;
@@ -134,10 +135,13 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   Object.assign(server, { httpAllowHalfOpen: true });
   // Longer than a typical load balancer's idle timeout, so the balancer closes first.
   server.keepAliveTimeout = 65_000;
-  // A connection on which nothing moves for the request timeout is closed: the limits above stop
-  // once a request has arrived, and an answer too large for the socket's buffers (/docs/scalar.js)
-  // to a client that never read it held its connection for good.
-  server.timeout = edge.requestTimeoutMs;
+  // A connection on which nothing moves for the request timeout (and a check interval and a
+  // second more) is closed: the limits above stop once a request has arrived, and an answer too
+  // large for the socket's buffers (/docs/scalar.js) to a client that never read it held its
+  // connection for good. The margin lets a request still arriving be answered 408 by the request
+  // timeout first: at exactly that timeout this raced its check, and a client that sent part of a
+  // body and then nothing was mostly cut without an answer.
+  server.timeout = edge.requestTimeoutMs + checkEveryMs + 1000;
   server.drain = () => {
     draining = true;
   };

@@ -268,6 +268,32 @@ describe('content types, preflights, unknown paths', () => {
   });
 });
 
+// The inactivity limit (server.timeout, set to the request timeout) raced the request timeout's
+// own check, which runs every connectionsCheckingInterval: a client that sent its headers and
+// part of its body, then nothing, was mostly cut without a word instead of answered 408 (an
+// outside hostile review, fourth round).
+describe('a request whose body stops arriving', () => {
+  const suite = useApi({ HTTP_HEADERS_TIMEOUT_SECONDS: '1', HTTP_REQUEST_TIMEOUT_SECONDS: '2' });
+
+  it('is answered 408 with an appCode in its surface\'s shape, not cut silently', { timeout: 60_000 }, async () => {
+    const { url } = suite.api;
+    const { userId } = await admin(url).admin.users.create.mutate({ name: 'stalled', initialBalance: 0 });
+    const port = Number(new URL(url).port);
+    const headers = { 'x-user-id': String(userId), 'idempotency-key': 'edge-stalled', 'content-type': 'application/json', 'content-length': '100', connection: 'keep-alive' };
+    const stalled = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => {
+        const [target, type] = i % 2 ? ['/trpc/balance.charge', 'application/json'] : ['/v1/balance/charges', 'application/problem+json'];
+        // Headers and 10 bytes of the body in one write, then silence (no FIN).
+        return rawRequest(port, Buffer.concat([httpText('POST', target, { headers }), Buffer.from('{"amount":')]), { timeoutMs: 15_000 }).then((r) => ({ target, type, r }));
+      }),
+    );
+    for (const { target, type, r } of stalled) {
+      expect({ target, status: r.status, type: r.headers['content-type'], appCodes: appCodesOf(r.body).appCodes }).toEqual({ target, status: 408, type, appCodes: ['INVALID_INPUT'] });
+      expect(r.ms).toBeLessThan(10_000);
+    }
+  });
+});
+
 describe('CORS when no origin is listed', () => {
   const suite = useApi();
   it('grants nothing, and still answers a preflight 204 instead of 415', async () => {
