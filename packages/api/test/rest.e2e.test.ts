@@ -412,6 +412,23 @@ describe('REST /v1 beside /trpc', () => {
     expectProblem(await rest(suite.api.url, 'POST', '/v1/reservations', { user: sale.userIds[0], token, key: key(), body: { scheduleId: String(sale.scheduleId), seatNumbers: [1] } }), 400, 'INVALID_INPUT');
   });
 
+  // A JSON body that starts with a byte order mark was charged on /trpc (decoded as Request.text()
+  // does, the BOM dropped) and refused on /v1 as "not valid JSON" (an outside hostile review,
+  // fourth round).
+  it('reads a JSON body the way /trpc does: a leading byte order mark is dropped', async () => {
+    const sale = await seedSale(suite.api.url, { users: 1 });
+    const user = sale.userIds[0]!;
+    const bom = '\ufeff';
+    const viaTrpc = await fetch(`${suite.api.url}/trpc/balance.charge`, {
+      method: 'POST',
+      headers: { 'x-user-id': String(user), 'content-type': 'application/json' },
+      body: `${bom}${JSON.stringify({ json: { amount: 5, idempotencyKey: key() } })}`,
+    });
+    expect(viaTrpc.status).toBe(200);
+    const viaRest = await rest(suite.api.url, 'POST', '/v1/balance/charges', { user, key: key(), body: `${bom}{"amount": 5}` });
+    expect([viaRest.status, viaRest.body.charged]).toEqual([201, 5]);
+  });
+
   it('answers thousands of generated malformed requests (fixed seed) with 4xx problem+json and an appCode, never 5xx, and keeps serving', async () => {
     let seed = 15;
     const rand = (n: number) => {

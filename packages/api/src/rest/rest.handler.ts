@@ -197,6 +197,8 @@ function tooLarge(limit: number): TRPCError {
   return toTRPCError(new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes`));
 }
 
+const utf8 = new TextDecoder();
+
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -209,7 +211,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       reject(tooLarge(limit));
     };
     req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    // As /trpc decodes a body (Request.text()): invalid sequences replaced, a leading BOM dropped.
+    req.on('end', () => resolve(utf8.decode(Buffer.concat(chunks))));
     req.on('error', reject);
   });
 }
