@@ -127,12 +127,6 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   server.on('clientError', answerClientError);
   server.on('connect', answerConnect);
   server.on('checkExpectation', answerExpectation);
-  // A client that shuts its sending side once its request is out (nc -N, some HTTP/1.0 clients)
-  // still reads: by default Node took that FIN as the client gone, aborted every request not yet
-  // answered and ended the connection, so none was answered (a write still ran). With this, Node
-  // answers what it has read and then ends; a client that neither sends nor reads is cut by
-  // server.timeout below. (A public property of Node's http.Server, missing from its types.)
-  Object.assign(server, { httpAllowHalfOpen: true });
   // Longer than a typical load balancer's idle timeout, so the balancer closes first.
   server.keepAliveTimeout = 65_000;
   // A connection on which nothing moves for the request timeout (and a check interval and a
