@@ -103,6 +103,10 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
     }
     // A probe may add a query string (a cache-buster); the path is what it asks for.
     const probe = url.split('?', 1)[0];
+    if ((probe === '/healthz' || probe === '/readyz') && req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return sendError(res, new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: `${req.method} is not supported; ${probe} answers GET and HEAD` }));
+    }
     if (probe === '/healthz') return sendJson(res, 200, { ok: true });
     if (probe === '/readyz') {
       if (draining) return sendJson(res, 503, { ready: false, draining: true });

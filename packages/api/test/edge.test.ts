@@ -138,6 +138,24 @@ describe('content types, preflights, unknown paths', () => {
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  // POST, DELETE, TRACE … /healthz answered 200 {"ok":true} (and /readyz ran its database and
+  // queue checks for them): a wrong method is a 4xx with an appCode everywhere else (an outside
+  // hostile review, fourth round).
+  it('the probes answer GET and HEAD; another method is 405 with an appCode and Allow', async () => {
+    const { url } = suite.api;
+    const port = Number(new URL(url).port);
+    for (const probe of ['/healthz', '/readyz', '/healthz?x=1']) {
+      for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'TRACE']) {
+        // Raw: fetch refuses to send TRACE.
+        const r = await rawRequest(port, httpText(method, probe, method === 'TRACE' ? {} : { body: '{}' }));
+        expect({ probe, method, status: r.status, appCodes: appCodesOf(r.body).appCodes, allow: r.headers.allow }).toEqual({ probe, method, status: 405, appCodes: ['INVALID_INPUT'], allow: 'GET, HEAD' });
+      }
+      expect((await fetch(`${url}${probe}`)).status).toBe(200);
+      const head = await fetch(`${url}${probe}`, { method: 'HEAD' });
+      expect([head.status, (await head.text()).length]).toEqual([200, 0]);
+    }
+  });
+
   it('unknown procedures and paths are 404 PROCEDURE_NOT_FOUND; /metrics is not on the public port', async () => {
     const { url } = suite.api;
     for (const path of ['/trpc/nope', '/trpc/queue.nope', '/trpc/queue', '/nowhere', '/metrics', '/', '/trpc']) {
