@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -134,14 +135,18 @@ describe('nginx in front of the API (deploy/nginx.conf)', () => {
 describe('nginx with no API replica answering', () => {
   let dir: string;
   let port: number;
+  let upstream: net.Server;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'nginx-down-'));
     mkdirSync(path.join(dir, 'tmp'));
     chmodSync(path.join(dir, 'tmp'), 0o777);
     port = await freePort();
-    // A port nothing listens on: every connection to the upstream is refused.
-    writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, { http: port, apis: [await freePort()] }));
+    // A replica that closes every connection without a word (as one going down in a rolling
+    // restart does). It holds its port, so nothing else can take it and answer for it.
+    upstream = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, { http: port, apis: [(upstream.address() as net.AddressInfo).port] }));
     execFileSync('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')]);
     const deadline = Date.now() + 10_000;
     while (!(await portOpen(port))) {
@@ -155,6 +160,7 @@ describe('nginx with no API replica answering', () => {
     } catch {
       // not running
     }
+    upstream.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
