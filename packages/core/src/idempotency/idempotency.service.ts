@@ -1,11 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import superjson from 'superjson';
 import { AppError } from '../errors.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, dbNow, plusMs } from '../clock.ts';
 import type { Db, RidingStatement, Tx } from '../db/database.ts';
 import * as repo from './idempotency.repository.ts';
 
-/** How long a running call owns its key before a retry may take it over (its process died). */
+/**
+ * How long a running call owns its key before a retry may take it over (its process died), by the
+ * database's clock: processes whose own clocks drift apart still agree on whose lease it is.
+ */
 export const LEASE_MS = 15_000;
 /** Keys are kept at least 24 hours; the sweep removes them a day later. */
 export const RETENTION_MS = 48 * 3600_000;
@@ -38,20 +41,20 @@ export class IdempotencyService {
     const requestHash = hashInput(input);
     const owner = randomUUID();
     for (let attempt = 0; attempt < 5; attempt++) {
-      const now = clock.now();
-      const lockedUntil = new Date(now.getTime() + LEASE_MS);
-      const claimed = await repo.insertKey(db, ref, { requestHash, owner, lockedUntil, now });
+      // The database's clock sets and judges the lease (statement_timestamp() in each statement).
+      const now = dbNow(clock);
+      const claimed = await repo.insertKey(db, ref, { requestHash, owner, leaseMs: LEASE_MS, now });
       if (!claimed) {
-        const existing = await repo.findKey(db, ref);
+        const existing = await repo.findKey(db, ref, now);
         if (!existing) continue; // released between our insert and read: try to claim again
         if (existing.request_hash !== requestHash) {
           throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This idempotency key was used with a different request');
         }
         if (existing.state === 'DONE') return call.replay(superjson.parse<S>(existing.response!));
-        if (existing.locked_until > now) {
+        if (!existing.lapsed) {
           throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this idempotency key is still running');
         }
-        if (!(await repo.takeOverKey(db, ref, existing.owner, owner, lockedUntil, now))) continue;
+        if (!(await repo.takeOverKey(db, ref, existing.owner, owner, LEASE_MS, now))) continue;
       }
       return this.execute(ref, owner, call);
     }
@@ -66,8 +69,8 @@ export class IdempotencyService {
       completed = true;
     };
     const complete: Complete<S> = Object.assign(
-      async (trx: Tx, value: S) => settle(await repo.completeKey(trx, ref, owner, superjson.stringify(value), this.deps.clock.now())),
-      { along: (value: S): RidingStatement => ({ sql: repo.completeKeyStatement(ref, owner, superjson.stringify(value), this.deps.clock.now()), settle }) },
+      async (trx: Tx, value: S) => settle(await repo.completeKey(trx, ref, owner, superjson.stringify(value), dbNow(this.deps.clock))),
+      { along: (value: S): RidingStatement => ({ sql: repo.completeKeyStatement(ref, owner, superjson.stringify(value), dbNow(this.deps.clock)), settle }) },
     );
     try {
       const result = await call.execute(complete);
@@ -82,7 +85,7 @@ export class IdempotencyService {
   }
 
   async sweep(): Promise<number> {
-    return repo.deleteKeysCreatedBefore(this.deps.db, new Date(this.deps.clock.now().getTime() - RETENTION_MS));
+    return repo.deleteKeysCreatedBefore(this.deps.db, plusMs(dbNow(this.deps.clock), -RETENTION_MS));
   }
 }
 
