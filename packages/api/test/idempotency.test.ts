@@ -269,6 +269,31 @@ describe('idempotency keys', () => {
       expect([p.balanceBefore, p.balanceAfter]).toEqual([100_000, 0]);
     });
 
+    it('the reservation id in other letter case is the same payment: it replays', async () => {
+      const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 500_000 });
+      const u = userIds[0]!;
+      const r = await (await book.forSchedule(u, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [4], idempotencyKey: key() });
+      const upper = r.reservationId.toUpperCase();
+      expect(upper).not.toBe(r.reservationId);
+      const k = key('pay');
+      const paid = await (await book.forReservation(u, r.reservationId)).payments.pay.mutate({ reservationId: upper, idempotencyKey: k });
+      expect(paid.reservationId).toBe(r.reservationId);
+      const again = await (await book.forReservation(u, r.reservationId)).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: k });
+      expect(again.paymentId).toBe(paid.paymentId);
+      expect(await balanceOf(u)).toBe(400_000);
+    });
+
+    it('the reservation id in other letter case is the same refund: it replays', async () => {
+      const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 500_000 });
+      const u = userIds[0]!;
+      const r = await (await book.forSchedule(u, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [5], idempotencyKey: key() });
+      await (await book.forReservation(u, r.reservationId)).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
+      const k = key('refund');
+      const refunded = await fan(u).reservations.refund.mutate({ reservationId: r.reservationId, idempotencyKey: k });
+      expect(await fan(u).reservations.refund.mutate({ reservationId: r.reservationId.toUpperCase(), idempotencyKey: k })).toEqual(refunded);
+      expect(await balanceOf(u)).toBe(500_000);
+    });
+
     it('racing payments with one key pay once', async () => {
       const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 500_000 });
       const u = userIds[0]!;

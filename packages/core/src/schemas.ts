@@ -21,7 +21,12 @@ function storable<S extends z.ZodType<string>>(schema: S): S {
 }
 
 export const ZId = z.number().int().positive().max(MAX_ID);
-export const ZUuid = z.uuid();
+/**
+ * A UUID in either letter case, read as its lower-case form: the database's uuid ignores case, so
+ * without this the same reservation in another case was another request to the idempotency
+ * fingerprint (IDEMPOTENCY_KEY_REUSED on a retry that should replay).
+ */
+export const ZUuid = z.uuid().toLowerCase();
 export const ZIdempotencyKey = z
   .string()
   .regex(/^[A-Za-z0-9_\-:.]{8,100}$/, 'must be 8 to 100 characters of A-Z a-z 0-9 _ - : .');
