@@ -5,10 +5,11 @@ import { appFail } from './errors.ts';
 
 const USER_ID = /^[1-9]\d{0,14}$/;
 /**
- * A minute of leeway on the furthest a token's `exp` may be (`AUTH_JWT_MAX_LIFETIME_SECONDS`, 30
- * days by default: the longest access-token lifetime of the common identity providers): `exp` is
- * required so that a token stops working, and with HS256 there is no revoking one short of
- * rotating the secret for everyone, so a token with `exp: 1e308` would be a credential for good.
+ * A minute of leeway for the issuer's clock: on how far ahead of ours a token's `iat` may be, and
+ * on the furthest its `exp` may be (`AUTH_JWT_MAX_LIFETIME_SECONDS`, 30 days by default: the
+ * longest access-token lifetime of the common identity providers): `exp` is required so that a
+ * token stops working, and with HS256 there is no revoking one short of rotating the secret for
+ * everyone, so a token with `exp: 1e308` would be a credential for good.
  */
 const CLOCK_LEEWAY_SECONDS = 60;
 
@@ -30,9 +31,13 @@ export async function resolveUserId(
     // A string of digits only: a number or an array that merely prints as one is refused.
     const sub: unknown = payload.sub;
     if (typeof sub !== 'string' || !USER_ID.test(sub)) appFail('TOKEN_INVALID', 'The token subject is not a user id');
-    if (payload.exp! - Date.now() / 1000 > auth.jwtMaxLifetimeSeconds + CLOCK_LEEWAY_SECONDS) {
+    const now = Date.now() / 1000;
+    if (payload.exp! - now > auth.jwtMaxLifetimeSeconds + CLOCK_LEEWAY_SECONDS) {
       appFail('TOKEN_INVALID', `The token expires more than ${auth.jwtMaxLifetimeSeconds} s from now (AUTH_JWT_MAX_LIFETIME_SECONDS)`);
     }
+    // jose checks `iat` only with maxTokenAge: one issued in the future (past the leeway) was never
+    // issued by a working identity provider. (jose has already refused an `iat` that is no number.)
+    if (payload.iat !== undefined && payload.iat - now > CLOCK_LEEWAY_SECONDS) appFail('TOKEN_INVALID', 'The token was issued in the future');
     return Number(sub);
   } catch (err) {
     if (err instanceof joseErrors.JWTExpired) appFail('TOKEN_EXPIRED', 'The identity token has expired');

@@ -8,10 +8,10 @@ const secretKey = (s: string) => new TextEncoder().encode(s);
 const nowSec = () => Math.floor(Date.now() / 1000);
 
 /** An HS256 identity token; `claims` overrides or (with undefined) drops the defaults. */
-async function token(opts: { sub?: string | undefined; exp?: number | undefined; secret?: string; alg?: string; extra?: Record<string, unknown> } = {}): Promise<string> {
+async function token(opts: { sub?: string | undefined; exp?: number | undefined; iat?: number; secret?: string; alg?: string; extra?: Record<string, unknown> } = {}): Promise<string> {
   const { sub = '1', secret = SECRET, alg = 'HS256' } = opts;
   const exp = 'exp' in opts ? opts.exp : nowSec() + 600;
-  const jwt = new SignJWT({ ...opts.extra }).setProtectedHeader({ alg }).setIssuedAt();
+  const jwt = new SignJWT({ ...opts.extra }).setProtectedHeader({ alg }).setIssuedAt(opts.iat);
   if ('sub' in opts ? opts.sub !== undefined : true) jwt.setSubject(sub);
   if (exp !== undefined) jwt.setExpirationTime(exp);
   return jwt.sign(secretKey(secret));
@@ -104,6 +104,9 @@ describe('identity in jwt mode', () => {
       'sub a number': await token({ sub: undefined, extra: { sub: sale.userIds[0] } }),
       'sub an array': await token({ sub: undefined, extra: { sub: [u] } }),
       'not yet valid': await token({ sub: u, extra: { nbf: nowSec() + 3600 } }),
+      // Issued in the future, past the minute a clock may be off: no issuer made it yet.
+      'issued an hour ahead': await token({ sub: u, iat: nowSec() + 3600 }),
+      'issued 5 minutes ahead': await token({ sub: u, iat: nowSec() + 300 }),
       // A token that never expires in practice: exp was only required to be a number.
       'exp 1e308': await token({ sub: u, exp: undefined, extra: { exp: 1e308 } }),
       'exp 2^53 + 1': await token({ sub: u, exp: 2 ** 53 + 1 }),
@@ -118,6 +121,8 @@ describe('identity in jwt mode', () => {
     }
     // None of them charged anything.
     expect((await as(good).balance.get.query({})).balance).toBe(300_000);
+    // An issuer's clock a little ahead of ours (within the minute's leeway) is fine.
+    expect((await as(await token({ sub: u, iat: nowSec() + 20 })).balance.get.query({})).userId).toBe(sale.userIds[0]);
     // Up to 30 days ahead (the default) a token reaches.
     expect((await as(await token({ sub: u, exp: nowSec() + 29 * 86_400 })).balance.get.query({})).userId).toBe(sale.userIds[0]);
   });
