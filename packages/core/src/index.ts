@@ -27,6 +27,7 @@ import { RefundsService } from './refunds/refunds.service.ts';
 import { SchedulesService } from './schedules/schedules.service.ts';
 import { WaitlistService } from './waitlist/waitlist.service.ts';
 import { WebhooksService } from './webhooks/webhooks.service.ts';
+import type { ResolveHost } from './webhooks/webhooks.address.ts';
 
 export * from './errors.ts';
 export * from './schemas.ts';
@@ -37,6 +38,7 @@ export type { ActivePass, QueueGate } from './queue/queue.gate.ts';
 export type { CreatedConcert } from './concerts/concerts.service.ts';
 export type { QueueTicket, QueueStatsView, QueueWatchView } from './queue/queue.service.ts';
 export type { SaleWatch } from './admin/watch.service.ts';
+export type { ResolveHost } from './webhooks/webhooks.address.ts';
 export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
 export type { Db } from './db/database.ts';
 export { isDatabaseUnavailable } from './db/database.ts';
@@ -81,6 +83,8 @@ export interface CoreOverrides {
   clock?: Clock;
   /** Skip running migrations (a test harness that migrated already). */
   skipMigrations?: boolean;
+  /** How webhook endpoints' host names resolve (a test's stub DNS); the system's resolver otherwise. */
+  webhookResolve?: ResolveHost;
 }
 
 /** The composition root: everything the services need is built here, once. */
@@ -147,7 +151,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
   const schedules = new SchedulesService({ db, clock, seatMaps, policy: refundPolicy });
   const catalog = new CatalogService({ db, clock });
   const waitlist = new WaitlistService({ db, clock, seatMaps, offerSeconds: config.waitlistOfferSeconds });
-  const webhooks = new WebhooksService({ db, clock, config: { ...config.webhooks, production: config.nodeEnv === 'production' } });
+  const webhooks = new WebhooksService({ db, clock, config: { ...config.webhooks, production: config.nodeEnv === 'production' }, resolve: overrides.webhookResolve });
   const balance = new BalanceService({ db, clock, config, idempotency });
   const payments = new PaymentsService({ db, clock, idempotency, queue, seatMaps });
   const admin = new AdminService({ db, clock });

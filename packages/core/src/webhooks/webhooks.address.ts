@@ -1,3 +1,4 @@
+import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { AppError } from '../errors.ts';
@@ -76,6 +77,10 @@ export function isPrivateAddress(address: string): boolean {
   return PRIVATE.check(address, 'ipv6');
 }
 
+/** Every address a host name resolves to; the system's resolver unless a test injects one. */
+export type ResolveHost = (host: string) => Promise<LookupAddress[]>;
+export const systemResolve: ResolveHost = (host) => lookup(host, { all: true });
+
 export interface EndpointPolicy {
   production: boolean;
   allowPrivate: boolean;
@@ -86,7 +91,7 @@ export interface EndpointPolicy {
  * allowed) a host that is or resolves to a loopback or private address. Checked when the
  * endpoint is added and again before every delivery, since DNS answers can change.
  */
-export async function assertDeliverable(url: string, policy: EndpointPolicy): Promise<void> {
+export async function assertDeliverable(url: string, policy: EndpointPolicy, resolve: ResolveHost = systemResolve): Promise<void> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -99,7 +104,7 @@ export async function assertDeliverable(url: string, policy: EndpointPolicy): Pr
   if (parsed.username || parsed.password) throw new AppError('INVALID_INPUT', 'A webhook url must not carry credentials');
   if (policy.allowPrivate) return;
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
-  const addresses = isIP(host) ? [host] : await lookup(host, { all: true }).then(
+  const addresses = isIP(host) ? [host] : await resolve(host).then(
     (found) => found.map((a) => a.address),
     () => {
       throw new AppError('INVALID_INPUT', `The webhook host ${host} does not resolve`);

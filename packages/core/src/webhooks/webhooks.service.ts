@@ -6,7 +6,7 @@ import type { Db } from '../db/database.ts';
 import type { PageInput, WebhookCreateInput, WebhookDeliveriesInput } from '../schemas.ts';
 import type { Page, Webhook, WebhookDelivery } from '../types.ts';
 import { decodeIdCursor } from '../waitlist/waitlist.service.ts';
-import { assertDeliverable, type EndpointPolicy } from './webhooks.address.ts';
+import { assertDeliverable, type EndpointPolicy, type ResolveHost, systemResolve } from './webhooks.address.ts';
 import * as repo from './webhooks.repository.ts';
 import { assertStorableText } from '../concerts/concerts.service.ts';
 
@@ -33,13 +33,13 @@ export class WebhooksService {
   /** Attempts still running, settled or not, for drain(). */
   private readonly running = new Set<Promise<unknown>>();
 
-  constructor(private readonly deps: { db: Db; clock: Clock; config: WebhookConfig; fetch?: typeof fetch }) {}
+  constructor(private readonly deps: { db: Db; clock: Clock; config: WebhookConfig; fetch?: typeof fetch; resolve?: ResolveHost }) {}
 
   /** Adds an endpoint; its signing secret is shown only in this answer. */
   async create(input: WebhookCreateInput): Promise<{ webhookId: number; url: string; events: string[]; description: string; secret: string }> {
     assertStorableText(input.url, 'url');
     assertStorableText(input.description, 'description');
-    await assertDeliverable(input.url, this.deps.config);
+    await assertDeliverable(input.url, this.deps.config, this.deps.resolve ?? systemResolve);
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
     const row = await repo.insertEndpoint(this.deps.db, {
       url: input.url,
@@ -175,7 +175,7 @@ export class WebhooksService {
   /** One signed POST; never throws. */
   private async send(d: repo.ClaimedDelivery): Promise<{ httpStatus: number | null; error: string | null }> {
     try {
-      await assertDeliverable(d.url, this.deps.config);
+      await assertDeliverable(d.url, this.deps.config, this.deps.resolve ?? systemResolve);
       const body = JSON.stringify({ id: d.event_id, type: d.type, createdAt: d.event_created_at.toISOString(), data: d.data });
       const sentAt = this.deps.clock.now();
       const signature = new Signer(d.secret).sign(d.event_id, sentAt, body);
