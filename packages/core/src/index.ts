@@ -170,6 +170,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     closed = true;
     for (const t of timers) clearInterval(t);
     await webhooks.drain();
+    await webhooks.close();
     await queue.close();
     await db.destroy();
   };

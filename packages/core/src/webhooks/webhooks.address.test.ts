@@ -1,5 +1,8 @@
+import { createServer } from 'node:http';
+import { type AddressInfo, isIP, type LookupFunction } from 'node:net';
+import { fetch } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { assertDeliverable, isPrivateAddress } from './webhooks.address.ts';
+import { assertDeliverable, deliveryAgent, guardedLookup, isPrivateAddress, type ResolveHost } from './webhooks.address.ts';
 
 describe('webhook endpoint addresses (production policy)', () => {
   it('refuses loopback, private, link-local and reserved addresses, also inside an IPv6 address', () => {
@@ -24,5 +27,43 @@ describe('webhook endpoint addresses (production policy)', () => {
   it('checks the URL as written: an IPv6 literal carrying a private IPv4 address is refused', async () => {
     await expect(assertDeliverable('https://[64:ff9b::169.254.169.254]/h', { production: true, allowPrivate: false })).rejects.toThrow(/loopback or private/);
     await expect(assertDeliverable('https://192.0.2.1/h', { production: true, allowPrivate: false })).rejects.toThrow(/loopback or private/);
+  });
+});
+
+describe("the deliveries' connection lookup", () => {
+  const answering = (...addresses: string[]): ResolveHost => async () => addresses.map((address) => ({ address, family: isIP(address) }));
+  const ask = (lookup: LookupFunction, options: Parameters<LookupFunction>[1]) =>
+    new Promise<unknown>((resolve) => lookup('hooks.example.com', options, (err, address, family) => resolve(err ? `${(err as NodeJS.ErrnoException).code}: ${err.message}` : { address, family })));
+
+  it('hands on a public answer in the shape net.connect asked for', async () => {
+    const lookup = guardedLookup(answering('93.184.216.34', '2606:2800:220:1::1'));
+    expect(await ask(lookup, { all: true })).toEqual({ address: [{ address: '93.184.216.34', family: 4 }, { address: '2606:2800:220:1::1', family: 6 }], family: undefined });
+    expect(await ask(lookup, {})).toEqual({ address: '93.184.216.34', family: 4 });
+    expect(await ask(lookup, { family: 6 })).toEqual({ address: '2606:2800:220:1::1', family: 6 });
+  });
+
+  it('refuses an answer with any private address in it, by the same rules as the check', async () => {
+    for (const bad of ['127.0.0.1', '169.254.169.254', '10.0.0.7', '::1', '::ffff:127.0.0.1', '64:ff9b::a9fe:a9fe']) {
+      expect(await ask(guardedLookup(answering('93.184.216.34', bad)), { all: true })).toBe(`EWEBHOOKPRIVATE: The webhook host hooks.example.com resolved to ${bad} when connecting, a loopback or private address`);
+    }
+    expect(await ask(guardedLookup(answering()), {})).toBe('ENOTFOUND: The webhook host hooks.example.com does not resolve');
+  });
+
+  it('keeps a POST from reaching a receiver on 127.0.0.1 when the name resolves there', async () => {
+    const got: string[] = [];
+    const server = createServer((req, res) => {
+      got.push(req.url ?? '');
+      res.writeHead(204).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const agent = deliveryAgent(answering('127.0.0.1'));
+    try {
+      const sent = fetch(`http://hooks.example.com:${(server.address() as AddressInfo).port}/hooks`, { method: 'POST', body: '{}', dispatcher: agent });
+      await expect(sent).rejects.toMatchObject({ cause: { code: 'EWEBHOOKPRIVATE' } });
+      expect(got).toEqual([]);
+    } finally {
+      await agent.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

@@ -1,6 +1,7 @@
 import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { Agent } from 'undici';
 import { AppError } from '../errors.ts';
 
 /** Loopback, private, link-local, shared, multicast and reserved ranges: never a partner's server. */
@@ -113,4 +114,37 @@ export async function assertDeliverable(url: string, policy: EndpointPolicy, res
   if (addresses.length === 0 || addresses.some(isPrivateAddress)) {
     throw new AppError('INVALID_INPUT', `The webhook host ${host} is a loopback or private address (set WEBHOOK_ALLOW_PRIVATE=true to allow it)`);
   }
+}
+
+/**
+ * A `lookup` for the delivery's sockets (net/tls.connect) that judges what it resolves by the
+ * rules above and hands on only an answer with no private address in it. The check before a
+ * delivery and the connection each ask DNS; a server answering a public address to the first
+ * and a private one to the second (DNS rebinding) is caught here, on the address connected to.
+ */
+export function guardedLookup(resolve: ResolveHost): LookupFunction {
+  return (hostname, options, callback) => {
+    const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family;
+    resolve(hostname).then(
+      (found) => {
+        const refused = found.find((a) => isPrivateAddress(a.address));
+        const usable = family === 4 || family === 6 ? found.filter((a) => a.family === family) : found;
+        if (refused) {
+          callback(Object.assign(new Error(`The webhook host ${hostname} resolved to ${refused.address} when connecting, a loopback or private address`), { code: 'EWEBHOOKPRIVATE' }), '');
+        } else if (usable.length === 0) {
+          callback(Object.assign(new Error(`The webhook host ${hostname} does not resolve`), { code: 'ENOTFOUND', hostname }), '');
+        } else if (options.all) {
+          callback(null, usable);
+        } else {
+          callback(null, usable[0]!.address, usable[0]!.family);
+        }
+      },
+      (err: unknown) => callback(err instanceof Error ? err : new Error(String(err)), ''),
+    );
+  };
+}
+
+/** Deliveries' connection pool: every connection it opens goes to an address `guardedLookup` allowed. */
+export function deliveryAgent(resolve: ResolveHost): Agent {
+  return new Agent({ connect: { lookup: guardedLookup(resolve) } });
 }

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook as Signer } from 'standardwebhooks';
+import { type Agent, fetch as undiciFetch } from 'undici';
 import { AppError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
 import type { PageInput, WebhookCreateInput, WebhookDeliveriesInput } from '../schemas.ts';
 import type { Page, Webhook, WebhookDelivery } from '../types.ts';
 import { decodeIdCursor } from '../waitlist/waitlist.service.ts';
-import { assertDeliverable, type EndpointPolicy, type ResolveHost, systemResolve } from './webhooks.address.ts';
+import { assertDeliverable, deliveryAgent, type EndpointPolicy, type ResolveHost, systemResolve } from './webhooks.address.ts';
 import * as repo from './webhooks.repository.ts';
 import { assertStorableText } from '../concerts/concerts.service.ts';
 
@@ -32,6 +33,8 @@ export class WebhooksService {
   private readonly inFlight = new Map<number, number>();
   /** Attempts still running, settled or not, for drain(). */
   private readonly running = new Set<Promise<unknown>>();
+  /** Connections for deliveries where private endpoints are refused; made on first use. */
+  private agent: Agent | undefined;
 
   constructor(private readonly deps: { db: Db; clock: Clock; config: WebhookConfig; fetch?: typeof fetch; resolve?: ResolveHost }) {}
 
@@ -110,6 +113,12 @@ export class WebhooksService {
     await Promise.all([...this.running]);
   }
 
+  /** After drain(): closes the deliveries' kept-alive connections. */
+  async close(): Promise<void> {
+    await this.agent?.close();
+    this.agent = undefined;
+  }
+
   async deliverDue(batch = 20, onError: (err: unknown) => void = () => {}): Promise<number> {
     const room = Math.min(batch, MAX_IN_FLIGHT - [...this.inFlight.values()].reduce((a, b) => a + b, 0));
     if (room <= 0) return 0;
@@ -179,7 +188,7 @@ export class WebhooksService {
       const body = JSON.stringify({ id: d.event_id, type: d.type, createdAt: d.event_created_at.toISOString(), data: d.data });
       const sentAt = this.deps.clock.now();
       const signature = new Signer(d.secret).sign(d.event_id, sentAt, body);
-      const res = await (this.deps.fetch ?? fetch)(d.url, {
+      const init = {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -191,11 +200,19 @@ export class WebhooksService {
         body,
         redirect: 'manual',
         signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
-      });
+      } satisfies RequestInit;
+      // Where private endpoints are refused, the socket connects only to an address judged by the
+      // same rules when it was resolved for that connection (DNS rebinding: the check above asked
+      // DNS on its own). undici's own fetch, since its Agent is of that version.
+      const res = this.deps.config.allowPrivate
+        ? await (this.deps.fetch ?? fetch)(d.url, init)
+        : await ((this.deps.fetch as typeof undiciFetch | undefined) ?? undiciFetch)(d.url, { ...init, dispatcher: (this.agent ??= deliveryAgent(this.deps.resolve ?? systemResolve)) });
       await res.body?.cancel().catch(() => {});
       return { httpStatus: res.status, error: res.ok ? null : `HTTP ${res.status}` };
     } catch (err) {
-      const message = err instanceof Error ? (err.name === 'TimeoutError' ? `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s` : err.message) : String(err);
+      // fetch's own message is 'fetch failed'; why (refused, unreachable, reset) is in its cause.
+      const cause = err instanceof TypeError && err.cause instanceof Error ? `: ${err.cause.message}` : '';
+      const message = err instanceof Error ? (err.name === 'TimeoutError' ? `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s` : err.message + cause) : String(err);
       return { httpStatus: null, error: message.slice(0, 500) };
     }
   }
