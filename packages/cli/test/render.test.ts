@@ -7,7 +7,7 @@ import type { ApiClient } from '../src/client.ts';
 import { validateConcertFile } from '../src/commands/admin/concerts.ts';
 import { renderQueueStats } from '../src/commands/admin/queue.ts';
 import { adminWatchCommand, renderWatch } from '../src/commands/admin/watch.ts';
-import { renderTicket } from '../src/commands/queue.ts';
+import { queueJoinCommand, renderTicket } from '../src/commands/queue.ts';
 import { renderReport, stats } from '../src/commands/simulate.ts';
 import { Ctx, type Io } from '../src/context.ts';
 import { describeError, UsageError } from '../src/errors.ts';
@@ -442,6 +442,40 @@ describe('the waiting room tells the fan why, and when to ask again', () => {
       'In line for concert 7 · position 3 · 2 ahead · no seat is free right now (all held, or booking not open yet); the line moves when one frees up',
       'In line for concert 7 · position 3 · 2 ahead · ETA ~40s  ░░░░░░░░░░░░░░░░░░░░ 0%',
     ]);
+  });
+
+  // `queue join --wait` that ended EXPIRED printed nothing on stdout (a script's `jq .status` read
+  // an empty input), where one that ended SOLD_OUT printed the ticket, then the error.
+  it('queue join --wait that ends EXPIRED prints the final ticket on stdout as SOLD_OUT does, then fails QUEUE_EXPIRED (exit 1), the advice once', async () => {
+    const expiredTicket = fanTicket({ status: 'EXPIRED', position: null, aheadCount: 0, etaSeconds: null });
+    const soldOutTicket = fanTicket({ status: 'SOLD_OUT', position: null, aheadCount: 0, etaSeconds: null, pollAfterMs: 60_000 });
+    for (const [final, code] of [
+      [expiredTicket, 'QUEUE_EXPIRED'],
+      [soldOutTicket, 'SOLD_OUT'],
+    ] as const) {
+      for (const json of [true, false]) {
+        const dir = mkdtempSync(path.join(tmpdir(), 'concert-line-'));
+        const m = memoryIo({ CONCERT_CONFIG_DIR: dir });
+        const ctx = new Ctx(m.io, { user: '1', json });
+        const client = { queue: { enter: { mutate: async () => fanTicket({ pollAfterMs: 20 }) }, status: { query: async () => final } } };
+        Object.defineProperty(ctx, 'client', { value: client });
+        let failure: unknown;
+        try {
+          await queueJoinCommand(ctx, 7, { wait: true }).catch((err: unknown) => (failure = err));
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+        const { payload, exitCode, hint } = describeError(failure);
+        expect(payload.code, `${final.status} json=${json}`).toBe(code);
+        expect(exitCode).toBe(1);
+        if (json) expect(JSON.parse(m.out())).toMatchObject({ concertId: 7, status: final.status, position: null });
+        else {
+          expect(m.out()).toMatch(new RegExp(`status\\s+${final.status}`));
+          // The advice is the error's hint, not repeated under the ticket.
+          expect(`${m.out()}\n${hint}`.match(/concert queue (join|status) 7/g), m.out()).toHaveLength(1);
+        }
+      }
+    }
   });
 });
 

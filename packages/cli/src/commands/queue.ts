@@ -13,7 +13,7 @@ export function register(program: Command): void {
     queue
       .command('join')
       .description(
-        "Take a place in a concert's waiting room. The token is saved in the session file for this API, user and concert, so seats, hold and pay find it. With --wait, a live line shows the position, the people ahead, the ETA and a progress bar until you are ACTIVE (then the ticket is printed) or the place expires. If the concert sells out first, the SOLD_OUT ticket is printed and the exit status is 1 (without --wait, a SOLD_OUT ticket is a plain answer: exit status 0). Ctrl-C stops waiting and keeps the place.",
+        "Take a place in a concert's waiting room. The token is saved in the session file for this API, user and concert, so seats, hold and pay find it. With --wait, a live line shows the position, the people ahead, the ETA and a progress bar until you are ACTIVE (then the ticket is printed) or the place expires. If the place expires or the concert sells out first, that final ticket (EXPIRED or SOLD_OUT) is printed and the exit status is 1 (without --wait, a SOLD_OUT ticket is a plain answer: exit status 0). Ctrl-C stops waiting and keeps the place.",
       )
       .argument('<concertId>', 'the concert', id('concertId'))
       .option('--wait', 'wait, polling at the pace the server asks, until it is your turn')
@@ -48,12 +48,13 @@ export async function queueJoinCommand(ctx: Ctx, concertId: number, opts: { wait
   // With --wait the command's goal is a turn: ending without one is a failure (exit 1), but the
   // server answered, so the final ticket still goes to stdout for a script to read.
   if (inLine(ticket)) ticket = await waitInLine(ctx, ticket);
-  if (ticket.status === 'EXPIRED') throw expired(concertId);
   const final = ticket;
-  // Sold out, the failure that follows says so with its advice: the ticket is its fields alone
-  // (it printed the advice twice, once under the ticket and once as the error's hint).
-  ctx.print(final, (c) => renderTicket(ctx, c, final, { next: final.status !== 'SOLD_OUT' }));
-  if (final.status === 'SOLD_OUT') throw soldOut(final, ctx.now());
+  // Sold out or expired, the same way: the final ticket on stdout, then the failure on stderr. The
+  // failure says what to do next with its hint, so the ticket is its fields alone (the advice was
+  // printed twice, under the ticket and as the hint). EXPIRED printed no ticket at all.
+  const failure = final.status === 'SOLD_OUT' ? soldOut(final, ctx.now()) : final.status === 'EXPIRED' ? expired(concertId) : undefined;
+  ctx.print(final, (c) => renderTicket(ctx, c, final, { next: failure === undefined }));
+  if (failure) throw failure;
   return final;
 }
 
