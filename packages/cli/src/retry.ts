@@ -45,10 +45,15 @@ export class Outage {
     this.failures = 0;
   }
 
-  failed(err: unknown, minDelayMs = 0): Retry {
+  /**
+   * `since`: when the failed call was made. A call that hung until its timeout failed long after
+   * the API stopped answering; the ride-through counts from the call, so a hung API is given up
+   * on about RIDE_THROUGH_MS after it stopped, not a timeout later.
+   */
+  failed(err: unknown, minDelayMs = 0, since?: number): Retry {
     if (!isTransient(err)) throw err;
     const now = this.opts.now?.() ?? Date.now();
-    if (this.failures === 0) this.began = now;
+    if (this.failures === 0) this.began = Math.min(since ?? now, now);
     this.failures++;
     const giveUpAt = this.began + (this.opts.budgetMs ?? RIDE_THROUGH_MS);
     const { payload, hint } = describeError(err);

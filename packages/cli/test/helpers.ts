@@ -22,6 +22,8 @@ export async function startGatedApi(extra: Record<string, string> = {}) {
     /** The server's database, for suites that write rows in bulk behind the API. */
     dbUrl: db.url,
     output: api.output,
+    /** Sends a signal to the API's process: SIGSTOP makes a hung API (connections accepted, nothing answered), SIGCONT resumes it. */
+    signal: (sig: NodeJS.Signals) => api.child.kill(sig),
     async stop() {
       await api.stop();
       await db.drop();

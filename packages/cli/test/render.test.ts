@@ -502,7 +502,7 @@ describe('concert admin watch fits the terminal', () => {
     const term = screenOf(80);
     const io: Io = { ...memoryIo().io, stdout: term.stream };
     const ctx = new Ctx(io, { adminKey: 'k' });
-    Object.defineProperty(ctx, 'client', { value: { admin: { watch: { query: async () => snapshot } } } });
+    Object.defineProperty(ctx, 'clientWithTimeout', { value: () => ({ admin: { watch: { query: async () => snapshot } } }) });
     expect(await adminWatchCommand(ctx, 12345, { count: 1 })).toEqual({ refreshes: 1 });
     const screen = stripAnsi(term.text().split('\x1b[H')[1]!).split('\n');
     console.log(`concert admin watch at 80 columns:\n${screen.join('\n')}`);
@@ -552,7 +552,7 @@ describe('concert admin watch fits the terminal', () => {
     // The first answer at once, then none: only a resize can draw another frame.
     let asked = 0;
     const query = () => (asked++ === 0 ? Promise.resolve(snapshot) : new Promise<never>(() => {}));
-    Object.defineProperty(ctx, 'client', { value: { admin: { watch: { query } } } });
+    Object.defineProperty(ctx, 'clientWithTimeout', { value: () => ({ admin: { watch: { query } } }) });
     const watching = adminWatchCommand(ctx, 12345);
     const frames = () => term.text().split('\x1b[H').slice(1);
     await vi.waitFor(() => expect(frames()).toHaveLength(1));
@@ -579,7 +579,7 @@ describe('concert admin watch fits the terminal', () => {
         asked++ === 0
           ? Promise.resolve(snapshot)
           : new Promise<never>((_, reject) => opts?.signal?.addEventListener('abort', () => reject(new DOMException('Aborted', 'AbortError'))));
-      Object.defineProperty(ctx, 'client', { value: { admin: { watch: { query } } } });
+      Object.defineProperty(ctx, 'clientWithTimeout', { value: () => ({ admin: { watch: { query } } }) });
       let ended: string | undefined;
       adminWatchCommand(ctx, 12345).then(
         () => (ended = 'quit'),
@@ -597,7 +597,7 @@ describe('concert admin watch fits the terminal', () => {
     for (const [columns, rows] of [[80, 10], [12, 40], [30, 3]] as const) {
       const term = screenOf(columns, rows);
       const ctx = new Ctx({ ...memoryIo().io, stdout: term.stream }, { adminKey: 'k' });
-      Object.defineProperty(ctx, 'client', { value: { admin: { watch: { query: async () => snapshot } } } });
+      Object.defineProperty(ctx, 'clientWithTimeout', { value: () => ({ admin: { watch: { query: async () => snapshot } } }) });
       await adminWatchCommand(ctx, 12345, { count: 2 });
       const frames = term.text().split('\x1b[H').slice(1);
       expect(frames).toHaveLength(2);

@@ -1,10 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ApiClient } from '../src/client.ts';
 import { createApiClient } from '../src/client.ts';
-import { adminWatchCommand } from '../src/commands/admin/watch.ts';
+import { adminWatchCommand, LATE_AFTER_MS } from '../src/commands/admin/watch.ts';
 import { Ctx, type Io } from '../src/context.ts';
 import { CliFailure, describeError, isTransient } from '../src/errors.ts';
 import { plain } from '../src/format.ts';
@@ -115,6 +115,17 @@ describe('the retry schedule', () => {
     expect(d.hint).toBe('join again');
   });
 
+  // A request that hung until its timeout (a stopped API) failed long after the API stopped: the
+  // ride-through counted from the timeout, and the watch gave up a timeout later than 30 s.
+  it('counts the 30 s from when the failed call was made, when it says', () => {
+    let now = 10_000;
+    const outage = new Outage({ now: () => now });
+    const hung = outage.failed(refused, 0, 0); // asked at 0, timed out at 10 s
+    expect(hung.giveUpAt.getTime()).toBe(RIDE_THROUGH_MS);
+    now = RIDE_THROUGH_MS + 1;
+    expect(() => outage.failed(refused, 0, 25_000)).toThrow(/gave up after 30s and 2 tries/);
+  });
+
   it("never retries sooner than the fan's pace (pollAfterMs), starts over after an answer, and throws anything else at once", () => {
     let now = 0;
     const outage = new Outage({ now: () => now });
@@ -161,7 +172,7 @@ describe('concert admin watch, in process', () => {
   };
   const watching = (m: ReturnType<typeof io>, query: () => Promise<SaleWatch>, json = false) => {
     const ctx = new Ctx(m.io, { adminKey: 'k', json });
-    Object.defineProperty(ctx, 'client', { value: { admin: { watch: { query } } } as unknown as ApiClient });
+    Object.defineProperty(ctx, 'clientWithTimeout', { value: () => ({ admin: { watch: { query } } } as unknown as ApiClient) });
     return ctx;
   };
   const refused = () => Object.assign(new Error('fetch failed'), { name: 'TRPCClientError', cause: Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } }) });
@@ -175,6 +186,33 @@ describe('concert admin watch, in process', () => {
     const retrying = JSON.parse(m.err()) as { retrying: { attempt: number; inMs: number; giveUpAt: string; error: { code: string; message: string } } };
     expect(retrying.retrying).toMatchObject({ attempt: 1, inMs: 1000, error: { code: 'NETWORK_ERROR', appCode: null, message: 'Could not reach the API (ECONNREFUSED)' } });
     expect(Date.parse(retrying.retrying.giveUpAt)).toBeGreaterThan(Date.now());
+  });
+
+  // A slow answer is late, not lost: no `retrying`, no error; while it is late, --json says so on
+  // stderr once a second (stdout keeps only snapshots), and without a terminal a line says so once.
+  it('a refresh later than LATE_AFTER_MS is told as stale (a JSON line a second on stderr with --json; one line in text), then the answer carries on', { timeout: 30_000 }, async () => {
+    for (const json of [true, false]) {
+      const m = io();
+      let calls = 0;
+      let answer: (() => void) | undefined;
+      const first = snapshot(new Date());
+      const ctx = watching(m, () => (calls++ === 0 ? Promise.resolve(first) : new Promise<SaleWatch>((resolve) => (answer = () => resolve(snapshot(new Date()))))), json);
+      const done = adminWatchCommand(ctx, 1, { count: 2 });
+      if (json) {
+        await vi.waitFor(() => expect(m.err().split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 50 });
+        const lines = m.err().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { stale: { noAnswerForMs: number; figuresFrom: string } });
+        expect(lines[0]!.stale.noAnswerForMs).toBeGreaterThanOrEqual(LATE_AFTER_MS);
+        expect(lines[1]!.stale.noAnswerForMs).toBeGreaterThan(lines[0]!.stale.noAnswerForMs);
+        for (const l of lines) expect(l).toEqual({ stale: { noAnswerForMs: expect.any(Number), figuresFrom: first.at.toISOString() } });
+      } else {
+        await vi.waitFor(() => expect(m.out()).toMatch(/No answer from the API for \d+s — figures from \d\d:\d\d:\d\d; still waiting for it/), { timeout: 10_000, interval: 50 });
+      }
+      answer!();
+      expect(await done).toEqual({ refreshes: 2 });
+      if (json) expect(m.out().trim().split('\n')).toHaveLength(2);
+      else expect(m.out().match(/No answer from the API/g)).toHaveLength(1);
+      expect(m.out() + m.err()).not.toMatch(/retrying|Connection lost/);
+    }
   });
 
   it('a refused first call and a non-transient error end it at once, as before', async () => {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { BIN } from '../build.mjs';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { ADMIN_KEY, concert, inPty, useGatedCli } from './helpers.ts';
+import { ADMIN_KEY, concert, inPty, stripAnsi, useGatedCli } from './helpers.ts';
 
 // `concert admin watch` in a real pseudo-terminal while `concert simulate` runs a sale, and its
 // --json stream read line by line as a script would.
@@ -96,6 +96,51 @@ describe('concert admin watch', () => {
       } finally {
         watch.kill();
       }
+    }
+  });
+
+  // An API that stops answering without closing anything (its process stopped with kill -STOP, a
+  // network dropping packets): the frame stood still with no word for 31 s (the request's 30 s
+  // timeout), then said "retrying in 1s" while the next request hung another 30 s, and the watch
+  // gave up after about 60 s.
+  it('a hung API: within seconds the frame says its figures are stale, every second, gone once it answers; it gives up about 30 s after the API stopped', { timeout: 180_000 }, async () => {
+    const concertId = await sale(10);
+    const watch = inPty(['--admin-key', ADMIN_KEY, 'admin', 'watch', String(concertId)], cli.env);
+    const lastFrame = () => stripAnsi(watch.raw().split('\x1b[H').at(-1)!);
+    const stale = /No answer from the API for (\d+)s — figures from \d\d:\d\d:\d\d; still waiting for it/;
+    const staleFor = () => Number(stale.exec(lastFrame())?.[1] ?? -1);
+    try {
+      await watch.waitFor(/ETA at the back/);
+      cli.api.signal('SIGSTOP');
+      const frozeAt = Date.now();
+      await expect.poll(lastFrame, { timeout: 10_000, interval: 100 }).toMatch(stale);
+      const toldAfterMs = Date.now() - frozeAt;
+      // Told every second: the count goes on.
+      const first = staleFor();
+      await expect.poll(staleFor, { timeout: 5_000, interval: 100 }).toBeGreaterThan(first);
+      console.log(`concert admin watch ${concertId}, the API stopped (told after ${toldAfterMs} ms):\n${lastFrame()}`);
+      expect(lastFrame()).toMatch(/Line {7}OPEN/); // the figures stay on screen above the notice
+      cli.api.signal('SIGCONT');
+      // The request that waited is answered: the notice goes with the next frame.
+      await expect.poll(lastFrame, { timeout: 15_000, interval: 100 }).not.toMatch(/No answer from the API|Connection lost/);
+      expect(lastFrame()).toMatch(/ETA at the back/);
+      // Redrawn in place all along: the screen was cleared once.
+      expect(watch.raw().split('\x1b[2J').length - 1).toBe(1);
+
+      // Stopped for good: the watch gives up about 30 s after (each poll times out at 10 s, and the
+      // ride-through counts from the request that hung), not 60 s.
+      await watch.waitFor(/ETA at the back/, watch.screen().length);
+      cli.api.signal('SIGSTOP');
+      const stoppedAt = Date.now();
+      expect(await watch.exited).toBe(1);
+      const tookMs = Date.now() - stoppedAt;
+      console.log(`gave up ${tookMs} ms after the API stopped:\n${watch.screen().slice(-600)}`);
+      expect(watch.screen()).toMatch(/error: The API did not answer in time; gave up after \d+s and \d+ tries/);
+      expect(tookMs).toBeGreaterThan(25_000);
+      expect(tookMs).toBeLessThan(45_000);
+    } finally {
+      cli.api.signal('SIGCONT');
+      watch.kill();
     }
   });
 

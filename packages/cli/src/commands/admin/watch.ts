@@ -22,11 +22,42 @@ export function register(admin: Command): void {
       ['concert --admin-key $KEY admin watch 1', 'watch the sale of concert 1'],
       ["concert --admin-key $KEY --json admin watch 1 \\\n| jq -c '{state: .line.state, waiting: .line.waiting}'", 'a line a second for a script'],
     ],
-    'When the API stops answering after the first frame (a restart: refused, reset, 502/503/504), the last frame stays with a line saying so, and the call is retried after 1 s, 2 s, then every 4 s; after 30 s without an answer the command exits 1 as before (NETWORK_ERROR). With --json, stdout gets no line for those seconds (every line is a snapshot; the gap shows in their "at") and each failed try is one line on stderr: {"retrying":{"attempt","inMs","giveUpAt","error"}}. Other errors (a bad admin key, an unknown concert) end it at once.',
+    'A refresh with no answer 3 s after it was asked (an API stopped or swamped) turns the line under the frame into "No answer from the API for 5s — figures from 07:41:12", counted every second until the answer comes; with --json, one line a second on stderr: {"stale":{"noAnswerForMs","figuresFrom"}}. Each refresh gives up after 10 s. When the API stops answering after the first frame (a restart: refused, reset, 502/503/504, or that timeout), the last frame stays with a line saying so, and the call is retried after 1 s, 2 s, then every 4 s; about 30 s after the first request that failed was asked, the command exits 1 as before (NETWORK_ERROR). With --json, stdout gets no line for those seconds (every line is a snapshot; the gap shows in their "at") and each failed try is one line on stderr: {"retrying":{"attempt","inMs","giveUpAt","error"}}. Other errors (a bad admin key, an unknown concert) end it at once.',
   );
 }
 
 const REFRESH_MS = 1_000;
+
+/**
+ * How long one refresh may take before the watch gives up on it. A second's view has no use for
+ * an answer 30 s late (the client's default): a request that hangs (the API process stopped, a
+ * network dropping packets) is an outage from its start, and the ride-through gives up about
+ * RIDE_THROUGH_MS after it, not 30 s later.
+ */
+export const WATCH_REQUEST_TIMEOUT_MS = 10_000;
+
+/** A refresh this late (no answer since it was asked) makes the frame say its figures are stale. */
+export const LATE_AFTER_MS = 3_000;
+
+/** The figures on screen are old: nothing has answered for `noAnswerForMs`; they are the snapshot taken at `figuresFrom`. */
+export interface Stale {
+  noAnswerForMs: number;
+  figuresFrom: Date;
+  /** In an outage (a call already failed), when the watch gives up, and which try is waiting. */
+  attempt?: number;
+  giveUpAt?: Date;
+}
+
+/** The notice in words, for a frame's status line or a line of its own. */
+export function staleText(s: Stale): string {
+  const outage = s.giveUpAt ? `; gives up at ${clockTime(s.giveUpAt)} (try ${s.attempt})` : '; still waiting for it';
+  return `No answer from the API for ${duration(s.noAnswerForMs)} — figures from ${clockTime(s.figuresFrom)}${outage}`;
+}
+
+/** The notice as one JSON line on stderr with --json: stdout keeps only snapshots. */
+export function staleJson(s: Stale): string {
+  return `${JSON.stringify({ stale: { noAnswerForMs: s.noAnswerForMs, figuresFrom: s.figuresFrom.toISOString(), ...(s.giveUpAt ? { attempt: s.attempt, giveUpAt: s.giveUpAt.toISOString() } : {}) } })}\n`;
+}
 
 /**
  * `concert admin watch <concertId>`: polls admin.watch once a second. On a terminal the screen is
@@ -66,42 +97,67 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
   // terminal scrolled it by one at each redraw (the top rows gone, copies piling up above).
   // A resized terminal gets the frame on screen again at once, at its new size (it showed the old
   // frame's rows wrapped until the next answer).
-  let drawn: [SaleWatch, Retry?] | undefined;
-  const frame = (snapshot: SaleWatch, lost?: Retry) => {
-    drawn = [snapshot, lost];
+  let drawn: [SaleWatch, Notice?] | undefined;
+  const frame = (snapshot: SaleWatch, notice: Notice = {}) => {
+    drawn = [snapshot, notice];
     const clear = cleared ? '' : '\x1b[?25l\x1b[2J';
     cleared = true;
     stdout.write(
-      `${clear}\x1b[H${renderWatch(ctx.c, snapshot, { columns: stdout.columns || 80, ...(stdout.rows ? { rows: stdout.rows - 1 } : {}), ...(lost ? { lost } : {}) }).replace(/\n/g, '\x1b[K\n')}\x1b[K\n\x1b[J`,
+      `${clear}\x1b[H${renderWatch(ctx.c, snapshot, { columns: stdout.columns || 80, ...(stdout.rows ? { rows: stdout.rows - 1 } : {}), ...notice }).replace(/\n/g, '\x1b[K\n')}\x1b[K\n\x1b[J`,
     );
   };
   const onResize = () => drawn && frame(...drawn);
   if (screen) stdout.on('resize', onResize);
+  const client = ctx.clientWithTimeout(WATCH_REQUEST_TIMEOUT_MS);
   const outage = new Outage();
   let last: SaleWatch | undefined;
+  let answeredAt = 0;
+  // The outage's last failure, while it lasts.
+  let lost: Retry | undefined;
   let refreshes = 0;
   try {
     while (!quit.signal.aborted && (opts.count === undefined || refreshes < opts.count)) {
       const started = Date.now();
       let snapshot: SaleWatch;
+      // A refresh that does not come (an API stopped or swamped): from LATE_AFTER_MS on, the frame
+      // says every second that its figures are stale, while the request goes on waiting. Without
+      // it the frame stood still and said nothing for the whole timeout.
+      let lateTimer: NodeJS.Timeout | undefined;
+      let toldLate = false;
+      const late = () => {
+        if (last) {
+          const stale: Stale = { noAnswerForMs: Date.now() - answeredAt, figuresFrom: last.at, ...(lost ? { attempt: lost.attempt + 1, giveUpAt: lost.giveUpAt } : {}) };
+          if (ctx.json) ctx.io.stderr.write(staleJson(stale));
+          else if (screen) frame(last, { stale });
+          // A log gets it once, not a line a second.
+          else if (!toldLate) stdout.write(`${ctx.c.yellow(staleText(stale))}\n\n`);
+          toldLate = true;
+        }
+        lateTimer = setTimeout(late, REFRESH_MS);
+      };
+      lateTimer = setTimeout(late, LATE_AFTER_MS);
       try {
         // q or a Ctrl-C key ends the request in flight too: an API that stopped answering held the
-        // quit until the request timed out (30 s).
-        snapshot = await ctx.client.admin.watch.query({ concertId }, { signal: quit.signal });
+        // quit until the request timed out.
+        snapshot = await client.admin.watch.query({ concertId }, { signal: quit.signal });
         outage.over();
+        lost = undefined;
       } catch (err) {
         // A view that has been running rides through a restart of the API (the last frame stays,
         // saying so); one that never had an answer fails at once, as any command does (a wrong
         // --api, an API not started). Non-transient errors are thrown by failed() at once.
         if (quit.signal.aborted || !last) throw err;
-        const lost = outage.failed(err);
+        lost = outage.failed(err, 0, started);
         if (ctx.json) ctx.io.stderr.write(retryJson(lost));
-        else if (screen) frame(last, lost);
+        else if (screen) frame(last, { lost });
         else stdout.write(`${ctx.c.yellow(retryText(lost))}\n\n`);
         await sleep(lost.delayMs, quit.signal).catch(() => {});
         continue;
+      } finally {
+        clearTimeout(lateTimer);
       }
       last = snapshot;
+      answeredAt = Date.now();
       refreshes++;
       if (ctx.json) stdout.write(`${JSON.stringify(snapshot)}\n`);
       else if (screen) frame(snapshot);
@@ -124,6 +180,12 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
   }
   if (interrupted) throw new Interrupted();
   return { refreshes };
+}
+
+/** What a frame says under the figures: a refresh that is late, or the last failure of an outage. */
+export interface Notice {
+  stale?: Stale;
+  lost?: Retry;
 }
 
 const SPARKS = '▁▂▃▄▅▆▇█';
@@ -174,7 +236,7 @@ function flow(head: string, parts: string[], width: number): string[] {
  * `rows`, at most that many rows: the bottom ones give way to a row saying how many are hidden
  * (a lost API's notice stays).
  */
-export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; rows?: number; lost?: Retry }): string {
+export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; rows?: number } & Notice): string {
   // A row wider than the terminal wraps, and the frame scrolls: at most one cell short of it, however narrow.
   const width = Math.max(1, opts.columns - 1);
   const l = w.line;
@@ -219,10 +281,13 @@ export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; ro
   // The API is away: these are the numbers of the last answer (the clock above says when).
   // When it gives up comes before the reason: a row too wide for the terminal is cut at its end, and
   // at 80 columns retryText's order lost the time (`… (ECONNREFUSED));…`).
+  // A refresh that is late says so before the last failure's pause does: it is what is happening now.
   const lost = opts.lost;
-  const notice = lost
-    ? ['', fitWidth(c.yellow(`Connection lost, retrying (${lost.attempt}) in ${duration(lost.delayMs)}; gives up at ${clockTime(lost.giveUpAt)} (${lost.error.message})`), width)]
-    : [];
+  const notice = opts.stale
+    ? ['', fitWidth(c.yellow(staleText(opts.stale)), width)]
+    : lost
+      ? ['', fitWidth(c.yellow(`Connection lost, retrying (${lost.attempt}) in ${duration(lost.delayMs)}; gives up at ${clockTime(lost.giveUpAt)} (${lost.error.message})`), width)]
+      : [];
   const room = Math.max(1, (opts.rows ?? Infinity) - notice.length);
   const shown = lines.length <= room ? lines : [...lines.slice(0, room - 1), fitWidth(c.dim(`… ${lines.length - room + 1} more rows: a taller terminal shows them`), width)];
   return [...shown, ...notice].join('\n');
