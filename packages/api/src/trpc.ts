@@ -1,4 +1,4 @@
-import { AppError, isAppError, isDatabaseUnavailable, type QueueGate } from '@concert/core';
+import { AppError, isAppError, isDatabaseBusy, isDatabaseUnavailable, type QueueGate } from '@concert/core';
 import { initTRPC, TRPCError } from '@trpc/server';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { type output, ZodError, type ZodType } from 'zod';
@@ -49,6 +49,8 @@ export function settle<R extends Outcome>(ctx: Context, path: string, started: n
     if (isAppError(cause)) result = { ...result, error: toTRPCError(cause) };
     else if (isDatabaseUnavailable(cause)) {
       result = { ...result, error: toTRPCError(new AppError('SERVICE_UNAVAILABLE', 'The database is unavailable; try again shortly')) };
+    } else if (isDatabaseBusy(cause)) {
+      result = { ...result, error: toTRPCError(new AppError('SERVICE_UNAVAILABLE', 'The database is too busy to finish this now; try again shortly')) };
     }
   }
   const code = result.ok ? 'ok' : appCodeOf(result.error);

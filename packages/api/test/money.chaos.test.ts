@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCore, loadConfig } from '@concert/core';
-import { ADMIN_KEY, client, createTestDatabase, key, outcome, REDIS_URL, type SpawnedApi, spawnApi, tally, testEnv } from '../../../test/harness.ts';
-import { type PgBouncer, startPgBouncer } from '../../../test/pgbouncer.ts';
+import { client, key, outcome, type SpawnedApi, spawnApi, tally } from '../../../test/harness.ts';
 import { recomputeBooks } from './money.books.ts';
+import { moneyRig } from './money.shared.ts';
 
 /**
  * Every money-moving call at once, over two API processes through PgBouncer: holds, payments,
@@ -13,41 +11,18 @@ import { recomputeBooks } from './money.books.ts';
  * Then admin.audit and the books recomputed from the rows.
  */
 describe('money chaos: two API processes through PgBouncer', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let bouncer: PgBouncer;
-  const apis: SpawnedApi[] = [];
+  const rig = moneyRig('chaos', { HOLD_TTL_SECONDS: '2', WAITLIST_OFFER_SECONDS: '2' });
+  const { url, adminAt } = rig;
   let sql: InstanceType<typeof pg.Client>;
   let env: Record<string, string>;
   /** A third process that takes one copy of each doubled call, and is SIGKILLed mid-storm (CHAOS_KILL=1). */
   let victim: SpawnedApi | undefined;
-  const url = (i: number) => apis[i % apis.length]!.url;
-  const adminAt = (i: number) => client(url(i), { adminKey: ADMIN_KEY }, { batch: false });
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    await (await createCore(loadConfig(testEnv(db.url)))).close();
-    bouncer = await startPgBouncer({ poolSize: 6 });
-    env = testEnv(bouncer.via(db.url), {
-      REDIS_URL,
-      REDIS_KEY_PREFIX: `chaos-${randomBytes(4).toString('hex')}:`,
-      QUEUE_MAX_ACTIVE: '100000',
-      DB_POOL_SIZE: '6',
-      DB_PREPARED_STATEMENTS: 'off',
-      // One user fires far more calls than a person would: the per-user rate limits are not under test.
-      RATE_LIMITS: 'off',
-      HOLD_TTL_SECONDS: '2',
-      WAITLIST_OFFER_SECONDS: '2',
-    });
-    for (let i = 0; i < 2; i++) apis.push(await spawnApi(env));
-    sql = new pg.Client({ connectionString: db.url });
-    await sql.connect();
+  beforeAll(() => {
+    ({ sql, env } = rig);
   });
   afterAll(async () => {
     await victim?.stop('SIGKILL');
-    await sql?.end();
-    await Promise.all(apis.map((a) => a.stop()));
-    await bouncer?.stop();
-    await db?.drop();
   });
 
   async function tokenFor(userId: number, concertId: number): Promise<string | undefined> {

@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createCore, loadConfig } from '@concert/core';
-import { ADMIN_KEY, client, createTestDatabase, key, outcome, REDIS_URL, type SpawnedApi, spawnApi, tally, testEnv } from '../../../test/harness.ts';
-import { type PgBouncer, startPgBouncer } from '../../../test/pgbouncer.ts';
+import { client, createTestDatabase, key, outcome, type SpawnedApi, spawnApi, tally, testEnv } from '../../../test/harness.ts';
 import { admitted, makeShow } from './aftersale.shared.ts';
 import { recomputeBooks } from './money.books.ts';
+import { moneyRig } from './money.shared.ts';
 import { raceExpiry } from './races.shared.ts';
 
 /**
@@ -15,13 +14,10 @@ import { raceExpiry } from './races.shared.ts';
  * refunds and the show's cancellation. After each: admin.audit and the books from the rows.
  */
 describe('money races: API processes through PgBouncer', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let bouncer: PgBouncer;
-  let env: Record<string, string>;
-  const apis: SpawnedApi[] = [];
+  const rig = moneyRig('moneyraces');
+  const { url, adminAt } = rig;
   let sql: InstanceType<typeof pg.Client>;
-  const url = (i: number) => apis[i % apis.length]!.url;
-  const adminAt = (i: number) => client(url(i), { adminKey: ADMIN_KEY }, { batch: false });
+  let env: Record<string, string>;
   const rows = async <T,>(text: string, params: unknown[] = []) => (await sql.query(text, params)).rows as T[];
   const until = async (what: string, cond: () => Promise<boolean>, ms = 30_000) => {
     const deadline = Date.now() + ms;
@@ -36,28 +32,19 @@ describe('money races: API processes through PgBouncer', () => {
     expect(await recomputeBooks(sql)).toEqual([]);
   };
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    await (await createCore(loadConfig(testEnv(db.url)))).close();
-    bouncer = await startPgBouncer({ poolSize: 6 });
-    env = testEnv(bouncer.via(db.url), {
-      REDIS_URL,
-      REDIS_KEY_PREFIX: `moneyraces-${randomBytes(4).toString('hex')}:`,
-      QUEUE_MAX_ACTIVE: '100000',
-      DB_POOL_SIZE: '6',
-      DB_PREPARED_STATEMENTS: 'off',
-      // One user fires far more calls than a person would: the per-user rate limits are not under test.
-      RATE_LIMITS: 'off',
-    });
-    for (let i = 0; i < 2; i++) apis.push(await spawnApi(env));
-    sql = new pg.Client({ connectionString: db.url });
-    await sql.connect();
-  });
-  afterAll(async () => {
-    await sql?.end();
-    await Promise.all(apis.map((a) => a.stop()));
-    await bouncer?.stop();
-    await db?.drop();
+  /**
+   * Whether some statement waits on the lock `blocker` holds. (It read any row-lock wait of the
+   * cluster from pg_locks: a wait in another suite's database, run beside this one, passed for the
+   * payment's, the process was killed before its payment had claimed its key, and the retry then
+   * ran and waited on the test's lock until the statement timeout: INTERNAL.)
+   */
+  const waitsOn = async (blocker: InstanceType<typeof pg.Client>) => {
+    const pid = (await blocker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    return async () => (await rows<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))`, [pid]))[0]!.n > 0;
+  };
+
+  beforeAll(() => {
+    ({ sql, env } = rig);
   });
 
   it('a process SIGKILLed inside a payment’s transaction: the retry on another process pays once, after the lease', { timeout: 120_000 }, async () => {
@@ -69,15 +56,12 @@ describe('money races: API processes through PgBouncer', () => {
       const r = await onVictim.reservations.hold.mutate({ scheduleId, seatNumbers: [1, 2], idempotencyKey: key() });
       const payKey = key('pk');
       // The payer's row locked from outside: the payment takes its reservation's lock, then waits here.
-      const blocker = new pg.Client({ connectionString: db.url });
+      const blocker = new pg.Client({ connectionString: rig.db.url });
       await blocker.connect();
       await blocker.query('BEGIN');
       await blocker.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u]);
       const first = outcome(onVictim.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: payKey }));
-      await until('the payment to wait on the payer’s lock', async () => {
-        const w = await rows<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'`);
-        return w[0]!.n > 0;
-      });
+      await until('the payment to wait on the payer’s lock', await waitsOn(blocker));
       victim.child.kill('SIGKILL');
       await victim.stop();
       expect(await first).not.toBe('OK');
@@ -105,6 +89,31 @@ describe('money races: API processes through PgBouncer', () => {
     } finally {
       await victim.stop('SIGKILL');
     }
+  });
+
+  // A statement cancelled by the database's statement timeout (10 s) answered INTERNAL, a 500 for
+  // what is the database being too busy: it is SERVICE_UNAVAILABLE (retry), and the retry pays.
+  it('a payment waiting on a lock past the statement timeout is SERVICE_UNAVAILABLE, and its retry pays once', { timeout: 120_000 }, async () => {
+    const { concertId, scheduleId, userIds } = await makeShow(url(0), 4, 1, 300_000);
+    const u = userIds[0]!;
+    const fan = await admitted(url(0), u, concertId);
+    const r = await fan.reservations.hold.mutate({ scheduleId, seatNumbers: [1], idempotencyKey: key() });
+    const payKey = key('pk');
+    const blocker = new pg.Client({ connectionString: rig.db.url });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u]);
+      const first = outcome(fan.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: payKey }));
+      await until('the payment to wait on the payer’s lock', await waitsOn(blocker));
+      expect(await first).toBe('SERVICE_UNAVAILABLE');
+      await blocker.query('ROLLBACK');
+    } finally {
+      await blocker.end();
+    }
+    const paid = await fan.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: payKey });
+    expect(await rows(`SELECT id FROM payments WHERE reservation_id = $1`, [r.reservationId])).toEqual([{ id: paid.paymentId }]);
+    await booksBalance();
   });
 
   it('one key sent to two processes at once with different bodies: at most one of them runs', { timeout: 120_000 }, async () => {
@@ -180,7 +189,7 @@ describe('money races: API processes through PgBouncer', () => {
     await freshSql.connect();
     const skewed: SpawnedApi[] = [];
     try {
-      const freshEnv = testEnv(bouncer.via(fresh.url), { ...env, DATABASE_URL: bouncer.via(fresh.url), HOLD_TTL_SECONDS: '1' });
+      const freshEnv = testEnv(rig.bouncer.via(fresh.url), { ...env, DATABASE_URL: rig.bouncer.via(fresh.url), HOLD_TTL_SECONDS: '1' });
       for (const offset of ['5000', '-5000']) skewed.push(await spawnApi({ ...freshEnv, CLOCK_OFFSET_MS: offset }));
       await raceExpiry({ urls: skewed.map((a) => a.url), sql: freshSql, timings: {}, notes: [] }, { waves: 2, roundsPerWave: 8, challengers: 2 });
       expect(await recomputeBooks(freshSql)).toEqual([]);
@@ -241,7 +250,7 @@ describe('money races: API processes through PgBouncer', () => {
     await buyer.payments.pay.mutate({ reservationId: bought.reservationId, idempotencyKey: key() });
     expect((await client(url(0), { userId: w }, { batch: false }).waitlist.join.mutate({ scheduleId, seatCount: 2 })).status).toBe('WAITING');
 
-    const blocker = new pg.Client({ connectionString: db.url });
+    const blocker = new pg.Client({ connectionString: rig.db.url });
     await blocker.connect();
     let cancel: Promise<string> | undefined;
     let showCancel: Promise<unknown> | undefined;

@@ -41,7 +41,7 @@ export type { SaleWatch } from './admin/watch.service.ts';
 export type { ResolveHost } from './webhooks/webhooks.address.ts';
 export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
 export type { Db } from './db/database.ts';
-export { isDatabaseUnavailable } from './db/database.ts';
+export { isDatabaseBusy, isDatabaseUnavailable } from './db/database.ts';
 export { createRedis, type RedisClient, waitForRedis } from './redis/client.ts';
 
 export interface Core extends AsyncDisposable {

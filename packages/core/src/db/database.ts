@@ -75,6 +75,16 @@ const MIGRATION_LOCK_ID = sql.lit(7_305_114_209_618_311);
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03']);
 const UNAVAILABLE_MESSAGES = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed/i;
 
+// A statement cancelled by the statement timeout (or an operator's pg_cancel_backend), and a lock
+// not granted in time: the database is too busy to finish the call now, which is not a bug of
+// ours either. A payment that waited 10 s behind a row lock answered INTERNAL (money.races.test.ts).
+const BUSY_CODES = new Set(['57014', '55P03']);
+
+/** Whether an error means the database could not finish the statement in time (a lock wait, the statement timeout). */
+export function isDatabaseBusy(err: unknown): boolean {
+  return BUSY_CODES.has(pgCode(err) ?? '');
+}
+
 /** Whether an error means the database could not be reached, rather than that a query was wrong. */
 export function isDatabaseUnavailable(err: unknown): boolean {
   const code = pgCode(err);
