@@ -1,9 +1,9 @@
 import { AppError, isAppError, isDatabaseBusy, isDatabaseUnavailable, type QueueGate } from '@concert/core';
 import { initTRPC, TRPCError } from '@trpc/server';
-import pLimit, { type LimitFunction } from 'p-limit';
 import { type output, ZodError, type ZodType } from 'zod';
 import type { Context } from './context.ts';
 import { type AppErrorShape, appCodeOf, appFail, boundedIssues, toTRPCError } from './errors.ts';
+import { FairSlots } from './fair-slots.ts';
 import { adminKeyMatches, resolveUserId } from './identity.ts';
 import { transformer } from './transformer.ts';
 
@@ -69,12 +69,18 @@ export function settle<R extends Outcome>(ctx: Context, path: string, started: n
  * 50 reads and hung up at once had every abandoned call wait for the pool and run, and other
  * clients' reads timed out behind them (an outside hostile review). Writes are not held back: a
  * write whose client left still completes, for the retry with its idempotency key.
+ *
+ * While reads wait, the slots go round-robin between the requests they came in (an HTTP request
+ * is one owner, however many calls its batch holds): another client's single read waits for one
+ * call of each request ahead of it, not for every call of their batches. First come, first
+ * served, a flood of 50-call batches whose hang-ups the process had not yet seen (on a loaded
+ * machine) kept another client's read waiting 10 s.
  */
-const readSlots = new WeakMap<Context['core'], LimitFunction>();
-function readSlot(core: Context['core']): LimitFunction {
-  let slot = readSlots.get(core);
-  if (!slot) readSlots.set(core, (slot = pLimit(core.config.dbPoolSize)));
-  return slot;
+const readSlots = new WeakMap<Context['core'], FairSlots>();
+function readSlot(core: Context['core']): FairSlots {
+  let slots = readSlots.get(core);
+  if (!slots) readSlots.set(core, (slots = new FairSlots(core.config.dbPoolSize)));
+  return slots;
 }
 
 const base = t.middleware(async ({ ctx, path, type, signal, next }) => {
@@ -85,7 +91,7 @@ const base = t.middleware(async ({ ctx, path, type, signal, next }) => {
     return result;
   };
   if (type !== 'query') return run();
-  return readSlot(ctx.core)(() => {
+  return readSlot(ctx.core).run(ctx, () => {
     if (signal?.aborted) throw new TRPCError({ code: 'CLIENT_CLOSED_REQUEST', message: 'The client has gone' });
     return run();
   });

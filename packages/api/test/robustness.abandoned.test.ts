@@ -84,6 +84,30 @@ describe('calls whose client has gone', () => {
     return ran;
   }
 
+  it('take turns with other clients: batches of one do not keep the read of another waiting', { timeout: 120_000 }, async () => {
+    // 20 batches of 50 reads from clients that stay (1,000 calls for 5 read slots), then one read
+    // from another client: first come, first served, it ran after every call of the batches.
+    const ranBefore = await listCallsRun();
+    const answered: string[] = [];
+    const batchUrl = `${api.url}${path}`;
+    const batches = Array.from({ length: 20 }, async (_, i) => {
+      const r = await fetch(batchUrl, { headers: { 'x-user-id': 'junk' }, signal: AbortSignal.timeout(100_000) });
+      await r.arrayBuffer();
+      answered.push(`batch ${i}`);
+      return r.status;
+    });
+    // The batches are in the process (their first calls have run) before the other client asks.
+    await expect.poll(async () => (await listCallsRun()) - ranBefore, { timeout: 60_000, interval: 20 }).toBeGreaterThanOrEqual(20);
+    const probe = await fetch(`${api.url}/trpc/concerts.get?input=${encodeURIComponent(JSON.stringify({ json: { concertId: 1 } }))}`, { signal: AbortSignal.timeout(100_000) });
+    await probe.arrayBuffer();
+    answered.push('probe');
+    const statuses = await Promise.all(batches);
+    console.log(`answered in this order: ${answered.join(', ')}`);
+    expect(probe.status).toBe(200);
+    expect(statuses).toEqual(Array(20).fill(200));
+    expect(answered.indexOf('probe'), 'batches answered before the read of the other client').toBe(0);
+  });
+
   it('are not run for a client that hung up, and other clients are answered meanwhile', { timeout: 120_000 }, async () => {
     const ranBefore = await listCallsRun();
     const batches = flood(`GET ${path} HTTP/1.1\r\nhost: x\r\nx-user-id: junk\r\n\r\n`, CALLS);
