@@ -5,8 +5,9 @@ import { appFail } from './errors.ts';
 
 const USER_ID = /^[1-9]\d{0,14}$/;
 /**
- * A minute of leeway for the issuer's clock: on how far ahead of ours a token's `iat` may be, and
- * on the furthest its `exp` may be (`AUTH_JWT_MAX_LIFETIME_SECONDS`, 30 days by default: the
+ * A minute of leeway for the issuer's clock: on how far ahead of ours a token's `iat` and `nbf`
+ * may be (an identity provider whose clock runs a few seconds ahead sets both to its now: a fresh
+ * login was TOKEN_INVALID until our clock caught up), and on the furthest its `exp` may be (`AUTH_JWT_MAX_LIFETIME_SECONDS`, 30 days by default: the
  * longest access-token lifetime of the common identity providers): `exp` is required so that a
  * token stops working, and with HS256 there is no revoking one short of rotating the secret for
  * everyone, so a token with `exp: 1e308` would be a credential for good.
@@ -27,11 +28,14 @@ export async function resolveUserId(
   const m = /^Bearer\s+(\S+)$/i.exec(headers.authorization?.trim() ?? '');
   if (!m) appFail('IDENTITY_REQUIRED', 'Send an Authorization: Bearer <jwt> header');
   try {
-    const { payload } = await jwtVerify(m[1]!, secretKey(auth.jwtSecret!), { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] });
+    const { payload } = await jwtVerify(m[1]!, secretKey(auth.jwtSecret!), { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'], clockTolerance: CLOCK_LEEWAY_SECONDS });
     // A string of digits only: a number or an array that merely prints as one is refused.
     const sub: unknown = payload.sub;
     if (typeof sub !== 'string' || !USER_ID.test(sub)) appFail('TOKEN_INVALID', 'The token subject is not a user id');
     const now = Date.now() / 1000;
+    // The leeway is for a token not yet valid by our clock; an expired one stays expired (jose
+    // applies its tolerance to both).
+    if (payload.exp! <= now) appFail('TOKEN_EXPIRED', 'The identity token has expired');
     if (payload.exp! - now > auth.jwtMaxLifetimeSeconds + CLOCK_LEEWAY_SECONDS) {
       appFail('TOKEN_INVALID', `The token expires more than ${auth.jwtMaxLifetimeSeconds} s from now (AUTH_JWT_MAX_LIFETIME_SECONDS)`);
     }

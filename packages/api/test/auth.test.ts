@@ -70,6 +70,12 @@ describe('identity in jwt mode', () => {
     expect((await client(api.url, { headers: { authorization: `bearer ${t}` } }).balance.get.query({})).userId).toBe(sale.userIds[0]);
   });
 
+  it('a token that expired a moment ago is TOKEN_EXPIRED: the leeway for a clock ahead does not stretch exp', async () => {
+    for (const ago of [2, 30]) {
+      await expectAppError(as(await token({ sub: String(sale.userIds[0]), exp: nowSec() - ago })).balance.get.query({}), 'TOKEN_EXPIRED');
+    }
+  });
+
   it('a token that has expired is TOKEN_EXPIRED', async () => {
     const err = await expectAppError(as(await token({ sub: String(sale.userIds[0]), exp: nowSec() - 60 })).balance.get.query({}), 'TOKEN_EXPIRED');
     expect(err.data?.httpStatus).toBe(401);
@@ -121,8 +127,10 @@ describe('identity in jwt mode', () => {
     }
     // None of them charged anything.
     expect((await as(good).balance.get.query({})).balance).toBe(300_000);
-    // An issuer's clock a little ahead of ours (within the minute's leeway) is fine.
+    // An issuer's clock a little ahead of ours (within the minute's leeway) is fine, for `iat` and `nbf` alike.
     expect((await as(await token({ sub: u, iat: nowSec() + 20 })).balance.get.query({})).userId).toBe(sale.userIds[0]);
+    expect((await as(await token({ sub: u, iat: nowSec() + 20, extra: { nbf: nowSec() + 20 } })).balance.get.query({})).userId).toBe(sale.userIds[0]);
+    expect((await as(await token({ sub: u, extra: { nbf: nowSec() + 50 } })).balance.get.query({})).userId).toBe(sale.userIds[0]);
     // Up to 30 days ahead (the default) a token reaches.
     expect((await as(await token({ sub: u, exp: nowSec() + 29 * 86_400 })).balance.get.query({})).userId).toBe(sale.userIds[0]);
   });
