@@ -263,6 +263,25 @@ describe('concert book', () => {
     expect(await done).toBe(130);
   });
 
+  it('a payment that fails keeps the hold, and says how to pay it or give it back', async () => {
+    // The fan pays for another show while the question waits: that payment spends their place in
+    // line (the contract), so this one fails TOKEN_EXPIRED while its hold still stands.
+    const { concertId, scheduleIds, userIds } = await sale();
+    const t = fakeTerminal(env);
+    const done = t.run(['--user', String(userIds[0]), 'book', '--concert', String(concertId), '--schedule', String(scheduleIds[0]), '--seats', '5']);
+    await t.waitFor(/Pay ₩100,000 for seat\(s\) 5\?/);
+    const ticket = await client(api.url, { userId: userIds[0]! }).queue.enter.mutate({ concertId });
+    const fan = client(api.url, { userId: userIds[0]!, queueToken: ticket.token });
+    const other = await fan.reservations.hold.mutate({ scheduleId: scheduleIds[1]!, seatNumbers: [9], idempotencyKey: 'book-spend-1' });
+    await fan.payments.pay.mutate({ reservationId: other.reservationId, idempotencyKey: 'book-spend-2' });
+    t.type(KEY.enter);
+    expect(await done).toBe(1);
+    const [hold] = await holdsOf(scheduleIds[0]!);
+    expect(hold?.seatNumbers).toEqual([5]);
+    expect(t.stderr()).toContain('(TOKEN_EXPIRED)');
+    expect(t.stderr()).toMatch(new RegExp(`Your hold on seat\\(s\\) 5 stands until .*: concert pay ${hold!.reservationId} pays it once you are let in again, concert cancel ${hold!.reservationId} gives the seats back`));
+  });
+
   it('a hold that lapses while the question waits ends the booking (exit 1) and says so', async () => {
     const { concertId, scheduleIds, userIds } = await sale();
     // The CLI's clock runs five minutes ahead once the hold is made, so the countdown reaches zero at once.

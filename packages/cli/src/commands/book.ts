@@ -161,7 +161,10 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
       if (answer === 'lapsed') throw await lapsed();
       if (!answer) return declined(ctx, held, 'Not paid');
     }
-    const payment = await api.payments.pay.mutate({ reservationId: held.reservationId, idempotencyKey: randomUUID() }, call);
+    const payment = await api.payments.pay.mutate({ reservationId: held.reservationId, idempotencyKey: randomUUID() }, call).catch(async (err: unknown) => {
+      if (!(err instanceof Interrupted)) await sayHoldStands(ctx, held, err);
+      throw err;
+    });
     if (payment.queueTokenExpired) ctx.forgetTicket(concertId);
     const paid = { ...held, status: 'PAID' as const, paidAt: payment.paidAt };
     return ctx.print({ reservation: paid, payment }, (pc) => renderPayment(pc, payment, paid));
@@ -194,6 +197,23 @@ async function seatsTaken(ctx: Ctx, err: unknown, wanted: number[], scheduleId: 
   if (Array.isArray(named) && named.every((n) => typeof n === 'number')) return named as number[];
   const map = await ctx.client.concerts.seats.query({ scheduleId }, call).catch(() => undefined);
   return map ? map.seats.filter((s) => wanted.includes(s.seatNumber) && s.status !== 'AVAILABLE').map((s) => s.seatNumber) : [];
+}
+
+/**
+ * After a payment that failed (a balance spent meanwhile, a place in line that lapsed, the API
+ * out of reach): a hold that still stands is the buyer's until it lapses, so it is kept, and the
+ * buyer is told how to pay it or let it go (the error itself follows). Nothing is said when the
+ * hold is gone or cannot be read.
+ */
+async function sayHoldStands(ctx: Ctx, held: Reservation, err: unknown): Promise<void> {
+  const now = await ctx.client.reservations.get.query({ reservationId: held.reservationId }).catch(() => undefined);
+  if (now?.status !== 'HELD') return;
+  const seats = now.seats.map((s) => s.seatNumber).join(', ');
+  // Paying takes an ACTIVE place in line (the error's own advice says how to get one back).
+  const readmit = ['TOKEN_EXPIRED', 'QUEUE_NOT_ACTIVE', 'TOKEN_INVALID', 'TOKEN_WRONG_CONCERT'].includes(appCodeOf(err) ?? '');
+  ctx.note(
+    `Not paid. Your hold on seat(s) ${seats} stands until ${localTime(now.holdExpiresAt, { seconds: true, weekday: false })}: concert pay ${now.reservationId} pays it${readmit ? ' once you are let in again' : ''}, concert cancel ${now.reservationId} gives the seats back.`,
+  );
 }
 
 /** Cancels a hold; the cancelled reservation, or undefined when that failed (it then lapses by itself). */
