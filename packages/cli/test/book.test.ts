@@ -282,13 +282,28 @@ describe('concert book', () => {
     expect(t.stderr()).toMatch(new RegExp(`Your hold on seat\\(s\\) 5 stands until .*: concert pay ${hold!.reservationId} pays it once you are let in again, concert cancel ${hold!.reservationId} gives the seats back`));
   });
 
+  it('when the turn in line ends before the hold, the questions count down to the turn, and its end releases the hold', async () => {
+    const { concertId, scheduleIds, userIds } = await sale();
+    // A two-minute turn: a hold of five minutes outlasts it, and paying needs the turn.
+    await harnessAdmin(api.url).admin.queue.configure.mutate({ concertId, activeTtlSeconds: 120 });
+    let skew = 0;
+    const t = fakeTerminal(env, { now: () => new Date(Date.now() + skew) });
+    const done = t.run(['--user', String(userIds[0]), 'book', '--concert', String(concertId), '--schedule', String(scheduleIds[0]), '--seats', '7']);
+    await t.waitFor(/Pay ₩100,000 for seat\(s\) 7\? Your turn ends at/);
+    expect(t.stdout()).toContain('your turn in line ends then, before the hold does');
+    skew = 121_000;
+    expect(await done).toBe(1);
+    expect(t.stderr()).toContain('Your turn in line ended before you paid; the hold on seat(s) 7 was released, the seats are free again');
+    expect(await holdsOf(scheduleIds[0]!)).toEqual([]);
+  });
+
   it('a hold that lapses while the question waits ends the booking (exit 1) and says so', async () => {
     const { concertId, scheduleIds, userIds } = await sale();
     // The CLI's clock runs five minutes ahead once the hold is made, so the countdown reaches zero at once.
     let skew = 0;
     const t = fakeTerminal(env, { now: () => new Date(Date.now() + skew) });
     const done = t.run(['--user', String(userIds[0]), 'book', '--concert', String(concertId), '--schedule', String(scheduleIds[0]), '--seats', '4']);
-    await t.waitFor(/Pay ₩150,000 for seat\(s\) 4\?/);
+    await t.waitFor(/Pay ₩150,000 for seat\(s\) 4\? The hold lapses at/);
     skew = 301_000;
     expect(await done).toBe(1);
     expect(t.stderr()).toContain('The hold on seat(s) 4 lapsed before you answered; the seats are free again (HOLD_EXPIRED)');

@@ -134,20 +134,29 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
       }
     }
 
-    // 5. The total, the countdown, the wallet. Each question ticks down with the hold.
+    // 5. The total, the countdown, the wallet. Each question ticks down with the hold, or with the
+    // turn in line when that ends first: paying takes an ACTIVE place in line, and a fan let in
+    // late in their turn would otherwise see the hold's five minutes and be refused at pay.
     const held = reservation;
     const seatList = held.seats.map((s) => s.seatNumber).join(', ');
-    const ask = (message: (left: string) => string) => prompts.confirmBefore(message, held.holdExpiresAt, { default: true, now: () => ctx.now() });
+    const turnEndsFirst = ticket.activeUntil !== null && ticket.activeUntil < held.holdExpiresAt;
+    const deadline = turnEndsFirst ? ticket.activeUntil! : held.holdExpiresAt;
+    const until = `${turnEndsFirst ? 'Your turn ends' : 'The hold lapses'} at ${localTime(deadline, { seconds: true, weekday: false })}`;
+    const ask = (message: (left: string) => string) => prompts.confirmBefore(message, deadline, { default: true, now: () => ctx.now() });
     const lapsed = async () => {
       // Our clock and the server's may differ by a little: make sure the seats are free when we say so.
       await release(ctx, held.reservationId);
+      if (turnEndsFirst) {
+        return new CliFailure('QUEUE_EXPIRED', 'TOKEN_EXPIRED', `Your turn in line ended before you paid; the hold on seat(s) ${seatList} was released, the seats are free again`, `Start again: concert book --concert ${concertId} --schedule ${scheduleId}`);
+      }
       return new CliFailure('HOLD_EXPIRED', 'HOLD_EXPIRED', `The hold on seat(s) ${seatList} lapsed before you answered; the seats are free again`, `Start again: concert book --concert ${concertId} --schedule ${scheduleId}`);
     };
     say(`\n${renderReservation(ctx, c, held)}\n`);
+    if (turnEndsFirst) say(c.yellow(`Pay by ${localTime(deadline, { seconds: true, weekday: false })}: your turn in line ends then, before the hold does, and paying needs it.`));
     const { balance } = await api.balance.get.query({});
     if (balance < held.totalPrice) {
       const short = held.totalPrice - balance;
-      const answer = opts.topUp ? true : ctx.interactive ? await ask((left) => `Your balance is ${won(balance)}, ${won(short)} short. Top up ${won(short)}? (hold: ${left})`) : false;
+      const answer = opts.topUp ? true : ctx.interactive ? await ask((left) => `Your balance is ${won(balance)}, ${won(short)} short. Top up ${won(short)}? (${turnEndsFirst ? 'turn' : 'hold'}: ${left})`) : false;
       if (answer === 'lapsed') throw await lapsed();
       if (!answer && ctx.interactive) return declined(ctx, held, 'Not topped up and not paid');
       if (!answer) throw new CliFailure('INSUFFICIENT_BALANCE', 'INSUFFICIENT_BALANCE', `Your balance of ${won(balance)} is ${won(short)} short of ${won(held.totalPrice)}`, `Top up with --top-up, or first: concert charge ${short}`);
@@ -157,7 +166,7 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
 
     // 6. Pay.
     if (!opts.yes) {
-      const answer = await ask((left) => `Pay ${won(held.totalPrice)} for seat(s) ${seatList}? The hold lapses at ${localTime(held.holdExpiresAt, { seconds: true, weekday: false })} (${left})`);
+      const answer = await ask((left) => `Pay ${won(held.totalPrice)} for seat(s) ${seatList}? ${until} (${left})`);
       if (answer === 'lapsed') throw await lapsed();
       if (!answer) return declined(ctx, held, 'Not paid');
     }
