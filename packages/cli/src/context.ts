@@ -147,6 +147,13 @@ export class Ctx {
     return this.session.get(this.api, this.requireUser(), concertId)?.token;
   }
 
+  /** When the saved place in line for the concert stops being ACTIVE, as last seen (unknown with --queue-token, or before a turn). */
+  turnEndsAt(concertId: number): Date | undefined {
+    if (this.queueTokenOverride) return undefined;
+    const saved = this.session.get(this.api, this.requireUser(), concertId);
+    return saved?.activeUntil ? new Date(saved.activeUntil) : undefined;
+  }
+
   tokenCall(concertId: number): CallContext {
     return withToken(this.tokenFor(concertId));
   }

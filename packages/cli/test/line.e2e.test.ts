@@ -19,6 +19,27 @@ async function oneSeat() {
   return { concertId: String(c.concertId), scheduleId: String(c.schedules[0]!.scheduleId), fans: fans as [string, string] };
 }
 
+describe('a hold that outlasts the turn', () => {
+  it('hold names the end of the turn as the time to pay by, when it comes before the hold lapses', async () => {
+    const { concertId, scheduleId, fans } = await oneSeat();
+    const [a, b] = fans;
+    // A two-minute turn, and a hold of five minutes made at once: the hold outlasts the turn.
+    await harnessAdmin(cli.api.url).admin.queue.configure.mutate({ concertId: Number(concertId), activeTtlSeconds: 120 });
+    expect((await concert(['--user', a, 'queue', 'join', concertId], cli.env)).code).toBe(0);
+    const hold = await concert(['--user', a, 'hold', scheduleId, '1'], cli.env);
+    expect(hold.code, hold.stderr).toBe(0);
+    expect(hold.stdout).toMatch(/Held\. Pay by \d{4}-\d\d-\d\d \d\d:\d\d:\d\d: your turn in line ends then, before the hold does, and paying needs it: concert pay [0-9a-f-]{36}/);
+    // A turn longer than the hold: the hold's own lapse is the deadline.
+    await harnessAdmin(cli.api.url).admin.queue.configure.mutate({ concertId: Number(concertId), activeTtlSeconds: 3600 });
+    expect((await concert(['--user', b, 'queue', 'join', concertId], cli.env)).code).toBe(0);
+    expect((await concert(['--user', a, 'cancel', /concert pay (\S+)/.exec(hold.stdout)![1]!], cli.env)).code).toBe(0);
+    await expect.poll(async () => (await concert(['--user', b, 'queue', 'status', concertId], cli.env)).stdout, { timeout: 10_000 }).toMatch(/status\s+ACTIVE/);
+    const second = await concert(['--user', b, 'hold', scheduleId, '1'], cli.env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain('Held. Pay before it lapses: concert pay');
+  });
+});
+
 describe('a line that stops says why', () => {
   it('every seat held: the ticket and the waiting line say so instead of "ETA unknown", and the wait ends when the hold is given back', async () => {
     const { concertId, scheduleId, fans } = await oneSeat();

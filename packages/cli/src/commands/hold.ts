@@ -3,6 +3,7 @@ import { id, seats } from '../args.ts';
 import { act, man } from '../command.ts';
 import type { Ctx } from '../context.ts';
 import { UsageError } from '../errors.ts';
+import { localTime } from '../format.ts';
 import { renderReservation } from '../views.ts';
 import type { Reservation } from '../types.ts';
 
@@ -36,5 +37,11 @@ export async function holdCommand(ctx: Ctx, scheduleId: number, seatNumbers: num
   const schedule = await ctx.client.concerts.schedule.query({ scheduleId });
   ctx.know({ concertId: schedule.concertId });
   const r = await ctx.client.reservations.hold.mutate(input, ctx.tokenCall(schedule.concertId));
-  return ctx.print(r, (c) => `${renderReservation(ctx, c, r)}\n${c.green(`Held. Pay before it lapses: concert pay ${r.reservationId}`)}`);
+  // Paying takes an ACTIVE place in line: when the turn ends before the hold, that is the deadline.
+  const turnEnds = ctx.turnEndsAt(schedule.concertId);
+  const next =
+    turnEnds && turnEnds < r.holdExpiresAt
+      ? `Held. Pay by ${localTime(turnEnds, { seconds: true, weekday: false })}: your turn in line ends then, before the hold does, and paying needs it: concert pay ${r.reservationId}`
+      : `Held. Pay before it lapses: concert pay ${r.reservationId}`;
+  return ctx.print(r, (c) => `${renderReservation(ctx, c, r)}\n${c.green(next)}`);
 }
