@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, admin, createTestDatabase, deleteRedisKeys, REDIS_URL, seedSale, spawnApi, type SpawnedApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
 import { appCodesOf, httpText, rawRequest } from '../../../test/raw-http.ts';
@@ -110,6 +111,28 @@ describe('work per request is bounded', () => {
   // GET /docs/scalar.js is kept gzipped, and a client that did not accept gzip got it gunzipped
   // on every request (~50-60 ms of one core for 4.8 MB): 100 such unauthenticated GETs at once
   // held /healthz for ~6 s.
+  it('a flood of /readyz probes shares one check at a time, not a database connection and a Redis PING each', async () => {
+    // Each check pings Redis once: Redis's own count of PINGs (any other client's included) says how many ran.
+    const redis = new Redis(REDIS_URL);
+    const pings = async () => Number(/cmdstat_ping:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+    try {
+      const before = await pings();
+      const probes = 1_000;
+      const answers = await Promise.all(
+        Array.from({ length: probes }, async () => {
+          const r = await fetch(`${api.url}/readyz`, { signal: AbortSignal.timeout(60_000) });
+          return { status: r.status, body: (await r.json()) as { ready: boolean } };
+        }),
+      );
+      const ran = (await pings()) - before;
+      console.log(`${probes} concurrent /readyz probes ran ${ran} checks`);
+      expect(answers.every((a) => a.status === 200 && a.body.ready)).toBe(true);
+      expect(ran).toBeLessThan(probes / 4);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('GET /docs/scalar.js without Accept-Encoding: gzip costs the server little CPU per request', async () => {
     const cpuMs = () => {
       const f = readFileSync(`/proc/${api.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');

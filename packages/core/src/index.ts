@@ -65,7 +65,10 @@ export interface Core extends AsyncDisposable {
   readonly queue: QueueService;
   readonly rateLimits: RateLimitService;
   readonly seatMaps: SeatMapCache;
-  /** Whether the database and the queue store answer, for /readyz. */
+  /**
+   * Whether the database and the queue store answer, for /readyz. Callers that ask while a check
+   * is running share it: a flood of probes costs one check at a time, not a pool connection each.
+   */
   readiness(): Promise<{ database: boolean; queue: boolean }>;
   /** Starts the periodic sweeps (lapsed holds, old idempotency keys). Safe on every replica. */
   startBackgroundWork(hooks?: BackgroundHooks): void;
@@ -165,6 +168,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
 
   const timers: NodeJS.Timeout[] = [];
   let closed = false;
+  let readinessCheck: Promise<{ database: boolean; queue: boolean }> | undefined;
   const close = async () => {
     if (closed) return;
     closed = true;
@@ -196,12 +200,17 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     queue,
     rateLimits,
     seatMaps,
-    async readiness() {
-      const database = await sql`SELECT 1`.execute(db).then(
-        () => true,
-        () => false,
-      );
-      return { database, queue: await queue.ping().catch(() => false) };
+    readiness() {
+      readinessCheck ??= (async () => {
+        const database = await sql`SELECT 1`.execute(db).then(
+          () => true,
+          () => false,
+        );
+        return { database, queue: await queue.ping().catch(() => false) };
+      })().finally(() => {
+        readinessCheck = undefined;
+      });
+      return readinessCheck;
     },
     poolStats() {
       const pool = handle.pool;
