@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { type Moment, plusMs } from '../clock.ts';
 import type { Db, Tx } from '../db/database.ts';
 
 type Executor = Db | Tx;
@@ -80,6 +81,8 @@ export interface ClaimedDelivery {
   event_created_at: Date;
   /** The endpoint was disabled or deleted after this delivery was written. */
   ended: boolean;
+  /** When it was claimed, by the deciding clock (the database's): what its attempt is timed and signed by. */
+  claimed_at: Date;
 }
 
 /**
@@ -87,9 +90,13 @@ export interface ClaimedDelivery {
  * processes share the work, and leased (next_attempt_at pushed past the attempt's timeout), so
  * a process that dies mid-attempt leaves the row to another once the lease runs out. A delivery
  * waits while an earlier event with its ordering key (its reservation) is still pending.
- * `skipEndpoints` are those this process is still sending to (a slow receiver).
+ * `skipEndpoints` are those this process is still sending to (a slow receiver). `now` is the
+ * deciding clock (dbNow: the database's), never the process's own: a lease taken by a process
+ * whose clock runs behind would have run out already for the others, and they would send the
+ * delivery again while its attempt is still running.
  */
-export async function claimDue(db: Db, now: Date, leaseUntil: Date, limit: number, skipEndpoints: number[] = []): Promise<ClaimedDelivery[]> {
+export async function claimDue(db: Db, now: Moment, leaseMs: number, limit: number, skipEndpoints: number[] = []): Promise<ClaimedDelivery[]> {
+  const leaseUntil = plusMs(now, leaseMs);
   const { rows } = await sql<ClaimedDelivery>`
     WITH picked AS (
       SELECT d.id FROM webhook_deliveries d
@@ -107,7 +114,7 @@ export async function claimDue(db: Db, now: Date, leaseUntil: Date, limit: numbe
       RETURNING d.id, d.attempt, d.created_at, d.endpoint_id, d.event_id
     )
     SELECT c.id, c.endpoint_id, c.attempt, c.created_at, w.url, w.secret, c.event_id, e.type, e.data, e.created_at AS event_created_at,
-           (w.disabled_at IS NOT NULL OR w.deleted_at IS NOT NULL) AS ended
+           (w.disabled_at IS NOT NULL OR w.deleted_at IS NOT NULL) AS ended, (${now})::timestamptz AS claimed_at
     FROM claimed c JOIN webhook_endpoints w ON w.id = c.endpoint_id JOIN outbox_events e ON e.id = c.event_id`.execute(db);
   return rows;
 }
@@ -116,7 +123,7 @@ export async function claimDue(db: Db, now: Date, leaseUntil: Date, limit: numbe
 export async function recordAttempt(
   db: Db,
   d: { id: number; attempt: number },
-  outcome: { status: 'PENDING' | 'DELIVERED' | 'FAILED'; httpStatus: number | null; error: string | null; nextAttemptAt: Date | null },
+  outcome: { status: 'PENDING' | 'DELIVERED' | 'FAILED'; httpStatus: number | null; error: string | null; nextAttemptAt: Moment | null },
 ) {
   await db
     .updateTable('webhook_deliveries')

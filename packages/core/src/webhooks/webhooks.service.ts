@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Webhook as Signer } from 'standardwebhooks';
 import { type Agent, fetch as undiciFetch } from 'undici';
 import { AppError } from '../errors.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, dbNow, plusMs } from '../clock.ts';
 import type { Db } from '../db/database.ts';
 import type { PageInput, WebhookCreateInput, WebhookDeliveriesInput } from '../schemas.ts';
 import type { Page, Webhook, WebhookDelivery } from '../types.ts';
@@ -122,13 +122,15 @@ export class WebhooksService {
   async deliverDue(batch = 20, onError: (err: unknown) => void = () => {}): Promise<number> {
     const room = Math.min(batch, MAX_IN_FLIGHT - [...this.inFlight.values()].reduce((a, b) => a + b, 0));
     if (room <= 0) return 0;
-    const now = this.deps.clock.now();
-    const claimed = await repo.claimDue(this.deps.db, now, new Date(now.getTime() + DELIVERY_LEASE_MS), room, [...this.inFlight.keys()]);
+    // Leases and due times are the database's clock (dbNow), as for holds and idempotency keys:
+    // API processes' own clocks drift. `ahead` is how far it is ahead of this process's clock.
+    const asked = this.deps.clock.now().getTime();
+    const claimed = await repo.claimDue(this.deps.db, dbNow(this.deps.clock), DELIVERY_LEASE_MS, room, [...this.inFlight.keys()]);
     let roundOver = false;
     const attempts = claimed.map(async (d) => {
       this.inFlight.set(d.endpoint_id, (this.inFlight.get(d.endpoint_id) ?? 0) + 1);
       try {
-        await this.attempt(d);
+        await this.attempt(d, d.claimed_at.getTime() - asked);
       } catch (err) {
         if (!roundOver) throw err;
         onError(err);
@@ -155,12 +157,12 @@ export class WebhooksService {
     return claimed.length;
   }
 
-  private async attempt(d: repo.ClaimedDelivery): Promise<void> {
+  private async attempt(d: repo.ClaimedDelivery, ahead: number): Promise<void> {
     if (d.ended) {
       await repo.recordAttempt(this.deps.db, d, { status: 'FAILED', httpStatus: null, error: 'endpoint disabled or deleted', nextAttemptAt: null });
       return;
     }
-    const { httpStatus, error } = await this.send(d);
+    const { httpStatus, error } = await this.send(d, ahead);
     const now = this.deps.clock.now();
     if (httpStatus !== null && httpStatus >= 200 && httpStatus < 300) {
       await repo.recordAttempt(this.deps.db, d, { status: 'DELIVERED', httpStatus, error: null, nextAttemptAt: null });
@@ -172,21 +174,25 @@ export class WebhooksService {
       await repo.endEndpoint(this.deps.db, d.endpoint_id, { disabledReason: 'answered 410 Gone' }, now);
       return;
     }
-    const giveUp = now.getTime() - d.created_at.getTime() >= RETRY_FOR_MS;
+    const giveUp = d.claimed_at.getTime() - d.created_at.getTime() >= RETRY_FOR_MS;
     await repo.recordAttempt(this.deps.db, d, {
       status: giveUp ? 'FAILED' : 'PENDING',
       httpStatus,
       error,
-      nextAttemptAt: giveUp ? null : new Date(now.getTime() + retryDelayMs(d.attempt, this.deps.config.retryBaseSeconds)),
+      nextAttemptAt: giveUp ? null : plusMs(dbNow(this.deps.clock), retryDelayMs(d.attempt, this.deps.config.retryBaseSeconds)),
     });
   }
 
-  /** One signed POST; never throws. */
-  private async send(d: repo.ClaimedDelivery): Promise<{ httpStatus: number | null; error: string | null }> {
+  /**
+   * One signed POST; never throws. Signed with the deciding clock's time (this process's clock
+   * plus `ahead`, measured at the claim): a process whose clock drifts must not send a
+   * `webhook-timestamp` that receivers refuse as stale (Standard Webhooks allows 5 minutes).
+   */
+  private async send(d: repo.ClaimedDelivery, ahead: number): Promise<{ httpStatus: number | null; error: string | null }> {
     try {
       await assertDeliverable(d.url, this.deps.config, this.deps.resolve ?? systemResolve);
       const body = JSON.stringify({ id: d.event_id, type: d.type, createdAt: d.event_created_at.toISOString(), data: d.data });
-      const sentAt = this.deps.clock.now();
+      const sentAt = new Date(this.deps.clock.now().getTime() + ahead);
       const signature = new Signer(d.secret).sign(d.event_id, sentAt, body);
       const init = {
         method: 'POST',

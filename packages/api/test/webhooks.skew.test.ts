@@ -1,0 +1,148 @@
+/**
+ * Webhook deliveries from API processes whose own clocks drift (CLOCK_OFFSET_MS), on one
+ * PostgreSQL: the database's clock judges a delivery's lease and stamps what is signed, as it does
+ * for holds and idempotency keys. Before the change each process leased a delivery with its own
+ * clock, so a lease taken by a process 60 s behind had already run out for a process on time,
+ * which claimed the delivery again and sent it a second time while the first attempt was still
+ * waiting for its answer; and a process 10 minutes behind signed `webhook-timestamp` 10 minutes
+ * in the past, which a receiver's Standard Webhooks library refuses (its tolerance is 5 minutes).
+ */
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { admin, createTestDatabase, startApi, type TestApi, testEnv } from '../../../test/harness.ts';
+import { makeShow } from './aftersale.shared.ts';
+
+interface Got {
+  id: string;
+  verified: boolean;
+  error: string | null;
+  res: ServerResponse;
+}
+
+/** Records every request with whether the Standard Webhooks library accepts it; answers only when told. */
+class HoldingReceiver {
+  readonly got: Got[] = [];
+  secret = '';
+  url = '';
+  private server: Server | undefined;
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        let error: string | null = null;
+        try {
+          new Webhook(this.secret).verify(body, req.headers as IncomingHttpHeaders & Record<string, string>);
+        } catch (err) {
+          error = err instanceof Error ? err.message : String(err);
+        }
+        this.got.push({ id: String(req.headers['webhook-id']), verified: error === null, error, res });
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks`;
+    return this;
+  }
+
+  answerAll(status: number): void {
+    for (const g of this.got) if (!g.res.headersSent) g.res.writeHead(status).end();
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+describe('webhook deliveries from API processes whose clocks drift', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let sql: InstanceType<typeof pg.Client>;
+  // No background work: each test runs the delivery rounds by hand, on the process it names.
+  let behind: TestApi; // clock 10 minutes behind
+  let onTime: TestApi;
+  let receiver: HoldingReceiver;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    onTime = await startApi(testEnv(db.url), { background: false });
+    behind = await startApi(testEnv(db.url, { CLOCK_OFFSET_MS: String(-600_000) }), { background: false });
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    receiver = await new HoldingReceiver().start();
+    receiver.secret = (await admin(onTime.url).admin.webhooks.create.mutate({ url: receiver.url, events: ['schedule.cancelled'] })).secret;
+  });
+  afterAll(async () => {
+    receiver?.answerAll(204);
+    await behind?.close();
+    await onTime?.close();
+    await receiver?.close();
+    await sql?.end();
+    await db?.drop();
+  });
+
+  // A test that failed halfway leaves no attempt running into the next.
+  afterEach(async () => {
+    receiver.answerAll(204);
+    await Promise.all([behind.core.webhooks.drain(), onTime.core.webhooks.drain()]);
+    receiver.got.length = 0;
+  });
+
+  /** A schedule.cancelled event, pending for the receiver; `overdue`: due 20 minutes ago, like a retry long waited for. */
+  async function anEvent(overdue = false): Promise<void> {
+    const { scheduleId } = await makeShow(onTime.url, 1, 0);
+    await admin(onTime.url).admin.schedules.cancel.mutate({ scheduleId });
+    if (overdue) await sql.query("UPDATE webhook_deliveries SET next_attempt_at = now() - interval '20 minutes' WHERE status = 'PENDING'");
+  }
+
+  it('a delivery leased by a process whose clock is behind is not claimed again by another while its attempt runs', async () => {
+    await anEvent(true);
+    // The process behind claims it; the receiver holds the request open.
+    expect(await behind.core.webhooks.deliverDue()).toBe(1);
+    await vi.waitFor(() => expect(receiver.got).toHaveLength(1), { timeout: 10_000, interval: 20 });
+    // By the database's clock the lease has 15 s to run: the process on time leaves it alone.
+    expect(await onTime.core.webhooks.deliverDue(), 'deliveries claimed again while their first attempt runs').toBe(0);
+    expect(receiver.got).toHaveLength(1);
+    receiver.answerAll(204);
+    await vi.waitFor(async () => expect((await sql.query('SELECT status, attempt FROM webhook_deliveries')).rows).toEqual([{ status: 'DELIVERED', attempt: 1 }]), {
+      timeout: 10_000,
+      interval: 50,
+    });
+  });
+
+  /** One round on `api`, the receiver answering 204 to what verifies and 400 to what does not. */
+  async function deliverOnce(api: TestApi): Promise<Got> {
+    receiver.got.length = 0;
+    const answering = vi.waitFor(
+      () => {
+        expect(receiver.got).toHaveLength(1);
+        receiver.answerAll(receiver.got[0]!.verified ? 204 : 400);
+        return receiver.got[0]!;
+      },
+      { timeout: 10_000, interval: 10 },
+    );
+    expect(await api.core.webhooks.deliverDue()).toBe(1);
+    const got = await answering;
+    await api.core.webhooks.drain();
+    return got;
+  }
+
+  const lastDelivery = async () =>
+    (await sql.query('SELECT d.status, d.last_http_status FROM webhook_deliveries d JOIN outbox_events e ON e.id = d.event_id ORDER BY e.seq DESC LIMIT 1')).rows;
+
+  it('signs with the database’s time: a process 10 minutes behind sends what the Standard Webhooks library accepts', async () => {
+    await anEvent(true);
+    expect((await deliverOnce(behind)).error).toBeNull();
+    expect(await lastDelivery()).toEqual([{ status: 'DELIVERED', last_http_status: 204 }]);
+  });
+
+  it('a fresh event is due for the process behind as soon as it is written (the database’s clock says when)', async () => {
+    await anEvent();
+    expect((await deliverOnce(behind)).error).toBeNull();
+    expect(await lastDelivery()).toEqual([{ status: 'DELIVERED', last_http_status: 204 }]);
+  });
+});
