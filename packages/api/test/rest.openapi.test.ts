@@ -78,6 +78,15 @@ describe('GET /v1/openapi.json', () => {
     expect(params['header:x-queue-token']).toMatchObject({ required: true });
     // Change the procedure's schema and the document follows: it is read from the router at run time.
     expect(procedureInput('reservations.hold').safeParse({ scheduleId: 1, seatNumbers: [1, 2, 3, 4, 5], idempotencyKey: 'abcdefgh' }).success).toBe(false);
+    // A waitlist offer is paid without a queue token (the contract's payments section), so the
+    // payment's token header is optional: marked required, a client generated from the document
+    // could not send that payment, and a validating gateway refused it.
+    const pay = Object.fromEntries((doc.paths['/v1/payments']!.post!.parameters ?? []).map((p) => [`${p.in}:${p.name}`, p]));
+    expect(pay['header:x-queue-token']?.required ?? false).toBe(false);
+    expect(pay['header:Idempotency-Key']).toMatchObject({ required: true });
+    for (const [p, m] of [['/v1/schedules/{scheduleId}/seats', 'get'], ['/v1/queue/status', 'get'], ['/v1/queue', 'delete']] as const) {
+      expect(doc.paths[p]![m]!.parameters!.find((x) => x.name === 'x-queue-token'), `${m} ${p}`).toMatchObject({ in: 'header', required: true });
+    }
     const schedules = doc.paths['/v1/concerts/{concertId}/schedules']!.get!;
     expect(schedules.parameters).toEqual(
       expect.arrayContaining([
@@ -160,5 +169,13 @@ export async function book(baseUrl: string, user: number, concertId: number): Pr
   });
   if (!hold.data) throw new Error(hold.error.appCode + ': ' + hold.error.detail);
   return { status: hold.data.status, seats: hold.data.seats.map((s) => s.seatNumber) };
+}
+
+/** Pays a waitlist offer: the offer is its own admission, so no queue token is sent. */
+export async function payOffer(baseUrl: string, user: number, reservationId: string): Promise<number> {
+  const api = createClient<paths>({ baseUrl, headers: { 'x-user-id': String(user) } });
+  const paid = await api.POST('/v1/payments', { params: { header: { 'Idempotency-Key': 'app-offer-' + reservationId } }, body: { reservationId } });
+  if (!paid.data) throw new Error(paid.error.appCode);
+  return paid.data.balanceAfter;
 }
 `;

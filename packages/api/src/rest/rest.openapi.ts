@@ -22,7 +22,11 @@ function operation(route: RestRoute): ZodOpenApiOperationObject {
     return Object.keys(mask).length ? input.schema.pick(mask as never) : undefined;
   };
   const headers: Record<string, z.ZodType> = {};
-  if (route.auth === 'id+token' || route.auth === 'id+active') headers['x-queue-token'] = ZQueueToken;
+  if (route.auth === 'id+token' || route.auth === 'id+active') {
+    headers['x-queue-token'] = route.tokenOptional
+      ? ZQueueToken.optional().meta({ description: `the waiting-room token from POST /v1/concerts/{concertId}/queue; ${route.tokenOptional}` })
+      : ZQueueToken;
+  }
   if (input.idempotencyKey) {
     headers['Idempotency-Key'] = (input.schema.shape.idempotencyKey as z.ZodType).meta({
       description: 'the same key with the same request answers the first result again; scoped to the user and the operation',

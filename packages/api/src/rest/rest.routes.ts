@@ -44,6 +44,8 @@ export interface RestRoute {
   summary: string;
   tag: 'catalog' | 'queue' | 'reservations' | 'payments' | 'balance' | 'waitlist';
   auth: RestAuth;
+  /** When the queue token is not needed after all (the document then marks it optional and says when). */
+  tokenOptional?: string;
   status: 200 | 201;
   response: z.ZodType;
 }
@@ -70,7 +72,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
   route({ method: 'GET', path: '/v1/reservations/{reservationId}', procedure: 'reservations.get', operationId: 'getReservation', summary: 'One of my reservations', tag: 'reservations', auth: 'id', status: 200, response: out.ZReservationOut }),
   route({ method: 'POST', path: '/v1/reservations/{reservationId}/cancel', procedure: 'reservations.cancel', operationId: 'cancelReservation', summary: 'Cancel a hold: its seats are free at once', tag: 'reservations', auth: 'id', status: 200, response: out.ZReservationOut }),
   route({ method: 'POST', path: '/v1/reservations/{reservationId}/refund', procedure: 'reservations.refund', operationId: 'refundReservation', summary: 'Refund a paid reservation to the balance (until REFUND_CUTOFF_HOURS before the show)', tag: 'reservations', auth: 'id', status: 200, response: out.ZReservationOut }),
-  route({ method: 'POST', path: '/v1/payments', procedure: 'payments.pay', operationId: 'pay', summary: 'Pay a held reservation from the balance', tag: 'payments', auth: 'id+active', status: 201, response: out.ZPaymentOut }),
+  route({ method: 'POST', path: '/v1/payments', procedure: 'payments.pay', operationId: 'pay', summary: 'Pay a held reservation from the balance', tag: 'payments', auth: 'id+active', tokenOptional: 'needed unless the reservation is a waitlist offer (source WAITLIST): the offer is its own admission', status: 201, response: out.ZPaymentOut }),
   route({ method: 'GET', path: '/v1/balance', procedure: 'balance.get', operationId: 'getBalance', summary: 'My prepaid balance', tag: 'balance', auth: 'id', status: 200, response: out.ZBalanceOut }),
   route({ method: 'POST', path: '/v1/balance/charges', procedure: 'balance.charge', operationId: 'chargeBalance', summary: 'Add money to my balance', tag: 'balance', auth: 'id', status: 201, response: out.ZChargeOut }),
   route({ method: 'GET', path: '/v1/balance/history', procedure: 'balance.history', operationId: 'getBalanceHistory', summary: 'My ledger, newest first, paged', tag: 'balance', auth: 'id', status: 200, response: out.ZHistoryOut }),
