@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createTestDatabase, deleteRedisKeys, REDIS_URL, spawnApi, type SpawnedApi, testEnv } from '../../../test/harness.ts';
-import { adminAt, holdSeats, makeShow } from './aftersale.shared.ts';
+import { admin, createTestDatabase, deleteRedisKeys, REDIS_URL, spawnApi, type SpawnedApi, startApi, testEnv } from '../../../test/harness.ts';
+import { adminAt, holdSeats, makeShow, Receiver } from './aftersale.shared.ts';
 
 /**
  * A process that stops waits for its webhook attempts still running (a review): since a round of
@@ -56,6 +56,40 @@ describe('stopping with a webhook attempt in flight', () => {
       expect(rows).toEqual([{ status: 'DELIVERED', last_http_status: 204 }]);
     } finally {
       await sql.end();
+    }
+  });
+});
+
+/**
+ * Stopping while a round's claim is still on its way to the database (a review): drain() waited
+ * only for attempts already started, so the process went on closing, the claim came back and its
+ * delivery was sent with the database already gone. The receiver had the event, the delivery
+ * stayed PENDING under its lease (attempt 1), and another replica would send it again.
+ */
+describe('stopping while a delivery round is claiming', () => {
+  it('sends what the claim took and records the answer before the process closes', { timeout: 60_000 }, async () => {
+    const db = await createTestDatabase();
+    const receiver = await new Receiver().start();
+    try {
+      // No background work: the round is started by hand, right before close().
+      const api = await startApi(testEnv(db.url), { background: false });
+      receiver.secret = (await admin(api.url).admin.webhooks.create.mutate({ url: receiver.url, events: ['schedule.cancelled'] })).secret;
+      const { scheduleId } = await makeShow(api.url, 1, 0);
+      await admin(api.url).admin.schedules.cancel.mutate({ scheduleId });
+      const round = api.core.webhooks.deliverDue().then(String, (err: unknown) => `the round failed: ${String(err)}`);
+      await api.close();
+      expect(await round).toBe('1');
+      expect(receiver.requests.map((r) => [r.type, r.verified, r.answered])).toEqual([['schedule.cancelled', true, 204]]);
+      const sql = new pg.Client({ connectionString: db.url });
+      await sql.connect();
+      try {
+        expect((await sql.query('SELECT status, attempt, last_http_status FROM webhook_deliveries')).rows).toEqual([{ status: 'DELIVERED', attempt: 1, last_http_status: 204 }]);
+      } finally {
+        await sql.end();
+      }
+    } finally {
+      await receiver.close();
+      await db.drop();
     }
   });
 });

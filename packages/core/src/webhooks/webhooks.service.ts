@@ -33,6 +33,8 @@ export class WebhooksService {
   private readonly inFlight = new Map<number, number>();
   /** Attempts still running, settled or not, for drain(). */
   private readonly running = new Set<Promise<unknown>>();
+  /** Claims still waiting for the database's answer, for drain(): what they claim is sent. */
+  private readonly claiming = new Set<Promise<unknown>>();
   /** Connections for deliveries where private endpoints are refused; made on first use. */
   private agent: Agent | undefined;
 
@@ -107,10 +109,12 @@ export class WebhooksService {
   /**
    * Waits for the attempts still running (each bounded by the delivery timeout), so that a
    * process that stops records what its receivers answered before its database goes: an attempt
-   * cut off there would be sent again by another replica after its lease.
+   * cut off there would be sent again by another replica after its lease. A claim still on its
+   * way is waited for too, and then the attempts it starts: what it claimed is sent as soon as it
+   * answers, and its answers are recorded.
    */
   async drain(): Promise<void> {
-    await Promise.all([...this.running]);
+    while (this.claiming.size > 0 || this.running.size > 0) await Promise.all([...this.claiming, ...this.running]);
   }
 
   /** After drain(): closes the deliveries' kept-alive connections. */
@@ -125,7 +129,14 @@ export class WebhooksService {
     // Leases and due times are the database's clock (dbNow), as for holds and idempotency keys:
     // API processes' own clocks drift. `ahead` is how far it is ahead of this process's clock.
     const asked = this.deps.clock.now().getTime();
-    const claimed = await repo.claimDue(this.deps.db, dbNow(this.deps.clock), DELIVERY_LEASE_MS, room, [...this.inFlight.keys()]);
+    const claim = repo.claimDue(this.deps.db, dbNow(this.deps.clock), DELIVERY_LEASE_MS, room, [...this.inFlight.keys()]);
+    const claimSettled = claim.then(
+      () => {},
+      () => {},
+    );
+    this.claiming.add(claimSettled);
+    void claimSettled.finally(() => this.claiming.delete(claimSettled));
+    const claimed = await claim;
     let roundOver = false;
     const attempts = claimed.map(async (d) => {
       this.inFlight.set(d.endpoint_id, (this.inFlight.get(d.endpoint_id) ?? 0) + 1);
