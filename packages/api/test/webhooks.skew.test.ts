@@ -13,7 +13,7 @@ import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { admin, createTestDatabase, startApi, type TestApi, testEnv } from '../../../test/harness.ts';
-import { makeShow } from './aftersale.shared.ts';
+import { buySeats, makeShow } from './aftersale.shared.ts';
 
 interface Got {
   id: string;
@@ -65,20 +65,23 @@ describe('webhook deliveries from API processes whose clocks drift', () => {
   // No background work: each test runs the delivery rounds by hand, on the process it names.
   let behind: TestApi; // clock 10 minutes behind
   let onTime: TestApi;
+  let ahead: TestApi; // clock 10 minutes ahead
   let receiver: HoldingReceiver;
 
   beforeAll(async () => {
     db = await createTestDatabase();
     onTime = await startApi(testEnv(db.url), { background: false });
     behind = await startApi(testEnv(db.url, { CLOCK_OFFSET_MS: String(-600_000) }), { background: false });
+    ahead = await startApi(testEnv(db.url, { CLOCK_OFFSET_MS: String(600_000) }), { background: false });
     sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
     receiver = await new HoldingReceiver().start();
-    receiver.secret = (await admin(onTime.url).admin.webhooks.create.mutate({ url: receiver.url, events: ['schedule.cancelled'] })).secret;
+    receiver.secret = (await admin(onTime.url).admin.webhooks.create.mutate({ url: receiver.url, events: ['schedule.cancelled', 'concert.sold_out'] })).secret;
   });
   afterAll(async () => {
     receiver?.answerAll(204);
     await behind?.close();
+    await ahead?.close();
     await onTime?.close();
     await receiver?.close();
     await sql?.end();
@@ -88,7 +91,7 @@ describe('webhook deliveries from API processes whose clocks drift', () => {
   // A test that failed halfway leaves no attempt running into the next.
   afterEach(async () => {
     receiver.answerAll(204);
-    await Promise.all([behind.core.webhooks.drain(), onTime.core.webhooks.drain()]);
+    await Promise.all([behind.core.webhooks.drain(), ahead.core.webhooks.drain(), onTime.core.webhooks.drain()]);
     receiver.got.length = 0;
   });
 
@@ -143,6 +146,22 @@ describe('webhook deliveries from API processes whose clocks drift', () => {
   it('a fresh event is due for the process behind as soon as it is written (the database’s clock says when)', async () => {
     await anEvent();
     expect((await deliverOnce(behind)).error).toBeNull();
+    expect(await lastDelivery()).toEqual([{ status: 'DELIVERED', last_http_status: 204 }]);
+  });
+
+  it('concert.sold_out written by a process whose clock is ahead is due at once, and dated by the database', async () => {
+    const { concertId, scheduleId, userIds } = await makeShow(onTime.url, 1, 1);
+    // The sale's read of the show's seats, on the process ahead, writes the event.
+    await buySeats(ahead.url, userIds[0]!, concertId, scheduleId, [1]);
+    const got = await deliverOnce(onTime);
+    expect(got.error).toBeNull();
+    const { rows } = await sql.query<{ type: string; created_at: Date; late_ms: number }>(
+      "SELECT type, created_at, extract(epoch FROM now() - created_at) * 1000 AS late_ms FROM outbox_events WHERE type = 'concert.sold_out' AND schedule_id = $1",
+      [scheduleId],
+    );
+    expect(rows.map((r) => r.type)).toEqual(['concert.sold_out']);
+    // Its createdAt is the database's time, not 10 minutes ahead of it.
+    expect(Math.abs(rows[0]!.late_ms)).toBeLessThan(60_000);
     expect(await lastDelivery()).toEqual([{ status: 'DELIVERED', last_http_status: 204 }]);
   });
 });

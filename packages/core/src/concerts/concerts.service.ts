@@ -1,5 +1,5 @@
 import { AppError } from '../errors.ts';
-import { type Clock, dbNow, type Moment } from '../clock.ts';
+import { type Clock, dbNow, dbTime, type Moment } from '../clock.ts';
 import type { Db } from '../db/database.ts';
 import { type Tx, transaction } from '../db/database.ts';
 import type { CreateConcertInput, PageInput, ScheduleSpec } from '../schemas.ts';
@@ -87,7 +87,10 @@ export class ConcertsService {
   async announceSoldOut(scheduleIds: number[]): Promise<number> {
     return transaction(this.deps.db, async (trx) => {
       const marked = await repo.markSoldOut(trx, scheduleIds);
-      const now = this.deps.clock.now();
+      if (marked.length === 0) return 0;
+      // The database's time, as for every other event: it is when the event's deliveries are due
+      // (a process whose clock ran ahead dated it in the future, and nobody sent it until then).
+      const now = await dbTime(trx, this.deps.clock);
       for (const data of marked) await insertEvent(trx, { type: 'concert.sold_out', scheduleId: data.scheduleId, now, data });
       return marked.length;
     });
