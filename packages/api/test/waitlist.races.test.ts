@@ -103,4 +103,34 @@ describe('waitlist races: two API processes on one PostgreSQL', () => {
     expect((await client(url(1), { userId: w }, { batch: false }).waitlist.mine.query({})).items).toEqual([]);
     await expectAuditOk(url(1));
   });
+
+  it('two holds cancelled at once, on two processes, while the first offer waits on a lock: both seats offered, none back on sale', async () => {
+    const { concertId, scheduleId, userIds } = await makeShow(url(0), 2, 4, 500_000);
+    const [h1, h2, w1, w2] = userIds as [number, number, number, number];
+    const first = await holdSeats(url(0), h1, concertId, scheduleId, [1]);
+    const second = await holdSeats(url(1), h2, concertId, scheduleId, [2]);
+    for (const w of [w1, w2]) expect((await client(url(0), { userId: w }, { batch: false }).waitlist.join.mutate({ scheduleId, seatCount: 1 })).status).toBe('WAITING');
+    let one: Promise<string> | undefined;
+    let two: Promise<string> | undefined;
+    // The first cancel's offer to W1 waits for W1's row (as it would behind a hold of W1's) with
+    // the show's entries in hand; the second cancel, on the other process, frees seat 2 meanwhile.
+    await whileLocked([`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, [w1]], async () => {
+      one = outcome(client(url(0), { userId: h1 }, { batch: false }).reservations.cancel.mutate({ reservationId: first.reservationId }));
+      await vi.waitFor(async () => expect(await lockWaits()).toBe(1), { timeout: 15_000, interval: 50 });
+      let settled = false;
+      two = outcome(client(url(1), { userId: h2 }, { batch: false }).reservations.cancel.mutate({ reservationId: second.reservationId })).finally(() => (settled = true));
+      await vi.waitFor(async () => expect(settled || (await lockWaits()) === 2).toBe(true), { timeout: 15_000, interval: 50 });
+    });
+    expect([await one, await two]).toEqual(['OK', 'OK']);
+    // Contract: seats that come back go to the waitlist before anyone else. Without the show's
+    // lock the second cancel skipped the entries the first had locked, saw nobody waiting, and
+    // put seat 2 back on sale while W2 waited.
+    const entries = await Promise.all([w1, w2].map(async (w) => (await client(url(1), { userId: w }, { batch: false }).waitlist.mine.query({})).items[0]!));
+    expect(entries.map((e) => [e.status, e.offer?.seatNumbers])).toEqual([
+      ['OFFERED', [1]],
+      ['OFFERED', [2]],
+    ]);
+    expect((await client(url(0)).concerts.schedule.query({ scheduleId })).availableSeats).toBe(0);
+    await expectAuditOk(url(0));
+  });
 });

@@ -12,6 +12,7 @@ import type { ConcertsService } from '../concerts/concerts.service.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import { insertEventUnlessCancelled, insertReservationEvent, reservationEvent } from '../outbox/outbox.repository.ts';
 import { offerFreedSeats, settleOffers } from '../waitlist/waitlist.repository.ts';
+import { lockShowOf } from '../refunds/refunds.repository.ts';
 import * as repo from './reservations.repository.ts';
 
 export const MAX_SEATS_PER_USER_PER_SCHEDULE = 4;
@@ -132,6 +133,9 @@ export class ReservationsService {
   /** The owner cancels (userId given) or an operator releases (no userId). */
   async cancel(reservationId: string, userId?: number): Promise<Reservation> {
     return transaction(this.deps.db, async (trx, onCommit) => {
+      // The show's row first, in a cancelled show's and a refund's order (show, then its
+      // reservations): the offer of the freed seats below takes it.
+      await lockShowOf(trx, reservationId);
       const r = await repo.lockReservation(trx, reservationId, userId);
       // Read after the lock: a cancel that waited for a payment must see the hold as it is now.
       const now = await dbTime(trx, this.deps.clock);

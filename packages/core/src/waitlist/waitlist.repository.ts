@@ -141,12 +141,21 @@ export async function countAvailableSeats(db: Executor, scheduleId: number, now:
 /**
  * Seats that came back go to the waitlist first: each WAITING entry, earliest first, whose
  * seat count fits the free seats (and the user's ticket limit) gets an offer: a HELD reservation
- * with source WAITLIST for `offerSeconds`. Runs in the transaction that freed the seats; the
- * seats and entries it takes are row-locked (SKIP LOCKED: another transaction offering the same
- * show at once takes others, never the same). Seats nobody fits stay on sale.
+ * with source WAITLIST for `offerSeconds`. Runs in the transaction that freed the seats, under
+ * the show's row lock, so one transaction at a time offers a show's seats and reads the entries
+ * the one before it served. Seats another transaction is still freeing or claiming are skipped
+ * (SKIP LOCKED): that transaction offers its own. Seats nobody fits stay on sale.
  */
 export async function offerFreedSeats(trx: Tx, scheduleId: number, now: Date, offerSeconds: number): Promise<number> {
-  const schedule = await trx.selectFrom('schedules').select(['cancelled_at', 'starts_at', 'concert_id']).where('id', '=', scheduleId).executeTakeFirst();
+  // The show's row lock (a refund's) serialises the offers of one show: with the entries skipped
+  // while another transaction had them locked, two cancels at once each saw nobody waiting but
+  // the entries the other was serving, and a seat went back on sale past a WAITING entry.
+  const schedule = await trx
+    .selectFrom('schedules')
+    .select(['cancelled_at', 'starts_at', 'concert_id'])
+    .where('id', '=', scheduleId)
+    .forNoKeyUpdate()
+    .executeTakeFirst();
   if (!schedule || schedule.cancelled_at !== null || now >= schedule.starts_at) return 0;
   const entries = await trx
     .selectFrom('waitlist_entries')
