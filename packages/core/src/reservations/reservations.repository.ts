@@ -283,9 +283,15 @@ export async function expireLapsedHolds(trx: Tx, now: Moment, limit: number): Pr
     .execute();
   const list = ids.map((r) => r.id);
   if (list.length === 0) return list;
-  await trx.updateTable('reservations').set({ status: 'EXPIRED' }).where('id', 'in', list).execute();
+  await markExpired(trx, list);
   await releaseSeats(trx, list);
   return list;
+}
+
+/** Holds past their expiry (the caller has locked them) end EXPIRED, as their reads say already. */
+export async function markExpired(trx: Tx, reservationIds: string[]) {
+  if (reservationIds.length === 0) return;
+  await trx.updateTable('reservations').set({ status: 'EXPIRED' }).where('id', 'in', reservationIds).where('status', '=', 'HELD').execute();
 }
 
 /**

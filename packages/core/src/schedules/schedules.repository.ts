@@ -13,7 +13,7 @@ export async function markCancelled(trx: Tx, scheduleId: number, now: Date) {
 export async function lockLiveReservations(trx: Tx, scheduleId: number, except: string[]) {
   let q = trx
     .selectFrom('reservations')
-    .select(['id', 'status', 'user_id'])
+    .select(['id', 'status', 'user_id', 'hold_expires_at'])
     .where('schedule_id', '=', scheduleId)
     .where('status', 'in', ['HELD', 'PAID'])
     .orderBy('id')

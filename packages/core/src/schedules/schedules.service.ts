@@ -4,7 +4,7 @@ import { type Db, type Tx, transaction } from '../db/database.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import { insertEvent, insertReservationEvent } from '../outbox/outbox.repository.ts';
 import { type RefundPolicy, refundIn } from '../refunds/refunds.service.ts';
-import { getReservation, markCancelled, releaseSeats } from '../reservations/reservations.repository.ts';
+import { getReservation, markCancelled, markExpired, releaseSeats } from '../reservations/reservations.repository.ts';
 import type { ScheduleCancelResult } from '../types.ts';
 import { closeScheduleEntries, settleOffers } from '../waitlist/waitlist.repository.ts';
 import * as repo from './schedules.repository.ts';
@@ -32,18 +32,20 @@ export class SchedulesService {
       await repo.lockSeats(trx, scheduleId);
       // Holds that committed between the two locks.
       live.push(...(await repo.lockLiveReservations(trx, scheduleId, live.map((r) => r.id))));
-      const held = live.filter((r) => r.status === 'HELD').map((r) => r.id);
+      // A hold past its expiry already reads EXPIRED to its fan: it ends EXPIRED, as the sweep
+      // would end it, not CANCELLED, and is not one of the holds this cancellation released.
+      const held = live.filter((r) => r.status === 'HELD' && r.hold_expires_at > now).map((r) => r.id);
+      const lapsed = live.filter((r) => r.status === 'HELD' && r.hold_expires_at <= now).map((r) => r.id);
       const paid = live.filter((r) => r.status === 'PAID').sort((a, b) => a.user_id - b.user_id || a.id.localeCompare(b.id));
-      let released = 0;
-      for (const id of held) {
-        await markCancelled(trx, id, now);
-        released++;
-      }
-      await releaseSeats(trx, held);
-      await settleOffers(trx, held, 'LAPSED', now);
+      for (const id of held) await markCancelled(trx, id, now);
+      await markExpired(trx, lapsed);
+      await releaseSeats(trx, [...held, ...lapsed]);
+      await settleOffers(trx, [...held, ...lapsed], 'LAPSED', now);
       for (const id of held) {
         await insertReservationEvent(trx, 'reservation.cancelled', await getReservation(trx, id, now), now, { cancelledBy: 'SCHEDULE_CANCELLED' });
       }
+      for (const id of lapsed) await insertReservationEvent(trx, 'reservation.expired', await getReservation(trx, id, now), now);
+      const released = held.length;
       for (const r of paid) await refundIn(trx, { reservationId: r.id, reason: 'SCHEDULE_CANCELLED', now, policy });
       await closeScheduleEntries(trx, scheduleId, now);
       if (firstTime) await emitScheduleCancelled(trx, scheduleId, now, { refunded: paid.length, released });
