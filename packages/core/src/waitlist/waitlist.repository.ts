@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
+import type { Moment } from '../clock.ts';
 import type { Db, Tx } from '../db/database.ts';
 import { seatIsFree } from '../concerts/concerts.repository.ts';
 import { insertReservationEvent } from '../outbox/outbox.repository.ts';
@@ -13,7 +14,11 @@ type Executor = Db | Tx;
 /** The per-user ticket limit; the waitlist honours it like a hold does. */
 export const SEAT_LIMIT = 4;
 
-const entryColumns = (db: Executor) =>
+/**
+ * An offer whose hold has run out reads LAPSED at once, as its reservation reads EXPIRED, before
+ * the sweep settles it (within two seconds) and passes its seats on.
+ */
+const entryColumns = (db: Executor, now: Moment) =>
   db
     .selectFrom('waitlist_entries as w')
     .leftJoin('reservations as r', 'r.id', 'w.reservation_id')
@@ -22,7 +27,7 @@ const entryColumns = (db: Executor) =>
       'w.user_id',
       'w.schedule_id',
       'w.seat_count',
-      'w.status',
+      sql<WaitlistEntry['status']>`CASE WHEN w.status = 'OFFERED' AND r.status = 'HELD' AND r.hold_expires_at <= ${now} THEN 'LAPSED' ELSE w.status END`.as('status'),
       'w.reservation_id',
       'w.created_at',
       'r.hold_expires_at',
@@ -54,13 +59,13 @@ function toEntry(r: EntryRow): WaitlistEntry {
   };
 }
 
-export async function findEntry(db: Executor, entryId: number, userId: number): Promise<WaitlistEntry | undefined> {
-  const row = await entryColumns(db).where('w.id', '=', entryId).where('w.user_id', '=', userId).executeTakeFirst();
+export async function findEntry(db: Executor, entryId: number, userId: number, now: Moment): Promise<WaitlistEntry | undefined> {
+  const row = await entryColumns(db, now).where('w.id', '=', entryId).where('w.user_id', '=', userId).executeTakeFirst();
   return row && toEntry(row);
 }
 
-export async function findLiveEntry(db: Executor, userId: number, scheduleId: number): Promise<WaitlistEntry | undefined> {
-  const row = await entryColumns(db)
+export async function findLiveEntry(db: Executor, userId: number, scheduleId: number, now: Moment): Promise<WaitlistEntry | undefined> {
+  const row = await entryColumns(db, now)
     .where('w.user_id', '=', userId)
     .where('w.schedule_id', '=', scheduleId)
     .where('w.status', 'in', ['WAITING', 'OFFERED'])
@@ -69,8 +74,8 @@ export async function findLiveEntry(db: Executor, userId: number, scheduleId: nu
 }
 
 /** The user's entries, newest first, keyset-paged by id. */
-export async function findUserEntries(db: Db, userId: number, beforeId: number | undefined, limit: number): Promise<WaitlistEntry[]> {
-  let q = entryColumns(db).where('w.user_id', '=', userId).orderBy('w.id', 'desc').limit(limit);
+export async function findUserEntries(db: Db, userId: number, now: Moment, beforeId: number | undefined, limit: number): Promise<WaitlistEntry[]> {
+  let q = entryColumns(db, now).where('w.user_id', '=', userId).orderBy('w.id', 'desc').limit(limit);
   if (beforeId !== undefined) q = q.where('w.id', '<', beforeId);
   return (await q.execute()).map(toEntry);
 }

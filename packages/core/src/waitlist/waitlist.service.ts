@@ -1,5 +1,5 @@
 import { AppError } from '../errors.ts';
-import { type Clock, dbTime } from '../clock.ts';
+import { type Clock, dbNow, dbTime } from '../clock.ts';
 import { type Db, pgCode, transaction } from '../db/database.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import { insertReservationEvent } from '../outbox/outbox.repository.ts';
@@ -16,7 +16,7 @@ export class WaitlistService {
   async join(userId: number, input: WaitlistJoinInput): Promise<WaitlistEntry> {
     const { db, clock } = this.deps;
     const { scheduleId, seatCount } = input;
-    const existing = await repo.findLiveEntry(db, userId, scheduleId);
+    const existing = await repo.findLiveEntry(db, userId, scheduleId, dbNow(clock));
     if (existing) return existing;
     try {
       return await transaction(db, async (trx) => {
@@ -29,7 +29,7 @@ export class WaitlistService {
         // The database's clock decides the offers' holds, as it decides every hold.
         const now = await dbTime(trx, clock);
         if (now >= schedule.starts_at) throw new AppError('BOOKING_CLOSED', 'This show has started; booking is closed');
-        const live = await repo.findLiveEntry(trx, userId, scheduleId);
+        const live = await repo.findLiveEntry(trx, userId, scheduleId, now);
         if (live) return live;
         const available = await repo.countAvailableSeats(trx, scheduleId, now);
         if (available > 0) {
@@ -45,12 +45,12 @@ export class WaitlistService {
         const entryId = await repo.insertEntry(trx, { userId, scheduleId, seatCount, now });
         // A seat freed while we joined (its transaction saw no one waiting) is offered now.
         await repo.offerFreedSeats(trx, scheduleId, now, this.deps.offerSeconds);
-        return (await repo.findEntry(trx, entryId, userId))!;
+        return (await repo.findEntry(trx, entryId, userId, now))!;
       });
     } catch (err) {
       // Two joins at once: the unique live-entry index lets one in; the other returns it.
       if (pgCode(err) === '23505') {
-        const live = await repo.findLiveEntry(db, userId, scheduleId);
+        const live = await repo.findLiveEntry(db, userId, scheduleId, dbNow(clock));
         if (live) return live;
       }
       throw err;
@@ -78,7 +78,7 @@ export class WaitlistService {
           freed = { concertId: cancelled.concertId, scheduleId: cancelled.scheduleId };
         }
       }
-      return { entry: (await repo.findEntry(trx, entryId, userId))!, freed };
+      return { entry: (await repo.findEntry(trx, entryId, userId, now))!, freed };
     });
     if (result.freed) await this.deps.seatMaps.invalidate(result.freed.concertId, result.freed.scheduleId);
     return result.entry;
@@ -86,7 +86,7 @@ export class WaitlistService {
 
   async mine(userId: number, page: PageInput): Promise<Page<WaitlistEntry>> {
     const before = decodeIdCursor(page.cursor);
-    const items = await repo.findUserEntries(this.deps.db, userId, before, page.limit + 1);
+    const items = await repo.findUserEntries(this.deps.db, userId, dbNow(this.deps.clock), before, page.limit + 1);
     const more = items.length > page.limit;
     const shown = items.slice(0, page.limit);
     return { items: shown, nextCursor: more ? String(shown[shown.length - 1]!.entryId) : null };

@@ -1,0 +1,81 @@
+import { FakeClock } from '@concert/core';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, client, createTestDatabase, expectAppError, key, seedSale, startApi, type TestApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
+import { BOOKING_ENV, booking } from './booking.shared.ts';
+
+/**
+ * After the sale, between a hold's lapse and the sweep that settles it. The API runs without its
+ * background work (no sweep of lapsed holds), and time comes from a fake clock, so a lapsed hold
+ * or offer is still HELD in its row, as it is for up to a second (or longer behind a backlog) in
+ * a sale: what fans and operators see must already say it lapsed.
+ */
+describe('after the sale, before the sweep', () => {
+  const clock = new FakeClock();
+  let db: TestDatabase;
+  let api: TestApi;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    api = await startApi(testEnv(db.url, { ...BOOKING_ENV, HOLD_TTL_SECONDS: '60' }), { clock, background: false });
+  });
+  afterAll(async () => {
+    await api?.close();
+    await db?.drop();
+  });
+
+  it('a hold that had lapsed stays EXPIRED and is not counted as released; a live one is CANCELLED', async () => {
+    const book = booking(() => api.url);
+    const { scheduleId, userIds } = await seedSale(api.url, { users: 3, seatCount: 3 });
+    const [lapsing, holding, buyer] = userIds as [number, number, number];
+    const hold = async (u: number, seat: number) =>
+      (await book.forSchedule(u, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [seat], idempotencyKey: key() });
+    const lapsed = await hold(lapsing, 1);
+    clock.advance(61_000);
+    const live = await hold(holding, 2);
+    const paid = await hold(buyer, 3);
+    await (await book.forSchedule(buyer, scheduleId)).payments.pay.mutate({ reservationId: paid.reservationId, idempotencyKey: key() });
+    const read = (u: number, reservationId: string) => client(api.url, { userId: u }).reservations.get.query({ reservationId });
+    expect((await read(lapsing, lapsed.reservationId)).status).toBe('EXPIRED');
+
+    // Contract: every paid reservation refunded, every hold released. The lapsed one was no hold
+    // any more: its fan had read it EXPIRED, and it used to turn CANCELLED and count as released.
+    expect(await admin(api.url).admin.schedules.cancel.mutate({ scheduleId })).toEqual({ scheduleId, refunded: 1, released: 1 });
+    expect((await read(lapsing, lapsed.reservationId)).status).toBe('EXPIRED');
+    expect((await read(holding, live.reservationId)).status).toBe('CANCELLED');
+    expect((await read(buyer, paid.reservationId)).status).toBe('REFUNDED');
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    try {
+      const events = (await sql.query(`SELECT type FROM outbox_events WHERE reservation_id = $1 ORDER BY seq`, [lapsed.reservationId])).rows.map((r: { type: string }) => r.type);
+      expect(events).toEqual(['reservation.held', 'reservation.expired']);
+    } finally {
+      await sql.end();
+    }
+    const audit = await admin(api.url).admin.audit.query({});
+    expect(audit.checks.filter((c) => !c.ok)).toEqual([]);
+  });
+
+  it('a waitlist offer past its expiry reads LAPSED in waitlist.mine, as its reservation reads EXPIRED', async () => {
+    const book = booking(() => api.url);
+    const { scheduleId, userIds } = await seedSale(api.url, { users: 3, seatCount: 1 });
+    const [holder, first, second] = userIds as [number, number, number];
+    const held = await (await book.forSchedule(holder, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [1], idempotencyKey: key() });
+    const fan = (u: number) => client(api.url, { userId: u });
+    const entry = await fan(first).waitlist.join.mutate({ scheduleId, seatCount: 1 });
+    await fan(second).waitlist.join.mutate({ scheduleId, seatCount: 1 });
+    await fan(holder).reservations.cancel.mutate({ reservationId: held.reservationId });
+    const offered = (await fan(first).waitlist.mine.query({})).items[0]!;
+    expect(offered).toMatchObject({ entryId: entry.entryId, status: 'OFFERED', offer: { seatNumbers: [1] } });
+
+    clock.set(new Date(offered.offer!.expiresAt.getTime() + 1000));
+    expect((await fan(first).reservations.get.query({ reservationId: offered.offer!.reservationId })).status).toBe('EXPIRED');
+    // It read OFFERED, with an offer whose expiresAt had passed, until a sweep ran.
+    expect((await fan(first).waitlist.mine.query({})).items[0]).toMatchObject({ entryId: entry.entryId, status: 'LAPSED', position: null, offer: null });
+    await expectAppError(fan(first).payments.pay.mutate({ reservationId: offered.offer!.reservationId, idempotencyKey: key() }), 'HOLD_EXPIRED');
+    // The next in line is offered the seat once the sweep runs.
+    expect(await api.core.reservations.sweepExpired()).toBe(1);
+    expect((await fan(second).waitlist.mine.query({})).items[0]).toMatchObject({ status: 'OFFERED', offer: { seatNumbers: [1] } });
+    const audit = await admin(api.url).admin.audit.query({});
+    expect(audit.checks.filter((c) => !c.ok)).toEqual([]);
+  });
+});
