@@ -78,4 +78,22 @@ describe('after the sale, before the sweep', () => {
     const audit = await admin(api.url).admin.audit.query({});
     expect(audit.checks.filter((c) => !c.ok)).toEqual([]);
   });
+
+  it('a waitlist entry still WAITING when its show starts reads LAPSED: nothing can be offered any more', async () => {
+    const book = booking(() => api.url);
+    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, seatCount: 1 });
+    const [buyer, waiting] = userIds as [number, number];
+    const startsAt = (await client(api.url).concerts.schedule.query({ scheduleId })).startsAt;
+    const held = await (await book.forSchedule(buyer, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [1], idempotencyKey: key() });
+    await (await book.forSchedule(buyer, scheduleId)).payments.pay.mutate({ reservationId: held.reservationId, idempotencyKey: key() });
+    const fan = client(api.url, { userId: waiting });
+    const entry = await fan.waitlist.join.mutate({ scheduleId, seatCount: 1 });
+    expect(entry).toMatchObject({ status: 'WAITING', position: 1 });
+    clock.set(new Date(startsAt.getTime() + 1000));
+    // It read WAITING, first in line, for good: a seat freed now is not offered (the show has
+    // started), and a cancelled show's entries turn LAPSED.
+    expect((await fan.waitlist.mine.query({})).items[0]).toMatchObject({ entryId: entry.entryId, status: 'LAPSED', position: null, offer: null });
+    await admin(api.url).admin.reservations.refund.mutate({ reservationId: held.reservationId });
+    expect((await fan.waitlist.mine.query({})).items[0]).toMatchObject({ entryId: entry.entryId, status: 'LAPSED' });
+  });
 });

@@ -16,23 +16,28 @@ export const SEAT_LIMIT = 4;
 
 /**
  * An offer whose hold has run out reads LAPSED at once, as its reservation reads EXPIRED, before
- * the sweep settles it (within two seconds) and passes its seats on.
+ * the sweep settles it (within two seconds) and passes its seats on. So does an entry still
+ * WAITING once its show has started: nothing is offered after that (offerFreedSeats).
  */
 const entryColumns = (db: Executor, now: Moment) =>
   db
     .selectFrom('waitlist_entries as w')
+    .innerJoin('schedules as sc', 'sc.id', 'w.schedule_id')
     .leftJoin('reservations as r', 'r.id', 'w.reservation_id')
     .select((eb) => [
       'w.id',
       'w.user_id',
       'w.schedule_id',
       'w.seat_count',
-      sql<WaitlistEntry['status']>`CASE WHEN w.status = 'OFFERED' AND r.status = 'HELD' AND r.hold_expires_at <= ${now} THEN 'LAPSED' ELSE w.status END`.as('status'),
+      sql<WaitlistEntry['status']>`CASE
+        WHEN w.status = 'OFFERED' AND r.status = 'HELD' AND r.hold_expires_at <= ${now} THEN 'LAPSED'
+        WHEN w.status = 'WAITING' AND sc.starts_at <= ${now} THEN 'LAPSED'
+        ELSE w.status END`.as('status'),
       'w.reservation_id',
       'w.created_at',
       'r.hold_expires_at',
       // 1-based place among the show's WAITING entries.
-      sql<number | null>`CASE WHEN w.status = 'WAITING' THEN (
+      sql<number | null>`CASE WHEN w.status = 'WAITING' AND sc.starts_at > ${now} THEN (
         SELECT count(*)::int FROM waitlist_entries o WHERE o.schedule_id = w.schedule_id AND o.status = 'WAITING' AND o.id <= w.id) END`.as('position'),
       eb
         .selectFrom('reservation_seats as rs')
