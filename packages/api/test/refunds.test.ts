@@ -135,6 +135,23 @@ describe('refunds', () => {
     await sql(`UPDATE tickets SET voided_at = now() WHERE reservation_id = $1`, [r.reservationId]);
   });
 
+  it('a refunded seat goes to the earliest entry it fits, however many larger entries wait before it', async () => {
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, seatCount: 2, balance: 500_000 });
+    const [a, b] = userIds as [number, number];
+    const paid = await buy(a, scheduleId, [1]);
+    await buy(b, scheduleId, [2]);
+    // 120 fans wait for two seats together, then one fan for a single seat.
+    const pairs = await Promise.all(Array.from({ length: 120 }, (_, i) => ops().admin.users.create.mutate({ name: `pair ${i}` })));
+    for (const p of pairs) await fan(p.userId).waitlist.join.mutate({ scheduleId, seatCount: 2 });
+    const single = (await ops().admin.users.create.mutate({ name: 'single' })).userId;
+    expect(await fan(single).waitlist.join.mutate({ scheduleId, seatCount: 1 })).toMatchObject({ status: 'WAITING', position: 121 });
+    await fan(a).reservations.refund.mutate({ reservationId: paid.reservationId, idempotencyKey: key() });
+    // Contract: the earliest WAITING entry whose seatCount fits gets the offer. Only the first 100
+    // entries were read, none of which fits one seat, and the seat went back on sale.
+    expect((await fan(single).waitlist.mine.query({})).items[0]).toMatchObject({ status: 'OFFERED', offer: { seatNumbers: [1] } });
+    expect((await fan(pairs[0]!.userId).waitlist.mine.query({})).items[0]).toMatchObject({ status: 'WAITING', position: 1 });
+  });
+
   it('admin.audit is ok at the end', async () => {
     const audit = await ops().admin.audit.query({});
     expect(audit.checks.filter((c) => !c.ok)).toEqual([]);

@@ -167,17 +167,9 @@ export async function offerFreedSeats(trx: Tx, scheduleId: number, now: Date, of
     .forNoKeyUpdate()
     .executeTakeFirst();
   if (!schedule || schedule.cancelled_at !== null || now >= schedule.starts_at) return 0;
-  const entries = await trx
-    .selectFrom('waitlist_entries')
-    .select(['id', 'user_id', 'seat_count'])
-    .where('schedule_id', '=', scheduleId)
-    .where('status', '=', 'WAITING')
-    .orderBy('id')
-    .limit(100)
-    .forUpdate()
-    .skipLocked()
-    .execute();
-  if (entries.length === 0) return 0;
+  // Nobody waiting (most shows): leave the free seats unlocked for the holds racing for them.
+  const waiting = await trx.selectFrom('waitlist_entries').select('id').where('schedule_id', '=', scheduleId).where('status', '=', 'WAITING').limit(1).executeTakeFirst();
+  if (!waiting) return 0;
   const free = (
     await trx
       .selectFrom('seats as s')
@@ -189,30 +181,49 @@ export async function offerFreedSeats(trx: Tx, scheduleId: number, now: Date, of
       .skipLocked()
       .execute()
   ).map((s) => s.seat_number);
+  if (free.length === 0) return 0;
   const expiresAt = new Date(now.getTime() + offerSeconds * 1000);
   let offered = 0;
-  for (const entry of entries) {
-    if (free.length === 0) break;
-    if (entry.seat_count > free.length) continue;
-    // The offered user's row lock (a hold's and a join's) before the count: a hold of theirs that
-    // has locked the row but not committed is invisible to the count, and both would commit past
-    // the limit. It comes after the seats' locks, the reverse of a hold's order: PostgreSQL
-    // detects that deadlock and transaction() retries the loser whole.
-    await lockUser(trx, entry.user_id);
-    if ((await countUserSeats(trx, entry.user_id, scheduleId, now)) + entry.seat_count > SEAT_LIMIT) continue;
-    const reservationId = randomUUID();
-    const pass = grantOffer(entry, schedule.concert_id, reservationId);
-    const seats = await claimSeats(trx, pass, scheduleId, free.splice(0, entry.seat_count), reservationId, expiresAt, now);
-    await insertReservation(trx, { id: reservationId, userId: entry.user_id, scheduleId, seats, holdExpiresAt: expiresAt, now, source: 'WAITLIST' });
-    await trx.updateTable('waitlist_entries').set({ status: 'OFFERED', reservation_id: reservationId, updated_at: now }).where('id', '=', entry.id).execute();
-    const reservation = await getReservation(trx, reservationId, now);
-    await insertReservationEvent(trx, 'reservation.held', reservation, now);
-    await insertReservationEvent(trx, 'waitlist.offered', reservation, now, {
-      entry: { entryId: entry.id, userId: entry.user_id, scheduleId, seatCount: entry.seat_count },
-      offerExpiresAt: expiresAt,
-    });
-    offered++;
+  // Entries a page at a time, earliest first, only those that could fit what is left: a page
+  // of the first 100 entries, none fitting one seat, once put the seat back on sale past a fan
+  // further back waiting for one.
+  let afterId = 0;
+  while (free.length > 0) {
+    const entries = await trx
+      .selectFrom('waitlist_entries')
+      .select(['id', 'user_id', 'seat_count'])
+      .where('schedule_id', '=', scheduleId)
+      .where('status', '=', 'WAITING')
+      .where('seat_count', '<=', free.length)
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(100)
+      .forUpdate()
+      .skipLocked()
+      .execute();
+    if (entries.length === 0) break;
+    afterId = entries[entries.length - 1]!.id;
+    for (const entry of entries) {
+      if (entry.seat_count > free.length) continue;
+      // The offered user's row lock (a hold's and a join's) before the count: a hold of theirs that
+      // has locked the row but not committed is invisible to the count, and both would commit past
+      // the limit. It comes after the seats' locks, the reverse of a hold's order: PostgreSQL
+      // detects that deadlock and transaction() retries the loser whole.
+      await lockUser(trx, entry.user_id);
+      if ((await countUserSeats(trx, entry.user_id, scheduleId, now)) + entry.seat_count > SEAT_LIMIT) continue;
+      const reservationId = randomUUID();
+      const pass = grantOffer(entry, schedule.concert_id, reservationId);
+      const seats = await claimSeats(trx, pass, scheduleId, free.splice(0, entry.seat_count), reservationId, expiresAt, now);
+      await insertReservation(trx, { id: reservationId, userId: entry.user_id, scheduleId, seats, holdExpiresAt: expiresAt, now, source: 'WAITLIST' });
+      await trx.updateTable('waitlist_entries').set({ status: 'OFFERED', reservation_id: reservationId, updated_at: now }).where('id', '=', entry.id).execute();
+      const reservation = await getReservation(trx, reservationId, now);
+      await insertReservationEvent(trx, 'reservation.held', reservation, now);
+      await insertReservationEvent(trx, 'waitlist.offered', reservation, now, {
+        entry: { entryId: entry.id, userId: entry.user_id, scheduleId, seatCount: entry.seat_count },
+        offerExpiresAt: expiresAt,
+      });
+      offered++;
+    }
   }
   return offered;
 }
-
