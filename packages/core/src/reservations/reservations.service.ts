@@ -187,7 +187,9 @@ export class ReservationsService {
   async sweepExpired(batch = 200): Promise<number> {
     const { db, clock, waitlistOfferSeconds } = this.deps;
     return transaction(db, async (trx, onCommit) => {
-      const expired = await repo.expireLapsedHolds(trx, dbNow(clock), batch);
+      // The shows' rows first, then their holds and seats: the order everything else locks in.
+      const shows = await repo.lockShowsWithLapsedHolds(trx, dbNow(clock), batch);
+      const expired = await repo.expireLapsedHolds(trx, dbNow(clock), batch, shows);
       if (expired.length === 0) return 0;
       const now = await dbTime(trx, clock);
       await settleOffers(trx, expired, 'LAPSED', now);

@@ -148,6 +148,11 @@ export async function countAvailableSeats(db: Executor, scheduleId: number, now:
   return row.n;
 }
 
+/** Locks the row of the entry's show, as a show's offers take it (none when there is no such entry). */
+export async function lockShowOfEntry(trx: Tx, entryId: number): Promise<void> {
+  await sql`SELECT id FROM schedules WHERE id = (SELECT schedule_id FROM waitlist_entries WHERE id = ${entryId}) FOR NO KEY UPDATE`.execute(trx);
+}
+
 /**
  * Seats that came back go to the waitlist first: each WAITING entry, earliest first, whose
  * seat count fits the free seats (and the user's ticket limit) gets an offer: a HELD reservation

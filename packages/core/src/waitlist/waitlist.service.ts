@@ -61,6 +61,9 @@ export class WaitlistService {
   async leave(userId: number, entryId: number): Promise<WaitlistEntry> {
     const { db, clock } = this.deps;
     const result = await transaction(db, async (trx) => {
+      // The show's row first (the offer below takes it), then the entry and its reservation: the
+      // order a show's offers, cancels and refunds lock in.
+      await repo.lockShowOfEntry(trx, entryId);
       const entry = await repo.lockEntry(trx, entryId, userId);
       if (!entry) throw new AppError('WAITLIST_ENTRY_NOT_FOUND', 'No such waitlist entry');
       const now = await dbTime(trx, clock);
