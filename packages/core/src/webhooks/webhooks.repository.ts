@@ -119,7 +119,12 @@ export async function claimDue(db: Db, now: Moment, leaseMs: number, limit: numb
   return rows;
 }
 
-/** Records an attempt's outcome, unless the lease was lost to another process meanwhile. */
+/**
+ * Records an attempt's outcome, unless the lease was lost to another process meanwhile. A 2xx is
+ * recorded even over the FAILED that removing or disabling the endpoint wrote while the attempt
+ * ran (endEndpoint): the receiver has the event, and the log says so. Only this attempt or that
+ * removal writes a row of this attempt number, so nothing else is overwritten.
+ */
 export async function recordAttempt(
   db: Db,
   d: { id: number; attempt: number },
@@ -130,7 +135,7 @@ export async function recordAttempt(
     .set({ status: outcome.status, last_http_status: outcome.httpStatus, last_error: outcome.error, next_attempt_at: outcome.nextAttemptAt })
     .where('id', '=', d.id)
     .where('attempt', '=', d.attempt)
-    .where('status', '=', 'PENDING')
+    .where('status', 'in', outcome.status === 'DELIVERED' ? ['PENDING', 'FAILED'] : ['PENDING'])
     .execute();
 }
 
