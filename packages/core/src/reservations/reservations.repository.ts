@@ -116,6 +116,24 @@ export async function lockReservation(trx: Tx, reservationId: string, userId?: n
 }
 
 /**
+ * A hold's locks, in one statement and in this order: the show's row FOR KEY SHARE (the lock the
+ * reservation's foreign key takes anyway), then the user's row FOR UPDATE (it serialises one user's
+ * holds, so the limit cannot be raced past). Lock order: show, then user, then seats, as a show's
+ * cancellation takes them (its FOR UPDATE of the show, then the seats, then the refunded users):
+ * a hold now waits for a cancellation at the show's row, holding nothing the cancellation needs.
+ * When the foreign key took the show's row after the claim, a hold holding a seat waited for a
+ * cancellation holding the show and waiting for that seat (and a hold holding its user's row
+ * waited for a seat the cancellation held, while the cancellation's refund of that user waited
+ * for the row): deadlocks, in a CI run's PostgreSQL log and in lock-order.test.ts.
+ */
+export async function lockShowAndHolder(trx: Tx, scheduleId: number, userId: number): Promise<void> {
+  const { rows } = await sql<{ id: number }>`
+    WITH show AS MATERIALIZED (SELECT id FROM schedules WHERE id = ${scheduleId} FOR KEY SHARE)
+    SELECT u.id FROM show CROSS JOIN LATERAL (SELECT id FROM users WHERE id = ${userId} FOR UPDATE) u`.execute(trx);
+  if (rows.length === 0) throw new AppError('USER_NOT_FOUND', `User ${userId} does not exist`);
+}
+
+/**
  * Seats of one schedule that a user holds (live) or bought: the per-user ticket limit counts
  * these. Counted from the user's own reservations of that schedule (a live HELD one claims its
  * seats until its expiry, a PAID one owns them), through reservations_user_schedule_idx: one

@@ -7,7 +7,6 @@ import type { QueueGate } from '../queue/queue.gate.ts';
 import type { HoldInput, HoldsListInput, MineInput } from '../schemas.ts';
 import type { HoldSummary, Page, Reservation } from '../types.ts';
 import { decodeCursor, encodeCursor, toPage, ZCursorTime, ZCursorUuid } from '../paging.ts';
-import { lockUser } from '../users/users.repository.ts';
 import type { ConcertsService } from '../concerts/concerts.service.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import { insertEventUnlessCancelled, insertReservationEvent, reservationEvent } from '../outbox/outbox.repository.ts';
@@ -49,8 +48,9 @@ export class ReservationsService {
         // The database's clock decides (statement_timestamp() in the statement), not this process's.
         const now = dbNow(clock);
         return transaction(db, async (trx, onCommit) => {
-          // The user's row lock serialises one user's holds, so the limit cannot be raced past.
-          await lockUser(trx, userId);
+          // The show's row (FOR KEY SHARE), then the user's (it serialises one user's holds), before
+          // the seats: the order a show's cancellation locks in (see lockShowAndHolder).
+          await repo.lockShowAndHolder(trx, scheduleId, userId);
           const { at, heldUntil: holdExpiresAt, opened, started, owned, show, seats } = await repo.holdSeats(trx, pass, {
             reservationId,
             userId,

@@ -1,6 +1,11 @@
 import type { Tx } from '../db/database.ts';
 
-/** Serialises every cancellation of one show, whichever process runs it. */
+/**
+ * Serialises every cancellation of one show, whichever process runs it. FOR UPDATE, not NO KEY
+ * UPDATE: it also makes a hold and a waitlist join of the show wait (their first lock is the
+ * show's row, FOR KEY SHARE and FOR NO KEY UPDATE), so none of them writes a row of a show being
+ * cancelled, and none holds a seat or a user's row the cancellation waits for.
+ */
 export async function lockSchedule(trx: Tx, scheduleId: number) {
   return trx.selectFrom('schedules').select(['id', 'concert_id', 'cancelled_at']).where('id', '=', scheduleId).forUpdate().executeTakeFirst();
 }

@@ -26,11 +26,14 @@ export class SchedulesService {
       if (!schedule) throw new AppError('SCHEDULE_NOT_FOUND', `Schedule ${scheduleId} does not exist`);
       const firstTime = schedule.cancelled_at === null;
       if (firstTime) await repo.markCancelled(trx, scheduleId, now);
-      // Reservations first (the order payments lock in), then every seat of the show: a hold
-      // claiming a seat after this waits for our commit and then sees the show cancelled.
+      // Lock order: the show's row (FOR UPDATE: a hold's FOR KEY SHARE of it and a waitlist
+      // join's, an offer's, a refund's and a cancel's FOR NO KEY UPDATE wait for our commit, and
+      // they take it before anything else), then its reservations (the order payments lock in),
+      // then every seat of the show, then the refunded users (refundIn). A hold that got the
+      // show's row before us has committed or rolled back before we get it.
       const live = await repo.lockLiveReservations(trx, scheduleId, []);
       await repo.lockSeats(trx, scheduleId);
-      // Holds that committed between the two locks.
+      // A guard: no hold can commit between the two locks (it waits at the show's row).
       live.push(...(await repo.lockLiveReservations(trx, scheduleId, live.map((r) => r.id))));
       // A hold past its expiry already reads EXPIRED to its fan: it ends EXPIRED, as the sweep
       // would end it, not CANCELLED, and is not one of the holds this cancellation released.
