@@ -127,4 +127,28 @@ describe('lock order: no deadlock between', () => {
     });
     expect(n).toBe(0);
   });
+
+  it("a waitlist offer's payment and its fan leaving the waitlist (the offer's reservation and its entry)", async () => {
+    const n = await deadlocksDuring(async (core) => {
+      const s = await show(core, 1);
+      const [other, fan] = [await user(core), await user(core)];
+      const r0 = await hold(core, other, s, [1]);
+      const entry = await core.waitlist.join(fan, { scheduleId: s.scheduleId, seatCount: 1 });
+      await core.reservations.cancel(r0.reservationId, other); // the seat is offered to the fan
+      const offered = (await core.waitlist.mine(fan, { limit: 10 })).items[0]!;
+      expect(offered.status).toBe('OFFERED');
+      const g = core.queue.gate(fan, undefined); // an offer is paid without a queue token
+      // The payment locks the offer's reservation and waits for the payer's row (held here).
+      await sql.query('BEGIN');
+      await sql.query('SELECT 1 FROM users WHERE id = $1 FOR SHARE', [fan]);
+      const pay = outcome(core.payments.pay(fan, { reservationId: offered.offer!.reservationId, idempotencyKey: randomUUID() }, g).then((p) => p.status));
+      await waiters(1);
+      const leave = outcome(core.waitlist.leave(fan, entry.entryId).then((e) => e.status));
+      await waiters(2);
+      await sql.query('COMMIT');
+      expect(await pay).toBe('COMPLETED');
+      expect(await leave).toBe('ACCEPTED');
+    });
+    expect(n).toBe(0);
+  });
 });

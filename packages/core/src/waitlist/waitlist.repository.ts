@@ -103,6 +103,16 @@ export async function lockShowForJoin(trx: Tx, scheduleId: number) {
   return trx.selectFrom('schedules').select(['cancelled_at', 'starts_at']).where('id', '=', scheduleId).forKeyShare().executeTakeFirst();
 }
 
+/**
+ * Locks the reservation of the user's entry (its offer), if it has one, before the entry: the
+ * order a payment of the offer takes them (the reservation, then settleOffers' update of its
+ * entry), as a cancel, the sweep and a show's cancellation do. The caller holds the show's row,
+ * so no offer gives the entry a reservation meanwhile.
+ */
+export async function lockOfferOfEntry(trx: Tx, entryId: number, userId: number): Promise<void> {
+  await sql`SELECT id FROM reservations WHERE id = (SELECT reservation_id FROM waitlist_entries WHERE id = ${entryId} AND user_id = ${userId}) FOR UPDATE`.execute(trx);
+}
+
 export async function lockEntry(trx: Tx, entryId: number, userId: number) {
   return trx
     .selectFrom('waitlist_entries')

@@ -61,9 +61,12 @@ export class WaitlistService {
   async leave(userId: number, entryId: number): Promise<WaitlistEntry> {
     const { db, clock } = this.deps;
     const result = await transaction(db, async (trx) => {
-      // The show's row first (the offer below takes it), then the entry and its reservation: the
-      // order a show's offers, cancels and refunds lock in.
+      // Lock order: the show's row (the offer below takes it), then the offer's reservation, then
+      // the entry: the order a show's offers, cancels, refunds and the sweep lock in, and a
+      // payment of the offer (its reservation, then its entry). Locking the entry before the
+      // reservation deadlocked with a payment of the offer (lock-order.test.ts).
       await repo.lockShowOfEntry(trx, entryId);
+      await repo.lockOfferOfEntry(trx, entryId, userId);
       const entry = await repo.lockEntry(trx, entryId, userId);
       if (!entry) throw new AppError('WAITLIST_ENTRY_NOT_FOUND', 'No such waitlist entry');
       const now = await dbTime(trx, clock);
