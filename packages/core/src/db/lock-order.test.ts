@@ -151,4 +151,30 @@ describe('lock order: no deadlock between', () => {
     });
     expect(n).toBe(0);
   });
+
+  it('a waitlist join and a refund of the same fan in that show (the show\'s row and the fan\'s)', async () => {
+    const n = await deadlocksDuring(async (core) => {
+      const s = await show(core, 2);
+      const [other, fan] = [await user(core), await user(core)];
+      const g = await gate(core, fan, s);
+      const paid = await core.reservations.hold(fan, { scheduleId: s.scheduleId, seatNumbers: [1], idempotencyKey: randomUUID() }, g);
+      await core.payments.pay(fan, { reservationId: paid.reservationId, idempotencyKey: randomUUID() }, g);
+      await hold(core, other, s, [2]); // nothing left on sale: the fan may join the waitlist
+      // The join's entry waits for a live entry of the fan's being written here (the unique
+      // live-entry index), with no foreign-key locks of its own (replica role).
+      await sql.query('BEGIN');
+      await sql.query(`SET LOCAL session_replication_role = replica`);
+      await sql.query(`INSERT INTO waitlist_entries (user_id, schedule_id, seat_count, status, created_at, updated_at) VALUES ($1, $2, 1, 'WAITING', now(), now())`, [fan, s.scheduleId]);
+      const join = outcome(core.waitlist.join(fan, { scheduleId: s.scheduleId, seatCount: 1 }).then((e) => e.status));
+      await waiters(1);
+      const refund = outcome(core.refunds.refund(fan, { reservationId: paid.reservationId, idempotencyKey: randomUUID() }).then((r) => r.status));
+      await waiters(2);
+      await sql.query('ROLLBACK');
+      expect(await join).toBe('WAITING');
+      expect(await refund).toBe('REFUNDED');
+      // The refund's seat went to the fan's entry.
+      expect((await core.waitlist.mine(fan, { limit: 10 })).items[0]!.status).toBe('OFFERED');
+    });
+    expect(n).toBe(0);
+  });
 });

@@ -95,12 +95,15 @@ export async function insertEntry(trx: Tx, row: { userId: number; scheduleId: nu
 }
 
 /**
- * The show's row FOR KEY SHARE, the lock the entry's foreign key takes anyway. A cancellation
- * locks the row FOR UPDATE before it closes the show's entries: it has either committed, and its
- * cancelled_at is read here, or it waits for this transaction and then closes what it inserted.
+ * The show's row FOR NO KEY UPDATE, the lock the join's offer of freed seats (offerFreedSeats)
+ * takes, taken first. A cancellation locks the row FOR UPDATE before it closes the show's
+ * entries: it has either committed, and its cancelled_at is read here, or it waits for this
+ * transaction and then closes what it inserted. FOR KEY SHARE here, then the user's row, then
+ * NO KEY UPDATE for the offer, was the reverse of a refund's order (the show's row, then the
+ * buyer's): a fan joining while refunding a ticket of the show deadlocked (lock-order.test.ts).
  */
 export async function lockShowForJoin(trx: Tx, scheduleId: number) {
-  return trx.selectFrom('schedules').select(['cancelled_at', 'starts_at']).where('id', '=', scheduleId).forKeyShare().executeTakeFirst();
+  return trx.selectFrom('schedules').select(['cancelled_at', 'starts_at']).where('id', '=', scheduleId).forNoKeyUpdate().executeTakeFirst();
 }
 
 /**

@@ -22,6 +22,8 @@ export class WaitlistService {
       return await transaction(db, async (trx) => {
         // The show's row is read under the lock a cancellation waits for, not before the
         // transaction: a show cancelled while we joined would otherwise keep this entry WAITING.
+        // Lock order: the show's row (FOR NO KEY UPDATE, the lock the offer below takes), then the
+        // user's, as a refund takes them (see lockShowForJoin).
         const schedule = await repo.lockShowForJoin(trx, scheduleId);
         if (!schedule) throw new AppError('SCHEDULE_NOT_FOUND', `Schedule ${scheduleId} does not exist`);
         if (schedule.cancelled_at) throw new AppError('SCHEDULE_CANCELLED', 'This show has been cancelled');
