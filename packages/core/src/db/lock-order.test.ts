@@ -177,4 +177,29 @@ describe('lock order: no deadlock between', () => {
     });
     expect(n).toBe(0);
   });
+
+  it('two refunds of one fan in two shows (the fan\'s row: the refund\'s foreign key, then FOR UPDATE)', async () => {
+    const n = await deadlocksDuring(async (core) => {
+      const [s1, s2] = [await show(core, 2), await show(core, 2)];
+      const fan = await user(core);
+      const buy = async (s: { concertId: number; scheduleId: number }) => {
+        const g = await gate(core, fan, s);
+        const r = await core.reservations.hold(fan, { scheduleId: s.scheduleId, seatNumbers: [1], idempotencyKey: randomUUID() }, g);
+        await core.payments.pay(fan, { reservationId: r.reservationId, idempotencyKey: randomUUID() }, g);
+        return r.reservationId;
+      };
+      const [r1, r2] = [await buy(s1), await buy(s2)];
+      // Each refund comes to the fan's row while this session holds it FOR KEY SHARE.
+      await sql.query('BEGIN');
+      await sql.query('SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE', [fan]);
+      const refund1 = outcome(core.refunds.refund(fan, { reservationId: r1, idempotencyKey: randomUUID() }).then((r) => r.status));
+      await waiters(1);
+      const refund2 = outcome(core.refunds.adminRefund(r2).then((r) => r.status));
+      await waiters(2);
+      await sql.query('COMMIT');
+      expect(await refund1).toBe('REFUNDED');
+      expect(await refund2).toBe('REFUNDED');
+    });
+    expect(n).toBe(0);
+  });
 });

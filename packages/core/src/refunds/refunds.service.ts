@@ -84,8 +84,12 @@ export async function refundIn(
   const payment = await repo.findPaymentOf(trx, reservationId);
   if (!payment) throw new AppError('INTERNAL', `PAID reservation ${reservationId} has no payment`);
   const refundId = randomUUID();
-  await repo.insertRefund(trx, { id: refundId, paymentId: payment.id, reservationId, userId: r.user_id, amount: payment.amount, reason, now });
+  // The buyer's row FOR UPDATE before the refund's row, whose foreign key takes it FOR KEY SHARE:
+  // taken the other way round (KEY SHARE, then FOR UPDATE), two refunds of one buyer in two shows
+  // (or a refund and a show's cancellation) each held the share the other's FOR UPDATE waited for.
+  // Lock order: the show, the reservation, the buyer, then the tickets and seats.
   await lockUser(trx, r.user_id);
+  await repo.insertRefund(trx, { id: refundId, paymentId: payment.id, reservationId, userId: r.user_id, amount: payment.amount, reason, now });
   // A free ticket refunds nothing: no ledger entry of zero won.
   const balanceAfter =
     payment.amount > 0
