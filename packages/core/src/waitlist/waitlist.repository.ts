@@ -225,8 +225,10 @@ export async function offerFreedSeats(trx: Tx, scheduleId: number, now: Date, of
       if (entry.seat_count > free.length) continue;
       // The offered user's row lock (a hold's and a join's) before the count: a hold of theirs that
       // has locked the row but not committed is invisible to the count, and both would commit past
-      // the limit. It comes after the seats' locks, the reverse of a hold's order: PostgreSQL
-      // detects that deadlock and transaction() retries the loser whole.
+      // the limit. It comes after the seats' locks, the reverse of a hold's order, and after the
+      // buyer's or joiner's row in a refund or a join, the reverse of another such transaction
+      // offering to that buyer: PostgreSQL detects those deadlocks and transaction() retries the
+      // loser whole (README, Lock order: they remain by choice).
       await lockUser(trx, entry.user_id);
       if ((await countUserSeats(trx, entry.user_id, scheduleId, now)) + entry.seat_count > SEAT_LIMIT) continue;
       const reservationId = randomUUID();
