@@ -135,10 +135,20 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
 
 /**
  * An Expect other than 100-continue: Node's own answer is a bare 417 with no body. It is refused
- * as RFC 9110 allows, in the contract's shape, and the request reaches no handler.
+ * as RFC 9110 allows, in the contract's shape of the surface it was sent to (problem+json on
+ * /v1 and /docs), and the request reaches no handler.
  */
-export function answerExpectation(_req: http.IncomingMessage, res: http.ServerResponse): void {
-  sendError(res, new TRPCError({ code: 'BAD_REQUEST', message: 'The Expect header asks for something other than 100-continue' }), 417);
+export function answerExpectation(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const error = new TRPCError({ code: 'BAD_REQUEST', message: 'The Expect header asks for something other than 100-continue' });
+  if (req.url !== undefined && isRestUrl(req.url)) return sendProblem(res, 417, error);
+  sendError(res, error, 417);
+}
+
+/** sendError for the REST surface: application/problem+json with the appCode at the top. */
+function sendProblem(res: http.ServerResponse, status: number, error: TRPCError): void {
+  const text = problemJson(appCodeOf(error), status, error.message);
+  res.writeHead(status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
 }
 
 /** CONNECT (a proxy tunnel) is not something this server does; Node would drop it without a word. */
