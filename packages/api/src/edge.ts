@@ -122,8 +122,11 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
     return;
   }
   // A request whose handler has started (its body was cut short, a chunk was broken, it came too
-  // slowly) names its surface: a REST client gets problem+json, as /v1 answers every error.
-  const rest = pending?.req?.url !== undefined && isRestUrl(pending.req.url);
+  // slowly) names its surface: a REST client gets problem+json, as /v1 answers every error. One
+  // refused before any handler (a bad header, a raw non-ASCII byte in its path, headers over the
+  // limit) names it by the request line of the bytes refused, when they hold it.
+  const target = pending?.req?.url ?? requestTarget((err as { rawPacket?: unknown }).rawPacket);
+  const rest = target !== undefined && isRestUrl(target);
   const [status, error] =
     err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: 'The request headers are too large' })]
@@ -131,6 +134,17 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
         ? [408, new TRPCError({ code: 'TIMEOUT', message: 'The request did not arrive in time' })]
         : [400, new TRPCError({ code: 'BAD_REQUEST', message: 'Malformed HTTP request' })];
   endSocket(socket, status, error, rest);
+}
+
+/**
+ * The request-target of the request line the parser was reading, from the bytes it refused (Node's
+ * `rawPacket`: the read it failed in). A request split over several reads may leave the line in
+ * an earlier one: then there is none, and the answer is tRPC's envelope, as for bytes that are
+ * not HTTP at all.
+ */
+function requestTarget(packet: unknown): string | undefined {
+  if (!Buffer.isBuffer(packet)) return undefined;
+  return /^[!-~]+ ([^\s]+)/.exec(packet.subarray(0, 8192).toString('latin1'))?.[1];
 }
 
 /**
