@@ -1,5 +1,5 @@
 import superjson from 'superjson';
-import { MAX_META_PATHS, overlongArray, overlongArrayMessage, referentialPaths } from './input-bounds.ts';
+import { MAX_META_PATHS, MAX_META_STEPS, overlongArray, overlongArrayMessage, referentialPaths, referentialSteps, valueTreeSteps } from './input-bounds.ts';
 
 type Serialized = ReturnType<typeof superjson.serialize>;
 
@@ -34,6 +34,9 @@ export const transformer = {
       const shared = referentialPaths(referentialEqualities);
       if (shared === undefined) throw new TypeError('meta.referentialEqualities is not a superjson record of paths');
       if (annotated + shared > MAX_META_PATHS) throw new TypeError(`meta names ${annotated + shared} paths; no input needs more than ${MAX_META_PATHS}`);
+      // Paths through nested Sets cost their indexes at every level (input-bounds.ts).
+      const steps = valueTreeSteps(values) + referentialSteps(referentialEqualities);
+      if (steps > MAX_META_STEPS) throw new TypeError(`meta's paths index ${steps} elements in all; no input needs more than ${MAX_META_STEPS}`);
     }
     return superjson.deserialize(value as Serialized);
   },
