@@ -102,7 +102,7 @@ export const ENTRIES: Record<ProcedurePath, Entry> = {
   'waitlist.join': {
     auth: 'id',
     summary: 'Wait for seats of a show with none AVAILABLE; joining again returns the live entry.',
-    errors: ['SCHEDULE_NOT_FOUND', 'SEATS_AVAILABLE', 'TICKET_LIMIT_EXCEEDED', 'SCHEDULE_CANCELLED', 'BOOKING_CLOSED'],
+    errors: ['SCHEDULE_NOT_FOUND', 'SEATS_AVAILABLE', 'TICKET_LIMIT_EXCEEDED', 'SCHEDULE_CANCELLED', 'BOOKING_NOT_OPEN', 'BOOKING_CLOSED'],
     example: { scheduleId: 1, seatCount: 2 },
   },
   'waitlist.leave': { auth: 'id', summary: 'Leave a waitlist (an open offer is released).', errors: ['WAITLIST_ENTRY_NOT_FOUND'], example: { entryId: 1 } },

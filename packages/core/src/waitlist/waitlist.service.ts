@@ -31,6 +31,13 @@ export class WaitlistService {
         // The database's clock decides the offers' holds, as it decides every hold.
         const now = await dbTime(trx, clock);
         if (now >= schedule.starts_at) throw new AppError('BOOKING_CLOSED', 'This show has started; booking is closed');
+        // Before its booking opens a show is not sold out: its seats go on sale at the opening
+        // (SEATS_AVAILABLE, "book them instead", would send the fan to a hold that is refused).
+        if (now < schedule.booking_opens_at) {
+          throw new AppError('BOOKING_NOT_OPEN', `Booking opens at ${schedule.booking_opens_at.toISOString()}; the waitlist is for a sold-out show`, {
+            bookingOpensAt: schedule.booking_opens_at,
+          });
+        }
         const live = await repo.findLiveEntry(trx, userId, scheduleId, now);
         if (live) return live;
         const available = await repo.countAvailableSeats(trx, scheduleId, now);
