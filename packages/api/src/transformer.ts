@@ -20,7 +20,10 @@ export const transformer = {
     return s;
   },
   deserialize(value: unknown): unknown {
-    if (value === null || typeof value !== 'object') return superjson.deserialize(value as Serialized);
+    // superjson reads `json` and `meta` off whatever came: of null that is a TypeError whose
+    // message ("Cannot destructure property 'json' of 'payload'…") told the client nothing.
+    if (value === null) throw new TypeError('input must be superjson: { "json": …, "meta"?: … }, not null');
+    if (typeof value !== 'object') return superjson.deserialize(value as Serialized);
     const { json, meta } = value as { json?: unknown; meta?: unknown };
     // Bounded before superjson walks it (input-bounds.ts): a Set travels as an array, and every
     // meta path into it is a walk from its start, so 30,000 paths into a 30,000-element Set held

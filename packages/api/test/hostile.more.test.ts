@@ -114,3 +114,27 @@ describe('superjson paths through nested Sets', () => {
     }
   });
 });
+
+/*
+ * A superjson payload of null (a body `null`, a batch entry `{"0":null}`): superjson read `json`
+ * off it, and the 400 carried JavaScript's own message ("Cannot destructure property 'json' of
+ * 'payload' as it is null."), which told the client nothing (the hostile review, noted).
+ */
+describe('a superjson payload of null', () => {
+  it('is 400 INVALID_INPUT saying what the input must be, on a mutation, the fast path, a batch and a query', async () => {
+    const base = suite.api.url;
+    const answers = [
+      await fetch(`${base}/trpc/balance.charge`, { method: 'POST', headers: { 'x-user-id': '1', 'content-type': 'application/json' }, body: 'null' }),
+      await fetch(`${base}/trpc/queue.enter`, { method: 'POST', headers: { 'x-user-id': '1', 'content-type': 'application/json' }, body: 'null' }), // the fast path
+      await fetch(`${base}/trpc/balance.charge?batch=1`, { method: 'POST', headers: { 'x-user-id': '1', 'content-type': 'application/json' }, body: '{"0":null}' }),
+      await fetch(`${base}/trpc/concerts.list?batch=1&input=${encodeURIComponent('{"0":null}')}`),
+    ];
+    for (const res of answers) {
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as unknown;
+      const error = (Array.isArray(body) ? body[0] : body) as { error: { json: { message: string; data: { appCode: string } } } };
+      expect(error.error.json.data.appCode).toBe('INVALID_INPUT');
+      expect(error.error.json.message).toMatch(/^input must be superjson/);
+    }
+  });
+});
