@@ -64,15 +64,28 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
       );
     }
   }
+  // What the flags name is checked before a place in line is taken: a wait of minutes ended in
+  // INVALID_INPUT (`--seats 12,12`, five seats) or in TOKEN_WRONG_CONCERT (a show of another concert),
+  // the turn spent, where `hold` refuses the same seats at once (exit 2).
+  if (opts.seats !== undefined) {
+    const { ZHoldInput } = await import('@concert/core/schemas');
+    const parsed = ZHoldInput.shape.seatNumbers.safeParse(opts.seats);
+    if (!parsed.success) throw new UsageError(`--seats: ${parsed.error.issues[0]?.message ?? 'not valid'} (book 1 to 4 distinct seats)`);
+  }
   const c = ctx.c;
   const say = (s: string) => {
     if (!ctx.json) ctx.io.stdout.write(`${s}\n`);
   };
   const api = ctx.client;
   const prompts = ctx.prompts;
+  // A show names its concert: with --schedule alone, the concert question is not asked.
+  const showOf = opts.schedule === undefined ? undefined : (await api.concerts.schedule.query({ scheduleId: opts.schedule })).concertId;
+  if (opts.concert !== undefined && showOf !== undefined && showOf !== opts.concert) {
+    throw new UsageError(`Show ${opts.schedule} is of concert ${showOf}, not of concert ${opts.concert}`, `Book it with: concert book --concert ${showOf} --schedule ${opts.schedule}`);
+  }
 
   // 1. The concert.
-  let concertId = opts.concert;
+  let concertId = opts.concert ?? showOf;
   if (concertId === undefined) {
     const concerts = await allPages((p) => api.concerts.list.query(p));
     if (concerts.length === 0) throw new CliFailure('NOTHING_ON_SALE', null, 'No concerts are on sale');

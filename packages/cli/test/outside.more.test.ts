@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin as harnessAdmin } from '../../../test/harness.ts';
+import { buildOnce, concert, fakeTerminal, KEY, startGatedApi, tempConfigDir } from './helpers.ts';
+
+// Defects found by using the CLI from outside, as fans and scripts do: each test failed before its fix.
+let api: Awaited<ReturnType<typeof startGatedApi>>;
+let cfg: ReturnType<typeof tempConfigDir>;
+let env: Record<string, string>;
+
+async function sale() {
+  const a = harnessAdmin(api.url);
+  const now = Date.now();
+  const create = () =>
+    a.admin.concerts.create.mutate({
+      title: 'Outside Test',
+      venue: 'Hall',
+      schedules: [{ startsAt: new Date(now + 7 * 86_400_000), bookingOpensAt: new Date(now - 3_600_000), seatCount: 12 }],
+    });
+  const [c, other] = await Promise.all([create(), create()]);
+  const { userId } = await a.admin.users.create.mutate({ name: 'fan', initialBalance: 1_000_000 });
+  return { concertId: c.concertId, scheduleId: c.schedules[0]!.scheduleId, otherConcertId: other.concertId, otherScheduleId: other.schedules[0]!.scheduleId, userId };
+}
+
+/** Nobody in the line of the concert: no place taken, no turn spent. */
+const lineOf = async (concertId: number) => {
+  const s = await harnessAdmin(api.url).admin.queue.stats.query({ concertId });
+  return { waiting: s.waiting, preQueued: s.preQueued, active: s.active, admittedTotal: s.admittedTotal };
+};
+const EMPTY = { waiting: 0, preQueued: 0, active: 0, admittedTotal: 0 };
+
+beforeAll(async () => {
+  cfg = tempConfigDir();
+  [api] = await Promise.all([startGatedApi({ QUEUE_IDLE_TIMEOUT_SECONDS: '6' }), buildOnce()]);
+  env = { CONCERT_API_URL: api.url, CONCERT_CONFIG_DIR: cfg.dir };
+});
+
+afterAll(async () => {
+  await api?.stop();
+  cfg?.remove();
+});
+
+describe('concert book checks its flags before it takes a place in line', () => {
+  // `book --seats 12,12` (or five seats) joined the line, waited for a turn, and only then failed
+  // INVALID_INPUT (exit 1), the turn spent; `hold` refuses the same seats at once (exit 2).
+  it('seats that hold would refuse are bad usage (exit 2), and nobody joins the line', async () => {
+    const { concertId, scheduleId, userId } = await sale();
+    for (const seats of [['12,12'], ['1', '2', '3', '4', '5']]) {
+      const r = await concert(['--user', String(userId), '--json', 'book', '--concert', String(concertId), '--schedule', String(scheduleId), '--seats', ...seats, '--yes'], env);
+      expect(r.code, `${seats.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.error()).toMatchObject({ code: 'USAGE', appCode: null, message: expect.stringContaining('--seats') });
+    }
+    expect(await lineOf(concertId)).toEqual(EMPTY);
+  });
+
+  // `book --concert 1 --schedule <a show of concert 4>` took a turn in concert 1's line and then
+  // failed TOKEN_WRONG_CONCERT, its hint sending the fan back to concert 1's line; an unknown show
+  // failed SCHEDULE_NOT_FOUND only after the wait.
+  it('a show of another concert is bad usage naming its concert, an unknown show fails at once, and nobody joins the line', async () => {
+    const { concertId, otherConcertId, otherScheduleId, userId } = await sale();
+    const wrong = await concert(['--user', String(userId), 'book', '--concert', String(concertId), '--schedule', String(otherScheduleId), '--seats', '1', '--yes'], env);
+    expect(wrong.code, wrong.stderr).toBe(2);
+    expect(wrong.stdout).toBe('');
+    expect(wrong.stderr).toContain(`error: Show ${otherScheduleId} is of concert ${otherConcertId}, not of concert ${concertId}`);
+    expect(wrong.stderr).toContain(`concert book --concert ${otherConcertId} --schedule ${otherScheduleId}`);
+
+    const unknown = await concert(['--user', String(userId), '--json', 'book', '--concert', String(concertId), '--schedule', '999999', '--seats', '1', '--yes'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stdout).toBe('');
+    expect(unknown.error()).toMatchObject({ appCode: 'SCHEDULE_NOT_FOUND' });
+
+    expect(await lineOf(concertId)).toEqual(EMPTY);
+    expect(await lineOf(otherConcertId)).toEqual(EMPTY);
+  });
+
+  it('with --schedule alone, the concert is the show’s: the concert question is not asked', async () => {
+    const { otherConcertId, otherScheduleId, userId } = await sale();
+    const t = fakeTerminal(env);
+    const done = t.run(['--user', String(userId), 'book', '--schedule', String(otherScheduleId)]);
+    try {
+      await t.waitFor(/Which concert\?|Pick your seats on the map:[\s\S]*12 of 12 seats available/);
+      expect(t.stdout()).not.toContain('Which concert?');
+      expect(await lineOf(otherConcertId)).toMatchObject({ active: 1 });
+    } finally {
+      t.type(KEY.ctrlC);
+    }
+    expect(await done).toBe(130);
+  });
+});
