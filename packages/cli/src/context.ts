@@ -74,11 +74,15 @@ export class Ctx {
   ) {
     const env = io.env;
     this.api = opts.api ?? env.CONCERT_API_URL ?? DEFAULT_API;
+    // `localhost:3000` parses as a URL of the scheme `localhost:`: fetch refused it later, as an
+    // unreachable API (NETWORK_ERROR, exit 1), where `127.0.0.1:3000` was bad usage (exit 2).
+    let protocol: string | undefined;
     try {
-      new URL(this.api);
+      protocol = new URL(this.api).protocol;
     } catch {
-      throw new UsageError(`--api must be a URL such as ${DEFAULT_API}, not "${this.api}"`);
+      protocol = undefined;
     }
+    if (protocol !== 'http:' && protocol !== 'https:') throw new UsageError(`--api must be an http:// or https:// URL such as ${DEFAULT_API}, not "${this.api}"`);
     this.json = opts.json === true;
     this.c = colorsFor(io.stdout, env);
     this.ce = colorsFor(io.stderr, env);

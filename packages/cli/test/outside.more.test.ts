@@ -1,4 +1,7 @@
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Io } from '../src/context.ts';
+import { run } from '../src/program.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
 import { buildOnce, concert, fakeTerminal, KEY, startGatedApi, tempConfigDir } from './helpers.ts';
 
@@ -27,6 +30,17 @@ const lineOf = async (concertId: number) => {
   return { waiting: s.waiting, preQueued: s.preQueued, active: s.active, admittedTotal: s.admittedTotal };
 };
 const EMPTY = { waiting: 0, preQueued: 0, active: 0, admittedTotal: 0 };
+
+function memoryIo(env: Record<string, string> = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d));
+  stderr.on('data', (d: Buffer) => (err += d));
+  const io: Io = { stdin: new PassThrough(), stdout, stderr, env, cwd: process.cwd(), signal: new AbortController().signal };
+  return { io, out: () => out, err: () => err };
+}
 
 beforeAll(async () => {
   cfg = tempConfigDir();
@@ -85,5 +99,23 @@ describe('concert book checks its flags before it takes a place in line', () => 
       t.type(KEY.ctrlC);
     }
     expect(await done).toBe(130);
+  });
+});
+
+describe('--api', () => {
+  // `--api localhost:3000` parses as a URL whose scheme is `localhost:`; it was sent, and failed as
+  // an unreachable API (NETWORK_ERROR "unknown scheme", exit 1), where `--api 127.0.0.1:3000` was
+  // bad usage (exit 2).
+  it('must be an http or https URL: anything else is bad usage (exit 2) before any request', async () => {
+    for (const url of ['localhost:3000', 'ftp://127.0.0.1:3000', '127.0.0.1:3000']) {
+      for (const argv of [['--api', url, '--json', 'concerts'], ['--json', 'concerts']]) {
+        const m = memoryIo(argv[0] === '--api' ? {} : { CONCERT_API_URL: url });
+        expect(await run(argv, m.io), `${url} ${argv.join(' ')}`).toBe(2);
+        expect(m.out()).toBe('');
+        expect(JSON.parse(m.err()).error).toMatchObject({ code: 'USAGE', appCode: null, message: expect.stringContaining(`not "${url}"`) });
+      }
+    }
+    const ok = await concert(['--api', `${api.url.replace(/^http:/, 'HTTP:')}/`, '--json', 'concerts'], {});
+    expect(ok.code, ok.stderr).toBe(0);
   });
 });
