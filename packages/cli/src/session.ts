@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { UsageError } from './errors.ts';
 
 /** A queue token remembered for one API, user and concert, so commands chain without passing it around. */
 export interface SavedToken {
@@ -77,11 +78,26 @@ export class SessionStore {
   }
 
   private write(data: SessionFile): void {
-    mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, this.file);
+    try {
+      mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+      writeFileSync(tmp, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
+      chmodSync(tmp, 0o600);
+      renameSync(tmp, this.file);
+    } catch (err) {
+      try {
+        rmSync(tmp, { force: true });
+      } catch {
+        // Nothing was written there.
+      }
+      // A config directory that is a file, or read-only: Node's own `EEXIST: file already exists,
+      // mkdir …` came out as an INTERNAL error, naming neither the session file nor the setting.
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new UsageError(
+        `Cannot write the session file ${this.file} (${code})`,
+        'Point CONCERT_CONFIG_DIR (else XDG_CONFIG_HOME, else HOME) at a directory you can write',
+      );
+    }
   }
 }
 

@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../src/context.ts';
@@ -117,5 +119,26 @@ describe('--api', () => {
     }
     const ok = await concert(['--api', `${api.url.replace(/^http:/, 'HTTP:')}/`, '--json', 'concerts'], {});
     expect(ok.code, ok.stderr).toBe(0);
+  });
+});
+
+describe('the session file', () => {
+  // CONCERT_CONFIG_DIR naming a file (or a directory concert cannot write) ended `queue join` with
+  // Node's own error as INTERNAL: `EEXIST: file already exists, mkdir '…' (INTERNAL)`, naming
+  // neither the session file nor the setting to change.
+  it('that cannot be written is a usage error naming it and the setting, not INTERNAL', async () => {
+    const { concertId, userId } = await sale();
+    const file = path.join(cfg.dir, 'not-a-directory');
+    writeFileSync(file, '');
+    const join = (...extra: string[]) => concert(['--user', String(userId), ...extra, 'queue', 'join', String(concertId)], { ...env, CONCERT_CONFIG_DIR: file });
+    const text = await join();
+    expect(text.code, text.stderr).toBe(2);
+    expect(text.stderr).toContain(`error: Cannot write the session file ${path.join(file, 'session.json')} (EEXIST)`);
+    expect(text.stderr).toContain('CONCERT_CONFIG_DIR');
+    expect(text.stderr).not.toContain('INTERNAL');
+    const json = await join('--json');
+    expect(json.code).toBe(2);
+    expect(json.stdout).toBe('');
+    expect(json.error()).toEqual({ code: 'USAGE', appCode: null, message: `Cannot write the session file ${path.join(file, 'session.json')} (EEXIST)` });
   });
 });
