@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../src/context.ts';
 import { run } from '../src/program.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { buildOnce, concert, fakeTerminal, KEY, startGatedApi, tempConfigDir } from './helpers.ts';
+import { ADMIN_KEY, buildOnce, concert, fakeTerminal, KEY, startGatedApi, tempConfigDir } from './helpers.ts';
 
 // Defects found by using the CLI from outside, as fans and scripts do: each test failed before its fix.
 let api: Awaited<ReturnType<typeof startGatedApi>>;
@@ -140,5 +140,23 @@ describe('the session file', () => {
     expect(json.code).toBe(2);
     expect(json.stdout).toBe('');
     expect(json.error()).toEqual({ code: 'USAGE', appCode: null, message: `Cannot write the session file ${path.join(file, 'session.json')} (EEXIST)` });
+  });
+});
+
+describe('concert simulate', () => {
+  // `simulate --concert 1 --schedule <a show of concert 4>` ran the rehearsal: its fans were made or
+  // topped up and let into concert 1's line, every hold was refused TOKEN_WRONG_CONCERT, and the
+  // report said "audit clean", exit 0.
+  it('a --schedule of another concert is bad usage naming its concert, before any fan is let in', async () => {
+    const { concertId, otherConcertId, otherScheduleId } = await sale();
+    const r = await concert(['--admin-key', ADMIN_KEY, 'simulate', '--concert', String(concertId), '--schedule', String(otherScheduleId), '--users', '2'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`error: Show ${otherScheduleId} is of concert ${otherConcertId}, not of concert ${concertId}`);
+    expect(await lineOf(concertId)).toEqual(EMPTY);
+    const unknown = await concert(['--admin-key', ADMIN_KEY, '--json', 'simulate', '--concert', String(concertId), '--schedule', '999999', '--users', '2'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.error()).toMatchObject({ appCode: 'SCHEDULE_NOT_FOUND' });
+    expect(await lineOf(concertId)).toEqual(EMPTY);
   });
 });

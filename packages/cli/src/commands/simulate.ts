@@ -6,7 +6,7 @@ import { count, fraction, id, won } from '../args.ts';
 import type { ApiClient } from '../client.ts';
 import { act, man } from '../command.ts';
 import { type Ctx, sleep, withToken } from '../context.ts';
-import { CliFailure, Interrupted, isServerError } from '../errors.ts';
+import { CliFailure, Interrupted, isServerError, UsageError } from '../errors.ts';
 import { type Colors, elapsed, fields, table } from '../format.ts';
 import { inLine } from '../line.ts';
 import { RehearsalPool } from '../rehearsal-users.ts';
@@ -111,6 +111,12 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
   const signal = ctx.io.signal;
   const admin = ctx.client;
 
+  // A --schedule of another concert ran the whole rehearsal (its fans topped up, let in) with every
+  // hold refused TOKEN_WRONG_CONCERT, and reported a clean audit, exit 0.
+  if (opts.schedule !== undefined) {
+    const { concertId } = await admin.concerts.schedule.query({ scheduleId: opts.schedule });
+    if (concertId !== opts.concert) throw new UsageError(`Show ${opts.schedule} is of concert ${concertId}, not of concert ${opts.concert}`, `Rehearse it with: concert simulate --concert ${concertId} --schedule ${opts.schedule} --users ${opts.users}`);
+  }
   const scheduleId = opts.schedule ?? (await firstOpenSchedule(admin, opts.concert));
   const started = performance.now();
 
