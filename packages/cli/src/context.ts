@@ -87,13 +87,18 @@ export class Ctx {
     this.c = colorsFor(io.stdout, env);
     this.ce = colorsFor(io.stderr, env);
     this.session = new SessionStore(sessionPath(env));
-    const user = opts.user ?? env.CONCERT_USER;
+    // An identity given on the command line outranks the environment's, whichever kind: a script
+    // that exported CONCERT_USER and passed --user-token for one command was told it passed both.
+    const flagged = opts.user !== undefined || opts.userToken !== undefined;
+    const user = flagged ? opts.user : env.CONCERT_USER;
     if (user !== undefined && user !== '') {
-      if (!isUserIdText(user)) throw new UsageError(`--user must be a positive whole number up to ${MAX_USER_ID}, not "${user}"`);
+      if (!isUserIdText(user)) throw new UsageError(`${opts.user !== undefined ? '--user' : 'CONCERT_USER'} must be a positive whole number up to ${MAX_USER_ID}, not "${user}"`);
       this.userId = Number(user.trim());
     }
-    this.userToken = opts.userToken ?? (env.CONCERT_USER_TOKEN || undefined);
-    if (this.userId !== undefined && this.userToken) throw new UsageError('Pass either --user or --user-token, not both');
+    this.userToken = (flagged ? opts.userToken : env.CONCERT_USER_TOKEN) || undefined;
+    if (this.userId !== undefined && this.userToken) {
+      throw new UsageError(flagged ? 'Pass either --user or --user-token, not both' : 'Set either CONCERT_USER or CONCERT_USER_TOKEN, not both');
+    }
     this.adminKey = opts.adminKey ?? (env.CONCERT_ADMIN_KEY || undefined);
     this.queueTokenOverride = opts.queueToken;
   }

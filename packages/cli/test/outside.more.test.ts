@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Io } from '../src/context.ts';
+import { Ctx, type Io } from '../src/context.ts';
 import { run } from '../src/program.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
 import { ADMIN_KEY, buildOnce, concert, fakeTerminal, KEY, startGatedApi, tempConfigDir } from './helpers.ts';
@@ -158,5 +158,31 @@ describe('concert simulate', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.error()).toMatchObject({ appCode: 'SCHEDULE_NOT_FOUND' });
     expect(await lineOf(concertId)).toEqual(EMPTY);
+  });
+});
+
+describe('identity from the environment', () => {
+  // A script that exported CONCERT_USER for all its commands and passed --user-token for one of
+  // them (or CONCERT_USER_TOKEN and --user) was refused: "Pass either --user or --user-token, not
+  // both", though the command line named one identity. A bad CONCERT_USER was blamed on --user.
+  it('an identity on the command line outranks the environment’s, of either kind', () => {
+    const token = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI3In0.x';
+    const byToken = new Ctx(memoryIo({ CONCERT_USER: '1' }).io, { userToken: token });
+    expect([byToken.userId, byToken.userToken]).toEqual([undefined, token]);
+    const byId = new Ctx(memoryIo({ CONCERT_USER_TOKEN: token }).io, { user: '2' });
+    expect([byId.userId, byId.userToken]).toEqual([2, undefined]);
+    expect(new Ctx(memoryIo({ CONCERT_USER: '3' }).io, {}).userId).toBe(3);
+    expect(new Ctx(memoryIo({ CONCERT_USER: 'abc' }).io, { user: '4' }).userId).toBe(4);
+    // Both on the command line, or both in the environment, stay ambiguous, each told as it came.
+    expect(() => new Ctx(memoryIo().io, { user: '1', userToken: token })).toThrow('Pass either --user or --user-token, not both');
+    expect(() => new Ctx(memoryIo({ CONCERT_USER: '1', CONCERT_USER_TOKEN: token }).io, {})).toThrow('Set either CONCERT_USER or CONCERT_USER_TOKEN, not both');
+    expect(() => new Ctx(memoryIo({ CONCERT_USER: 'abc' }).io, {})).toThrow('CONCERT_USER must be a positive whole number');
+  });
+
+  it('through the whole program: the flag’s identity goes as far as the request, not a usage error (exit 2)', async () => {
+    const m = memoryIo({ CONCERT_USER: '1', CONCERT_API_URL: 'http://127.0.0.1:1' });
+    // Nothing listens there: getting as far as the request (exit 1, NETWORK_ERROR) is the point.
+    expect(await run(['--json', '--user-token', 'a.b.c', 'balance'], m.io)).toBe(1);
+    expect(JSON.parse(m.err()).error).toMatchObject({ code: 'NETWORK_ERROR' });
   });
 });
