@@ -120,6 +120,20 @@ describe('--api', () => {
     const ok = await concert(['--api', `${api.url.replace(/^http:/, 'HTTP:')}/`, '--json', 'concerts'], {});
     expect(ok.code, ok.stderr).toBe(0);
   });
+
+  // The server's start line reads "Concert API listening on http://127.0.0.1:3000/trpc", and that
+  // URL, copied into --api, made every command PROCEDURE_NOT_FOUND (the client asked …/trpc/trpc/…).
+  it('may be the tRPC endpoint the server names at start (…/trpc), as --api or CONCERT_API_URL', async () => {
+    const plain = await concert(['--api', api.url, '--json', 'concerts'], {});
+    expect(plain.code, plain.stderr).toBe(0);
+    for (const url of [`${api.url}/trpc`, `${api.url}/trpc/`]) {
+      const flag = await concert(['--api', url, '--json', 'concerts'], {});
+      expect(flag.code, flag.stderr).toBe(0);
+      expect(JSON.parse(flag.stdout)).toEqual(JSON.parse(plain.stdout));
+      const fromEnv = await concert(['--json', 'concerts'], { CONCERT_API_URL: url });
+      expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    }
+  });
 });
 
 describe('the session file', () => {
