@@ -167,8 +167,8 @@ export const ENTRIES: Record<ProcedurePath, Entry> = {
 /** One line per appCode: when a client sees it and what to do. */
 export const APP_CODE_MEANING: Record<AppCode, string> = {
   INVALID_INPUT: 'The input, path, method or body is malformed; `issues` names the fields. Fix the request.',
-  INVALID_AMOUNT: 'A charge that is not a positive integer of won, or above CHARGE_MAX_PER_TX.',
-  CHARGE_LIMIT_EXCEEDED: "The charge would take this calendar month's charges past CHARGE_MONTHLY_LIMIT.",
+  INVALID_AMOUNT: 'A charge that is not a positive whole number of won.',
+  CHARGE_LIMIT_EXCEEDED: "The charge is above CHARGE_MAX_PER_TX, or would take this calendar month's charges past CHARGE_MONTHLY_LIMIT.",
   IDENTITY_REQUIRED: 'No identity header (x-user-id in dev mode, a bearer JWT in jwt mode).',
   TOKEN_INVALID: 'A JWT or queue token that is missing, malformed, forged or for another user.',
   TOKEN_EXPIRED: 'The JWT or the queue token has expired (enter the line again).',
