@@ -250,7 +250,8 @@ Lists a user or operator can grow take \`{ limit?, cursor? }\` and answer \`{ it
 \`reservations.hold\`, \`balance.charge\`, \`payments.pay\` and \`reservations.refund\` take an
 \`idempotencyKey\` scoped to (user, procedure): the same key and input answers the first call's
 result without doing anything again; a different input \`IDEMPOTENCY_KEY_REUSED\`; a call still
-running \`IDEMPOTENCY_IN_PROGRESS\`. A call that failed releases its key. Keys are kept 24 hours.
+running \`IDEMPOTENCY_IN_PROGRESS\`. A call that failed releases its key. Keys are kept at least 24 hours
+(deleted 48 hours after the first call).
 `;
 
 function errorTable(): string {
