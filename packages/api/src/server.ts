@@ -13,8 +13,12 @@ import { fastPath } from './single-call.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
-/** What reaches tRPC's handler (OPTIONS is answered by the CORS policy before). */
-const TRPC_METHODS = new Set(['GET', 'POST', 'HEAD', 'PUT', 'PATCH', 'DELETE']);
+/**
+ * What reaches tRPC's handler (OPTIONS is answered by the CORS policy before). PUT, PATCH and
+ * DELETE are refused before it too: its handler checked their (often absent) content type first
+ * and answered 415, telling the client to fix a header when the method was what was wrong.
+ */
+const TRPC_METHODS = new Set(['GET', 'POST', 'HEAD']);
 
 export interface ServerOptions {
   log?: Logger;
@@ -65,7 +69,8 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
     if (cors(req, res)) return;
     const isRest = isRestUrl(url);
     if (url.startsWith('/trpc/') || isRest) {
-      // Methods tRPC's fetch adapter cannot even represent (TRACE, custom ones) would be its 500.
+      // Methods tRPC's fetch adapter cannot even represent (TRACE, custom ones) would be its 500;
+      // the others it does not take are refused here alike (TRPC_METHODS).
       if (!isRest && !TRPC_METHODS.has(req.method!)) {
         res.setHeader('allow', 'GET, POST');
         return sendError(res, new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: `${req.method} is not supported; tRPC takes GET and POST` }));
