@@ -3,10 +3,11 @@
 \set sched 1 + :g / 1000
 \set seat :g % 1000 + 1
 \set user 1 + :g % 1999
-insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'reservations.hold', ('pgbench-hold-' || :g), '-xRTuiLKpNZI1SU4AIXxPJZLzdfPpUqz8xDXchC4HwE', 'IN_PROGRESS', ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
+insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'reservations.hold', ('pgbench-hold-' || :g), 'lSvjoNgLBSiMS87HykhfAv15dFtECDMhOVvBngsCrxI', 'IN_PROGRESS', ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
 begin;
-select "id", "name", "balance" from "users" where "id" = :user for update
-\gset
+
+    WITH show AS MATERIALIZED (SELECT id FROM schedules WHERE id = :sched FOR KEY SHARE)
+    SELECT u.id FROM show CROSS JOIN LATERAL (SELECT id FROM users WHERE id = :user FOR UPDATE) u;
 
     WITH owned AS ((select coalesce(sum(seat_count), 0)::int as "n" from "reservations" where "user_id" = :user and "schedule_id" = :sched and (status = 'PAID' OR (status = 'HELD' AND hold_expires_at > (now() + interval '0 milliseconds'))))),
     claimed AS (
@@ -38,7 +39,7 @@ select "id", "name", "balance" from "users" where "id" = :user for update
     e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
       SELECT ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid::uuid, 'reservation.held', lpad(to_hex(:g::bigint), 32, '0')::uuid::uuid, :sched::bigint, lpad(to_hex(:g::bigint), 32, '0')::uuid,
-              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiMjZjN2QwYTItNjg0Mi00NjkwLTk2ZDctY2ZhMDVjNmRlNTI0IiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6Niwic3RhcnRzQXQiOiIyMDI3LTAxLTAyVDEyOjA2OjA1LjQ5OVoiLCJzZWF0cyI6W3sic2VhdE51bWJlciI6NywiZ3JhZGUiOiJSIiwicHJpY2UiOjEwMDAwMH1dLCJ0b3RhbFByaWNlIjoxMDAwMDAsInN0YXR1cyI6IkhFTEQiLCJzb3VyY2UiOiJRVUVVRSIsImhvbGRFeHBpcmVzQXQiOiIyMDI2LTEyLTAzVDEyOjExOjA1LjQ5OVoiLCJjcmVhdGVkQXQiOiIyMDI2LTEyLTAzVDEyOjA2OjA1LjQ5OVoiLCJwYWlkQXQiOm51bGwsInJlZnVuZGVkQXQiOm51bGx9fQ==', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
+              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiY2FmNGIzYTktODFlNC00MmY1LWJkMGItODEwYTU1NDU5NTA1IiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wMlQxMzoxODo1Mi4zMjJaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wM1QxMzoyMzo1Mi4zMjJaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wM1QxMzoxODo1Mi4zMjJaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
       RETURNING id, seq, ordering_key, created_at
     ),
     d AS (
@@ -48,7 +49,7 @@ select "id", "name", "balance" from "users" where "id" = :user for update
       WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'reservation.held' = ANY (w.events)
     ),
     along AS (
-    UPDATE idempotency_keys SET state = 'DONE', response = convert_from(decode('eyJqc29uIjp7InJlc2VydmF0aW9uSWQiOiIyNmM3ZDBhMi02ODQyLTQ2OTAtOTZkNy1jZmEwNWM2ZGU1MjQiLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6Niwic3RhcnRzQXQiOiIyMDI3LTAxLTAyVDEyOjA2OjA1LjQ5OVoiLCJzZWF0cyI6W3sic2VhdE51bWJlciI6NywiZ3JhZGUiOiJSIiwicHJpY2UiOjEwMDAwMH1dLCJ0b3RhbFByaWNlIjoxMDAwMDAsInN0YXR1cyI6IkhFTEQiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wM1QxMjoxMTowNS40OTlaIiwic291cmNlIjoiUVVFVUUiLCJjcmVhdGVkQXQiOiIyMDI2LTEyLTAzVDEyOjA2OjA1LjQ5OVoiLCJwYWlkQXQiOm51bGwsInJlZnVuZGVkQXQiOm51bGx9LCJtZXRhIjp7InZhbHVlcyI6eyJzdGFydHNBdCI6WyJEYXRlIl0sImhvbGRFeHBpcmVzQXQiOlsiRGF0ZSJdLCJjcmVhdGVkQXQiOlsiRGF0ZSJdfSwidiI6MX19', 'base64'), 'UTF8'), completed_at = (now() + interval '0 milliseconds')
+    UPDATE idempotency_keys SET state = 'DONE', response = convert_from(decode('eyJqc29uIjp7InJlc2VydmF0aW9uSWQiOiJjYWY0YjNhOS04MWU0LTQyZjUtYmQwYi04MTBhNTU0NTk1MDUiLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wMlQxMzoxODo1Mi4zMjJaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwiaG9sZEV4cGlyZXNBdCI6IjIwMjYtMTItMDNUMTM6MjM6NTIuMzIyWiIsInNvdXJjZSI6IlFVRVVFIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wM1QxMzoxODo1Mi4zMjJaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfSwibWV0YSI6eyJ2YWx1ZXMiOnsic3RhcnRzQXQiOlsiRGF0ZSJdLCJob2xkRXhwaXJlc0F0IjpbIkRhdGUiXSwiY3JlYXRlZEF0IjpbIkRhdGUiXX0sInYiOjF9fQ==', 'base64'), 'UTF8'), completed_at = (now() + interval '0 milliseconds')
     WHERE user_id = :user AND procedure = 'reservations.hold' AND key = ('pgbench-hold-' || :g) AND state = 'IN_PROGRESS' AND owner = ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid
     RETURNING 1)
     SELECT ok AS live, EXISTS (SELECT FROM along) AS along FROM live;
