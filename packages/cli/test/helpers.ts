@@ -12,6 +12,18 @@ import { ADMIN_KEY, createTestDatabase, deleteRedisKeys, freePort, REDIS_URL, sp
 
 export { ADMIN_KEY };
 
+/** An Io in memory for run() and Ctx in process: what they print, read back. */
+export function memoryIo(env: Record<string, string> = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d));
+  stderr.on('data', (d: Buffer) => (err += d));
+  const io: Io = { stdin: new PassThrough(), stdout, stderr, env, cwd: process.cwd(), signal: new AbortController().signal };
+  return { io, out: () => out, err: () => err };
+}
+
 /** The API as its own process on a database of its own, with the waiting-room gate on and Redis keys of its own. */
 export async function startGatedApi(extra: Record<string, string> = {}) {
   const db = await createTestDatabase();

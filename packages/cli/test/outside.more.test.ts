@@ -1,11 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ctx, type Io } from '../src/context.ts';
+import { Ctx } from '../src/context.ts';
 import { run } from '../src/program.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { ADMIN_KEY, buildOnce, concert, fakeTerminal, KEY, startGatedApi, tempConfigDir } from './helpers.ts';
+import { ADMIN_KEY, buildOnce, concert, fakeTerminal, KEY, memoryIo, startGatedApi, tempConfigDir } from './helpers.ts';
 
 // Defects found by using the CLI from outside, as fans and scripts do: each test failed before its fix.
 let api: Awaited<ReturnType<typeof startGatedApi>>;
@@ -32,17 +31,6 @@ const lineOf = async (concertId: number) => {
   return { waiting: s.waiting, preQueued: s.preQueued, active: s.active, admittedTotal: s.admittedTotal };
 };
 const EMPTY = { waiting: 0, preQueued: 0, active: 0, admittedTotal: 0 };
-
-function memoryIo(env: Record<string, string> = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d));
-  stderr.on('data', (d: Buffer) => (err += d));
-  const io: Io = { stdin: new PassThrough(), stdout, stderr, env, cwd: process.cwd(), signal: new AbortController().signal };
-  return { io, out: () => out, err: () => err };
-}
 
 beforeAll(async () => {
   cfg = tempConfigDir();

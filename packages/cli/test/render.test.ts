@@ -16,7 +16,7 @@ import { liveLine, soldOut, waitInLine } from '../src/line.ts';
 import { run } from '../src/program.ts';
 import type { QueueTicket, SaleWatch } from '../src/types.ts';
 import { renderSeatMap, type SeatMapView } from '../src/seatmap.ts';
-import { fakeTerminal, KEY, stripAnsi } from './helpers.ts';
+import { fakeTerminal, KEY, memoryIo, stripAnsi } from './helpers.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 const startsAt = new Date(2026, 11, 24, 19, 0);
@@ -145,17 +145,6 @@ describe('concert files', () => {
     expect((await validateConcertFile({ title: 'Ok', schedules: [{ startsAt: '2026-12-24T19:00:00Z' }] })).schedules[0]!.startsAt).toBeInstanceOf(Date);
   });
 });
-
-function memoryIo(env: Record<string, string> = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d));
-  stderr.on('data', (d: Buffer) => (err += d));
-  const io: Io = { stdin: new PassThrough(), stdout, stderr, env, cwd: process.cwd(), signal: new AbortController().signal };
-  return { io, out: () => out, err: () => err };
-}
 
 describe('help and usage', () => {
   it('`concert help hold` reads like a man page', async () => {
