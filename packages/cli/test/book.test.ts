@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { admin as harnessAdmin, client } from '../../../test/harness.ts';
-import { buildOnce, concert, fakeTerminal, inPty, KEY, startGatedApi, tempConfigDir } from './helpers.ts';
+import { concert, fakeTerminal, inPty, KEY, type CliSuite, startCliSuite } from './helpers.ts';
 
 // `concert book` through its prompts: in-process on a fake terminal (inquirer's own prompts reading
 // keystrokes), and the built binary in a real pseudo-terminal for Ctrl-C.
-let api: Awaited<ReturnType<typeof startGatedApi>>;
-let cfg: ReturnType<typeof tempConfigDir>;
-let env: Record<string, string>;
+let suite: CliSuite | undefined;
+let api: CliSuite['api'];
+let env: CliSuite['env'];
 
 async function sale(opts: { balance?: number; users?: number; title?: string } = {}) {
   const a = harnessAdmin(api.url);
@@ -31,15 +31,11 @@ async function sale(opts: { balance?: number; users?: number; title?: string } =
 const holdsOf = async (scheduleId: number) => (await harnessAdmin(api.url).admin.holds.list.query({ scheduleId })).items;
 
 beforeAll(async () => {
-  cfg = tempConfigDir();
-  [api] = await Promise.all([startGatedApi({ QUEUE_IDLE_TIMEOUT_SECONDS: '6' }), buildOnce()]);
-  env = { CONCERT_API_URL: api.url, CONCERT_CONFIG_DIR: cfg.dir };
+  suite = await startCliSuite();
+  ({ api, env } = suite);
 });
 
-afterAll(async () => {
-  await api?.stop();
-  cfg?.remove();
-});
+afterAll(() => suite?.stop());
 
 describe('concert book', () => {
   it('walks the whole journey through its prompts: concert, show, seats on the map, top-up, pay', async () => {

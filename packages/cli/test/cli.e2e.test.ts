@@ -5,13 +5,14 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionPath } from '../src/session.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { ADMIN_KEY, buildOnce, concert, concertSlowReader, fakeTerminal, startGatedApi, tempConfigDir } from './helpers.ts';
+import { ADMIN_KEY, concert, concertSlowReader, fakeTerminal, tempConfigDir, type CliSuite, startCliSuite } from './helpers.ts';
 
 // The built `concert` binary, as scripts run it, against the API as its own process on the real
 // PostgreSQL and Redis, with the waiting-room gate on.
-let api: Awaited<ReturnType<typeof startGatedApi>>;
-let cfg: ReturnType<typeof tempConfigDir>;
-let env: Record<string, string>;
+let suite: CliSuite | undefined;
+let api: CliSuite['api'];
+let cfg: CliSuite['cfg'];
+let env: CliSuite['env'];
 const admin = (...args: string[]) => concert(['--admin-key', ADMIN_KEY, '--json', ...args], env);
 
 /** Setup straight through the typed client (the operator commands have a test of their own). */
@@ -39,16 +40,11 @@ async function newSale(opts: { seats?: number; users?: number; balance?: number 
 }
 
 beforeAll(async () => {
-  cfg = tempConfigDir();
-  // A short idle timeout keeps the server's polling pace (a third of it at most) quick for the tests.
-  [api] = await Promise.all([startGatedApi({ QUEUE_IDLE_TIMEOUT_SECONDS: '6' }), buildOnce()]);
-  env = { CONCERT_API_URL: api.url, CONCERT_CONFIG_DIR: cfg.dir };
+  suite = await startCliSuite();
+  ({ api, cfg, env } = suite);
 });
 
-afterAll(async () => {
-  await api?.stop();
-  cfg?.remove();
-});
+afterAll(() => suite?.stop());
 
 describe('concert (built binary) against a real server', () => {
   it('a script books a seat with --json: join → seats → hold → charge → pay → reservation', async () => {

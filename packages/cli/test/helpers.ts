@@ -125,6 +125,29 @@ export function buildOnce(): Promise<string> {
   return built;
 }
 
+/**
+ * What the CLI suites run against: a gated API of its own (a short idle timeout keeps the server's
+ * polling pace, a third of it at most, quick for the tests), the built binary, and a config
+ * directory of its own; `env` points the CLI at both.
+ */
+export async function startCliSuite() {
+  const cfg = tempConfigDir();
+  const [api] = await Promise.all([startGatedApi({ QUEUE_IDLE_TIMEOUT_SECONDS: '6' }), buildOnce()]).catch((err: unknown) => {
+    cfg.remove();
+    throw err;
+  });
+  return {
+    api,
+    cfg,
+    env: { CONCERT_API_URL: api.url, CONCERT_CONFIG_DIR: cfg.dir } as Record<string, string>,
+    async stop() {
+      await api.stop();
+      cfg.remove();
+    },
+  };
+}
+export type CliSuite = Awaited<ReturnType<typeof startCliSuite>>;
+
 export function tempConfigDir(): { dir: string; remove(): void } {
   const dir = mkdtempSync(path.join(tmpdir(), 'concert-cli-'));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };

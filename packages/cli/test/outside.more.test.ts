@@ -4,12 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ctx } from '../src/context.ts';
 import { run } from '../src/program.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { ADMIN_KEY, buildOnce, concert, fakeTerminal, KEY, memoryIo, startGatedApi, tempConfigDir } from './helpers.ts';
+import { ADMIN_KEY, concert, fakeTerminal, KEY, memoryIo, type CliSuite, startCliSuite } from './helpers.ts';
 
 // Defects found by using the CLI from outside, as fans and scripts do: each test failed before its fix.
-let api: Awaited<ReturnType<typeof startGatedApi>>;
-let cfg: ReturnType<typeof tempConfigDir>;
-let env: Record<string, string>;
+let suite: CliSuite | undefined;
+let api: CliSuite['api'];
+let cfg: CliSuite['cfg'];
+let env: CliSuite['env'];
 
 async function sale() {
   const a = harnessAdmin(api.url);
@@ -33,15 +34,11 @@ const lineOf = async (concertId: number) => {
 const EMPTY = { waiting: 0, preQueued: 0, active: 0, admittedTotal: 0 };
 
 beforeAll(async () => {
-  cfg = tempConfigDir();
-  [api] = await Promise.all([startGatedApi({ QUEUE_IDLE_TIMEOUT_SECONDS: '6' }), buildOnce()]);
-  env = { CONCERT_API_URL: api.url, CONCERT_CONFIG_DIR: cfg.dir };
+  suite = await startCliSuite();
+  ({ api, cfg, env } = suite);
 });
 
-afterAll(async () => {
-  await api?.stop();
-  cfg?.remove();
-});
+afterAll(() => suite?.stop());
 
 describe('concert book checks its flags before it takes a place in line', () => {
   // `book --seats 12,12` (or five seats) joined the line, waited for a turn, and only then failed
