@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { expect } from 'vitest';
@@ -65,13 +65,17 @@ export interface ReceivedEvent {
 /**
  * A webhook receiver as a partner would run it: it verifies every request with the Standard
  * Webhooks library and the endpoint's secret (400 when that fails), then answers what `answer`
- * says. Every request is recorded, verified or not.
+ * says. Every request is recorded, verified or not (`error`: why the library refused it).
  */
 export class Receiver {
-  readonly requests: Array<ReceivedEvent & { verified: boolean; headers: IncomingHttpHeaders }> = [];
+  readonly requests: Array<ReceivedEvent & { verified: boolean; error: string | null; headers: IncomingHttpHeaders }> = [];
   secret = '';
-  /** The status to answer, or 'hang' to leave the request unanswered (the sender's timeout decides). */
-  answer: (event: ReceivedEvent, attempt: number) => number | 'hang' = () => 204;
+  /**
+   * The status to answer; 'hang' leaves the request unanswered (the sender's timeout decides);
+   * 'hold' keeps it open until answerHeld().
+   */
+  answer: (event: ReceivedEvent, attempt: number) => number | 'hang' | 'hold' = () => 204;
+  private readonly held: Array<{ res: ServerResponse; request: Receiver['requests'][number] }> = [];
   private server: Server | undefined;
   url = '';
 
@@ -82,22 +86,33 @@ export class Receiver {
       req.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
         let event: ReceivedEvent | undefined;
-        let verified = false;
+        let error: string | null = null;
         try {
           event = new Webhook(this.secret).verify(body, req.headers as Record<string, string>) as ReceivedEvent;
-          verified = true;
-        } catch {
+        } catch (err) {
+          error = err instanceof Error ? err.message : String(err);
           event = JSON.parse(body) as ReceivedEvent;
         }
+        const verified = error === null;
         const attempt = this.requests.filter((r) => r.id === event.id).length + 1;
         const status = verified ? this.answer(event, attempt) : 400;
-        this.requests.push({ ...event, at: Date.now(), answered: status === 'hang' ? 0 : status, verified, headers: req.headers });
-        if (status !== 'hang') res.writeHead(status).end();
+        const request = { ...event, at: Date.now(), answered: typeof status === 'number' ? status : 0, verified, error, headers: req.headers };
+        this.requests.push(request);
+        if (status === 'hold') this.held.push({ res, request });
+        else if (status !== 'hang') res.writeHead(status).end();
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks`;
     return this;
+  }
+
+  /** Answers every request held open so far ('hold') with `status`. */
+  answerHeld(status: number): void {
+    for (const { res, request } of this.held.splice(0)) {
+      request.answered = status;
+      if (!res.headersSent) res.writeHead(status).end();
+    }
   }
 
   /** The delivered (2xx-answered) events, in arrival order. */

@@ -1,9 +1,7 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import { admin, createTestDatabase, startApi, testEnv } from '../../../test/harness.ts';
-import { makeShow } from './aftersale.shared.ts';
+import { makeShow, Receiver } from './aftersale.shared.ts';
 
 /**
  * An endpoint removed (or disabled by a 410 to another delivery) while one of its attempts is
@@ -15,35 +13,28 @@ import { makeShow } from './aftersale.shared.ts';
 describe('an attempt running when its endpoint is removed', () => {
   it('is recorded as the receiver answered it: DELIVERED on a 2xx', { timeout: 60_000 }, async () => {
     const db = await createTestDatabase();
-    let answer: (() => void) | undefined;
-    const received: string[] = [];
-    // Answers 204 when the test says so.
-    const receiver = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        received.push(String(req.headers['webhook-id']));
-        answer = () => res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    // Holds each request open until the test answers it.
+    const receiver = await new Receiver().start();
+    receiver.answer = () => 'hold';
     // No background work: the round is started by hand.
     const api = await startApi(testEnv(db.url), { background: false });
     const sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
     try {
       const a = admin(api.url);
-      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
-      const { webhookId } = await a.admin.webhooks.create.mutate({ url, events: ['schedule.cancelled'] });
+      const created = await a.admin.webhooks.create.mutate({ url: receiver.url, events: ['schedule.cancelled'] });
+      receiver.secret = created.secret;
+      const { webhookId } = created;
       const { scheduleId } = await makeShow(api.url, 1, 0);
       await a.admin.schedules.cancel.mutate({ scheduleId });
       void api.core.webhooks.deliverDue();
-      await vi.waitFor(() => expect(answer).toBeDefined(), { timeout: 15_000, interval: 20 });
+      await vi.waitFor(() => expect(receiver.requests).toHaveLength(1), { timeout: 15_000, interval: 20 });
       // The attempt is at the receiver: the operator removes the endpoint now.
       await a.admin.webhooks.delete.mutate({ webhookId });
       expect((await sql.query('SELECT status FROM webhook_deliveries')).rows).toEqual([{ status: 'FAILED' }]);
-      answer!();
+      receiver.answerHeld(204);
       await api.core.webhooks.drain();
-      expect(received).toHaveLength(1);
+      expect(receiver.requests.map((r) => [r.verified, r.answered])).toEqual([[true, 204]]);
       expect((await sql.query('SELECT status, attempt, last_http_status, last_error FROM webhook_deliveries')).rows).toEqual([
         { status: 'DELIVERED', attempt: 1, last_http_status: 204, last_error: null },
       ]);
@@ -52,8 +43,7 @@ describe('an attempt running when its endpoint is removed', () => {
     } finally {
       await sql.end();
       await api.close();
-      receiver.closeAllConnections();
-      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+      await receiver.close();
       await db.drop();
     }
   });

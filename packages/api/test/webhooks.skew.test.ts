@@ -7,57 +7,10 @@
  * waiting for its answer; and a process 10 minutes behind signed `webhook-timestamp` 10 minutes
  * in the past, which a receiver's Standard Webhooks library refuses (its tolerance is 5 minutes).
  */
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { admin, createTestDatabase, startApi, type TestApi, testEnv } from '../../../test/harness.ts';
-import { buySeats, makeShow } from './aftersale.shared.ts';
-
-interface Got {
-  id: string;
-  verified: boolean;
-  error: string | null;
-  res: ServerResponse;
-}
-
-/** Records every request with whether the Standard Webhooks library accepts it; answers only when told. */
-class HoldingReceiver {
-  readonly got: Got[] = [];
-  secret = '';
-  url = '';
-  private server: Server | undefined;
-
-  async start(): Promise<this> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        let error: string | null = null;
-        try {
-          new Webhook(this.secret).verify(body, req.headers as IncomingHttpHeaders & Record<string, string>);
-        } catch (err) {
-          error = err instanceof Error ? err.message : String(err);
-        }
-        this.got.push({ id: String(req.headers['webhook-id']), verified: error === null, error, res });
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks`;
-    return this;
-  }
-
-  answerAll(status: number): void {
-    for (const g of this.got) if (!g.res.headersSent) g.res.writeHead(status).end();
-  }
-
-  async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
+import { buySeats, makeShow, Receiver } from './aftersale.shared.ts';
 
 describe('webhook deliveries from API processes whose clocks drift', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -66,7 +19,7 @@ describe('webhook deliveries from API processes whose clocks drift', () => {
   let behind: TestApi; // clock 10 minutes behind
   let onTime: TestApi;
   let ahead: TestApi; // clock 10 minutes ahead
-  let receiver: HoldingReceiver;
+  let receiver: Receiver;
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -75,11 +28,13 @@ describe('webhook deliveries from API processes whose clocks drift', () => {
     ahead = await startApi(testEnv(db.url, { CLOCK_OFFSET_MS: String(600_000) }), { background: false });
     sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
-    receiver = await new HoldingReceiver().start();
+    // Every request is held open until the test answers it.
+    receiver = await new Receiver().start();
+    receiver.answer = () => 'hold';
     receiver.secret = (await admin(onTime.url).admin.webhooks.create.mutate({ url: receiver.url, events: ['schedule.cancelled', 'concert.sold_out'] })).secret;
   });
   afterAll(async () => {
-    receiver?.answerAll(204);
+    receiver?.answerHeld(204);
     await behind?.close();
     await ahead?.close();
     await onTime?.close();
@@ -90,9 +45,9 @@ describe('webhook deliveries from API processes whose clocks drift', () => {
 
   // A test that failed halfway leaves no attempt running into the next.
   afterEach(async () => {
-    receiver.answerAll(204);
+    receiver.answerHeld(204);
     await Promise.all([behind.core.webhooks.drain(), ahead.core.webhooks.drain(), onTime.core.webhooks.drain()]);
-    receiver.got.length = 0;
+    receiver.requests.length = 0;
   });
 
   /** A schedule.cancelled event, pending for the receiver; `overdue`: due 20 minutes ago, like a retry long waited for. */
@@ -106,11 +61,11 @@ describe('webhook deliveries from API processes whose clocks drift', () => {
     await anEvent(true);
     // The process behind claims it; the receiver holds the request open.
     expect(await behind.core.webhooks.deliverDue()).toBe(1);
-    await vi.waitFor(() => expect(receiver.got).toHaveLength(1), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(receiver.requests).toHaveLength(1), { timeout: 10_000, interval: 20 });
     // By the database's clock the lease has 15 s to run: the process on time leaves it alone.
     expect(await onTime.core.webhooks.deliverDue(), 'deliveries claimed again while their first attempt runs').toBe(0);
-    expect(receiver.got).toHaveLength(1);
-    receiver.answerAll(204);
+    expect(receiver.requests).toHaveLength(1);
+    receiver.answerHeld(204);
     await vi.waitFor(async () => expect((await sql.query('SELECT status, attempt FROM webhook_deliveries')).rows).toEqual([{ status: 'DELIVERED', attempt: 1 }]), {
       timeout: 10_000,
       interval: 50,
@@ -118,13 +73,13 @@ describe('webhook deliveries from API processes whose clocks drift', () => {
   });
 
   /** One round on `api`, the receiver answering 204 to what verifies and 400 to what does not. */
-  async function deliverOnce(api: TestApi): Promise<Got> {
-    receiver.got.length = 0;
+  async function deliverOnce(api: TestApi): Promise<Receiver['requests'][number]> {
+    receiver.requests.length = 0;
     const answering = vi.waitFor(
       () => {
-        expect(receiver.got).toHaveLength(1);
-        receiver.answerAll(receiver.got[0]!.verified ? 204 : 400);
-        return receiver.got[0]!;
+        expect(receiver.requests).toHaveLength(1);
+        receiver.answerHeld(204); // one that does not verify was answered 400 already
+        return receiver.requests[0]!;
       },
       { timeout: 10_000, interval: 10 },
     );
