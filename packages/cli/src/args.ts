@@ -21,6 +21,13 @@ export const count = (what: string, min = 1) => (value: string) => {
   return n;
 };
 
+/** A page's size as every paged procedure takes it (API.md: `limit?: 1..100`); more is bad usage, not a question for the server. */
+export const pageLimit = (value: string) => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 100) throw new InvalidArgumentError('--limit must be a whole number from 1 to 100 (the biggest page the server gives).');
+  return n;
+};
+
 export const fraction = (value: string) => {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be a number from 0 to 1.');

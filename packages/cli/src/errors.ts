@@ -113,6 +113,13 @@ export function isTransient(err: unknown): boolean {
   return name === 'TypeError' || name === 'TimeoutError';
 }
 
+/** How long the server asked to wait when it turned a call away as too soon (RATE_LIMITED), if it did. */
+export function retryAfterOf(err: unknown): number | undefined {
+  if (!isServerError(err) || err.data?.appCode !== 'RATE_LIMITED') return undefined;
+  const ms = err.data.details?.retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
 export function appCodeOf(err: unknown): string | undefined {
   return isServerError(err) ? (err.data?.appCode ?? undefined) : undefined;
 }

@@ -29,3 +29,10 @@ export const onePage = (opts: PageOpts): boolean => opts.limit !== undefined || 
 
 /** The page options as a procedure's input. */
 export const pageInput = (opts: PageOpts) => ({ ...(opts.limit !== undefined ? { limit: opts.limit } : {}), ...(opts.cursor !== undefined ? { cursor: opts.cursor } : {}) });
+
+/**
+ * The line under one page that says how to ask for the next: the same command and filters, the same
+ * --limit (without it the next page would come at the server's default size), and the cursor.
+ */
+export const morePage = (command: string, opts: PageOpts, nextCursor: string | null | undefined): string =>
+  nextCursor ? `\nMore: concert ${command}${opts.limit !== undefined ? ` --limit ${opts.limit}` : ''} --cursor ${nextCursor}` : '';

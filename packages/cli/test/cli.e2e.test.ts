@@ -134,6 +134,28 @@ describe('concert (built binary) against a real server', () => {
     expect((await concert(['--user', b, 'queue', 'status', String(concertId)], env)).code).toBe(2);
   });
 
+  it('queue status twice in a row answers twice: the second waits out the line\'s pace instead of failing RATE_LIMITED', async () => {
+    const { concertId, userIds } = await newSale({ users: 1 });
+    const a = String(userIds[0]);
+    // An ACTIVE ticket with 20 s left is told to look again in 10 s, and a look sooner than half
+    // of that is turned away (RATE_LIMITED, about 5 s): what a script's second `status` ran into.
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--active-ttl', '20')).code).toBe(0);
+    const joined = await concert(['--user', a, '--json', 'queue', 'join', String(concertId)], env);
+    expect(joined.json()).toMatchObject({ status: 'ACTIVE' });
+    const first = await concert(['--user', a, '--json', 'queue', 'status', String(concertId)], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.json().pollAfterMs).toBeGreaterThan(5_000);
+    const human = await concert(['--user', a, 'queue', 'status', String(concertId)], env);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/status\s+ACTIVE/);
+    expect(human.stderr).toMatch(/The line's pace asks for a moment between looks; asking again in [1-5] s…/);
+    // With --json, the same wait, and nothing but the ticket.
+    const json = await concert(['--user', a, '--json', 'queue', 'status', String(concertId)], env);
+    expect(json.code, json.stderr).toBe(0);
+    expect(json.json()).toMatchObject({ status: 'ACTIVE', token: joined.json().token });
+    expect(json.stderr).toBe('');
+  });
+
   it('queue join --wait follows the line until ACTIVE', async () => {
     const { concertId, userIds } = await newSale({ users: 2 });
     const [a, b] = userIds.map(String) as [string, string];
@@ -336,7 +358,7 @@ describe('concert (built binary) against a real server', () => {
     const human = await concert(['--user', b, 'queue', 'status', String(concertId)], env);
     expect(human.stdout).toMatch(/eta\s+none while the sale is paused: the organiser stopped admitting for now; your place is kept/);
     expect(human.stdout).not.toContain('unknown');
-    // A second poll right away is refused (RATE_LIMITED: sooner than half of pollAfterMs); ask again when allowed.
+    // A second look right away waits out the line's pace (half of pollAfterMs) and answers.
     await expect
       .poll(
         async () => {
@@ -520,7 +542,18 @@ describe('lists longer than a page', () => {
       expect(second.items.filter((r) => first.items.some((f) => f.reservationId === r.reservationId))).toEqual([]);
       const human = await concert(['--user', user, 'reservations', '--limit', '2'], env);
       expect(human.code).toBe(0);
-      expect(human.stdout).toMatch(/More: concert reservations --cursor [A-Za-z0-9_-]+/);
+      // The hint is the command for the next page as it stands: same filter, same page size (it
+      // dropped --limit, so following it gave the next page at the server's default of 20).
+      const hint = /More: concert (reservations --status HELD --limit 2 --cursor [A-Za-z0-9_-]+)\n?$/.exec(
+        (await concert(['--user', user, 'reservations', '--status', 'HELD', '--limit', '2'], env)).stdout,
+      );
+      expect(hint).not.toBeNull();
+      const followed = await concert(['--user', user, '--json', ...hint![1]!.split(' ')], env);
+      expect(followed.code, followed.stderr).toBe(0);
+      const next = followed.json() as { items: Array<{ reservationId: string; status: string }> };
+      expect(next.items).toHaveLength(2);
+      expect(next.items.every((r) => r.status === 'HELD')).toBe(true);
+      expect(human.stdout).toMatch(/More: concert reservations --limit 2 --cursor [A-Za-z0-9_-]+/);
 
       const holds = await admin('admin', 'holds', '--schedule', String(scheduleId));
       expect((holds.json() as Array<{ reservationId: string }>).map((h) => h.reservationId).sort()).toEqual([...held].sort());
@@ -535,9 +568,14 @@ describe('lists longer than a page', () => {
       const bad = await concert(['--json', 'concerts', '--cursor', 'not-a-cursor'], env);
       expect(bad.code).toBe(1);
       expect(bad.error()).toMatchObject({ appCode: 'INVALID_INPUT' });
-      const tooMany = await concert(['--json', 'concerts', '--limit', '101'], env);
-      expect(tooMany.code).toBe(1);
-      expect(tooMany.error()).toMatchObject({ appCode: 'INVALID_INPUT' });
+      // A page bigger than the server gives is bad usage (exit 2), refused before any request.
+      for (const args of [['concerts'], ['--user', user, 'history'], ['--user', user, 'reservations'], ['admin', 'holds']]) {
+        for (const limit of ['101', '0']) {
+          const tooMany = await concert(['--json', '--admin-key', ADMIN_KEY, ...args, '--limit', limit], env);
+          expect(tooMany.code, `${args.join(' ')} --limit ${limit}`).toBe(2);
+          expect(tooMany.error()).toMatchObject({ code: 'USAGE', appCode: null, message: expect.stringContaining('1 to 100') });
+        }
+      }
     } finally {
       // Rows made behind the API have no outbox events: take them away again.
       await sql.query('DELETE FROM reservations WHERE user_id = $1', [userIds[0]]);

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { count } from '../args.ts';
+import { pageLimit } from '../args.ts';
 import { act, man } from '../command.ts';
 import type { Ctx } from '../context.ts';
 import { table } from '../format.ts';
-import { allPages, onePage, type PageOpts, pageInput } from '../pages.ts';
+import { allPages, onePage, type PageOpts, pageInput, morePage } from '../pages.ts';
 import type { ConcertPage, ConcertSummary } from '../types.ts';
 
 export function register(program: Command): void {
@@ -11,7 +11,7 @@ export function register(program: Command): void {
     program
       .command('concerts')
       .description('List the concerts on sale (all of them; --limit or --cursor for one page).')
-      .option('--limit <n>', 'one page of this many (1 to 100)', count('--limit'))
+      .option('--limit <n>', 'one page of this many (1 to 100)', pageLimit)
       .option('--cursor <cursor>', 'the next page, from the previous answer')
       .action(act(concertsCommand)),
     [
@@ -29,6 +29,6 @@ export async function concertsCommand(ctx: Ctx, opts: PageOpts = {}): Promise<Co
     list.length === 0
       ? 'No concerts yet. An operator can add some: concert admin seed-demo'
       : table(c, ['id', 'title', 'venue', 'shows'], list.map((x) => [x.concertId, x.title, x.venue, x.scheduleCount]), { align: ['right', 'left', 'left', 'right'] }) +
-        (page?.nextCursor ? `\nMore: concert concerts --cursor ${page.nextCursor}` : ''),
+        morePage('concerts', opts, page?.nextCursor),
   );
 }

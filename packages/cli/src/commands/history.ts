@@ -1,16 +1,17 @@
 import type { Command } from 'commander';
-import { count } from '../args.ts';
+import { pageLimit } from '../args.ts';
 import { act, man } from '../command.ts';
 import type { Ctx } from '../context.ts';
 import { localTime, table, won } from '../format.ts';
 import type { History } from '../types.ts';
+import { morePage } from '../pages.ts';
 
 export function register(program: Command): void {
   man(
     program
       .command('history')
       .description("Your wallet's ledger: charges, payments and refunds, newest first.")
-      .option('--limit <n>', 'entries per page (1 to 100)', count('--limit'))
+      .option('--limit <n>', 'entries per page (1 to 100)', pageLimit)
       .option('--cursor <cursor>', 'the next page, from the previous answer')
       .action(act(historyCommand)),
     [['concert --user 1 history --limit 5', 'the last five entries']],
@@ -29,6 +30,6 @@ export async function historyCommand(ctx: Ctx, opts: { limit?: number; cursor?: 
       h.entries.map((e) => [localTime(e.createdAt, { seconds: true }), e.kind, e.amount < 0 ? c.red(won(e.amount)) : c.green(`+${won(e.amount)}`), won(e.balanceAfter), e.reservationId ?? '']),
       { align: ['left', 'left', 'right', 'right', 'left'] },
     );
-    return h.nextCursor ? `${t}\nMore: concert history --cursor ${h.nextCursor}` : t;
+    return t + morePage('history', opts, h.nextCursor);
   });
 }

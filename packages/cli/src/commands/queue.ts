@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { id } from '../args.ts';
 import { act, man } from '../command.ts';
-import { type Ctx, withToken } from '../context.ts';
-import { CliFailure, UsageError } from '../errors.ts';
+import { type Ctx, sleep, withToken } from '../context.ts';
+import { CliFailure, retryAfterOf, UsageError } from '../errors.ts';
 import { type Colors, duration, fields, localTime, statusColor, timeLeft } from '../format.ts';
 import { allHeld, inLine, soldOut, soldOutAdvice, waitInLine } from '../line.ts';
 import type { QueueTicket } from '../types.ts';
@@ -58,11 +58,32 @@ export async function queueJoinCommand(ctx: Ctx, concertId: number, opts: { wait
   return final;
 }
 
+/**
+ * How long `queue status` waits for the line's pace rather than fail. The server turns away a poll
+ * sooner than half the ticket's pollAfterMs (RATE_LIMITED, with how long to wait), so `queue join`
+ * followed at once by `queue status` was an error; the user asked where they stand, and the answer
+ * is a few seconds away. A live ticket is asked to wait at most 15 s (half of pollAfterMs, at most
+ * 30 s); a SOLD_OUT or EXPIRED ticket's 30 s is still the error at once, with its hint.
+ */
+export const STATUS_PATIENCE_MS = 16_000;
+
 /** `concert queue status <concertId>`: where the remembered token stands. */
 export async function queueStatusCommand(ctx: Ctx, concertId: number): Promise<QueueTicket> {
   ctx.know({ concertId });
   const token = savedToken(ctx, concertId);
-  const ticket = await ctx.client.queue.status.query({}, withToken(token));
+  const giveUpAt = ctx.now().getTime() + STATUS_PATIENCE_MS;
+  let ticket: QueueTicket | undefined;
+  while (ticket === undefined) {
+    try {
+      ticket = await ctx.client.queue.status.query({}, withToken(token));
+    } catch (err) {
+      const wait = retryAfterOf(err);
+      if (wait === undefined || ctx.now().getTime() + wait > giveUpAt) throw err;
+      ctx.note((c) => c.dim(`The line's pace asks for a moment between looks; asking again in ${Math.max(1, Math.ceil(wait / 1000))} s…`));
+      // A little past the moment named, so the next look is not turned away by the clocks' rounding.
+      await sleep(wait + 25, ctx.io.signal);
+    }
+  }
   ctx.rememberTicket(ticket);
   return ctx.print(ticket, (c) => renderTicket(ctx, c, ticket));
 }

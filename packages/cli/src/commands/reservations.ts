@@ -1,9 +1,9 @@
 import { type Command, Option } from 'commander';
-import { count } from '../args.ts';
+import { pageLimit } from '../args.ts';
 import { act, man } from '../command.ts';
 import type { Ctx } from '../context.ts';
 import { localTime, statusColor, table, timeLeft, won } from '../format.ts';
-import { allPages, onePage, type PageOpts, pageInput } from '../pages.ts';
+import { allPages, onePage, type PageOpts, pageInput, morePage } from '../pages.ts';
 import type { Reservation, ReservationPage } from '../types.ts';
 
 const STATUSES = ['HELD', 'PAID', 'EXPIRED', 'CANCELLED', 'REFUNDED'] as const;
@@ -14,7 +14,7 @@ export function register(program: Command): void {
       .command('reservations')
       .description('Your reservations, newest first (all of them; --limit or --cursor for one page).')
       .addOption(new Option('--status <status>', 'only these').choices(STATUSES))
-      .option('--limit <n>', 'one page of this many (1 to 100)', count('--limit'))
+      .option('--limit <n>', 'one page of this many (1 to 100)', pageLimit)
       .option('--cursor <cursor>', 'the next page, from the previous answer')
       .action(act(reservationsCommand)),
     [
@@ -47,6 +47,6 @@ export async function reservationsCommand(ctx: Ctx, opts: { status?: (typeof STA
             r.status === 'HELD' ? timeLeft(r.holdExpiresAt, now) : r.paidAt ? `paid ${localTime(r.paidAt)}` : localTime(r.createdAt),
           ]),
           { align: ['left', 'left', 'left', 'left', 'right', 'left', 'left'] },
-        ) + (page?.nextCursor ? `\nMore: concert reservations${opts.status ? ` --status ${opts.status}` : ''} --cursor ${page.nextCursor}` : ''),
+        ) + morePage(`reservations${opts.status ? ` --status ${opts.status}` : ''}`, opts, page?.nextCursor),
   );
 }

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { count, id } from '../args.ts';
+import { count, id, pageLimit } from '../args.ts';
 import { act, man } from '../command.ts';
 import type { Ctx } from '../context.ts';
 import { type Colors, localTime, statusColor, table, timeLeft } from '../format.ts';
 import type { WaitlistEntry, WaitlistPage } from '../types.ts';
+import { morePage } from '../pages.ts';
 
 export function register(program: Command): void {
   const waitlist = program.command('waitlist').description('Wait for seats of a sold-out show: seats that come back are offered in turn.');
@@ -11,7 +12,7 @@ export function register(program: Command): void {
     waitlist
       .command('list', { isDefault: true })
       .description('Your waitlist entries, and any open offer.')
-      .option('--limit <n>', 'entries per page (1-100)', count('--limit'))
+      .option('--limit <n>', 'entries per page (1-100)', pageLimit)
       .option('--cursor <c>', 'the next page (from the last page)')
       .action(act(waitlistListCommand)),
     [['concert --user 1 waitlist', 'your entries and offers']],
@@ -63,7 +64,7 @@ export async function waitlistListCommand(ctx: Ctx, opts: { limit?: number; curs
   return ctx.print(page, (c) =>
     page.items.length === 0
       ? 'You are on no waitlist.'
-      : renderEntries(ctx, c, page.items) + (page.nextCursor ? `\nMore: concert waitlist --cursor ${page.nextCursor}` : ''),
+      : renderEntries(ctx, c, page.items) + morePage('waitlist', opts, page.nextCursor),
   );
 }
 

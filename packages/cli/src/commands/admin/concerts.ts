@@ -4,9 +4,10 @@ import type { Command } from 'commander';
 import { act, man } from '../../command.ts';
 import type { Ctx } from '../../context.ts';
 import { UsageError } from '../../errors.ts';
-import { count, id } from '../../args.ts';
+import { id, pageLimit } from '../../args.ts';
 import { type Colors, localTime, table, won } from '../../format.ts';
 import type { AdminConcert, AdminConcertPage } from '../../types.ts';
+import { morePage } from '../../pages.ts';
 
 export function register(admin: Command): void {
   const concerts = admin.command('concerts').description('Concerts: list with live counts and revenue, create, rename.');
@@ -14,7 +15,7 @@ export function register(admin: Command): void {
     concerts
       .command('list', { isDefault: true })
       .description('Every concert and show: seats available, held and sold, net revenue, cancelled shows.')
-      .option('--limit <n>', 'concerts per page (1-100)', count('--limit'))
+      .option('--limit <n>', 'concerts per page (1-100)', pageLimit)
       .option('--cursor <c>', 'the next page (from the last page)')
       .action(act(adminConcertsListCommand)),
     [['concert --admin-key $KEY admin concerts', 'how every show is selling']],
@@ -85,8 +86,7 @@ export async function adminConcertsListCommand(ctx: Ctx, opts: { limit?: number;
   return ctx.print(page, (c) =>
     page.items.length === 0
       ? 'No concerts yet.'
-      : renderAdminConcerts(c, page.items) + (page.nextCursor ? `
-More: concert admin concerts --cursor ${page.nextCursor}` : ''),
+      : renderAdminConcerts(c, page.items) + morePage('admin concerts', opts, page.nextCursor),
   );
 }
 

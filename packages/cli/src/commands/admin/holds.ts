@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { count, id } from '../../args.ts';
+import { id, pageLimit } from '../../args.ts';
 import { act, man } from '../../command.ts';
 import type { Ctx } from '../../context.ts';
 import { localTime, table, timeLeft, won } from '../../format.ts';
-import { allPages, onePage, type PageOpts, pageInput } from '../../pages.ts';
+import { allPages, onePage, type PageOpts, pageInput, morePage } from '../../pages.ts';
 import type { HoldPage, HoldSummary } from '../../types.ts';
 
 export function register(admin: Command): void {
@@ -13,7 +13,7 @@ export function register(admin: Command): void {
       .description('Seats held right now, and how long each hold has left (all of them; --limit or --cursor for one page).')
       .option('--concert <id>', 'only this concert', id('--concert'))
       .option('--schedule <id>', 'only this show', id('--schedule'))
-      .option('--limit <n>', 'one page of this many (1 to 100)', count('--limit'))
+      .option('--limit <n>', 'one page of this many (1 to 100)', pageLimit)
       .option('--cursor <cursor>', 'the next page, from the previous answer')
       .action(act(adminHoldsCommand)),
     [
@@ -30,9 +30,7 @@ export async function adminHoldsCommand(ctx: Ctx, opts: { concert?: number; sche
   const page = onePage(opts) ? await ctx.client.admin.holds.list.query({ ...filter, ...pageInput(opts) }) : undefined;
   const holds = page ? page.items : await allPages((p) => ctx.client.admin.holds.list.query({ ...filter, ...p }));
   const now = ctx.now();
-  const more = page?.nextCursor
-    ? `\nMore: concert admin holds${opts.concert ? ` --concert ${opts.concert}` : ''}${opts.schedule ? ` --schedule ${opts.schedule}` : ''} --cursor ${page.nextCursor}`
-    : '';
+  const more = morePage(`admin holds${opts.concert ? ` --concert ${opts.concert}` : ''}${opts.schedule ? ` --schedule ${opts.schedule}` : ''}`, opts, page?.nextCursor);
   return ctx.print(page ?? holds, (c) =>
     holds.length === 0
       ? 'No seats are held right now.'

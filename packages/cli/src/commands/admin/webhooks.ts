@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
-import { count, id } from '../../args.ts';
+import { id, pageLimit } from '../../args.ts';
 import { act, man } from '../../command.ts';
 import type { Ctx } from '../../context.ts';
 import { UsageError } from '../../errors.ts';
 import { fields, localTime, statusColor, table } from '../../format.ts';
 import type { WebhookCreated, WebhookDeliveryPage, WebhookSummary } from '../../types.ts';
+import { morePage } from '../../pages.ts';
 
 export function register(admin: Command): void {
   const webhooks = admin.command('webhooks').description('Endpoints that hear about reservations, payments, refunds and cancelled shows.');
@@ -35,7 +36,7 @@ export function register(admin: Command): void {
       .command('deliveries')
       .description("An endpoint's deliveries, newest first: attempts, answers, the next retry.")
       .argument('<webhookId>', 'the endpoint', id('webhookId'))
-      .option('--limit <n>', 'deliveries per page (1-100)', count('--limit'))
+      .option('--limit <n>', 'deliveries per page (1-100)', pageLimit)
       .option('--cursor <c>', 'the next page (from the last page)')
       .action(act(adminWebhookDeliveriesCommand)),
     [['concert --admin-key $KEY admin webhooks deliveries 1', 'what endpoint 1 was sent']],
@@ -116,6 +117,6 @@ export async function adminWebhookDeliveriesCommand(ctx: Ctx, webhookId: number,
             d.nextAttemptAt ? localTime(d.nextAttemptAt, { seconds: true, weekday: false }) : '',
           ]),
           { align: ['left', 'left', 'right', 'left', 'left', 'left', 'left'] },
-        ) + (page.nextCursor ? `\nMore: concert admin webhooks deliveries ${webhookId} --cursor ${page.nextCursor}` : ''),
+        ) + morePage(`admin webhooks deliveries ${webhookId}`, opts, page.nextCursor),
   );
 }
