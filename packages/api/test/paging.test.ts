@@ -212,6 +212,29 @@ describe('paged lists', () => {
     expect(page.body.items.map((c: { concertId: number }) => c.concertId)).toEqual(before.slice(20, 25));
   });
 
+  // @trpc/tanstack-react-query's infiniteQueryOptions (the README's React example) asks for the
+  // first page with `cursor: null` (its initialPageParam is `initialCursor ?? null`) and adds
+  // `direction`: every paged procedure must answer that as the first page, not INVALID_INPUT.
+  it("every paged list answers TanStack Query's first page (cursor: null, direction: 'forward') as the first page", async () => {
+    const first = { limit: 1, cursor: null, direction: 'forward' } as const;
+    const fan = client(suite.api.url, { userId: fanId });
+    const ops = admin(suite.api.url);
+    const hook = await ops.admin.webhooks.create.mutate({ url: 'http://127.0.0.1:9/paging', events: ['payment.completed'] });
+    const answers = {
+      'concerts.list': [await client(suite.api.url).concerts.list.query(first), await client(suite.api.url).concerts.list.query({ limit: 1 })],
+      'reservations.mine': [await fan.reservations.mine.query(first), await fan.reservations.mine.query({ limit: 1 })],
+      'waitlist.mine': [await fan.waitlist.mine.query(first), await fan.waitlist.mine.query({ limit: 1 })],
+      'balance.history': [await fan.balance.history.query(first), await fan.balance.history.query({ limit: 1 })],
+      'admin.concerts.list': [await ops.admin.concerts.list.query(first), await ops.admin.concerts.list.query({ limit: 1 })],
+      'admin.holds.list': [await ops.admin.holds.list.query(first), await ops.admin.holds.list.query({ limit: 1 })],
+      'admin.webhooks.deliveries': [
+        await ops.admin.webhooks.deliveries.query({ webhookId: hook.webhookId, ...first }),
+        await ops.admin.webhooks.deliveries.query({ webhookId: hook.webhookId, limit: 1 }),
+      ],
+    };
+    for (const [name, [withNull, without]] of Object.entries(answers)) expect(withNull, name).toEqual(without);
+  });
+
   describe('bad paging input is INVALID_INPUT (400), never a 500', () => {
     const lists = {
       'concerts.list': (input: object) => client(suite.api.url).concerts.list.query(input as never),

@@ -68,8 +68,17 @@ export const ZReservationIdInput = z.object({ reservationId: ZUuid });
 
 export const ZRefundInput = z.object({ reservationId: ZUuid, idempotencyKey: ZIdempotencyKey });
 
-/** A page of a list: `cursor` is the opaque `nextCursor` of the page before. */
-export const ZPage = { limit: z.number().int().min(1).max(100).optional().default(20), cursor: z.string().max(200).optional() };
+/**
+ * A page of a list: `cursor` is the opaque `nextCursor` of the page before. `null` is the first
+ * page, as TanStack Query's infinite queries over tRPC ask for it (their first pageParam is null).
+ */
+const ZCursor = z
+  .string()
+  .max(200)
+  .nullable()
+  .transform((c) => c ?? undefined)
+  .optional();
+export const ZPage = { limit: z.number().int().min(1).max(100).optional().default(20), cursor: ZCursor };
 export const ZPageInput = z.object(ZPage).optional().default({ limit: 20 });
 export const ZMineInput = z.object({ status: ZReservationStatus.optional(), ...ZPage }).optional().default({ limit: 20 });
 
@@ -80,7 +89,7 @@ export const ZWaitlistEntryIdInput = z.object({ entryId: ZId });
 // balance
 export const ZChargeInput = z.object({ amount: ZAmount, idempotencyKey: ZIdempotencyKey });
 export const ZHistoryInput = z
-  .object({ limit: z.number().int().min(1).max(100).optional().default(20), cursor: z.string().max(200).optional() })
+  .object({ limit: z.number().int().min(1).max(100).optional().default(20), cursor: ZCursor })
   .optional()
   .default({ limit: 20 });
 

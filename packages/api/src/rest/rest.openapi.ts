@@ -40,7 +40,7 @@ function operation(route: RestRoute): ZodOpenApiOperationObject {
     security: route.auth === 'public' ? [] : [{ userId: [] }, { bearer: [] }],
     requestParams: definedOnly({
       path: pick(input.path.keys()),
-      query: pick(input.query.keys()),
+      query: textOnly(pick(input.query.keys())),
       header: Object.keys(headers).length ? z.object(headers) : undefined,
     }),
     ...(body ? { requestBody: { required: true, content: { 'application/json': { schema: body } } } } : {}),
@@ -50,6 +50,22 @@ function operation(route: RestRoute): ZodOpenApiOperationObject {
       '5XX': problem('INTERNAL, or SERVICE_UNAVAILABLE while the database or the queue store is down (retry)'),
     },
   };
+}
+
+/**
+ * A query string carries text, never JSON null: a field that takes null over tRPC too (a list's
+ * cursor, null for the first page as TanStack Query asks for it) is documented as REST sends it.
+ */
+function textOnly(schema: z.ZodObject | undefined): z.ZodObject | undefined {
+  if (!schema) return undefined;
+  const dropNull = ({ jsonSchema }: { jsonSchema: { anyOf?: { type?: unknown }[] } & Record<string, unknown> }) => {
+    const rest = jsonSchema.anyOf?.filter((s) => s.type !== 'null');
+    if (!rest || rest.length === jsonSchema.anyOf?.length) return;
+    delete jsonSchema.anyOf;
+    if (rest.length === 1) Object.assign(jsonSchema, rest[0]);
+    else jsonSchema.anyOf = rest;
+  };
+  return z.object(Object.fromEntries(Object.entries(schema.shape).map(([k, v]) => [k, (v as z.ZodType).meta({ override: dropNull })])));
 }
 
 const definedOnly = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
