@@ -58,7 +58,8 @@ export async function buildCli({ clean = false } = {}) {
     }
   }
   chmodSync(tmp, 0o755);
-  const inputs = Object.keys(result.metafile.inputs).map((p) => path.resolve(process.cwd(), p));
+  // The metafile names inputs relative to absWorkingDir, whatever directory the build runs from.
+  const inputs = Object.keys(result.metafile.inputs).map((p) => path.resolve(CLI_ROOT, p));
   writeFileSync(`${INPUTS}.${process.pid}.tmp`, JSON.stringify(inputs));
   renameSync(`${INPUTS}.${process.pid}.tmp`, INPUTS);
   renameSync(tmp, BUNDLE);

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -23,5 +23,18 @@ describe('the CLI bundle', () => {
     const fromPackage = chunksOf();
     expect(fromRoot.length).toBeGreaterThan(3);
     expect(fromPackage).toEqual(fromRoot);
+  });
+
+  // esbuild names its inputs relative to absWorkingDir (CLI_ROOT): they were resolved against the
+  // build's cwd, so a bundle built from the repository's root listed 311 of its 312 inputs under
+  // paths that do not exist, and `pnpm concert` (run from the root) rebuilt it on every command.
+  it('is not rebuilt by `pnpm concert` from the repository root when nothing changed', { timeout: 120_000 }, async () => {
+    await run(process.execPath, [path.join(CLI_ROOT, 'build.mjs')], { cwd: REPO_ROOT });
+    const inputs = JSON.parse(readFileSync(path.join(CLI_ROOT, 'dist', 'concert.inputs.json'), 'utf8')) as string[];
+    expect(inputs.length).toBeGreaterThan(100);
+    expect(inputs.filter((file) => !existsSync(file))).toEqual([]);
+    const built = statSync(BUNDLE).mtimeMs;
+    await run(process.execPath, [path.join(CLI_ROOT, 'bin', 'concert.js'), '--version'], { cwd: REPO_ROOT });
+    expect(statSync(BUNDLE).mtimeMs).toBe(built);
   });
 });
