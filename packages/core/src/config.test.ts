@@ -126,6 +126,18 @@ describe('loadConfig', () => {
     }
   });
 
+  // The API listened on PORT, logged that it was up, then died of an unhandled EADDRINUSE (a
+  // stack trace, not a line) binding the metrics listener to the same port.
+  it('refuses a METRICS_PORT that is the public PORT, in one line naming it', () => {
+    for (const env of [{ METRICS_PORT: '3000' }, { PORT: '8080', METRICS_PORT: '8080' }]) {
+      const err = configError(env);
+      expect(err.message).toContain('METRICS_PORT');
+      expect(err.message).not.toContain('\n');
+    }
+    expect(loadConfig({ PORT: '8080', METRICS_PORT: '9464' }).http.metricsPort).toBe(9464);
+    expect(loadConfig({ PORT: '0', METRICS_PORT: '9464' }).http.metricsPort).toBe(9464);
+  });
+
   it('requires AUTH_JWT_SECRET in jwt mode', () => {
     const err = configError({ AUTH_MODE: 'jwt' });
     expect(err.message).toContain('AUTH_JWT_SECRET');

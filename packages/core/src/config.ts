@@ -178,6 +178,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (production) throw new ConfigError('Invalid configuration: AUTH_MODE=dev is refused when NODE_ENV=production (use AUTH_MODE=jwt)');
     devDefaults.push('AUTH_MODE');
   }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT) {
+    throw new ConfigError(`Invalid configuration: METRICS_PORT must differ from PORT: metrics are never served on the public port (got "${e.METRICS_PORT}")`);
+  }
   if (e.AUTH_MODE === 'jwt' && !e.AUTH_JWT_SECRET) {
     throw new ConfigError('Invalid configuration: AUTH_JWT_SECRET is required when AUTH_MODE=jwt');
   }
