@@ -1,4 +1,5 @@
 import { type Config, type Core, ConfigError, createCore, loadConfig } from '@concert/core';
+import type { Server } from 'node:net';
 import pino from 'pino';
 import { createMetrics } from './metrics.ts';
 import { createMetricsServer, createServer } from './server.ts';
@@ -38,6 +39,17 @@ core.startBackgroundWork({
   onError: (err) => log.error({ err }, 'background job failed'),
   onHoldsExpired: (n) => metrics.holdsExpired(n),
 });
+// A listener that cannot bind (the port taken, a HOST that is not an address of this machine)
+// stops the process with one line naming the variables, not an unhandled 'error' event's trace.
+function exitIfCannotListen(listener: Server, names: string, port: number): void {
+  const fail = (err: NodeJS.ErrnoException) => {
+    console.error(`Cannot listen on ${config.host}:${port} (${names}): ${err.code ?? 'error'}, ${err.message}`);
+    process.exit(1);
+  };
+  listener.once('error', fail);
+  listener.once('listening', () => listener.off('error', fail));
+}
+exitIfCannotListen(server, 'HOST, PORT', config.port);
 server.listen(config.port, config.host, () => {
   const where = core.databaseKind === 'pglite' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL';
   const queue = config.redisUrl ? 'Redis' : 'the in-process queue store';
@@ -45,6 +57,7 @@ server.listen(config.port, config.host, () => {
 });
 const metricsPort = config.http.metricsPort;
 const metricsServer = metricsPort === undefined ? undefined : createMetricsServer(metrics, { log });
+if (metricsServer && metricsPort !== undefined) exitIfCannotListen(metricsServer, 'HOST, METRICS_PORT', metricsPort);
 metricsServer?.listen(metricsPort, config.host, () => log.info(`Metrics on http://${config.host}:${metricsPort}/metrics`));
 
 /** Time in-flight requests get to finish after SIGTERM before connections are cut. */
