@@ -15,18 +15,16 @@ export const id = (what: string) => (value: string) => {
   return Number(value);
 };
 
-export const count = (what: string, min = 1) => (value: string) => {
+export const count = (what: string, min = 1, max?: number) => (value: string) => {
   const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || n < min) throw new InvalidArgumentError(`${what} must be a whole number of at least ${min}.`);
+  if (!/^\d+$/.test(value.trim()) || n < min || (max !== undefined && n > max)) {
+    throw new InvalidArgumentError(max === undefined ? `${what} must be a whole number of at least ${min}.` : `${what} must be a whole number from ${min} to ${max}.`);
+  }
   return n;
 };
 
 /** A page's size as every paged procedure takes it (API.md: `limit?: 1..100`); more is bad usage, not a question for the server. */
-export const pageLimit = (value: string) => {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 100) throw new InvalidArgumentError('--limit must be a whole number from 1 to 100 (the biggest page the server gives).');
-  return n;
-};
+export const pageLimit = count('--limit', 1, 100);
 
 export const fraction = (value: string) => {
   const n = Number(value);

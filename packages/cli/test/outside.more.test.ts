@@ -185,3 +185,25 @@ describe('identity from the environment', () => {
     expect(JSON.parse(m.err()).error).toMatchObject({ code: 'NETWORK_ERROR' });
   });
 });
+
+describe('a page size or seat count outside the range its help names', () => {
+  // `--limit 0` was bad usage (exit 2) but `--limit 101`, outside the same "1 to 100" of the help,
+  // went to the server and came back INVALID_INPUT (exit 1); so did `waitlist join --seats 5`
+  // ("1-4"), where `hold` with five seats is bad usage.
+  it.each([
+    ['concerts', '--limit', '101'],
+    ['--user', '1', 'reservations', '--limit', '101'],
+    ['--user', '1', 'history', '--limit', '101'],
+    ['--user', '1', 'waitlist', '--limit', '101'],
+    ['--admin-key', 'k', 'admin', 'holds', '--limit', '101'],
+    ['--admin-key', 'k', 'admin', 'concerts', 'list', '--limit', '101'],
+    ['--admin-key', 'k', 'admin', 'webhooks', 'deliveries', '1', '--limit', '101'],
+    ['--user', '1', 'waitlist', 'join', '3', '--seats', '5'],
+  ])('is bad usage (exit 2) before any request: %s', async (...args) => {
+    // Nothing listens there: a request would be NETWORK_ERROR, exit 1.
+    const m = memoryIo({ CONCERT_API_URL: 'http://127.0.0.1:1' });
+    expect(await run(['--json', ...args], m.io)).toBe(2);
+    const flag = args.find((a) => a.startsWith('--limit') || a.startsWith('--seats'))!;
+    expect(JSON.parse(m.err()).error).toMatchObject({ code: 'USAGE', message: expect.stringContaining(flag) });
+  });
+});

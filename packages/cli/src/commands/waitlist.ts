@@ -22,7 +22,7 @@ export function register(program: Command): void {
       .command('join')
       .description('Join a sold-out show’s waitlist (joining again shows your entry).')
       .argument('<scheduleId>', 'the show', id('scheduleId'))
-      .option('--seats <n>', 'how many seats you want together (1-4)', count('--seats'), 1)
+      .option('--seats <n>', 'how many seats you want together (1-4)', count('--seats', 1, 4), 1)
       .action(act(waitlistJoinCommand)),
     [
       ['concert --user 1 waitlist join 3 --seats 2', 'wait for two seats together'],
