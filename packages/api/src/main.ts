@@ -1,4 +1,4 @@
-import { type Config, type Core, ConfigError, createCore, loadConfig } from '@concert/core';
+import { type Config, type Core, ConfigError, createCore, loadConfig, StartupError } from '@concert/core';
 import type { Server } from 'node:net';
 import pino from 'pino';
 import { createMetrics } from './metrics.ts';
@@ -29,7 +29,9 @@ let core: Core;
 try {
   core = await createCore(config);
 } catch (err) {
-  log.fatal({ err }, 'could not start');
+  // A setting that points at something unusable is named in the line itself (its stack says nothing more).
+  if (err instanceof StartupError) log.fatal({ err: { type: err.name, message: err.message } }, `could not start: ${err.message}`);
+  else log.fatal({ err }, 'could not start');
   process.exit(1);
 }
 

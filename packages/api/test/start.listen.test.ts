@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase, testEnv } from '../../../test/harness.ts';
@@ -63,5 +65,46 @@ describe('the API when it cannot listen', () => {
 
   it('exits 1 with one line naming HOST when HOST is not an address', async () => {
     expectOneLine(await runApi(testEnv(db.url, { HOST: '999.1.1.1', PORT: '0' })), /\bHOST\b/, /ENOTFOUND|EADDRNOTAVAIL/);
+  }, 90_000);
+});
+
+/**
+ * The same for a start that fails on what a setting points at: a database that refuses the
+ * connection or does not exist, a data directory that cannot be made. The line said "could not
+ * start" and the driver's error (ECONNREFUSED 127.0.0.1:1), naming no variable.
+ */
+describe('the API when its database cannot be reached or made', () => {
+  const expectNamed = (r: { code: number | null; out: string }, names: RegExp, cause: RegExp) => {
+    expect(r.code, r.out).toBe(1);
+    const fatal = r.out.split('\n').filter((l) => l.includes('"level":60'));
+    expect(fatal, r.out).toHaveLength(1);
+    const msg = (JSON.parse(fatal[0]!) as { msg: string }).msg;
+    expect(msg).toMatch(names);
+    expect(msg).toMatch(cause);
+    return msg;
+  };
+
+  it('names DATABASE_URL, without its password, when the server refuses the connection', async () => {
+    const r = await runApi(testEnv('postgres://postgres:s3cretpw@127.0.0.1:1/concert', { PORT: '0' }));
+    const msg = expectNamed(r, /^could not start: DATABASE_URL \(postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/concert\)/, /ECONNREFUSED/);
+    expect(msg).not.toContain('s3cretpw');
+    expect(r.out).not.toContain('s3cretpw');
+  }, 90_000);
+
+  it('names DATABASE_URL when the database does not exist', async () => {
+    const url = 'postgres://postgres@127.0.0.1:5432/no_such_concert_db';
+    expectNamed(await runApi(testEnv(url, { PORT: '0' })), /DATABASE_URL \(postgres:\/\/postgres@127\.0\.0\.1:5432\/no_such_concert_db\)/, /does not exist/);
+  }, 90_000);
+
+  it('names DATA_DIR when the embedded database\'s directory cannot be made', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-start-'));
+    try {
+      const file = path.join(dir, 'a-file');
+      writeFileSync(file, '');
+      const env = { ...testEnv('unused', { PORT: '0', DATA_DIR: path.join(file, 'data') }), DATABASE_URL: '', REDIS_URL: '' };
+      expectNamed(await runApi(env), /DATA_DIR \(.*a-file\/data\)/, /ENOTDIR/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 90_000);
 });

@@ -160,6 +160,42 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/**
+ * A start that failed on what a setting points at (a database that refuses or does not exist, a
+ * data directory that cannot be made): the message names the setting and what it points at (a
+ * URL's password hidden), then the cause, as a bad value's ConfigError names its variable.
+ */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+  constructor(
+    readonly variable: string,
+    where: string,
+    cause: unknown,
+  ) {
+    super(`${variable} (${where}): ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+
+  /** Runs one step of the start; a failure becomes a StartupError naming `variable`. */
+  static async naming<T>(variable: string, where: string, step: () => T | Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (err) {
+      throw new StartupError(variable, where, err);
+    }
+  }
+}
+
+/** A connection string as it may be shown: its password replaced by ***. */
+export function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the URL given';
+  }
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // An empty variable means "not set", as in most twelve-factor tooling.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));

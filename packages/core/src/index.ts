@@ -5,7 +5,7 @@ import { WatchService } from './admin/watch.service.ts';
 import { BalanceService } from './balance/balance.service.ts';
 import { appClock, type Clock } from './clock.ts';
 import { ConcertsService } from './concerts/concerts.service.ts';
-import type { Config } from './config.ts';
+import { type Config, StartupError, withoutPassword } from './config.ts';
 import { type Db, migrateToLatest } from './db/database.ts';
 import { createDialect, type DialectHandle } from './db/dialect.ts';
 import type { DB } from './db/schema.ts';
@@ -33,7 +33,7 @@ export * from './errors.ts';
 export * from './schemas.ts';
 export type * from './types.ts';
 export { appClock, type Clock, FakeClock, systemClock } from './clock.ts';
-export { type Config, ConfigError, loadConfig } from './config.ts';
+export { type Config, ConfigError, loadConfig, StartupError } from './config.ts';
 export type { ActivePass, QueueGate } from './queue/queue.gate.ts';
 export type { CreatedConcert } from './concerts/concerts.service.ts';
 export type { QueueTicket, QueueStatsView, QueueWatchView } from './queue/queue.service.ts';
@@ -95,18 +95,22 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
   const clock = overrides.clock ?? appClock(config.clockOffsetMs);
   // On PostgreSQL, migrations run on a connection of their own that is closed afterwards, so
   // every connection of the pool starts after them and carries the database defaults they set.
+  // What the database setting points at: a failure to reach or prepare it names the setting.
+  const [setting, where] = config.databaseUrl ? ['DATABASE_URL', withoutPassword(config.databaseUrl)] : ['DATA_DIR', config.dataDir];
   if (config.databaseUrl && !overrides.skipMigrations) {
     const migrator = new Kysely<unknown>({ dialect: createDialect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 }).dialect });
     try {
-      await migrateToLatest(migrator);
+      await StartupError.naming(setting, where, () => migrateToLatest(migrator));
     } finally {
       await migrator.destroy().catch(() => {});
     }
   }
-  const handle: DialectHandle = createDialect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize, prepared: config.dbPreparedStatements });
+  const handle: DialectHandle = await StartupError.naming(setting, where, () =>
+    createDialect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize, prepared: config.dbPreparedStatements }),
+  );
   const db = new Kysely<DB>({ dialect: handle.dialect });
   try {
-    if (!config.databaseUrl && !overrides.skipMigrations) await migrateToLatest(db as Kysely<unknown>);
+    if (!config.databaseUrl && !overrides.skipMigrations) await StartupError.naming(setting, where, () => migrateToLatest(db as Kysely<unknown>));
   } catch (err) {
     await db.destroy().catch(() => {});
     throw err;
