@@ -137,6 +137,11 @@ describe('REST /v1: the fan flow of every demo concert', () => {
     const pay = await rest(url(), 'POST', '/v1/payments', { user: waiter, key: key(), body: { reservationId: entry.offer!.reservationId } });
     expect(pay.status).toBe(201);
     expect((await rest(url(), 'GET', '/v1/waitlist', { user: waiter })).body.items[0].status).toBe('ACCEPTED');
+    // Leaving an entry that has ended changes nothing (README, Waitlist): the tickets stay bought.
+    const leftAccepted = await rest(url(), 'DELETE', `/v1/waitlist/${joined.body.entryId}`, { user: waiter });
+    expect(leftAccepted.status).toBe(200);
+    expect(leftAccepted.body).toMatchObject({ entryId: joined.body.entryId, status: 'ACCEPTED' });
+    expect((await rest(url(), 'GET', `/v1/reservations/${entry.offer!.reservationId}`, { user: waiter })).body.status).toBe('PAID');
 
     // Leaving: a live entry turns LEFT; an entry that is not mine (or does not exist) is not found.
     // The cancel freed two seats and the offer took one: hold the other, so the show is sold out again.
