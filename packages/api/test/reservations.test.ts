@@ -174,9 +174,20 @@ describe('reservations (seat holds)', () => {
     const scheduleId = await showAt(-HOUR, HOUR);
     clock.advance(HOUR - 1);
     expect((await hold(userIds[0]!, scheduleId, [1])).status).toBe('HELD');
+    const anon = client(suite.api.url);
+    expect((await anon.concerts.schedule.query({ scheduleId })).availableSeats).toBe(9);
     clock.advance(1);
     const err = await expectAppError(hold(userIds[0]!, scheduleId, [2]), 'BOOKING_CLOSED');
     expect(err.data?.httpStatus).toBe(412);
+    // The catalog agrees: nothing of a started show can be bought, so none of its seats is
+    // available, and the default listing leaves it out as it leaves out a sold-out show (it said
+    // 9 available, and a frontend offered to book them).
+    const started = await anon.concerts.schedule.query({ scheduleId });
+    expect(started.availableSeats).toBe(0);
+    const concertId = started.concertId;
+    expect((await anon.concerts.schedules.query({ concertId })).schedules).toEqual([]);
+    expect((await anon.concerts.schedules.query({ concertId, includeSoldOut: true })).schedules).toEqual([started]);
+    expect((await anon.concerts.get.query({ concertId })).schedules).toEqual([started]);
   });
 
   it('answers SEAT_NOT_FOUND for a seat beyond the schedule and SCHEDULE_NOT_FOUND for no schedule', async () => {

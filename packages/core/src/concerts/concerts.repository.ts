@@ -43,11 +43,14 @@ export async function findSchedules(db: Executor, where: { concertId?: number; s
       'sc.starts_at',
       'sc.booking_opens_at',
       'sc.seat_count',
+      // Seats that can be bought: none once the show has started (a hold is BOOKING_CLOSED then),
+      // so a started show reads as sold out and leaves the default listing, as the line does.
       eb
-        .selectFrom('seats as s')
-        .select(sql<number>`count(*)::int`.as('n'))
-        .whereRef('s.schedule_id', '=', 'sc.id')
-        .where(seatIsFree(now))
+        .case()
+        .when('sc.starts_at', '<=', now)
+        .then(0)
+        .else(eb.selectFrom('seats as s').select(sql<number>`count(*)::int`.as('n')).whereRef('s.schedule_id', '=', 'sc.id').where(seatIsFree(now)))
+        .end()
         .as('available'),
     ])
     // A cancelled show is no longer listed.
