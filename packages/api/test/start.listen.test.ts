@@ -107,4 +107,9 @@ describe('the API when its database cannot be reached or made', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
+
+  it('names DATA_DIR under /proc, where Node\'s recursive mkdir never returned (the start spun a core)', async () => {
+    const env = { ...testEnv('unused', { PORT: '0', DATA_DIR: '/proc/concert-data' }), DATABASE_URL: '', REDIS_URL: '' };
+    expectNamed(await runApi(env), /DATA_DIR \(\/proc\/concert-data\)/, /ENOENT/);
+  }, 90_000);
 });

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { type DialectAdapter, type Dialect, PostgresAdapter, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
@@ -45,9 +46,24 @@ export function createDialect(opts: { databaseUrl?: string | undefined; dataDir:
     return { dialect: new PoolerSafePostgresDialect({ pool: opts.prepared ? preparing(pool) : pool }), kind: 'postgres', pool };
   }
   const dir = opts.dataDir === 'memory://' ? undefined : opts.dataDir;
-  if (dir) mkdirSync(dir, { recursive: true });
+  if (dir) makeDirectory(dir);
   const pglite = new PGlite(dir ? `file://${dir}` : 'memory://', { parsers: { [INT8]: toNumber, [NUMERIC]: toNumber } });
   return { dialect: new PGliteDialect(pglite), kind: 'pglite' };
+}
+
+/**
+ * mkdir -p, one level at a time. Node's `mkdirSync(dir, { recursive: true })` never returns where
+ * the kernel answers ENOENT for a directory whose parent exists (under /proc: `DATA_DIR=/proc/x`
+ * spun a core at start for as long as it was left); here that is the error it is.
+ */
+export function makeDirectory(dir: string): void {
+  const parent = path.dirname(dir);
+  if (parent !== dir) makeDirectory(parent);
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }
 
 /**
