@@ -49,8 +49,24 @@ export function liveLine(c: Colors, t: QueueTicket, startPosition: number, frame
     return wordings.find((w) => displayWidth(w) <= width) ?? wordings.at(-1)!;
   }
   const progress = startPosition <= 1 ? 0 : (startPosition - pos) / (startPosition - 1);
-  const eta = t.paused ? c.yellow('sale paused by the organiser, your place is kept') : t.etaSeconds === null ? 'ETA unknown' : `ETA ~${duration(t.etaSeconds * 1000)}`;
-  return `${c.cyan(spin)} In line for concert ${t.concertId} · position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${eta}  ${c.cyan(bar(progress))} ${Math.round(progress * 100)}%`;
+  const progressBar = `${c.cyan(bar(progress))} ${Math.round(progress * 100)}%`;
+  if (t.paused) {
+    // The pause is why the line stands still: shorter wordings keep it rather than cut it off
+    // (cut at 60 columns it read "sale paus…", and below 50 it was gone).
+    const where = `position ${c.bold(String(pos))} · ${t.aheadCount} ahead`;
+    const wordings = [
+      `${c.cyan(spin)} In line for concert ${t.concertId} · ${where} · ${c.yellow('sale paused by the organiser, your place is kept')}  ${progressBar}`,
+      `${c.cyan(spin)} In line for concert ${t.concertId} · ${where} · ${c.yellow('sale paused by the organiser, your place is kept')}`,
+      `${c.cyan(spin)} Position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${c.yellow('sale paused by the organiser, your place is kept')}`,
+      `${c.cyan(spin)} Position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${c.yellow('sale paused, place kept')}`,
+      `${c.cyan(spin)} Position ${c.bold(String(pos))} · ${c.yellow('sale paused, place kept')}`,
+      `${c.cyan(spin)} ${c.yellow('Sale paused, place kept')}`,
+      `${c.cyan(spin)} ${c.yellow('Sale paused')}`,
+    ];
+    return wordings.find((w) => displayWidth(w) <= width) ?? wordings.at(-1)!;
+  }
+  const eta = t.etaSeconds === null ? 'ETA unknown' : `ETA ~${duration(t.etaSeconds * 1000)}`;
+  return `${c.cyan(spin)} In line for concert ${t.concertId} · position ${c.bold(String(pos))} · ${t.aheadCount} ahead · ${eta}  ${progressBar}`;
 }
 
 /**

@@ -414,6 +414,22 @@ describe('the waiting room tells the fan why, and when to ask again', () => {
     expect(stripAnsi(liveLine(colours, fanTicket({ etaSeconds: null, paused: true }), 3, 0, at))).toContain('sale paused by the organiser');
   });
 
+  // Cut at the terminal's width, a paused line lost its reason: "sale paus…" at 60 columns, and
+  // nothing of it below 50 (an outside acceptance sweep: `concert book` in a 60-column terminal).
+  it('a paused line keeps saying so on a narrow terminal: shorter wordings, never the pause cut off', () => {
+    const colours = colorsFor({ isTTY: true }, {});
+    const paused = (position: number) => fanTicket({ etaSeconds: null, paused: true, position, aheadCount: position - 1 });
+    expect(stripAnsi(liveLine(colours, paused(3), 3, 0, at, 79))).toBe('⠋ Position 3 · 2 ahead · sale paused by the organiser, your place is kept');
+    expect(stripAnsi(liveLine(colours, paused(3), 3, 0, at, 59))).toBe('⠋ Position 3 · 2 ahead · sale paused, place kept');
+    for (const width of [119, 99, 79, 59, 49, 39, 29, 19]) {
+      for (const p of [3, 12345]) {
+        const line = liveLine(colours, paused(p), p, 0, at, width);
+        expect(displayWidth(line), `${width}`).toBeLessThanOrEqual(width);
+        expect(stripAnsi(line), `${width}`).toMatch(/[Ss]ale paused/);
+      }
+    }
+  });
+
   it('without a terminal, the line is printed again when it starts moving (the position alone has not changed)', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'concert-line-'));
     let err = '';
