@@ -172,7 +172,11 @@ export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient
   } catch (err) {
     clear();
     if (ctx.io.signal.aborted || (err instanceof Error && err.name === 'AbortError')) {
-      ctx.note(`Stopped waiting; your place is kept. Check it with: concert queue status ${t.concertId} (or leave: concert queue leave ${t.concertId})`);
+      // Kept only while looked at: a place not polled for the line's idle timeout is dropped (a
+      // fan told only "kept" lost it a second later under a 1 s timeout, seen from outside).
+      ctx.note(
+        `Stopped waiting; your place is kept while you look in: concert queue status ${t.concertId} (a place not looked at for the line's idle timeout, 60 s by default, is dropped; or leave: concert queue leave ${t.concertId})`,
+      );
       throw new Interrupted();
     }
     throw err;

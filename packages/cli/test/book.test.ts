@@ -139,7 +139,7 @@ describe('concert book', () => {
       await waiting.waitFor(/In line for concert \d+ · position 1 · 0 ahead · ETA .*░+ 0%/);
       waiting.type(KEY.ctrlC);
       expect(await waiting.exited).toBe(130);
-      expect(waiting.screen()).toContain('Stopped waiting; your place is kept');
+      expect(waiting.screen()).toContain('Stopped waiting; your place is kept while you look in');
       expect(waiting.screen()).not.toMatch(/Error| {4}at /);
     } finally {
       waiting.kill();
