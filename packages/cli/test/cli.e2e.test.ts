@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionPath } from '../src/session.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { ADMIN_KEY, concert, concertSlowReader, fakeTerminal, tempConfigDir, type CliSuite, startCliSuite } from './helpers.ts';
+import { ADMIN_KEY, concert, concertLive, concertSlowReader, fakeTerminal, tempConfigDir, type CliSuite, startCliSuite } from './helpers.ts';
 
 // The built `concert` binary, as scripts run it, against the API as its own process on the real
 // PostgreSQL and Redis, with the waiting-room gate on.
@@ -155,6 +155,13 @@ describe('concert (built binary) against a real server', () => {
     expect(json.code, json.stderr).toBe(0);
     expect(json.json()).toMatchObject({ status: 'ACTIVE', token: joined.json().token });
     expect(json.stderr).toBe('');
+    // Ctrl-C during the wait stops it as Ctrl-C stops anything: exit 130 (it was INTERNAL, exit 1).
+    const third = concertLive(['--user', a, 'queue', 'status', String(concertId)], env);
+    await third.waitForStderr(/asking again in \d+ s…/);
+    third.kill('SIGINT');
+    const stopped = await third.done;
+    expect(stopped.code, stopped.stderr).toBe(130);
+    expect(stopped.stderr).not.toContain('INTERNAL');
   });
 
   it('queue join --wait follows the line until ACTIVE', async () => {

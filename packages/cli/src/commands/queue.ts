@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { id } from '../args.ts';
 import { act, man } from '../command.ts';
 import { type Ctx, sleep, withToken } from '../context.ts';
-import { CliFailure, retryAfterOf, UsageError } from '../errors.ts';
+import { CliFailure, Interrupted, retryAfterOf, UsageError } from '../errors.ts';
 import { type Colors, duration, fields, localTime, statusColor, timeLeft } from '../format.ts';
 import { allHeld, inLine, soldOut, soldOutAdvice, waitInLine } from '../line.ts';
 import type { QueueTicket } from '../types.ts';
@@ -60,9 +60,9 @@ export async function queueJoinCommand(ctx: Ctx, concertId: number, opts: { wait
 
 /**
  * How long `queue status` waits for the line's pace rather than fail. The server turns away a poll
- * sooner than half the ticket's pollAfterMs (RATE_LIMITED, with how long to wait), so `queue join`
- * followed at once by `queue status` was an error; the user asked where they stand, and the answer
- * is a few seconds away. A live ticket is asked to wait at most 15 s (half of pollAfterMs, at most
+ * sooner than half the ticket's pollAfterMs (RATE_LIMITED, with how long to wait), so a second
+ * `queue status` right after another was an error; the user asked where they stand, and the answer
+ * is a few seconds away. Ctrl-C during the wait is INTERRUPTED (exit 130), as anywhere else. A live ticket is asked to wait at most 15 s (half of pollAfterMs, at most
  * 30 s); a SOLD_OUT or EXPIRED ticket's 30 s is still the error at once, with its hint.
  */
 export const STATUS_PATIENCE_MS = 16_000;
@@ -81,7 +81,9 @@ export async function queueStatusCommand(ctx: Ctx, concertId: number): Promise<Q
       if (wait === undefined || ctx.now().getTime() + wait > giveUpAt) throw err;
       ctx.note((c) => c.dim(`The line's pace asks for a moment between looks; asking again in ${Math.max(1, Math.ceil(wait / 1000))} s…`));
       // A little past the moment named, so the next look is not turned away by the clocks' rounding.
-      await sleep(wait + 25, ctx.io.signal);
+      await sleep(wait + 25, ctx.io.signal).catch(() => {
+        throw new Interrupted();
+      });
     }
   }
   ctx.rememberTicket(ticket);
