@@ -62,8 +62,9 @@ export async function queueJoinCommand(ctx: Ctx, concertId: number, opts: { wait
  * How long `queue status` waits for the line's pace rather than fail. The server turns away a poll
  * sooner than half the ticket's pollAfterMs (RATE_LIMITED, with how long to wait), so a second
  * `queue status` right after another was an error; the user asked where they stand, and the answer
- * is a few seconds away. Ctrl-C during the wait is INTERRUPTED (exit 130), as anywhere else. A live ticket is asked to wait at most 15 s (half of pollAfterMs, at most
- * 30 s); a SOLD_OUT or EXPIRED ticket's 30 s is still the error at once, with its hint.
+ * is a few seconds away. Ctrl-C during the wait is INTERRUPTED (exit 130), like Ctrl-C in every
+ * other command. A live ticket is asked to wait at most 15 s (half of pollAfterMs, at most 30 s);
+ * a SOLD_OUT or EXPIRED ticket's 30 s is still the error at once, with its hint.
  */
 export const STATUS_PATIENCE_MS = 16_000;
 
