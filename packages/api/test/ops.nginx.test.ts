@@ -78,6 +78,19 @@ describe('nginx in front of the API (deploy/nginx.conf)', () => {
   // Identified callers in the tests below: the rate-limit test above spends the address's allowance.
   const identified = { 'x-user-id': '1' };
 
+  // nginx set X-Request-Id to its own $request_id on every request, so a client's id (README:
+  // logs carry `requestId` "from x-request-id") never reached the API behind it: the answer and
+  // the API's log line named an id the client had never seen.
+  it('passes a client’s x-request-id through to the API and back, and gives one to a request without', async () => {
+    const mine = 'checkout-7f3a9c21-retry-2';
+    const given = await fetch(`${url}/trpc/concerts.list`, { headers: { ...identified, 'x-request-id': mine } });
+    await given.arrayBuffer();
+    expect(given.headers.get('x-request-id')).toBe(mine);
+    const none = await fetch(`${url}/trpc/concerts.list`, { headers: identified });
+    await none.arrayBuffer();
+    expect(none.headers.get('x-request-id')).toMatch(/^[0-9a-f]{32}$/);
+  });
+
   it('does not serve /metrics on the public port', async () => {
     const r = await fetch(`${url}/metrics`, { headers: identified });
     expect([r.status, await appCodeOf(r)]).toEqual([404, 'PROCEDURE_NOT_FOUND']);
