@@ -84,8 +84,9 @@ export class Ctx {
     }
     if (protocol !== 'http:' && protocol !== 'https:') throw new UsageError(`--api must be an http:// or https:// URL such as ${DEFAULT_API}, not "${this.api}"`);
     // The server's start line names its tRPC endpoint (…/trpc), and that is what people copy: the
-    // client adds /trpc itself, and …/trpc/trpc was PROCEDURE_NOT_FOUND on every command.
-    this.api = this.api.replace(/\/trpc\/*$/i, '');
+    // client adds /trpc itself, and …/trpc/trpc was PROCEDURE_NOT_FOUND on every command. The
+    // REST base (…/v1) is the same server's too: …/v1/trpc was a 404, told as an unreachable API.
+    this.api = this.api.replace(/\/(trpc|v1)\/*$/i, '');
     this.json = opts.json === true;
     this.c = colorsFor(io.stdout, env);
     this.ce = colorsFor(io.stderr, env);

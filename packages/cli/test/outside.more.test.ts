@@ -108,10 +108,12 @@ describe('--api', () => {
 
   // The server's start line reads "Concert API listening on http://127.0.0.1:3000/trpc", and that
   // URL, copied into --api, made every command PROCEDURE_NOT_FOUND (the client asked …/trpc/trpc/…).
-  it('may be the tRPC endpoint the server names at start (…/trpc), as --api or CONCERT_API_URL', async () => {
+  // The REST base (…/v1, README "REST") copied there was NETWORK_ERROR "404 Not Found" on every
+  // command, with the hint "Is the API running?" about a server that was.
+  it('may be the tRPC endpoint the server names at start (…/trpc) or the REST base (…/v1), as --api or CONCERT_API_URL', async () => {
     const plain = await concert(['--api', api.url, '--json', 'concerts'], {});
     expect(plain.code, plain.stderr).toBe(0);
-    for (const url of [`${api.url}/trpc`, `${api.url}/trpc/`]) {
+    for (const url of [`${api.url}/trpc`, `${api.url}/trpc/`, `${api.url}/v1`, `${api.url}/V1/`]) {
       const flag = await concert(['--api', url, '--json', 'concerts'], {});
       expect(flag.code, flag.stderr).toBe(0);
       expect(JSON.parse(flag.stdout)).toEqual(JSON.parse(plain.stdout));
