@@ -1,5 +1,6 @@
 import { type AppCode, AppError } from '@concert/core';
 import { TRPCError } from '@trpc/server';
+import { ZodError } from 'zod';
 import type { TRPC_ERROR_CODE_KEY, TRPC_ERROR_CODE_NUMBER } from '@trpc/server/rpc';
 
 /** The contract's error table, made total: a new AppCode without a row here fails to compile. */
@@ -90,6 +91,21 @@ export const MAX_ISSUES = 20;
 /** zod's issues as an error carries them: the first MAX_ISSUES, and a count of the rest. */
 export function boundedIssues<I>(issues: I[]): { issues: I[]; issuesOmitted?: number } {
   return issues.length > MAX_ISSUES ? { issues: issues.slice(0, MAX_ISSUES), issuesOmitted: issues.length - MAX_ISSUES } : { issues };
+}
+
+type Issue = NonNullable<AppErrorShape['data']['issues']>[number];
+
+/**
+ * The issues an INVALID_INPUT answer carries: zod's, or, for a field refused after the schema
+ * passed (a show in the past, a cursor the server never gave out, an unusable webhook url), one
+ * issue at the path the AppError names. The contract has input validation errors carry issues,
+ * and clients map their paths to fields, whichever check found the fault.
+ */
+export function issuesOf(error: TRPCError): { issues: Issue[]; issuesOmitted?: number } | undefined {
+  if (error.cause instanceof ZodError) return boundedIssues(error.cause.issues);
+  const cause = error.cause;
+  if (!(cause instanceof AppError) || cause.code !== 'INVALID_INPUT' || !Array.isArray(cause.details?.path)) return undefined;
+  return { issues: [{ code: 'custom', path: cause.details.path as PropertyKey[], message: cause.message }] };
 }
 
 export function toTRPCError(err: AppError): TRPCError {

@@ -2,7 +2,7 @@ import { AppError, isAppError, isDatabaseBusy, isDatabaseUnavailable, type Queue
 import { initTRPC, TRPCError } from '@trpc/server';
 import { type output, ZodError, type ZodType } from 'zod';
 import type { Context } from './context.ts';
-import { type AppErrorShape, appCodeOf, appFail, boundedIssues, toTRPCError } from './errors.ts';
+import { type AppErrorShape, appCodeOf, appFail, issuesOf, toTRPCError } from './errors.ts';
 import { FairSlots } from './fair-slots.ts';
 import { adminKeyMatches, resolveUserId } from './identity.ts';
 import { transformer } from './transformer.ts';
@@ -25,7 +25,7 @@ const t = initTRPC.context<Context>().create({
         // Absent outside a procedure (the transformer would otherwise describe an undefined).
         ...(shape.data.path !== undefined ? { path: shape.data.path } : {}),
         appCode,
-        ...(zodError ? boundedIssues(zodError.issues) : {}),
+        ...issuesOf(error),
         ...(isAppError(error.cause) && error.cause.details ? { details: error.cause.details } : {}),
       },
     };

@@ -6,7 +6,7 @@ import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import FindMyWay from 'find-my-way';
 import { ZodError } from 'zod';
 import type { Context } from '../context.ts';
-import { appCodeOf, boundedIssues, problemJson, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
+import { appCodeOf, issuesOf, problemJson, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
 import { resolveUserId } from '../identity.ts';
 import { ENCODED_BODY_MESSAGE, hasEncodedBody } from '../edge.ts';
 import { overlongArray, overlongArrayMessage } from '../input-bounds.ts';
@@ -226,12 +226,12 @@ function sendProblem(res: ServerResponse, error: TRPCError, ctx: Context | undef
   if (res.headersSent) return void res.destroy();
   const appCode = appCodeOf(error);
   const status = STATUS_BY_APP_CODE[appCode];
-  const issues = error.cause instanceof ZodError ? error.cause.issues : undefined;
+  const issues = issuesOf(error);
   const hidden = appCode === 'INTERNAL' && ctx?.core.config.nodeEnv !== 'development';
-  const detail = hidden ? 'Internal server error' : issues ? describeIssues(issues) : error.message;
+  const detail = hidden ? 'Internal server error' : error.cause instanceof ZodError ? describeIssues(error.cause.issues) : error.message;
   if (ctx && !ctx.info.appCodes.includes(appCode)) ctx.info.appCodes.push(appCode);
   if (appCode === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
-  sendText(res, status, 'application/problem+json', problemJson(appCode, status, detail, issues ? boundedIssues(issues) : {}));
+  sendText(res, status, 'application/problem+json', problemJson(appCode, status, detail, issues ?? {}));
 }
 
 function describeIssues(issues: ZodError['issues']): string {

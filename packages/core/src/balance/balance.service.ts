@@ -89,6 +89,6 @@ const encodeCursor = (id: number) => Buffer.from(`e:${id}`).toString('base64url'
 
 function decodeCursor(cursor: string): number {
   const m = /^e:(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!m) throw new AppError('INVALID_INPUT', 'The cursor is not one this server gave out');
+  if (!m) throw new AppError('INVALID_INPUT', 'The cursor is not one this server gave out', { path: ['cursor'] });
   return Number(m[1]);
 }

@@ -111,6 +111,6 @@ export class WaitlistService {
 /** Cursors of id-ordered lists are the last id shown. */
 export function decodeIdCursor(cursor: string | undefined): number | undefined {
   if (cursor === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(cursor)) throw new AppError('INVALID_INPUT', 'cursor must be the nextCursor of an earlier page');
+  if (!/^\d{1,15}$/.test(cursor)) throw new AppError('INVALID_INPUT', 'cursor must be the nextCursor of an earlier page', { path: ['cursor'] });
   return Number(cursor);
 }

@@ -87,6 +87,9 @@ export interface EndpointPolicy {
   allowPrivate: boolean;
 }
 
+/** Where an INVALID_INPUT about the endpoint points in the input (its issues' path). */
+const URL_FIELD = { path: ['url'] };
+
 /**
  * Refuses an endpoint the deployment must not call: plain http in production, and (unless
  * allowed) a host that is or resolves to a loopback or private address. Checked when the
@@ -97,22 +100,22 @@ export async function assertDeliverable(url: string, policy: EndpointPolicy, res
   try {
     parsed = new URL(url);
   } catch {
-    throw new AppError('INVALID_INPUT', 'url must be an absolute http(s) URL');
+    throw new AppError('INVALID_INPUT', 'url must be an absolute http(s) URL', URL_FIELD);
   }
   if (parsed.protocol !== 'https:' && (policy.production || parsed.protocol !== 'http:')) {
-    throw new AppError('INVALID_INPUT', policy.production ? 'A webhook url must use https' : 'A webhook url must use http or https');
+    throw new AppError('INVALID_INPUT', policy.production ? 'A webhook url must use https' : 'A webhook url must use http or https', URL_FIELD);
   }
-  if (parsed.username || parsed.password) throw new AppError('INVALID_INPUT', 'A webhook url must not carry credentials');
+  if (parsed.username || parsed.password) throw new AppError('INVALID_INPUT', 'A webhook url must not carry credentials', URL_FIELD);
   if (policy.allowPrivate) return;
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
   const addresses = isIP(host) ? [host] : await resolve(host).then(
     (found) => found.map((a) => a.address),
     () => {
-      throw new AppError('INVALID_INPUT', `The webhook host ${host} does not resolve`);
+      throw new AppError('INVALID_INPUT', `The webhook host ${host} does not resolve`, URL_FIELD);
     },
   );
   if (addresses.length === 0 || addresses.some(isPrivateAddress)) {
-    throw new AppError('INVALID_INPUT', `The webhook host ${host} is a loopback or private address (set WEBHOOK_ALLOW_PRIVATE=true to allow it)`);
+    throw new AppError('INVALID_INPUT', `The webhook host ${host} is a loopback or private address (set WEBHOOK_ALLOW_PRIVATE=true to allow it)`, URL_FIELD);
   }
 }
 
