@@ -115,6 +115,20 @@ describe('admin (operators)', () => {
     expect((await hold(userId, c.schedules[1]!.scheduleId, [1])).totalPrice).toBe(100_000);
   });
 
+  // concerts.create takes a date-time as a superjson Date or an ISO 8601 string with its offset (a
+  // client without superjson sends strings); queue.configure's opensAt took only the Date, and the
+  // same string was "expected date" (found from outside, 2026-12-03).
+  it('queue.configure takes opensAt as an ISO string with its offset, as concerts.create takes startsAt', async () => {
+    const c = await ops().admin.concerts.create.mutate({ title: 'Strings', schedules: [{ startsAt: future(5).toISOString() as unknown as Date }] });
+    const opensAt = new Date(clock.now().getTime() + HOUR);
+    const configured = await ops().admin.queue.configure.mutate({ concertId: c.concertId, opensAt: opensAt.toISOString().replace('Z', '+00:00') as unknown as Date });
+    expect([configured.state, configured.opensAt?.getTime()]).toEqual(['PRE_QUEUE', opensAt.getTime()]);
+    const err = await expectAppError(ops().admin.queue.configure.mutate({ concertId: c.concertId, opensAt: '2027-01-01T10:00:00' as unknown as Date }), 'INVALID_INPUT');
+    expect(JSON.stringify(err.data)).toContain('opensAt');
+    const cleared = await ops().admin.queue.configure.mutate({ concertId: c.concertId, opensAt: null });
+    expect(cleared.opensAt).toBeNull();
+  });
+
   it('concerts.create prices seats by tier and honours bookingOpensAt', async () => {
     const opens = future(1);
     const c = await ops().admin.concerts.create.mutate({

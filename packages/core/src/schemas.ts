@@ -186,7 +186,7 @@ export const ZQueueConfigureInput = z.object({
   idleTimeoutSeconds: z.number().int().min(1).max(86_400).optional(),
   paused: z.boolean().optional(),
   /** When the line opens; entrants before it are pre-queued and shuffled at the opening. null: open now. */
-  opensAt: z.date().nullable().optional(),
+  opensAt: ZDateTime.nullable().optional(),
 });
 
 export const ZConcertUpdateInput = z
