@@ -16,7 +16,7 @@ export interface Io {
   stderr: OutStream;
   stdin: InStream;
   env: NodeJS.ProcessEnv;
-  /** Where relative paths are resolved: pnpm runs scripts from the root but keeps the caller's directory in INIT_CWD. */
+  /** Where relative paths are resolved: the process's directory, or the caller's under `pnpm concert` (see main.ts). */
   cwd: string;
   /** Aborted on Ctrl-C. */
   signal: AbortSignal;

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import path from 'node:path';
 import { EXIT } from './errors.ts';
 import { run } from './program.ts';
 
@@ -28,12 +29,19 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+// Relative paths (`--file`) are read from the directory concert runs in. `pnpm concert …` is the one
+// exception: pnpm runs the repository's `concert` script at the root and keeps the caller's
+// directory in INIT_CWD. npm and pnpm set INIT_CWD for every script and all it starts, so it alone
+// does not say that: under `npm run seed` (`cd fixtures && concert … --file concert.json`) it named
+// the directory npm was started in, and the file was looked for there (ENOENT).
+const env = process.env;
+const viaConcertScript = env.npm_lifecycle_event === 'concert' && env.npm_package_json !== undefined && path.dirname(env.npm_package_json) === process.cwd();
 const code = await run(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
   env: process.env,
-  cwd: process.env.INIT_CWD ?? process.cwd(),
+  cwd: (viaConcertScript ? env.INIT_CWD : undefined) ?? process.cwd(),
   signal: interrupt.signal,
 });
 // A pipe is written asynchronously: exiting at once cut a large --json answer short (a script

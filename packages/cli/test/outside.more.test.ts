@@ -1,10 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ctx } from '../src/context.ts';
 import { run } from '../src/program.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { ADMIN_KEY, concert, fakeTerminal, KEY, memoryIo, type CliSuite, startCliSuite } from './helpers.ts';
+import { ADMIN_KEY, concert, fakeTerminal, KEY, memoryIo, type CliSuite, startCliSuite, tempConfigDir } from './helpers.ts';
 
 // Defects found by using the CLI from outside, as fans and scripts do: each test failed before its fix.
 let suite: CliSuite | undefined;
@@ -207,5 +207,33 @@ describe('a page size or seat count outside the range its help names', () => {
     expect(await run(['--json', ...args], m.io)).toBe(2);
     const flag = args.find((a) => a.startsWith('--limit') || a.startsWith('--seats'))!;
     expect(JSON.parse(m.err()).error).toMatchObject({ code: 'USAGE', message: expect.stringContaining(flag) });
+  });
+});
+
+describe('a relative --file', () => {
+  // npm and pnpm set INIT_CWD (the directory they were started in) for every script and all it
+  // runs, and concert read relative paths from it whatever script it ran under. `npm run seed` of
+  // `"seed": "cd fixtures && concert admin concerts create --file concert.json"` looked for
+  // ./concert.json next to package.json: "Cannot read concert.json: ENOENT" (exit 2).
+  it('is read from the directory concert runs in; only `pnpm concert` (the root script) reads it from the caller’s', async () => {
+    const project = tempConfigDir();
+    try {
+      const fixtures = path.join(project.dir, 'fixtures');
+      mkdirSync(fixtures);
+      const startsAt = new Date(Date.now() + 7 * 86_400_000).toISOString();
+      writeFileSync(path.join(fixtures, 'concert.json'), JSON.stringify({ title: 'From a file', schedules: [{ startsAt, seatCount: 4 }] }));
+      const create = ['--admin-key', ADMIN_KEY, '--json', 'admin', 'concerts', 'create', '--file', 'concert.json'];
+      const npm = { npm_package_json: path.join(project.dir, 'package.json') };
+
+      const seed = await concert(create, { ...env, ...npm, INIT_CWD: project.dir, npm_lifecycle_event: 'seed' }, { cwd: fixtures });
+      expect(seed.code, seed.stderr).toBe(0);
+      expect(seed.json()).toMatchObject({ concertId: expect.any(Number) });
+
+      // `cd fixtures && pnpm concert …`: pnpm runs the root's `concert` script at the root, and keeps fixtures in INIT_CWD.
+      const viaPnpm = await concert(create, { ...env, ...npm, INIT_CWD: fixtures, npm_lifecycle_event: 'concert' }, { cwd: project.dir });
+      expect(viaPnpm.code, viaPnpm.stderr).toBe(0);
+    } finally {
+      project.remove();
+    }
   });
 });
