@@ -237,3 +237,31 @@ describe('a relative --file', () => {
     }
   });
 });
+
+describe('concert waitlist leave', () => {
+  // Leaving an entry that had already ended (its show cancelled: LAPSED; its offer paid: ACCEPTED)
+  // changes nothing, and the server answers the entry as it is (README, Decisions: Waitlist); the
+  // CLI printed the LAPSED entry and then "You left the waitlist." all the same.
+  it('of an entry that had already ended says it changed nothing, and does not claim the fan left', async () => {
+    const a = harnessAdmin(api.url);
+    const now = Date.now();
+    const c = await a.admin.concerts.create.mutate({ title: 'One seat', schedules: [{ startsAt: new Date(now + 7 * 86_400_000), bookingOpensAt: new Date(now - 3_600_000), seatCount: 1 }] });
+    const scheduleId = c.schedules[0]!.scheduleId;
+    const [holder, fan] = await Promise.all([1, 2].map(() => a.admin.users.create.mutate({ name: 'fan', initialBalance: 1_000_000 })));
+    const as = (u: { userId: number }, ...args: string[]) => concert(['--user', String(u.userId), ...args], env);
+    expect((await as(holder!, 'queue', 'join', String(c.concertId), '--wait')).code).toBe(0);
+    expect((await as(holder!, 'hold', String(scheduleId), '1')).code).toBe(0);
+    const joined = await as(fan!, '--json', 'waitlist', 'join', String(scheduleId));
+    expect(joined.code, joined.stderr).toBe(0);
+    const { entryId } = joined.json<{ entryId: number }>();
+    await a.admin.schedules.cancel.mutate({ scheduleId });
+
+    const left = await as(fan!, 'waitlist', 'leave', String(entryId));
+    expect(left.code, left.stderr).toBe(0);
+    expect(left.stdout).toContain('LAPSED');
+    expect(left.stdout).not.toContain('You left the waitlist');
+    expect(left.stdout).toContain('had already ended (LAPSED): nothing changed');
+    const json = await as(fan!, '--json', 'waitlist', 'leave', String(entryId));
+    expect(json.json()).toMatchObject({ entryId, status: 'LAPSED' });
+  });
+});

@@ -85,5 +85,6 @@ export async function waitlistJoinCommand(ctx: Ctx, scheduleId: number, opts: { 
 export async function waitlistLeaveCommand(ctx: Ctx, entryId: number): Promise<WaitlistEntry> {
   ctx.requireUser();
   const e = await ctx.client.waitlist.leave.mutate({ entryId });
-  return ctx.print(e, (c) => `${renderEntries(ctx, c, [e])}\nYou left the waitlist.`);
+  // Leaving an entry that had already ended (ACCEPTED, LAPSED) changes nothing: the server answers it as it is.
+  return ctx.print(e, (c) => `${renderEntries(ctx, c, [e])}\n${e.status === 'LEFT' ? 'You left the waitlist.' : `This entry had already ended (${e.status}): nothing changed.`}`);
 }
