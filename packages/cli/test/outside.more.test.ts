@@ -265,3 +265,19 @@ describe('concert waitlist leave', () => {
     expect(json.json()).toMatchObject({ entryId, status: 'LAPSED' });
   });
 });
+
+describe('concert schedules', () => {
+  // A concert whose only show was cancelled: `concert schedules` said "Every show is sold out (see
+  // them all: concert schedules N --all)", and --all then said "No shows." A cancelled show is no
+  // longer listed (API.md), so there is nothing sold out to see.
+  it('of a concert with no show left says so, and does not send the fan to --all for sold-out shows', async () => {
+    const { concertId, scheduleId } = await sale();
+    await harnessAdmin(api.url).admin.schedules.cancel.mutate({ scheduleId });
+    const r = await concert(['schedules', String(concertId)], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('sold out');
+    expect(r.stdout).toContain('No shows.');
+    const all = await concert(['schedules', String(concertId), '--all'], env);
+    expect(all.stdout).toContain('No shows.');
+  });
+});

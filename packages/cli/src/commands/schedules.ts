@@ -29,9 +29,22 @@ export async function schedulesCommand(ctx: Ctx, concertId: number, opts: { all?
   ]);
   return ctx.print(result, (c) => {
     const head = `${c.bold(concert.title)}${concert.venue ? ` · ${concert.venue}` : ''}`;
-    if (result.schedules.length === 0) return `${head}\n${opts.all ? 'No shows.' : `Every show is sold out (see them all: concert schedules ${concertId} --all).`}`;
+    if (result.schedules.length === 0) return `${head}\n${opts.all ? 'No shows.' : noneBookable(ctx, concert.schedules, concertId)}`;
     return `${head}\n${scheduleTable(ctx, result.schedules)}`;
   });
+}
+
+/**
+ * Why no show is listed: `concerts.get` still lists the sold-out and started ones (not the
+ * cancelled). A concert whose every show was cancelled was said to be sold out, and --all then
+ * listed nothing.
+ */
+function noneBookable(ctx: Ctx, all: Schedule[], concertId: number): string {
+  if (all.length === 0) return 'No shows.';
+  const now = ctx.now();
+  const started = all.filter((s) => s.startsAt <= now).length;
+  const why = started === 0 ? 'is sold out' : started === all.length ? 'has started' : 'is sold out or has started';
+  return `Every show ${why} (see them all: concert schedules ${concertId} --all).`;
 }
 
 export function scheduleTable(ctx: Ctx, schedules: Schedule[]): string {
