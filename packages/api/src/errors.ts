@@ -112,8 +112,8 @@ export function toTRPCError(err: AppError): TRPCError {
   return new TRPCError({ code: TRPC_CODE_BY_APP_CODE[err.code], message: err.message, cause: err });
 }
 
-export function appFail(code: AppCode, message?: string): never {
-  throw toTRPCError(new AppError(code, message));
+export function appFail(code: AppCode, message?: string, details?: Record<string, unknown>): never {
+  throw toTRPCError(new AppError(code, message, details));
 }
 
 export function appCodeOf(error: TRPCError): AppCode {

@@ -14,6 +14,13 @@ const USER_ID = /^[1-9]\d{0,14}$/;
  */
 const CLOCK_LEEWAY_SECONDS = 60;
 
+/**
+ * A bad identity token is TOKEN_INVALID or TOKEN_EXPIRED, the codes of a bad queue token; its
+ * details say which credential it was, so a client can tell "sign in again" from "join the line
+ * again" (the CLI told a fan whose login had expired to join the waiting room again).
+ */
+const IDENTITY = { credential: 'identity' } as const;
+
 /** Who is calling: `x-user-id` in dev mode, an HS256 bearer JWT (`sub` = user id) in jwt mode. */
 export async function resolveUserId(
   auth: Config['auth'],
@@ -31,21 +38,21 @@ export async function resolveUserId(
     const { payload } = await jwtVerify(m[1]!, secretKey(auth.jwtSecret!), { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'], clockTolerance: CLOCK_LEEWAY_SECONDS });
     // A string of digits only: a number or an array that merely prints as one is refused.
     const sub: unknown = payload.sub;
-    if (typeof sub !== 'string' || !USER_ID.test(sub)) appFail('TOKEN_INVALID', 'The token subject is not a user id');
+    if (typeof sub !== 'string' || !USER_ID.test(sub)) appFail('TOKEN_INVALID', 'The token subject is not a user id', IDENTITY);
     const now = Date.now() / 1000;
     // The leeway is for a token not yet valid by our clock; an expired one stays expired (jose
     // applies its tolerance to both).
-    if (payload.exp! <= now) appFail('TOKEN_EXPIRED', 'The identity token has expired');
+    if (payload.exp! <= now) appFail('TOKEN_EXPIRED', 'The identity token has expired', IDENTITY);
     if (payload.exp! - now > auth.jwtMaxLifetimeSeconds + CLOCK_LEEWAY_SECONDS) {
-      appFail('TOKEN_INVALID', `The token expires more than ${auth.jwtMaxLifetimeSeconds} s from now (AUTH_JWT_MAX_LIFETIME_SECONDS)`);
+      appFail('TOKEN_INVALID', `The token expires more than ${auth.jwtMaxLifetimeSeconds} s from now (AUTH_JWT_MAX_LIFETIME_SECONDS)`, IDENTITY);
     }
     // jose checks `iat` only with maxTokenAge: one issued in the future (past the leeway) was never
     // issued by a working identity provider. (jose has already refused an `iat` that is no number.)
-    if (payload.iat !== undefined && payload.iat - now > CLOCK_LEEWAY_SECONDS) appFail('TOKEN_INVALID', 'The token was issued in the future');
+    if (payload.iat !== undefined && payload.iat - now > CLOCK_LEEWAY_SECONDS) appFail('TOKEN_INVALID', 'The token was issued in the future', IDENTITY);
     return Number(sub);
   } catch (err) {
-    if (err instanceof joseErrors.JWTExpired) appFail('TOKEN_EXPIRED', 'The identity token has expired');
-    if (err instanceof joseErrors.JOSEError) appFail('TOKEN_INVALID', 'The identity token is not valid');
+    if (err instanceof joseErrors.JWTExpired) appFail('TOKEN_EXPIRED', 'The identity token has expired', IDENTITY);
+    if (err instanceof joseErrors.JOSEError) appFail('TOKEN_INVALID', 'The identity token is not valid', IDENTITY);
     throw err;
   }
 }

@@ -128,8 +128,15 @@ const or = (value: number | undefined, placeholder: string) => (value === undefi
 
 const HINTS: Record<string, (k: Known, details: Record<string, unknown>) => string> = {
   QUEUE_NOT_ACTIVE: (k) => `Wait for your turn in the waiting room: concert queue join ${or(k.concertId, '<concertId>')} --wait`,
-  TOKEN_INVALID: (k) => `Join the waiting room first: concert queue join ${or(k.concertId, '<concertId>')} --wait (with --user-token, also check the JWT)`,
-  TOKEN_EXPIRED: (k) => `Your turn in the waiting room is over: concert queue join ${or(k.concertId, '<concertId>')} --wait`,
+  // The same two codes answer a bad identity token (--user-token), whose details say so: joining the line again would fail the same way.
+  TOKEN_INVALID: (k, d) =>
+    d.credential === 'identity'
+      ? 'Check --user-token (or CONCERT_USER_TOKEN): an HS256 JWT signed with the server\'s AUTH_JWT_SECRET, sub = your user id, with an exp'
+      : `Join the waiting room first: concert queue join ${or(k.concertId, '<concertId>')} --wait (with --user-token, also check the JWT)`,
+  TOKEN_EXPIRED: (k, d) =>
+    d.credential === 'identity'
+      ? 'Your login has expired: pass a fresh JWT with --user-token (or CONCERT_USER_TOKEN)'
+      : `Your turn in the waiting room is over: concert queue join ${or(k.concertId, '<concertId>')} --wait`,
   TOKEN_WRONG_CONCERT: (k) => `The saved queue token is for another concert: concert queue join ${or(k.concertId, '<concertId>')} --wait`,
   ADMIN_KEY_INVALID: () => 'Pass --admin-key KEY or set CONCERT_ADMIN_KEY',
   IDENTITY_REQUIRED: () => 'Pass --user ID (or --user-token JWT when the server runs AUTH_MODE=jwt)',

@@ -1,10 +1,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ctx } from '../src/context.ts';
 import { run } from '../src/program.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { ADMIN_KEY, concert, fakeTerminal, KEY, memoryIo, type CliSuite, startCliSuite, tempConfigDir } from './helpers.ts';
+import { ADMIN_KEY, concert, fakeTerminal, KEY, memoryIo, type CliSuite, startCliSuite, startGatedApi, tempConfigDir } from './helpers.ts';
 
 // Defects found by using the CLI from outside, as fans and scripts do: each test failed before its fix.
 let suite: CliSuite | undefined;
@@ -279,5 +280,40 @@ describe('concert schedules', () => {
     expect(r.stdout).toContain('No shows.');
     const all = await concert(['schedules', String(concertId), '--all'], env);
     expect(all.stdout).toContain('No shows.');
+  });
+});
+
+describe('an identity token (--user-token) that has expired or is not valid', () => {
+  // The server answers a bad JWT with TOKEN_EXPIRED or TOKEN_INVALID, the codes of a bad queue
+  // token, and the CLI's hint was the queue token's: an expired login (on balance, pay, anything)
+  // read "Your turn in the waiting room is over: concert queue join <concertId> --wait", and joining
+  // again failed the same way; a malformed one, "Join the waiting room first".
+  it('is named in the hint, not the place in the waiting room', async () => {
+    const secret = 'cli-jwt-test-secret-0123456789abcdef';
+    const jwtApi = await startGatedApi({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: secret });
+    try {
+      const a = harnessAdmin(jwtApi.url);
+      const { userId } = await a.admin.users.create.mutate({ name: 'fan', initialBalance: 0 });
+      const now = Math.floor(Date.now() / 1000);
+      const sign = (exp: number) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(String(userId)).setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+      const [expired, valid] = await Promise.all([sign(now - 10), sign(now + 600)]);
+      const as = (token: string, ...args: string[]) => concert(['--api', jwtApi.url, '--user-token', token, ...args], env);
+      expect((await as(valid, '--json', 'balance')).code).toBe(0);
+
+      for (const args of [['balance'], ['queue', 'join', '1'], ['pay', '0b9d5a3e-6f1c-4c2a-9e7b-1d2f3a4b5c6d']]) {
+        const r = await as(expired, ...args);
+        expect(r.code, args.join(' ')).toBe(1);
+        expect(r.stderr).toContain('(TOKEN_EXPIRED)');
+        expect(r.stderr, args.join(' ')).not.toContain('waiting room');
+        expect(r.stderr).toContain('--user-token');
+      }
+      const forged = await as(`${valid.slice(0, -4)}AAAA`, 'balance');
+      expect(forged.code).toBe(1);
+      expect(forged.stderr).toContain('(TOKEN_INVALID)');
+      expect(forged.stderr).not.toContain('waiting room');
+      expect(forged.stderr).toContain('--user-token');
+    } finally {
+      await jwtApi.stop();
+    }
   });
 });
