@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ctx } from '../src/context.ts';
 import { run } from '../src/program.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { ADMIN_KEY, concert, fakeTerminal, KEY, memoryIo, type CliSuite, startCliSuite, startGatedApi, tempConfigDir } from './helpers.ts';
+import { ADMIN_KEY, concert, fakeTerminal, KEY, memoryIo, type CliSuite, concertLive, startCliSuite, startGatedApi, tempConfigDir } from './helpers.ts';
 
 // Defects found by using the CLI from outside, as fans and scripts do: each test failed before its fix.
 let suite: CliSuite | undefined;
@@ -160,6 +160,25 @@ describe('concert simulate', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.error()).toMatchObject({ appCode: 'SCHEDULE_NOT_FOUND' });
     expect(await lineOf(concertId)).toEqual(EMPTY);
+  });
+});
+
+describe('concert simulate interrupted', () => {
+  // Ctrl-C ended a rehearsal ("Rehearsal interrupted; no report", exit 130) and left its fans where
+  // they stood: waiting in line until the idle timeout dropped them, ACTIVE (an admission slot each,
+  // for the turn's 10 minutes by default), holding seats. On the concert being rehearsed, real fans
+  // were kept out of those slots and seats; `concert book`, interrupted, releases its hold.
+  it('gives back the places its fans took in line', async () => {
+    const { concertId } = await sale();
+    await harnessAdmin(api.url).admin.queue.configure.mutate({ concertId, paused: true });
+    const rehearsal = concertLive(['--admin-key', ADMIN_KEY, '--json', 'simulate', '--concert', String(concertId), '--users', '4', '--concurrency', '4', '--new-users'], env);
+    await expect.poll(async () => (await lineOf(concertId)).waiting, { timeout: 30_000 }).toBe(4);
+    rehearsal.kill('SIGINT');
+    const done = await rehearsal.done;
+    expect(done.code, done.stderr).toBe(130);
+    expect(JSON.parse(done.stderr).error).toMatchObject({ code: 'INTERRUPTED' });
+    // At once, not when the idle timeout (6 s here) drops them.
+    expect(await lineOf(concertId)).toMatchObject({ waiting: 0, active: 0 });
   });
 });
 

@@ -152,6 +152,8 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
   /** `interrupted` is this user's own view of Ctrl-C (see worker). */
   const journey = async (api: ApiClient, userId: number, interrupted: AbortSignal) => {
     let token: string | undefined;
+    // A hold not yet paid or given back, for Ctrl-C to release.
+    let holding: string | undefined;
     try {
       let t = await timed('enter', () => api.queue.enter.mutate({ concertId: opts.concert }));
       const entered = performance.now();
@@ -208,18 +210,30 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
       }
       counts.held++;
       const held = reservation;
+      holding = held.reservationId;
       if (random() < payRate) {
         await timed('pay', () => api.payments.pay.mutate({ reservationId: held.reservationId, idempotencyKey: randomUUID() }, call));
+        holding = undefined;
         counts.paid++;
         counts.seatsSold += held.seats.length;
         boughtOn.set(userId, scheduleId);
       } else {
         await timed('cancel', () => api.reservations.cancel.mutate({ reservationId: held.reservationId }));
+        holding = undefined;
         await timed('leave', () => api.queue.leave.mutate({}, call));
         counts.abandoned++;
       }
     } catch (err) {
-      if (signal.aborted) return;
+      if (signal.aborted) {
+        // Ctrl-C: the rehearsal's fans give back what they took, as `book` releases its hold: left
+        // where they stood, they kept real fans out of their admission slots (for the turn's 10
+        // minutes by default) and seats, and waited in line until the idle timeout dropped them.
+        // A client of its own, as the interrupted one answers nothing; bounded like book's release.
+        const tidy = ctx.clientFor({ userId }, { timeoutMs: 5_000 });
+        if (holding) await tidy.reservations.cancel.mutate({ reservationId: holding }).catch(() => undefined);
+        if (token) await tidy.queue.leave.mutate({}, withToken(token)).catch(() => undefined);
+        return;
+      }
       const code = codeOf(err);
       errors[code] = (errors[code] ?? 0) + 1;
       // Give the slot back so one user's failure does not hold up the line.
