@@ -163,6 +163,40 @@ describe('concert simulate', () => {
   });
 });
 
+describe('concert pay of a reservation that is not a hold', () => {
+  // Paying needs an ACTIVE place in line, and the server checks the place before the reservation: a
+  // second `concert pay <id>` (was the first one through?) answered TOKEN_INVALID "Join the waiting
+  // room first", as did paying a cancelled or lapsed hold once the turn was spent, and a fan who
+  // joined the line again and waited was then told ALREADY_PAID or HOLD_EXPIRED. The CLI reads the
+  // reservation before paying, and now says what it is.
+  it('says it is already paid, or cancelled, instead of sending the fan back to the line', async () => {
+    const { concertId, scheduleId, userId } = await sale();
+    const as = (...args: string[]) => concert(['--user', String(userId), ...args], env);
+    expect((await as('queue', 'join', String(concertId), '--wait')).code).toBe(0);
+    const held = (await as('--json', 'hold', String(scheduleId), '1')).json<{ reservationId: string }>();
+    const cancelled = (await as('--json', 'hold', String(scheduleId), '2')).json<{ reservationId: string }>();
+    expect((await as('cancel', cancelled.reservationId)).code).toBe(0);
+    const paid = await as('--json', 'pay', held.reservationId, '--idempotency-key', 'outside-pay-0001');
+    expect(paid.code, paid.stderr).toBe(0);
+
+    const again = await as('--json', 'pay', held.reservationId);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toBe('');
+    expect(again.error()).toMatchObject({ code: 'CONFLICT', appCode: 'ALREADY_PAID', message: expect.stringContaining('already paid') });
+    const text = await as('pay', held.reservationId);
+    expect(text.stderr).toContain('(ALREADY_PAID)');
+    expect(text.stderr).not.toContain('waiting room');
+    // A retry with the first call's key is still the first call's answer.
+    const replay = await as('--json', 'pay', held.reservationId, '--idempotency-key', 'outside-pay-0001');
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(replay.json()).toEqual(paid.json());
+
+    const gone = await as('--json', 'pay', cancelled.reservationId);
+    expect(gone.code).toBe(1);
+    expect(gone.error()).toMatchObject({ appCode: 'RESERVATION_CANCELLED' });
+  });
+});
+
 describe('concert simulate interrupted', () => {
   // Ctrl-C ended a rehearsal ("Rehearsal interrupted; no report", exit 130) and left its fans where
   // they stood: waiting in line until the idle timeout dropped them, ACTIVE (an admission slot each,
