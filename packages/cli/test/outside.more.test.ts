@@ -163,6 +163,32 @@ describe('concert simulate', () => {
   });
 });
 
+describe('concert book --top-up that cannot top up', () => {
+  // A shortfall over CHARGE_MAX_PER_TX (1,000,000 by default: one seat at 2,000,000 and an empty
+  // wallet) failed the top-up with CHARGE_LIMIT_EXCEEDED (exit 1) and left the hold standing for
+  // its five minutes, unsaid; a short balance without --top-up releases the hold.
+  it('releases the hold, as a short balance without --top-up does', async () => {
+    const a = harnessAdmin(api.url);
+    const now = Date.now();
+    const c = await a.admin.concerts.create.mutate({
+      title: 'Pricey',
+      schedules: [{ startsAt: new Date(now + 7 * 86_400_000), bookingOpensAt: new Date(now - 3_600_000), seatCount: 4, tiers: [{ grade: 'VVIP', price: 2_000_000, fromSeat: 1, toSeat: 4 }] }],
+    });
+    const scheduleId = c.schedules[0]!.scheduleId;
+    const { userId } = await a.admin.users.create.mutate({ name: 'fan', initialBalance: 0 });
+    const book = ['--user', String(userId), 'book', '--concert', String(c.concertId), '--schedule', String(scheduleId), '--seats', '1', '--yes', '--top-up'];
+    const r = await concert(book, env);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('(CHARGE_LIMIT_EXCEEDED)');
+    expect(r.stderr).toContain('Released the hold on seat(s) 1.');
+    expect((await a.admin.holds.list.query({ scheduleId })).items).toEqual([]);
+    const json = await concert(['--json', ...book], env);
+    expect(json.code).toBe(1);
+    expect(json.error()).toMatchObject({ appCode: 'CHARGE_LIMIT_EXCEEDED' });
+    expect((await a.admin.holds.list.query({ scheduleId })).items).toEqual([]);
+  });
+});
+
 describe('concert pay of a reservation that is not a hold', () => {
   // Paying needs an ACTIVE place in line, and the server checks the place before the reservation: a
   // second `concert pay <id>` (was the first one through?) answered TOKEN_INVALID "Join the waiting

@@ -126,6 +126,8 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
 
   // 4. The seats, picked on the map; a seat taken meanwhile is named, and a fresh map comes back.
   let reservation: Reservation | undefined;
+  // The top-up was refused (a shortfall over CHARGE_MAX_PER_TX, the monthly limit): the balance is as short as without --top-up.
+  let topUpFailed = false;
   try {
     const title = opts.seats === undefined ? (await api.concerts.get.query({ concertId })).title : undefined;
     for (let attempt = 0; !reservation; attempt++) {
@@ -173,7 +175,10 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
       if (answer === 'lapsed') throw await lapsed();
       if (!answer && ctx.interactive) return declined(ctx, held, 'Not topped up and not paid');
       if (!answer) throw new CliFailure('INSUFFICIENT_BALANCE', 'INSUFFICIENT_BALANCE', `Your balance of ${won(balance)} is ${won(short)} short of ${won(held.totalPrice)}`, `Top up with --top-up, or first: concert charge ${short}`);
-      const charged = await api.balance.charge.mutate({ amount: short, idempotencyKey: randomUUID() });
+      const charged = await api.balance.charge.mutate({ amount: short, idempotencyKey: randomUUID() }).catch((err: unknown) => {
+        topUpFailed = !(err instanceof Interrupted);
+        throw err;
+      });
       say(c.green(`✓ Topped up ${won(charged.charged)}; balance ${won(charged.balance)}.`));
     }
 
@@ -191,8 +196,9 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
     const paid = { ...held, status: 'PAID' as const, paidAt: payment.paidAt };
     return ctx.print({ reservation: paid, payment }, (pc) => renderPayment(pc, payment, paid));
   } catch (err) {
-    // Leaving half-way (Ctrl-C, a short balance without --top-up) gives the seats back rather than sitting on them.
-    if (reservation && (err instanceof Interrupted || (err instanceof CliFailure && err.code === 'INSUFFICIENT_BALANCE'))) {
+    // Leaving half-way (Ctrl-C, a short balance without --top-up or whose top-up was refused) gives
+    // the seats back rather than sitting on them: a refused top-up left the hold standing, unsaid.
+    if (reservation && (err instanceof Interrupted || topUpFailed || (err instanceof CliFailure && err.code === 'INSUFFICIENT_BALANCE'))) {
       await release(ctx, reservation.reservationId);
       ctx.note(`Released the hold on seat(s) ${reservation.seats.map((s) => s.seatNumber).join(', ')}.`);
     }
