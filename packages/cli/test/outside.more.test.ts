@@ -396,3 +396,19 @@ describe('an identity token (--user-token) that has expired or is not valid', ()
     }
   });
 });
+
+describe('admin queue config outside the ranges the server takes', () => {
+  // `--max-active 0` was bad usage (exit 2) but `--max-active 99999999999` went to the server and
+  // came back INVALID_INPUT (exit 1), as did `--active-ttl` and `--idle-timeout` over a day: the
+  // same option's range was checked half here, half there, as --limit's once was.
+  it.each([
+    ['--max-active', '1000001'],
+    ['--active-ttl', '86401'],
+    ['--idle-timeout', '86401'],
+  ])('%s %s is bad usage (exit 2) before any request, naming the range', async (flag, value) => {
+    // Nothing listens there: a request would be NETWORK_ERROR, exit 1.
+    const m = memoryIo({ CONCERT_API_URL: 'http://127.0.0.1:1' });
+    expect(await run(['--json', '--admin-key', 'k', 'admin', 'queue', 'config', '1', flag, value], m.io)).toBe(2);
+    expect(JSON.parse(m.err()).error).toMatchObject({ code: 'USAGE', message: expect.stringMatching(new RegExp(`${flag} must be a whole number from 1 to `)) });
+  });
+});

@@ -21,9 +21,10 @@ export function register(admin: Command): void {
       .command('config')
       .description('Tune admission: how many are ACTIVE at once, for how long, when an idle waiter is dropped; pause and resume.')
       .argument('<concertId>', 'the concert', id('concertId'))
-      .option('--max-active <n>', 'ACTIVE at once', count('--max-active'))
-      .option('--active-ttl <s>', 'seconds an ACTIVE place lasts', count('--active-ttl'))
-      .option('--idle-timeout <s>', 'seconds before a waiter who stopped polling is dropped', count('--idle-timeout'))
+      // The server's ranges (ZQueueConfigureInput), checked here whole: past the top they came back INVALID_INPUT, exit 1.
+      .option('--max-active <n>', 'ACTIVE at once (1 to 1000000)', count('--max-active', 1, 1_000_000))
+      .option('--active-ttl <s>', 'seconds an ACTIVE place lasts (1 to 86400)', count('--active-ttl', 1, 86_400))
+      .option('--idle-timeout <s>', 'seconds before a waiter who stopped polling is dropped (1 to 86400)', count('--idle-timeout', 1, 86_400))
       .option('--pause', 'stop admitting (places are kept)')
       .option('--resume', 'admit again')
       .option('--opens-at <iso>', 'open the line at this time; whoever enters before it is pre-queued, then shuffled at the opening', isoTime)
