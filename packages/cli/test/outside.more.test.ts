@@ -412,3 +412,15 @@ describe('admin queue config outside the ranges the server takes', () => {
     expect(JSON.parse(m.err()).error).toMatchObject({ code: 'USAGE', message: expect.stringMatching(new RegExp(`${flag} must be a whole number from 1 to `)) });
   });
 });
+
+describe('admin concerts rename with a title the server refuses', () => {
+  // `admin users create ""` is bad usage (exit 2, checked with the core's schema), but `admin
+  // concerts rename 1 --title ""` (or only spaces, or 201 characters) went to the server and came
+  // back INVALID_INPUT, exit 1.
+  it.each([[''], ['   '], ['x'.repeat(201)]])('--title %j is bad usage (exit 2) before any request', async (title) => {
+    // Nothing listens there: a request would be NETWORK_ERROR, exit 1.
+    const m = memoryIo({ CONCERT_API_URL: 'http://127.0.0.1:1' });
+    expect(await run(['--json', '--admin-key', 'k', 'admin', 'concerts', 'rename', '1', '--title', title], m.io)).toBe(2);
+    expect(JSON.parse(m.err()).error).toMatchObject({ code: 'USAGE', message: expect.stringContaining('--title') });
+  });
+});

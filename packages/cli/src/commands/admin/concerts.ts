@@ -94,7 +94,12 @@ export async function adminConcertsListCommand(ctx: Ctx, opts: { limit?: number;
 export async function adminRenameConcertCommand(ctx: Ctx, concertId: number, opts: { title?: string; venue?: string } = {}): Promise<AdminConcert> {
   ctx.requireAdmin();
   if (opts.title === undefined && opts.venue === undefined) throw new UsageError('Give --title or --venue (or both).');
-  const k = await ctx.client.admin.concerts.update.mutate({ concertId, ...(opts.title !== undefined ? { title: opts.title } : {}), ...(opts.venue !== undefined ? { venue: opts.venue } : {}) });
+  // Checked with the core's schema, as `admin users create` is: a blank or overlong title went to
+  // the server and came back INVALID_INPUT (exit 1) where bad usage is exit 2.
+  const { ZConcertUpdateInput } = await import('@concert/core/schemas');
+  const parsed = ZConcertUpdateInput.safeParse({ concertId, ...(opts.title !== undefined ? { title: opts.title } : {}), ...(opts.venue !== undefined ? { venue: opts.venue } : {}) });
+  if (!parsed.success) throw new UsageError(formatIssues(parsed.error.issues).map((i) => `--${i.path || 'title'}: ${i.message}`).join('; '));
+  const k = await ctx.client.admin.concerts.update.mutate(parsed.data);
   return ctx.print(k, (c) => `Concert ${c.bold(String(k.concertId))} is now "${k.title}"${k.venue ? ` at ${k.venue}` : ''}.`);
 }
 
