@@ -45,6 +45,8 @@ function notAHold(r: Reservation): CliFailure {
   if (r.status === 'PAID') return new CliFailure('CONFLICT', 'ALREADY_PAID', `This reservation is already paid${r.paidAt ? ` (at ${localTime(r.paidAt, { seconds: true })})` : ''}`, look);
   if (r.status === 'REFUNDED') return new CliFailure('CONFLICT', 'ALREADY_PAID', 'This reservation was paid and then refunded; book its seats again', look);
   if (r.status === 'CANCELLED') return new CliFailure('PRECONDITION_FAILED', 'RESERVATION_CANCELLED', 'This reservation was cancelled', look);
+  // A lapsed waitlist offer's seats went to the next in line (or back on sale), not simply free.
+  if (r.source === 'WAITLIST') return new CliFailure('PRECONDITION_FAILED', 'HOLD_EXPIRED', 'This waitlist offer is no longer open', 'See your waitlist: concert waitlist');
   const seats = r.seats.map((s) => s.seatNumber).join(' ');
   return new CliFailure('PRECONDITION_FAILED', 'HOLD_EXPIRED', 'The hold expired before payment; its seats are free again', `Hold the seats again: concert hold ${r.scheduleId} ${seats}`);
 }
