@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors.ts';
@@ -39,8 +39,10 @@ export function apiKey(url: string): string {
 
 /**
  * Read fresh on every access and replaced atomically on every write (tokens are secrets: mode 0600),
- * so a script's successive commands see each other's tokens. Two commands writing at the same
- * instant may lose one update; the token is then simply fetched again by `queue join`.
+ * so a script's successive commands see each other's tokens. A change (read, change, replace) holds
+ * a lock file beside it, so commands run side by side keep each other's tokens: without it, the
+ * last to replace the file dropped what the others had added meanwhile (8 of 20 fans joined at once
+ * by a script lost their tokens, and their holds were TOKEN_INVALID).
  */
 export class SessionStore {
   constructor(readonly file: string) {}
@@ -50,17 +52,50 @@ export class SessionStore {
   }
 
   set(entry: Omit<SavedToken, 'savedAt' | 'api'> & { api: string }): void {
-    const data = this.read();
     const api = apiKey(entry.api);
-    data.tokens[key(api, entry.user, entry.concertId)] = { ...entry, api, savedAt: new Date().toISOString() };
-    this.write(data);
+    this.change((data) => {
+      data.tokens[key(api, entry.user, entry.concertId)] = { ...entry, api, savedAt: new Date().toISOString() };
+      return true;
+    });
   }
 
   delete(api: string, user: string, concertId: number): void {
-    const data = this.read();
-    if (!data.tokens[key(api, user, concertId)]) return;
-    delete data.tokens[key(api, user, concertId)];
-    this.write(data);
+    if (!this.read().tokens[key(api, user, concertId)]) return;
+    this.change((data) => delete data.tokens[key(api, user, concertId)]);
+  }
+
+  /**
+   * Reads, changes and replaces the file under an exclusive lock file (`session.json.lock`). The
+   * change takes a millisecond or two; a lock older than LOCK_STALE_MS was left by a process that
+   * died holding it and is broken. Never waits more than LOCK_WAIT_MS: past that the change is
+   * made without the lock (a lost update, as before, rather than a command that hangs).
+   */
+  private change(fn: (data: SessionFile) => boolean): void {
+    const lock = `${this.file}.lock`;
+    let fd: number | undefined;
+    try {
+      mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+      for (const deadline = Date.now() + LOCK_WAIT_MS; fd === undefined && Date.now() < deadline; ) {
+        try {
+          fd = openSync(lock, 'wx', 0o600);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          if (lockAge(lock) > LOCK_STALE_MS) rmSync(lock, { force: true });
+          else Atomics.wait(PAUSE, 0, 0, 5);
+        }
+      }
+    } catch (err) {
+      throw cannotWrite(this.file, err);
+    }
+    try {
+      const data = this.read();
+      if (fn(data)) this.write(data);
+    } finally {
+      if (fd !== undefined) {
+        closeSync(fd);
+        rmSync(lock, { force: true });
+      }
+    }
   }
 
   list(): SavedToken[] {
@@ -90,15 +125,31 @@ export class SessionStore {
       } catch {
         // Nothing was written there.
       }
-      // A config directory that is a file, or read-only: Node's own `EEXIST: file already exists,
-      // mkdir …` came out as an INTERNAL error, naming neither the session file nor the setting.
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new UsageError(
-        `Cannot write the session file ${this.file} (${code})`,
-        'Point CONCERT_CONFIG_DIR (else XDG_CONFIG_HOME, else HOME) at a directory you can write',
-      );
+      throw cannotWrite(this.file, err);
     }
   }
+}
+
+const LOCK_WAIT_MS = 2_000;
+const LOCK_STALE_MS = 10_000;
+/** A few milliseconds' pause between tries for the lock (Atomics.wait: the change is synchronous). */
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+function lockAge(lock: string): number {
+  try {
+    return Date.now() - statSync(lock).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A config directory that is a file, or read-only: Node's own `EEXIST: file already exists, mkdir …`
+ * came out as an INTERNAL error, naming neither the session file nor the setting.
+ */
+function cannotWrite(file: string, err: unknown): UsageError {
+  const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  return new UsageError(`Cannot write the session file ${file} (${code})`, 'Point CONCERT_CONFIG_DIR (else XDG_CONFIG_HOME, else HOME) at a directory you can write');
 }
 
 function key(api: string, user: string, concertId: number): string {

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -142,6 +142,27 @@ describe('the session file', () => {
     expect(json.code).toBe(2);
     expect(json.stdout).toBe('');
     expect(json.error()).toEqual({ code: 'USAGE', appCode: null, message: `Cannot write the session file ${path.join(file, 'session.json')} (EEXIST)` });
+  });
+});
+
+describe('the session file, written by commands run side by side', () => {
+  // A script that joins the line for many fans at once (`concert --user $u queue join 1 &`, then
+  // `wait`) lost tokens: every command read the file, added its token and replaced the file, and
+  // the last to write dropped what the others had added meanwhile. In an outside sweep 8 of 20
+  // joins were lost (each had printed its ticket, exit 0), and those fans' holds were TOKEN_INVALID.
+  it('keeps every token', async () => {
+    const { concertId } = await sale();
+    const a = harnessAdmin(api.url);
+    const users = await Promise.all(Array.from({ length: 16 }, (_, i) => a.admin.users.create.mutate({ name: `fan ${i}` })));
+    const dir = tempConfigDir();
+    try {
+      const joins = await Promise.all(users.map((u) => concert(['--user', String(u.userId), '--json', 'queue', 'join', String(concertId)], { ...env, CONCERT_CONFIG_DIR: dir.dir })));
+      expect(joins.map((j) => j.code)).toEqual(users.map(() => 0));
+      const saved = JSON.parse(readFileSync(path.join(dir.dir, 'session.json'), 'utf8')) as { tokens: Record<string, { token: string }> };
+      expect(Object.values(saved.tokens).map((t) => t.token).sort()).toEqual(joins.map((j) => j.json<{ token: string }>().token).sort());
+    } finally {
+      dir.remove();
+    }
   });
 });
 
