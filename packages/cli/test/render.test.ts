@@ -541,6 +541,19 @@ describe('concert admin watch fits the terminal', () => {
     expect(renderQueueStats(plain, snapshot.line)).not.toContain('paused');
   });
 
+  // After the opening an operator read "opens 2026-12-03 18:33:27" (stats) or "opens 18:33:27"
+  // (watch) under an OPEN line, as if the line were still to open; a past opening time set with
+  // --opens-at read "opens 2020-01-01 00:00:00 Wed".
+  it('an opening time that has passed reads as opened, not as one to come', () => {
+    const opened = { ...snapshot, line: { ...snapshot.line, state: 'OPEN', opensAt: new Date(snapshot.at.getTime() - 60_000) } } as SaleWatch;
+    const watched = renderWatch(plain, opened, { columns: 160 });
+    expect(watched).toContain(`opened ${localTime(opened.line.opensAt!, { seconds: true, weekday: false })}`);
+    expect(watched).not.toMatch(/\bopens \d/);
+    const stats = renderQueueStats(plain, opened.line, snapshot.at);
+    expect(stats).toMatch(/opens +opened 20\d\d-/);
+    expect(renderQueueStats(plain, snapshot.line, snapshot.at)).toMatch(/opens +20\d\d-\d\d-\d\d \d\d:\d\d:\d\d \w+ \(in 1h 02m\)/);
+  });
+
   it('an ALL_HELD line names both of its causes, held seats and a booking not open yet', () => {
     // A concert whose only show's booking had not opened read "every seat is held" beside 3 available, 0 held.
     const held = { ...snapshot, line: { ...snapshot.line, state: 'ALL_HELD' } } as SaleWatch;

@@ -3,7 +3,7 @@ import { count, id, isoTime } from '../../args.ts';
 import { act, man } from '../../command.ts';
 import type { Ctx } from '../../context.ts';
 import { UsageError } from '../../errors.ts';
-import { type Colors, fields, localTime } from '../../format.ts';
+import { type Colors, duration, fields, localTime } from '../../format.ts';
 import type { QueueStats } from '../../types.ts';
 
 export function register(admin: Command): void {
@@ -42,7 +42,7 @@ export function register(admin: Command): void {
 export async function adminQueueStatsCommand(ctx: Ctx, concertId: number): Promise<QueueStats> {
   ctx.requireAdmin();
   const s = await ctx.client.admin.queue.stats.query({ concertId });
-  return ctx.print(s, (c) => renderQueueStats(c, s));
+  return ctx.print(s, (c) => renderQueueStats(c, s, ctx.now()));
 }
 
 export interface QueueConfigOptions {
@@ -68,7 +68,7 @@ export async function adminQueueConfigCommand(ctx: Ctx, concertId: number, opts:
     ...(opts.opensAt ? { opensAt: opts.opensAt } : opts.openNow ? { opensAt: null } : {}),
   };
   const s = await ctx.client.admin.queue.configure.mutate({ concertId, ...patch });
-  return ctx.print(s, (c) => renderQueueStats(c, s));
+  return ctx.print(s, (c) => renderQueueStats(c, s, ctx.now()));
 }
 
 const STATES: Record<QueueStats['state'], (c: Colors) => string> = {
@@ -87,11 +87,17 @@ export function alsoPaused(c: Colors, s: Pick<QueueStats, 'state' | 'paused'>): 
   return s.paused && s.state !== 'PAUSED' ? c.yellow(' · paused: nobody is admitted until resumed') : '';
 }
 
-export function renderQueueStats(c: Colors, s: QueueStats): string {
+/** The opening time as it stands at `now`: to come (and in how long), or passed ("opens 2020-01-01" read as one to come). */
+function opening(opensAt: Date | null, now: Date): string {
+  if (!opensAt) return 'open';
+  return opensAt > now ? `${localTime(opensAt, { seconds: true })} (in ${duration(opensAt.getTime() - now.getTime())})` : `opened ${localTime(opensAt, { seconds: true })}`;
+}
+
+export function renderQueueStats(c: Colors, s: QueueStats, now: Date = new Date()): string {
   return fields(c, [
     ['concert', String(s.concertId)],
     ['state', `${STATES[s.state](c)}${alsoPaused(c, s)}`],
-    ['opens', s.opensAt ? localTime(s.opensAt, { seconds: true }) : 'open'],
+    ['opens', opening(s.opensAt, now)],
     ['pre-queued', String(s.preQueued)],
     ['waiting', String(s.waiting)],
     ['active', `${s.active} of ${s.maxActive}`],

@@ -248,8 +248,9 @@ export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; ro
   const bars = Math.max(10, Math.min(perMinute.length, width - INDENT - 13));
   const clock = c.dim(`   ${localTime(now, { seconds: true, weekday: false })} · q quits`);
   const title = fitWidth(`${c.bold(`Concert ${w.concertId}`)} · ${w.title}`, Math.max(20, width - displayWidth(clock)));
+  // An opening that has passed is told as such: "opens 18:33:27" under an OPEN line read as one to come.
   const opens = l.opensAt
-    ? [`opens ${localTime(l.opensAt, { seconds: true, weekday: false })}${l.opensAt > now ? ` (in ${duration(l.opensAt.getTime() - now.getTime())})` : ''}`]
+    ? [l.opensAt > now ? `opens ${localTime(l.opensAt, { seconds: true, weekday: false })} (in ${duration(l.opensAt.getTime() - now.getTime())})` : `opened ${localTime(l.opensAt, { seconds: true, weekday: false })}`]
     : [];
   const lines = [
     fitWidth(title + clock, width),
