@@ -14,7 +14,8 @@ export function renderReservation(ctx: Ctx, c: Colors, r: Reservation): string {
     ['status', statusColor(c, r.status)],
   ];
   if (r.status === 'HELD') rows.push(['hold expires', `${localTime(r.holdExpiresAt, { seconds: true })} (${timeLeft(r.holdExpiresAt, ctx.now())})`]);
-  if (r.source === 'WAITLIST') rows.push(['source', 'waitlist offer (pay it without a queue token)']);
+  // The advice only while it can be followed: a paid, refunded or lapsed offer read "pay it" too.
+  if (r.source === 'WAITLIST') rows.push(['source', r.status === 'HELD' ? 'waitlist offer (pay it without a queue token)' : 'waitlist offer']);
   if (r.paidAt) rows.push(['paid', localTime(r.paidAt, { seconds: true })]);
   if (r.refundedAt) rows.push(['refunded', localTime(r.refundedAt, { seconds: true })]);
   return fields(c, rows);

@@ -16,6 +16,7 @@ import { liveLine, soldOut, waitInLine } from '../src/line.ts';
 import { run } from '../src/program.ts';
 import type { QueueTicket, SaleWatch } from '../src/types.ts';
 import { renderSeatMap, type SeatMapView } from '../src/seatmap.ts';
+import { renderReservation } from '../src/views.ts';
 import { fakeTerminal, KEY, memoryIo, stripAnsi } from './helpers.ts';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -727,5 +728,24 @@ describe('help reads cleanly at 80 columns', () => {
     const text = m.out().replace(/\s+/g, ' ');
     expect(text).toContain('HOLD_TTL_SECONDS on the server, 300 seconds (5 minutes) by default');
     expect(text).not.toMatch(/\b5 by default/);
+  });
+});
+
+describe('a reservation', () => {
+  // A waitlist reservation read "source  waitlist offer (pay it without a queue token)" after it was
+  // paid, refunded or had lapsed: advice to pay what could no longer be paid.
+  it('from the waitlist says it can be paid without a queue token only while it is a hold', () => {
+    const ctx = new Ctx(memoryIo().io, {});
+    const base = {
+      reservationId: '0b9d5a3e-6f1c-4c2a-9e7b-1d2f3a4b5c6d', concertId: 1, concertTitle: 'T', scheduleId: 2, startsAt: new Date(2027, 0, 1),
+      seats: [{ seatNumber: 5, grade: 'R', price: 100_000 }], totalPrice: 100_000, source: 'WAITLIST' as const,
+      holdExpiresAt: new Date(Date.now() + 60_000), createdAt: new Date(), paidAt: null, refundedAt: null,
+    };
+    expect(renderReservation(ctx, plain, { ...base, status: 'HELD' })).toContain('pay it without a queue token');
+    for (const status of ['PAID', 'EXPIRED', 'CANCELLED', 'REFUNDED'] as const) {
+      const text = renderReservation(ctx, plain, { ...base, status, ...(status === 'PAID' || status === 'REFUNDED' ? { paidAt: new Date() } : {}) });
+      expect(text, status).toMatch(/source +waitlist offer/);
+      expect(text, status).not.toContain('pay it');
+    }
   });
 });
