@@ -2,7 +2,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bookCommand } from '../src/commands/book.ts';
 import { Ctx } from '../src/context.ts';
+import { Interrupted } from '../src/errors.ts';
 import { run } from '../src/program.ts';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
 import { ADMIN_KEY, concert, fakeTerminal, KEY, memoryIo, type CliSuite, concertLive, startCliSuite, startGatedApi, tempConfigDir } from './helpers.ts';
@@ -87,6 +89,31 @@ describe('concert book checks its flags before it takes a place in line', () => 
       t.type(KEY.ctrlC);
     }
     expect(await done).toBe(130);
+  });
+});
+
+describe('concert book’s concert question', () => {
+  // A concert whose every show was cancelled was offered like the others ("0 show(s)" beside it):
+  // picked, it took a place in its line, which answered SOLD_OUT (exit 1). The show question
+  // already offers a sold-out show as disabled.
+  it('offers a concert with no show left as disabled', async () => {
+    const { concertId, scheduleId, otherConcertId, userId } = await sale();
+    await harnessAdmin(api.url).admin.schedules.cancel.mutate({ scheduleId });
+    const t = fakeTerminal(env);
+    const ctx = await Ctx.create(t.io, { user: String(userId) });
+    let offered: Array<{ value: unknown; disabled?: boolean | string }> = [];
+    Object.defineProperty(ctx, 'prompts', {
+      value: {
+        select: async (_message: string, choices: typeof offered) => {
+          offered = choices;
+          throw new Interrupted();
+        },
+      },
+    });
+    await expect(bookCommand(ctx, {})).rejects.toBeInstanceOf(Interrupted);
+    expect(offered.find((o) => o.value === concertId)).toMatchObject({ disabled: 'no shows' });
+    expect(offered.find((o) => o.value === otherConcertId)?.disabled).toBeUndefined();
+    expect(await lineOf(concertId)).toEqual(EMPTY);
   });
 });
 

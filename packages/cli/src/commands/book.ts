@@ -88,10 +88,12 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
   let concertId = opts.concert ?? showOf;
   if (concertId === undefined) {
     const concerts = await allPages((p) => api.concerts.list.query(p));
-    if (concerts.length === 0) throw new CliFailure('NOTHING_ON_SALE', null, 'No concerts are on sale');
+    // A concert whose every show was cancelled is offered disabled, as a sold-out show is below: picked,
+    // it took a place in a line that answered SOLD_OUT.
+    if (!concerts.some((x) => x.scheduleCount > 0)) throw new CliFailure('NOTHING_ON_SALE', null, 'No concerts are on sale');
     concertId = await prompts.select(
       'Which concert?',
-      concerts.map((x) => ({ name: `${x.title}${x.venue ? ` · ${x.venue}` : ''}`, value: x.concertId, description: `${x.scheduleCount} show(s)` })),
+      concerts.map((x) => ({ name: `${x.title}${x.venue ? ` · ${x.venue}` : ''}`, value: x.concertId, description: `${x.scheduleCount} show(s)`, ...(x.scheduleCount === 0 ? { disabled: 'no shows' } : {}) })),
     );
   }
   ctx.know({ concertId });
