@@ -555,6 +555,17 @@ describe('concert admin watch fits the terminal', () => {
     expect(renderQueueStats(plain, snapshot.line, snapshot.at)).toMatch(/opens +20\d\d-\d\d-\d\d \d\d:\d\d:\d\d \w+ \(in 1h 02m\)/);
   });
 
+  // A show whose booking had not opened read like any other (its seats available, no lapse), so an
+  // operator could not tell from the view why nobody was holding them (an outside operator sweep).
+  it('says when a show’s booking opens, while it is still to come', () => {
+    const [first, second] = snapshot.shows;
+    const later = { ...snapshot, shows: [{ ...first!, bookingOpensAt: new Date(at.getTime() - 60_000) }, { ...second!, bookingOpensAt: new Date(at.getTime() + 90 * 60_000) }] } as SaleWatch;
+    const text = renderWatch(plain, later, { columns: 160 });
+    expect(text).toMatch(/^ +2026-12-10 04:00 +50 +0 +0 +0 +booking opens in 1h 30m$/m);
+    expect(text).toMatch(/^ +2026-12-09 04:00 +1000 +1000 +1000 +1000 +in 2h 05m$/m);
+    for (const line of stripAnsi(renderWatch(colorsFor({ isTTY: true }, {}), later, { columns: 80 })).split('\n')) expect(displayWidth(line), line).toBeLessThanOrEqual(80);
+  });
+
   it('an ALL_HELD line names both of its causes, held seats and a booking not open yet', () => {
     // A concert whose only show's booking had not opened read "every seat is held" beside 3 available, 0 held.
     const held = { ...snapshot, line: { ...snapshot.line, state: 'ALL_HELD' } } as SaleWatch;

@@ -169,13 +169,15 @@ describe('concert admin watch', () => {
     const snapshots = out
       .split('\n')
       .filter(Boolean)
-      .map((line) => JSON.parse(line) as { at: string; concertId: number; line: { state: string; waiting: number; admissionsPerMinute: number[] }; shows: Array<{ available: number }> });
+      .map((line) => JSON.parse(line) as { at: string; concertId: number; line: { state: string; waiting: number; admissionsPerMinute: number[] }; shows: Array<{ available: number; bookingOpensAt: string }> });
     expect(snapshots.length).toBeGreaterThanOrEqual(3);
     for (const s of snapshots) {
       expect(s.concertId).toBe(concertId);
       expect(s.line.state).toBe('OPEN');
       expect(s.line.admissionsPerMinute).toHaveLength(30);
       expect(s.shows.map((x) => x.available)).toEqual([10, 10]);
+      // Each show says when its booking opens (here already open: before the snapshot).
+      for (const x of s.shows) expect(Date.parse(x.bookingOpensAt)).toBeLessThanOrEqual(Date.parse(s.at));
     }
     // About a second apart (each gap also carries the jitter of one request's latency).
     const span = Date.parse(snapshots.at(-1)!.at) - Date.parse(snapshots[0]!.at);

@@ -13,6 +13,8 @@ export interface SaleWatch {
   shows: Array<{
     scheduleId: number;
     startsAt: Date;
+    /** Holds are refused before it (BOOKING_NOT_OPEN): the operator's view says when it comes. */
+    bookingOpensAt: Date;
     available: number;
     held: number;
     sold: number;

@@ -206,6 +206,7 @@ export async function findSeatCounts(db: Executor, concertId: number, now: Momen
     .select([
       'sc.id',
       'sc.starts_at',
+      'sc.booking_opens_at',
       sql<number>`count(*) FILTER (WHERE ${seatIsFree(now)})::int`.as('available'),
       sql<number>`count(*) FILTER (WHERE ${held})::int`.as('held'),
       sql<number>`count(*) FILTER (WHERE s.sold_at IS NOT NULL)::int`.as('sold'),
@@ -215,13 +216,14 @@ export async function findSeatCounts(db: Executor, concertId: number, now: Momen
     .where('sc.concert_id', '=', concertId)
     .where('sc.starts_at', '>', now)
     .where('sc.cancelled_at', 'is', null)
-    .groupBy(['sc.id', 'sc.starts_at'])
+    .groupBy(['sc.id', 'sc.starts_at', 'sc.booking_opens_at'])
     .orderBy('sc.starts_at')
     .orderBy('sc.id')
     .execute();
   return rows.map((r) => ({
     scheduleId: r.id,
     startsAt: r.starts_at,
+    bookingOpensAt: r.booking_opens_at,
     available: Number(r.available),
     held: Number(r.held),
     sold: Number(r.sold),

@@ -272,7 +272,12 @@ export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; ro
   lines.push(fitWidth(c.bold(`${label('Shows')}${row('starts', 'available', 'held', 'sold', `lapsing ≤${w.lapsingWithinSeconds}s`, 'next lapse')}`), width));
   if (w.shows.length === 0) lines.push(fitWidth(c.dim(`${UNDER}no show to come`), width));
   for (const s of w.shows) {
-    const lapse = s.nextLapse ? `in ${duration(s.nextLapse.getTime() - now.getTime())}` : '–';
+    // Before its booking opens a show's seats cannot be held: say when, where its next lapse goes.
+    const lapse = s.nextLapse
+      ? `in ${duration(s.nextLapse.getTime() - now.getTime())}`
+      : s.bookingOpensAt > now
+        ? `booking opens in ${duration(s.bookingOpensAt.getTime() - now.getTime())}`
+        : '–';
     const paint = s.lapsingSoon > 0 ? c.yellow : undefined;
     lines.push(fitWidth(`${UNDER}${row(localTime(s.startsAt, { weekday: false }), String(s.available), String(s.held), String(s.sold), String(s.lapsingSoon), lapse, paint)}`, width));
   }
