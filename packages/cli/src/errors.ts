@@ -142,6 +142,13 @@ const HINTS: Record<string, (k: Known, details: Record<string, unknown>) => stri
   IDENTITY_REQUIRED: () => 'Pass --user ID (or --user-token JWT when the server runs AUTH_MODE=jwt)',
   INSUFFICIENT_BALANCE: (_k, d) =>
     typeof d.required === 'number' && typeof d.balance === 'number' ? `Top up first: concert charge ${d.required - d.balance}` : 'Top up first: concert charge <amount>',
+  // A top-up (book --top-up, concert charge) over a limit: say which limit and what can still be charged.
+  CHARGE_LIMIT_EXCEEDED: (_k, d) =>
+    typeof d.maxPerTx === 'number'
+      ? `One charge may be at most ${d.maxPerTx} won: top up in parts (concert charge ${d.maxPerTx}), then pay`
+      : typeof d.monthlyLimit === 'number' && typeof d.chargedThisMonth === 'number'
+        ? `Charges this month total ${d.chargedThisMonth} of the ${d.monthlyLimit} won allowed: at most ${Math.max(0, d.monthlyLimit - d.chargedThisMonth)} more this month`
+        : 'A charge limit was reached',
   HOLD_EXPIRED: (k) => `The hold lapsed; hold the seats again: concert hold ${or(k.scheduleId, '<scheduleId>')} ${k.seats?.length ? k.seats.join(' ') : '<seat...>'}`,
   // The server's pace (a queue ticket's pollAfterMs): asking sooner is refused, so say how long to wait.
   RATE_LIMITED: (_k, d) =>

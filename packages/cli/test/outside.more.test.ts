@@ -229,6 +229,8 @@ describe('concert book --top-up that cannot top up', () => {
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain('(CHARGE_LIMIT_EXCEEDED)');
     expect(r.stderr).toContain('Released the hold on seat(s) 1.');
+    // The hint names the limit and the way through it (there was none).
+    expect(r.stderr).toContain('One charge may be at most 1000000 won: top up in parts (concert charge 1000000), then pay');
     expect((await a.admin.holds.list.query({ scheduleId })).items).toEqual([]);
     const json = await concert(['--json', ...book], env);
     expect(json.code).toBe(1);

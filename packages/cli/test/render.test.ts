@@ -394,6 +394,15 @@ describe('the waiting room tells the fan why, and when to ask again', () => {
     expect(describeError(limited, { concertId: 7 }).hint).toBe('Asked too soon: try again in 30 s');
   });
 
+  it('a charge over a limit says which limit, and what can still be charged', () => {
+    const refused = (details: Record<string, unknown>) =>
+      Object.assign(new Error('refused'), { name: 'TRPCClientError', data: { code: 'UNPROCESSABLE_CONTENT', appCode: 'CHARGE_LIMIT_EXCEEDED', details } });
+    expect(describeError(refused({ monthlyLimit: 5_000_000, chargedThisMonth: 4_200_000 })).hint).toBe(
+      'Charges this month total 4200000 of the 5000000 won allowed: at most 800000 more this month',
+    );
+    expect(describeError(refused({ maxPerTx: 1_000_000 })).hint).toBe('One charge may be at most 1000000 won: top up in parts (concert charge 1000000), then pay');
+  });
+
   it('a line that stands still because no seat is free (all held, or not on sale yet) says so, in the ticket and in the live line at 80 columns', () => {
     const held = fanTicket({ etaSeconds: null });
     const text = renderTicket(ctxAt(at), plain, held);
