@@ -14,7 +14,7 @@ export function register(admin: Command): void {
   man(
     concerts
       .command('list', { isDefault: true })
-      .description('Every concert and show: seats available, held and sold, net revenue, cancelled shows.')
+      .description('Concerts and their shows, a page at a time (20 by default; --limit, and --cursor from the line under the page): seats available, held and sold, net revenue, cancelled shows.')
       .option('--limit <n>', 'concerts per page (1-100)', pageLimit)
       .option('--cursor <c>', 'the next page (from the last page)')
       .action(act(adminConcertsListCommand)),
