@@ -7,6 +7,7 @@ import type { ApiClient } from '../src/client.ts';
 import { validateConcertFile } from '../src/commands/admin/concerts.ts';
 import { renderQueueStats } from '../src/commands/admin/queue.ts';
 import { adminWatchCommand, renderWatch } from '../src/commands/admin/watch.ts';
+import { reservationsCommand } from '../src/commands/reservations.ts';
 import { queueJoinCommand, renderTicket } from '../src/commands/queue.ts';
 import { renderReport, stats } from '../src/commands/simulate.ts';
 import { Ctx, type Io } from '../src/context.ts';
@@ -491,6 +492,26 @@ describe('the waiting room tells the fan why, and when to ask again', () => {
         }
       }
     }
+  });
+});
+
+describe('concert reservations', () => {
+  // A refunded reservation's "when" read "paid <time>" beside REFUNDED: the time that matters is the refund's.
+  it('says when each was paid, refunded or made', async () => {
+    const base = { concertId: 1, concertTitle: 'Aurora', scheduleId: 2, startsAt: new Date(2026, 11, 20, 19, 0), seats: [{ seatNumber: 3, grade: 'R', price: 100_000 }], totalPrice: 100_000, source: 'QUEUE', holdExpiresAt: new Date(2026, 11, 1, 12, 5), createdAt: new Date(2026, 11, 1, 12, 0) };
+    const items = [
+      { ...base, reservationId: 'r-refunded', status: 'REFUNDED', paidAt: new Date(2026, 11, 1, 12, 1), refundedAt: new Date(2026, 11, 2, 9, 30) },
+      { ...base, reservationId: 'r-paid', status: 'PAID', paidAt: new Date(2026, 11, 1, 12, 1), refundedAt: null },
+      { ...base, reservationId: 'r-cancelled', status: 'CANCELLED', paidAt: null, refundedAt: null },
+    ];
+    const m = memoryIo({ NO_COLOR: '1' });
+    const ctx = new Ctx(m.io, { user: '1' });
+    Object.defineProperty(ctx, 'client', { value: { reservations: { mine: { query: async () => ({ items, nextCursor: null }) } } } });
+    await reservationsCommand(ctx, {});
+    const rows = Object.fromEntries(m.out().split('\n').flatMap((line) => { const id = /r-[a-z]+/.exec(line)?.[0]; return id ? [[id, line]] : []; }));
+    expect(rows['r-refunded']).toMatch(/REFUNDED.*refunded 2026-12-02 09:30/);
+    expect(rows['r-paid']).toMatch(/PAID.*paid 2026-12-01 12:01/);
+    expect(rows['r-cancelled']).toMatch(/CANCELLED.*2026-12-01 12:00/);
   });
 });
 

@@ -44,7 +44,7 @@ export async function reservationsCommand(ctx: Ctx, opts: { status?: (typeof STA
             r.seats.map((s) => s.seatNumber).join(' '),
             won(r.totalPrice),
             statusColor(c, r.status),
-            r.status === 'HELD' ? timeLeft(r.holdExpiresAt, now) : r.paidAt ? `paid ${localTime(r.paidAt)}` : localTime(r.createdAt),
+            r.status === 'HELD' ? timeLeft(r.holdExpiresAt, now) : r.refundedAt ? `refunded ${localTime(r.refundedAt)}` : r.paidAt ? `paid ${localTime(r.paidAt)}` : localTime(r.createdAt),
           ]),
           { align: ['left', 'left', 'left', 'left', 'right', 'left', 'left'] },
         ) + morePage(`reservations${opts.status ? ` --status ${opts.status}` : ''}`, opts, page?.nextCursor),
