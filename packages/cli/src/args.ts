@@ -73,9 +73,11 @@ export function seats(value: string, previous: number[] = []): number[] {
 export function parseWon(text: string, opts: { allowZero?: boolean } = {}): number {
   const cleaned = text.trim().replace(/^₩/, '').replace(/원$/, '').replace(/[,_\s]/g, '');
   const min = opts.allowZero ? 0 : 1;
-  if (!/^\d+$/.test(cleaned) || Number(cleaned) < min || !Number.isSafeInteger(Number(cleaned))) {
+  if (!/^\d+$/.test(cleaned) || Number(cleaned) < min) {
     throw new InvalidArgumentError(`the amount must be a ${opts.allowZero ? 'non-negative' : 'positive'} whole number of won, not "${text}".`);
   }
+  // A whole number past 2^53 - 1 was told it was not a whole number.
+  if (!Number.isSafeInteger(Number(cleaned))) throw new InvalidArgumentError(`the amount must be at most ${Number.MAX_SAFE_INTEGER} won, not "${text}".`);
   return Number(cleaned);
 }
 

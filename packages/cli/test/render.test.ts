@@ -8,6 +8,7 @@ import { validateConcertFile } from '../src/commands/admin/concerts.ts';
 import { renderQueueStats } from '../src/commands/admin/queue.ts';
 import { adminWatchCommand, renderWatch } from '../src/commands/admin/watch.ts';
 import { reservationsCommand } from '../src/commands/reservations.ts';
+import { parseWon } from '../src/args.ts';
 import { queueJoinCommand, renderTicket } from '../src/commands/queue.ts';
 import { renderReport, stats } from '../src/commands/simulate.ts';
 import { Ctx, type Io } from '../src/context.ts';
@@ -492,6 +493,15 @@ describe('the waiting room tells the fan why, and when to ask again', () => {
         }
       }
     }
+  });
+});
+
+describe('amounts of won on the command line', () => {
+  it('a whole number too large is told so, not that it is not a whole number', () => {
+    expect(() => parseWon('99999999999999999', { allowZero: true })).toThrow('the amount must be at most 9007199254740991 won, not "99999999999999999".');
+    expect(() => parseWon('12.5')).toThrow('the amount must be a positive whole number of won, not "12.5".');
+    expect(() => parseWon('0')).toThrow('positive whole number');
+    expect(parseWon('₩1,000,000')).toBe(1_000_000);
   });
 });
 
