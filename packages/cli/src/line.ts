@@ -91,9 +91,12 @@ export const inLine = (t: { status: string }) => t.status === 'WAITING' || t.sta
 /**
  * What a fan told SOLD_OUT can do. The place is kept, and a refund reopens the line in its order
  * (API.md, the queue); but the server turns away a poll sooner than the ticket's pollAfterMs asks
- * (RATE_LIMITED), so the advice names when asking again is worth it.
+ * (RATE_LIMITED), so the advice names when asking again is worth it. A concert with no show left
+ * to come (every show cancelled or started) is SOLD_OUT too, and no refund brings its seats back:
+ * it was told to keep checking for a line that could never reopen.
  */
-export function soldOutAdvice(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>, now: Date): string {
+export function soldOutAdvice(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>, now: Date, noShowLeft = false): string {
+  if (noShowLeft) return `Nothing more will go on sale for it: see its shows with concert schedules ${t.concertId} --all`;
   const at = new Date(now.getTime() + t.pollAfterMs);
   return [
     'Your place is kept: if seats come back (a refund), the line reopens in order.',
@@ -101,9 +104,26 @@ export function soldOutAdvice(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>,
   ].join('\n');
 }
 
-/** The line has nothing left to sell; the place is kept in case seats come back. */
-export function soldOut(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>, now: Date): CliFailure {
-  return new CliFailure('SOLD_OUT', null, `Concert ${t.concertId} is sold out: no seat is available or held`, soldOutAdvice(t, now));
+/** Why the line has nothing left to sell, in a sentence. */
+export function soldOutText(t: Pick<QueueTicket, 'concertId'>, noShowLeft = false): string {
+  return noShowLeft ? `Concert ${t.concertId} has no show left to sell: every show was cancelled or has started` : `Concert ${t.concertId} is sold out: no seat is available or held`;
+}
+
+/** The line has nothing left to sell; the place is kept in case seats come back (unless no show is left). */
+export function soldOut(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>, now: Date, noShowLeft = false): CliFailure {
+  return new CliFailure('SOLD_OUT', null, soldOutText(t, noShowLeft), soldOutAdvice(t, now, noShowLeft));
+}
+
+/** Whether a SOLD_OUT line's concert has no show left to come (asked once, when the line says SOLD_OUT; unknown reads as "has"). */
+export async function noShowLeft(ctx: Ctx, t: Pick<QueueTicket, 'concertId' | 'status'>): Promise<boolean> {
+  if (t.status !== 'SOLD_OUT') return false;
+  try {
+    const concert = await ctx.client.concerts.get.query({ concertId: t.concertId });
+    const now = ctx.now();
+    return !concert.schedules.some((s) => s.startsAt > now);
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -396,6 +396,29 @@ describe('concert waitlist leave', () => {
   });
 });
 
+describe('the line of a concert with no show left', () => {
+  // Every show cancelled: the line is SOLD_OUT, and the fan was told "sold out … Your place is kept:
+  // if seats come back (a refund), the line reopens in order. Check again after …" for a line no
+  // refund can reopen.
+  it('says no show is left, not to keep checking for seats to come back', async () => {
+    const { concertId, scheduleId, userId } = await sale();
+    await harnessAdmin(api.url).admin.schedules.cancel.mutate({ scheduleId });
+    const as = (...args: string[]) => concert(['--user', String(userId), ...args], env);
+    const join = await as('queue', 'join', String(concertId));
+    expect(join.code, join.stderr).toBe(0);
+    expect(join.stdout).toContain(`Concert ${concertId} has no show left to sell: every show was cancelled or has started.`);
+    expect(join.stdout).not.toContain('reopens');
+    const wait = await as('queue', 'join', String(concertId), '--wait');
+    expect(wait.code).toBe(1);
+    expect(wait.stderr).toContain('has no show left to sell');
+    expect(wait.stderr).toContain(`concert schedules ${concertId} --all`);
+    expect(wait.stderr).not.toContain('Check again');
+    const status = await as('queue', 'status', String(concertId));
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain('has no show left to sell');
+  });
+});
+
 describe('concert schedules', () => {
   // A concert whose only show was cancelled: `concert schedules` said "Every show is sold out (see
   // them all: concert schedules N --all)", and --all then said "No shows." A cancelled show is no

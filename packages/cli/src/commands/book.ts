@@ -5,7 +5,7 @@ import { act, man } from '../command.ts';
 import type { Ctx } from '../context.ts';
 import { appCodeOf, CliFailure, Interrupted, isServerError, UsageError } from '../errors.ts';
 import { localTime, timeLeft, won } from '../format.ts';
-import { inLine, soldOut, waitInLine } from '../line.ts';
+import { inLine, noShowLeft, soldOut, waitInLine } from '../line.ts';
 import type { PaymentResult, Reservation } from '../types.ts';
 import { allPages } from '../pages.ts';
 import { renderPayment, renderReservation } from '../views.ts';
@@ -105,7 +105,7 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
     say(c.dim(`The line opens at ${localTime(ticket.opensAt, { seconds: true, weekday: false })}; your place is drawn at random then, ahead of everyone who comes later.`));
   } else if (ticket.status === 'WAITING') say(c.dim(`You are number ${ticket.position} in line.`));
   if (inLine(ticket)) ticket = await waitInLine(ctx, ticket);
-  if (ticket.status === 'SOLD_OUT') throw soldOut(ticket, ctx.now());
+  if (ticket.status === 'SOLD_OUT') throw soldOut(ticket, ctx.now(), await noShowLeft(ctx, ticket));
   if (ticket.status !== 'ACTIVE') throw new CliFailure('QUEUE_EXPIRED', 'TOKEN_EXPIRED', 'Your place in line expired', `Try again: concert book --concert ${concertId}`);
   const call = { context: { queueToken: ticket.token } };
   say(c.green(`✓ It's your turn${ticket.activeUntil ? ` until ${localTime(ticket.activeUntil, { seconds: true, weekday: false })} (${timeLeft(ticket.activeUntil, ctx.now())})` : ''}.`));

@@ -4,7 +4,7 @@ import { act, man } from '../command.ts';
 import { type Ctx, sleep, withToken } from '../context.ts';
 import { CliFailure, Interrupted, retryAfterOf, UsageError } from '../errors.ts';
 import { type Colors, duration, fields, localTime, statusColor, timeLeft } from '../format.ts';
-import { allHeld, inLine, soldOut, soldOutAdvice, waitInLine } from '../line.ts';
+import { allHeld, inLine, noShowLeft, soldOut, soldOutAdvice, soldOutText, waitInLine } from '../line.ts';
 import type { QueueTicket } from '../types.ts';
 
 export function register(program: Command): void {
@@ -44,7 +44,10 @@ export async function queueJoinCommand(ctx: Ctx, concertId: number, opts: { wait
   ctx.know({ concertId });
   let ticket = await ctx.client.queue.enter.mutate({ concertId });
   ctx.rememberTicket(ticket);
-  if (!opts.wait) return ctx.print(ticket, (c) => renderTicket(ctx, c, ticket));
+  if (!opts.wait) {
+    const ended = await noShowLeft(ctx, ticket);
+    return ctx.print(ticket, (c) => renderTicket(ctx, c, ticket, { noShowLeft: ended }));
+  }
   // With --wait the command's goal is a turn: ending without one is a failure (exit 1), but the
   // server answered, so the final ticket still goes to stdout for a script to read.
   if (inLine(ticket)) ticket = await waitInLine(ctx, ticket);
@@ -52,7 +55,7 @@ export async function queueJoinCommand(ctx: Ctx, concertId: number, opts: { wait
   // Sold out or expired, the same way: the final ticket on stdout, then the failure on stderr. The
   // failure says what to do next with its hint, so the ticket is its fields alone (the advice was
   // printed twice, under the ticket and as the hint). EXPIRED printed no ticket at all.
-  const failure = final.status === 'SOLD_OUT' ? soldOut(final, ctx.now()) : final.status === 'EXPIRED' ? expired(concertId) : undefined;
+  const failure = final.status === 'SOLD_OUT' ? soldOut(final, ctx.now(), await noShowLeft(ctx, final)) : final.status === 'EXPIRED' ? expired(concertId) : undefined;
   ctx.print(final, (c) => renderTicket(ctx, c, final, { next: failure === undefined }));
   if (failure) throw failure;
   return final;
@@ -88,7 +91,8 @@ export async function queueStatusCommand(ctx: Ctx, concertId: number): Promise<Q
     }
   }
   ctx.rememberTicket(ticket);
-  return ctx.print(ticket, (c) => renderTicket(ctx, c, ticket));
+  const ended = await noShowLeft(ctx, ticket);
+  return ctx.print(ticket, (c) => renderTicket(ctx, c, ticket, { noShowLeft: ended }));
 }
 
 /** `concert queue leave <concertId>`: give up the place (or the ACTIVE slot) so the next in line gets it. */
@@ -111,7 +115,7 @@ function expired(concertId: number): CliFailure {
 }
 
 /** The ticket's fields, then (unless `next` is false) what to do next. */
-export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket, opts: { next?: boolean } = {}): string {
+export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket, opts: { next?: boolean; noShowLeft?: boolean } = {}): string {
   const now = ctx.now();
   const rows: Array<[string, string]> = [
     ['concert', String(t.concertId)],
@@ -141,7 +145,7 @@ export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket, opts: { next?:
       : inLine(t)
         ? `${allHeld(t) ? 'The line moves again when a seat frees up (a hold lapses or is released) or booking opens; your place is kept.\n' : ''}Wait for your turn: concert queue join ${t.concertId} --wait`
         : t.status === 'SOLD_OUT'
-          ? `${c.red(`Concert ${t.concertId} is sold out: no seat is available or held.`)}\n${soldOutAdvice(t, now)}`
+          ? `${c.red(`${soldOutText(t, opts.noShowLeft)}.`)}\n${soldOutAdvice(t, now, opts.noShowLeft)}`
           : `Join again: concert queue join ${t.concertId}`;
   return `${fields(c, rows)}\n${next}`;
 }
