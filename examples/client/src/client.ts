@@ -5,25 +5,38 @@ import superjson from 'superjson';
 
 let queueToken: string | undefined;
 
-export const api = createTRPCClient<AppRouter>({
-  links: [
-    httpBatchLink({
-      url: 'http://127.0.0.1:3000/trpc',
-      transformer: superjson,
-      headers: () => ({ 'x-user-id': '1', ...(queueToken ? { 'x-queue-token': queueToken } : {}) }),
-    }),
-  ],
-});
+function createApi(url: string, userId: string) {
+  return createTRPCClient<AppRouter>({
+    links: [
+      httpBatchLink({
+        url,
+        transformer: superjson,
+        headers: () => ({ 'x-user-id': userId, ...(queueToken ? { 'x-queue-token': queueToken } : {}) }),
+      }),
+    ],
+  });
+}
+
+export let api = createApi('http://127.0.0.1:3000/trpc', '1');
+
+/** Points the client at another server or user (a real frontend takes both from its config and its login). */
+export function connect(url: string, userId: string): void {
+  api = createApi(url, userId);
+  queueToken = undefined;
+}
 
 /** Waits its turn, holds two seats and pays for them; returns the paid reservation. */
 export async function buyTwoSeats(concertId: number, scheduleId: number): Promise<Reservation> {
   const ticket = await api.queue.enter.mutate({ concertId });
   queueToken = ticket.token;
-  let status = await api.queue.status.query({});
-  while (status.status === 'WAITING') {
-    await new Promise((r) => setTimeout(r, 1000));
+  // Ask again when the ticket says (pollAfterMs): polling sooner than half of it is RATE_LIMITED,
+  // and a line with an opening time starts its entrants in PRE_QUEUE.
+  let status = ticket;
+  while (status.status === 'PRE_QUEUE' || status.status === 'WAITING') {
+    await new Promise((r) => setTimeout(r, status.pollAfterMs));
     status = await api.queue.status.query({});
   }
+  if (status.status !== 'ACTIVE') throw new Error(`the line ended without a turn: ${status.status}`);
   const map: RouterOutputs['concerts']['seats'] = await api.concerts.seats.query({ scheduleId });
   const free = map.seats.filter((s) => s.status === 'AVAILABLE').slice(0, 2);
   const hold: RouterInputs['reservations']['hold'] = {
