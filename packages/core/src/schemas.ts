@@ -228,6 +228,6 @@ export type RefundInput = z.infer<typeof ZRefundInput>;
 export type PageInput = z.infer<typeof ZPageInput>;
 export type WaitlistJoinInput = z.infer<typeof ZWaitlistJoinInput>;
 export type ConcertUpdateInput = z.infer<typeof ZConcertUpdateInput>;
-export type WebhookEventType = z.infer<typeof ZWebhookEventType>;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 export type WebhookCreateInput = z.infer<typeof ZWebhookCreateInput>;
 export type WebhookDeliveriesInput = z.infer<typeof ZWebhookDeliveriesInput>;

@@ -1,4 +1,4 @@
-import type { ReservationStatus } from './schemas.ts';
+import type { ReservationStatus, WebhookEventType } from './schemas.ts';
 
 /** What the procedures return: the contract's shapes. */
 
@@ -138,15 +138,15 @@ export interface ScheduleCancelResult {
 export interface Webhook {
   webhookId: number;
   url: string;
-  events: string[];
+  events: WebhookEventType[];
   description: string;
   disabled: boolean;
-  lastDelivery: { eventId: string; type: string; status: 'PENDING' | 'DELIVERED' | 'FAILED'; httpStatus: number | null; at: Date | null } | null;
+  lastDelivery: { eventId: string; type: WebhookEventType; status: 'PENDING' | 'DELIVERED' | 'FAILED'; httpStatus: number | null; at: Date | null } | null;
 }
 
 export interface WebhookDelivery {
   eventId: string;
-  type: string;
+  type: WebhookEventType;
   attempt: number;
   status: 'PENDING' | 'DELIVERED' | 'FAILED';
   httpStatus: number | null;

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { WebhookEventType } from '../schemas.ts';
 
 /** Columns the database fills in. */
 type CreatedAt = ColumnType<Date, Date | undefined, never>;
@@ -132,7 +133,7 @@ export interface WaitlistEntryTable {
 export interface OutboxEventTable {
   id: string;
   seq: Generated<number>;
-  type: string;
+  type: WebhookEventType;
   reservation_id: string | null;
   schedule_id: number | null;
   /** Events with one key are delivered in order (a reservation's id, else its schedule's). */
@@ -144,7 +145,7 @@ export interface OutboxEventTable {
 export interface WebhookEndpointTable {
   id: Generated<number>;
   url: string;
-  events: string[];
+  events: WebhookEventType[];
   secret: string;
   description: string;
   disabled_at: Date | null;

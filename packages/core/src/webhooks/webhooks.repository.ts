@@ -1,10 +1,11 @@
 import { sql } from 'kysely';
 import { type Moment, plusMs } from '../clock.ts';
 import type { Db, Tx } from '../db/database.ts';
+import type { WebhookEventType } from '../schemas.ts';
 
 type Executor = Db | Tx;
 
-export async function insertEndpoint(db: Executor, row: { url: string; events: string[]; secret: string; description: string; now: Date }) {
+export async function insertEndpoint(db: Executor, row: { url: string; events: WebhookEventType[]; secret: string; description: string; now: Date }) {
   return db
     .insertInto('webhook_endpoints')
     .values({ url: row.url, events: row.events, secret: row.secret, description: row.description, created_at: row.now, disabled_at: null, disabled_reason: null, deleted_at: null })

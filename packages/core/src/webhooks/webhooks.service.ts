@@ -4,7 +4,7 @@ import { type Agent, fetch as undiciFetch } from 'undici';
 import { AppError } from '../errors.ts';
 import { type Clock, dbNow, plusMs } from '../clock.ts';
 import type { Db } from '../db/database.ts';
-import type { PageInput, WebhookCreateInput, WebhookDeliveriesInput } from '../schemas.ts';
+import type { PageInput, WebhookCreateInput, WebhookDeliveriesInput, WebhookEventType } from '../schemas.ts';
 import type { Page, Webhook, WebhookDelivery } from '../types.ts';
 import { decodeIdCursor } from '../waitlist/waitlist.service.ts';
 import { assertDeliverable, deliveryAgent, type EndpointPolicy, type ResolveHost, systemResolve } from './webhooks.address.ts';
@@ -41,7 +41,7 @@ export class WebhooksService {
   constructor(private readonly deps: { db: Db; clock: Clock; config: WebhookConfig; fetch?: typeof fetch; resolve?: ResolveHost }) {}
 
   /** Adds an endpoint; its signing secret is shown only in this answer. */
-  async create(input: WebhookCreateInput): Promise<{ webhookId: number; url: string; events: string[]; description: string; secret: string }> {
+  async create(input: WebhookCreateInput): Promise<{ webhookId: number; url: string; events: WebhookEventType[]; description: string; secret: string }> {
     assertStorableText(input.url, 'url');
     assertStorableText(input.description, 'description');
     await assertDeliverable(input.url, this.deps.config, this.deps.resolve ?? systemResolve);
