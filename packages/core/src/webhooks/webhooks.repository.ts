@@ -110,7 +110,8 @@ export async function claimDue(db: Db, now: Moment, leaseMs: number, limit: numb
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ), claimed AS (
-      UPDATE webhook_deliveries d SET attempt = d.attempt + 1, next_attempt_at = ${leaseUntil}, last_attempt_at = ${now}
+      -- The previous attempt's answer goes with it: the row now tells of this attempt, unanswered so far.
+      UPDATE webhook_deliveries d SET attempt = d.attempt + 1, next_attempt_at = ${leaseUntil}, last_attempt_at = ${now}, last_http_status = NULL, last_error = NULL
       FROM picked WHERE d.id = picked.id
       RETURNING d.id, d.attempt, d.created_at, d.endpoint_id, d.event_id
     )
