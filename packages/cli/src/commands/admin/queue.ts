@@ -87,17 +87,20 @@ export function alsoPaused(c: Colors, s: Pick<QueueStats, 'state' | 'paused'>): 
   return s.paused && s.state !== 'PAUSED' ? c.yellow(' · paused: nobody is admitted until resumed') : '';
 }
 
-/** The opening time as it stands at `now`: to come (and in how long), or passed ("opens 2020-01-01" read as one to come). */
-function opening(opensAt: Date | null, now: Date): string {
-  if (!opensAt) return 'open';
-  return opensAt > now ? `${localTime(opensAt, { seconds: true })} (in ${duration(opensAt.getTime() - now.getTime())})` : `opened ${localTime(opensAt, { seconds: true })}`;
+/**
+ * The opening time as it stands at `now`: to come (and in how long), or passed ("opens 2020-01-01"
+ * read as one to come). `opens` puts the word before a time to come, where no label says it.
+ */
+export function opening(opensAt: Date, now: Date, opts: { weekday?: boolean; opens?: boolean } = {}): string {
+  const at = localTime(opensAt, { seconds: true, weekday: opts.weekday ?? true });
+  return opensAt > now ? `${opts.opens ? 'opens ' : ''}${at} (in ${duration(opensAt.getTime() - now.getTime())})` : `opened ${at}`;
 }
 
 export function renderQueueStats(c: Colors, s: QueueStats, now: Date = new Date()): string {
   return fields(c, [
     ['concert', String(s.concertId)],
     ['state', `${STATES[s.state](c)}${alsoPaused(c, s)}`],
-    ['opens', opening(s.opensAt, now)],
+    ['opens', s.opensAt ? opening(s.opensAt, now) : 'open'],
     ['pre-queued', String(s.preQueued)],
     ['waiting', String(s.waiting)],
     ['active', `${s.active} of ${s.maxActive}`],

@@ -6,7 +6,7 @@ import { Interrupted } from '../../errors.ts';
 import { clockTime, type Colors, displayWidth, duration, fitWidth, localTime } from '../../format.ts';
 import { Outage, type Retry, retryJson, retryText } from '../../retry.ts';
 import type { SaleWatch } from '../../types.ts';
-import { alsoPaused } from './queue.ts';
+import { alsoPaused, opening } from './queue.ts';
 
 export function register(admin: Command): void {
   man(
@@ -248,10 +248,7 @@ export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; ro
   const bars = Math.max(10, Math.min(perMinute.length, width - INDENT - 13));
   const clock = c.dim(`   ${localTime(now, { seconds: true, weekday: false })} · q quits`);
   const title = fitWidth(`${c.bold(`Concert ${w.concertId}`)} · ${w.title}`, Math.max(20, width - displayWidth(clock)));
-  // An opening that has passed is told as such: "opens 18:33:27" under an OPEN line read as one to come.
-  const opens = l.opensAt
-    ? [l.opensAt > now ? `opens ${localTime(l.opensAt, { seconds: true, weekday: false })} (in ${duration(l.opensAt.getTime() - now.getTime())})` : `opened ${localTime(l.opensAt, { seconds: true, weekday: false })}`]
-    : [];
+  const opens = l.opensAt ? [opening(l.opensAt, now, { weekday: false, opens: true })] : [];
   const lines = [
     fitWidth(title + clock, width),
     '',
