@@ -636,6 +636,25 @@ describe('concert admin watch fits the terminal', () => {
     expect(frames()).toHaveLength(2);
   });
 
+  // `admin watch --json` timed each request from the start of the one before: the first answer
+  // (a new connection, a cold server) took 0.5 s, and the first two lines came 0.5 s apart.
+  it('--json lines come a second apart, after a slow first answer and around a latency blip', { timeout: 20_000 }, async () => {
+    const m = memoryIo();
+    const ctx = new Ctx(m.io, { adminKey: 'k', json: true });
+    const latencies = [500, 20, 400, 20, 20, 20];
+    let asked = 0;
+    const query = () => new Promise<SaleWatch>((resolve) => setTimeout(() => resolve(snapshot), latencies[asked++]));
+    Object.defineProperty(ctx, 'clientWithTimeout', { value: () => ({ admin: { watch: { query } } }) });
+    const arrivals: number[] = [];
+    m.io.stdout.on('data', () => arrivals.push(performance.now()));
+    expect(await adminWatchCommand(ctx, 12345, { count: latencies.length })).toEqual({ refreshes: latencies.length });
+    const gaps = arrivals.slice(1).map((t, i) => Math.round(t - arrivals[i]!));
+    console.log(`watch --json gaps between lines (ms), latencies ${latencies.join(', ')}: ${gaps.join(', ')}`);
+    expect(gaps).toHaveLength(latencies.length - 1);
+    // Never much sooner than a second (timers only fire late); the blip itself makes one gap long.
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(900);
+  });
+
   // An API that stops answering (a process stopped, a network that drops packets): q and a Ctrl-C
   // typed at the watch waited for the request in flight to time out, 28 s of a 30 s timeout in
   // tmux with the API process stopped (SIGSTOP), before the watch quit.

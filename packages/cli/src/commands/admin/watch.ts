@@ -115,6 +115,7 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
   // The outage's last failure, while it lasts.
   let lost: Retry | undefined;
   let refreshes = 0;
+  const cadence = new Cadence(REFRESH_MS);
   try {
     while (!quit.signal.aborted && (opts.count === undefined || refreshes < opts.count)) {
       const started = Date.now();
@@ -148,6 +149,7 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
         // --api, an API not started). Non-transient errors are thrown by failed() at once.
         if (quit.signal.aborted || !last) throw err;
         lost = outage.failed(err, 0, started);
+        cadence.gap();
         if (ctx.json) ctx.io.stderr.write(retryJson(lost));
         else if (screen) frame(last, { lost });
         else stdout.write(`${ctx.c.yellow(retryText(lost))}\n\n`);
@@ -163,7 +165,7 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
       else if (screen) frame(snapshot);
       else stdout.write(`${renderWatch(ctx.c, snapshot, { columns: 80 })}\n\n`);
       if (opts.count !== undefined && refreshes >= opts.count) break;
-      await sleep(Math.max(0, REFRESH_MS - (Date.now() - started)), quit.signal).catch(() => {});
+      await sleep(Math.max(0, cadence.next(started, answeredAt) - Date.now()), quit.signal).catch(() => {});
     }
   } catch (err) {
     // Ctrl-C or q while a request is in flight is a quit, not an error.
@@ -180,6 +182,37 @@ export async function adminWatchCommand(ctx: Ctx, concertId: number, opts: { cou
   }
   if (interrupted) throw new Interrupted();
   return { refreshes };
+}
+
+/**
+ * When to ask for the next snapshot so that answers come a period apart, not just requests. The
+ * first request after a start or an outage is slow (a new connection, a cold server: seen at
+ * 0.5 s), and timing the next one from its start put the first two lines 0.5 s apart. So the
+ * next request is asked a period after this answer, less the latency a request usually has (the
+ * median of the last few, the slow first one left out), and never sooner than a period after this
+ * request was asked. A late answer (a latency blip) then does not pull the next line in early.
+ */
+export class Cadence {
+  private readonly latencies: number[] = [];
+  private fresh = true;
+  constructor(private readonly periodMs: number) {}
+
+  /** A request failed: the next answer comes over a new connection. */
+  gap(): void {
+    this.fresh = true;
+  }
+
+  /** The instant (ms) to ask next, given when this request was asked and answered. */
+  next(askedAt: number, answeredAt: number): number {
+    if (this.fresh) this.fresh = false;
+    else {
+      this.latencies.push(answeredAt - askedAt);
+      if (this.latencies.length > 5) this.latencies.shift();
+    }
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    const usual = sorted.length === 0 ? 0 : Math.min(sorted[(sorted.length - 1) >> 1]!, this.periodMs);
+    return Math.max(askedAt + this.periodMs, answeredAt + this.periodMs - usual);
+  }
 }
 
 /** What a frame says under the figures: a refresh that is late, or the last failure of an outage. */
