@@ -24,6 +24,18 @@ describe('webhook endpoint addresses (production policy)', () => {
     expect(allowed.filter((a) => isPrivateAddress(a))).toEqual([]);
   });
 
+  it('refuses the IPv6 ranges that are not globally reachable as their IPv4 twins are', () => {
+    // 198.18.0.0/15 (benchmarking) was refused, its IPv6 twin 2001:2::/48 passed; so did the
+    // SRv6 SID block 5f00::/16 (RFC 9602) and the deprecated site-local fec0::/10 (RFC 3879),
+    // which older networks still route internally (an outside review of the webhooks).
+    expect(isPrivateAddress('198.18.0.1')).toBe(true);
+    const reserved = ['2001:2::1', '2001:2:0:ffff::1', '5f00::1', '5f00:ffff::1', 'fec0::1', 'feff::1'];
+    expect(reserved.filter((a) => !isPrivateAddress(a))).toEqual([]);
+    // Their neighbours stay allowed.
+    const allowed = ['2001:3::1', '2001:4860:4860::8888', '5e00::1', '6000::1'];
+    expect(allowed.filter((a) => isPrivateAddress(a))).toEqual([]);
+  });
+
   it('checks the URL as written: an IPv6 literal carrying a private IPv4 address is refused', async () => {
     await expect(assertDeliverable('https://[64:ff9b::169.254.169.254]/h', { production: true, allowPrivate: false })).rejects.toThrow(/loopback or private/);
     await expect(assertDeliverable('https://192.0.2.1/h', { production: true, allowPrivate: false })).rejects.toThrow(/loopback or private/);

@@ -29,10 +29,16 @@ for (const [net, prefix] of [
   // Local-use NAT64 (RFC 8215): IPv4 addresses behind the deployment's own translator.
   ['64:ff9b:1::', 48],
   ['100::', 64],
+  // Benchmarking (RFC 5180), the twin of 198.18.0.0/15 above.
+  ['2001:2::', 48],
   ['2001:db8::', 32],
   ['3fff::', 20],
+  // Segment Routing SIDs (RFC 9602): not globally reachable.
+  ['5f00::', 16],
   ['fc00::', 7],
   ['fe80::', 10],
+  // Site-local (deprecated by RFC 3879, still routed inside older networks).
+  ['fec0::', 10],
   ['ff00::', 8],
 ] as const) {
   PRIVATE.addSubnet(net, prefix, 'ipv6');
