@@ -172,8 +172,10 @@ export function describeError(err: unknown, known: Known = {}): DescribedError {
       const issues = data.issues?.map((i) => ({ path: (i.path ?? []).join('.'), message: i.message ?? '' }));
       const appCode = data.appCode ?? null;
       const hint = appCode ? HINTS[appCode]?.(known, data.details ?? {}) : undefined;
-      // "Invalid input" alone hides the field: say which, as the server's issues do.
-      const message = issues?.length ? `${err.message}: ${issues.map((i) => `${i.path || '(input)'}: ${i.message}`).join('; ')}` : err.message;
+      // "Invalid input" alone hides the field: say which, as the server's issues do. A refusal
+      // whose one issue is its own message (a webhook url, a cursor) names the field once.
+      const named = issues?.map((i) => `${i.path || '(input)'}: ${i.message}`).join('; ');
+      const message = !issues?.length ? err.message : issues.every((i) => i.message === err.message) ? named! : `${err.message}: ${named}`;
       return { payload: { code: data.code, appCode, message, ...(issues?.length ? { issues } : {}) }, exitCode: EXIT.failure, ...(hint ? { hint } : {}) };
     }
     if (isAbort(err.cause)) return { payload: { code: 'INTERRUPTED', appCode: null, message: 'Interrupted' }, exitCode: EXIT.interrupted };

@@ -396,6 +396,19 @@ describe('the waiting room tells the fan why, and when to ask again', () => {
     expect(describeError(limited, { concertId: 7 }).hint).toBe('Asked too soon: try again in 30 s');
   });
 
+  it("a server's refusal that names its field says it once, with the field (admin webhooks add, deliveries --cursor)", () => {
+    const invalid = (message: string, issues: Array<{ path: string[]; message: string }>) =>
+      Object.assign(new Error(message), { name: 'TRPCClientError', data: { code: 'BAD_REQUEST', appCode: 'INVALID_INPUT', issues } });
+    // It read "A webhook url must not carry credentials: url: A webhook url must not carry credentials".
+    expect(describeError(invalid('A webhook url must not carry credentials', [{ path: ['url'], message: 'A webhook url must not carry credentials' }])).payload.message).toBe(
+      'url: A webhook url must not carry credentials',
+    );
+    // "Invalid input" alone still names every field.
+    expect(describeError(invalid('Invalid input', [{ path: ['events'], message: 'Too small' }, { path: ['url'], message: 'must be an http:// or https:// URL' }])).payload.message).toBe(
+      'Invalid input: events: Too small; url: must be an http:// or https:// URL',
+    );
+  });
+
   it('a charge over a limit says which limit, and what can still be charged', () => {
     const refused = (details: Record<string, unknown>) =>
       Object.assign(new Error('refused'), { name: 'TRPCClientError', data: { code: 'UNPROCESSABLE_CONTENT', appCode: 'CHARGE_LIMIT_EXCEEDED', details } });
