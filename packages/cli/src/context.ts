@@ -171,14 +171,35 @@ export class Ctx {
     return withToken(this.tokenFor(concertId));
   }
 
-  rememberTicket(t: { token: string; concertId: number; status: SavedToken['status']; activeUntil: Date | null }): void {
+  rememberTicket(t: { token: string; concertId: number; status: SavedToken['status']; activeUntil: Date | null; enteredAt?: Date }): void {
     const user = this.requireUser();
     if (t.status === 'EXPIRED') this.session.delete(this.api, user, t.concertId);
-    else this.session.set({ api: apiKey(this.api), user, concertId: t.concertId, token: t.token, status: t.status, activeUntil: t.activeUntil?.toISOString() ?? null });
+    else
+      this.session.set({
+        api: apiKey(this.api),
+        user,
+        concertId: t.concertId,
+        token: t.token,
+        status: t.status,
+        activeUntil: t.activeUntil?.toISOString() ?? null,
+        ...(t.enteredAt ? { enteredAt: t.enteredAt.toISOString() } : {}),
+      });
   }
 
   forgetTicket(concertId: number): void {
     this.session.delete(this.api, this.requireUser(), concertId);
+  }
+
+  /**
+   * After a payment that says it expired its queue token: forget the saved token, unless that token
+   * entered the line after the payment was made. A payment retried with its key is the first
+   * answer replayed (queueTokenExpired: true) and the server leaves a newer token alone (API.md,
+   * payments); forgetting it anyway left the fan ACTIVE on the server with no token to hold with.
+   */
+  forgetTicketSpentAt(concertId: number, paidAt: Date): void {
+    const saved = this.session.get(this.api, this.requireUser(), concertId);
+    if (saved?.enteredAt && new Date(saved.enteredAt).getTime() > new Date(paidAt).getTime()) return;
+    this.forgetTicket(concertId);
   }
 
   /** A fresh idempotency key per invocation, or the caller's (to retry a call safely). */

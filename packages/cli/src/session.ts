@@ -12,6 +12,8 @@ export interface SavedToken {
   token: string;
   status: 'PRE_QUEUE' | 'WAITING' | 'ACTIVE' | 'EXPIRED' | 'SOLD_OUT';
   activeUntil: string | null;
+  /** When the server let this token in (its clock); absent in files written before it was kept. */
+  enteredAt?: string;
   savedAt: string;
 }
 

@@ -25,7 +25,7 @@ export function register(program: Command): void {
 
 /** `concert pay <reservationId>`: pay a hold from the balance; the queue token is spent. */
 export async function payCommand(ctx: Ctx, reservationId: string, opts: { idempotencyKey?: string } = {}): Promise<PaymentResult> {
-  const user = ctx.requireUser();
+  ctx.requireUser();
   const idempotencyKey = await ctx.idempotencyKey(opts.idempotencyKey);
   const reservation = await ctx.client.reservations.get.query({ reservationId });
   ctx.know({ concertId: reservation.concertId, scheduleId: reservation.scheduleId, seats: reservation.seats.map((s) => s.seatNumber) });
@@ -35,7 +35,7 @@ export async function payCommand(ctx: Ctx, reservationId: string, opts: { idempo
   // replayed: say what the reservation is. (With one, the server answers: it may be a replay.)
   if (opts.idempotencyKey === undefined && reservation.status !== 'HELD') throw notAHold(reservation);
   const payment = await ctx.client.payments.pay.mutate({ reservationId, idempotencyKey }, ctx.tokenCall(reservation.concertId));
-  if (payment.queueTokenExpired) ctx.session.delete(ctx.api, user, reservation.concertId);
+  if (payment.queueTokenExpired) ctx.forgetTicketSpentAt(reservation.concertId, payment.paidAt);
   return ctx.print(payment, (c) => renderPayment(c, payment, reservation));
 }
 
