@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin as harnessAdmin } from '../../../test/harness.ts';
-import { concert, type CliSuite, startCliSuite } from './helpers.ts';
+import { ADMIN_KEY, concert, type CliSuite, startCliSuite } from './helpers.ts';
 
 // Defects found by scripting booking flows with --json from the outside: the built binary against
 // the API as its own process.
@@ -51,5 +51,26 @@ describe('--json flows, reviewed from outside', () => {
     const next = await as('hold', String(scheduleId), '2');
     expect(next.code, next.stderr).toBe(0);
     expect(next.json().status).toBe('HELD');
+  });
+});
+
+describe('admin concerts create --file, reviewed from outside', () => {
+  it('a concert file the server refuses (a show in the past) is bad usage, exit 2, its field named as the local check names it', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-file-'));
+    try {
+      writeFileSync(path.join(dir, 'past.json'), JSON.stringify({ title: 'Yesterday', schedules: [{ startsAt: '2020-01-01T19:00:00+09:00', seatCount: 5 }] }));
+      const r = await concert(['--admin-key', ADMIN_KEY, '--json', 'admin', 'concerts', 'create', '--file', 'past.json'], env, { cwd: dir });
+      expect(r.stdout).toBe('');
+      // It was exit 1 with INVALID_INPUT and the path as schedules.0.startsAt; the CLI's exit
+      // statuses put an invalid concert file under bad usage (exit 2), as a bad price is.
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.error()).toMatchObject({ code: 'USAGE', appCode: null, issues: [{ path: 'schedules[0].startsAt' }] });
+      expect(r.error().message).toContain('past.json is not a valid concert');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { act, man } from '../../command.ts';
 import type { Ctx } from '../../context.ts';
-import { UsageError } from '../../errors.ts';
+import { isServerError, UsageError } from '../../errors.ts';
 import { id, pageLimit } from '../../args.ts';
 import { type Colors, localTime, table, won } from '../../format.ts';
 import type { AdminConcert, AdminConcertPage } from '../../types.ts';
@@ -124,7 +124,17 @@ export async function adminCreateConcertCommand(ctx: Ctx, file: string) {
     throw new UsageError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
   const input = await validateConcertFile(json, file);
-  const created = await ctx.client.admin.concerts.create.mutate(input);
+  let created: Awaited<ReturnType<typeof ctx.client.admin.concerts.create.mutate>>;
+  try {
+    created = await ctx.client.admin.concerts.create.mutate(input);
+  } catch (err) {
+    // What only the server can check (a show must start in the future, by its clock) is still a
+    // problem of the file: bad usage naming the field as the local check does, not exit 1.
+    if (isServerError(err) && err.data?.appCode === 'INVALID_INPUT' && err.data.issues?.length) {
+      throw invalidConcertFile(file, formatIssues(err.data.issues.map((i) => ({ path: Array.isArray(i.path) ? (i.path as PropertyKey[]) : [], message: i.message ?? '' }))));
+    }
+    throw err;
+  }
   return ctx.print(created, (c) =>
     [
       `Created concert ${c.bold(String(created.concertId))} "${input.title}".`,
@@ -136,15 +146,16 @@ export async function adminCreateConcertCommand(ctx: Ctx, file: string) {
 export async function validateConcertFile(json: unknown, file = 'the file') {
   const { ZCreateConcertInput } = await import('@concert/core/schemas');
   const parsed = ZCreateConcertInput.safeParse(json);
-  if (!parsed.success) {
-    const issues = formatIssues(parsed.error.issues);
-    throw new UsageError(
-      `${file} is not a valid concert:\n${issues.map((i) => `  ${i.path || '(top level)'}: ${i.message}`).join('\n')}`,
-      'See concert help admin concerts create for the format',
-      issues,
-    );
-  }
+  if (!parsed.success) throw invalidConcertFile(file, formatIssues(parsed.error.issues));
   return parsed.data;
+}
+
+function invalidConcertFile(file: string, issues: Array<{ path: string; message: string }>): UsageError {
+  return new UsageError(
+    `${file} is not a valid concert:\n${issues.map((i) => `  ${i.path || '(top level)'}: ${i.message}`).join('\n')}`,
+    'See concert help admin concerts create for the format',
+    issues,
+  );
 }
 
 /** zod's issue paths as people write them: `schedules[0].tiers[1].price`. */
