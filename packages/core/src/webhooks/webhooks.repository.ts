@@ -86,6 +86,9 @@ export interface ClaimedDelivery {
   claimed_at: Date;
 }
 
+/** How many due rows one claim looks at, heads and waiting ones together (see claimDue). */
+export const CLAIM_SCAN_ROWS = 500;
+
 /**
  * Claims due deliveries for one attempt each: rows are picked FOR UPDATE SKIP LOCKED, so
  * processes share the work, and leased (next_attempt_at pushed past the attempt's timeout), so
@@ -95,20 +98,50 @@ export interface ClaimedDelivery {
  * deciding clock (dbNow: the database's), never the process's own: a lease taken by a process
  * whose clock runs behind would have run out already for the others, and they would send the
  * delivery again while its attempt is still running.
+ *
+ * A waiting delivery found due is put off until its head (the earliest pending delivery of its
+ * ordering key) is next tried, and at least a second: otherwise it stayed due, and every claim of
+ * every process walked past every waiting row behind a failing receiver before finding work (an
+ * outside review: 63 ms a claim, every 250 ms on each process, at 20,000 retrying deliveries with
+ * one waiting behind each), and the delivery log showed a next try in the past. The head is read
+ * under a share lock (SKIP LOCKED: a head being recorded or claimed right now is left for the next
+ * claim), so a head delivered since this statement's snapshot is seen as such and puts nothing
+ * off; recordAttempt wakes a head's followers when it leaves PENDING. No claim waits for a lock.
  */
 export async function claimDue(db: Db, now: Moment, leaseMs: number, limit: number, skipEndpoints: number[] = []): Promise<ClaimedDelivery[]> {
   const leaseUntil = plusMs(now, leaseMs);
   const { rows } = await sql<ClaimedDelivery>`
-    WITH picked AS (
-      SELECT d.id FROM webhook_deliveries d
+    WITH due AS (
+      SELECT d.id, d.next_attempt_at, (
+          SELECT p.id FROM webhook_deliveries p
+          WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.status = 'PENDING' AND p.event_seq < d.event_seq
+          ORDER BY p.event_seq LIMIT 1) AS head_id
+      FROM webhook_deliveries d
       WHERE d.status = 'PENDING' AND d.next_attempt_at <= ${now}
         ${skipEndpoints.length > 0 ? sql`AND d.endpoint_id NOT IN (${sql.join(skipEndpoints)})` : sql``}
-        AND NOT EXISTS (
-          SELECT 1 FROM webhook_deliveries p
-          WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.status = 'PENDING' AND p.event_seq < d.event_seq)
       ORDER BY d.next_attempt_at, d.id
+      LIMIT ${CLAIM_SCAN_ROWS}
+    ), picked AS (
+      SELECT d.id FROM due JOIN webhook_deliveries d ON d.id = due.id
+      WHERE due.head_id IS NULL AND d.status = 'PENDING' AND d.next_attempt_at <= ${now}
+      ORDER BY due.next_attempt_at, due.id
       LIMIT ${limit}
-      FOR UPDATE SKIP LOCKED
+      FOR UPDATE OF d SKIP LOCKED
+    ), waiting_for_picked AS (
+      -- Behind a head this statement claims: next tried when its lease ends. (Its row is not
+      -- locked again here: the claim below rewrites it in this same statement.)
+      SELECT d.id, ${leaseUntil} AS head_next FROM due JOIN webhook_deliveries d ON d.id = due.id
+      WHERE due.head_id IN (SELECT id FROM picked) AND d.status = 'PENDING' AND d.next_attempt_at <= ${now}
+      FOR UPDATE OF d SKIP LOCKED
+    ), waiting AS (
+      SELECT d.id, h.next_attempt_at AS head_next FROM due
+      JOIN webhook_deliveries d ON d.id = due.id
+      JOIN webhook_deliveries h ON h.id = due.head_id
+      WHERE h.id NOT IN (SELECT id FROM picked) AND d.status = 'PENDING' AND d.next_attempt_at <= ${now} AND h.status = 'PENDING'
+      FOR UPDATE OF d SKIP LOCKED FOR SHARE OF h SKIP LOCKED
+    ), put_off AS (
+      UPDATE webhook_deliveries d SET next_attempt_at = GREATEST(w.head_next, ${plusMs(now, WAITING_AT_LEAST_MS)})
+      FROM (SELECT * FROM waiting_for_picked UNION ALL SELECT * FROM waiting) w WHERE d.id = w.id
     ), claimed AS (
       -- The previous attempt's answer goes with it: the row now tells of this attempt, unanswered so far.
       UPDATE webhook_deliveries d SET attempt = d.attempt + 1, next_attempt_at = ${leaseUntil}, last_attempt_at = ${now}, last_http_status = NULL, last_error = NULL
@@ -121,6 +154,9 @@ export async function claimDue(db: Db, now: Moment, leaseMs: number, limit: numb
   return rows;
 }
 
+/** A waiting delivery whose head is due now is looked at again no sooner than this. */
+const WAITING_AT_LEAST_MS = 1_000;
+
 /**
  * Records an attempt's outcome, unless the lease was lost to another process meanwhile. A 2xx is
  * recorded even over the FAILED that removing or disabling the endpoint wrote while the attempt
@@ -131,14 +167,21 @@ export async function recordAttempt(
   db: Db,
   d: { id: number; attempt: number },
   outcome: { status: 'PENDING' | 'DELIVERED' | 'FAILED'; httpStatus: number | null; error: string | null; nextAttemptAt: Moment | null },
+  now: Moment,
 ) {
-  await db
-    .updateTable('webhook_deliveries')
-    .set({ status: outcome.status, last_http_status: outcome.httpStatus, last_error: outcome.error, next_attempt_at: outcome.nextAttemptAt })
-    .where('id', '=', d.id)
-    .where('attempt', '=', d.attempt)
-    .where('status', 'in', outcome.status === 'DELIVERED' ? ['PENDING', 'FAILED'] : ['PENDING'])
-    .execute();
+  // A delivery that leaves PENDING wakes the ones waiting behind it (claimDue put them off until
+  // its next try): the next of them is due at once, the others are put off again behind it.
+  await sql`
+    WITH recorded AS (
+      UPDATE webhook_deliveries
+      SET status = ${outcome.status}, last_http_status = ${outcome.httpStatus}, last_error = ${outcome.error}, next_attempt_at = ${outcome.nextAttemptAt}
+      WHERE id = ${d.id} AND attempt = ${d.attempt} AND status IN (${sql.join(outcome.status === 'DELIVERED' ? ['PENDING', 'FAILED'] : ['PENDING'])})
+      RETURNING endpoint_id, ordering_key, event_seq, status
+    )
+    UPDATE webhook_deliveries f SET next_attempt_at = ${now}
+    FROM recorded r
+    WHERE r.status <> 'PENDING' AND f.endpoint_id = r.endpoint_id AND f.ordering_key = r.ordering_key AND f.status = 'PENDING'
+      AND f.event_seq > r.event_seq AND f.next_attempt_at > ${now}`.execute(db);
 }
 
 export async function deleteDeliveriesBefore(db: Db, before: Date): Promise<number> {

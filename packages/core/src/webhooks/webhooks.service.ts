@@ -170,18 +170,18 @@ export class WebhooksService {
 
   private async attempt(d: repo.ClaimedDelivery, ahead: number): Promise<void> {
     if (d.ended) {
-      await repo.recordAttempt(this.deps.db, d, { status: 'FAILED', httpStatus: null, error: 'endpoint disabled or deleted', nextAttemptAt: null });
+      await repo.recordAttempt(this.deps.db, d, { status: 'FAILED', httpStatus: null, error: 'endpoint disabled or deleted', nextAttemptAt: null }, dbNow(this.deps.clock));
       return;
     }
     const { httpStatus, error } = await this.send(d, ahead);
     const now = this.deps.clock.now();
     if (httpStatus !== null && httpStatus >= 200 && httpStatus < 300) {
-      await repo.recordAttempt(this.deps.db, d, { status: 'DELIVERED', httpStatus, error: null, nextAttemptAt: null });
+      await repo.recordAttempt(this.deps.db, d, { status: 'DELIVERED', httpStatus, error: null, nextAttemptAt: null }, dbNow(this.deps.clock));
       return;
     }
     // 410 Gone: the receiver asks never to be called again.
     if (httpStatus === 410) {
-      await repo.recordAttempt(this.deps.db, d, { status: 'FAILED', httpStatus, error: '410 Gone: endpoint disabled', nextAttemptAt: null });
+      await repo.recordAttempt(this.deps.db, d, { status: 'FAILED', httpStatus, error: '410 Gone: endpoint disabled', nextAttemptAt: null }, dbNow(this.deps.clock));
       await repo.endEndpoint(this.deps.db, d.endpoint_id, { disabledReason: 'answered 410 Gone' }, now);
       return;
     }
@@ -191,7 +191,7 @@ export class WebhooksService {
       httpStatus,
       error,
       nextAttemptAt: giveUp ? null : plusMs(dbNow(this.deps.clock), retryDelayMs(d.attempt, this.deps.config.retryBaseSeconds)),
-    });
+    }, dbNow(this.deps.clock));
   }
 
   /**
