@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseJsonFile } from './json-file.ts';
 import { apiKey } from './session.ts';
 
 /** A rehearsal fan `simulate` made, and the shows it has bought seats of (the ticket limit is per show). */
@@ -53,7 +54,7 @@ export class RehearsalPool {
 
   private readFile(): PoolFile {
     try {
-      const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as Partial<PoolFile>;
+      const parsed = parseJsonFile(readFileSync(this.file, 'utf8')) as Partial<PoolFile>;
       if (parsed.version === 1 && parsed.apis && typeof parsed.apis === 'object') return { version: 1, apis: parsed.apis };
     } catch {
       // Missing or unreadable: no users to reuse; the next write replaces it.

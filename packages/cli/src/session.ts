@@ -3,6 +3,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors.ts';
+import { parseJsonFile } from './json-file.ts';
 
 /** A queue token remembered for one API, user and concert, so commands chain without passing it around. */
 export interface SavedToken {
@@ -106,7 +107,7 @@ export class SessionStore {
 
   private read(): SessionFile {
     try {
-      const parsed = JSON.parse(readFileSync(this.file, 'utf8')) as Partial<SessionFile>;
+      const parsed = parseJsonFile(readFileSync(this.file, 'utf8')) as Partial<SessionFile>;
       if (parsed && parsed.version === 1 && parsed.tokens && typeof parsed.tokens === 'object') return { version: 1, tokens: parsed.tokens };
     } catch {
       // Missing or unreadable: start afresh; a corrupt file is replaced on the next write.

@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import type { ApiClient } from '../src/client.ts';
-import { validateConcertFile } from '../src/commands/admin/concerts.ts';
+import { adminCreateConcertCommand, validateConcertFile } from '../src/commands/admin/concerts.ts';
 import { renderQueueStats } from '../src/commands/admin/queue.ts';
 import { adminWatchCommand, renderWatch } from '../src/commands/admin/watch.ts';
 import { reservationsCommand } from '../src/commands/reservations.ts';
@@ -17,7 +17,9 @@ import { colorsFor, displayWidth, duration, fitWidth, localTime, plain, table, t
 import { liveLine, soldOut, waitInLine } from '../src/line.ts';
 import { run } from '../src/program.ts';
 import type { QueueTicket, SaleWatch } from '../src/types.ts';
+import { RehearsalPool } from '../src/rehearsal-users.ts';
 import { renderSeatMap, type SeatMapView } from '../src/seatmap.ts';
+import { SessionStore } from '../src/session.ts';
 import { renderReservation } from '../src/views.ts';
 import { fakeTerminal, KEY, memoryIo, stripAnsi } from './helpers.ts';
 import pkg from '../package.json' with { type: 'json' };
@@ -146,6 +148,32 @@ describe('concert files', () => {
       expect((err as UsageError).message).toContain('schedules[0].tiers[0].price:');
     }
     expect((await validateConcertFile({ title: 'Ok', schedules: [{ startsAt: '2026-12-24T19:00:00Z' }] })).schedules[0]!.startsAt).toBeInstanceOf(Date);
+  });
+
+  // A file saved by Windows Notepad starts with a byte-order mark, which JSON.parse refuses: the
+  // concert file was "not valid JSON: Unexpected token '\uFEFF'", and a session or rehearsal-users
+  // file edited there was silently taken for empty (its tokens and users forgotten).
+  it('reads JSON files that start with a UTF-8 byte-order mark', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-bom-'));
+    try {
+      const concert = { title: 'Aurora', schedules: [{ startsAt: '2099-12-24T19:00:00Z', seatCount: 10 }] };
+      writeFileSync(path.join(dir, 'concert.json'), `\uFEFF${JSON.stringify(concert)}`);
+      const m = memoryIo();
+      const ctx = new Ctx({ ...m.io, cwd: dir }, { adminKey: 'k', json: true });
+      let sent: unknown;
+      const created = { concertId: 5, schedules: [{ scheduleId: 9, startsAt: new Date('2099-12-24T19:00:00Z'), seatCount: 10 }] };
+      Object.defineProperty(ctx, 'client', { value: { admin: { concerts: { create: { mutate: async (input: unknown) => ((sent = input), created) } } } } });
+      await adminCreateConcertCommand(ctx, 'concert.json');
+      expect(sent).toMatchObject({ title: 'Aurora', schedules: [{ seatCount: 10 }] });
+
+      const token = { api: 'http://127.0.0.1:3000', user: '1', concertId: 7, token: 't', status: 'ACTIVE', activeUntil: null, savedAt: '2026-12-01T00:00:00Z' };
+      writeFileSync(path.join(dir, 'session.json'), `\uFEFF${JSON.stringify({ version: 1, tokens: { x: token } })}`);
+      expect(new SessionStore(path.join(dir, 'session.json')).list()).toEqual([token]);
+      writeFileSync(path.join(dir, 'rehearsal-users.json'), `\uFEFF${JSON.stringify({ version: 1, apis: { 'http://127.0.0.1:3000': [{ userId: 4, boughtOn: [] }] } })}`);
+      expect(new RehearsalPool(path.join(dir, 'rehearsal-users.json'), 'http://127.0.0.1:3000').take(5, 1)).toEqual([{ userId: 4, boughtOn: [] }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -5,6 +5,7 @@ import { act, man } from '../../command.ts';
 import type { Ctx } from '../../context.ts';
 import { isServerError, UsageError } from '../../errors.ts';
 import { id, pageLimit } from '../../args.ts';
+import { parseJsonFile } from '../../json-file.ts';
 import { type Colors, localTime, table, won } from '../../format.ts';
 import type { AdminConcert, AdminConcertPage } from '../../types.ts';
 import { morePage } from '../../pages.ts';
@@ -119,7 +120,7 @@ export async function adminCreateConcertCommand(ctx: Ctx, file: string) {
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = parseJsonFile(text);
   } catch (err) {
     throw new UsageError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
