@@ -249,6 +249,20 @@ describe('help and usage', () => {
     expect(() => new Ctx(memoryIo().io, { user: 'abc' })).toThrow(UsageError);
   });
 
+  // `simulate --users 100000000` was accepted and made about 102,000 permanent users before it was killed.
+  it('simulate --users has an upper limit: more is bad usage naming it, before anything is sent', async () => {
+    for (const json of [true, false]) {
+      const m = memoryIo();
+      expect(await run(['--admin-key', 'k', '--api', 'http://127.0.0.1:9', ...(json ? ['--json'] : []), 'simulate', '--concert', '1', '--users', '10001'], m.io)).toBe(2);
+      expect(m.out()).toBe('');
+      if (json) expect(JSON.parse(m.err()).error).toMatchObject({ code: 'USAGE', appCode: null, message: expect.stringContaining('--users must be a whole number from 1 to 10000') });
+      else expect(m.err()).toContain('--users must be a whole number from 1 to 10000');
+    }
+    const help = memoryIo();
+    expect(await run(['help', 'simulate'], help.io)).toBe(0);
+    expect(help.out()).toMatch(/--users <n> +how many virtual users \(1-10000\)/);
+  });
+
   // `concert --json admin queue` (a group without its command) and `concert --json` alone printed
   // the group's help on stderr, so a script reading stderr's envelope got a page of text.
   it('a missing command is a usage error too: with --json, the envelope alone on stderr; --version is JSON', async () => {
