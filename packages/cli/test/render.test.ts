@@ -4,13 +4,18 @@ import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import type { ApiClient } from '../src/client.ts';
-import { adminCreateConcertCommand, validateConcertFile } from '../src/commands/admin/concerts.ts';
+import { adminConcertsListCommand, adminCreateConcertCommand, validateConcertFile } from '../src/commands/admin/concerts.ts';
+import { adminHoldsCommand } from '../src/commands/admin/holds.ts';
 import { renderQueueStats } from '../src/commands/admin/queue.ts';
 import { adminWatchCommand, renderWatch } from '../src/commands/admin/watch.ts';
+import { adminWebhookDeliveriesCommand } from '../src/commands/admin/webhooks.ts';
+import { concertsCommand } from '../src/commands/concerts.ts';
+import { historyCommand } from '../src/commands/history.ts';
 import { reservationsCommand } from '../src/commands/reservations.ts';
 import { parseWon } from '../src/args.ts';
 import { queueJoinCommand, renderTicket } from '../src/commands/queue.ts';
 import { renderReport, stats } from '../src/commands/simulate.ts';
+import { waitlistListCommand } from '../src/commands/waitlist.ts';
 import { Ctx, type Io } from '../src/context.ts';
 import { describeError, UsageError } from '../src/errors.ts';
 import { colorsFor, displayWidth, duration, fitWidth, localTime, plain, table, timeLeft, won } from '../src/format.ts';
@@ -557,6 +562,35 @@ describe('amounts of won on the command line', () => {
     expect(() => parseWon('12.5')).toThrow('the amount must be a positive whole number of won, not "12.5".');
     expect(() => parseWon('0')).toThrow('positive whole number');
     expect(parseWon('₩1,000,000')).toBe(1_000_000);
+  });
+});
+
+describe('an empty --cursor', () => {
+  // `history --cursor ''`, `admin concerts --cursor ''` (and waitlist, webhook deliveries) dropped
+  // the empty cursor and printed the first page, where `reservations` and `concerts` sent it and the
+  // server refused it INVALID_INPUT (exit 1): every paged command now sends it as given.
+  it('goes to the server as given, from every paged command', async () => {
+    const asked: Record<string, unknown> = {};
+    const page = (name: string) => ({ query: async (input: unknown) => ((asked[name] = input), { items: [], entries: [], nextCursor: null }) });
+    const client = {
+      balance: { history: page('history') },
+      waitlist: { mine: page('waitlist') },
+      concerts: { list: page('concerts') },
+      reservations: { mine: page('reservations') },
+      admin: { concerts: { list: page('admin concerts') }, holds: { list: page('admin holds') }, webhooks: { deliveries: page('admin webhooks deliveries') } },
+    };
+    // A Ctx prints one document: one for each command.
+    const ctx = () => Object.defineProperty(new Ctx(memoryIo().io, { user: '1', adminKey: 'k', json: true }), 'client', { value: client });
+    const opts = { cursor: '' };
+    await historyCommand(ctx(), opts);
+    await waitlistListCommand(ctx(), opts);
+    await concertsCommand(ctx(), opts);
+    await reservationsCommand(ctx(), opts);
+    await adminConcertsListCommand(ctx(), opts);
+    await adminHoldsCommand(ctx(), opts);
+    await adminWebhookDeliveriesCommand(ctx(), 3, opts);
+    expect(Object.keys(asked).sort()).toEqual(['admin concerts', 'admin holds', 'admin webhooks deliveries', 'concerts', 'history', 'reservations', 'waitlist']);
+    for (const [name, input] of Object.entries(asked)) expect(input, name).toMatchObject({ cursor: '' });
   });
 });
 

@@ -4,7 +4,7 @@ import { act, man } from '../command.ts';
 import type { Ctx } from '../context.ts';
 import { localTime, table, won } from '../format.ts';
 import type { History } from '../types.ts';
-import { morePage } from '../pages.ts';
+import { morePage, pageInput } from '../pages.ts';
 
 export function register(program: Command): void {
   man(
@@ -21,7 +21,7 @@ export function register(program: Command): void {
 /** `concert history [--limit N] [--cursor C]`: the wallet's ledger, newest first. */
 export async function historyCommand(ctx: Ctx, opts: { limit?: number; cursor?: string } = {}): Promise<History> {
   ctx.requireUser();
-  const h = await ctx.client.balance.history.query({ ...(opts.limit ? { limit: opts.limit } : {}), ...(opts.cursor ? { cursor: opts.cursor } : {}) });
+  const h = await ctx.client.balance.history.query(pageInput(opts));
   return ctx.print(h, (c) => {
     if (h.entries.length === 0) return 'No wallet activity yet.';
     const t = table(

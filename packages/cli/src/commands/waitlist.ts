@@ -4,7 +4,7 @@ import { act, man } from '../command.ts';
 import type { Ctx } from '../context.ts';
 import { type Colors, localTime, statusColor, table, timeLeft } from '../format.ts';
 import type { WaitlistEntry, WaitlistPage } from '../types.ts';
-import { morePage } from '../pages.ts';
+import { morePage, pageInput } from '../pages.ts';
 
 export function register(program: Command): void {
   const waitlist = program.command('waitlist').description('Wait for seats of a sold-out show: seats that come back are offered in turn.');
@@ -60,7 +60,7 @@ function renderEntries(ctx: Ctx, c: Colors, entries: WaitlistEntry[]): string {
 /** `concert waitlist [list]`. */
 export async function waitlistListCommand(ctx: Ctx, opts: { limit?: number; cursor?: string } = {}): Promise<WaitlistPage> {
   ctx.requireUser();
-  const page = await ctx.client.waitlist.mine.query({ ...(opts.limit ? { limit: opts.limit } : {}), ...(opts.cursor ? { cursor: opts.cursor } : {}) });
+  const page = await ctx.client.waitlist.mine.query(pageInput(opts));
   return ctx.print(page, (c) =>
     page.items.length === 0
       ? 'You are on no waitlist.'

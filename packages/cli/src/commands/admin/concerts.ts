@@ -8,7 +8,7 @@ import { id, pageLimit } from '../../args.ts';
 import { parseJsonFile } from '../../json-file.ts';
 import { type Colors, localTime, table, won } from '../../format.ts';
 import type { AdminConcert, AdminConcertPage } from '../../types.ts';
-import { morePage } from '../../pages.ts';
+import { morePage, pageInput } from '../../pages.ts';
 
 export function register(admin: Command): void {
   const concerts = admin.command('concerts').description('Concerts: list with live counts and revenue, create, rename.');
@@ -83,7 +83,7 @@ function renderAdminConcerts(c: Colors, concerts: AdminConcert[]): string {
 /** `concert admin concerts [list]`: every show's live counts and net revenue (refunds taken off). */
 export async function adminConcertsListCommand(ctx: Ctx, opts: { limit?: number; cursor?: string } = {}): Promise<AdminConcertPage> {
   ctx.requireAdmin();
-  const page = await ctx.client.admin.concerts.list.query({ ...(opts.limit ? { limit: opts.limit } : {}), ...(opts.cursor ? { cursor: opts.cursor } : {}) });
+  const page = await ctx.client.admin.concerts.list.query(pageInput(opts));
   return ctx.print(page, (c) =>
     page.items.length === 0
       ? 'No concerts yet.'

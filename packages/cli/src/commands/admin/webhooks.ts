@@ -5,7 +5,7 @@ import type { Ctx } from '../../context.ts';
 import { UsageError } from '../../errors.ts';
 import { fields, localTime, statusColor, table } from '../../format.ts';
 import type { WebhookCreated, WebhookDeliveryPage, WebhookSummary } from '../../types.ts';
-import { morePage } from '../../pages.ts';
+import { morePage, pageInput } from '../../pages.ts';
 
 export function register(admin: Command): void {
   const webhooks = admin.command('webhooks').description('Endpoints that hear about reservations, payments, refunds and cancelled shows.');
@@ -100,7 +100,7 @@ export async function adminWebhooksRemoveCommand(ctx: Ctx, webhookId: number): P
 /** `concert admin webhooks deliveries <webhookId>`. */
 export async function adminWebhookDeliveriesCommand(ctx: Ctx, webhookId: number, opts: { limit?: number; cursor?: string } = {}): Promise<WebhookDeliveryPage> {
   ctx.requireAdmin();
-  const page = await ctx.client.admin.webhooks.deliveries.query({ webhookId, ...(opts.limit ? { limit: opts.limit } : {}), ...(opts.cursor ? { cursor: opts.cursor } : {}) });
+  const page = await ctx.client.admin.webhooks.deliveries.query({ webhookId, ...pageInput(opts) });
   return ctx.print(page, (c) =>
     page.items.length === 0
       ? 'Nothing delivered yet.'
