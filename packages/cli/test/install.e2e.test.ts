@@ -89,8 +89,9 @@ describe('the installed concert command', () => {
     expect(JSON.parse(lines[3]!)).toMatchObject({ status: 'COMPLETED', queueTokenExpired: true });
     expect(lines[4]).toBe('{"status":"PAID"}');
     expect(lines[5]).toBe('exit status 1');
-    // The queue gate refuses the hold: no token any more (the tRPC path says TOKEN_INVALID, the fast path QUEUE_NOT_ACTIVE).
-    expect(['TOKEN_INVALID', 'QUEUE_NOT_ACTIVE']).toContain(JSON.parse(err.trim()).error.appCode);
+    // The queue gate refuses the hold: pay spent the token and the CLI forgot it, and a missing token
+    // is TOKEN_INVALID (401) on the tRPC path and the fast path alike (API.md, Errors), as the guide shows.
+    expect(JSON.parse(err.trim()).error).toMatchObject({ code: 'UNAUTHORIZED', appCode: 'TOKEN_INVALID' });
     // A dozen processes one after another: generous on a loaded machine.
   }, 240_000);
 });
