@@ -142,7 +142,7 @@ export const ENTRIES: Record<ProcedurePath, Entry> = {
     errors: [],
     example: { url: 'https://tickets.example.com/hooks', events: ['payment.completed', 'reservation.refunded'] },
   },
-  'admin.webhooks.list': { auth: 'admin', summary: 'Registered endpoints with their last delivery.', errors: [], example: {} },
+  'admin.webhooks.list': { auth: 'admin', summary: 'Registered endpoints, each with the delivery attempted last (the newest one when none has been tried): its event, status, HTTP answer and time.', errors: [], example: {} },
   'admin.webhooks.delete': { auth: 'admin', summary: 'Remove an endpoint.', errors: ['WEBHOOK_NOT_FOUND'], example: { webhookId: 1 } },
   'admin.webhooks.deliveries': { auth: 'admin', summary: "An endpoint's delivery attempts, newest first, paged.", errors: ['WEBHOOK_NOT_FOUND'], example: { webhookId: 1 } },
   'admin.seedDemo': { auth: 'admin', summary: 'Create the demo concerts and users (idempotent).', errors: [], example: {} },

@@ -17,7 +17,11 @@ export async function findEndpoint(db: Executor, id: number) {
   return db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
 }
 
-/** Live endpoints with their newest delivery. */
+/**
+ * Live endpoints with the delivery attempted last (the newest one when none has been tried yet): the
+ * newest delivery alone, behind a receiver answering 500, was an event waiting its turn, never
+ * tried, and hid the failures (webhook_deliveries_last_attempt_idx serves the order).
+ */
 export async function listEndpoints(db: Executor) {
   return db
     .selectFrom('webhook_endpoints as w')
@@ -28,6 +32,7 @@ export async function listEndpoints(db: Executor) {
           .innerJoin('outbox_events as e', 'e.id', 'd.event_id')
           .select(['d.event_id', 'e.type', 'd.status', 'd.last_http_status', 'd.last_attempt_at', 'd.created_at as delivery_created_at'])
           .whereRef('d.endpoint_id', '=', 'w.id')
+          .orderBy(sql`d.last_attempt_at DESC NULLS LAST`)
           .orderBy('d.id', 'desc')
           .limit(1)
           .as('last'),

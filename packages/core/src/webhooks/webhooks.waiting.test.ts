@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dbNow, systemClock } from '../clock.ts';
 import { type Core, createCore, loadConfig } from '../index.ts';
 import { createTestDatabase, type TestDatabase, testEnv } from '../../../../test/harness.ts';
-import { claimDue, recordAttempt } from './webhooks.repository.ts';
+import { claimDue, listEndpoints, recordAttempt } from './webhooks.repository.ts';
 
 /**
  * Deliveries waiting behind an earlier one of their reservation (ordering key) at the same
@@ -76,6 +76,34 @@ describe('webhook deliveries waiting behind an earlier one', () => {
     await recordAttempt(core.db, first[0]!, { status: 'DELIVERED', httpStatus: 204, error: null, nextAttemptAt: null }, dbNow(systemClock));
     expect(await next()).toBe(false);
     expect((await claim()).map((d) => d.type)).toEqual(['reservation.paid']);
+  });
+
+  // The endpoint list's last delivery was the newest row: an event waiting behind a failing
+  // one, never tried (PENDING, no answer, no time), so the list hid the 500s.
+  it('the endpoint list shows the delivery attempted last, not a newer one waiting its turn', async () => {
+    const { rows } = await sql.query(`INSERT INTO webhook_endpoints (url, events, secret, created_at) VALUES ('http://127.0.0.1:9/other', '{reservation.held,reservation.paid}', 'whsec_y', now()) RETURNING id`);
+    const other = Number(rows[0].id);
+    const listed = async () => (await listEndpoints(core.db)).find((w) => Number(w.id) === other)!;
+    // No delivery yet, then one not tried yet: that one.
+    expect(await listed()).toMatchObject({ event_id: null });
+    await sql.query(
+      `WITH ev AS (INSERT INTO outbox_events (id, type, ordering_key, data, created_at) VALUES (gen_random_uuid(), 'reservation.held', 'list-1', '{}', now()) RETURNING id, seq)
+       INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, ordering_key, status, attempt, next_attempt_at, last_http_status, last_attempt_at, created_at)
+       SELECT $1, id, seq, 'list-1', 'PENDING', 0, now(), NULL, NULL, now() FROM ev`,
+      [other],
+    );
+    expect(await listed()).toMatchObject({ type: 'reservation.held', status: 'PENDING', last_attempt_at: null });
+    // Tried and answered 500; then a newer event waits behind it, not tried.
+    await sql.query(`UPDATE webhook_deliveries SET attempt = 2, last_http_status = 500, last_attempt_at = now() - interval '5 seconds', next_attempt_at = now() + interval '1 minute' WHERE endpoint_id = $1`, [other]);
+    await sql.query(
+      `WITH ev AS (INSERT INTO outbox_events (id, type, ordering_key, data, created_at) VALUES (gen_random_uuid(), 'reservation.paid', 'list-1', '{}', now()) RETURNING id, seq)
+       INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, ordering_key, status, attempt, next_attempt_at, created_at)
+       SELECT $1, id, seq, 'list-1', 'PENDING', 0, now(), now() FROM ev`,
+      [other],
+    );
+    const last = await listed();
+    expect(last).toMatchObject({ type: 'reservation.held', status: 'PENDING', last_http_status: 500 });
+    expect(last.last_attempt_at).toBeInstanceOf(Date);
   });
 
   it('a head that fails for good wakes its followers too', async () => {
