@@ -159,7 +159,7 @@ export function answerExpectation(req: http.IncomingMessage, res: http.ServerRes
 }
 
 /** sendError for the REST surface: application/problem+json with the appCode at the top. */
-function sendProblem(res: http.ServerResponse, status: number, error: TRPCError): void {
+export function sendProblem(res: http.ServerResponse, status: number, error: TRPCError): void {
   const text = problemJson(appCodeOf(error), status, error.message);
   res.writeHead(status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);

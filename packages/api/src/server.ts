@@ -5,7 +5,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
 import { TRPCError } from '@trpc/server';
 import { type Context, contextFactory, type RequestInfo, requestInfo } from './context.ts';
-import { answerClientError, answerConnect, answerExpectation, corsPolicy, ENCODED_BODY_MESSAGE, guard, hasEncodedBody, isRestUrl, notFound, pipelineLimit, sendError } from './edge.ts';
+import { answerClientError, answerConnect, answerExpectation, corsPolicy, ENCODED_BODY_MESSAGE, guard, hasEncodedBody, isRestUrl, notFound, pipelineLimit, sendError, sendProblem } from './edge.ts';
 import type { Metrics } from './metrics.ts';
 import { appRouter } from './router.ts';
 import { createRestHandler } from './rest/rest.handler.ts';
@@ -64,8 +64,12 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   const handle = (req: http.IncomingMessage, res: http.ServerResponse): void | Promise<unknown> => {
     const url = req.url ?? '/';
     if (draining) res.setHeader('connection', 'close');
-    // RFC 9112: an HTTP/1.1 request without Host is refused (Node's own refusal has no body).
-    if (req.headers.host === undefined && req.httpVersion === '1.1') return sendError(res, new TRPCError({ code: 'BAD_REQUEST', message: 'The Host header is required' }));
+    // RFC 9112: an HTTP/1.1 request without Host is refused (Node's own refusal has no body), in
+    // the shape of the surface it was sent to (problem+json on /v1 and /docs).
+    if (req.headers.host === undefined && req.httpVersion === '1.1') {
+      const error = new TRPCError({ code: 'BAD_REQUEST', message: 'The Host header is required' });
+      return isRestUrl(url) ? sendProblem(res, 400, error) : sendError(res, error);
+    }
     if (cors(req, res)) return;
     const isRest = isRestUrl(url);
     if (url.startsWith('/trpc/') || isRest) {

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { useApi } from '../../../test/harness.ts';
+import { rawRequest } from '../../../test/raw-http.ts';
+
+/**
+ * REST /v1 at the HTTP level: requests a plain HTTP client may send that fetch never does (an
+ * outside review of the REST surface, 2026-12-03). Every answer on /v1 is the contract's shape.
+ */
+
+const port = (url: string) => Number(new URL(url).port);
+
+describe('REST /v1 over raw HTTP/1.1', () => {
+  const suite = useApi();
+
+  // An HTTP/1.1 request without Host was refused with tRPC's JSON envelope on /v1 too, where every
+  // error is application/problem+json with its appCode (README, Decisions: Errors).
+  it('refuses an HTTP/1.1 request without Host as problem+json on /v1 (400 INVALID_INPUT)', async () => {
+    for (const target of ['/v1/concerts', '/v1/balance', '/docs']) {
+      const r = await rawRequest(port(suite.api.url), `GET ${target} HTTP/1.1\r\nconnection: close\r\n\r\n`);
+      expect({ target, status: r.status, type: r.headers['content-type'] }).toEqual({ target, status: 400, type: 'application/problem+json' });
+      expect(JSON.parse(r.body)).toMatchObject({ type: 'urn:concert:problem:INVALID_INPUT', status: 400, appCode: 'INVALID_INPUT' });
+    }
+    // /trpc keeps its envelope.
+    const trpc = await rawRequest(port(suite.api.url), 'GET /trpc/concerts.list HTTP/1.1\r\nconnection: close\r\n\r\n');
+    expect([trpc.status, trpc.headers['content-type']]).toEqual([400, 'application/json']);
+  });
+});
