@@ -62,6 +62,13 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
 
   let draining = false;
   const handle = (req: http.IncomingMessage, res: http.ServerResponse): void | Promise<unknown> => {
+    // RFC 9112, 3.2.2: a server MUST accept a request-target in absolute form (what a client
+    // sends through a forward proxy); it is routed as its origin form (it was 404 everywhere).
+    const absolute = /^https?:\/\/[^/?#]*/i.exec(req.url ?? '');
+    if (absolute) {
+      const path = req.url!.slice(absolute[0].length);
+      req.url = path.startsWith('/') ? path : `/${path}`;
+    }
     const url = req.url ?? '/';
     if (draining) res.setHeader('connection', 'close');
     // RFC 9112: an HTTP/1.1 request without Host is refused (Node's own refusal has no body), in

@@ -24,4 +24,17 @@ describe('REST /v1 over raw HTTP/1.1', () => {
     const trpc = await rawRequest(port(suite.api.url), 'GET /trpc/concerts.list HTTP/1.1\r\nconnection: close\r\n\r\n');
     expect([trpc.status, trpc.headers['content-type']]).toEqual([400, 'application/json']);
   });
+
+  // RFC 9112, 3.2.2: "a server MUST accept the absolute-form in requests". GET
+  // http://host/v1/concerts answered 404 PROCEDURE_NOT_FOUND in tRPC's envelope.
+  it('serves a request-target in absolute form as its origin form', async () => {
+    const base = suite.api.url;
+    const list = await rawRequest(port(base), `GET ${base}/v1/concerts?limit=1 HTTP/1.1\r\nhost: ${new URL(base).host}\r\nconnection: close\r\n\r\n`);
+    expect([list.status, list.headers['content-type']]).toEqual([200, 'application/json']);
+    expect(JSON.parse(list.body)).toMatchObject({ items: expect.any(Array) });
+    const missing = await rawRequest(port(base), `GET ${base}/v1/concerts/99999 HTTP/1.1\r\nhost: ${new URL(base).host}\r\nconnection: close\r\n\r\n`);
+    expect([missing.status, missing.headers['content-type'], JSON.parse(missing.body).appCode]).toEqual([404, 'application/problem+json', 'CONCERT_NOT_FOUND']);
+    const health = await rawRequest(port(base), `GET ${base.toUpperCase().replace('HTTP://', 'http://')}/healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+    expect(health.status).toBe(200);
+  });
 });
