@@ -64,7 +64,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   const handle = (req: http.IncomingMessage, res: http.ServerResponse): void | Promise<unknown> => {
     // RFC 9112, 3.2.2: a server MUST accept a request-target in absolute form (what a client
     // sends through a forward proxy); it is routed as its origin form (it was 404 everywhere).
-    const absolute = /^https?:\/\/[^/?#]*/i.exec(req.url ?? '');
+    const absolute = req.url !== undefined && !req.url.startsWith('/') ? /^https?:\/\/[^/?#]*/i.exec(req.url) : null;
     if (absolute) {
       const path = req.url!.slice(absolute[0].length);
       req.url = path.startsWith('/') ? path : `/${path}`;
