@@ -74,12 +74,16 @@ export function guard(handler: Handler, log: Logger | undefined): http.RequestLi
  * with its binary bytes quoted; RFC 9110 (8.4) asks for 415, UNSUPPORTED_MEDIA_TYPE.
  */
 export function hasEncodedBody(req: http.IncomingMessage): boolean {
+  // A transfer coding before chunked (`gzip, chunked`): Node takes the chunks off and leaves the
+  // gzip on, and the compressed bytes were read as the JSON body (a 400 quoting them).
+  const transfer = req.headers['transfer-encoding'];
+  if (transfer !== undefined && transfer.split(',').some((c) => c.trim().toLowerCase() !== 'chunked')) return true;
   const coding = req.headers['content-encoding']?.trim().toLowerCase();
   if (!coding || coding === 'identity') return false;
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
-export const ENCODED_BODY_MESSAGE = 'A body with a Content-Encoding (gzip, deflate, br) is not supported: send it as plain JSON';
+export const ENCODED_BODY_MESSAGE = 'A body with a Content-Encoding (gzip, deflate, br), or a Transfer-Encoding other than chunked, is not supported: send it as plain JSON';
 
 /** How many requests a client may send on one connection ahead of the answers it has not taken. */
 export const MAX_PIPELINED = 64;
