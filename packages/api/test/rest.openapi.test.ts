@@ -96,6 +96,16 @@ describe('GET /v1/openapi.json', () => {
     );
   });
 
+  // The server sends Retry-After with every 429 (RATE_LIMITED), and the document did not declare the
+  // 429 or its header: a generated client had no type for it (an outside review of REST).
+  it('declares the 429 and its Retry-After header where the per-user limits count calls, and only there', () => {
+    const responses = (p: string, m: string) => (doc.paths[p]![m] as unknown as { responses: Record<string, { headers?: Record<string, { schema: unknown }> }> }).responses;
+    for (const [p, m] of [['/v1/balance/charges', 'post'], ['/v1/reservations', 'post'], ['/v1/queue/status', 'get'], ['/v1/queue', 'delete'], ['/v1/concerts/{concertId}/queue', 'post']] as const) {
+      expect(responses(p, m)['429']?.headers?.['Retry-After'], `${m} ${p}`).toMatchObject({ schema: { type: 'string', pattern: '^\\d+$' } });
+    }
+    for (const [p, m] of [['/v1/concerts', 'get'], ['/v1/balance', 'get'], ['/v1/reservations', 'get']] as const) expect(responses(p, m)['429'], `${m} ${p}`).toBeUndefined();
+  });
+
   describe('a client generated from it (openapi-typescript + openapi-fetch)', () => {
     let dir: string;
     beforeAll(async () => {

@@ -15,6 +15,9 @@ const ZQueueToken = z.string().meta({ description: 'the waiting-room token from 
 
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ZProblem } } });
 
+/** What the per-user limits count (RATE_LIMITS): every identified mutation, and the queue's status poll. */
+const rateLimited = (route: RestRoute) => route.auth !== 'public' && (route.method !== 'GET' || route.procedure === 'queue.status');
+
 function operation(route: RestRoute): ZodOpenApiOperationObject {
   const input = operationInput(route);
   const pick = (names: Iterable<string>) => {
@@ -46,6 +49,14 @@ function operation(route: RestRoute): ZodOpenApiOperationObject {
     ...(body ? { requestBody: { required: true, content: { 'application/json': { schema: body } } } } : {}),
     responses: {
       [route.status]: { description: route.status === 201 ? 'Created' : 'OK', content: { 'application/json': { schema: route.response } } },
+      ...(rateLimited(route)
+        ? {
+            '429': {
+              ...problem('RATE_LIMITED: too many calls by this user (mutations and queue.enter per 10 s; a status poll sooner than half its pollAfterMs)'),
+              headers: z.object({ 'Retry-After': z.string().regex(/^\d+$/).meta({ description: 'whole seconds to wait before calling again' }) }),
+            },
+          }
+        : {}),
       '4XX': problem('A client error: the appCode says which (see the contract\'s error table)'),
       '5XX': problem('INTERNAL, or SERVICE_UNAVAILABLE while the database or the queue store is down (retry)'),
     },
