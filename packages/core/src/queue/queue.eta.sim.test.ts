@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { QueueSettings, TokenState } from './queue.store.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
+import { simulateSale } from './queue.eta.sim.ts';
 
 /**
  * A sale at the product's default activeTtlSeconds (600 s) on the test clock: 40 fans in a paused
@@ -58,10 +59,48 @@ describe('the ETA at the default activeTtlSeconds, on the test clock', () => {
     const unaware = [...noticedAt].map(([u, n]) => n - admittedAt.get(u)!);
     const took = Math.max(...noticedAt.values()) + THINK_MS - resumed;
     console.log(`ETA at a 600 s TTL: ${errors.length} told in the first 20 s, median error ${Math.round(median * 100)}%; admitted fans unaware for at most ${Math.max(...unaware)} ms; the sale took ${took / 1000} s`);
-    // Seen: 18%, at most 900 ms (a fan polls at least every second near the head), 16.45 s.
+    // Seen: 14% (19% before ETA_PRIOR_HAZARD, below), at most 950 ms (a fan polls at least every second near the head), 16.15 s.
     expect(errors.length).toBeGreaterThan(100);
     expect(median).toBeLessThanOrEqual(0.25);
     expect(Math.max(...unaware)).toBeLessThanOrEqual(1_000);
     expect(took).toBeLessThanOrEqual(18_000);
+  });
+});
+
+/**
+ * Buyers who take their time, at the default TTL: 10 slots, 100 fans pre-queued before the
+ * opening and one more every 10 s for 400 s; each admitted fan notices at the poll they were told
+ * to make, then takes 20–80 s to choose and pay (or give up) and leaves. Every ETA test before
+ * this one ran fans who go in 0.5–2 s.
+ *
+ * The first departure comes 20 s after the opening at the earliest, and until then nothing tells
+ * 20 s from 10 minutes: the first 40 s are told several times too long. That is printed, not
+ * asserted; only a prior from other sales could do better.
+ *
+ * Once departures come, the steady phase is asserted. Each life-table bucket's hazard was joined
+ * by a quarter of a pseudo-holder leaving at the line's overall rate. Where few holders are left
+ * (ages 60–80 s here), that pulled the bounded think time toward the rate, so the mean cycle read
+ * 5–15% long. Now the buckets take a tenth (ETA_PRIOR_HAZARD), and the overall rate starts from half a
+ * departure (ETA_PRIOR 0.5, was 0.25), so a line with no departure yet doubts itself less.
+ * This test's four sales read, before and after: the first 40 s 811, 498, 742, 736% and 629, 397,
+ * 581, 553%; 40–200 s 28–52% and 25–46%; steady 19, 18, 15, 22% and 16, 16, 14, 18%. The steady
+ * assert passes with either setting: it keeps slow lines honest rather than telling the two
+ * apart. `pnpm eta-sim` (8 seeds, six kinds of sale) has the comparison, in README.md.
+ */
+describe('the ETA with slow buyers at the default activeTtlSeconds, on the test clock', () => {
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+
+  it('is honest once departures come, and says how far off the first 40 s are', { timeout: 120_000 }, async () => {
+    const runs: Array<{ first40: number; settling: number; steady: number }> = [];
+    for (let seed = 1; seed <= 4; seed++) {
+      const sale = await simulateSale(seed, { ttlSeconds: 600, walkAway: 0, perSecond: 0.1, latency: () => 0, think: (g) => 20_000 + g() * 60_000, arrivalsMs: 400_000 });
+      expect(sale.unadmitted).toBe(0);
+      runs.push({ first40: sale.error(0, 40_000).abs, settling: sale.error(40_000, 200_000).abs, steady: sale.error(200_000, 400_000).abs });
+    }
+    const pct = (k: 'first40' | 'settling' | 'steady') => runs.map((r) => `${Math.round(r[k] * 100)}%`).join(', ');
+    console.log(`ETA with 20–80 s buyers at a 600 s TTL, ${runs.length} sales: first 40 s after the opening ${pct('first40')}; 40–200 s ${pct('settling')}; 200–400 s ${pct('steady')}`);
+    // Seen: 16, 16, 14, 18% and 16, 16, 13, 18% (two runs).
+    expect(median(runs.map((r) => r.steady))).toBeLessThanOrEqual(0.2);
+    for (const r of runs) expect(r.steady).toBeLessThanOrEqual(0.3);
   });
 });

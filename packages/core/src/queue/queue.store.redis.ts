@@ -9,6 +9,7 @@ import {
   ETA_EVIDENCE,
   ETA_GRID,
   ETA_PRIOR,
+  ETA_PRIOR_HAZARD,
   ETA_QUANTILES,
   ETA_RATIO,
   ETA_SAMPLE,
@@ -239,7 +240,7 @@ local function drawCurve(maxActive, ttlMs, dep)
   local s = {1}
   for b = 1, B do
     local pace = 1 - math.exp(-rate * (edge(b, ttlMs) - edge(b - 1, ttlMs)))
-    local h = math.min(1, (d[b] + ${ETA_PRIOR} * pace) / (math.max(risk - c[b] / 2, d[b]) + ${ETA_PRIOR}))
+    local h = math.min(1, (d[b] + ${ETA_PRIOR_HAZARD} * pace) / (math.max(risk - c[b] / 2, d[b]) + ${ETA_PRIOR_HAZARD}))
     s[b + 1] = s[b] * (1 - h)
     risk = risk - (d[b] + c[b])
   end

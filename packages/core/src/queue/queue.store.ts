@@ -227,8 +227,20 @@ export const ETA_SHIFT = 0.5;
 export const ETA_QUANTILES = 8;
 /** Refills counted one by one after each first departure; the later ones are summed as an integral (a TTL of minutes with quick fans is hundreds of cycles). */
 export const ETA_TERMS = 8;
-/** The life table's prior: this many pseudo-departures spread over its buckets, so a line with no departure yet still expects some. */
-export const ETA_PRIOR = 0.25;
+/**
+ * The line's overall rate starts from this many pseudo-departures in a quarter of the TTL each, so
+ * a line with no departure yet still expects some. The rate falls as its holders are watched and
+ * none leaves: at the default 600 s TTL, ten holders watched for 20 s each without a departure
+ * read as a mean think time of about 950 s with 0.25 (until 2026-12-04), 550 s with 0.5.
+ */
+export const ETA_PRIOR = 0.5;
+/**
+ * Each life-table bucket's hazard is joined by this many pseudo-holders leaving at the line's
+ * overall rate. It was ETA_PRIOR (0.25): where few holders are left (the oldest ages seen) that
+ * pulled a bounded think time toward the overall rate, and a line of 20–80 s buyers read its mean
+ * cycle 5–15% long (queue.eta.sim.test.ts).
+ */
+export const ETA_PRIOR_HAZARD = 0.1;
 
 /** Rounded to a millionth: both adapters store the same decimals (Redis keeps numbers as text). */
 export function round6(x: number): number {
@@ -282,9 +294,9 @@ export function addLife(life: number[], lifeAt: number | null, now: number, ageM
 
 /**
  * Survival at the buckets' edges (B + 1 values), from deaths and censorings per bucket (actuarial
- * Kaplan–Meier), each bucket's hazard joined by ETA_PRIOR pseudo-holders leaving at the line's
- * overall rate (its departures, plus ETA_PRIOR, over the time its holders were watched, plus
- * ETA_PRIOR × a quarter of the TTL). Where the table has data the data decide; past the oldest
+ * Kaplan–Meier), each bucket's hazard joined by ETA_PRIOR_HAZARD pseudo-holders leaving at the
+ * line's overall rate (its departures, plus ETA_PRIOR, over the time its holders were watched,
+ * plus ETA_PRIOR × a quarter of the TTL). Where the table has data the data decide; past the oldest
  * holder seen, where it has none, the rate does: a slot older than everyone seen so far is
  * expected to go at the pace the line has gone.
  */
@@ -301,7 +313,7 @@ function survival(d: number[], c: number[], ttlMs: number): number[] {
   const s = [1];
   for (let b = 0; b < ETA_BUCKETS; b++) {
     const pace = 1 - Math.exp(-rate * (lifeEdge(b + 1, ttlMs) - lifeEdge(b, ttlMs)));
-    const h = Math.min(1, (d[b]! + ETA_PRIOR * pace) / (Math.max(risk - c[b]! / 2, d[b]!) + ETA_PRIOR));
+    const h = Math.min(1, (d[b]! + ETA_PRIOR_HAZARD * pace) / (Math.max(risk - c[b]! / 2, d[b]!) + ETA_PRIOR_HAZARD));
     s.push(s[b]! * (1 - h));
     risk -= d[b]! + c[b]!;
   }

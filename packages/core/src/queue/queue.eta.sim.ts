@@ -1,0 +1,92 @@
+import type { QueueSettings, TokenState } from './queue.store.ts';
+import { MemoryQueueStore } from './queue.store.memory.ts';
+
+/**
+ * A sale on the memory store and the test clock, for measuring the ETA without machine noise
+ * (queue.eta.sim.test.ts, `pnpm eta-sim`). The memory store runs the same estimator as the Redis
+ * store; the contract suite holds the two to the same numbers.
+ *
+ * 10 slots; 100 fans pre-queued over 3 s before the opening, then one every 1000 / `perSecond` ms
+ * for `arrivalsMs`. Each fan polls when told (pollAfterMs); an admitted fan notices at that poll,
+ * then walks away and lets the slot lapse (`walkAway` of them), or thinks (`think`, 0.5–2 s unless
+ * said) and leaves (40% of the rest) or pays (60%, after `latency` ms of holding and paying).
+ */
+export interface SimSale {
+  ttlSeconds: number;
+  walkAway: number;
+  perSecond: number;
+  /** Holding and paying, ms, by the time since the start. */
+  latency: (sinceStartMs: number) => number;
+  think?: (random: () => number) => number;
+  arrivalsMs: number;
+}
+
+const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
+const STEP_MS = 10;
+const tid = (n: number) => `tok${String(n).padStart(19, '0')}`;
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? NaN;
+
+/** A seeded generator (LCG), so the fans do the same in every run; the store's own jitter still varies. */
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (s * 1664525 + 1013904223) >>> 0), s / 2 ** 32);
+}
+
+export async function simulateSale(seed: number, o: SimSale) {
+  const random = seeded(seed);
+  const store = new MemoryQueueStore();
+  const openedAt = T0 + 4_000;
+  const s: QueueSettings = { maxActive: 10, activeTtlSeconds: o.ttlSeconds, idleTimeoutSeconds: 30, paused: false, opensAt: openedAt };
+  const fans: Array<{ u: number; next: number; admitted: number | null; leaveAt: number | null; told: Array<{ at: number; etaMs: number }> }> = [];
+  const arrive = async (now: number) => {
+    const u = fans.length + 1;
+    const r = await store.enter(1, u, tid(u), now, s);
+    fans.push({ u, next: now + r.pollAfterMs, admitted: null, leaveAt: null, told: [] });
+  };
+  for (let i = 0; i < 100; i++) await arrive(T0 + i * 30);
+  let nextArrival = openedAt;
+  for (let now = T0 + 3_000; now < openedAt + 10 * o.arrivalsMs; now += STEP_MS) {
+    if (now < openedAt + o.arrivalsMs && now >= nextArrival) {
+      await arrive(now);
+      nextArrival += 1000 / o.perSecond;
+    }
+    if (now % 250 === 0) await store.tick(now, s);
+    for (const f of fans) {
+      if (f.leaveAt !== null && now >= f.leaveAt) {
+        await store.leave(1, tid(f.u), now, s);
+        f.leaveAt = Infinity;
+      }
+      if (f.admitted !== null || f.next > now) continue;
+      const r = (await store.status(1, tid(f.u), now, s, false)) as TokenState;
+      if (r.status === 'ACTIVE') {
+        f.admitted = r.activeUntil! - o.ttlSeconds * 1000;
+        const x = random();
+        const think = (o.think ?? ((g) => 500 + g() * 1500))(random);
+        if (x < o.walkAway) f.leaveAt = Infinity;
+        else f.leaveAt = now + think + (x < o.walkAway + 0.4 * (1 - o.walkAway) ? 0 : o.latency(now - T0));
+      } else {
+        if (r.status !== 'WAITING' && r.status !== 'PRE_QUEUE') throw new Error(`fan ${f.u} ended ${r.status}`);
+        if (r.status === 'WAITING' && r.etaMs !== null) f.told.push({ at: now, etaMs: r.etaMs });
+        f.next = now + r.pollAfterMs;
+      }
+    }
+    if (now > openedAt + o.arrivalsMs && fans.every((f) => f.admitted !== null)) break;
+  }
+  return {
+    unadmitted: fans.filter((f) => f.admitted === null).length,
+    /** Medians of |told − real| ÷ real and (told − real) ÷ real over what was told from `fromMs` to `toMs` after the opening. */
+    error(fromMs: number, toMs: number): { abs: number; signed: number } {
+      const abs: number[] = [];
+      const signed: number[] = [];
+      for (const f of fans) {
+        for (const p of f.told) {
+          if (f.admitted === null || p.at < openedAt + fromMs || p.at >= openedAt + toMs || f.admitted <= p.at) continue;
+          const real = f.admitted - p.at;
+          abs.push(Math.abs(p.etaMs - real) / real);
+          signed.push((p.etaMs - real) / real);
+        }
+      }
+      return { abs: median(abs), signed: median(signed) };
+    },
+  };
+}
