@@ -33,7 +33,7 @@ export class RefundsService {
       {
         execute: (complete) =>
           transaction(this.deps.db, async (trx, onCommit) => {
-            const result = await refundIn(trx, { reservationId, userId, reason: 'USER', now: await dbTime(trx, this.deps.clock), policy: this.deps.policy });
+            const result = await refundIn(trx, { reservationId, userId, reason: 'USER', now: this.deps.clock, policy: this.deps.policy });
             await complete(trx, result);
             onCommit(() => this.deps.seatMaps.invalidate(result.concertId, result.scheduleId));
             return result;
@@ -46,7 +46,7 @@ export class RefundsService {
   /** An operator's refund: any time, any reservation that is PAID. */
   async adminRefund(reservationId: string): Promise<Reservation> {
     return transaction(this.deps.db, async (trx, onCommit) => {
-      const refunded = await refundIn(trx, { reservationId, reason: 'ADMIN', now: await dbTime(trx, this.deps.clock), policy: this.deps.policy });
+      const refunded = await refundIn(trx, { reservationId, reason: 'ADMIN', now: this.deps.clock, policy: this.deps.policy });
       onCommit(() => this.deps.seatMaps.invalidate(refunded.concertId, refunded.scheduleId));
       return refunded;
     });
@@ -61,13 +61,16 @@ export class RefundsService {
  */
 export async function refundIn(
   trx: Tx,
-  opts: { reservationId: string; userId?: number; reason: RefundReason; now: Date; policy: RefundPolicy },
+  opts: { reservationId: string; userId?: number; reason: RefundReason; now: Date | Clock; policy: RefundPolicy },
 ): Promise<Reservation> {
-  const { reservationId, reason, now } = opts;
+  const { reservationId, reason } = opts;
   // The show's row first, in a cancellation's order (show, then its reservations): freeing a seat
   // of a show sold out clears its mark, and the mark's writer (markSoldOut) locks that row too.
   await repo.lockShowOf(trx, reservationId);
   const r = await lockReservation(trx, reservationId, opts.userId);
+  // A cancellation passes its own moment (taken under its locks); otherwise the time is read now
+  // that the reservation is ours, so a payment this refund waited for is stamped before it.
+  const now = opts.now instanceof Date ? opts.now : await dbTime(trx, opts.now);
   const before = await getReservation(trx, reservationId, now);
   if (r.status === 'REFUNDED') {
     throw new AppError('NOT_REFUNDABLE', `This reservation was already refunded at ${before.refundedAt?.toISOString()}`, { status: r.status });

@@ -22,10 +22,7 @@ export class SchedulesService {
     const { db, clock, policy } = this.deps;
     const result = await transaction(db, async (trx) => {
       const schedule = await repo.lockSchedule(trx, scheduleId);
-      const now = await dbTime(trx, clock);
       if (!schedule) throw new AppError('SCHEDULE_NOT_FOUND', `Schedule ${scheduleId} does not exist`);
-      const firstTime = schedule.cancelled_at === null;
-      if (firstTime) await repo.markCancelled(trx, scheduleId, now);
       // Lock order: the show's row (FOR UPDATE: a hold's FOR KEY SHARE of it and a waitlist
       // join's, an offer's, a refund's and a cancel's FOR NO KEY UPDATE wait for our commit, and
       // they take it before anything else), then its reservations (the order payments lock in),
@@ -35,6 +32,10 @@ export class SchedulesService {
       await repo.lockSeats(trx, scheduleId);
       // A guard: no hold can commit between the two locks (it waits at the show's row).
       live.push(...(await repo.lockLiveReservations(trx, scheduleId, live.map((r) => r.id))));
+      // The time once every lock is ours: a payment we waited for is stamped before our refund.
+      const now = await dbTime(trx, clock);
+      const firstTime = schedule.cancelled_at === null;
+      if (firstTime) await repo.markCancelled(trx, scheduleId, now);
       // A hold past its expiry already reads EXPIRED to its fan: it ends EXPIRED, as the sweep
       // would end it, not CANCELLED, and is not one of the holds this cancellation released.
       const held = live.filter((r) => r.status === 'HELD' && r.hold_expires_at > now).map((r) => r.id);
