@@ -95,7 +95,9 @@ export const inLine = (t: { status: string }) => t.status === 'WAITING' || t.sta
  * to come (every show cancelled or started) is SOLD_OUT too, and no refund brings its seats back:
  * it was told to keep checking for a line that could never reopen.
  */
-export function soldOutAdvice(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>, now: Date, noShowLeft = false): string {
+export function soldOutAdvice(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>, now: Date, noShowLeft: NoShowLeft = false): string {
+  // A cancelled show is listed nowhere, --all included: there is nothing to send the fan to see.
+  if (noShowLeft === 'cancelled') return 'Nothing more will go on sale for it.';
   if (noShowLeft) return `Nothing more will go on sale for it: see its shows with concert schedules ${t.concertId} --all`;
   const at = new Date(now.getTime() + t.pollAfterMs);
   return [
@@ -105,22 +107,26 @@ export function soldOutAdvice(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>,
 }
 
 /** Why the line has nothing left to sell, in a sentence. */
-export function soldOutText(t: Pick<QueueTicket, 'concertId'>, noShowLeft = false): string {
+export function soldOutText(t: Pick<QueueTicket, 'concertId'>, noShowLeft: NoShowLeft = false): string {
   return noShowLeft ? `Concert ${t.concertId} has no show left to sell: every show was cancelled or has started` : `Concert ${t.concertId} is sold out: no seat is available or held`;
 }
 
 /** The line has nothing left to sell; the place is kept in case seats come back (unless no show is left). */
-export function soldOut(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>, now: Date, noShowLeft = false): CliFailure {
+export function soldOut(t: Pick<QueueTicket, 'concertId' | 'pollAfterMs'>, now: Date, noShowLeft: NoShowLeft = false): CliFailure {
   return new CliFailure('SOLD_OUT', null, soldOutText(t, noShowLeft), soldOutAdvice(t, now, noShowLeft));
 }
 
+/** No show left to come: every show cancelled (none listed), or some started and the rest cancelled. */
+export type NoShowLeft = false | 'cancelled' | 'started';
+
 /** Whether a SOLD_OUT line's concert has no show left to come (asked once, when the line says SOLD_OUT; unknown reads as "has"). */
-export async function noShowLeft(ctx: Ctx, t: Pick<QueueTicket, 'concertId' | 'status'>): Promise<boolean> {
+export async function noShowLeft(ctx: Ctx, t: Pick<QueueTicket, 'concertId' | 'status'>): Promise<NoShowLeft> {
   if (t.status !== 'SOLD_OUT') return false;
   try {
     const concert = await ctx.client.concerts.get.query({ concertId: t.concertId });
     const now = ctx.now();
-    return !concert.schedules.some((s) => s.startsAt > now);
+    if (concert.schedules.length === 0) return 'cancelled';
+    return concert.schedules.some((s) => s.startsAt > now) ? false : 'started';
   } catch {
     return false;
   }

@@ -4,7 +4,7 @@ import { act, man } from '../command.ts';
 import { type Ctx, sleep, withToken } from '../context.ts';
 import { CliFailure, Interrupted, retryAfterOf, UsageError } from '../errors.ts';
 import { type Colors, duration, fields, localTime, statusColor, timeLeft } from '../format.ts';
-import { allHeld, inLine, noShowLeft, soldOut, soldOutAdvice, soldOutText, waitInLine } from '../line.ts';
+import { allHeld, inLine, type NoShowLeft, noShowLeft, soldOut, soldOutAdvice, soldOutText, waitInLine } from '../line.ts';
 import type { QueueTicket } from '../types.ts';
 
 export function register(program: Command): void {
@@ -115,7 +115,7 @@ function expired(concertId: number): CliFailure {
 }
 
 /** The ticket's fields, then (unless `next` is false) what to do next. */
-export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket, opts: { next?: boolean; noShowLeft?: boolean } = {}): string {
+export function renderTicket(ctx: Ctx, c: Colors, t: QueueTicket, opts: { next?: boolean; noShowLeft?: NoShowLeft } = {}): string {
   const now = ctx.now();
   const rows: Array<[string, string]> = [
     ['concert', String(t.concertId)],
