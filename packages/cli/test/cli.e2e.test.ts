@@ -635,6 +635,10 @@ describe('admin concerts create --file, reviewed from outside', () => {
       expect(r.code, r.stderr).toBe(2);
       expect(r.error()).toMatchObject({ code: 'USAGE', appCode: null, issues: [{ path: 'schedules[0].startsAt' }] });
       expect(r.error().message).toContain('past.json is not a valid concert');
+      // The server's message starts with the field, and the CLI named it again before it:
+      // "schedules[0].startsAt: schedules[0].startsAt must be in the future" (an operator's review).
+      expect(r.error().message).toContain('  schedules[0].startsAt: must be in the future (it is 2020-01-01T10:00:00.000Z)');
+      expect(r.error().issues).toEqual([{ path: 'schedules[0].startsAt', message: 'must be in the future (it is 2020-01-01T10:00:00.000Z)' }]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

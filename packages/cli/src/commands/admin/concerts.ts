@@ -132,7 +132,10 @@ export async function adminCreateConcertCommand(ctx: Ctx, file: string) {
     // What only the server can check (a show must start in the future, by its clock) is still a
     // problem of the file: bad usage naming the field as the local check does, not exit 1.
     if (isServerError(err) && err.data?.appCode === 'INVALID_INPUT' && err.data.issues?.length) {
-      throw invalidConcertFile(file, formatIssues(err.data.issues.map((i) => ({ path: Array.isArray(i.path) ? (i.path as PropertyKey[]) : [], message: i.message ?? '' }))));
+      const issues = formatIssues(err.data.issues.map((i) => ({ path: Array.isArray(i.path) ? (i.path as PropertyKey[]) : [], message: i.message ?? '' })));
+      // The server's message may start with the field itself ("schedules[0].startsAt must be in the
+      // future"): named once, as the local check names it.
+      throw invalidConcertFile(file, issues.map((i) => (i.path && i.message.startsWith(`${i.path} `) ? { ...i, message: i.message.slice(i.path.length + 1) } : i)));
     }
     throw err;
   }
