@@ -114,6 +114,23 @@ describe('the input side: superjson meta a client sends', () => {
     expect(transformer.deserialize({ json: { a: '1970-01-01T00:00:00.000Z' }, meta: { values: { a: ['Date'] }, v: 1 } })).toEqual({ a: new Date(0) });
   });
 
+  // superjson builds a typed array from whatever `json` holds at its path: an array-like
+  // `{"length":1e9}` held the process for minutes and grew it by gigabytes (a hostile review).
+  it('refuses a typed array before superjson builds it, at the root or at any depth', () => {
+    const big = 2_000_000;
+    for (const [json, values] of [
+      [{ a: { length: big } }, { a: [['typed-array', 'Uint8Array']] }],
+      [{ a: big }, { a: [['typed-array', 'Float64Array']] }],
+      [{ a: { b: [1, 2] } }, { a: ['map', { b: [['typed-array', 'Int32Array']] }] }],
+      [{ a: { b: [1, 2] } }, { a: { b: [['typed-array', 'Uint8Array']] } }],
+      [[1, 2], [['typed-array', 'Uint8Array']]],
+    ] as const) {
+      const started = performance.now();
+      expect(() => transformer.deserialize({ json, meta: { values } }), JSON.stringify(values)).toThrow(/^meta\.values annotates a typed array; no input takes one$/);
+      expect(performance.now() - started).toBeLessThan(50);
+    }
+  });
+
   // superjson walks a Set or Map from its start for every path into it: N paths into an
   // N-element Set cost N^2 steps (30,000 of each held a process ~10 s).
   it('refuses, before superjson walks it, an array longer than any input takes and more meta paths than any input needs', () => {

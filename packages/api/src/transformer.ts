@@ -59,13 +59,24 @@ export function annotationTree(tree: unknown, depth: number): boolean {
   return annotations(tree, depth) !== undefined;
 }
 
-/** How many annotations `tree` holds (see annotationTree); undefined when superjson could not walk it. */
+/**
+ * superjson makes a typed array of whatever `json` holds at its path (`new Uint8Array(v)`): an
+ * array-like `{"length":1e9}` was a billion-element loop that held the process for minutes and
+ * grew it by gigabytes, from one anonymous GET of ~150 bytes. No input of the API takes one.
+ */
+const TYPED_ARRAY_MESSAGE = 'meta.values annotates a typed array; no input takes one';
+
+/**
+ * How many annotations `tree` holds (see annotationTree); undefined when superjson could not walk
+ * it. Throws on a typed array's annotation (TYPED_ARRAY_MESSAGE).
+ */
 function annotations(tree: unknown, depth: number): number | undefined {
   if (!tree) return 0;
   if (typeof tree !== 'object' || depth > MAX_TREE_DEPTH) return undefined;
   let count = 0;
   let children: unknown = tree;
   if (Array.isArray(tree)) {
+    if (Array.isArray(tree[0]) && tree[0][0] === 'typed-array') throw new TypeError(TYPED_ARRAY_MESSAGE);
     count = 1;
     children = tree[1];
     if (!children) return count;

@@ -138,3 +138,31 @@ describe('a superjson payload of null', () => {
     }
   });
 });
+
+/*
+ * superjson builds a typed array from whatever `json` holds at its path (`new Uint8Array(v)`):
+ * one anonymous GET of ~150 bytes, `{"a":{"length":1e9}}` annotated as a Uint8Array, held the
+ * event loop for minutes and grew the process to 18 GB (an outside hostile review, raw sockets).
+ */
+describe('a superjson typed array', () => {
+  it('is 400 INVALID_INPUT at once, on a public query, a batch, the fast path and a mutation', async () => {
+    const { userId } = await admin(suite.api.url).admin.users.create.mutate({ name: 'typed-array', initialBalance: 0 });
+    const input = { json: { a: { length: 2_000_000 } }, meta: { values: { a: [['typed-array', 'Float64Array']] } } };
+    const q = encodeURIComponent(JSON.stringify(input));
+    const headers = { 'x-user-id': String(userId), 'content-type': 'application/json' };
+    const requests = [
+      httpText('GET', `/trpc/concerts.list?input=${q}`),
+      httpText('GET', `/trpc/concerts.list?batch=1&input=${encodeURIComponent(JSON.stringify({ 0: input }))}`),
+      httpText('GET', `/trpc/queue.status?input=${q}`, { headers }),
+      httpText('POST', '/trpc/balance.charge', { headers, body: JSON.stringify(input) }),
+      httpText('POST', '/trpc/queue.enter', { headers, body: JSON.stringify(input) }),
+    ];
+    for (const bytes of requests) {
+      const r = await rawRequest(port(), bytes);
+      const request = bytes.toString('latin1').split('\r\n')[0]!.slice(0, 40);
+      expect({ request, status: r.status, appCodes: appCodesOf(r.body).appCodes }).toEqual({ request, status: 400, appCodes: ['INVALID_INPUT'] });
+      expect(r.body).toContain('annotates a typed array');
+      expect(r.ms).toBeLessThan(1_000);
+    }
+  });
+});
