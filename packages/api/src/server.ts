@@ -54,7 +54,13 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
     // What tRPC refuses before choosing a procedure (a path it cannot decode, a content type it
     // does not take, a batch too large or mixed) is its JSON envelope in a Response given no
     // content type, which made it text/plain;charset=UTF-8. Streamed answers set their own.
-    responseMeta: ({ eagerGeneration }) => (eagerGeneration ? {} : { headers: { 'content-type': 'application/json' } }),
+    responseMeta: ({ eagerGeneration, errors }) => ({
+      headers: {
+        ...(eagerGeneration ? {} : { 'content-type': 'application/json' }),
+        // The rest of a body over the limit is not read: see tooLarge below.
+        ...(errors.some((e) => e.code === 'PAYLOAD_TOO_LARGE') ? { connection: 'close' } : {}),
+      },
+    }),
   });
   const fast = edge.fastPath ? fastPath({ createContext, onError, maxBodyBytes: MAX_BODY_BYTES }) : () => false;
   const cors = corsPolicy(edge.corsOrigins);
@@ -114,6 +120,11 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
         });
       }
       if (isRest) return rest(req, res);
+      // A body over the limit is refused once it is known to be (its Content-Length, or the bytes
+      // read), and its connection closed, as /v1 does: tRPC's handler waited for a declared one to
+      // arrive, and after its 413 kept the connection, read on until the request timeout and then
+      // wrote a second answer (408) on it.
+      if (Number(req.headers['content-length']) > MAX_BODY_BYTES) return tooLarge(res);
       if (!fast(req, res)) trpc(req, res);
       return;
     }
@@ -177,6 +188,11 @@ export function createMetricsServer(metrics: Metrics, opts: { log?: Logger } = {
   server.on('connect', answerConnect);
   server.on('checkExpectation', answerExpectation);
   return server;
+}
+
+function tooLarge(res: http.ServerResponse): void {
+  res.setHeader('connection', 'close');
+  sendError(res, new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: `The request body is larger than ${MAX_BODY_BYTES} bytes` }));
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
