@@ -110,10 +110,23 @@ export function pipelineLimit(handler: http.RequestListener, log: Logger | undef
       return void socket.destroy();
     }
     unanswered.set(socket, n);
-    res.once('close', () => unanswered.set(socket, unanswered.get(socket)! - 1));
+    res.once('close', () => {
+      unanswered.set(socket, unanswered.get(socket)! - 1);
+      if (req.complete || socket.destroyed) return;
+      answeredEarly.add(socket);
+      req.once('end', () => answeredEarly.delete(socket));
+    });
     handler(req, res);
   };
 }
+
+/**
+ * Connections whose request was answered before its body had come in full (an unknown procedure,
+ * a caller without identity: tRPC's handler answers before it needs the body). When the rest
+ * never came, the request timeout wrote a second answer (408) on the connection, which a client
+ * reusing it would take for the answer to its next request; such a connection is only cut.
+ */
+const answeredEarly = new WeakSet<Duplex>();
 
 /**
  * Node's parser refused the request (malformed HTTP, headers over the limit, a client too slow
@@ -121,7 +134,7 @@ export function pipelineLimit(handler: http.RequestListener, log: Logger | undef
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   const pending = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
-  if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
+  if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent || answeredEarly.has(socket)) {
     socket.destroy();
     return;
   }
