@@ -180,8 +180,6 @@ async function parseInput(raw: string): Promise<unknown> {
 function send(res: ServerResponse, status: number, text: string): void {
   // The client may be gone; there is nobody left to answer.
   if (res.destroyed) return;
-  // The rest of a body over the limit is not read: the connection closes (server.ts).
-  if (status === 413) res.setHeader('connection', 'close');
   res.writeHead(status, { 'content-type': 'application/json', vary: 'trpc-accept, accept', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }

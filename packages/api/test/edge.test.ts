@@ -365,11 +365,14 @@ function oversized(port: number, head: Buffer, chunked: boolean, forMs: number):
 // /v1 refused a body over the limit at once and closed the connection; /trpc (tRPC's handler and
 // its fast path) waited for a declared one to arrive, and after its 413 kept the connection and
 // read on for the request timeout, then wrote a second, unasked-for answer (408) on it (an outside
-// hostile review, raw sockets).
+// hostile review, raw sockets). Answering a declared one at once and closing was no better: a
+// client still sending its body met a reset and lost the answer (EPIPE, 2 of the robustness
+// suite's 2,000 probes). A declared body is now read and dropped, then answered (at most 2 s or
+// 8 MiB of it); what comes after an answer is read for at most 2 s, then the connection is cut.
 describe('a body over the 1 MiB limit', () => {
-  const suite = useApi({ HTTP_REQUEST_TIMEOUT_SECONDS: '5' });
+  const suite = useApi({ HTTP_REQUEST_TIMEOUT_SECONDS: '10' });
 
-  it('is answered 413 PAYLOAD_TOO_LARGE once, and the connection closed, on every surface', { timeout: 60_000 }, async () => {
+  it('is answered 413 PAYLOAD_TOO_LARGE once, and a body that keeps coming is cut within seconds, on every surface', { timeout: 90_000 }, async () => {
     const { url } = suite.api;
     const { userId } = await admin(url).admin.users.create.mutate({ name: 'oversized', initialBalance: 0 });
     const port = Number(new URL(url).port);
@@ -379,17 +382,26 @@ describe('a body over the 1 MiB limit', () => {
       for (const chunked of [false, true]) {
         const length: Record<string, string> = chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(100 * 1024 * 1024) };
         const head = httpText('POST', target, { headers: { ...headers, ...length } });
-        const { text, closedAfterMs } = await oversized(port, head, chunked, 4_000);
+        const { text, closedAfterMs } = await oversized(port, head, chunked, 8_000);
         const statuses = [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
         const answer = parseResponse(Buffer.from(text, 'latin1'), true);
-        const seen = { target, chunked, statuses, appCodes: appCodesOf(answer?.body ?? '').appCodes, closed: closedAfterMs !== undefined && closedAfterMs < 3_000 };
+        const seen = { target, chunked, statuses, appCodes: appCodesOf(answer?.body ?? '').appCodes, closed: closedAfterMs !== undefined && closedAfterMs < 6_000 };
         expect(seen).toEqual({ target, chunked, statuses: [413], appCodes: ['PAYLOAD_TOO_LARGE'], closed: true });
       }
     }
-    // A declared length over the limit is refused before any of the body comes.
+    // A declared length over the limit whose body never comes is refused within seconds (it was
+    // answered only at the request timeout on /trpc).
     for (const target of targets) {
-      const r = await rawRequest(port, httpText('POST', target, { headers: { ...headers, 'content-length': String(2 * 1024 * 1024) } }), { timeoutMs: 3_000 });
-      expect({ target, status: r.status, connection: r.headers.connection, appCodes: appCodesOf(r.body).appCodes }).toEqual({ target, status: 413, connection: 'close', appCodes: ['PAYLOAD_TOO_LARGE'] });
+      const r = await rawRequest(port, httpText('POST', target, { headers: { ...headers, 'content-length': String(2 * 1024 * 1024) } }), { timeoutMs: 5_000 });
+      expect({ target, status: r.status, appCodes: appCodesOf(r.body).appCodes }).toEqual({ target, status: 413, appCodes: ['PAYLOAD_TOO_LARGE'] });
+    }
+    // Clients that send their whole body (3 MB, 20 at once) get the answer, not a reset.
+    const body = JSON.stringify({ amount: 1, idempotencyKey: 'edge-oversized', pad: 'y'.repeat(3_000_000) });
+    for (const target of targets) {
+      const request = httpText('POST', target, { headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, body });
+      const answers = await Promise.all(Array.from({ length: 20 }, () => rawRequest(port, request, { timeoutMs: 10_000 })));
+      const seen = answers.map((r) => `${r.status} ${r.error ?? ''} ${appCodesOf(r.body).appCodes.join()}`);
+      expect({ target, seen }).toEqual({ target, seen: answers.map(() => '413  PAYLOAD_TOO_LARGE') });
     }
     // The process serves on.
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
