@@ -5,7 +5,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
 import { TRPCError } from '@trpc/server';
 import { type Context, contextFactory, type RequestInfo, requestInfo } from './context.ts';
-import { answerClientError, answerConnect, answerExpectation, corsPolicy, ENCODED_BODY_MESSAGE, guard, hasEncodedBody, isRestUrl, LINGER_BYTES, LINGER_MS, notFound, pipelineLimit, sendError, sendProblem } from './edge.ts';
+import { answerClientError, answerConnect, answerExpectation, corsPolicy, dropBody, ENCODED_BODY_MESSAGE, guard, hasEncodedBody, isRestUrl, notFound, pipelineLimit, sendError, sendProblem } from './edge.ts';
 import type { Metrics } from './metrics.ts';
 import { appRouter } from './router.ts';
 import { createRestHandler } from './rest/rest.handler.ts';
@@ -182,27 +182,12 @@ export function createMetricsServer(metrics: Metrics, opts: { log?: Logger } = {
   return server;
 }
 
-/**
- * 413 for a declared body over the limit, once the client has sent it (read and dropped), or after
- * LINGER_MS or LINGER_BYTES of it. Answered at once, a client still writing its body (and asking
- * to close) met a reset when the connection closed behind the answer, and lost it (EPIPE: 2 of
- * the robustness suite's 2,000 probes, 1–3 MB bodies).
- */
+/** 413 for a declared body over the limit, once the client has sent it (see dropBody). */
 function tooLarge(req: http.IncomingMessage, res: http.ServerResponse): void {
-  let dropped = 0;
-  const answer = () => {
-    clearTimeout(timer);
-    req.removeListener('data', drop);
+  void dropBody(req).then(() => {
     if (res.headersSent || res.destroyed) return;
     sendError(res, new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: `The request body is larger than ${MAX_BODY_BYTES} bytes` }));
-  };
-  const drop = (chunk: Buffer) => {
-    if ((dropped += chunk.length) > LINGER_BYTES) answer();
-  };
-  const timer = setTimeout(answer, LINGER_MS);
-  req.on('data', drop);
-  req.once('end', answer);
-  req.once('close', () => clearTimeout(timer));
+  });
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {

@@ -8,7 +8,7 @@ import { ZodError } from 'zod';
 import type { Context } from '../context.ts';
 import { appCodeOf, issuesOf, problemJson, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
 import { resolveUserId } from '../identity.ts';
-import { ENCODED_BODY_MESSAGE, hasEncodedBody } from '../edge.ts';
+import { dropBody, ENCODED_BODY_MESSAGE, hasEncodedBody } from '../edge.ts';
 import { overlongArray, overlongArrayMessage } from '../input-bounds.ts';
 import { appRouter } from '../router.ts';
 import { docsAsset } from './rest.docs.ts';
@@ -172,7 +172,10 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 /** The request body as a JSON object; an empty body is `{}`, so the schema names what is missing. */
 async function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
   const declared = Number(req.headers['content-length']);
-  if (declared > limit) throw tooLarge(limit);
+  if (declared > limit) {
+    await dropBody(req);
+    throw tooLarge(limit);
+  }
   if (hasEncodedBody(req)) throw toTRPCError(new AppError('UNSUPPORTED_MEDIA_TYPE', ENCODED_BODY_MESSAGE));
   const text = await readBody(req, limit);
   if (text.length === 0) return {};
@@ -230,7 +233,6 @@ function sendProblem(res: ServerResponse, error: TRPCError, ctx: Context | undef
   const hidden = appCode === 'INTERNAL' && ctx?.core.config.nodeEnv !== 'development';
   const detail = hidden ? 'Internal server error' : error.cause instanceof ZodError ? describeIssues(error.cause.issues) : error.message;
   if (ctx && !ctx.info.appCodes.includes(appCode)) ctx.info.appCodes.push(appCode);
-  if (appCode === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
   sendText(res, status, 'application/problem+json', problemJson(appCode, status, detail, issues ?? {}));
 }
 
