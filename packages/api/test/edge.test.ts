@@ -403,6 +403,15 @@ describe('a body over the 1 MiB limit', () => {
       const seen = answers.map((r) => `${r.status} ${r.error ?? ''} ${appCodesOf(r.body).appCodes.join()}`);
       expect({ target, seen }).toEqual({ target, seen: answers.map(() => '413  PAYLOAD_TOO_LARGE') });
     }
+    // An answer given before any of the body is needed (a wrong method, a path that does not
+    // exist, no identity) stopped nothing: the rest of an endless chunked body was read for as long
+    // as it came (an outside hostile review). It is now cut within seconds there too.
+    for (const target of ['/healthz', '/v1/nope', '/trpc/nope.nope', '/v1/balance/charges']) {
+      const head = httpText('POST', target, { headers: { 'content-type': 'application/json', connection: 'keep-alive', 'transfer-encoding': 'chunked' } });
+      const { text, closedAfterMs } = await oversized(port, head, true, 8_000);
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+      expect({ target, status: status >= 400 && status < 500, closed: closedAfterMs !== undefined && closedAfterMs < 6_000 }).toEqual({ target, status: true, closed: true });
+    }
     // The process serves on.
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
