@@ -118,15 +118,9 @@ export function pipelineLimit(handler: http.RequestListener, log: Logger | undef
       // at most LINGER_MS or LINGER_BYTES, then the connection is cut (it read on for the request
       // timeout, and one client sent 76 MB in 6 s). A client that asked to close is closed at
       // once by Node; a refusal that could be answered early waits for the body (dropBody).
-      let dropped = 0;
-      const cut = setTimeout(() => socket.destroy(), LINGER_MS).unref();
-      socket.once('close', () => clearTimeout(cut));
-      req.on('data', (d: Buffer) => {
-        if ((dropped += d.length) > LINGER_BYTES) socket.destroy();
-      });
-      req.once('end', () => {
-        clearTimeout(cut);
+      void dropBody(req).then(() => {
         answeredEarly.delete(socket);
+        if (!req.complete) socket.destroy();
       });
     });
     handler(req, res);
@@ -137,8 +131,9 @@ export function pipelineLimit(handler: http.RequestListener, log: Logger | undef
 export const LINGER_BYTES = 8 * 1024 * 1024;
 
 /**
- * Reads and drops a body that will be refused (a declared length over the limit) until it ends, or
- * for LINGER_MS or LINGER_BYTES, so that the refusal comes once the client has sent it. Answered
+ * Reads and drops a body until it ends, or for LINGER_MS or LINGER_BYTES: before refusing a
+ * declared length over the limit, so that the refusal comes once the client has sent it, and
+ * after an early answer (pipelineLimit), which then cuts a body that did not end. Answered
  * at once, a client still writing its body (and asking to close) met a reset when the connection
  * closed behind the answer, and lost it (EPIPE: 2 of the robustness suite's 2,000 probes).
  */
@@ -155,7 +150,7 @@ export function dropBody(req: http.IncomingMessage): Promise<void> {
     const drop = (chunk: Buffer) => {
       if ((dropped += chunk.length) > LINGER_BYTES) done();
     };
-    const timer = setTimeout(done, LINGER_MS);
+    const timer = setTimeout(done, LINGER_MS).unref();
     req.on('data', drop);
     req.once('end', done);
     req.once('close', done);
