@@ -96,7 +96,7 @@ export const ENTRIES: Record<ProcedurePath, Entry> = {
     auth: 'id+active',
     summary:
       'Pay my held reservation from my balance; expires the queue token that paid. A waitlist offer (source WAITLIST) is paid without a queue token; a replay with the same key answers the first payment.',
-    errors: ['RESERVATION_NOT_FOUND', 'INSUFFICIENT_BALANCE', 'HOLD_EXPIRED', 'ALREADY_PAID', 'RESERVATION_CANCELLED', 'IDEMPOTENCY_KEY_REUSED', 'IDEMPOTENCY_IN_PROGRESS'],
+    errors: ['RESERVATION_NOT_FOUND', 'INSUFFICIENT_BALANCE', 'HOLD_EXPIRED', 'ALREADY_PAID', 'RESERVATION_CANCELLED', 'SCHEDULE_CANCELLED', 'IDEMPOTENCY_KEY_REUSED', 'IDEMPOTENCY_IN_PROGRESS'],
     example: { reservationId: RID, idempotencyKey: 'pay-0001' },
   },
   'waitlist.join': {

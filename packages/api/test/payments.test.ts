@@ -265,6 +265,21 @@ describe('payments', () => {
     expect(await balanceOf(u)).toBe(500_000);
   });
 
+  it('pay of a hold its show’s cancellation released answers SCHEDULE_CANCELLED, not RESERVATION_CANCELLED', async () => {
+    // The fan did not cancel it: the answer names why the hold is gone (found by an operator's
+    // rehearsal, where the fan was told "This reservation was cancelled").
+    const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 1, balance: 500_000 });
+    const u = userIds[0]!;
+    const r = await hold(u, scheduleId, [1]);
+    const withToken = await book.forReservation(u, r.reservationId);
+    expect(await admin(suite.api.url).admin.schedules.cancel.mutate({ scheduleId })).toMatchObject({ released: 1 });
+    const err = await expectAppError(withToken.payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() }), 'SCHEDULE_CANCELLED');
+    expect(err.data?.httpStatus).toBe(412);
+    expect(err.message).toContain('released');
+    expect((await fan(u).reservations.get.query({ reservationId: r.reservationId })).status).toBe('CANCELLED');
+    expect(await balanceOf(u)).toBe(500_000);
+  });
+
   it("pay of someone else's reservation answers RESERVATION_NOT_FOUND, as for one that does not exist", async () => {
     const { scheduleId, userIds } = await seedSale(suite.api.url, { users: 2, balance: 500_000 });
     const [owner, thief] = userIds as [number, number];

@@ -273,6 +273,24 @@ describe('concert pay of a reservation that is not a hold', () => {
   });
 });
 
+describe('concert pay of a hold its show’s cancellation released', () => {
+  // The fan was told "This reservation was cancelled" (RESERVATION_CANCELLED), by the server and by
+  // the CLI alike, for a hold they never cancelled (found by an operator's rehearsal).
+  it('says the show was cancelled, with or without a key (the server asked)', async () => {
+    const { concertId, scheduleId, userId } = await sale();
+    const as = (...args: string[]) => concert(['--user', String(userId), ...args], env);
+    expect((await as('queue', 'join', String(concertId), '--wait')).code).toBe(0);
+    const held = (await as('--json', 'hold', String(scheduleId), '1')).json<{ reservationId: string }>();
+    await harnessAdmin(api.url).admin.schedules.cancel.mutate({ scheduleId });
+    const told = await as('--json', 'pay', held.reservationId);
+    expect(told.code).toBe(1);
+    expect(told.error()).toMatchObject({ appCode: 'SCHEDULE_CANCELLED', message: expect.stringContaining('released') });
+    const asked = await as('--json', 'pay', held.reservationId, '--idempotency-key', 'outside-pay-cancelled-1');
+    expect(asked.code).toBe(1);
+    expect(asked.error()).toMatchObject({ appCode: 'SCHEDULE_CANCELLED' });
+  });
+});
+
 describe('concert simulate interrupted', () => {
   // Ctrl-C ended a rehearsal ("Rehearsal interrupted; no report", exit 130) and left its fans where
   // they stood: waiting in line until the idle timeout dropped them, ACTIVE (an admission slot each,

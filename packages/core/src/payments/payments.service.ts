@@ -66,6 +66,10 @@ export class PaymentsService {
       if (r.status === 'PAID') throw new AppError('ALREADY_PAID', 'This reservation is already paid');
       // Paid once and refunded: it is not for sale again (its seats are free; book them anew).
       if (r.status === 'REFUNDED') throw new AppError('ALREADY_PAID', 'This reservation was paid and then refunded; book its seats again');
+      // A hold released by its show's cancellation says so: the fan did not cancel it.
+      if (r.status === 'CANCELLED' && r.show_cancelled) {
+        throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled; this hold was released`);
+      }
       if (r.status === 'CANCELLED') throw new AppError('RESERVATION_CANCELLED', 'This reservation was cancelled');
       if (r.status === 'EXPIRED' || r.lapsed) {
         throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
