@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type * as ClientModule from './client.ts';
 import type { ApiClient, Identity } from './client.ts';
 import { isUserIdText, MAX_USER_ID } from './args.ts';
-import { type Known, UsageError } from './errors.ts';
+import { appCodeOf, type Known, UsageError } from './errors.ts';
 import { type Colors, colorsFor } from './format.ts';
 import { inquirerPrompts, type Prompts } from './prompts.ts';
 import { apiKey, type SavedToken, sessionPath, SessionStore } from './session.ts';
@@ -203,6 +203,14 @@ export class Ctx {
   }
 
   /** A fresh idempotency key per invocation, or the caller's (to retry a call safely). */
+  /** Whether the show was cancelled (the catalog answers SCHEDULE_CANCELLED for it): a hold it released was not the fan's doing. */
+  async showCancelled(scheduleId: number): Promise<boolean> {
+    return this.client.concerts.schedule.query({ scheduleId }).then(
+      () => false,
+      (err: unknown) => appCodeOf(err) === 'SCHEDULE_CANCELLED',
+    );
+  }
+
   async idempotencyKey(given: string | undefined): Promise<string> {
     if (given === undefined) return randomUUID();
     const { ZIdempotencyKey } = await import('@concert/core/schemas');

@@ -273,10 +273,10 @@ describe('concert pay of a reservation that is not a hold', () => {
   });
 });
 
-describe('concert pay of a hold its show’s cancellation released', () => {
+describe('concert pay and cancel of a hold its show’s cancellation released', () => {
   // The fan was told "This reservation was cancelled" (RESERVATION_CANCELLED), by the server and by
   // the CLI alike, for a hold they never cancelled (found by an operator's rehearsal).
-  it('says the show was cancelled, with or without a key (the server asked)', async () => {
+  it('says the show was cancelled, with or without a key (the server asked), and so does cancelling it', async () => {
     const { concertId, scheduleId, userId } = await sale();
     const as = (...args: string[]) => concert(['--user', String(userId), ...args], env);
     expect((await as('queue', 'join', String(concertId), '--wait')).code).toBe(0);
@@ -288,6 +288,11 @@ describe('concert pay of a hold its show’s cancellation released', () => {
     const asked = await as('--json', 'pay', held.reservationId, '--idempotency-key', 'outside-pay-cancelled-1');
     expect(asked.code).toBe(1);
     expect(asked.error()).toMatchObject({ appCode: 'SCHEDULE_CANCELLED' });
+    // Cancelling it said "Cancelled; the seats are free again" (exit 0) for seats no longer on sale.
+    const cancel = await as('cancel', held.reservationId);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect(cancel.stdout).toContain(`Schedule ${scheduleId} has been cancelled; this hold was released with it.`);
+    expect(cancel.stdout).not.toContain('free again');
   });
 });
 

@@ -20,5 +20,9 @@ export function register(program: Command): void {
 export async function cancelCommand(ctx: Ctx, reservationId: string): Promise<Reservation> {
   ctx.requireUser();
   const r = await ctx.client.reservations.cancel.mutate({ reservationId });
-  return ctx.print(r, (c) => `${renderReservation(ctx, c, r)}\nCancelled; the seats are free again.`);
+  // A hold its show's cancellation released is CANCELLED too, and its seats are not on sale.
+  const outcome = (await ctx.showCancelled(r.scheduleId))
+    ? `Schedule ${r.scheduleId} has been cancelled; this hold was released with it.`
+    : 'Cancelled; the seats are free again.';
+  return ctx.print(r, (c) => `${renderReservation(ctx, c, r)}\n${outcome}`);
 }

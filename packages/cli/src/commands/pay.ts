@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { reservationId } from '../args.ts';
 import { act, man } from '../command.ts';
 import type { Ctx } from '../context.ts';
-import { appCodeOf, CliFailure } from '../errors.ts';
+import { CliFailure } from '../errors.ts';
 import { localTime } from '../format.ts';
 import { renderPayment } from '../views.ts';
 import type { PaymentResult, Reservation } from '../types.ts';
@@ -33,18 +33,10 @@ export async function payCommand(ctx: Ctx, reservationId: string, opts: { idempo
   // answered TOKEN_INVALID ("Join the waiting room first") once the turn was spent, and the fan who
   // joined again was then told ALREADY_PAID. Without a key of the caller's, nothing could be
   // replayed: say what the reservation is. (With one, the server answers: it may be a replay.)
-  if (opts.idempotencyKey === undefined && reservation.status !== 'HELD') throw notAHold(reservation, reservation.status === 'CANCELLED' && (await showCancelled(ctx, reservation.scheduleId)));
+  if (opts.idempotencyKey === undefined && reservation.status !== 'HELD') throw notAHold(reservation, reservation.status === 'CANCELLED' && (await ctx.showCancelled(reservation.scheduleId)));
   const payment = await ctx.client.payments.pay.mutate({ reservationId, idempotencyKey }, ctx.tokenCall(reservation.concertId));
   if (payment.queueTokenExpired) ctx.forgetTicketSpentAt(reservation.concertId, payment.paidAt);
   return ctx.print(payment, (c) => renderPayment(c, payment, reservation));
-}
-
-/** Whether the show was cancelled (the catalog answers SCHEDULE_CANCELLED for it): a hold it released was not the fan's doing. */
-async function showCancelled(ctx: Ctx, scheduleId: number): Promise<boolean> {
-  return ctx.client.concerts.schedule.query({ scheduleId }).then(
-    () => false,
-    (err: unknown) => appCodeOf(err) === 'SCHEDULE_CANCELLED',
-  );
 }
 
 /** The server's own answer for paying a reservation in this state (payments.service), given before it is asked. */
