@@ -174,7 +174,7 @@ describe('payments', () => {
     await db.updateTable('schedules').set({ sold_out_at: null }).where('id', '=', scheduleId).execute();
     let announcing: Promise<number> | undefined;
     await db.transaction().execute(async (trx) => {
-      await refundIn(trx, { reservationId: first.reservationId, userId: a, reason: 'USER', now: clock.now(), policy: { cutoffHours: 0, waitlistOfferSeconds: 600 } });
+      await refundIn(trx, { reservationId: first.reservationId, userId: a, reason: 'USER', clock, policy: { cutoffHours: 0, waitlistOfferSeconds: 600 } });
       // The refund has freed seat 1 and not committed: the announcement starts now, and either
       // finishes (seeing the seat still sold) or waits for the refund's lock on the show.
       announcing = suite.api.core.concerts.announceSoldOut([scheduleId]);

@@ -33,7 +33,7 @@ export class RefundsService {
       {
         execute: (complete) =>
           transaction(this.deps.db, async (trx, onCommit) => {
-            const result = await refundIn(trx, { reservationId, userId, reason: 'USER', now: this.deps.clock, policy: this.deps.policy });
+            const result = await refundIn(trx, { reservationId, userId, reason: 'USER', clock: this.deps.clock, policy: this.deps.policy });
             await complete(trx, result);
             onCommit(() => this.deps.seatMaps.invalidate(result.concertId, result.scheduleId));
             return result;
@@ -46,7 +46,7 @@ export class RefundsService {
   /** An operator's refund: any time, any reservation that is PAID. */
   async adminRefund(reservationId: string): Promise<Reservation> {
     return transaction(this.deps.db, async (trx, onCommit) => {
-      const refunded = await refundIn(trx, { reservationId, reason: 'ADMIN', now: this.deps.clock, policy: this.deps.policy });
+      const refunded = await refundIn(trx, { reservationId, reason: 'ADMIN', clock: this.deps.clock, policy: this.deps.policy });
       onCommit(() => this.deps.seatMaps.invalidate(refunded.concertId, refunded.scheduleId));
       return refunded;
     });
@@ -61,16 +61,23 @@ export class RefundsService {
  */
 export async function refundIn(
   trx: Tx,
-  opts: { reservationId: string; userId?: number; reason: RefundReason; now: Date | Clock; policy: RefundPolicy },
+  opts: { reservationId: string; userId?: number; reason: RefundReason; clock: Clock; policy: RefundPolicy },
 ): Promise<Reservation> {
   const { reservationId, reason } = opts;
   // The show's row first, in a cancellation's order (show, then its reservations): freeing a seat
   // of a show sold out clears its mark, and the mark's writer (markSoldOut) locks that row too.
   await repo.lockShowOf(trx, reservationId);
   const r = await lockReservation(trx, reservationId, opts.userId);
-  // A cancellation passes its own moment (taken under its locks); otherwise the time is read now
-  // that the reservation is ours, so a payment this refund waited for is stamped before it.
-  const now = opts.now instanceof Date ? opts.now : await dbTime(trx, opts.now);
+  // The buyer's row FOR UPDATE before the refund's row, whose foreign key takes it FOR KEY SHARE:
+  // taken the other way round (KEY SHARE, then FOR UPDATE), two refunds of one buyer in two shows
+  // (or a refund and a show's cancellation) each held the share the other's FOR UPDATE waited for.
+  // Lock order: the show, the reservation, the buyer, then the tickets and seats.
+  await lockUser(trx, r.user_id);
+  // The time is read once all of them are ours, so whatever this refund waited for is stamped
+  // before it: a payment of this reservation, or the buyer's payment for another show, which a
+  // show's cancellation (refunding its buyers one by one) may wait for. Its entry would otherwise
+  // be dated before the PAYMENT written ahead of it in the buyer's ledger.
+  const now = await dbTime(trx, opts.clock);
   const before = await getReservation(trx, reservationId, now);
   if (r.status === 'REFUNDED') {
     throw new AppError('NOT_REFUNDABLE', `This reservation was already refunded at ${before.refundedAt?.toISOString()}`, { status: r.status });
@@ -87,11 +94,6 @@ export async function refundIn(
   const payment = await repo.findPaymentOf(trx, reservationId);
   if (!payment) throw new AppError('INTERNAL', `PAID reservation ${reservationId} has no payment`);
   const refundId = randomUUID();
-  // The buyer's row FOR UPDATE before the refund's row, whose foreign key takes it FOR KEY SHARE:
-  // taken the other way round (KEY SHARE, then FOR UPDATE), two refunds of one buyer in two shows
-  // (or a refund and a show's cancellation) each held the share the other's FOR UPDATE waited for.
-  // Lock order: the show, the reservation, the buyer, then the tickets and seats.
-  await lockUser(trx, r.user_id);
   await repo.insertRefund(trx, { id: refundId, paymentId: payment.id, reservationId, userId: r.user_id, amount: payment.amount, reason, now });
   // A free ticket refunds nothing: no ledger entry of zero won.
   const balanceAfter =

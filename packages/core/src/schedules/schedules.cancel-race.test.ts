@@ -77,3 +77,69 @@ describe('a refund that waited for a payment of its reservation', () => {
     expect(inOrder(ledger.map((e) => e.created_at))).toBe(true);
   });
 });
+
+/**
+ * A show's cancellation refunds its buyers one by one, each under the buyer's row lock. A buyer
+ * paying for another show at that moment may get the row first: the cancellation's refund then
+ * waits, and must be dated after that payment, or the buyer's ledger (its entries in the order
+ * they were written, each balanceAfter following the one before) reads a REFUND before the
+ * PAYMENT written ahead of it.
+ */
+describe("a show's cancellation refunding a buyer who is paying for another show", () => {
+  const s = useCoreWithSessions();
+
+  it('dates the refund after the payment that had the buyer first', async () => {
+    const { core, sql } = s;
+    const later = (days: number) => new Date(Date.now() + days * 86_400_000);
+    const c = await core.concerts.create({
+      title: `Race ${randomUUID()}`,
+      venue: '',
+      schedules: [
+        { startsAt: later(7), bookingOpensAt: new Date(Date.now() - 1000), seatCount: 4 },
+        { startsAt: later(8), bookingOpensAt: new Date(Date.now() - 1000), seatCount: 4 },
+      ],
+    });
+    const [cancelled, other] = c.schedules.map((x) => x.scheduleId) as [number, number];
+    const fan = (await core.admin.createUser({ name: 'fan', initialBalance: 1_000_000 })).userId;
+    const turn = async () => {
+      const gate = core.queue.gate(fan, (await core.queue.enter(fan, c.concertId)).token);
+      await core.concerts.seats(cancelled, gate);
+      return gate;
+    };
+    const first = await turn();
+    const bought = await core.reservations.hold(fan, { scheduleId: cancelled, seatNumbers: [1], idempotencyKey: randomUUID() }, first);
+    await core.payments.pay(fan, { reservationId: bought.reservationId, idempotencyKey: randomUUID() }, first);
+    const second = await turn();
+    const held = await core.reservations.hold(fan, { scheduleId: other, seatNumbers: [1], idempotencyKey: randomUUID() }, second);
+
+    await sql.query('BEGIN');
+    await sql.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [fan]);
+    // The payment asks for the buyer's row first, then the cancellation's refund.
+    const pay = core.payments.pay(fan, { reservationId: held.reservationId, idempotencyKey: randomUUID() }, second);
+    await oneWaitsOnALock(s.watcher);
+    const cancel = core.schedules.cancel(cancelled);
+    await vi.waitFor(
+      async () => {
+        const { rows } = await s.watcher.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`);
+        expect(rows[0].n).toBe(2);
+      },
+      { timeout: 10_000, interval: 20 },
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    await sql.query('COMMIT');
+    await pay;
+    expect(await cancel).toEqual({ scheduleId: cancelled, refunded: 1, released: 0 });
+
+    const { rows: ledger } = await sql.query(`SELECT kind, reservation_id, created_at FROM ledger_entries WHERE user_id = $1 ORDER BY id`, [fan]);
+    expect(ledger.map((e) => [e.kind, e.reservation_id])).toEqual([
+      ['CHARGE', null],
+      ['PAYMENT', bought.reservationId],
+      ['PAYMENT', held.reservationId],
+      ['REFUND', bought.reservationId],
+    ]);
+    const times = ledger.map((e) => (e.created_at as Date).getTime());
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    const r = await core.reservations.get(fan, bought.reservationId);
+    expect(r.refundedAt!.getTime()).toBeGreaterThanOrEqual((await core.reservations.get(fan, held.reservationId)).paidAt!.getTime());
+  });
+});

@@ -50,7 +50,7 @@ export class SchedulesService {
       }
       for (const id of lapsed) await insertReservationEvent(trx, 'reservation.expired', await getReservation(trx, id, now), now);
       const released = held.length;
-      for (const r of paid) await refundIn(trx, { reservationId: r.id, reason: 'SCHEDULE_CANCELLED', now, policy });
+      for (const r of paid) await refundIn(trx, { reservationId: r.id, reason: 'SCHEDULE_CANCELLED', clock, policy });
       await closeScheduleEntries(trx, scheduleId, now);
       if (firstTime) await emitScheduleCancelled(trx, scheduleId, now, { refunded: paid.length, released });
       return { concertId: schedule.concert_id, scheduleId, refunded: paid.length, released };
