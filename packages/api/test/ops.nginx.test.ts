@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nginxConfig } from '../../../deploy/stack/shape.ts';
-import { ADMIN_KEY, createTestDatabase, freePort, portOpen, REDIS_URL, spawnApi, type SpawnedApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
+import { ADMIN_KEY, BASE_DATABASE_URL, createTestDatabase, freePort, portOpen, REDIS_URL, spawnApi, type SpawnedApi, startApi, TcpProxy, type TestApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
 import { appCodesOf, rawRequest } from '../../../test/raw-http.ts';
 
 /**
@@ -18,35 +18,20 @@ import { appCodesOf, rawRequest } from '../../../test/raw-http.ts';
 describe('nginx in front of the API (deploy/nginx.conf)', () => {
   let db: TestDatabase;
   let api: SpawnedApi;
-  let dir: string;
+  let nginx: Nginx;
   let url: string;
   let port: number;
 
   beforeAll(async () => {
     db = await createTestDatabase();
     api = await spawnApi(testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: `nginx${process.pid}:` }));
-    dir = mkdtempSync(path.join(tmpdir(), 'nginx-'));
-    mkdirSync(path.join(dir, 'tmp'));
-    chmodSync(path.join(dir, 'tmp'), 0o777);
-    port = await freePort();
-    writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, { http: port, apis: [Number(new URL(api.url).port)] }));
-    execFileSync('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')]);
-    url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 10_000;
-    while (!(await portOpen(port))) {
-      if (Date.now() > deadline) throw new Error('nginx did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    nginx = await startNginx([Number(new URL(api.url).port)]);
+    ({ url, port } = nginx);
   });
   afterAll(async () => {
-    try {
-      execFileSync('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-s', 'quit']);
-    } catch {
-      // not running
-    }
+    nginx?.stop();
     await api?.stop();
     await db?.drop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('limits anonymous requests per address with RATE_LIMITED (tRPC and REST shapes), not identified ones', async () => {
@@ -157,35 +142,21 @@ describe('nginx in front of the API (deploy/nginx.conf)', () => {
 // With no replica answering (all restarting, a rolling deploy's closed connection) nginx
 // answered its HTML 502 page, without an appCode (an outside hostile review, fourth round).
 describe('nginx with no API replica answering', () => {
-  let dir: string;
+  let nginx: Nginx;
   let port: number;
   let upstream: net.Server;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'nginx-down-'));
-    mkdirSync(path.join(dir, 'tmp'));
-    chmodSync(path.join(dir, 'tmp'), 0o777);
-    port = await freePort();
     // A replica that closes every connection without a word (as one going down in a rolling
     // restart does). It holds its port, so nothing else can take it and answer for it.
     upstream = net.createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-    writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, { http: port, apis: [(upstream.address() as net.AddressInfo).port] }));
-    execFileSync('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')]);
-    const deadline = Date.now() + 10_000;
-    while (!(await portOpen(port))) {
-      if (Date.now() > deadline) throw new Error('nginx did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    nginx = await startNginx([(upstream.address() as net.AddressInfo).port]);
+    port = nginx.port;
   });
   afterAll(() => {
-    try {
-      execFileSync('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-s', 'quit']);
-    } catch {
-      // not running
-    }
+    nginx?.stop();
     upstream.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('answers SERVICE_UNAVAILABLE (503) with Retry-After in the contract shape of each surface', async () => {
@@ -215,6 +186,95 @@ describe('nginx with no API replica answering', () => {
     }
   });
 });
+
+// A PostgreSQL blip (PgBouncer restarted) made every replica answer its own 503
+// SERVICE_UNAVAILABLE, which nginx counted as failures of the replicas (proxy_next_upstream
+// listed http_503, max_fails=2): it then took every replica out for fail_timeout and answered
+// "No API process is answering" for about 4 s after the database was back and the replicas
+// answered 200 (an outside SRE's rehearsal on the production shape).
+describe('nginx while the database blinks, with two replicas', () => {
+  let db: TestDatabase;
+  let pgProxy: TcpProxy;
+  let api: TestApi;
+  let second: TcpProxy;
+  let nginx: Nginx;
+  let url: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const target = new URL(BASE_DATABASE_URL);
+    pgProxy = new TcpProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
+    await pgProxy.start();
+    const viaProxy = new URL(db.url);
+    viaProxy.port = String(pgProxy.port);
+    api = await startApi(testEnv(viaProxy.toString(), { REDIS_URL, REDIS_KEY_PREFIX: `nginxblink${process.pid}:` }));
+    // Two upstream addresses (with one, nginx never takes the server out): the API and a proxy to it.
+    const apiPort = Number(new URL(api.url).port);
+    second = new TcpProxy(await freePort(), { host: '127.0.0.1', port: apiPort });
+    await second.start();
+    nginx = await startNginx([apiPort, second.port]);
+    url = nginx.url;
+  });
+  afterAll(async () => {
+    nginx?.stop();
+    await second?.cut();
+    await api?.close();
+    await pgProxy?.cut();
+    await db?.drop();
+  });
+
+  it('passes the replicas’ own 503 through and serves again as soon as they do', async () => {
+    const list = (base: string) =>
+      fetch(`${base}/v1/concerts`, { headers: { 'x-user-id': '1' } }).then(async (r) => ({ status: r.status, detail: ((await r.json()) as { detail?: string }).detail }));
+    expect((await list(url)).status).toBe(200);
+    await pgProxy.cut();
+    // Every replica answers its own 503 while the database is away, more than max_fails times each.
+    for (let i = 0; i < 6; i++) expect((await list(url)).status).toBe(503);
+    await pgProxy.start();
+    const deadline = Date.now() + 10_000;
+    while ((await list(api.url)).status !== 200) {
+      if (Date.now() > deadline) throw new Error('the API did not recover');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The replica answers again: so does nginx, at once (not "No API process is answering").
+    expect(await list(url)).toEqual({ status: 200, detail: undefined });
+  });
+});
+
+interface Nginx {
+  port: number;
+  url: string;
+  /** Quits nginx and removes its folder. */
+  stop(): void;
+}
+
+/** deploy/nginx.conf as compose and `pnpm stack` run it, in a folder of its own, in front of these API ports. */
+async function startNginx(apis: number[]): Promise<Nginx> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nginx-'));
+  mkdirSync(path.join(dir, 'tmp'));
+  chmodSync(path.join(dir, 'tmp'), 0o777);
+  const port = await freePort();
+  const conf = path.join(dir, 'nginx.conf');
+  writeFileSync(conf, nginxConfig(dir, { http: port, apis }));
+  execFileSync('/usr/sbin/nginx', ['-p', dir, '-c', conf]);
+  const deadline = Date.now() + 10_000;
+  while (!(await portOpen(port))) {
+    if (Date.now() > deadline) throw new Error('nginx did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    stop() {
+      try {
+        execFileSync('/usr/sbin/nginx', ['-p', dir, '-c', conf, '-s', 'quit']);
+      } catch {
+        // not running
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 /** The appCode of an error answer, tRPC's envelope or REST's problem+json; undefined if it has none. */
 async function appCodeOf(r: Response): Promise<string | undefined> {
