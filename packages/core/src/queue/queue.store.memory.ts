@@ -10,6 +10,7 @@ import {
   ETA_CURVE_MS,
   ETA_SAMPLE,
   SOLD_OUT_POLL_MS,
+  pollCeiling,
   type EtaCurve,
   etaCurve,
   type GateState,
@@ -56,6 +57,8 @@ interface Line {
   eta: { life: number[]; lifeAt: number | null; departed: number; late: number; curve: EtaCurve | null };
   state: LineState | null;
   reopenedAt: number;
+  /** When a lowered idle timeout's grace starts (see pollCeiling): no idle drop until a new timeout after it. */
+  idleGraceAt: number;
   inventory: (Inventory & { at: number }) | null;
   /** Set by an enter that asked for it: while the seats are unread, every settle admits nobody. */
   unreadBlocks: boolean;
@@ -96,6 +99,7 @@ export class MemoryQueueStore implements QueueStore {
         eta: { life: [], lifeAt: null, departed: 0, late: 0, curve: null },
         state: null,
         reopenedAt: 0,
+        idleGraceAt: 0,
         inventory: null,
         unreadBlocks: false,
         dirty: 0,
@@ -149,7 +153,7 @@ export class MemoryQueueStore implements QueueStore {
       if (a.until <= now && n++ < CLEANUP_BATCH) this.drop(l, t, now, s.activeTtlSeconds * 1000);
     }
     const cutoff = now - s.idleTimeoutSeconds * 1000;
-    if (state !== 'SOLD_OUT' && l.reopenedAt + SOLD_OUT_POLL_MS <= cutoff) {
+    if (state !== 'SOLD_OUT' && Math.max(l.reopenedAt + SOLD_OUT_POLL_MS, l.idleGraceAt) <= cutoff) {
       n = 0;
       for (const [t, w] of l.waiting) {
         if (w.seen <= cutoff && n++ < CLEANUP_BATCH) {
@@ -386,6 +390,10 @@ export class MemoryQueueStore implements QueueStore {
         l.seq += 2;
         l.drawBase = l.seq - 1;
       }
+    }
+    const idle = this.settings(l, defaults).idleTimeoutSeconds;
+    if (patch.idleTimeoutSeconds !== undefined && patch.idleTimeoutSeconds < idle) {
+      l.idleGraceAt = Math.max(l.idleGraceAt, now + pollCeiling(idle));
     }
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) (l.config as Record<string, unknown>)[k] = v;
     return this.statsNow(concertId, now, defaults);

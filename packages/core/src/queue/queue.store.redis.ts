@@ -162,7 +162,8 @@ local function settle()
   end
   for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, ${CLEANUP_BATCH})) do drop(t) end
   local cutoff = now - idle * 1000
-  if st ~= 'SOLD_OUT' and tonumber(redis.call('HGET', KEYS[8], 'reopenedAt') or '0') + ${SOLD_OUT_POLL_MS} <= cutoff then
+  local grace = redis.call('HMGET', KEYS[8], 'reopenedAt', 'idleGraceAt')
+  if st ~= 'SOLD_OUT' and math.max(tonumber(grace[1] or '0') + ${SOLD_OUT_POLL_MS}, tonumber(grace[2] or '0')) <= cutoff then
     local idleOnes = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cutoff, 'LIMIT', 0, ${CLEANUP_BATCH})
     for _, t in ipairs(idleOnes) do drop(t) end
     if #idleOnes > 0 then redis.call('HINCRBY', KEYS[8], 'droppedIdle', #idleOnes) end
@@ -495,6 +496,14 @@ for i = 8, #ARGV, 2 do
     -- A new pre-queue draws its places in a band of its own, after everyone already in line.
     if new > now and not (old > now) then
       redis.call('HSET', KEYS[8], 'drawBase', redis.call('HINCRBY', KEYS[8], 'seq', 2) - 1)
+    end
+  end
+  if ARGV[i] == 'idleTimeoutSeconds' then
+    local _, _, old = settings()
+    -- Tickets in hand were told to poll within the old timeout (see pollCeiling).
+    if tonumber(ARGV[i + 1]) < old then
+      local graceAt = now + math.min(30000, math.floor(old * 1000 / 3))
+      redis.call('HSET', KEYS[8], 'idleGraceAt', math.max(graceAt, tonumber(redis.call('HGET', KEYS[8], 'idleGraceAt') or '0')))
     end
   end
   redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1])

@@ -377,6 +377,29 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect((await store.stats(c, back, d)).droppedIdleTotal).toBe(0);
   });
 
+  it('keeps the place of a fan who obeyed its pollAfterMs when the operator lowers the idle timeout', async () => {
+    // Found from outside: places 202-300 of a line with the default 60 s timeout, told to come
+    // back in 10-15 s, were dropped when the operator set 10 s, though each came back when told.
+    const c = nextConcert();
+    const d = settings({ maxActive: 1, idleTimeoutSeconds: 60, opensAt: T0 + 3_600_000 });
+    const pre = await store.enter(c, 1, tid(1), T0, d);
+    await store.enter(c, 2, tid(2), T0, d);
+    expect(pre.status).toBe('PRE_QUEUE');
+    expect(pre.pollAfterMs).toBeGreaterThan(3_000);
+    await store.configure(c, { idleTimeoutSeconds: 3 }, T0 + 10, d);
+    const back = T0 + pre.pollAfterMs;
+    for (let t = T0 + 1_000; t <= back; t += 1_000) await store.tick(t, d);
+    expect((await status(c, tid(1), back, d)).status).toBe('PRE_QUEUE');
+    expect((await store.stats(c, back, d)).droppedIdleTotal).toBe(0);
+    // The new timeout holds once the old tickets are all back: fan 1 polls as told, fan 2 never did.
+    const late = T0 + 10 + 20_000 + 3_000;
+    for (let t = back + 1_000; t <= late; t += 1_000) {
+      await store.tick(t, d);
+      expect((await status(c, tid(1), t, d)).status).toBe('PRE_QUEUE');
+    }
+    expect((await status(c, tid(2), late, d)).status).toBe('EXPIRED');
+  });
+
   it('stops settling a line once it has been quiet for LINE_PRUNE_MS, and settles it again when someone enters', async () => {
     const c = nextConcert();
     const d = settings({ maxActive: 1, activeTtlSeconds: 600, idleTimeoutSeconds: 3600 });

@@ -503,6 +503,15 @@ export const ETA_EVIDENCE = 10;
 export const SOLD_OUT_POLL_MS = 60_000;
 
 /**
+ * The longest `pollAfterMs` a waiting or pre-queued ticket is told under this idle timeout. An
+ * operator who lowers the timeout leaves tickets in hands that were told up to this of the old
+ * one: the line drops nobody as idle until this (of the old timeout) plus the new timeout has
+ * passed since the change, as after a reopening (a fan at place 250, told to come back in 12.5 s
+ * under 60 s, was dropped at 10 s when the operator set 10 s, though it came back when told).
+ */
+export const pollCeiling = (idleTimeoutSeconds: number) => Math.min(30_000, Math.floor((idleTimeoutSeconds * 1000) / 3));
+
+/**
  * Whether a line's ETA has learnt enough to pace the polls (see ETA_EVIDENCE): `departed` is the
  * departure count the curve was drawn at, not the line's count now. A curve drawn before the
  * evidence came (it is kept ETA_CURVE_MS) still rests on the prior: read against the count now,
@@ -529,7 +538,7 @@ export function pollAfter(
 ): number {
   if (s.status === 'EXPIRED' || s.status === 'SOLD_OUT') return SOLD_OUT_POLL_MS;
   if (s.status === 'ACTIVE') return Math.max(1_000, Math.min(30_000, Math.floor(((s.activeUntil ?? now) - now) / 2)));
-  const ceiling = Math.min(30_000, Math.floor((idleTimeoutSeconds * 1000) / 3));
+  const ceiling = pollCeiling(idleTimeoutSeconds);
   const floor = Math.min(1_000, ceiling);
   if (s.status === 'PRE_QUEUE') {
     const untilOpen = Math.max(0, (s.opensAt ?? now) - now);
