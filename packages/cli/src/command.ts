@@ -97,6 +97,24 @@ export function man(cmd: Command, examples: Array<[string | string[], string]>, 
   return cmd.addHelpText('after', (context) => `${notes ? `\nNotes:\n${paragraphs(notes, helpWidthOf(context))}\n` : ''}\nExamples:\n${ex}\n`);
 }
 
+/**
+ * `group.command(name, { isDefault: true })`, but a word that names no command of the group is
+ * commander's unknown command, as in a group without a default: commander hands it to the default
+ * as its arguments, so `admin webhooks delete 2` said "too many arguments for 'list'" and
+ * `admin concerts crate --file x` "unknown option '--file'".
+ */
+export function defaultCommand(group: Command, name: string): Command {
+  const cmd = group.command(name, { isDefault: true });
+  group.hook('preSubcommand', (self) => {
+    const word = self.args[0];
+    // commander's own error, with its "(Did you mean create?)"; it is not in its typings.
+    if (word !== undefined && !word.startsWith('-') && !self.commands.some((c) => c.name() === word || c.aliases().includes(word))) {
+      (self as Command & { unknownCommand(): never }).unknownCommand();
+    }
+  });
+  return cmd;
+}
+
 /** The command's words after `concert`, e.g. `admin queue config`. */
 export function commandPath(cmd: Command): string {
   const names: string[] = [];

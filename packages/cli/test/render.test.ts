@@ -254,6 +254,27 @@ describe('help and usage', () => {
     expect(() => new Ctx(memoryIo().io, { user: 'abc' })).toThrow(UsageError);
   });
 
+  // A group whose list is its default command (admin webhooks, admin concerts, waitlist) handed a
+  // mistyped command to the list: `admin webhooks delete 2` said "too many arguments for 'list'".
+  it('a word that names no command of a group with a default list is an unknown command of that group', async () => {
+    for (const [argv, message, hint] of [
+      [['admin', 'webhooks', 'delete', '2'], "unknown command 'delete'", 'See concert help admin webhooks'],
+      [['admin', 'concerts', 'crate', '--file', 'x.json'], "unknown command 'crate'\n(Did you mean create?)", 'See concert help admin concerts'],
+      [['waitlist', 'joinn', '3'], "unknown command 'joinn'\n(Did you mean join?)", 'See concert help waitlist'],
+    ] as const) {
+      const m = memoryIo();
+      expect(await run(['--admin-key', 'k', '--user', '1', '--api', 'http://127.0.0.1:9', ...argv], m.io)).toBe(2);
+      expect(m.err()).toBe(`error: ${message}\n${hint}\n`);
+      const j = memoryIo();
+      expect(await run(['--json', '--admin-key', 'k', '--user', '1', '--api', 'http://127.0.0.1:9', ...argv], j.io)).toBe(2);
+      expect(JSON.parse(j.err())).toEqual({ error: { code: 'USAGE', appCode: null, message } });
+    }
+    // The list itself still takes its options, with or without its name.
+    const page = memoryIo();
+    expect(await run(['--user', '1', '--api', 'http://127.0.0.1:9', 'waitlist', '--limit', '0'], page.io)).toBe(2);
+    expect(page.err()).toContain("option '--limit <n>' argument '0' is invalid");
+  });
+
   // `simulate --users 100000000` was accepted and made about 102,000 permanent users before it was killed.
   it('simulate --users has an upper limit: more is bad usage naming it, before anything is sent', async () => {
     for (const json of [true, false]) {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { count, id, pageLimit } from '../args.ts';
-import { act, man } from '../command.ts';
+import { act, defaultCommand, man } from '../command.ts';
 import type { Ctx } from '../context.ts';
 import { type Colors, localTime, statusColor, table, timeLeft } from '../format.ts';
 import type { WaitlistEntry, WaitlistPage } from '../types.ts';
@@ -9,8 +9,7 @@ import { morePage, pageInput } from '../pages.ts';
 export function register(program: Command): void {
   const waitlist = program.command('waitlist').description('Wait for seats of a sold-out show: seats that come back are offered in turn.');
   man(
-    waitlist
-      .command('list', { isDefault: true })
+    defaultCommand(waitlist, 'list')
       .description('Your waitlist entries, and any open offer.')
       .option('--limit <n>', 'entries per page (1-100)', pageLimit)
       .option('--cursor <c>', 'the next page (from the last page)')

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { act, man } from '../../command.ts';
+import { act, defaultCommand, man } from '../../command.ts';
 import type { Ctx } from '../../context.ts';
 import { isServerError, UsageError } from '../../errors.ts';
 import { id, pageLimit } from '../../args.ts';
@@ -13,8 +13,7 @@ import { morePage, pageInput } from '../../pages.ts';
 export function register(admin: Command): void {
   const concerts = admin.command('concerts').description('Concerts: list with live counts and revenue, create, rename.');
   man(
-    concerts
-      .command('list', { isDefault: true })
+    defaultCommand(concerts, 'list')
       .description('Concerts and their shows, a page at a time (20 by default; --limit, and --cursor from the line under the page): seats available, held and sold, net revenue, cancelled shows.')
       .option('--limit <n>', 'concerts per page (1-100)', pageLimit)
       .option('--cursor <c>', 'the next page (from the last page)')

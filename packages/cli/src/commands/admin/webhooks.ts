@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { id, pageLimit } from '../../args.ts';
-import { act, man } from '../../command.ts';
+import { act, defaultCommand, man } from '../../command.ts';
 import type { Ctx } from '../../context.ts';
 import { UsageError } from '../../errors.ts';
 import { fields, localTime, statusColor, table } from '../../format.ts';
@@ -10,7 +10,7 @@ import { morePage, pageInput } from '../../pages.ts';
 export function register(admin: Command): void {
   const webhooks = admin.command('webhooks').description('Endpoints that hear about reservations, payments, refunds and cancelled shows.');
   man(
-    webhooks.command('list', { isDefault: true }).description('Endpoints, and how their last delivery went.').action(act(adminWebhooksListCommand)),
+    defaultCommand(webhooks, 'list').description('Endpoints, and how their last delivery went.').action(act(adminWebhooksListCommand)),
     [['concert --admin-key $KEY admin webhooks', 'the endpoints']],
   );
   man(
