@@ -1,6 +1,6 @@
 import type { ApiClient } from './client.ts';
 import { type Ctx, sleep, withToken } from './context.ts';
-import { CliFailure, Interrupted } from './errors.ts';
+import { CliFailure, Interrupted, retryAfterOf } from './errors.ts';
 import { bar, clockTime, type Colors, displayWidth, duration, fitWidth, inAbout, localTime } from './format.ts';
 import { Outage, type Retry, retryJson, retryText } from './retry.ts';
 import type { QueueTicket } from './types.ts';
@@ -181,6 +181,14 @@ export async function waitInLine(ctx: Ctx, first: QueueTicket, client: ApiClient
       try {
         t = await client.queue.status.query({}, withToken(t.token));
       } catch (err) {
+        // Turned away as too soon: the fan looked at the same place just before, from elsewhere
+        // (`concert queue status` in another terminal), and the wait ended RATE_LIMITED, exit 1.
+        // The API answered and the place is not in doubt: ask again after a whole pollAfterMs.
+        if (retryAfterOf(err) !== undefined) {
+          lost = null;
+          outage.over();
+          continue;
+        }
         // Transient: wait and ask again (the place is kept server-side); otherwise, or after
         // RIDE_THROUGH_MS of failures, failed() throws and the wait ends as it always has.
         lost = outage.failed(err, t.pollAfterMs);

@@ -413,6 +413,37 @@ describe('the live line fits the terminal', () => {
     expect(err).toBe('In line for concert 12345 · position 1234 · 1233 ahead · ETA ~1h 06m  ░░░░░░░░░░░░░░░░░░░░ 0%\n');
   });
 
+  // `concert queue status 3` in a second terminal during `queue join 3 --wait`: the wait's next poll
+  // came too soon after that look, and the wait ended RATE_LIMITED, exit 1, its place still kept.
+  it('a poll turned away as too soon (someone else looked just before) is asked again, not the end of the wait', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-line-'));
+    let err = '';
+    const stderr = new Writable({ write: (chunk: Buffer, _enc, cb) => ((err += chunk.toString()), cb()) });
+    const io: Io = { stdin: new PassThrough(), stdout: new PassThrough(), stderr, env: { CONCERT_CONFIG_DIR: dir }, cwd: process.cwd(), signal: new AbortController().signal };
+    const tooSoon = Object.assign(new Error('Polling faster than pollAfterMs asks; retry in 497 ms'), {
+      name: 'TRPCClientError',
+      data: { code: 'TOO_MANY_REQUESTS', appCode: 'RATE_LIMITED', httpStatus: 429, details: { retryAfterMs: 497 } },
+    });
+    const answers: Array<() => QueueTicket> = [
+      () => {
+        throw tooSoon;
+      },
+      () => ticket({ status: 'ACTIVE', position: null }),
+    ];
+    const polls: number[] = [];
+    const client = { queue: { status: { query: async () => (polls.push(Date.now()), answers.shift()!()) } } } as unknown as ApiClient;
+    try {
+      const done = await waitInLine(new Ctx(io, { user: '1' }), ticket({ pollAfterMs: 50 }), client);
+      expect(done.status).toBe('ACTIVE');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(polls).toHaveLength(2);
+    // At the line's pace again, not at once.
+    expect(polls[1]! - polls[0]!).toBeGreaterThanOrEqual(45);
+    expect(err).not.toContain('RATE_LIMITED');
+  });
+
   // FORCE_COLOR (CI logs) on output that is not a terminal: the spinner was cut as two characters,
   // half of its colour code, and the line began `36m⠋\x1b[39m Pre-queued…`.
   it('with colours forced on output that is not a terminal, the line starts at its words, no spinner and no torn colour code', async () => {
