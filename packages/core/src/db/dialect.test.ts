@@ -1,8 +1,12 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../../test/harness.ts';
-import { createDialect, MAX_PREPARED, preparing } from './dialect.ts';
+import { createDialect, lockDataDir, MAX_PREPARED, preparing } from './dialect.ts';
 
 /** Named statements (DB_PREPARED_STATEMENTS=on): planned once per connection, bounded in number, one Kysely connection per client. */
 describe('the preparing pool', () => {
@@ -66,5 +70,30 @@ describe('the preparing pool', () => {
     } finally {
       await wrapped.end();
     }
+  });
+});
+
+/** Two `pnpm start` on one DATA_DIR each served a database of its own (a charge through one was missing from the other). */
+describe('the embedded database directory', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'concert-datadir-'));
+  const pidFile = path.join(dir, 'concert.pid');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is refused while another live process holds it, naming the process and the file', async () => {
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+    try {
+      writeFileSync(pidFile, `${other.pid}\n`);
+      expect(() => createDialect({ dataDir: dir, poolSize: 1 })).toThrow(`in use by process ${other.pid} (${pidFile})`);
+      expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(other.pid));
+    } finally {
+      other.kill();
+      await new Promise((resolve) => other.once('exit', resolve));
+    }
+    // The process is gone: its file is stale, and this process takes the directory over.
+    lockDataDir(dir);
+    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.pid));
+    // Reopened by the same process (an API restarted in a test, a container's pid 1 after a restart).
+    lockDataDir(dir);
+    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.pid));
   });
 });

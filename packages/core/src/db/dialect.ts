@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { type DialectAdapter, type Dialect, PostgresAdapter, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
@@ -46,7 +46,10 @@ export function createDialect(opts: { databaseUrl?: string | undefined; dataDir:
     return { dialect: new PoolerSafePostgresDialect({ pool: opts.prepared ? preparing(pool) : pool }), kind: 'postgres', pool };
   }
   const dir = opts.dataDir === 'memory://' ? undefined : opts.dataDir;
-  if (dir) makeDirectory(dir);
+  if (dir) {
+    makeDirectory(dir);
+    lockDataDir(dir);
+  }
   const pglite = new PGlite(dir ? `file://${dir}` : 'memory://', { parsers: { [INT8]: toNumber, [NUMERIC]: toNumber } });
   return { dialect: new PGliteDialect(pglite), kind: 'pglite' };
 }
@@ -63,6 +66,60 @@ export function makeDirectory(dir: string): void {
     mkdirSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+/**
+ * The embedded database belongs to one process. PGlite keeps the database in its memory and writes
+ * it back to DATA_DIR, with no lock of its own, so a second `pnpm start` on the same directory
+ * served a database of its own: a charge made through one was not in the other's balance. A pid
+ * file, as PostgreSQL's postmaster.pid: kept while this process lives, taken over from a process
+ * that is gone, or from this very pid (a container restarted as pid 1, a test reopening the directory).
+ */
+export function lockDataDir(dir: string): void {
+  const file = path.join(dir, 'concert.pid');
+  const mine = String(process.pid);
+  for (;;) {
+    try {
+      writeFileSync(file, `${mine}\n`, { flag: 'wx' });
+      process.once('exit', () => {
+        try {
+          if (readFileSync(file, 'utf8').trim() === mine) unlinkSync(file);
+        } catch {
+          // gone already
+        }
+      });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder: number;
+    try {
+      holder = Number(readFileSync(file, 'utf8').trim());
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
+      throw new Error(
+        `in use by process ${holder} (${file}): the embedded database takes one process; stop that one, give this one another DATA_DIR, or set DATABASE_URL for several`,
+      );
+    }
+    try {
+      unlinkSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
