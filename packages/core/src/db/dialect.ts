@@ -102,7 +102,7 @@ export function lockDataDir(dir: string): void {
     }
     if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
       throw new Error(
-        `in use by process ${holder} (${file}): the embedded database takes one process; stop that one, give this one another DATA_DIR, or set DATABASE_URL for several`,
+        `in use by process ${holder} (${file}): the embedded database takes one process; stop that one, give this one another DATA_DIR, or set DATABASE_URL for several (if process ${holder} is not a concert server, delete the file)`,
       );
     }
     try {
