@@ -21,19 +21,21 @@ const RETRYABLE = new Set(['40001', '40P01']); // serialization failure, deadloc
 
 /**
  * Runs fn in a transaction, retrying it whole on a serialization failure or a detected deadlock
- * (both leave nothing behind). Hooks given to onCommit run after the commit, never after a rollback.
+ * (both leave nothing behind). Hooks given to onCommit run after the commit, never after a rollback,
+ * and outside the retry: whatever a hook throws, the committed transaction is never run again.
  */
 export async function transaction<T>(db: Db, fn: (trx: Tx, onCommit: (hook: () => unknown) => void) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const hooks: Array<() => unknown> = [];
+    let result: T;
     try {
-      const result = await db.transaction().execute((trx) => fn(trx, (hook) => hooks.push(hook)));
-      for (const hook of hooks) await hook();
-      return result;
+      result = await db.transaction().execute((trx) => fn(trx, (hook) => hooks.push(hook)));
     } catch (err) {
       if (attempt < 4 && RETRYABLE.has(pgCode(err) ?? '')) continue;
       throw err;
     }
+    for (const hook of hooks) await hook();
+    return result;
   }
 }
 
