@@ -144,7 +144,7 @@ export const ENTRIES: Record<ProcedurePath, Entry> = {
   },
   'admin.webhooks.list': { auth: 'admin', summary: 'Registered endpoints, each with the delivery attempted last (the newest one when none has been tried): its event, status, HTTP answer and time.', errors: [], example: {} },
   'admin.webhooks.delete': { auth: 'admin', summary: 'Remove an endpoint.', errors: ['WEBHOOK_NOT_FOUND'], example: { webhookId: 1 } },
-  'admin.webhooks.deliveries': { auth: 'admin', summary: "An endpoint's delivery attempts, newest first, paged.", errors: ['WEBHOOK_NOT_FOUND'], example: { webhookId: 1 } },
+  'admin.webhooks.deliveries': { auth: 'admin', summary: "An endpoint's delivery attempts, newest first, paged (a removed endpoint's too, for their retention).", errors: ['WEBHOOK_NOT_FOUND'], example: { webhookId: 1 } },
   'admin.seedDemo': { auth: 'admin', summary: 'Create the demo concerts and users (idempotent).', errors: [], example: {} },
   'admin.holds.list': { auth: 'admin', summary: 'Live holds, soonest to lapse first, optionally of one concert or schedule.', errors: [], example: { concertId: 1 } },
   'admin.holds.release': { auth: 'admin', summary: 'Release a hold: CANCELLED, its seats free at once.', errors: ['RESERVATION_NOT_FOUND', 'ALREADY_PAID', 'HOLD_EXPIRED'], example: { reservationId: RID } },

@@ -44,3 +44,34 @@ describe('the delivery log during an attempt', () => {
     }
   });
 });
+
+describe('the delivery log of a removed endpoint', () => {
+  // docs/webhooks.md keeps deliveries 30 days, but the log of an endpoint once removed answered
+  // WEBHOOK_NOT_FOUND (found by the newcomer review, from the CLI).
+  it('stays readable; the endpoint is gone from the list and a second removal is WEBHOOK_NOT_FOUND', { timeout: 60_000 }, async () => {
+    const db = await createTestDatabase();
+    const receiver = await new Receiver().start();
+    const api = await startApi(testEnv(db.url), { background: false });
+    try {
+      const a = admin(api.url);
+      const created = await a.admin.webhooks.create.mutate({ url: receiver.url, events: ['schedule.cancelled'] });
+      receiver.secret = created.secret;
+      const { scheduleId } = await makeShow(api.url, 1, 0);
+      await a.admin.schedules.cancel.mutate({ scheduleId });
+      await api.core.webhooks.deliverDue();
+      await api.core.webhooks.drain();
+      expect(receiver.requests).toHaveLength(1);
+      await a.admin.webhooks.delete.mutate({ webhookId: created.webhookId });
+      const log = await a.admin.webhooks.deliveries.query({ webhookId: created.webhookId });
+      expect(log.items).toHaveLength(1);
+      expect(log.items[0]).toMatchObject({ type: 'schedule.cancelled', status: 'DELIVERED', attempt: 1 });
+      expect(await a.admin.webhooks.list.query({})).toEqual([]);
+      await expect(a.admin.webhooks.delete.mutate({ webhookId: created.webhookId })).rejects.toMatchObject({ data: { appCode: 'WEBHOOK_NOT_FOUND' } });
+      await expect(a.admin.webhooks.deliveries.query({ webhookId: created.webhookId + 1000 })).rejects.toMatchObject({ data: { appCode: 'WEBHOOK_NOT_FOUND' } });
+    } finally {
+      await api.close();
+      await receiver.close();
+      await db.drop();
+    }
+  });
+});

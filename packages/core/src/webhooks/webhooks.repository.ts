@@ -13,8 +13,10 @@ export async function insertEndpoint(db: Executor, row: { url: string; events: W
     .executeTakeFirstOrThrow();
 }
 
-export async function findEndpoint(db: Executor, id: number) {
-  return db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+export async function findEndpoint(db: Executor, id: number, opts: { removedToo?: boolean } = {}) {
+  let q = db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id);
+  if (!opts.removedToo) q = q.where('deleted_at', 'is', null);
+  return q.executeTakeFirst();
 }
 
 /**

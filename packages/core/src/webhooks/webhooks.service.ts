@@ -79,7 +79,11 @@ export class WebhooksService {
   }
 
   async deliveries(input: WebhookDeliveriesInput): Promise<Page<WebhookDelivery>> {
-    if (!(await repo.findEndpoint(this.deps.db, input.webhookId))) throw new AppError('WEBHOOK_NOT_FOUND', `Webhook ${input.webhookId} does not exist`);
+    // A removed endpoint's log stays readable for its retention (docs/webhooks.md): what was sent
+    // before it was removed is what an operator asks about (it answered WEBHOOK_NOT_FOUND).
+    if (!(await repo.findEndpoint(this.deps.db, input.webhookId, { removedToo: true }))) {
+      throw new AppError('WEBHOOK_NOT_FOUND', `Webhook ${input.webhookId} does not exist`);
+    }
     const page: PageInput = { limit: input.limit, ...(input.cursor !== undefined ? { cursor: input.cursor } : {}) };
     const rows = await repo.findDeliveries(this.deps.db, input.webhookId, decodeIdCursor(page.cursor), page.limit + 1);
     const shown = rows.slice(0, page.limit);
