@@ -97,3 +97,31 @@ describe('the embedded database directory', () => {
     expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.pid));
   });
 });
+
+describe('pnpm db:migrate on a DATA_DIR in use', () => {
+  // A second process on a server's directory is refused (above); `pnpm db:migrate` said so as an
+  // uncaught exception's stack.
+  it('says so in one line and exits 1, leaving the holder’s file', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-migrate-'));
+    const pidFile = path.join(dir, 'concert.pid');
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+    try {
+      writeFileSync(pidFile, `${holder.pid}\n`);
+      const root = path.join(import.meta.dirname, '..', '..', '..', '..');
+      const run = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(import.meta.dirname, 'migrate.cli.ts')], {
+        env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', DATA_DIR: dir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      run.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => run.once('exit', resolve));
+      expect(code).toBe(1);
+      expect(stderr.trim().split('\n')).toEqual([expect.stringContaining(`db:migrate: could not migrate: in use by process ${holder.pid}`)]);
+      expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(holder.pid));
+    } finally {
+      holder.kill();
+      await new Promise((resolve) => holder.once('exit', resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
