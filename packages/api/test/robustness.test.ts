@@ -61,7 +61,8 @@ function problems(judged: Judged[]): string[] {
 async function serving(api: SpawnedApi): Promise<void> {
   expect(api.child.exitCode, api.output().slice(-2000)).toBeNull();
   expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
-  expect((await admin(api.url).concerts.list.query({})).items.length).toBeGreaterThanOrEqual(0);
+  // A call that reads the database answers with what it holds (the suite's sale at least).
+  expect((await admin(api.url).concerts.list.query({})).items.length).toBeGreaterThan(0);
 }
 
 describe('no request takes the process down', () => {
@@ -187,7 +188,7 @@ describe('no request takes the process down', () => {
     for (let i = 0; i < 20; i++) {
       const t = performance.now();
       expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
-      expect((await admin(api.url).concerts.list.query({})).items).toBeDefined();
+      expect((await admin(api.url).concerts.list.query({})).items.length).toBeGreaterThan(0);
       expect(performance.now() - t).toBeLessThan(5_000);
     }
     const answers = await Promise.all(slow);
