@@ -15,6 +15,7 @@ import { concertSeats } from './routers/concerts.ts';
 import { paymentsPay } from './routers/payments.ts';
 import { queueEnter, queueStatus } from './routers/queue.ts';
 import { reservationsHold } from './routers/reservations.ts';
+import { jsonTooDeep, MAX_INPUT_DEPTH, TOO_DEEP_MESSAGE } from './input-bounds.ts';
 import { type DirectProcedure, gateOf, identify, settle } from './trpc.ts';
 
 /*
@@ -170,6 +171,8 @@ function isJson(contentType: string): boolean {
 async function parseInput(raw: string): Promise<unknown> {
   if (raw === '') return undefined;
   try {
+    // Before JSON.parse, whose work on deep nesting is the cost (input-bounds.ts); the envelope is a level.
+    if (jsonTooDeep(raw, MAX_INPUT_DEPTH + 1)) throw new TypeError(TOO_DEEP_MESSAGE);
     return config.transformer.input.deserialize(JSON.parse(raw));
   } catch (cause) {
     if (cause instanceof TRPCError) throw cause;

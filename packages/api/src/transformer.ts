@@ -1,5 +1,5 @@
 import superjson from 'superjson';
-import { MAX_META_PATHS, MAX_META_STEPS, overlongArray, overlongArrayMessage, referentialPaths, referentialSteps, valueTreeSteps } from './input-bounds.ts';
+import { inputBeyondBounds, MAX_META_PATHS, MAX_META_STEPS, referentialPaths, referentialSteps, valueTreeSteps } from './input-bounds.ts';
 
 type Serialized = ReturnType<typeof superjson.serialize>;
 
@@ -27,9 +27,9 @@ export const transformer = {
     const { json, meta } = value as { json?: unknown; meta?: unknown };
     // Bounded before superjson walks it (input-bounds.ts): a Set travels as an array, and every
     // meta path into it is a walk from its start, so 30,000 paths into a 30,000-element Set held
-    // the process for ~10 s.
-    const long = overlongArray(json);
-    if (long !== undefined) throw new TypeError(overlongArrayMessage(long));
+    // the process for ~10 s. Nesting is bounded too (MAX_INPUT_DEPTH).
+    const beyond = inputBeyondBounds(json);
+    if (beyond !== undefined) throw new TypeError(beyond);
     if (meta !== null && typeof meta === 'object') {
       const { values, referentialEqualities } = meta as { values?: unknown; referentialEqualities?: unknown };
       const annotated = annotations(values, 0);

@@ -9,7 +9,7 @@ import type { Context } from '../context.ts';
 import { appCodeOf, issuesOf, problemJson, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
 import { resolveUserId } from '../identity.ts';
 import { dropBody, ENCODED_BODY_MESSAGE, hasEncodedBody } from '../edge.ts';
-import { overlongArray, overlongArrayMessage } from '../input-bounds.ts';
+import { inputBeyondBounds, jsonTooDeep, MAX_INPUT_DEPTH, TOO_DEEP_MESSAGE } from '../input-bounds.ts';
 import { appRouter } from '../router.ts';
 import { docsAsset } from './rest.docs.ts';
 import { fromText, type OperationInput, operationInput } from './rest.inputs.ts';
@@ -182,6 +182,8 @@ async function readJsonObject(req: IncomingMessage, limit: number): Promise<Reco
   if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
     throw toTRPCError(new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as JSON with content-type: application/json'));
   }
+  // Refused before JSON.parse, whose work on deep nesting is the cost (input-bounds.ts).
+  if (jsonTooDeep(text, MAX_INPUT_DEPTH)) throw toTRPCError(new AppError('INVALID_INPUT', TOO_DEEP_MESSAGE));
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -190,8 +192,8 @@ async function readJsonObject(req: IncomingMessage, limit: number): Promise<Reco
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw toTRPCError(new AppError('INVALID_INPUT', 'The body must be a JSON object'));
   // zod checks every element of an array before its max() (input-bounds.ts).
-  const long = overlongArray(body);
-  if (long !== undefined) throw toTRPCError(new AppError('INVALID_INPUT', overlongArrayMessage(long)));
+  const beyond = inputBeyondBounds(body);
+  if (beyond !== undefined) throw toTRPCError(new AppError('INVALID_INPUT', beyond));
   // Spread, not Object.assign: a "__proto__" key in the body stays a plain own property.
   return { ...(body as Record<string, unknown>) };
 }
