@@ -130,6 +130,28 @@ export function inputBeyondBounds(value: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Makes every array in `json` (a superjson input before its meta is applied) keep its length.
+ * superjson writes through a meta path with `array[index] = value` (accessDeep.js setDeep), and an
+ * index past the end made the array that long: `{"meta":{"values":{"seatNumbers.1000000":
+ * ["undefined"]}}}`, ~130 bytes, gave a hold's seatNumbers a length of a million, which zod then
+ * checked (and reported) hole by hole: ~10 s of the event loop and 1.2 GB of memory, and a larger
+ * index more than any heap holds. A write past the end now throws (superjson runs in strict mode);
+ * writes within an array, which are all that superjson's own output asks for, still work.
+ */
+export function fixArrayLengths(json: unknown): void {
+  const stack: unknown[] = [json];
+  while (stack.length) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object') continue;
+    if (Array.isArray(v)) Object.preventExtensions(v);
+    for (const item of Object.values(v)) stack.push(item);
+  }
+}
+
+/** What a write past an array's end (see fixArrayLengths) is refused with. */
+export const PAST_THE_END_MESSAGE = 'meta names an array element past the end of its array';
+
 /** What a refusal of a long array says. */
 export const overlongArrayMessage = (at: string) => `${at}: an array of more than ${MAX_INPUT_ARRAY} elements (no input takes that many)`;
 

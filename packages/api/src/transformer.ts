@@ -1,5 +1,5 @@
 import superjson from 'superjson';
-import { inputBeyondBounds, MAX_META_PATHS, MAX_META_STEPS, referentialPaths, referentialSteps, valueTreeSteps } from './input-bounds.ts';
+import { fixArrayLengths, inputBeyondBounds, MAX_META_PATHS, PAST_THE_END_MESSAGE, MAX_META_STEPS, referentialPaths, referentialSteps, valueTreeSteps } from './input-bounds.ts';
 
 type Serialized = ReturnType<typeof superjson.serialize>;
 
@@ -40,6 +40,15 @@ export const transformer = {
       // Paths through nested Sets cost their indexes at every level (input-bounds.ts).
       const steps = valueTreeSteps(values) + referentialSteps(referentialEqualities);
       if (steps > MAX_META_STEPS) throw new TypeError(`meta's paths index ${steps} elements in all; no input needs more than ${MAX_META_STEPS}`);
+      // A meta path may not lengthen an array (input-bounds.ts). In place: a copy (superjson's
+      // default) would not keep the arrays' fixed lengths, and the parsed body is this call's own.
+      fixArrayLengths(json);
+      try {
+        return superjson.deserialize(value as Serialized, { inPlace: true });
+      } catch (err) {
+        if (err instanceof TypeError && err.message.includes('not extensible')) throw new TypeError(PAST_THE_END_MESSAGE);
+        throw err;
+      }
     }
     return superjson.deserialize(value as Serialized);
   },

@@ -167,3 +167,42 @@ describe('a superjson typed array', () => {
     }
   });
 });
+
+/*
+ * A meta path past the end of an array: superjson wrote through it (`array[index] = value`), so a
+ * ~150-byte body made a hold's seatNumbers a million long, and zod checked it hole by hole (~10 s
+ * of the event loop, RSS 1.2 GB; a larger index, more than the heap holds). The hostile review's
+ * third round. Arrays keep their length; superjson's own output still reads.
+ */
+describe('a superjson meta path past the end of an array', () => {
+  const bodies = (key: string) => [
+    { json: { scheduleId: 1, seatNumbers: [1], idempotencyKey: key }, meta: { values: { 'seatNumbers.300000': ['undefined'] } } },
+    { json: { scheduleId: 1, seatNumbers: [1], a: 1, idempotencyKey: key }, meta: { referentialEqualities: { a: ['seatNumbers.300000'] } } },
+    // Through an object that an earlier path made the array itself.
+    { json: { scheduleId: 1, seatNumbers: [1], b: {}, idempotencyKey: key }, meta: { referentialEqualities: { seatNumbers: ['b', 'b.300000'] } } },
+  ];
+
+  it('is refused by the transformer without lengthening the array; a legitimate input still reads', () => {
+    for (const body of bodies('past-the-end-unit')) {
+      expect(() => transformer.deserialize(JSON.parse(JSON.stringify(body)))).toThrow('meta names an array element past the end of its array');
+    }
+    const value = { d: [new Date(0), undefined, new Date(1)], m: new Map([[1, new Date(2)]]), s: new Set([new Date(3)]), x: { y: [1] }, z: undefined as unknown };
+    value.z = value.x;
+    expect(transformer.deserialize(JSON.parse(JSON.stringify(superjson.serialize(value))))).toEqual(value);
+  });
+
+  it('over HTTP: 400 INVALID_INPUT at once, on the fast path and tRPC\'s handler', { timeout: 120_000 }, async () => {
+    const { userId } = await admin(suite.api.url).admin.users.create.mutate({ name: 'past-the-end', initialBalance: 0 });
+    for (const [target, wrap] of [
+      ['/trpc/reservations.hold', (b: unknown) => b],
+      ['/trpc/reservations.hold?batch=1', (b: unknown) => ({ 0: b })],
+    ] as const) {
+      for (const body of bodies('past-the-end-http')) {
+        const r = await rawRequest(port(), httpText('POST', target, { headers: { 'x-user-id': String(userId), 'content-type': 'application/json' }, body: JSON.stringify(wrap(body)) }), { timeoutMs: 60_000 });
+        expect({ target, status: r.status, appCodes: appCodesOf(r.body).appCodes }).toEqual({ target, status: 400, appCodes: ['INVALID_INPUT'] });
+        expect(r.body).toContain('past the end of its array');
+        expect(r.ms).toBeLessThan(2_000);
+      }
+    }
+  });
+});
