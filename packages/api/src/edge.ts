@@ -113,13 +113,13 @@ export function pipelineLimit(handler: http.RequestListener, log: Logger | undef
     res.once('close', () => {
       unanswered.set(socket, unanswered.get(socket)! - 1);
       if (req.complete || socket.destroyed) return;
-      answeredEarly.add(socket);
+      answeredEarly.set(socket, req);
       // On a kept-alive connection Node reads and drops the rest of the body once answered: for
       // at most LINGER_MS or LINGER_BYTES, then the connection is cut (it read on for the request
       // timeout, and one client sent 76 MB in 6 s). A client that asked to close is closed at
       // once by Node; a refusal that could be answered early waits for the body (dropBody).
       void dropBody(req).then(() => {
-        answeredEarly.delete(socket);
+        if (answeredEarly.get(socket) === req) answeredEarly.delete(socket);
         if (!req.complete) socket.destroy();
       });
     });
@@ -159,19 +159,27 @@ export function dropBody(req: http.IncomingMessage): Promise<void> {
 
 /**
  * Connections whose request was answered before its body had come in full (an unknown procedure,
- * a caller without identity: tRPC's handler answers before it needs the body). When the rest
- * never came, the request timeout wrote a second answer (408) on the connection, which a client
- * reusing it would take for the answer to its next request; such a connection is only cut.
+ * a caller without identity: tRPC's handler answers before it needs the body), and that request.
+ * When the rest never came, the request timeout wrote a second answer (408) on the connection,
+ * which a client reusing it would take for the answer to its next request; such a connection is
+ * only cut. Once the rest has come, an error is the next request's, and is answered.
  */
-const answeredEarly = new WeakSet<Duplex>();
+const answeredEarly = new WeakMap<Duplex, http.IncomingMessage>();
 
 /**
  * Node's parser refused the request (malformed HTTP, headers over the limit, a client too slow
  * to send its request): answer like any other error, then close.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const pending = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
-  if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent || answeredEarly.has(socket)) {
+  // An error in the request after one already answered is that next request's, and is answered;
+  // cut as a part of the one answered, nginx answered its client 502 ("No API process is
+  // answering"). The earlier one is done once its answer is whole and its body has come, though
+  // Node still holds the answer until it is flushed ('finish') and the body's 'end' is not yet
+  // emitted (answeredEarly): a balancer that has read the answer sends its next request at once.
+  const attached = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
+  const pending = attached?.writableEnded && attached.req.complete ? undefined : attached;
+  const early = answeredEarly.get(socket);
+  if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent || (early && !early.complete)) {
     socket.destroy();
     return;
   }
