@@ -208,7 +208,9 @@ export class MemoryQueueStore implements QueueStore {
       }
       e.curve = etaCurve({ now, dep: e.departed, maxActive: s.maxActive, ttlMs, slots, weight: n > ETA_SAMPLE ? n / ETA_SAMPLE : 1, active: n, life: e.life, lifeAt: e.lifeAt, late: e.late });
     }
-    const pth = position <= l.active.size ? sorted()[position - 1]![1].until : null;
+    // Over maxActive (an operator lowered it), the first departures admit nobody: place p waits for the (p + over)-th.
+    const k = position + Math.max(0, l.active.size - s.maxActive);
+    const pth = k <= l.active.size ? sorted()[k - 1]![1].until : null;
     return curveWaitMs(e.curve!, position, e.departed, now, pth);
   }
 

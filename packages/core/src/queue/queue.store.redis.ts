@@ -257,6 +257,7 @@ local function drawCurve(maxActive, ttlMs, dep)
   local horizon = 2 * ttlMs
   local cycle = round6(math.min(ttlMs, headNotice + think))
   local empty = math.max(0, maxActive - n)
+  local over = math.max(0, n - maxActive)
   local grid = {}
   for j = 0, J do
     local t = now + gridTime(j, horizon)
@@ -274,21 +275,26 @@ local function drawCurve(maxActive, ttlMs, dep)
     end
     grid[j + 1] = sum
   end
-  local function at(t)
+  local function linear(g, t)
     if t <= now then return 0 end
     local x = t - now
-    if x >= horizon then return grid[J + 1] end
+    if x >= horizon then return g[J + 1] end
     local i = gridStep(x, horizon)
     local lo = gridTime(i, horizon)
-    return grid[i + 1] + (grid[i + 2] - grid[i + 1]) * (x - lo) / (gridTime(i + 1, horizon) - lo)
+    return g[i + 1] + (g[i + 2] - g[i + 1]) * (x - lo) / (gridTime(i + 1, horizon) - lo)
   end
+  local function at(t) return linear(grid, t) end
+  -- Only admissions refill: the first over departures admit nobody.
+  local admitted = {}
+  for j = 1, J + 1 do admitted[j] = math.max(0, grid[j] - over) end
+  local function admits(t) return linear(admitted, t) end
   local cum = {0}
-  for j = 1, J do cum[j + 1] = cum[j] + (gridTime(j, horizon) - gridTime(j - 1, horizon)) * ((grid[j] + grid[j + 1]) / 2) end
+  for j = 1, J do cum[j + 1] = cum[j] + (gridTime(j, horizon) - gridTime(j - 1, horizon)) * ((admitted[j] + admitted[j + 1]) / 2) end
   local function integral(t)
     local x = t - now
     local i = J
     if x < horizon then i = gridStep(x, horizon) end
-    return cum[i + 1] + (x - gridTime(i, horizon)) * (grid[i + 1] + at(t)) / 2
+    return cum[i + 1] + (x - gridTime(i, horizon)) * (admitted[i + 1] + admits(t)) / 2
   end
   local cycles = {}
   for q = 0, ${ETA_QUANTILES} - 1 do
@@ -303,35 +309,37 @@ local function drawCurve(maxActive, ttlMs, dep)
     end
     cycles[q + 1] = headNotice + math.max(0, math.min(x, most))
   end
-  local out = {'curveAt', now, 'curveDep', dep, 'curveMax', maxActive, 'curveTtl', ttlMs, 'curveCycle', cycle}
+  local out = {'curveAt', now, 'curveDep', dep, 'curveMax', maxActive, 'curveTtl', ttlMs, 'curveCycle', cycle, 'curveOver', over}
   for j = 0, J do
     local t = now + gridTime(j, horizon)
     local sum = at(t)
     for q = 1, ${ETA_QUANTILES} do
       local k = 0
       while k < ${ETA_TERMS} and t - cycles[q] - k * cycle > now do
-        sum = sum + at(t - cycles[q] - k * cycle) / ${ETA_QUANTILES}
+        sum = sum + admits(t - cycles[q] - k * cycle) / ${ETA_QUANTILES}
         k = k + 1
       end
       local x = t - cycles[q] - k * cycle
-      if x > now then sum = sum + (integral(x) / cycle + at(x) / 2) / ${ETA_QUANTILES} end
+      if x > now then sum = sum + (integral(x) / cycle + admits(x) / 2) / ${ETA_QUANTILES} end
     end
     out[#out + 1] = 'c' .. j
     out[#out + 1] = round6(sum)
   end
   redis.call('HSET', KEYS[8], unpack(out))
-  return now, cycle
+  return now, cycle, over
 end
 local function eta(position, maxActive, ttl)
   local ttlMs = ttl * 1000
-  local c = redis.call('HMGET', KEYS[8], 'curveAt', 'curveDep', 'curveMax', 'curveTtl', 'curveCycle', 'departed')
+  local c = redis.call('HMGET', KEYS[8], 'curveAt', 'curveDep', 'curveMax', 'curveTtl', 'curveCycle', 'departed', 'curveOver')
   local dep = tonumber(c[6] or '0')
-  local at, dep0, cycle = tonumber(c[1]), tonumber(c[2]), tonumber(c[5])
+  local at, dep0, cycle, over = tonumber(c[1]), tonumber(c[2]), tonumber(c[5]), tonumber(c[7] or '0')
   if not at or now - at >= ${ETA_CURVE_MS} or now < at or tonumber(c[3]) ~= maxActive or tonumber(c[4]) ~= ttlMs then
-    at, cycle = drawCurve(maxActive, ttlMs, dep)
+    at, cycle, over = drawCurve(maxActive, ttlMs, dep)
     dep0 = dep
   end
-  local q = position + dep - dep0 - ${ETA_SHIFT}
+  -- Departures since the curve was drawn; the first over of them admitted nobody (see curveWaitMs).
+  local d = dep - dep0
+  local q = position + d + math.max(0, over - d) - ${ETA_SHIFT}
   local horizon = 2 * ttlMs
   -- The first grid point where the count reaches q, by bisection (the count never decreases).
   local lo, hi = 0, J + 1
@@ -351,8 +359,10 @@ local function eta(position, maxActive, ttl)
     t = t0 + (t1 - t0) * (q - a) / (b - a)
   end
   local wait = math.max(0, t - now)
-  if position <= redis.call('ZCARD', KEYS[2]) then
-    local p = redis.call('ZRANGE', KEYS[2], position - 1, position - 1, 'WITHSCORES')
+  local card = redis.call('ZCARD', KEYS[2])
+  local k = position + math.max(0, card - maxActive)
+  if k <= card then
+    local p = redis.call('ZRANGE', KEYS[2], k - 1, k - 1, 'WITHSCORES')
     wait = math.min(wait, math.max(0, tonumber(p[2]) - now))
   end
   return math.floor(wait)

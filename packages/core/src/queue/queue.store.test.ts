@@ -248,6 +248,86 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect((await status(c, tid(5), T0 + 4_000, d)).etaMs).toBeGreaterThan(1_000);
   });
 
+  /**
+   * A line of 10 slots (TTL 60 s), one fan arriving every `everyMs` until `loweredMs`; then 20
+   * more, and the operator sets maxActive 4. Each fan polls when told; an admitted one notices at
+   * that poll and leaves `think` ms later (Infinity: lets the slot lapse). Returns, per place
+   * waiting at the lowering, (told − real) ÷ real of the ETA it was told then, real being the
+   * wait from the lowering to its admission.
+   */
+  const loweredWhileFull = async (o: { everyMs: number; loweredMs: number; think: () => number }) => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 10, activeTtlSeconds: 60, idleTimeoutSeconds: 3600 });
+    const lowered = T0 + o.loweredMs;
+    const fans: Array<{ u: number; next: number; admitted: number | null; leaveAt: number }> = [];
+    const arrive = async (now: number) => {
+      const u = fans.length + 1;
+      const r = await store.enter(c, u, tid(u), now, d);
+      const active = r.status === 'ACTIVE';
+      fans.push({ u, next: now + r.pollAfterMs, admitted: active ? now : null, leaveAt: active ? now + o.think() : Infinity });
+    };
+    const told = new Map<number, number>();
+    for (let now = T0; now < T0 + 900_000; now += 100) {
+      if (now < lowered && (now - T0) % o.everyMs === 0) await arrive(now);
+      if (now === lowered) {
+        for (let i = 0; i < 20; i++) await arrive(now);
+        expect((await store.configure(c, { maxActive: 4 }, now, d)).active).toBe(10);
+        for (const f of fans.filter((x) => x.admitted === null)) {
+          const r = await status(c, tid(f.u), now, d);
+          told.set(f.u, r.etaMs!);
+          f.next = now + r.pollAfterMs;
+        }
+      }
+      if ((now - T0) % 500 === 0) await store.tick(now, d);
+      for (const f of fans) {
+        if (now >= f.leaveAt) {
+          await store.leave(c, tid(f.u), now, d);
+          f.leaveAt = Infinity;
+        }
+        if (f.admitted !== null || f.next > now) continue;
+        const r = await status(c, tid(f.u), now, d);
+        if (r.status === 'ACTIVE') {
+          f.admitted = r.activeUntil! - 60_000;
+          f.leaveAt = now + o.think();
+        } else f.next = now + r.pollAfterMs;
+      }
+      if (now > lowered && fans.every((f) => f.admitted !== null)) break;
+    }
+    expect(told.size).toBeGreaterThan(25);
+    expect(fans.every((f) => f.admitted !== null)).toBe(true);
+    return [...told].map(([u, etaMs]) => {
+      const real = fans[u - 1]!.admitted! - lowered;
+      return (etaMs - real) / real;
+    });
+  };
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+
+  it('after the operator lowers maxActive below the ACTIVE count, tells waiting places the departures that admit nobody', async () => {
+    // Fans who leave 10–30 s after noticing, one every 1.5 s for a minute. The first 6 of the 10
+    // departures after the lowering admit nobody, and only 4 slots refill. Before etaCurve counted
+    // those 6 (issue 12), every place was told 58–89% too short (median −61%); counting them but
+    // refilling all 10 slots, places 5 on were told 38–52% too short (median −45%).
+    let seed = 7;
+    const think = () => 10_000 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 20_000;
+    const errors = await loweredWhileFull({ everyMs: 1_500, loweredMs: 60_000, think });
+    const said = `errors by place (%): ${errors.map((e) => Math.round(e * 100)).join(' ')}`;
+    // Seen: median +7% (|error| 7%), from −10% to +50%.
+    expect(Math.abs(median(errors)), said).toBeLessThan(0.15);
+    expect(median(errors.map(Math.abs)), said).toBeLessThan(0.15);
+    expect(Math.min(...errors), said).toBeGreaterThan(-0.3);
+  });
+
+  it('after the operator lowers maxActive below the ACTIVE count, bounds a place by the activeUntil of the (place + over)-th ACTIVE token', async () => {
+    // Fans who let their slots lapse, one every 3 s for two minutes: place p is admitted when the
+    // (p + 6)-th slot lapses, not the p-th. Bounded by the p-th activeUntil (issue 12), places 1–10
+    // were told 58–87% too short; with nothing of the fix, every place 28–87% too short (median −56%).
+    const errors = await loweredWhileFull({ everyMs: 3_000, loweredMs: 120_200, think: () => Infinity });
+    const said = `errors by place (%): ${errors.map((e) => Math.round(e * 100)).join(' ')}`;
+    // Seen: median +2%, from −6% to +16%.
+    expect(Math.abs(median(errors)), said).toBeLessThan(0.15);
+    expect(Math.min(...errors), said).toBeGreaterThan(-0.3);
+  });
+
   it('pre-queues everyone who enters before the opening at a random place, ahead of every later arrival', async () => {
     const c = nextConcert();
     const d = settings({ maxActive: 1, idleTimeoutSeconds: 120 });
@@ -540,7 +620,7 @@ async function check(store: QueueStore, c: number, t: string, now: number) {
 describe('queue store: the memory and Redis adapters tell the same ETA', () => {
   const stores = [new MemoryQueueStore(), new RedisQueueStore(ownRedis().redis)];
 
-  it('through 600 random enters, polls, leaves, lapses and ticks on the test clock', async () => {
+  it('through 600 random enters, polls, leaves, lapses, ticks and changes of maxActive on the test clock', async () => {
     // A seeded generator, so a failure replays.
     let seed = 12345;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -549,9 +629,13 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
     let users = 0;
     const live: string[] = [];
     const told: Array<Array<number | string | null>> = [[], []];
+    // Steps where the operator's maxActive left the line over capacity with fans waiting.
+    let over = 0;
     for (let step = 0; step < 600; step++) {
       now += Math.floor(rand() * 300);
       const r = rand();
+      // The operator lowers or raises maxActive (1–6; the line starts at 4).
+      const maxActive = r >= 0.35 && r < 0.39 ? 1 + Math.floor(rand() * 6) : 0;
       const answers = await Promise.all(
         stores.map(async (store, i) => {
           if (r < 0.2 || live.length === 0) {
@@ -561,12 +645,17 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
           const t = live[Math.floor(r * 1000) % live.length]!;
           if (r < 0.3) return [await store.leave(1, t, now, d)];
           if (r < 0.35) return [(await store.tick(now, d)).length, store.lastTick()?.get(1)?.etaBackMs ?? null];
+          if (maxActive > 0) {
+            const s = await store.configure(1, { maxActive }, now, d);
+            return [s.maxActive, s.active, s.waiting, s.admittedTotal, s.etaBackMs];
+          }
           const s = await status(store, 1, t, now, d);
           void i;
           return [s.status, s.position, s.etaMs, s.pollAfterMs];
         }),
       );
       if (r < 0.2 || live.length === 0) live.push(tid(++users));
+      else if (maxActive > 0 && Number(answers[0]![1]) > maxActive && Number(answers[0]![2]) > 0) over++;
       told[0]!.push(...answers[0]!.map((x) => (typeof x === 'boolean' ? String(x) : x)));
       told[1]!.push(...answers[1]!.map((x) => (typeof x === 'boolean' ? String(x) : x)));
       expect(answers[1], `step ${step}`).toEqual(answers[0]);
@@ -574,6 +663,7 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
     // Not a line that never admits: ETAs were told, and they moved.
     const etas = told[0]!.filter((x): x is number => typeof x === 'number' && x > 1_000);
     expect(new Set(etas).size).toBeGreaterThan(20);
+    expect(over).toBeGreaterThan(3);
   });
 
   async function status(store: QueueStore, c: number, t: string, now: number, d: QueueSettings): Promise<TokenState> {

@@ -208,8 +208,10 @@ export function seatsState(inv: (Inventory & { at: number }) | null, now: number
  * plus the mean think time). The curve is the expected count of departures by each instant;
  * place p is admitted at the (p + departures since the curve was drawn)-th, read where the
  * count reaches that less ETA_SHIFT (about the median of the order statistic), and never later
- * than the p-th ACTIVE token's activeUntil. The Redis adapter's Lua computes the same; the
- * contract suite holds both to these numbers.
+ * than the p-th ACTIVE token's activeUntil. When an operator has lowered maxActive below the
+ * ACTIVE count, the first `over` departures admit nobody and refill nothing: place p waits for
+ * p + over of them, and for the (p + over)-th activeUntil. The Redis adapter's Lua computes the
+ * same; the contract suite holds both to these numbers.
  */
 export const ETA_BUCKETS = 48;
 export const ETA_GRID = 48;
@@ -344,6 +346,8 @@ export interface EtaCurve {
   ttlMs: number;
   /** Mean cycle of a refilled slot (ms). */
   cycle: number;
+  /** ACTIVE slots over maxActive when drawn (an operator lowered it): their departures admit nobody. */
+  over: number;
   /** Expected departures by at + gridTime(j, H), H = 2 × ttl, j = 0..ETA_GRID. */
   n: number[];
 }
@@ -393,6 +397,7 @@ export function etaCurve(e: {
   const horizon = 2 * ttlMs;
   const cycle = round6(Math.min(ttlMs, headNotice + think));
   const empty = Math.max(0, e.maxActive - e.active);
+  const over = Math.max(0, e.active - e.maxActive);
   const grid: number[] = [];
   for (let j = 0; j <= ETA_GRID; j++) {
     const t = now + gridTime(j, horizon);
@@ -411,21 +416,25 @@ export function etaCurve(e: {
     grid.push(sum);
   }
   // Linear between the grid's points.
-  const at = (t: number) => {
+  const linear = (g: number[], t: number) => {
     if (t <= now) return 0;
     const x = t - now;
-    if (x >= horizon) return grid[ETA_GRID]!;
+    if (x >= horizon) return g[ETA_GRID]!;
     const i = gridStep(x, horizon);
     const lo = gridTime(i, horizon);
-    return grid[i]! + ((grid[i + 1]! - grid[i]!) * (x - lo)) / (gridTime(i + 1, horizon) - lo);
+    return g[i]! + ((g[i + 1]! - g[i]!) * (x - lo)) / (gridTime(i + 1, horizon) - lo);
   };
-  // Its integral from now (trapezoids), for the refills past the first ETA_TERMS.
+  const at = (t: number) => linear(grid, t);
+  // Only admissions refill: the first `over` departures of a line whose maxActive was lowered admit nobody.
+  const admitted = grid.map((v) => Math.max(0, v - over));
+  const admits = (t: number) => linear(admitted, t);
+  // Their integral from now (trapezoids), for the refills past the first ETA_TERMS.
   const cum = [0];
-  for (let j = 1; j <= ETA_GRID; j++) cum.push(cum[j - 1]! + (gridTime(j, horizon) - gridTime(j - 1, horizon)) * ((grid[j - 1]! + grid[j]!) / 2));
+  for (let j = 1; j <= ETA_GRID; j++) cum.push(cum[j - 1]! + (gridTime(j, horizon) - gridTime(j - 1, horizon)) * ((admitted[j - 1]! + admitted[j]!) / 2));
   const integral = (t: number) => {
     const x = t - now;
     const i = x >= horizon ? ETA_GRID : gridStep(x, horizon);
-    return cum[i]! + ((x - gridTime(i, horizon)) * (grid[i]! + at(t))) / 2;
+    return cum[i]! + ((x - gridTime(i, horizon)) * (admitted[i]! + admits(t))) / 2;
   };
   // A refill's cycle is skewed (quick payers, slow lapses): the first refill takes each of
   // ETA_QUANTILES quantiles of it alike, the later ones the mean.
@@ -448,14 +457,14 @@ export function etaCurve(e: {
     let sum = at(t);
     for (const g of cycles) {
       let k = 0;
-      for (; k < ETA_TERMS && t - g - k * cycle > now; k++) sum += at(t - g - k * cycle) / ETA_QUANTILES;
+      for (; k < ETA_TERMS && t - g - k * cycle > now; k++) sum += admits(t - g - k * cycle) / ETA_QUANTILES;
       // The rest, one every cycle back to now: the integral over a cycle, and half the last (Euler–Maclaurin).
       const x = t - g - k * cycle;
-      if (x > now) sum += (integral(x) / cycle + at(x) / 2) / ETA_QUANTILES;
+      if (x > now) sum += (integral(x) / cycle + admits(x) / 2) / ETA_QUANTILES;
     }
     n.push(round6(sum));
   }
-  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, n };
+  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, over, n };
 }
 
 /** How late holders notice: a moving average (a tenth of each new one) of notice − the poll they were told to make. */
@@ -463,9 +472,16 @@ export function noticeLate(late: number, lateMs: number): number {
   return round6(late + (lateMs - late) / 10);
 }
 
-/** The wait (ms) of place `position` read from the curve, `dep` being the line's departure count now. */
+/**
+ * The wait (ms) of place `position` read from the curve, `dep` being the line's departure count
+ * now (every departure from ACTIVE, those that admitted nobody too). Of the `d` departures since
+ * the curve was drawn, the first `over` admitted nobody: place p is admitted at the curve's
+ * (p + d + the over departures still to come)-th. `pthActiveUntil`: the activeUntil of the
+ * (p + over now)-th ACTIVE token, by which that many have left.
+ */
 export function curveWaitMs(curve: EtaCurve, position: number, dep: number, now: number, pthActiveUntil: number | null): number {
-  const q = position + dep - curve.dep - ETA_SHIFT;
+  const d = dep - curve.dep;
+  const q = position + d + Math.max(0, curve.over - d) - ETA_SHIFT;
   const horizon = 2 * curve.ttlMs;
   const n = curve.n;
   let t = curve.at + horizon + ((q - n[ETA_GRID]!) * curve.cycle) / curve.maxActive;
