@@ -100,7 +100,6 @@ export const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
  * answers unread, is closed; the requests still in Node's buffer find it closed and do nothing.
  */
 export function pipelineLimit(handler: http.RequestListener, log: Logger | undefined): http.RequestListener {
-  const unanswered = new WeakMap<Duplex, number>();
   return (req, res) => {
     const socket = req.socket;
     if (socket.destroyed) return;
@@ -157,6 +156,9 @@ export function dropBody(req: http.IncomingMessage): Promise<void> {
   });
 }
 
+/** Requests on a connection whose answers have not closed yet (pipelineLimit counts them). */
+const unanswered = new WeakMap<Duplex, number>();
+
 /**
  * Connections whose request was answered before its body had come in full (an unknown procedure,
  * a caller without identity: tRPC's handler answers before it needs the body), and that request.
@@ -176,10 +178,13 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   // answering"). The earlier one is done once its answer is whole and its body has come, though
   // Node still holds the answer until it is flushed ('finish') and the body's 'end' is not yet
   // emitted (answeredEarly): a balancer that has read the answer sends its next request at once.
+  // Not while another request between them is still being answered (a pipelining client): the
+  // answer would be taken for that one's, so the connection is cut.
   const attached = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
-  const pending = attached?.writableEnded && attached.req.complete ? undefined : attached;
+  const open = unanswered.get(socket) ?? 0;
+  const pending = attached?.writableEnded && attached.req.complete && open <= 1 ? undefined : attached;
   const early = answeredEarly.get(socket);
-  if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent || (early && !early.complete)) {
+  if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent || (early && (!early.complete || open > 0))) {
     socket.destroy();
     return;
   }
