@@ -20,7 +20,11 @@ describe('webhook endpoint addresses (production policy)', () => {
     // passed (an outside hostile review, fourth round).
     const unlisted = ['64:ff9b:1::a9fe:a9fe', '64:ff9b:1:a9fe:a9:fe00::', '64:ff9b:1:ffff::1', '3fff::1', '3fff:fff::1'];
     expect(unlisted.filter((a) => !isPrivateAddress(a))).toEqual([]);
-    const allowed = ['93.184.216.34', '8.8.8.8', '2606:4700:4700::1111', '64:ff9b::808:808', '::ffff:8.8.8.8', '2002:808:808::1'];
+    // IPv4-translated addresses (::ffff:0:0:0/96, RFC 2765) carry one too; ::ffff:0:7f00:1 (127.0.0.1)
+    // passed (an outside hostile review, third round).
+    const translated = ['::ffff:0:7f00:1', '::ffff:0:127.0.0.1', '::ffff:0:a9fe:a9fe', '::ffff:0:a00:7'];
+    expect(translated.filter((a) => !isPrivateAddress(a))).toEqual([]);
+    const allowed = ['93.184.216.34', '8.8.8.8', '2606:4700:4700::1111', '64:ff9b::808:808', '::ffff:8.8.8.8', '::ffff:0:808:808', '2002:808:808::1'];
     expect(allowed.filter((a) => isPrivateAddress(a))).toEqual([]);
   });
 

@@ -49,6 +49,7 @@ const CARRIES_IPV4 = (
   [
     ['::', 96, 6], // IPv4-compatible (deprecated)
     ['::ffff:0:0', 96, 6], // IPv4-mapped
+    ['::ffff:0:0:0', 96, 6], // IPv4-translated (RFC 2765)
     ['64:ff9b::', 96, 6], // NAT64
     ['2002::', 16, 1], // 6to4
   ] as const
