@@ -173,21 +173,23 @@ const answeredEarly = new WeakMap<Duplex, http.IncomingMessage>();
  * to send its request): answer like any other error, then close.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  // An error in the request after one already answered is that next request's, and is answered;
-  // cut as a part of the one answered, nginx answered its client 502 ("No API process is
-  // answering"). The earlier one is done once its answer is whole and its body has come, though
-  // Node still holds the answer until it is flushed ('finish') and the body's 'end' is not yet
-  // emitted (answeredEarly): a balancer that has read the answer sends its next request at once.
-  // Not while another request between them is still being answered (a pipelining client): the
-  // answer would be taken for that one's, so the connection is cut.
-  const attached = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
-  const open = unanswered.get(socket) ?? 0;
-  const pending = attached?.writableEnded && attached.req.complete && open <= 1 ? undefined : attached;
+  // Whose error it is. The request attached to the connection whose body is still arriving: its
+  // own (a body cut short, a broken chunk, too slow), answered unless its answer has begun. A
+  // later request's otherwise, answered only once every request before it has its whole answer:
+  // Node still holds the last answer until it is flushed ('finish'), and an answer given before
+  // its body came (answeredEarly) until that body's 'end', but a balancer that has read the answer
+  // sends its next request at once; cut as a part of the one answered, nginx answered its client
+  // 502 ("No API process is answering"). With a request before it still to be answered (a
+  // pipelining client), a 400 now would be taken for that one's answer: the connection is cut.
+  const attached = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage ?? undefined;
+  const own = attached !== undefined && !attached.req.complete;
+  const ahead = !own && ((attached !== undefined && !attached.writableEnded) || (unanswered.get(socket) ?? 0) > (attached ? 1 : 0));
   const early = answeredEarly.get(socket);
-  if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent || (early && (!early.complete || open > 0))) {
+  if (err.code === 'ECONNRESET' || !socket.writable || ahead || (own && attached.headersSent) || (early && !early.complete)) {
     socket.destroy();
     return;
   }
+  const pending = own ? attached : undefined;
   // A request whose handler has started (its body was cut short, a chunk was broken, it came too
   // slowly) names its surface: a REST client gets problem+json, as /v1 answers every error. One
   // refused before any handler (a bad header, a raw non-ASCII byte in its path, headers over the

@@ -149,7 +149,8 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   ) as ApiServer;
   server.on('clientError', answerClientError);
   server.on('connect', answerConnect);
-  server.on('checkExpectation', answerExpectation);
+  // Counted with the others (pipelineLimit), so that a refused request behind it waits for its answer.
+  server.on('checkExpectation', pipelineLimit(answerExpectation, log));
   // Longer than a typical load balancer's idle timeout, so the balancer closes first.
   server.keepAliveTimeout = 65_000;
   // A connection on which nothing moves for the request timeout (and a check interval and a
@@ -167,18 +168,23 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
 
 /** Prometheus metrics at /metrics, on a listener of their own (METRICS_PORT), never the public one. */
 export function createMetricsServer(metrics: Metrics, opts: { log?: Logger } = {}): http.Server {
+  // Its requests are counted and an answer given before its body came is marked (pipelineLimit),
+  // as on the public port: a refused request behind another still to be answered cut, no second answer.
   const server = http.createServer(
-    guard(async (req, res) => {
-      // A scraper may add a query string (Prometheus' `params:`); HEAD is GET without the body.
-      if (req.url?.split('?', 1)[0] !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) return sendError(res, notFound('metrics are at GET /metrics'));
-      const text = await metrics.render();
-      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-      res.end(text);
-    }, opts.log),
+    pipelineLimit(
+      guard(async (req, res) => {
+        // A scraper may add a query string (Prometheus' `params:`); HEAD is GET without the body.
+        if (req.url?.split('?', 1)[0] !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) return sendError(res, notFound('metrics are at GET /metrics'));
+        const text = await metrics.render();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+        res.end(text);
+      }, opts.log),
+      opts.log,
+    ),
   );
   server.on('clientError', answerClientError);
   server.on('connect', answerConnect);
-  server.on('checkExpectation', answerExpectation);
+  server.on('checkExpectation', pipelineLimit(answerExpectation, opts.log));
   return server;
 }
 
