@@ -309,7 +309,7 @@ local function drawCurve(maxActive, ttlMs, dep)
     end
     cycles[q + 1] = headNotice + math.max(0, math.min(x, most))
   end
-  local out = {'curveAt', now, 'curveDep', dep, 'curveMax', maxActive, 'curveTtl', ttlMs, 'curveCycle', cycle, 'curveOver', over}
+  local out = {'curveAt', now, 'curveDep', dep, 'curveMax', maxActive, 'curveTtl', ttlMs, 'curveCycle', cycle, 'curveOver', over, 'curveOverAt', now}
   for j = 0, J do
     local t = now + gridTime(j, horizon)
     local sum = at(t)
@@ -330,9 +330,13 @@ local function drawCurve(maxActive, ttlMs, dep)
 end
 local function eta(position, maxActive, ttl)
   local ttlMs = ttl * 1000
-  local c = redis.call('HMGET', KEYS[8], 'curveAt', 'curveDep', 'curveMax', 'curveTtl', 'curveCycle', 'departed', 'curveOver')
+  local c = redis.call('HMGET', KEYS[8], 'curveAt', 'curveDep', 'curveMax', 'curveTtl', 'curveCycle', 'departed', 'curveOver', 'curveOverAt')
   local dep = tonumber(c[6] or '0')
-  local at, dep0, cycle, over = tonumber(c[1]), tonumber(c[2]), tonumber(c[5]), tonumber(c[7] or '0')
+  local at, dep0, cycle = tonumber(c[1]), tonumber(c[2]), tonumber(c[5])
+  -- Over counts only for the curve it was drawn with: a process of the version before it draws
+  -- curves without it (during a rolling deploy) and leaves an earlier one's in the hash.
+  local over = 0
+  if c[8] and tonumber(c[8]) == at then over = tonumber(c[7]) end
   if not at or now - at >= ${ETA_CURVE_MS} or now < at or tonumber(c[3]) ~= maxActive or tonumber(c[4]) ~= ttlMs then
     at, cycle, over = drawCurve(maxActive, ttlMs, dep)
     dep0 = dep

@@ -4,6 +4,7 @@ import { createRedis, waitForRedis } from '../redis/client.ts';
 import { LINE_PRUNE_MS, type QueueSettings, type QueueStore, SOLD_OUT_POLL_MS, type TokenState } from './queue.store.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
 import { RedisQueueStore } from './queue.store.redis.ts';
+import { queueKeys } from '../redis/keys.ts';
 import { deleteRedisKeys } from '../../../../test/redis-keys.ts';
 
 /** One contract, two adapters: the embedded store must behave exactly like the Redis one. */
@@ -609,6 +610,30 @@ describe('queue store on Redis: the ticker’s registry after Redis lost its dat
     // The ticker, not a poll, admits the next fan when the ACTIVE one's time is up.
     expect(await store.tick(T0 + 60_001, d)).toEqual([c]);
     expect(await check(store, c, tid(3), T0 + 60_001)).toBe('ACTIVE');
+  });
+});
+
+/** During a rolling deploy a process of the version before `over` redraws a line's curve and leaves the newer one's `curveOver` in the hash. */
+describe('queue store on Redis: a curve drawn by a process that does not know over', () => {
+  const { redis } = ownRedis();
+  const store = new RedisQueueStore(redis);
+
+  it('is not read with the over of the curve before it', async () => {
+    const c = 1;
+    const d = settings({ maxActive: 10, activeTtlSeconds: 60, idleTimeoutSeconds: 3600 });
+    for (let u = 1; u <= 12; u++) await store.enter(c, u, tid(u), T0, d);
+    await store.configure(c, { maxActive: 4 }, T0 + 1_000, d);
+    const told = async (now: number) => ((await store.status(c, tid(11), now, d, false)) as TokenState).etaMs!;
+    // Drawn with over = 6: place 1 waits for the 7th departure.
+    const withOver = await told(T0 + 1_000);
+    const { counters } = queueKeys(c);
+    expect(await redis.hget(counters, 'curveOver')).toBe('6');
+    // The older version's redraw: its own curveAt and numbers, no curveOver of its own (the same
+    // numbers here, so only the over read with them can differ).
+    await redis.hset(counters, 'curveAt', String(T0 + 1_001));
+    const afterOldDraw = await told(T0 + 1_001);
+    // Read with over 6 it told the 7th departure's time, with 0 the first's.
+    expect(afterOldDraw).toBeLessThan(withOver / 2);
   });
 });
 
