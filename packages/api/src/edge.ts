@@ -185,6 +185,9 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   const own = attached !== undefined && !attached.req.complete;
   const ahead = !own && ((attached !== undefined && !attached.writableEnded) || (unanswered.get(socket) ?? 0) > (attached ? 1 : 0));
   const early = answeredEarly.get(socket);
+  // Bytes after a request that asked to close (Connection: close) are nobody's request: its
+  // answer is still to come, and Node closes the connection after it.
+  if (err.code === 'HPE_CLOSED_CONNECTION' && attached !== undefined && !attached.writableEnded) return;
   if (err.code === 'ECONNRESET' || !socket.writable || ahead || (own && attached.headersSent) || (early && !early.complete)) {
     socket.destroy();
     return;

@@ -265,6 +265,8 @@ describe('content types, preflights, unknown paths', () => {
       ['behind a request still being answered', [`GET /readyz HTTP/1.1\r\nhost: x\r\n\r\n${bad}`], []],
       ['behind an answer and a request still being answered', [`${healthz}GET /trpc/concerts.list HTTP/1.1\r\nhost: x\r\n\r\n${bad}`], [200]],
       ['behind an answer and a refused Expect', [`${healthz}GET /healthz HTTP/1.1\r\nhost: x\r\nexpect: foo\r\n\r\n${bad}`], [200]],
+      // Bytes after a request that asked to close are nobody's request: that request is answered.
+      ['after a request that asked to close', [`GET /trpc/concerts.list HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n${bad}`], [200]],
     ];
     const answered: Array<{ when: string; statuses: number[]; refused: string[] }> = [];
     for (const [when, writes] of cases) {
