@@ -244,6 +244,25 @@ export const ETA_PRIOR = 0.5;
  */
 export const ETA_PRIOR_HAZARD = 0.1;
 
+/** The prior's think time is ETA_COLD_FACTOR × the oldest age in the life table, at least ETA_COLD_MIN_MS, at most a quarter of the TTL (see coldThink). */
+export const ETA_COLD_FACTOR = 2;
+export const ETA_COLD_MIN_MS = 10_000;
+
+/**
+ * The think time the line's overall rate starts from (ETA_PRIOR pseudo-departures of it), before
+ * its departures say otherwise: twice the oldest age its table holds (current holders included),
+ * at least 10 s, at most a quarter of the TTL. It was a quarter of the TTL from the first second,
+ * and every second without a departure added its holders' whole ages to the time watched, so a
+ * line whose first buyers had thought 20 s read as a mean think time near 10 minutes: at the
+ * default 600 s TTL, buyers of 20–80 s were told their first 40 s 370–620% too long
+ * (queue.eta.sim.test.ts). Nothing tells 20 s from 10 minutes before the first departure; a guess
+ * that grows with what has been watched is wrong by a bounded factor either way, and the time
+ * before the youngest departure seen is not counted as time at risk (see survival).
+ */
+export function coldThink(oldestMs: number, ttlMs: number): number {
+  return Math.min(ttlMs / 4, Math.max(ETA_COLD_MIN_MS, ETA_COLD_FACTOR * oldestMs));
+}
+
 /** Rounded to a millionth: both adapters store the same decimals (Redis keeps numbers as text). */
 export function round6(x: number): number {
   return Math.floor(x * 1e6 + 0.5) / 1e6;
@@ -297,19 +316,28 @@ export function addLife(life: number[], lifeAt: number | null, now: number, ageM
 /**
  * Survival at the buckets' edges (B + 1 values), from deaths and censorings per bucket (actuarial
  * Kaplan–Meier), each bucket's hazard joined by ETA_PRIOR_HAZARD pseudo-holders leaving at the
- * line's overall rate (its departures, plus ETA_PRIOR, over the time its holders were watched,
- * plus ETA_PRIOR × a quarter of the TTL). Where the table has data the data decide; past the oldest
+ * line's overall rate (its departures, plus ETA_PRIOR, over the time its holders were watched
+ * past the youngest age anyone has left at, plus ETA_PRIOR × coldThink). Where the table has data the data decide; past the oldest
  * holder seen, where it has none, the rate does: a slot older than everyone seen so far is
  * expected to go at the pace the line has gone.
  */
 function survival(d: number[], c: number[], ttlMs: number): number[] {
+  let first = -1;
+  let last = -1;
+  for (let b = 0; b < ETA_BUCKETS; b++) {
+    if (first < 0 && d[b]! > 0) first = b;
+    if (d[b]! + c[b]! > 0) last = b;
+  }
+  const mid = (b: number) => (lifeEdge(b, ttlMs) + lifeEdge(b + 1, ttlMs)) / 2;
+  // Time before the youngest age anyone left at is not time at risk: nobody has been seen to go that soon.
+  const from = first < 0 ? Infinity : lifeEdge(first, ttlMs);
   let risk = 0;
   let deaths = ETA_PRIOR;
-  let watched = (ETA_PRIOR * ttlMs) / 4;
+  let watched = ETA_PRIOR * coldThink(last < 0 ? 0 : mid(last), ttlMs);
   for (let b = 0; b < ETA_BUCKETS; b++) {
     risk += d[b]! + c[b]!;
     deaths += d[b]!;
-    watched += ((d[b]! + c[b]!) * (lifeEdge(b, ttlMs) + lifeEdge(b + 1, ttlMs))) / 2;
+    watched += (d[b]! + c[b]!) * Math.max(0, mid(b) - from);
   }
   const rate = deaths / watched;
   const s = [1];
