@@ -230,10 +230,11 @@ export const ETA_QUANTILES = 8;
 /** Refills counted one by one after each first departure; the later ones are summed as an integral (a TTL of minutes with quick fans is hundreds of cycles). */
 export const ETA_TERMS = 8;
 /**
- * The line's overall rate starts from this many pseudo-departures in a quarter of the TTL each, so
- * a line with no departure yet still expects some. The rate falls as its holders are watched and
- * none leaves: at the default 600 s TTL, ten holders watched for 20 s each without a departure
- * read as a mean think time of about 950 s with 0.25 (until 2026-12-04), 550 s with 0.5.
+ * The line's overall rate starts from this many pseudo-departures of a think time of coldThink
+ * each, so a line with no departure yet still expects some. Until the afternoon of 2026-12-04 that
+ * think time was a quarter of the TTL and the rate fell as holders were watched and none left: at
+ * the default 600 s TTL, ten holders watched for 20 s each without a departure read as a mean
+ * think time of about 950 s with 0.25, 550 s with 0.5; now 40 s (coldThink).
  */
 export const ETA_PRIOR = 0.5;
 /**
