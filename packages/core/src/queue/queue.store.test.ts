@@ -169,7 +169,7 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const eleventh = await status(c, tid(13), at, d);
     const mid = await status(c, tid(42), at, d);
     expect([head.position, tenth.position, eleventh.position, mid.position]).toEqual([1, 10, 11, 40]);
-    expect([head.etaMs, eleventh.etaMs, mid.etaMs]).toEqual([5_832, 138_807, 511_560]);
+    expect([head.etaMs, eleventh.etaMs, mid.etaMs]).toEqual([4_588, 115_406, 430_939]);
     expect([head.pollAfterMs, tenth.pollAfterMs, eleventh.pollAfterMs, mid.pollAfterMs]).toEqual([1_000, 1_000, 1_000, 2_000]);
     expect((await status(c, tid(400), at, d)).pollAfterMs).toBe(19_900);
     const active = await status(c, tid(1), at, d);

@@ -234,7 +234,7 @@ export const ETA_TERMS = 8;
  * each, so a line with no departure yet still expects some. Until the afternoon of 2026-12-04 that
  * think time was a quarter of the TTL and the rate fell as holders were watched and none left: at
  * the default 600 s TTL, ten holders watched for 20 s each without a departure read as a mean
- * think time of about 950 s with 0.25, 550 s with 0.5; now 40 s (coldThink).
+ * think time of about 950 s with 0.25, 550 s with 0.5; now 20 s (coldThink).
  */
 export const ETA_PRIOR = 0.5;
 /**
@@ -246,16 +246,17 @@ export const ETA_PRIOR = 0.5;
 export const ETA_PRIOR_HAZARD = 0.1;
 
 /** The prior's think time is ETA_COLD_FACTOR × the oldest age in the life table, at least ETA_COLD_MIN_MS, at most a quarter of the TTL (see coldThink). */
-export const ETA_COLD_FACTOR = 2;
+export const ETA_COLD_FACTOR = 1;
 export const ETA_COLD_MIN_MS = 10_000;
 
 /**
  * The think time the line's overall rate starts from (ETA_PRIOR pseudo-departures of it), before
- * its departures say otherwise: twice the oldest age its table holds (current holders included),
- * at least 10 s, at most a quarter of the TTL. It was a quarter of the TTL from the first second,
+ * its departures say otherwise: as long again as the oldest age its table holds (current holders
+ * included: a holder watched for 20 s is expected to take about 20 s more), at least 10 s, at most
+ * a quarter of the TTL. It was a quarter of the TTL from the first second,
  * and every second without a departure added its holders' whole ages to the time watched, so a
  * line whose first buyers had thought 20 s read as a mean think time near 10 minutes: at the
- * default 600 s TTL, buyers of 20–80 s were told their first 40 s 370–620% too long
+ * default 600 s TTL, buyers of 20–80 s were told their first 40 s 383–639% too long
  * (queue.eta.sim.test.ts). Nothing tells 20 s from 10 minutes before the first departure; a guess
  * that grows with what has been watched is wrong by a bounded factor either way, and the time
  * before the youngest departure seen is not counted as time at risk (see survival).
