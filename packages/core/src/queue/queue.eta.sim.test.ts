@@ -76,7 +76,7 @@ describe('the ETA at the default activeTtlSeconds, on the test clock', () => {
  * The first departure comes 20 s after the opening at the earliest, and until then nothing tells
  * 20 s from 10 minutes. The line's overall rate used to start from a quarter of the TTL (150 s)
  * and count every second its holders had been watched as time at risk, so 20 s without a
- * departure read as a mean think time near 10 minutes: the first 40 s were told 397–629% too long
+ * departure read as a mean think time near 10 minutes: the first 40 s were told 383–639% too long
  * and 40–200 s 25–46% (the four sales below). Now the prior grows with the oldest age watched
  * (as long again, at least 10 s, at most a quarter of the TTL: coldThink) and time before the
  * youngest departure seen is not time at risk: 44–52% and 16–29%. The first 40 s are asserted to stay

@@ -10,6 +10,7 @@ import {
   ETA_GRID,
   ETA_COLD_FACTOR,
   ETA_COLD_MIN_MS,
+  ETA_LIFE_WEIGHT,
   ETA_PRIOR,
   ETA_PRIOR_HAZARD,
   ETA_QUANTILES,
@@ -233,17 +234,20 @@ local function drawCurve(maxActive, ttlMs, dep)
       starts[i], ages[i] = math.max(v + late, now), 0
     end
   end
+  local total = 0
+  for b = 1, B do total = total + (d[b] + c[b]) end
+  local least = ${ETA_LIFE_WEIGHT} * total
   local first, last = -1, -1
   for b = 1, B do
-    if first < 0 and d[b] > 0 then first = b end
-    if d[b] + c[b] > 0 then last = b end
+    if first < 0 and d[b] > 0 and d[b] >= least then first = b end
+    if d[b] + c[b] > 0 and d[b] + c[b] >= least then last = b end
   end
   local from = first < 0 and math.huge or edge(first - 1, ttlMs)
   local oldest = last < 0 and 0 or (edge(last - 1, ttlMs) + edge(last, ttlMs)) / 2
   local risk, deaths, watched = 0, ${ETA_PRIOR}, ${ETA_PRIOR} * math.min(ttlMs / 4, math.max(${ETA_COLD_MIN_MS}, ${ETA_COLD_FACTOR} * oldest))
   for b = 1, B do
     risk = risk + (d[b] + c[b])
-    deaths = deaths + d[b]
+    if first >= 0 and b >= first then deaths = deaths + d[b] end
     watched = watched + (d[b] + c[b]) * math.max(0, (edge(b - 1, ttlMs) + edge(b, ttlMs)) / 2 - from)
   end
   local rate = deaths / watched

@@ -250,6 +250,31 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
   });
 
   /**
+   * A wave of ten fans hours ago (one left at 3 s, the rest at 35–75 s), then a new wave: 60 fans,
+   * the first ten admitted and noticing at once. 20 s on, nobody of the new wave has left, and what
+   * the line learnt hours ago has decayed to nothing (e^-180): the ETA is a fresh line's. Found by a
+   * review of coldThink: the youngest departure and the oldest age were read from any bucket above
+   * 0, and the decayed wave set them for 12 hours, so place 40 was told 1,304 s instead of 173 s.
+   */
+  it('reads a new wave hours after the last one as a fresh line', async () => {
+    const d = settings({ maxActive: 10, activeTtlSeconds: 600, idleTimeoutSeconds: 86_400 });
+    const wave = async (c: number, first: number, at: number) => {
+      for (let i = 0; i < 60; i++) await store.enter(c, first + i, tid(first + i), at, d);
+      for (let i = 0; i < 10; i++) await status(c, tid(first + i), at, d);
+      return [(await status(c, tid(first + 10), at + 20_000, d)).etaMs, (await status(c, tid(first + 49), at + 20_000, d)).etaMs];
+    };
+    const fresh = await wave(nextConcert(), 5_000, T0);
+    const c = nextConcert();
+    for (let u = 6_000; u < 6_010; u++) await store.enter(c, u, tid(u), T0, d);
+    for (let u = 6_000; u < 6_010; u++) await status(c, tid(u), T0, d);
+    await store.leave(c, tid(6_000), T0 + 3_000, d);
+    for (let i = 1; i < 10; i++) await store.leave(c, tid(6_000 + i), T0 + 30_000 + i * 5_000, d);
+    const later = await wave(c, 7_000, T0 + 3 * 3_600_000);
+    expect(later[0]).toBeCloseTo(fresh[0]!, -2);
+    expect(Math.abs(later[1]! - fresh[1]!) / fresh[1]!).toBeLessThan(0.01);
+  });
+
+  /**
    * A line of 10 slots (TTL 60 s), one fan arriving every `everyMs` until `loweredMs`; then 20
    * more, and the operator sets maxActive 4. Each fan polls when told; an admitted one notices at
    * that poll and leaves `think` ms later (Infinity: lets the slot lapse). Returns, per place
@@ -645,11 +670,14 @@ async function check(store: QueueStore, c: number, t: string, now: number) {
 describe('queue store: the memory and Redis adapters tell the same ETA', () => {
   const stores = [new MemoryQueueStore(), new RedisQueueStore(ownRedis().redis)];
 
-  it('through 600 random enters, polls, leaves, lapses, ticks and changes of maxActive on the test clock', async () => {
+  // At 5 s the prior's think time is a quarter of the TTL throughout; at 600 s it grows with the
+  // oldest age watched from its 10 s floor (coldThink), and nobody lapses.
+  it.each([5, 600])('through 600 random enters, polls, leaves, lapses, ticks and changes of maxActive on the test clock, TTL %i s', async (ttl) => {
     // A seeded generator, so a failure replays.
     let seed = 12345;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const d = settings({ maxActive: 4, activeTtlSeconds: 5, idleTimeoutSeconds: 60 });
+    const c = ttl;
+    const d = settings({ maxActive: 4, activeTtlSeconds: ttl, idleTimeoutSeconds: 60 });
     let now = T0;
     let users = 0;
     const live: string[] = [];
@@ -664,17 +692,17 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
       const answers = await Promise.all(
         stores.map(async (store, i) => {
           if (r < 0.2 || live.length === 0) {
-            const e = await store.enter(1, users + 1, tid(users + 1), now, d);
+            const e = await store.enter(c, users + 1, tid(users + 1), now, d);
             return [e.status, e.position, e.etaMs, e.pollAfterMs];
           }
           const t = live[Math.floor(r * 1000) % live.length]!;
-          if (r < 0.3) return [await store.leave(1, t, now, d)];
-          if (r < 0.35) return [(await store.tick(now, d)).length, store.lastTick()?.get(1)?.etaBackMs ?? null];
+          if (r < 0.3) return [await store.leave(c, t, now, d)];
+          if (r < 0.35) return [(await store.tick(now, d)).length, store.lastTick()?.get(c)?.etaBackMs ?? null];
           if (maxActive > 0) {
-            const s = await store.configure(1, { maxActive }, now, d);
+            const s = await store.configure(c, { maxActive }, now, d);
             return [s.maxActive, s.active, s.waiting, s.admittedTotal, s.etaBackMs];
           }
-          const s = await status(store, 1, t, now, d);
+          const s = await status(store, c, t, now, d);
           void i;
           return [s.status, s.position, s.etaMs, s.pollAfterMs];
         }),

@@ -248,6 +248,8 @@ export const ETA_PRIOR_HAZARD = 0.1;
 /** The prior's think time is ETA_COLD_FACTOR × the oldest age in the life table, at least ETA_COLD_MIN_MS, at most a quarter of the TTL (see coldThink). */
 export const ETA_COLD_FACTOR = 1;
 export const ETA_COLD_MIN_MS = 10_000;
+/** A life-table bucket sets the youngest departure or the oldest age seen only with this share of the table's weight. */
+export const ETA_LIFE_WEIGHT = 0.01;
 
 /**
  * The think time the line's overall rate starts from (ETA_PRIOR pseudo-departures of it), before
@@ -257,9 +259,11 @@ export const ETA_COLD_MIN_MS = 10_000;
  * and every second without a departure added its holders' whole ages to the time watched, so a
  * line whose first buyers had thought 20 s read as a mean think time near 10 minutes: at the
  * default 600 s TTL, buyers of 20–80 s were told their first 40 s 383–639% too long
- * (queue.eta.sim.test.ts). Nothing tells 20 s from 10 minutes before the first departure; a guess
- * that grows with what has been watched is wrong by a bounded factor either way, and the time
- * before the youngest departure seen is not counted as time at risk (see survival).
+ * (queue.eta.sim.test.ts). Nothing tells 20 s from 10 minutes before the first departure; until
+ * it, a guess that grows with what has been watched is wrong by a bounded factor either way. The
+ * time before the youngest departure seen is not counted as time at risk (see survival); after an
+ * early departure (2 s, while the others take minutes) the time watched past it counts again, and
+ * the line reads slower (README: not fixed).
  */
 export function coldThink(oldestMs: number, ttlMs: number): number {
   return Math.min(ttlMs / 4, Math.max(ETA_COLD_MIN_MS, ETA_COLD_FACTOR * oldestMs));
@@ -324,21 +328,27 @@ export function addLife(life: number[], lifeAt: number | null, now: number, ageM
  * expected to go at the pace the line has gone.
  */
 function survival(d: number[], c: number[], ttlMs: number): number[] {
+  let total = 0;
+  for (let b = 0; b < ETA_BUCKETS; b++) total += d[b]! + c[b]!;
+  // The youngest departure and the oldest age are read among buckets of some weight: a wave long
+  // decayed (down to 1e-78 after 3 h, 0 only after 12 h) must not set them for the one now.
+  const least = ETA_LIFE_WEIGHT * total;
   let first = -1;
   let last = -1;
   for (let b = 0; b < ETA_BUCKETS; b++) {
-    if (first < 0 && d[b]! > 0) first = b;
-    if (d[b]! + c[b]! > 0) last = b;
+    if (first < 0 && d[b]! > 0 && d[b]! >= least) first = b;
+    if (d[b]! + c[b]! > 0 && d[b]! + c[b]! >= least) last = b;
   }
   const mid = (b: number) => (lifeEdge(b, ttlMs) + lifeEdge(b + 1, ttlMs)) / 2;
-  // Time before the youngest age anyone left at is not time at risk: nobody has been seen to go that soon.
+  // Time before the youngest age anyone left at is not time at risk: nobody has been seen to go that
+  // soon. The departures before it (too light to count) are left out with it.
   const from = first < 0 ? Infinity : lifeEdge(first, ttlMs);
   let risk = 0;
   let deaths = ETA_PRIOR;
   let watched = ETA_PRIOR * coldThink(last < 0 ? 0 : mid(last), ttlMs);
   for (let b = 0; b < ETA_BUCKETS; b++) {
     risk += d[b]! + c[b]!;
-    deaths += d[b]!;
+    if (first >= 0 && b >= first) deaths += d[b]!;
     watched += (d[b]! + c[b]!) * Math.max(0, mid(b) - from);
   }
   const rate = deaths / watched;
@@ -533,10 +543,10 @@ export function curveWaitMs(curve: EtaCurve, position: number, dep: number, now:
 
 /**
  * Departures a line must have seen (or as many as it has slots, if fewer) before its ETA sets
- * how long a client waits to poll. Before them the ETA rests on the life table's prior, which
- * expects holders to keep their slots for minutes: at an opening with quick buyers it told place
- * 11 of 40 (5 slots) 524 s and to poll after 20 s, and the fans admitted a second later sat on
- * their slots unaware for those 20 s (a rehearsal's line stood still 17 s of its 44).
+ * how long a client waits to poll. Before them the ETA rests on the life table's prior, a guess
+ * (coldThink): at an opening with quick buyers the prior of the time (a quarter of the TTL) told
+ * place 11 of 40 (5 slots) 524 s and to poll after 20 s, and the fans admitted a second later sat
+ * on their slots unaware for those 20 s (a rehearsal's line stood still 17 s of its 44).
  */
 export const ETA_EVIDENCE = 10;
 
