@@ -22,8 +22,15 @@ export const transformer = {
   deserialize(value: unknown): unknown {
     // superjson reads `json` and `meta` off whatever came: of null that is a TypeError whose
     // message ("Cannot destructure property 'json' of 'payload'…") told the client nothing.
+    if (value === undefined) return undefined;
     if (value === null) throw new TypeError('input must be superjson: { "json": …, "meta"?: … }, not null');
-    if (typeof value !== 'object') return superjson.deserialize(value as Serialized);
+    // Anything else came without the wrapper, and superjson read it as no input at all: a client
+    // that sent `{"limit":5}` (or `1`) to a procedure whose input is optional got the default
+    // answer as if it had been asked for (a hostile review, fourth round).
+    if (typeof value !== 'object' || Array.isArray(value)) throw new TypeError(`input must be superjson: { "json": …, "meta"?: … }, not ${Array.isArray(value) ? 'an array' : `a ${typeof value}`}`);
+    for (const k in value) {
+      if (k !== 'json' && k !== 'meta') throw new TypeError(`input must be superjson: { "json": …, "meta"?: … }; the input goes inside "json", and ${JSON.stringify(k.slice(0, 40))} is not a key of the wrapper`);
+    }
     const { json, meta } = value as { json?: unknown; meta?: unknown };
     // Bounded before superjson walks it (input-bounds.ts): a Set travels as an array, and every
     // meta path into it is a walk from its start, so 30,000 paths into a 30,000-element Set held

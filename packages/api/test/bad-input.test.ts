@@ -221,6 +221,15 @@ describe('bad input never gives a 500', () => {
     expectClientError(await get('concerts.get', { json: { concertId: 1 }, meta: { values: { concertId: ['no-such-type'] } } }), 400, 'INVALID_INPUT');
     // An empty-input procedure refuses stray keys.
     expectClientError(await get('balance.get', { json: { userId: 2 } }), 400, 'INVALID_INPUT');
+    // Input without superjson's wrapper, to a procedure whose input is optional, was read as none
+    // and answered the default page (a hostile review, fourth round).
+    for (const input of ['1', '"x"', 'true', '[1]', '{"limit":1}', '{"json":{"limit":1},"limit":1}']) {
+      const r = await get('concerts.list', input);
+      expectClientError(r, 400, 'INVALID_INPUT');
+      expect(r.message, input).toContain('input must be superjson');
+    }
+    expect((await get('concerts.list', { json: { limit: 1 } })).status).toBe(200);
+    expect((await get('concerts.list', {})).status).toBe(200);
   });
 
   it('the wrong HTTP method is a 4xx', async () => {
