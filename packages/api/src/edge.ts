@@ -83,6 +83,27 @@ export function hasEncodedBody(req: http.IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
+/**
+ * The charset a request's body declares when it is not UTF-8 (or its subset US-ASCII). JSON
+ * travels as UTF-8 (RFC 8259, 8.1), and the body is read as UTF-8 whatever is declared: a body
+ * sent with `charset=utf-16` was read as UTF-8 and its text came out garbled (an outside hostile
+ * review, fourth round). Such a body is refused, 415, rather than guessed at.
+ */
+export function foreignCharset(req: http.IncomingMessage): string | undefined {
+  const type = req.headers['content-type'];
+  if (type === undefined) return undefined;
+  const charset = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(type);
+  if (!charset) return undefined;
+  const name = (charset[1] ?? charset[2] ?? '').trim().toLowerCase();
+  if (UTF8_NAMES.has(name)) return undefined;
+  if (req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length'] ?? 0) === 0) return undefined;
+  return name;
+}
+
+const UTF8_NAMES = new Set(['utf-8', 'utf8', 'us-ascii', 'ascii']);
+
+export const foreignCharsetMessage = (charset: string) => `The body is read as UTF-8 JSON: send it with charset=utf-8 or no charset, not ${JSON.stringify(charset.slice(0, 40))}`;
+
 export const ENCODED_BODY_MESSAGE = 'A body with a Content-Encoding (gzip, deflate, br), or a Transfer-Encoding other than chunked, is not supported: send it as plain JSON';
 
 /** How many requests a client may send on one connection ahead of the answers it has not taken. */

@@ -5,7 +5,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
 import { TRPCError } from '@trpc/server';
 import { type Context, contextFactory, type RequestInfo, requestInfo } from './context.ts';
-import { answerClientError, answerConnect, answerExpectation, corsPolicy, dropBody, ENCODED_BODY_MESSAGE, guard, hasEncodedBody, isRestUrl, notFound, pipelineLimit, sendError, sendProblem } from './edge.ts';
+import { answerClientError, answerConnect, answerExpectation, corsPolicy, dropBody, ENCODED_BODY_MESSAGE, foreignCharset, foreignCharsetMessage, guard, hasEncodedBody, isRestUrl, notFound, pipelineLimit, sendError, sendProblem } from './edge.ts';
 import type { Metrics } from './metrics.ts';
 import { appRouter } from './router.ts';
 import { createRestHandler } from './rest/rest.handler.ts';
@@ -90,6 +90,8 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
       // makes a URL with credentials, which Request refuses with a throw that was its 500.
       if (!isRest && req.headers.host?.includes('@')) return sendError(res, new TRPCError({ code: 'BAD_REQUEST', message: 'The Host header is not a host: it has user info (@)' }));
       if (!isRest && hasEncodedBody(req)) return sendError(res, new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: ENCODED_BODY_MESSAGE }));
+      const charset = isRest ? undefined : foreignCharset(req);
+      if (charset !== undefined) return sendError(res, new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: foreignCharsetMessage(charset) }));
       const started = performance.now();
       const given = req.headers['x-request-id'];
       const info: RequestInfo = { requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID(), appCodes: [] };

@@ -191,6 +191,32 @@ describe('content types, preflights, unknown paths', () => {
     expect((await post('/v1/balance/charges', '{"amount":1}', 'identity', { 'idempotency-key': 'edge-encoded-identity-rest' })).status).toBe(201);
   });
 
+  // JSON is UTF-8 (RFC 8259): a body declared charset=utf-16 was read as UTF-8 anyway and its text
+  // came out garbled (an outside hostile review, fourth round). It is refused as a coding is.
+  it('a body declaring a charset other than UTF-8 is 415 UNSUPPORTED_MEDIA_TYPE on tRPC, its fast path and REST', async () => {
+    const { url } = suite.api;
+    const { userId } = await admin(url).admin.users.create.mutate({ name: 'charset', initialBalance: 0 });
+    const post = (path: string, body: string, type: string, extra: Record<string, string> = {}) => {
+      const bytes = /utf-?16/i.test(type) ? Buffer.from(body, 'utf16le') : Buffer.from(body, 'latin1');
+      return fetch(`${url}${path}`, { method: 'POST', headers: { 'x-user-id': String(userId), 'content-type': type, ...extra }, body: bytes });
+    };
+    const charge = (key: string) => JSON.stringify({ json: { amount: 1, idempotencyKey: key } });
+    for (const type of ['application/json; charset=utf-16', 'application/json;charset="UTF-16LE"', 'application/json; charset=iso-8859-1', 'application/json; charset=']) {
+      const trpc = await answer(await post('/trpc/balance.charge', charge(`edge-charset-${type.length}`), type));
+      expect({ type, status: trpc.status, appCode: trpc.appCode }).toEqual({ type, status: 415, appCode: 'UNSUPPORTED_MEDIA_TYPE' });
+      const fast = await answer(await post('/trpc/queue.enter', JSON.stringify({ json: { concertId: 1 } }), type));
+      expect({ type, status: fast.status, appCode: fast.appCode }).toEqual({ type, status: 415, appCode: 'UNSUPPORTED_MEDIA_TYPE' });
+      const rest = await post('/v1/balance/charges', '{"amount":1}', type, { 'idempotency-key': `edge-charset-rest-${type.length}` });
+      const problem = (await rest.json()) as { appCode?: string };
+      expect({ type, status: rest.status, appCode: problem.appCode }).toEqual({ type, status: 415, appCode: 'UNSUPPORTED_MEDIA_TYPE' });
+    }
+    // UTF-8 under any of its names, and US-ASCII (a subset of it), are read as they always were.
+    for (const type of ['application/json; charset=utf-8', 'application/json; charset="UTF8"', 'application/json; charset=us-ascii']) {
+      expect({ type, status: (await post('/trpc/balance.charge', charge(`edge-charset-ok-${type.length}`), type)).status }).toEqual({ type, status: 200 });
+      expect({ type, status: (await post('/v1/balance/charges', '{"amount":1}', type, { 'idempotency-key': `edge-charset-ok-rest-${type.length}` })).status }).toEqual({ type, status: 201 });
+    }
+  });
+
   // `Transfer-Encoding: gzip, chunked`: Node takes the chunks off and leaves the gzip on, and the
   // compressed bytes were read as the JSON body: 400 INVALID_INPUT quoting them, where a coding
   // the server does not apply is refused as Content-Encoding is (an outside review of REST).

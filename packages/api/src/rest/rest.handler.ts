@@ -8,7 +8,7 @@ import { ZodError } from 'zod';
 import type { Context } from '../context.ts';
 import { appCodeOf, issuesOf, problemJson, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
 import { resolveUserId } from '../identity.ts';
-import { dropBody, ENCODED_BODY_MESSAGE, hasEncodedBody } from '../edge.ts';
+import { dropBody, ENCODED_BODY_MESSAGE, foreignCharset, foreignCharsetMessage, hasEncodedBody } from '../edge.ts';
 import { inputBeyondBounds, jsonTooDeep, MAX_INPUT_DEPTH, TOO_DEEP_MESSAGE } from '../input-bounds.ts';
 import { appRouter } from '../router.ts';
 import { docsAsset } from './rest.docs.ts';
@@ -177,6 +177,8 @@ async function readJsonObject(req: IncomingMessage, limit: number): Promise<Reco
     throw tooLarge(limit);
   }
   if (hasEncodedBody(req)) throw toTRPCError(new AppError('UNSUPPORTED_MEDIA_TYPE', ENCODED_BODY_MESSAGE));
+  const charset = foreignCharset(req);
+  if (charset !== undefined) throw toTRPCError(new AppError('UNSUPPORTED_MEDIA_TYPE', foreignCharsetMessage(charset)));
   const text = await readBody(req, limit);
   if (text.length === 0) return {};
   if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
