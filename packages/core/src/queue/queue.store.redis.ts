@@ -51,7 +51,7 @@ import {
  *
  * KEYS: 1 waiting, 2 active, 3 seen, 4 owners, 5 users, 6 config, 7 admits, 8 counters, 9 polls, 10 inventory, 11 slots.
  * ARGV: 1 now (ms; '': Redis's TIME, which is what production passes), 2..6 default maxActive, activeTtlSeconds, idleTimeoutSeconds, paused (0/1),
- * opensAt (0: none), 7 a random number in [0, 1) for spreading polls, then the script's own.
+ * opensAt (-1: none; 0 is the epoch, an opening long past), 7 a random number in [0, 1) for spreading polls, then the script's own.
  */
 const PRELUDE = `
 -- Redis's clock decides the line (TIME), unless a deciding test clock's ms is passed.
@@ -514,7 +514,7 @@ local live = drop(ARGV[8])
 settle()
 return live
 `,
-  // ARGV 8.. field, value pairs of settings to store (opensAt 0: none)
+  // ARGV 8.. field, value pairs of settings to store (opensAt -1: none)
   queueStats: `${PRELUDE}${STATS}
 for i = 8, #ARGV, 2 do
   if ARGV[i] == 'opensAt' then
@@ -627,7 +627,7 @@ export class RedisQueueStore implements QueueStore {
   private run(name: ScriptName, concertId: number, now: StoreNow, defaults: QueueSettings, ...args: Array<string | number>) {
     const fn = (this.redis as unknown as Record<string, ScriptFn>)[name]!.bind(this.redis);
     const d = defaults;
-    return fn(...queueKeyList(concertId), now ?? '', d.maxActive, d.activeTtlSeconds, d.idleTimeoutSeconds, d.paused ? 1 : 0, d.opensAt ?? 0, Math.random(), ...args);
+    return fn(...queueKeyList(concertId), now ?? '', d.maxActive, d.activeTtlSeconds, d.idleTimeoutSeconds, d.paused ? 1 : 0, d.opensAt ?? NO_OPENING, Math.random(), ...args);
   }
 
   private script(name: 'queueCheck' | 'queueHistory', ...args: Array<string | number>) {
@@ -716,7 +716,7 @@ export class RedisQueueStore implements QueueStore {
     const pairs: Array<string | number> = [];
     for (const [k, v] of Object.entries(patch)) {
       if (v === undefined) continue;
-      pairs.push(k, v === null ? 0 : typeof v === 'boolean' ? (v ? 1 : 0) : v);
+      pairs.push(k, v === null ? NO_OPENING : typeof v === 'boolean' ? (v ? 1 : 0) : v);
     }
     const r = await this.run('queueStats', concertId, now, defaults, ...pairs);
     await this.register(concertId);
@@ -745,6 +745,15 @@ export class RedisQueueStore implements QueueStore {
   }
 }
 
+/**
+ * No opening time, in the scripts' arguments and the settings hash. It was 0, which is also the
+ * epoch, a date the API takes: an `opensAt` of 1970-01-01T00:00:00Z read back as null here and as
+ * the date in the memory store (an outside hostile review). A hash written before keeps its 0,
+ * read now as an opening long past: the same line (open), its stats showing 1970 until the next
+ * `configure` of `opensAt`.
+ */
+const NO_OPENING = -1;
+
 type RawState = [string, number, number, number, number, number, number];
 type RawStats = [string, ...number[]];
 
@@ -756,7 +765,7 @@ function toState(r: RawState): TokenState {
     position: status === 'WAITING' ? Number(r[1]) : null,
     activeUntil: status === 'ACTIVE' ? Number(r[2]) : null,
     etaMs: Number(r[3]) < 0 ? null : Number(r[3]),
-    opensAt: opensAt > 0 ? opensAt : null,
+    opensAt: opensAt >= 0 ? opensAt : null,
     pollAfterMs: Number(r[5]),
     paused: Number(r[6]) === 1,
   };
@@ -773,7 +782,7 @@ function toStats(r: RawStats): QueueStats {
     activeTtlSeconds: n[5]!,
     idleTimeoutSeconds: n[6]!,
     paused: n[7] === 1,
-    opensAt: n[8]! > 0 ? n[8]! : null,
+    opensAt: n[8]! >= 0 ? n[8]! : null,
     admittedTotal: n[9]!,
     admittedLastMinute: n[10]!,
     droppedIdleTotal: n[11]!,

@@ -354,6 +354,22 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect(Math.min(...errors), said).toBeGreaterThan(-0.3);
   });
 
+  // The Redis store wrote "no opening" as 0, the epoch itself: an opening at 1970-01-01T00:00:00Z
+  // (a date the API takes) read back as null there and as the date here (a hostile review).
+  it('keeps an opening at the epoch as that date, and null as none', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 1 });
+    const epoch = await store.configure(c, { opensAt: 0 }, T0, d);
+    expect([epoch.state, epoch.opensAt]).toEqual(['OPEN', 0]);
+    const ticket = await store.enter(c, 1, tid(1), T0, d);
+    expect([ticket.status, ticket.opensAt]).toEqual(['ACTIVE', 0]);
+    expect((await store.stats(c, T0, d)).opensAt).toBe(0);
+    expect((await store.configure(c, { opensAt: null }, T0, d)).opensAt).toBeNull();
+    expect((await status(c, tid(1), T0 + 1, d)).opensAt).toBeNull();
+    // Unconfigured, the defaults' null is none as well.
+    expect((await store.stats(nextConcert(), T0, d)).opensAt).toBeNull();
+  });
+
   it('pre-queues everyone who enters before the opening at a random place, ahead of every later arrival', async () => {
     const c = nextConcert();
     const d = settings({ maxActive: 1, idleTimeoutSeconds: 120 });
