@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Kysely, sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../../test/harness.ts';
 import { createDialect, lockDataDir, MAX_PREPARED, preparing } from './dialect.ts';
 
@@ -95,6 +95,74 @@ describe('the embedded database directory', () => {
     // Reopened by the same process (an API restarted in a test, a container's pid 1 after a restart).
     lockDataDir(dir);
     expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.pid));
+  });
+});
+
+// Two processes that read the same stale file both removed it: the second removed the file the
+// first had just written in its place, and both served the directory.
+describe('the embedded database directory, taken over from a process that is gone', () => {
+  const dead = async () => {
+    const gone = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+    await new Promise((resolve) => gone.once('exit', resolve));
+    return gone.pid!;
+  };
+
+  it('is not taken from a process that took it over first (between this one’s read and its removal)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-takeover-'));
+    const pidFile = path.join(dir, 'concert.pid');
+    const first = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+    try {
+      writeFileSync(pidFile, `${await dead()}\n`);
+      // The other process, having read the same stale file, removes it and writes its own.
+      const winner = () => writeFileSync(pidFile, `${first.pid}\n`);
+      expect(() => lockDataDir(dir, { beforeTakeOver: winner })).toThrow(`in use by process ${first.pid} (${pidFile})`);
+      expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(first.pid));
+    } finally {
+      first.kill();
+      await new Promise((resolve) => first.once('exit', resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('goes to exactly one of several processes starting at once', { timeout: 120_000 }, async () => {
+    const root = path.join(import.meta.dirname, '..', '..', '..', '..');
+    const child = `import { lockDataDir } from ${JSON.stringify(path.join(import.meta.dirname, 'dialect.ts'))};
+      process.stdout.write('ready\\n');
+      process.stdin.once('data', () => {
+        let out = 'ok';
+        try { lockDataDir(process.argv[1]); } catch (err) { out = String(err.message).startsWith('in use by process') ? 'refused' : String(err); }
+        process.stdout.write(out + '\\n');
+        process.stdin.once('data', () => process.exit(0));
+      });`;
+    for (let round = 0; round < 3; round++) {
+      const dir = mkdtempSync(path.join(tmpdir(), 'concert-takeover-'));
+      writeFileSync(path.join(dir, 'concert.pid'), `${await dead()}\n`);
+      const kids = Array.from({ length: 6 }, () =>
+        spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child, dir], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] }),
+      );
+      const lines = kids.map((k) => {
+        const got: string[] = [];
+        let rest = '';
+        k.stdout.on('data', (d: Buffer) => {
+          const parts = (rest + d.toString()).split('\n');
+          rest = parts.pop()!;
+          got.push(...parts);
+        });
+        return got;
+      });
+      try {
+        // All loaded, then all told to go at once.
+        await vi.waitFor(() => expect(lines.every((l) => l[0] === 'ready')).toBe(true), { timeout: 60_000, interval: 20 });
+        for (const k of kids) k.stdin.write('go\n');
+        await vi.waitFor(() => expect(lines.every((l) => l.length === 2)).toBe(true), { timeout: 30_000, interval: 20 });
+        const got = lines.map((l) => l[1]);
+        expect({ round, ok: got.filter((a) => a === 'ok').length, refused: got.filter((a) => a === 'refused').length }).toEqual({ round, ok: 1, refused: 5 });
+      } finally {
+        for (const k of kids) k.stdin.end('bye\n');
+        await Promise.all(kids.map((k) => new Promise((resolve) => (k.exitCode !== null ? resolve(null) : k.once('exit', resolve)))));
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
   });
 });
 

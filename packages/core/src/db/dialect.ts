@@ -76,7 +76,7 @@ export function makeDirectory(dir: string): void {
  * file, as PostgreSQL's postmaster.pid: kept while this process lives, taken over from a process
  * that is gone, or from this very pid (a container restarted as pid 1, a test reopening the directory).
  */
-export function lockDataDir(dir: string): void {
+export function lockDataDir(dir: string, hooks: { beforeTakeOver?: () => void } = {}): void {
   const file = path.join(dir, 'concert.pid');
   const mine = String(process.pid);
   for (;;) {
@@ -93,23 +93,68 @@ export function lockDataDir(dir: string): void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    let holder: number;
-    try {
-      holder = Number(readFileSync(file, 'utf8').trim());
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
+    const seen = readText(file);
+    if (seen === undefined) continue;
+    const holder = Number(seen.trim());
     if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
       throw new Error(
         `in use by process ${holder} (${file}): the embedded database takes one process; stop that one, give this one another DATA_DIR, or set DATABASE_URL for several (if process ${holder} is not a concert server, delete the file)`,
       );
     }
+    // The holder is gone. Another process starting now may have read the same stale file: if both
+    // removed it, the second could remove the file the first had just written, and both would
+    // serve (two processes at once took a stale file over, 1 time in 15 with 8 of them). The file
+    // is removed only under a guard, and only if it still says what was read.
+    hooks.beforeTakeOver?.();
+    takeOver(file, () => {
+      if (readText(file) === seen) unlinkQuietly(file);
+    });
+  }
+}
+
+/** Runs fn while holding `file`.takeover, a guard file made exclusively (waits for a live holder; a dead one's is removed). */
+function takeOver(file: string, fn: () => void): void {
+  const guard = `${file}.takeover`;
+  const deadline = Date.now() + 5_000;
+  for (;;) {
     try {
-      unlinkSync(file);
+      writeFileSync(guard, `${process.pid}\n`, { flag: 'wx' });
+      break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
+    const seen = readText(guard);
+    const holder = Number(seen?.trim());
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
+      // Held for the time of a read and an unlink: a live holder is waited for, a little.
+      if (Date.now() > deadline) throw new Error(`${guard} is held by process ${holder}: delete it if that is not a concert server starting`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    } else if (seen !== undefined && readText(guard) === seen) {
+      unlinkQuietly(guard);
+    }
+  }
+  try {
+    fn();
+  } finally {
+    unlinkQuietly(guard);
+  }
+}
+
+/** A file's text; undefined when it is gone. */
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 
