@@ -54,6 +54,8 @@ export interface Known {
   concertId?: number;
   scheduleId?: number;
   seats?: number[];
+  /** The reservation a command acts on (cancel, release), for hints that name it. */
+  reservationId?: string;
 }
 
 /** The server's error, as the tRPC client carries it (`data` is the API's error formatter's). */
@@ -125,8 +127,9 @@ export function appCodeOf(err: unknown): string | undefined {
 }
 
 const or = (value: number | undefined, placeholder: string) => (value === undefined ? placeholder : String(value));
+const releasing = (k: Known) => k.command === 'cancel' || k.command === 'admin release';
 
-const HINTS: Record<string, (k: Known, details: Record<string, unknown>) => string> = {
+const HINTS: Record<string, (k: Known, details: Record<string, unknown>) => string | undefined> = {
   QUEUE_NOT_ACTIVE: (k) => `Wait for your turn in the waiting room: concert queue join ${or(k.concertId, '<concertId>')} --wait`,
   // The same two codes answer a bad identity token (--user-token), whose details say so: joining the line again would fail the same way.
   TOKEN_INVALID: (k, d) =>
@@ -149,7 +152,16 @@ const HINTS: Record<string, (k: Known, details: Record<string, unknown>) => stri
       : typeof d.monthlyLimit === 'number' && typeof d.chargedThisMonth === 'number'
         ? `Charges this month total ${d.chargedThisMonth} of the ${d.monthlyLimit} won allowed: at most ${Math.max(0, d.monthlyLimit - d.chargedThisMonth)} more this month`
         : 'A charge limit was reached',
-  HOLD_EXPIRED: (k) => `The hold lapsed; hold the seats again: concert hold ${or(k.scheduleId, '<scheduleId>')} ${k.seats?.length ? k.seats.join(' ') : '<seat...>'}`,
+  HOLD_EXPIRED: (k) =>
+    // Cancelling or releasing a lapsed hold: what it asked for is done already.
+    releasing(k)
+      ? 'Nothing to cancel: the hold had lapsed and its seats are already free'
+      : `The hold lapsed; hold the seats again: concert hold ${or(k.scheduleId, '<scheduleId>')} ${k.seats?.length ? k.seats.join(' ') : '<seat...>'}`,
+  // A paid reservation is not cancelled but refunded.
+  ALREADY_PAID: (k) =>
+    releasing(k) && k.reservationId !== undefined
+      ? `A paid reservation is given back by a refund: concert ${k.command === 'cancel' ? '' : 'admin '}refund ${k.reservationId}`
+      : undefined,
   // The server's pace (a queue ticket's pollAfterMs): asking sooner is refused, so say how long to wait.
   RATE_LIMITED: (_k, d) =>
     typeof d.retryAfterMs === 'number' ? `Asked too soon: try again in ${Math.max(1, Math.ceil(d.retryAfterMs / 1000))} s` : 'Asked too soon: try again in a moment',

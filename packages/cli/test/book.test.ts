@@ -173,7 +173,7 @@ describe('concert book', () => {
     const { concertId: c2, scheduleIds: s2, userIds: u2 } = await sale({ balance: 0 });
     const short = await concert(['--user', String(u2[0]), '--json', 'book', '--concert', String(c2), '--schedule', String(s2[0]), '--seats', '8,9', '--yes'], env);
     expect(short.code).toBe(1);
-    expect(short.error()).toMatchObject({ code: 'INSUFFICIENT_BALANCE', appCode: 'INSUFFICIENT_BALANCE', message: expect.stringContaining('₩200,000 short of ₩200,000') });
+    expect(short.error()).toMatchObject({ code: 'PAYMENT_REQUIRED', appCode: 'INSUFFICIENT_BALANCE', message: expect.stringContaining('₩200,000 short of ₩200,000') });
     expect(await holdsOf(s2[0]!)).toEqual([]);
   });
   it('in a real pseudo-terminal: seats picked with the arrow keys, a hold countdown that ticks, and declining to pay (exit 0)', async () => {

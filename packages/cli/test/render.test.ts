@@ -495,6 +495,24 @@ describe('the waiting room tells the fan why, and when to ask again', () => {
     expect(describeError(limited, { concertId: 7 }).hint).toBe('Asked too soon: try again in 30 s');
   });
 
+  // An outside review: cancelling a lapsed hold was told to "hold the seats again: concert hold
+  // <scheduleId> <seat...>" (placeholders, and advice against what was asked), and cancelling a
+  // paid reservation got no hint at all, where a refund is what gives it back.
+  it('cancel and admin release: a lapsed hold is nothing to do, a paid one points to the refund', () => {
+    const server = (code: string, appCode: string) => Object.assign(new Error(appCode), { name: 'TRPCClientError', data: { code, appCode } });
+    const id = '0b9d6d1e-7a4f-4f3e-9a59-0d7c1f0e2a11';
+    const lapsed = server('PRECONDITION_FAILED', 'HOLD_EXPIRED');
+    const paid = server('CONFLICT', 'ALREADY_PAID');
+    expect(describeError(lapsed, { command: 'cancel', reservationId: id }).hint).toBe('Nothing to cancel: the hold had lapsed and its seats are already free');
+    expect(describeError(lapsed, { command: 'admin release', reservationId: id }).hint).toBe('Nothing to cancel: the hold had lapsed and its seats are already free');
+    expect(describeError(paid, { command: 'cancel', reservationId: id }).hint).toBe(`A paid reservation is given back by a refund: concert refund ${id}`);
+    expect(describeError(paid, { command: 'admin release', reservationId: id }).hint).toBe(`A paid reservation is given back by a refund: concert admin refund ${id}`);
+    // Elsewhere the advice stands: a hold that lapsed before pay is held again, with what is known.
+    expect(describeError(lapsed, { command: 'pay', scheduleId: 7, seats: [3, 4] }).hint).toBe('The hold lapsed; hold the seats again: concert hold 7 3 4');
+    expect(describeError(paid, { command: 'pay' }).hint).toBeUndefined();
+    expect(describeError(lapsed, { command: 'cancel' }).payload).toEqual({ code: 'PRECONDITION_FAILED', appCode: 'HOLD_EXPIRED', message: 'HOLD_EXPIRED' });
+  });
+
   it("a server's refusal that names its field says it once, with the field (admin webhooks add, deliveries --cursor)", () => {
     const invalid = (message: string, issues: Array<{ path: string[]; message: string }>) =>
       Object.assign(new Error(message), { name: 'TRPCClientError', data: { code: 'BAD_REQUEST', appCode: 'INVALID_INPUT', issues } });

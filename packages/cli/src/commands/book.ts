@@ -166,7 +166,7 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
       if (turnEndsFirst) {
         return new CliFailure('QUEUE_EXPIRED', 'TOKEN_EXPIRED', `Your turn in line ended before you paid; the hold on seat(s) ${seatList} was released, the seats are free again`, `Start again: concert book --concert ${concertId} --schedule ${scheduleId}`);
       }
-      return new CliFailure('HOLD_EXPIRED', 'HOLD_EXPIRED', `The hold on seat(s) ${seatList} lapsed before you answered; the seats are free again`, `Start again: concert book --concert ${concertId} --schedule ${scheduleId}`);
+      return new CliFailure('PRECONDITION_FAILED', 'HOLD_EXPIRED', `The hold on seat(s) ${seatList} lapsed before you answered; the seats are free again`, `Start again: concert book --concert ${concertId} --schedule ${scheduleId}`);
     };
     say(`\n${renderReservation(ctx, c, held)}\n`);
     if (turnEndsFirst) say(c.yellow(`Pay by ${localTime(deadline, { seconds: true, weekday: false })}: your turn in line ends then, before the hold does, and paying needs it.`));
@@ -176,7 +176,7 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
       const answer = opts.topUp ? true : ctx.interactive ? await ask((left) => `Your balance is ${won(balance)}, ${won(short)} short. Top up ${won(short)}? (${turnEndsFirst ? 'turn' : 'hold'}: ${left})`) : false;
       if (answer === 'lapsed') throw await lapsed();
       if (!answer && ctx.interactive) return declined(ctx, held, 'Not topped up and not paid');
-      if (!answer) throw new CliFailure('INSUFFICIENT_BALANCE', 'INSUFFICIENT_BALANCE', `Your balance of ${won(balance)} is ${won(short)} short of ${won(held.totalPrice)}`, `Top up with --top-up, or first: concert charge ${short}`);
+      if (!answer) throw new CliFailure('PAYMENT_REQUIRED', 'INSUFFICIENT_BALANCE', `Your balance of ${won(balance)} is ${won(short)} short of ${won(held.totalPrice)}`, `Top up with --top-up, or first: concert charge ${short}`);
       const charged = await api.balance.charge.mutate({ amount: short, idempotencyKey: randomUUID() }).catch((err: unknown) => {
         topUpFailed = !(err instanceof Interrupted);
         throw err;
@@ -200,7 +200,7 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
   } catch (err) {
     // Leaving half-way (Ctrl-C, a short balance without --top-up or whose top-up was refused) gives
     // the seats back rather than sitting on them: a refused top-up left the hold standing, unsaid.
-    if (reservation && (err instanceof Interrupted || topUpFailed || (err instanceof CliFailure && err.code === 'INSUFFICIENT_BALANCE'))) {
+    if (reservation && (err instanceof Interrupted || topUpFailed || (err instanceof CliFailure && err.appCode === 'INSUFFICIENT_BALANCE'))) {
       await release(ctx, reservation.reservationId);
       ctx.note(`Released the hold on seat(s) ${reservation.seats.map((s) => s.seatNumber).join(', ')}.`);
     }

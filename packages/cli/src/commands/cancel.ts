@@ -19,6 +19,7 @@ export function register(program: Command): void {
 /** `concert cancel <reservationId>`: give a hold back; its seats are free at once. */
 export async function cancelCommand(ctx: Ctx, reservationId: string): Promise<Reservation> {
   ctx.requireUser();
+  ctx.know({ reservationId });
   const r = await ctx.client.reservations.cancel.mutate({ reservationId });
   // A hold its show's cancellation released is CANCELLED too, and its seats are not on sale.
   const outcome = (await ctx.showCancelled(r.scheduleId))

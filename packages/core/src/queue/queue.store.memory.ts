@@ -368,11 +368,13 @@ export class MemoryQueueStore implements QueueStore {
     const { state, s } = this.settle(l, now, defaults);
     const size = l.waiting.size;
     const pre = s.opensAt !== null && now < s.opensAt;
+    // Sold out, every ticket in line reads SOLD_OUT: none is waiting (their order is kept for a reopening).
+    const parked = state === 'SOLD_OUT';
     return {
       ...s,
       state,
-      waiting: pre ? 0 : size,
-      preQueued: pre ? size : 0,
+      waiting: pre || parked ? 0 : size,
+      preQueued: pre && !parked ? size : 0,
       active: l.active.size,
       admittedTotal: l.admittedTotal,
       admittedLastMinute: l.admits.filter((t) => t > now - RATE_WINDOW_MS).length,

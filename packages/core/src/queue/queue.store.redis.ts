@@ -452,6 +452,8 @@ local function stats(st, maxActive, ttl, idle, paused, opensAt)
   local line = redis.call('ZCARD', KEYS[1])
   local waiting, preQueued = line, 0
   if opensAt > 0 and now < opensAt then waiting, preQueued = 0, line end
+  -- Sold out, every ticket in line reads SOLD_OUT: none is waiting (their order is kept for a reopening).
+  if st == 'SOLD_OUT' then waiting, preQueued = 0, 0 end
   local back = -1
   if st == 'OPEN' and line > 0 then back = eta(line, maxActive, ttl) end
   local c = redis.call('HMGET', KEYS[8], 'admitted', 'droppedIdle')

@@ -19,6 +19,7 @@ export function register(admin: Command): void {
 /** `concert admin release <reservationId>`: cancel someone's hold; the seats are free at once. */
 export async function adminReleaseCommand(ctx: Ctx, reservationId: string): Promise<Reservation> {
   ctx.requireAdmin();
+  ctx.know({ reservationId });
   const r = await ctx.client.admin.holds.release.mutate({ reservationId });
   return ctx.print(r, (c) => `${renderReservation(ctx, c, r)}\nReleased.`);
 }
