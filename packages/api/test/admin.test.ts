@@ -274,7 +274,11 @@ describe('admin (operators)', () => {
     expect(everything).not.toContain(paid.reservationId);
     expect(everything).not.toContain(cancelled.reservationId);
     expect((await ops().admin.holds.list.query()).items).toHaveLength(everything.length);
-    expect((await ops().admin.holds.list.query({ concertId: 987_654 })).items).toEqual([]);
+    // A filter naming nothing is NOT_FOUND (it read as an empty list: an operator's typo looked like
+    // "no holds", an outside review); a real show or concert with no hold is an empty page.
+    await expectAppError(ops().admin.holds.list.query({ concertId: 987_654 }), 'CONCERT_NOT_FOUND');
+    await expectAppError(ops().admin.holds.list.query({ scheduleId: 987_654 }), 'SCHEDULE_NOT_FOUND');
+    await expectAppError(ops().admin.holds.list.query({ concertId: sale.concertId, scheduleId: 987_654 }), 'SCHEDULE_NOT_FOUND');
 
     // A lapsed hold leaves the list at once.
     clock.advance(ttlMs);

@@ -340,7 +340,8 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
 async function firstOpenSchedule(api: ApiClient, concertId: number): Promise<number> {
   const { schedules } = await api.concerts.schedules.query({ concertId });
   const open = schedules.find((s) => s.availableSeats > 0 && s.bookingOpensAt <= new Date() && s.startsAt > new Date());
-  if (!open) throw new CliFailure('SOLD_OUT', null, `Concert ${concertId} has no show open for booking with seats left; pass --schedule`);
+  // "pass --schedule" was the advice here, which cannot help when no show is bookable (an outside review).
+  if (!open) throw new CliFailure('SOLD_OUT', null, `Concert ${concertId} has no show open for booking with seats left (sold out, cancelled, or not on sale yet)`, `See its shows: concert schedules ${concertId} --all`);
   return open.scheduleId;
 }
 

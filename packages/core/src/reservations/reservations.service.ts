@@ -13,6 +13,7 @@ import { insertEventUnlessCancelled, insertReservationEvent, reservationEvent } 
 import { offerFreedSeats, settleOffers } from '../waitlist/waitlist.repository.ts';
 import { lockShowOf } from '../refunds/refunds.repository.ts';
 import * as repo from './reservations.repository.ts';
+import { getConcert, getScheduleRow } from '../concerts/concerts.repository.ts';
 
 export const MAX_SEATS_PER_USER_PER_SCHEDULE = 4;
 
@@ -163,6 +164,12 @@ export class ReservationsService {
       after: after && { expiresAt: after[0], id: after[1] },
       limit: input.limit + 1,
     });
+    // A filter that names no concert or show is NOT_FOUND, not an empty page: an operator's typo
+    // (`admin holds --concert 999`) read as "no holds" (an outside review). Asked only when empty.
+    if (rows.length === 0) {
+      if (input.concertId !== undefined) await getConcert(this.deps.db, input.concertId);
+      if (input.scheduleId !== undefined) await getScheduleRow(this.deps.db, input.scheduleId);
+    }
     return toPage(
       rows,
       input.limit,
