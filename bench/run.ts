@@ -26,8 +26,10 @@ const enabled = (group: string) => !ONLY || ONLY.includes(group);
 const db = await createTestDatabase();
 const prefix = `bench${randomBytes(4).toString('hex')}:`;
 const env = testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix, RATE_LIMITS: 'off', LOG_LEVEL: 'warn', DB_POOL_SIZE: process.env.BENCH_DB_POOL ?? '20', HOLD_TTL_SECONDS: '600', ...(process.env.DB_PREPARED_STATEMENTS ? { DB_PREPARED_STATEMENTS: process.env.DB_PREPARED_STATEMENTS } : {}) });
-// BENCH_CPU_PROF=dir writes a V8 CPU profile of the API process there when it stops.
-const api = await spawnApi(env, { nodeArgs: process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [] });
+// BENCH_CPU_PROF=dir writes a V8 CPU profile of the API process there when it stops;
+// BENCH_API_NODE_ARGS (space-separated) are given to the API's node alone (to try V8 flags).
+const apiNodeArgs = [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), ...(process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
+const api = await spawnApi(env, { nodeArgs: apiNodeArgs });
 const apiPort = Number(new URL(api.url).port);
 const basePort = await freePort();
 const baseline = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/baseline.ts')], {
