@@ -148,11 +148,15 @@ async function spawnApiOnce(env: Record<string, string>, opts: { compiled?: bool
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the output is all read by then (what an early exit said is in the error).
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   // Generous: on a busy two-core machine a cold start (tsx transpiling the sources) can take a while.
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (child.exitCode !== null) throw new (/EADDRINUSE/.test(out) ? PortTaken : Error)(`API process exited early:\n${out}`);
+    if (child.exitCode !== null) {
+      await exited;
+      throw new (/EADDRINUSE/.test(out) ? PortTaken : Error)(`API process exited early:\n${out}`);
+    }
     // Bounded: whatever holds a taken port may accept the connection and never answer.
     const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).then(
       (r) => r.ok,

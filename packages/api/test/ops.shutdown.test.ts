@@ -80,7 +80,7 @@ describe('graceful shutdown drains an in-flight payment', () => {
     const fan = client(api.url, { userId, queueToken: t.token }, { batch: false });
     const held = await fan.reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [7, 8], idempotencyKey: key() });
     const port = Number(new URL(api.url).port);
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => api.child.once('exit', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => api.child.once('close', (code, signal) => resolve({ code, signal })));
 
     // A load balancer's readiness probe, already connected with its request started (a started request is not idle).
     const probe = net.connect({ host: '127.0.0.1', port });

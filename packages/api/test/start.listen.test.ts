@@ -20,7 +20,7 @@ function runApi(env: Record<string, string>): Promise<{ code: number | null; out
   child.stderr.on('data', (d) => (out += d));
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   return new Promise((resolve) =>
-    child.once('exit', (code) => {
+    child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, out });
     }),

@@ -297,7 +297,9 @@ export function inPty(args: string[], env: Record<string, string>, opts: { check
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the last of the output (the cursor given back, '[terminal restored]') can
+  // still be in the pipe when 'exit' fires, and a busy machine read it after (a flake in CI).
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return {
     screen: () => stripAnsi(out),
     /** Everything written to the terminal, escape sequences and all. */

@@ -80,7 +80,7 @@ describe('the installed concert command', () => {
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     expect(code, `${out}\n${err}`).toBe(0);
     const lines = out.trim().split('\n');
     expect(lines[0]).toBe('{"status":"ACTIVE","position":null}');

@@ -151,7 +151,7 @@ describe('concert admin watch', () => {
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
     // A watch that dies early fails with what it said, not with an empty stdout.
     const lines = () => {
       if (child.exitCode !== null) throw new Error(`concert admin watch --json exited ${child.exitCode} early: ${err}`);

@@ -182,7 +182,7 @@ describe('pnpm db:migrate on a DATA_DIR in use', () => {
       });
       let stderr = '';
       run.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const code = await new Promise<number | null>((resolve) => run.once('exit', resolve));
+      const code = await new Promise<number | null>((resolve) => run.once('close', resolve));
       expect(code).toBe(1);
       expect(stderr.trim().split('\n')).toEqual([expect.stringContaining(`db:migrate: could not migrate: in use by process ${holder.pid}`)]);
       expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(holder.pid));
