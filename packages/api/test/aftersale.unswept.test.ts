@@ -72,6 +72,8 @@ describe('after the sale, before the sweep', () => {
     // It read OFFERED, with an offer whose expiresAt had passed, until a sweep ran.
     expect((await fan(first).waitlist.mine.query({})).items[0]).toMatchObject({ entryId: entry.entryId, status: 'LAPSED', position: null, offer: null });
     await expectAppError(fan(first).payments.pay.mutate({ reservationId: offered.offer!.reservationId, idempotencyKey: key() }), 'HOLD_EXPIRED');
+    // It has ended: leaving it changes nothing (it turned LEFT, from its row's OFFERED).
+    expect(await fan(first).waitlist.leave.mutate({ entryId: entry.entryId })).toMatchObject({ entryId: entry.entryId, status: 'LAPSED', offer: null });
     // The next in line is offered the seat once the sweep runs.
     expect(await api.core.reservations.sweepExpired()).toBe(1);
     expect((await fan(second).waitlist.mine.query({})).items[0]).toMatchObject({ status: 'OFFERED', offer: { seatNumbers: [1] } });
@@ -93,6 +95,10 @@ describe('after the sale, before the sweep', () => {
     // It read WAITING, first in line, for good: a seat freed now is not offered (the show has
     // started), and a cancelled show's entries turn LAPSED.
     expect((await fan.waitlist.mine.query({})).items[0]).toMatchObject({ entryId: entry.entryId, status: 'LAPSED', position: null, offer: null });
+    // Joining again is joining a started show, and leaving an ended entry changes nothing (they
+    // answered that LAPSED entry, and turned it LEFT, from its row's WAITING).
+    await expectAppError(fan.waitlist.join.mutate({ scheduleId, seatCount: 1 }), 'BOOKING_CLOSED');
+    expect(await fan.waitlist.leave.mutate({ entryId: entry.entryId })).toMatchObject({ entryId: entry.entryId, status: 'LAPSED', position: null });
     await admin(api.url).admin.reservations.refund.mutate({ reservationId: held.reservationId });
     expect((await fan.waitlist.mine.query({})).items[0]).toMatchObject({ entryId: entry.entryId, status: 'LAPSED' });
   });

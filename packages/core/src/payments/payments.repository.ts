@@ -18,13 +18,11 @@ export async function lockReservationAndPayer(trx: Tx, reservationId: string, us
     source: 'QUEUE' | 'WAITLIST';
     balance: number;
     lapsed: boolean;
-    show_cancelled: boolean;
   }>`
     WITH r AS (
       SELECT status, total_price, seat_count, hold_expires_at, schedule_id, source FROM reservations WHERE id = ${reservationId} AND user_id = ${userId} FOR UPDATE
     )
-    SELECT r.*, u.balance, r.hold_expires_at <= ${now} AS lapsed,
-      (SELECT cancelled_at IS NOT NULL FROM schedules WHERE id = r.schedule_id) AS show_cancelled
+    SELECT r.*, u.balance, r.hold_expires_at <= ${now} AS lapsed
     FROM r CROSS JOIN LATERAL (SELECT balance FROM users WHERE id = ${userId} FOR UPDATE) u`.execute(trx);
   const row = rows[0];
   if (!row) throw new AppError('RESERVATION_NOT_FOUND', 'No such reservation');

@@ -7,6 +7,7 @@ import type { ActivePass, PaidToken, QueueGate, SpentTokens } from '../queue/que
 import type { PayInput } from '../schemas.ts';
 import type { PaymentResult, Reservation } from '../types.ts';
 import { getReservation } from '../reservations/reservations.repository.ts';
+import { getScheduleRow } from '../concerts/concerts.repository.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
 import { insertReservationEvent } from '../outbox/outbox.repository.ts';
 import { settleOffers } from '../waitlist/waitlist.repository.ts';
@@ -66,11 +67,17 @@ export class PaymentsService {
       if (r.status === 'PAID') throw new AppError('ALREADY_PAID', 'This reservation is already paid');
       // Paid once and refunded: it is not for sale again (its seats are free; book them anew).
       if (r.status === 'REFUNDED') throw new AppError('ALREADY_PAID', 'This reservation was paid and then refunded; book its seats again');
-      // A hold released by its show's cancellation says so: the fan did not cancel it.
-      if (r.status === 'CANCELLED' && r.show_cancelled) {
-        throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled; this hold was released`);
+      if (r.status === 'CANCELLED') {
+        // A hold released by its show's cancellation says so: the fan did not cancel it. Read in a
+        // statement of its own: when the lock above waited for that cancellation, its statement
+        // saw the reservation as committed but the show as its snapshot had it, not cancelled
+        // (an outside review: 23 payments in 30 racing a show's cancellation were told they had
+        // cancelled the hold themselves).
+        if ((await getScheduleRow(trx, scheduleId)).cancelled_at !== null) {
+          throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled; this hold was released`);
+        }
+        throw new AppError('RESERVATION_CANCELLED', 'This reservation was cancelled');
       }
-      if (r.status === 'CANCELLED') throw new AppError('RESERVATION_CANCELLED', 'This reservation was cancelled');
       if (r.status === 'EXPIRED' || r.lapsed) {
         throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
       }

@@ -74,6 +74,9 @@ export async function findLiveEntry(db: Executor, userId: number, scheduleId: nu
     .where('w.user_id', '=', userId)
     .where('w.schedule_id', '=', scheduleId)
     .where('w.status', 'in', ['WAITING', 'OFFERED'])
+    // A WAITING entry of a show that has started reads LAPSED: it is no longer live, and joining
+    // then is BOOKING_CLOSED, not that entry (an outside review).
+    .where((eb) => eb.or([eb('w.status', '=', 'OFFERED'), eb('sc.starts_at', '>', now)]))
     .executeTakeFirst();
   return row && toEntry(row);
 }

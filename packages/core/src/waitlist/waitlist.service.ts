@@ -79,6 +79,12 @@ export class WaitlistService {
       const entry = await repo.lockEntry(trx, entryId, userId);
       if (!entry) throw new AppError('WAITLIST_ENTRY_NOT_FOUND', 'No such waitlist entry');
       const now = await dbTime(trx, clock);
+      // Decided on the entry as it reads, not as its row was last written: a WAITING entry of a
+      // show that has started, and an offer past its expiry, read LAPSED before any sweep marks
+      // them, and leaving an ended entry changes nothing (an outside review saw a LAPSED entry
+      // turn LEFT).
+      const current = (await repo.findEntry(trx, entryId, userId, now))!;
+      if (current.status !== 'WAITING' && current.status !== 'OFFERED') return { entry: current, freed: undefined };
       let freed: { concertId: number; scheduleId: number } | undefined;
       if (entry.status === 'WAITING') await repo.setEntryStatus(trx, entryId, 'LEFT', now);
       if (entry.status === 'OFFERED' && entry.reservation_id) {
