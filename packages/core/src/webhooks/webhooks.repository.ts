@@ -178,11 +178,15 @@ export async function recordAttempt(
 ) {
   // A delivery that leaves PENDING wakes the ones waiting behind it (claimDue put them off until
   // its next try): the next of them is due at once, the others are put off again behind it.
+  // A row its endpoint's end marked FAILED while this attempt was on its way records the answer
+  // too, and stays FAILED unless the event arrived (a 2xx): nothing more is sent to that endpoint.
   await sql`
     WITH recorded AS (
       UPDATE webhook_deliveries
-      SET status = ${outcome.status}, last_http_status = ${outcome.httpStatus}, last_error = ${outcome.error}, next_attempt_at = ${outcome.nextAttemptAt}
-      WHERE id = ${d.id} AND attempt = ${d.attempt} AND status IN (${sql.join(outcome.status === 'DELIVERED' ? ['PENDING', 'FAILED'] : ['PENDING'])})
+      SET status = CASE WHEN status = 'PENDING' OR ${outcome.status} = 'DELIVERED' THEN ${outcome.status} ELSE 'FAILED' END,
+        last_http_status = ${outcome.httpStatus}, last_error = ${outcome.error},
+        next_attempt_at = CASE WHEN status = 'PENDING' THEN ${outcome.nextAttemptAt}::timestamptz END
+      WHERE id = ${d.id} AND attempt = ${d.attempt} AND status IN ('PENDING', 'FAILED')
       RETURNING endpoint_id, ordering_key, event_seq, status
     )
     UPDATE webhook_deliveries f SET next_attempt_at = ${now}
