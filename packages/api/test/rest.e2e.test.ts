@@ -241,6 +241,15 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     // application/*+json and a charset are JSON too.
     const ok = await rest(url(), 'POST', '/v1/balance/charges', { user, key: key(), headers: { 'content-type': 'application/merge-patch+json; charset=utf-8' }, body: { amount: 5 } });
     expect(ok.status).toBe(201);
+    // An operation that takes no body refuses the same bodies (they were 201), and takes an empty
+    // object or no body at all.
+    const enter = (body: unknown, headers?: Record<string, string>) => rest(url(), 'POST', `/v1/concerts/${sale.concertId}/queue`, { user, body, headers });
+    expectProblem(await enter('hi', { 'content-type': 'text/plain' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectProblem(await enter('{not json', { 'content-type': 'application/json' }), 400, 'INVALID_INPUT');
+    expectProblem(await enter('[1]', { 'content-type': 'application/json' }), 400, 'INVALID_INPUT');
+    expectProblem(await enter('x'.repeat(3 * 1024 * 1024), { 'content-type': 'text/plain' }), 413, 'PAYLOAD_TOO_LARGE');
+    expect((await enter({})).status).toBe(201);
+    expect((await enter(undefined)).status).toBe(201);
   });
 
   it('PROCEDURE_NOT_FOUND (404): an unknown path or method, with Allow naming the methods that exist', async () => {
