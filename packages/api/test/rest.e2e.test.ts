@@ -258,7 +258,8 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     expectProblem(await rest(url(), 'GET', '/v1/concerts/%E0%A4%A'), 400, 'INVALID_INPUT');
     const wrong = await rest(url(), 'PUT', '/v1/reservations');
     expectProblem(wrong, 404, 'PROCEDURE_NOT_FOUND');
-    expect(wrong.headers.get('allow')).toBe('GET, POST');
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD, POST');
+    expect((await rest(url(), 'PUT', '/v1/concerts')).headers.get('allow')).toBe('GET, HEAD');
     expectProblem(await rest(url(), 'POST', '/v1/openapi.json'), 404, 'PROCEDURE_NOT_FOUND');
     // HEAD of an operation that answers GET is that GET without its body, not a 404 (it was one,
     // with Allow: GET, while /docs and /v1/openapi.json answered HEAD).

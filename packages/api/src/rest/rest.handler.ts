@@ -71,7 +71,8 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
       return sendProblem(res, toTRPCError(new AppError('INVALID_INPUT', 'The path is not valid percent-encoded UTF-8')), undefined);
     }
     if (!found) {
-      const allowed = REST_METHODS.filter((m) => router.find(m, pathname));
+      // HEAD wherever GET is: it is served there (RFC 9110, 9.3.2), and Allow left it out.
+      const allowed = REST_METHODS.filter((m) => router.find(m, pathname)).flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
       if (allowed.length) res.setHeader('allow', allowed.join(', '));
       const hint = allowed.length ? `${pathname} answers ${allowed.join(', ')}` : 'see GET /v1/openapi.json for the operations';
       return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No operation ${method} ${pathname}: ${hint}`)), undefined);
