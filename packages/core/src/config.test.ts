@@ -145,7 +145,7 @@ describe('loadConfig', () => {
   });
 
   describe('in production', () => {
-    const prod = { NODE_ENV: 'production', ...SECRETS };
+    const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db.example/concert', REDIS_URL: 'redis://redis.example:6379', ...SECRETS };
 
     it('starts with jwt identity and real secrets, with no dev defaults', () => {
       const c = loadConfig(prod);
@@ -168,6 +168,25 @@ describe('loadConfig', () => {
       expect(err.message).not.toContain('\n');
       // An empty value is "unset", so it is refused too.
       expect(configError({ ...prod, [name]: '' }).message).toContain(name);
+    });
+
+    // (The dev-only ADMIN_API_KEY is shorter than the 16 characters a key must have anywhere.)
+    it('refuses the dev-only QUEUE_TOKEN_SECRET given explicitly (it is public)', () => {
+      const value = 'dev-only-queue-token-secret-change-me';
+      const err = configError({ ...prod, QUEUE_TOKEN_SECRET: value });
+      expect(err.message).toContain('QUEUE_TOKEN_SECRET');
+      expect(err.message).not.toContain('\n');
+      // Outside production it is the default it always was.
+      expect(loadConfig({ QUEUE_TOKEN_SECRET: value }).queueTokenSecret).toBe(value);
+    });
+
+    it.each(['DATABASE_URL', 'REDIS_URL'])('refuses to run without %s: embedded stores serve one process only', (name) => {
+      for (const env of [{ ...prod, [name]: undefined }, { ...prod, [name]: '' }]) {
+        const err = configError(env);
+        expect(err.message).toContain(name);
+        expect(err.message).not.toContain('\n');
+      }
+      expect(configError({ ...prod, DATABASE_URL: undefined, REDIS_URL: undefined }).message).toContain('DATABASE_URL and REDIS_URL');
     });
   });
 });

@@ -226,6 +226,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       devDefaults.push(name);
     }
   }
+  // The dev-only secret is in this repository for anyone to read: given explicitly, it is no
+  // secret either (an outside review started production with it). The dev-only admin key is
+  // shorter than any key the schema takes.
+  if (production && e.QUEUE_TOKEN_SECRET === DEV_QUEUE_TOKEN_SECRET) {
+    throw new ConfigError('Invalid configuration: QUEUE_TOKEN_SECRET is the dev-only default, which is public; set a secret of your own when NODE_ENV=production');
+  }
+  // Each replica would sell the same seats from a database and a line of its own: an env file
+  // that lost its DATABASE_URL served a sale on embedded PGlite, demo data and all (a review).
+  if (production && (!e.DATABASE_URL || !e.REDIS_URL)) {
+    const missing = [!e.DATABASE_URL && 'DATABASE_URL', !e.REDIS_URL && 'REDIS_URL'].filter(Boolean).join(' and ');
+    throw new ConfigError(
+      `Invalid configuration: ${missing} required when NODE_ENV=production: the embedded database and the in-process queue serve one process only`,
+    );
+  }
   return {
     nodeEnv: e.NODE_ENV,
     port: e.PORT,
