@@ -15,7 +15,7 @@ import { QueueService } from './queue/queue.service.ts';
 import { MemoryQueueStore } from './queue/queue.store.memory.ts';
 import { RedisQueueStore } from './queue/queue.store.redis.ts';
 import type { Inventory } from './queue/queue.store.ts';
-import { createRedis, waitForRedis } from './redis/client.ts';
+import { connectRedis } from './redis/client.ts';
 import { getConcert } from './concerts/concerts.repository.ts';
 import { MemorySeatVersionStore, RedisSeatVersionStore, SeatMapCache } from './concerts/seatmap.cache.ts';
 import { RateLimitService } from './ratelimit/ratelimit.service.ts';
@@ -117,8 +117,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
   }
 
   const idempotency = new IdempotencyService({ db, clock });
-  const redis = config.redisUrl ? createRedis(config.redisUrl, { keyPrefix: config.redisKeyPrefix, cluster: config.redisCluster }) : undefined;
-  if (redis) await waitForRedis(redis, 3_000);
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, { keyPrefix: config.redisKeyPrefix, cluster: config.redisCluster }, 3_000) : undefined;
   const knownConcerts = new Set<number>();
   const queue = new QueueService({
     store: redis ? new RedisQueueStore(redis) : new MemoryQueueStore(),
