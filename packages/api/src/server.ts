@@ -61,7 +61,15 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   const rest = createRestHandler({ createContext, onError, maxBodyBytes: MAX_BODY_BYTES });
 
   let draining = false;
+  // Answers not yet sent, so that a drain can tell them to close their connections too: those
+  // started before it were answered keep-alive (an outside review's SIGTERM under load).
+  const unanswered = new Set<http.ServerResponse>();
+  const answered = function (this: http.ServerResponse) {
+    unanswered.delete(this);
+  };
   const handle = (req: http.IncomingMessage, res: http.ServerResponse): void | Promise<unknown> => {
+    unanswered.add(res);
+    res.on('close', answered);
     // RFC 9112, 3.2.2: a server MUST accept a request-target in absolute form (what a client
     // sends through a forward proxy); it is routed as its origin form (it was 404 everywhere).
     const absolute = req.url !== undefined && !req.url.startsWith('/') ? /^https?:\/\/[^/?#]*/i.exec(req.url) : null;
@@ -164,6 +172,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
   server.timeout = edge.requestTimeoutMs + checkEveryMs + 1000;
   server.drain = () => {
     draining = true;
+    for (const res of unanswered) if (!res.headersSent) res.setHeader('connection', 'close');
   };
   return server;
 }

@@ -14,11 +14,17 @@ import { admin, client, createTestDatabase, key, REDIS_URL, seedSale, spawnApi, 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A tRPC mutation over node:http (one connection of its own), to see the status and headers. */
+/**
+ * A tRPC mutation over node:http (one connection of its own, kept alive as a browser's or a load
+ * balancer's is: with `agent: false` the request itself asked for `connection: close`, and the
+ * server's drain was never seen to say so), to see the status and headers.
+ */
 function postRaw(url: string, procedure: string, input: unknown, headers: Record<string, string>) {
   return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: { result?: { data: unknown }; error?: unknown } }>((resolve, reject) => {
     const body = JSON.stringify(superjson.serialize(input));
-    const req = http.request(`${url}/trpc/${procedure}`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const req = http.request(`${url}/trpc/${procedure}`, { method: 'POST', agent, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      res.once('end', () => agent.destroy());
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
