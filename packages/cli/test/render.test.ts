@@ -155,6 +155,29 @@ describe('concert files', () => {
     expect((await validateConcertFile({ title: 'Ok', schedules: [{ startsAt: '2026-12-24T19:00:00Z' }] })).schedules[0]!.startsAt).toBeInstanceOf(Date);
   });
 
+  // A misspelt key was dropped and its default taken ("seats": 30 made 50 seats at one price, a
+  // concert that cannot be deleted), and a booking window of no length was taken (an outside review).
+  it('refuses keys it does not know, at any depth, and a booking window that opens as the show starts', async () => {
+    let message = '';
+    const issuesOf = async (json: unknown) => {
+      try {
+        await validateConcertFile(json, 'concert.json');
+      } catch (err) {
+        expect(err).toBeInstanceOf(UsageError);
+        message = (err as UsageError).message;
+        return (err as UsageError).issues!.map((i) => i.path);
+      }
+      return [];
+    };
+    const startsAt = '2026-12-24T19:00:00Z';
+    expect(await issuesOf({ title: 'Typo', foo: 1, schedules: [{ startsAt, seats: 30, tier: [] }] })).toEqual(['schedules[0]', '']);
+    // The keys are named.
+    for (const key of ['"seats"', '"tier"', '"foo"']) expect(message).toContain(key);
+    expect(await issuesOf({ title: 'Typo', schedules: [{ startsAt, seatCount: 2, tiers: [{ grade: 'R', price: 1, fromSeat: 1, toSeat: 2, prce: 5 }] }] })).toEqual(['schedules[0].tiers[0]']);
+    expect(await issuesOf({ title: 'Empty window', schedules: [{ startsAt, bookingOpensAt: startsAt }] })).toEqual(['schedules[0].bookingOpensAt']);
+    expect(await issuesOf({ title: 'Ok', schedules: [{ startsAt, bookingOpensAt: '2026-12-24T18:59:59Z' }] })).toEqual([]);
+  });
+
   // A file saved by Windows Notepad starts with a byte-order mark, which JSON.parse refuses: the
   // concert file was "not valid JSON: Unexpected token '\uFEFF'", and a session or rehearsal-users
   // file edited there was silently taken for empty (its tokens and users forgotten).

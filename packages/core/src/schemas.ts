@@ -105,7 +105,10 @@ export const ZCreateUserInput = z.object({
   initialBalance: z.number().int().min(0).max(1_000_000_000).optional().default(0),
 });
 
-export const ZTier = z.object({
+// The catalog's inputs refuse keys they do not know: a concert cannot be deleted, and a file with
+// "seats": 30 for seatCount made a show of the default 50 seats, all at the default price (an
+// outside review of the CLI's `admin concerts create --file`).
+export const ZTier = z.strictObject({
   grade: storable(z.string().trim().min(1).max(20)),
   price: z.number().int().min(0).max(100_000_000),
   fromSeat: ZSeatNumber,
@@ -115,15 +118,17 @@ export const ZTier = z.object({
 const ZSeatCount = z.number().int().min(1).max(1000);
 
 export const ZScheduleSpec = z
-  .object({
+  .strictObject({
     startsAt: ZDateTime,
     bookingOpensAt: ZDateTime.optional(),
     seatCount: ZSeatCount.optional().default(50),
     tiers: z.array(ZTier).min(1).max(50).optional(),
   })
   .superRefine((spec, ctx) => {
-    if (spec.bookingOpensAt && spec.bookingOpensAt > spec.startsAt) {
-      ctx.addIssue({ code: 'custom', path: ['bookingOpensAt'], message: 'must not be after startsAt' });
+    // Holds are taken from bookingOpensAt until startsAt: at the same instant, never (it was
+    // taken, and the show listed free seats nobody could hold).
+    if (spec.bookingOpensAt && spec.bookingOpensAt >= spec.startsAt) {
+      ctx.addIssue({ code: 'custom', path: ['bookingOpensAt'], message: 'must be before startsAt' });
     }
     if (!spec.tiers) return;
     // zod runs this even when a field inside failed (and said so): the coverage check below
@@ -171,7 +176,7 @@ export const ZScheduleSpec = z
     }
   });
 
-export const ZCreateConcertInput = z.object({
+export const ZCreateConcertInput = z.strictObject({
   title: storable(z.string().trim().min(1).max(200)),
   venue: storable(z.string().trim().max(200)).optional().default(''),
   schedules: z.array(ZScheduleSpec).min(1).max(100),
