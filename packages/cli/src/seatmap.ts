@@ -1,4 +1,4 @@
-import { type Colors, localTime, won } from './format.ts';
+import { type Colors, displayWidth, localTime, won } from './format.ts';
 import type { SeatMap } from './types.ts';
 
 /** The seat map as the API returns it (the AppRouter's type). */
@@ -34,14 +34,14 @@ export function renderSeatMap(map: SeatMapView, c: Colors, opts: { cols?: number
   const grades: string[] = [];
   for (const s of seats) if (!grades.includes(s.grade)) grades.push(s.grade);
   const marks = gradeMarks(grades);
-  const markW = Math.max(...[...marks.values()].map((m) => m.length));
+  const markW = Math.max(...[...marks.values()].map(displayWidth));
   const numW = String(seats[seats.length - 1]!.seatNumber).length;
   const palette = [c.magenta, c.cyan, c.blue, c.white, c.green, c.yellow];
   const gradeColor = new Map(grades.map((g, i) => [g, palette[i % palette.length]!]));
 
   const cell = (s: SeatMapView['seats'][number]) => {
     const num = String(s.seatNumber).padStart(numW);
-    const mark = marks.get(s.grade)!.padEnd(markW);
+    const mark = padEndWidth(marks.get(s.grade)!, markW);
     if (opts.picked?.has(s.seatNumber)) return c.bold(c.cyan(`${PICKED}${num}${mark}`));
     if (s.status === 'AVAILABLE') return `${c.green(`${GLYPH.AVAILABLE}${num}`)}${gradeColor.get(s.grade)!(mark)}`;
     if (s.status === 'HELD') return c.yellow(`${GLYPH.HELD}${num}`) + c.dim(mark);
@@ -61,7 +61,7 @@ export function renderSeatMap(map: SeatMapView, c: Colors, opts: { cols?: number
   const available = count('AVAILABLE');
   lines.push('');
   lines.push(`  ${c.green(`${GLYPH.AVAILABLE} available`)}   ${c.yellow(`${GLYPH.HELD} held`)}   ${c.red(`${GLYPH.SOLD} sold`)}${opts.picked ? `   ${c.cyan(`${PICKED} your pick`)}` : ''}`);
-  const gradeW = Math.max(...grades.map((g) => g.length));
+  const gradeW = Math.max(...grades.map(displayWidth));
   const priceTexts = grades.map((g) => won(seats.find((s) => s.grade === g)!.price));
   const priceW = Math.max(...priceTexts.map((p) => p.length));
   grades.forEach((g, i) => {
@@ -69,10 +69,18 @@ export function renderSeatMap(map: SeatMapView, c: Colors, opts: { cols?: number
     const left = ofGrade.filter((s) => s.status === 'AVAILABLE').length;
     const range = `${ofGrade[0]!.seatNumber}-${ofGrade[ofGrade.length - 1]!.seatNumber}`;
     const leftText = left === 0 ? c.red('sold out') : `${left} of ${ofGrade.length} left`;
-    lines.push(`  ${gradeColor.get(g)!(marks.get(g)!.padEnd(markW))}  ${g.padEnd(gradeW)}  ${priceTexts[i]!.padStart(priceW)}  seats ${range.padEnd(rangeW)}  ${leftText}`);
+    lines.push(`  ${gradeColor.get(g)!(padEndWidth(marks.get(g)!, markW))}  ${padEndWidth(g, gradeW)}  ${priceTexts[i]!.padStart(priceW)}  seats ${range.padEnd(rangeW)}  ${leftText}`);
   });
   lines.push('');
   const summary = `${available} of ${seats.length} seats available · ${count('HELD')} held · ${count('SOLD')} sold`;
   lines.push(available === 0 ? `  ${c.bold(c.red('SOLD OUT'))} · ${summary}` : `  ${summary}`);
   return lines.join('\n');
+}
+
+/**
+ * Pads to a width on screen, not a length: a Korean grade (일반석) takes two columns a character,
+ * and padEnd by length pushed its cells and legend row out of line (an outside review).
+ */
+function padEndWidth(s: string, width: number): string {
+  return s + ' '.repeat(Math.max(0, width - displayWidth(s)));
 }

@@ -70,6 +70,25 @@ describe('seat map', () => {
     expect(text).not.toContain('SOLD OUT');
   });
 
+  // Padded by length, a grade of double-width characters pushed its cells and its legend row out
+  // of line (an outside review, with VIP, VVIP, 일반석 and Standing).
+  it('lines up grades of double-width characters, in the grid and the legend', () => {
+    const grades = ['VIP', 'VVIP', '일반석', 'Standing'];
+    const map: SeatMapView = {
+      concertId: 1,
+      scheduleId: 3,
+      startsAt,
+      seats: Array.from({ length: 40 }, (_, i) => ({ seatNumber: i + 1, grade: grades[i % 4]!, price: 1000 * (i % 4), status: 'AVAILABLE' as const })),
+    };
+    const lines = renderSeatMap(map, plain).split('\n');
+    const widths = (ls: string[]) => new Set(ls.map((l) => displayWidth(l)));
+    expect(widths(lines.filter((l) => l.includes('│')))).toEqual(new Set([displayWidth(lines.find((l) => l.includes('│'))!)]));
+    // The legend's columns after the grade (prices, right-aligned, then the seats) line up.
+    const legend = lines.filter((l) => l.includes('₩'));
+    expect(legend).toHaveLength(4);
+    expect(new Set(legend.map((l) => displayWidth(l.slice(0, l.indexOf(' seats ')))))).toHaveProperty('size', 1);
+  });
+
   it('renders an empty schedule (nothing sold yet), and one with no seats at all', () => {
     const text = renderSeatMap(schedule(() => 'AVAILABLE'), plain, { cols: 25 });
     expect(text).toContain('Concert 1 · 2026-12-24 19:00 Thu');
