@@ -31,7 +31,13 @@ const inquirer = () => import('./inquirer.ts');
 export function inquirerPrompts(streams: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream; signal?: AbortSignal }): Prompts {
   const context = { input: streams.input, output: streams.output, ...(streams.signal ? { signal: streams.signal } : {}) };
   return {
-    select: async (message, choices) => quietly((await inquirer()).select({ message, choices, pageSize: 12, loop: false }, context)),
+    // The cursor starts on the first choice that can be picked: inquirer's select starts on the
+    // first row, a disabled one too, where Enter only says it cannot be picked (an outside review:
+    // a sold-out first show).
+    select: async (message, choices) => {
+      const first = choices.find((choice) => !choice.disabled);
+      return quietly((await inquirer()).select({ message, choices, pageSize: 12, loop: false, ...(first ? { default: first.value } : {}) }, context));
+    },
     input: async (message, opts = {}) =>
       quietly((await inquirer()).input({ message, ...(opts.validate ? { validate: opts.validate } : {}), ...(opts.default !== undefined ? { default: opts.default } : {}) }, context)),
     confirm: async (message, opts = {}) => quietly((await inquirer()).confirm({ message, default: opts.default ?? true }, context)),

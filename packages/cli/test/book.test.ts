@@ -95,6 +95,29 @@ describe('concert book', () => {
     expect(mine.map((r) => [r.status, r.seats.map((s) => s.seatNumber)])).toEqual([['PAID', [5, 7]]]);
   });
 
+  // The cursor started on a sold-out first show, where Enter said "This option is disabled and
+  // cannot be selected.", and its row read "sold out sold out" (an outside review).
+  it('starts the show list on the first show with seats, and says sold out once', async () => {
+    const { concertId, scheduleIds, userIds } = await sale({ users: 4 });
+    // Every seat of the first show held by three others, four each (the limit a user may hold).
+    for (const [i, userId] of userIds.slice(1).entries()) {
+      const ticket = await client(api.url, { userId }).queue.enter.mutate({ concertId });
+      const seatNumbers = [1, 2, 3, 4].map((n) => n + 4 * i);
+      await client(api.url, { userId, queueToken: ticket.token }).reservations.hold.mutate({ scheduleId: scheduleIds[0]!, seatNumbers, idempotencyKey: `fill-${concertId}-${i}` });
+    }
+    const t = fakeTerminal(env);
+    const done = t.run(['--user', String(userIds[0]), 'book', '--concert', String(concertId)]);
+    const at = await t.waitFor(/Which show\?/);
+    await t.waitFor(/12 of 12 seats left/, at);
+    expect(t.stdout().slice(at)).not.toMatch(/sold out.*sold out/);
+    t.type(KEY.enter);
+    await t.waitFor(/Pick your seats on the map:/, at);
+    expect(t.stdout().slice(at)).toContain(`schedule ${scheduleIds[1]}`);
+    expect(t.stdout()).not.toContain('cannot be selected');
+    t.type(KEY.ctrlC);
+    expect(await done).toBe(130);
+  });
+
   it('Ctrl-C at a prompt leaves quietly, releasing a hold made on the way', async () => {
     const { concertId, scheduleIds, userIds } = await sale();
     const t = fakeTerminal(env);

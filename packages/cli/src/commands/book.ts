@@ -118,9 +118,10 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
     scheduleId = await prompts.select(
       'Which show?',
       schedules.map((s) => ({
-        name: `${localTime(s.startsAt)} · ${s.availableSeats === 0 ? 'sold out' : `${s.availableSeats} of ${s.totalSeats} seats left`}`,
+        // A disabled row shows its reason after its name: "sold out" once (it read twice).
+        name: `${localTime(s.startsAt)}${s.availableSeats === 0 ? '' : ` · ${s.availableSeats} of ${s.totalSeats} seats left`}`,
         value: s.scheduleId,
-        ...(s.availableSeats === 0 ? { disabled: 'sold out' } : {}),
+        ...(s.availableSeats === 0 ? { disabled: '· sold out' } : {}),
       })),
     );
   }
