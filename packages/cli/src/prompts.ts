@@ -42,7 +42,10 @@ export function inquirerPrompts(streams: { input: NodeJS.ReadableStream; output:
       quietly((await inquirer()).input({ message, ...(opts.validate ? { validate: opts.validate } : {}), ...(opts.default !== undefined ? { default: opts.default } : {}) }, context)),
     confirm: async (message, opts = {}) => quietly((await inquirer()).confirm({ message, default: opts.default ?? true }, context)),
     confirmBefore: async (message, deadline, opts = {}) => quietly((await inquirer()).countdownConfirm({ message, deadline, ...opts }, context)),
-    pickSeats: async (message, map, opts) => quietly((await inquirer()).seatPicker({ message, map, ...opts }, context)),
+    pickSeats: async (message, map, opts) => {
+      const tty = streams.output as { columns?: number; rows?: number };
+      return quietly((await inquirer()).seatPicker({ message, map, ...opts, size: () => ({ columns: tty.columns, rows: tty.rows }) }, context));
+    },
   };
 }
 

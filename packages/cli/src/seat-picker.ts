@@ -1,6 +1,6 @@
 import { createPrompt, isDownKey, isEnterKey, isSpaceKey, isUpKey, makeTheme, useKeypress, usePrefix, useState } from '@inquirer/core';
 import { type Colors, won } from './format.ts';
-import { renderSeatMap } from './seatmap.ts';
+import { renderSeatMap, seatMapCols, seatMapFrameLines } from './seatmap.ts';
 import type { SeatMap } from './types.ts';
 
 export interface SeatPickerConfig {
@@ -11,7 +11,12 @@ export interface SeatPickerConfig {
   cols?: number;
   /** At most this many seats (the ticket limit). */
   max: number;
+  /** The terminal's size, read at each drawing: the grid is fitted to it (rows of fewer seats, a window of rows). */
+  size?: () => { columns?: number | undefined; rows?: number | undefined };
 }
+
+/** The picker's own lines around the map: its question, and the seat, the picks, the keys and an error below. */
+const PICKER_LINES = 6;
 
 /**
  * Seats picked on the map itself: the arrow keys move a cursor over the grid (a row is `cols` seats),
@@ -21,7 +26,8 @@ export interface SeatPickerConfig {
 export const seatPicker = createPrompt<number[], SeatPickerConfig>((config, done) => {
   const { map, c, max } = config;
   const seats = [...map.seats].sort((a, b) => a.seatNumber - b.seatNumber);
-  const cols = Math.max(1, config.cols ?? 10);
+  const size = config.size?.() ?? {};
+  const cols = seatMapCols(map, size.columns, config.cols ?? 10);
   const firstFree = Math.max(
     0,
     seats.findIndex((s) => s.status === 'AVAILABLE'),
@@ -60,7 +66,9 @@ export const seatPicker = createPrompt<number[], SeatPickerConfig>((config, done
   if (seats.length === 0) return `${prefix} ${c.bold(config.message)} This show has no seats.`;
   const here = seats[at]!;
   const total = seats.filter((s) => picked.includes(s.seatNumber)).reduce((sum, s) => sum + s.price, 0);
-  const grid = renderSeatMap(map, c, { ...(config.title ? { title: config.title } : {}), cols, cursor: here.seatNumber, picked: new Set(picked) });
+  // At least three rows of seats, however short the terminal (one of them the cursor's).
+  const maxRows = size.rows ? Math.max(3, size.rows - PICKER_LINES - seatMapFrameLines(map)) : undefined;
+  const grid = renderSeatMap(map, c, { ...(config.title ? { title: config.title } : {}), cols, cursor: here.seatNumber, picked: new Set(picked), ...(maxRows ? { maxRows } : {}) });
   const lines = [
     `${prefix} ${c.bold(config.message)}`,
     grid,

@@ -21,21 +21,45 @@ export function gradeMarks(grades: string[]): Map<string, string> {
   return new Map(grades.map((g, i) => [g, String(i + 1)]));
 }
 
+/** The widths a map's grid is drawn with: a cell is a gap, a glyph, the number and the grade's mark. */
+function gridWidths(seats: SeatMapView['seats']) {
+  const grades: string[] = [];
+  for (const s of seats) if (!grades.includes(s.grade)) grades.push(s.grade);
+  const marks = gradeMarks(grades);
+  const markW = Math.max(...[...marks.values()].map(displayWidth));
+  const last = seats.reduce((max, s) => Math.max(max, s.seatNumber), 0);
+  const numW = String(last).length;
+  const rangeW = numW * 2 + 1;
+  // "  " + the row's range + " │", then the cells.
+  return { grades, marks, markW, numW, rangeW, prefixW: rangeW + 4, cellW: 2 + numW + markW };
+}
+
+/**
+ * Seats per row for a terminal `width` columns wide: `preferred` (10) when they fit, fewer when not
+ * (a 1,000-seat show's rows were 81 columns, and wrapped, in an 80-column terminal).
+ */
+export function seatMapCols(map: SeatMapView, width: number | undefined, preferred = 10): number {
+  if (!width || map.seats.length === 0) return Math.max(1, preferred);
+  const { prefixW, cellW } = gridWidths(map.seats);
+  return Math.max(1, Math.min(preferred, Math.floor((width - prefixW) / cellW)));
+}
+
+/** The lines renderSeatMap draws besides the grid's rows (header, legend, summary). */
+export const seatMapFrameLines = (map: SeatMapView): number => 6 + gridWidths(map.seats).grades.length;
+
 /**
  * The seat map as a grid: rows of `cols` seats, each cell `glyph number grade-mark`, coloured by status
  * (the glyph says the status without colour too), then a legend with each grade's price and what is left.
+ * With `maxRows`, only that many lines of the grid, around the cursor's row, and a line above and
+ * below saying how many rows are out of sight (the seat picker in a terminal shorter than the map).
  */
-export function renderSeatMap(map: SeatMapView, c: Colors, opts: { cols?: number; title?: string; cursor?: number; picked?: ReadonlySet<number> } = {}): string {
+export function renderSeatMap(map: SeatMapView, c: Colors, opts: { cols?: number; title?: string; cursor?: number; picked?: ReadonlySet<number>; maxRows?: number } = {}): string {
   const cols = Math.max(1, opts.cols ?? 10);
   const seats = [...map.seats].sort((a, b) => a.seatNumber - b.seatNumber);
   const header = `${c.bold(opts.title ?? `Concert ${map.concertId}`)} · ${localTime(map.startsAt)} · schedule ${map.scheduleId}`;
   if (seats.length === 0) return `${header}\n\n  This schedule has no seats.`;
 
-  const grades: string[] = [];
-  for (const s of seats) if (!grades.includes(s.grade)) grades.push(s.grade);
-  const marks = gradeMarks(grades);
-  const markW = Math.max(...[...marks.values()].map(displayWidth));
-  const numW = String(seats[seats.length - 1]!.seatNumber).length;
+  const { grades, marks, markW, numW, rangeW } = gridWidths(seats);
   const palette = [c.magenta, c.cyan, c.blue, c.white, c.green, c.yellow];
   const gradeColor = new Map(grades.map((g, i) => [g, palette[i % palette.length]!]));
 
@@ -50,12 +74,20 @@ export function renderSeatMap(map: SeatMapView, c: Colors, opts: { cols?: number
   const gapAndCell = (s: SeatMapView['seats'][number]) => (s.seatNumber === opts.cursor ? `${c.bold(CURSOR)}${c.inverse(cell(s))}` : ` ${cell(s)}`);
 
   const lines = [header, ''];
-  const rangeW = String(seats[seats.length - 1]!.seatNumber).length * 2 + 1;
+  const rows: string[] = [];
   for (let i = 0; i < seats.length; i += cols) {
     const row = seats.slice(i, i + cols);
     const label = `${row[0]!.seatNumber}-${row[row.length - 1]!.seatNumber}`.padStart(rangeW);
-    lines.push(`  ${c.dim(label)} │${row.map(gapAndCell).join('')}`);
+    rows.push(`  ${c.dim(label)} │${row.map(gapAndCell).join('')}`);
   }
+  if (opts.maxRows !== undefined && rows.length > opts.maxRows) {
+    // Two of the lines say what is above and below; the cursor's row stays in the middle.
+    const keep = Math.max(1, opts.maxRows - 2);
+    const at = Math.max(0, seats.findIndex((s) => s.seatNumber === opts.cursor));
+    const start = Math.min(Math.max(0, Math.floor(at / cols) - Math.floor(keep / 2)), rows.length - keep);
+    const more = (n: number, where: string) => c.dim(n > 0 ? `  ${where} ${n} more row${n === 1 ? '' : 's'}` : '');
+    lines.push(more(start, '↑'), ...rows.slice(start, start + keep), more(rows.length - start - keep, '↓'));
+  } else lines.push(...rows);
 
   const count = (st: SeatStatus) => seats.filter((s) => s.status === st).length;
   const available = count('AVAILABLE');

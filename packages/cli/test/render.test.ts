@@ -23,7 +23,7 @@ import { liveLine, soldOut, waitInLine } from '../src/line.ts';
 import { run } from '../src/program.ts';
 import type { QueueTicket, SaleWatch } from '../src/types.ts';
 import { RehearsalPool } from '../src/rehearsal-users.ts';
-import { renderSeatMap, type SeatMapView } from '../src/seatmap.ts';
+import { renderSeatMap, seatMapCols, type SeatMapView } from '../src/seatmap.ts';
 import { SessionStore } from '../src/session.ts';
 import { renderReservation } from '../src/views.ts';
 import { fakeTerminal, KEY, memoryIo, stripAnsi } from './helpers.ts';
@@ -87,6 +87,28 @@ describe('seat map', () => {
     const legend = lines.filter((l) => l.includes('₩'));
     expect(legend).toHaveLength(4);
     expect(new Set(legend.map((l) => displayWidth(l.slice(0, l.indexOf(' seats ')))))).toHaveProperty('size', 1);
+  });
+
+  // A 1,000-seat show in an 80×24 terminal: rows of 81 columns wrapped, and the picker's map was
+  // about 110 lines, its cursor's row scrolled away (an outside review).
+  it('fits a large show to the terminal: fewer seats a row, and a window of rows around the cursor', () => {
+    const big: SeatMapView = { ...schedule(() => 'AVAILABLE'), seats: Array.from({ length: 1000 }, (_, i) => ({ seatNumber: i + 1, grade: 'R', price: 1000, status: 'AVAILABLE' as const })) };
+    const cols = seatMapCols(big, 80);
+    expect(cols).toBeLessThan(10);
+    expect(seatMapCols(schedule(() => 'AVAILABLE'), 80)).toBe(10);
+    expect(seatMapCols(big, undefined)).toBe(10);
+    const text = renderSeatMap(big, plain, { cols, cursor: 500, maxRows: 10 });
+    const grid = text.split('\n').filter((l) => l.includes('│'));
+    expect(grid).toHaveLength(8);
+    for (const line of text.split('\n')) expect(displayWidth(line)).toBeLessThanOrEqual(80);
+    expect(grid.some((l) => l.includes('>○ 500R'))).toBe(true);
+    expect(text).toMatch(/↑ \d+ more rows/);
+    expect(text).toMatch(/↓ \d+ more rows/);
+    // At the first seat, nothing is above.
+    const top = renderSeatMap(big, plain, { cols, cursor: 1, maxRows: 10 });
+    expect(top).toContain('>○   1R');
+    expect(top).not.toContain('↑');
+    expect(text.split('\n').length).toBe(top.split('\n').length);
   });
 
   it('renders an empty schedule (nothing sold yet), and one with no seats at all', () => {
