@@ -12,6 +12,7 @@ import { adminWebhookDeliveriesCommand } from '../src/commands/admin/webhooks.ts
 import { concertsCommand } from '../src/commands/concerts.ts';
 import { historyCommand } from '../src/commands/history.ts';
 import { reservationsCommand } from '../src/commands/reservations.ts';
+import { scheduleTable } from '../src/commands/schedules.ts';
 import { parseWon } from '../src/args.ts';
 import { queueJoinCommand, renderTicket } from '../src/commands/queue.ts';
 import { renderReport, stats } from '../src/commands/simulate.ts';
@@ -178,6 +179,27 @@ describe('formatting', () => {
     expect(report).toMatch(/│ enter │ +3 │ +6 ms │ +7 ms │/);
     expect(report).toMatch(/│ hold {2}│ +4 │ +20 ms │ +40 ms │ +40 ms │ +40 ms │/);
     expect(stats([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])).toEqual({ count: 10, p50: 5, p95: 10, p99: 10, max: 10 });
+  });
+});
+
+describe('schedules table', () => {
+  // The server counts a started show's seats 0 available, and the table read "sold out (5)" for a
+  // show with four seats unsold (an outside review); its booking column already says closed.
+  it('says nothing of seats left for a started show, and sold out for one that is', () => {
+    const ctx = new Ctx(memoryIo().io, { user: '1' });
+    const now = ctx.now().getTime();
+    const show = (scheduleId: number, startsIn: number, availableSeats: number) => ({
+      scheduleId,
+      concertId: 1,
+      startsAt: new Date(now + startsIn),
+      bookingOpensAt: new Date(now - 86_400_000),
+      totalSeats: 5,
+      availableSeats,
+    });
+    const text = scheduleTable(ctx, [show(1, -60_000, 0), show(2, 86_400_000, 0), show(3, 86_400_000, 4)]);
+    expect(text).toMatch(/│ +1 │[^\n]*│ closed +│ +- │/);
+    expect(text).toMatch(/│ +2 │[^\n]*│ open +│ +sold out \(5\) │/);
+    expect(text).toMatch(/│ +3 │[^\n]*│ open +│ +4 of 5 │/);
   });
 });
 

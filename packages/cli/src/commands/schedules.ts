@@ -57,7 +57,9 @@ export function scheduleTable(ctx: Ctx, schedules: Schedule[]): string {
       s.scheduleId,
       localTime(s.startsAt),
       s.bookingOpensAt > now ? c.yellow(`opens ${localTime(s.bookingOpensAt)}`) : s.startsAt <= now ? c.red('closed') : c.green('open'),
-      s.availableSeats === 0 ? c.red(`sold out (${s.totalSeats})`) : `${s.availableSeats} of ${s.totalSeats}`,
+      // A started show has nothing to sell (the server counts 0 available), sold out or not: it
+      // read "sold out (5)" with four seats unsold (an outside review).
+      s.startsAt <= now ? c.dim('-') : s.availableSeats === 0 ? c.red(`sold out (${s.totalSeats})`) : `${s.availableSeats} of ${s.totalSeats}`,
     ]),
     { align: ['right', 'left', 'left', 'right'] },
   );
