@@ -229,6 +229,8 @@ describe('concert (built binary) against a real server', () => {
     });
     const book = await concert(['--user', user, 'book', '--concert', '1'], env);
     expect(book.stderr).toContain('there is no terminal to ask them on; pass --schedule ID, --seats N,N, --yes');
+    // Its example makes up no show (it said --schedule 3, a show of another concert).
+    expect(book.stderr).toContain('For example: concert book --concert 1 --schedule <scheduleId> --seats <n,n> --yes [--top-up] (its shows: concert schedules 1)');
 
     const bad = path.join(cfg.dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ title: 'X', schedules: [{ startsAt: 'not a date', seatCount: 5000 }] }));

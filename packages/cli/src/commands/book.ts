@@ -60,7 +60,9 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
     if (missing.length) {
       throw new UsageError(
         `${ctx.json ? 'With --json, concert book asks no questions' : 'concert book asks questions, but there is no terminal to ask them on'}; pass ${missing.join(', ')}`,
-        `For example: concert book --concert ${opts.concert ?? 1} --schedule ${opts.schedule ?? 3} --seats ${opts.seats?.join(',') ?? '12,13'} --yes [--top-up]`,
+        // What was not given is a placeholder, never a made-up id: "--concert 3 --schedule 3" named
+        // a show of another concert (an outside review); the shows of a concert given are a command away.
+        `For example: concert book --concert ${opts.concert ?? '<concertId>'} --schedule ${opts.schedule ?? '<scheduleId>'} --seats ${opts.seats?.join(',') ?? '<n,n>'} --yes [--top-up]${opts.concert !== undefined && opts.schedule === undefined ? ` (its shows: concert schedules ${opts.concert})` : ''}`,
       );
     }
   }
