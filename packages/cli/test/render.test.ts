@@ -373,6 +373,10 @@ describe('help and usage', () => {
     const help = memoryIo();
     expect(await run(['help', 'simulate'], help.io)).toBe(0);
     expect(help.out()).toMatch(/--users <n> +how many virtual users \(1-10000\)/);
+    // --max-seats past the ticket limit too (5 was quietly taken as 4).
+    const five = memoryIo();
+    expect(await run(['--admin-key', 'k', '--api', 'http://127.0.0.1:9', 'simulate', '--concert', '1', '--users', '10', '--max-seats', '5'], five.io)).toBe(2);
+    expect(five.err()).toContain('--max-seats must be a whole number from 1 to 4');
   });
 
   // `concert --json admin queue` (a group without its command) and `concert --json` alone printed
