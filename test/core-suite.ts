@@ -37,3 +37,13 @@ export async function oneWaitsOnALock(watcher: InstanceType<typeof pg.Client>, l
     { timeout: 10_000, interval: 20 },
   );
 }
+
+/** A show of 4 seats on sale since a second ago, starting tomorrow, and a fan with `balance` won admitted to its line. */
+export async function admittedFan(core: Core, balance: number) {
+  const startsAt = new Date(Date.now() + 86_400_000);
+  const c = await core.concerts.create({ title: 'Race', venue: '', schedules: [{ startsAt, bookingOpensAt: new Date(Date.now() - 1000), seatCount: 4 }] });
+  const scheduleId = c.schedules[0]!.scheduleId;
+  const user = (await core.admin.createUser({ name: 'fan', initialBalance: balance })).userId;
+  const ticket = await core.queue.enter(user, c.concertId);
+  return { scheduleId, user, gate: core.queue.gate(user, ticket.token) };
+}

@@ -68,6 +68,11 @@ export function guard(handler: Handler, log: Logger | undefined): http.RequestLi
   };
 }
 
+/** Whether the request carries a body (RFC 9112, 6.3: a Transfer-Encoding, or a Content-Length above 0). */
+export function carriesBody(req: http.IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
 /**
  * Whether the request has a body sent with a content coding (gzip, deflate, br). Nothing here
  * decodes one (so no decompression bomb either): such a body was parsed as JSON and answered 400
@@ -80,7 +85,7 @@ export function hasEncodedBody(req: http.IncomingMessage): boolean {
   if (transfer !== undefined && transfer.split(',').some((c) => c.trim().toLowerCase() !== 'chunked')) return true;
   const coding = req.headers['content-encoding']?.trim().toLowerCase();
   if (!coding || coding === 'identity') return false;
-  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  return carriesBody(req);
 }
 
 /**
@@ -96,7 +101,7 @@ export function foreignCharset(req: http.IncomingMessage): string | undefined {
   if (!charset) return undefined;
   const name = (charset[1] ?? charset[2] ?? '').trim().toLowerCase();
   if (UTF8_NAMES.has(name)) return undefined;
-  if (req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length'] ?? 0) === 0) return undefined;
+  if (!carriesBody(req)) return undefined;
   return name;
 }
 

@@ -8,7 +8,7 @@ import { ZodError } from 'zod';
 import type { Context } from '../context.ts';
 import { appCodeOf, issuesOf, problemJson, toTRPCError, TRPC_CODE_BY_APP_CODE } from '../errors.ts';
 import { resolveUserId } from '../identity.ts';
-import { dropBody, ENCODED_BODY_MESSAGE, foreignCharset, foreignCharsetMessage, hasEncodedBody } from '../edge.ts';
+import { carriesBody, dropBody, ENCODED_BODY_MESSAGE, foreignCharset, foreignCharsetMessage, hasEncodedBody } from '../edge.ts';
 import { inputBeyondBounds, jsonTooDeep, MAX_INPUT_DEPTH, TOO_DEEP_MESSAGE } from '../input-bounds.ts';
 import { appRouter } from '../router.ts';
 import { docsAsset } from './rest.docs.ts';
@@ -88,7 +88,7 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
       // An operation that takes no body still refuses one it would refuse elsewhere (not JSON,
       // too large, encoded, not an object), then ignores its keys: 3 MB of text/plain to
       // POST /v1/concerts/1/queue was 201 (an outside review).
-      else if (sendsBody(req)) await readJsonObject(req, opts.maxBodyBytes);
+      else if (carriesBody(req)) await readJsonObject(req, opts.maxBodyBytes);
       if (input.query.size && q >= 0) {
         const params = new URLSearchParams(url.slice(q + 1));
         for (const [name, kind] of input.query) {
@@ -205,9 +205,6 @@ async function readJsonObject(req: IncomingMessage, limit: number): Promise<Reco
   // Spread, not Object.assign: a "__proto__" key in the body stays a plain own property.
   return { ...(body as Record<string, unknown>) };
 }
-
-/** Whether the request carries a body (RFC 9112, 6.3: a Transfer-Encoding or a Content-Length above 0). */
-const sendsBody = (req: IncomingMessage) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) !== 0;
 
 function tooLarge(limit: number): TRPCError {
   return toTRPCError(new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes`));

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { oneWaitsOnALock, useCoreWithSessions } from '../../../../test/core-suite.ts';
+import { admittedFan, oneWaitsOnALock, useCoreWithSessions } from '../../../../test/core-suite.ts';
 
 /**
  * A payment whose lock of the reservation waited on a show's cancellation: the locked row it gets
@@ -14,12 +14,7 @@ describe('a payment racing a cancellation of its show', () => {
 
   it('is refused with SCHEDULE_CANCELLED when the cancellation committed while its lock waited', async () => {
     const { core, sql, watcher } = s;
-    const startsAt = new Date(Date.now() + 86_400_000);
-    const c = await core.concerts.create({ title: 'Race', venue: '', schedules: [{ startsAt, bookingOpensAt: new Date(Date.now() - 1000), seatCount: 4 }] });
-    const scheduleId = c.schedules[0]!.scheduleId;
-    const user = (await core.admin.createUser({ name: 'fan', initialBalance: 1_000_000 })).userId;
-    const ticket = await core.queue.enter(user, c.concertId);
-    const gate = core.queue.gate(user, ticket.token);
+    const { scheduleId, user, gate } = await admittedFan(core, 1_000_000);
     const held = await core.reservations.hold(user, { scheduleId, seatNumbers: [1], idempotencyKey: randomUUID() }, gate);
 
     // The cancellation, by hand, in its order: the show, then its reservations and seats; committed

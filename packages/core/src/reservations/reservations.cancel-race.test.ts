@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { oneWaitsOnALock, useCoreWithSessions } from '../../../../test/core-suite.ts';
+import { admittedFan, oneWaitsOnALock, useCoreWithSessions } from '../../../../test/core-suite.ts';
 
 /**
  * A hold whose claim waited on a cancellation's seat locks: the claim then sees the seat free
@@ -13,12 +13,7 @@ describe('a hold racing a cancellation of its show', () => {
 
   it('is refused with SCHEDULE_CANCELLED when the cancellation committed while its claim waited', async () => {
     const { core, sql, watcher } = s;
-    const startsAt = new Date(Date.now() + 86_400_000);
-    const c = await core.concerts.create({ title: 'Race', venue: '', schedules: [{ startsAt, bookingOpensAt: new Date(Date.now() - 1000), seatCount: 4 }] });
-    const scheduleId = c.schedules[0]!.scheduleId;
-    const user = (await core.admin.createUser({ name: 'fan', initialBalance: 0 })).userId;
-    const ticket = await core.queue.enter(user, c.concertId);
-    const gate = core.queue.gate(user, ticket.token);
+    const { scheduleId, user, gate } = await admittedFan(core, 0);
     // Warm the caches (schedule row, seat map), so the hold's first statement to wait is its claim.
     expect(await core.concerts.seats(scheduleId, gate).then((m) => m.seats.length)).toBe(4);
 
