@@ -174,7 +174,7 @@ export const APP_CODE_MEANING: Record<AppCode, string> = {
   TOKEN_EXPIRED: 'The JWT or the queue token has expired (enter the line again).',
   ADMIN_KEY_INVALID: 'x-admin-key is missing or wrong.',
   INSUFFICIENT_BALANCE: 'The balance does not cover the reservation; charge first.',
-  QUEUE_NOT_ACTIVE: 'The queue token is still waiting (or pre-queued); keep polling queue.status.',
+  QUEUE_NOT_ACTIVE: 'The queue token is not ACTIVE (waiting, pre-queued or sold out; `details.lineState` says which phase the line is in); keep polling queue.status.',
   TOKEN_WRONG_CONCERT: 'The queue token is for another concert.',
   TICKET_LIMIT_EXCEEDED: 'More than 4 seats of one schedule held or owned by this user.',
   USER_NOT_FOUND: 'The identity has no user behind it.',

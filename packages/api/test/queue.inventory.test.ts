@@ -59,6 +59,11 @@ describe('a line that knows the inventory, on two API processes', () => {
     const cWaits = await statusOf(C, p1);
     expect([cWaits.status, cWaits.position, cWaits.etaSeconds]).toEqual(['WAITING', 1, null]);
     expect((await ops.admin.queue.stats.query({ concertId: sale.concertId })).active).toBe(1);
+    // A waiting fan who tries to hold is told why in words that fit the line.
+    await expect(C.on(p2).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1], idempotencyKey: key() })).rejects.toMatchObject({
+      message: 'You are still waiting in line; every seat is held right now',
+      data: { appCode: 'QUEUE_NOT_ACTIVE', details: { lineState: 'ALL_HELD' } },
+    });
 
     // A cancels on one process: C, next in line, is admitted within a second, seen from the other.
     await A.on(p1).reservations.cancel.mutate({ reservationId: held.reservationId });
@@ -81,6 +86,11 @@ describe('a line that knows the inventory, on two API processes', () => {
     await within(8_000, async () => (await statusOf(E, p1)).status === 'SOLD_OUT');
     const eSoldOut = await statusOf(E, p2);
     expect([eSoldOut.position, eSoldOut.etaSeconds, eSoldOut.pollAfterMs]).toEqual([null, null, 60_000]);
+    // A SOLD_OUT ticket cannot hold (QUEUE_NOT_ACTIVE), and is not told it is still waiting.
+    await expect(E.on(p1).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1], idempotencyKey: key() })).rejects.toMatchObject({
+      message: 'This concert is sold out: there is nothing left to hold',
+      data: { appCode: 'QUEUE_NOT_ACTIVE', details: { lineState: 'SOLD_OUT' } },
+    });
     const F = await enter(f!, p1);
     expect(F.ticket.status).toBe('SOLD_OUT');
     expect(await state()).toBe('SOLD_OUT');

@@ -120,7 +120,7 @@ export class QueueService implements SpentTokens {
           throw new AppError('TOKEN_WRONG_CONCERT', `This queue token is for concert ${claims.concertId}, not ${concertId}`);
         }
         const { state, seatMapVersion } = await this.call(() => this.deps.store.check(concertId, claims.tokenId, this.now(), opts.seatMapOf));
-        if (state === 'WAITING') throw new AppError('QUEUE_NOT_ACTIVE', 'You are still waiting in line');
+        if (state === 'WAITING') throw await this.notActive(concertId);
         if (state === 'EXPIRED') throw new AppError('TOKEN_EXPIRED', 'This queue token has expired; enter the waiting room again');
         // The one place a pass is made (its brand cannot be written anywhere else).
         const pass = { userId, concertId, tokenId: claims.tokenId, ...(seatMapVersion === undefined ? {} : { seatMapVersion }) };
@@ -224,6 +224,27 @@ export class QueueService implements SpentTokens {
    * them since (Redis lost its data, and the ticker's registry with it) said OPEN on no counts for
    * as long as nobody entered: its seats are read again, as in `enter`, and its numbers asked again.
    */
+  /**
+   * QUEUE_NOT_ACTIVE for a live token that is not ACTIVE, in words that fit the line's phase (a
+   * ticket that turned SOLD_OUT is not "still waiting"). Off the hot path: only refusals read it.
+   */
+  private async notActive(concertId: number): Promise<AppError> {
+    const stats = await this.call(() => this.deps.store.stats(concertId, this.now(), this.defaults)).catch(() => undefined);
+    const state = stats?.state;
+    const opensAt = stats?.opensAt == null ? undefined : new Date(stats.opensAt).toISOString();
+    const message =
+      state === 'SOLD_OUT'
+        ? 'This concert is sold out: there is nothing left to hold'
+        : state === 'PRE_QUEUE'
+          ? `The line has not opened yet${opensAt ? ` (it opens at ${opensAt})` : ''}; your place is drawn at the opening`
+          : state === 'PAUSED'
+            ? 'You are still waiting in line; the sale is paused'
+            : state === 'ALL_HELD'
+              ? 'You are still waiting in line; every seat is held right now'
+              : 'You are still waiting in line';
+    return new AppError('QUEUE_NOT_ACTIVE', message, state ? { lineState: state } : undefined);
+  }
+
   private async readStats(concertId: number, call: () => Promise<QueueStats>): Promise<QueueStats> {
     const read = await this.seatsReadOnce(concertId);
     const stats = await this.call(call);
