@@ -226,6 +226,14 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
       expectProblem(answer, 400, 'INVALID_INPUT');
       expect(answer.body.issues.map((i: { path: string[] }) => i.path[0])).toHaveLength(1);
     }
+    // A number too big for an id says so, however many digits it has (22 digits were "expected
+    // number, received string").
+    for (const digits of ['9'.repeat(22), '9'.repeat(400)]) {
+      const big = await rest(url(), 'GET', `/v1/concerts/${digits}`);
+      expectProblem(big, 400, 'INVALID_INPUT');
+      expect(big.body.issues.map((i: { message: string }) => i.message).join('; ')).toMatch(/^Too big/);
+      expect(big.body.detail).not.toContain('received string');
+    }
     const long = await rest(url(), 'POST', `/v1/reservations/${'a'.repeat(1000)}/cancel`, { user });
     expectProblem(long, 400, 'INVALID_INPUT');
     expect(long.body.issues[0].path).toEqual(['reservationId']);

@@ -8,6 +8,14 @@ import { z } from 'zod';
 const MAX_ID = Number.MAX_SAFE_INTEGER;
 
 /**
+ * An integer in [min, max], refused with the field's own bound: zod's `.int()` also checks the
+ * safe-integer range, so a price of 1e20 got two "Too big" messages for one field, one of them
+ * naming 9007199254740991. The JSON Schema (OpenAPI, docs/API.md) still says integer.
+ */
+export const zInt = (min: number, max: number) =>
+  z.number().min(min).max(max).refine(Number.isInteger, 'Invalid input: expected int, received number').meta({ type: 'integer' });
+
+/**
  * Free text as the database keeps it, exactly as sent: PostgreSQL's text holds no NUL, and a
  * string that is not well-formed UTF-16 (a lone surrogate, "\ud800") has no UTF-8 form and was
  * stored as U+FFFD, so "\ud800" and "\udfff" passed "each grade once" and became one grade
@@ -20,7 +28,7 @@ function storable<S extends z.ZodType<string>>(schema: S): S {
     .refine((s) => s.isWellFormed(), 'must be well-formed Unicode (a lone UTF-16 surrogate is not a character)');
 }
 
-export const ZId = z.number().int().positive().max(MAX_ID);
+export const ZId = zInt(1, MAX_ID);
 /**
  * A UUID in either letter case, read as its lower-case form: the database's uuid ignores case, so
  * without this the same reservation in another case was another request to the idempotency
@@ -30,7 +38,7 @@ export const ZUuid = z.uuid().toLowerCase();
 export const ZIdempotencyKey = z
   .string()
   .regex(/^[A-Za-z0-9_\-:.]{8,100}$/, 'must be 8 to 100 characters of A-Z a-z 0-9 _ - : .');
-export const ZSeatNumber = z.number().int().min(1).max(1000);
+export const ZSeatNumber = zInt(1, 1000);
 /** Range checks on amounts are the wallet's (INVALID_AMOUNT), so any finite number passes here. */
 export const ZAmount = z.number();
 
@@ -78,18 +86,18 @@ const ZCursor = z
   .nullable()
   .transform((c) => c ?? undefined)
   .optional();
-export const ZPage = { limit: z.number().int().min(1).max(100).optional().default(20), cursor: ZCursor };
+export const ZPage = { limit: zInt(1, 100).optional().default(20), cursor: ZCursor };
 export const ZPageInput = z.object(ZPage).optional().default({ limit: 20 });
 export const ZMineInput = z.object({ status: ZReservationStatus.optional(), ...ZPage }).optional().default({ limit: 20 });
 
 // waitlist
-export const ZWaitlistJoinInput = z.object({ scheduleId: ZId, seatCount: z.number().int().min(1).max(4) });
+export const ZWaitlistJoinInput = z.object({ scheduleId: ZId, seatCount: zInt(1, 4) });
 export const ZWaitlistEntryIdInput = z.object({ entryId: ZId });
 
 // balance
 export const ZChargeInput = z.object({ amount: ZAmount, idempotencyKey: ZIdempotencyKey });
 export const ZHistoryInput = z
-  .object({ limit: z.number().int().min(1).max(100).optional().default(20), cursor: ZCursor })
+  .object({ limit: zInt(1, 100).optional().default(20), cursor: ZCursor })
   .optional()
   .default({ limit: 20 });
 
@@ -102,7 +110,7 @@ export const ZQueueEnterInput = z.object({ concertId: ZId });
 // admin
 export const ZCreateUserInput = z.object({
   name: storable(z.string().trim().min(1).max(100)),
-  initialBalance: z.number().int().min(0).max(1_000_000_000).optional().default(0),
+  initialBalance: zInt(0, 1_000_000_000).optional().default(0),
 });
 
 // The catalog's inputs refuse keys they do not know: a concert cannot be deleted, and a file with
@@ -110,12 +118,12 @@ export const ZCreateUserInput = z.object({
 // outside review of the CLI's `admin concerts create --file`).
 export const ZTier = z.strictObject({
   grade: storable(z.string().trim().min(1).max(20)),
-  price: z.number().int().min(0).max(100_000_000),
+  price: zInt(0, 100_000_000),
   fromSeat: ZSeatNumber,
   toSeat: ZSeatNumber,
 });
 
-const ZSeatCount = z.number().int().min(1).max(1000);
+const ZSeatCount = zInt(1, 1000);
 
 export const ZScheduleSpec = z
   .strictObject({
@@ -186,9 +194,9 @@ export const ZHoldsListInput = z.object({ concertId: ZId.optional(), scheduleId:
 
 export const ZQueueConfigureInput = z.object({
   concertId: ZId,
-  maxActive: z.number().int().min(1).max(1_000_000).optional(),
-  activeTtlSeconds: z.number().int().min(1).max(86_400).optional(),
-  idleTimeoutSeconds: z.number().int().min(1).max(86_400).optional(),
+  maxActive: zInt(1, 1_000_000).optional(),
+  activeTtlSeconds: zInt(1, 86_400).optional(),
+  idleTimeoutSeconds: zInt(1, 86_400).optional(),
   paused: z.boolean().optional(),
   /** When the line opens; entrants before it are pre-queued and shuffled at the opening. null: open now. */
   opensAt: ZDateTime.nullable().optional(),

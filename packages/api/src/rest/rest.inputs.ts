@@ -69,12 +69,17 @@ function kindOf(field: z.ZodType): FieldKind {
   return type === 'number' || type === 'int' ? 'number' : type === 'boolean' ? 'boolean' : 'string';
 }
 
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+const finite = (n: number) => (Number.isFinite(n) ? n : Math.sign(n) * Number.MAX_VALUE);
+
 /**
  * A path or query string as the procedure expects it. Only exact spellings convert ("12", "true");
- * anything else stays a string, so the procedure's schema refuses it with its own message.
+ * anything else stays a string, so the procedure's schema refuses it with its own message. A
+ * decimal number of any length is a number (past what a double holds, the largest one), so that
+ * an id of 22 digits is refused as too big, not as "expected number, received string".
  */
 export function fromText(text: string, kind: FieldKind): unknown {
-  if (kind === 'number') return /^-?\d{1,20}(\.\d{1,20})?$/.test(text) ? Number(text) : text;
+  if (kind === 'number') return DECIMAL.test(text) ? finite(Number(text)) : text;
   if (kind === 'boolean') return text === 'true' ? true : text === 'false' ? false : text;
   return text;
 }

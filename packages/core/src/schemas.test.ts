@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { ZHoldInput, ZId, zInt, ZTier } from './schemas.ts';
+
+const messages = (r: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) =>
+  r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
+
+describe('integers in inputs', () => {
+  // A price of 1e20 in a concert file got two messages for the one field, one of them naming
+  // 9007199254740991 (zod's `.int()` checks the safe range besides the field's own).
+  it('out of range: one message, naming the field’s own bound', () => {
+    expect(messages(ZTier.safeParse({ grade: 'R', price: 1e20, fromSeat: 1, toSeat: 2 }))).toEqual(['price: Too big: expected number to be <=100000000']);
+    expect(messages(ZTier.safeParse({ grade: 'R', price: -1, fromSeat: 1, toSeat: 2 }))).toEqual(['price: Too small: expected number to be >=0']);
+    expect(messages(ZHoldInput.safeParse({ scheduleId: 1, seatNumbers: [1e21], idempotencyKey: 'k'.repeat(16) }))).toEqual([
+      'seatNumbers.0: Too big: expected number to be <=1000',
+    ]);
+    expect(messages(ZId.safeParse(1e21))).toEqual([': Too big: expected number to be <=9007199254740991']);
+    expect(messages(ZId.safeParse(0))).toEqual([': Too small: expected number to be >=1']);
+  });
+
+  it('a fraction, or what is not a finite number, is refused once', () => {
+    expect(messages(ZId.safeParse(1.5))).toEqual([': Invalid input: expected int, received number']);
+    for (const bad of [Infinity, -Infinity, Number.NaN, '12']) expect(messages(ZId.safeParse(bad))).toHaveLength(1);
+  });
+
+  it('takes every integer in range, both ends included', () => {
+    const seat = zInt(1, 1000);
+    for (const n of [1, 2, 999, 1000]) expect(seat.parse(n)).toBe(n);
+    for (const n of [0, 1001, 1.000001]) expect(seat.safeParse(n).success).toBe(false);
+  });
+});
