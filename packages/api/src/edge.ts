@@ -288,13 +288,15 @@ const ALLOWED_HEADERS = ['content-type', 'authorization', 'x-user-id', 'x-queue-
 
 /**
  * CORS through the `cors` middleware: origins listed in CORS_ORIGINS (or `*`) may call from a
- * browser; with none listed, no cross-origin access is granted. Either way an OPTIONS request
- * (a preflight) is answered 204 here and never reaches a procedure. Returns true when it answered.
+ * browser; with none listed, no cross-origin access is granted. Either way a preflight is
+ * answered 204 here and never reaches a procedure (another OPTIONS on /v1 is REST's, which names
+ * the path's own methods in Allow). Returns true when it answered.
  */
 export function corsPolicy(origins: string[]): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
   if (origins.length === 0) {
     return (req, res) => {
-      if (req.method !== 'OPTIONS') return false;
+      // REST answers OPTIONS itself, with the methods of the path asked about.
+      if (req.method !== 'OPTIONS' || isRestUrl(req.url ?? '/')) return false;
       res.writeHead(204, { allow: 'GET, POST, DELETE, OPTIONS', 'content-length': 0 }).end();
       return true;
     };

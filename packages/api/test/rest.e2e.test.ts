@@ -273,6 +273,16 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     // with Allow: GET, while /docs and /v1/openapi.json answered HEAD).
     const head = await fetch(`${url()}/v1/concerts`, { method: 'HEAD' });
     expect([head.status, head.headers.get('content-type'), (await head.text()).length]).toEqual([200, 'application/json', 0]);
+    // OPTIONS names the path's own methods (it was one fixed Allow for every path, unknown ones too).
+    const options = async (path: string) => {
+      const r = await fetch(`${url()}${path}`, { method: 'OPTIONS' });
+      return [r.status, r.headers.get('allow')];
+    };
+    expect(await options('/v1/concerts')).toEqual([204, 'GET, HEAD, OPTIONS']);
+    expect(await options('/v1/reservations')).toEqual([204, 'GET, HEAD, POST, OPTIONS']);
+    expect(await options('/v1/reservations/00000000-0000-4000-8000-000000000000/cancel')).toEqual([204, 'POST, OPTIONS']);
+    expect(await options('/v1/openapi.json')).toEqual([204, 'GET, HEAD, OPTIONS']);
+    expectProblem(await rest(url(), 'OPTIONS', '/v1/nothing-here'), 404, 'PROCEDURE_NOT_FOUND');
   });
 
   it('IDENTITY_REQUIRED, TOKEN_INVALID (401); QUEUE_NOT_ACTIVE, TOKEN_WRONG_CONCERT, TICKET_LIMIT_EXCEEDED (403)', async () => {

@@ -47,12 +47,26 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
     router.on(route.method, route.path.replace(/\{(\w+)\}/g, ':$1'), noop, op);
   }
 
+  // HEAD wherever GET is: it is served there (RFC 9110, 9.3.2), and Allow left it out.
+  const allowedOn = (pathname: string): string[] => {
+    if (isAsset(pathname)) return ['GET', 'HEAD'];
+    return REST_METHODS.filter((m) => router.find(m, pathname)).flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
+  };
+  // OPTIONS (not a CORS preflight, which the edge answers): the path's own methods, or 404 for a
+  // path with none. It was one fixed Allow for every path, /v1/nothing included.
+  const answerOptions = (res: ServerResponse, pathname: string) => {
+    const allowed = allowedOn(pathname);
+    if (!allowed.length) return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No operation at ${pathname}: see GET /v1/openapi.json for the operations`)), undefined);
+    res.writeHead(204, { allow: [...allowed, 'OPTIONS'].join(', '), 'content-length': 0 }).end();
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathname = q < 0 ? url : url.slice(0, q);
     const method = req.method ?? 'GET';
-    if (pathname === '/v1/openapi.json' || pathname === '/docs' || pathname.startsWith('/docs/')) {
+    if (method === 'OPTIONS') return answerOptions(res, pathname);
+    if (isAsset(pathname)) {
       const asset = method === 'GET' || method === 'HEAD' ? (pathname === '/v1/openapi.json' ? openApiJson() : docsAsset(pathname)) : undefined;
       if (!asset) return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No ${method} ${pathname}: try GET /docs`)), undefined);
       let { body, headers } = asset;
@@ -71,8 +85,7 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
       return sendProblem(res, toTRPCError(new AppError('INVALID_INPUT', 'The path is not valid percent-encoded UTF-8')), undefined);
     }
     if (!found) {
-      // HEAD wherever GET is: it is served there (RFC 9110, 9.3.2), and Allow left it out.
-      const allowed = REST_METHODS.filter((m) => router.find(m, pathname)).flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
+      const allowed = allowedOn(pathname);
       if (allowed.length) res.setHeader('allow', allowed.join(', '));
       const hint = allowed.length ? `${pathname} answers ${allowed.join(', ')}` : 'see GET /v1/openapi.json for the operations';
       return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No operation ${method} ${pathname}: ${hint}`)), undefined);
@@ -121,6 +134,7 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
 }
 
 const REST_METHODS = ['GET', 'POST', 'DELETE'] as const;
+const isAsset = (pathname: string) => pathname === '/v1/openapi.json' || pathname === '/docs' || pathname.startsWith('/docs/');
 /** Longer than any request line Node's parser lets through (its header limit, 16 KiB by default). */
 const MAX_PARAM_LENGTH = 64 * 1024;
 
