@@ -63,6 +63,16 @@ export async function allMyReservations(): Promise<Reservation[]> {
   return all;
 }
 
+/** Joins the line; what it returns (a QueueTicket) is named by the package, so this compiles with declarations on. */
+export function enterLine(concertId: number) {
+  return api.queue.enter.mutate({ concertId });
+}
+
+/** The user's waitlist entries, a page at a time (a Page of WaitlistEntry). */
+export function myWaitlist(cursor?: string) {
+  return api.waitlist.mine.query(cursor ? { cursor } : {});
+}
+
 /** The contract's error code of a failed call, typed. */
 export function appCodeOf(err: unknown): AppCode | undefined {
   return isTRPCClientError<AppRouter>(err) ? err.data?.appCode : undefined;

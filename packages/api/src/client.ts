@@ -9,7 +9,11 @@ import type { AppRouter } from './routers/index.ts';
 
 export type { AppRouter } from './routers/index.ts';
 export type { AppErrorShape } from './errors.ts';
+// Every named type a procedure's input or output reaches: a frontend with `declaration` on (tsc
+// --init's default) must be able to name what its exported functions return (TS4058 otherwise;
+// the pack test checks that the bundle declares no type it does not export).
 export type {
+  AdminConcert,
   AppCode,
   AuditReport,
   Balance,
@@ -20,12 +24,24 @@ export type {
   History,
   HoldSummary,
   LedgerEntry,
+  LineState,
+  Page,
   PaymentResult,
+  QueueStatsView,
+  QueueTicket,
+  QueueWatchView,
   Reservation,
   ReservationStatus,
+  SaleWatch,
   Schedule,
+  ScheduleCancelResult,
   SeatMap,
   SeatStatus,
+  TicketStatus,
+  WaitlistEntry,
+  Webhook,
+  WebhookDelivery,
+  WebhookEventType,
 } from '@concert/core';
 
 /** Every procedure's input, by path: `RouterInputs['reservations']['hold']`. */

@@ -114,6 +114,12 @@ async function frontend(example: string, wrongInput: string, specs: string[], np
   for (const pkg of SERVER_SIDE) expect(origins).not.toContain(pkg);
   expect(loaded.filter((f) => f.includes('@concert/api')).map((f) => path.basename(f))).toEqual(['index.d.ts']);
 
+  // With declarations on (tsc --init's default), as a frontend library would build: a function
+  // whose return type the package declares but did not export was TS4058 (an outside review:
+  // QueueTicket, Page and WaitlistEntry).
+  const declared = await run(path.join(BIN, 'tsc'), ['-p', 'tsconfig.json', '--noEmit', 'false', '--declaration', '--emitDeclarationOnly', '--outDir', 'declarations'], project);
+  expect(declared.code, declared.out).toBe(0);
+
   const bad = await run(path.join(BIN, 'tsc'), ['-p', 'tsconfig.wrong.json'], project);
   expect(bad.code).not.toBe(0);
   expect(bad.out.split('\n').filter((l) => l.startsWith(`${wrongInput}(`) && / error TS\d+: /.test(l))).not.toEqual([]);
@@ -149,6 +155,12 @@ describe('@concert/api packed for a frontend', () => {
     expect(Object.keys(manifest.peerDependencies ?? {})).toEqual(['@trpc/server']);
     const files = await ok('tar', ['-tzf', tarball], path.dirname(tarball));
     expect(files.out.trim().split('\n').sort()).toEqual(['package/index.d.ts', 'package/package.json']);
+    // Every type the bundle declares is exported, so a frontend can name whatever a procedure returns.
+    const dts = (await ok('tar', ['-xzOf', tarball, 'package/index.d.ts'], path.dirname(tarball))).out;
+    const declaredTypes = [...dts.matchAll(/^(?:declare )?(?:interface|type) (\w+)/gm)].map((m) => m[1]!);
+    const exportedTypes = new Set([...dts.matchAll(/^export type \{([^}]*)\}/gm)].flatMap((m) => m[1]!.split(',').map((n) => n.trim().split(' as ').pop()!)));
+    expect(declaredTypes.length).toBeGreaterThan(20);
+    expect(declaredTypes.filter((n) => !exportedTypes.has(n))).toEqual([]);
 
     // examples/client at the server's own versions; skipLibCheck is off there, so the packed
     // index.d.ts is itself checked. Every file tsc loaded comes from the project or its four packages.

@@ -37,6 +37,7 @@ export { type Config, ConfigError, loadConfig, StartupError } from './config.ts'
 export type { ActivePass, QueueGate } from './queue/queue.gate.ts';
 export type { CreatedConcert } from './concerts/concerts.service.ts';
 export type { QueueTicket, QueueStatsView, QueueWatchView } from './queue/queue.service.ts';
+export type { LineState, TicketStatus } from './queue/queue.store.ts';
 export type { SaleWatch } from './admin/watch.service.ts';
 export type { ResolveHost } from './webhooks/webhooks.address.ts';
 export type { RateLimitBucket } from './ratelimit/ratelimit.service.ts';
