@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '@concert/core';
+import pg from 'pg';
 import { ROOT } from '../../../test/harness.ts';
 
 /**
@@ -109,7 +111,9 @@ describe('docker-compose.yml (validated by docker-compose, no daemon needed)', (
     expect(env.AUTH_JWT_SECRET).toBe(SECRETS.AUTH_JWT_SECRET);
     expect(env.QUEUE_TOKEN_SECRET).toBe(SECRETS.QUEUE_TOKEN_SECRET);
     expect(env.ADMIN_API_KEY).toBe(SECRETS.ADMIN_API_KEY);
-    expect(env.DATABASE_URL).toContain(SECRETS.POSTGRES_PASSWORD);
+    // The database password travels beside the URL (node-postgres reads PGPASSWORD), not in it.
+    expect(env.PGPASSWORD).toBe(SECRETS.POSTGRES_PASSWORD);
+    expect(env.DATABASE_URL).not.toContain(SECRETS.POSTGRES_PASSWORD);
     expect(services.postgres!.environment!.POSTGRES_PASSWORD).toBe(SECRETS.POSTGRES_PASSWORD);
     // The api waits for healthy dependencies; the balancer for a healthy api.
     expect(api.depends_on?.postgres?.condition).toBe('service_healthy');
@@ -124,6 +128,31 @@ describe('docker-compose.yml (validated by docker-compose, no daemon needed)', (
     expect(nginx).toMatch(new RegExp(`upstream\\s+api\\s*\\{[^}]*server\\s+api:${port}\\b`));
     expect(nginx).toMatch(/location\s+\/trpc\/\s*\{[^}]*proxy_pass\s+http:\/\/api;/);
     expect(nginx).toMatch(/location\s+=\s+\/healthz/);
+    // Replicas added by --scale (or recreated under new addresses) are found: the name is resolved
+    // while nginx runs (`resolve`, with a zone and Docker's resolver; nginx 1.27.3 or later), not
+    // once at its start.
+    expect(nginx).toMatch(new RegExp(`upstream\\s+api\\s*\\{[^}]*zone\\s+api\\s[^}]*server\\s+api:${port}\\b[^;]*\\sresolve;`));
+    expect(nginx).toMatch(/^\s*resolver\s+127\.0\.0\.11\b/m);
+    const [major, minor] = (lb.image!.match(/^nginx:(\d+)\.(\d+)/) ?? []).slice(1).map(Number);
+    expect(major! * 1000 + minor!, `${lb.image} has the upstream's resolve`).toBeGreaterThanOrEqual(1028);
+  });
+
+  it('takes a database password that a URL cannot carry as it is (/, ?, #, @)', async () => {
+    const password = 'a/b+c@d?e#f%g';
+    const { stdout } = await compose(['config'], { ...SECRETS, POSTGRES_PASSWORD: password });
+    const env = parseYaml(stdout).services.api!.environment! as Record<string, string>;
+    // The API's own configuration takes the URL (it refused the one with the password pasted in).
+    expect(loadConfig({ ...env, DATA_DIR: undefined }).databaseUrl).toBe(env.DATABASE_URL);
+    // And node-postgres connects with the password as it was given.
+    const saved = process.env.PGPASSWORD;
+    process.env.PGPASSWORD = env.PGPASSWORD;
+    try {
+      const client = new pg.Client({ connectionString: env.DATABASE_URL });
+      expect([client.user, client.host, client.database, client.password]).toEqual(['concert', 'postgres', 'concert', password]);
+    } finally {
+      if (saved === undefined) delete process.env.PGPASSWORD;
+      else process.env.PGPASSWORD = saved;
+    }
   });
 
   it('hard-codes no secret: each comes from a ${VARIABLE}', async () => {
@@ -134,7 +163,7 @@ describe('docker-compose.yml (validated by docker-compose, no daemon needed)', (
     fromVar(env.AUTH_JWT_SECRET, 'AUTH_JWT_SECRET');
     fromVar(env.QUEUE_TOKEN_SECRET, 'QUEUE_TOKEN_SECRET');
     fromVar(env.ADMIN_API_KEY, 'ADMIN_API_KEY');
-    fromVar(env.DATABASE_URL, 'POSTGRES_PASSWORD');
+    fromVar(env.PGPASSWORD, 'POSTGRES_PASSWORD');
     fromVar(services.postgres!.environment!.POSTGRES_PASSWORD, 'POSTGRES_PASSWORD');
     // And no default value sneaks a secret in (`${X:-default}`).
     const raw = readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8');

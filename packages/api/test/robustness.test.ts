@@ -334,7 +334,8 @@ export function nginxConfig(template: string, opts: { dir: string; port: number;
     `pid ${opts.dir}/nginx.pid;`,
     `error_log ${opts.dir}/error.log warn;`,
     template
-      .replace(upstream, (_m, indent: string, rest: string) => opts.upstreams.map((p) => `${indent}server 127.0.0.1:${p}${rest};`).join('\n'))
+      // Fixed addresses need no `resolve` (which Debian's nginx 1.22 does not know).
+      .replace(upstream, (_m, indent: string, rest: string) => opts.upstreams.map((p) => `${indent}server 127.0.0.1:${p}${rest.replace(/\s+resolve\b/, '')};`).join('\n'))
       .replace(/^(\s*)listen\s+80;$/m, `$1listen 127.0.0.1:${opts.port};`)
       .replace(
         /^http\s*\{/m,

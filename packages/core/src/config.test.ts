@@ -126,6 +126,24 @@ describe('loadConfig', () => {
     }
   });
 
+  // A URL that does not parse was shown whole, password and all: a password with a / (pasted
+  // into DATABASE_URL by docker-compose.yml, as it was) or a bad port printed it (an outside review).
+  it('shows a bad URL without its password', () => {
+    for (const [name, url, password] of [
+      ['DATABASE_URL', 'postgres://concert:a/b+c@d@postgres:5432/concert', 'a/b+c@d'],
+      ['DATABASE_URL', 'postgres://concert:s3cretPW@postgres:54x32/concert', 's3cretPW'],
+      ['REDIS_URL', 'redis://:hunter2pw@redis:63x79', 'hunter2pw'],
+      ['REDIS_URL', 'redis://a:pw1@r1:1x,redis://a:pw2@r2:6379', 'pw1'],
+    ] as const) {
+      const err = configError({ [name]: url });
+      expect(err.message).toContain(name);
+      expect(err.message).toContain('***@');
+      expect(err.message).not.toContain(password);
+      expect(err.message).not.toContain('pw2');
+    }
+    expect(configError({ DATABASE_URL: 'mysql://db/x' }).message).toContain('must be a URL starting with postgres:// or postgresql:// (got "mysql://db/x")');
+  });
+
   // The API listened on PORT, logged that it was up, then died of an unhandled EADDRINUSE (a
   // stack trace, not a line) binding the metrics listener to the same port.
   it('refuses a METRICS_PORT that is the public PORT, in one line naming it', () => {

@@ -23,7 +23,7 @@ const url = (protocols: string[]) =>
       } catch {
         return false;
       }
-    }, `must be a URL starting with ${protocols.join(' or ')}//`);
+    }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
 // One Redis URL, or the comma-separated seed nodes of a Redis Cluster.
 const redisUrls = z
@@ -185,6 +185,15 @@ export class StartupError extends Error {
   }
 }
 
+/**
+ * A *_URL value that did not parse, as it may be shown: whatever stands between `//user:` and
+ * the last `@` replaced by ***. A password with a `/` or `#` is why such a URL does not parse, so
+ * the URL parser cannot be asked where the password ends; the last `@` is past it (a host has none).
+ */
+export function hidePasswords(value: string): string {
+  return value.replace(/(\/\/[^:/@]*:).*@/g, '$1***@');
+}
+
 /** A connection string as it may be shown: its password replaced by ***. */
 export function withoutPassword(url: string): string {
   try {
@@ -204,7 +213,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
     const got = env[name];
-    const shown = name.includes('SECRET') || name.includes('KEY') || got === undefined ? '' : ` (got "${got}")`;
+    const shown = name.includes('SECRET') || name.includes('KEY') || got === undefined ? '' : ` (got "${name.endsWith('_URL') ? hidePasswords(got) : got}")`;
     throw new ConfigError(`Invalid configuration: ${name} ${issue.message}${shown}`);
   }
   const e = parsed.data;
