@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { type AppCode, APP_CODES, AppError } from '@concert/core';
+import { type AppCode, APP_CODES, AppError, isAppError } from '@concert/core';
 import { getTRPCErrorFromUnknown, TRPCError } from '@trpc/server';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import FindMyWay from 'find-my-way';
@@ -257,7 +257,10 @@ function sendProblem(res: ServerResponse, error: TRPCError, ctx: Context | undef
   const hidden = appCode === 'INTERNAL' && ctx?.core.config.nodeEnv !== 'development';
   const detail = hidden ? 'Internal server error' : error.cause instanceof ZodError ? describeIssues(error.cause.issues) : error.message;
   if (ctx && !ctx.info.appCodes.includes(appCode)) ctx.info.appCodes.push(appCode);
-  sendText(res, status, 'application/problem+json', problemJson(appCode, status, detail, issues ?? {}));
+  // What tRPC clients get as data.details (the seats taken, which credential expired, when
+  // booking opens…) REST clients get as `details`; an input's path is already in `issues`.
+  const details = !hidden && appCode !== 'INVALID_INPUT' && isAppError(error.cause) ? error.cause.details : undefined;
+  sendText(res, status, 'application/problem+json', problemJson(appCode, status, detail, { ...issues, ...(details ? { details } : {}) }));
 }
 
 function describeIssues(issues: ZodError['issues']): string {

@@ -153,5 +153,12 @@ export const ZProblem = z
       .optional()
       .meta({ description: 'what was wrong with the input, field by field (INVALID_INPUT only; the first 20)' }),
     issuesOmitted: z.number().int().optional().meta({ description: 'how many issues past the first 20 were left out' }),
+    details: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .meta({
+        description:
+          "what the error is about, as tRPC's data.details: seatNumbers (SEAT_UNAVAILABLE), credential: 'identity' (TOKEN_EXPIRED, TOKEN_INVALID of the identity token; the queue token's carry none), bookingOpensAt, limit and owned (TICKET_LIMIT_EXCEEDED), retryAfterMs (RATE_LIMITED), lineState (QUEUE_NOT_ACTIVE)…",
+      }),
   })
   .meta({ id: 'Problem' });
