@@ -69,9 +69,17 @@ export function seats(value: string, previous: number[] = []): number[] {
   return [...previous, ...more];
 }
 
+/**
+ * Digits, or digits grouped by threes with one separator throughout (`50,000`, `50_000`,
+ * `50 000`). Separators anywhere else were dropped: "1,5" (a decimal comma) charged 15 won, and
+ * "10,00" 1,000 (an outside review); those are now refused.
+ */
+const WHOLE_WON = /^(?:\d+|\d{1,3}([,_ ])\d{3}(?:\1\d{3})*)$/;
+
 /** Money in won: `50000`, `50,000`, `₩50,000` and `50000원` all mean fifty thousand won. */
 export function parseWon(text: string, opts: { allowZero?: boolean } = {}): number {
-  const cleaned = text.trim().replace(/^₩/, '').replace(/원$/, '').replace(/[,_\s]/g, '');
+  const written = text.trim().replace(/^₩\s*/, '').replace(/\s*원$/, '').replace(/[\u00a0\u202f]/g, ' ');
+  const cleaned = WHOLE_WON.test(written) ? written.replace(/[,_ ]/g, '') : '';
   const min = opts.allowZero ? 0 : 1;
   if (!/^\d+$/.test(cleaned) || Number(cleaned) < min) {
     throw new InvalidArgumentError(`the amount must be a ${opts.allowZero ? 'non-negative' : 'positive'} whole number of won, not "${text}".`);

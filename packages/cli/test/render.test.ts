@@ -723,6 +723,16 @@ describe('amounts of won on the command line', () => {
     expect(() => parseWon('0')).toThrow('positive whole number');
     expect(parseWon('₩1,000,000')).toBe(1_000_000);
   });
+
+  // Separators were dropped wherever they stood: "1,5" charged 15 won and "10,00" 1,000.
+  it('takes thousands separators only between groups of three digits', () => {
+    for (const [text, n] of [['50000', 50_000], ['50,000', 50_000], ['₩50,000', 50_000], ['50000원', 50_000], ['50,000 원', 50_000], ['₩ 1,234,567', 1_234_567], ['1_000', 1000], ['1 000 000', 1_000_000], ['007', 7]] as const) {
+      expect(parseWon(text), text).toBe(n);
+    }
+    for (const text of ['1,5', '10,00', '5,0000', '1 5', '1,000,00', ',100', '100,', '1,000_000', '1__000', '12.5', '1e3', '']) {
+      expect(() => parseWon(text), text).toThrow(`the amount must be a positive whole number of won, not "${text}".`);
+    }
+  });
 });
 
 describe('an empty --cursor', () => {
