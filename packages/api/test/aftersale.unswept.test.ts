@@ -102,4 +102,27 @@ describe('after the sale, before the sweep', () => {
     await admin(api.url).admin.reservations.refund.mutate({ reservationId: held.reservationId });
     expect((await fan.waitlist.mine.query({})).items[0]).toMatchObject({ entryId: entry.entryId, status: 'LAPSED' });
   });
+
+  // An offer lasted WAITLIST_OFFER_SECONDS (600) whatever the show's start: made 5 minutes before
+  // it, it was payable 5 minutes into it, and then not refundable (an outside review).
+  it('a waitlist offer made just before the show lasts until it starts, and cannot be paid after', async () => {
+    clock.set(new Date()); // the test before left the clock past its show's start
+    const book = booking(() => api.url);
+    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, seatCount: 1 });
+    const [holder, waiting] = userIds as [number, number];
+    const startsAt = (await client(api.url).concerts.schedule.query({ scheduleId })).startsAt;
+    clock.set(new Date(startsAt.getTime() - 5 * 60_000));
+    const held = await (await book.forSchedule(holder, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [1], idempotencyKey: key() });
+    const fan = client(api.url, { userId: waiting });
+    await fan.waitlist.join.mutate({ scheduleId, seatCount: 1 });
+    await client(api.url, { userId: holder }).reservations.cancel.mutate({ reservationId: held.reservationId });
+    const offered = (await fan.waitlist.mine.query({})).items[0]!;
+    expect(offered.status).toBe('OFFERED');
+    expect(offered.offer!.expiresAt).toEqual(startsAt);
+    clock.set(new Date(startsAt.getTime() + 1000));
+    await expect(fan.payments.pay.mutate({ reservationId: offered.offer!.reservationId, idempotencyKey: key() })).rejects.toMatchObject({
+      data: { appCode: 'HOLD_EXPIRED' },
+      message: expect.stringContaining('the show started'),
+    });
+  });
 });

@@ -378,7 +378,16 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     expect((await rest(url(), 'POST', '/v1/payments', { user: fan.user, token: fan.token, key: key(), body: { reservationId: paidHold.body.reservationId } })).status).toBe(201);
     expectProblem(await rest(url(), 'POST', `/v1/reservations/${paidHold.body.reservationId}/refund`, { user: fan.user, key: key() }), 412, 'REFUND_WINDOW_CLOSED');
     const fan2 = await activeUser(created.concertId);
-    clock.advance(10 * 60_000);
+    // A hold made 29 s before the show lasts until it starts, not its 60 s: it was payable after
+    // the start, and then not refundable (an outside review).
+    clock.advance(8 * 60_000 + 30_000);
+    const late = await rest(url(), 'POST', '/v1/reservations', { user: fan2.user, token: fan2.token, key: key(), body: { scheduleId: soon, seatNumbers: [4] } });
+    expect(late.status).toBe(201);
+    expect(late.body.holdExpiresAt).toBe(new Date(now + 10 * 60_000).toISOString());
+    clock.advance(30_000);
+    const afterStart = await rest(url(), 'POST', '/v1/payments', { user: fan2.user, token: fan2.token, key: key(), body: { reservationId: late.body.reservationId } });
+    expectProblem(afterStart, 412, 'HOLD_EXPIRED');
+    expect(afterStart.body.detail).toContain('the show started');
     expectProblem(await rest(url(), 'POST', '/v1/reservations', { user: fan2.user, token: fan2.token, key: key(), body: { scheduleId: soon, seatNumbers: [2] } }), 412, 'BOOKING_CLOSED');
   });
 

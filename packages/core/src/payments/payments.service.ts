@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.ts';
-import { type Clock, dbNow, dbNowAfterLocks } from '../clock.ts';
-import { type Db, transaction } from '../db/database.ts';
+import { sql } from 'kysely';
+import { type Clock, dbNow, dbNowAfterLocks, type Moment } from '../clock.ts';
+import { type Db, transaction, type Tx } from '../db/database.ts';
 import type { Complete, IdempotencyService } from '../idempotency/idempotency.service.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from '../queue/queue.gate.ts';
 import type { PayInput } from '../schemas.ts';
@@ -78,9 +79,7 @@ export class PaymentsService {
         }
         throw new AppError('RESERVATION_CANCELLED', 'This reservation was cancelled');
       }
-      if (r.status === 'EXPIRED' || r.lapsed) {
-        throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
-      }
+      if (r.status === 'EXPIRED' || r.lapsed) throw await holdEnded(trx, scheduleId, dbNow(clock));
       if (r.balance < r.total_price) {
         throw new AppError('INSUFFICIENT_BALANCE', `The balance is ${r.balance} won; this reservation costs ${r.total_price} won`, {
           balance: r.balance,
@@ -101,7 +100,7 @@ export class PaymentsService {
         // statement_timestamp(): the sale's statement starts after the locks above.
         now: dbNow(clock),
       });
-      if (sold !== r.seat_count || balance === null) throw new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
+      if (sold !== r.seat_count || balance === null) throw await holdEnded(trx, scheduleId, now);
       if (r.source === 'WAITLIST') await settleOffers(trx, [reservationId], 'ACCEPTED', now);
       // What a read now would return, without the read: the sale's statement set these two.
       const paid = { ...reservation, status: 'PAID' as const, paidAt: now };
@@ -125,4 +124,20 @@ export class PaymentsService {
       return result;
     });
   }
+}
+
+/**
+ * HOLD_EXPIRED, saying whether it was the show's start that ended the hold (a hold never outlasts
+ * it): the fan cannot hold again either. Read only on this refusal, off the payment's hot path.
+ */
+async function holdEnded(trx: Tx, scheduleId: number, now: Moment): Promise<AppError> {
+  const { rows } = await sql<{ starts_at: Date; started: boolean }>`
+    SELECT starts_at, starts_at <= ${now} AS started FROM schedules WHERE id = ${scheduleId}`.execute(trx);
+  const show = rows[0];
+  if (show?.started) {
+    return new AppError('HOLD_EXPIRED', `The hold ended when the show started (${show.starts_at.toISOString()}); its seats can no longer be bought`, {
+      startsAt: show.starts_at,
+    });
+  }
+  return new AppError('HOLD_EXPIRED', 'The hold expired before payment; its seats are free again');
 }

@@ -221,6 +221,9 @@ export async function holdSeats(
   h: { reservationId: string; userId: number; scheduleId: number; seatNumbers: number[]; heldUntil: Moment; now: Moment; limit: number },
 ) {
   const k = h.seatNumbers.length;
+  // A hold lasts its TTL but never past the show's start: a hold made minutes before a show was
+  // payable minutes into it, and its buyer could not refund it (an outside review).
+  const until = sql`LEAST(${h.heldUntil}::timestamptz, (SELECT starts_at FROM schedules WHERE id = ${h.scheduleId}))`;
   const { rows } = await sql<{
     owned: number;
     concert_id: number;
@@ -236,7 +239,7 @@ export async function holdSeats(
   }>`
     WITH owned AS (${userSeatCount(trx, h.userId, h.scheduleId, h.now)}),
     claimed AS (
-      UPDATE seats SET reservation_id = ${h.reservationId}, held_until = ${h.heldUntil}::timestamptz
+      UPDATE seats SET reservation_id = ${h.reservationId}, held_until = ${until}
       WHERE schedule_id = ${h.scheduleId} AND ${passAdmitsTo(pass)} AND seat_number = ANY(${h.seatNumbers}::int[])
         AND sold_at IS NULL AND (reservation_id IS NULL OR held_until <= ${h.now})
         AND (SELECT n FROM owned) + ${k} <= ${h.limit}
@@ -245,14 +248,14 @@ export async function holdSeats(
     whole AS (SELECT count(*) = ${k} AS ok, coalesce(sum(price), 0) AS total FROM claimed),
     reservation AS (
       INSERT INTO reservations (id, user_id, schedule_id, status, total_price, seat_count, hold_expires_at, created_at)
-      SELECT ${h.reservationId}, ${h.userId}, ${h.scheduleId}, 'HELD', total, ${k}, ${h.heldUntil}, ${h.now} FROM whole WHERE ok
+      SELECT ${h.reservationId}, ${h.userId}, ${h.scheduleId}, 'HELD', total, ${k}, ${until}, ${h.now} FROM whole WHERE ok
     ),
     reservation_seat AS (
       INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price)
       SELECT ${h.reservationId}, ${h.scheduleId}, seat_number, grade, price FROM claimed WHERE (SELECT ok FROM whole)
     )
     SELECT o.n AS owned, sc.concert_id, c.title, sc.starts_at, cl.seat_number, cl.grade, cl.price,
-      ${h.now}::timestamptz AS at, ${h.heldUntil}::timestamptz AS held_until,
+      ${h.now}::timestamptz AS at, LEAST(${h.heldUntil}::timestamptz, sc.starts_at) AS held_until,
       sc.booking_opens_at <= ${h.now} AS opened, sc.starts_at <= ${h.now} AS started
     FROM owned o
     JOIN schedules sc ON sc.id = ${h.scheduleId}

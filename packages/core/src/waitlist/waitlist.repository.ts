@@ -203,7 +203,9 @@ export async function offerFreedSeats(trx: Tx, scheduleId: number, now: Date, of
       .execute()
   ).map((s) => s.seat_number);
   if (free.length === 0) return 0;
-  const expiresAt = new Date(now.getTime() + offerSeconds * 1000);
+  // No later than the show's start: an offer made ten minutes before it was payable ten
+  // minutes into it, past the refund window (an outside review).
+  const expiresAt = new Date(Math.min(now.getTime() + offerSeconds * 1000, schedule.starts_at.getTime()));
   let offered = 0;
   // Entries a page at a time, earliest first, only those that could fit what is left: a page
   // of the first 100 entries, none fitting one seat, once put the seat back on sale past a fan
