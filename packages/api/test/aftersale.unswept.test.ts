@@ -103,6 +103,21 @@ describe('after the sale, before the sweep', () => {
     expect((await fan.waitlist.mine.query({})).items[0]).toMatchObject({ entryId: entry.entryId, status: 'LAPSED' });
   });
 
+  // Two seats of a one-seat show were a WAITING entry for good (an outside review).
+  it('a waitlist entry for more seats than the show has is refused, naming seatCount', async () => {
+    clock.set(new Date());
+    const book = booking(() => api.url);
+    const { scheduleId, userIds } = await seedSale(api.url, { users: 2, seatCount: 1 });
+    const [holder, waiting] = userIds as [number, number];
+    await (await book.forSchedule(holder, scheduleId)).reservations.hold.mutate({ scheduleId, seatNumbers: [1], idempotencyKey: key() });
+    const fan = client(api.url, { userId: waiting });
+    await expect(fan.waitlist.join.mutate({ scheduleId, seatCount: 2 })).rejects.toMatchObject({
+      message: 'This show has 1 seat(s); a waitlist entry cannot ask for 2',
+      data: { appCode: 'INVALID_INPUT', issues: [{ path: ['seatCount'] }] },
+    });
+    expect(await fan.waitlist.join.mutate({ scheduleId, seatCount: 1 })).toMatchObject({ status: 'WAITING', position: 1 });
+  });
+
   // An offer lasted WAITLIST_OFFER_SECONDS (600) whatever the show's start: made 5 minutes before
   // it, it was payable 5 minutes into it, and then not refundable (an outside review).
   it('a waitlist offer made just before the show lasts until it starts, and cannot be paid after', async () => {

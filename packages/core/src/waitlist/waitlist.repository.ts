@@ -106,7 +106,7 @@ export async function insertEntry(trx: Tx, row: { userId: number; scheduleId: nu
  * buyer's): a fan joining while refunding a ticket of the show deadlocked (lock-order.test.ts).
  */
 export async function lockShowForJoin(trx: Tx, scheduleId: number) {
-  return trx.selectFrom('schedules').select(['cancelled_at', 'starts_at', 'booking_opens_at']).where('id', '=', scheduleId).forNoKeyUpdate().executeTakeFirst();
+  return trx.selectFrom('schedules').select(['cancelled_at', 'starts_at', 'booking_opens_at', 'seat_count']).where('id', '=', scheduleId).forNoKeyUpdate().executeTakeFirst();
 }
 
 /**

@@ -40,6 +40,11 @@ export class WaitlistService {
         }
         const live = await repo.findLiveEntry(trx, userId, scheduleId, now);
         if (live) return live;
+        // An entry for more seats than the show has would wait for good (an outside review: two
+        // seats of a one-seat show, WAITING after its seat came back and went on sale).
+        if (seatCount > schedule.seat_count) {
+          throw new AppError('INVALID_INPUT', `This show has ${schedule.seat_count} seat(s); a waitlist entry cannot ask for ${seatCount}`, { path: ['seatCount'] });
+        }
         const available = await repo.countAvailableSeats(trx, scheduleId, now);
         if (available > 0) {
           throw new AppError('SEATS_AVAILABLE', `${available} seat(s) of this show are available: book them instead`, { availableSeats: available });
