@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ZHoldInput, ZId, zInt, ZTier } from './schemas.ts';
+import { z } from 'zod';
+import { ZHoldInput, ZId, zInt, ZPageInput, ZTier } from './schemas.ts';
 
 const messages = (r: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) =>
   r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
@@ -26,5 +27,14 @@ describe('integers in inputs', () => {
     const seat = zInt(1, 1000);
     for (const n of [1, 2, 999, 1000]) expect(seat.parse(n)).toBe(n);
     for (const n of [0, 1001, 1.000001]) expect(seat.safeParse(n).success).toBe(false);
+  });
+});
+
+describe('cursors', () => {
+  // The API reference read "cursor: 0–200 characters" while an empty cursor was refused.
+  it('an empty cursor is refused as one, with the schema saying at least 1 character', () => {
+    expect(messages(ZPageInput.safeParse({ cursor: '' }))).toEqual(['cursor: must be a nextCursor this server gave, or left out for the first page']);
+    expect(z.toJSONSchema(ZPageInput, { io: 'input' })).toMatchObject({ properties: { cursor: { anyOf: [{ minLength: 1, maxLength: 200 }, { type: 'null' }] } } });
+    expect(ZPageInput.parse({ cursor: null })).toEqual({ limit: 20 });
   });
 });

@@ -80,8 +80,11 @@ export const ZRefundInput = z.object({ reservationId: ZUuid, idempotencyKey: ZId
  * A page of a list: `cursor` is the opaque `nextCursor` of the page before. `null` is the first
  * page, as TanStack Query's infinite queries over tRPC ask for it (their first pageParam is null).
  */
+// Absent (or null) for the first page; an empty string is not a cursor (the reference said
+// "0–200 characters" while '' was refused).
 const ZCursor = z
   .string()
+  .min(1, 'must be a nextCursor this server gave, or left out for the first page')
   .max(200)
   .nullable()
   .transform((c) => c ?? undefined)
