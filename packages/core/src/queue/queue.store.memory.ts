@@ -53,6 +53,8 @@ interface Line {
   drawBase: number;
   /** tokenId -> when a waiting token was told to poll next; for an ACTIVE one, when it is expected to notice, or −(when it did). */
   slots: Map<string, number>;
+  /** tokenId -> when a ticket last told SOLD_OUT was told to look again (see BACK in queue.store.ts). */
+  back: Map<string, number>;
   /** The ETA's life table and departure count, and its cached curve (see etaCurve). */
   eta: { life: number[]; lifeAt: number | null; departed: number; late: number; curve: EtaCurve | null };
   state: LineState | null;
@@ -96,6 +98,7 @@ export class MemoryQueueStore implements QueueStore {
         polls: new Map(),
         drawBase: 0,
         slots: new Map(),
+        back: new Map(),
         eta: { life: [], lifeAt: null, departed: 0, late: 0, curve: null },
         state: null,
         reopenedAt: 0,
@@ -132,6 +135,7 @@ export class MemoryQueueStore implements QueueStore {
       l.eta.departed++;
     }
     l.slots.delete(tokenId);
+    l.back.delete(tokenId);
     l.polls.delete(tokenId);
     const owner = l.owners.get(tokenId);
     if (owner) {
@@ -167,9 +171,12 @@ export class MemoryQueueStore implements QueueStore {
       for (const t of free > 0 ? this.ordered(l) : []) {
         if (free-- <= 0) break;
         l.waiting.delete(t);
-        l.active.set(t, { until: now + s.activeTtlSeconds * 1000, admittedAt: now });
+        // A ticket last told SOLD_OUT starts its turn when it was told to look again (BACK).
+        const from = Math.max(now, l.back.get(t) ?? 0);
+        l.back.delete(t);
+        l.active.set(t, { until: from + s.activeTtlSeconds * 1000, admittedAt: now });
         // Expected to notice when it was told to poll next (at once if it never polled).
-        l.slots.set(t, Math.max(now, l.slots.get(t) ?? now));
+        l.slots.set(t, Math.max(from, l.slots.get(t) ?? now));
         l.admits.push(now);
         l.admittedTotal++;
       }
@@ -242,7 +249,13 @@ export class MemoryQueueStore implements QueueStore {
     }
     const st = { status, position, activeUntil: a ? a.until : null, etaMs, opensAt: s.opensAt };
     const pollAfterMs = pollAfter(st, s.idleTimeoutSeconds, jitter, now, etaLearnt(l.eta.curve?.dep ?? 0, s.maxActive));
-    if (status === 'WAITING' || status === 'PRE_QUEUE') l.slots.set(tokenId, now + pollAfterMs);
+    if (status === 'WAITING' || status === 'PRE_QUEUE') {
+      l.slots.set(tokenId, now + pollAfterMs);
+      l.back.delete(tokenId);
+    } else if (status === 'SOLD_OUT') {
+      // Told to look again in a minute: if seats come back meanwhile, its turn starts then (BACK).
+      l.back.set(tokenId, now + pollAfterMs);
+    }
     return { ...st, pollAfterMs, paused: s.paused };
   }
 

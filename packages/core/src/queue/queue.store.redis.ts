@@ -125,7 +125,7 @@ local function drop(t)
     end
     redis.call('HINCRBY', KEYS[8], 'departed', 1)
   end
-  redis.call('HDEL', KEYS[11], t)
+  redis.call('HDEL', KEYS[11], t, t .. '~')
   return live
 end
 -- Counts read before one of their shows started say nothing until read again (countsVoid).
@@ -178,12 +178,16 @@ local function settle()
       for _, t in ipairs(heads) do
         redis.call('ZREM', KEYS[1], t)
         redis.call('ZREM', KEYS[3], t)
-        redis.call('ZADD', KEYS[2], now + ttl * 1000, t)
+        -- A ticket last told SOLD_OUT starts its turn when it was told to look again (BACK).
+        local back = tonumber(redis.call('HGET', KEYS[11], t .. '~') or '') or 0
+        local from = math.max(now, back)
+        redis.call('HDEL', KEYS[11], t .. '~')
+        redis.call('ZADD', KEYS[2], from + ttl * 1000, t)
         redis.call('ZADD', KEYS[7], now, t)
         local owner = redis.call('HGET', KEYS[4], t)
         if owner then redis.call('HSET', KEYS[4], t, owner .. ':' .. now) end
         -- Expected to notice when it was told to poll next (at once if it never polled).
-        redis.call('HSET', KEYS[11], t, math.max(now, tonumber(redis.call('HGET', KEYS[11], t) or '') or now))
+        redis.call('HSET', KEYS[11], t, math.max(from, tonumber(redis.call('HGET', KEYS[11], t) or '') or now))
       end
       if #heads > 0 then redis.call('HINCRBY', KEYS[8], 'admitted', #heads) end
     end
@@ -430,6 +434,10 @@ local function state(t, st, maxActive, ttl, idle, opensAt, paused)
     end
   elseif status == 'WAITING' or status == 'PRE_QUEUE' then
     redis.call('HSET', KEYS[11], t, now + poll)
+    redis.call('HDEL', KEYS[11], t .. '~')
+  elseif status == 'SOLD_OUT' then
+    -- Told to look again in a minute: if seats come back meanwhile, its turn starts then (BACK).
+    redis.call('HSET', KEYS[11], t .. '~', now + poll)
   end
   return {status, position, untilMs, wait, opensAt, poll, paused}
 end

@@ -479,6 +479,31 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect((await store.stats(c, read + 60_000 + SOLD_OUT_POLL_MS + 10_001, d)).droppedIdleTotal).toBe(1);
   });
 
+  // Found from outside: a refund reopened a sold-out line and admitted its head at once, while
+  // those fans were told to look again in a minute; with a 10 s turn, every one of them came back
+  // to EXPIRED, and the seats went to fans far behind them.
+  it('gives a fan told SOLD_OUT a whole turn from when it was told to look again, if the line reopens meanwhile', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 1, activeTtlSeconds: 10, idleTimeoutSeconds: 10 });
+    await store.enter(c, 1, tid(1), T0, d);
+    await store.tick(T0, d);
+    await store.setInventory(c, { available: 0, held: 0, nextLapse: null }, T0 + 1, d);
+    const sold = await store.enter(c, 2, tid(2), T0 + 10, d);
+    expect([sold.status, sold.pollAfterMs]).toEqual(['SOLD_OUT', SOLD_OUT_POLL_MS]);
+    // A refund a second later: the seat's slot goes to fan 2 at once, while it is away.
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null }, T0 + 1_010, d);
+    await store.leave(c, tid(1), T0 + 1_010, d);
+    const back = T0 + 10 + SOLD_OUT_POLL_MS;
+    expect(await check(c, tid(2), T0 + 1_010)).toBe('ACTIVE');
+    for (let t = T0 + 2_010; t <= back; t += 1_000) await store.tick(t, d);
+    const turn = await status(c, tid(2), back, d);
+    expect([turn.status, turn.activeUntil]).toEqual(['ACTIVE', back + 10_000]);
+    // A fan who was polling (told WAITING) gets its turn from the admission, as before.
+    await store.enter(c, 3, tid(3), back + 1, d);
+    await store.leave(c, tid(2), back + 2, d);
+    expect((await status(c, tid(3), back + 2, d)).activeUntil).toBe(back + 2 + 10_000);
+  });
+
   it('keeps the place of a fan who obeyed a SOLD_OUT ticket when the line reopens, whatever the idle timeout', async () => {
     // Found from outside: a SOLD_OUT ticket says come back in a minute, and the reopening's grace
     // was the idle timeout alone (20 s here), so the fan who obeyed it found its place gone.

@@ -557,6 +557,11 @@ export const ETA_EVIDENCE = 10;
  * of the idle timeout alone, a line with one under a minute dropped every such fan).
  */
 export const SOLD_OUT_POLL_MS = 60_000;
+// BACK: a ticket told SOLD_OUT is told to look again in SOLD_OUT_POLL_MS. If seats come back and
+// it is admitted before then, its turn (activeUntil) runs a whole activeTtlSeconds from that
+// moment, not from the admission, which it cannot know of: a short turn lapsed before it came
+// back, and the reopened line's seats went to fans behind it. Both adapters keep that moment per
+// ticket (the Redis one in the slots hash, field `<token>~`).
 
 /**
  * The longest `pollAfterMs` a waiting or pre-queued ticket is told under this idle timeout. An
