@@ -283,20 +283,24 @@ function endSocket(socket: Duplex, status: number, error: TRPCError, rest = fals
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
+/** An OPTIONS on /v1 that is not a CORS preflight: REST answers it with the path's own methods. */
+const restOptions = (req: http.IncomingMessage) =>
+  req.method === 'OPTIONS' && req.headers['access-control-request-method'] === undefined && isRestUrl(req.url ?? '/');
+
 /** Headers a browser client may send: identity, queue token, admin key, request id, idempotency key. */
 const ALLOWED_HEADERS = ['content-type', 'authorization', 'x-user-id', 'x-queue-token', 'x-admin-key', 'x-request-id', 'idempotency-key', 'trpc-accept'];
 
 /**
  * CORS through the `cors` middleware: origins listed in CORS_ORIGINS (or `*`) may call from a
- * browser; with none listed, no cross-origin access is granted. Either way a preflight is
- * answered 204 here and never reaches a procedure (another OPTIONS on /v1 is REST's, which names
- * the path's own methods in Allow). Returns true when it answered.
+ * browser; with none listed, no cross-origin access is granted. Either way a preflight (OPTIONS
+ * with Access-Control-Request-Method) is answered 204 here and never reaches a procedure. Any
+ * other OPTIONS on /v1 is REST's, which names the path's own methods in Allow (`restOptions`).
+ * Returns true when it answered.
  */
 export function corsPolicy(origins: string[]): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
   if (origins.length === 0) {
     return (req, res) => {
-      // REST answers OPTIONS itself, with the methods of the path asked about.
-      if (req.method !== 'OPTIONS' || isRestUrl(req.url ?? '/')) return false;
+      if (req.method !== 'OPTIONS' || restOptions(req)) return false;
       res.writeHead(204, { allow: 'GET, POST, DELETE, OPTIONS', 'content-length': 0 }).end();
       return true;
     };
@@ -309,6 +313,8 @@ export function corsPolicy(origins: string[]): (req: http.IncomingMessage, res: 
     maxAge: 600,
   });
   return (req, res) => {
+    // The middleware takes every OPTIONS for a preflight; a plain one on /v1 is REST's.
+    if (restOptions(req)) return false;
     // With static options the middleware decides synchronously: next() or the 204 preflight.
     let passed = false;
     middleware(req, res, () => {

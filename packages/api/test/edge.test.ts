@@ -136,6 +136,13 @@ describe('content types, preflights, unknown paths', () => {
     expect(get.headers.get('access-control-expose-headers')).toContain('x-request-id');
     const foreign = await fetch(`${url}/trpc/concerts.list`, { headers: { origin: 'https://evil.example.com' } });
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+    // A preflight of a REST path is granted too; an OPTIONS that is not one is REST's own (the
+    // middleware took every OPTIONS for a preflight: 204 with no Allow, unknown paths included).
+    const rest = await fetch(`${url}/v1/reservations`, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'POST' } });
+    expect([rest.status, rest.headers.get('access-control-allow-origin')]).toEqual([204, ORIGIN]);
+    const plain = await fetch(`${url}/v1/concerts`, { method: 'OPTIONS' });
+    expect([plain.status, plain.headers.get('allow')]).toEqual([204, 'GET, HEAD, OPTIONS']);
+    expect((await fetch(`${url}/v1/nothing-here`, { method: 'OPTIONS' })).status).toBe(404);
   });
 
   // POST, DELETE, TRACE … /healthz answered 200 {"ok":true} (and /readyz ran its database and

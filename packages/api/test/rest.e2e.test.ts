@@ -231,7 +231,7 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     for (const digits of ['9'.repeat(22), '9'.repeat(400)]) {
       const big = await rest(url(), 'GET', `/v1/concerts/${digits}`);
       expectProblem(big, 400, 'INVALID_INPUT');
-      expect(big.body.issues.map((i: { message: string }) => i.message).join('; ')).toMatch(/^Too big/);
+      expect(big.body.issues.map((i: { message: string }) => i.message)).toEqual([expect.stringMatching(/^Too big/)]);
       expect(big.body.detail).not.toContain('received string');
     }
     const long = await rest(url(), 'POST', `/v1/reservations/${'a'.repeat(1000)}/cancel`, { user });
@@ -283,6 +283,11 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     expect(await options('/v1/reservations/00000000-0000-4000-8000-000000000000/cancel')).toEqual([204, 'POST, OPTIONS']);
     expect(await options('/v1/openapi.json')).toEqual([204, 'GET, HEAD, OPTIONS']);
     expectProblem(await rest(url(), 'OPTIONS', '/v1/nothing-here'), 404, 'PROCEDURE_NOT_FOUND');
+    // A path that is not valid percent-encoding allows nothing (it was 204 with every method).
+    for (const path of ['/v1/concerts/%ZZ', '/v1/reservations/%C0%AF/cancel', '/v1/nothing/%ZZ']) expectProblem(await rest(url(), 'OPTIONS', path), 400, 'INVALID_INPUT');
+    // A CORS preflight is still the edge's: 204, whatever the path.
+    const preflight = await fetch(`${url()}/v1/nothing-here`, { method: 'OPTIONS', headers: { origin: 'https://a.example.com', 'access-control-request-method': 'GET' } });
+    expect(preflight.status).toBe(204);
   });
 
   it('IDENTITY_REQUIRED, TOKEN_INVALID (401); QUEUE_NOT_ACTIVE, TOKEN_WRONG_CONCERT, TICKET_LIMIT_EXCEEDED (403)', async () => {

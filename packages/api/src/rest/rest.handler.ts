@@ -47,14 +47,17 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
     router.on(route.method, route.path.replace(/\{(\w+)\}/g, ':$1'), noop, op);
   }
 
-  // HEAD wherever GET is: it is served there (RFC 9110, 9.3.2), and Allow left it out.
+  // HEAD wherever GET is: it is served there (RFC 9110, 9.3.2), and Allow left it out. A path
+  // find-my-way cannot decode matches its bad-URL handler, with no operation: it allows nothing.
   const allowedOn = (pathname: string): string[] => {
     if (isAsset(pathname)) return ['GET', 'HEAD'];
-    return REST_METHODS.filter((m) => router.find(m, pathname)).flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
+    return REST_METHODS.filter((m) => router.find(m, pathname)?.store).flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
   };
   // OPTIONS (not a CORS preflight, which the edge answers): the path's own methods, or 404 for a
   // path with none. It was one fixed Allow for every path, /v1/nothing included.
   const answerOptions = (res: ServerResponse, pathname: string) => {
+    const found = router.find('GET', pathname) ?? router.find('POST', pathname);
+    if (found && !found.store) return sendProblem(res, toTRPCError(new AppError('INVALID_INPUT', 'The path is not valid percent-encoded UTF-8')), undefined);
     const allowed = allowedOn(pathname);
     if (!allowed.length) return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No operation at ${pathname}: see GET /v1/openapi.json for the operations`)), undefined);
     res.writeHead(204, { allow: [...allowed, 'OPTIONS'].join(', '), 'content-length': 0 }).end();
