@@ -56,7 +56,7 @@ export const ENTRIES: Record<ProcedurePath, Entry> = {
   'queue.leave': { auth: 'id+token', summary: 'Leave the line; an ACTIVE slot goes to the head of the line at once.', errors: [], example: {} },
   'reservations.hold': {
     auth: 'id+active',
-    summary: 'Hold 1 to 4 seats of one schedule for HOLD_TTL_SECONDS, all or none.',
+    summary: 'Hold 1 to 4 seats of one schedule for HOLD_TTL_SECONDS (or until the show starts, if sooner), all or none.',
     errors: [
       'SCHEDULE_NOT_FOUND',
       'SEAT_NOT_FOUND',
@@ -189,7 +189,7 @@ export const APP_CODE_MEANING: Record<AppCode, string> = {
   ALREADY_PAID: 'The reservation is already paid.',
   IDEMPOTENCY_IN_PROGRESS: 'The first call with this key is still running; retry shortly with the same key.',
   SEATS_AVAILABLE: 'The show has AVAILABLE seats: book them instead of joining the waitlist.',
-  HOLD_EXPIRED: 'The hold lapsed before it was paid; its seats are free again.',
+  HOLD_EXPIRED: 'The hold lapsed before it was paid (its seats are free again), or ended when its show started (`details.startsAt`).',
   RESERVATION_CANCELLED: 'The reservation was cancelled or released.',
   BOOKING_NOT_OPEN: 'Booking for this show has not opened yet (bookingOpensAt).',
   BOOKING_CLOSED: 'The show has started; nothing can be held any more.',

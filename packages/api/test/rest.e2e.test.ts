@@ -385,7 +385,10 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     const fan2 = await activeUser(created.concertId);
     // A hold made 29 s before the show lasts until it starts, not its 60 s: it was payable after
     // the start, and then not refundable (an outside review).
-    clock.advance(8 * 60_000 + 30_000);
+    clock.advance(7 * 60_000 + 29_000);
+    const lapsed = await rest(url(), 'POST', '/v1/reservations', { user: fan2.user, token: fan2.token, key: key(), body: { scheduleId: soon, seatNumbers: [5] } });
+    expect(lapsed.status).toBe(201);
+    clock.advance(61_000);
     const late = await rest(url(), 'POST', '/v1/reservations', { user: fan2.user, token: fan2.token, key: key(), body: { scheduleId: soon, seatNumbers: [4] } });
     expect(late.status).toBe(201);
     expect(late.body.holdExpiresAt).toBe(new Date(now + 10 * 60_000).toISOString());
@@ -393,6 +396,10 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     const afterStart = await rest(url(), 'POST', '/v1/payments', { user: fan2.user, token: fan2.token, key: key(), body: { reservationId: late.body.reservationId } });
     expectProblem(afterStart, 412, 'HOLD_EXPIRED');
     expect(afterStart.body.detail).toContain('the show started');
+    // A hold that lapsed before the start is told so, even when paid after it.
+    const stale = await rest(url(), 'POST', '/v1/payments', { user: fan2.user, token: fan2.token, key: key(), body: { reservationId: lapsed.body.reservationId } });
+    expectProblem(stale, 412, 'HOLD_EXPIRED');
+    expect(stale.body.detail).toBe('The hold expired before payment; its seats are free again');
     expectProblem(await rest(url(), 'POST', '/v1/reservations', { user: fan2.user, token: fan2.token, key: key(), body: { scheduleId: soon, seatNumbers: [2] } }), 412, 'BOOKING_CLOSED');
   });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.ts';
 import { sql } from 'kysely';
-import { type Clock, dbNow, dbNowAfterLocks, type Moment } from '../clock.ts';
+import { type Clock, dbNow, dbNowAfterLocks } from '../clock.ts';
 import { type Db, transaction, type Tx } from '../db/database.ts';
 import type { Complete, IdempotencyService } from '../idempotency/idempotency.service.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from '../queue/queue.gate.ts';
@@ -79,7 +79,7 @@ export class PaymentsService {
         }
         throw new AppError('RESERVATION_CANCELLED', 'This reservation was cancelled');
       }
-      if (r.status === 'EXPIRED' || r.lapsed) throw await holdEnded(trx, scheduleId, dbNow(clock));
+      if (r.status === 'EXPIRED' || r.lapsed) throw await holdEnded(trx, scheduleId, r.hold_expires_at);
       if (r.balance < r.total_price) {
         throw new AppError('INSUFFICIENT_BALANCE', `The balance is ${r.balance} won; this reservation costs ${r.total_price} won`, {
           balance: r.balance,
@@ -100,7 +100,7 @@ export class PaymentsService {
         // statement_timestamp(): the sale's statement starts after the locks above.
         now: dbNow(clock),
       });
-      if (sold !== r.seat_count || balance === null) throw await holdEnded(trx, scheduleId, now);
+      if (sold !== r.seat_count || balance === null) throw await holdEnded(trx, scheduleId, r.hold_expires_at);
       if (r.source === 'WAITLIST') await settleOffers(trx, [reservationId], 'ACCEPTED', now);
       // What a read now would return, without the read: the sale's statement set these two.
       const paid = { ...reservation, status: 'PAID' as const, paidAt: now };
@@ -128,13 +128,14 @@ export class PaymentsService {
 
 /**
  * HOLD_EXPIRED, saying whether it was the show's start that ended the hold (a hold never outlasts
- * it): the fan cannot hold again either. Read only on this refusal, off the payment's hot path.
+ * it, so its expiry is then the start): the fan cannot hold again either. A hold that lapsed
+ * before is told so, whenever it is paid. Read only on this refusal, off the payment's hot path.
  */
-async function holdEnded(trx: Tx, scheduleId: number, now: Moment): Promise<AppError> {
-  const { rows } = await sql<{ starts_at: Date; started: boolean }>`
-    SELECT starts_at, starts_at <= ${now} AS started FROM schedules WHERE id = ${scheduleId}`.execute(trx);
+async function holdEnded(trx: Tx, scheduleId: number, holdExpiresAt: Date): Promise<AppError> {
+  const { rows } = await sql<{ starts_at: Date; ended_by_start: boolean }>`
+    SELECT starts_at, starts_at <= ${holdExpiresAt}::timestamptz AS ended_by_start FROM schedules WHERE id = ${scheduleId}`.execute(trx);
   const show = rows[0];
-  if (show?.started) {
+  if (show?.ended_by_start) {
     return new AppError('HOLD_EXPIRED', `The hold ended when the show started (${show.starts_at.toISOString()}); its seats can no longer be bought`, {
       startsAt: show.starts_at,
     });

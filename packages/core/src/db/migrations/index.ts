@@ -8,6 +8,7 @@ import * as pagedLists from './20261201T200000-paged-lists.ts';
 import * as unsoldSeats from './20261201T230000-unsold-seats.ts';
 import * as soldOutMark from './20261202T080000-sold-out-mark.ts';
 import * as webhookLastAttempt from './20261203T220000-webhook-last-attempt.ts';
+import * as holdsEndAtStart from './20261204T210000-holds-end-at-start.ts';
 
 /** Every migration, by name; Kysely runs them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '20261201T230000-unsold-seats': unsoldSeats,
   '20261202T080000-sold-out-mark': soldOutMark,
   '20261203T220000-webhook-last-attempt': webhookLastAttempt,
+  '20261204T210000-holds-end-at-start': holdsEndAtStart,
 };
