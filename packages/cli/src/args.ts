@@ -71,10 +71,10 @@ export function seats(value: string, previous: number[] = []): number[] {
 
 /**
  * Digits, or digits grouped by threes with one separator throughout (`50,000`, `50_000`,
- * `50 000`). Separators anywhere else were dropped: "1,5" (a decimal comma) charged 15 won, and
+ * `50 000`), the first group not starting with 0 ("0,500" is a decimal comma). Separators anywhere else were dropped: "1,5" (a decimal comma) charged 15 won, and
  * "10,00" 1,000 (an outside review); those are now refused.
  */
-const WHOLE_WON = /^(?:\d+|\d{1,3}([,_ ])\d{3}(?:\1\d{3})*)$/;
+const WHOLE_WON = /^(?:\d+|[1-9]\d{0,2}([,_ ])\d{3}(?:\1\d{3})*)$/;
 
 /** Money in won: `50000`, `50,000`, `₩50,000` and `50000원` all mean fifty thousand won. */
 export function parseWon(text: string, opts: { allowZero?: boolean } = {}): number {

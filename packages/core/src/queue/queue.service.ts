@@ -220,13 +220,9 @@ export class QueueService implements SpentTokens {
   }
 
   /**
-   * The line's numbers from `call`, after this process's first read of its seats. A line that lost
-   * them since (Redis lost its data, and the ticker's registry with it) said OPEN on no counts for
-   * as long as nobody entered: its seats are read again, as in `enter`, and its numbers asked again.
-   */
-  /**
    * QUEUE_NOT_ACTIVE for a live token that is not ACTIVE, in words that fit the line's phase (a
-   * ticket that turned SOLD_OUT is not "still waiting"). Off the hot path: only refusals read it.
+   * ticket that turned SOLD_OUT is not "still waiting"). Only refusals read it: one settle of the
+   * line, as a poll costs (the last tick's numbers can be a tick behind the ticket just read).
    */
   private async notActive(concertId: number): Promise<AppError> {
     const stats = await this.call(() => this.deps.store.stats(concertId, this.now(), this.defaults)).catch(() => undefined);
@@ -245,6 +241,11 @@ export class QueueService implements SpentTokens {
     return new AppError('QUEUE_NOT_ACTIVE', message, state ? { lineState: state } : undefined);
   }
 
+  /**
+   * The line's numbers from `call`, after this process's first read of its seats. A line that lost
+   * them since (Redis lost its data, and the ticker's registry with it) said OPEN on no counts for
+   * as long as nobody entered: its seats are read again, as in `enter`, and its numbers asked again.
+   */
   private async readStats(concertId: number, call: () => Promise<QueueStats>): Promise<QueueStats> {
     const read = await this.seatsReadOnce(concertId);
     const stats = await this.call(call);
