@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ZHoldInput, ZId, zInt, ZPageInput, ZTier } from './schemas.ts';
+import { ZHoldInput, ZId, zInt, ZPageInput, ZTier, ZUuid } from './schemas.ts';
 
 const messages = (r: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) =>
   r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
@@ -36,5 +36,15 @@ describe('cursors', () => {
     expect(messages(ZPageInput.safeParse({ cursor: '' }))).toEqual(['cursor: must be a nextCursor this server gave, or left out for the first page']);
     expect(z.toJSONSchema(ZPageInput, { io: 'input' })).toMatchObject({ properties: { cursor: { anyOf: [{ minLength: 1, maxLength: 200 }, { type: 'null' }] } } });
     expect(ZPageInput.parse({ cursor: null })).toEqual({ limit: 20 });
+  });
+});
+
+describe('UUIDs', () => {
+  // The max UUID in upper case was "Invalid UUID" while every other UUID was read in either case.
+  it('are read in either letter case, as their lower-case form, and refused when not 8-4-4-4-12 hex', () => {
+    for (const id of ['FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF', '00000000-0000-0000-0000-000000000000', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11']) {
+      expect(ZUuid.parse(id)).toBe(id.toLowerCase());
+    }
+    for (const bad of ['not-a-uuid', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1g', 'a0eebc999c0b4ef8bb6d6bb9bd380a11', '']) expect(ZUuid.safeParse(bad).success).toBe(false);
   });
 });

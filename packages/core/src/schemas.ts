@@ -32,9 +32,11 @@ export const ZId = zInt(1, MAX_ID);
 /**
  * A UUID in either letter case, read as its lower-case form: the database's uuid ignores case, so
  * without this the same reservation in another case was another request to the idempotency
- * fingerprint (IDEMPOTENCY_KEY_REUSED on a retry that should replay).
+ * fingerprint (IDEMPOTENCY_KEY_REUSED on a retry that should replay). Any 8-4-4-4-12 hex, as the
+ * database's uuid takes: zod's z.uuid() wrote its nil and max UUIDs in lower case only, so
+ * "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF" was "Invalid UUID" (an outside review).
  */
-export const ZUuid = z.uuid().toLowerCase();
+export const ZUuid = z.guid().toLowerCase();
 export const ZIdempotencyKey = z
   .string()
   .regex(/^[A-Za-z0-9_\-:.]{8,100}$/, 'must be 8 to 100 characters of A-Z a-z 0-9 _ - : .');
