@@ -61,7 +61,7 @@ describe('a line that knows the inventory, on two API processes', () => {
     expect((await ops.admin.queue.stats.query({ concertId: sale.concertId })).active).toBe(1);
     // A waiting fan who tries to hold is told why in words that fit the line.
     await expect(C.on(p2).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [1], idempotencyKey: key() })).rejects.toMatchObject({
-      message: 'You are still waiting in line; every seat is held right now',
+      message: 'You are still waiting in line; no seat is on sale right now (all are held, or booking has not opened)',
       data: { appCode: 'QUEUE_NOT_ACTIVE', details: { lineState: 'ALL_HELD' } },
     });
 

@@ -196,6 +196,10 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     expectProblem(await rest(url(), 'GET', `/v1/concerts/${sale.concertId}/schedules?includeSoldOut=maybe`), 400, 'INVALID_INPUT');
     expectProblem(await rest(url(), 'GET', '/v1/reservations/not-a-uuid', { user }), 400, 'INVALID_INPUT');
     expectProblem(await rest(url(), 'GET', '/v1/balance/history?limit=500', { user }), 400, 'INVALID_INPUT');
+    // An input refused past the schema carries its path in details too, as tRPC's data.details.
+    const junkCursor = await rest(url(), 'GET', '/v1/balance/history?cursor=junk', { user });
+    expectProblem(junkCursor, 400, 'INVALID_INPUT');
+    expect(junkCursor.body.details).toEqual({ path: ['cursor'] });
     const noKey = await rest(url(), 'POST', '/v1/reservations', { user, token, body: { scheduleId: sale.scheduleId, seatNumbers: [1] } });
     expectProblem(noKey, 400, 'INVALID_INPUT');
     expect(noKey.body.detail).toContain('Idempotency-Key header');
@@ -266,8 +270,10 @@ describe('REST /v1: problem+json for every appCode a client can provoke', () => 
     expectProblem(await rest(url(), 'GET', '/v1/concerts/%E0%A4%A'), 400, 'INVALID_INPUT');
     const wrong = await rest(url(), 'PUT', '/v1/reservations');
     expectProblem(wrong, 404, 'PROCEDURE_NOT_FOUND');
-    expect(wrong.headers.get('allow')).toBe('GET, HEAD, POST');
-    expect((await rest(url(), 'PUT', '/v1/concerts')).headers.get('allow')).toBe('GET, HEAD');
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD, POST, OPTIONS');
+    expect((await rest(url(), 'PUT', '/v1/concerts')).headers.get('allow')).toBe('GET, HEAD, OPTIONS');
+    // A path that is not valid percent-encoding is 400 whatever the method (PUT was a 404).
+    for (const method of ['PUT', 'PATCH']) expectProblem(await rest(url(), method, '/v1/%ZZ'), 400, 'INVALID_INPUT');
     expectProblem(await rest(url(), 'POST', '/v1/openapi.json'), 404, 'PROCEDURE_NOT_FOUND');
     // HEAD of an operation that answers GET is that GET without its body, not a 404 (it was one,
     // with Allow: GET, while /docs and /v1/openapi.json answered HEAD).

@@ -88,8 +88,13 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
       return sendProblem(res, toTRPCError(new AppError('INVALID_INPUT', 'The path is not valid percent-encoded UTF-8')), undefined);
     }
     if (!found) {
+      // A path that is not valid percent-encoding is that, whatever the method (PUT was a 404).
+      const probe = router.find('GET', pathname);
+      if (probe && !probe.store) {
+        return sendProblem(res, toTRPCError(new AppError('INVALID_INPUT', 'The path is not valid percent-encoded UTF-8')), undefined);
+      }
       const allowed = allowedOn(pathname);
-      if (allowed.length) res.setHeader('allow', allowed.join(', '));
+      if (allowed.length) res.setHeader('allow', [...allowed, 'OPTIONS'].join(', '));
       const hint = allowed.length ? `${pathname} answers ${allowed.join(', ')}` : 'see GET /v1/openapi.json for the operations';
       return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No operation ${method} ${pathname}: ${hint}`)), undefined);
     }
@@ -261,8 +266,8 @@ function sendProblem(res: ServerResponse, error: TRPCError, ctx: Context | undef
   const detail = hidden ? 'Internal server error' : error.cause instanceof ZodError ? describeIssues(error.cause.issues) : error.message;
   if (ctx && !ctx.info.appCodes.includes(appCode)) ctx.info.appCodes.push(appCode);
   // What tRPC clients get as data.details (the seats taken, which credential expired, when
-  // booking opens…) REST clients get as `details`; an input's path is already in `issues`.
-  const details = !hidden && appCode !== 'INVALID_INPUT' && isAppError(error.cause) ? error.cause.details : undefined;
+  // booking opens…, and an input's path beside `issues`) REST clients get as `details`.
+  const details = !hidden && isAppError(error.cause) ? error.cause.details : undefined;
   sendText(res, status, 'application/problem+json', problemJson(appCode, status, detail, { ...issues, ...(details ? { details } : {}) }));
 }
 

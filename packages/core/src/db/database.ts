@@ -73,8 +73,9 @@ const MIGRATION_LOCK_ID = sql.lit(7_305_114_209_618_311);
 
 // Connection failures, server shutdown or restart, and pool timeouts: the database is not there
 // right now, which is not a bug of ours. (Class 08 is connection exceptions; 57P01..57P03 are
-// admin/crash shutdown and "cannot connect now".)
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03']);
+// admin/crash shutdown and "cannot connect now"; 53300 too many connections, 28P01/28000 a login
+// refused, 3D000 a database that does not exist: each answered 500 INTERNAL, found from outside.)
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300', '28P01', '28000', '3D000']);
 const UNAVAILABLE_MESSAGES = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed/i;
 
 // A statement cancelled by the statement timeout (or an operator's pg_cancel_backend), and a lock

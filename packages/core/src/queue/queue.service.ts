@@ -236,7 +236,7 @@ export class QueueService implements SpentTokens {
           : state === 'PAUSED'
             ? 'You are still waiting in line; the sale is paused'
             : state === 'ALL_HELD'
-              ? 'You are still waiting in line; every seat is held right now'
+              ? 'You are still waiting in line; no seat is on sale right now (all are held, or booking has not opened)'
               : 'You are still waiting in line';
     return new AppError('QUEUE_NOT_ACTIVE', message, state ? { lineState: state } : undefined);
   }
