@@ -11,7 +11,7 @@ begin;
 
     WITH owned AS ((select coalesce(sum(seat_count), 0)::int as "n" from "reservations" where "user_id" = :user and "schedule_id" = :sched and (status = 'PAID' OR (status = 'HELD' AND hold_expires_at > (now() + interval '0 milliseconds'))))),
     claimed AS (
-      UPDATE seats SET reservation_id = lpad(to_hex(:g::bigint), 32, '0')::uuid, held_until = (now() + interval '300000 milliseconds')::timestamptz
+      UPDATE seats SET reservation_id = lpad(to_hex(:g::bigint), 32, '0')::uuid, held_until = LEAST((now() + interval '300000 milliseconds')::timestamptz, (SELECT starts_at FROM schedules WHERE id = :sched))
       WHERE schedule_id = :sched AND schedule_id IN (SELECT id FROM schedules WHERE concert_id = 1) AND seat_number = ANY(ARRAY[:seat]::int[])
         AND sold_at IS NULL AND (reservation_id IS NULL OR held_until <= (now() + interval '0 milliseconds'))
         AND (SELECT n FROM owned) + 1 <= 4
@@ -20,14 +20,14 @@ begin;
     whole AS (SELECT count(*) = 1 AS ok, coalesce(sum(price), 0) AS total FROM claimed),
     reservation AS (
       INSERT INTO reservations (id, user_id, schedule_id, status, total_price, seat_count, hold_expires_at, created_at)
-      SELECT lpad(to_hex(:g::bigint), 32, '0')::uuid, :user, :sched, 'HELD', total, 1, (now() + interval '300000 milliseconds'), (now() + interval '0 milliseconds') FROM whole WHERE ok
+      SELECT lpad(to_hex(:g::bigint), 32, '0')::uuid, :user, :sched, 'HELD', total, 1, LEAST((now() + interval '300000 milliseconds')::timestamptz, (SELECT starts_at FROM schedules WHERE id = :sched)), (now() + interval '0 milliseconds') FROM whole WHERE ok
     ),
     reservation_seat AS (
       INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price)
       SELECT lpad(to_hex(:g::bigint), 32, '0')::uuid, :sched, seat_number, grade, price FROM claimed WHERE (SELECT ok FROM whole)
     )
     SELECT o.n AS owned, sc.concert_id, c.title, sc.starts_at, cl.seat_number, cl.grade, cl.price,
-      (now() + interval '0 milliseconds')::timestamptz AS at, (now() + interval '300000 milliseconds')::timestamptz AS held_until,
+      (now() + interval '0 milliseconds')::timestamptz AS at, LEAST((now() + interval '300000 milliseconds')::timestamptz, sc.starts_at) AS held_until,
       sc.booking_opens_at <= (now() + interval '0 milliseconds') AS opened, sc.starts_at <= (now() + interval '0 milliseconds') AS started
     FROM owned o
     JOIN schedules sc ON sc.id = :sched
@@ -39,7 +39,7 @@ begin;
     e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
       SELECT ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid::uuid, 'reservation.held', lpad(to_hex(:g::bigint), 32, '0')::uuid::uuid, :sched::bigint, lpad(to_hex(:g::bigint), 32, '0')::uuid,
-              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiZjAyNmYwOWQtYmFmNC00ZWExLWJhNzItMmI1YTM1ZjVhYTVlIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wMlQxOTozMTo0Ny40NzBaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wM1QxOTozNjo0Ny40NzBaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wM1QxOTozMTo0Ny40NzBaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
+              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiZWE4MDY4ZjMtYTk5Yy00MjJhLWFkZTYtYTM0YWE5ZWQzMzg4IiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wM1QyMTozNDowNy45MzBaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wNFQyMTozOTowNy45MzBaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wNFQyMTozNDowNy45MzBaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
       RETURNING id, seq, ordering_key, created_at
     ),
     d AS (
@@ -49,7 +49,7 @@ begin;
       WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'reservation.held' = ANY (w.events)
     ),
     along AS (
-    UPDATE idempotency_keys SET state = 'DONE', response = convert_from(decode('eyJqc29uIjp7InJlc2VydmF0aW9uSWQiOiJmMDI2ZjA5ZC1iYWY0LTRlYTEtYmE3Mi0yYjVhMzVmNWFhNWUiLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wMlQxOTozMTo0Ny40NzBaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwiaG9sZEV4cGlyZXNBdCI6IjIwMjYtMTItMDNUMTk6MzY6NDcuNDcwWiIsInNvdXJjZSI6IlFVRVVFIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wM1QxOTozMTo0Ny40NzBaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfSwibWV0YSI6eyJ2YWx1ZXMiOnsic3RhcnRzQXQiOlsiRGF0ZSJdLCJob2xkRXhwaXJlc0F0IjpbIkRhdGUiXSwiY3JlYXRlZEF0IjpbIkRhdGUiXX0sInYiOjF9fQ==', 'base64'), 'UTF8'), completed_at = (now() + interval '0 milliseconds')
+    UPDATE idempotency_keys SET state = 'DONE', response = convert_from(decode('eyJqc29uIjp7InJlc2VydmF0aW9uSWQiOiJlYTgwNjhmMy1hOTljLTQyMmEtYWRlNi1hMzRhYTllZDMzODgiLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wM1QyMTozNDowNy45MzBaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwiaG9sZEV4cGlyZXNBdCI6IjIwMjYtMTItMDRUMjE6Mzk6MDcuOTMwWiIsInNvdXJjZSI6IlFVRVVFIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wNFQyMTozNDowNy45MzBaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfSwibWV0YSI6eyJ2YWx1ZXMiOnsic3RhcnRzQXQiOlsiRGF0ZSJdLCJob2xkRXhwaXJlc0F0IjpbIkRhdGUiXSwiY3JlYXRlZEF0IjpbIkRhdGUiXX0sInYiOjF9fQ==', 'base64'), 'UTF8'), completed_at = (now() + interval '0 milliseconds')
     WHERE user_id = :user AND procedure = 'reservations.hold' AND key = ('pgbench-hold-' || :g) AND state = 'IN_PROGRESS' AND owner = ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid
     RETURNING 1)
     SELECT ok AS live, EXISTS (SELECT FROM along) AS along FROM live;

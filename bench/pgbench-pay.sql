@@ -3,14 +3,15 @@
 \set sched 1 + :g / 1000
 \set seat :g % 1000 + 1
 \set user 1 + :g % 1999
-insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'payments.pay', ('pgbench-pay-' || :g), 'mMNCieoiyarPok3IIeyk1_0mUBJ_1W-vTpKjrvIZYwg', 'IN_PROGRESS', ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
+insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'payments.pay', ('pgbench-pay-' || :g), 'PkPAdUq6mfTAdjliRrt2eO3RFpjuVahsqHUQZKk0QdQ', 'IN_PROGRESS', ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
 select "r"."id", "r"."user_id", "r"."schedule_id", "r"."total_price", "r"."hold_expires_at", "r"."created_at", "r"."paid_at", "r"."refunded_at", "r"."source", "sc"."concert_id", "sc"."starts_at", "c"."title", CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= (now() + interval '0 milliseconds') THEN 'EXPIRED' ELSE r.status END as "status", (select coalesce(json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number), '[]') as "seats" from "reservation_seats" as "rs" where "rs"."reservation_id" = "r"."id") as "seats" from "reservations" as "r" inner join "schedules" as "sc" on "sc"."id" = "r"."schedule_id" inner join "concerts" as "c" on "c"."id" = "sc"."concert_id" where "r"."id" = lpad(to_hex(:g::bigint), 32, '0')::uuid and "r"."user_id" = :user;
 begin;
 
     WITH r AS (
       SELECT status, total_price, seat_count, hold_expires_at, schedule_id, source FROM reservations WHERE id = lpad(to_hex(:g::bigint), 32, '0')::uuid AND user_id = :user FOR UPDATE
     )
-    SELECT r.*, u.balance, r.hold_expires_at <= (now() + interval '0 milliseconds') AS lapsed FROM r CROSS JOIN LATERAL (SELECT balance FROM users WHERE id = :user FOR UPDATE) u
+    SELECT r.*, u.balance, r.hold_expires_at <= (now() + interval '0 milliseconds') AS lapsed
+    FROM r CROSS JOIN LATERAL (SELECT balance FROM users WHERE id = :user FOR UPDATE) u
 \gset
 
     WITH sold AS (
@@ -48,7 +49,7 @@ begin;
     e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
       SELECT ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid::uuid, 'payment.completed', lpad(to_hex(:g::bigint), 32, '0')::uuid::uuid, :sched::bigint, lpad(to_hex(:g::bigint), 32, '0')::uuid,
-              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiZjAyNmYwOWQtYmFmNC00ZWExLWJhNzItMmI1YTM1ZjVhYTVlIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wMlQxOTozMTo0Ny40NzBaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJQQUlEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wM1QxOTozNjo0Ny40NzBaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wM1QxOTozMTo0Ny40NzBaIiwicGFpZEF0IjoiMjAyNi0xMi0wM1QxOTozMTo0Ny40NzBaIiwicmVmdW5kZWRBdCI6bnVsbH0sInBheW1lbnQiOnsicGF5bWVudElkIjoiZDJkMzZhYTktMmQ4MC00NTdlLWEyMTQtNTRiNGY2NGQxYmNhIiwiYW1vdW50IjoxMDAwMDAsInBhaWRBdCI6IjIwMjYtMTItMDNUMTk6MzE6NDcuNDcwWiIsImJhbGFuY2VBZnRlciI6OTk5OTAwMDAwfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
+              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiZWE4MDY4ZjMtYTk5Yy00MjJhLWFkZTYtYTM0YWE5ZWQzMzg4IiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wM1QyMTozNDowNy45MzBaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJQQUlEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wNFQyMTozOTowNy45MzBaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wNFQyMTozNDowNy45MzBaIiwicGFpZEF0IjoiMjAyNi0xMi0wNFQyMTozNDowNy45MzBaIiwicmVmdW5kZWRBdCI6bnVsbH0sInBheW1lbnQiOnsicGF5bWVudElkIjoiZTQ0NWEwMDktYTFiYS00OGJkLThlNDEtM2Y3MzE2ZGUzMDFjIiwiYW1vdW50IjoxMDAwMDAsInBhaWRBdCI6IjIwMjYtMTItMDRUMjE6MzQ6MDcuOTMwWiIsImJhbGFuY2VBZnRlciI6OTk5OTAwMDAwfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
       RETURNING id, seq, ordering_key, created_at
     ),
     d AS (
@@ -58,7 +59,7 @@ begin;
       WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'payment.completed' = ANY (w.events)
     ),
     along AS (
-    UPDATE idempotency_keys SET state = 'DONE', response = convert_from(decode('eyJqc29uIjp7InBheW1lbnRJZCI6ImQyZDM2YWE5LTJkODAtNDU3ZS1hMjE0LTU0YjRmNjRkMWJjYSIsInJlc2VydmF0aW9uSWQiOiJmMDI2ZjA5ZC1iYWY0LTRlYTEtYmE3Mi0yYjVhMzVmNWFhNWUiLCJhbW91bnQiOjEwMDAwMCwic3RhdHVzIjoiQ09NUExFVEVEIiwicGFpZEF0IjoiMjAyNi0xMi0wM1QxOTozMTo0Ny40NzBaIiwiYmFsYW5jZUJlZm9yZSI6MTAwMDAwMDAwMCwiYmFsYW5jZUFmdGVyIjo5OTk5MDAwMDAsImNvbmNlcnRJZCI6MSwic2NoZWR1bGVJZCI6MTYsInBhaWRXaXRoIjp7ImNvbmNlcnRJZCI6MSwidG9rZW5JZCI6IllrdHZMclFBc1h2U1ZCVnJtQlhpNVEifX0sIm1ldGEiOnsidmFsdWVzIjp7InBhaWRBdCI6WyJEYXRlIl19LCJ2IjoxfX0=', 'base64'), 'UTF8'), completed_at = (now() + interval '0 milliseconds')
+    UPDATE idempotency_keys SET state = 'DONE', response = convert_from(decode('eyJqc29uIjp7InBheW1lbnRJZCI6ImU0NDVhMDA5LWExYmEtNDhiZC04ZTQxLTNmNzMxNmRlMzAxYyIsInJlc2VydmF0aW9uSWQiOiJlYTgwNjhmMy1hOTljLTQyMmEtYWRlNi1hMzRhYTllZDMzODgiLCJhbW91bnQiOjEwMDAwMCwic3RhdHVzIjoiQ09NUExFVEVEIiwicGFpZEF0IjoiMjAyNi0xMi0wNFQyMTozNDowNy45MzBaIiwiYmFsYW5jZUJlZm9yZSI6MTAwMDAwMDAwMCwiYmFsYW5jZUFmdGVyIjo5OTk5MDAwMDAsImNvbmNlcnRJZCI6MSwic2NoZWR1bGVJZCI6MTYsInBhaWRXaXRoIjp7ImNvbmNlcnRJZCI6MSwidG9rZW5JZCI6IjhQaWZkaFRuOXE0VXFhWXZaY0FodUEifX0sIm1ldGEiOnsidmFsdWVzIjp7InBhaWRBdCI6WyJEYXRlIl19LCJ2IjoxfX0=', 'base64'), 'UTF8'), completed_at = (now() + interval '0 milliseconds')
     WHERE user_id = :user AND procedure = 'payments.pay' AND key = ('pgbench-pay-' || :g) AND state = 'IN_PROGRESS' AND owner = ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid
     RETURNING 1)
     SELECT ok AS live, EXISTS (SELECT FROM along) AS along FROM live;
