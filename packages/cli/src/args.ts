@@ -71,8 +71,9 @@ export function seats(value: string, previous: number[] = []): number[] {
 
 /**
  * Digits, or digits grouped by threes with one separator throughout (`50,000`, `50_000`,
- * `50 000`), the first group not starting with 0 ("0,500" is a decimal comma). Separators anywhere else were dropped: "1,5" (a decimal comma) charged 15 won, and
- * "10,00" 1,000 (an outside review); those are now refused.
+ * `50 000`), the first group not starting with 0 ("0,500" is a decimal comma). Separators
+ * anywhere else were dropped: "1,5" (a decimal comma) charged 15 won, and "10,00" 1,000 (an
+ * outside review); those are now refused.
  */
 const WHOLE_WON = /^(?:\d+|[1-9]\d{0,2}([,_ ])\d{3}(?:\1\d{3})*)$/;
 

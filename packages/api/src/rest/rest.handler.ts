@@ -47,8 +47,13 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
     router.on(route.method, route.path.replace(/\{(\w+)\}/g, ':$1'), noop, op);
   }
 
+  // find-my-way answers a path it cannot decode with onBadUrl's handler and no operation, for any method.
+  const undecodable = (pathname: string) => {
+    const probe = router.find('GET', pathname);
+    return probe !== null && !probe.store;
+  };
   // HEAD wherever GET is: it is served there (RFC 9110, 9.3.2), and Allow left it out. A path
-  // find-my-way cannot decode matches its bad-URL handler, with no operation: it allows nothing.
+  // that cannot be decoded has no operation: it allows nothing.
   const allowedOn = (pathname: string): string[] => {
     if (isAsset(pathname)) return ['GET', 'HEAD'];
     return REST_METHODS.filter((m) => router.find(m, pathname)?.store).flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
@@ -56,8 +61,7 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
   // OPTIONS (not a CORS preflight, which the edge answers): the path's own methods, or 404 for a
   // path with none. It was one fixed Allow for every path, /v1/nothing included.
   const answerOptions = (res: ServerResponse, pathname: string) => {
-    const found = router.find('GET', pathname) ?? router.find('POST', pathname);
-    if (found && !found.store) return sendProblem(res, toTRPCError(new AppError('INVALID_INPUT', 'The path is not valid percent-encoded UTF-8')), undefined);
+    if (undecodable(pathname)) return sendProblem(res, toTRPCError(new AppError('INVALID_INPUT', UNDECODABLE)), undefined);
     const allowed = allowedOn(pathname);
     if (!allowed.length) return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No operation at ${pathname}: see GET /v1/openapi.json for the operations`)), undefined);
     res.writeHead(204, { allow: [...allowed, 'OPTIONS'].join(', '), 'content-length': 0 }).end();
@@ -83,16 +87,11 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
     }
     // HEAD is GET without the body (RFC 9110; Node leaves the body out of a HEAD answer).
     const found = router.find((method === 'HEAD' ? 'GET' : method) as FindMyWay.HTTPMethod, pathname);
-    // find-my-way answers a path it cannot decode with onBadUrl's handler and no store.
-    if (found && !found.store) {
-      return sendProblem(res, toTRPCError(new AppError('INVALID_INPUT', 'The path is not valid percent-encoded UTF-8')), undefined);
+    // A path that is not valid percent-encoding is that, whatever the method (PUT was a 404).
+    if (found ? !found.store : undecodable(pathname)) {
+      return sendProblem(res, toTRPCError(new AppError('INVALID_INPUT', UNDECODABLE)), undefined);
     }
     if (!found) {
-      // A path that is not valid percent-encoding is that, whatever the method (PUT was a 404).
-      const probe = router.find('GET', pathname);
-      if (probe && !probe.store) {
-        return sendProblem(res, toTRPCError(new AppError('INVALID_INPUT', 'The path is not valid percent-encoded UTF-8')), undefined);
-      }
       const allowed = allowedOn(pathname);
       if (allowed.length) res.setHeader('allow', [...allowed, 'OPTIONS'].join(', '));
       const hint = allowed.length ? `${pathname} answers ${allowed.join(', ')}` : 'see GET /v1/openapi.json for the operations';
@@ -142,6 +141,7 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
 }
 
 const REST_METHODS = ['GET', 'POST', 'DELETE'] as const;
+const UNDECODABLE = 'The path is not valid percent-encoded UTF-8';
 const isAsset = (pathname: string) => pathname === '/v1/openapi.json' || pathname === '/docs' || pathname.startsWith('/docs/');
 /** Longer than any request line Node's parser lets through (its header limit, 16 KiB by default). */
 const MAX_PARAM_LENGTH = 64 * 1024;
