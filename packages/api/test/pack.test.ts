@@ -104,7 +104,10 @@ async function frontend(example: string, wrongInput: string, specs: string[], np
   const top = await installedIn(project);
   for (const pkg of SERVER_SIDE) expect(top.filter((n) => n === pkg || n.startsWith(`${pkg}/`)), `${pkg} installed`).toEqual([]);
 
-  const good = await run(path.join(BIN, 'tsc'), ['-p', 'tsconfig.json', '--listFiles'], project);
+  // With declarations on (tsc --init's default), as a frontend library would build: a function
+  // whose return type the package declares but did not export was TS4058 (an outside review:
+  // QueueTicket, Page and WaitlistEntry).
+  const good = await run(path.join(BIN, 'tsc'), ['-p', 'tsconfig.json', '--listFiles', '--noEmit', 'false', '--declaration', '--emitDeclarationOnly', '--outDir', 'declarations'], project);
   expect(good.code, good.out).toBe(0);
   const loaded = good.out.split('\n').map((l) => l.trim()).filter((l) => /\.(d\.)?[cm]?tsx?$/.test(l));
   const byOrigin = new Map<string, number>();
@@ -113,12 +116,6 @@ async function frontend(example: string, wrongInput: string, specs: string[], np
   expect(origins.filter((o) => o.startsWith('repo:') || o.startsWith('elsewhere:'))).toEqual([]);
   for (const pkg of SERVER_SIDE) expect(origins).not.toContain(pkg);
   expect(loaded.filter((f) => f.includes('@concert/api')).map((f) => path.basename(f))).toEqual(['index.d.ts']);
-
-  // With declarations on (tsc --init's default), as a frontend library would build: a function
-  // whose return type the package declares but did not export was TS4058 (an outside review:
-  // QueueTicket, Page and WaitlistEntry).
-  const declared = await run(path.join(BIN, 'tsc'), ['-p', 'tsconfig.json', '--noEmit', 'false', '--declaration', '--emitDeclarationOnly', '--outDir', 'declarations'], project);
-  expect(declared.code, declared.out).toBe(0);
 
   const bad = await run(path.join(BIN, 'tsc'), ['-p', 'tsconfig.wrong.json'], project);
   expect(bad.code).not.toBe(0);
