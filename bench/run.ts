@@ -470,10 +470,26 @@ function aggregate(scenario: string, impl: string): Agg | undefined {
     errors: Object.entries(errs).map(([k, v]) => `${k}: ${v}${EXPECTED[scenario]?.includes(k) ? ' (expected)' : ''}`).join(', ') || '0',
   };
 }
+/**
+ * The median of each round's own ratio, ours over the baseline run beside it, when both have a run
+ * in every round (undefined otherwise). The machine's speed drifts through a run (the committed run
+ * of 2026-12-04 read the status baseline 6,239, 8,707 and 9,257/s round by round): the ratio of the
+ * two medians can take ours from a slow round and the baseline from a fast one (0.45× there, while
+ * the rounds read 0.63×, 0.43× and 0.65×). A round's two runs are minutes apart at most, so the
+ * paired ratio is what the targets are judged on; the ratio of the medians is printed beside it.
+ */
+function pairedRatio(scenario: string, baseScenario = scenario, baseImpl = 'baseline'): number | undefined {
+  const of = (sc: string, impl: string) => rows.filter((x) => x.scenario === sc && x.impl === impl).map((x) => x.r.rps);
+  const ours = of(scenario, 'ours');
+  const base = of(baseScenario, baseImpl);
+  if (ours.length === 0 || ours.length !== base.length) return undefined;
+  const rs = ours.map((v, i) => v / base[i]!).sort((x, y) => x - y);
+  return rs[Math.floor(rs.length / 2)]!;
+}
 const scenarios = [...new Set(rows.map((x) => x.scenario))];
 const table = [
-  '| scenario | impl | req/s (median of rounds) | p50 ms | p95 ms | p99 ms | requests | errors | ratio to baseline |',
-  '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
+  '| scenario | impl | req/s (median of rounds) | p50 ms | p95 ms | p99 ms | requests | errors | ratio of the medians | median of the rounds\' ratios |',
+  '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |',
 ];
 const agg: Record<string, Agg> = {};
 for (const s of scenarios) {
@@ -482,10 +498,11 @@ for (const s of scenarios) {
   agg[s] = ours;
   if (base) agg[`${s} baseline`] = base;
   const ms = (v: number) => (Number.isNaN(v) ? '—' : v.toFixed(1));
-  const line = (impl: string, x: Agg, ratio: string) =>
-    `| ${s} | ${impl} | ${x.rps.toFixed(0)} | ${ms(x.p50)} | ${ms(x.p95)} | ${ms(x.p99)} | ${x.requests} | ${x.errors} | ${ratio} |`;
-  table.push(line('ours', ours, base ? `${(ours.rps / base.rps).toFixed(2)}×` : ''));
-  if (base) table.push(line(s === HOLDS || s === PAYS ? 'pgbench' : s.startsWith(`${HOLDS}, grown`) ? 'fresh database' : 'baseline', base, ''));
+  const paired = pairedRatio(s);
+  const line = (impl: string, x: Agg, ratio: string, pr: string) =>
+    `| ${s} | ${impl} | ${x.rps.toFixed(0)} | ${ms(x.p50)} | ${ms(x.p95)} | ${ms(x.p99)} | ${x.requests} | ${x.errors} | ${ratio} | ${pr} |`;
+  table.push(line('ours', ours, base ? `${(ours.rps / base.rps).toFixed(2)}×` : '', paired === undefined ? '' : `${paired.toFixed(2)}×`));
+  if (base) table.push(line(s === HOLDS || s === PAYS ? 'pgbench' : s.startsWith(`${HOLDS}, grown`) ? 'fresh database' : 'baseline', base, '', ''));
 }
 // CPU per request, by part: the inputs of docs/capacity.md.
 const costTable = [
@@ -523,23 +540,29 @@ if (ONLY) {
   process.exit(0);
 }
 const ratio = (name: string, a: number, b: number, goal: number) => [`${name} ≥ ${goal}×`, a / b >= goal, `${(a / b).toFixed(2)}×`] as const;
+/** A target judged on the rounds' paired ratios (pairedRatio), with the ratio of the medians beside it. */
+const pairedTarget = (name: string, scenario: string, goal: number, baseScenario = scenario, baseImpl = 'baseline') => {
+  const medians = agg[scenario]!.rps / agg[baseImpl === 'baseline' ? `${baseScenario} baseline` : baseScenario]!.rps;
+  const paired = pairedRatio(scenario, baseScenario, baseImpl) ?? medians;
+  return [`${name} ≥ ${goal}×`, paired >= goal, `${paired.toFixed(2)}× (ratio of the medians ${medians.toFixed(2)}×)`] as const;
+};
 const holds = agg[HOLDS]!;
 const st = agg['queue.status (1,000 waiting)']!;
 const stBase = agg['queue.status (1,000 waiting) baseline']!;
 const checks = [
-  [`queue.status ≥ 0.5× baseline req/s`, st.rps / stBase.rps >= 0.5, `${(st.rps / stBase.rps).toFixed(2)}×`],
+  pairedTarget('queue.status req/s of the baseline', 'queue.status (1,000 waiting)', 0.5),
   [`queue.status p99 ≤ 2.5× baseline p99`, st.p99 <= 2.5 * stBase.p99, `${(st.p99 / stBase.p99).toFixed(2)}×`],
-  ratio('queue.enter req/s of queue.status (the polls beside it)', agg['queue.enter (5,000 at once)']!.rps, agg[STATUS_BESIDE_ENTER]!.rps, 0.6),
+  pairedTarget('queue.enter req/s of queue.status (the polls beside it)', 'queue.enter (5,000 at once)', 0.6, STATUS_BESIDE_ENTER, 'ours'),
   [`concerts.seats ≥ 0.9× queue.status req/s`, agg['concerts.seats (one schedule)']!.rps / st.rps >= 0.9, `${(agg['concerts.seats (one schedule)']!.rps / st.rps).toFixed(2)}×`],
   [
     `2,000 holds on one seat take no longer than on distinct seats`,
     agg['2,000 holds, one seat']!.rps >= agg['2,000 holds, distinct seats']!.rps,
     `${(agg['2,000 holds, distinct seats']!.rps / agg['2,000 holds, one seat']!.rps).toFixed(2)}× the time`,
   ],
-  ratio('holds/s of the pgbench reference (same statements, 20 clients, prepared)', holds.rps, agg[`${HOLDS} baseline`]!.rps, 0.5),
-  ratio('payments/s of the pgbench reference (same statements, 20 clients, prepared)', agg[PAYS]!.rps, agg[`${PAYS} baseline`]!.rps, 0.5),
-  ratio('holds/s after 100,000 seats sold, statistics from before the growth, of a fresh database’s (the runs beside them)', agg[`${HOLDS}, grown, statistics from before`]!.rps, agg[`${HOLDS}, grown, statistics from before baseline`]!.rps, 0.8),
-  ratio('holds/s after 100,000 seats sold, fresh statistics, of a fresh database’s (the runs beside them)', agg[`${HOLDS}, grown, fresh statistics`]!.rps, agg[`${HOLDS}, grown, fresh statistics baseline`]!.rps, 0.8),
+  pairedTarget('holds/s of the pgbench reference (same statements, 20 clients, prepared)', HOLDS, 0.5),
+  pairedTarget('payments/s of the pgbench reference (same statements, 20 clients, prepared)', PAYS, 0.5),
+  pairedTarget('holds/s after 100,000 seats sold, statistics from before the growth, of a fresh database’s (the runs beside them)', `${HOLDS}, grown, statistics from before`, 0.8),
+  pairedTarget('holds/s after 100,000 seats sold, fresh statistics, of a fresh database’s (the runs beside them)', `${HOLDS}, grown, fresh statistics`, 0.8),
   ratio('payments req/s of holds req/s', agg[PAYS]!.rps, holds.rps, 0.5),
   ratio("queue.status with the fast path, of the same process's tRPC handler only (issue 9: it must earn its place)", st.rps, agg[STATUS_TRPC]!.rps, 1),
 ] as const;
@@ -547,7 +570,7 @@ const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.t
 const report = [
   '# Benchmark results',
   '',
-  `Run ${new Date().toISOString()} on ${machine}; PostgreSQL and Redis on the same machine. ${ROUNDS} rounds, ours and baseline alternating; ${SECONDS} s per timed run. Medians of the rounds.`,
+  `Run ${new Date().toISOString()} on ${machine}; PostgreSQL and Redis on the same machine. ${ROUNDS} rounds, ours and baseline alternating; ${SECONDS} s per timed run. Medians of the rounds; each target is judged on the median of the rounds' own ratios (ours over the baseline run beside it in the same round), since the machine's speed drifts through a run, with the ratio of the medians beside it.`,
   '',
   ...table,
   '',
