@@ -114,6 +114,53 @@ describe('a line that knows the inventory, on two API processes', () => {
     expect(afterLapse).toBeLessThan(5_000);
   });
 
+  // Found from outside: the line admitted by slots, so a refund of one seat into a line with free
+  // slots let that many fans in, and whoever of them came back first took the seat, not the head.
+  it('asked to admit by seats, admits a fan only while a seat is left for it: a refunded seat reopens the line to its head alone', { timeout: 120_000 }, async () => {
+    const [p1, p2] = apis.map((a) => a.url) as [string, string];
+    const sale = await seedSale(p1, { users: 0, seatCount: 3 });
+    const ops = admin(p2);
+    // The operator asks for it; the contract's line admits by free slots alone.
+    expect((await ops.admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 5, admitBySeats: true })).admitBySeats).toBe(true);
+    const [a, b, c, d, e] = await makeFans(p1, 5);
+    const enter = async (userId: number, url: string) => {
+      const t = await client(url, { userId }).queue.enter.mutate({ concertId: sale.concertId });
+      return { ticket: t, on: (u: string) => client(u, { userId, queueToken: t.token }) };
+    };
+    const stats = () => ops.admin.queue.stats.query({ concertId: sale.concertId });
+    const fans = [await enter(a!, p1), await enter(b!, p2), await enter(c!, p1)];
+    // Three seats, three fans in; the fourth waits at the head though two slots are free.
+    expect(fans.map((f) => f.ticket.status)).toEqual(['ACTIVE', 'ACTIVE', 'ACTIVE']);
+    const D = await enter(d!, p2);
+    expect([D.ticket.status, D.ticket.position]).toEqual(['WAITING', 1]);
+    // Each buys one seat; as each pays and leaves, the others still have a seat each: nobody new.
+    const paid: string[] = [];
+    for (const [i, fan] of fans.entries()) {
+      const url = i % 2 ? p2 : p1;
+      const r = await fan.on(url).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [i + 1], idempotencyKey: key() });
+      await fan.on(url).payments.pay.mutate({ reservationId: r.reservationId, idempotencyKey: key() });
+      paid.push(r.reservationId);
+      expect((await D.on(p1).queue.status.query({})).status).not.toBe('ACTIVE');
+    }
+    await within(8_000, async () => (await D.on(p1).queue.status.query({})).status === 'SOLD_OUT');
+    const E = await enter(e!, p1);
+    expect(E.ticket.status).toBe('SOLD_OUT');
+    // One seat comes back: the head (D) is admitted, and E, next, waits though four slots are free.
+    await ops.admin.reservations.refund.mutate({ reservationId: paid[1]! });
+    await within(10_000, async () => (await D.on(p2).queue.status.query({})).status === 'ACTIVE');
+    // Through more than one periodic read of the seats (INVENTORY_MAX_AGE_MS) on both processes.
+    const until = Date.now() + 2_500;
+    while (Date.now() < until) {
+      const [st, eSt] = await Promise.all([stats(), E.on(p2).queue.status.query({})]);
+      expect([st.state, st.active, eSt.status, eSt.position]).toEqual(['OPEN', 1, 'WAITING', 1]);
+      await sleep(100);
+    }
+    // D takes it; the line is sold out again, E with it.
+    const last = await D.on(p1).reservations.hold.mutate({ scheduleId: sale.scheduleId, seatNumbers: [2], idempotencyKey: key() });
+    await D.on(p2).payments.pay.mutate({ reservationId: last.reservationId, idempotencyKey: key() });
+    await within(8_000, async () => (await E.on(p1).queue.status.query({})).status === 'SOLD_OUT');
+  });
+
   // A show whose booking has not opened admits nobody (a hold there is BOOKING_NOT_OPEN): it once
   // counted as AVAILABLE, and a fan was let in to a concert whose only open show was sold.
   it('a show not yet open for booking neither admits fans nor sells the line out', { timeout: 120_000 }, async () => {

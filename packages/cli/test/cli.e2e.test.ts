@@ -264,6 +264,11 @@ describe('concert (built binary) against a real server', () => {
     expect(human.stdout).toMatch(/state\s+PAUSED/);
     expect((await admin('admin', 'queue', 'config', String(concertId), '--resume')).json().paused).toBe(false);
     expect((await admin('admin', 'queue', 'config', String(concertId), '--pause', '--resume')).code).toBe(2);
+    // Admission by seats is the operator's choice, shown in the settings, and undone by --by-slots.
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--by-seats')).json()).toMatchObject({ paused: false, admitBySeats: true });
+    expect((await concert(['--admin-key', ADMIN_KEY, 'admin', 'queue', 'stats', String(concertId)], env)).stdout).toMatch(/admits\s+while a seat is left for each fan/);
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--by-slots')).json().admitBySeats).toBe(false);
+    expect((await admin('admin', 'queue', 'config', String(concertId), '--by-seats', '--by-slots')).code).toBe(2);
 
     const audit = await concert(['--admin-key', ADMIN_KEY, 'admin', 'audit'], env);
     expect(audit.code).toBe(0);

@@ -205,6 +205,12 @@ export const ZQueueConfigureInput = z.object({
   paused: z.boolean().optional(),
   /** When the line opens; entrants before it are pre-queued and shuffled at the opening. null: open now. */
   opensAt: ZDateTime.nullable().optional(),
+  /**
+   * Admit a fan only while a seat is left for it (one per fan not yet holding), not whenever a
+   * slot is free: the last seats, and seats a refund brings back, go to the head of the line.
+   * Off by default (the contract's line admits by free slots). README: "A line that knows the inventory".
+   */
+  admitBySeats: z.boolean().optional(),
 });
 
 export const ZConcertUpdateInput = z

@@ -8,7 +8,8 @@ import { findSeatCounts, findShowAvailability } from './concerts.repository.ts';
 
 /**
  * The waiting room's read of a concert's seats after every change (findShowAvailability) is one
- * index probe per show; here it is held to the full count (findSeatCounts) over random seat states.
+ * index probe per show, and a count of the AVAILABLE seats bounded by a cap; here both are held to
+ * the full count (findSeatCounts) over random seat states.
  */
 describe('the line’s read of the seats', () => {
   let db: TestDatabase;
@@ -79,6 +80,15 @@ describe('the line’s read of the seats', () => {
           expect(p.available).toBe(c.available > 0);
           expect(p.nextLapse?.getTime() ?? null).toBe(c.available === 0 && c.held > 0 ? c.nextLapse!.getTime() : null);
         }
+        // The AVAILABLE seats of the concert, counted up to the cap (every show here is open for booking).
+        const total = counts.reduce((n, c) => n + c.available, 0);
+        for (const cap of [1000, 5]) {
+          const capped = await findShowAvailability(core.db, concertId, now, cap);
+          for (const p of capped) expect(p.freeSeats).toBe(Math.min(total, cap));
+          // Holders are counted only under the cap (every hold here is this test's one user's).
+          const live = shows.some((seats) => seats.some((x) => x.kind === 'held' && x.ms > 0));
+          for (const p of capped) expect(p.holders).toBe(total < cap ? (live ? 1 : 0) : null);
+        }
       }),
       { numRuns: 40 },
     );
@@ -102,7 +112,8 @@ describe('the line’s read of the seats', () => {
     const scans = [...plan.matchAll(/"Relation Name":"seats"[^}]*?"Actual Rows":(\d+)/g)].map((m) => Number(m[1]));
     expect(scans.length).toBeGreaterThan(0);
     for (const rowsPerLoop of scans) expect(rowsPerLoop).toBeLessThanOrEqual(1);
-    expect(await core.concerts.inventory(big.concertId)).toEqual({ available: 4, held: 0, nextLapse: null, nextStart: startsAt.getTime() });
+    // 4,000 free seats: past the cap, so not a limit on admission (seats null).
+    expect(await core.concerts.inventory(big.concertId)).toEqual({ available: 4, held: 0, nextLapse: null, nextStart: startsAt.getTime(), seats: null, holders: 0 });
   });
 
   it('a show not yet open for booking has no seat AVAILABLE: its seats come at the opening, so the line neither admits to it nor sells out', async () => {
@@ -118,7 +129,7 @@ describe('the line’s read of the seats', () => {
     });
     const open = c.schedules[0]!.scheduleId;
     // The open show has a seat: AVAILABLE; the later one counts as seats to come, from its opening.
-    expect(await core.concerts.inventory(c.concertId)).toEqual({ available: 1, held: 1, nextLapse: opensAt.getTime(), nextStart: startsAt.getTime() });
+    expect(await core.concerts.inventory(c.concertId)).toEqual({ available: 1, held: 1, nextLapse: opensAt.getTime(), nextStart: startsAt.getTime(), seats: 2, holders: 0 });
     // The open show sold out: nothing AVAILABLE, but not sold out (the later show's seats are to come).
     const user = (await core.admin.createUser({ name: 'buyer', initialBalance: 0 })).userId;
     // A claim per seat points at a reservation (its foreign key wants one); the probe reads the seats.
@@ -127,9 +138,46 @@ describe('the line’s read of the seats', () => {
       VALUES (${rid}, ${user}, ${open}, 'HELD', 0, 2, now(), now())`.execute(core.db);
     await sql`INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price) VALUES (${rid}, ${open}, 1, 'R', 0), (${rid}, ${open}, 2, 'R', 0)`.execute(core.db);
     await sql`UPDATE seats SET reservation_id = ${rid}, sold_at = now() WHERE schedule_id = ${open}`.execute(core.db);
-    expect(await core.concerts.inventory(c.concertId)).toEqual({ available: 0, held: 1, nextLapse: opensAt.getTime(), nextStart: startsAt.getTime() + 5 * 86_400_000 });
+    expect(await core.concerts.inventory(c.concertId)).toEqual({ available: 0, held: 1, nextLapse: opensAt.getTime(), nextStart: startsAt.getTime() + 5 * 86_400_000, seats: 0, holders: 0 });
     // Once its booking has opened, its seats are AVAILABLE.
-    expect(await core.concerts.inventory(c.concertId, new Date(opensAt.getTime() + 1))).toEqual({ available: 1, held: 0, nextLapse: null, nextStart: startsAt.getTime() + 5 * 86_400_000 });
+    expect(await core.concerts.inventory(c.concertId, new Date(opensAt.getTime() + 1))).toEqual({
+      available: 1,
+      held: 0,
+      nextLapse: null,
+      nextStart: startsAt.getTime() + 5 * 86_400_000,
+      seats: 2,
+      holders: 0,
+    });
+  });
+
+  it('counts the users holding seats now: one per user whatever their holds, not a lapsed hold, not a paid one', async () => {
+    const { concertId, scheduleIds } = await concert();
+    const users = [];
+    for (let i = 0; i < 4; i++) users.push((await core.admin.createUser({ name: `holder ${i}`, initialBalance: 0 })).userId);
+    // user 0 holds two seats on two shows, user 1 one; user 2's hold lapsed; user 3's is paid.
+    const claims: Array<[user: number, show: number, seat: number, kind: 'live' | 'lapsed' | 'paid']> = [
+      [users[0]!, 0, 1, 'live'],
+      [users[0]!, 1, 1, 'live'],
+      [users[1]!, 0, 2, 'live'],
+      [users[2]!, 0, 3, 'lapsed'],
+      [users[3]!, 2, 1, 'paid'],
+    ];
+    for (const [i, [user, show, seat, kind]] of claims.entries()) {
+      const rid = `00000000-0000-4000-9000-${String(concertId).padStart(6, '0')}${String(i).padStart(6, '0')}`;
+      const until = kind === 'lapsed' ? sql`now() - interval '1 second'` : sql`now() + interval '5 minutes'`;
+      await sql`INSERT INTO reservations (id, user_id, schedule_id, status, total_price, seat_count, hold_expires_at, created_at, paid_at)
+        VALUES (${rid}, ${user}, ${scheduleIds[show]}, ${kind === 'paid' ? 'PAID' : 'HELD'}, 0, 1, ${until}, now(), ${kind === 'paid' ? sql`now()` : null})`.execute(core.db);
+      await sql`INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price) VALUES (${rid}, ${scheduleIds[show]}, ${seat}, 'R', 0)`.execute(core.db);
+      await sql`UPDATE seats SET reservation_id = ${rid}, held_until = ${kind === 'paid' ? null : until}, sold_at = ${kind === 'paid' ? sql`now()` : null}
+        WHERE schedule_id = ${scheduleIds[show]} AND seat_number = ${seat}`.execute(core.db);
+    }
+    // 36 seats less three held and one sold (the lapsed hold's seat is AVAILABLE).
+    expect(await core.concerts.inventory(concertId)).toMatchObject({ available: SHOWS, seats: SHOWS * SEATS - 4, holders: 2 });
+    // A line that admits by slots does not ask for the count.
+    const uncounted = await core.concerts.inventory(concertId, undefined, false);
+    expect(uncounted).toMatchObject({ available: SHOWS });
+    expect(uncounted).not.toHaveProperty('seats');
+    expect(uncounted).not.toHaveProperty('holders');
   });
 
   it('an unsold seat has a hold deadline exactly when it has a claim (the probe reads a NULL deadline as free)', async () => {

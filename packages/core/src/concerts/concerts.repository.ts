@@ -122,11 +122,39 @@ export async function insertSeats(trx: Tx, seats: Array<{ schedule_id: number; s
  * come at its opening (or at the first lapse after it), so the line waits for them rather than
  * admitting fans to nothing, and does not sell out while they are to come.
  * `now` is the time the statement is compared with (a lapsed hold is free).
+ *
+ * The same statement counts the AVAILABLE seats of the shows open for booking, up to `cap` (a
+ * bounded scan of the same index, its free entries first), and only when there are fewer, the
+ * users whose holds claim seats of the concert's shows now (the line's seatBudget). A cap of 0
+ * counts nothing (a line that admits by slots).
  */
-export async function findShowAvailability(db: Executor, concertId: number, now: Moment) {
-  const { rows } = await sql<{ id: number; found: boolean | null; first_hold_end: Date | null; opens_at: Date; starts_at: Date; marked: boolean; now: Date }>`
-    SELECT sc.id, f.found, f.held_until AS first_hold_end, sc.booking_opens_at AS opens_at, sc.starts_at, sc.sold_out_at IS NOT NULL AS marked, ${now}::timestamptz AS now
-    FROM schedules sc
+export async function findShowAvailability(db: Executor, concertId: number, now: Moment, cap = 1) {
+  const { rows } = await sql<{
+    id: number;
+    found: boolean | null;
+    first_hold_end: Date | null;
+    opens_at: Date;
+    starts_at: Date;
+    marked: boolean;
+    now: Date;
+    free_seats: number;
+    holders: number | null;
+  }>`
+    WITH free AS MATERIALIZED (
+      SELECT count(*)::int AS n FROM (
+        SELECT 1 FROM schedules x JOIN seats s ON s.schedule_id = x.id
+        WHERE x.concert_id = ${concertId} AND x.starts_at > ${now} AND x.cancelled_at IS NULL AND x.booking_opens_at <= ${now}
+          AND s.sold_at IS NULL AND (s.held_until IS NULL OR s.held_until <= ${now})
+        LIMIT ${cap}
+      ) y
+    )
+    SELECT sc.id, f.found, f.held_until AS first_hold_end, sc.booking_opens_at AS opens_at, sc.starts_at, sc.sold_out_at IS NOT NULL AS marked, ${now}::timestamptz AS now,
+      free.n AS free_seats,
+      CASE WHEN free.n < ${cap} AND ${cap} > 0 THEN (
+        SELECT count(DISTINCT r.user_id)::int FROM schedules x JOIN seats s ON s.schedule_id = x.id JOIN reservations r ON r.id = s.reservation_id
+        WHERE x.concert_id = ${concertId} AND x.starts_at > ${now} AND x.cancelled_at IS NULL AND s.sold_at IS NULL AND s.held_until > ${now}
+      ) END AS holders
+    FROM free CROSS JOIN schedules sc
     LEFT JOIN LATERAL (
       SELECT true AS found, s.held_until FROM seats s
       WHERE s.schedule_id = sc.id AND s.sold_at IS NULL
@@ -150,6 +178,10 @@ export async function findShowAvailability(db: Executor, concertId: number, now:
       nextLapse: r.found === true && !available ? new Date(Math.max(...from.map((d) => d.getTime()))) : null,
       /** Every seat sold, and concert.sold_out not yet written for it. */
       soldOutUnannounced: r.found !== true && !r.marked,
+      /** The concert's AVAILABLE seats in shows open for booking, up to `cap` (the same on every row). */
+      freeSeats: r.free_seats,
+      /** Users holding seats of the concert's shows; null when `freeSeats` reached `cap` (not counted). */
+      holders: r.holders,
     };
   });
 }

@@ -6,7 +6,7 @@ import type { CreateConcertInput, PageInput, ScheduleSpec } from '../schemas.ts'
 import type { ConcertDetail, ConcertSummary, Page, Schedule, SeatMap } from '../types.ts';
 import { decodeCursor, encodeCursor, toPage, ZCursorId } from '../paging.ts';
 import type { ActivePass, QueueGate } from '../queue/queue.gate.ts';
-import type { Inventory } from '../queue/queue.store.ts';
+import { type Inventory, SEAT_COUNT_CAP } from '../queue/queue.store.ts';
 import { insertEvent } from '../outbox/outbox.repository.ts';
 import * as repo from './concerts.repository.ts';
 import { type CachedSeat, firstLapse, type SeatMapCache, seatStatusAt } from './seatmap.cache.ts';
@@ -61,10 +61,11 @@ export class ConcertsService {
    * The concert's bookable seats as its waiting room needs them, read after every change of
    * them: how many shows have a seat AVAILABLE, how many have none AVAILABLE but some to come
    * (HELD, or in a show whose booking has not opened), and when the first of those may be
-   * AVAILABLE. A probe per show, not a count of its seats.
+   * AVAILABLE (a probe per show); and the AVAILABLE seats, counted up to SEAT_COUNT_CAP, with the
+   * users holding seats, for the line's seatBudget.
    */
-  async inventory(concertId: number, now: Moment = dbNow(this.deps.clock)): Promise<Inventory> {
-    const shows = await repo.findShowAvailability(this.deps.db, concertId, now);
+  async inventory(concertId: number, now: Moment = dbNow(this.deps.clock), countSeats = true): Promise<Inventory> {
+    const shows = await repo.findShowAvailability(this.deps.db, concertId, now, countSeats ? SEAT_COUNT_CAP : 0);
     const soldOut = shows.filter((s) => s.soldOutUnannounced).map((s) => s.scheduleId);
     // Best effort here: the sweep (announceSellOuts) writes what this read saw and failed to.
     if (soldOut.length > 0) await this.announceSoldOut(soldOut).catch(() => {});
@@ -75,6 +76,13 @@ export class ConcertsService {
       held: lapses.length,
       nextLapse: lapses.length ? Math.min(...lapses) : null,
       nextStart: starts.length ? Math.min(...starts) : null,
+      ...(countSeats
+        ? {
+            // No show to come: nothing to count (the line is sold out).
+            seats: shows.length === 0 ? 0 : shows[0]!.freeSeats < SEAT_COUNT_CAP ? shows[0]!.freeSeats : null,
+            holders: shows[0]?.holders ?? 0,
+          }
+        : {}),
     };
   }
 

@@ -32,6 +32,8 @@ export interface QueueStatsView {
   activeTtlSeconds: number;
   idleTimeoutSeconds: number;
   paused: boolean;
+  /** Admission waits for a seat left for each fan, not only for a free slot (admin.queue.configure). */
+  admitBySeats: boolean;
   admittedTotal: number;
   admittedLastMinute: number;
   droppedIdleTotal: number;
@@ -56,8 +58,12 @@ export interface QueueDeps {
   config: Pick<Config, 'queue' | 'queueTokenSecret' | 'rateLimits'>;
   /** Throws CONCERT_NOT_FOUND for an unknown concert. */
   assertConcert: (concertId: number) => Promise<void>;
-  /** The concert's bookable seats as the database has them now (by its clock, unless a test clock's time is given). */
-  inventory: (concertId: number, now?: Date) => Promise<Inventory>;
+  /**
+   * The concert's bookable seats as the database has them now (by its clock, unless a test
+   * clock's time is given); with `countSeats` false, without the count of AVAILABLE seats and
+   * holders that only a line admitting by seats needs.
+   */
+  inventory: (concertId: number, now?: Date, countSeats?: boolean) => Promise<Inventory>;
 }
 
 /** The waiting room: one line per concert, FIFO, at most maxActive ACTIVE at once. */
@@ -69,6 +75,8 @@ export class QueueService implements SpentTokens {
   private readonly firstReads = new Map<number, Promise<boolean>>();
   /** When this process's last tick returned, by its clock (how fresh `store.lastTick()` is). */
   private lastTickAt: number | null = null;
+  /** Lines this process turned to admitting by seats since its last tick (which then knows). */
+  private readonly turnedBySeats = new Set<number>();
   private readonly tokens: TokenVerifier;
 
   constructor(private readonly deps: QueueDeps) {
@@ -142,7 +150,24 @@ export class QueueService implements SpentTokens {
     const { concertId, opensAt, ...rest } = input;
     await this.deps.assertConcert(concertId);
     const patch: QueueSettingsPatch = { ...rest, ...(opensAt !== undefined ? { opensAt: opensAt === null ? null : opensAt.getTime() } : {}) };
-    return statsView(concertId, await this.readStats(concertId, () => this.deps.store.configure(concertId, patch, this.now(), this.defaults)));
+    const stats = await this.readStats(concertId, () => this.deps.store.configure(concertId, patch, this.now(), this.defaults));
+    if (stats.admitBySeats) {
+      // Counted now, before the operator is answered: reads that do not count (processes that
+      // have not ticked since) leave the room this one counted as it is (see Inventory.seats).
+      this.turnedBySeats.add(concertId);
+      await this.readSeatsAfterChange(concertId);
+    }
+    return statsView(concertId, stats);
+  }
+
+  /**
+   * Whether this process's reads of a concert's seats count them (SEAT_COUNT_CAP): when its line
+   * admits by seats, as the last tick here saw it, or when that is not known here. A line that
+   * admits by slots (the default) reads one seat per show, as before (the count cost the hold's
+   * read after its commit a bounded scan it did not need).
+   */
+  private countsSeats(concertId: number): boolean {
+    return this.turnedBySeats.has(concertId) || (this.deps.store.lastTick()?.get(concertId)?.admitBySeats ?? true);
   }
 
   /** The line for an operator's live view: its stats, the ETA at the back and recent admissions per minute. */
@@ -180,11 +205,14 @@ export class QueueService implements SpentTokens {
    */
   async tick(): Promise<void> {
     const now = this.now();
+    const turned = [...this.turnedBySeats];
     const due = await this.deps.store.tick(now, this.defaults);
     this.lastTickAt = this.deps.clock.now().getTime();
+    // The tick's numbers were settled after those configure calls: they know.
+    for (const concertId of turned) this.turnedBySeats.delete(concertId);
     const read = await Promise.allSettled(
       due.map(async (concertId) => {
-        const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now));
+        const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now), this.countsSeats(concertId));
         await this.deps.store.setInventory(concertId, inventory, now, this.defaults);
       }),
     );
@@ -287,7 +315,7 @@ export class QueueService implements SpentTokens {
     const asOf = r.asOf;
     try {
       const now = this.now();
-      const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now));
+      const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now), this.countsSeats(concertId));
       await this.deps.store.setInventory(concertId, inventory, this.now(), this.defaults, asOf);
     } finally {
       if (!r.next) {
@@ -365,6 +393,7 @@ function statsView(concertId: number, s: QueueStats): QueueStatsView {
     activeTtlSeconds: s.activeTtlSeconds,
     idleTimeoutSeconds: s.idleTimeoutSeconds,
     paused: s.paused,
+    admitBySeats: s.admitBySeats,
     admittedTotal: s.admittedTotal,
     admittedLastMinute: s.admittedLastMinute,
     droppedIdleTotal: s.droppedIdleTotal,

@@ -30,6 +30,7 @@ import {
   type QueueStore,
   randomFraction,
   RATE_WINDOW_MS,
+  seatBudget,
   seatsState,
   type TicketStatus,
   type TokenState,
@@ -62,6 +63,8 @@ interface Line {
   /** When a lowered idle timeout's grace starts (see pollCeiling): no idle drop until a new timeout after it. */
   idleGraceAt: number;
   inventory: (Inventory & { at: number }) | null;
+  /** Admissions the seats last read leave room for (see seatBudget); null: no limit. */
+  budget: number | null;
   /** Set by an enter that asked for it: while the seats are unread, every settle admits nobody. */
   unreadBlocks: boolean;
   dirty: number;
@@ -104,6 +107,7 @@ export class MemoryQueueStore implements QueueStore {
         reopenedAt: 0,
         idleGraceAt: 0,
         inventory: null,
+        budget: null,
         unreadBlocks: false,
         dirty: 0,
         seenDirty: 0,
@@ -167,7 +171,9 @@ export class MemoryQueueStore implements QueueStore {
       }
     }
     if (state === 'OPEN') {
-      let free = Math.min(s.maxActive - l.active.size, ADMIT_BATCH);
+      // The operator's choice lives in the line's own settings, as in the Redis adapter's hash (no process default).
+      const budget = l.config.admitBySeats === true ? l.budget : null;
+      let free = Math.min(s.maxActive - l.active.size, ADMIT_BATCH, budget ?? Infinity);
       for (const t of free > 0 ? this.ordered(l) : []) {
         if (free-- <= 0) break;
         l.waiting.delete(t);
@@ -179,6 +185,7 @@ export class MemoryQueueStore implements QueueStore {
         l.slots.set(t, Math.max(from, l.slots.get(t) ?? now));
         l.admits.push(now);
         l.admittedTotal++;
+        if (budget !== null) l.budget!--;
       }
     }
     const keepFrom = now - ADMITS_KEPT_MS;
@@ -363,6 +370,11 @@ export class MemoryQueueStore implements QueueStore {
     if (seen >= l.seenDirty) {
       l.inventory = { ...inventory, at: now };
       l.seenDirty = seen;
+      if (inventory.seats !== undefined) {
+        let live = 0;
+        for (const a of l.active.values()) if (a.until > now) live++;
+        l.budget = seatBudget(inventory, live);
+      }
     }
     this.settle(l, now, defaults);
   }
@@ -394,6 +406,7 @@ export class MemoryQueueStore implements QueueStore {
       droppedIdleTotal: l.droppedIdle,
       etaBackMs: state === 'OPEN' && size > 0 ? this.eta(l, size, s, now) : null,
       seatsRead: l.inventory !== null && !countsVoid(l.inventory, now),
+      admitBySeats: l.config.admitBySeats === true,
     };
   }
 

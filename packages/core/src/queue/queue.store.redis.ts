@@ -173,6 +173,10 @@ local function settle()
   end
   if st == 'OPEN' then
     local free = math.min(maxActive - redis.call('ZCARD', KEYS[2]), ${ADMIT_BATCH})
+    -- Admissions the seats last read leave room for (seatBudget), when the operator asked; absent: no limit.
+    local budget = nil
+    if redis.call('HGET', KEYS[6], 'admitBySeats') == '1' then budget = tonumber(redis.call('HGET', KEYS[10], 'budget') or '') end
+    if budget then free = math.min(free, budget) end
     if free > 0 then
       local heads = redis.call('ZRANGE', KEYS[1], 0, free - 1)
       for _, t in ipairs(heads) do
@@ -190,6 +194,7 @@ local function settle()
         redis.call('HSET', KEYS[11], t, math.max(from, tonumber(redis.call('HGET', KEYS[11], t) or '') or now))
       end
       if #heads > 0 then redis.call('HINCRBY', KEYS[8], 'admitted', #heads) end
+      if budget and #heads > 0 then redis.call('HINCRBY', KEYS[10], 'budget', -#heads) end
     end
   end
   redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - ${ADMITS_KEPT_MS})
@@ -467,7 +472,7 @@ local function stats(st, maxActive, ttl, idle, paused, opensAt)
   local c = redis.call('HMGET', KEYS[8], 'admitted', 'droppedIdle')
   return {st, waiting, preQueued, redis.call('ZCARD', KEYS[2]), maxActive, ttl, idle, paused, opensAt,
           tonumber(c[1] or '0'), redis.call('ZCOUNT', KEYS[7], '(' .. (now - ${RATE_WINDOW_MS}), '+inf'), tonumber(c[2] or '0'), back,
-          seatsRead()}
+          seatsRead(), redis.call('HGET', KEYS[6], 'admitBySeats') == '1' and 1 or 0}
 end
 `;
 
@@ -577,7 +582,7 @@ return {0, s}
 if quiet() and redis.call('HEXISTS', KEYS[8], 'quietSince') == 1 then return 1 end
 return 0
 `,
-  // ARGV 8 available, 9 held, 10 nextLapse (0: none), 12 nextStart (0: none)
+  // ARGV 8 available, 9 held, 10 nextLapse (0: none), 12 nextStart (0: none), 13 seats ('': at least SEAT_COUNT_CAP, '-': not counted), 14 holders
   queueInventory: `${PRELUDE}
 -- ARGV[11]: the change number the read was started after ('': the one a tick claimed it at).
 -- A read older than the recorded one changes nothing.
@@ -588,6 +593,13 @@ if asOf == '' then
 end
 if tonumber(asOf) >= tonumber(redis.call('HGET', KEYS[10], 'seen') or '0') then
   redis.call('HSET', KEYS[10], 'available', ARGV[8], 'held', ARGV[9], 'nextLapse', ARGV[10], 'nextStart', ARGV[12], 'at', now, 'seen', asOf)
+  -- seatBudget: the seats less the ACTIVE fans (lapsed ones aside) who hold none.
+  if ARGV[13] == '' then
+    redis.call('HDEL', KEYS[10], 'budget')
+  elseif ARGV[13] ~= '-' then
+    local live = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
+    redis.call('HSET', KEYS[10], 'budget', tonumber(ARGV[13]) - math.max(0, live - tonumber(ARGV[14])))
+  end
 end
 settle()
 return 1
@@ -704,7 +716,7 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async setInventory(concertId: number, inv: Inventory, now: StoreNow, defaults: QueueSettings, asOf?: number): Promise<void> {
-    await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0, asOf ?? '', inv.nextStart ?? 0);
+    await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0, asOf ?? '', inv.nextStart ?? 0, inv.seats === undefined ? '-' : (inv.seats ?? ''), inv.holders ?? 0);
   }
 
   async seatsChanged(concertId: number): Promise<number> {
@@ -798,5 +810,6 @@ function toStats(r: RawStats): QueueStats {
     droppedIdleTotal: n[11]!,
     etaBackMs: n[12]! < 0 ? null : n[12]!,
     seatsRead: n[13] === 1,
+    admitBySeats: n[14] === 1,
   };
 }

@@ -479,6 +479,66 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect((await store.stats(c, read + 60_000 + SOLD_OUT_POLL_MS + 10_001, d)).droppedIdleTotal).toBe(1);
   });
 
+  // Found from outside: with slots alone, a refund of one seat in a line of free slots admitted
+  // that many fans, and whoever of them came back first took the seat, not the head of the line.
+  it('asked to admit by seats, admits a fan only while a seat is left for it: a seat back admits the head alone, and a departure waits for the next read', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 4, activeTtlSeconds: 600, idleTimeoutSeconds: 600 });
+    expect((await store.configure(c, { admitBySeats: true }, T0, d)).admitBySeats).toBe(true);
+    const inv = (seats: number | null, holders: number) => ({ available: seats === 0 ? 0 : 1, held: seats === 0 ? 1 : 0, nextLapse: seats === 0 ? T0 + 300_000 : null, seats, holders });
+    await store.setInventory(c, inv(1, 0), T0, d);
+    for (let u = 1; u <= 6; u++) await store.enter(c, u, tid(u), T0 + u, d);
+    const states = async (now: number) => Promise.all([1, 2, 3, 4, 5, 6].map((u) => check(c, tid(u), now)));
+    // One seat: the head alone, though three slots are free.
+    expect(await states(T0 + 10)).toEqual(['ACTIVE', 'WAITING', 'WAITING', 'WAITING', 'WAITING', 'WAITING']);
+    expect((await store.stats(c, T0 + 10, d)).state).toBe('OPEN');
+    // It holds the seat: nothing AVAILABLE, and its hold is counted, so nobody new either.
+    await store.setInventory(c, inv(0, 1), T0 + 20, d);
+    expect(await states(T0 + 20)).toEqual(['ACTIVE', 'WAITING', 'WAITING', 'WAITING', 'WAITING', 'WAITING']);
+    // A refund brings two seats back; fan 1 still holds its own: room for two, fans 2 and 3.
+    await store.setInventory(c, inv(2, 1), T0 + 30, d);
+    expect(await states(T0 + 30)).toEqual(['ACTIVE', 'ACTIVE', 'ACTIVE', 'WAITING', 'WAITING', 'WAITING']);
+    // Fan 2 leaves without holding: its seat is free again, but only the next read says so.
+    await store.leave(c, tid(2), T0 + 40, d);
+    expect(await states(T0 + 40)).toEqual(['ACTIVE', 'EXPIRED', 'ACTIVE', 'WAITING', 'WAITING', 'WAITING']);
+    await store.setInventory(c, inv(2, 1), T0 + 50, d);
+    expect(await states(T0 + 50)).toEqual(['ACTIVE', 'EXPIRED', 'ACTIVE', 'ACTIVE', 'WAITING', 'WAITING']);
+    // Fans 3 and 4 both hold now: two seats left, three ACTIVE, all holding: room for two, but one slot.
+    await store.setInventory(c, inv(2, 3), T0 + 60, d);
+    expect(await states(T0 + 60)).toEqual(['ACTIVE', 'EXPIRED', 'ACTIVE', 'ACTIVE', 'ACTIVE', 'WAITING']);
+    // Seats past the count's cap (null) do not limit admission: the slots do.
+    await store.leave(c, tid(1), T0 + 70, d);
+    await store.setInventory(c, inv(null, 0), T0 + 70, d);
+    expect(await states(T0 + 70)).toEqual(['EXPIRED', 'EXPIRED', 'ACTIVE', 'ACTIVE', 'ACTIVE', 'ACTIVE']);
+    // A read without a count (an older process) leaves admission to the slots as well.
+    const c2 = nextConcert();
+    await store.configure(c2, { admitBySeats: true }, T0, d);
+    await store.setInventory(c2, { available: 1, held: 0, nextLapse: null }, T0, d);
+    for (let u = 1; u <= 5; u++) await store.enter(c2, u, tid(u), T0 + u, d);
+    expect((await store.stats(c2, T0 + 10, d)).active).toBe(4);
+    // A read that did not count (a process that does not know yet) leaves the room counted before.
+    const c4 = nextConcert();
+    await store.configure(c4, { admitBySeats: true }, T0, d);
+    await store.setInventory(c4, inv(1, 0), T0, d);
+    for (let u = 1; u <= 3; u++) await store.enter(c4, u, tid(u), T0 + u, d);
+    await store.setInventory(c4, { available: 1, held: 0, nextLapse: null }, T0 + 10, d);
+    await store.tick(T0 + 20, d);
+    expect((await store.stats(c4, T0 + 20, d)).active).toBe(1);
+    // Not asked (the default): the slots alone, whatever the seats.
+    const c3 = nextConcert();
+    expect((await store.stats(c3, T0, d)).admitBySeats).toBe(false);
+    await store.setInventory(c3, inv(1, 0), T0, d);
+    for (let u = 1; u <= 5; u++) await store.enter(c3, u, tid(u), T0 + u, d);
+    expect((await store.stats(c3, T0 + 10, d)).active).toBe(4);
+    // Turned on mid-sale: four ACTIVE for one seat, so a freed slot admits nobody; turned off, the slots take over at once.
+    await store.configure(c3, { admitBySeats: true }, T0 + 20, d);
+    await store.setInventory(c3, inv(1, 0), T0 + 20, d);
+    await store.leave(c3, tid(1), T0 + 30, d);
+    expect(await check(c3, tid(5), T0 + 30)).toBe('WAITING');
+    await store.configure(c3, { admitBySeats: false }, T0 + 40, d);
+    expect(await check(c3, tid(5), T0 + 40)).toBe('ACTIVE');
+  });
+
   // Found from outside: a refund reopened a sold-out line and admitted its head at once, while
   // those fans were told to look again in a minute; with a 10 s turn, every one of them came back
   // to EXPIRED, and the seats went to fans far behind them.

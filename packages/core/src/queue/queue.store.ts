@@ -9,6 +9,8 @@ export interface QueueSettings {
   paused: boolean;
   /** When the line opens (ms since the epoch); null: open. Before it, entrants are pre-queued. */
   opensAt: number | null;
+  /** An operator's choice: admit a fan only while a seat is left for it (see seatBudget); absent: false, by free slots alone. */
+  admitBySeats?: boolean;
 }
 
 export type QueueSettingsPatch = Partial<QueueSettings>;
@@ -51,6 +53,7 @@ export interface EnterOptions {
 }
 
 export interface QueueStats extends QueueSettings {
+  admitBySeats: boolean;
   state: LineState;
   waiting: number;
   preQueued: number;
@@ -77,6 +80,39 @@ export interface Inventory {
    * bookable from then, so the counts say nothing until they are read again (see countsVoid).
    */
   nextStart?: number | null;
+  /**
+   * AVAILABLE seats across the shows counted in `available` (a lapsed hold's seat included), when
+   * fewer than SEAT_COUNT_CAP; null: at least that many, and admission is not limited by them;
+   * absent: not counted (the reader's line admits by slots), and the room last counted stands
+   * (see seatBudget).
+   */
+  seats?: number | null;
+  /** Users holding seats of the concert's shows now (counted when `seats` is). */
+  holders?: number;
+}
+
+/** The line counts AVAILABLE seats up to this many (a bounded read per change); past it, seats do not limit admission. */
+export const SEAT_COUNT_CAP = 500;
+
+/**
+ * With `admitBySeats` (an operator's choice per line; the contract admits by free slots alone):
+ * how many more fans the line may admit on the seats just read, before the next read: the
+ * AVAILABLE seats less one for every ACTIVE fan who holds none yet (each may take one), read
+ * as the ACTIVE count less the users holding seats. A fan is admitted only while a seat is
+ * left for it, so a refund that brings one seat back admits the head of the line and nobody
+ * else, and the last seats of a sale go to as many fans as there are seats, in the line's order
+ * (with slots alone, every free slot admitted a fan, and whoever of them came back first took
+ * the seats). Each admission spends one; a departure gives none back until the next read (a
+ * payment's departure would otherwise count its seat twice: sold, and free for a new fan), which
+ * comes at least every INVENTORY_MAX_AGE_MS while the line exists, and INVENTORY_MIN_GAP_MS after
+ * a change of the seats or a lapse. null: no limit (the seats were not counted, or were plenty).
+ * One seat per fan is the fewest a fan buys: a fan who takes several leaves those behind it
+ * admitted to nothing, as before, but only among as many as there were seats.
+ */
+export function seatBudget(inv: Inventory, liveActive: number): number | null {
+  if (inv.seats === undefined) throw new Error('seatBudget: the seats were not counted');
+  if (inv.seats === null) return null;
+  return inv.seats - Math.max(0, liveActive - (inv.holders ?? 0));
 }
 
 export type GateState = 'ACTIVE' | 'WAITING' | 'EXPIRED';

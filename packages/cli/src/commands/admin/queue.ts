@@ -29,10 +29,13 @@ export function register(admin: Command): void {
       .option('--resume', 'admit again')
       .option('--opens-at <iso>', 'open the line at this time; whoever enters before it is pre-queued, then shuffled at the opening', isoTime)
       .option('--open-now', 'remove the opening time: the line opens now (a pre-queue is shuffled ahead of later arrivals)')
+      .option('--by-seats', 'admit a fan only while a seat is left for it: the last seats, and refunded ones, go to the head of the line')
+      .option('--by-slots', 'admit whenever a slot is free (the default)')
       .action(act(adminQueueConfigCommand)),
     [
       ['concert --admin-key $KEY admin queue config 1 --max-active 50 \\\n--active-ttl 300', 'a narrower, quicker gate'],
       ['concert --admin-key $KEY admin queue config 1 --pause', 'hold everyone where they are'],
+      ['concert --admin-key $KEY admin queue config 1 --by-seats', 'the last seats go in line order'],
       ['concert --admin-key $KEY admin queue config 1 \\\n--opens-at 2026-12-24T20:00:00+09:00', 'a pre-queue until 8 pm in Seoul'],
     ],
   );
@@ -53,6 +56,8 @@ export interface QueueConfigOptions {
   resume?: boolean;
   opensAt?: Date;
   openNow?: boolean;
+  bySeats?: boolean;
+  bySlots?: boolean;
 }
 
 /** `concert admin queue config <concertId> [...]`: tune admission; with no flag it shows the settings. */
@@ -60,12 +65,14 @@ export async function adminQueueConfigCommand(ctx: Ctx, concertId: number, opts:
   ctx.requireAdmin();
   if (opts.pause && opts.resume) throw new UsageError('Pass --pause or --resume, not both');
   if (opts.opensAt && opts.openNow) throw new UsageError('Pass --opens-at or --open-now, not both');
+  if (opts.bySeats && opts.bySlots) throw new UsageError('Pass --by-seats or --by-slots, not both');
   const patch = {
     ...(opts.maxActive !== undefined ? { maxActive: opts.maxActive } : {}),
     ...(opts.activeTtl !== undefined ? { activeTtlSeconds: opts.activeTtl } : {}),
     ...(opts.idleTimeout !== undefined ? { idleTimeoutSeconds: opts.idleTimeout } : {}),
     ...(opts.pause ? { paused: true } : opts.resume ? { paused: false } : {}),
     ...(opts.opensAt ? { opensAt: opts.opensAt } : opts.openNow ? { opensAt: null } : {}),
+    ...(opts.bySeats ? { admitBySeats: true } : opts.bySlots ? { admitBySeats: false } : {}),
   };
   const s = await ctx.client.admin.queue.configure.mutate({ concertId, ...patch });
   return ctx.print(s, (c) => renderQueueStats(c, s, ctx.now()));
@@ -104,6 +111,7 @@ export function renderQueueStats(c: Colors, s: QueueStats, now: Date = new Date(
     ['pre-queued', String(s.preQueued)],
     ['waiting', String(s.waiting)],
     ['active', `${s.active} of ${s.maxActive}`],
+    ['admits', s.admitBySeats ? 'while a seat is left for each fan (--by-seats)' : 'whenever a slot is free'],
     ['active ttl', `${s.activeTtlSeconds}s`],
     ['idle timeout', `${s.idleTimeoutSeconds}s`],
     ['admitted', `${s.admittedTotal} in all, ${s.admittedLastMinute} in the last minute`],
