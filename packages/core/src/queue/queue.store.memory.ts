@@ -63,8 +63,10 @@ interface Line {
   /** When a lowered idle timeout's grace starts (see pollCeiling): no idle drop until a new timeout after it. */
   idleGraceAt: number;
   inventory: (Inventory & { at: number }) | null;
-  /** Admissions the seats last read leave room for (see seatBudget); null: no limit. */
+  /** Admissions the seats last counted leave room for (see seatBudget); null: no limit. */
   budget: number | null;
+  /** The change number of the read that last counted the seats (counted reads are ordered among themselves). */
+  budgetSeen: number;
   /** Set by an enter that asked for it: while the seats are unread, every settle admits nobody. */
   unreadBlocks: boolean;
   dirty: number;
@@ -108,6 +110,7 @@ export class MemoryQueueStore implements QueueStore {
         idleGraceAt: 0,
         inventory: null,
         budget: null,
+        budgetSeen: 0,
         unreadBlocks: false,
         dirty: 0,
         seenDirty: 0,
@@ -370,11 +373,13 @@ export class MemoryQueueStore implements QueueStore {
     if (seen >= l.seenDirty) {
       l.inventory = { ...inventory, at: now };
       l.seenDirty = seen;
-      if (inventory.seats !== undefined) {
-        let live = 0;
-        for (const a of l.active.values()) if (a.until > now) live++;
-        l.budget = seatBudget(inventory, live);
-      }
+    }
+    // A read that did not count neither sets the room nor makes a counted one older than it look stale.
+    if (inventory.seats !== undefined && seen >= l.budgetSeen) {
+      l.budgetSeen = seen;
+      let live = 0;
+      for (const a of l.active.values()) if (a.until > now) live++;
+      l.budget = seatBudget(inventory, live);
     }
     this.settle(l, now, defaults);
   }
@@ -425,6 +430,8 @@ export class MemoryQueueStore implements QueueStore {
     if (patch.idleTimeoutSeconds !== undefined && patch.idleTimeoutSeconds < idle) {
       l.idleGraceAt = Math.max(l.idleGraceAt, now + pollCeiling(idle));
     }
+    // Turned to admitting by seats: no room until a read counts it (a room counted before is stale).
+    if (patch.admitBySeats === true && l.config.admitBySeats !== true) l.budget = 0;
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) (l.config as Record<string, unknown>)[k] = v;
     return this.statsNow(concertId, now, defaults);
   }

@@ -548,6 +548,10 @@ for i = 8, #ARGV, 2 do
       redis.call('HSET', KEYS[8], 'idleGraceAt', math.max(graceAt, tonumber(redis.call('HGET', KEYS[8], 'idleGraceAt') or '0')))
     end
   end
+  -- Turned to admitting by seats: no room until a read counts it (a room counted before is stale).
+  if ARGV[i] == 'admitBySeats' and ARGV[i + 1] == '1' and redis.call('HGET', KEYS[6], 'admitBySeats') ~= '1' then
+    redis.call('HSET', KEYS[10], 'budget', 0)
+  end
   redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1])
 end
 return stats(settle())
@@ -593,10 +597,15 @@ if asOf == '' then
 end
 if tonumber(asOf) >= tonumber(redis.call('HGET', KEYS[10], 'seen') or '0') then
   redis.call('HSET', KEYS[10], 'available', ARGV[8], 'held', ARGV[9], 'nextLapse', ARGV[10], 'nextStart', ARGV[12], 'at', now, 'seen', asOf)
-  -- seatBudget: the seats less the ACTIVE fans (lapsed ones aside) who hold none.
+end
+-- seatBudget: the seats less the ACTIVE fans (lapsed ones aside) who hold none. Counted reads are
+-- ordered among themselves ('budgetSeen'): a read that did not count ('-') neither sets the room
+-- nor makes a counted one older than it look stale.
+if ARGV[13] ~= '-' and tonumber(asOf) >= tonumber(redis.call('HGET', KEYS[10], 'budgetSeen') or '0') then
+  redis.call('HSET', KEYS[10], 'budgetSeen', asOf)
   if ARGV[13] == '' then
     redis.call('HDEL', KEYS[10], 'budget')
-  elseif ARGV[13] ~= '-' then
+  else
     local live = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
     redis.call('HSET', KEYS[10], 'budget', tonumber(ARGV[13]) - math.max(0, live - tonumber(ARGV[14])))
   end

@@ -510,12 +510,12 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     await store.leave(c, tid(1), T0 + 70, d);
     await store.setInventory(c, inv(null, 0), T0 + 70, d);
     expect(await states(T0 + 70)).toEqual(['EXPIRED', 'EXPIRED', 'ACTIVE', 'ACTIVE', 'ACTIVE', 'ACTIVE']);
-    // A read without a count (an older process) leaves admission to the slots as well.
+    // Reads without a count (a process that does not know yet) admit nobody until one counts.
     const c2 = nextConcert();
     await store.configure(c2, { admitBySeats: true }, T0, d);
     await store.setInventory(c2, { available: 1, held: 0, nextLapse: null }, T0, d);
     for (let u = 1; u <= 5; u++) await store.enter(c2, u, tid(u), T0 + u, d);
-    expect((await store.stats(c2, T0 + 10, d)).active).toBe(4);
+    expect((await store.stats(c2, T0 + 10, d)).active).toBe(0);
     // A read that did not count (a process that does not know yet) leaves the room counted before.
     const c4 = nextConcert();
     await store.configure(c4, { admitBySeats: true }, T0, d);
@@ -537,6 +537,37 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect(await check(c3, tid(5), T0 + 30)).toBe('WAITING');
     await store.configure(c3, { admitBySeats: false }, T0 + 40, d);
     expect(await check(c3, tid(5), T0 + 40)).toBe('ACTIVE');
+  });
+
+  // Found by a review of the change: a room counted while the line admitted by slots stood when an
+  // operator turned admission by seats on, and 10 fans were let in for 2 seats.
+  it('turned to admitting by seats, admits nobody until a read counts the seats', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 10, activeTtlSeconds: 600, idleTimeoutSeconds: 600 });
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 20, holders: 0 }, T0, d);
+    await store.configure(c, { paused: true }, T0 + 1, d);
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null }, T0 + 2, d);
+    for (let u = 1; u <= 10; u++) await store.enter(c, u, tid(u), T0 + 10 + u, d);
+    expect((await store.configure(c, { paused: false, admitBySeats: true }, T0 + 100, d)).active).toBe(0);
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 2, holders: 0 }, T0 + 200, d);
+    expect((await store.stats(c, T0 + 200, d)).active).toBe(2);
+  });
+
+  // Found by the same review: a read that did not count, recorded first with a newer change number,
+  // made the counted read look stale, and the room it counted was thrown away.
+  it('orders the reads that count the seats among themselves', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 10, activeTtlSeconds: 600, idleTimeoutSeconds: 600 });
+    await store.configure(c, { admitBySeats: true }, T0 + 1, d);
+    const counted = await store.seatsChanged(c);
+    const uncounted = await store.seatsChanged(c);
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null }, T0 + 5, d, uncounted);
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 1, holders: 0 }, T0 + 6, d, counted);
+    for (let u = 1; u <= 10; u++) await store.enter(c, u, tid(u), T0 + 10 + u, d);
+    expect((await store.stats(c, T0 + 30, d)).active).toBe(1);
+    // An older counted read is still older than that one.
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 5, holders: 0 }, T0 + 40, d, counted - 1);
+    expect((await store.stats(c, T0 + 40, d)).active).toBe(1);
   });
 
   // Found from outside: a refund reopened a sold-out line and admitted its head at once, while
