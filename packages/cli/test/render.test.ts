@@ -829,6 +829,11 @@ describe('concert admin watch fits the terminal', () => {
       }
     }
     expect(renderWatch(plain, snapshot, { columns: 160 })).toContain('waiting 123456 · pre-queued 23456 · active 1000/1000 · dropped idle 12345');
+    // A line that admits by seats says so beside its ACTIVE count; the stats say which rule.
+    const bySeats = { ...snapshot, line: { ...snapshot.line, admitBySeats: true } } as SaleWatch;
+    expect(renderWatch(plain, bySeats, { columns: 160 })).toContain('active 1000/1000 by seats · dropped idle 12345');
+    expect(renderQueueStats(plain, bySeats.line)).toMatch(/admits +while a seat is left for each fan \(--by-seats\)/);
+    expect(renderQueueStats(plain, snapshot.line)).toMatch(/admits +whenever a slot is free/);
   });
 
   it('says a pre-queue (or a sold-out line) is also paused: the state alone hid the pause', () => {

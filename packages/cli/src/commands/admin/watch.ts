@@ -286,7 +286,16 @@ export function renderWatch(c: Colors, w: SaleWatch, opts: { columns: number; ro
     fitWidth(title + clock, width),
     '',
     ...flow(c.bold('Line'), [`${stateColor(STATE_TEXT[l.state])}${alsoPaused(c, l)}`, ...opens], width),
-    ...flow('', [`waiting ${c.bold(String(l.waiting))}`, `pre-queued ${c.bold(String(l.preQueued))}`, `active ${c.bold(`${l.active}/${l.maxActive}`)}`, `dropped idle ${l.droppedIdleTotal}`], width),
+    ...flow(
+      '',
+      [
+        `waiting ${c.bold(String(l.waiting))}`,
+        `pre-queued ${c.bold(String(l.preQueued))}`,
+        `active ${c.bold(`${l.active}/${l.maxActive}`)}${l.admitBySeats ? ' by seats' : ''}`,
+        `dropped idle ${l.droppedIdleTotal}`,
+      ],
+      width,
+    ),
     ...flow('', [`ETA at the back ${l.etaBackSeconds === null ? c.dim('–') : c.bold(`~${duration(l.etaBackSeconds * 1000)}`)}`], width),
     ...flow(
       c.bold('Admitted'),
