@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { Schedule } from '../types.ts';
+import { HOLDERS_READ } from '../queue/queue.store.ts';
 
 type Executor = Db | Tx;
 
@@ -138,7 +139,7 @@ export async function findShowAvailability(db: Executor, concertId: number, now:
     marked: boolean;
     now: Date;
     free_seats: number;
-    holders: number | null;
+    holders: string[] | null;
   }>`
     WITH free AS MATERIALIZED (
       SELECT count(*)::int AS n FROM (
@@ -151,8 +152,11 @@ export async function findShowAvailability(db: Executor, concertId: number, now:
     SELECT sc.id, f.found, f.held_until AS first_hold_end, sc.booking_opens_at AS opens_at, sc.starts_at, sc.sold_out_at IS NOT NULL AS marked, ${now}::timestamptz AS now,
       free.n AS free_seats,
       CASE WHEN free.n < ${cap} AND ${cap} > 0 THEN (
-        SELECT count(DISTINCT r.user_id)::int FROM schedules x JOIN seats s ON s.schedule_id = x.id JOIN reservations r ON r.id = s.reservation_id
-        WHERE x.concert_id = ${concertId} AND x.starts_at > ${now} AND x.cancelled_at IS NULL AND s.sold_at IS NULL AND s.held_until > ${now}
+        SELECT coalesce(array_agg(h.user_id), '{}') FROM (
+          SELECT DISTINCT r.user_id FROM schedules x JOIN seats s ON s.schedule_id = x.id JOIN reservations r ON r.id = s.reservation_id
+          WHERE x.concert_id = ${concertId} AND x.starts_at > ${now} AND x.cancelled_at IS NULL AND s.sold_at IS NULL AND s.held_until > ${now}
+          LIMIT ${HOLDERS_READ}
+        ) h
       ) END AS holders
     FROM free CROSS JOIN schedules sc
     LEFT JOIN LATERAL (
@@ -180,8 +184,8 @@ export async function findShowAvailability(db: Executor, concertId: number, now:
       soldOutUnannounced: r.found !== true && !r.marked,
       /** The concert's AVAILABLE seats in shows open for booking, up to `cap` (the same on every row). */
       freeSeats: r.free_seats,
-      /** Users holding seats of the concert's shows; null when `freeSeats` reached `cap` (not counted). */
-      holders: r.holders,
+      /** The users holding seats of the concert's shows (at most HOLDERS_READ); null when `freeSeats` reached `cap` (not read). */
+      holders: r.holders?.map(Number) ?? null,
     };
   });
 }

@@ -80,7 +80,7 @@ export class ConcertsService {
         ? {
             // No show to come: nothing to count (the line is sold out).
             seats: shows.length === 0 ? 0 : shows[0]!.freeSeats < SEAT_COUNT_CAP ? shows[0]!.freeSeats : null,
-            holders: shows[0]?.holders ?? 0,
+            holders: shows[0]?.holders ?? [],
           }
         : {}),
     };

@@ -379,7 +379,12 @@ export class MemoryQueueStore implements QueueStore {
       l.budgetSeen = seen;
       let live = 0;
       for (const a of l.active.values()) if (a.until > now) live++;
-      l.budget = seatBudget(inventory, live);
+      let holding = 0;
+      for (const userId of inventory.holders ?? []) {
+        const a = l.active.get(l.users.get(userId) ?? '');
+        if (a && a.until > now) holding++;
+      }
+      l.budget = seatBudget(inventory, live, holding);
     }
     this.settle(l, now, defaults);
   }

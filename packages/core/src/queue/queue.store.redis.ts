@@ -586,7 +586,7 @@ return {0, s}
 if quiet() and redis.call('HEXISTS', KEYS[8], 'quietSince') == 1 then return 1 end
 return 0
 `,
-  // ARGV 8 available, 9 held, 10 nextLapse (0: none), 12 nextStart (0: none), 13 seats ('': at least SEAT_COUNT_CAP, '-': not counted), 14 holders
+  // ARGV 8 available, 9 held, 10 nextLapse (0: none), 12 nextStart (0: none), 13 seats ('': at least SEAT_COUNT_CAP, '-': not counted), 14.. the users holding seats
   queueInventory: `${PRELUDE}
 -- ARGV[11]: the change number the read was started after ('': the one a tick claimed it at).
 -- A read older than the recorded one changes nothing.
@@ -607,7 +607,14 @@ if ARGV[13] ~= '-' and tonumber(asOf) >= tonumber(redis.call('HGET', KEYS[10], '
     redis.call('HDEL', KEYS[10], 'budget')
   else
     local live = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
-    redis.call('HSET', KEYS[10], 'budget', tonumber(ARGV[13]) - math.max(0, live - tonumber(ARGV[14])))
+    -- Of the users holding seats, those whose own ticket is ACTIVE (a turn that ended does not count).
+    local holding = 0
+    for i = 14, #ARGV do
+      local t = redis.call('HGET', KEYS[5], ARGV[i])
+      local untilMs = t and redis.call('ZSCORE', KEYS[2], t)
+      if untilMs and tonumber(untilMs) > now then holding = holding + 1 end
+    end
+    redis.call('HSET', KEYS[10], 'budget', tonumber(ARGV[13]) - math.max(0, live - holding))
   end
 end
 settle()
@@ -725,7 +732,7 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async setInventory(concertId: number, inv: Inventory, now: StoreNow, defaults: QueueSettings, asOf?: number): Promise<void> {
-    await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0, asOf ?? '', inv.nextStart ?? 0, inv.seats === undefined ? '-' : (inv.seats ?? ''), inv.holders ?? 0);
+    await this.run('queueInventory', concertId, now, defaults, inv.available, inv.held, inv.nextLapse ?? 0, asOf ?? '', inv.nextStart ?? 0, inv.seats === undefined ? '-' : (inv.seats ?? ''), ...(inv.holders ?? []));
   }
 
   async seatsChanged(concertId: number): Promise<number> {

@@ -485,30 +485,30 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const c = nextConcert();
     const d = settings({ maxActive: 4, activeTtlSeconds: 600, idleTimeoutSeconds: 600 });
     expect((await store.configure(c, { admitBySeats: true }, T0, d)).admitBySeats).toBe(true);
-    const inv = (seats: number | null, holders: number) => ({ available: seats === 0 ? 0 : 1, held: seats === 0 ? 1 : 0, nextLapse: seats === 0 ? T0 + 300_000 : null, seats, holders });
-    await store.setInventory(c, inv(1, 0), T0, d);
+    const inv = (seats: number | null, holders: number[]) => ({ available: seats === 0 ? 0 : 1, held: seats === 0 ? 1 : 0, nextLapse: seats === 0 ? T0 + 300_000 : null, seats, holders });
+    await store.setInventory(c, inv(1, []), T0, d);
     for (let u = 1; u <= 6; u++) await store.enter(c, u, tid(u), T0 + u, d);
     const states = async (now: number) => Promise.all([1, 2, 3, 4, 5, 6].map((u) => check(c, tid(u), now)));
     // One seat: the head alone, though three slots are free.
     expect(await states(T0 + 10)).toEqual(['ACTIVE', 'WAITING', 'WAITING', 'WAITING', 'WAITING', 'WAITING']);
     expect((await store.stats(c, T0 + 10, d)).state).toBe('OPEN');
     // It holds the seat: nothing AVAILABLE, and its hold is counted, so nobody new either.
-    await store.setInventory(c, inv(0, 1), T0 + 20, d);
+    await store.setInventory(c, inv(0, [1]), T0 + 20, d);
     expect(await states(T0 + 20)).toEqual(['ACTIVE', 'WAITING', 'WAITING', 'WAITING', 'WAITING', 'WAITING']);
     // A refund brings two seats back; fan 1 still holds its own: room for two, fans 2 and 3.
-    await store.setInventory(c, inv(2, 1), T0 + 30, d);
+    await store.setInventory(c, inv(2, [1]), T0 + 30, d);
     expect(await states(T0 + 30)).toEqual(['ACTIVE', 'ACTIVE', 'ACTIVE', 'WAITING', 'WAITING', 'WAITING']);
     // Fan 2 leaves without holding: its seat is free again, but only the next read says so.
     await store.leave(c, tid(2), T0 + 40, d);
     expect(await states(T0 + 40)).toEqual(['ACTIVE', 'EXPIRED', 'ACTIVE', 'WAITING', 'WAITING', 'WAITING']);
-    await store.setInventory(c, inv(2, 1), T0 + 50, d);
+    await store.setInventory(c, inv(2, [1]), T0 + 50, d);
     expect(await states(T0 + 50)).toEqual(['ACTIVE', 'EXPIRED', 'ACTIVE', 'ACTIVE', 'WAITING', 'WAITING']);
     // Fans 3 and 4 both hold now: two seats left, three ACTIVE, all holding: room for two, but one slot.
-    await store.setInventory(c, inv(2, 3), T0 + 60, d);
+    await store.setInventory(c, inv(2, [1, 3, 4]), T0 + 60, d);
     expect(await states(T0 + 60)).toEqual(['ACTIVE', 'EXPIRED', 'ACTIVE', 'ACTIVE', 'ACTIVE', 'WAITING']);
     // Seats past the count's cap (null) do not limit admission: the slots do.
     await store.leave(c, tid(1), T0 + 70, d);
-    await store.setInventory(c, inv(null, 0), T0 + 70, d);
+    await store.setInventory(c, inv(null, []), T0 + 70, d);
     expect(await states(T0 + 70)).toEqual(['EXPIRED', 'EXPIRED', 'ACTIVE', 'ACTIVE', 'ACTIVE', 'ACTIVE']);
     // Reads without a count (a process that does not know yet) admit nobody until one counts.
     const c2 = nextConcert();
@@ -519,20 +519,29 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     // A read that did not count (a process that does not know yet) leaves the room counted before.
     const c4 = nextConcert();
     await store.configure(c4, { admitBySeats: true }, T0, d);
-    await store.setInventory(c4, inv(1, 0), T0, d);
+    await store.setInventory(c4, inv(1, []), T0, d);
     for (let u = 1; u <= 3; u++) await store.enter(c4, u, tid(u), T0 + u, d);
     await store.setInventory(c4, { available: 1, held: 0, nextLapse: null }, T0 + 10, d);
     await store.tick(T0 + 20, d);
     expect((await store.stats(c4, T0 + 20, d)).active).toBe(1);
+    // A user who holds seats but whose ticket is not ACTIVE (its turn ended, it left) leaves no
+    // seat for the line: one seat, fan 1 ACTIVE without a hold, user 99 holding: nobody more.
+    const c5 = nextConcert();
+    await store.configure(c5, { admitBySeats: true }, T0, d);
+    await store.setInventory(c5, inv(2, []), T0, d);
+    await store.enter(c5, 1, tid(1), T0 + 1, d);
+    await store.setInventory(c5, inv(1, [99]), T0 + 2, d);
+    await store.enter(c5, 2, tid(2), T0 + 3, d);
+    expect(await check(c5, tid(2), T0 + 3)).toBe('WAITING');
     // Not asked (the default): the slots alone, whatever the seats.
     const c3 = nextConcert();
     expect((await store.stats(c3, T0, d)).admitBySeats).toBe(false);
-    await store.setInventory(c3, inv(1, 0), T0, d);
+    await store.setInventory(c3, inv(1, []), T0, d);
     for (let u = 1; u <= 5; u++) await store.enter(c3, u, tid(u), T0 + u, d);
     expect((await store.stats(c3, T0 + 10, d)).active).toBe(4);
     // Turned on mid-sale: four ACTIVE for one seat, so a freed slot admits nobody; turned off, the slots take over at once.
     await store.configure(c3, { admitBySeats: true }, T0 + 20, d);
-    await store.setInventory(c3, inv(1, 0), T0 + 20, d);
+    await store.setInventory(c3, inv(1, []), T0 + 20, d);
     await store.leave(c3, tid(1), T0 + 30, d);
     expect(await check(c3, tid(5), T0 + 30)).toBe('WAITING');
     await store.configure(c3, { admitBySeats: false }, T0 + 40, d);
@@ -544,12 +553,12 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
   it('turned to admitting by seats, admits nobody until a read counts the seats', async () => {
     const c = nextConcert();
     const d = settings({ maxActive: 10, activeTtlSeconds: 600, idleTimeoutSeconds: 600 });
-    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 20, holders: 0 }, T0, d);
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 20, holders: [] }, T0, d);
     await store.configure(c, { paused: true }, T0 + 1, d);
     await store.setInventory(c, { available: 1, held: 0, nextLapse: null }, T0 + 2, d);
     for (let u = 1; u <= 10; u++) await store.enter(c, u, tid(u), T0 + 10 + u, d);
     expect((await store.configure(c, { paused: false, admitBySeats: true }, T0 + 100, d)).active).toBe(0);
-    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 2, holders: 0 }, T0 + 200, d);
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 2, holders: [] }, T0 + 200, d);
     expect((await store.stats(c, T0 + 200, d)).active).toBe(2);
   });
 
@@ -562,11 +571,11 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const counted = await store.seatsChanged(c);
     const uncounted = await store.seatsChanged(c);
     await store.setInventory(c, { available: 1, held: 0, nextLapse: null }, T0 + 5, d, uncounted);
-    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 1, holders: 0 }, T0 + 6, d, counted);
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 1, holders: [] }, T0 + 6, d, counted);
     for (let u = 1; u <= 10; u++) await store.enter(c, u, tid(u), T0 + 10 + u, d);
     expect((await store.stats(c, T0 + 30, d)).active).toBe(1);
     // An older counted read is still older than that one.
-    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 5, holders: 0 }, T0 + 40, d, counted - 1);
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 5, holders: [] }, T0 + 40, d, counted - 1);
     expect((await store.stats(c, T0 + 40, d)).active).toBe(1);
   });
 

@@ -87,9 +87,15 @@ export interface Inventory {
    * (see seatBudget).
    */
   seats?: number | null;
-  /** Users holding seats of the concert's shows now (counted when `seats` is). */
-  holders?: number;
+  /**
+   * The users holding seats of the concert's shows now (read when `seats` is counted, at most
+   * HOLDERS_READ of them): the store counts those whose own ticket is ACTIVE (see seatBudget).
+   */
+  holders?: number[];
 }
+
+/** At most this many holders are read; past it, fewer ACTIVE fans count as holding, and the line admits fewer, never more. */
+export const HOLDERS_READ = 1_000;
 
 /** The line counts AVAILABLE seats up to this many (a bounded read per change); past it, seats do not limit admission. */
 export const SEAT_COUNT_CAP = 500;
@@ -98,7 +104,8 @@ export const SEAT_COUNT_CAP = 500;
  * With `admitBySeats` (an operator's choice per line; the contract admits by free slots alone):
  * how many more fans the line may admit on the seats just read, before the next read: the
  * AVAILABLE seats less one for every ACTIVE fan who holds none yet (each may take one), read
- * as the ACTIVE count less the users holding seats. A fan is admitted only while a seat is
+ * as the ACTIVE count less the ACTIVE fans whose user holds seats (a user holding seats whose
+ * turn ended, or who left the line, is not one of them). A fan is admitted only while a seat is
  * left for it, so a refund that brings one seat back admits the head of the line and nobody
  * else, and the last seats of a sale go to as many fans as there are seats, in the line's order
  * (with slots alone, every free slot admitted a fan, and whoever of them came back first took
@@ -109,10 +116,10 @@ export const SEAT_COUNT_CAP = 500;
  * One seat per fan is the fewest a fan buys: a fan who takes several leaves those behind it
  * admitted to nothing, as before, but only among as many as there were seats.
  */
-export function seatBudget(inv: Inventory, liveActive: number): number | null {
+export function seatBudget(inv: Inventory, liveActive: number, activeHolders: number): number | null {
   if (inv.seats === undefined) throw new Error('seatBudget: the seats were not counted');
   if (inv.seats === null) return null;
-  return inv.seats - Math.max(0, liveActive - (inv.holders ?? 0));
+  return inv.seats - Math.max(0, liveActive - activeHolders);
 }
 
 export type GateState = 'ACTIVE' | 'WAITING' | 'EXPIRED';
