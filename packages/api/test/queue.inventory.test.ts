@@ -161,6 +161,21 @@ describe('a line that knows the inventory, on two API processes', () => {
     await within(8_000, async () => (await E.on(p1).queue.status.query({})).status === 'SOLD_OUT');
   });
 
+  // Found from outside: configure answered with the line as it was before the seats were counted
+  // (active 1, waiting 6), though that count had admitted four more fans by then.
+  it('turned to admitting by seats, answers with the line as the count left it', { timeout: 60_000 }, async () => {
+    const [p1, p2] = apis.map((a) => a.url) as [string, string];
+    const sale = await seedSale(p1, { users: 0, seatCount: 5 });
+    await admin(p1).admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 1 });
+    const fans = await makeFans(p1, 7);
+    for (const [i, userId] of fans.entries()) await client(i % 2 ? p2 : p1, { userId }).queue.enter.mutate({ concertId: sale.concertId });
+    // Five seats, one ACTIVE fan without one: room for four more.
+    const answer = await admin(p2).admin.queue.configure.mutate({ concertId: sale.concertId, admitBySeats: true, maxActive: 100 });
+    expect([answer.active, answer.waiting]).toEqual([5, 2]);
+    const stats = await admin(p1).admin.queue.stats.query({ concertId: sale.concertId });
+    expect([stats.active, stats.waiting]).toEqual([5, 2]);
+  });
+
   // A show whose booking has not opened admits nobody (a hold there is BOOKING_NOT_OPEN): it once
   // counted as AVAILABLE, and a fan was let in to a concert whose only open show was sold.
   it('a show not yet open for booking neither admits fans nor sells the line out', { timeout: 120_000 }, async () => {

@@ -156,6 +156,8 @@ export class QueueService implements SpentTokens {
       // have not ticked since) leave the room this one counted as it is (see Inventory.seats).
       this.turnedBySeats.add(concertId);
       await this.readSeatsAfterChange(concertId);
+      // The line as that read left it (it may have admitted), as a configure of another setting answers.
+      return statsView(concertId, await this.call(() => this.deps.store.stats(concertId, this.now(), this.defaults)));
     }
     return statsView(concertId, stats);
   }

@@ -173,9 +173,13 @@ local function settle()
   end
   if st == 'OPEN' then
     local free = math.min(maxActive - redis.call('ZCARD', KEYS[2]), ${ADMIT_BATCH})
-    -- Admissions the seats last read leave room for (seatBudget), when the operator asked; absent: no limit.
+    -- Admissions the seats last counted leave room for (seatBudget), when the operator asked:
+    -- 'none' when they were plenty; absent (the counts were lost) none at all until a read counts them.
     local budget = nil
-    if redis.call('HGET', KEYS[6], 'admitBySeats') == '1' then budget = tonumber(redis.call('HGET', KEYS[10], 'budget') or '') end
+    if redis.call('HGET', KEYS[6], 'admitBySeats') == '1' then
+      local b = redis.call('HGET', KEYS[10], 'budget')
+      if b ~= 'none' then budget = tonumber(b or '0') end
+    end
     if budget then free = math.min(free, budget) end
     if free > 0 then
       local heads = redis.call('ZRANGE', KEYS[1], 0, free - 1)
@@ -604,7 +608,7 @@ end
 if ARGV[13] ~= '-' and tonumber(asOf) >= tonumber(redis.call('HGET', KEYS[10], 'budgetSeen') or '0') then
   redis.call('HSET', KEYS[10], 'budgetSeen', asOf)
   if ARGV[13] == '' then
-    redis.call('HDEL', KEYS[10], 'budget')
+    redis.call('HSET', KEYS[10], 'budget', 'none')
   else
     local live = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
     -- Of the users holding seats, those whose own ticket is ACTIVE (a turn that ended does not count).

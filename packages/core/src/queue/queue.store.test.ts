@@ -780,6 +780,27 @@ describe('queue store on Redis: the ticker’s registry after Redis lost its dat
     expect(await store.tick(T0 + 60_001, d)).toEqual([c]);
     expect(await check(store, c, tid(3), T0 + 60_001)).toBe('ACTIVE');
   });
+
+  // Found from outside: with the line's counts gone (its inventory key), a line admitting by seats
+  // read the missing room as no limit, and a leave let every waiting fan in (6 ACTIVE for 3 seats).
+  it('a line admitting by seats whose counts were lost admits nobody until a read counts them again', async () => {
+    const c = 2;
+    const d = settings({ maxActive: 100, idleTimeoutSeconds: 3600, activeTtlSeconds: 3600 });
+    await store.configure(c, { admitBySeats: true }, T0, d);
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 3, holders: [] }, T0, d);
+    for (let u = 1; u <= 7; u++) await store.enter(c, u, tid(u), T0 + u, d);
+    expect((await store.stats(c, T0 + 10, d)).active).toBe(3);
+    await redis.del(queueKeys(c).inventory);
+    await store.leave(c, tid(1), T0 + 20, d);
+    expect((await store.stats(c, T0 + 20, d)).active).toBe(2);
+    // The ticker's read counts them again: one seat for one more fan (3 seats, 2 ACTIVE without one).
+    expect(await store.tick(T0 + 30, d)).toEqual([c]);
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: 3, holders: [] }, T0 + 30, d);
+    expect((await store.stats(c, T0 + 30, d)).active).toBe(3);
+    // Seats past the cap, read as plenty: the slots alone.
+    await store.setInventory(c, { available: 1, held: 0, nextLapse: null, seats: null, holders: [] }, T0 + 40, d);
+    expect((await store.stats(c, T0 + 40, d)).active).toBe(6);
+  });
 });
 
 /** During a rolling deploy a process of the version before `over` redraws a line's curve and leaves the newer one's `curveOver` in the hash. */
