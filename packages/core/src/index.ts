@@ -130,7 +130,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
       await getConcert(db, concertId);
       knownConcerts.add(concertId);
     },
-    inventory: (concertId: number, now?: Date, countSeats?: boolean): Promise<Inventory> => concerts.inventory(concertId, now, countSeats),
+    inventory: (concertId: number, now?: Date, seatCap?: number): Promise<Inventory> => concerts.inventory(concertId, now, seatCap),
   });
   const rateLimits = new RateLimitService({
     store: redis ? new RedisRateLimitStore(redis) : new MemoryRateLimitStore(),

@@ -5,6 +5,7 @@ import { createTestDatabase, type TestDatabase, testEnv } from '../../../../test
 import { loadConfig } from '../config.ts';
 import { type Core, createCore } from '../index.ts';
 import { findSeatCounts, findShowAvailability } from './concerts.repository.ts';
+import { seatCountCap } from '../queue/queue.store.ts';
 
 /**
  * The waiting room's read of a concert's seats after every change (findShowAvailability) is one
@@ -174,8 +175,12 @@ describe('the line’s read of the seats', () => {
     // 36 seats less three held and one sold (the lapsed hold's seat is AVAILABLE).
     expect(await core.concerts.inventory(concertId)).toMatchObject({ available: SHOWS, seats: SHOWS * SEATS - 4 });
     expect((await core.concerts.inventory(concertId)).holders?.toSorted((a, b) => a - b)).toEqual([users[0], users[1]].toSorted((a, b) => a! - b!));
+    // Counted up to the read's cap: past it, null (plenty: the slots limit admission). The cap is the
+    // line's maxActive, at least 500, at most 10,000.
+    expect(await core.concerts.inventory(concertId, undefined, 10)).toMatchObject({ seats: null });
+    expect([seatCountCap(undefined), seatCountCap(100), seatCountCap(2_000), seatCountCap(1_000_000)]).toEqual([500, 500, 2_000, 10_000]);
     // A line that admits by slots does not ask for the count.
-    const uncounted = await core.concerts.inventory(concertId, undefined, false);
+    const uncounted = await core.concerts.inventory(concertId, undefined, 0);
     expect(uncounted).toMatchObject({ available: SHOWS });
     expect(uncounted).not.toHaveProperty('seats');
     expect(uncounted).not.toHaveProperty('holders');

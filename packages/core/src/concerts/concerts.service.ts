@@ -61,11 +61,11 @@ export class ConcertsService {
    * The concert's bookable seats as its waiting room needs them, read after every change of
    * them: how many shows have a seat AVAILABLE, how many have none AVAILABLE but some to come
    * (HELD, or in a show whose booking has not opened), and when the first of those may be
-   * AVAILABLE (a probe per show); and the AVAILABLE seats, counted up to SEAT_COUNT_CAP, with the
+   * AVAILABLE (a probe per show); and the AVAILABLE seats, counted up to `seatCap` (0: not counted), with the
    * users holding seats, for the line's seatBudget.
    */
-  async inventory(concertId: number, now: Moment = dbNow(this.deps.clock), countSeats = true): Promise<Inventory> {
-    const shows = await repo.findShowAvailability(this.deps.db, concertId, now, countSeats ? SEAT_COUNT_CAP : 0);
+  async inventory(concertId: number, now: Moment = dbNow(this.deps.clock), seatCap = SEAT_COUNT_CAP): Promise<Inventory> {
+    const shows = await repo.findShowAvailability(this.deps.db, concertId, now, seatCap);
     const soldOut = shows.filter((s) => s.soldOutUnannounced).map((s) => s.scheduleId);
     // Best effort here: the sweep (announceSellOuts) writes what this read saw and failed to.
     if (soldOut.length > 0) await this.announceSoldOut(soldOut).catch(() => {});
@@ -76,10 +76,10 @@ export class ConcertsService {
       held: lapses.length,
       nextLapse: lapses.length ? Math.min(...lapses) : null,
       nextStart: starts.length ? Math.min(...starts) : null,
-      ...(countSeats
+      ...(seatCap > 0
         ? {
             // No show to come: nothing to count (the line is sold out).
-            seats: shows.length === 0 ? 0 : shows[0]!.freeSeats < SEAT_COUNT_CAP ? shows[0]!.freeSeats : null,
+            seats: shows.length === 0 ? 0 : shows[0]!.freeSeats < seatCap ? shows[0]!.freeSeats : null,
             holders: shows[0]?.holders ?? [],
           }
         : {}),

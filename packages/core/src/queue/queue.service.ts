@@ -3,7 +3,7 @@ import { type Clock, storeNow } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { QueueConfigureInput } from '../schemas.ts';
 import type { ActivePass, PaidToken, QueueGate, SpentTokens } from './queue.gate.ts';
-import type { Inventory, LineState, QueueSettings, QueueSettingsPatch, QueueStats, QueueStore, StoreNow, TicketStatus, TokenState } from './queue.store.ts';
+import { type Inventory, type LineState, type QueueSettings, type QueueSettingsPatch, type QueueStats, type QueueStore, seatCountCap, type StoreNow, type TicketStatus, type TokenState } from './queue.store.ts';
 import { newTokenId, signToken, type TokenClaims, TokenVerifier } from './queue.tokens.ts';
 
 export interface QueueTicket {
@@ -60,10 +60,10 @@ export interface QueueDeps {
   assertConcert: (concertId: number) => Promise<void>;
   /**
    * The concert's bookable seats as the database has them now (by its clock, unless a test
-   * clock's time is given); with `countSeats` false, without the count of AVAILABLE seats and
-   * holders that only a line admitting by seats needs.
+   * clock's time is given); with the AVAILABLE seats counted up to `seatCap` and the users holding
+   * seats, which only a line admitting by seats needs (0: not counted).
    */
-  inventory: (concertId: number, now?: Date, countSeats?: boolean) => Promise<Inventory>;
+  inventory: (concertId: number, now?: Date, seatCap?: number) => Promise<Inventory>;
 }
 
 /** The waiting room: one line per concert, FIFO, at most maxActive ACTIVE at once. */
@@ -75,8 +75,8 @@ export class QueueService implements SpentTokens {
   private readonly firstReads = new Map<number, Promise<boolean>>();
   /** When this process's last tick returned, by its clock (how fresh `store.lastTick()` is). */
   private lastTickAt: number | null = null;
-  /** Lines this process turned to admitting by seats since its last tick (which then knows). */
-  private readonly turnedBySeats = new Set<number>();
+  /** Lines this process turned to admitting by seats since its last tick (which then knows), with their maxActive. */
+  private readonly turnedBySeats = new Map<number, number>();
   private readonly tokens: TokenVerifier;
 
   constructor(private readonly deps: QueueDeps) {
@@ -154,7 +154,7 @@ export class QueueService implements SpentTokens {
     if (stats.admitBySeats) {
       // Counted now, before the operator is answered: reads that do not count (processes that
       // have not ticked since) leave the room this one counted as it is (see Inventory.seats).
-      this.turnedBySeats.add(concertId);
+      this.turnedBySeats.set(concertId, stats.maxActive);
       await this.readSeatsAfterChange(concertId);
       // The line as that read left it (it may have admitted), as a configure of another setting answers.
       return statsView(concertId, await this.call(() => this.deps.store.stats(concertId, this.now(), this.defaults)));
@@ -163,13 +163,16 @@ export class QueueService implements SpentTokens {
   }
 
   /**
-   * Whether this process's reads of a concert's seats count them (SEAT_COUNT_CAP): when its line
-   * admits by seats, as the last tick here saw it, or when that is not known here. A line that
-   * admits by slots (the default) reads one seat per show, as before (the count cost the hold's
-   * read after its commit a bounded scan it did not need).
+   * How far this process's reads of a concert's seats count them (seatCountCap of its maxActive):
+   * when its line admits by seats, as the last tick here saw it, or when that is not known here;
+   * 0 (not counted) when it admits by slots (the default), which reads one seat per show, as
+   * before (the count cost the hold's read after its commit a bounded scan it did not need).
    */
-  private countsSeats(concertId: number): boolean {
-    return this.turnedBySeats.has(concertId) || (this.deps.store.lastTick()?.get(concertId)?.admitBySeats ?? true);
+  private seatCap(concertId: number): number {
+    const turned = this.turnedBySeats.get(concertId);
+    if (turned !== undefined) return seatCountCap(turned);
+    const line = this.deps.store.lastTick()?.get(concertId);
+    return line && !line.admitBySeats ? 0 : seatCountCap(line?.maxActive);
   }
 
   /** The line for an operator's live view: its stats, the ETA at the back and recent admissions per minute. */
@@ -207,14 +210,14 @@ export class QueueService implements SpentTokens {
    */
   async tick(): Promise<void> {
     const now = this.now();
-    const turned = [...this.turnedBySeats];
+    const turned = [...this.turnedBySeats.keys()];
     const due = await this.deps.store.tick(now, this.defaults);
     this.lastTickAt = this.deps.clock.now().getTime();
     // The tick's numbers were settled after those configure calls: they know.
     for (const concertId of turned) this.turnedBySeats.delete(concertId);
     const read = await Promise.allSettled(
       due.map(async (concertId) => {
-        const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now), this.countsSeats(concertId));
+        const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now), this.seatCap(concertId));
         await this.deps.store.setInventory(concertId, inventory, now, this.defaults);
       }),
     );
@@ -317,7 +320,7 @@ export class QueueService implements SpentTokens {
     const asOf = r.asOf;
     try {
       const now = this.now();
-      const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now), this.countsSeats(concertId));
+      const inventory = await this.deps.inventory(concertId, now === undefined ? undefined : new Date(now), this.seatCap(concertId));
       await this.deps.store.setInventory(concertId, inventory, this.now(), this.defaults, asOf);
     } finally {
       if (!r.next) {

@@ -590,7 +590,7 @@ return {0, s}
 if quiet() and redis.call('HEXISTS', KEYS[8], 'quietSince') == 1 then return 1 end
 return 0
 `,
-  // ARGV 8 available, 9 held, 10 nextLapse (0: none), 12 nextStart (0: none), 13 seats ('': at least SEAT_COUNT_CAP, '-': not counted), 14.. the users holding seats
+  // ARGV 8 available, 9 held, 10 nextLapse (0: none), 12 nextStart (0: none), 13 seats ('': at least the read's cap, '-': not counted), 14.. the users holding seats
   queueInventory: `${PRELUDE}
 -- ARGV[11]: the change number the read was started after ('': the one a tick claimed it at).
 -- A read older than the recorded one changes nothing.

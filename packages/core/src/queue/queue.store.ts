@@ -82,7 +82,7 @@ export interface Inventory {
   nextStart?: number | null;
   /**
    * AVAILABLE seats across the shows counted in `available` (a lapsed hold's seat included), when
-   * fewer than SEAT_COUNT_CAP; null: at least that many, and admission is not limited by them;
+   * fewer than the read's cap (seatCountCap); null: at least that many, and admission is not limited by them;
    * absent: not counted (the reader's line admits by slots), and the room last counted stands
    * (see seatBudget).
    */
@@ -97,8 +97,14 @@ export interface Inventory {
 /** At most this many holders are read; past it, fewer ACTIVE fans count as holding, and the line admits fewer, never more. */
 export const HOLDERS_READ = 1_000;
 
-/** The line counts AVAILABLE seats up to this many (a bounded read per change); past it, seats do not limit admission. */
+/**
+ * A line that admits by seats counts AVAILABLE seats up to its maxActive, at least SEAT_COUNT_CAP
+ * and at most SEAT_COUNT_MAX (a bounded read per change); past the cap, seats do not limit
+ * admission (the slots do: at most maxActive are ACTIVE, so a cap of maxActive loses nothing).
+ */
 export const SEAT_COUNT_CAP = 500;
+export const SEAT_COUNT_MAX = 10_000;
+export const seatCountCap = (maxActive: number | undefined) => Math.max(SEAT_COUNT_CAP, Math.min(maxActive ?? 0, SEAT_COUNT_MAX));
 
 /**
  * With `admitBySeats` (an operator's choice per line; the contract admits by free slots alone):
