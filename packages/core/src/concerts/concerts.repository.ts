@@ -129,7 +129,7 @@ export async function insertSeats(trx: Tx, seats: Array<{ schedule_id: number; s
  * users whose holds claim seats of the concert's shows now (the line's seatBudget). A cap of 0
  * counts nothing (a line that admits by slots).
  */
-export async function findShowAvailability(db: Executor, concertId: number, now: Moment, cap = 1) {
+export async function findShowAvailability(db: Executor, concertId: number, now: Moment, cap = 0) {
   const { rows } = await sql<{
     id: number;
     found: boolean | null;
