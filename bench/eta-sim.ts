@@ -1,9 +1,12 @@
 /**
  * `pnpm eta-sim`: the waiting room's ETA on the memory store and the test clock, without machine
- * noise (simulateSale in packages/core/src/queue/queue.eta.sim.ts), for six kinds of sale and
+ * noise (simulateSale in packages/core/src/queue/queue.eta.sim.ts), for seven kinds of sale and
  * several seeds each. It prints, per kind, each seed's median |told − real| ÷ real and median
  * signed error (told − real) ÷ real in the opening (the first half of the arrivals) and steady
- * (the second half). SEEDS=n sets the seeds (4), ONLY=text the kinds.
+ * (the second half). SEEDS=n sets the seeds (4), ONLY=text the kinds, SLOTS=n every kind's
+ * maxActive. DETAIL=1 adds, per kind and seed, the error and signed error by time since the
+ * opening (0–10 s, 10–30 s, 30–60 s, 1–3 min, 3 min on) and distance from the head (places 1–10,
+ * 11–50, 51–200, 201–1,000, past 1,000), with the number of predictions in each.
  */
 import { type SimSale, simulateSale } from '../packages/core/src/queue/queue.eta.sim.ts';
 
@@ -15,7 +18,11 @@ const kinds: Record<string, SimSale> = {
   '6 s TTL, a quarter walk away, paying takes 300 ms': { ttlSeconds: 6, walkAway: 0.25, perSecond: 1, latency: () => 300, arrivalsMs: 40_000 },
   '6 s TTL, a quarter walk away, paying takes 1.2 s falling to 0.1 s': { ttlSeconds: 6, walkAway: 0.25, perSecond: 1, latency: falling, arrivalsMs: 40_000 },
   '600 s TTL, buyers think 20–80 s (windows of 200 s)': { ttlSeconds: 600, walkAway: 0, perSecond: 0.15, latency: () => 300, think: (g) => 20_000 + g() * 60_000, arrivalsMs: 400_000 },
+  // The sale this product is for: thousands waiting, a few hundred let in at a time, buyers who take a minute.
+  'a big sale: 200 slots, 3,000 pre-queued, 600 s TTL, buyers think 20–80 s (windows of 200 s)': { ttlSeconds: 600, walkAway: 0, perSecond: 2, latency: () => 300, think: (g) => 20_000 + g() * 60_000, arrivalsMs: 400_000, slots: 200, prequeued: 3000 },
 };
+// SLOTS=n runs every kind with that maxActive instead of its own.
+if (process.env.SLOTS) for (const k of Object.values(kinds)) k.slots = Number(process.env.SLOTS);
 const seeds = Number(process.env.SEEDS ?? 4);
 const pct = (x: number) => `${Math.round(x * 100)}%`;
 for (const [name, kind] of Object.entries(kinds)) {
@@ -29,4 +36,22 @@ for (const [name, kind] of Object.entries(kinds)) {
   };
   const left = runs.reduce((n, r) => n + r.unadmitted, 0);
   console.log(`${name}${left ? ` (${left} fans never admitted)` : ''}\n${row('opening', 0)}\n${row('steady', half)}`);
+  if (process.env.DETAIL) runs.forEach((r, i) => detail(r, i + 1));
+}
+
+function detail(r: Awaited<ReturnType<typeof simulateSale>>, seed: number) {
+  const windows: Array<[string, number, number]> = [
+    ['0–10 s', 0, 10_000],
+    ['10–30 s', 10_000, 30_000],
+    ['30–60 s', 30_000, 60_000],
+    ['1–3 min', 60_000, 180_000],
+    ['3 min on', 180_000, Infinity],
+  ];
+  const places: Array<[number, number]> = [[1, 10], [11, 50], [51, 200], [201, 1000], [1001, Infinity]];
+  const cell = (e: { abs: number; signed: number; n: number }) => (e.n ? `${pct(e.abs)} (${pct(e.signed)}) n=${e.n}` : '').padEnd(22);
+  console.log(`  seed ${seed}: error (signed) n by time since opening and place`);
+  console.log(`    ${''.padEnd(9)}${'all places'.padEnd(22)}${places.map(([a, b]) => (b === Infinity ? `${a}+` : `${a}–${b}`).padEnd(22)).join('')}`);
+  for (const [label, from, to] of windows) {
+    console.log(`    ${label.padEnd(9)}${cell(r.error(from, to))}${places.map((p) => cell(r.error(from, to, p))).join('')}`);
+  }
 }

@@ -110,3 +110,38 @@ describe('the ETA with slow buyers at the default activeTtlSeconds, on the test 
     for (const r of runs) expect(r.steady).toBeLessThanOrEqual(0.3);
   });
 });
+
+/**
+ * The sale this product is for (README, "A big sale"): 200 slots, 3,000 fans pre-queued and two
+ * more a second for 400 s, a 600 s TTL, buyers who take 20–80 s. Every test above runs 5 or 10
+ * slots. From the second minute on, past the first 50 places, the ETA is asserted within 20%;
+ * places 1–50 within 40% (the next few departures of 200 slots are close to a coin toss). The
+ * first minute is printed, not asserted: before the first departure nothing tells the think time,
+ * and after it the life table's constant-hazard tail reads bounded buyers as long-tailed ones
+ * (seen: 0–10 s 75% too short, 30–60 s 59–87% too long, four seeds), which only a prior from
+ * earlier sales could mend.
+ */
+describe('the ETA in a big sale on the test clock', () => {
+  it('holds 20% from the second minute on, and prints the first minute', { timeout: 180_000 }, async () => {
+    const sale = await simulateSale(1, {
+      ttlSeconds: 600,
+      walkAway: 0,
+      perSecond: 2,
+      latency: () => 300,
+      think: (g) => 20_000 + g() * 60_000,
+      arrivalsMs: 400_000,
+      slots: 200,
+      prequeued: 3000,
+    });
+    expect(sale.unadmitted).toBe(0);
+    const pct = (e: { abs: number; signed: number; n: number }) => `${Math.round(e.abs * 100)}% (${Math.round(e.signed * 100)}%, n=${e.n})`;
+    const windows: Array<[string, number, number]> = [['0–10 s', 0, 10_000], ['10–30 s', 10_000, 30_000], ['30–60 s', 30_000, 60_000], ['1–3 min', 60_000, 180_000], ['3 min on', 180_000, Infinity]];
+    console.log(`ETA in a big sale (200 slots, 3,000 pre-queued, 20–80 s buyers), error (signed): ${windows.map(([l, a, b]) => `${l} ${pct(sale.error(a, b))}`).join('; ')}`);
+    // Seen (seed 1): 1–3 min places 51+ 5%, places 1–50 15–35%; 3 min on 4%, 12–31%.
+    const later = (places: [number, number]) => sale.error(60_000, Infinity, places);
+    expect(later([51, Infinity]).n).toBeGreaterThan(10_000);
+    expect(later([51, Infinity]).abs).toBeLessThanOrEqual(0.2);
+    expect(later([11, 50]).abs).toBeLessThanOrEqual(0.25);
+    expect(later([1, 10]).abs).toBeLessThanOrEqual(0.45);
+  });
+});

@@ -6,7 +6,7 @@ import { MemoryQueueStore } from './queue.store.memory.ts';
  * (queue.eta.sim.test.ts, `pnpm eta-sim`). The memory store runs the same estimator as the Redis
  * store; the contract suite holds the two to the same numbers.
  *
- * 10 slots; 100 fans pre-queued over 3 s before the opening, then one every 1000 / `perSecond` ms
+ * 10 slots (`slots`); 100 fans (`prequeued`) pre-queued over 3 s before the opening, then one every 1000 / `perSecond` ms
  * for `arrivalsMs`. Each fan polls when told (pollAfterMs); an admitted fan notices at that poll,
  * then walks away and lets the slot lapse (`walkAway` of them), or thinks (`think`, 0.5–2 s unless
  * said) and leaves (40% of the rest) or pays (60%, after `latency` ms of holding and paying).
@@ -19,6 +19,10 @@ export interface SimSale {
   latency: (sinceStartMs: number) => number;
   think?: (random: () => number) => number;
   arrivalsMs: number;
+  /** The line's maxActive (10 unless said). */
+  slots?: number;
+  /** Fans in line before the opening (100 unless said), arriving over its last 3 s. */
+  prequeued?: number;
 }
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -36,14 +40,15 @@ export async function simulateSale(seed: number, o: SimSale) {
   const random = seeded(seed);
   const store = new MemoryQueueStore();
   const openedAt = T0 + 4_000;
-  const s: QueueSettings = { maxActive: 10, activeTtlSeconds: o.ttlSeconds, idleTimeoutSeconds: 30, paused: false, opensAt: openedAt };
-  const fans: Array<{ u: number; next: number; admitted: number | null; leaveAt: number | null; told: Array<{ at: number; etaMs: number }> }> = [];
+  const s: QueueSettings = { maxActive: o.slots ?? 10, activeTtlSeconds: o.ttlSeconds, idleTimeoutSeconds: 30, paused: false, opensAt: openedAt };
+  const fans: Array<{ u: number; next: number; admitted: number | null; leaveAt: number | null; told: Array<{ at: number; etaMs: number; position: number }> }> = [];
   const arrive = async (now: number) => {
     const u = fans.length + 1;
     const r = await store.enter(1, u, tid(u), now, s);
     fans.push({ u, next: now + r.pollAfterMs, admitted: null, leaveAt: null, told: [] });
   };
-  for (let i = 0; i < 100; i++) await arrive(T0 + i * 30);
+  const early = o.prequeued ?? 100;
+  for (let i = 0; i < early; i++) await arrive(T0 + Math.floor((i * 3000) / early));
   let nextArrival = openedAt;
   for (let now = T0 + 3_000; now < openedAt + 10 * o.arrivalsMs; now += STEP_MS) {
     if (now < openedAt + o.arrivalsMs && now >= nextArrival) {
@@ -66,7 +71,7 @@ export async function simulateSale(seed: number, o: SimSale) {
         else f.leaveAt = now + think + (x < o.walkAway + 0.4 * (1 - o.walkAway) ? 0 : o.latency(now - T0));
       } else {
         if (r.status !== 'WAITING' && r.status !== 'PRE_QUEUE') throw new Error(`fan ${f.u} ended ${r.status}`);
-        if (r.status === 'WAITING' && r.etaMs !== null) f.told.push({ at: now, etaMs: r.etaMs });
+        if (r.status === 'WAITING' && r.etaMs !== null) f.told.push({ at: now, etaMs: r.etaMs, position: r.position ?? 0 });
         f.next = now + r.pollAfterMs;
       }
     }
@@ -74,19 +79,23 @@ export async function simulateSale(seed: number, o: SimSale) {
   }
   return {
     unadmitted: fans.filter((f) => f.admitted === null).length,
-    /** Medians of |told − real| ÷ real and (told − real) ÷ real over what was told from `fromMs` to `toMs` after the opening. */
-    error(fromMs: number, toMs: number): { abs: number; signed: number } {
+    /**
+     * Medians of |told − real| ÷ real and (told − real) ÷ real over what was told from `fromMs` to
+     * `toMs` after the opening, to places `places` (all unless said), and how many predictions.
+     */
+    error(fromMs: number, toMs: number, places: [number, number] = [1, Infinity]): { abs: number; signed: number; n: number } {
       const abs: number[] = [];
       const signed: number[] = [];
       for (const f of fans) {
         for (const p of f.told) {
           if (f.admitted === null || p.at < openedAt + fromMs || p.at >= openedAt + toMs || f.admitted <= p.at) continue;
+          if (p.position < places[0] || p.position > places[1]) continue;
           const real = f.admitted - p.at;
           abs.push(Math.abs(p.etaMs - real) / real);
           signed.push((p.etaMs - real) / real);
         }
       }
-      return { abs: median(abs), signed: median(signed) };
+      return { abs: median(abs), signed: median(signed), n: abs.length };
     },
   };
 }
