@@ -176,6 +176,31 @@ describe('a line that knows the inventory, on two API processes', () => {
     expect([stats.active, stats.waiting]).toEqual([5, 2]);
   });
 
+  // Found from outside: seats are counted up to the line's cap (at least 500), and a count that
+  // reached it was taken as no limit; raising maxActive past the cap then admitted up to the new
+  // maxActive at once (here 560 ACTIVE for 520 seats), before any read had counted that far.
+  it('admitting by seats, a raised maxActive past the seats counted admits no more fans than there are seats', { timeout: 120_000 }, async () => {
+    const [p1, p2] = apis.map((a) => a.url) as [string, string];
+    const SEATS = 520;
+    const sale = await seedSale(p1, { users: 0, seatCount: SEATS });
+    await admin(p1).admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 10, admitBySeats: true, idleTimeoutSeconds: 600 });
+    const fans = await makeFans(p1, 560);
+    for (let i = 0; i < fans.length; i += 40) {
+      await Promise.all(fans.slice(i, i + 40).map((userId, j) => client(j % 2 ? p2 : p1, { userId }).queue.enter.mutate({ concertId: sale.concertId })));
+    }
+    const stats = (url: string) => admin(url).admin.queue.stats.query({ concertId: sale.concertId });
+    await within(10_000, async () => (await stats(p1)).active === 10);
+    const raised = await admin(p2).admin.queue.configure.mutate({ concertId: sale.concertId, maxActive: 600 });
+    expect(raised.active).toBeLessThanOrEqual(SEATS);
+    // Every fan gets a seat's place, and no more: the next reads count up to the new cap.
+    await within(10_000, async () => (await stats(p1)).active === SEATS);
+    const until = Date.now() + 2_000;
+    while (Date.now() < until) {
+      for (const url of [p1, p2]) expect((await stats(url)).active).toBe(SEATS);
+      await sleep(100);
+    }
+  });
+
   // A show whose booking has not opened admits nobody (a hold there is BOOKING_NOT_OPEN): it once
   // counted as AVAILABLE, and a fan was let in to a concert whose only open show was sold.
   it('a show not yet open for booking neither admits fans nor sells the line out', { timeout: 120_000 }, async () => {

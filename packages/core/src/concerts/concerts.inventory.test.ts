@@ -5,7 +5,7 @@ import { createTestDatabase, type TestDatabase, testEnv } from '../../../../test
 import { loadConfig } from '../config.ts';
 import { type Core, createCore } from '../index.ts';
 import { findSeatCounts, findShowAvailability } from './concerts.repository.ts';
-import { seatCountCap } from '../queue/queue.store.ts';
+import { SEAT_COUNT_CAP, seatCountCap } from '../queue/queue.store.ts';
 
 /**
  * The waiting room's read of a concert's seats after every change (findShowAvailability) is one
@@ -113,8 +113,9 @@ describe('the line’s read of the seats', () => {
     const scans = [...plan.matchAll(/"Relation Name":"seats"[^}]*?"Actual Rows":(\d+)/g)].map((m) => Number(m[1]));
     expect(scans.length).toBeGreaterThan(0);
     for (const rowsPerLoop of scans) expect(rowsPerLoop).toBeLessThanOrEqual(1);
-    // 4,000 free seats: past the cap, so not a limit on admission (seats null).
-    expect(await core.concerts.inventory(big.concertId)).toEqual({ available: 4, held: 0, nextLapse: null, nextStart: startsAt.getTime(), seats: null, holders: [] });
+    // 4,000 free seats: past the cap, so counted as the cap (at least that many; it was null, no
+    // limit, and a line that raised its maxActive past the cap then admitted more fans than seats).
+    expect(await core.concerts.inventory(big.concertId)).toEqual({ available: 4, held: 0, nextLapse: null, nextStart: startsAt.getTime(), seats: SEAT_COUNT_CAP, holders: [] });
   });
 
   it('a show not yet open for booking has no seat AVAILABLE: its seats come at the opening, so the line neither admits to it nor sells out', async () => {
@@ -175,9 +176,9 @@ describe('the line’s read of the seats', () => {
     // 36 seats less three held and one sold (the lapsed hold's seat is AVAILABLE).
     expect(await core.concerts.inventory(concertId)).toMatchObject({ available: SHOWS, seats: SHOWS * SEATS - 4 });
     expect((await core.concerts.inventory(concertId)).holders?.toSorted((a, b) => a - b)).toEqual([users[0], users[1]].toSorted((a, b) => a! - b!));
-    // Counted up to the read's cap: past it, null (plenty: the slots limit admission). The cap is the
-    // line's maxActive, at least 500, at most 10,000.
-    expect(await core.concerts.inventory(concertId, undefined, 10)).toMatchObject({ seats: null });
+    // Counted up to the read's cap: past it, the cap (at least that many; the line admits against it
+    // until a read with a higher cap). The cap is the line's maxActive, at least 500, at most 10,000.
+    expect(await core.concerts.inventory(concertId, undefined, 10)).toMatchObject({ seats: 10 });
     expect([seatCountCap(undefined), seatCountCap(100), seatCountCap(2_000), seatCountCap(1_000_000)]).toEqual([500, 500, 2_000, 10_000]);
     // A line that admits by slots does not ask for the count.
     const uncounted = await core.concerts.inventory(concertId, undefined, 0);

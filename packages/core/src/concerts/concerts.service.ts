@@ -78,8 +78,12 @@ export class ConcertsService {
       nextStart: starts.length ? Math.min(...starts) : null,
       ...(seatCap > 0
         ? {
-            // No show to come: nothing to count (the line is sold out).
-            seats: shows.length === 0 ? 0 : shows[0]!.freeSeats < seatCap ? shows[0]!.freeSeats : null,
+            // No show to come: nothing to count (the line is sold out). A count that reached the cap
+            // is the cap: at least that many, and the line admits against it until a read with a
+            // higher cap counts more. (It was null, no limit: a line that then raised its maxActive
+            // past the cap admitted up to the new maxActive at once, 80 fans over 520 seats from
+            // outside, before any read counted that far.)
+            seats: shows.length === 0 ? 0 : shows[0]!.freeSeats,
             holders: shows[0]?.holders ?? [],
           }
         : {}),

@@ -81,10 +81,12 @@ export interface Inventory {
    */
   nextStart?: number | null;
   /**
-   * AVAILABLE seats across the shows counted in `available` (a lapsed hold's seat included), when
-   * fewer than the read's cap (seatCountCap); null: at least that many, and admission is not limited by them;
-   * absent: not counted (the reader's line admits by slots), and the room last counted stands
-   * (see seatBudget).
+   * AVAILABLE seats across the shows counted in `available` (a lapsed hold's seat included),
+   * counted up to the read's cap (seatCountCap): a count at the cap means at least that many, and
+   * the line admits against the cap until a read with a higher one (a raised maxActive) counts
+   * more; absent: not counted (the reader's line admits by slots), and the room last counted
+   * stands (see seatBudget). null: not limited by seats (no reader sends it since 2026-12-05; a
+   * process of an earlier version sent it for a count at the cap).
    */
   seats?: number | null;
   /**
@@ -99,8 +101,10 @@ export const HOLDERS_READ = 1_000;
 
 /**
  * A line that admits by seats counts AVAILABLE seats up to its maxActive, at least SEAT_COUNT_CAP
- * and at most SEAT_COUNT_MAX (a bounded read per change); past the cap, seats do not limit
- * admission (the slots do: at most maxActive are ACTIVE, so a cap of maxActive loses nothing).
+ * and at most SEAT_COUNT_MAX (a bounded read per change). A count at the cap is taken as the cap:
+ * under the maxActive it was read for, that loses nothing (at most maxActive are ACTIVE); after
+ * maxActive is raised, the line admits against it until the next read counts up to the new cap;
+ * and a line above SEAT_COUNT_MAX has at most that many ACTIVE fans holding no seat.
  */
 export const SEAT_COUNT_CAP = 500;
 export const SEAT_COUNT_MAX = 10_000;
@@ -118,7 +122,7 @@ export const seatCountCap = (maxActive: number | undefined) => Math.max(SEAT_COU
  * the seats). Each admission spends one; a departure gives none back until the next read (a
  * payment's departure would otherwise count its seat twice: sold, and free for a new fan), which
  * comes at least every INVENTORY_MAX_AGE_MS while the line exists, and INVENTORY_MIN_GAP_MS after
- * a change of the seats or a lapse. null: no limit (the seats were not counted, or were plenty).
+ * a change of the seats or a lapse. null: no limit (seats sent as null: see Inventory.seats).
  * One seat per fan is the fewest a fan buys: a fan who takes several leaves those behind it
  * admitted to nothing, as before, but only among as many as there were seats.
  */
