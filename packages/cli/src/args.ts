@@ -26,17 +26,27 @@ export const count = (what: string, min = 1, max?: number) => (value: string) =>
 /** A page's size as every paged procedure takes it (API.md: `limit?: 1..100`); more is bad usage, not a question for the server. */
 export const pageLimit = count('--limit', 1, 100);
 
+/** A decimal from 0 to 1 (`0.3`, `.3`, `1`): Number() took '', ' ' as 0 and '0x1' as 1 (an outside review). */
 export const fraction = (value: string) => {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be a number from 0 to 1.');
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(value.trim()) || n < 0 || n > 1) throw new InvalidArgumentError('must be a number from 0 to 1.');
   return n;
 };
 
-/** An ISO 8601 date-time with its offset (or Z), so the opening never depends on the operator's time zone. */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * An ISO 8601 date-time with its offset (or Z), so the opening never depends on the operator's
+ * time zone, and a day that exists: Date rolls 2027-02-30 over to March 2nd, and an operator's
+ * typo became another opening time (an outside review).
+ */
 export function isoTime(value: string): Date {
-  const d = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value.trim()) || Number.isNaN(d.getTime())) {
-    throw new InvalidArgumentError('must be an ISO 8601 date-time with its offset, such as 2026-12-24T20:00:00+09:00 or 2026-12-24T11:00:00Z.');
+  const m = ISO_TIME.exec(value.trim());
+  const d = new Date(value.trim());
+  const [y, mo, day, h, mi, sec, oh, om] = (m ?? []).slice(1).map((x) => (x === undefined ? 0 : Number(x)));
+  const exists = m !== null && mo! >= 1 && mo! <= 12 && day! >= 1 && day! <= new Date(Date.UTC(y!, mo!, 0)).getUTCDate() && h! <= 23 && mi! <= 59 && sec! <= 59 && oh! <= 23 && om! <= 59;
+  if (!exists || Number.isNaN(d.getTime())) {
+    throw new InvalidArgumentError('must be an ISO 8601 date-time with its offset, such as 2026-12-24T20:00:00+09:00 or 2026-12-24T11:00:00Z, on a day that exists.');
   }
   return d;
 }

@@ -56,7 +56,8 @@ export interface BookResult {
 export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<BookResult> {
   ctx.requireUser();
   if (!ctx.interactive) {
-    const missing = [opts.concert === undefined && '--concert ID', opts.schedule === undefined && '--schedule ID', opts.seats === undefined && '--seats N,N', !opts.yes && '--yes'].filter(Boolean);
+    // --schedule alone names its concert too (the show is looked up below).
+    const missing = [opts.concert === undefined && opts.schedule === undefined && '--concert ID', opts.schedule === undefined && '--schedule ID', opts.seats === undefined && '--seats N,N', !opts.yes && '--yes'].filter(Boolean);
     if (missing.length) {
       throw new UsageError(
         `${ctx.json ? 'With --json, concert book asks no questions' : 'concert book asks questions, but there is no terminal to ask them on'}; pass ${missing.join(', ')}`,
@@ -81,9 +82,20 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
   const api = ctx.client;
   const prompts = ctx.prompts;
   // A show names its concert: with --schedule alone, the concert question is not asked.
-  const showOf = opts.schedule === undefined ? undefined : (await api.concerts.schedule.query({ scheduleId: opts.schedule })).concertId;
+  const show = opts.schedule === undefined ? undefined : await api.concerts.schedule.query({ scheduleId: opts.schedule });
+  const showOf = show?.concertId;
   if (opts.concert !== undefined && showOf !== undefined && showOf !== opts.concert) {
     throw new UsageError(`Show ${opts.schedule} is of concert ${showOf}, not of concert ${opts.concert}`, `Book it with: concert book --concert ${showOf} --schedule ${opts.schedule}`);
+  }
+  // A show whose booking opens later than a moment from now, or that has started, refuses the hold
+  // (BOOKING_NOT_OPEN, BOOKING_CLOSED): say so before a place in line is taken. It took one, and
+  // the turn stood unused for its whole length (an outside review). The second of slack leaves the
+  // server, whose clock decides, the last word at the opening itself.
+  if (show && show.bookingOpensAt.getTime() > ctx.now().getTime() + 1_000) {
+    throw new CliFailure('PRECONDITION_FAILED', 'BOOKING_NOT_OPEN', `Booking for show ${show.scheduleId} opens at ${show.bookingOpensAt.toISOString()}`, `Try again then: concert book --concert ${show.concertId} --schedule ${show.scheduleId}`);
+  }
+  if (show && show.startsAt.getTime() <= ctx.now().getTime()) {
+    throw new CliFailure('PRECONDITION_FAILED', 'BOOKING_CLOSED', `Show ${show.scheduleId} has started; booking is closed`, `Its other shows: concert schedules ${show.concertId}`);
   }
 
   // 1. The concert.
@@ -180,11 +192,11 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
       if (answer === 'lapsed') throw await lapsed();
       if (!answer && ctx.interactive) return declined(ctx, held, 'Not topped up and not paid');
       if (!answer) throw new CliFailure('PAYMENT_REQUIRED', 'INSUFFICIENT_BALANCE', `Your balance of ${won(balance)} is ${won(short)} short of ${won(held.totalPrice)}`, `Top up with --top-up, or first: concert charge ${short}`);
-      const charged = await api.balance.charge.mutate({ amount: short, idempotencyKey: randomUUID() }).catch((err: unknown) => {
+      const charged = await topUp(ctx, short).catch((err: unknown) => {
         topUpFailed = !(err instanceof Interrupted);
         throw err;
       });
-      say(c.green(`✓ Topped up ${won(charged.charged)}; balance ${won(charged.balance)}.`));
+      say(c.green(`✓ Topped up ${won(charged.charged)}${charged.parts > 1 ? ` in ${charged.parts} charges` : ''}; balance ${won(charged.balance)}.`));
     }
 
     // 6. Pay.
@@ -208,6 +220,39 @@ export async function bookCommand(ctx: Ctx, opts: BookOptions = {}): Promise<Boo
       ctx.note(`Released the hold on seat(s) ${reservation.seats.map((s) => s.seatNumber).join(', ')}.`);
     }
     throw err;
+  }
+}
+
+/**
+ * Tops the wallet up by `amount`: in one charge, or, when the server says one charge may be at
+ * most maxPerTx (CHARGE_LIMIT_EXCEEDED with details.maxPerTx), in charges of at most that. A
+ * shortfall over it was refused whole and the hold released, with a hint to charge in parts and
+ * then pay a hold already gone (an outside review). The server still judges each charge (the
+ * monthly limit among them); a part refused after others leaves those in the wallet, and says so.
+ */
+async function topUp(ctx: Ctx, amount: number): Promise<{ charged: number; balance: number; parts: number }> {
+  const charge = (n: number) => ctx.client.balance.charge.mutate({ amount: n, idempotencyKey: randomUUID() });
+  try {
+    const r = await charge(amount);
+    return { charged: r.charged, balance: r.balance, parts: 1 };
+  } catch (err) {
+    const max = isServerError(err) && appCodeOf(err) === 'CHARGE_LIMIT_EXCEEDED' ? err.data?.details?.maxPerTx : undefined;
+    if (typeof max !== 'number' || !(max > 0) || max >= amount) throw err;
+    let charged = 0;
+    let balance = 0;
+    let parts = 0;
+    while (charged < amount) {
+      try {
+        const r = await charge(Math.min(max, amount - charged));
+        charged += r.charged;
+        balance = r.balance;
+        parts++;
+      } catch (e) {
+        if (charged > 0) ctx.note(`Topped up ${won(charged)} of ${won(amount)} before a charge was refused; the balance keeps it.`);
+        throw e;
+      }
+    }
+    return { charged, balance, parts };
   }
 }
 

@@ -107,7 +107,22 @@ export async function queueLeaveCommand(ctx: Ctx, concertId: number): Promise<{ 
 function savedToken(ctx: Ctx, concertId: number): string {
   const token = ctx.tokenFor(concertId);
   if (!token) throw new UsageError(`No queue token saved for concert ${concertId} and this user`, `Join first: concert queue join ${concertId}`);
+  // A --queue-token of another concert: the server acts on the token's own line, so `queue leave 1`
+  // left concert 2's line, answered {"left":true,"concertId":1} and forgot concert 1's saved place,
+  // still ACTIVE (an outside review). The concert a token names is readable (its MAC is the server's).
+  const named = tokenConcert(token);
+  if (named !== undefined && named !== concertId) {
+    throw new UsageError(`The queue token given is for concert ${named}, not concert ${concertId}`, `Use it with that concert: concert --queue-token … queue status ${named}`);
+  }
   return token;
+}
+
+/** The concert a queue token names (`q1.<base64url of concertId.userId.tokenId.enteredAtMs>.<mac>`), if it reads as one. */
+export function tokenConcert(token: string): number | undefined {
+  const [prefix, payload] = token.split('.');
+  if (prefix !== 'q1' || !payload) return undefined;
+  const m = /^(\d+)\./.exec(Buffer.from(payload, 'base64url').toString('utf8'));
+  return m ? Number(m[1]) : undefined;
 }
 
 function expired(concertId: number): CliFailure {
