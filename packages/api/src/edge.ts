@@ -263,20 +263,24 @@ export function sendProblem(res: http.ServerResponse, status: number, error: TRP
   res.end(text);
 }
 
-/** CONNECT (a proxy tunnel) is not something this server does; Node would drop it without a word. */
-export function answerConnect(_req: http.IncomingMessage, socket: Duplex): void {
-  endSocket(socket, 405, new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: 'CONNECT is not supported' }));
+/**
+ * CONNECT (a proxy tunnel) is not something this server does; Node would drop it without a word.
+ * On /v1 the answer is problem+json, as every REST error is (it was tRPC's envelope there: an
+ * outside review), with Allow naming what the server does take.
+ */
+export function answerConnect(req: http.IncomingMessage, socket: Duplex): void {
+  endSocket(socket, 405, new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: 'CONNECT is not supported' }), isRestUrl(req.url ?? '/'), 'GET, HEAD, POST, DELETE, OPTIONS');
 }
 
 /** How long a refused client has to take its answer and close, or one answered early to finish its body, before the connection is cut. */
 export const LINGER_MS = 2_000;
 
-function endSocket(socket: Duplex, status: number, error: TRPCError, rest = false): void {
+function endSocket(socket: Duplex, status: number, error: TRPCError, rest = false, allow?: string): void {
   const text = rest ? problemJson(appCodeOf(error), status, error.message) : errorBody(error, status);
   const type = rest ? 'application/problem+json' : 'application/json';
   socket.on('error', () => socket.destroy());
   socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: ${type}\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\n${allow ? `allow: ${allow}\r\n` : ''}content-type: ${type}\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
   );
   // end() only half-closes (the server allows half-open sockets): a client that never reads
   // never sees the end nor closes its side, and the descriptor was held for as long as it liked.
@@ -286,6 +290,28 @@ function endSocket(socket: Duplex, status: number, error: TRPCError, rest = fals
 /** An OPTIONS on /v1 that is not a CORS preflight: REST answers it with the path's own methods. */
 const restOptions = (req: http.IncomingMessage) =>
   req.method === 'OPTIONS' && req.headers['access-control-request-method'] === undefined && isRestUrl(req.url ?? '/');
+
+/**
+ * The OpenAPI document is public to every origin (its GET carries access-control-allow-origin: *),
+ * so its preflight is granted to every origin too, with whatever headers were asked for (it reads
+ * no credential): a browser explorer sending any header beyond the safelisted was refused it (an
+ * outside review). Returns true when it answered.
+ */
+function publicPreflight(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  const path = (req.url ?? '/').split('?')[0];
+  if (path !== '/v1/openapi.json' && path !== '/v1/openapi.json/') return false;
+  const asked = req.headers['access-control-request-headers'];
+  res.writeHead(204, {
+    'access-control-allow-origin': '*',
+    'access-control-allow-methods': 'GET, HEAD',
+    ...(typeof asked === 'string' ? { 'access-control-allow-headers': asked } : {}),
+    'access-control-max-age': '600',
+    allow: 'GET, HEAD, OPTIONS',
+    'content-length': 0,
+  });
+  res.end();
+  return true;
+}
 
 /** Headers a browser client may send: identity, queue token, admin key, request id, idempotency key. */
 const ALLOWED_HEADERS = ['content-type', 'authorization', 'x-user-id', 'x-queue-token', 'x-admin-key', 'x-request-id', 'idempotency-key', 'trpc-accept'];
@@ -301,6 +327,7 @@ export function corsPolicy(origins: string[]): (req: http.IncomingMessage, res: 
   if (origins.length === 0) {
     return (req, res) => {
       if (req.method !== 'OPTIONS' || restOptions(req)) return false;
+      if (publicPreflight(req, res)) return true;
       res.writeHead(204, { allow: 'GET, POST, DELETE, OPTIONS', 'content-length': 0 }).end();
       return true;
     };
@@ -315,6 +342,7 @@ export function corsPolicy(origins: string[]): (req: http.IncomingMessage, res: 
   return (req, res) => {
     // The middleware takes every OPTIONS for a preflight; a plain one on /v1 is REST's.
     if (restOptions(req)) return false;
+    if (publicPreflight(req, res)) return true;
     // With static options the middleware decides synchronously: next() or the 204 preflight.
     let passed = false;
     middleware(req, res, () => {

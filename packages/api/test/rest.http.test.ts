@@ -37,4 +37,30 @@ describe('REST /v1 over raw HTTP/1.1', () => {
     const health = await rawRequest(port(base), `GET ${base.toUpperCase().replace('HTTP://', 'http://')}/healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
     expect(health.status).toBe(200);
   });
+
+  // Found by an outside review of the REST surface (2026-12-05), each failing before its fix.
+  it('answers CONNECT on /v1 as problem+json with Allow, and /trpc in its envelope', async () => {
+    const p = port(suite.api.url);
+    const rest = await rawRequest(p, 'CONNECT /v1/concerts HTTP/1.1\r\nhost: x\r\n\r\n');
+    expect([rest.status, rest.headers['content-type'], rest.headers.allow]).toEqual([405, 'application/problem+json', 'GET, HEAD, POST, DELETE, OPTIONS']);
+    expect(JSON.parse(rest.body)).toMatchObject({ status: 405 });
+    const trpc = await rawRequest(p, 'CONNECT /trpc/concerts.list HTTP/1.1\r\nhost: x\r\n\r\n');
+    expect([trpc.status, trpc.headers['content-type']]).toEqual([405, 'application/json']);
+  });
+
+  it('serves the OpenAPI document with a trailing slash, names its methods in Allow, and grants its preflight to any origin', async () => {
+    const base = suite.api.url;
+    const slash = await fetch(`${base}/v1/openapi.json/`);
+    expect([slash.status, (await slash.json()).openapi]).toEqual([200, '3.1.0']);
+    const post = await fetch(`${base}/v1/openapi.json`, { method: 'POST' });
+    expect([post.status, post.headers.get('content-type'), post.headers.get('allow')]).toEqual([404, 'application/problem+json', 'GET, HEAD, OPTIONS']);
+    const preflight = await fetch(`${base}/v1/openapi.json`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://explorer.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'x-request-id' },
+    });
+    expect([preflight.status, preflight.headers.get('access-control-allow-origin'), preflight.headers.get('access-control-allow-headers')]).toEqual([204, '*', 'x-request-id']);
+    // Every other path's preflight is still the configured policy's: no origin is granted here.
+    const other = await fetch(`${base}/v1/concerts`, { method: 'OPTIONS', headers: { origin: 'https://explorer.example', 'access-control-request-method': 'GET' } });
+    expect([other.status, other.headers.get('access-control-allow-origin')]).toEqual([204, null]);
+  });
 });

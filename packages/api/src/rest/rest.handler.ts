@@ -70,12 +70,18 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const pathname = q < 0 ? url : url.slice(0, q);
+    // A trailing slash is ignored on every operation (find-my-way's ignoreTrailingSlash) and on the
+    // document too: /v1/openapi.json/ was 404 where /v1/concerts/ is the list (an outside review).
+    const pathname = assetPath(q < 0 ? url : url.slice(0, q));
     const method = req.method ?? 'GET';
     if (method === 'OPTIONS') return answerOptions(res, pathname);
     if (isAsset(pathname)) {
       const asset = method === 'GET' || method === 'HEAD' ? (pathname === '/v1/openapi.json' ? openApiJson() : docsAsset(pathname)) : undefined;
-      if (!asset) return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No ${method} ${pathname}: try GET /docs`)), undefined);
+      if (!asset) {
+        // Allow, as every other method a path does not have is answered (it had none here).
+        res.setHeader('allow', 'GET, HEAD, OPTIONS');
+        return sendProblem(res, toTRPCError(new AppError('PROCEDURE_NOT_FOUND', `No ${method} ${pathname}: try GET /docs`)), undefined);
+      }
       let { body, headers } = asset;
       if (headers?.['content-encoding'] === 'gzip' && !acceptsGzip(header(req, 'accept-encoding'))) {
         body = identityBody(asset);
@@ -143,6 +149,7 @@ export function createRestHandler(opts: RestHandlerOptions): (req: IncomingMessa
 const REST_METHODS = ['GET', 'POST', 'DELETE'] as const;
 const UNDECODABLE = 'The path is not valid percent-encoded UTF-8';
 const isAsset = (pathname: string) => pathname === '/v1/openapi.json' || pathname === '/docs' || pathname.startsWith('/docs/');
+const assetPath = (pathname: string) => (pathname === '/v1/openapi.json/' ? '/v1/openapi.json' : pathname);
 /** Longer than any request line Node's parser lets through (its header limit, 16 KiB by default). */
 const MAX_PARAM_LENGTH = 64 * 1024;
 
