@@ -51,7 +51,7 @@ describe('REST /v1 over raw HTTP/1.1', () => {
   it('serves the OpenAPI document with a trailing slash, names its methods in Allow, and grants its preflight to any origin', async () => {
     const base = suite.api.url;
     const slash = await fetch(`${base}/v1/openapi.json/`);
-    expect([slash.status, (await slash.json()).openapi]).toEqual([200, '3.1.0']);
+    expect([slash.status, ((await slash.json()) as { openapi: string }).openapi]).toEqual([200, '3.1.0']);
     const post = await fetch(`${base}/v1/openapi.json`, { method: 'POST' });
     expect([post.status, post.headers.get('content-type'), post.headers.get('allow')]).toEqual([404, 'application/problem+json', 'GET, HEAD, OPTIONS']);
     const preflight = await fetch(`${base}/v1/openapi.json`, {
