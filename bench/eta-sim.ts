@@ -8,7 +8,7 @@
  * opening (0–10 s, 10–30 s, 30–60 s, 1–3 min, 3 min on) and distance from the head (places 1–10,
  * 11–50, 51–200, 201–1,000, past 1,000), with the number of predictions in each.
  */
-import { type SimSale, simulateSale } from '../packages/core/src/queue/queue.eta.sim.ts';
+import { SALE_WINDOWS, type SimSale, simulateSale } from '../packages/core/src/queue/queue.eta.sim.ts';
 
 const falling = (t: number) => Math.max(100, 1200 - (t - 4000) / 20);
 const kinds: Record<string, SimSale> = {
@@ -40,18 +40,11 @@ for (const [name, kind] of Object.entries(kinds)) {
 }
 
 function detail(r: Awaited<ReturnType<typeof simulateSale>>, seed: number) {
-  const windows: Array<[string, number, number]> = [
-    ['0–10 s', 0, 10_000],
-    ['10–30 s', 10_000, 30_000],
-    ['30–60 s', 30_000, 60_000],
-    ['1–3 min', 60_000, 180_000],
-    ['3 min on', 180_000, Infinity],
-  ];
   const places: Array<[number, number]> = [[1, 10], [11, 50], [51, 200], [201, 1000], [1001, Infinity]];
   const cell = (e: { abs: number; signed: number; n: number }) => (e.n ? `${pct(e.abs)} (${pct(e.signed)}) n=${e.n}` : '').padEnd(22);
   console.log(`  seed ${seed}: error (signed) n by time since opening and place`);
   console.log(`    ${''.padEnd(9)}${'all places'.padEnd(22)}${places.map(([a, b]) => (b === Infinity ? `${a}+` : `${a}–${b}`).padEnd(22)).join('')}`);
-  for (const [label, from, to] of windows) {
+  for (const [label, from, to] of SALE_WINDOWS) {
     console.log(`    ${label.padEnd(9)}${cell(r.error(from, to))}${places.map((p) => cell(r.error(from, to, p))).join('')}`);
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { QueueSettings, TokenState } from './queue.store.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
-import { simulateSale } from './queue.eta.sim.ts';
+import { SALE_WINDOWS, simulateSale } from './queue.eta.sim.ts';
 
 /**
  * A sale at the product's default activeTtlSeconds (600 s) on the test clock: 40 fans in a paused
@@ -135,8 +135,7 @@ describe('the ETA in a big sale on the test clock', () => {
     });
     expect(sale.unadmitted).toBe(0);
     const pct = (e: { abs: number; signed: number; n: number }) => `${Math.round(e.abs * 100)}% (${Math.round(e.signed * 100)}%, n=${e.n})`;
-    const windows: Array<[string, number, number]> = [['0–10 s', 0, 10_000], ['10–30 s', 10_000, 30_000], ['30–60 s', 30_000, 60_000], ['1–3 min', 60_000, 180_000], ['3 min on', 180_000, Infinity]];
-    console.log(`ETA in a big sale (200 slots, 3,000 pre-queued, 20–80 s buyers), error (signed): ${windows.map(([l, a, b]) => `${l} ${pct(sale.error(a, b))}`).join('; ')}`);
+    console.log(`ETA in a big sale (200 slots, 3,000 pre-queued, 20–80 s buyers), error (signed): ${SALE_WINDOWS.map(([l, a, b]) => `${l} ${pct(sale.error(a, b))}`).join('; ')}`);
     // Seen (seed 1): 1–3 min places 51+ 5%, places 1–50 15–35%; 3 min on 4%, 12–31%.
     const later = (places: [number, number]) => sale.error(60_000, Infinity, places);
     expect(later([51, Infinity]).n).toBeGreaterThan(10_000);

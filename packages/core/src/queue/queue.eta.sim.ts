@@ -25,6 +25,15 @@ export interface SimSale {
   prequeued?: number;
 }
 
+/** The windows after the opening that `pnpm eta-sim` (DETAIL=1) and the big sale's test report the error in: label, from, to (ms). */
+export const SALE_WINDOWS: ReadonlyArray<readonly [string, number, number]> = [
+  ['0–10 s', 0, 10_000],
+  ['10–30 s', 10_000, 30_000],
+  ['30–60 s', 30_000, 60_000],
+  ['1–3 min', 60_000, 180_000],
+  ['3 min on', 180_000, Infinity],
+];
+
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 const STEP_MS = 10;
 const tid = (n: number) => `tok${String(n).padStart(19, '0')}`;
