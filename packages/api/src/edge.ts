@@ -136,7 +136,9 @@ export function pipelineLimit(handler: http.RequestListener, log: Logger | undef
     }
     unanswered.set(socket, n);
     res.once('close', () => {
-      unanswered.set(socket, unanswered.get(socket)! - 1);
+      const left = unanswered.get(socket)! - 1;
+      unanswered.set(socket, left);
+      if (left === 0) afterAnswers.get(socket)?.();
       if (req.complete || socket.destroyed) return;
       answeredEarly.set(socket, req);
       // On a kept-alive connection Node reads and drops the rest of the body once answered: for
@@ -194,6 +196,9 @@ const unanswered = new WeakMap<Duplex, number>();
  */
 const answeredEarly = new WeakMap<Duplex, http.IncomingMessage>();
 
+/** What answerClientError left to do once every request before the refused bytes has its answer. */
+const afterAnswers = new WeakMap<Duplex, () => void>();
+
 /**
  * Node's parser refused the request (malformed HTTP, headers over the limit, a client too slow
  * to send its request): answer like any other error, then close.
@@ -206,7 +211,9 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   // its body came (answeredEarly) until that body's 'end', but a balancer that has read the answer
   // sends its next request at once; cut as a part of the one answered, nginx answered its client
   // 502 ("No API process is answering"). With a request before it still to be answered (a
-  // pipelining client), a 400 now would be taken for that one's answer: the connection is cut.
+  // pipelining client), a 400 now would be taken for that one's answer: it is written after the
+  // last of theirs (they were cut with it, and a write that had run lost its answer: an outside
+  // review, a charge followed by garbage in one packet).
   const attached = (socket as Duplex & { _httpMessage?: http.ServerResponse | null })._httpMessage ?? undefined;
   const own = attached !== undefined && !attached.req.complete;
   const ahead = !own && ((attached !== undefined && !attached.writableEnded) || (unanswered.get(socket) ?? 0) > (attached ? 1 : 0));
@@ -214,25 +221,45 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   // Bytes after a request that asked to close (Connection: close) are nobody's request: its
   // answer is still to come, and Node closes the connection after it.
   if (err.code === 'HPE_CLOSED_CONNECTION' && attached !== undefined && !attached.writableEnded) return;
-  if (err.code === 'ECONNRESET' || !socket.writable || ahead || (own && attached.headersSent) || (early && !early.complete)) {
+  if (err.code === 'ECONNRESET' || !socket.writable || (own && attached.headersSent) || (early && !early.complete)) {
     socket.destroy();
     return;
   }
-  const pending = own ? attached : undefined;
-  // A request whose handler has started (its body was cut short, a chunk was broken, it came too
-  // slowly) names its surface: a REST client gets problem+json, as /v1 answers every error. One
-  // refused before any handler (a bad header, a raw non-ASCII byte in its path, headers over the
-  // limit) names it by the request line of the bytes refused, when they hold it.
-  const target = pending?.req?.url ?? requestTarget((err as { rawPacket?: unknown }).rawPacket);
-  const rest = target !== undefined && isRestUrl(target);
-  const [status, error] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: 'The request headers are too large' })]
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, new TRPCError({ code: 'TIMEOUT', message: 'The request did not arrive in time' })]
-        : [400, new TRPCError({ code: 'BAD_REQUEST', message: 'Malformed HTTP request' })];
-  endSocket(socket, status, error, rest);
+  if (ahead) {
+    // Not for ever: an answer ahead that never comes leaves nothing to say after it.
+    const guard = setTimeout(() => socket.destroy(), AHEAD_ANSWERS_MS).unref();
+    afterAnswers.set(socket, () => {
+      afterAnswers.delete(socket);
+      clearTimeout(guard);
+      if (!socket.writable) return void socket.destroy();
+      endSocket(socket, ...refusal(err), target(undefined, err));
+    });
+    return;
+  }
+  endSocket(socket, ...refusal(err), target(own ? attached : undefined, err));
 }
+
+/** The status and error answering what Node's parser refused. */
+function refusal(err: NodeJS.ErrnoException): [number, TRPCError] {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return [431, new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: 'The request headers are too large' })];
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, new TRPCError({ code: 'TIMEOUT', message: 'The request did not arrive in time' })];
+  return [400, new TRPCError({ code: 'BAD_REQUEST', message: 'Malformed HTTP request' })];
+}
+
+/**
+ * Whether the refused request is REST's. One whose handler has started (its body was cut short,
+ * a chunk was broken, it came too slowly) names its surface: a REST client gets problem+json, as
+ * /v1 answers every error. One refused before any handler (a bad header, a raw non-ASCII byte in
+ * its path, headers over the limit) names it by the request line of the bytes refused, when they
+ * hold it.
+ */
+function target(pending: http.ServerResponse | undefined, err: NodeJS.ErrnoException): boolean {
+  const url = pending?.req?.url ?? requestTarget((err as { rawPacket?: unknown }).rawPacket);
+  return url !== undefined && isRestUrl(url);
+}
+
+/** How long a refusal waits for the answers to the requests before it (answerClientError). */
+export const AHEAD_ANSWERS_MS = 60_000;
 
 /**
  * The request-target of the request line the parser was reading, from the bytes it refused (Node's
