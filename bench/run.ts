@@ -25,7 +25,7 @@ const enabled = (group: string) => !ONLY || ONLY.includes(group);
 
 const db = await createTestDatabase();
 const prefix = `bench${randomBytes(4).toString('hex')}:`;
-const env = testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix, RATE_LIMITS: 'off', LOG_LEVEL: 'warn', DB_POOL_SIZE: process.env.BENCH_DB_POOL ?? '20', HOLD_TTL_SECONDS: '600', ...(process.env.DB_PREPARED_STATEMENTS ? { DB_PREPARED_STATEMENTS: process.env.DB_PREPARED_STATEMENTS } : {}) });
+const env = testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix, RATE_LIMITS: 'off', LOG_LEVEL: 'warn', DB_POOL_SIZE: process.env.BENCH_DB_POOL ?? '20', HOLD_TTL_SECONDS: '600', ...(process.env.DB_PREPARED_STATEMENTS ? { DB_PREPARED_STATEMENTS: process.env.DB_PREPARED_STATEMENTS } : {}), ...(process.env.DB_PIPELINE ? { DB_PIPELINE: process.env.DB_PIPELINE } : {}) });
 // BENCH_CPU_PROF=dir writes a V8 CPU profile of the API process there when it stops;
 // BENCH_API_NODE_ARGS (space-separated) are given to the API's node alone (to try V8 flags).
 const apiNodeArgs = [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), ...(process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
@@ -278,7 +278,7 @@ try {
     log('holds and payments');
     const reference = await pgbenchReference({ clients: 20, transactionsPerClient: Number(process.env.BENCH_PGBENCH_TX ?? 250), rounds: ROUNDS });
     referenceTransactions = reference.transactions;
-    notes.push(`Statements sent to PostgreSQL per hold: ${reference.holdStatements}; per payment: ${reference.payStatements} (as watched by the pgbench reference; BEGIN and COMMIT included)`);
+    notes.push(`Round trips to PostgreSQL per hold: ${reference.holdStatements}; per payment: ${reference.payStatements} (as watched by the pgbench reference; a BEGIN or COMMIT sent with its transaction's first or last statement (DB_PIPELINE) rides in that statement's round trip)`);
     const after = (sent: Array<{ text: string }>) => sent.map((q) => q.text.replace(/\s+/g, ' ').slice(0, 70)).join('; ') || 'none';
     notes.push(`After COMMIT, not in the pgbench reference (shared by a concert's concurrent writers in a process): hold ${after(reference.afterCommit.hold)}; payment ${after(reference.afterCommit.payment)}`);
     writeFileSync(path.join(ROOT, 'bench/pgbench-hold.sql'), reference.scripts.hold);

@@ -77,6 +77,7 @@ const ZEnv = z.object({
   // Named (server-side prepared) statements: off behind a transaction pooler that cannot carry
   // them from one server connection to the next (PgBouncer before 1.21, or max_prepared_statements = 0).
   DB_PREPARED_STATEMENTS: z.enum(['on', 'off']).default('on'),
+  DB_PIPELINE: z.enum(['on', 'off']).default('on'),
   RATE_LIMITS: z.enum(['on', 'off']).default('on'),
   RATE_LIMIT_MUTATIONS_PER_10S: int(1, 1_000_000).default(200),
   RATE_LIMIT_ENTER_PER_10S: int(1, 1_000_000).default(20),
@@ -131,6 +132,8 @@ export interface Config {
   dbPoolSize: number;
   /** Statements run as named (prepared) statements; off behind a pooler that cannot carry them. */
   dbPreparedStatements: boolean;
+  /** BEGIN sent with a transaction's first statement, COMMIT with the hold's and the payment's last (db/pipeline.ts). */
+  dbPipeline: boolean;
   /** Per-user limits shared by every replica (through the queue store's Redis). */
   rateLimits: { enabled: boolean; mutationsPer10s: number; enterPer10s: number };
   refundCutoffHours: number;
@@ -270,6 +273,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     charge: { maxPerTx: e.CHARGE_MAX_PER_TX, monthlyLimit: e.CHARGE_MONTHLY_LIMIT },
     dbPoolSize: e.DB_POOL_SIZE,
     dbPreparedStatements: e.DB_PREPARED_STATEMENTS === 'on',
+    dbPipeline: e.DB_PIPELINE === 'on',
     rateLimits: { enabled: e.RATE_LIMITS === 'on', mutationsPer10s: e.RATE_LIMIT_MUTATIONS_PER_10S, enterPer10s: e.RATE_LIMIT_ENTER_PER_10S },
     refundCutoffHours: e.REFUND_CUTOFF_HOURS,
     waitlistOfferSeconds: e.WAITLIST_OFFER_SECONDS,

@@ -107,7 +107,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
     }
   }
   const handle: DialectHandle = await StartupError.naming(setting, where, () =>
-    createDialect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize, prepared: config.dbPreparedStatements }),
+    createDialect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize, prepared: config.dbPreparedStatements, pipeline: config.dbPipeline }),
   );
   const db = new Kysely<DB>({ dialect: handle.dialect });
   try {

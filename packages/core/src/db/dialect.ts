@@ -4,7 +4,8 @@ import { PGlite } from '@electric-sql/pglite';
 import { type DialectAdapter, type Dialect, PostgresAdapter, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
-import type { PoolClient, Submittable } from 'pg';
+import type { PoolClient, QueryResult, Submittable } from 'pg';
+import { COMMIT_AFTER, isBegin, type PipelineConfig, PipelinedQuery } from './pipeline.ts';
 
 // int8 (ids, money) and numeric (sums) arrive as strings; every value we keep fits in a double.
 const INT8 = 20;
@@ -24,7 +25,7 @@ export interface DialectHandle {
  * PostgreSQL's CPU on the write path: 0.7 ms for a hold's statement, 0.5 ms for a sale's
  * (pg_stat_statements with track_planning, `pnpm bench`), against 1.2–1.7 ms to run them.
  */
-export function createDialect(opts: { databaseUrl?: string | undefined; dataDir: string; poolSize: number; prepared?: boolean }): DialectHandle {
+export function createDialect(opts: { databaseUrl?: string | undefined; dataDir: string; poolSize: number; prepared?: boolean; pipeline?: boolean }): DialectHandle {
   if (opts.databaseUrl) {
     const pool = new pg.Pool({
       connectionString: opts.databaseUrl,
@@ -43,7 +44,9 @@ export function createDialect(opts: { databaseUrl?: string | undefined; dataDir:
     // A checked-out client whose connection drops emits 'error' too (besides failing its query);
     // the pool listens only while a client is idle, so without this the process would crash.
     pool.on('connect', (client) => client.on('error', () => {}));
-    return { dialect: new PoolerSafePostgresDialect({ pool: opts.prepared ? preparing(pool) : pool }), kind: 'postgres', pool };
+    const pipeline = opts.pipeline ?? false;
+    const wrappedPool = opts.prepared || pipeline ? preparing(pool, { named: opts.prepared ?? false, pipeline }) : pool;
+    return { dialect: new PoolerSafePostgresDialect({ pool: wrappedPool }), kind: 'postgres', pool };
   }
   const dir = opts.dataDir === 'memory://' ? undefined : opts.dataDir;
   if (dir) {
@@ -181,16 +184,26 @@ class TransactionLockedMigrationsAdapter extends PostgresAdapter {
 /** Distinct statement texts given a name, per process; any text past these runs unnamed. */
 export const MAX_PREPARED = 256;
 
+export interface PoolOptions {
+  /** Statements as named (server-side prepared) statements (DB_PREPARED_STATEMENTS). */
+  named: boolean;
+  /** A transaction's BEGIN rides with its first statement, and its COMMIT with a last statement marked COMMIT_AFTER (DB_PIPELINE). */
+  pipeline: boolean;
+}
+
 /**
- * The pool as Kysely's driver sees it, with every statement text it has named sent as a named
- * statement (node-postgres prepares a name once per connection and then only binds and executes
- * it). Names are handed out per process from the text, so one text is one name on every
+ * The pool as Kysely's driver sees it. `named`: every statement text it has named is sent as a
+ * named statement (node-postgres prepares a name once per connection and then only binds and
+ * executes it). Names are handed out per process from the text, so one text is one name on every
  * connection; the set is bounded because a statement built from a list of any length would
- * otherwise name a new text for every length.
+ * otherwise name a new text for every length. `pipeline`: see pipeline.ts; Kysely's BEGIN is
+ * answered here and sent with the transaction's first statement, and a statement marked
+ * COMMIT_AFTER is sent with the COMMIT, whose own call Kysely then makes is answered here.
  */
-export function preparing(pool: InstanceType<typeof pg.Pool>): PostgresPool {
+export function preparing(pool: InstanceType<typeof pg.Pool>, opts: PoolOptions = { named: true, pipeline: false }): PostgresPool {
   const names = new Map<string, string>();
   const nameFor = (text: string): string | undefined => {
+    if (!opts.named) return undefined;
     let name = names.get(text);
     if (name === undefined && names.size < MAX_PREPARED) {
       name = `concert_${names.size}`;
@@ -203,14 +216,24 @@ export function preparing(pool: InstanceType<typeof pg.Pool>): PostgresPool {
   const wrap = (client: PoolClient) => {
     let w = wrapped.get(client);
     if (!w) {
-      const query = (text: unknown, values?: unknown[]) => {
-        if (typeof text !== 'string') return client.query(text as Submittable);
+      const tx = new PipelinedTransaction();
+      const send = (text: string, values: unknown[] | undefined) => {
         const name = nameFor(text);
         return client.query(name === undefined ? { text, values } : { name, text, values });
       };
+      const query = (text: unknown, values?: unknown[]) => {
+        if (typeof text !== 'string') return client.query(text as Submittable);
+        if (!opts.pipeline) return send(text, values);
+        return tx.query(text, values ?? [], send, (q) => {
+          client.query(new PipelinedQuery({ ...q, name: nameFor(q.text) }) as unknown as Submittable);
+        });
+      };
       w = {
         query: query as unknown as PostgresPoolClient['query'],
-        release: (err?: Error | boolean) => client.release(err),
+        release: (err?: Error | boolean) => {
+          tx.reset();
+          client.release(err);
+        },
         // Kysely reads the backend's pid from it (to cancel a query).
         get processID() {
           return (client as unknown as { processID?: number }).processID;
@@ -226,6 +249,67 @@ export function preparing(pool: InstanceType<typeof pg.Pool>): PostgresPool {
     connect: async () => wrap(await pool.connect()),
     end: () => pool.end(),
   };
+}
+
+const answer = (command: string) => Promise.resolve({ command, rowCount: null, rows: [], fields: [], oid: 0 } as QueryResult);
+
+/** One connection's transaction as pipelining sees it: a BEGIN not yet sent, a COMMIT already sent. */
+class PipelinedTransaction {
+  #begin: string | undefined;
+  #open = false;
+  #committed = false;
+
+  reset(): void {
+    this.#begin = undefined;
+    this.#open = false;
+    this.#committed = false;
+  }
+
+  query(
+    text: string,
+    values: unknown[],
+    send: (text: string, values: unknown[]) => Promise<QueryResult>,
+    pipelined: (q: Omit<PipelineConfig, 'name'>) => void,
+  ): Promise<QueryResult> {
+    if (this.#committed) {
+      this.reset();
+      if (text === 'commit') return answer('COMMIT');
+      // Nothing may follow a statement that committed its transaction, least of all a rollback.
+      return Promise.reject(new Error(`"${text.slice(0, 40)}" after a transaction that committed with its last statement`));
+    }
+    if (isBegin(text) && values.length === 0 && !this.#open) {
+      this.#begin = text;
+      this.#open = true;
+      return answer('BEGIN');
+    }
+    if (text === 'commit' || text === 'rollback') {
+      const unsent = this.#begin !== undefined;
+      this.reset();
+      // A transaction that sent nothing has nothing to end.
+      if (unsent) return answer(text.toUpperCase());
+      return send(text, values);
+    }
+    const before = this.#begin;
+    const after = this.#open && text.startsWith(COMMIT_AFTER) ? 'commit' : undefined;
+    if (before === undefined && after === undefined) return send(text, values);
+    this.#begin = undefined;
+    return new Promise((resolve, reject) => {
+      pipelined({
+        text,
+        values,
+        before,
+        after,
+        callback: (err, result) => {
+          if (err) return reject(err);
+          if (after) {
+            this.#open = false;
+            this.#committed = true;
+          }
+          resolve(result);
+        },
+      });
+    });
+  }
 }
 
 class PoolerSafePostgresDialect extends PostgresDialect {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import type { RidingStatement, Tx } from '../db/database.ts';
+import { pgCode, type RidingStatement, type Tx } from '../db/database.ts';
+import { ABORT_CODE, COMMIT_AFTER } from '../db/pipeline.ts';
 import type { WebhookEventType } from '../schemas.ts';
 import type { Reservation } from '../types.ts';
 
@@ -13,14 +14,24 @@ export interface OutboxEvent {
   now: Date;
 }
 
+/** How an event's statement ends its transaction. */
+export interface EventOptions {
+  /**
+   * The statement is its transaction's last: it carries the COMMIT in the same round trip
+   * (db/pipeline.ts). Whatever would roll the transaction back after it (a cancelled show, a key
+   * taken over) then fails the statement itself, in the database.
+   */
+  last?: boolean;
+}
+
 /**
  * Writes an event in the caller's transaction (the transactional outbox) and, in the same
  * statement, one pending delivery for every live endpoint subscribed to its type: an event is
  * never lost and never sent for a change that rolled back.
  */
-export async function insertEvent(trx: Tx, event: OutboxEvent, along?: RidingStatement): Promise<string> {
+export async function insertEvent(trx: Tx, event: OutboxEvent, along?: RidingStatement, opts: EventOptions = {}): Promise<string> {
   const id = randomUUID();
-  settleAlong(await eventStatement(id, event, null, along).execute(trx), along);
+  settleAlong(await runEventStatement(trx, id, event, null, along, opts), along);
   return id;
 }
 
@@ -31,8 +42,13 @@ export async function insertEvent(trx: Tx, event: OutboxEvent, along?: RidingSta
  * ReservationsService.hold); sharing the event's statement saves a round trip. `along` runs
  * either way; a caller told false rolls its transaction back.
  */
-export async function insertEventUnlessCancelled(trx: Tx, event: OutboxEvent & { scheduleId: number }, along?: RidingStatement): Promise<boolean> {
-  const result = await eventStatement(randomUUID(), event, event.scheduleId, along).execute(trx);
+export async function insertEventUnlessCancelled(
+  trx: Tx,
+  event: OutboxEvent & { scheduleId: number },
+  along?: RidingStatement,
+  opts: EventOptions = {},
+): Promise<boolean> {
+  const result = await runEventStatement(trx, randomUUID(), event, event.scheduleId, along, opts);
   if (result.rows[0]?.live !== true) return false;
   settleAlong(result, along);
   return true;
@@ -42,12 +58,33 @@ function settleAlong(result: { rows: Array<{ along: boolean | null }> }, along: 
   along?.settle(result.rows[0]?.along === true);
 }
 
-function eventStatement(id: string, event: OutboxEvent, liveSchedule: number | null, along: RidingStatement | undefined) {
+/** The refusals concert_abort raises in the event's statement, as the answers they stand for. */
+const REFUSED: Record<string, { live: boolean; along: boolean | null }> = {
+  SCHEDULE_CANCELLED: { live: false, along: null },
+  SUPERSEDED: { live: true, along: false },
+};
+
+async function runEventStatement(trx: Tx, id: string, event: OutboxEvent, liveSchedule: number | null, along: RidingStatement | undefined, opts: EventOptions) {
+  try {
+    return await eventStatement(id, event, liveSchedule, along, opts.last === true).execute(trx);
+  } catch (err) {
+    const refused = pgCode(err) === ABORT_CODE ? REFUSED[(err as Error).message] : undefined;
+    if (!refused) throw err;
+    // The statement failed, so its transaction rolls back: the caller's answer is as before.
+    return { rows: [refused] };
+  }
+}
+
+function eventStatement(id: string, event: OutboxEvent, liveSchedule: number | null, along: RidingStatement | undefined, last: boolean) {
   const orderingKey = event.reservationId ?? `schedule:${event.scheduleId ?? 0}`;
   const row = sql`${id}::uuid, ${event.type}, ${event.reservationId ?? null}::uuid, ${event.scheduleId ?? null}::bigint, ${orderingKey},
               ${JSON.stringify(event.data)}::jsonb, ${event.now}::timestamptz`;
-  return sql<{ live: boolean; along: boolean | null }>`
-    WITH live AS (SELECT ${liveSchedule === null ? sql`true` : sql`(SELECT cancelled_at IS NULL FROM schedules WHERE id = ${liveSchedule})`} AS ok),
+  const alongDone = along ? sql`EXISTS (SELECT FROM along)` : sql`NULL::boolean`;
+  // The last statement refuses in the database what its caller would roll back on reading it.
+  const refusal = last
+    ? sql`, CASE WHEN ok IS NOT TRUE THEN concert_abort('SCHEDULE_CANCELLED') WHEN ${alongDone} IS FALSE THEN concert_abort('SUPERSEDED') END AS refused`
+    : sql``;
+  return sql<{ live: boolean; along: boolean | null }>`${sql.raw(last ? `${COMMIT_AFTER}\n    ` : '')}WITH live AS (SELECT ${liveSchedule === null ? sql`true` : sql`(SELECT cancelled_at IS NULL FROM schedules WHERE id = ${liveSchedule})`} AS ok),
     e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
       SELECT ${row} FROM live WHERE ok
@@ -60,7 +97,7 @@ function eventStatement(id: string, event: OutboxEvent, liveSchedule: number | n
       WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND ${event.type} = ANY (w.events)
     )${along ? sql`,
     along AS (${along.sql})` : sql``}
-    SELECT ok AS live, ${along ? sql`EXISTS (SELECT FROM along)` : sql`NULL::boolean`} AS along FROM live`;
+    SELECT ok AS live, ${alongDone} AS along${refusal} FROM live`;
 }
 
 /** What receivers get about a reservation: enough to act on without calling back. */
@@ -95,6 +132,7 @@ export async function insertReservationEvent(
   now: Date,
   extra: Record<string, unknown> = {},
   along?: RidingStatement,
+  opts: EventOptions = {},
 ): Promise<string> {
-  return insertEvent(trx, reservationEvent(type, r, now, extra), along);
+  return insertEvent(trx, reservationEvent(type, r, now, extra), along, opts);
 }

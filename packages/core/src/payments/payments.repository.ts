@@ -41,8 +41,11 @@ export async function lockReservationAndPayer(trx: Tx, reservationId: string, us
 export async function sellReservation(
   trx: Tx,
   pass: BookingPass,
-  p: { paymentId: string; reservationId: string; userId: number; amount: number; seatCount: number; balanceBefore: number; now: Moment },
+  p: { paymentId: string; reservationId: string; userId: number; amount: number; seatCount: number; now: Moment },
 ) {
+  // The payment's balances come from the debit's row (locked since the payment's first
+  // statement), not from a parameter: the statement needs nothing the one before it read, so
+  // pgbench's replay of it needs no \gset and can pipeline like the API (bench/pgbench.ts).
   const { rows } = await sql<{ sold: number; balance: number | null; paid_at: Date }>`
     WITH sold AS (
       UPDATE seats SET sold_at = ${p.now}, held_until = NULL
@@ -50,16 +53,15 @@ export async function sellReservation(
       RETURNING schedule_id, seat_number
     ),
     whole AS (SELECT count(*) = ${p.seatCount} AS ok FROM sold),
-    payment AS (
-      INSERT INTO payments (id, reservation_id, user_id, amount, status, balance_before, balance_after, created_at)
-      SELECT ${p.paymentId}, ${p.reservationId}, ${p.userId}, ${p.amount}::bigint, 'COMPLETED', ${p.balanceBefore}::bigint,
-        ${p.balanceBefore}::bigint - ${p.amount}::bigint, ${p.now}
-      FROM whole WHERE ok
-    ),
     debit AS (
       UPDATE users SET balance = balance - ${p.amount}::bigint, updated_at = ${p.now}
       WHERE id = ${p.userId} AND (SELECT ok FROM whole)
       RETURNING balance
+    ),
+    payment AS (
+      INSERT INTO payments (id, reservation_id, user_id, amount, status, balance_before, balance_after, created_at)
+      SELECT ${p.paymentId}, ${p.reservationId}, ${p.userId}, ${p.amount}::bigint, 'COMPLETED', balance + ${p.amount}::bigint, balance, ${p.now}
+      FROM debit
     ),
     entry AS (
       INSERT INTO ledger_entries (user_id, kind, source, amount, balance_after, reservation_id, payment_id, created_at)

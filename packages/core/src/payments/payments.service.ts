@@ -96,7 +96,6 @@ export class PaymentsService {
         userId,
         amount: r.total_price,
         seatCount: r.seat_count,
-        balanceBefore: r.balance,
         // statement_timestamp(): the sale's statement starts after the locks above.
         now: dbNow(clock),
       });
@@ -116,10 +115,11 @@ export class PaymentsService {
         scheduleId,
         ...(active ? { paidWith: { concertId, tokenId: active.tokenId } } : {}),
       };
-      // The idempotency key is completed in the event's statement.
+      // The idempotency key is completed in the event's statement, and the transaction commits
+      // with it (one round trip): nothing below may roll it back.
       await insertReservationEvent(trx, 'payment.completed', paid, now, {
         payment: { paymentId, amount: r.total_price, paidAt: now, balanceAfter: balance },
-      }, complete.along(result));
+      }, complete.along(result), { last: true });
       onCommit(() => this.deps.seatMaps.invalidate(concertId, scheduleId, 'claim'));
       return result;
     });

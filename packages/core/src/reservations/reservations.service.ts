@@ -99,8 +99,9 @@ export class ReservationsService {
           // The show read after the claim, in the event's statement: a cancellation locks every
           // seat of the show, so it either committed before our claim (and this read sees it) or
           // releases this hold itself.
-          // The idempotency key is completed in the same statement.
-          if (!(await insertEventUnlessCancelled(trx, reservationEvent('reservation.held', { ...result, userId }, at), complete.along(result)))) {
+          // The idempotency key is completed in the same statement, and the transaction commits
+          // with it (one round trip): nothing below may roll it back.
+          if (!(await insertEventUnlessCancelled(trx, reservationEvent('reservation.held', { ...result, userId }, at), complete.along(result), { last: true }))) {
             throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled`);
           }
           onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId, 'claim'));
