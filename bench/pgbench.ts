@@ -48,7 +48,11 @@ export async function pgbenchReference(opts: { clients: number; transactionsPerC
   // API sees no hold lapse while pgbench runs).
   const clock = new FakeClock(Date.now());
   // No background work: the statements recorded below are the hold's and the payment's alone.
-  const api = await startApi(testEnv(db.url, { RATE_LIMITS: 'off', QUEUE_MAX_ACTIVE: '1000000' }), { clock, background: false });
+  // It sends its statements as the bench's API does (DB_PIPELINE: in the same round trips).
+  const api = await startApi(testEnv(db.url, { RATE_LIMITS: 'off', QUEUE_MAX_ACTIVE: '1000000', ...(process.env.DB_PIPELINE ? { DB_PIPELINE: process.env.DB_PIPELINE } : {}) }), {
+    clock,
+    background: false,
+  });
   const sql = new pg.Client({ connectionString: db.url });
   await sql.connect();
   let apiOpen = true;
