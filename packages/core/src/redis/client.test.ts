@@ -107,6 +107,18 @@ describe('Redis client: one node of a Cluster', () => {
     }
   });
 
+  // REDIS_CLUSTER=on against a single server: the Cluster client was never ready and the log
+  // said "Cluster isn't ready" four times a second, never what was wrong (an outside review).
+  it('refuses a single server named as a Cluster (REDIS_CLUSTER=on, or as seed nodes), in one line that says so', async () => {
+    const server = await startRedisServer(await freePort());
+    try {
+      await expect(connectRedis(server.url, { cluster: true }, 1_000)).rejects.toThrow(/^REDIS_URL names a single Redis server \(127\.0\.0\.1:\d+\), not a node of a Redis Cluster: unset REDIS_CLUSTER/);
+      await expect(connectRedis(`${server.url},${server.url}`, {}, 1_000)).rejects.toThrow(/not a node of a Redis Cluster: name one server, or the seed nodes of a Cluster$/);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('leaves a single server a single server', async () => {
     const server = await startRedisServer(await freePort());
     const redis = await connectRedis(server.url, {}, 10_000);

@@ -134,6 +134,14 @@ function watchNode(redis: Redis): void {
 export async function connectRedis(url: string, opts: Parameters<typeof createRedis>[1] = {}, waitMs = 3_000): Promise<RedisClient> {
   const redis = createRedis(url, opts);
   await waitForRedis(redis, waitMs);
+  if (redis instanceof Cluster && redis.status !== 'ready' && (await singleServer(url))) {
+    // Told to be a Cluster by a server that says it is not one: it would never be ready, and the
+    // log filled with "Cluster isn't ready" four times a second (an outside review).
+    redis.disconnect();
+    throw new Error(
+      `REDIS_URL names a single Redis server (${parseRedisUrls(url)[0]!.host}), not a node of a Redis Cluster${opts.cluster ? ': unset REDIS_CLUSTER (auto) to use it as one server' : ': name one server, or the seed nodes of a Cluster'}`,
+    );
+  }
   if (redis instanceof Cluster || redis.status !== 'ready') return redis;
   const info = await redis.info('cluster').catch(() => '');
   if (!/^cluster_enabled:1\s*$/m.test(info)) return redis;
@@ -141,6 +149,21 @@ export async function connectRedis(url: string, opts: Parameters<typeof createRe
   const cluster = createRedis(url, { ...opts, cluster: true });
   await waitForRedis(cluster, waitMs);
   return cluster;
+}
+
+/** Whether the first node REDIS_URL names answers that it is not a Cluster node (false when it does not answer). */
+async function singleServer(url: string): Promise<boolean> {
+  const first = parseRedisUrls(url)[0]!;
+  const probe = createRedis(first.toString());
+  try {
+    await waitForRedis(probe, 2_000);
+    if (probe.status !== 'ready') return false;
+    return /^cluster_enabled:0\s*$/m.test(await probe.info('cluster'));
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
 }
 
 /** Gives a starting Redis a moment to connect; the API starts either way and /readyz tells. */
