@@ -1,3 +1,5 @@
+// First: refuses an older Node before any dependency that needs Node 24 is evaluated.
+import './node-version.ts';
 import { type Config, type Core, ConfigError, createCore, loadConfig, StartupError } from '@concert/core';
 import type { Server } from 'node:net';
 import pino from 'pino';

@@ -34,6 +34,18 @@ describe('the compiled server', () => {
     expect(argv).toContain(path.join(ROOT, 'packages/api/dist/main.js'));
     expect(argv.join(' ')).not.toMatch(/tsx|\.ts\b/);
   });
+
+  // On the system's Node 20 it died in undici with a stack trace (an outside review).
+  it('refuses an older Node in one line, naming the Node it needs (the system Node 20 of this machine)', async () => {
+    const old = '/usr/bin/node';
+    const version = await promisify(execFile)(old, ['--version']).then((r) => r.stdout.trim());
+    expect(Number(/^v(\d+)/.exec(version)?.[1]), `this test needs the system's Node older than 24 at ${old}`).toBeLessThan(24);
+    const run = await promisify(execFile)(old, ['--conditions=concert-dist', path.join(ROOT, 'packages/api/dist/main.js')], { env: { PATH: process.env.PATH, PORT: '0' } }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+    );
+    expect(run).toEqual({ code: 1, stderr: `The concert API needs Node.js 24.11 or later; this is Node.js ${version.slice(1)}. \`pnpm start\` runs it on the project's own Node 24 (README).\n` });
+  });
 });
 
 /** The processes under pid, with their command lines (from /proc). */
