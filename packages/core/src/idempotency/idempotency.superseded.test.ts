@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
 import { oneWaitsOnALock, useCoreWithSessions } from '../../../../test/core-suite.ts';
 
@@ -68,5 +69,30 @@ describe('an idempotent write whose key was taken over while it ran', () => {
       [held.reservationId, user, key],
     );
     expect(rows[0]).toEqual({ status: 'HELD', balance: 1_000_000, payments: 0, events: 0, key_state: 'IN_PROGRESS' });
+  });
+
+  // The retry had finished and paid by the time the first call failed: the first call answered
+  // its own error (TOKEN_EXPIRED, its token spent by the retry's payment, in an outside review;
+  // here IDEMPOTENCY_IN_PROGRESS from its completion), as if the payment had not been made.
+  it('a payment whose retry has paid meanwhile answers the retry’s payment, not an error', async () => {
+    const { scheduleId, user, gate } = await sale();
+    const held = await s.core.reservations.hold(user, { scheduleId, seatNumbers: [3], idempotencyKey: randomUUID() }, gate);
+    const key = randomUUID();
+    const theirs = { paymentId: randomUUID(), reservationId: held.reservationId, amount: held.totalPrice, status: 'COMPLETED', paidAt: new Date(), balanceBefore: 1_000_000, balanceAfter: 1_000_000 - held.totalPrice, concertId: held.concertId, scheduleId };
+    await s.sql.query('BEGIN');
+    await s.sql.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [user]);
+    const outcome = s.core.payments.pay(user, { reservationId: held.reservationId, idempotencyKey: key }, gate).then(
+      (r) => r,
+      (e: { code?: string }) => e.code ?? String(e),
+    );
+    await oneWaitsOnALock(s.watcher);
+    // The retry took the key over and completed it (its own answer stored), then this call resumes.
+    const taken = await s.watcher.query(`UPDATE idempotency_keys SET owner = $2, state = 'DONE', response = $3, completed_at = now() WHERE key = $1 AND state = 'IN_PROGRESS'`, [key, randomUUID(), superjson.stringify(theirs)]);
+    expect(taken.rowCount).toBe(1);
+    await s.sql.query('COMMIT');
+    expect(await outcome).toMatchObject({ paymentId: theirs.paymentId, reservationId: held.reservationId, amount: held.totalPrice, status: 'COMPLETED' });
+    // This call's own sale rolled back.
+    const { rows } = await s.sql.query(`SELECT (SELECT count(*)::int FROM payments WHERE reservation_id = $1) AS payments, (SELECT balance::int FROM users WHERE id = $2) AS balance`, [held.reservationId, user]);
+    expect(rows[0]).toEqual({ payments: 0, balance: 1_000_000 });
   });
 });
