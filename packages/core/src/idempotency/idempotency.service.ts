@@ -22,10 +22,17 @@ export interface Complete<S> {
   along(stored: S): RidingStatement;
 }
 
-/** S: what the key stores; R: the answer. */
-export interface IdempotentCall<S, R> {
+/** S: what the key stores; R: the answer; C: what `check` found. */
+export interface IdempotentCall<S, R, C = undefined> {
+  /**
+   * Checks that write nothing and may refuse the call before its key is claimed (a taken seat,
+   * from the cached seat map): a refused call then costs one read of the key, which still answers
+   * a replay or a call in progress, instead of the key's claim and release, two commits (the
+   * crowd on one seat at an opening). What it finds is handed to `execute`.
+   */
+  check?(): Promise<C>;
   /** Runs the operation; it must complete the key (`complete(trx, stored)`, or `complete.along`) inside its committing transaction. */
-  execute(complete: Complete<S>): Promise<R>;
+  execute(complete: Complete<S>, checked: C): Promise<R>;
   /** The answer to a replay, from what the first call stored (it may retry an after-commit side effect). */
   replay(stored: S): R | Promise<R>;
 }
@@ -36,10 +43,25 @@ export const storedAnswer = <T>(stored: T): T => stored;
 export class IdempotencyService {
   constructor(private readonly deps: { db: Db; clock: Clock }) {}
 
-  async run<S, R = S>(ref: repo.KeyRef & { procedure: IdempotentProcedure }, input: unknown, call: IdempotentCall<S, R>): Promise<R> {
+  async run<S, R = S, C = undefined>(ref: repo.KeyRef & { procedure: IdempotentProcedure }, input: unknown, call: IdempotentCall<S, R, C>): Promise<R> {
     const { db, clock } = this.deps;
     const requestHash = hashInput(input);
     const owner = randomUUID();
+    let checked = undefined as C;
+    if (call.check) {
+      try {
+        checked = await call.check();
+      } catch (err) {
+        // Refused before the key was claimed: the key, if any, answers as it would have.
+        const existing = await repo.findKey(db, ref, dbNow(clock));
+        if (existing) {
+          if (existing.request_hash !== requestHash) throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This idempotency key was used with a different request');
+          if (existing.state === 'DONE') return call.replay(superjson.parse<S>(existing.response!));
+          if (!existing.lapsed) throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this idempotency key is still running');
+        }
+        throw err;
+      }
+    }
     for (let attempt = 0; attempt < 5; attempt++) {
       // The database's clock sets and judges the lease (statement_timestamp() in each statement).
       const now = dbNow(clock);
@@ -56,12 +78,12 @@ export class IdempotencyService {
         }
         if (!(await repo.takeOverKey(db, ref, existing.owner, owner, LEASE_MS, now))) continue;
       }
-      return this.execute(ref, owner, call);
+      return this.execute(ref, owner, call, checked);
     }
     throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this idempotency key is still running');
   }
 
-  private async execute<S, R>(ref: repo.KeyRef, owner: string, call: IdempotentCall<S, R>): Promise<R> {
+  private async execute<S, R, C>(ref: repo.KeyRef, owner: string, call: IdempotentCall<S, R, C>, checked: C): Promise<R> {
     let completed = false;
     const settle = (updated: boolean) => {
       // Our lease lapsed and another call took the key: this one must not also succeed.
@@ -73,7 +95,7 @@ export class IdempotencyService {
       { along: (value: S): RidingStatement => ({ sql: repo.completeKeyStatement(ref, owner, superjson.stringify(value), dbNow(this.deps.clock)), settle }) },
     );
     try {
-      const result = await call.execute(complete);
+      const result = await call.execute(complete, checked);
       if (!completed) throw new Error(`idempotent ${ref.procedure} finished without completing its key`);
       return result;
     } catch (err) {

@@ -17,6 +17,12 @@ import { getConcert, getScheduleRow } from '../concerts/concerts.repository.ts';
 
 export const MAX_SEATS_PER_USER_PER_SCHEDULE = 4;
 
+/** What a hold's checks before its key is claimed found: the show's row and the queue's pass. */
+interface HoldCheck {
+  schedule: Awaited<ReturnType<ConcertsService['scheduleRow']>>;
+  pass: Awaited<ReturnType<QueueGate['admit']>>;
+}
+
 export class ReservationsService {
   constructor(
     private readonly deps: {
@@ -33,9 +39,10 @@ export class ReservationsService {
   async hold(userId: number, input: HoldInput, gate: QueueGate): Promise<Reservation> {
     const { scheduleId, idempotencyKey } = input;
     const seatNumbers = [...input.seatNumbers].sort((a, b) => a - b);
-    return this.deps.idempotency.run<Reservation>({ userId, procedure: 'reservations.hold', key: idempotencyKey }, { scheduleId, seatNumbers }, {
-      execute: async (complete) => {
-        const { db, clock } = this.deps;
+    return this.deps.idempotency.run<Reservation, Reservation, HoldCheck>({ userId, procedure: 'reservations.hold', key: idempotencyKey }, { scheduleId, seatNumbers }, {
+      // Before the key is claimed (they write nothing): a crowd refused a taken seat from the
+      // cached seat map costs one read of the key each, not its claim and release.
+      check: async () => {
         const schedule = await this.deps.concerts.scheduleRow(scheduleId);
         // The same round trip reads the seat map's version, for the check of taken seats below.
         const pass = await gate.admit(schedule.concert_id, { seatMapOf: scheduleId });
@@ -45,6 +52,10 @@ export class ReservationsService {
         }
         const taken = await this.deps.concerts.takenSeats(pass, scheduleId, seatNumbers);
         if (taken.length > 0) throw new AppError('SEAT_UNAVAILABLE', `Seat ${taken.join(', ')} is not available`, { seatNumbers: taken });
+        return { schedule, pass };
+      },
+      execute: async (complete, { schedule, pass }) => {
+        const { db, clock } = this.deps;
         const reservationId = randomUUID();
         // The database's clock decides (statement_timestamp() in the statement), not this process's.
         const now = dbNow(clock);
