@@ -4,10 +4,12 @@
 \set seat :g % 1000 + 1
 \set user 1 + :g % 1999
 insert into "idempotency_keys" ("user_id", "procedure", "key", "request_hash", "state", "owner", "response", "locked_until", "created_at", "completed_at") values (:user, 'reservations.hold', ('pgbench-hold-' || :g), 'lSvjoNgLBSiMS87HykhfAv15dFtECDMhOVvBngsCrxI', 'IN_PROGRESS', ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, NULL, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'), NULL) on conflict do nothing returning "owner";
+\startpipeline
 begin;
 
     WITH show AS MATERIALIZED (SELECT id FROM schedules WHERE id = :sched FOR KEY SHARE)
     SELECT u.id FROM show CROSS JOIN LATERAL (SELECT id FROM users WHERE id = :user FOR UPDATE) u;
+\endpipeline
 
     WITH owned AS ((select coalesce(sum(seat_count), 0)::int as "n" from "reservations" where "user_id" = :user and "schedule_id" = :sched and (status = 'PAID' OR (status = 'HELD' AND hold_expires_at > (now() + interval '0 milliseconds'))))),
     claimed AS (
@@ -34,12 +36,13 @@ begin;
     JOIN concerts c ON c.id = sc.concert_id
     LEFT JOIN claimed cl ON true
     ORDER BY cl.seat_number;
-
+\startpipeline
+/* then commit */
     WITH live AS (SELECT (SELECT cancelled_at IS NULL FROM schedules WHERE id = :sched) AS ok),
     e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
       SELECT ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid::uuid, 'reservation.held', lpad(to_hex(:g::bigint), 32, '0')::uuid::uuid, :sched::bigint, lpad(to_hex(:g::bigint), 32, '0')::uuid,
-              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiNTVlMzUyMTktMWFlNy00MmYzLWI4MjItYTg4Yzk2OTlkZmExIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wNFQwMjowMjo1MC45NjBaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wNVQwMjowNzo1MC45NjBaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wNVQwMjowMjo1MC45NjBaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
+              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiNjE1MGIwYWYtNDU5Mi00N2E2LTlkMzgtZDIxODcyOTllZTlhIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wNFQwNDowMjo1OS4yMzNaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wNVQwNDowNzo1OS4yMzNaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wNVQwNDowMjo1OS4yMzNaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
       RETURNING id, seq, ordering_key, created_at
     ),
     d AS (
@@ -49,8 +52,9 @@ begin;
       WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'reservation.held' = ANY (w.events)
     ),
     along AS (
-    UPDATE idempotency_keys SET state = 'DONE', response = convert_from(decode('eyJqc29uIjp7InJlc2VydmF0aW9uSWQiOiI1NWUzNTIxOS0xYWU3LTQyZjMtYjgyMi1hODhjOTY5OWRmYTEiLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wNFQwMjowMjo1MC45NjBaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwiaG9sZEV4cGlyZXNBdCI6IjIwMjYtMTItMDVUMDI6MDc6NTAuOTYwWiIsInNvdXJjZSI6IlFVRVVFIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wNVQwMjowMjo1MC45NjBaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfSwibWV0YSI6eyJ2YWx1ZXMiOnsic3RhcnRzQXQiOlsiRGF0ZSJdLCJob2xkRXhwaXJlc0F0IjpbIkRhdGUiXSwiY3JlYXRlZEF0IjpbIkRhdGUiXX0sInYiOjF9fQ==', 'base64'), 'UTF8'), completed_at = (now() + interval '0 milliseconds')
+    UPDATE idempotency_keys SET state = 'DONE', response = convert_from(decode('eyJqc29uIjp7InJlc2VydmF0aW9uSWQiOiI2MTUwYjBhZi00NTkyLTQ3YTYtOWQzOC1kMjE4NzI5OWVlOWEiLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MTYsInN0YXJ0c0F0IjoiMjAyNy0wMS0wNFQwNDowMjo1OS4yMzNaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwiaG9sZEV4cGlyZXNBdCI6IjIwMjYtMTItMDVUMDQ6MDc6NTkuMjMzWiIsInNvdXJjZSI6IlFVRVVFIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wNVQwNDowMjo1OS4yMzNaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfSwibWV0YSI6eyJ2YWx1ZXMiOnsic3RhcnRzQXQiOlsiRGF0ZSJdLCJob2xkRXhwaXJlc0F0IjpbIkRhdGUiXSwiY3JlYXRlZEF0IjpbIkRhdGUiXX0sInYiOjF9fQ==', 'base64'), 'UTF8'), completed_at = (now() + interval '0 milliseconds')
     WHERE user_id = :user AND procedure = 'reservations.hold' AND key = ('pgbench-hold-' || :g) AND state = 'IN_PROGRESS' AND owner = ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid
     RETURNING 1)
-    SELECT ok AS live, EXISTS (SELECT FROM along) AS along FROM live;
+    SELECT ok AS live, EXISTS (SELECT FROM along) AS along, CASE WHEN ok IS NOT TRUE THEN concert_abort('SCHEDULE_CANCELLED') WHEN EXISTS (SELECT FROM along) IS FALSE THEN concert_abort('SUPERSEDED') END AS refused FROM live;
 commit;
+\endpipeline
