@@ -69,15 +69,17 @@ export async function completeKey(trx: Tx, ref: KeyRef, owner: string, response:
   return rows.length > 0;
 }
 
-export async function releaseKey(db: Db, ref: KeyRef, owner: string) {
-  await db
+/** Deletes the key if it is still `owner`'s call in progress; whether it was. */
+export async function releaseKey(db: Db, ref: KeyRef, owner: string): Promise<boolean> {
+  const r = await db
     .deleteFrom('idempotency_keys')
     .where('user_id', '=', ref.userId)
     .where('procedure', '=', ref.procedure)
     .where('key', '=', ref.key)
     .where('state', '=', 'IN_PROGRESS')
     .where('owner', '=', owner)
-    .execute();
+    .executeTakeFirst();
+  return r.numDeletedRows > 0n;
 }
 
 export async function deleteKeysCreatedBefore(db: Db, before: Moment) {

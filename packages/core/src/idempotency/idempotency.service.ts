@@ -101,13 +101,13 @@ export class IdempotencyService {
     } catch (err) {
       // An error releases the key so that a retry runs again. (A completed key whose transaction
       // rolled back is still IN_PROGRESS in the database, so this releases it too.)
-      await repo.releaseKey(this.deps.db, ref, owner).catch(() => {});
+      const released = await repo.releaseKey(this.deps.db, ref, owner).catch(() => undefined);
       // Unless the key is no longer this call's: its lease lapsed (a stalled connection) and a
       // retry took it over. The key's answer is then the retry's, not this call's error: a payment
       // whose retry had paid answered TOKEN_EXPIRED (its token spent by that payment), and a
-      // client trusting it would have bought again (an outside review).
-      const now = dbNow(this.deps.clock);
-      const current = await repo.findKey(this.deps.db, ref, now).catch(() => undefined);
+      // client trusting it would have bought again (an outside review). Looked up only when the
+      // release found the key not this call's: a refusal's common path reads nothing more.
+      const current = released === false ? await repo.findKey(this.deps.db, ref, dbNow(this.deps.clock)).catch(() => undefined) : undefined;
       if (current !== undefined && current.owner !== owner) {
         if (current.state === 'DONE') return call.replay(superjson.parse<S>(current.response!));
         throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'This request took too long and was superseded by a retry');
