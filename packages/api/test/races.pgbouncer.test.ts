@@ -42,14 +42,17 @@ describe('races: two API processes through PgBouncer (transaction pooling)', () 
     await db?.drop();
   });
 
-  it('a transaction through PgBouncer carries the 10 s statement timeout (a database default, not session state)', async () => {
+  it('a transaction through PgBouncer carries the 10 s statement timeout and the 1 min idle-in-transaction timeout (database defaults, not session state)', async () => {
     const c = new pg.Client({ connectionString: bouncer.via(db.url) });
     await c.connect();
     try {
       await c.query('BEGIN');
       const { rows } = await c.query<{ statement_timeout: string }>('SHOW statement_timeout');
+      // A stalled API process must not hold its row locks for as long as TCP takes to notice it.
+      const idle = await c.query<{ idle_in_transaction_session_timeout: string }>('SHOW idle_in_transaction_session_timeout');
       await c.query('COMMIT');
       expect(rows[0]!.statement_timeout).toBe('10s');
+      expect(idle.rows[0]!.idle_in_transaction_session_timeout).toBe('1min');
     } finally {
       await c.end();
     }
