@@ -55,9 +55,8 @@ export class IdempotencyService {
         // Refused before the key was claimed: the key, if any, answers as it would have.
         const existing = await repo.findKey(db, ref, dbNow(clock));
         if (existing) {
-          if (existing.request_hash !== requestHash) throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This idempotency key was used with a different request');
-          if (existing.state === 'DONE') return call.replay(superjson.parse<S>(existing.response!));
-          if (!existing.lapsed) throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this idempotency key is still running');
+          const answer = keyAnswer(existing, requestHash, call);
+          if (answer) return answer;
         }
         throw err;
       }
@@ -69,13 +68,8 @@ export class IdempotencyService {
       if (!claimed) {
         const existing = await repo.findKey(db, ref, now);
         if (!existing) continue; // released between our insert and read: try to claim again
-        if (existing.request_hash !== requestHash) {
-          throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This idempotency key was used with a different request');
-        }
-        if (existing.state === 'DONE') return call.replay(superjson.parse<S>(existing.response!));
-        if (!existing.lapsed) {
-          throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this idempotency key is still running');
-        }
+        const answer = keyAnswer(existing, requestHash, call);
+        if (answer) return answer;
         if (!(await repo.takeOverKey(db, ref, existing.owner, owner, LEASE_MS, now))) continue;
       }
       return this.execute(ref, owner, call, checked);
@@ -119,6 +113,22 @@ export class IdempotencyService {
   async sweep(): Promise<number> {
     return repo.deleteKeysCreatedBefore(this.deps.db, plusMs(dbNow(this.deps.clock), -RETENTION_MS));
   }
+}
+
+/**
+ * What a key someone else holds answers: another request's (IDEMPOTENCY_KEY_REUSED), a finished
+ * call's result (a replay), a running call's (IDEMPOTENCY_IN_PROGRESS); undefined when its
+ * lease lapsed (the caller may take it over).
+ */
+function keyAnswer<S, R>(
+  existing: { request_hash: string; state: string; response: string | null; lapsed: boolean },
+  requestHash: string,
+  call: { replay(stored: S): R | Promise<R> },
+): Promise<R> | undefined {
+  if (existing.request_hash !== requestHash) throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This idempotency key was used with a different request');
+  if (existing.state === 'DONE') return Promise.resolve(call.replay(superjson.parse<S>(existing.response!)));
+  if (!existing.lapsed) throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'A request with this idempotency key is still running');
+  return undefined;
 }
 
 /** Same request, same hash: keys sorted, so field order does not matter. */
