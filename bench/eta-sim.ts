@@ -4,11 +4,13 @@
  * several seeds each. It prints, per kind, each seed's median |told − real| ÷ real and median
  * signed error (told − real) ÷ real in the opening (the first half of the arrivals) and steady
  * (the second half). SEEDS=n sets the seeds (4), ONLY=text the kinds, SLOTS=n every kind's
- * maxActive. DETAIL=1 adds, per kind and seed, the error and signed error by time since the
+ * maxActive, AGAIN=1 measures each kind's second sale on one store (the first taught the
+ * deployment's think-time prior, ETA_PRIOR_EVERY_MS). DETAIL=1 adds, per kind and seed, the error and signed error by time since the
  * opening (0–10 s, 10–30 s, 30–60 s, 1–3 min, 3 min on) and distance from the head (places 1–10,
  * 11–50, 51–200, 201–1,000, past 1,000), with the number of predictions in each.
  */
-import { SALE_WINDOWS, type SimSale, simulateSale } from '../packages/core/src/queue/queue.eta.sim.ts';
+import { SALE_WINDOWS, type SimSale, simulateSale, T00 } from '../packages/core/src/queue/queue.eta.sim.ts';
+import { MemoryQueueStore } from '../packages/core/src/queue/queue.store.memory.ts';
 
 const falling = (t: number) => Math.max(100, 1200 - (t - 4000) / 20);
 const kinds: Record<string, SimSale> = {
@@ -28,7 +30,16 @@ const pct = (x: number) => `${Math.round(x * 100)}%`;
 for (const [name, kind] of Object.entries(kinds)) {
   if (process.env.ONLY && !name.includes(process.env.ONLY)) continue;
   const runs: Array<Awaited<ReturnType<typeof simulateSale>>> = [];
-  for (let seed = 1; seed <= seeds; seed++) runs.push(await simulateSale(seed, kind));
+  for (let seed = 1; seed <= seeds; seed++) {
+    if (!process.env.AGAIN) {
+      runs.push(await simulateSale(seed, kind));
+      continue;
+    }
+    // AGAIN=1: the sale measured is the deployment's second of this kind (its first taught the prior).
+    const store = new MemoryQueueStore();
+    const first = await simulateSale(seed + 1000, kind, { store, concertId: 1, startMs: 0 });
+    runs.push(await simulateSale(seed, kind, { store, concertId: 2, startMs: first.endedAt - T00 + 3_600_000 }));
+  }
   const half = kind.arrivalsMs / 2;
   const row = (phase: string, from: number) => {
     const e = runs.map((r) => r.error(from, from + half));

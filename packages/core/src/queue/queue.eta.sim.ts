@@ -34,7 +34,7 @@ export const SALE_WINDOWS: ReadonlyArray<readonly [string, number, number]> = [
   ['3 min on', 180_000, Infinity],
 ];
 
-const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
+export const T00 = Date.UTC(2026, 10, 23, 12, 0, 0);
 const STEP_MS = 10;
 const tid = (n: number) => `tok${String(n).padStart(19, '0')}`;
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? NaN;
@@ -45,15 +45,17 @@ function seeded(seed: number): () => number {
   return () => ((s = (s * 1664525 + 1013904223) >>> 0), s / 2 ** 32);
 }
 
-export async function simulateSale(seed: number, o: SimSale) {
+export async function simulateSale(seed: number, o: SimSale, on?: { store: MemoryQueueStore; concertId: number; startMs: number }) {
   const random = seeded(seed);
-  const store = new MemoryQueueStore();
+  const store = on?.store ?? new MemoryQueueStore();
+  const C = on?.concertId ?? 1;
+  const T0 = T00 + (on?.startMs ?? 0);
   const openedAt = T0 + 4_000;
   const s: QueueSettings = { maxActive: o.slots ?? 10, activeTtlSeconds: o.ttlSeconds, idleTimeoutSeconds: 30, paused: false, opensAt: openedAt };
   const fans: Array<{ u: number; next: number; admitted: number | null; leaveAt: number | null; told: Array<{ at: number; etaMs: number; position: number }> }> = [];
   const arrive = async (now: number) => {
     const u = fans.length + 1;
-    const r = await store.enter(1, u, tid(u), now, s);
+    const r = await store.enter(C, u, tid(u), now, s);
     fans.push({ u, next: now + r.pollAfterMs, admitted: null, leaveAt: null, told: [] });
   };
   const early = o.prequeued ?? 100;
@@ -67,11 +69,11 @@ export async function simulateSale(seed: number, o: SimSale) {
     if (now % 250 === 0) await store.tick(now, s);
     for (const f of fans) {
       if (f.leaveAt !== null && now >= f.leaveAt) {
-        await store.leave(1, tid(f.u), now, s);
+        await store.leave(C, tid(f.u), now, s);
         f.leaveAt = Infinity;
       }
       if (f.admitted !== null || f.next > now) continue;
-      const r = (await store.status(1, tid(f.u), now, s, false)) as TokenState;
+      const r = (await store.status(C, tid(f.u), now, s, false)) as TokenState;
       if (r.status === 'ACTIVE') {
         f.admitted = r.activeUntil! - o.ttlSeconds * 1000;
         const x = random();
@@ -87,6 +89,7 @@ export async function simulateSale(seed: number, o: SimSale) {
     if (now > openedAt + o.arrivalsMs && fans.every((f) => f.admitted !== null)) break;
   }
   return {
+    endedAt: Math.max(...fans.map((f) => f.admitted ?? 0)),
     unadmitted: fans.filter((f) => f.admitted === null).length,
     /**
      * Medians of |told − real| ÷ real and (told − real) ÷ real over what was told from `fromMs` to

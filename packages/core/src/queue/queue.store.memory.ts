@@ -8,6 +8,8 @@ import {
   type EnterOptions,
   type EnterResult,
   ETA_CURVE_MS,
+  blendPrior,
+  ETA_PRIOR_EVERY_MS,
   ETA_SAMPLE,
   SOLD_OUT_POLL_MS,
   pollCeiling,
@@ -57,7 +59,7 @@ interface Line {
   /** tokenId -> when a ticket last told SOLD_OUT was told to look again (see BACK in queue.store.ts). */
   back: Map<string, number>;
   /** The ETA's life table and departure count, and its cached curve (see etaCurve). */
-  eta: { life: number[]; lifeAt: number | null; departed: number; late: number; curve: EtaCurve | null };
+  eta: { life: number[]; lifeAt: number | null; departed: number; late: number; curve: EtaCurve | null; prior: number[] | null; offeredAt: number };
   state: LineState | null;
   reopenedAt: number;
   /** When a lowered idle timeout's grace starts (see pollCeiling): no idle drop until a new timeout after it. */
@@ -85,6 +87,8 @@ export class MemoryQueueStore implements QueueStore {
   private readonly lines = new Map<number, Line>();
   /** The lines `tick` settles (see LINE_PRUNE_MS). */
   private readonly ticking = new Set<number>();
+  /** The deployment's think-time prior per TTL (ms): a survival curve blended from its lines' (see ETA_PRIOR_EVERY_MS). */
+  private readonly priors = new Map<number, { s: number[]; at: number }>();
   private last: Map<number, QueueStats> | null = null;
 
   private line(concertId: number): Line {
@@ -104,7 +108,7 @@ export class MemoryQueueStore implements QueueStore {
         drawBase: 0,
         slots: new Map(),
         back: new Map(),
-        eta: { life: [], lifeAt: null, departed: 0, late: 0, curve: null },
+        eta: { life: [], lifeAt: null, departed: 0, late: 0, curve: null, prior: null, offeredAt: 0 },
         state: null,
         reopenedAt: 0,
         idleGraceAt: 0,
@@ -223,7 +227,7 @@ export class MemoryQueueStore implements QueueStore {
         const [t, a] = sorted()[n > ETA_SAMPLE ? Math.floor((i * n) / ETA_SAMPLE) : i]!;
         slots.push({ until: a.until, notice: l.slots.get(t) ?? now });
       }
-      e.curve = etaCurve({ now, dep: e.departed, maxActive: s.maxActive, ttlMs, slots, weight: n > ETA_SAMPLE ? n / ETA_SAMPLE : 1, active: n, life: e.life, lifeAt: e.lifeAt, late: e.late });
+      e.curve = etaCurve({ now, dep: e.departed, maxActive: s.maxActive, ttlMs, slots, weight: n > ETA_SAMPLE ? n / ETA_SAMPLE : 1, active: n, life: e.life, lifeAt: e.lifeAt, late: e.late, prior: e.prior });
     }
     // Over maxActive (an operator lowered it), the first departures admit nobody: place p waits for the (p + over)-th.
     const k = position + Math.max(0, l.active.size - s.maxActive);
@@ -328,9 +332,12 @@ export class MemoryQueueStore implements QueueStore {
     const now = at ?? Date.now();
     const due: number[] = [];
     const stats = new Map<number, QueueStats>();
+    // Every line takes the prior as it was when the tick began (the Redis store reads it once per tick).
+    const priors = new Map(this.priors);
     for (const concertId of this.ticking) {
       const l = this.line(concertId);
       const line = this.statsNow(concertId, now, defaults);
+      this.sharePrior(l, line, now, priors);
       if (this.quiet(l)) {
         l.quietSince ??= now;
         if (now - l.quietSince >= LINE_PRUNE_MS) {
@@ -396,6 +403,22 @@ export class MemoryQueueStore implements QueueStore {
 
   async stats(concertId: number, at: StoreNow, defaults: QueueSettings): Promise<QueueStats> {
     return this.statsNow(concertId, at ?? Date.now(), defaults);
+  }
+
+  /**
+   * The deployment's think-time prior (see ETA_PRIOR_EVERY_MS): an open line whose curve was just
+   * drawn from ETA_PRIOR_DEATHS departures offers its survival, at most every ETA_PRIOR_EVERY_MS,
+   * and takes the prior of its TTL as the tick found it for its next curves.
+   */
+  private sharePrior(l: Line, line: QueueStats, now: number, priors: Map<number, { s: number[]; at: number }>): void {
+    const ttlMs = line.activeTtlSeconds * 1000;
+    const e = l.eta;
+    const offer = e.curve?.survival;
+    if (line.state === 'OPEN' && offer && e.curve!.ttlMs === ttlMs && now - e.curve!.at < 2 * ETA_CURVE_MS && now - e.offeredAt >= ETA_PRIOR_EVERY_MS) {
+      e.offeredAt = now;
+      this.priors.set(ttlMs, blendPrior(this.priors.get(ttlMs) ?? null, offer, now));
+    }
+    e.prior = priors.get(ttlMs)?.s ?? null;
   }
 
   private statsNow(concertId: number, now: number, defaults: QueueSettings): QueueStats {

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../redis/client.ts';
-import { QUEUE_REGISTRY_KEY, queueKeyList, queueKeys, seatMapVersionsKey } from '../redis/keys.ts';
+import { ETA_PRIOR_KEY, QUEUE_REGISTRY_KEY, queueKeyList, queueKeys, seatMapVersionsKey } from '../redis/keys.ts';
 import {
   ADMIT_BATCH,
   ADMITS_KEPT_MS,
@@ -12,7 +12,12 @@ import {
   ETA_COLD_MIN_MS,
   ETA_LIFE_WEIGHT,
   ETA_PRIOR,
+  ETA_PRIOR_BLEND,
+  ETA_PRIOR_DEATHS,
+  ETA_PRIOR_EVERY_MS,
+  ETA_PRIOR_GAP,
   ETA_PRIOR_HAZARD,
+  ETA_PRIOR_RISK,
   ETA_QUANTILES,
   ETA_RATIO,
   ETA_SAMPLE,
@@ -264,9 +269,35 @@ local function drawCurve(maxActive, ttlMs, dep)
     watched = watched + (d[b] + c[b]) * math.max(0, (edge(b - 1, ttlMs) + edge(b, ttlMs)) / 2 - from)
   end
   local rate = deaths / watched
+  local prior = nil
+  local pr = redis.call('HGET', KEYS[8], 'prior')
+  if pr then
+    prior = {}
+    for x in string.gmatch(pr, '%S+') do prior[#prior + 1] = tonumber(x) end
+  end
+  local function priorHazard(b)
+    local hi = prior[b]
+    if hi > 1e-12 then return math.min(1, math.max(0, 1 - prior[b + 1] / hi)) end
+    return 1
+  end
+  local trust = 0
+  if prior then
+    local r, own, gap = risk, 1, 0
+    for b = 1, B do
+      local atRisk = math.max(r - c[b] / 2, d[b])
+      if atRisk >= ${ETA_PRIOR_RISK} then
+        own = own * (1 - d[b] / atRisk)
+        gap = math.max(gap, math.abs(own - prior[b + 1]))
+      end
+      r = r - (d[b] + c[b])
+    end
+    local q = gap / ${ETA_PRIOR_GAP}
+    trust = math.max(0, 1 - q * q)
+  end
   local s = {1}
   for b = 1, B do
     local pace = 1 - math.exp(-rate * (edge(b, ttlMs) - edge(b - 1, ttlMs)))
+    if prior then pace = trust * priorHazard(b) + (1 - trust) * pace end
     local h = math.min(1, (d[b] + ${ETA_PRIOR_HAZARD} * pace) / (math.max(risk - c[b] / 2, d[b]) + ${ETA_PRIOR_HAZARD}))
     s[b + 1] = s[b] * (1 - h)
     risk = risk - (d[b] + c[b])
@@ -334,6 +365,15 @@ local function drawCurve(maxActive, ttlMs, dep)
       end
     end
     cycles[q + 1] = headNotice + math.max(0, math.min(x, most))
+  end
+  local died = 0
+  for b = 1, B do died = died + d[b] end
+  if died >= ${ETA_PRIOR_DEATHS} then
+    local rounded = {}
+    for i = 1, B + 1 do rounded[i] = round6(s[i]) end
+    redis.call('HSET', KEYS[8], 'survival', table.concat(rounded, ' '))
+  else
+    redis.call('HDEL', KEYS[8], 'survival')
   end
   local out = {'curveAt', now, 'curveDep', dep, 'curveMax', maxActive, 'curveTtl', ttlMs, 'curveCycle', cycle, 'curveOver', over, 'curveOverAt', now}
   for j = 0, J do
@@ -564,25 +604,39 @@ return stats(settle())
   // the line has been quiet for LINE_PRUNE_MS and leaves the ticker, else 0; the line's stats}.
   queueSettle: `${PRELUDE}${QUIET}${STATS}
 local s = stats(settle())
+-- The deployment's think-time prior (ARGV 8.., pairs of TTL ms and survival; see ETA_PRIOR_EVERY_MS):
+-- the line offers its own survival (returned) and takes the prior of its TTL for its next curves.
+local ttlMs = s[6] * 1000
+local offer = false
+local v = redis.call('HMGET', KEYS[8], 'survival', 'curveAt', 'curveTtl', 'priorOfferedAt')
+if s[1] == 'OPEN' and v[1] and tonumber(v[3]) == ttlMs and now - tonumber(v[2]) < ${2 * ETA_CURVE_MS} and now - tonumber(v[4] or '0') >= ${ETA_PRIOR_EVERY_MS} then
+  redis.call('HSET', KEYS[8], 'priorOfferedAt', now)
+  offer = v[1]
+end
+local prior = false
+for i = 8, #ARGV - 1, 2 do
+  if tonumber(ARGV[i]) == ttlMs then prior = ARGV[i + 1] end
+end
+if prior then redis.call('HSET', KEYS[8], 'prior', prior) else redis.call('HDEL', KEYS[8], 'prior') end
 if quiet() then
   local since = tonumber(redis.call('HGET', KEYS[8], 'quietSince') or '')
   if not since then redis.call('HSET', KEYS[8], 'quietSince', now)
-  elseif now - since >= ${LINE_PRUNE_MS} then return {2, s} end
+  elseif now - since >= ${LINE_PRUNE_MS} then return {2, s, ttlMs, offer} end
 else
   redis.call('HDEL', KEYS[8], 'quietSince')
 end
-local v = redis.call('HMGET', KEYS[10], 'at', 'dirty', 'seen', 'claimUntil', 'nextLapse')
-if tonumber(v[4] or '0') > now then return {0, s} end
-local at = tonumber(v[1])
+local w = redis.call('HMGET', KEYS[10], 'at', 'dirty', 'seen', 'claimUntil', 'nextLapse')
+if tonumber(w[4] or '0') > now then return {0, s, ttlMs, offer} end
+local at = tonumber(w[1])
 local age = math.huge
 if at then age = now - at end
-local changed = (v[2] or '0') ~= (v[3] or '0')
-local lapse = tonumber(v[5] or '0')
+local changed = (w[2] or '0') ~= (w[3] or '0')
+local lapse = tonumber(w[5] or '0')
 if age >= ${INVENTORY_MAX_AGE_MS} or (age >= ${INVENTORY_MIN_GAP_MS} and (changed or (lapse > 0 and now >= lapse) or countsVoid())) then
-  redis.call('HSET', KEYS[10], 'claimUntil', now + ${INVENTORY_CLAIM_MS}, 'claimed', v[2] or '0')
-  return {1, s}
+  redis.call('HSET', KEYS[10], 'claimUntil', now + ${INVENTORY_CLAIM_MS}, 'claimed', w[2] or '0')
+  return {1, s, ttlMs, offer}
 end
-return {0, s}
+return {0, s, ttlMs, offer}
 `,
   // After the ticker took the line out of the registry: 1 if it is still quiet (it stays out),
   // 0 if something happened meanwhile (the caller puts it back). Settles nothing.
@@ -643,6 +697,29 @@ elseif redis.call('ZSCORE', KEYS[1], ARGV[2]) then state = 'WAITING' end
 return {state, v[1], v[2], v[3]}
 `;
 
+// A line's offered survival blended into the deployment's prior (mirrors blendPrior in queue.store.ts).
+// KEYS[1] the prior; ARGV now ('': TIME), ttlMs, the offered survival.
+const PRIOR_BLEND = `
+local now = tonumber(ARGV[1])
+if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
+local cur = redis.call('HMGET', KEYS[1], ARGV[2], ARGV[2] .. ':at')
+if not cur[1] then
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], ARGV[2] .. ':at', now)
+  return 1
+end
+if now - tonumber(cur[2]) < ${ETA_PRIOR_EVERY_MS} then return 0 end
+local offer = {}
+for x in string.gmatch(ARGV[3], '%S+') do offer[#offer + 1] = tonumber(x) end
+local out, i = {}, 0
+for x in string.gmatch(cur[1], '%S+') do
+  i = i + 1
+  local v = tonumber(x)
+  out[i] = math.floor((v + ${ETA_PRIOR_BLEND} * (offer[i] - v)) * 1e6 + 0.5) / 1e6
+end
+redis.call('HSET', KEYS[1], ARGV[2], table.concat(out, ' '), ARGV[2] .. ':at', now)
+return 1
+`;
+
 // Admissions per bucket, oldest first. KEYS[1] admits; ARGV now, bucketMs, buckets.
 const HISTORY = `
 local now, size, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -664,6 +741,7 @@ export class RedisQueueStore implements QueueStore {
     }
     if (!('queueCheck' in redis)) redis.defineCommand('queueCheck', { numberOfKeys: 3, lua: CHECK });
     if (!('queueHistory' in redis)) redis.defineCommand('queueHistory', { numberOfKeys: 1, lua: HISTORY });
+    if (!('queuePriorBlend' in redis)) redis.defineCommand('queuePriorBlend', { numberOfKeys: 1, lua: PRIOR_BLEND });
   }
 
   private run(name: ScriptName, concertId: number, now: StoreNow, defaults: QueueSettings, ...args: Array<string | number>) {
@@ -672,7 +750,7 @@ export class RedisQueueStore implements QueueStore {
     return fn(...queueKeyList(concertId), now ?? '', d.maxActive, d.activeTtlSeconds, d.idleTimeoutSeconds, d.paused ? 1 : 0, d.opensAt ?? NO_OPENING, Math.random(), ...args);
   }
 
-  private script(name: 'queueCheck' | 'queueHistory', ...args: Array<string | number>) {
+  private script(name: 'queueCheck' | 'queueHistory' | 'queuePriorBlend', ...args: Array<string | number>) {
     return (this.redis as unknown as Record<string, ScriptFn>)[name]!.call(this.redis, ...args);
   }
 
@@ -705,8 +783,12 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async tick(now: StoreNow, defaults: QueueSettings): Promise<number[]> {
-    const concerts = await this.concerts();
-    const settled = (await Promise.all(concerts.map((id) => this.run('queueSettle', id, now, defaults)))) as Array<[number, RawStats]>;
+    const [concerts, priors] = await Promise.all([this.concerts(), this.redis.hgetall(ETA_PRIOR_KEY)]);
+    // The deployment's ETA priors, as (TTL ms, survival) pairs: each line takes its TTL's.
+    const pairs = Object.entries(priors).flatMap(([field, s]) => (field.includes(':') ? [] : [field, s]));
+    const settled = (await Promise.all(concerts.map((id) => this.run('queueSettle', id, now, defaults, ...pairs)))) as Array<[number, RawStats, number, string | null]>;
+    // What the lines offered, one after the other (the script keeps the interval).
+    for (const [, , ttlMs, offer] of settled) if (offer) await this.script('queuePriorBlend', ETA_PRIOR_KEY, now ?? '', ttlMs, offer);
     const stats = new Map<number, QueueStats>();
     const due: number[] = [];
     const quiet: number[] = [];

@@ -4,7 +4,7 @@ import { createRedis, waitForRedis } from '../redis/client.ts';
 import { LINE_PRUNE_MS, type QueueSettings, type QueueStore, SOLD_OUT_POLL_MS, type TokenState } from './queue.store.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
 import { RedisQueueStore } from './queue.store.redis.ts';
-import { queueKeys } from '../redis/keys.ts';
+import { ETA_PRIOR_KEY, queueKeys } from '../redis/keys.ts';
 import { deleteRedisKeys } from '../../../../test/redis-keys.ts';
 
 /** One contract, two adapters: the embedded store must behave exactly like the Redis one. */
@@ -833,7 +833,8 @@ async function check(store: QueueStore, c: number, t: string, now: number) {
 
 /** The ETA's arithmetic is written twice (TypeScript and Lua): the same calls must get the same answers, to the millisecond. */
 describe('queue store: the memory and Redis adapters tell the same ETA', () => {
-  const stores = [new MemoryQueueStore(), new RedisQueueStore(ownRedis().redis)];
+  const own = ownRedis();
+  const stores = [new MemoryQueueStore(), new RedisQueueStore(own.redis)];
 
   // At 5 s the prior's think time is a quarter of the TTL throughout; at 600 s it grows with the
   // oldest age watched from its 10 s floor (coldThink), and nobody lapses.
@@ -889,6 +890,57 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
     if ('rateLimited' in r) throw new Error('unexpected rate limit');
     return r;
   }
+
+  /**
+   * A sale on each store at once, the same calls on the test clock: 40 fans in line, 4 slots, a
+   * 60 s TTL; each fan polls when told, and once admitted leaves after 2–7 s. Every answer of the
+   * second store must equal the first's. Returns the ETAs told (ms).
+   */
+  async function sale(on: QueueStore[], c: number, t0: number): Promise<number[]> {
+    const d = settings({ maxActive: 4, activeTtlSeconds: 60, idleTimeoutSeconds: 60 });
+    const fans = Array.from({ length: 40 }, (_, i) => ({ u: c * 1000 + i, next: t0, leaveAt: Infinity, admitted: false }));
+    const told: number[] = [];
+    for (const f of fans) {
+      const r = await Promise.all(on.map((store) => store.enter(c, f.u, tid(f.u), t0, d)));
+      if (r[1]) expect(r[1].position).toBe(r[0]!.position);
+    }
+    for (let now = t0; now < t0 + 300_000 && !fans.every((f) => f.admitted && f.leaveAt === Infinity); now += 50) {
+      if (now % 250 === 0) {
+        const ticked = await Promise.all(on.map(async (store) => [(await store.tick(now, d)).length, store.lastTick()?.get(c)?.etaBackMs ?? null]));
+        if (ticked[1]) expect(ticked[1], `tick at ${now - t0} ms`).toEqual(ticked[0]);
+      }
+      for (const f of fans) {
+        if (now >= f.leaveAt) {
+          await Promise.all(on.map((store) => store.leave(c, tid(f.u), now, d)));
+          f.leaveAt = Infinity;
+        }
+        if (f.admitted || f.next > now) continue;
+        const r = await Promise.all(on.map((store) => status(store, c, tid(f.u), now, d)));
+        const [a, b] = r.map((x) => [x.status, x.position, x.etaMs, x.pollAfterMs]);
+        if (b) expect(b, `fan ${f.u} at ${now - t0} ms`).toEqual(a);
+        if (r[0]!.status === 'ACTIVE') {
+          f.admitted = true;
+          f.leaveAt = now + 2_000 + ((f.u * 7919) % 5_000);
+        } else {
+          if (r[0]!.etaMs !== null) told.push(r[0]!.etaMs);
+          f.next = now + r[0]!.pollAfterMs;
+        }
+      }
+    }
+    expect(fans.every((f) => f.admitted)).toBe(true);
+    return told;
+  }
+
+  it('carry what a sale taught into the next sale of the deployment alike (the think-time prior)', { timeout: 120_000 }, async () => {
+    await sale(stores, 101, T0);
+    // The sale offered its life table: Redis holds the deployment's prior for the 60 s TTL.
+    expect(await own.redis.hget(ETA_PRIOR_KEY, '60000')).toMatch(/^1 /);
+    const next = await sale(stores, 102, T0 + 3_600_000);
+    // The same sale on a deployment that never had one tells other ETAs: the prior was used.
+    const fresh = await sale([new MemoryQueueStore()], 102, T0 + 3_600_000);
+    expect(next.length).toBeGreaterThan(20);
+    expect(next).not.toEqual(fresh);
+  });
 });
 
 /** A Redis client on keys of its own (this suite shares the Redis): ready before the suite's tests, its keys removed after. */

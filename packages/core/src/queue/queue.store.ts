@@ -303,6 +303,22 @@ export const ETA_COLD_FACTOR = 1;
 export const ETA_COLD_MIN_MS = 10_000;
 /** A life-table bucket sets the youngest departure or the oldest age seen only with this share of the table's weight. */
 export const ETA_LIFE_WEIGHT = 0.01;
+/**
+ * The deployment's think-time prior. Every line's first seconds rest on a guess (coldThink) until
+ * its own departures come, and a big sale's first minute was told 42–115% off (README). A
+ * ticketing company's sales teach the next one: an open line whose life table holds
+ * ETA_PRIOR_DEATHS departures offers the survival it draws, at most every ETA_PRIOR_EVERY_MS; the
+ * deployment keeps one survival per TTL, each offer taken ETA_PRIOR_BLEND of the way (blendPrior);
+ * and each line of that TTL takes it as the hazard past the ages its own table has seen, in place
+ * of its overall rate, as far as its own departures agree with it (priorTrust: a gap of
+ * ETA_PRIOR_GAP between its survival and the prior's, where ETA_PRIOR_RISK holders were at risk,
+ * and it is not used at all).
+ */
+export const ETA_PRIOR_DEATHS = 10;
+export const ETA_PRIOR_EVERY_MS = 10_000;
+export const ETA_PRIOR_BLEND = 0.2;
+export const ETA_PRIOR_GAP = 0.25;
+export const ETA_PRIOR_RISK = 2;
 
 /**
  * The think time the line's overall rate starts from (ETA_PRIOR pseudo-departures of it), before
@@ -320,6 +336,17 @@ export const ETA_LIFE_WEIGHT = 0.01;
  */
 export function coldThink(oldestMs: number, ttlMs: number): number {
   return Math.min(ttlMs / 4, Math.max(ETA_COLD_MIN_MS, ETA_COLD_FACTOR * oldestMs));
+}
+
+/**
+ * A line's offered survival blended into the deployment's prior of its TTL: taken whole when there
+ * is none, else ETA_PRIOR_BLEND of the way to it, at most every ETA_PRIOR_EVERY_MS (whichever line
+ * offers; the rest of that interval's offers are dropped).
+ */
+export function blendPrior(prior: { s: number[]; at: number } | null, offer: number[], now: number): { s: number[]; at: number } {
+  if (!prior) return { s: offer, at: now };
+  if (now - prior.at < ETA_PRIOR_EVERY_MS) return prior;
+  return { s: prior.s.map((v, i) => round6(v + ETA_PRIOR_BLEND * (offer[i]! - v))), at: now };
 }
 
 /** Rounded to a millionth: both adapters store the same decimals (Redis keeps numbers as text). */
@@ -380,7 +407,7 @@ export function addLife(life: number[], lifeAt: number | null, now: number, ageM
  * holder seen, where it has none, the rate does: a slot older than everyone seen so far is
  * expected to go at the pace the line has gone.
  */
-function survival(d: number[], c: number[], ttlMs: number): number[] {
+function survival(d: number[], c: number[], ttlMs: number, prior: number[] | null): number[] {
   let total = 0;
   for (let b = 0; b < ETA_BUCKETS; b++) total += d[b]! + c[b]!;
   // The youngest departure and the oldest age are read among buckets of some weight: a wave long
@@ -405,14 +432,44 @@ function survival(d: number[], c: number[], ttlMs: number): number[] {
     watched += (d[b]! + c[b]!) * Math.max(0, mid(b) - from);
   }
   const rate = deaths / watched;
+  const trust = prior ? priorTrust(d, c, risk, prior) : 0;
   const s = [1];
   for (let b = 0; b < ETA_BUCKETS; b++) {
-    const pace = 1 - Math.exp(-rate * (lifeEdge(b + 1, ttlMs) - lifeEdge(b, ttlMs)));
+    let pace = 1 - Math.exp(-rate * (lifeEdge(b + 1, ttlMs) - lifeEdge(b, ttlMs)));
+    if (prior) pace = trust * priorHazard(prior, b) + (1 - trust) * pace;
     const h = Math.min(1, (d[b]! + ETA_PRIOR_HAZARD * pace) / (Math.max(risk - c[b]! / 2, d[b]!) + ETA_PRIOR_HAZARD));
     s.push(s[b]! * (1 - h));
     risk -= d[b]! + c[b]!;
   }
   return s;
+}
+
+/**
+ * How far a line's own departures agree with the deployment's prior: 1 less the widest gap between
+ * its own survival (actuarial, where at least ETA_PRIOR_RISK holders were at risk) and the prior's,
+ * over ETA_PRIOR_GAP, at least 0. A line that has seen nobody leave yet trusts the prior whole; one
+ * whose fans leave at ages the prior says nobody does stops trusting it as soon as they do.
+ */
+function priorTrust(d: number[], c: number[], total: number, prior: number[]): number {
+  let risk = total;
+  let own = 1;
+  let gap = 0;
+  for (let b = 0; b < ETA_BUCKETS; b++) {
+    const at = Math.max(risk - c[b]! / 2, d[b]!);
+    if (at >= ETA_PRIOR_RISK) {
+      own *= 1 - d[b]! / at;
+      gap = Math.max(gap, Math.abs(own - prior[b + 1]!));
+    }
+    risk -= d[b]! + c[b]!;
+  }
+  const q = gap / ETA_PRIOR_GAP;
+  return Math.max(0, 1 - q * q);
+}
+
+/** Bucket b's hazard in a survival curve at the buckets' edges (the deployment's prior, see ETA_PRIOR_EVERY_MS). */
+function priorHazard(prior: number[], b: number): number {
+  const hi = prior[b]!;
+  return hi > 1e-12 ? Math.min(1, Math.max(0, 1 - prior[b + 1]! / hi)) : 1;
 }
 
 function surviving(s: number[], x: number, ttlMs: number): number {
@@ -443,6 +500,8 @@ export interface EtaCurve {
   over: number;
   /** Expected departures by at + gridTime(j, H), H = 2 × ttl, j = 0..ETA_GRID. */
   n: number[];
+  /** The think time's survival at the life table's edges, when the table held ETA_PRIOR_DEATHS departures: what the line offers the deployment's prior. */
+  survival?: number[] | null;
 }
 
 /** Draws the admission curve (see above) from the ACTIVE slots (a sample, each weighing `weight`), the life table and the empty slots. */
@@ -458,6 +517,7 @@ export function etaCurve(e: {
   lifeAt: number | null;
   /** How late holders notice, on average, after the poll they were told to make (see noticeLate). */
   late: number;
+  prior?: number[] | null;
 }): EtaCurve {
   const { now, ttlMs } = e;
   const late = Math.max(0, e.late);
@@ -478,7 +538,9 @@ export function etaCurve(e: {
     ages.push(noticed ? now - start : 0);
     if (noticed) c[lifeBucket(now - start, ttlMs)]! += e.weight * Math.exp((start - now) / LIFE_TAU_MS);
   }
-  const s = survival(d, c, ttlMs);
+  let deaths = 0;
+  for (let b = 0; b < ETA_BUCKETS; b++) deaths += d[b]!;
+  const s = survival(d, c, ttlMs, e.prior ?? null);
   const s0 = ages.map((a) => surviving(s, a, ttlMs));
   // A refill's holder thinks at most until its slot lapses, a TTL after the admission.
   const most = ttlMs - headNotice;
@@ -557,7 +619,7 @@ export function etaCurve(e: {
     }
     n.push(round6(sum));
   }
-  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, over, n };
+  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, over, n, survival: deaths >= ETA_PRIOR_DEATHS ? s.map(round6) : null };
 }
 
 /** How late holders notice: a moving average (a tenth of each new one) of notice − the poll they were told to make. */

@@ -7,6 +7,9 @@ import { freePort } from '../../../../test/harness.ts';
 import { startRedisCluster, stopRedisCluster } from '../../../../test/redis-cluster.ts';
 import { type RedisServer, startRedisServer } from '../../../../test/redis-server.ts';
 import { connectRedis, createRedis, type RedisClient, waitForRedis } from './client.ts';
+import { ETA_PRIOR_KEY, queueKeys } from './keys.ts';
+import type { QueueSettings } from '../queue/queue.store.ts';
+import { RedisQueueStore } from '../queue/queue.store.redis.ts';
 
 // Busy for ARGV[1] ms: Redis runs one script at a time, so calls queued behind it wait, while
 // each reply still arrives soon after the one before it.
@@ -116,6 +119,41 @@ describe('Redis client: one node of a Cluster', () => {
       await expect(connectRedis(`${server.url},${server.url}`, {}, 1_000)).rejects.toThrow(/not a node of a Redis Cluster: name one server, or the seed nodes of a Cluster$/);
     } finally {
       await server.stop();
+    }
+  });
+
+  // The queue's scripts each touch one concert's slot; the ETA's deployment-wide prior lives in
+  // another, read by the ticker and passed in, and blended by a one-key script.
+  it('runs a waiting room on the Cluster: every line’s scripts, the ticker and the ETA prior its sales share', { timeout: 60_000 }, async () => {
+    const redis = await connectRedis(`redis://127.0.0.1:${ports[0]}`, { keyPrefix: 'queue-on-cluster:' }, 10_000);
+    try {
+      const store = new RedisQueueStore(redis);
+      const d: QueueSettings = { maxActive: 4, activeTtlSeconds: 60, idleTimeoutSeconds: 60, paused: false, opensAt: null };
+      const t0 = Date.UTC(2026, 10, 23, 12, 0, 0);
+      const tid = (n: number) => `tok${String(n).padStart(19, '0')}`;
+      const fans = Array.from({ length: 30 }, (_, i) => ({ u: i + 1, admitted: false, leaveAt: Infinity }));
+      for (const f of fans) await store.enter(1, f.u, tid(f.u), t0, d);
+      let now = t0;
+      for (; now < t0 + 120_000 && (await redis.hget(ETA_PRIOR_KEY, '60000')) === null; now += 250) {
+        await store.tick(now, d);
+        for (const f of fans) {
+          if (now >= f.leaveAt) {
+            await store.leave(1, tid(f.u), now, d);
+            f.leaveAt = Infinity;
+          } else if (!f.admitted) {
+            const r = await store.status(1, tid(f.u), now, d, false);
+            if ('status' in r && r.status === 'ACTIVE') Object.assign(f, { admitted: true, leaveAt: now + 2_000 });
+          }
+        }
+      }
+      const prior = await redis.hget(ETA_PRIOR_KEY, '60000');
+      expect(prior?.split(' ')).toHaveLength(49);
+      // Another concert's line, in another slot, takes it at the next tick.
+      await store.enter(2, 1, tid(1), now, d);
+      await store.tick(now + 250, d);
+      expect(await redis.hget(queueKeys(2).counters, 'prior')).toBe(prior);
+    } finally {
+      redis.disconnect();
     }
   });
 

@@ -33,6 +33,13 @@ export function queueKeys(concertId: number) {
 /** Concerts with a waiting room, for the admission ticker. Not slot-bound: one small set. */
 export const QUEUE_REGISTRY_KEY = 'q:concerts';
 
+/**
+ * The deployment's think-time prior for the waiting room's ETA, one field per activeTtlSeconds (in
+ * ms: the survival at the life table's edges; `<ttl>:at`: when it was last blended). Not slot-bound:
+ * the ticker reads it and passes it to each line's script.
+ */
+export const ETA_PRIOR_KEY = 'q:eta-prior';
+
 export const QUEUE_KEY_ORDER = ['waiting', 'active', 'seen', 'owners', 'users', 'config', 'admits', 'counters', 'polls', 'inventory', 'slots'] as const;
 
 export function queueKeyList(concertId: number): string[] {
