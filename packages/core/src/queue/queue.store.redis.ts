@@ -58,6 +58,22 @@ import {
  * ARGV: 1 now (ms; '': Redis's TIME, which is what production passes), 2..6 default maxActive, activeTtlSeconds, idleTimeoutSeconds, paused (0/1),
  * opensAt (-1: none; 0 is the epoch, an opening long past), 7 a random number in [0, 1) for spreading polls, then the script's own.
  */
+// A survival curve as text (B + 1 numbers, each in [0, 1], none above the one before), or nil when
+// it is not one: the prior comes from a key outside the line, and a bad one must not stop the line.
+const SURVIVAL_OF = `
+local function survivalOf(text)
+  if not text then return nil end
+  local out = {}
+  for x in string.gmatch(text, '%S+') do
+    local v = tonumber(x)
+    if not v or v < 0 or v > 1 or (#out > 0 and v > out[#out]) then return nil end
+    out[#out + 1] = v
+  end
+  if #out ~= ${ETA_BUCKETS} + 1 then return nil end
+  return out
+end
+`;
+
 const PRELUDE = `
 -- Redis's clock decides the line (TIME), unless a deciding test clock's ms is passed.
 local now = tonumber(ARGV[1])
@@ -209,7 +225,7 @@ local function settle()
   redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - ${ADMITS_KEPT_MS})
   return st, maxActive, ttl, idle, paused, opensAt
 end
-local function surviving(s, x, ttlMs)
+${SURVIVAL_OF}local function surviving(s, x, ttlMs)
   if x <= 0 then return 1 end
   if x >= ttlMs then return s[B + 1] end
   local b = bucket(x, ttlMs)
@@ -269,12 +285,7 @@ local function drawCurve(maxActive, ttlMs, dep)
     watched = watched + (d[b] + c[b]) * math.max(0, (edge(b - 1, ttlMs) + edge(b, ttlMs)) / 2 - from)
   end
   local rate = deaths / watched
-  local prior = nil
-  local pr = redis.call('HGET', KEYS[8], 'prior')
-  if pr then
-    prior = {}
-    for x in string.gmatch(pr, '%S+') do prior[#prior + 1] = tonumber(x) end
-  end
+  local prior = survivalOf(redis.call('HGET', KEYS[8], 'prior'))
   local function priorHazard(b)
     local hi = prior[b]
     if hi > 1e-12 then return math.min(1, math.max(0, 1 - prior[b + 1] / hi)) end
@@ -615,7 +626,7 @@ if s[1] == 'OPEN' and v[1] and tonumber(v[3]) == ttlMs and now - tonumber(v[2]) 
 end
 local prior = false
 for i = 8, #ARGV - 1, 2 do
-  if tonumber(ARGV[i]) == ttlMs then prior = ARGV[i + 1] end
+  if tonumber(ARGV[i]) == ttlMs and survivalOf(ARGV[i + 1]) then prior = ARGV[i + 1] end
 end
 if prior then redis.call('HSET', KEYS[8], 'prior', prior) else redis.call('HDEL', KEYS[8], 'prior') end
 if quiet() then
@@ -699,11 +710,12 @@ return {state, v[1], v[2], v[3]}
 
 // A line's offered survival blended into the deployment's prior (mirrors blendPrior in queue.store.ts).
 // KEYS[1] the prior; ARGV now ('': TIME), ttlMs, the offered survival.
-const PRIOR_BLEND = `
+const PRIOR_BLEND = `${SURVIVAL_OF}
 local now = tonumber(ARGV[1])
 if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
 local cur = redis.call('HMGET', KEYS[1], ARGV[2], ARGV[2] .. ':at')
-if not cur[1] then
+-- What is there counts only if it is a survival curve (edited by hand, it may be anything).
+if not (survivalOf(cur[1]) and tonumber(cur[2])) then
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], ARGV[2] .. ':at', now)
   return 1
 end

@@ -906,7 +906,7 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
     }
     for (let now = t0; now < t0 + 300_000 && !fans.every((f) => f.admitted && f.leaveAt === Infinity); now += 50) {
       if (now % 250 === 0) {
-        const ticked = await Promise.all(on.map(async (store) => [(await store.tick(now, d)).length, store.lastTick()?.get(c)?.etaBackMs ?? null]));
+        const ticked = await Promise.all(on.map(async (store) => (await store.tick(now, d), store.lastTick()?.get(c)?.etaBackMs ?? null)));
         if (ticked[1]) expect(ticked[1], `tick at ${now - t0} ms`).toEqual(ticked[0]);
       }
       for (const f of fans) {
@@ -940,6 +940,17 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
     const fresh = await sale([new MemoryQueueStore()], 102, T0 + 3_600_000);
     expect(next.length).toBeGreaterThan(20);
     expect(next).not.toEqual(fresh);
+  });
+
+  it('ignores a prior that is not a survival curve (edited by hand, cut short), and the next offer replaces it', { timeout: 120_000 }, async () => {
+    const bads = ['not a curve', '1 0.5', `1 ${'0.9 '.repeat(47)}1.5`, `1 ${'0.5 '.repeat(46)}0.6 0.4`];
+    for (const [i, bad] of bads.entries()) {
+      await own.redis.hset(ETA_PRIOR_KEY, '60000', bad, '60000:at', String(T0 + 7_200_000));
+      // The Redis store, whatever its history, tells what a deployment with no prior tells.
+      const c = 201 + i;
+      await sale([new MemoryQueueStore(), stores[1]!], c, T0 + 7_200_000 + c * 3_600_000);
+      expect((await own.redis.hget(ETA_PRIOR_KEY, '60000'))?.split(' ')).toHaveLength(49);
+    }
   });
 });
 
