@@ -56,6 +56,7 @@ const ZEnv = z.object({
   QUEUE_MAX_ACTIVE: int(1, 1_000_000).default(100),
   QUEUE_ACTIVE_TTL_SECONDS: int(1, 86_400).default(600),
   QUEUE_IDLE_TIMEOUT_SECONDS: int(1, 86_400).default(60),
+  QUEUE_ETA_PRIOR: z.enum(['on', 'off']).default('on'),
   // Shifts this process's own clock (a drill of clock drift between machines); it decides nothing
   // about holds, payments or the line, whose clocks are PostgreSQL's and Redis's.
   CLOCK_OFFSET_MS: z
@@ -125,6 +126,8 @@ export interface Config {
   redisKeyPrefix: string;
   holdTtlSeconds: number;
   queue: { maxActive: number; activeTtlSeconds: number; idleTimeoutSeconds: number };
+  /** The ETA learns from the deployment's earlier sales (ETA_PRIOR_EVERY_MS in queue.store.ts). */
+  queueEtaPrior: boolean;
   auth: { mode: 'dev' | 'jwt'; jwtSecret: string | undefined; jwtMaxLifetimeSeconds: number };
   queueTokenSecret: string;
   adminApiKey: string;
@@ -267,6 +270,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       activeTtlSeconds: e.QUEUE_ACTIVE_TTL_SECONDS,
       idleTimeoutSeconds: e.QUEUE_IDLE_TIMEOUT_SECONDS,
     },
+    queueEtaPrior: e.QUEUE_ETA_PRIOR === 'on',
     auth: { mode: e.AUTH_MODE, jwtSecret: e.AUTH_JWT_SECRET, jwtMaxLifetimeSeconds: e.AUTH_JWT_MAX_LIFETIME_SECONDS },
     queueTokenSecret: e.QUEUE_TOKEN_SECRET ?? DEV_QUEUE_TOKEN_SECRET,
     adminApiKey: e.ADMIN_API_KEY ?? DEV_ADMIN_API_KEY,

@@ -121,7 +121,7 @@ export async function createCore(config: Config, overrides: CoreOverrides = {}):
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, { keyPrefix: config.redisKeyPrefix, cluster: config.redisCluster }, 3_000) : undefined;
   const knownConcerts = new Set<number>();
   const queue = new QueueService({
-    store: redis ? new RedisQueueStore(redis) : new MemoryQueueStore(),
+    store: redis ? new RedisQueueStore(redis, { etaPrior: config.queueEtaPrior }) : new MemoryQueueStore({ etaPrior: config.queueEtaPrior }),
     clock,
     config,
     // Concerts are never deleted, so a concert seen once needs no second query.

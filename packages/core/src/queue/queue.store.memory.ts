@@ -91,6 +91,9 @@ export class MemoryQueueStore implements QueueStore {
   private readonly priors = new Map<number, { s: number[]; at: number }>();
   private last: Map<number, QueueStats> | null = null;
 
+  /** `etaPrior: false`: no line offers or takes the deployment's think-time prior (QUEUE_ETA_PRIOR=off). */
+  constructor(private readonly opts: { etaPrior?: boolean } = {}) {}
+
   private line(concertId: number): Line {
     let l = this.lines.get(concertId);
     if (!l) {
@@ -414,6 +417,7 @@ export class MemoryQueueStore implements QueueStore {
     const ttlMs = line.activeTtlSeconds * 1000;
     const e = l.eta;
     const offer = e.curve?.survival;
+    if (this.opts.etaPrior === false) return;
     if (line.state === 'OPEN' && offer && e.curve!.ttlMs === ttlMs && now - e.curve!.at < 2 * ETA_CURVE_MS && now - e.offeredAt >= ETA_PRIOR_EVERY_MS) {
       e.offeredAt = now;
       this.priors.set(ttlMs, blendPrior(this.priors.get(ttlMs) ?? null, offer, now));

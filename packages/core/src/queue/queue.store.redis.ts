@@ -747,7 +747,11 @@ return out
 export class RedisQueueStore implements QueueStore {
   private last: Map<number, QueueStats> | null = null;
 
-  constructor(private readonly redis: RedisClient) {
+  /** `etaPrior: false`: no line offers or takes the deployment's think-time prior (QUEUE_ETA_PRIOR=off). */
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly opts: { etaPrior?: boolean } = {},
+  ) {
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 11, lua });
     }
@@ -795,12 +799,13 @@ export class RedisQueueStore implements QueueStore {
   }
 
   async tick(now: StoreNow, defaults: QueueSettings): Promise<number[]> {
-    const [concerts, priors] = await Promise.all([this.concerts(), this.redis.hgetall(ETA_PRIOR_KEY)]);
+    const sharing = this.opts.etaPrior !== false;
+    const [concerts, priors] = await Promise.all([this.concerts(), sharing ? this.redis.hgetall(ETA_PRIOR_KEY) : ({} as Record<string, string>)]);
     // The deployment's ETA priors, as (TTL ms, survival) pairs: each line takes its TTL's.
     const pairs = Object.entries(priors).flatMap(([field, s]) => (field.includes(':') ? [] : [field, s]));
     const settled = (await Promise.all(concerts.map((id) => this.run('queueSettle', id, now, defaults, ...pairs)))) as Array<[number, RawStats, number, string | null]>;
     // What the lines offered, one after the other (the script keeps the interval).
-    for (const [, , ttlMs, offer] of settled) if (offer) await this.script('queuePriorBlend', ETA_PRIOR_KEY, now ?? '', ttlMs, offer);
+    for (const [, , ttlMs, offer] of settled) if (offer && sharing) await this.script('queuePriorBlend', ETA_PRIOR_KEY, now ?? '', ttlMs, offer);
     const stats = new Map<number, QueueStats>();
     const due: number[] = [];
     const quiet: number[] = [];

@@ -835,6 +835,8 @@ async function check(store: QueueStore, c: number, t: string, now: number) {
 describe('queue store: the memory and Redis adapters tell the same ETA', () => {
   const own = ownRedis();
   const stores = [new MemoryQueueStore(), new RedisQueueStore(own.redis)];
+  const offRedis = ownRedis();
+  const off = [new MemoryQueueStore({ etaPrior: false }), new RedisQueueStore(offRedis.redis, { etaPrior: false })];
 
   // At 5 s the prior's think time is a quarter of the TTL throughout; at 600 s it grows with the
   // oldest age watched from its 10 s floor (coldThink), and nobody lapses.
@@ -940,6 +942,16 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
     const fresh = await sale([new MemoryQueueStore()], 102, T0 + 3_600_000);
     expect(next.length).toBeGreaterThan(20);
     expect(next).not.toEqual(fresh);
+  });
+
+  it('with QUEUE_ETA_PRIOR=off, keeps no prior: the next sale is told as on a deployment that never had one', { timeout: 120_000 }, async () => {
+    await sale(off, 301, T0);
+    expect(await offRedis.redis.exists(ETA_PRIOR_KEY)).toBe(0);
+    const next = await sale(off, 302, T0 + 3_600_000);
+    // (A sale is told the same every time on a fresh store: the comparison is exact.)
+    expect(next).toEqual(await sale([new MemoryQueueStore({ etaPrior: false })], 302, T0 + 3_600_000));
+    // With the prior on, a line learns from its own first departures too (its offers come back as the prior).
+    expect(next).not.toEqual(await sale([new MemoryQueueStore()], 302, T0 + 3_600_000));
   });
 
   it('ignores a prior that is not a survival curve (edited by hand, cut short), and the next offer replaces it', { timeout: 120_000 }, async () => {
