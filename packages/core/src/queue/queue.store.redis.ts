@@ -66,7 +66,8 @@ local function survivalOf(text)
   local out = {}
   for x in string.gmatch(text, '%S+') do
     local v = tonumber(x)
-    if not v or v < 0 or v > 1 or (#out > 0 and v > out[#out]) then return nil end
+    -- (NaN, which tonumber reads from 'nan', fails every comparison: v ~= v catches it.)
+    if not v or v ~= v or v < 0 or v > 1 or (#out > 0 and v > out[#out]) then return nil end
     out[#out + 1] = v
   end
   if #out ~= ${ETA_BUCKETS} + 1 then return nil end
@@ -719,7 +720,8 @@ if not (survivalOf(cur[1]) and tonumber(cur[2])) then
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], ARGV[2] .. ':at', now)
   return 1
 end
-if now - tonumber(cur[2]) < ${ETA_PRIOR_EVERY_MS} then return 0 end
+local at = tonumber(cur[2])
+if now - at < ${ETA_PRIOR_EVERY_MS} and at <= now then return 0 end
 local offer = {}
 for x in string.gmatch(ARGV[3], '%S+') do offer[#offer + 1] = tonumber(x) end
 local out, i = {}, 0

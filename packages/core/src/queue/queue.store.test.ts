@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, waitForRedis } from '../redis/client.ts';
-import { LINE_PRUNE_MS, type QueueSettings, type QueueStore, SOLD_OUT_POLL_MS, type TokenState } from './queue.store.ts';
+import { blendPrior, LINE_PRUNE_MS, type QueueSettings, type QueueStore, SOLD_OUT_POLL_MS, type TokenState } from './queue.store.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
 import { RedisQueueStore } from './queue.store.redis.ts';
 import { ETA_PRIOR_KEY, queueKeys } from '../redis/keys.ts';
@@ -836,6 +836,8 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
   const own = ownRedis();
   const stores = [new MemoryQueueStore(), new RedisQueueStore(own.redis)];
   const offRedis = ownRedis();
+  const aheadRedis = ownRedis();
+  const ahead = new RedisQueueStore(aheadRedis.redis);
   const off = [new MemoryQueueStore({ etaPrior: false }), new RedisQueueStore(offRedis.redis, { etaPrior: false })];
 
   // At 5 s the prior's think time is a quarter of the TTL throughout; at 600 s it grows with the
@@ -955,14 +957,31 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
   });
 
   it('ignores a prior that is not a survival curve (edited by hand, cut short), and the next offer replaces it', { timeout: 120_000 }, async () => {
-    const bads = ['not a curve', '1 0.5', `1 ${'0.9 '.repeat(47)}1.5`, `1 ${'0.5 '.repeat(46)}0.6 0.4`];
+    // Found from outside: Lua's tonumber reads 'nan' as NaN, which passed every comparison.
+    const bads = ['not a curve', '1 0.5', `1 ${'0.9 '.repeat(47)}1.5`, `1 ${'0.5 '.repeat(46)}0.6 0.4`, `1 ${'nan '.repeat(48)}`, `1 0.5 nan ${'0.4 '.repeat(46)}`];
     for (const [i, bad] of bads.entries()) {
       await own.redis.hset(ETA_PRIOR_KEY, '60000', bad, '60000:at', String(T0 + 7_200_000));
       // The Redis store, whatever its history, tells what a deployment with no prior tells.
       const c = 201 + i;
       await sale([new MemoryQueueStore(), stores[1]!], c, T0 + 7_200_000 + c * 3_600_000);
-      expect((await own.redis.hget(ETA_PRIOR_KEY, '60000'))?.split(' ')).toHaveLength(49);
+      const replaced = (await own.redis.hget(ETA_PRIOR_KEY, '60000'))!.split(' ');
+      expect(replaced).toHaveLength(49);
+      expect(replaced.every((x) => Number(x) >= 0 && Number(x) <= 1)).toBe(true);
     }
+  });
+
+  // Found from outside: a blending time ahead of now (edited by hand) kept the prior from ever
+  // moving again: every offer was within ETA_PRIOR_EVERY_MS "after" it.
+  it('keeps learning when the prior’s blending time was set in the future', { timeout: 120_000 }, async () => {
+    await sale([ahead], 401, T0);
+    const before = (await aheadRedis.redis.hget(ETA_PRIOR_KEY, '60000'))!;
+    await aheadRedis.redis.hset(ETA_PRIOR_KEY, '60000:at', '99999999999999');
+    await sale([ahead], 402, T0 + 3_600_000);
+    expect(await aheadRedis.redis.hget(ETA_PRIOR_KEY, '60000')).not.toBe(before);
+    expect(Number(await aheadRedis.redis.hget(ETA_PRIOR_KEY, '60000:at'))).toBeLessThan(T0 + 2 * 3_600_000);
+    // The memory store's blend alike.
+    const prior = { s: before.split(' ').map(Number), at: 99_999_999_999_999 };
+    expect(blendPrior(prior, prior.s.map((v) => v / 2), T0).at).toBe(T0);
   });
 });
 

@@ -345,7 +345,8 @@ export function coldThink(oldestMs: number, ttlMs: number): number {
  */
 export function blendPrior(prior: { s: number[]; at: number } | null, offer: number[], now: number): { s: number[]; at: number } {
   if (!prior) return { s: offer, at: now };
-  if (now - prior.at < ETA_PRIOR_EVERY_MS) return prior;
+  // (A time ahead of now, edited by hand, would keep the prior from ever moving again.)
+  if (now - prior.at < ETA_PRIOR_EVERY_MS && prior.at <= now) return prior;
   return { s: prior.s.map((v, i) => round6(v + ETA_PRIOR_BLEND * (offer[i]! - v))), at: now };
 }
 
