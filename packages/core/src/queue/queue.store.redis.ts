@@ -625,11 +625,14 @@ if s[1] == 'OPEN' and v[1] and tonumber(v[3]) == ttlMs and now - tonumber(v[2]) 
   redis.call('HSET', KEYS[8], 'priorOfferedAt', now)
   offer = v[1]
 end
-local prior = false
-for i = 8, #ARGV - 1, 2 do
-  if tonumber(ARGV[i]) == ttlMs and survivalOf(ARGV[i + 1]) then prior = ARGV[i + 1] end
+-- ARGV[8] 'keep': the ticker could not read the prior; the line keeps the one it has.
+if ARGV[8] ~= 'keep' then
+  local prior = false
+  for i = 8, #ARGV - 1, 2 do
+    if tonumber(ARGV[i]) == ttlMs and survivalOf(ARGV[i + 1]) then prior = ARGV[i + 1] end
+  end
+  if prior then redis.call('HSET', KEYS[8], 'prior', prior) else redis.call('HDEL', KEYS[8], 'prior') end
 end
-if prior then redis.call('HSET', KEYS[8], 'prior', prior) else redis.call('HDEL', KEYS[8], 'prior') end
 if quiet() then
   local since = tonumber(redis.call('HGET', KEYS[8], 'quietSince') or '')
   if not since then redis.call('HSET', KEYS[8], 'quietSince', now)
@@ -802,12 +805,14 @@ export class RedisQueueStore implements QueueStore {
 
   async tick(now: StoreNow, defaults: QueueSettings): Promise<number[]> {
     const sharing = this.opts.etaPrior !== false;
-    const [concerts, priors] = await Promise.all([this.concerts(), sharing ? this.redis.hgetall(ETA_PRIOR_KEY) : ({} as Record<string, string>)]);
+    // The prior lives outside every line's slot: a failure to read it (its Cluster node down) must
+    // not stop the lines from settling, so each line then keeps the prior it has.
+    const [concerts, priors] = await Promise.all([this.concerts(), sharing ? this.redis.hgetall(ETA_PRIOR_KEY).catch(() => null) : ({} as Record<string, string>)]);
     // The deployment's ETA priors, as (TTL ms, survival) pairs: each line takes its TTL's.
-    const pairs = Object.entries(priors).flatMap(([field, s]) => (field.includes(':') ? [] : [field, s]));
+    const pairs = priors === null ? ['keep'] : Object.entries(priors).flatMap(([field, s]) => (field.includes(':') ? [] : [field, s]));
     const settled = (await Promise.all(concerts.map((id) => this.run('queueSettle', id, now, defaults, ...pairs)))) as Array<[number, RawStats, number, string | null]>;
     // What the lines offered, one after the other (the script keeps the interval).
-    for (const [, , ttlMs, offer] of settled) if (offer && sharing) await this.script('queuePriorBlend', ETA_PRIOR_KEY, now ?? '', ttlMs, offer);
+    for (const [, , ttlMs, offer] of settled) if (offer && sharing) await this.script('queuePriorBlend', ETA_PRIOR_KEY, now ?? '', ttlMs, offer).catch(() => {});
     const stats = new Map<number, QueueStats>();
     const due: number[] = [];
     const quiet: number[] = [];

@@ -970,6 +970,26 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
     }
   });
 
+  it('keeps settling every line, each with the prior it has, while the prior cannot be read', { timeout: 120_000 }, async () => {
+    await sale([ahead], 501, T0 + 10 * 3_600_000);
+    const learnt = await aheadRedis.redis.hget(ETA_PRIOR_KEY, '60000');
+    // A key of another type: every read and blend of it fails, as with its Cluster node down.
+    await aheadRedis.redis.del(ETA_PRIOR_KEY);
+    await aheadRedis.redis.set(ETA_PRIOR_KEY, 'not a hash');
+    const d = settings({ maxActive: 1, activeTtlSeconds: 60, idleTimeoutSeconds: 3600 });
+    const at = T0 + 11 * 3_600_000;
+    await ahead.enter(502, 1, tid(1), at, d);
+    await ahead.enter(502, 2, tid(2), at, d);
+    await ahead.tick(at + 250, d);
+    await aheadRedis.redis.hset(queueKeys(502).counters, 'prior', learnt!);
+    await ahead.tick(at + 500, d);
+    expect(await aheadRedis.redis.hget(queueKeys(502).counters, 'prior')).toBe(learnt);
+    // The ticker still admits the next fan when the ACTIVE one's time is up.
+    await ahead.tick(at + 60_001, d);
+    expect(await check(ahead, 502, tid(2), at + 60_001)).toBe('ACTIVE');
+    await aheadRedis.redis.del(ETA_PRIOR_KEY);
+  });
+
   // Found from outside: a blending time ahead of now (edited by hand) kept the prior from ever
   // moving again: every offer was within ETA_PRIOR_EVERY_MS "after" it.
   it('keeps learning when the prior’s blending time was set in the future', { timeout: 120_000 }, async () => {
