@@ -9,7 +9,6 @@ import {
   type EnterResult,
   ETA_CURVE_MS,
   blendPrior,
-  ETA_PRIOR_EVERY_MS,
   ETA_SAMPLE,
   SOLD_OUT_POLL_MS,
   pollCeiling,
@@ -59,7 +58,7 @@ interface Line {
   /** tokenId -> when a ticket last told SOLD_OUT was told to look again (see BACK in queue.store.ts). */
   back: Map<string, number>;
   /** The ETA's life table and departure count, and its cached curve (see etaCurve). */
-  eta: { life: number[]; lifeAt: number | null; departed: number; late: number; curve: EtaCurve | null; prior: number[] | null; offeredAt: number };
+  eta: { life: number[]; lifeAt: number | null; departed: number; late: number; curve: EtaCurve | null; prior: { ttlMs: number; s: number[] } | null };
   state: LineState | null;
   reopenedAt: number;
   /** When a lowered idle timeout's grace starts (see pollCeiling): no idle drop until a new timeout after it. */
@@ -111,7 +110,7 @@ export class MemoryQueueStore implements QueueStore {
         drawBase: 0,
         slots: new Map(),
         back: new Map(),
-        eta: { life: [], lifeAt: null, departed: 0, late: 0, curve: null, prior: null, offeredAt: 0 },
+        eta: { life: [], lifeAt: null, departed: 0, late: 0, curve: null, prior: null },
         state: null,
         reopenedAt: 0,
         idleGraceAt: 0,
@@ -230,7 +229,7 @@ export class MemoryQueueStore implements QueueStore {
         const [t, a] = sorted()[n > ETA_SAMPLE ? Math.floor((i * n) / ETA_SAMPLE) : i]!;
         slots.push({ until: a.until, notice: l.slots.get(t) ?? now });
       }
-      e.curve = etaCurve({ now, dep: e.departed, maxActive: s.maxActive, ttlMs, slots, weight: n > ETA_SAMPLE ? n / ETA_SAMPLE : 1, active: n, life: e.life, lifeAt: e.lifeAt, late: e.late, prior: e.prior });
+      e.curve = etaCurve({ now, dep: e.departed, maxActive: s.maxActive, ttlMs, slots, weight: n > ETA_SAMPLE ? n / ETA_SAMPLE : 1, active: n, life: e.life, lifeAt: e.lifeAt, late: e.late, prior: e.prior?.ttlMs === ttlMs ? e.prior.s : null });
     }
     // Over maxActive (an operator lowered it), the first departures admit nobody: place p waits for the (p + over)-th.
     const k = position + Math.max(0, l.active.size - s.maxActive);
@@ -337,10 +336,12 @@ export class MemoryQueueStore implements QueueStore {
     const stats = new Map<number, QueueStats>();
     // Every line takes the prior as it was when the tick began (the Redis store reads it once per tick).
     const priors = new Map(this.priors);
+    // What the lines offer, by TTL: blended after them all, in ascending concert id (as the Redis store does).
+    const offers = new Map<number, Array<[number, number[]]>>();
     for (const concertId of this.ticking) {
       const l = this.line(concertId);
       const line = this.statsNow(concertId, now, defaults);
-      this.sharePrior(l, line, now, priors);
+      this.sharePrior(l, concertId, line, now, priors, offers);
       if (this.quiet(l)) {
         l.quietSince ??= now;
         if (now - l.quietSince >= LINE_PRUNE_MS) {
@@ -360,6 +361,10 @@ export class MemoryQueueStore implements QueueStore {
         l.claimed = l.dirty;
         due.push(concertId);
       }
+    }
+    for (const [ttlMs, list] of offers) {
+      list.sort((a, b) => a[0] - b[0]);
+      this.priors.set(ttlMs, blendPrior(this.priors.get(ttlMs) ?? null, list.map(([, o]) => o), now));
     }
     this.last = stats;
     return due;
@@ -409,20 +414,29 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   /**
-   * The deployment's think-time prior (see ETA_PRIOR_EVERY_MS): an open line whose curve was just
-   * drawn from ETA_PRIOR_DEATHS departures offers its survival, at most every ETA_PRIOR_EVERY_MS,
-   * and takes the prior of its TTL as the tick found it for its next curves.
+   * The deployment's think-time prior (see ETA_PRIOR_EVERY_MS in queue.store.ts): an open line
+   * whose curve was just drawn from ETA_PRIOR_DEATHS departures offers its survival (blended after
+   * the tick's lines, see tick), and takes the prior of its TTL as the tick found it.
    */
-  private sharePrior(l: Line, line: QueueStats, now: number, priors: Map<number, { s: number[]; at: number }>): void {
+  private sharePrior(
+    l: Line,
+    concertId: number,
+    line: QueueStats,
+    now: number,
+    priors: Map<number, { s: number[]; at: number }>,
+    offers: Map<number, Array<[number, number[]]>>,
+  ): void {
+    if (this.opts.etaPrior === false) return;
     const ttlMs = line.activeTtlSeconds * 1000;
     const e = l.eta;
     const offer = e.curve?.survival;
-    if (this.opts.etaPrior === false) return;
-    if (line.state === 'OPEN' && offer && e.curve!.ttlMs === ttlMs && now - e.curve!.at < 2 * ETA_CURVE_MS && now - e.offeredAt >= ETA_PRIOR_EVERY_MS) {
-      e.offeredAt = now;
-      this.priors.set(ttlMs, blendPrior(this.priors.get(ttlMs) ?? null, offer, now));
+    if (line.state === 'OPEN' && offer && e.curve!.ttlMs === ttlMs && now - e.curve!.at < 2 * ETA_CURVE_MS) {
+      const list = offers.get(ttlMs) ?? [];
+      list.push([concertId, offer]);
+      offers.set(ttlMs, list);
     }
-    e.prior = priors.get(ttlMs)?.s ?? null;
+    const p = priors.get(ttlMs);
+    e.prior = p ? { ttlMs, s: p.s } : null;
   }
 
   private statsNow(concertId: number, now: number, defaults: QueueSettings): QueueStats {

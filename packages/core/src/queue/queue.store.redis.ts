@@ -286,7 +286,10 @@ local function drawCurve(maxActive, ttlMs, dep)
     watched = watched + (d[b] + c[b]) * math.max(0, (edge(b - 1, ttlMs) + edge(b, ttlMs)) / 2 - from)
   end
   local rate = deaths / watched
-  local prior = survivalOf(redis.call('HGET', KEYS[8], 'prior'))
+  -- The prior the line took for its TTL (an operator may have changed the TTL since).
+  local pv = redis.call('HMGET', KEYS[8], 'prior', 'priorTtl')
+  local prior = nil
+  if tonumber(pv[2]) == ttlMs then prior = survivalOf(pv[1]) end
   local function priorHazard(b)
     local hi = prior[b]
     if hi > 1e-12 then return math.min(1, math.max(0, 1 - prior[b + 1] / hi)) end
@@ -616,22 +619,23 @@ return stats(settle())
   // the line has been quiet for LINE_PRUNE_MS and leaves the ticker, else 0; the line's stats}.
   queueSettle: `${PRELUDE}${QUIET}${STATS}
 local s = stats(settle())
--- The deployment's think-time prior (ARGV 8.., pairs of TTL ms and survival; see ETA_PRIOR_EVERY_MS):
--- the line offers its own survival (returned) and takes the prior of its TTL for its next curves.
+-- The deployment's think-time prior (see ETA_PRIOR_EVERY_MS): the line offers its own survival
+-- (returned) while its curve is fresh, and takes the prior of its TTL for its next curves.
+-- ARGV[8] '1': ARGV 9.. are the prior's (TTL ms, survival) pairs; '0': the ticker could not read
+-- them, and the line keeps what it has.
 local ttlMs = s[6] * 1000
 local offer = false
-local v = redis.call('HMGET', KEYS[8], 'survival', 'curveAt', 'curveTtl', 'priorOfferedAt')
-if s[1] == 'OPEN' and v[1] and tonumber(v[3]) == ttlMs and now - tonumber(v[2]) < ${2 * ETA_CURVE_MS} and now - tonumber(v[4] or '0') >= ${ETA_PRIOR_EVERY_MS} then
-  redis.call('HSET', KEYS[8], 'priorOfferedAt', now)
-  offer = v[1]
-end
--- ARGV[8] 'keep': the ticker could not read the prior; the line keeps the one it has.
-if ARGV[8] ~= 'keep' then
+local v = redis.call('HMGET', KEYS[8], 'survival', 'curveAt', 'curveTtl')
+if s[1] == 'OPEN' and v[1] and tonumber(v[3]) == ttlMs and now - (tonumber(v[2]) or 0) < ${2 * ETA_CURVE_MS} then offer = v[1] end
+if ARGV[8] == '1' then
   local prior = false
-  for i = 8, #ARGV - 1, 2 do
+  for i = 9, #ARGV - 1, 2 do
     if tonumber(ARGV[i]) == ttlMs and survivalOf(ARGV[i + 1]) then prior = ARGV[i + 1] end
   end
-  if prior then redis.call('HSET', KEYS[8], 'prior', prior) else redis.call('HDEL', KEYS[8], 'prior') end
+  local had = redis.call('HMGET', KEYS[8], 'prior', 'priorTtl')
+  -- Written only when it changed: an unchanged HSET still goes to the append-only file and replicas.
+  if prior and (had[1] ~= prior or tonumber(had[2]) ~= ttlMs) then redis.call('HSET', KEYS[8], 'prior', prior, 'priorTtl', ttlMs)
+  elseif not prior and had[1] then redis.call('HDEL', KEYS[8], 'prior', 'priorTtl') end
 end
 if quiet() then
   local since = tonumber(redis.call('HGET', KEYS[8], 'quietSince') or '')
@@ -712,26 +716,33 @@ elseif redis.call('ZSCORE', KEYS[1], ARGV[2]) then state = 'WAITING' end
 return {state, v[1], v[2], v[3]}
 `;
 
+/** How long a tick waits for the deployment's ETA priors before going on with the last ones read. */
+const PRIOR_READ_MS = 200;
+
 // A line's offered survival blended into the deployment's prior (mirrors blendPrior in queue.store.ts).
-// KEYS[1] the prior; ARGV now ('': TIME), ttlMs, the offered survival.
+// KEYS[1] the prior; ARGV now ('': TIME), ttlMs, the offered survivals.
 const PRIOR_BLEND = `${SURVIVAL_OF}
 local now = tonumber(ARGV[1])
 if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
 local cur = redis.call('HMGET', KEYS[1], ARGV[2], ARGV[2] .. ':at')
 -- What is there counts only if it is a survival curve (edited by hand, it may be anything).
-if not (survivalOf(cur[1]) and tonumber(cur[2])) then
-  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], ARGV[2] .. ':at', now)
-  return 1
-end
+local old = survivalOf(cur[1])
 local at = tonumber(cur[2])
-if now - at < ${ETA_PRIOR_EVERY_MS} and at <= now then return 0 end
-local offer = {}
-for x in string.gmatch(ARGV[3], '%S+') do offer[#offer + 1] = tonumber(x) end
-local out, i = {}, 0
-for x in string.gmatch(cur[1], '%S+') do
-  i = i + 1
-  local v = tonumber(x)
-  out[i] = math.floor((v + ${ETA_PRIOR_BLEND} * (offer[i] - v)) * 1e6 + 0.5) / 1e6
+if old and at and now - at < ${ETA_PRIOR_EVERY_MS} and at <= now then return 0 end
+-- The mean of the offers (ARGV 3.., in ascending concert id), added up in that order.
+local offers = {}
+for k = 3, #ARGV do
+  local o = {}
+  for x in string.gmatch(ARGV[k], '%S+') do o[#o + 1] = tonumber(x) end
+  offers[#offers + 1] = o
+end
+local out = {}
+for i = 1, #offers[1] do
+  local sum = 0
+  for k = 1, #offers do sum = sum + offers[k][i] end
+  local mean = sum / #offers
+  if old then mean = old[i] + ${ETA_PRIOR_BLEND} * (mean - old[i]) end
+  out[i] = math.floor(mean * 1e6 + 0.5) / 1e6
 end
 redis.call('HSET', KEYS[1], ARGV[2], table.concat(out, ' '), ARGV[2] .. ':at', now)
 return 1
@@ -805,14 +816,23 @@ export class RedisQueueStore implements QueueStore {
 
   async tick(now: StoreNow, defaults: QueueSettings): Promise<number[]> {
     const sharing = this.opts.etaPrior !== false;
-    // The prior lives outside every line's slot: a failure to read it (its Cluster node down) must
-    // not stop the lines from settling, so each line then keeps the prior it has.
-    const [concerts, priors] = await Promise.all([this.concerts(), sharing ? this.redis.hgetall(ETA_PRIOR_KEY).catch(() => null) : ({} as Record<string, string>)]);
-    // The deployment's ETA priors, as (TTL ms, survival) pairs: each line takes its TTL's.
-    const pairs = priors === null ? ['keep'] : Object.entries(priors).flatMap(([field, s]) => (field.includes(':') ? [] : [field, s]));
+    const [concerts, priors] = await Promise.all([this.concerts(), sharing ? this.readPriors() : ({} as Record<string, string>)]);
+    // The deployment's ETA priors, as (TTL ms, survival) pairs: each line takes its TTL's ('0': keep yours).
+    const pairs = priors === null ? ['0'] : ['1', ...Object.entries(priors).flatMap(([field, s]) => (field.includes(':') ? [] : [field, s]))];
     const settled = (await Promise.all(concerts.map((id) => this.run('queueSettle', id, now, defaults, ...pairs)))) as Array<[number, RawStats, number, string | null]>;
-    // What the lines offered, one after the other (the script keeps the interval).
-    for (const [, , ttlMs, offer] of settled) if (offer && sharing) await this.script('queuePriorBlend', ETA_PRIOR_KEY, now ?? '', ttlMs, offer).catch(() => {});
+    // What the lines offered, by TTL in ascending concert id (as the memory store adds them up), to
+    // one blend per TTL; not waited for (a later read of the prior on this connection comes after it),
+    // and a failed blend drops that tick's offers.
+    if (sharing) {
+      const offers = new Map<number, Array<[number, string]>>();
+      settled.forEach(([, , ttlMs, offer], i) => {
+        if (offer) offers.set(ttlMs, [...(offers.get(ttlMs) ?? []), [concerts[i]!, offer]]);
+      });
+      for (const [ttlMs, list] of offers) {
+        list.sort((a, b) => a[0] - b[0]);
+        void this.script('queuePriorBlend', ETA_PRIOR_KEY, now ?? '', ttlMs, ...list.map(([, o]) => o)).catch(() => {});
+      }
+    }
     const stats = new Map<number, QueueStats>();
     const due: number[] = [];
     const quiet: number[] = [];
@@ -829,6 +849,28 @@ export class RedisQueueStore implements QueueStore {
 
   lastTick() {
     return this.last;
+  }
+
+  /** The last priors read, for a tick whose read failed or took too long. */
+  private priors: Record<string, string> | null = null;
+
+  /**
+   * The deployment's priors, read at every tick. They live outside every line's slot: a read that
+   * fails or hangs (their Cluster node down or stalled) must not hold up the lines' settling, so
+   * after PRIOR_READ_MS the tick goes on with the last ones read (null before any: each line keeps its own).
+   */
+  private async readPriors(): Promise<Record<string, string> | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), PRIOR_READ_MS)));
+    const read = this.redis.hgetall(ETA_PRIOR_KEY).then(
+      (r) => (this.priors = r),
+      () => null,
+    );
+    try {
+      return (await Promise.race([read, late])) ?? this.priors;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

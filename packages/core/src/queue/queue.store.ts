@@ -307,8 +307,9 @@ export const ETA_LIFE_WEIGHT = 0.01;
  * The deployment's think-time prior. Every line's first seconds rest on a guess (coldThink) until
  * its own departures come, and a big sale's first minute was told 42–115% off (README). A
  * ticketing company's sales teach the next one: an open line whose life table holds
- * ETA_PRIOR_DEATHS departures offers the survival it draws, at most every ETA_PRIOR_EVERY_MS; the
- * deployment keeps one survival per TTL, each offer taken ETA_PRIOR_BLEND of the way (blendPrior);
+ * ETA_PRIOR_DEATHS departures offers the survival it draws at every tick while that curve is
+ * fresh; the deployment keeps one survival per TTL, and at most every ETA_PRIOR_EVERY_MS moves it
+ * ETA_PRIOR_BLEND of the way to the mean of a tick's offers (blendPrior);
  * and each line of that TTL takes it as the hazard past the ages its own table has seen, in place
  * of its overall rate, as far as its own departures agree with it (priorTrust: a gap of
  * ETA_PRIOR_GAP between its survival and the prior's, where ETA_PRIOR_RISK holders were at risk,
@@ -339,15 +340,21 @@ export function coldThink(oldestMs: number, ttlMs: number): number {
 }
 
 /**
- * A line's offered survival blended into the deployment's prior of its TTL: taken whole when there
- * is none, else ETA_PRIOR_BLEND of the way to it, at most every ETA_PRIOR_EVERY_MS (whichever line
- * offers; the rest of that interval's offers are dropped).
+ * The survivals offered by a tick's lines of one TTL (in ascending concert id: both stores add them
+ * up in that order), averaged, blended into the deployment's prior of that TTL: taken whole when
+ * there is none, else ETA_PRIOR_BLEND of the way, at most every ETA_PRIOR_EVERY_MS. Lines offer at
+ * every tick while their curve is fresh, so several sales of one TTL all teach it.
  */
-export function blendPrior(prior: { s: number[]; at: number } | null, offer: number[], now: number): { s: number[]; at: number } {
-  if (!prior) return { s: offer, at: now };
+export function blendPrior(prior: { s: number[]; at: number } | null, offers: number[][], now: number): { s: number[]; at: number } {
   // (A time ahead of now, edited by hand, would keep the prior from ever moving again.)
-  if (now - prior.at < ETA_PRIOR_EVERY_MS && prior.at <= now) return prior;
-  return { s: prior.s.map((v, i) => round6(v + ETA_PRIOR_BLEND * (offer[i]! - v))), at: now };
+  if (prior && now - prior.at < ETA_PRIOR_EVERY_MS && prior.at <= now) return prior;
+  const mean = offers[0]!.map((_, i) => {
+    let sum = 0;
+    for (const o of offers) sum += o[i]!;
+    return sum / offers.length;
+  });
+  if (!prior) return { s: mean.map(round6), at: now };
+  return { s: prior.s.map((v, i) => round6(v + ETA_PRIOR_BLEND * (mean[i]! - v))), at: now };
 }
 
 /** Rounded to a millionth: both adapters store the same decimals (Redis keeps numbers as text). */
