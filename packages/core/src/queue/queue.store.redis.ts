@@ -717,7 +717,7 @@ return {state, v[1], v[2], v[3]}
 `;
 
 /** How long a tick waits for the deployment's ETA priors before going on with the last ones read. */
-const PRIOR_READ_MS = 200;
+const PRIOR_READ_MS = 500;
 
 // A line's offered survival blended into the deployment's prior (mirrors blendPrior in queue.store.ts).
 // KEYS[1] the prior; ARGV now ('': TIME), ttlMs, the offered survivals.
@@ -763,10 +763,14 @@ return out
 export class RedisQueueStore implements QueueStore {
   private last: Map<number, QueueStats> | null = null;
 
-  /** `etaPrior: false`: no line offers or takes the deployment's think-time prior (QUEUE_ETA_PRIOR=off). */
+  /**
+   * `etaPrior: false`: no line offers or takes the deployment's think-time prior (QUEUE_ETA_PRIOR=off).
+   * `priorReadMs`: how long a tick waits for the prior (PRIOR_READ_MS; 0: as long as the read takes,
+   * for tests that hold this store to the memory store step by step on a busy machine).
+   */
   constructor(
     private readonly redis: RedisClient,
-    private readonly opts: { etaPrior?: boolean } = {},
+    private readonly opts: { etaPrior?: boolean; priorReadMs?: number } = {},
   ) {
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 11, lua });
@@ -861,11 +865,13 @@ export class RedisQueueStore implements QueueStore {
    */
   private async readPriors(): Promise<Record<string, string> | null> {
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), PRIOR_READ_MS)));
     const read = this.redis.hgetall(ETA_PRIOR_KEY).then(
       (r) => (this.priors = r),
       () => null,
     );
+    const wait = this.opts.priorReadMs ?? PRIOR_READ_MS;
+    if (wait <= 0) return (await read) ?? this.priors;
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), wait)));
     try {
       return (await Promise.race([read, late])) ?? this.priors;
     } finally {

@@ -18,7 +18,7 @@ const adapters: Array<[string, () => { store: QueueStore; ready: () => Promise<v
       const prefix = `test:${randomBytes(6).toString('hex')}:`;
       const redis = createRedis(REDIS_URL, { keyPrefix: prefix });
       return {
-        store: new RedisQueueStore(redis),
+        store: new RedisQueueStore(redis, { priorReadMs: 0 }),
         ready: async () => {
           await waitForRedis(redis, 5_000);
           if (redis.status !== 'ready') throw new Error(`Redis at ${REDIS_URL} is not reachable`);
@@ -834,14 +834,14 @@ async function check(store: QueueStore, c: number, t: string, now: number) {
 /** The ETA's arithmetic is written twice (TypeScript and Lua): the same calls must get the same answers, to the millisecond. */
 describe('queue store: the memory and Redis adapters tell the same ETA', () => {
   const own = ownRedis();
-  const stores = [new MemoryQueueStore(), new RedisQueueStore(own.redis)];
+  const stores = [new MemoryQueueStore(), new RedisQueueStore(own.redis, { priorReadMs: 0 })];
   const offRedis = ownRedis();
   const aheadRedis = ownRedis();
   const unreadRedis = ownRedis();
   // A store that has never read the prior: it has no last read to fall back on.
   const unread = new RedisQueueStore(unreadRedis.redis);
   const ahead = new RedisQueueStore(aheadRedis.redis);
-  const off = [new MemoryQueueStore({ etaPrior: false }), new RedisQueueStore(offRedis.redis, { etaPrior: false })];
+  const off = [new MemoryQueueStore({ etaPrior: false }), new RedisQueueStore(offRedis.redis, { etaPrior: false, priorReadMs: 0 })];
 
   // At 5 s the prior's think time is a quarter of the TTL throughout; at 600 s it grows with the
   // oldest age watched from its 10 s floor (coldThink), and nobody lapses.
