@@ -453,9 +453,9 @@ function survival(d: number[], c: number[], ttlMs: number, prior: number[] | nul
 }
 
 /**
- * How far a line's own departures agree with the deployment's prior: 1 less the widest gap between
- * its own survival (actuarial, where at least ETA_PRIOR_RISK holders were at risk) and the prior's,
- * over ETA_PRIOR_GAP, at least 0. A line that has seen nobody leave yet trusts the prior whole; one
+ * How far a line's own departures agree with the deployment's prior: 1 less the square of the widest
+ * gap between its own survival (actuarial, where at least ETA_PRIOR_RISK holders were at risk) and
+ * the prior's over ETA_PRIOR_GAP, at least 0 (squared: the noise of a few departures costs little). A line that has seen nobody leave yet trusts the prior whole; one
  * whose fans leave at ages the prior says nobody does stops trusting it as soon as they do.
  */
 function priorTrust(d: number[], c: number[], total: number, prior: number[]): number {
