@@ -21,7 +21,7 @@ export default defineConfig({
     fileParallelism: true,
     reporters: process.env.CI ? ['default', ['json', { outputFile: '.ci-results.json' }]] : ['default'],
     projects: [
-      { extends: true, test: { name: 'default', include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'default', include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'bench/**/*.test.ts'] } },
       { extends: true, test: { name: 'fast-path', include: PROCEDURE_SUITES, env: { TEST_TRPC_LINK: 'single' } } },
     ],
   },

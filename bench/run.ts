@@ -11,6 +11,7 @@ import { growSales } from '../test/grow.ts';
 import { pct, type Req, run, type RunResult } from './load.ts';
 import { addCpu, type CpuSample, metered, NO_CPU } from './cpu.ts';
 import { pgbenchReference } from './pgbench.ts';
+import { type ServiceGroups, serviceGroups } from './cgroups.ts';
 
 /**
  * `pnpm bench`: the hot paths over HTTP with keep-alive, ours against the fastest thing that
@@ -23,6 +24,21 @@ const log = (...a: unknown[]) => console.error('[bench]', ...a);
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const enabled = (group: string) => !ONLY || ONLY.includes(group);
 
+// Each service in a CPU group of its own, as a service manager runs them (bench/cgroups.ts says
+// why); BENCH_GROUPS=off leaves them as the machine runs them.
+const grouping = process.env.BENCH_GROUPS === 'off' ? { unavailable: 'BENCH_GROUPS=off' } : serviceGroups();
+const groups: ServiceGroups | undefined = 'unavailable' in grouping ? undefined : grouping;
+const placed: string[] = [];
+const place = (name: string, pid: number | undefined) => {
+  if (groups && pid !== undefined) placed.push(groups.place(name, pid));
+};
+process.once('exit', () => groups?.restore());
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    groups?.restore();
+    process.exit(130);
+  });
+}
 const db = await createTestDatabase();
 const prefix = `bench${randomBytes(4).toString('hex')}:`;
 const env = testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix, RATE_LIMITS: 'off', LOG_LEVEL: 'warn', DB_POOL_SIZE: process.env.BENCH_DB_POOL ?? '20', HOLD_TTL_SECONDS: '600', ...(process.env.DB_PREPARED_STATEMENTS ? { DB_PREPARED_STATEMENTS: process.env.DB_PREPARED_STATEMENTS } : {}), ...(process.env.DB_PIPELINE ? { DB_PIPELINE: process.env.DB_PIPELINE } : {}) });
@@ -40,6 +56,9 @@ const baseline = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'be
 await new Promise<void>((resolve) => baseline.stdout!.once('data', () => resolve()));
 const sql = new pg.Client({ connectionString: db.url });
 await sql.connect();
+place('api', api.child.pid);
+place('baseline', baseline.pid);
+if (groups) placed.push(await placePostgres(sql, groups));
 const redis = new Redis(REDIS_URL);
 
 // Resident memory of the API process, sampled throughout.
@@ -127,6 +146,7 @@ try {
   const bookingSide = async (name: string) => {
     const sideDb = await createTestDatabase();
     const sideApi = await spawnApi({ ...env, DATABASE_URL: sideDb.url, REDIS_KEY_PREFIX: `${prefix}${name}:`, METRICS_PORT: '' });
+    place(`api-${name}`, sideApi.child.pid);
     const sideSql = new pg.Client({ connectionString: sideDb.url });
     await sideSql.connect();
     const sideAdmin = admin(sideApi.url);
@@ -168,6 +188,7 @@ try {
     return [...info.matchAll(/cmdstat_(evalsha|eval|get|incr|sadd|smembers|ping):calls=(\d+)/g)].reduce((s, m) => s + Number(m[2]), 0);
   };
   const slow = await spawnApi({ ...env, TRPC_FAST_PATH: 'off', METRICS_PORT: '' });
+  place('api-trpc-handler', slow.child.pid);
   for (let round = 0; round < ROUNDS; round++) {
     currentScenario = 'queue.status';
     const before = await evalCalls();
@@ -428,6 +449,22 @@ try {
   baseline.kill('SIGTERM');
   await api.stop();
   await db.drop().catch(() => {});
+  groups?.restore();
+}
+
+/**
+ * PostgreSQL's postmaster and its processes, when it runs on this machine (its data directory's
+ * postmaster.pid names a live process here): new backends are forked into the postmaster's group.
+ */
+async function placePostgres(client: ClientBase, into: ServiceGroups): Promise<string> {
+  try {
+    const { rows } = await client.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`);
+    const pid = Number(readFileSync(path.join(rows[0]!.setting, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    if (!/^postgres/.test(readFileSync(`/proc/${pid}/comm`, 'utf8'))) return 'postgresql not found on this machine';
+    return into.placeTree('postgresql', pid);
+  } catch (err) {
+    return `postgresql not placed (${(err as Error).message})`;
+  }
 }
 
 /** Who books, and where: an API's port, its users, and their queue tokens. */
@@ -566,11 +603,14 @@ const checks = [
   ratio('payments req/s of holds req/s', agg[PAYS]!.rps, holds.rps, 0.5),
   ratio("queue.status with the fast path, of the same process's tRPC handler only (issue 9: it must earn its place)", st.rps, agg[STATUS_TRPC]!.rps, 1),
 ] as const;
+const arrangement = groups
+  ? `Services in CPU groups of their own, as a service manager runs them (cgroup v${groups.version}, equal weights; bench/cgroups.ts): ${placed.join(', ')}; the load generator and pgbench in the bench's session, Redis as started.`
+  : `Services as the machine runs them, in no CPU group (${'unavailable' in grouping ? grouping.unavailable : ''}).`;
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
 const report = [
   '# Benchmark results',
   '',
-  `Run ${new Date().toISOString()} on ${machine}; PostgreSQL and Redis on the same machine. ${ROUNDS} rounds, ours and baseline alternating; ${SECONDS} s per timed run. Medians of the rounds; each target is judged on the median of the rounds' own ratios (ours over the baseline run beside it in the same round), since the machine's speed drifts through a run, with the ratio of the medians beside it.`,
+  `Run ${new Date().toISOString()} on ${machine}; PostgreSQL and Redis on the same machine. ${arrangement} ${ROUNDS} rounds, ours and baseline alternating; ${SECONDS} s per timed run. Medians of the rounds; each target is judged on the median of the rounds' own ratios (ours over the baseline run beside it in the same round), since the machine's speed drifts through a run, with the ratio of the medians beside it.`,
   '',
   ...table,
   '',

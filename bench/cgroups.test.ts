@@ -1,0 +1,84 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { childrenOf, cpuGroupOf, serviceGroups } from './cgroups.ts';
+
+const V1_TEXT = '9:name=systemd:/\n4:memory:/process_api/abc\n2:cpuacct:/\n1:cpu:/concert-bench-api\n0::/\n';
+
+describe('cpuGroupOf', () => {
+  it('reads the cpu controller’s line of cgroup v1, and the unified line of v2', () => {
+    expect(cpuGroupOf(V1_TEXT, 1)).toBe('/concert-bench-api');
+    expect(cpuGroupOf('3:cpu,cpuacct:/system.slice/postgresql@15-main.service\n0::/\n', 1)).toBe('/system.slice/postgresql@15-main.service');
+    expect(cpuGroupOf('0::/system.slice/postgresql@15-main.service\n', 2)).toBe('/system.slice/postgresql@15-main.service');
+    expect(cpuGroupOf(V1_TEXT, 2)).toBe('/');
+    expect(cpuGroupOf('', 1)).toBe('/');
+  });
+});
+
+describe('serviceGroups', () => {
+  // This machine's own hierarchy: it needs root, as the bench does.
+  const groups = serviceGroups();
+  const children: ChildProcess[] = [];
+  const sleeper = (args: string[] = ['sleep', '60']) => {
+    const c = spawn(args[0]!, args.slice(1), { stdio: 'ignore' });
+    children.push(c);
+    return c;
+  };
+  afterEach(() => {
+    // A failed test's groups go too (restore is idempotent).
+    if (!('unavailable' in groups)) groups.restore();
+    for (const c of children.splice(0)) c.kill('SIGKILL');
+  });
+
+  it('says why when there is no cpu controller to use', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cgroups-'));
+    expect(serviceGroups({ v1: path.join(dir, 'cpu'), v2: dir })).toEqual({ unavailable: 'no cgroup cpu controller (neither v1 nor v2)' });
+    // A v2 hierarchy without the cpu controller is not used either.
+    writeFileSync(path.join(dir, 'cgroup.controllers'), 'memory pids\n');
+    expect(serviceGroups({ v1: path.join(dir, 'cpu'), v2: dir })).toEqual({ unavailable: 'no cgroup cpu controller (neither v1 nor v2)' });
+  });
+
+  it('finds the children of a process', async () => {
+    const parent = sleeper(['sh', '-c', 'sleep 60 & sleep 60 & wait']);
+    await expect.poll(() => childrenOf(parent.pid!).length).toBe(2);
+  });
+
+  it.runIf(!('unavailable' in groups))('moves a process and a process tree into groups of their own, and back', async () => {
+    if ('unavailable' in groups) return;
+    const one = sleeper();
+    const tree = sleeper(['sh', '-c', 'sleep 60 & sleep 60 & wait']);
+    await expect.poll(() => childrenOf(tree.pid!).length).toBe(2);
+    const name = `test-${process.pid}`;
+    expect(groups.groupOf(one.pid!)).toBe('/');
+    expect(groups.place(`${name}-one`, one.pid!)).toBe(`${name}-one in its own group`);
+    expect(groups.groupOf(one.pid!)).toBe(`/concert-bench-${name}-one`);
+    expect(groups.placeTree(`${name}-tree`, tree.pid!)).toBe(`${name}-tree in its own group`);
+    for (const pid of [tree.pid!, ...childrenOf(tree.pid!)]) expect(groups.groupOf(pid)).toBe(`/concert-bench-${name}-tree`);
+    // A process already in a group (a service manager's) is left there.
+    expect(groups.place(`${name}-again`, one.pid!)).toBe(`${name}-again left in /concert-bench-${name}-one`);
+    const base = groups.version === 1 ? '/sys/fs/cgroup/cpu' : '/sys/fs/cgroup';
+    groups.restore();
+    for (const pid of [one.pid!, tree.pid!, ...childrenOf(tree.pid!)]) expect(groups.groupOf(pid)).toBe('/');
+    expect(existsSync(path.join(base, `concert-bench-${name}-one`))).toBe(false);
+    expect(existsSync(path.join(base, `concert-bench-${name}-tree`))).toBe(false);
+  });
+
+  it.runIf(!('unavailable' in groups))('a backend forked after the move is in its parent’s group, and restore moves it back too', async () => {
+    if ('unavailable' in groups) return;
+    // A shell that forks a sleep whenever it is told (a line on stdin), as a postmaster forks backends.
+    const parent = spawn('sh', ['-c', 'while read l; do sleep 60 & done'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    children.push(parent);
+    const name = `test-${process.pid}-fork`;
+    groups.placeTree(name, parent.pid!);
+    parent.stdin!.write('go\n');
+    await expect.poll(() => childrenOf(parent.pid!).length).toBe(1);
+    const [child] = childrenOf(parent.pid!);
+    expect(groups.groupOf(child!)).toBe(`/concert-bench-${name}`);
+    groups.restore();
+    expect(groups.groupOf(child!)).toBe('/');
+    expect(readFileSync(`/proc/${child}/cgroup`, 'utf8')).not.toContain('concert-bench');
+    process.kill(child!, 'SIGKILL');
+  });
+});

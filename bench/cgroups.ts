@@ -1,0 +1,142 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * One CPU group per service, the way a service manager runs them (systemd gives every service a
+ * cgroup of its own, and the services weigh the same however many processes each has).
+ *
+ * Why the bench needs it: started by hand (`pg_ctlcluster`, a shell), nothing is in a cgroup,
+ * and the kernel's autogroup (`/proc/sys/kernel/sched_autogroup_enabled`) shares the cores
+ * between sessions instead. PostgreSQL calls setsid() in every backend, so each backend is a
+ * session, and 20 busy backends weighed 20 times the single-threaded API (and its load generator
+ * beside it, in the bench's session): under the holds the API's thread was runnable but waiting
+ * for a core 45–48% of the time while the cores were 88–90% busy. That is this machine's setup,
+ * not a deployment's, and it also explains why renicing the API never helped (a nice value only
+ * counts inside its autogroup).
+ *
+ * Only processes in the root cgroup are moved (one a service manager placed is left where it is);
+ * `restore()` moves them back and removes the groups. Needs root and the `cpu` controller
+ * (cgroup v1's hierarchy, or v2's with `cpu` available); otherwise `unavailable` says why.
+ */
+export interface ServiceGroups {
+  /** Moves a process (every thread of it) into the group `name`, made on first use; says what it did. */
+  place(name: string, pid: number): string;
+  /** Moves PostgreSQL's postmaster and its current children into `name` (new backends follow the postmaster). */
+  placeTree(name: string, rootPid: number): string;
+  /** Every process moved goes back to the root cgroup, and the groups are removed. */
+  restore(): void;
+  /** The cgroup a process is in (for the CPU controller), '/' for the root. */
+  groupOf(pid: number): string;
+  readonly version: 1 | 2;
+}
+
+const V1 = '/sys/fs/cgroup/cpu';
+const V2 = '/sys/fs/cgroup';
+const PREFIX = 'concert-bench-';
+
+export function serviceGroups(root: { v1: string; v2: string } = { v1: V1, v2: V2 }): ServiceGroups | { unavailable: string } {
+  let version: 1 | 2;
+  let base: string;
+  if (existsSync(path.join(root.v1, 'cgroup.procs')) && existsSync(path.join(root.v1, 'cpu.shares'))) {
+    version = 1;
+    base = root.v1;
+  } else if (existsSync(path.join(root.v2, 'cgroup.controllers')) && /\bcpu\b/.test(readFileSync(path.join(root.v2, 'cgroup.controllers'), 'utf8'))) {
+    version = 2;
+    base = root.v2;
+    try {
+      if (!/\bcpu\b/.test(readFileSync(path.join(base, 'cgroup.subtree_control'), 'utf8'))) writeFileSync(path.join(base, 'cgroup.subtree_control'), '+cpu');
+    } catch (err) {
+      return { unavailable: `cannot enable the cpu controller in ${base} (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
+    }
+  } else {
+    return { unavailable: 'no cgroup cpu controller (neither v1 nor v2)' };
+  }
+  const made = new Set<string>();
+  const groupOf = (pid: number): string => cpuGroupOf(readFileSync(`/proc/${pid}/cgroup`, 'utf8'), version);
+  const dir = (name: string) => path.join(base, `${PREFIX}${name}`);
+  const move = (name: string, pid: number) => {
+    if (!made.has(name)) {
+      mkdirSync(dir(name), { recursive: true });
+      made.add(name);
+    }
+    writeFileSync(path.join(dir(name), 'cgroup.procs'), String(pid));
+  };
+  // Writable only by root: find out now, with a group made and removed, rather than mid-run.
+  try {
+    mkdirSync(dir('probe'), { recursive: true });
+    rmdirSync(dir('probe'));
+  } catch (err) {
+    return { unavailable: `cannot make a cgroup in ${base} (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
+  }
+  return {
+    version,
+    groupOf,
+    place(name, pid) {
+      const now = groupOf(pid);
+      if (now !== '/') return `${name} left in ${now}`;
+      move(name, pid);
+      return `${name} in its own group`;
+    },
+    placeTree(name, rootPid) {
+      const now = groupOf(rootPid);
+      if (now !== '/') return `${name} left in ${now}`;
+      move(name, rootPid);
+      for (const child of childrenOf(rootPid)) {
+        try {
+          if (groupOf(child) === '/') move(name, child);
+        } catch {
+          // ended meanwhile
+        }
+      }
+      return `${name} in its own group`;
+    },
+    restore() {
+      for (const name of made) {
+        for (let pass = 0; pass < 5; pass++) {
+          const pids = readFileSync(path.join(dir(name), 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+          if (pids.length === 0) break;
+          for (const pid of pids) {
+            try {
+              writeFileSync(path.join(base, 'cgroup.procs'), pid);
+            } catch {
+              // ended meanwhile
+            }
+          }
+        }
+        try {
+          rmdirSync(dir(name));
+        } catch {
+          // a process forked into it during the last pass: the group stays, harmless
+        }
+      }
+      made.clear();
+    },
+  };
+}
+
+/** The CPU controller's cgroup path from a /proc/<pid>/cgroup text. */
+export function cpuGroupOf(text: string, version: 1 | 2): string {
+  for (const line of text.split('\n')) {
+    const [, , controllers, where] = /^(\d+):([^:]*):(.*)$/.exec(line) ?? [];
+    if (where === undefined) continue;
+    if (version === 2 ? controllers === '' : controllers!.split(',').includes('cpu')) return where;
+  }
+  return '/';
+}
+
+/** Child processes of `pid` (from /proc/<n>/stat's fourth field). */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The command name is in parentheses and may hold spaces: fields after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
