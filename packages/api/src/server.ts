@@ -105,6 +105,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
       const info: RequestInfo = { requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID(), appCodes: [] };
       requestInfo.set(req, info);
       res.setHeader('x-request-id', info.requestId);
+      const method = req.method;
       if (log?.isLevelEnabled('info')) {
         res.once('finish', () => {
           // The procedure names, never the query string: inputs can carry tokens and keys.
@@ -112,7 +113,7 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
           log.info(
             {
               requestId: info.requestId,
-              method: req.method,
+              method,
               procedure,
               userId: info.userId,
               status: res.statusCode,
@@ -127,6 +128,10 @@ export function createServer(core: Core, opts: ServerOptions = {}): ApiServer {
       // A declared body over the limit is refused without keeping it: tRPC's handler waited for
       // all of it to arrive, and answered only at the request timeout when it never did.
       if (Number(req.headers['content-length']) > MAX_BODY_BYTES) return tooLarge(req, res);
+      // HEAD is GET without the body (RFC 9110 §9.3.2): tRPC's handler answered every HEAD 204,
+      // whatever the path, a procedure that does not exist included. Answered as the GET, and
+      // Node's response to a HEAD request sends no body, whatever is written to it.
+      if (req.method === 'HEAD') req.method = 'GET';
       if (!fast(req, res)) trpc(req, res);
       return;
     }

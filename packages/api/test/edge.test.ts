@@ -163,6 +163,23 @@ describe('content types, preflights, unknown paths', () => {
     }
   });
 
+  // tRPC's handler answered every HEAD 204 with no body, an unknown procedure's included: a
+  // monitor checking that a procedure exists with HEAD was told it did.
+  it('HEAD on a tRPC path answers what GET would, without the body', async () => {
+    const { url } = suite.api;
+    const port = Number(new URL(url).port);
+    for (const path of ['/trpc/nope', '/trpc/concerts.list', '/trpc/concerts.get?input=%7B%22json%22%3A%7B%22concertId%22%3A999999%7D%7D', '/trpc/reservations.hold']) {
+      const get = await fetch(`${url}${path}`, { headers: { 'x-user-id': '1' } });
+      const getBody = await get.text();
+      // Raw, to see that no body follows the headers on the socket.
+      const head = await rawRequest(port, httpText('HEAD', path, { headers: { 'x-user-id': '1' } }));
+      // Content-Length may be left out of a HEAD answer (RFC 9110 §8.6); given, it is the GET's.
+      const length = head.headers['content-length'];
+      expect({ path, status: head.status, body: head.body, length }).toEqual({ path, status: get.status, body: '', length: length === undefined ? undefined : String(Buffer.byteLength(getBody)) });
+      expect(get.status, path).not.toBe(204);
+    }
+  });
+
   it('unknown procedures and paths are 404 PROCEDURE_NOT_FOUND; /metrics is not on the public port', async () => {
     const { url } = suite.api;
     for (const path of ['/trpc/nope', '/trpc/queue.nope', '/trpc/queue', '/nowhere', '/metrics', '/', '/trpc']) {
