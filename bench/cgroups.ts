@@ -38,6 +38,8 @@ const PREFIX = 'concert-bench-';
 export function serviceGroups(root: { v1: string; v2: string } = { v1: V1, v2: V2 }): ServiceGroups | { unavailable: string } {
   let version: 1 | 2;
   let base: string;
+  /** Whether this turned the cpu controller on for the root's children (restore turns it off again). */
+  let enabledCpu = false;
   if (existsSync(path.join(root.v1, 'cgroup.procs')) && existsSync(path.join(root.v1, 'cpu.shares'))) {
     version = 1;
     base = root.v1;
@@ -45,7 +47,10 @@ export function serviceGroups(root: { v1: string; v2: string } = { v1: V1, v2: V
     version = 2;
     base = root.v2;
     try {
-      if (!/\bcpu\b/.test(readFileSync(path.join(base, 'cgroup.subtree_control'), 'utf8'))) writeFileSync(path.join(base, 'cgroup.subtree_control'), '+cpu');
+      if (!/\bcpu\b/.test(readFileSync(path.join(base, 'cgroup.subtree_control'), 'utf8'))) {
+        writeFileSync(path.join(base, 'cgroup.subtree_control'), '+cpu');
+        enabledCpu = true;
+      }
     } catch (err) {
       return { unavailable: `cannot enable the cpu controller in ${base} (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
     }
@@ -111,6 +116,14 @@ export function serviceGroups(root: { v1: string; v2: string } = { v1: V1, v2: V
         }
       }
       made.clear();
+      if (enabledCpu) {
+        try {
+          writeFileSync(path.join(base, 'cgroup.subtree_control'), '-cpu');
+          enabledCpu = false;
+        } catch {
+          // another group uses it now: left on, as a service manager would have it
+        }
+      }
     },
   };
 }
