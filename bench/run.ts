@@ -28,9 +28,10 @@ const enabled = (group: string) => !ONLY || ONLY.includes(group);
 // why); BENCH_GROUPS=off leaves them as the machine runs them.
 const grouping = process.env.BENCH_GROUPS === 'off' ? { unavailable: 'BENCH_GROUPS=off' } : serviceGroups();
 const groups: ServiceGroups | undefined = 'unavailable' in grouping ? undefined : grouping;
-const placed: string[] = [];
+/** What was placed where (for the report), and how to place it again after an ungrouped round. */
+const placed = new Map<string, { said: string; again: () => void }>();
 const place = (name: string, pid: number | undefined) => {
-  if (groups && pid !== undefined) placed.push(groups.place(name, pid));
+  if (groups && pid !== undefined) placed.set(name, { said: groups.place(name, pid), again: () => groups.place(name, pid) });
 };
 process.once('exit', () => groups?.restore());
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -58,7 +59,11 @@ const sql = new pg.Client({ connectionString: db.url });
 await sql.connect();
 place('api', api.child.pid);
 place('baseline', baseline.pid);
-if (groups) placed.push(await placePostgres(sql, groups));
+if (groups) {
+  const postgres = await postmasterPid(sql);
+  if (typeof postgres === 'number') placed.set('postgresql', { said: groups.placeTree('postgresql', postgres), again: () => groups.placeTree('postgresql', postgres) });
+  else placed.set('postgresql', { said: postgres, again: () => {} });
+}
 const redis = new Redis(REDIS_URL);
 
 // Resident memory of the API process, sampled throughout.
@@ -81,6 +86,8 @@ const notes: string[] = [];
 const costs = new Map<string, { cpu: CpuSample; requests: number }>();
 /** The whole machine during the pgbench reference's runs (its own backends come and go, so only /proc/stat sees them). */
 const referenceCpu: Record<'hold' | 'pay', CpuSample> = { hold: NO_CPU, pay: NO_CPU };
+/** The same, for the round run with the services in no CPU group. */
+const referenceCpuUngrouped: Record<'hold' | 'pay', CpuSample> = { hold: NO_CPU, pay: NO_CPU };
 let referenceTransactions = 0;
 const meter = async (scenario: string, fn: () => Promise<RunResult>, pid = api.child.pid!): Promise<RunResult> => {
   const { result, cpu } = await metered(pid, redis, fn);
@@ -90,6 +97,10 @@ const meter = async (scenario: string, fn: () => Promise<RunResult>, pid = api.c
 };
 const HOLDS = '2,000 holds, distinct seats';
 const PAYS = 'payments.pay, distinct';
+const HOLDS_UNGROUPED = `${HOLDS}, services in no CPU group (one round, not judged)`;
+const PAYS_UNGROUPED = `${PAYS}, services in no CPU group (one round, not judged)`;
+const HOLD_COST_UNGROUPED = 'reservations.hold, services in no CPU group';
+const PAY_COST_UNGROUPED = 'payments.pay, services in no CPU group';
 const STATUS_TRPC = "queue.status (1,000 waiting), tRPC's handler only (TRPC_FAST_PATH=off)";
 /** queue.status runs of 5,000 polls beside each queue.enter run, for the enter target's ratio. */
 const STATUS_BESIDE_ENTER = 'queue.status (1,000 waiting), 5,000 polls beside each queue.enter run';
@@ -104,11 +115,11 @@ try {
   // One concert for reads, holds and payments; fresh lines for each enter round.
   const main = await a.admin.concerts.create.mutate({
     title: 'Bench concert',
-    schedules: [show(50), ...Array.from({ length: ROUNDS }, () => show(50)), ...Array.from({ length: ROUNDS * 2 }, () => show(1000))],
+    schedules: [show(50), ...Array.from({ length: ROUNDS }, () => show(50)), ...Array.from({ length: ROUNDS * 2 + 2 }, () => show(1000))],
   });
   const [readSchedule, ...rest] = main.schedules.map((s) => s.scheduleId);
   const raceSchedules = rest.slice(0, ROUNDS);
-  const spreadSchedules = rest.slice(ROUNDS, ROUNDS * 3);
+  const spreadSchedules = rest.slice(ROUNDS, ROUNDS * 3 + 2);
   const waitingConcert = (await a.admin.concerts.create.mutate({ title: 'Bench line', schedules: [show(1)] })).concertId;
   const enterConcerts: number[] = [];
   for (let i = 0; i < ROUNDS * 2; i++) enterConcerts.push((await a.admin.concerts.create.mutate({ title: `Bench enter ${i}`, schedules: [show(1)] })).concertId);
@@ -297,13 +308,47 @@ try {
     });
   if (enabled('holds')) {
     log('holds and payments');
-    const reference = await pgbenchReference({ clients: 20, transactionsPerClient: Number(process.env.BENCH_PGBENCH_TX ?? 250), rounds: ROUNDS });
+    // With the services in groups, one more round runs as the machine has them (not judged).
+    const reference = await pgbenchReference({ clients: 20, transactionsPerClient: Number(process.env.BENCH_PGBENCH_TX ?? 250), rounds: ROUNDS + (groups ? 1 : 0) });
     referenceTransactions = reference.transactions;
     notes.push(`Round trips to PostgreSQL per hold: ${reference.holdStatements}; per payment: ${reference.payStatements} (as watched by the pgbench reference; a BEGIN or COMMIT sent with its transaction's first or last statement (DB_PIPELINE) rides in that statement's round trip)`);
     const after = (sent: Array<{ text: string }>) => sent.map((q) => q.text.replace(/\s+/g, ' ').slice(0, 70)).join('; ') || 'none';
     notes.push(`After COMMIT, not in the pgbench reference (shared by a concert's concurrent writers in a process): hold ${after(reference.afterCommit.hold)}; payment ${after(reference.afterCommit.payment)}`);
     writeFileSync(path.join(ROOT, 'bench/pgbench-hold.sql'), reference.scripts.hold);
     writeFileSync(path.join(ROOT, 'bench/pgbench-pay.sql'), reference.scripts.pay);
+    /** Pays the distinct-seat reservations of these schedules (each user has exactly one there). */
+    const payAll = async (spread: number[], cost: string) => {
+      currentScenario = 'payments';
+      const { rows: held } = await sql.query<{ id: string; user_id: string }>(
+        `SELECT id, user_id FROM reservations WHERE schedule_id = ANY($1) AND status = 'HELD' ORDER BY created_at`,
+        [spread],
+      );
+      const payRun = await meter(cost, () => run({
+        port: apiPort,
+        connections: 200,
+        total: held.length,
+        next: (i) => {
+          const r = held[i]!;
+          const u = Number(r.user_id);
+          return { method: 'POST', path: '/trpc/payments.pay', headers: headers(u, activeTokens.get(u)), body: body({ reservationId: r.id, idempotencyKey: `bench-pay-${r.id}` }) };
+        },
+      }));
+      await audit('payments');
+      return payRun;
+    };
+    /** The pgbench reference's round, beside ours; then the payers, whose tokens paying spent, enter again. */
+    const referenceRound = async (round: number, holdScenario: string, payScenario: string, cpuOf: Record<'hold' | 'pay', CpuSample>) => {
+      currentScenario = 'pgbench';
+      const ref = await reference.run(round, async (name, fn) => {
+        const { result, cpu } = await metered(api.child.pid!, redis, fn);
+        cpuOf[name] = addCpu(cpuOf[name], cpu);
+        return result;
+      });
+      log(`pgbench reference: ${ref.holdTps.toFixed(0)} holds/s, ${ref.payTps.toFixed(0)} payments/s`);
+      rows.push({ scenario: holdScenario, impl: 'baseline', r: tpsOnly(ref.holdTps) });
+      rows.push({ scenario: payScenario, impl: 'baseline', r: tpsOnly(ref.payTps) });
+      activeTokens = await enterAll(main.concertId, bookers);
+    };
     try {
       for (let round = 0; round < ROUNDS; round++) {
         currentScenario = 'holds';
@@ -337,36 +382,30 @@ try {
         );
         await audit('holds');
 
-        // Pay the distinct-seat reservations (each user has exactly one there).
-        currentScenario = 'payments';
-        const { rows: held } = await sql.query<{ id: string; user_id: string }>(
-          `SELECT id, user_id FROM reservations WHERE schedule_id = ANY($1) AND status = 'HELD' ORDER BY created_at`,
-          [spread],
-        );
-        const payRun = await meter('payments.pay', () => run({
-          port: apiPort,
-          connections: 200,
-          total: held.length,
-          next: (i) => {
-            const r = held[i]!;
-            const u = Number(r.user_id);
-            return { method: 'POST', path: '/trpc/payments.pay', headers: headers(u, activeTokens.get(u)), body: body({ reservationId: r.id, idempotencyKey: `bench-pay-${r.id}` }) };
-          },
-        }));
-        rows.push({ scenario: PAYS, impl: 'ours', r: payRun });
-        await audit('payments');
-
-        currentScenario = 'pgbench';
-        const ref = await reference.run(round, async (name, fn) => {
-          const { result, cpu } = await metered(api.child.pid!, redis, fn);
-          referenceCpu[name] = addCpu(referenceCpu[name], cpu);
-          return result;
-        });
-        log(`pgbench reference: ${ref.holdTps.toFixed(0)} holds/s, ${ref.payTps.toFixed(0)} payments/s`);
-        rows.push({ scenario: HOLDS, impl: 'baseline', r: tpsOnly(ref.holdTps) });
-        rows.push({ scenario: PAYS, impl: 'baseline', r: tpsOnly(ref.payTps) });
-        // Paying expired the payers' tokens: they enter again.
-        activeTokens = await enterAll(main.concertId, bookers);
+        rows.push({ scenario: PAYS, impl: 'ours', r: await payAll(spread, 'payments.pay') });
+        await referenceRound(round, HOLDS, PAYS, referenceCpu);
+      }
+      if (groups) {
+        // One more round of distinct holds, payments and the reference with every service back
+        // where the machine runs it, to show in the same run what the groups change.
+        log('holds and payments, services in no CPU group (one round, not judged)');
+        groups.restore();
+        try {
+          currentScenario = 'holds';
+          const spread = spreadSchedules.slice(ROUNDS * 2, ROUNDS * 2 + 2);
+          rows.push({ scenario: HOLDS_UNGROUPED, impl: 'ours', r: await meter(HOLD_COST_UNGROUPED, () => distinctHolds(spread, 'ungrouped')) });
+          await audit('holds');
+          rows.push({ scenario: PAYS_UNGROUPED, impl: 'ours', r: await payAll(spread, PAY_COST_UNGROUPED) });
+          await referenceRound(ROUNDS, HOLDS_UNGROUPED, PAYS_UNGROUPED, referenceCpuUngrouped);
+        } finally {
+          for (const { again } of placed.values()) {
+            try {
+              again();
+            } catch {
+              // that process has ended (the tRPC-handler API of the status runs)
+            }
+          }
+        }
       }
     } finally {
       await reference.close();
@@ -453,15 +492,16 @@ try {
 }
 
 /**
- * PostgreSQL's postmaster and its processes, when it runs on this machine (its data directory's
- * postmaster.pid names a live process here): new backends are forked into the postmaster's group.
+ * PostgreSQL's postmaster, when it runs on this machine (its data directory's postmaster.pid names
+ * a live postgres process here), or why not: its backends are its children, and new ones are
+ * forked into its group.
  */
-async function placePostgres(client: ClientBase, into: ServiceGroups): Promise<string> {
+async function postmasterPid(client: ClientBase): Promise<number | string> {
   try {
     const { rows } = await client.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`);
     const pid = Number(readFileSync(path.join(rows[0]!.setting, 'postmaster.pid'), 'utf8').split('\n')[0]);
     if (!/^postgres/.test(readFileSync(`/proc/${pid}/comm`, 'utf8'))) return 'postgresql not found on this machine';
-    return into.placeTree('postgresql', pid);
+    return pid;
   } catch (err) {
     return `postgresql not placed (${(err as Error).message})`;
   }
@@ -539,7 +579,7 @@ for (const s of scenarios) {
   const line = (impl: string, x: Agg, ratio: string, pr: string) =>
     `| ${s} | ${impl} | ${x.rps.toFixed(0)} | ${ms(x.p50)} | ${ms(x.p95)} | ${ms(x.p99)} | ${x.requests} | ${x.errors} | ${ratio} | ${pr} |`;
   table.push(line('ours', ours, base ? `${(ours.rps / base.rps).toFixed(2)}×` : '', paired === undefined ? '' : `${paired.toFixed(2)}×`));
-  if (base) table.push(line(s === HOLDS || s === PAYS ? 'pgbench' : s.startsWith(`${HOLDS}, grown`) ? 'fresh database' : 'baseline', base, '', ''));
+  if (base) table.push(line([HOLDS, PAYS, HOLDS_UNGROUPED, PAYS_UNGROUPED].includes(s) ? 'pgbench' : s.startsWith(`${HOLDS}, grown`) ? 'fresh database' : 'baseline', base, '', ''));
 }
 // CPU per request, by part: the inputs of docs/capacity.md.
 const costTable = [
@@ -567,6 +607,14 @@ const machineTable = referenceTransactions && costs.has('reservations.hold') && 
       machineRow('reservations.hold, the pgbench reference', referenceCpu.hold, referenceTransactions * ROUNDS, false),
       machineRow('payments.pay, ours', costs.get('payments.pay')!.cpu, costs.get('payments.pay')!.requests, true),
       machineRow('payments.pay, the pgbench reference', referenceCpu.pay, referenceTransactions * ROUNDS, false),
+      ...(costs.has(HOLD_COST_UNGROUPED) && costs.has(PAY_COST_UNGROUPED)
+        ? [
+            machineRow(`${HOLD_COST_UNGROUPED} (one round), ours`, costs.get(HOLD_COST_UNGROUPED)!.cpu, costs.get(HOLD_COST_UNGROUPED)!.requests, true),
+            machineRow(`${HOLD_COST_UNGROUPED} (one round), the pgbench reference`, referenceCpuUngrouped.hold, referenceTransactions, false),
+            machineRow(`${PAY_COST_UNGROUPED} (one round), ours`, costs.get(PAY_COST_UNGROUPED)!.cpu, costs.get(PAY_COST_UNGROUPED)!.requests, true),
+            machineRow(`${PAY_COST_UNGROUPED} (one round), the pgbench reference`, referenceCpuUngrouped.pay, referenceTransactions, false),
+          ]
+        : []),
     ]
   : [];
 if (ONLY) {
@@ -604,7 +652,7 @@ const checks = [
   ratio("queue.status with the fast path, of the same process's tRPC handler only (issue 9: it must earn its place)", st.rps, agg[STATUS_TRPC]!.rps, 1),
 ] as const;
 const arrangement = groups
-  ? `Services in CPU groups of their own, as a service manager runs them (cgroup v${groups.version}, equal weights; bench/cgroups.ts): ${placed.join(', ')}; the load generator and pgbench in the bench's session, Redis as started.`
+  ? `Services in CPU groups of their own, as a service manager runs them (cgroup v${groups.version}, equal weights; bench/cgroups.ts): ${[...placed.values()].map((p) => p.said).join(', ')}; the load generator and pgbench in the bench's session, Redis as started.`
   : `Services as the machine runs them, in no CPU group (${'unavailable' in grouping ? grouping.unavailable : ''}).`;
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
 const report = [
