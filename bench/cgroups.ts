@@ -15,8 +15,9 @@ import path from 'node:path';
  * not a deployment's, and it also explains why renicing the API never helped (a nice value only
  * counts inside its autogroup).
  *
- * Only processes in the root cgroup are moved (one a service manager placed is left where it is);
- * `restore()` moves them back and removes the groups. Needs root and the `cpu` controller
+ * Only processes in the root cgroup are moved (one a service manager placed is left where it is),
+ * or in a group of this module's that a bench killed before its restore left behind; `restore()`
+ * moves them back and removes the groups. Needs root and the `cpu` controller
  * (cgroup v1's hierarchy, or v2's with `cpu` available); otherwise `unavailable` says why.
  */
 export interface ServiceGroups {
@@ -74,22 +75,24 @@ export function serviceGroups(root: { v1: string; v2: string } = { v1: V1, v2: V
   } catch (err) {
     return { unavailable: `cannot make a cgroup in ${base} (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
   }
+  // In the root, or in a group of ours that a bench killed before its restore left behind.
+  const movable = (group: string) => group === '/' || group.startsWith(`/${PREFIX}`);
   return {
     version,
     groupOf,
     place(name, pid) {
       const now = groupOf(pid);
-      if (now !== '/') return `${name} left in ${now}`;
+      if (!movable(now)) return `${name} left in ${now}`;
       move(name, pid);
       return `${name} in its own group`;
     },
     placeTree(name, rootPid) {
       const now = groupOf(rootPid);
-      if (now !== '/') return `${name} left in ${now}`;
+      if (!movable(now)) return `${name} left in ${now}`;
       move(name, rootPid);
       for (const child of childrenOf(rootPid)) {
         try {
-          if (groupOf(child) === '/') move(name, child);
+          if (movable(groupOf(child))) move(name, child);
         } catch {
           // ended meanwhile
         }
