@@ -8,10 +8,10 @@ import path from 'node:path';
  * Why the bench needs it: started by hand (`pg_ctlcluster`, a shell), nothing is in a cgroup,
  * and the kernel's autogroup (`/proc/sys/kernel/sched_autogroup_enabled`) shares the cores
  * between sessions instead. PostgreSQL calls setsid() in every child of the postmaster
- * (InitPostmasterChild, so that the postmaster can signal a child's whole process group), so each
- * backend is a session, and 20 busy backends weighed 20 times the single-threaded API (and its load generator
- * beside it, in the bench's session): under the holds the API's thread was runnable but waiting
- * for a core 45–48% of the time while the cores were 88–90% busy. That is this machine's setup,
+ * (InitPostmasterChild, so that the postmaster can signal a child's whole process group), so
+ * each backend is a session, and 20 busy backends weighed 20 times the single-threaded API (and
+ * its load generator beside it, in the bench's session): under the holds the API's thread was
+ * runnable but waiting for a core 44–48% of the time while the cores were 87–90% busy. That is this machine's setup,
  * not a deployment's, and it also explains why renicing the API never helped (a nice value only
  * counts inside its autogroup).
  *
