@@ -11,7 +11,7 @@ import path from 'node:path';
  * (InitPostmasterChild, so that the postmaster can signal a child's whole process group), so
  * each backend is a session, and 20 busy backends weighed 20 times the single-threaded API (and
  * its load generator beside it, in the bench's session): under the holds the API's thread was
- * runnable but waiting for a core 44–48% of the time while the cores were 87–90% busy. That is this machine's setup,
+ * runnable but waiting for a core 47–48% of the time while the cores were 88–90% busy. That is this machine's setup,
  * not a deployment's, and it also explains why renicing the API never helped (a nice value only
  * counts inside its autogroup).
  *
@@ -25,8 +25,13 @@ export interface ServiceGroups {
   place(name: string, pid: number): string;
   /** Moves PostgreSQL's postmaster and its current children into `name` (new backends follow the postmaster). */
   placeTree(name: string, rootPid: number): string;
-  /** Every process moved goes back to the root cgroup, and the groups are removed. */
-  restore(): void;
+  /**
+   * Every process in the groups goes back to the root cgroup, and the groups are removed (a group
+   * that cannot be, because a process forked into it at that moment, is kept and tried again next
+   * time). `final` (the default) also undoes what was turned on to make them (v2's cpu controller);
+   * a restore in the middle of a run passes false, so that groups made again are weighted again.
+   */
+  restore(opts?: { final?: boolean }): void;
   /** The cgroup a process is in (for the CPU controller), '/' for the root. */
   groupOf(pid: number): string;
   readonly version: 1 | 2;
@@ -35,6 +40,49 @@ export interface ServiceGroups {
 const V1 = '/sys/fs/cgroup/cpu';
 const V2 = '/sys/fs/cgroup';
 const PREFIX = 'concert-bench-';
+
+/** The groups a killed bench left behind: their processes go back to the root, and they are removed. */
+export function sweepStale(root: { v1: string; v2: string } = { v1: V1, v2: V2 }): string[] {
+  const base = existsSync(path.join(root.v1, 'cpu.shares')) ? root.v1 : existsSync(path.join(root.v2, 'cgroup.controllers')) ? root.v2 : undefined;
+  if (!base) return [];
+  const swept: string[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(base).filter((e) => e.startsWith(PREFIX));
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    if (emptyInto(path.join(base, entry), base)) swept.push(entry);
+  }
+  return swept;
+}
+
+/** Moves every process of `group` into `base`'s own, until it stays empty (new ones may fork meanwhile), then removes it. */
+function emptyInto(group: string, base: string): boolean {
+  for (let pass = 0; pass < 20; pass++) {
+    let pids: string[];
+    try {
+      pids = readFileSync(path.join(group, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+    } catch {
+      return false;
+    }
+    for (const pid of pids) {
+      try {
+        writeFileSync(path.join(base, 'cgroup.procs'), pid);
+      } catch {
+        // ended meanwhile
+      }
+    }
+    try {
+      rmdirSync(group);
+      return true;
+    } catch {
+      // not empty yet: a process forked into it after the read
+    }
+  }
+  return false;
+}
 
 export function serviceGroups(root: { v1: string; v2: string } = { v1: V1, v2: V2 }): ServiceGroups | { unavailable: string } {
   let version: 1 | 2;
@@ -70,8 +118,8 @@ export function serviceGroups(root: { v1: string; v2: string } = { v1: V1, v2: V
   };
   // Writable only by root: find out now, with a group made and removed, rather than mid-run.
   try {
-    mkdirSync(dir('probe'), { recursive: true });
-    rmdirSync(dir('probe'));
+    mkdirSync(dir(`probe-${process.pid}`), { recursive: true });
+    rmdirSync(dir(`probe-${process.pid}`));
   } catch (err) {
     return { unavailable: `cannot make a cgroup in ${base} (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
   }
@@ -99,27 +147,11 @@ export function serviceGroups(root: { v1: string; v2: string } = { v1: V1, v2: V
       }
       return `${name} in its own group`;
     },
-    restore() {
-      for (const name of made) {
-        for (let pass = 0; pass < 5; pass++) {
-          const pids = readFileSync(path.join(dir(name), 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
-          if (pids.length === 0) break;
-          for (const pid of pids) {
-            try {
-              writeFileSync(path.join(base, 'cgroup.procs'), pid);
-            } catch {
-              // ended meanwhile
-            }
-          }
-        }
-        try {
-          rmdirSync(dir(name));
-        } catch {
-          // a process forked into it during the last pass: the group stays, harmless
-        }
+    restore({ final = true } = {}) {
+      for (const name of [...made]) {
+        if (emptyInto(dir(name), base)) made.delete(name);
       }
-      made.clear();
-      if (enabledCpu) {
+      if (final && enabledCpu) {
         try {
           writeFileSync(path.join(base, 'cgroup.subtree_control'), '-cpu');
           enabledCpu = false;

@@ -11,7 +11,7 @@ import { growSales } from '../test/grow.ts';
 import { pct, type Req, run, type RunResult } from './load.ts';
 import { addCpu, type CpuSample, metered, NO_CPU } from './cpu.ts';
 import { pgbenchReference } from './pgbench.ts';
-import { type ServiceGroups, serviceGroups } from './cgroups.ts';
+import { type ServiceGroups, serviceGroups, sweepStale } from './cgroups.ts';
 
 /**
  * `pnpm bench`: the hot paths over HTTP with keep-alive, ours against the fastest thing that
@@ -26,18 +26,27 @@ const enabled = (group: string) => !ONLY || ONLY.includes(group);
 
 // Each service in a CPU group of its own, as a service manager runs them (bench/cgroups.ts says
 // why); BENCH_GROUPS=off leaves them as the machine runs them.
+// Groups a killed run left behind go first, whichever way this run goes.
+const swept = sweepStale();
 const grouping = process.env.BENCH_GROUPS === 'off' ? { unavailable: 'BENCH_GROUPS=off' } : serviceGroups();
 const groups: ServiceGroups | undefined = 'unavailable' in grouping ? undefined : grouping;
 /** What was placed where (for the report), and how to place it again after an ungrouped round. */
 const placed = new Map<string, { said: string; again: () => void }>();
 const place = (name: string, pid: number | undefined) => {
-  if (groups && pid !== undefined) placed.set(name, { said: groups.place(name, pid), again: () => groups.place(name, pid) });
+  if (!groups || pid === undefined) return;
+  try {
+    placed.set(name, { said: groups.place(name, pid), again: () => groups.place(name, pid) });
+  } catch (err) {
+    placed.set(name, { said: `${name} not placed (${(err as Error).message})`, again: () => {} });
+  }
 };
+/** Whether the services the write path runs on (the API and PostgreSQL) are in groups of their own. */
+const writePathGrouped = () => ['api', 'postgresql'].every((name) => placed.get(name)?.said.endsWith('in its own group'));
 process.once('exit', () => groups?.restore());
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     groups?.restore();
-    process.exit(130);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
   });
 }
 const db = await createTestDatabase();
@@ -61,8 +70,12 @@ place('api', api.child.pid);
 place('baseline', baseline.pid);
 if (groups) {
   const postgres = await postmasterPid(sql);
-  if (typeof postgres === 'number') placed.set('postgresql', { said: groups.placeTree('postgresql', postgres), again: () => groups.placeTree('postgresql', postgres) });
-  else placed.set('postgresql', { said: postgres, again: () => {} });
+  try {
+    if (typeof postgres === 'number') placed.set('postgresql', { said: groups.placeTree('postgresql', postgres), again: () => groups.placeTree('postgresql', postgres) });
+    else placed.set('postgresql', { said: postgres, again: () => {} });
+  } catch (err) {
+    placed.set('postgresql', { said: `postgresql not placed (${(err as Error).message})`, again: () => {} });
+  }
 }
 const redis = new Redis(REDIS_URL);
 
@@ -82,6 +95,7 @@ rows.push = (...items) => {
   return record(...items);
 };
 const notes: string[] = [];
+if (swept.length > 0) notes.push(`CPU groups a killed run had left behind, emptied and removed first: ${swept.join(', ')}`);
 /** CPU seconds each part spent in a scenario's runs of ours, and the requests they answered. */
 const costs = new Map<string, { cpu: CpuSample; requests: number }>();
 /** The whole machine during the pgbench reference's runs (its own backends come and go, so only /proc/stat sees them). */
@@ -214,6 +228,8 @@ try {
   }
   await audit('queue.status');
   await slow.stop();
+  // Its pid may be reused by another process: it is not placed again after an ungrouped round.
+  placed.delete('api-trpc-handler');
   }
 
   if (enabled('enter')) {
@@ -309,7 +325,8 @@ try {
   if (enabled('holds')) {
     log('holds and payments');
     // With the services in groups, one more round runs as the machine has them (not judged).
-    const reference = await pgbenchReference({ clients: 20, transactionsPerClient: Number(process.env.BENCH_PGBENCH_TX ?? 250), rounds: ROUNDS + (groups ? 1 : 0) });
+    const ungroupedRound = groups !== undefined && writePathGrouped();
+    const reference = await pgbenchReference({ clients: 20, transactionsPerClient: Number(process.env.BENCH_PGBENCH_TX ?? 250), rounds: ROUNDS + (ungroupedRound ? 1 : 0) });
     referenceTransactions = reference.transactions;
     notes.push(`Round trips to PostgreSQL per hold: ${reference.holdStatements}; per payment: ${reference.payStatements} (as watched by the pgbench reference; a BEGIN or COMMIT sent with its transaction's first or last statement (DB_PIPELINE) rides in that statement's round trip)`);
     const after = (sent: Array<{ text: string }>) => sent.map((q) => q.text.replace(/\s+/g, ' ').slice(0, 70)).join('; ') || 'none';
@@ -385,11 +402,11 @@ try {
         rows.push({ scenario: PAYS, impl: 'ours', r: await payAll(spread, 'payments.pay') });
         await referenceRound(round, HOLDS, PAYS, referenceCpu);
       }
-      if (groups) {
+      if (groups && ungroupedRound) {
         // One more round of distinct holds, payments and the reference with every service back
         // where the machine runs it, to show in the same run what the groups change.
         log('holds and payments, services in no CPU group (one round, not judged)');
-        groups.restore();
+        groups.restore({ final: false });
         try {
           currentScenario = 'holds';
           const spread = spreadSchedules.slice(ROUNDS * 2, ROUNDS * 2 + 2);
