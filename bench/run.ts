@@ -229,7 +229,8 @@ try {
   await audit('queue.status');
   await slow.stop();
   // Its pid may be reused by another process: it is not placed again after an ungrouped round.
-  placed.delete('api-trpc-handler');
+  const slowPlaced = placed.get('api-trpc-handler');
+  if (slowPlaced) placed.set('api-trpc-handler', { said: slowPlaced.said, again: () => {} });
   }
 
   if (enabled('enter')) {
