@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../../test/harness.ts';
-import { createDialect, lockDataDir, MAX_PREPARED, preparing } from './dialect.ts';
+import { createDialect, createExclusive, EMPTY_GRACE_MS, lockDataDir, MAX_PREPARED, preparing } from './dialect.ts';
 
 /** Named statements (DB_PREPARED_STATEMENTS=on): planned once per connection, bounded in number, one Kysely connection per client. */
 describe('the preparing pool', () => {
@@ -162,6 +162,104 @@ describe('the embedded database directory, taken over from a process that is gon
         await Promise.all(kids.map((k) => new Promise((resolve) => (k.exitCode !== null ? resolve(null) : k.once('exit', resolve)))));
         rmSync(dir, { recursive: true, force: true });
       }
+    }
+  });
+});
+
+// CI: two of six processes starting at once both served the directory. The pid file was created
+// empty and written after; a process reading it in between took it for a file of no live process.
+describe('the pid file of the embedded database', () => {
+  it('is never seen empty by another process while it is made', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-pidfile-'));
+    const file = path.join(dir, 'concert.pid');
+    const reader = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('node:fs'); let empty = 0, full = 0;
+        process.stdout.write('ready\\n');
+        const end = Date.now() + 1500;
+        while (Date.now() < end) { try { fs.readFileSync(process.argv[1], 'utf8') === '' ? empty++ : full++; } catch {} }
+        process.stdout.write(JSON.stringify({ empty, full }) + '\\n');`,
+        file,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    reader.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await vi.waitFor(() => expect(out).toContain('ready'), { timeout: 30_000, interval: 10 });
+      let made = 0;
+      while (reader.exitCode === null && !out.includes('}')) {
+        expect(createExclusive(file, `${process.pid}\n`)).toBe(true);
+        rmSync(file);
+        made++;
+        if (made % 200 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await vi.waitFor(() => expect(out).toContain('}'), { timeout: 30_000, interval: 10 });
+      const seen = JSON.parse(out.split('\n')[1]!) as { empty: number; full: number };
+      expect(seen.full).toBeGreaterThan(0);
+      expect(seen).toEqual({ empty: 0, full: seen.full });
+      expect(made).toBeGreaterThan(100);
+    } finally {
+      reader.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is made once: a second maker is told it exists, and leaves no file of its own', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-pidfile-'));
+    const file = path.join(dir, 'concert.pid');
+    try {
+      expect(createExclusive(file, 'first\n')).toBe(true);
+      expect(createExclusive(file, 'second\n')).toBe(false);
+      expect(readFileSync(file, 'utf8')).toBe('first\n');
+      expect(readdirSync(dir)).toEqual(['concert.pid']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Where hard links are refused, the file is made with `wx` and may be seen empty for a moment.
+  it('found empty and young, is waited for: it is a file being written by a process starting beside this one', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-pidfile-'));
+    const file = path.join(dir, 'concert.pid');
+    const writer = spawn(
+      process.execPath,
+      [
+        '-e',
+        `process.stdin.once('data', () => setTimeout(() => require('node:fs').writeFileSync(process.argv[1], process.pid + '\\n'), 100));
+        process.stdout.write('ready\\n'); setTimeout(() => {}, 60_000);`,
+        file,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    writer.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      // Loaded and listening, so its write lands well inside the wait.
+      await vi.waitFor(() => expect(out).toContain('ready'), { timeout: 30_000, interval: 10 });
+      writeFileSync(file, '');
+      writer.stdin.write('go\n');
+      expect(() => lockDataDir(dir)).toThrow(`in use by process ${writer.pid} (${file})`);
+    } finally {
+      writer.kill();
+      await new Promise((resolve) => (writer.exitCode !== null || writer.signalCode !== null ? resolve(null) : writer.once('exit', resolve)));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('found empty and older than the wait, is a crash’s leftover and taken over', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-pidfile-'));
+    const file = path.join(dir, 'concert.pid');
+    try {
+      writeFileSync(file, '');
+      const past = (Date.now() - EMPTY_GRACE_MS - 1_000) / 1000;
+      utimesSync(file, past, past);
+      lockDataDir(dir);
+      expect(readFileSync(file, 'utf8').trim()).toBe(String(process.pid));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

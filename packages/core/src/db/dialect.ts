@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { type DialectAdapter, type Dialect, PostgresAdapter, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
@@ -83,8 +83,7 @@ export function lockDataDir(dir: string, hooks: { beforeTakeOver?: () => void } 
   const file = path.join(dir, 'concert.pid');
   const mine = String(process.pid);
   for (;;) {
-    try {
-      writeFileSync(file, `${mine}\n`, { flag: 'wx' });
+    if (createExclusive(file, `${mine}\n`)) {
       process.once('exit', () => {
         try {
           if (readFileSync(file, 'utf8').trim() === mine) unlinkSync(file);
@@ -93,11 +92,10 @@ export function lockDataDir(dir: string, hooks: { beforeTakeOver?: () => void } 
         }
       });
       return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const seen = readText(file);
     if (seen === undefined) continue;
+    if (beingWritten(file, seen)) continue;
     const holder = Number(seen.trim());
     if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
       throw new Error(
@@ -120,18 +118,14 @@ function takeOver(file: string, fn: () => void): void {
   const guard = `${file}.takeover`;
   const deadline = Date.now() + 5_000;
   for (;;) {
-    try {
-      writeFileSync(guard, `${process.pid}\n`, { flag: 'wx' });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    if (createExclusive(guard, `${process.pid}\n`)) break;
     const seen = readText(guard);
+    if (seen !== undefined && beingWritten(guard, seen)) continue;
     const holder = Number(seen?.trim());
     if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
       // Held for the time of a read and an unlink: a live holder is waited for, a little.
       if (Date.now() > deadline) throw new Error(`${guard} is held by process ${holder}: delete it if that is not a concert server starting`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      sleepSync(5);
     } else if (seen !== undefined && readText(guard) === seen) {
       unlinkQuietly(guard);
     }
@@ -141,6 +135,59 @@ function takeOver(file: string, fn: () => void): void {
   } finally {
     unlinkQuietly(guard);
   }
+}
+
+/**
+ * Makes `file` holding `text`, or answers false when it exists. The text is in the file from its
+ * first moment: it is written to a file of this process's own and hard-linked to the name, which
+ * fails when the name exists. `writeFileSync(file, text, { flag: 'wx' })` creates the file empty
+ * and writes it after, and a process starting beside it read the empty file as a pid file of no
+ * live process, removed it and served the directory too (two of six processes at once, in CI; a
+ * reader saw a third of such files empty). A file system without hard links gets `wx` and the
+ * wait of beingWritten.
+ */
+export function createExclusive(file: string, text: string): boolean {
+  const own = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  writeFileSync(own, text, { flag: 'wx' });
+  try {
+    linkSync(own, file);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') throw err;
+  } finally {
+    unlinkQuietly(own);
+  }
+  try {
+    writeFileSync(file, text, { flag: 'wx' });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/** How long an empty file is taken for one being written (see createExclusive), before it is taken for a crash's leftover. */
+export const EMPTY_GRACE_MS = 2_000;
+
+/** Whether `file`, read as `seen`, is empty and young: it is waited for a little (true), then read again. */
+function beingWritten(file: string, seen: string): boolean {
+  if (seen !== '') return false;
+  let age: number;
+  try {
+    age = Date.now() - statSync(file).mtimeMs;
+  } catch {
+    return true; // gone: read it again
+  }
+  if (age >= EMPTY_GRACE_MS) return false;
+  sleepSync(5);
+  return true;
+}
+
+/** Blocks the thread for ms milliseconds (the lock is taken before the server starts serving). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** A file's text; undefined when it is gone. */
