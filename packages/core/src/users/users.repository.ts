@@ -1,8 +1,19 @@
+import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Db, Tx } from '../db/database.ts';
 
 export async function findUser(db: Db | Tx, userId: number) {
   return db.selectFrom('users').select(['id', 'name', 'balance', 'updated_at']).where('id', '=', userId).executeTakeFirst();
+}
+
+/** Which of these users exist: one statement whatever their number (one statement text, so one prepared statement). */
+export async function existingUsers(db: Db | Tx, userIds: readonly number[]): Promise<Set<number>> {
+  const rows = await db
+    .selectFrom('users')
+    .select('id')
+    .where(sql<boolean>`id = ANY(${userIds}::bigint[])`)
+    .execute();
+  return new Set(rows.map((r) => r.id));
 }
 
 export async function getUser(db: Db | Tx, userId: number) {
