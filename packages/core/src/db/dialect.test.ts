@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, type linkSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Kysely, sql } from 'kysely';
@@ -249,16 +249,86 @@ describe('the pid file of the embedded database', () => {
     }
   });
 
-  it('found empty and older than the wait, is a crash’s leftover and taken over', () => {
+  // By this process's clock: an mtime ahead of it (a file server's clock, this one stepped back)
+  // kept the file young for ever (an outside review).
+  it('found empty for longer than the wait, by this process’s clock, is a crash’s leftover and taken over, whatever its mtime', () => {
+    for (const mtime of [Date.now() - EMPTY_GRACE_MS - 60_000, Date.now() + 3_600_000]) {
+      const dir = mkdtempSync(path.join(tmpdir(), 'concert-pidfile-'));
+      const file = path.join(dir, 'concert.pid');
+      try {
+        writeFileSync(file, '');
+        utimesSync(file, mtime / 1000, mtime / 1000);
+        const started = performance.now();
+        lockDataDir(dir);
+        expect(performance.now() - started).toBeGreaterThanOrEqual(EMPTY_GRACE_MS);
+        expect(readFileSync(file, 'utf8').trim()).toBe(String(process.pid));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
+  // Where hard links are refused, a process that removed the empty leftover under the guard first
+  // and made its own file (empty until its pid is written) had it removed by this one, and both
+  // served the directory (an outside review).
+  it('leaves an empty file made after the leftover it gave up on, and finds its maker', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'concert-pidfile-'));
     const file = path.join(dir, 'concert.pid');
+    // An empty leftover (a crash where hard links are refused).
+    writeFileSync(file, '');
+    // The other process: once its own file exists (not the leftover), empty, it writes its pid into it.
+    const other = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('node:fs'); const [file, leftover] = [process.argv[1], Number(process.argv[2])]; process.stdout.write('ready\\n');
+        const t = setInterval(() => { try { if (fs.statSync(file).ctimeMs > leftover && fs.readFileSync(file, 'utf8') === '') { fs.writeFileSync(file, process.pid + '\\n'); clearInterval(t); } } catch {} }, 5);
+        setTimeout(() => {}, 60_000);`,
+        file,
+        String(statSync(file).ctimeMs),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    other.stdout.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      writeFileSync(file, '');
-      const past = (Date.now() - EMPTY_GRACE_MS - 1_000) / 1000;
-      utimesSync(file, past, past);
-      lockDataDir(dir);
-      expect(readFileSync(file, 'utf8').trim()).toBe(String(process.pid));
+      await vi.waitFor(() => expect(out).toContain('ready'), { timeout: 30_000, interval: 10 });
+      let made = false;
+      const refused = () =>
+        lockDataDir(dir, {
+          // A leftover that reads as no live holder's; the other removes it and makes its own, empty.
+          beforeTakeOver: () => {
+            if (made) return;
+            made = true;
+            unlinkSync(file);
+            closeSync(openSync(file, 'wx'));
+          },
+        });
+      expect(refused).toThrow(`in use by process ${other.pid} (${file})`);
     } finally {
+      other.kill();
+      await new Promise((resolve) => (other.exitCode !== null || other.signalCode !== null ? resolve(null) : other.once('exit', resolve)));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is made where hard links are refused, and a process killed between its two steps leaves nothing for good', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'concert-pidfile-'));
+    const file = path.join(dir, 'concert.pid');
+    const alive = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+    try {
+      const refused = (() => {
+        throw Object.assign(new Error('operation not permitted'), { code: 'EPERM' });
+      }) as typeof linkSync;
+      // A dead process's leftovers go; a live one's (between its write and its link) stay.
+      writeFileSync(`${file}.999999999.abc`, '999999999\n');
+      writeFileSync(`${file}.takeover.999999999.abc`, '999999999\n');
+      writeFileSync(`${file}.${alive.pid}.def`, `${alive.pid}\n`);
+      lockDataDir(dir, { link: refused });
+      expect(readFileSync(file, 'utf8').trim()).toBe(String(process.pid));
+      expect(readdirSync(dir).sort()).toEqual(['concert.pid', `concert.pid.${alive.pid}.def`]);
+    } finally {
+      alive.kill();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,4 +1,4 @@
-import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { type DialectAdapter, type Dialect, PostgresAdapter, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
@@ -79,11 +79,13 @@ export function makeDirectory(dir: string): void {
  * file, as PostgreSQL's postmaster.pid: kept while this process lives, taken over from a process
  * that is gone, or from this very pid (a container restarted as pid 1, a test reopening the directory).
  */
-export function lockDataDir(dir: string, hooks: { beforeTakeOver?: () => void } = {}): void {
+export function lockDataDir(dir: string, hooks: { beforeTakeOver?: () => void; link?: typeof linkSync } = {}): void {
   const file = path.join(dir, 'concert.pid');
   const mine = String(process.pid);
+  removeLeftovers(dir);
+  const empty = new EmptyFileWatch();
   for (;;) {
-    if (createExclusive(file, `${mine}\n`)) {
+    if (createExclusive(file, `${mine}\n`, hooks.link)) {
       process.once('exit', () => {
         try {
           if (readFileSync(file, 'utf8').trim() === mine) unlinkSync(file);
@@ -95,7 +97,7 @@ export function lockDataDir(dir: string, hooks: { beforeTakeOver?: () => void } 
     }
     const seen = readText(file);
     if (seen === undefined) continue;
-    if (beingWritten(file, seen)) continue;
+    if (empty.young(file, seen)) continue;
     const holder = Number(seen.trim());
     if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
       throw new Error(
@@ -108,25 +110,26 @@ export function lockDataDir(dir: string, hooks: { beforeTakeOver?: () => void } 
     // is removed only under a guard, and only if it still says what was read.
     hooks.beforeTakeOver?.();
     takeOver(file, () => {
-      if (readText(file) === seen) unlinkQuietly(file);
-    });
+      if (readText(file) === seen && empty.same(file, seen)) unlinkQuietly(file);
+    }, hooks.link);
   }
 }
 
 /** Runs fn while holding `file`.takeover, a guard file made exclusively (waits for a live holder; a dead one's is removed). */
-function takeOver(file: string, fn: () => void): void {
+function takeOver(file: string, fn: () => void, link?: typeof linkSync): void {
   const guard = `${file}.takeover`;
   const deadline = Date.now() + 5_000;
+  const empty = new EmptyFileWatch();
   for (;;) {
-    if (createExclusive(guard, `${process.pid}\n`)) break;
+    if (createExclusive(guard, `${process.pid}\n`, link)) break;
     const seen = readText(guard);
-    if (seen !== undefined && beingWritten(guard, seen)) continue;
+    if (seen !== undefined && empty.young(guard, seen)) continue;
     const holder = Number(seen?.trim());
     if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
       // Held for the time of a read and an unlink: a live holder is waited for, a little.
       if (Date.now() > deadline) throw new Error(`${guard} is held by process ${holder}: delete it if that is not a concert server starting`);
       sleepSync(5);
-    } else if (seen !== undefined && readText(guard) === seen) {
+    } else if (seen !== undefined && readText(guard) === seen && empty.same(guard, seen)) {
       unlinkQuietly(guard);
     }
   }
@@ -146,11 +149,11 @@ function takeOver(file: string, fn: () => void): void {
  * reader saw a third of such files empty). A file system without hard links gets `wx` and the
  * wait of beingWritten.
  */
-export function createExclusive(file: string, text: string): boolean {
+export function createExclusive(file: string, text: string, link = linkSync): boolean {
   const own = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  writeFileSync(own, text, { flag: 'wx' });
   try {
-    linkSync(own, file);
+    writeFileSync(own, text, { flag: 'wx' });
+    link(own, file);
     return true;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -171,18 +174,62 @@ export function createExclusive(file: string, text: string): boolean {
 /** How long an empty file is taken for one being written (see createExclusive), before it is taken for a crash's leftover. */
 export const EMPTY_GRACE_MS = 2_000;
 
-/** Whether `file`, read as `seen`, is empty and young: it is waited for a little (true), then read again. */
-function beingWritten(file: string, seen: string): boolean {
-  if (seen !== '') return false;
-  let age: number;
-  try {
-    age = Date.now() - statSync(file).mtimeMs;
-  } catch {
-    return true; // gone: read it again
+/**
+ * An empty pid or guard file, watched by this process's own clock: young (being written by a
+ * process beside this one, so waited for) until the same file (identity()) has been seen empty
+ * for EMPTY_GRACE_MS. Not by the file's mtime: a file system's clock ahead of this one's (NFS, SMB,
+ * or this clock stepped back) kept an empty file young for ever, and one behind it, or FAT's 2 s
+ * mtimes, cut the wait short (an outside review).
+ */
+class EmptyFileWatch {
+  private seen: { id: string; since: number } | null = null;
+
+  /** Whether `file`, read as `text`, is an empty file to wait for a little more (then read it again). */
+  young(file: string, text: string): boolean {
+    if (text !== '') {
+      this.seen = null;
+      return false;
+    }
+    const id = identity(file);
+    if (id === undefined) return true; // gone: read it again
+    if (this.seen?.id !== id) this.seen = { id, since: performance.now() };
+    if (performance.now() - this.seen.since >= EMPTY_GRACE_MS) return false;
+    sleepSync(5);
+    return true;
   }
-  if (age >= EMPTY_GRACE_MS) return false;
-  sleepSync(5);
-  return true;
+
+  /**
+   * Whether `file`, read as `text` again under the guard, is the file young() gave up on. An empty
+   * file made since, by a process that removed the leftover under the guard first (where hard
+   * links are refused), reads the same '' but is another file, and is not removed.
+   */
+  same(file: string, text: string): boolean {
+    return text !== '' || (this.seen !== null && identity(file) === this.seen.id);
+  }
+}
+
+/** A file's identity: its inode, and its change time (an inode number freed by a removal is soon given to the next file made). */
+function identity(file: string): string | undefined {
+  try {
+    const st = statSync(file, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.ctimeNs}`;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Removes the files createExclusive writes before linking them, left by a process killed in
+ * between (their pid is not running): `concert.pid.<pid>.<random>` and the guard's.
+ */
+function removeLeftovers(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const m = /^concert\.pid(?:\.takeover)?\.(\d+)\.[0-9a-z]+$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && !isRunning(pid)) unlinkQuietly(path.join(dir, name));
+  }
 }
 
 /** Blocks the thread for ms milliseconds (the lock is taken before the server starts serving). */
