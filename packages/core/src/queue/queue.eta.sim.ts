@@ -39,6 +39,57 @@ const STEP_MS = 10;
 const tid = (n: number) => `tok${String(n).padStart(19, '0')}`;
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? NaN;
 
+/** Fans by the time of their next step; popUpTo gives those due by then, in arrival order. */
+class MinHeap {
+  private readonly at: number[] = [];
+  private readonly fan: number[] = [];
+
+  push(at: number, fan: number): void {
+    let i = this.at.length;
+    this.at.push(at);
+    this.fan.push(fan);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.at[p]! <= at) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+
+  popUpTo(now: number): number[] {
+    const out: number[] = [];
+    while (this.at.length > 0 && this.at[0]! <= now) out.push(this.pop());
+    return out.sort((a, b) => a - b);
+  }
+
+  private pop(): number {
+    const top = this.fan[0]!;
+    const lastAt = this.at.pop()!;
+    const lastFan = this.fan.pop()!;
+    if (this.at.length > 0) {
+      this.at[0] = lastAt;
+      this.fan[0] = lastFan;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < this.at.length && this.at[l]! < this.at[m]!) m = l;
+        if (r < this.at.length && this.at[r]! < this.at[m]!) m = r;
+        if (m === i) break;
+        this.swap(i, m);
+        i = m;
+      }
+    }
+    return top;
+  }
+
+  private swap(i: number, j: number): void {
+    [this.at[i], this.at[j]] = [this.at[j]!, this.at[i]!];
+    [this.fan[i], this.fan[j]] = [this.fan[j]!, this.fan[i]!];
+  }
+}
+
 /** A seeded generator (LCG), so the fans do the same in every run; the store's own jitter still varies. */
 function seeded(seed: number): () => number {
   let s = seed >>> 0;
@@ -53,10 +104,17 @@ export async function simulateSale(seed: number, o: SimSale, on?: { store: Memor
   const openedAt = T0 + 4_000;
   const s: QueueSettings = { maxActive: o.slots ?? 10, activeTtlSeconds: o.ttlSeconds, idleTimeoutSeconds: 30, paused: false, opensAt: openedAt };
   const fans: Array<{ u: number; next: number; admitted: number | null; leaveAt: number | null; told: Array<{ at: number; etaMs: number; position: number }> }> = [];
+  // Each fan's next step (a poll while waiting, its leave once admitted), soonest first: a step of
+  // the clock looks at the fans due then, in arrival order, rather than at every fan (a big sale's
+  // 3,800 fans over some 150,000 steps were a quarter of its run).
+  const due = new MinHeap();
+  let unadmitted = 0;
   const arrive = async (now: number) => {
     const u = fans.length + 1;
     const r = await store.enter(C, u, tid(u), now, s);
     fans.push({ u, next: now + r.pollAfterMs, admitted: null, leaveAt: null, told: [] });
+    due.push(now + r.pollAfterMs, u - 1);
+    unadmitted++;
   };
   const early = o.prequeued ?? 100;
   for (let i = 0; i < early; i++) await arrive(T0 + Math.floor((i * 3000) / early));
@@ -67,26 +125,33 @@ export async function simulateSale(seed: number, o: SimSale, on?: { store: Memor
       nextArrival += 1000 / o.perSecond;
     }
     if (now % 250 === 0) await store.tick(now, s);
-    for (const f of fans) {
-      if (f.leaveAt !== null && now >= f.leaveAt) {
+    for (const i of due.popUpTo(now)) {
+      const f = fans[i]!;
+      if (f.leaveAt !== null) {
+        if (f.leaveAt === Infinity) continue;
         await store.leave(C, tid(f.u), now, s);
         f.leaveAt = Infinity;
+        continue;
       }
-      if (f.admitted !== null || f.next > now) continue;
       const r = (await store.status(C, tid(f.u), now, s, false)) as TokenState;
       if (r.status === 'ACTIVE') {
         f.admitted = r.activeUntil! - o.ttlSeconds * 1000;
+        unadmitted--;
         const x = random();
         const think = (o.think ?? ((g) => 500 + g() * 1500))(random);
         if (x < o.walkAway) f.leaveAt = Infinity;
-        else f.leaveAt = now + think + (x < o.walkAway + 0.4 * (1 - o.walkAway) ? 0 : o.latency(now - T0));
+        else {
+          f.leaveAt = now + think + (x < o.walkAway + 0.4 * (1 - o.walkAway) ? 0 : o.latency(now - T0));
+          due.push(f.leaveAt, i);
+        }
       } else {
         if (r.status !== 'WAITING' && r.status !== 'PRE_QUEUE') throw new Error(`fan ${f.u} ended ${r.status}`);
         if (r.status === 'WAITING' && r.etaMs !== null) f.told.push({ at: now, etaMs: r.etaMs, position: r.position ?? 0 });
         f.next = now + r.pollAfterMs;
+        due.push(f.next, i);
       }
     }
-    if (now > openedAt + o.arrivalsMs && fans.every((f) => f.admitted !== null)) break;
+    if (now > openedAt + o.arrivalsMs && unadmitted === 0) break;
   }
   return {
     endedAt: Math.max(...fans.map((f) => f.admitted ?? 0)),

@@ -42,6 +42,14 @@ interface Line {
   seq: number;
   /** The line (pre-queued and WAITING tokens): score (arrival sequence or pre-queue draw) and last poll time. */
   waiting: Map<string, { score: number; seen: number }>;
+  /**
+   * Places in line (1 for the head) while `waiting` keeps its order: dropped on a removal, an
+   * admission or an entry that is not the new last; `last`: the score of the last. A poll read its
+   * place by counting every token ahead of it, which was most of a big line's polls.
+   */
+  ranks: { of: Map<string, number>; last: number } | null;
+  /** No waiting token was seen before this (a lower bound): until `now − idleTimeout` passes it, none can be idle, and settle looks at none. */
+  seenFloor: number;
   /** ACTIVE tokens -> activeUntil and admission time. */
   active: Map<string, { until: number; admittedAt: number }>;
   owners: Map<string, { userId: number; enteredAt: number }>;
@@ -99,6 +107,8 @@ export class MemoryQueueStore implements QueueStore {
       l = {
         seq: 0,
         waiting: new Map(),
+        ranks: null,
+        seenFloor: -Infinity,
         active: new Map(),
         owners: new Map(),
         users: new Map(),
@@ -137,7 +147,9 @@ export class MemoryQueueStore implements QueueStore {
   private drop(l: Line, tokenId: string, now: number, ttlMs: number): boolean {
     const a = l.active.get(tokenId);
     const wasActive = l.active.delete(tokenId);
-    const live = l.waiting.delete(tokenId) || wasActive;
+    const wasWaiting = l.waiting.delete(tokenId);
+    if (wasWaiting) l.ranks = null;
+    const live = wasWaiting || wasActive;
     if (a) {
       const notice = l.slots.get(tokenId);
       if (notice !== undefined && notice < 0) {
@@ -170,14 +182,16 @@ export class MemoryQueueStore implements QueueStore {
       if (a.until <= now && n++ < CLEANUP_BATCH) this.drop(l, t, now, s.activeTtlSeconds * 1000);
     }
     const cutoff = now - s.idleTimeoutSeconds * 1000;
-    if (state !== 'SOLD_OUT' && Math.max(l.reopenedAt + SOLD_OUT_POLL_MS, l.idleGraceAt) <= cutoff) {
+    if (state !== 'SOLD_OUT' && Math.max(l.reopenedAt + SOLD_OUT_POLL_MS, l.idleGraceAt) <= cutoff && l.seenFloor <= cutoff) {
       n = 0;
+      let floor = Infinity;
       for (const [t, w] of l.waiting) {
         if (w.seen <= cutoff && n++ < CLEANUP_BATCH) {
           this.drop(l, t, now, s.activeTtlSeconds * 1000);
           l.droppedIdle++;
-        }
+        } else floor = Math.min(floor, w.seen);
       }
+      l.seenFloor = floor;
     }
     if (state === 'OPEN') {
       // The operator's choice lives in the line's own settings, as in the Redis adapter's hash (no process default).
@@ -186,6 +200,7 @@ export class MemoryQueueStore implements QueueStore {
       for (const t of free > 0 ? this.ordered(l) : []) {
         if (free-- <= 0) break;
         l.waiting.delete(t);
+        l.ranks = null;
         // A ticket last told SOLD_OUT starts its turn when it was told to look again (BACK).
         const from = Math.max(now, l.back.get(t) ?? 0);
         l.back.delete(t);
@@ -208,10 +223,11 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   private place(l: Line, tokenId: string): number {
-    const w = l.waiting.get(tokenId)!;
-    let position = 1;
-    for (const [t, other] of l.waiting) if (other.score < w.score || (other.score === w.score && t < tokenId)) position++;
-    return position;
+    if (!l.ranks) {
+      const order = this.ordered(l);
+      l.ranks = { of: new Map(order.map((t, i) => [t, i + 1])), last: order.length > 0 ? l.waiting.get(order.at(-1)!)!.score : -Infinity };
+    }
+    return l.ranks.of.get(tokenId)!;
   }
 
   private eta(l: Line, position: number, s: QueueSettings, now: number): number {
@@ -289,12 +305,18 @@ export class MemoryQueueStore implements QueueStore {
       const opensAt = line.s.opensAt;
       const score = opensAt !== null && now < opensAt ? l.drawBase + randomFraction() : ++l.seq;
       l.waiting.set(tokenId, { score, seen: now });
+      l.seenFloor = Math.min(l.seenFloor, now);
+      // The new last (an entry after the opening): its place is the line's length; else places are counted again.
+      if (l.ranks && score > l.ranks.last) {
+        l.ranks.of.set(tokenId, l.waiting.size);
+        l.ranks.last = score;
+      } else l.ranks = null;
       l.owners.set(tokenId, { userId, enteredAt: now });
       l.users.set(userId, tokenId);
       line = this.settle(l, now, defaults);
     } else {
       const w = l.waiting.get(tokenId);
-      if (w) w.seen = now;
+      if (w) seen(l, w, now);
     }
     const seatsRead = l.inventory !== null && !countsVoid(l.inventory, now);
     return { ...this.state(l, tokenId, now, line), tokenId, enteredAt: l.owners.get(tokenId)!.enteredAt, created, seatsRead };
@@ -307,7 +329,7 @@ export class MemoryQueueStore implements QueueStore {
     const earliest = l.polls.get(tokenId) ?? 0;
     if (limitPolls && now < earliest) return { rateLimited: earliest - now };
     const w = l.waiting.get(tokenId);
-    if (w) w.seen = now;
+    if (w) seen(l, w, now);
     const state = this.state(l, tokenId, now, line);
     if (state.status !== 'EXPIRED') l.polls.set(tokenId, now + Math.floor(state.pollAfterMs / 2));
     return state;
@@ -500,4 +522,10 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/** A waiting token polled (or entered again) now; the line's seenFloor stays a lower bound if a test clock goes back. */
+function seen(l: Line, w: { seen: number }, now: number): void {
+  w.seen = now;
+  if (now < l.seenFloor) l.seenFloor = now;
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, waitForRedis } from '../redis/client.ts';
 import { blendPrior, LINE_PRUNE_MS, type QueueSettings, type QueueStore, SOLD_OUT_POLL_MS, type TokenState } from './queue.store.ts';
@@ -1033,3 +1034,64 @@ function ownRedis() {
   });
   return { redis, prefix };
 }
+
+/**
+ * The embedded store keeps each waiting token's place while the line keeps its order, and looks
+ * for idle tokens only once one can be (see ranks and seenFloor in queue.store.memory.ts). Random
+ * runs of enters, polls, leaves and ticks, the clock going forward and at times back, must give
+ * every answer Redis gives (ZRANK, ZRANGEBYSCORE) at every step.
+ */
+describe('the embedded queue store against Redis, on random runs', () => {
+  const { redis } = ownRedis();
+  const onRedis = new RedisQueueStore(redis, { priorReadMs: 0 });
+
+  const user = fc.integer({ min: 1, max: 12 });
+  const op = fc.oneof(
+    { arbitrary: fc.record({ kind: fc.constant('enter' as const), user }), weight: 3 },
+    { arbitrary: fc.record({ kind: fc.constant('status' as const), user }), weight: 4 },
+    { arbitrary: fc.record({ kind: fc.constant('leave' as const), user }), weight: 2 },
+    { arbitrary: fc.record({ kind: fc.constant('tick' as const) }), weight: 1 },
+  );
+  // Mostly forward, in steps that let some tokens go idle and some holders lapse; at times back.
+  const step = fc.record({ op, advanceMs: fc.oneof({ arbitrary: fc.integer({ min: 0, max: 3_000 }), weight: 4 }, { arbitrary: fc.integer({ min: -3_000, max: 0 }), weight: 1 }) });
+
+  it('answers every enter, poll and leave with Redis’s status and place, and counts the same line', { timeout: 120_000 }, async () => {
+    let concert = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 5, maxLength: 80 }), async (steps) => {
+        const c = ++concert;
+        const memory = new MemoryQueueStore();
+        const d: QueueSettings = { maxActive: 2, activeTtlSeconds: 20, idleTimeoutSeconds: 15, paused: false, opensAt: null };
+        const tokens = new Map<number, string>();
+        let now = T0;
+        for (const { op, advanceMs } of steps) {
+          now += advanceMs;
+          if (op.kind === 'tick') {
+            await memory.tick(now, d);
+            await onRedis.tick(now, d);
+            continue;
+          }
+          if (op.kind === 'enter') {
+            const fresh = tid(c * 1000 + tokens.size + 1);
+            const [a, b] = [await memory.enter(c, op.user, fresh, now, d), await onRedis.enter(c, op.user, fresh, now, d)];
+            expect([b.status, b.position, b.tokenId]).toEqual([a.status, a.position, a.tokenId]);
+            tokens.set(op.user, a.tokenId);
+            continue;
+          }
+          const t = tokens.get(op.user);
+          if (t === undefined) continue;
+          if (op.kind === 'leave') {
+            expect(await onRedis.leave(c, t, now, d)).toEqual(await memory.leave(c, t, now, d));
+            continue;
+          }
+          const a = (await memory.status(c, t, now, d, false)) as TokenState;
+          const b = (await onRedis.status(c, t, now, d, false)) as TokenState;
+          expect([b.status, b.position]).toEqual([a.status, a.position]);
+        }
+        const [sa, sb] = [await memory.stats(c, now, d), await onRedis.stats(c, now, d)];
+        expect([sb.waiting, sb.active, sb.droppedIdleTotal, sb.admittedTotal]).toEqual([sa.waiting, sa.active, sa.droppedIdleTotal, sa.admittedTotal]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
