@@ -147,7 +147,7 @@ function takeOver(file: string, fn: () => void, link?: typeof linkSync): void {
  * and writes it after, and a process starting beside it read the empty file as a pid file of no
  * live process, removed it and served the directory too (two of six processes at once, in CI; a
  * reader saw a third of such files empty). A file system without hard links gets `wx` and the
- * wait of beingWritten.
+ * wait of EmptyFileWatch.
  */
 export function createExclusive(file: string, text: string, link = linkSync): boolean {
   const own = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;

@@ -21,12 +21,11 @@ export class UsersService {
    * The lookups of users not yet known, batched as a group commit is: with fewer than RUNNING_MAX
    * lookups running, one is sent at once (from setImmediate, with whatever else the same turn of
    * the event loop asked for); while that many run, the users asked for meanwhile wait and go
-   * together in the next, sent as one of them ends. When a
-   * sale opens, thousands of fans new to this process enter at once, and each was a query of its
-   * own: 5,000 enters at once spent a quarter of the API's CPU on 5,000 queries (`pnpm bench`'s
-   * first enter round, a CPU profile). DataLoader does the batching (its batchScheduleFn is the
-   * schedule above). Not cached there: a user not found may be created the next moment, and one
-   * found is kept in `known`.
+   * together in the next, sent as one of them ends. When a sale opens, thousands of fans new to
+   * this process enter at once, and each was a query of its own: 5,000 enters at once spent a
+   * quarter of the API's CPU on 5,000 queries (`pnpm bench`'s first enter round, a CPU profile).
+   * DataLoader does the batching (its batchScheduleFn is the schedule above). Not cached there: a
+   * user not found may be created the next moment, and one found is kept in `known`.
    */
   private readonly lookups: DataLoader<number, boolean>;
   private running = 0;
