@@ -8,7 +8,7 @@ import type { AppRouter } from '@concert/api';
 import { createServer } from '@concert/api';
 import { type Clock, type Core, createCore, loadConfig } from '@concert/core';
 import { createTRPCClient, httpBatchLink, httpLink, TRPCClientError } from '@trpc/client';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, vi } from 'vitest';
 import pg from 'pg';
 import { deleteRedisKeys as deleteKeysAt } from './redis-keys.ts';
 import superjson from 'superjson';
@@ -355,3 +355,18 @@ export async function seedSale(url: string, opts: { seatCount?: number; users?: 
 
 /** Deletes every key under a prefix, on a single Redis or on each master of a Redis Cluster. */
 export const deleteRedisKeys = (prefix: string) => deleteKeysAt(REDIS_URL, prefix);
+
+/**
+ * Every statement this process's node-postgres clients send from now on (their texts, in order),
+ * until `vi.restoreAllMocks()`: for tests that count the round trips an in-process API makes.
+ */
+export function recordStatements(): string[] {
+  const sent: string[] = [];
+  const query = pg.Client.prototype.query;
+  vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: InstanceType<typeof pg.Client>, ...args: unknown[]) {
+    const q = args[0] as string | { text?: string };
+    sent.push(typeof q === 'string' ? q : (q?.text ?? ''));
+    return (query as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof query);
+  return sent;
+}

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { admin, client, createTestDatabase, outcome, startApi, testEnv } from '../../../test/harness.ts';
+import { admin, client, createTestDatabase, outcome, recordStatements, startApi, testEnv } from '../../../test/harness.ts';
 
 /**
  * A sale opening: thousands of fans this process has never seen enter at once, and each one's
@@ -27,13 +27,7 @@ describe('users new to a process, arriving at once', () => {
       const fans = (await sql.query<{ id: string }>(`INSERT INTO users (name) SELECT 'fan ' || g FROM generate_series(1, 200) g RETURNING id`)).rows.map((r) => Number(r.id));
       const phantom = fans.at(-1)! + 1_000;
       // Every statement the API sends on its database connections, from here on.
-      const sent: string[] = [];
-      const query = pg.Client.prototype.query;
-      vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: InstanceType<typeof pg.Client>, ...args: unknown[]) {
-        const q = args[0] as string | { text?: string };
-        sent.push(typeof q === 'string' ? q : (q?.text ?? ''));
-        return (query as (...a: unknown[]) => unknown).apply(this, args);
-      } as typeof query);
+      const sent = recordStatements();
 
       // From another process, as fans are: in this one, the requests would take turns with the server.
       const got = await enterFromAnotherProcess(api.url, concertId, [...fans, phantom]);

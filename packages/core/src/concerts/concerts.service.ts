@@ -146,7 +146,7 @@ export class ConcertsService {
     const now = this.deps.clock.now().getTime();
     return seatNumbers.filter((n) => {
       const seat = seats[n - 1];
-      return seat !== undefined && seatStatusAt(seat, now) !== 'AVAILABLE';
+      return seat !== undefined && (seatStatusAt(seat, now) !== 'AVAILABLE' || this.deps.seatMaps.claimedHere(scheduleId, n, now));
     });
   }
 

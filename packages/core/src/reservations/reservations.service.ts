@@ -115,7 +115,7 @@ export class ReservationsService {
           if (!(await insertEventUnlessCancelled(trx, reservationEvent('reservation.held', { ...result, userId }, at), complete.along(result), { last: true }))) {
             throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled`);
           }
-          onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId, 'claim'));
+          onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId, 'claim', { seatNumbers, heldUntil: holdExpiresAt }));
           return result;
         });
       },
