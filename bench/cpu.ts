@@ -11,6 +11,12 @@ export interface CpuSample {
   api: number;
   redis: number;
   postgres: number;
+  /**
+   * PostgreSQL's processes that ended in between, whole (the postmaster's cutime and cstime: a
+   * backend's CPU is added there when it is reaped). The pgbench reference's backends live only
+   * for its run, so `postgres` (process by process) never sees them; its PostgreSQL CPU is this.
+   */
+  postgresReaped: number;
   /** This process: the load generator (it shares the machine's cores with the servers it drives). */
   generator: number;
   /** Every process of the machine (/proc/stat): CPU seconds busy, and CPU seconds in all (busy and idle, over every core). */
@@ -21,7 +27,7 @@ export interface CpuSample {
   apiWait: number;
 }
 
-export const NO_CPU: CpuSample = { api: 0, redis: 0, postgres: 0, generator: 0, machineBusy: 0, machineAll: 0, apiRun: 0, apiWait: 0 };
+export const NO_CPU: CpuSample = { api: 0, redis: 0, postgres: 0, postgresReaped: 0, generator: 0, machineBusy: 0, machineAll: 0, apiRun: 0, apiWait: 0 };
 
 /** Adds b to a, part by part (b negated: subtracts). */
 export function addCpu(a: CpuSample, b: CpuSample, sign = 1): CpuSample {
@@ -33,12 +39,14 @@ export function addCpu(a: CpuSample, b: CpuSample, sign = 1): CpuSample {
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
 const TICKS = 100;
 
-function procSeconds(pid: number): number {
+function procSeconds(pid: number, of: 'self' | 'reaped children' = 'self'): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields.
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields,
+    // cutime and cstime (children waited for) the 16th and 17th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+    const at = of === 'self' ? 11 : 13;
+    return (Number(fields[at]) + Number(fields[at + 1])) / TICKS;
   } catch {
     return 0; // the process ended between listing and reading
   }
@@ -99,11 +107,13 @@ async function sampleCpu(apiPid: number, redis: Redis): Promise<CpuSample & { po
   const own = process.cpuUsage();
   const machine = machineSeconds();
   const sched = schedSeconds(apiPid);
+  const byPid = postgresSeconds();
   return {
     api: procSeconds(apiPid),
     redis: await redisSeconds(redis),
     postgres: 0,
-    postgresByPid: postgresSeconds(),
+    postgresByPid: byPid,
+    postgresReaped: [...byPid.keys()].reduce((sum, pid) => sum + procSeconds(pid, 'reaped children'), 0),
     generator: (own.user + own.system) / 1e6,
     machineBusy: machine.busy,
     machineAll: machine.all,

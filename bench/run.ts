@@ -615,12 +615,12 @@ const cores = os.availableParallelism();
 const share = (x: number) => `${(x * 100).toFixed(0)}%`;
 const machineRow = (name: string, cpu: CpuSample, n: number, api: boolean) => {
   const wall = cpu.machineAll / cores;
-  return `| ${name} | ${n} | ${((cpu.machineBusy / n) * 1e6).toFixed(0)} | ${share(cpu.machineBusy / cpu.machineAll)} | ${api ? share(cpu.apiRun / wall) : '—'} | ${api ? share(cpu.apiWait / wall) : '—'} |`;
+  return `| ${name} | ${n} | ${((cpu.machineBusy / n) * 1e6).toFixed(0)} | ${(((cpu.postgres + cpu.postgresReaped) / n) * 1e6).toFixed(0)} | ${share(cpu.machineBusy / cpu.machineAll)} | ${api ? share(cpu.apiRun / wall) : '—'} | ${api ? share(cpu.apiWait / wall) : '—'} |`;
 };
 const machineTable = referenceTransactions && costs.has('reservations.hold') && costs.has('payments.pay')
   ? [
-      `| writes (all rounds; ${cores} cores) | transactions | machine µs CPU/transaction (every process) | cores busy | API main thread on a CPU | API main thread runnable, waiting for a CPU |`,
-      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      `| writes (all rounds; ${cores} cores) | transactions | machine µs CPU/transaction (every process) | PostgreSQL µs CPU/transaction (its processes, those that ended included) | cores busy | API main thread on a CPU | API main thread runnable, waiting for a CPU |`,
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
       machineRow('reservations.hold, ours', costs.get('reservations.hold')!.cpu, costs.get('reservations.hold')!.requests, true),
       machineRow('reservations.hold, the pgbench reference', referenceCpu.hold, referenceTransactions * ROUNDS, false),
       machineRow('payments.pay, ours', costs.get('payments.pay')!.cpu, costs.get('payments.pay')!.requests, true),
