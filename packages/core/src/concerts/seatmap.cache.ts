@@ -82,6 +82,20 @@ export class MemorySeatVersionStore implements SeatVersionStore {
   async init(): Promise<void> {}
 }
 
+/**
+ * A hold's claim, for `invalidate` after its commit. `until`: when the hold lapses by this
+ * process's clock (the database's held_until can be ahead of it: a process whose clock is behind
+ * the database's kept calling a lapsed hold's seat taken, found by a review), taken as the time
+ * read before the transaction plus the hold's life in the database (held_until less its statement
+ * time), so never later than the database's lapse. `loadMark`: `loadMark(scheduleId)` read before
+ * the COMMIT was sent.
+ */
+export interface ClaimNote {
+  seatNumbers: number[];
+  until: number;
+  loadMark: number;
+}
+
 export interface CachedSeat {
   seatNumber: number;
   grade: string;
@@ -130,9 +144,12 @@ export class SeatMapCache {
    * for one seat went on to claim it, one transaction each, after this process had sold it (all
    * 5,997 refusals of the benchmark's 6,000 holds of one seat). A claim is dropped by the first
    * map loaded after it, by a change in this process that may free seats, and after MAX_AGE_MS.
+   * `until` is by this process's clock (see ClaimNote).
    */
   private readonly claims = new Map<number, Map<number, { until: number; at: number; seq: number }>>();
   private claimSeq = 0;
+  /** Per schedule, the loads of its map started in this process (see loadMark). */
+  private readonly loadStarts = new Map<number, number>();
   /** Schedules whose version bump failed: concert, and when. Read through until a bump lands. */
   private readonly unbumped = new Map<number, { concertId: number; since: number; change: SeatChange }>();
   private rebumping: NodeJS.Timeout | undefined;
@@ -191,6 +208,7 @@ export class SeatMapCache {
       this.loadCount++;
       // Claims noted before the load started are in what it reads (they had committed).
       const claimsBefore = this.claimSeq;
+      this.loadStarting(scheduleId);
       pending = load().then(
         (seats) => {
           const lapse = firstLapse(seats);
@@ -213,14 +231,17 @@ export class SeatMapCache {
    * After a commit that changed the schedule's seats. Never throws: a failed bump is retried.
    * `change`: `claim` only for a hold's claim or a payment's sale (see SeatMapVersion.freed).
    */
-  async invalidate(concertId: number, scheduleId: number, change: SeatChange = 'any', claimed?: { seatNumbers: number[]; heldUntil: Date }): Promise<void> {
+  async invalidate(concertId: number, scheduleId: number, change: SeatChange = 'any', claimed?: ClaimNote): Promise<void> {
     // Before the bump: a hold's check in this process after the commit calls these seats taken.
+    // Not if a load of the map started since the claim's COMMIT was sent: that map is as new as
+    // the claim, and newer than a release of it made elsewhere meanwhile (noted after such a load,
+    // a claim released before it was noted called a free seat taken, found by a review).
     if (change === 'any') this.claims.delete(scheduleId);
-    else if (claimed) {
+    else if (claimed && this.loadMark(scheduleId) === claimed.loadMark) {
       let claims = this.claims.get(scheduleId);
       if (!claims) this.claims.set(scheduleId, (claims = new Map()));
       const at = this.deps.clock.now().getTime();
-      for (const seat of claimed.seatNumbers) claims.set(seat, { until: claimed.heldUntil.getTime(), at, seq: ++this.claimSeq });
+      for (const seat of claimed.seatNumbers) claims.set(seat, { until: claimed.until, at, seq: ++this.claimSeq });
     }
     // Only the version moves: dropping the local entry first would let readers who still see
     // the old version load it again, a second query for one change.
@@ -242,7 +263,17 @@ export class SeatMapCache {
    */
   private readThrough(scheduleId: number, load: () => Promise<CachedSeat[]>): Promise<CachedSeat[]> {
     this.claims.delete(scheduleId);
+    this.loadStarting(scheduleId);
     return load();
+  }
+
+  private loadStarting(scheduleId: number): void {
+    this.loadStarts.set(scheduleId, this.loadMark(scheduleId) + 1);
+  }
+
+  /** How many loads of the schedule's map this process has started: read by a hold before it sends its COMMIT (ClaimNote). */
+  loadMark(scheduleId: number): number {
+    return this.loadStarts.get(scheduleId) ?? 0;
   }
 
   /**

@@ -59,6 +59,8 @@ export class ReservationsService {
         const reservationId = randomUUID();
         // The database's clock decides (statement_timestamp() in the statement), not this process's.
         const now = dbNow(clock);
+        // This process's time before the transaction: a claim it remembers lapses by it (ClaimNote).
+        const startedAt = clock.now().getTime();
         return transaction(db, async (trx, onCommit) => {
           // The show's row (FOR KEY SHARE), then the user's (it serialises one user's holds), before
           // the seats: the order a show's cancellation locks in (see lockShowAndHolder).
@@ -112,10 +114,12 @@ export class ReservationsService {
           // releases this hold itself.
           // The idempotency key is completed in the same statement, and the transaction commits
           // with it (one round trip): nothing below may roll it back.
+          // Read before the COMMIT goes (with the next statement): see ClaimNote.
+          const claim = { seatNumbers, until: startedAt + (holdExpiresAt.getTime() - at.getTime()), loadMark: this.deps.seatMaps.loadMark(scheduleId) };
           if (!(await insertEventUnlessCancelled(trx, reservationEvent('reservation.held', { ...result, userId }, at), complete.along(result), { last: true }))) {
             throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled`);
           }
-          onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId, 'claim', { seatNumbers, heldUntil: holdExpiresAt }));
+          onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId, 'claim', claim));
           return result;
         });
       },
