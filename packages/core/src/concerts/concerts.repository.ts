@@ -92,6 +92,8 @@ export async function findSeatMap(db: Executor, scheduleId: number, now: Moment)
       sql<'AVAILABLE' | 'HELD' | 'SOLD'>`CASE WHEN s.sold_at IS NOT NULL THEN 'SOLD' WHEN s.reservation_id IS NOT NULL AND s.held_until > ${now} THEN 'HELD' ELSE 'AVAILABLE' END`.as(
         'status',
       ),
+      // The time the statuses were read at, by the database's clock (see cachedSeats).
+      sql<Date>`${now}::timestamptz`.as('at'),
     ])
     .where('s.schedule_id', '=', scheduleId)
     .orderBy('s.seat_number')

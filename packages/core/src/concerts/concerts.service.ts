@@ -155,8 +155,21 @@ export class ConcertsService {
     const load = async () => {
       // Only on a cache miss; a cancellation invalidates the cached map after it commits.
       await assertNotCancelled(this.deps.db, scheduleId);
+      const before = this.deps.clock.now().getTime();
       const rows = await repo.findSeatMap(this.deps.db, scheduleId, dbNow(this.deps.clock));
-      return rows.map((s) => ({ seatNumber: s.seat_number, grade: s.grade, price: s.price, status: s.status, heldUntil: s.held_until }));
+      // A hold lapses at held_until by the database's clock; the map is read by this process's.
+      // Each lapse is moved by the difference between this process's time before the read and the
+      // database's time of it, so it comes no later than in the database whatever either clock
+      // says (a process whose clock was behind kept calling a lapsed hold's seat taken for as long
+      // as the difference: found by a review).
+      const shift = rows.length > 0 ? before - rows[0]!.at.getTime() : 0;
+      return rows.map((s) => ({
+        seatNumber: s.seat_number,
+        grade: s.grade,
+        price: s.price,
+        status: s.status,
+        heldUntil: s.held_until === null ? null : new Date(s.held_until.getTime() + shift),
+      }));
     };
     return this.deps.seatMaps.get(pass.concertId, scheduleId, load, pass.seatMapVersion, need);
   }

@@ -29,6 +29,12 @@ export interface SeatVersionStore {
   bump(concertId: number, scheduleId: number, change: SeatChange): Promise<void>;
   /** Starts an epoch if there is none (after a read found none). */
   init(concertId: number): Promise<void>;
+  /**
+   * A number that changes whenever the store may have lost or rolled back its counters without a
+   * new epoch: every (re)connection to Redis. A Redis restarted from an older snapshot (an RDB
+   * save, a restored backup) keeps the epoch and reuses version numbers for another history.
+   */
+  generation?(): number;
 }
 
 /** Epochs unique to this process (a random prefix drawn once) and, within it, to each call. */
@@ -53,8 +59,17 @@ type BumpFn = (key: string, epoch: string, scheduleId: string, freed: string) =>
 
 /** A hash per concert (in its Redis slot, where the queue gate's check reads it too): field epoch, and one counter per schedule. */
 export class RedisSeatVersionStore implements SeatVersionStore {
+  private connections = 0;
   constructor(private readonly redis: RedisClient) {
     if (!('seatMapBump' in redis)) redis.defineCommand('seatMapBump', { numberOfKeys: 1, lua: BUMP });
+    // Emitted before the commands queued while disconnected are sent: no answer from a restarted
+    // server is read under the old generation. (A cluster announces a node it (re)connects to.)
+    const connected = () => void this.connections++;
+    redis.on('ready', connected);
+    redis.on('+node', connected);
+  }
+  generation(): number {
+    return this.connections;
   }
   async get(concertId: number, scheduleId: number): Promise<SeatMapVersion | undefined> {
     const [epoch, n, freed] = await this.redis.hmget(seatMapVersionsKey(concertId), 'epoch', String(scheduleId), `${scheduleId}:freed`);
@@ -101,7 +116,7 @@ export interface CachedSeat {
   grade: string;
   price: number;
   status: SeatStatus;
-  /** When a HELD seat's hold lapses (it then reads AVAILABLE without any write). */
+  /** When a HELD seat's hold lapses, by this process's clock (it then reads AVAILABLE without any write). */
   heldUntil: Date | null;
 }
 
@@ -150,6 +165,8 @@ export class SeatMapCache {
   private claimSeq = 0;
   /** Per schedule, the loads of its map started in this process (see loadMark). */
   private readonly loadStarts = new Map<number, number>();
+  /** The version store's generation the cached maps and claims were read under (see SeatVersionStore.generation). */
+  private generation = 0;
   /** Schedules whose version bump failed: concert, and when. Read through until a bump lands. */
   private readonly unbumped = new Map<number, { concertId: number; since: number; change: SeatChange }>();
   private rebumping: NodeJS.Timeout | undefined;
@@ -183,6 +200,7 @@ export class SeatMapCache {
     known?: SeatMapVersion | null,
     need: 'current' | 'no-false-taken' = 'current',
   ): Promise<CachedSeat[]> {
+    this.checkGeneration();
     if (this.unbumped.has(scheduleId)) return this.readThrough(scheduleId, load);
     let version: SeatMapVersion | undefined;
     try {
@@ -208,11 +226,14 @@ export class SeatMapCache {
       this.loadCount++;
       // Claims noted before the load started are in what it reads (they had committed).
       const claimsBefore = this.claimSeq;
+      const generation = this.generation;
       this.loadStarting(scheduleId);
       pending = load().then(
         (seats) => {
           const lapse = firstLapse(seats);
           const current = this.entries.get(scheduleId);
+          // Not across a reconnection: its version may be one a restored Redis gives again.
+          if (generation !== this.checkGeneration()) return seats;
           if (!current || current.version.epoch !== version.epoch || current.version.n <= version.n) {
             this.entries.set(scheduleId, { version, seats, staleAt: Math.min(lapse, now + MAX_AGE_MS) });
             const claims = this.claims.get(scheduleId);
@@ -265,6 +286,23 @@ export class SeatMapCache {
     this.claims.delete(scheduleId);
     this.loadStarting(scheduleId);
     return load();
+  }
+
+  /**
+   * Drops every cached map and claim once the version store has reconnected since they were read:
+   * a Redis restarted from an older snapshot keeps the epoch and gives the same version numbers
+   * to another history, so a map cached before it counted as newer than the changes after it
+   * (found by a review: a claim then outlived its release in another process). Returns the
+   * current generation.
+   */
+  private checkGeneration(): number {
+    const generation = this.deps.versions.generation?.() ?? 0;
+    if (generation !== this.generation) {
+      this.generation = generation;
+      this.entries.clear();
+      this.claims.clear();
+    }
+    return generation;
   }
 
   private loadStarting(scheduleId: number): void {
