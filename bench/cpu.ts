@@ -67,6 +67,31 @@ function postgresSeconds(): Map<number, number> {
   return byPid;
 }
 
+/** The CPU of the processes the given `postgres` processes have reaped (only the postmaster has any). */
+function reapedSeconds(pids: Iterable<number>): number {
+  let total = 0;
+  for (const pid of pids) total += procSeconds(pid, 'reaped children');
+  return total;
+}
+
+/**
+ * Every `postgres` process's own CPU and the CPU of those reaped, as of one moment: a process
+ * reaped between the listing and the reading of the reaped total counted twice (its own seconds,
+ * and its whole life again), or took its life off the window in the first reading (a review
+ * found both). Read again until the reaped total did not move across the listing (at most 5 times).
+ */
+function postgresReading(): { byPid: Map<number, number>; reaped: number } {
+  let byPid = postgresSeconds();
+  let reaped = reapedSeconds(byPid.keys());
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const before = reaped;
+    byPid = postgresSeconds();
+    reaped = reapedSeconds(byPid.keys());
+    if (reaped === before) break;
+  }
+  return { byPid, reaped };
+}
+
 /**
  * PostgreSQL's CPU between two readings, process by process: a process that started in between
  * counts whole, one that ended in between counts nothing (its last seconds are lost, never its
@@ -120,13 +145,13 @@ async function sampleCpu(apiPid: number, redis: Redis): Promise<CpuSample & { po
   const own = process.cpuUsage();
   const machine = machineSeconds();
   const sched = schedSeconds(apiPid);
-  const byPid = postgresSeconds();
+  const { byPid, reaped } = postgresReading();
   return {
     api: procSeconds(apiPid),
     redis: await redisSeconds(redis),
     postgres: 0,
     postgresByPid: byPid,
-    postgresReaped: [...byPid.keys()].reduce((sum, pid) => sum + procSeconds(pid, 'reaped children'), 0),
+    postgresReaped: reaped,
     generator: (own.user + own.system) / 1e6,
     machineBusy: machine.busy,
     machineAll: machine.all,

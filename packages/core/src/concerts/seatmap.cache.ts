@@ -219,7 +219,9 @@ export class SeatMapCache {
       if (hit.version.n >= version.n) return hit.seats;
       if (need === 'no-false-taken' && hit.version.freed >= version.freed) return hit.seats;
     }
-    const flight = `${scheduleId}:${version.epoch}:${version.n}`;
+    // A load started before a reconnection is not shared after it: a Redis restarted from an
+    // older snapshot gives its version number again to another history (found by a review).
+    const flight = `${scheduleId}:${this.generation}:${version.epoch}:${version.n}`;
     let pending = this.loads.get(flight);
     if (pending) this.sharedLoads++;
     else {
