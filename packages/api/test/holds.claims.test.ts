@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { admin, client, createTestDatabase, deleteRedisKeys, freePort, key, outcome, REDIS_URL, startApi, type TestApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
+import { admin, client, createTestDatabase, deleteRedisKeys, freePort, key, outcome, recordStatements, REDIS_URL, startApi, type TestApi, type TestDatabase, testEnv } from '../../../test/harness.ts';
 import { type RedisServer, startRedisServer } from '../../../test/redis-server.ts';
 
 /**
@@ -46,6 +46,8 @@ describe('a hold\'s claim remembered beside the cached seat map, released before
   let p: TestApi;
   let q: TestApi;
   let sql: InstanceType<typeof pg.Client>;
+  /** Lets the delayed hook run (called again after the tests, so that a failure in between leaves no hold waiting on it). */
+  let letHookRun = () => {};
   beforeAll(async () => {
     db = await createTestDatabase();
     const env = testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix, QUEUE_MAX_ACTIVE: '1000', QUEUE_ACTIVE_TTL_SECONDS: '86400', RATE_LIMITS: 'off', HOLD_TTL_SECONDS: '300' });
@@ -55,6 +57,7 @@ describe('a hold\'s claim remembered beside the cached seat map, released before
     await sql.connect();
   });
   afterAll(async () => {
+    letHookRun();
     vi.restoreAllMocks();
     await sql?.end();
     await p?.close();
@@ -79,7 +82,6 @@ describe('a hold\'s claim remembered beside the cached seat map, released before
     const original = cache.invalidate.bind(cache);
     let hookReached!: () => void;
     const reached = new Promise<void>((r) => (hookReached = r));
-    let letHookRun!: () => void;
     const go = new Promise<void>((r) => (letHookRun = r));
     vi.spyOn(cache, 'invalidate').mockImplementation(async (...args: Parameters<typeof cache.invalidate>) => {
       if (args[2] === 'claim' && args[3]?.seatNumbers.includes(3)) {
@@ -121,7 +123,11 @@ describe('a hold\'s claim remembered beside the cached seat map, released before
     await f.p.concerts.seats.query({ scheduleId });
     await f.p.concerts.seats.query({ scheduleId });
     const held = await w.p.reservations.hold.mutate({ scheduleId, seatNumbers: [3], idempotencyKey: key('w') });
+    // Refused from P's check (its claim noted), not by the database: no transaction.
+    const sent = recordStatements();
     expect(await outcome(f.p.reservations.hold.mutate({ scheduleId, seatNumbers: [3], idempotencyKey: key('x') }))).toBe('SEAT_UNAVAILABLE');
+    expect(sent.filter((t) => /^\s*(begin|start transaction)/i.test(t) || /update\s+"?seats"?\s+set/i.test(t))).toEqual([]);
+    vi.restoreAllMocks();
     await w.q.reservations.cancel.mutate({ reservationId: held.reservationId });
     expect(await outcome(f.p.reservations.hold.mutate({ scheduleId, seatNumbers: [3], idempotencyKey: key('f') }))).toBe('OK');
   });
@@ -136,7 +142,7 @@ describe('a hold\'s claim remembered by a process whose clock is behind the data
   beforeAll(async () => {
     db = await createTestDatabase();
     p = await startApi(
-      testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix, QUEUE_MAX_ACTIVE: '1000', QUEUE_ACTIVE_TTL_SECONDS: '86400', RATE_LIMITS: 'off', HOLD_TTL_SECONDS: '2', CLOCK_OFFSET_MS: String(-BEHIND_MS) }),
+      testEnv(db.url, { REDIS_URL, REDIS_KEY_PREFIX: prefix, QUEUE_MAX_ACTIVE: '1000', QUEUE_ACTIVE_TTL_SECONDS: '86400', RATE_LIMITS: 'off', HOLD_TTL_SECONDS: '4', CLOCK_OFFSET_MS: String(-BEHIND_MS) }),
       { background: false },
     );
     sql = new pg.Client({ connectionString: db.url });
@@ -229,9 +235,12 @@ describe('claims and cached maps across a Redis restarted from an older snapshot
     await f.p.concerts.seats.query({ scheduleId });
     // The snapshot.
     const admin_ = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await admin_.connect();
-    expect(await admin_.save()).toBe('OK');
-    admin_.disconnect();
+    try {
+      await admin_.connect();
+      expect(await admin_.save()).toBe('OK');
+    } finally {
+      admin_.disconnect();
+    }
 
     // Two claims after it, and P's map loaded at their version (seat 3 free in it).
     await x.p.reservations.hold.mutate({ scheduleId, seatNumbers: [7], idempotencyKey: key('x1') });

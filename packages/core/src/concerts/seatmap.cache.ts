@@ -62,8 +62,9 @@ export class RedisSeatVersionStore implements SeatVersionStore {
   private connections = 0;
   constructor(private readonly redis: RedisClient) {
     if (!('seatMapBump' in redis)) redis.defineCommand('seatMapBump', { numberOfKeys: 1, lua: BUMP });
-    // Emitted before the commands queued while disconnected are sent: no answer from a restarted
-    // server is read under the old generation. (A cluster announces a node it (re)connects to.)
+    // Emitted before any answer from a restarted server is read (the offline queue is off: nothing
+    // is sent while disconnected), so none is read under the old generation. (A cluster announces
+    // a node it (re)connects to; a failover to a replica it was already connected to is not seen.)
     const connected = () => void this.connections++;
     redis.on('ready', connected);
     redis.on('+node', connected);
