@@ -159,8 +159,10 @@ export class SeatMapCache {
    * uses a map that has missed claims (need `no-false-taken`), so without these the crowd racing
    * for one seat went on to claim it, one transaction each, after this process had sold it (all
    * 5,997 refusals of the benchmark's 6,000 holds of one seat). A claim is dropped by the first
-   * map loaded after it, by a change in this process that may free seats, and after MAX_AGE_MS.
-   * `until` is by this process's clock (see ClaimNote).
+   * map loaded after it, by a change in this process that may free seats, by a read-through, and
+   * after a reconnection to Redis (checkGeneration); it is not noted at all when a load started
+   * after its COMMIT was sent; it counts until its hold lapses (`until`, by this process's clock:
+   * see ClaimNote) and for at most MAX_AGE_MS.
    */
   private readonly claims = new Map<number, Map<number, { until: number; at: number; seq: number }>>();
   private claimSeq = 0;
