@@ -12,9 +12,11 @@ export interface CpuSample {
   redis: number;
   postgres: number;
   /**
-   * PostgreSQL's processes that ended in between, whole (the postmaster's cutime and cstime: a
-   * backend's CPU is added there when it is reaped). The pgbench reference's backends live only
-   * for its run, so `postgres` (process by process) never sees them; its PostgreSQL CPU is this.
+   * In a reading: the CPU of every PostgreSQL process reaped so far (the postmaster's cutime and
+   * cstime: a backend's CPU is added there when it is reaped). Between two readings: what the
+   * processes that ended in between spent in between (reapedBetween). The pgbench reference's
+   * backends live only for its run, so `postgres` (process by process) never sees them; its
+   * PostgreSQL CPU is this.
    */
   postgresReaped: number;
   /** This process: the load generator (it shares the machine's cores with the servers it drives). */
@@ -67,7 +69,7 @@ function postgresSeconds(): Map<number, number> {
   return byPid;
 }
 
-/** The CPU of the processes the given `postgres` processes have reaped (only the postmaster has any). */
+/** The CPU of the processes the given `postgres` processes have reaped (of them, only the postmaster reaps). */
 function reapedSeconds(pids: Iterable<number>): number {
   let total = 0;
   for (const pid of pids) total += procSeconds(pid, 'reaped children');
