@@ -1,3 +1,4 @@
+import { compileHot } from '../../core/src/db/hot.ts';
 import { userSeatCount } from '../../core/src/reservations/reservations.repository.ts';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,7 +48,7 @@ describe('the per-user seat count, with statistics that lag behind the sale', ()
   // may settle on a generic plan, made without the user's id. Both plans are held to the same.
   it.each(['custom', 'generic'] as const)('reads only the user’s own rows: no scan of every claimed seat, a handful of pages (%s plan)', async (mode) => {
     const u = sale.userIds[0]!;
-    const count = userSeatCount(suite.api.core.db, u, sale.scheduleId, new Date()).compile();
+    const count = compileHot(userSeatCount(u, sale.scheduleId, new Date()));
     let explained;
     if (mode === 'custom') {
       explained = await sqlc.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${count.sql}`, [...count.parameters]);

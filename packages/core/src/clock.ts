@@ -1,4 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
+import { CLOCK_TIME, hot, registerHot, STATEMENT_TIME } from './db/hot.ts';
 
 /**
  * The process's own clock. It decides nothing about holds, payments or the line: PostgreSQL's
@@ -46,17 +47,19 @@ export type Moment = Date | RawBuilder<Date>;
  * taken when it starts, so after any lock an earlier statement of the transaction waited for).
  */
 export function dbNow(clock: Clock): Moment {
-  return clock.decides ? clock.now() : sql<Date>`statement_timestamp()`;
+  return clock.decides ? clock.now() : STATEMENT_TIME;
 }
 
 /** The deciding time where it is read, row by row (`clock_timestamp()`): after this statement's own locks. */
 export function dbNowAfterLocks(clock: Clock): Moment {
-  return clock.decides ? clock.now() : sql<Date>`clock_timestamp()`;
+  return clock.decides ? clock.now() : CLOCK_TIME;
 }
 
 /** A moment plus ms, as SQL. */
 export function plusMs(at: Moment, ms: number): Moment {
-  return at instanceof Date ? new Date(at.getTime() + ms) : sql<Date>`(${at} + make_interval(secs => ${ms / 1000}))`;
+  if (at instanceof Date) return new Date(at.getTime() + ms);
+  // The same SQL as a hot statement's fragment (db/hot.ts).
+  return registerHot(sql<Date>`(${at} + make_interval(secs => ${ms / 1000}))`, hot`(${at} + make_interval(secs => ${ms / 1000}))`);
 }
 
 /** The deciding time for a Redis script, in ms: undefined lets the script read Redis's TIME. */

@@ -1,4 +1,5 @@
-import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { HotFragment } from './hot.ts';
 import { Migrator } from 'kysely/migration';
 import { migrations } from './migrations/index.ts';
 import type { DB } from './schema.ts';
@@ -13,7 +14,7 @@ export type Tx = Transaction<DB>;
  * throws to roll the transaction back when it must have.
  */
 export interface RidingStatement {
-  sql: RawBuilder<unknown>;
+  sql: HotFragment;
   settle(returnedRows: boolean): void;
 }
 

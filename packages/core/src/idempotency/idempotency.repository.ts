@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
 import { type Moment, plusMs } from '../clock.ts';
 import type { Db, Tx } from '../db/database.ts';
+import { hot, runHot } from '../db/hot.ts';
 
 export interface KeyRef {
   userId: number;
@@ -10,34 +10,25 @@ export interface KeyRef {
 
 /** Claims a fresh key, its lease leaseMs from `now` (the database's time); undefined when the key already exists. */
 export async function insertKey(db: Db, ref: KeyRef, row: { requestHash: string; owner: string; leaseMs: number; now: Moment }) {
-  return db
-    .insertInto('idempotency_keys')
-    .values({
-      user_id: ref.userId,
-      procedure: ref.procedure,
-      key: ref.key,
-      request_hash: row.requestHash,
-      state: 'IN_PROGRESS',
-      owner: row.owner,
-      response: null,
-      locked_until: plusMs(row.now, row.leaseMs),
-      created_at: row.now,
-      completed_at: null,
-    })
-    .onConflict((oc) => oc.doNothing())
-    .returning('owner')
-    .executeTakeFirst();
+  // Every call of an idempotent procedure sends it: a hot statement (db/hot.ts).
+  const { rows } = await runHot<{ owner: string }>(
+    db,
+    hot`INSERT INTO idempotency_keys (user_id, procedure, key, request_hash, state, owner, locked_until, created_at)
+    VALUES (${ref.userId}, ${ref.procedure}, ${ref.key}, ${row.requestHash}, 'IN_PROGRESS', ${row.owner}, ${plusMs(row.now, row.leaseMs)}, ${row.now})
+    ON CONFLICT DO NOTHING RETURNING owner`,
+  );
+  return rows[0];
 }
 
 /** The key, and whether its lease has lapsed by `now` (the database's time, not the caller's). */
 export async function findKey(db: Db, ref: KeyRef, now: Moment) {
-  return db
-    .selectFrom('idempotency_keys')
-    .select(['request_hash', 'state', 'owner', 'response', sql<boolean>`locked_until <= ${now}`.as('lapsed')])
-    .where('user_id', '=', ref.userId)
-    .where('procedure', '=', ref.procedure)
-    .where('key', '=', ref.key)
-    .executeTakeFirst();
+  // Read by every call refused before its claim (a crowd on a taken seat): a hot statement.
+  const { rows } = await runHot<{ request_hash: string; state: string; owner: string; response: string | null; lapsed: boolean }>(
+    db,
+    hot`SELECT request_hash, state, owner, response, locked_until <= ${now} AS lapsed FROM idempotency_keys
+    WHERE user_id = ${ref.userId} AND procedure = ${ref.procedure} AND key = ${ref.key}`,
+  );
+  return rows[0];
 }
 
 /** Takes over a key whose owner let its lease lapse (a crashed process), by `now` (the database's time). */
@@ -58,14 +49,14 @@ export async function takeOverKey(db: Db, ref: KeyRef, from: string, to: string,
 /** Inside the operation's own transaction: the result and the key commit together or not at all. */
 /** Marks the key DONE with its response, if this owner still holds it: RETURNING a row when it did. */
 export function completeKeyStatement(ref: KeyRef, owner: string, response: string, now: Moment) {
-  return sql`
+  return hot`
     UPDATE idempotency_keys SET state = 'DONE', response = ${response}, completed_at = ${now}
     WHERE user_id = ${ref.userId} AND procedure = ${ref.procedure} AND key = ${ref.key} AND state = 'IN_PROGRESS' AND owner = ${owner}
     RETURNING 1`;
 }
 
 export async function completeKey(trx: Tx, ref: KeyRef, owner: string, response: string, now: Moment) {
-  const { rows } = await completeKeyStatement(ref, owner, response, now).execute(trx);
+  const { rows } = await runHot(trx, completeKeyStatement(ref, owner, response, now));
   return rows.length > 0;
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
 import { pgCode, type RidingStatement, type Tx } from '../db/database.ts';
+import { hot, hotRaw, runHot } from '../db/hot.ts';
 import { ABORT_CODE, COMMIT_AFTER } from '../db/pipeline.ts';
 import type { WebhookEventType } from '../schemas.ts';
 import type { Reservation } from '../types.ts';
@@ -66,7 +66,7 @@ const REFUSED: Record<string, { live: boolean; along: boolean | null }> = {
 
 async function runEventStatement(trx: Tx, id: string, event: OutboxEvent, liveSchedule: number | null, along: RidingStatement | undefined, opts: EventOptions) {
   try {
-    return await eventStatement(id, event, liveSchedule, along, opts.last === true).execute(trx);
+    return await runHot(trx, eventStatement(id, event, liveSchedule, along, opts.last === true));
   } catch (err) {
     const refused = pgCode(err) === ABORT_CODE ? REFUSED[(err as Error).message] : undefined;
     if (!refused) throw err;
@@ -75,16 +75,17 @@ async function runEventStatement(trx: Tx, id: string, event: OutboxEvent, liveSc
   }
 }
 
+/** Every write with an event sends it (a hold's and a payment's last statement): a hot statement (db/hot.ts). */
 function eventStatement(id: string, event: OutboxEvent, liveSchedule: number | null, along: RidingStatement | undefined, last: boolean) {
   const orderingKey = event.reservationId ?? `schedule:${event.scheduleId ?? 0}`;
-  const row = sql`${id}::uuid, ${event.type}, ${event.reservationId ?? null}::uuid, ${event.scheduleId ?? null}::bigint, ${orderingKey},
+  const row = hot`${id}::uuid, ${event.type}, ${event.reservationId ?? null}::uuid, ${event.scheduleId ?? null}::bigint, ${orderingKey},
               ${JSON.stringify(event.data)}::jsonb, ${event.now}::timestamptz`;
-  const alongDone = along ? sql`EXISTS (SELECT FROM along)` : sql`NULL::boolean`;
+  const alongDone = along ? hotRaw('EXISTS (SELECT FROM along)') : hotRaw('NULL::boolean');
   // The last statement refuses in the database what its caller would roll back on reading it.
   const refusal = last
-    ? sql`, CASE WHEN ok IS NOT TRUE THEN concert_abort('SCHEDULE_CANCELLED') WHEN ${alongDone} IS FALSE THEN concert_abort('SUPERSEDED') END AS refused`
-    : sql``;
-  return sql<{ live: boolean; along: boolean | null }>`${sql.raw(last ? `${COMMIT_AFTER}\n    ` : '')}WITH live AS (SELECT ${liveSchedule === null ? sql`true` : sql`(SELECT cancelled_at IS NULL FROM schedules WHERE id = ${liveSchedule})`} AS ok),
+    ? hot`, CASE WHEN ok IS NOT TRUE THEN concert_abort('SCHEDULE_CANCELLED') WHEN ${alongDone} IS FALSE THEN concert_abort('SUPERSEDED') END AS refused`
+    : hotRaw('');
+  return hot<{ live: boolean; along: boolean | null }>`${hotRaw(last ? `${COMMIT_AFTER}\n    ` : '')}WITH live AS (SELECT ${liveSchedule === null ? hotRaw('true') : hot`(SELECT cancelled_at IS NULL FROM schedules WHERE id = ${liveSchedule})`} AS ok),
     e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
       SELECT ${row} FROM live WHERE ok
@@ -95,8 +96,8 @@ function eventStatement(id: string, event: OutboxEvent, liveSchedule: number | n
       SELECT w.id, e.id, e.seq, e.ordering_key, 'PENDING', e.created_at, e.created_at
       FROM e CROSS JOIN webhook_endpoints w
       WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND ${event.type} = ANY (w.events)
-    )${along ? sql`,
-    along AS (${along.sql})` : sql``}
+    )${along ? hot`,
+    along AS (${along.sql})` : hotRaw('')}
     SELECT ok AS live, ${alongDone} AS along${refusal} FROM live`;
 }
 

@@ -1,15 +1,15 @@
-import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Moment } from '../clock.ts';
 import type { Tx } from '../db/database.ts';
-import { type BookingPass, passAdmitsTo } from '../reservations/reservations.repository.ts';
+import { hot, runHot } from '../db/hot.ts';
+import { type BookingPass, hotPassAdmitsTo } from '../reservations/reservations.repository.ts';
 
 /**
  * Locks the owner's reservation, then the owner's row (every change of a balance locks it), in
  * one statement; the balance read is the locked row's latest. Someone else's reads as missing.
  */
 export async function lockReservationAndPayer(trx: Tx, reservationId: string, userId: number, now: Moment) {
-  const { rows } = await sql<{
+  const { rows } = await runHot<{
     status: string;
     total_price: number;
     seat_count: number;
@@ -18,12 +18,15 @@ export async function lockReservationAndPayer(trx: Tx, reservationId: string, us
     source: 'QUEUE' | 'WAITLIST';
     balance: number;
     lapsed: boolean;
-  }>`
+  }>(
+    trx,
+    hot`
     WITH r AS (
       SELECT status, total_price, seat_count, hold_expires_at, schedule_id, source FROM reservations WHERE id = ${reservationId} AND user_id = ${userId} FOR UPDATE
     )
     SELECT r.*, u.balance, r.hold_expires_at <= ${now} AS lapsed
-    FROM r CROSS JOIN LATERAL (SELECT balance FROM users WHERE id = ${userId} FOR UPDATE) u`.execute(trx);
+    FROM r CROSS JOIN LATERAL (SELECT balance FROM users WHERE id = ${userId} FOR UPDATE) u`,
+  );
   const row = rows[0];
   if (!row) throw new AppError('RESERVATION_NOT_FOUND', 'No such reservation');
   return row;
@@ -46,10 +49,12 @@ export async function sellReservation(
   // The payment's balances come from the debit's row (locked since the payment's first
   // statement), not from a parameter: the statement needs nothing the one before it read, so
   // pgbench's replay of it needs no \gset and can pipeline like the API (bench/pgbench.ts).
-  const { rows } = await sql<{ sold: number; balance: number | null; paid_at: Date }>`
+  const { rows } = await runHot<{ sold: number; balance: number | null; paid_at: Date }>(
+    trx,
+    hot`
     WITH sold AS (
       UPDATE seats SET sold_at = ${p.now}, held_until = NULL
-      WHERE reservation_id = ${p.reservationId} AND ${passAdmitsTo(pass)} AND sold_at IS NULL AND held_until > ${p.now}
+      WHERE reservation_id = ${p.reservationId} AND ${hotPassAdmitsTo(pass)} AND sold_at IS NULL AND held_until > ${p.now}
       RETURNING schedule_id, seat_number
     ),
     whole AS (SELECT count(*) = ${p.seatCount} AS ok FROM sold),
@@ -74,6 +79,7 @@ export async function sellReservation(
     paid AS (
       UPDATE reservations SET status = 'PAID', paid_at = ${p.now} WHERE id = ${p.reservationId} AND (SELECT ok FROM whole)
     )
-    SELECT (SELECT count(*) FROM sold)::int AS sold, (SELECT balance FROM debit) AS balance, ${p.now}::timestamptz AS paid_at`.execute(trx);
+    SELECT (SELECT count(*) FROM sold)::int AS sold, (SELECT balance FROM debit) AS balance, ${p.now}::timestamptz AS paid_at`,
+  );
   return rows[0]!;
 }

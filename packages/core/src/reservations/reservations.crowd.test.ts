@@ -32,7 +32,7 @@ describe('holds refused from the cached seat map', () => {
     }
   }
   const keyWrites = (sent: string[]) => sent.filter((t) => /^(insert into|delete from|update) "?idempotency_keys/i.test(t.trim()));
-  const keyReads = (sent: string[]) => sent.filter((t) => /^select .* from "idempotency_keys"/is.test(t.trim()));
+  const keyReads = (sent: string[]) => sent.filter((t) => /^select .* from "?idempotency_keys\b/is.test(t.trim()));
 
   it('refuses a taken seat with one read of the key and no write', async () => {
     const { core } = s;

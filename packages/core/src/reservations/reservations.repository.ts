@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Moment } from '../clock.ts';
 import type { Db, Tx } from '../db/database.ts';
+import { hot, hotRaw, runHot } from '../db/hot.ts';
 import type { ActivePass } from '../queue/queue.gate.ts';
 import type { OfferPass } from '../waitlist/waitlist.pass.ts';
 import { cursorTime } from '../paging.ts';
@@ -67,9 +68,17 @@ function toReservation(r: Row): Reservation {
 
 /** A reservation as its owner sees it; someone else's reads as missing. */
 export async function findReservation(db: Executor, reservationId: string, now: Moment, userId?: number): Promise<(Reservation & { userId: number }) | undefined> {
-  let q = baseQuery(db, now).where('r.id', '=', reservationId);
-  if (userId !== undefined) q = q.where('r.user_id', '=', userId);
-  const row = await q.executeTakeFirst();
+  // baseQuery's statement for one reservation, as a hot statement (db/hot.ts): every payment reads
+  // its reservation first.
+  const { rows } = await runHot<Row>(
+    db,
+    hot`select r.id, r.user_id, r.schedule_id, r.total_price, r.hold_expires_at, r.created_at, r.paid_at, r.refunded_at, r.source, sc.concert_id, sc.starts_at, c.title,
+      CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= ${now} THEN 'EXPIRED' ELSE r.status END as status,
+      (select coalesce(json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number), '[]') from reservation_seats as rs where rs.reservation_id = r.id) as seats
+    from reservations as r inner join schedules as sc on sc.id = r.schedule_id inner join concerts as c on c.id = sc.concert_id
+    where r.id = ${reservationId}${userId === undefined ? hotRaw('') : hot` and r.user_id = ${userId}`}`,
+  );
+  const row = rows[0];
   return row && { ...toReservation(row), userId: row.user_id };
 }
 
@@ -127,9 +136,12 @@ export async function lockReservation(trx: Tx, reservationId: string, userId?: n
  * for the row): deadlocks, in a CI run's PostgreSQL log and in lock-order.test.ts.
  */
 export async function lockShowAndHolder(trx: Tx, scheduleId: number, userId: number): Promise<void> {
-  const { rows } = await sql<{ id: number }>`
+  const { rows } = await runHot<{ id: number }>(
+    trx,
+    hot`
     WITH show AS MATERIALIZED (SELECT id FROM schedules WHERE id = ${scheduleId} FOR KEY SHARE)
-    SELECT u.id FROM show CROSS JOIN LATERAL (SELECT id FROM users WHERE id = ${userId} FOR UPDATE) u`.execute(trx);
+    SELECT u.id FROM show CROSS JOIN LATERAL (SELECT id FROM users WHERE id = ${userId} FOR UPDATE) u`,
+  );
   if (rows.length === 0) throw new AppError('USER_NOT_FOUND', `User ${userId} does not exist`);
 }
 
@@ -140,17 +152,13 @@ export async function lockShowAndHolder(trx: Tx, scheduleId: number, userId: num
  * table, equality on both leading columns, so no statistics, however stale, can make the planner
  * walk the seats of other users (joined to seats, it once walked every claimed seat).
  */
-export function userSeatCount(db: Executor, userId: number, scheduleId: number, now: Moment) {
-  return db
-    .selectFrom('reservations')
-    .select(sql<number>`coalesce(sum(seat_count), 0)::int`.as('n'))
-    .where('user_id', '=', userId)
-    .where('schedule_id', '=', scheduleId)
-    .where(sql<boolean>`(status = 'PAID' OR (status = 'HELD' AND hold_expires_at > ${now}))`);
+export function userSeatCount(userId: number, scheduleId: number, now: Moment) {
+  return hot<{ n: number }>`SELECT coalesce(sum(seat_count), 0)::int AS n FROM reservations
+    WHERE user_id = ${userId} AND schedule_id = ${scheduleId} AND (status = 'PAID' OR (status = 'HELD' AND hold_expires_at > ${now}))`;
 }
 
 export async function countUserSeats(trx: Tx, userId: number, scheduleId: number, now: Date): Promise<number> {
-  return (await userSeatCount(trx, userId, scheduleId, now).executeTakeFirstOrThrow()).n;
+  return (await runHot(trx, userSeatCount(userId, scheduleId, now))).rows[0]!.n;
 }
 
 /**
@@ -223,8 +231,8 @@ export async function holdSeats(
   const k = h.seatNumbers.length;
   // A hold lasts its TTL but never past the show's start: a hold made minutes before a show was
   // payable minutes into it, and its buyer could not refund it (an outside review).
-  const until = sql`LEAST(${h.heldUntil}::timestamptz, (SELECT starts_at FROM schedules WHERE id = ${h.scheduleId}))`;
-  const { rows } = await sql<{
+  const until = hot`LEAST(${h.heldUntil}::timestamptz, (SELECT starts_at FROM schedules WHERE id = ${h.scheduleId}))`;
+  const { rows } = await runHot<{
     owned: number;
     concert_id: number;
     title: string;
@@ -236,11 +244,13 @@ export async function holdSeats(
     held_until: Date;
     opened: boolean;
     started: boolean;
-  }>`
-    WITH owned AS (${userSeatCount(trx, h.userId, h.scheduleId, h.now)}),
+  }>(
+    trx,
+    hot`
+    WITH owned AS (${userSeatCount(h.userId, h.scheduleId, h.now)}),
     claimed AS (
       UPDATE seats SET reservation_id = ${h.reservationId}, held_until = ${until}
-      WHERE schedule_id = ${h.scheduleId} AND ${passAdmitsTo(pass)} AND seat_number = ANY(${h.seatNumbers}::int[])
+      WHERE schedule_id = ${h.scheduleId} AND ${hotPassAdmitsTo(pass)} AND seat_number = ANY(${h.seatNumbers}::int[])
         AND sold_at IS NULL AND (reservation_id IS NULL OR held_until <= ${h.now})
         AND (SELECT n FROM owned) + ${k} <= ${h.limit}
       RETURNING seat_number, grade, price
@@ -261,7 +271,8 @@ export async function holdSeats(
     JOIN schedules sc ON sc.id = ${h.scheduleId}
     JOIN concerts c ON c.id = sc.concert_id
     LEFT JOIN claimed cl ON true
-    ORDER BY cl.seat_number`.execute(trx);
+    ORDER BY cl.seat_number`,
+  );
   const first = rows[0]!;
   return {
     /** The statement's time (the database's clock), the hold's expiry, and the show's booking window then. */
@@ -375,3 +386,6 @@ export async function findLiveHolds(
 /** Seats of a schedule of the pass's concert: a pass for one concert opens no other. */
 export const passAdmitsTo = (pass: BookingPass) =>
   sql<boolean>`schedule_id IN (SELECT id FROM schedules WHERE concert_id = ${pass.concertId})`;
+
+/** passAdmitsTo, as a fragment of a hot statement (db/hot.ts). */
+export const hotPassAdmitsTo = (pass: BookingPass) => hot`schedule_id IN (SELECT id FROM schedules WHERE concert_id = ${pass.concertId})`;
