@@ -364,8 +364,15 @@ export function recordStatements(): string[] {
   const sent: string[] = [];
   const query = pg.Client.prototype.query;
   vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: InstanceType<typeof pg.Client>, ...args: unknown[]) {
-    const q = args[0] as string | { text?: string };
-    sent.push(typeof q === 'string' ? q : (q?.text ?? ''));
+    // A statement sent with its transaction's BEGIN or COMMIT in one round trip (DB_PIPELINE,
+    // db/pipeline.ts) carries them beside its text: recorded in the order they run.
+    const q = args[0] as string | { text?: string; before?: string; after?: string };
+    if (typeof q === 'string') sent.push(q);
+    else {
+      if (q?.before) sent.push(q.before);
+      sent.push(q?.text ?? '');
+      if (q?.after) sent.push(q.after);
+    }
     return (query as (...a: unknown[]) => unknown).apply(this, args);
   } as typeof query);
   return sent;

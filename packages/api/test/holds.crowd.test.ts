@@ -61,6 +61,8 @@ describe('a crowd holding a seat this process has just sold', () => {
     expect(transactions).toEqual([]);
     // Seat 2 was not taken: the refusal named seat 3 only, and seat 2 is still free to hold.
     expect(await outcome(crowd[0]!.api.reservations.hold.mutate({ scheduleId, seatNumbers: [2], idempotencyKey: key('c2') }))).toBe('OK');
+    // That hold's transaction is seen by the same filter (its BEGIN rides with its first statement).
+    expect(sent.filter((s) => /^\s*(begin|start transaction)/i.test(s))).toHaveLength(1);
     vi.restoreAllMocks();
 
     // Cancelled: the seat is free at once, in this process too (never called taken when it is not).
