@@ -5,7 +5,7 @@ import type { Db, Tx } from '../db/database.ts';
 import { hot, hotRaw, runHot } from '../db/hot.ts';
 import type { ActivePass } from '../queue/queue.gate.ts';
 import type { OfferPass } from '../waitlist/waitlist.pass.ts';
-import { cursorTime } from '../paging.ts';
+import { cursorTime, cursorTimeText } from '../paging.ts';
 
 /** What a booking write must present: the queue gate's pass, or a waitlist offer's. */
 export type BookingPass = ActivePass | OfferPass;
@@ -15,37 +15,35 @@ import type { Reservation } from '../types.ts';
 type Executor = Db | Tx;
 
 /** A HELD reservation past its expiry reads EXPIRED at once, before any sweep marks it. */
-const liveStatus = (now: Moment) =>
-  sql<ReservationStatus>`CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= ${now} THEN 'EXPIRED' ELSE r.status END`;
+const liveStatus = (now: Moment) => hot`CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= ${now} THEN 'EXPIRED' ELSE r.status END`;
 
-function baseQuery(db: Executor, now: Moment) {
-  return db
-    .selectFrom('reservations as r')
-    .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
-    .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
-    .select((eb) => [
-      'r.id',
-      'r.user_id',
-      'r.schedule_id',
-      'r.total_price',
-      'r.hold_expires_at',
-      'r.created_at',
-      'r.paid_at',
-      'r.refunded_at',
-      'r.source',
-      'sc.concert_id',
-      'sc.starts_at',
-      'c.title',
-      liveStatus(now).as('status'),
-      eb
-        .selectFrom('reservation_seats as rs')
-        .select(sql<Array<{ seatNumber: number; grade: string; price: number }>>`coalesce(json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number), '[]')`.as('seats'))
-        .whereRef('rs.reservation_id', '=', 'r.id')
-        .as('seats'),
-    ]);
+/**
+ * A reservation as read (one reservation, a page of a user's): its show, its seats, its status as
+ * of `now`. A hot statement's parts (db/hot.ts): every payment reads its reservation first.
+ */
+const reservationColumns = (now: Moment) =>
+  hot`r.id, r.user_id, r.schedule_id, r.total_price, r.hold_expires_at, r.created_at, r.paid_at, r.refunded_at, r.source, sc.concert_id, sc.starts_at, c.title,
+      ${liveStatus(now)} AS status,
+      (SELECT coalesce(json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number), '[]') FROM reservation_seats AS rs WHERE rs.reservation_id = r.id) AS seats`;
+const RESERVATION_FROM = hotRaw('reservations AS r INNER JOIN schedules AS sc ON sc.id = r.schedule_id INNER JOIN concerts AS c ON c.id = sc.concert_id');
+
+interface Row {
+  id: string;
+  user_id: number;
+  schedule_id: number;
+  total_price: number;
+  hold_expires_at: Date;
+  created_at: Date;
+  paid_at: Date | null;
+  refunded_at: Date | null;
+  source: Reservation['source'];
+  concert_id: number;
+  starts_at: Date;
+  title: string;
+  status: ReservationStatus;
+  /** json_agg's array (PGlite may hand it over as text). */
+  seats: Array<{ seatNumber: number; grade: string; price: number }> | string;
 }
-
-type Row = Awaited<ReturnType<ReturnType<typeof baseQuery>['executeTakeFirstOrThrow']>>;
 
 function toReservation(r: Row): Reservation {
   const seats = (typeof r.seats === 'string' ? JSON.parse(r.seats) : r.seats) as Reservation['seats'];
@@ -68,15 +66,10 @@ function toReservation(r: Row): Reservation {
 
 /** A reservation as its owner sees it; someone else's reads as missing. */
 export async function findReservation(db: Executor, reservationId: string, now: Moment, userId?: number): Promise<(Reservation & { userId: number }) | undefined> {
-  // baseQuery's statement for one reservation, as a hot statement (db/hot.ts): every payment reads
-  // its reservation first.
   const { rows } = await runHot<Row>(
     db,
-    hot`select r.id, r.user_id, r.schedule_id, r.total_price, r.hold_expires_at, r.created_at, r.paid_at, r.refunded_at, r.source, sc.concert_id, sc.starts_at, c.title,
-      CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= ${now} THEN 'EXPIRED' ELSE r.status END as status,
-      (select coalesce(json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number), '[]') from reservation_seats as rs where rs.reservation_id = r.id) as seats
-    from reservations as r inner join schedules as sc on sc.id = r.schedule_id inner join concerts as c on c.id = sc.concert_id
-    where r.id = ${reservationId}${userId === undefined ? hotRaw('') : hot` and r.user_id = ${userId}`}`,
+    hot`SELECT ${reservationColumns(now)} FROM ${RESERVATION_FROM}
+    WHERE r.id = ${reservationId}${userId === undefined ? hotRaw('') : hot` AND r.user_id = ${userId}`}`,
   );
   const row = rows[0];
   return row && { ...toReservation(row), userId: row.user_id };
@@ -99,16 +92,16 @@ export async function findUserReservations(
   now: Moment,
   page: { status?: ReservationStatus | undefined; before?: { createdAt: string; id: string } | undefined; limit: number },
 ): Promise<Array<Reservation & { createdKey: string }>> {
-  let q = baseQuery(db, now)
-    .select(cursorTime('r.created_at').as('created_key'))
-    .where('r.user_id', '=', userId)
-    .orderBy('r.created_at', 'desc')
-    .orderBy('r.id', 'desc')
-    .limit(page.limit);
-  if (page.status) q = q.where(liveStatus(now), '=', page.status);
-  const before = page.before;
-  if (before) q = q.where(sql<boolean>`(r.created_at, r.id) < (${before.createdAt}::timestamptz, ${before.id}::uuid)`);
-  return (await q.execute()).map((r) => ({ ...toReservation(r), createdKey: r.created_key }));
+  const { status, before, limit } = page;
+  const { rows } = await runHot<Row & { created_key: string }>(
+    db,
+    hot`SELECT ${reservationColumns(now)}, ${hotRaw(cursorTimeText('r.created_at'))} AS created_key FROM ${RESERVATION_FROM}
+    WHERE r.user_id = ${userId}${status ? hot` AND ${liveStatus(now)} = ${status}` : hotRaw('')}${
+      before ? hot` AND (r.created_at, r.id) < (${before.createdAt}::timestamptz, ${before.id}::uuid)` : hotRaw('')
+    }
+    ORDER BY r.created_at DESC, r.id DESC LIMIT ${limit}`,
+  );
+  return rows.map((r) => ({ ...toReservation(r), createdKey: r.created_key }));
 }
 
 /** Locks a reservation row for a state change; with userId, only the owner's. */
