@@ -4,13 +4,12 @@
 \set seat :g % 1000 + 1
 \set user 1 + :g % 1999
 INSERT INTO idempotency_keys (user_id, procedure, key, request_hash, state, owner, locked_until, created_at)
-    VALUES (:user, 'payments.pay', ('pgbench-pay-' || :g), '5OEJ-4TpOOGoGseqNQU4MukKRIOOsme2Ov4FKgvVSZs', 'IN_PROGRESS', ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'))
+    VALUES (:user, 'payments.pay', ('pgbench-pay-' || :g), 'L2tO2wRiNRFNj66agqi40EDzFkthY-kMiugRcvAVL3k', 'IN_PROGRESS', ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'))
     ON CONFLICT DO NOTHING RETURNING owner;
-select r.id, r.user_id, r.schedule_id, r.total_price, r.hold_expires_at, r.created_at, r.paid_at, r.refunded_at, r.source, sc.concert_id, sc.starts_at, c.title,
-      CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= (now() + interval '0 milliseconds') THEN 'EXPIRED' ELSE r.status END as status,
-      (select coalesce(json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number), '[]') from reservation_seats as rs where rs.reservation_id = r.id) as seats
-    from reservations as r inner join schedules as sc on sc.id = r.schedule_id inner join concerts as c on c.id = sc.concert_id
-    where r.id = lpad(to_hex(:g::bigint), 32, '0')::uuid and r.user_id = :user;
+SELECT r.id, r.user_id, r.schedule_id, r.total_price, r.hold_expires_at, r.created_at, r.paid_at, r.refunded_at, r.source, sc.concert_id, sc.starts_at, c.title,
+      CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= (now() + interval '0 milliseconds') THEN 'EXPIRED' ELSE r.status END AS status,
+      (SELECT coalesce(json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number), '[]') FROM reservation_seats AS rs WHERE rs.reservation_id = r.id) AS seats FROM reservations AS r INNER JOIN schedules AS sc ON sc.id = r.schedule_id INNER JOIN concerts AS c ON c.id = sc.concert_id
+    WHERE r.id = lpad(to_hex(:g::bigint), 32, '0')::uuid AND r.user_id = :user;
 \startpipeline
 begin;
 
@@ -55,7 +54,7 @@ begin;
     e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
       SELECT ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid::uuid, 'payment.completed', lpad(to_hex(:g::bigint), 32, '0')::uuid::uuid, :sched::bigint, lpad(to_hex(:g::bigint), 32, '0')::uuid,
-              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiMjNmNTg5MDMtNTFjZi00N2QzLTk2NjQtY2YwYTMxOTQ2MGZhIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MjEsInN0YXJ0c0F0IjoiMjAyNy0wMS0wNFQxNjoyMDoxNS41OTZaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJQQUlEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wNVQxNjoyNToxNS41OTZaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wNVQxNjoyMDoxNS41OTZaIiwicGFpZEF0IjoiMjAyNi0xMi0wNVQxNjoyMDoxNS41OTZaIiwicmVmdW5kZWRBdCI6bnVsbH0sInBheW1lbnQiOnsicGF5bWVudElkIjoiZjZjYzlkMTQtY2JkOC00OGU2LTg5Y2QtNTY1ZDc4MjVkMGI1IiwiYW1vdW50IjoxMDAwMDAsInBhaWRBdCI6IjIwMjYtMTItMDVUMTY6MjA6MTUuNTk2WiIsImJhbGFuY2VBZnRlciI6OTk5OTAwMDAwfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
+              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiYmM0OTY1MjQtNmExNS00MjZmLWE4YmQtNzdhYTI1Njc1OWMxIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MjEsInN0YXJ0c0F0IjoiMjAyNy0wMS0wNFQxNjo1MzozNC4yODVaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJQQUlEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wNVQxNjo1ODozNC4yODVaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wNVQxNjo1MzozNC4yODVaIiwicGFpZEF0IjoiMjAyNi0xMi0wNVQxNjo1MzozNC4yODVaIiwicmVmdW5kZWRBdCI6bnVsbH0sInBheW1lbnQiOnsicGF5bWVudElkIjoiZTRjNDEzN2ItYjFiZi00MjYwLTljYjMtZTQ5OGZkZWFkNDMzIiwiYW1vdW50IjoxMDAwMDAsInBhaWRBdCI6IjIwMjYtMTItMDVUMTY6NTM6MzQuMjg1WiIsImJhbGFuY2VBZnRlciI6OTk5OTAwMDAwfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
       RETURNING id, seq, ordering_key, created_at
     ),
     d AS (
@@ -65,7 +64,7 @@ begin;
       WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'payment.completed' = ANY (w.events)
     ),
     along AS (
-    UPDATE idempotency_keys SET state = 'DONE', response = convert_from(decode('eyJqc29uIjp7InBheW1lbnRJZCI6ImY2Y2M5ZDE0LWNiZDgtNDhlNi04OWNkLTU2NWQ3ODI1ZDBiNSIsInJlc2VydmF0aW9uSWQiOiIyM2Y1ODkwMy01MWNmLTQ3ZDMtOTY2NC1jZjBhMzE5NDYwZmEiLCJhbW91bnQiOjEwMDAwMCwic3RhdHVzIjoiQ09NUExFVEVEIiwicGFpZEF0IjoiMjAyNi0xMi0wNVQxNjoyMDoxNS41OTZaIiwiYmFsYW5jZUJlZm9yZSI6MTAwMDAwMDAwMCwiYmFsYW5jZUFmdGVyIjo5OTk5MDAwMDAsImNvbmNlcnRJZCI6MSwic2NoZWR1bGVJZCI6MjEsInBhaWRXaXRoIjp7ImNvbmNlcnRJZCI6MSwidG9rZW5JZCI6Im52QXhsclU3TUF0MHJFUTFsVjIyencifX0sIm1ldGEiOnsidmFsdWVzIjp7InBhaWRBdCI6WyJEYXRlIl19LCJ2IjoxfX0=', 'base64'), 'UTF8'), completed_at = (now() + interval '0 milliseconds')
+    UPDATE idempotency_keys SET state = 'DONE', response = convert_from(decode('eyJqc29uIjp7InBheW1lbnRJZCI6ImU0YzQxMzdiLWIxYmYtNDI2MC05Y2IzLWU0OThmZGVhZDQzMyIsInJlc2VydmF0aW9uSWQiOiJiYzQ5NjUyNC02YTE1LTQyNmYtYThiZC03N2FhMjU2NzU5YzEiLCJhbW91bnQiOjEwMDAwMCwic3RhdHVzIjoiQ09NUExFVEVEIiwicGFpZEF0IjoiMjAyNi0xMi0wNVQxNjo1MzozNC4yODVaIiwiYmFsYW5jZUJlZm9yZSI6MTAwMDAwMDAwMCwiYmFsYW5jZUFmdGVyIjo5OTk5MDAwMDAsImNvbmNlcnRJZCI6MSwic2NoZWR1bGVJZCI6MjEsInBhaWRXaXRoIjp7ImNvbmNlcnRJZCI6MSwidG9rZW5JZCI6IkNVa1Jhd2M3eF9ObnFRak1hVDNFemcifX0sIm1ldGEiOnsidmFsdWVzIjp7InBhaWRBdCI6WyJEYXRlIl19LCJ2IjoxfX0=', 'base64'), 'UTF8'), completed_at = (now() + interval '0 milliseconds')
     WHERE user_id = :user AND procedure = 'payments.pay' AND key = ('pgbench-pay-' || :g) AND state = 'IN_PROGRESS' AND owner = ('b' || lpad(to_hex(:g::bigint), 31, '0'))::uuid
     RETURNING 1)
     SELECT ok AS live, EXISTS (SELECT FROM along) AS along, CASE WHEN ok IS NOT TRUE THEN concert_abort('SCHEDULE_CANCELLED') WHEN EXISTS (SELECT FROM along) IS FALSE THEN concert_abort('SUPERSEDED') END AS refused FROM live;
