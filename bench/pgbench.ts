@@ -32,8 +32,8 @@ export interface Sent {
   text: string;
   values: unknown[];
   rows?: Array<Record<string, unknown>>;
-  /** Sent in the same round trip (DB_PIPELINE): BEGIN before the statement, COMMIT after it. */
-  before?: string;
+  /** Sent in the same round trip (DB_PIPELINE): BEGIN and statements marked WITH_NEXT before the statement, COMMIT after it. */
+  before?: Sent[];
   after?: string;
 }
 
@@ -107,7 +107,7 @@ export async function pgbenchReference(opts: { clients: number; transactionsPerC
     // It is left out here and counted in the note instead.
     const afterCommit = { hold: trimAfterCommit(hold.sent), payment: trimAfterCommit(pay.sent) };
     for (const [name, w] of [['hold', hold], ['payment', pay]] as const) {
-      const tx = w.sent.flatMap((q) => [q.before, q.text, q.after]).filter((t) => t !== undefined && /^(begin|commit)$/i.test(t)).length;
+      const tx = w.sent.flatMap((q) => [...(q.before ?? []).map((l) => l.text), q.text, q.after]).filter((t) => t !== undefined && /^(begin|commit)$/i.test(t)).length;
       if (tx !== 2 || w.sent.some((q) => /skip locked/i.test(q.text))) throw new Error(`pgbench reference: the ${name} sent ${tx} BEGIN/COMMIT or a background job's statement: ${w.sent.map((q) => q.text.slice(0, 60)).join(' | ')}`);
     }
     const now = clock.now().getTime();
@@ -117,7 +117,7 @@ export async function pgbenchReference(opts: { clients: number; transactionsPerC
         [scheduleId, ':sched'],
         [hold.result.reservationId, `lpad(to_hex(:g::bigint), 32, '0')::uuid`],
       ]);
-      for (const q of sent) {
+      for (const q of sent.flatMap(withLeading)) {
         for (const v of q.values) {
           if (Array.isArray(v) && v.length === 1 && v[0] === seat) subs.set(v, 'ARRAY[:seat]');
           if (v instanceof Date) subs.set(v, `(now() + interval '${v.getTime() - now} milliseconds')`);
@@ -127,14 +127,14 @@ export async function pgbenchReference(opts: { clients: number; transactionsPerC
     };
     const holdSubs = varying(hold.sent);
     // Per-call values: the idempotency key and its owner; the payment id.
-    for (const q of hold.sent) {
+    for (const q of hold.sent.flatMap(withLeading)) {
       for (const v of q.values) {
         if (typeof v === 'string' && v.startsWith('pgbench-hold-')) holdSubs.set(v, `('pgbench-hold-' || :g)`);
         if (typeof v === 'string' && /^[0-9a-f-]{36}$/.test(v) && !holdSubs.has(v)) holdSubs.set(v, `('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid`);
       }
     }
     const paySubs = varying(pay.sent);
-    for (const q of pay.sent) {
+    for (const q of pay.sent.flatMap(withLeading)) {
       for (const v of q.values) {
         if (typeof v === 'string' && v.startsWith('pgbench-pay-')) paySubs.set(v, `('pgbench-pay-' || :g)`);
         else if (typeof v === 'string' && /^[0-9a-f-]{36}$/.test(v) && !paySubs.has(v)) paySubs.set(v, `('${paySubs.size % 2 ? 'b' : 'c'}' || lpad(to_hex(:g::bigint), 31, '0'))::uuid`);
@@ -155,7 +155,7 @@ export async function pgbenchReference(opts: { clients: number; transactionsPerC
         ...sent.map((q) => {
           const statement = `${toPgbench(q, subs)};`;
           if (q.before === undefined && q.after === undefined) return statement;
-          return ['\\startpipeline', ...(q.before ? [`${q.before};`] : []), statement, ...(q.after ? [`${q.after};`] : []), '\\endpipeline'].join('\n');
+          return ['\\startpipeline', ...(q.before ?? []).map((l) => `${toPgbench(l, subs)};`), statement, ...(q.after ? [`${q.after};`] : []), '\\endpipeline'].join('\n');
         }),
       ].join('\n') + '\n';
     const scripts = { hold: script(hold.sent, holdSubs), pay: script(pay.sent, paySubs) };
@@ -220,10 +220,10 @@ async function watch<T>(fn: () => Promise<T>): Promise<{ result: T; sent: Sent[]
     const [first, second] = a;
     const named = typeof first === 'object' && first !== null && 'text' in first ? (first as { text: unknown; values?: unknown }) : undefined;
     // A pipelined statement (DB_PIPELINE) is a Submittable carrying its BEGIN or COMMIT and its callback.
-    const pipelined = named as { before?: string; after?: string; callback?: (err: unknown, r: { rows?: Array<Record<string, unknown>> }) => void } | undefined;
+    const pipelined = named as { before?: Array<{ text: string; values?: unknown[] }>; after?: string; callback?: (err: unknown, r: { rows?: Array<Record<string, unknown>> }) => void } | undefined;
     if (pipelined && typeof pipelined.callback === 'function' && typeof named?.text === 'string') {
       const q: Sent = { text: named.text, values: Array.isArray(named.values) ? named.values : [] };
-      if (pipelined.before !== undefined) q.before = pipelined.before;
+      if (pipelined.before !== undefined) q.before = pipelined.before.map((l) => ({ text: l.text, values: l.values ?? [] }));
       if (pipelined.after !== undefined) q.after = pipelined.after;
       sent.push(q);
       const callback = pipelined.callback;
@@ -248,6 +248,9 @@ async function watch<T>(fn: () => Promise<T>): Promise<{ result: T; sent: Sent[]
     proto.query = original;
   }
 }
+
+/** A statement and those sent ahead of it in its round trip. */
+const withLeading = (q: Sent): Sent[] => [...(q.before ?? []), q];
 
 /** A statement with its parameters written in: per-transaction ones as pgbench variables, the rest as constants. */
 function toPgbench(q: Sent, subs: Map<unknown, string>): string {

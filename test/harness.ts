@@ -366,10 +366,10 @@ export function recordStatements(): string[] {
   vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: InstanceType<typeof pg.Client>, ...args: unknown[]) {
     // A statement sent with its transaction's BEGIN or COMMIT in one round trip (DB_PIPELINE,
     // db/pipeline.ts) carries them beside its text: recorded in the order they run.
-    const q = args[0] as string | { text?: string; before?: string; after?: string };
+    const q = args[0] as string | { text?: string; before?: Array<{ text: string }>; after?: string };
     if (typeof q === 'string') sent.push(q);
     else {
-      if (q?.before) sent.push(q.before);
+      for (const l of q?.before ?? []) sent.push(l.text);
       sent.push(q?.text ?? '');
       if (q?.after) sent.push(q.after);
     }

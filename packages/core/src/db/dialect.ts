@@ -5,7 +5,7 @@ import { type DialectAdapter, type Dialect, PostgresAdapter, PostgresDialect, ty
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import type { PoolClient, QueryResult, Submittable } from 'pg';
-import { COMMIT_AFTER, isBegin, type PipelineConfig, PipelinedQuery } from './pipeline.ts';
+import { COMMIT_AFTER, isBegin, type Leading, type PipelineConfig, PipelinedQuery, WITH_NEXT } from './pipeline.ts';
 
 // int8 (ids, money) and numeric (sums) arrive as strings; every value we keep fits in a double.
 const INT8 = 20;
@@ -319,7 +319,8 @@ export function preparing(pool: InstanceType<typeof pg.Pool>, opts: PoolOptions 
         if (typeof text !== 'string') return client.query(text as Submittable);
         if (!opts.pipeline) return send(text, values);
         return tx.query(text, values ?? [], send, (q) => {
-          client.query(new PipelinedQuery({ ...q, name: nameFor(q.text) }) as unknown as Submittable);
+          const before = q.before?.map((l) => (l.values === undefined ? l : { ...l, name: nameFor(l.text) }));
+          client.query(new PipelinedQuery({ ...q, before, name: nameFor(q.text) }) as unknown as Submittable);
         });
       };
       w = {
@@ -347,14 +348,19 @@ export function preparing(pool: InstanceType<typeof pg.Pool>, opts: PoolOptions 
 
 const answer = (command: string) => Promise.resolve({ command, rowCount: null, rows: [], fields: [], oid: 0 } as QueryResult);
 
-/** One connection's transaction as pipelining sees it: a BEGIN not yet sent, a COMMIT already sent. */
+/**
+ * One connection's transaction as pipelining sees it: a BEGIN not yet sent, statements marked
+ * WITH_NEXT not yet sent (they go with the next one), a COMMIT already sent.
+ */
 class PipelinedTransaction {
   #begin: string | undefined;
+  #waiting: Leading[] = [];
   #open = false;
   #committed = false;
 
   reset(): void {
     this.#begin = undefined;
+    this.#waiting = [];
     this.#open = false;
     this.#committed = false;
   }
@@ -376,22 +382,39 @@ class PipelinedTransaction {
       this.#open = true;
       return answer('BEGIN');
     }
+    if (this.#open && text.startsWith(WITH_NEXT)) {
+      // Its rows arrive in this array with the answer of the statement it rides with.
+      const rows: unknown[] = [];
+      this.#waiting.push({ text, values, rows });
+      return Promise.resolve({ command: 'SELECT', rowCount: null, rows, fields: [], oid: 0 } as unknown as QueryResult);
+    }
+    if (text === 'commit' && this.#waiting.length > 0) {
+      // A commit right after a statement marked WITH_NEXT: that statement goes with the COMMIT.
+      const last = this.#waiting.pop()!;
+      return this.query(`${COMMIT_AFTER}${last.text}`, last.values!, send, pipelined).then((result) => {
+        last.rows!.push(...result.rows);
+        this.reset();
+        return answer('COMMIT');
+      });
+    }
     if (text === 'commit' || text === 'rollback') {
       const unsent = this.#begin !== undefined;
       this.reset();
-      // A transaction that sent nothing has nothing to end.
+      // A transaction that sent nothing has nothing to end (a waiting statement is dropped with
+      // the rollback it would have been rolled back by).
       if (unsent) return answer(text.toUpperCase());
       return send(text, values);
     }
-    const before = this.#begin;
+    const before: Leading[] = [...(this.#begin === undefined ? [] : [{ text: this.#begin }]), ...this.#waiting];
     const after = this.#open && text.startsWith(COMMIT_AFTER) ? 'commit' : undefined;
-    if (before === undefined && after === undefined) return send(text, values);
+    if (before.length === 0 && after === undefined) return send(text, values);
     this.#begin = undefined;
+    this.#waiting = [];
     return new Promise((resolve, reject) => {
       pipelined({
         text,
         values,
-        before,
+        before: before.length === 0 ? undefined : before,
         after,
         callback: (err, result) => {
           if (err) return reject(err);

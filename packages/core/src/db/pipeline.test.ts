@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../../test/harness.ts';
 import { pgCode } from './database.ts';
 import { createDialect } from './dialect.ts';
-import { ABORT_CODE, COMMIT_AFTER } from './pipeline.ts';
+import { ABORT_CODE, COMMIT_AFTER, WITH_NEXT } from './pipeline.ts';
 
 /**
  * DB_PIPELINE: Kysely's BEGIN travels with the transaction's first statement and a statement
@@ -31,9 +31,9 @@ describe.each([
     other = new pg.Client({ connectionString: db.url });
     await other.connect();
     proto.query = function (this: unknown, ...a: unknown[]) {
-      const first = a[0] as { text?: string; before?: string; after?: string } | string;
+      const first = a[0] as { text?: string; before?: Array<{ text: string }>; after?: string } | string;
       // The other session's reads are not the transaction's.
-      if (this !== other) exchanges.push(typeof first === 'string' ? first : [first.before, first.text, first.after].filter(Boolean).join(' + '));
+      if (this !== other) exchanges.push(typeof first === 'string' ? first : [...(first.before ?? []).map((l) => l.text), first.text, first.after].filter(Boolean).join(' + '));
       return original.apply(this, a);
     };
   });
@@ -151,6 +151,110 @@ describe.each([
     expect((err as Error).message).toMatch(/after a transaction that committed with its last statement/);
     // What committed stays committed; what came after did not run.
     expect(await rows()).toEqual([1]);
+  });
+
+  const marked = (text: string) => sql.raw(`${WITH_NEXT} ${text}`);
+  /** The named statements the pool's one connection has prepared. */
+  const prepared_ = async () => (await sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements`.execute(k)).rows.map((r) => r.statement);
+
+  it('sends statements marked WITH_NEXT with the next one, BEGIN first: one round trip, run in order', async () => {
+    await reset();
+    const out = await k.transaction().execute(async (trx) => {
+      // Answered at once: their rows come with the answer of the statement they ride with.
+      const a = await sql<{ id: number }>`${marked('INSERT INTO t VALUES (')}${1}, 'a') RETURNING id`.execute(trx);
+      const b = await sql<{ id: number; at: Date }>`${marked('INSERT INTO t VALUES (')}${2}, 'b') RETURNING id, now() AS at`.execute(trx);
+      const before = [a.rows.length, b.rows.length];
+      const c = await sql<{ n: number }>`SELECT count(*)::int AS n FROM t`.execute(trx);
+      return [before, a.rows, b.rows.map((r) => [r.id, r.at instanceof Date]), c.rows[0]!.n];
+    });
+    // The third statement ran after both: it counts their rows. Theirs are parsed as any statement's.
+    expect(out).toEqual([[0, 0], [{ id: 1 }], [[2, true]], 2]);
+    expect(exchanges).toEqual([expect.stringMatching(/^begin \+ \/\* with next \*\/ INSERT .*\(\$1, 'a'\).* \+ \/\* with next \*\/ INSERT .*'b'.* \+ SELECT count/), 'commit']);
+    exchanges = [];
+    await k.transaction().execute(async (trx) => {
+      await sql`INSERT INTO t VALUES (${3}, 'c')`.execute(trx);
+      await sql`${marked('UPDATE t SET note = ')}${'marked'} WHERE id = ${3}`.execute(trx);
+      await sql`${sql.raw(COMMIT_AFTER)} UPDATE t SET note = note || ${'+last'} WHERE id = ${3}`.execute(trx);
+    });
+    // Mid-transaction too, and with the COMMIT: two round trips in all.
+    expect(exchanges).toEqual([expect.stringMatching(/^begin \+ INSERT/), expect.stringMatching(/^\/\* with next \*\/ UPDATE .* \+ \/\* then commit \*\/ UPDATE .* \+ commit$/)]);
+    expect((await other.query('SELECT note FROM t WHERE id = 3')).rows[0].note).toBe('marked+last');
+    expect(await rows()).toEqual([1, 2, 3]);
+    if (prepared) expect((await prepared_()).filter((t) => t.startsWith(WITH_NEXT))).toHaveLength(2 + 1);
+  });
+
+  it('the next statement, sent in the same round trip, reads what committed while the marked one waited for its lock', async () => {
+    await reset();
+    await other.query(`INSERT INTO t VALUES (1, 'before')`);
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query(`UPDATE t SET note = 'after' WHERE id = 1`);
+      const read = k.transaction().execute(async (trx) => {
+        await sql`${marked('SELECT id FROM t WHERE id = ')}${1} FOR UPDATE`.execute(trx);
+        return (await sql<{ note: string }>`SELECT note FROM t WHERE id = ${1}`.execute(trx)).rows[0]!.note;
+      });
+      // The transaction waits on the row's lock (the marked statement), then the blocker commits.
+      await expect
+        .poll(async () => (await other.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%with next%'`)).rows[0].n, { timeout: 10_000 })
+        .toBe(1);
+      await blocker.query('COMMIT');
+      expect(await read).toBe('after');
+    } finally {
+      await blocker.end();
+    }
+  });
+
+  it('an error in a marked statement fails the statement it rode with; nothing after it ran, and the connection goes on', async () => {
+    await reset();
+    const err = await k
+      .transaction()
+      .execute(async (trx) => {
+        await sql`${marked('INSERT INTO t VALUES (')}${1}, 'a')`.execute(trx);
+        await sql`${marked('SELECT 1 / ')}${0}`.execute(trx);
+        // Never parsed: PostgreSQL skipped the rest of the round trip after the error.
+        await sql`${marked('INSERT INTO t VALUES (')}${2}, 'skipped once')`.execute(trx);
+        await sql`INSERT INTO t VALUES (${3}, 'c')`.execute(trx);
+      })
+      .catch((e: unknown) => e);
+    expect(pgCode(err)).toBe('22012');
+    expect(await rows()).toEqual([]);
+    expect(exchanges.at(-1)).toBe('rollback');
+    // The statement whose Parse was skipped is parsed again the next time it goes (named: not taken for parsed).
+    await k.transaction().execute(async (trx) => {
+      await sql`${marked('INSERT INTO t VALUES (')}${2}, 'skipped once')`.execute(trx);
+      await sql`${marked('INSERT INTO t VALUES (')}${1}, 'a')`.execute(trx);
+      await sql`INSERT INTO t VALUES (${3}, 'c')`.execute(trx);
+    });
+    expect(await rows()).toEqual([1, 2, 3]);
+  });
+
+  it('a marked statement right before the commit goes with it; right before a rollback, nowhere', async () => {
+    await reset();
+    await k.transaction().execute(async (trx) => {
+      await sql`INSERT INTO t VALUES (${1}, 'a')`.execute(trx);
+      await sql`${marked('INSERT INTO t VALUES (')}${2}, 'b')`.execute(trx);
+    });
+    expect(await rows()).toEqual([1, 2]);
+    // The connection takes the next transaction as usual.
+    await k.transaction().execute(async (trx) => {
+      await sql`INSERT INTO t VALUES (${3}, 'c')`.execute(trx);
+    });
+    expect(await rows()).toEqual([1, 2, 3]);
+    exchanges = [];
+    await expect(
+      k.transaction().execute(async (trx) => {
+        await sql`${marked('INSERT INTO t VALUES (')}${4}, 'd')`.execute(trx);
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    // Neither BEGIN nor the marked statement went: nothing to roll back.
+    expect(exchanges).toEqual([]);
+    expect(await rows()).toEqual([1, 2, 3]);
+    // Outside a transaction the marker is a comment: the statement runs on its own, and answers.
+    const alone = await sql<{ id: number }>`${marked('INSERT INTO t VALUES (')}${5}, 'e') RETURNING id`.execute(k);
+    expect(alone.rows).toEqual([{ id: 5 }]);
   });
 
   it('many transactions at once on a pool share no pipeline state', async () => {

@@ -1,6 +1,6 @@
 import { type Moment, plusMs } from '../clock.ts';
 import type { Db, Tx } from '../db/database.ts';
-import { hot, runHot } from '../db/hot.ts';
+import { type HotFragment, hot, hotRaw, runHot } from '../db/hot.ts';
 
 export interface KeyRef {
   userId: number;
@@ -48,10 +48,16 @@ export async function takeOverKey(db: Db, ref: KeyRef, from: string, to: string,
 
 /** Inside the operation's own transaction: the result and the key commit together or not at all. */
 /** Marks the key DONE with its response, if this owner still holds it: RETURNING a row when it did. */
-export function completeKeyStatement(ref: KeyRef, owner: string, response: string, now: Moment) {
+/**
+ * `response`: the stored answer (superjson's text), or a fragment of the statement that computes
+ * it (then the key is completed only where it is not null).
+ */
+export function completeKeyStatement(ref: KeyRef, owner: string, response: string | HotFragment, now: Moment) {
   return hot`
     UPDATE idempotency_keys SET state = 'DONE', response = ${response}, completed_at = ${now}
-    WHERE user_id = ${ref.userId} AND procedure = ${ref.procedure} AND key = ${ref.key} AND state = 'IN_PROGRESS' AND owner = ${owner}
+    WHERE user_id = ${ref.userId} AND procedure = ${ref.procedure} AND key = ${ref.key} AND state = 'IN_PROGRESS' AND owner = ${owner}${
+      typeof response === 'string' ? hotRaw('') : hot` AND ${response} IS NOT NULL`
+    }
     RETURNING 1`;
 }
 

@@ -3,6 +3,7 @@ import superjson from 'superjson';
 import { AppError } from '../errors.ts';
 import { type Clock, dbNow, plusMs } from '../clock.ts';
 import type { Db, RidingStatement, Tx } from '../db/database.ts';
+import type { HotFragment } from '../db/hot.ts';
 import * as repo from './idempotency.repository.ts';
 
 /**
@@ -20,6 +21,11 @@ export interface Complete<S> {
   (trx: Tx, stored: S): Promise<void>;
   /** The same as a statement riding along in the transaction's event statement: one round trip fewer. */
   along(stored: S): RidingStatement;
+  /**
+   * `along`, with what the key stores computed by that statement: a fragment whose value is the
+   * text superjson.stringify would make of it (so a replay answers as the first call did).
+   */
+  alongComputed(stored: HotFragment): RidingStatement;
 }
 
 /** S: what the key stores; R: the answer; C: what `check` found. */
@@ -86,7 +92,10 @@ export class IdempotencyService {
     };
     const complete: Complete<S> = Object.assign(
       async (trx: Tx, value: S) => settle(await repo.completeKey(trx, ref, owner, superjson.stringify(value), dbNow(this.deps.clock))),
-      { along: (value: S): RidingStatement => ({ sql: repo.completeKeyStatement(ref, owner, superjson.stringify(value), dbNow(this.deps.clock)), settle }) },
+      {
+        along: (value: S): RidingStatement => ({ sql: repo.completeKeyStatement(ref, owner, superjson.stringify(value), dbNow(this.deps.clock)), settle }),
+        alongComputed: (stored: HotFragment): RidingStatement => ({ sql: repo.completeKeyStatement(ref, owner, stored, dbNow(this.deps.clock)), settle }),
+      },
     );
     try {
       const result = await call.execute(complete, checked);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { pgCode, type RidingStatement, type Tx } from '../db/database.ts';
-import { hot, hotRaw, runHot } from '../db/hot.ts';
+import { type HotFragment, hot, hotRaw, runHot } from '../db/hot.ts';
 import { ABORT_CODE, COMMIT_AFTER } from '../db/pipeline.ts';
 import type { WebhookEventType } from '../schemas.ts';
 import type { Reservation } from '../types.ts';
@@ -91,14 +91,71 @@ function eventStatement(id: string, event: OutboxEvent, liveSchedule: number | n
       SELECT ${row} FROM live WHERE ok
       RETURNING id, seq, ordering_key, created_at
     ),
-    d AS (
+    ${deliveries(event.type)}${along ? hot`,
+    along AS (${along.sql})` : hotRaw('')}
+    SELECT ok AS live, ${alongDone} AS along${refusal} FROM live`;
+}
+
+/** The pending deliveries of event `e` (a CTE of the statement that inserts it), one per live endpoint subscribed to its type. */
+function deliveries(type: WebhookEventType) {
+  return hot`d AS (
       INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, ordering_key, status, next_attempt_at, created_at)
       SELECT w.id, e.id, e.seq, e.ordering_key, 'PENDING', e.created_at, e.created_at
       FROM e CROSS JOIN webhook_endpoints w
-      WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND ${event.type} = ANY (w.events)
-    )${along ? hot`,
-    along AS (${along.sql})` : hotRaw('')}
-    SELECT ok AS live, ${alongDone} AS along${refusal} FROM live`;
+      WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND ${type} = ANY (w.events)
+    )`;
+}
+
+/**
+ * What the last statement of a write whose result is computed by the database says: the subject
+ * row was there (else it refused NOT_HELD), the show was live, the key was completed.
+ */
+export const NOT_WRITTEN = 'NOT_WRITTEN';
+
+/**
+ * The event of a write whose statement ran in the same round trip, before this one's answer
+ * could be read (db/pipeline.ts WITH_NEXT): its data is built here, in the database, from what
+ * that statement wrote. `subject` is a CTE body with one row, columns `data` (the event's jsonb),
+ * `at` (its time) and `stored` (what `along` may store), or none when the write did not happen.
+ * As insertEvent with `last` (and, with `checkLive`, insertEventUnlessCancelled), and one refusal
+ * more, first: no subject row fails the statement with NOT_WRITTEN, so the COMMIT that follows
+ * does not run and nothing of a half-done write is committed.
+ */
+export async function insertComputedEvent(
+  trx: Tx,
+  event: { type: WebhookEventType; reservationId: string; scheduleId: number },
+  subject: HotFragment,
+  along: RidingStatement,
+  opts: { checkLive: boolean },
+): Promise<'written' | 'not-written' | 'cancelled'> {
+  const live = opts.checkLive ? hot`(SELECT cancelled_at IS NULL FROM schedules WHERE id = ${event.scheduleId})` : hotRaw('true');
+  try {
+    const { rows } = await runHot<{ along: boolean }>(
+      trx,
+      hot`${hotRaw(`${COMMIT_AFTER}\n    `)}WITH live AS (SELECT ${live} AS ok),
+    subject AS (${subject}),
+    e AS (
+      INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
+      SELECT ${randomUUID()}::uuid, ${event.type}, ${event.reservationId}::uuid, ${event.scheduleId}::bigint, ${event.reservationId}, data, at
+      FROM subject, live WHERE ok
+      RETURNING id, seq, ordering_key, created_at
+    ),
+    ${deliveries(event.type)},
+    along AS (${along.sql})
+    SELECT EXISTS (SELECT FROM along) AS along, CASE WHEN NOT EXISTS (SELECT FROM subject) THEN concert_abort('${hotRaw(NOT_WRITTEN)}')
+      WHEN ok IS NOT TRUE THEN concert_abort('SCHEDULE_CANCELLED') WHEN NOT EXISTS (SELECT FROM along) THEN concert_abort('SUPERSEDED') END AS refused
+    FROM live`,
+    );
+    along.settle(rows[0]?.along === true);
+    return 'written';
+  } catch (err) {
+    if (pgCode(err) !== ABORT_CODE) throw err;
+    const reason = (err as Error).message;
+    if (reason === NOT_WRITTEN) return 'not-written';
+    if (reason === 'SCHEDULE_CANCELLED') return 'cancelled';
+    if (reason === 'SUPERSEDED') along.settle(false);
+    throw err;
+  }
 }
 
 /** What receivers get about a reservation: enough to act on without calling back. */

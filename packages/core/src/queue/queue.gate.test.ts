@@ -70,6 +70,7 @@ describe('the queue gate’s pass', () => {
     const held = await transaction(core.db, (trx) =>
       holdSeats(trx, passA, { reservationId, userId: user, scheduleId: b.scheduleId, seatNumbers: [1, 2], heldUntil: new Date(Date.now() + 60_000), now: new Date(), limit: 4 }),
     );
-    expect(held.seats).toEqual([]);
+    // The statement is sent with the next one (WITH_NEXT): here the COMMIT; its rows are read after.
+    expect(held.read().seats).toEqual([]);
   });
 });

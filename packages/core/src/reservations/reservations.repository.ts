@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { Moment } from '../clock.ts';
 import type { Db, Tx } from '../db/database.ts';
-import { hot, hotRaw, runHot } from '../db/hot.ts';
+import { type HotFragment, hot, hotRaw, runHot } from '../db/hot.ts';
+import { WITH_NEXT } from '../db/pipeline.ts';
 import type { ActivePass } from '../queue/queue.gate.ts';
 import type { OfferPass } from '../waitlist/waitlist.pass.ts';
 import { cursorTime, cursorTimeText } from '../paging.ts';
@@ -127,15 +128,18 @@ export async function lockReservation(trx: Tx, reservationId: string, userId?: n
  * cancellation holding the show and waiting for that seat (and a hold holding its user's row
  * waited for a seat the cancellation held, while the cancellation's refund of that user waited
  * for the row): deadlocks, in a CI run's PostgreSQL log and in lock-order.test.ts.
+ *
+ * Sent with the hold's statement (WITH_NEXT: one round trip for BEGIN, the locks and the hold;
+ * PostgreSQL runs the hold after the locks are taken, with a snapshot taken then). So nothing is
+ * read from it: the hold's statement says whether the user exists.
  */
 export async function lockShowAndHolder(trx: Tx, scheduleId: number, userId: number): Promise<void> {
-  const { rows } = await runHot<{ id: number }>(
+  await runHot(
     trx,
-    hot`
+    hot`${hotRaw(WITH_NEXT)}
     WITH show AS MATERIALIZED (SELECT id FROM schedules WHERE id = ${scheduleId} FOR KEY SHARE)
     SELECT u.id FROM show CROSS JOIN LATERAL (SELECT id FROM users WHERE id = ${userId} FOR UPDATE) u`,
   );
-  if (rows.length === 0) throw new AppError('USER_NOT_FOUND', `User ${userId} does not exist`);
 }
 
 /**
@@ -210,11 +214,16 @@ export async function insertReservation(
  * The hold, in one statement once the user's row is locked (the lock serialises one user's holds,
  * and this statement's snapshot, taken after it, sees every hold committed before it): count the
  * user's seats; claim every requested seat that is free now, with one conditional UPDATE, only
- * if the limit allows; and write the reservation and its seats only if every seat was claimed.
- * Concurrent claims of a seat queue on its row lock; the loser re-reads the row and matches
- * nothing. Only with the gate's pass, and only seats of the concert the pass admits to.
- * Returns the user's seat count before the hold, the seats claimed (fewer than asked:
- * the caller raises and the transaction rolls back), and what the answer shows of the show.
+ * if the user exists, the show's booking is open and the limit allows; and write the reservation
+ * and its seats only if every seat was claimed. Concurrent claims of a seat queue on its row
+ * lock; the loser re-reads the row and matches nothing. Only with the gate's pass, and only seats
+ * of the concert the pass admits to.
+ *
+ * Sent with the next statement (WITH_NEXT): the hold's event, which reads what this one wrote
+ * and refuses when it wrote no reservation (outbox insertComputedEvent), so its COMMIT goes in
+ * the same round trip. `read()`, once that statement has answered, gives the user's seat count
+ * before the hold, the seats claimed (fewer than asked: nothing was written, and the caller
+ * raises), and what the answer shows of the show.
  */
 export async function holdSeats(
   trx: Tx,
@@ -225,27 +234,17 @@ export async function holdSeats(
   // A hold lasts its TTL but never past the show's start: a hold made minutes before a show was
   // payable minutes into it, and its buyer could not refund it (an outside review).
   const until = hot`LEAST(${h.heldUntil}::timestamptz, (SELECT starts_at FROM schedules WHERE id = ${h.scheduleId}))`;
-  const { rows } = await runHot<{
-    owned: number;
-    concert_id: number;
-    title: string;
-    starts_at: Date;
-    seat_number: number | null;
-    grade: string | null;
-    price: number | null;
-    at: Date;
-    held_until: Date;
-    opened: boolean;
-    started: boolean;
-  }>(
+  const { rows } = await runHot<HoldRow>(
     trx,
-    hot`
-    WITH owned AS (${userSeatCount(h.userId, h.scheduleId, h.now)}),
+    hot`${hotRaw(WITH_NEXT)}
+    WITH holder AS (SELECT EXISTS (SELECT FROM users WHERE id = ${h.userId}) AS found),
+    owned AS (${userSeatCount(h.userId, h.scheduleId, h.now)}),
     claimed AS (
       UPDATE seats SET reservation_id = ${h.reservationId}, held_until = ${until}
       WHERE schedule_id = ${h.scheduleId} AND ${hotPassAdmitsTo(pass)} AND seat_number = ANY(${h.seatNumbers}::int[])
         AND sold_at IS NULL AND (reservation_id IS NULL OR held_until <= ${h.now})
-        AND (SELECT n FROM owned) + ${k} <= ${h.limit}
+        AND (SELECT n FROM owned) + ${k} <= ${h.limit} AND (SELECT found FROM holder)
+        AND (SELECT booking_opens_at <= ${h.now} AND starts_at > ${h.now} FROM schedules WHERE id = ${h.scheduleId})
       RETURNING seat_number, grade, price
     ),
     whole AS (SELECT count(*) = ${k} AS ok, coalesce(sum(price), 0) AS total FROM claimed),
@@ -259,24 +258,96 @@ export async function holdSeats(
     )
     SELECT o.n AS owned, sc.concert_id, c.title, sc.starts_at, cl.seat_number, cl.grade, cl.price,
       ${h.now}::timestamptz AS at, LEAST(${h.heldUntil}::timestamptz, sc.starts_at) AS held_until,
-      sc.booking_opens_at <= ${h.now} AS opened, sc.starts_at <= ${h.now} AS started
+      sc.booking_opens_at <= ${h.now} AS opened, sc.starts_at <= ${h.now} AS started, (SELECT found FROM holder) AS holder
     FROM owned o
     JOIN schedules sc ON sc.id = ${h.scheduleId}
     JOIN concerts c ON c.id = sc.concert_id
     LEFT JOIN claimed cl ON true
     ORDER BY cl.seat_number`,
   );
-  const first = rows[0]!;
+  return { read: () => readHold(rows) };
+}
+
+/** A row of the hold's statement: one per seat claimed, or one with no seat. */
+interface HoldRow {
+  owned: number;
+  concert_id: number;
+  title: string;
+  starts_at: Date;
+  seat_number: number | null;
+  grade: string | null;
+  price: number | null;
+  at: Date;
+  held_until: Date;
+  opened: boolean;
+  started: boolean;
+  holder: boolean;
+}
+
+function readHold(rows: HoldRow[]) {
+  const first = rows[0];
+  if (!first) throw new Error('the hold statement returned no row');
   return {
     /** The statement's time (the database's clock), the hold's expiry, and the show's booking window then. */
     at: first.at,
     heldUntil: first.held_until,
     opened: first.opened,
     started: first.started,
+    /** Whether the user exists (the hold claims nothing for no one). */
+    holder: first.holder,
     owned: first.owned,
     show: { concertId: first.concert_id, concertTitle: first.title, startsAt: first.starts_at },
     seats: rows.flatMap((r) => (r.seat_number === null ? [] : [{ seatNumber: r.seat_number, grade: r.grade!, price: Number(r.price) }])),
   };
+}
+
+/**
+ * A reservation as the API answers it, read in the statement of an event that a write sent in
+ * the same round trip (outbox insertComputedEvent): `a`, the answer's fields in Reservation's
+ * order with its times written by concert_iso as toISOString writes them; and its user, time,
+ * concert and show.
+ */
+function reservationAnswer(reservationId: string): HotFragment {
+  return hot`SELECT r.user_id, r.created_at, sc.concert_id, r.schedule_id, json_build_object(
+        'reservationId', r.id, 'concertId', sc.concert_id, 'concertTitle', c.title, 'scheduleId', r.schedule_id, 'startsAt', concert_iso(sc.starts_at),
+        'seats', (SELECT json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number)
+                  FROM reservation_seats rs WHERE rs.reservation_id = r.id),
+        'totalPrice', r.total_price, 'status', r.status, 'holdExpiresAt', concert_iso(r.hold_expires_at), 'source', r.source,
+        'createdAt', concert_iso(r.created_at), 'paidAt', concert_iso(r.paid_at), 'refundedAt', concert_iso(r.refunded_at)) AS a
+      FROM reservations r JOIN schedules sc ON sc.id = r.schedule_id JOIN concerts c ON c.id = sc.concert_id
+      WHERE r.id = ${reservationId}::uuid`;
+}
+
+/**
+ * A hold just written, for its event's statement: `data`, the event's (reservationData: the
+ * answer and the user); `at`, the hold's time; and `stored`, the answer as its idempotency key
+ * keeps it, the text superjson.stringify makes of the answer ReservationsService.hold returns
+ * (the same fields in the same order, its three times as Dates). No row when the hold wrote no
+ * reservation.
+ */
+export function heldSubject(reservationId: string): HotFragment {
+  return hot`SELECT jsonb_build_object('reservation', a::jsonb || jsonb_build_object('userId', user_id)) AS data, created_at AS at,
+      json_build_object('json', a, 'meta', json_build_object('values',
+        json_build_object('startsAt', json_build_array('Date'), 'holdExpiresAt', json_build_array('Date'), 'createdAt', json_build_array('Date')), 'v', 1))::text AS stored
+    FROM (${reservationAnswer(reservationId)}) held`;
+}
+
+/**
+ * A payment just written, for its event's statement: `data`, the event's (the paid reservation
+ * with its user, and the payment); `at`, the payment's time; and `stored`, the text superjson
+ * makes of what PaymentsService keeps under the key (its fields in order, paidAt a Date). No row
+ * when the sale wrote no payment.
+ */
+export function paidSubject(paymentId: string, reservationId: string, paidWith?: { concertId: number; tokenId: string }): HotFragment {
+  const token = paidWith ? hot`, 'paidWith', json_build_object('concertId', ${paidWith.concertId}::bigint, 'tokenId', ${paidWith.tokenId}::text)` : hotRaw('');
+  return hot`SELECT jsonb_build_object('reservation', r.a::jsonb || jsonb_build_object('userId', r.user_id),
+        'payment', jsonb_build_object('paymentId', p.id, 'amount', p.amount, 'paidAt', concert_iso(p.created_at), 'balanceAfter', p.balance_after)) AS data,
+      p.created_at AS at,
+      json_build_object('json', json_build_object('paymentId', p.id, 'reservationId', p.reservation_id, 'amount', p.amount, 'status', p.status,
+        'paidAt', concert_iso(p.created_at), 'balanceBefore', p.balance_before, 'balanceAfter', p.balance_after, 'concertId', r.concert_id,
+        'scheduleId', r.schedule_id${token}), 'meta', json_build_object('values', json_build_object('paidAt', json_build_array('Date')), 'v', 1))::text AS stored
+    FROM payments p CROSS JOIN (${reservationAnswer(reservationId)}) r
+    WHERE p.id = ${paymentId}::uuid`;
 }
 
 /** Frees the unsold seats a reservation still claims. */

@@ -9,7 +9,8 @@ import type { HoldSummary, Page, Reservation } from '../types.ts';
 import { decodeCursor, encodeCursor, toPage, ZCursorTime, ZCursorUuid } from '../paging.ts';
 import type { ConcertsService } from '../concerts/concerts.service.ts';
 import type { SeatMapCache } from '../concerts/seatmap.cache.ts';
-import { insertEventUnlessCancelled, insertReservationEvent, reservationEvent } from '../outbox/outbox.repository.ts';
+import { insertComputedEvent, insertReservationEvent } from '../outbox/outbox.repository.ts';
+import { hotRaw } from '../db/hot.ts';
 import { offerFreedSeats, settleOffers } from '../waitlist/waitlist.repository.ts';
 import { lockShowOf } from '../refunds/refunds.repository.ts';
 import * as repo from './reservations.repository.ts';
@@ -63,9 +64,11 @@ export class ReservationsService {
         const startedAt = clock.now().getTime();
         return transaction(db, async (trx, onCommit) => {
           // The show's row (FOR KEY SHARE), then the user's (it serialises one user's holds), before
-          // the seats: the order a show's cancellation locks in (see lockShowAndHolder).
+          // the seats: the order a show's cancellation locks in (see lockShowAndHolder). Then the
+          // hold, then its event with the key's completion and the COMMIT: one round trip for the
+          // whole transaction (db/pipeline.ts WITH_NEXT), so it is open only while PostgreSQL works.
           await repo.lockShowAndHolder(trx, scheduleId, userId);
-          const { at, heldUntil: holdExpiresAt, opened, started, owned, show, seats } = await repo.holdSeats(trx, pass, {
+          const held = await repo.holdSeats(trx, pass, {
             reservationId,
             userId,
             scheduleId,
@@ -74,7 +77,22 @@ export class ReservationsService {
             now,
             limit: MAX_SEATS_PER_USER_PER_SCHEDULE,
           });
-          // The booking window, by the statement's time; a claim made outside it is rolled back.
+          // Read before the COMMIT goes (with the next statement): see ClaimNote.
+          const loadMark = this.deps.seatMaps.loadMark(scheduleId);
+          // The event and the key's answer are built by the database from what the hold wrote; the
+          // show read after the claim, in the event's statement: a cancellation locks every seat of
+          // the show, so it either committed before our claim (and this read sees it) or releases
+          // this hold itself. A hold that wrote nothing fails that statement, so nothing commits.
+          const written = await insertComputedEvent(
+            trx,
+            { type: 'reservation.held', reservationId, scheduleId },
+            repo.heldSubject(reservationId),
+            complete.alongComputed(hotRaw('(SELECT stored FROM subject)')),
+            { checkLive: true },
+          );
+          const { at, heldUntil: holdExpiresAt, opened, started, owned, show, seats, holder } = held.read();
+          if (!holder) throw new AppError('USER_NOT_FOUND', `User ${userId} does not exist`);
+          // The booking window, by the statement's time; the hold claims nothing outside it.
           if (!opened) {
             throw new AppError('BOOKING_NOT_OPEN', `Booking opens at ${schedule.booking_opens_at.toISOString()}`, {
               bookingOpensAt: schedule.booking_opens_at,
@@ -93,7 +111,11 @@ export class ReservationsService {
             const taken = seatNumbers.filter((n) => !got.has(n));
             throw new AppError('SEAT_UNAVAILABLE', `Seat ${taken.join(', ')} is not available`, { seatNumbers: taken });
           }
-          // The answer is what the statement wrote and returned: no second read.
+          if (written === 'cancelled') throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled`);
+          // Every check above passed, so the statement wrote the reservation.
+          if (written !== 'written') throw new Error(`hold ${reservationId}: nothing written, and no check says why`);
+          // The answer is what the statement wrote and returned: no second read. The key stores the
+          // same, as the event's statement built it (heldSubject).
           const result: Reservation = {
             reservationId,
             concertId: show.concertId,
@@ -109,16 +131,7 @@ export class ReservationsService {
             paidAt: null,
             refundedAt: null,
           };
-          // The show read after the claim, in the event's statement: a cancellation locks every
-          // seat of the show, so it either committed before our claim (and this read sees it) or
-          // releases this hold itself.
-          // The idempotency key is completed in the same statement, and the transaction commits
-          // with it (one round trip): nothing below may roll it back.
-          // Read before the COMMIT goes (with the next statement): see ClaimNote.
-          const claim = { seatNumbers, until: startedAt + (holdExpiresAt.getTime() - at.getTime()), loadMark: this.deps.seatMaps.loadMark(scheduleId) };
-          if (!(await insertEventUnlessCancelled(trx, reservationEvent('reservation.held', { ...result, userId }, at), complete.along(result), { last: true }))) {
-            throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled`);
-          }
+          const claim = { seatNumbers, until: startedAt + (holdExpiresAt.getTime() - at.getTime()), loadMark };
           onCommit(() => this.deps.seatMaps.invalidate(schedule.concert_id, scheduleId, 'claim', claim));
           return result;
         });

@@ -10,6 +10,7 @@ import * as soldOutMark from './20261202T080000-sold-out-mark.ts';
 import * as webhookLastAttempt from './20261203T220000-webhook-last-attempt.ts';
 import * as holdsEndAtStart from './20261204T210000-holds-end-at-start.ts';
 import * as abortFunction from './20261205T030000-abort-function.ts';
+import * as isoTime from './20261205T180000-iso-time.ts';
 import * as idleTransactionTimeout from './20261205T050000-idle-transaction-timeout.ts';
 
 /** Every migration, by name; Kysely runs them in name order. */
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '20261204T210000-holds-end-at-start': holdsEndAtStart,
   '20261205T030000-abort-function': abortFunction,
   '20261205T050000-idle-transaction-timeout': idleTransactionTimeout,
+  '20261205T180000-iso-time': isoTime,
 };
