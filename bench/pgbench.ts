@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FakeClock } from '@concert/core';
@@ -56,7 +56,10 @@ export async function pgbenchReference(opts: { clients: number; transactionsPerC
   const sql = new pg.Client({ connectionString: db.url });
   await sql.connect();
   let apiOpen = true;
+  let dir: string | undefined;
   const release = async () => {
+    // The scripts' directory goes with the run (runs left one each in the temporary directory).
+    if (dir) rmSync(dir, { recursive: true, force: true });
     await sql.end().catch(() => {});
     if (apiOpen) await api.close();
     await db.drop().catch(() => {});
@@ -160,9 +163,10 @@ export async function pgbenchReference(opts: { clients: number; transactionsPerC
       ].join('\n') + '\n';
     const scripts = { hold: script(hold.sent, holdSubs), pay: script(pay.sent, paySubs) };
 
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'concert-pgbench-'));
+    const scriptsDir = mkdtempSync(path.join(os.tmpdir(), 'concert-pgbench-'));
+    dir = scriptsDir;
     const pgbench = async (name: 'hold' | 'pay', round: number) => {
-      const file = path.join(dir, `${name}.sql`);
+      const file = path.join(scriptsDir, `${name}.sql`);
       writeFileSync(file, scripts[name]);
       const url = new URL(db.url);
       // Each round's transactions take the next seats: i counts a client's transactions.

@@ -257,6 +257,28 @@ describe.each([
     expect(alone.rows).toEqual([{ id: 5 }]);
   });
 
+  it('a value that cannot be sent fails its transaction, and every statement of it still works on the connection afterwards', async () => {
+    await reset();
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const run = (lead: unknown, main: unknown, column = 'v') =>
+      k.transaction().execute(async (trx) => {
+        await sql`${marked('SELECT ')}${lead}::text AS ${sql.raw(column)}`.execute(trx);
+        return (await sql<{ id: number }>`${sql.raw(COMMIT_AFTER)} INSERT INTO t VALUES (${main}, 'm') RETURNING id`.execute(trx)).rows;
+      });
+    expect(await run('ok', 1)).toEqual([{ id: 1 }]);
+    // In a leading statement, then in the last one after a leading one; then a leading statement
+    // never sent before, parsed in the exchange whose last statement cannot be sent.
+    await expect(run(circular, 2)).rejects.toThrow(/circular/i);
+    await expect(run('ok', circular)).rejects.toThrow(/circular/i);
+    await expect(run('ok', circular, 'w')).rejects.toThrow(/circular/i);
+    // Each statement was left prepared where it was parsed, and is known so (named statements
+    // closed or forgotten failed here: "does not exist" or "already exists").
+    expect(await run('ok', 3)).toEqual([{ id: 3 }]);
+    expect(await run('ok', 4, 'w')).toEqual([{ id: 4 }]);
+    expect(await rows()).toEqual([1, 3, 4]);
+  });
+
   it('many transactions at once on a pool share no pipeline state', async () => {
     await reset();
     const pooled = new Kysely<unknown>({ dialect: createDialect({ databaseUrl: db.url, dataDir: 'memory://', poolSize: 4, prepared, pipeline: true }).dialect });

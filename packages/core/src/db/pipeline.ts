@@ -125,7 +125,7 @@ export class PipelinedQuery extends Query {
       // be sent fails the query with nothing sent but this statement's Parse (closed below).
       leading = (this.before ?? []).map((l) => l.values?.map(prepareValue));
     } catch (err) {
-      this.#refuse(connection, name, err as Error);
+      this.#refuse(connection, err as Error);
       return;
     }
     this.before?.forEach((l, i) => {
@@ -153,7 +153,7 @@ export class PipelinedQuery extends Query {
     try {
       connection.bind({ portal: '', statement: name ?? '', values: this.values ?? [], binary: this.binary ?? false, valueMapper: prepareValue });
     } catch (err) {
-      this.#refuse(connection, name, err as Error);
+      this.#refuse(connection, err as Error);
       return;
     }
     connection.describe({ type: 'P', name: '' });
@@ -162,12 +162,16 @@ export class PipelinedQuery extends Query {
     connection.sync();
   }
 
-  /** As node-postgres does: a value it cannot send fails the query, and the Sync ends the exchange. */
-  #refuse(connection: Connection, name: string | undefined, err: Error): void {
-    // The names parsed in this exchange are closed again, as they are forgotten here.
-    for (const n of [name, ...this.#parses]) if (n) connection.close({ type: 'S', name: n });
+  /**
+   * A value that cannot be sent fails the query, as in node-postgres, but at the end of its
+   * exchange: what was sent runs to the Sync and every Parse in it is recorded as parsed when its
+   * ParseComplete comes. node-postgres closes its statement and fails at once, and its own
+   * handler then marks the closed name parsed: the next use of that statement on the connection
+   * failed with "prepared statement does not exist", every time (an outside review).
+   */
+  #refuse(connection: Connection, err: Error): void {
+    this._canceledDueToError = err;
     connection.sync();
-    this.handleError(err, connection);
   }
 
   /**

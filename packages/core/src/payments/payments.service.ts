@@ -100,10 +100,11 @@ export class PaymentsService {
       // refusals (in statements of their own, the show's read after the locks); the sale and the
       // offer's settlement follow, then the event, built here, with the COMMIT.
       const r = (await lock(false)).read();
-      const show = await readShow(trx, scheduleId, reservationId);
-      refuseUnpayable(r, show, scheduleId);
+      // The show is read only for a refusal that names it, as before the one-round-trip path.
+      const show = () => readShow(trx, scheduleId, reservationId);
+      refuseUnpayable(r, r.status === 'CANCELLED' || r.status === 'EXPIRED' || r.lapsed ? await show() : undefined, scheduleId);
       const sold = (await repo.sellReservation(trx, await offerPass(trx, reservationId, userId), sale, { withNext: false })).read();
-      if (sold.sold !== r.seat_count || sold.balance === null) throw holdEnded(show);
+      if (sold.sold !== r.seat_count || sold.balance === null) throw holdEnded(await show());
       await settleOffers(trx, [reservationId], 'ACCEPTED', sold.paid_at);
       const result = stored(r, sold, undefined);
       // What a read now would return, without the read: the sale's statement set these two.
@@ -153,8 +154,11 @@ interface Show {
   ended_by_start: boolean;
 }
 
-/** The refusals of a payment, from its locked reservation and payer (lockReservationAndPayer) and its show. */
-function refuseUnpayable(r: { status: string; lapsed: boolean; balance: number; total_price: number }, show: Show, scheduleId: number): void {
+/**
+ * The refusals of a payment, from its locked reservation and payer (lockReservationAndPayer) and
+ * its show (needed only by a CANCELLED, EXPIRED or lapsed reservation's).
+ */
+function refuseUnpayable(r: { status: string; lapsed: boolean; balance: number; total_price: number }, show: Show | undefined, scheduleId: number): void {
   if (r.status === 'PAID') throw new AppError('ALREADY_PAID', 'This reservation is already paid');
   // Paid once and refunded: it is not for sale again (its seats are free; book them anew).
   if (r.status === 'REFUNDED') throw new AppError('ALREADY_PAID', 'This reservation was paid and then refunded; book its seats again');
@@ -164,10 +168,10 @@ function refuseUnpayable(r: { status: string; lapsed: boolean; balance: number; 
     // reservation as committed but the show as its snapshot had it, not cancelled (an outside
     // review: 23 payments in 30 racing a show's cancellation were told they had cancelled the
     // hold themselves).
-    if (show.show_cancelled) throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled; this hold was released`);
+    if (show!.show_cancelled) throw new AppError('SCHEDULE_CANCELLED', `Schedule ${scheduleId} has been cancelled; this hold was released`);
     throw new AppError('RESERVATION_CANCELLED', 'This reservation was cancelled');
   }
-  if (r.status === 'EXPIRED' || r.lapsed) throw holdEnded(show);
+  if (r.status === 'EXPIRED' || r.lapsed) throw holdEnded(show!);
   if (r.balance < r.total_price) {
     throw new AppError('INSUFFICIENT_BALANCE', `The balance is ${r.balance} won; this reservation costs ${r.total_price} won`, {
       balance: r.balance,
