@@ -8,18 +8,19 @@ INSERT INTO idempotency_keys (user_id, procedure, key, request_hash, state, owne
     ON CONFLICT DO NOTHING RETURNING owner;
 \startpipeline
 begin;
-
+/* with next */
     WITH show AS MATERIALIZED (SELECT id FROM schedules WHERE id = :sched FOR KEY SHARE)
     SELECT u.id FROM show CROSS JOIN LATERAL (SELECT id FROM users WHERE id = :user FOR UPDATE) u;
-\endpipeline
-
-    WITH owned AS (SELECT coalesce(sum(seat_count), 0)::int AS n FROM reservations
+/* with next */
+    WITH holder AS (SELECT EXISTS (SELECT FROM users WHERE id = :user) AS found),
+    owned AS (SELECT coalesce(sum(seat_count), 0)::int AS n FROM reservations
     WHERE user_id = :user AND schedule_id = :sched AND (status = 'PAID' OR (status = 'HELD' AND hold_expires_at > (now() + interval '0 milliseconds')))),
     claimed AS (
       UPDATE seats SET reservation_id = lpad(to_hex(:g::bigint), 32, '0')::uuid, held_until = LEAST((now() + interval '300000 milliseconds')::timestamptz, (SELECT starts_at FROM schedules WHERE id = :sched))
       WHERE schedule_id = :sched AND schedule_id IN (SELECT id FROM schedules WHERE concert_id = 1) AND seat_number = ANY(ARRAY[:seat]::int[])
         AND sold_at IS NULL AND (reservation_id IS NULL OR held_until <= (now() + interval '0 milliseconds'))
-        AND (SELECT n FROM owned) + 1 <= 4
+        AND (SELECT n FROM owned) + 1 <= 4 AND (SELECT found FROM holder)
+        AND (SELECT booking_opens_at <= (now() + interval '0 milliseconds') AND starts_at > (now() + interval '0 milliseconds') FROM schedules WHERE id = :sched)
       RETURNING seat_number, grade, price
     ),
     whole AS (SELECT count(*) = 1 AS ok, coalesce(sum(price), 0) AS total FROM claimed),
@@ -33,19 +34,29 @@ begin;
     )
     SELECT o.n AS owned, sc.concert_id, c.title, sc.starts_at, cl.seat_number, cl.grade, cl.price,
       (now() + interval '0 milliseconds')::timestamptz AS at, LEAST((now() + interval '300000 milliseconds')::timestamptz, sc.starts_at) AS held_until,
-      sc.booking_opens_at <= (now() + interval '0 milliseconds') AS opened, sc.starts_at <= (now() + interval '0 milliseconds') AS started
+      sc.booking_opens_at <= (now() + interval '0 milliseconds') AS opened, sc.starts_at <= (now() + interval '0 milliseconds') AS started, (SELECT found FROM holder) AS holder
     FROM owned o
     JOIN schedules sc ON sc.id = :sched
     JOIN concerts c ON c.id = sc.concert_id
     LEFT JOIN claimed cl ON true
     ORDER BY cl.seat_number;
-\startpipeline
 /* then commit */
     WITH live AS (SELECT (SELECT cancelled_at IS NULL FROM schedules WHERE id = :sched) AS ok),
+    subject AS (SELECT jsonb_build_object('reservation', a::jsonb || jsonb_build_object('userId', user_id)) AS data, created_at AS at,
+      json_build_object('json', a, 'meta', json_build_object('values',
+        json_build_object('startsAt', json_build_array('Date'), 'holdExpiresAt', json_build_array('Date'), 'createdAt', json_build_array('Date')), 'v', 1))::text AS stored
+    FROM (SELECT r.user_id, r.created_at, sc.concert_id, r.schedule_id, json_build_object(
+        'reservationId', r.id, 'concertId', sc.concert_id, 'concertTitle', c.title, 'scheduleId', r.schedule_id, 'startsAt', concert_iso(sc.starts_at),
+        'seats', (SELECT json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number)
+                  FROM reservation_seats rs WHERE rs.reservation_id = r.id),
+        'totalPrice', r.total_price, 'status', r.status, 'holdExpiresAt', concert_iso(r.hold_expires_at), 'source', r.source,
+        'createdAt', concert_iso(r.created_at), 'paidAt', concert_iso(r.paid_at), 'refundedAt', concert_iso(r.refunded_at)) AS a
+      FROM reservations r JOIN schedules sc ON sc.id = r.schedule_id JOIN concerts c ON c.id = sc.concert_id
+      WHERE r.id = lpad(to_hex(:g::bigint), 32, '0')::uuid::uuid) held),
     e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
-      SELECT ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid::uuid, 'reservation.held', lpad(to_hex(:g::bigint), 32, '0')::uuid::uuid, :sched::bigint, lpad(to_hex(:g::bigint), 32, '0')::uuid,
-              convert_from(decode('eyJyZXNlcnZhdGlvbiI6eyJyZXNlcnZhdGlvbklkIjoiYmM0OTY1MjQtNmExNS00MjZmLWE4YmQtNzdhYTI1Njc1OWMxIiwidXNlcklkIjoyMDAwLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MjEsInN0YXJ0c0F0IjoiMjAyNy0wMS0wNFQxNjo1MzozNC4yODVaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwic291cmNlIjoiUVVFVUUiLCJob2xkRXhwaXJlc0F0IjoiMjAyNi0xMi0wNVQxNjo1ODozNC4yODVaIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wNVQxNjo1MzozNC4yODVaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfX0=', 'base64'), 'UTF8')::jsonb, (now() + interval '0 milliseconds')::timestamptz FROM live WHERE ok
+      SELECT ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid::uuid, 'reservation.held', lpad(to_hex(:g::bigint), 32, '0')::uuid::uuid, :sched::bigint, lpad(to_hex(:g::bigint), 32, '0')::uuid, data, at
+      FROM subject, live WHERE ok
       RETURNING id, seq, ordering_key, created_at
     ),
     d AS (
@@ -55,9 +66,11 @@ begin;
       WHERE w.deleted_at IS NULL AND w.disabled_at IS NULL AND 'reservation.held' = ANY (w.events)
     ),
     along AS (
-    UPDATE idempotency_keys SET state = 'DONE', response = convert_from(decode('eyJqc29uIjp7InJlc2VydmF0aW9uSWQiOiJiYzQ5NjUyNC02YTE1LTQyNmYtYThiZC03N2FhMjU2NzU5YzEiLCJjb25jZXJ0SWQiOjEsImNvbmNlcnRUaXRsZSI6InBnYmVuY2ggcmVmZXJlbmNlIiwic2NoZWR1bGVJZCI6MjEsInN0YXJ0c0F0IjoiMjAyNy0wMS0wNFQxNjo1MzozNC4yODVaIiwic2VhdHMiOlt7InNlYXROdW1iZXIiOjcsImdyYWRlIjoiUiIsInByaWNlIjoxMDAwMDB9XSwidG90YWxQcmljZSI6MTAwMDAwLCJzdGF0dXMiOiJIRUxEIiwiaG9sZEV4cGlyZXNBdCI6IjIwMjYtMTItMDVUMTY6NTg6MzQuMjg1WiIsInNvdXJjZSI6IlFVRVVFIiwiY3JlYXRlZEF0IjoiMjAyNi0xMi0wNVQxNjo1MzozNC4yODVaIiwicGFpZEF0IjpudWxsLCJyZWZ1bmRlZEF0IjpudWxsfSwibWV0YSI6eyJ2YWx1ZXMiOnsic3RhcnRzQXQiOlsiRGF0ZSJdLCJob2xkRXhwaXJlc0F0IjpbIkRhdGUiXSwiY3JlYXRlZEF0IjpbIkRhdGUiXX0sInYiOjF9fQ==', 'base64'), 'UTF8'), completed_at = (now() + interval '0 milliseconds')
-    WHERE user_id = :user AND procedure = 'reservations.hold' AND key = ('pgbench-hold-' || :g) AND state = 'IN_PROGRESS' AND owner = ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid
+    UPDATE idempotency_keys SET state = 'DONE', response = (SELECT stored FROM subject), completed_at = (now() + interval '0 milliseconds')
+    WHERE user_id = :user AND procedure = 'reservations.hold' AND key = ('pgbench-hold-' || :g) AND state = 'IN_PROGRESS' AND owner = ('a' || lpad(to_hex(:g::bigint), 31, '0'))::uuid AND (SELECT stored FROM subject) IS NOT NULL
     RETURNING 1)
-    SELECT ok AS live, EXISTS (SELECT FROM along) AS along, CASE WHEN ok IS NOT TRUE THEN concert_abort('SCHEDULE_CANCELLED') WHEN EXISTS (SELECT FROM along) IS FALSE THEN concert_abort('SUPERSEDED') END AS refused FROM live;
+    SELECT EXISTS (SELECT FROM along) AS along, CASE WHEN NOT EXISTS (SELECT FROM subject) THEN concert_abort('NOT_WRITTEN')
+      WHEN ok IS NOT TRUE THEN concert_abort('SCHEDULE_CANCELLED') WHEN NOT EXISTS (SELECT FROM along) THEN concert_abort('SUPERSEDED') END AS refused
+    FROM live;
 commit;
 \endpipeline
