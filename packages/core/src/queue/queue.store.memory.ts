@@ -172,7 +172,7 @@ export class MemoryQueueStore implements QueueStore {
 
   private settle(l: Line, now: number, defaults: QueueSettings): { state: LineState; s: QueueSettings } {
     const s = this.settings(l, defaults);
-    const state = lineState(s, !l.inventory && l.unreadBlocks ? 'ALL_HELD' : seatsState(l.inventory, now), now);
+    const state = lineState(s, !l.inventory && l.unreadBlocks ? 'ALL_HELD' : seatsState(l.inventory, now, l.dirty !== l.seenDirty), now);
     if (l.state !== state) {
       if (l.state === 'SOLD_OUT') l.reopenedAt = now;
       l.state = state;

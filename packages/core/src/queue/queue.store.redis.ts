@@ -158,13 +158,14 @@ end
 -- A line whose seats were never read admits nobody once an enter asked for it ('unreadBlocks',
 -- set by queueEnter's ARGV[11]): every settle then waits for the read, the ticker's included.
 local function seats()
-  local v = redis.call('HMGET', KEYS[10], 'available', 'held', 'nextLapse', 'at', 'unreadBlocks')
+  local v = redis.call('HMGET', KEYS[10], 'available', 'held', 'nextLapse', 'at', 'unreadBlocks', 'dirty', 'seen')
   if not v[4] then return v[5] and 'ALL_HELD' or 'OPEN' end
   if countsVoid() then return 'ALL_HELD' end
   if tonumber(v[1]) > 0 then return 'OPEN' end
   if tonumber(v[2]) > 0 then
     local lapse = tonumber(v[3])
-    if lapse > 0 and now >= lapse then return 'OPEN' end
+    -- Not while a committed change is marked and not read yet (seatsState's changePending).
+    if lapse > 0 and now >= lapse and (v[6] or '0') == (v[7] or '0') then return 'OPEN' end
     return 'ALL_HELD'
   end
   return 'SOLD_OUT'

@@ -428,6 +428,40 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect([open.status, open.seatsRead]).toEqual(['ACTIVE', false]);
   });
 
+  it('admits nobody at a hold’s lapse while a committed change is marked and not read yet: the lapsing hold may just have been paid', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 1, activeTtlSeconds: 60, idleTimeoutSeconds: 10 });
+    await store.enter(c, 1, tid(1), T0, d);
+    expect(await store.tick(T0, d)).toContain(c);
+    await store.setInventory(c, { available: 0, held: 1, nextLapse: T0 + 5_000 }, T0 + 1, d);
+    await store.leave(c, tid(1), T0 + 2, d);
+    await store.enter(c, 2, tid(2), T0 + 2, d);
+    // The last held seat is paid 30 ms before its hold would lapse: the writer marks the change
+    // after its commit, and its read of the seats (nothing AVAILABLE or HELD) comes later.
+    const change = await store.seatsChanged(c);
+    await store.tick(T0 + 5_000, d);
+    expect(await check(c, tid(2), T0 + 5_000)).not.toBe('ACTIVE');
+    expect((await store.stats(c, T0 + 5_001, d)).state).toBe('ALL_HELD');
+    // The writer's read records the sell-out: the line is SOLD_OUT, and nobody was let in.
+    await store.setInventory(c, { available: 0, held: 0, nextLapse: null }, T0 + 5_020, d, change);
+    const sold = await store.stats(c, T0 + 5_021, d);
+    expect([sold.state, sold.active]).toEqual(['SOLD_OUT', 0]);
+    expect((await status(c, tid(2), T0 + 5_022, d)).status).toBe('SOLD_OUT');
+  });
+
+  it('a hold’s lapse with no change pending admits at once, as before', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 1, activeTtlSeconds: 60, idleTimeoutSeconds: 10 });
+    await store.enter(c, 1, tid(1), T0, d);
+    expect(await store.tick(T0, d)).toContain(c);
+    const change = await store.seatsChanged(c);
+    await store.setInventory(c, { available: 0, held: 1, nextLapse: T0 + 5_000 }, T0 + 1, d, change);
+    await store.leave(c, tid(1), T0 + 2, d);
+    await store.enter(c, 2, tid(2), T0 + 2, d);
+    await store.tick(T0 + 5_000, d);
+    expect(await check(c, tid(2), T0 + 5_000)).toBe('ACTIVE');
+  });
+
   it('admits nobody while every seat is held, resumes when a hold lapses, turns the line SOLD_OUT and reopens it in order', async () => {
     const c = nextConcert();
     const d = settings({ maxActive: 1, activeTtlSeconds: 60, idleTimeoutSeconds: 10 });

@@ -235,13 +235,15 @@ export function countsVoid(inv: Inventory | null, now: number): boolean {
 
 /**
  * Seats as admission sees them: a hold known to have lapsed counts as a seat back before the next
- * read; counts void since a show started admit nobody until read again; an inventory not read yet
- * never blocks admission.
+ * read, unless a committed change is marked and not read yet (`changePending`: a payment of that
+ * very hold, committed just before its lapse, whose read would say SOLD_OUT; the lapse admitted
+ * the next fan into a sold-out line, 4 of 4 times in an outside check); counts void since a show
+ * started admit nobody until read again; an inventory not read yet never blocks admission.
  */
-export function seatsState(inv: (Inventory & { at: number }) | null, now: number): 'OPEN' | 'ALL_HELD' | 'SOLD_OUT' {
+export function seatsState(inv: (Inventory & { at: number }) | null, now: number, changePending: boolean): 'OPEN' | 'ALL_HELD' | 'SOLD_OUT' {
   if (countsVoid(inv, now)) return 'ALL_HELD';
   if (!inv || inv.available > 0) return 'OPEN';
-  if (inv.held > 0) return inv.nextLapse !== null && now >= inv.nextLapse ? 'OPEN' : 'ALL_HELD';
+  if (inv.held > 0) return inv.nextLapse !== null && now >= inv.nextLapse && !changePending ? 'OPEN' : 'ALL_HELD';
   return 'SOLD_OUT';
 }
 
