@@ -31,27 +31,8 @@ export interface EventOptions {
  */
 export async function insertEvent(trx: Tx, event: OutboxEvent, along?: RidingStatement, opts: EventOptions = {}): Promise<string> {
   const id = randomUUID();
-  settleAlong(await runEventStatement(trx, id, event, null, along, opts), along);
+  settleAlong(await runEventStatement(trx, id, event, along, opts), along);
   return id;
-}
-
-/**
- * insertEvent, in the same statement as the check that the show was not cancelled (its
- * `scheduleId`): false, and nothing written, when it was. A hold makes this check after its
- * claim, so it runs in a snapshot taken after the claim's row locks were granted (see
- * ReservationsService.hold); sharing the event's statement saves a round trip. `along` runs
- * either way; a caller told false rolls its transaction back.
- */
-export async function insertEventUnlessCancelled(
-  trx: Tx,
-  event: OutboxEvent & { scheduleId: number },
-  along?: RidingStatement,
-  opts: EventOptions = {},
-): Promise<boolean> {
-  const result = await runEventStatement(trx, randomUUID(), event, event.scheduleId, along, opts);
-  if (result.rows[0]?.live !== true) return false;
-  settleAlong(result, along);
-  return true;
 }
 
 function settleAlong(result: { rows: Array<{ along: boolean | null }> }, along: RidingStatement | undefined): void {
@@ -64,9 +45,9 @@ const REFUSED: Record<string, { live: boolean; along: boolean | null }> = {
   SUPERSEDED: { live: true, along: false },
 };
 
-async function runEventStatement(trx: Tx, id: string, event: OutboxEvent, liveSchedule: number | null, along: RidingStatement | undefined, opts: EventOptions) {
+async function runEventStatement(trx: Tx, id: string, event: OutboxEvent, along: RidingStatement | undefined, opts: EventOptions) {
   try {
-    return await runHot(trx, eventStatement(id, event, liveSchedule, along, opts.last === true));
+    return await runHot(trx, eventStatement(id, event, along, opts.last === true));
   } catch (err) {
     const refused = pgCode(err) === ABORT_CODE ? REFUSED[(err as Error).message] : undefined;
     if (!refused) throw err;
@@ -76,7 +57,7 @@ async function runEventStatement(trx: Tx, id: string, event: OutboxEvent, liveSc
 }
 
 /** Every write with an event sends it (a hold's and a payment's last statement): a hot statement (db/hot.ts). */
-function eventStatement(id: string, event: OutboxEvent, liveSchedule: number | null, along: RidingStatement | undefined, last: boolean) {
+function eventStatement(id: string, event: OutboxEvent, along: RidingStatement | undefined, last: boolean) {
   const orderingKey = event.reservationId ?? `schedule:${event.scheduleId ?? 0}`;
   const row = hot`${id}::uuid, ${event.type}, ${event.reservationId ?? null}::uuid, ${event.scheduleId ?? null}::bigint, ${orderingKey},
               ${JSON.stringify(event.data)}::jsonb, ${event.now}::timestamptz`;
@@ -85,7 +66,7 @@ function eventStatement(id: string, event: OutboxEvent, liveSchedule: number | n
   const refusal = last
     ? hot`, CASE WHEN ok IS NOT TRUE THEN concert_abort('SCHEDULE_CANCELLED') WHEN ${alongDone} IS FALSE THEN concert_abort('SUPERSEDED') END AS refused`
     : hotRaw('');
-  return hot<{ live: boolean; along: boolean | null }>`${hotRaw(last ? `${COMMIT_AFTER}\n    ` : '')}WITH live AS (SELECT ${liveSchedule === null ? hotRaw('true') : hot`(SELECT cancelled_at IS NULL FROM schedules WHERE id = ${liveSchedule})`} AS ok),
+  return hot<{ live: boolean; along: boolean | null }>`${hotRaw(last ? `${COMMIT_AFTER}\n    ` : '')}WITH live AS (SELECT true AS ok),
     e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
       SELECT ${row} FROM live WHERE ok
@@ -117,9 +98,10 @@ export const NOT_WRITTEN = 'NOT_WRITTEN';
  * could be read (db/pipeline.ts WITH_NEXT): its data is built here, in the database, from what
  * that statement wrote. `subject` is a CTE body with one row, columns `data` (the event's jsonb),
  * `at` (its time) and `stored` (what `along` may store), or none when the write did not happen.
- * As insertEvent with `last` (and, with `checkLive`, insertEventUnlessCancelled), and one refusal
- * more, first: no subject row fails the statement with NOT_WRITTEN, so the COMMIT that follows
- * does not run and nothing of a half-done write is committed.
+ * As insertEvent with `last`, with the show's cancellation checked when `checkLive` (a hold's:
+ * its statement runs after the claim's row locks were granted, see ReservationsService.hold), and
+ * one refusal more, first: no subject row fails the statement with NOT_WRITTEN, so the COMMIT
+ * that follows does not run and nothing of a half-done write is committed.
  */
 export async function insertComputedEvent(
   trx: Tx,
