@@ -39,10 +39,9 @@ function settleAlong(result: { rows: Array<{ along: boolean | null }> }, along: 
   along?.settle(result.rows[0]?.along === true);
 }
 
-/** The refusals concert_abort raises in the event's statement, as the answers they stand for. */
-const REFUSED: Record<string, { live: boolean; along: boolean | null }> = {
-  SCHEDULE_CANCELLED: { live: false, along: null },
-  SUPERSEDED: { live: true, along: false },
+/** The refusal concert_abort raises in the event's statement, as the answer it stands for. */
+const REFUSED: Record<string, { along: boolean | null }> = {
+  SUPERSEDED: { along: false },
 };
 
 async function runEventStatement(trx: Tx, id: string, event: OutboxEvent, along: RidingStatement | undefined, opts: EventOptions) {
@@ -63,18 +62,15 @@ function eventStatement(id: string, event: OutboxEvent, along: RidingStatement |
               ${JSON.stringify(event.data)}::jsonb, ${event.now}::timestamptz`;
   const alongDone = along ? hotRaw('EXISTS (SELECT FROM along)') : hotRaw('NULL::boolean');
   // The last statement refuses in the database what its caller would roll back on reading it.
-  const refusal = last
-    ? hot`, CASE WHEN ok IS NOT TRUE THEN concert_abort('SCHEDULE_CANCELLED') WHEN ${alongDone} IS FALSE THEN concert_abort('SUPERSEDED') END AS refused`
-    : hotRaw('');
-  return hot<{ live: boolean; along: boolean | null }>`${hotRaw(last ? `${COMMIT_AFTER}\n    ` : '')}WITH live AS (SELECT true AS ok),
-    e AS (
+  const refusal = last ? hot`, CASE WHEN ${alongDone} IS FALSE THEN concert_abort('SUPERSEDED') END AS refused` : hotRaw('');
+  return hot<{ along: boolean | null }>`${hotRaw(last ? `${COMMIT_AFTER}\n    ` : '')}WITH e AS (
       INSERT INTO outbox_events (id, type, reservation_id, schedule_id, ordering_key, data, created_at)
-      SELECT ${row} FROM live WHERE ok
+      VALUES (${row})
       RETURNING id, seq, ordering_key, created_at
     ),
     ${deliveries(event.type)}${along ? hot`,
     along AS (${along.sql})` : hotRaw('')}
-    SELECT ok AS live, ${alongDone} AS along${refusal} FROM live`;
+    SELECT ${alongDone} AS along${refusal}`;
 }
 
 /** The pending deliveries of event `e` (a CTE of the statement that inserts it), one per live endpoint subscribed to its type. */
@@ -87,10 +83,7 @@ function deliveries(type: WebhookEventType) {
     )`;
 }
 
-/**
- * What the last statement of a write whose result is computed by the database says: the subject
- * row was there (else it refused NOT_HELD), the show was live, the key was completed.
- */
+/** The refusal of insertComputedEvent's statement when the write it reads wrote nothing. */
 export const NOT_WRITTEN = 'NOT_WRITTEN';
 
 /**
