@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts';
 import { type Db, type Tx, transaction } from '../db/database.ts';
 import { applyLedgerEntry } from '../balance/balance.repository.ts';
-import { assertStorableText, createConcertIn } from '../concerts/concerts.service.ts';
+import { analyzeSeatsAfterCreate, assertStorableText, createConcertIn } from '../concerts/concerts.service.ts';
 import type { CreateConcertInput, CreateUserInput } from '../schemas.ts';
 import type { AuditReport } from '../types.ts';
 import { insertUser } from '../users/users.repository.ts';
@@ -19,7 +19,7 @@ export class AdminService {
 
   /** Demo concerts and users, once per database however often or from how many processes it is called. */
   async seedDemo(): Promise<{ concertIds: number[]; userIds: number[] }> {
-    return transaction(this.deps.db, async (trx) => {
+    const seeded = await transaction(this.deps.db, async (trx) => {
       await repo.lockJob(trx, DEMO_SEED_KEY);
       const existing = await repo.findMeta(trx, DEMO_SEED_KEY);
       if (existing) return JSON.parse(existing.value) as { concertIds: number[]; userIds: number[] };
@@ -32,6 +32,8 @@ export class AdminService {
       await repo.insertMeta(trx, DEMO_SEED_KEY, JSON.stringify(seeded));
       return seeded;
     });
+    await analyzeSeatsAfterCreate(this.deps.db);
+    return seeded;
   }
 
   async isSeeded(): Promise<boolean> {

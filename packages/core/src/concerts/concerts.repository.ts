@@ -108,6 +108,16 @@ export async function insertSchedule(trx: Tx, row: { concert_id: number; starts_
   return trx.insertInto('schedules').values(row).returning(['id', 'starts_at', 'seat_count']).executeTakeFirstOrThrow();
 }
 
+/**
+ * Gathers the seats' statistics again (see ConcertsService.create). Inside its own transaction:
+ * a lock held by another ANALYZE or VACUUM of seats, which refreshes the same statistics, is not
+ * waited on past a second.
+ */
+export async function analyzeSeats(trx: Tx) {
+  await sql`SET LOCAL lock_timeout = '1s'`.execute(trx);
+  await sql`ANALYZE seats`.execute(trx);
+}
+
 export async function insertSeats(trx: Tx, seats: Array<{ schedule_id: number; seat_number: number; grade: string; price: number }>) {
   // Chunks keep each statement under PostgreSQL's parameter limit.
   for (let i = 0; i < seats.length; i += 1000) {

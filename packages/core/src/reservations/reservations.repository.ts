@@ -210,6 +210,9 @@ export async function insertReservation(
     .execute();
 }
 
+/** What a hold writes: the reservation's id, its holder and show, the seats, the hold's deadline, now, and the per-user limit. */
+export interface HoldInput { reservationId: string; userId: number; scheduleId: number; seatNumbers: number[]; heldUntil: Moment; now: Moment; limit: number }
+
 /**
  * The hold, in one statement once the user's row is locked (the lock serialises one user's holds,
  * and this statement's snapshot, taken after it, sees every hold committed before it): count the
@@ -225,18 +228,18 @@ export async function insertReservation(
  * before the hold, the seats claimed (fewer than asked: nothing was written, and the caller
  * raises), and what the answer shows of the show.
  */
-export async function holdSeats(
-  trx: Tx,
-  pass: BookingPass,
-  h: { reservationId: string; userId: number; scheduleId: number; seatNumbers: number[]; heldUntil: Moment; now: Moment; limit: number },
-) {
+export async function holdSeats(trx: Tx, pass: BookingPass, h: HoldInput) {
+  const { rows } = await runHot<HoldRow>(trx, holdStatement(pass, h));
+  return { read: () => readHold(rows) };
+}
+
+/** holdSeats's statement (exported for its plan's test). */
+export function holdStatement(pass: BookingPass, h: HoldInput) {
   const k = h.seatNumbers.length;
   // A hold lasts its TTL but never past the show's start: a hold made minutes before a show was
   // payable minutes into it, and its buyer could not refund it (an outside review).
   const until = hot`LEAST(${h.heldUntil}::timestamptz, (SELECT starts_at FROM schedules WHERE id = ${h.scheduleId}))`;
-  const { rows } = await runHot<HoldRow>(
-    trx,
-    hot`${hotRaw(WITH_NEXT)}
+  return hot<HoldRow>`${hotRaw(WITH_NEXT)}
     WITH holder AS (SELECT EXISTS (SELECT FROM users WHERE id = ${h.userId}) AS found),
     owned AS (${userSeatCount(h.userId, h.scheduleId, h.now)}),
     claimed AS (
@@ -263,9 +266,7 @@ export async function holdSeats(
     JOIN schedules sc ON sc.id = ${h.scheduleId}
     JOIN concerts c ON c.id = sc.concert_id
     LEFT JOIN claimed cl ON true
-    ORDER BY cl.seat_number`,
-  );
-  return { read: () => readHold(rows) };
+    ORDER BY cl.seat_number`;
 }
 
 /** A row of the hold's statement: one per seat claimed, or one with no seat. */
