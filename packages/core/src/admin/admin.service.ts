@@ -19,10 +19,10 @@ export class AdminService {
 
   /** Demo concerts and users, once per database however often or from how many processes it is called. */
   async seedDemo(): Promise<{ concertIds: number[]; userIds: number[] }> {
-    const seeded = await transaction(this.deps.db, async (trx) => {
+    const { seeded, created } = await transaction(this.deps.db, async (trx) => {
       await repo.lockJob(trx, DEMO_SEED_KEY);
       const existing = await repo.findMeta(trx, DEMO_SEED_KEY);
-      if (existing) return JSON.parse(existing.value) as { concertIds: number[]; userIds: number[] };
+      if (existing) return { seeded: JSON.parse(existing.value) as { concertIds: number[]; userIds: number[] }, created: false };
       const now = this.deps.clock.now();
       const concertIds: number[] = [];
       for (const concert of demoConcerts(now)) concertIds.push((await createConcertIn(trx, concert, now)).concertId);
@@ -30,9 +30,10 @@ export class AdminService {
       for (const name of DEMO_USERS) userIds.push((await createUserIn(trx, { name, initialBalance: 1_000_000 }, now)).userId);
       const seeded = { concertIds, userIds };
       await repo.insertMeta(trx, DEMO_SEED_KEY, JSON.stringify(seeded));
-      return seeded;
+      return { seeded, created: true };
     });
-    await analyzeSeatsAfterCreate(this.deps.db);
+    // Only by the call that wrote them (every process may call this at its start).
+    if (created) await analyzeSeatsAfterCreate(this.deps.db);
     return seeded;
   }
 
