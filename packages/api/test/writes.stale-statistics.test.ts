@@ -22,6 +22,25 @@ const walk = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(walk)];
 const literal = (c: InstanceType<typeof pg.Client>, v: unknown) =>
   c.escapeLiteral(v instanceof Date ? v.toISOString() : Array.isArray(v) ? `{${v.join(',')}}` : String(v));
 
+/** EXPLAIN ANALYZE of a statement, run and rolled back, with the plan cache mode asked for; every node of its plan. */
+async function explainRolledBack(c: InstanceType<typeof pg.Client>, st: { sql: string; parameters: readonly unknown[] }, mode: 'generic' | 'custom'): Promise<PlanNode[]> {
+  await c.query('BEGIN');
+  await c.query(`SET LOCAL plan_cache_mode = ${mode === 'generic' ? 'force_generic_plan' : 'force_custom_plan'}`);
+  await c.query(`PREPARE explained AS ${st.sql}`);
+  const explained = await c.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+    `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE explained(${st.parameters.map((v) => literal(c, v)).join(', ')})`,
+  );
+  await c.query('ROLLBACK');
+  await c.query('DEALLOCATE explained');
+  return walk(explained.rows[0]!['QUERY PLAN'][0]!.Plan);
+}
+
+/** The plan's nodes that read seats, as a failure shows them. */
+const seatNodesOf = (nodes: PlanNode[]) => {
+  const seatNodes = nodes.filter((n) => n['Relation Name'] === 'seats' || n['Index Name']?.startsWith('seats'));
+  return { seatNodes, shown: JSON.stringify(seatNodes.map((n) => [n['Node Type'], n['Index Name'], n['Index Cond'], n['Actual Rows'], n['Rows Removed by Filter']])) };
+};
+
 /**
  * A new deployment's first sale: the statistics were gathered before any seat existed, and
  * autovacuum has not come back. The planner then took a show for a row or two, and the hold's
@@ -58,18 +77,8 @@ describe('the hold’s seat claim, on a database whose statistics predate every 
     // The pass's brand guards the service's writes; this statement is explained and rolled back.
     const pass = { concertId: sale.concertId } as unknown as BookingPass;
     const hold = { reservationId: randomUUID(), userId: sale.userIds[0]!, scheduleId: sale.scheduleId, seatNumbers: [...seatNumbers], heldUntil: new Date(now.getTime() + 300_000), now, limit: 4 };
-    const st = compileHot(holdStatement(pass, hold));
-    await sqlc.query('BEGIN');
-    await sqlc.query(`SET LOCAL plan_cache_mode = ${mode === 'generic' ? 'force_generic_plan' : 'force_custom_plan'}`);
-    await sqlc.query(`PREPARE claim AS ${st.sql}`);
-    const explained = await sqlc.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
-      `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim(${st.parameters.map((v) => literal(sqlc, v)).join(', ')})`,
-    );
-    await sqlc.query('ROLLBACK');
-    await sqlc.query('DEALLOCATE claim');
-    const nodes = walk(explained.rows[0]!['QUERY PLAN'][0]!.Plan);
-    const seatNodes = nodes.filter((n) => n['Relation Name'] === 'seats' || n['Index Name']?.startsWith('seats'));
-    const shown = JSON.stringify(seatNodes.map((n) => [n['Node Type'], n['Index Name'], n['Index Cond'], n['Actual Rows'], n['Rows Removed by Filter']]));
+    const nodes = await explainRolledBack(sqlc, compileHot(holdStatement(pass, hold)), mode);
+    const { seatNodes, shown } = seatNodesOf(nodes);
     // The claim wrote every seat asked for...
     expect(nodes.find((n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === 'seats')?.['Actual Rows'], shown).toBe(seatNumbers.length);
     // ...found through the seats' key, seat numbers included, and no other seat of the show was read.
@@ -83,6 +92,7 @@ describe('the hold’s seat claim, on a database whose statistics predate every 
     for (const n of seatNodes) expect(n['Rows Removed by Filter'] ?? 0, shown).toBe(0);
   });
 });
+
 
 describe('the demo seed gathers the seats’ statistics once, when it writes them', () => {
   const suite = useApi();
