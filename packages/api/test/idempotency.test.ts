@@ -152,7 +152,11 @@ describe('idempotency keys', () => {
         await sql.query('COMMIT');
         return Promise.all([first, second]);
       });
-      expect([...results].sort()).toEqual(['IDEMPOTENCY_IN_PROGRESS', 'OK']);
+      // Once the lock is gone the two race for the user's row. Whichever commits, the other fails
+      // to complete a key it no longer owns and rolls back; if the retry has finished by then, the
+      // superseded call answers with the key's answer (a replay), else IDEMPOTENCY_IN_PROGRESS.
+      // Which of the two is timing (a busy CI machine gave the replay); either way, one charge.
+      expect([['IDEMPOTENCY_IN_PROGRESS', 'OK'], ['OK', 'OK']]).toContainEqual([...results].sort());
       expect(await balanceOf(u)).toBe(500);
       expect(await ledger(u)).toHaveLength(1);
       expect((await fan(u).balance.charge.mutate({ amount: 500, idempotencyKey: k })).balance).toBe(500);
