@@ -70,7 +70,7 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
     ADMIN_API_KEY: ADMIN_KEY,
     QUEUE_TOKEN_SECRET: 'test-queue-token-secret-0123456789abcdef',
     SEED_DEMO: 'never',
-    // Suites run two at a time, each with up to three API processes: stay under max_connections.
+    // Suites run three at a time (vitest.config.ts), each with up to three API processes: stay under max_connections (100).
     DB_POOL_SIZE: '8',
     LOG_LEVEL: 'warn',
     // The vitest project that runs the suites through tRPC's own handler only (vitest.config.ts).
