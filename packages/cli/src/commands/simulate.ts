@@ -238,6 +238,10 @@ export async function simulateCommand(ctx: Ctx, opts: SimulateOptions): Promise<
         // minutes by default) and seats, and waited in line until the idle timeout dropped them.
         // A client of its own, as the interrupted one answers nothing; bounded like book's release.
         const tidy = ctx.clientFor({ userId }, { timeoutMs: 5_000 });
+        // An enter in flight at Ctrl-C may have placed the fan with its answer lost here (a CI run
+        // left 2 of 4 fans in line): entering again returns that same ticket (or places the fan
+        // and gives the new place back at once).
+        token ??= (await tidy.queue.enter.mutate({ concertId: opts.concert }).catch(() => undefined))?.token;
         if (holding) await tidy.reservations.cancel.mutate({ reservationId: holding }).catch(() => undefined);
         if (token) await tidy.queue.leave.mutate({}, withToken(token)).catch(() => undefined);
         return;
