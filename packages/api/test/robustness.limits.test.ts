@@ -143,13 +143,11 @@ describe('work per request is bounded', () => {
     // Redis's MONITOR sees them.
     const ports = redisPortsOf(api.child.pid!);
     expect(ports.size).toBeGreaterThan(0);
-    const redis = new Redis(REDIS_URL);
-    const monitor = await redis.monitor();
     const marker = `end-${randomBytes(8).toString('hex')}`;
     let ran = 0;
     let markerSeen = false;
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      if (String(args[0]).toLowerCase() === 'ping' && ports.has(Number(source.split(':').at(-1)))) ran++;
+    const monitor = await redisMonitor((args, source) => {
+      if (args[0]?.toLowerCase() === 'ping' && ports.has(Number(source.split(':').at(-1)))) ran++;
       if (args[1] === marker) markerSeen = true;
     });
     const other = new Redis(REDIS_URL);
@@ -169,8 +167,7 @@ describe('work per request is bounded', () => {
       expect(ran).toBeGreaterThan(0);
       expect(ran).toBeLessThan(probes / 4);
     } finally {
-      monitor.disconnect();
-      redis.disconnect();
+      monitor.destroy();
       other.disconnect();
     }
   });
@@ -275,6 +272,43 @@ describe('work per request is bounded', () => {
     expect(ok.status).toBe(200);
   });
 });
+
+/**
+ * Redis's MONITOR on a socket of its own, a line per command: `+<time> [<db> <source>] "<cmd>" "<arg>"…`.
+ * ioredis's monitor() was not used: it enters monitoring mode a tick after MONITOR's OK, and when
+ * another client's command arrived in the same read as the OK (a busy Redis, other suites beside
+ * this one), it took that line for a reply with no command waiting and failed the test with
+ * "Command queue state error" (a fresh-clone CI run, 2026-12-05).
+ */
+async function redisMonitor(onCommand: (args: string[], source: string) => void): Promise<net.Socket> {
+  const url = new URL(REDIS_URL);
+  const socket = net.connect(Number(url.port || 6379), url.hostname);
+  socket.setEncoding('utf8');
+  let buffered = '';
+  let oksToCome = url.password ? 2 : 1; // AUTH's, then MONITOR's
+  const ready = new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        if (line.startsWith('-')) reject(new Error(`MONITOR refused: ${line}`));
+        else if (line === '+OK') {
+          if (--oksToCome === 0) resolve();
+        }
+        else {
+          const m = /^\+\S+ \[\d+ (\S+)\] "(.*)"$/.exec(line);
+          if (m) onCommand(m[2]!.split('" "'), m[1]!);
+        }
+      }
+    });
+  });
+  if (url.password) socket.write(`AUTH ${url.username ? `${decodeURIComponent(url.username)} ` : ''}${decodeURIComponent(url.password)}\r\n`);
+  socket.write('MONITOR\r\n');
+  await ready;
+  return socket;
+}
 
 /** The local ports of a process's TCP connections to the tests' Redis: its socket inodes, found in /proc/net/tcp. */
 function redisPortsOf(pid: number): Set<number> {
