@@ -20,6 +20,8 @@ const kinds: Record<string, SimSale> = {
   '6 s TTL, a quarter walk away, paying takes 300 ms': { ttlSeconds: 6, walkAway: 0.25, perSecond: 1, latency: () => 300, arrivalsMs: 40_000 },
   '6 s TTL, a quarter walk away, paying takes 1.2 s falling to 0.1 s': { ttlSeconds: 6, walkAway: 0.25, perSecond: 1, latency: falling, arrivalsMs: 40_000 },
   '600 s TTL, buyers think 20–80 s (windows of 200 s)': { ttlSeconds: 600, walkAway: 0, perSecond: 0.15, latency: () => 300, think: (g) => 20_000 + g() * 60_000, arrivalsMs: 400_000 },
+  // Long-tailed: most buyers take half a minute, a few take many minutes (log-normal, σ 0.8: a tenth take under 11 s, a tenth over 83 s).
+  '600 s TTL, buyers think log-normally around 30 s (windows of 200 s)': { ttlSeconds: 600, walkAway: 0, perSecond: 0.15, latency: () => 300, think: (g) => 30_000 * Math.exp(0.8 * Math.sqrt(-2 * Math.log(1 - g())) * Math.cos(2 * Math.PI * g())), arrivalsMs: 400_000 },
   // The sale this product is for: thousands waiting, a few hundred let in at a time, buyers who take a minute.
   'a big sale: 200 slots, 3,000 pre-queued, 600 s TTL, buyers think 20–80 s (windows of 200 s)': { ttlSeconds: 600, walkAway: 0, perSecond: 2, latency: () => 300, think: (g) => 20_000 + g() * 60_000, arrivalsMs: 400_000, slots: 200, prequeued: 3000 },
 };

@@ -311,8 +311,18 @@ local function drawCurve(maxActive, ttlMs, dep)
     trust = math.max(0, 1 - q * q)
   end
   local s = {1}
+  -- Past the oldest age the table holds, survival falls on a straight line (the density since the youngest departure).
+  local endS, endAt, density = 1, 0, 0
   for b = 1, B do
     local pace = 1 - math.exp(-rate * (edge(b, ttlMs) - edge(b - 1, ttlMs)))
+    if first >= 0 and b > last then
+      if b == last + 1 then
+        endS, endAt = (s[b - 1] + s[b]) / 2, (edge(b - 2, ttlMs) + edge(b - 1, ttlMs)) / 2
+        density = (1 - endS) / (endAt - from)
+      end
+      local lo = endS - density * (edge(b - 1, ttlMs) - endAt)
+      if lo > 1e-12 then pace = 1 - math.max(0, endS - density * (edge(b, ttlMs) - endAt)) / lo else pace = 1 end
+    end
     if prior then pace = trust * priorHazard(b) + (1 - trust) * pace end
     local h = math.min(1, (d[b] + ${ETA_PRIOR_HAZARD} * pace) / (math.max(risk - c[b] / 2, d[b]) + ${ETA_PRIOR_HAZARD}))
     s[b + 1] = s[b] * (1 - h)

@@ -413,9 +413,18 @@ export function addLife(life: number[], lifeAt: number | null, now: number, ageM
  * Survival at the buckets' edges (B + 1 values), from deaths and censorings per bucket (actuarial
  * Kaplan–Meier), each bucket's hazard joined by ETA_PRIOR_HAZARD pseudo-holders leaving at the
  * line's overall rate (its departures, plus ETA_PRIOR, over the time its holders were watched
- * past the youngest age anyone has left at, plus ETA_PRIOR × coldThink). Where the table has data the data decide; past the oldest
- * holder seen, where it has none, the rate does: a slot older than everyone seen so far is
- * expected to go at the pace the line has gone.
+ * past the youngest age anyone has left at, plus ETA_PRIOR × coldThink). Where the table has data
+ * the data decide. Before the first departure, the rate does. Past the oldest holder seen, once
+ * someone has left, departures go on at the density seen since the youngest departure: the
+ * survival falls on a straight line from where the data end, reaching 0 as far past them as the
+ * data's own span would take at that pace.
+ *
+ * (That was the constant hazard of the overall rate until 2026-12-05: it reads a bounded think
+ * time as a long-tailed one. In a sale's first minute the first wave is the oldest age seen,
+ * and its holders' remaining time was read as the mean of an exponential: a big sale of 20–80 s
+ * buyers was told its 30–60 s 76–109% too long, where the straight line reads 6%
+ * (queue.eta.sim.test.ts). A long-tailed think time (log-normal, σ 0.8) is read shorter than it
+ * is by the straight line at those ages, and was told about as far off either way.)
  */
 function survival(d: number[], c: number[], ttlMs: number, prior: number[] | null): number[] {
   let total = 0;
@@ -444,8 +453,25 @@ function survival(d: number[], c: number[], ttlMs: number, prior: number[] | nul
   const rate = deaths / watched;
   const trust = prior ? priorTrust(d, c, risk, prior) : 0;
   const s = [1];
+  // Past the oldest age the table holds, departures go on at the density seen since the youngest
+  // departure: survival falls on a straight line from where the data end (see the doc above).
+  let endS = 1;
+  let endAt = 0;
+  let density = 0;
   for (let b = 0; b < ETA_BUCKETS; b++) {
     let pace = 1 - Math.exp(-rate * (lifeEdge(b + 1, ttlMs) - lifeEdge(b, ttlMs)));
+    if (first >= 0 && b > last) {
+      if (b === last + 1) {
+        // From the middle of the oldest bucket: its upper edge, up to a fifth past the oldest age,
+        // made the line start up to that much late (a big sale's 30–60 s read 5–9% or 28–31% by
+        // where the first wave's age fell in its bucket, 19–25% from the middle).
+        endS = (s[b - 1]! + s[b]!) / 2;
+        endAt = mid(b - 1);
+        density = (1 - endS) / (endAt - from);
+      }
+      const lo = endS - density * (lifeEdge(b, ttlMs) - endAt);
+      pace = lo > 1e-12 ? 1 - Math.max(0, endS - density * (lifeEdge(b + 1, ttlMs) - endAt)) / lo : 1;
+    }
     if (prior) pace = trust * priorHazard(prior, b) + (1 - trust) * pace;
     const h = Math.min(1, (d[b]! + ETA_PRIOR_HAZARD * pace) / (Math.max(risk - c[b]! / 2, d[b]!) + ETA_PRIOR_HAZARD));
     s.push(s[b]! * (1 - h));
