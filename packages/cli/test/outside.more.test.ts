@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -320,6 +321,45 @@ describe('concert simulate interrupted', () => {
     expect(JSON.parse(done.stderr).error).toMatchObject({ code: 'INTERRUPTED' });
     // At once, not when the idle timeout (6 s here) drops them.
     expect(await lineOf(concertId)).toMatchObject({ waiting: 0, active: 0 });
+  });
+
+  // A fresh-clone CI run left 2 of 4 fans in line after the Ctrl-C above: their enters had placed
+  // them, and the answers (their tokens) had not come back when the interrupt aborted the calls, so
+  // the tidy-up had no token to leave with. Here the answers are held back by a proxy every time.
+  it('gives back the place of a fan whose enter reached the line but whose answer had not come back', async () => {
+    const { concertId } = await sale();
+    await harnessAdmin(api.url).admin.queue.configure.mutate({ concertId, paused: true });
+    const held: http.ServerResponse[] = [];
+    let holdEnters = true;
+    const proxy = http.createServer((req, res) => {
+      void (async () => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of req) chunks.push(chunk as Buffer);
+        const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'connection', 'content-length'].includes(k))) as Record<string, string>;
+        const answer = await fetch(new URL(req.url!, api.url), { method: req.method, headers, body: req.method === 'GET' || req.method === 'HEAD' ? undefined : Buffer.concat(chunks) });
+        const body = Buffer.from(await answer.arrayBuffer());
+        // The enter has done its work on the server; its answer is kept from the CLI.
+        if (holdEnters && req.url!.includes('queue.enter')) return void held.push(res);
+        res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+        res.end(body);
+      })().catch(() => res.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const viaProxy = { ...env, CONCERT_API_URL: `http://127.0.0.1:${(proxy.address() as { port: number }).port}` };
+      const rehearsal = concertLive(['--admin-key', ADMIN_KEY, '--json', 'simulate', '--concert', String(concertId), '--users', '4', '--concurrency', '4', '--new-users'], viaProxy);
+      await expect.poll(async () => ({ waiting: (await lineOf(concertId)).waiting, held: held.length }), { timeout: 30_000 }).toEqual({ waiting: 4, held: 4 });
+      // The tidy-up's own calls go through; the interrupt aborts the four enters still waiting.
+      holdEnters = false;
+      rehearsal.kill('SIGINT');
+      const done = await rehearsal.done;
+      expect(done.code, done.stderr).toBe(130);
+      expect(await lineOf(concertId)).toMatchObject({ waiting: 0, active: 0 });
+    } finally {
+      for (const res of held) res.destroy();
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });
 
