@@ -12,6 +12,7 @@ import * as holdsEndAtStart from './20261204T210000-holds-end-at-start.ts';
 import * as abortFunction from './20261205T030000-abort-function.ts';
 import * as isoTime from './20261205T180000-iso-time.ts';
 import * as idleTransactionTimeout from './20261205T050000-idle-transaction-timeout.ts';
+import * as claimSeats from './20261206T000000-claim-seats.ts';
 
 /** Every migration, by name; Kysely runs them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '20261205T030000-abort-function': abortFunction,
   '20261205T050000-idle-transaction-timeout': idleTransactionTimeout,
   '20261205T180000-iso-time': isoTime,
+  '20261206T000000-claim-seats': claimSeats,
 };
