@@ -123,6 +123,8 @@ export async function pgbenchReference(opts: { clients: number; transactionsPerC
       for (const q of sent.flatMap(withLeading)) {
         for (const v of q.values) {
           if (Array.isArray(v) && v.length === 1 && v[0] === seat) subs.set(v, 'ARRAY[:seat]');
+          // The hold's claim lists its seats, `seat_number IN ($n)` (reservations.repository seatList): by position, see toPgbench.
+          if (v === seat) subs.set(SEAT_IN_LIST, ':seat');
           if (v instanceof Date) subs.set(v, `(now() + interval '${v.getTime() - now} milliseconds')`);
         }
       }
@@ -256,10 +258,15 @@ async function watch<T>(fn: () => Promise<T>): Promise<{ result: T; sent: Sent[]
 /** A statement and those sent ahead of it in its round trip. */
 const withLeading = (q: Sent): Sent[] => [...(q.before ?? []), q];
 
+/** The key, in a statement's substitutions, of the seat number a claim's `seat_number IN (…)` lists (a number, so not a key of its own: another parameter may have the same value). */
+const SEAT_IN_LIST = Symbol('seat in a seat list');
+
 /** A statement with its parameters written in: per-transaction ones as pgbench variables, the rest as constants. */
 function toPgbench(q: Sent, subs: Map<unknown, string>): string {
+  const listed = new Set([...(/seat_number IN \(([^)]*)\)/.exec(q.text)?.[1] ?? '').matchAll(/\$(\d+)/g)].map((m) => m[1]));
   return q.text.replace(/\$(\d+)/g, (_, i: string) => {
     const v = q.values[Number(i) - 1];
+    if (listed.has(i) && subs.has(SEAT_IN_LIST)) return subs.get(SEAT_IN_LIST)!;
     return subs.get(v) ?? constant(v);
   });
 }
