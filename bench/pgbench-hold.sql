@@ -12,21 +12,22 @@ begin;
     WITH show AS MATERIALIZED (SELECT id FROM schedules WHERE id = :sched FOR KEY SHARE)
     SELECT u.id FROM show CROSS JOIN LATERAL (SELECT id FROM users WHERE id = :user FOR UPDATE) u;
 /* with next */
-    WITH holder AS (SELECT EXISTS (SELECT FROM users WHERE id = :user) AS found),
+    WITH show AS MATERIALIZED (SELECT id, concert_id, starts_at, booking_opens_at FROM schedules WHERE id = :sched),
+    holder AS (SELECT EXISTS (SELECT FROM users WHERE id = :user) AS found),
     owned AS (SELECT coalesce(sum(seat_count), 0)::int AS n FROM reservations
     WHERE user_id = :user AND schedule_id = :sched AND (status = 'PAID' OR (status = 'HELD' AND hold_expires_at > (now() + interval '0 milliseconds')))),
     claimed AS (
-      UPDATE seats SET reservation_id = lpad(to_hex(:g::bigint), 32, '0')::uuid, held_until = LEAST((now() + interval '300000 milliseconds')::timestamptz, (SELECT starts_at FROM schedules WHERE id = :sched))
-      WHERE schedule_id = :sched AND schedule_id IN (SELECT id FROM schedules WHERE concert_id = 1) AND seat_number = ANY(ARRAY[:seat]::int[])
+      UPDATE seats SET reservation_id = lpad(to_hex(:g::bigint), 32, '0')::uuid, held_until = LEAST((now() + interval '300000 milliseconds')::timestamptz, (SELECT starts_at FROM show))
+      WHERE schedule_id = :sched AND schedule_id IN (SELECT id FROM show WHERE concert_id = 1) AND seat_number IN (:seat)
         AND sold_at IS NULL AND (reservation_id IS NULL OR held_until <= (now() + interval '0 milliseconds'))
         AND (SELECT n FROM owned) + 1 <= 4 AND (SELECT found FROM holder)
-        AND (SELECT booking_opens_at <= (now() + interval '0 milliseconds') AND starts_at > (now() + interval '0 milliseconds') FROM schedules WHERE id = :sched)
+        AND (SELECT booking_opens_at <= (now() + interval '0 milliseconds') AND starts_at > (now() + interval '0 milliseconds') FROM show)
       RETURNING seat_number, grade, price
     ),
     whole AS (SELECT count(*) = 1 AS ok, coalesce(sum(price), 0) AS total FROM claimed),
     reservation AS (
       INSERT INTO reservations (id, user_id, schedule_id, status, total_price, seat_count, hold_expires_at, created_at)
-      SELECT lpad(to_hex(:g::bigint), 32, '0')::uuid, :user, :sched, 'HELD', total, 1, LEAST((now() + interval '300000 milliseconds')::timestamptz, (SELECT starts_at FROM schedules WHERE id = :sched)), (now() + interval '0 milliseconds') FROM whole WHERE ok
+      SELECT lpad(to_hex(:g::bigint), 32, '0')::uuid, :user, :sched, 'HELD', total, 1, LEAST((now() + interval '300000 milliseconds')::timestamptz, (SELECT starts_at FROM show)), (now() + interval '0 milliseconds') FROM whole WHERE ok
     ),
     reservation_seat AS (
       INSERT INTO reservation_seats (reservation_id, schedule_id, seat_number, grade, price)
@@ -36,7 +37,7 @@ begin;
       (now() + interval '0 milliseconds')::timestamptz AS at, LEAST((now() + interval '300000 milliseconds')::timestamptz, sc.starts_at) AS held_until,
       sc.booking_opens_at <= (now() + interval '0 milliseconds') AS opened, sc.starts_at <= (now() + interval '0 milliseconds') AS started, (SELECT found FROM holder) AS holder
     FROM owned o
-    JOIN schedules sc ON sc.id = :sched
+    CROSS JOIN show sc
     JOIN concerts c ON c.id = sc.concert_id
     LEFT JOIN claimed cl ON true
     ORDER BY cl.seat_number;
