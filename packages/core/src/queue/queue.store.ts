@@ -422,8 +422,8 @@ export function addLife(life: number[], lifeAt: number | null, now: number, ageM
  * (That was the constant hazard of the overall rate until 2026-12-05: it reads a bounded think
  * time as a long-tailed one. In a sale's first minute the first wave is the oldest age seen,
  * and its holders' remaining time was read as the mean of an exponential: a big sale of 20–80 s
- * buyers was told its 30–60 s 76–109% too long, where the straight line reads 6%
- * (queue.eta.sim.test.ts). A long-tailed think time (log-normal, σ 0.8) is read shorter than it
+ * buyers was told its 30–60 s 59–109% too long, where the straight line reads 9–40% over four
+ * seeds (queue.eta.sim.test.ts asserts seed 1's within 35%). A long-tailed think time (log-normal, σ 0.8) is read shorter than it
  * is by the straight line at those ages, and was told about as far off either way.)
  */
 function survival(d: number[], c: number[], ttlMs: number, prior: number[] | null): number[] {

@@ -242,7 +242,7 @@ export function holdStatement(pass: BookingPass, h: HoldInput) {
   // The show's row is read once (show), not in each of the five places that need it: a small
   // schedules table is read whole, page by page, at every such read (a sequential scan is the
   // planner's choice below about eight pages), and 116 shows made each of the five 3 pages where
-  // 16 made it 1 (auto_explain of the bench's grown database: 33 buffers a hold against 23).
+  // 16 made it 1 (auto_explain of the bench's grown database: the statement read 34 buffers a hold, 25 after).
   return hot<HoldRow>`${hotRaw(WITH_NEXT)}
     WITH show AS MATERIALIZED (SELECT id, concert_id, starts_at, booking_opens_at FROM schedules WHERE id = ${h.scheduleId}),
     holder AS (SELECT EXISTS (SELECT FROM users WHERE id = ${h.userId}) AS found),
