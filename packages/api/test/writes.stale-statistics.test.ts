@@ -4,36 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileHot } from '../../core/src/db/hot.ts';
 import { type BookingPass, holdStatement } from '../../core/src/reservations/reservations.repository.ts';
 import { admin, seedSale, useApi } from '../../../test/harness.ts';
+import { explainPrepared, type PlanNode, walk } from '../../../test/explain.ts';
 import { BOOKING_ENV } from './booking.shared.ts';
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Index Cond'?: string;
-  'Recheck Cond'?: string;
-  'Actual Rows': number;
-  'Rows Removed by Filter'?: number;
-  Plans?: PlanNode[];
-}
-const walk = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(walk)];
-
-/** A literal for EXECUTE (EXPLAIN takes no parameters; the plan is generic all the same). */
-const literal = (c: InstanceType<typeof pg.Client>, v: unknown) =>
-  c.escapeLiteral(v instanceof Date ? v.toISOString() : Array.isArray(v) ? `{${v.join(',')}}` : String(v));
-
-/** EXPLAIN ANALYZE of a statement, run and rolled back, with the plan cache mode asked for; every node of its plan. */
-async function explainRolledBack(c: InstanceType<typeof pg.Client>, st: { sql: string; parameters: readonly unknown[] }, mode: 'generic' | 'custom'): Promise<PlanNode[]> {
-  await c.query('BEGIN');
-  await c.query(`SET LOCAL plan_cache_mode = ${mode === 'generic' ? 'force_generic_plan' : 'force_custom_plan'}`);
-  await c.query(`PREPARE explained AS ${st.sql}`);
-  const explained = await c.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
-    `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE explained(${st.parameters.map((v) => literal(c, v)).join(', ')})`,
-  );
-  await c.query('ROLLBACK');
-  await c.query('DEALLOCATE explained');
-  return walk(explained.rows[0]!['QUERY PLAN'][0]!.Plan);
-}
 
 /** The plan's nodes that read seats, as a failure shows them. */
 const seatNodesOf = (nodes: PlanNode[]) => {
@@ -77,7 +49,7 @@ describe('the hold’s seat claim, on a database whose statistics predate every 
     // The pass's brand guards the service's writes; this statement is explained and rolled back.
     const pass = { concertId: sale.concertId } as unknown as BookingPass;
     const hold = { reservationId: randomUUID(), userId: sale.userIds[0]!, scheduleId: sale.scheduleId, seatNumbers: [...seatNumbers], heldUntil: new Date(now.getTime() + 300_000), now, limit: 4 };
-    const nodes = await explainRolledBack(sqlc, compileHot(holdStatement(pass, hold)), mode);
+    const nodes = walk(await explainPrepared(sqlc, compileHot(holdStatement(pass, hold)), mode, { analyze: true }));
     const { seatNodes, shown } = seatNodesOf(nodes);
     // The claim wrote every seat asked for...
     expect(nodes.find((n) => n['Node Type'] === 'ModifyTable' && n['Relation Name'] === 'seats')?.['Actual Rows'], shown).toBe(seatNumbers.length);

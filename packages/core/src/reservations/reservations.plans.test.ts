@@ -3,18 +3,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Core, createCore, loadConfig } from '@concert/core';
 import { createTestDatabase, type TestDatabase, testEnv } from '../../../../test/harness.ts';
+import { explainPrepared, walk } from '../../../../test/explain.ts';
 import { growSales } from '../../../../test/grow.ts';
 import { compileHot } from '../db/hot.ts';
 import { holdStatement } from './reservations.repository.ts';
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows': number;
-  Plans?: PlanNode[];
-}
-const walk = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(walk)];
 
 /**
  * The bench's grown database (100,000 seats sold on 100 other shows, statistics fresh) ran holds at
@@ -57,30 +49,13 @@ describe('the hold’s statement on a database where most seats are sold elsewhe
     const now = new Date();
     return compileHot(holdStatement({ concertId } as never, { reservationId: randomUUID(), userId: user, scheduleId, seatNumbers: seats, heldUntil: new Date(now.getTime() + 300_000), now, limit: 4 }));
   };
-  const literal = (v: unknown) => sqlc.escapeLiteral(v instanceof Date ? v.toISOString() : Array.isArray(v) ? `{${v.join(',')}}` : String(v));
-  /** EXPLAIN of the prepared statement on the plan asked for (ANALYZE: run, then rolled back). */
-  async function explain(st: { sql: string; parameters: readonly unknown[] }, mode: 'generic' | 'custom', analyze: boolean): Promise<PlanNode & { 'Total Cost': number }> {
-    await sqlc.query('BEGIN');
-    try {
-      await sqlc.query(`SET LOCAL plan_cache_mode = ${mode === 'generic' ? 'force_generic_plan' : 'force_custom_plan'}`);
-      await sqlc.query(`PREPARE explained AS ${st.sql}`);
-      const { rows } = await sqlc.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode & { 'Total Cost': number } }> }>(
-        `EXPLAIN (${analyze ? 'ANALYZE, ' : ''}FORMAT JSON) EXECUTE explained(${st.parameters.map(literal).join(', ')})`,
-      );
-      return rows[0]!['QUERY PLAN'][0]!.Plan;
-    } finally {
-      await sqlc.query('ROLLBACK');
-      await sqlc.query('DEALLOCATE ALL');
-    }
-  }
-
   // PostgreSQL's plan cache (plan_cache_mode = auto) keeps a prepared statement's generic plan when
   // its estimated cost is not above the custom plans' average with their planning; on the bench's
   // grown database it was, at every hold.
   it.each([[[7]], [[8, 9]], [[10, 11, 12, 13]]])('its generic plan is reckoned no dearer than a custom one, so it is kept (seats %j)', async (seats) => {
     const st = await holdOf(seats);
-    const generic = (await explain(st, 'generic', false))['Total Cost'];
-    const custom = (await explain(st, 'custom', false))['Total Cost'];
+    const generic = (await explainPrepared(sqlc, st, 'generic', { analyze: false }))['Total Cost'];
+    const custom = (await explainPrepared(sqlc, st, 'custom', { analyze: false }))['Total Cost'];
     // Seen with seat_number = ANY($n): 60.4 against 37.8 for one seat.
     expect(generic).toBeLessThanOrEqual(custom * 1.05);
   });
@@ -93,7 +68,7 @@ describe('the hold’s statement on a database where most seats are sold elsewhe
       await core.reservations.hold(user, { scheduleId, seatNumbers: [100 + i], idempotencyKey: randomUUID() }, core.queue.gate(user, ticket.token));
     }
     {
-      const plan = await explain(await holdOf([500]), 'generic', true);
+      const plan = await explainPrepared(sqlc, await holdOf([500]), 'generic', { analyze: true });
       const nodes = walk(plan);
       const seatReads = nodes.filter((n) => n['Index Name']?.startsWith('seats'));
       const shown = JSON.stringify(seatReads.map((n) => [n['Node Type'], n['Index Name'], n['Actual Rows']]));
