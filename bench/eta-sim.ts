@@ -7,9 +7,12 @@
  * maxActive, AGAIN=1 measures each kind's second sale on one store (the first taught the
  * deployment's think-time prior, ETA_PRIOR_EVERY_MS). DETAIL=1 adds, per kind and seed, the error and signed error by time since the
  * opening (0–10 s, 10–30 s, 30–60 s, 1–3 min, 3 min on) and distance from the head (places 1–10,
- * 11–50, 51–200, 201–1,000, past 1,000), with the number of predictions in each.
+ * 11–50, 51–200, 201–1,000, past 1,000), with the number of predictions in each. ORACLE=1 adds,
+ * by phase, the error at places 1–10 and 11–50 beside an oracle's (oracleWait: a forecaster who
+ * knows the sale's own rules and all the line knows, but not the draws to come) on the same
+ * predictions: the floor no estimator gets under.
  */
-import { SALE_WINDOWS, type SimSale, simulateSale, T00 } from '../packages/core/src/queue/queue.eta.sim.ts';
+import { ORACLE_PLACES, SALE_WINDOWS, type SimSale, simulateSale, T00 } from '../packages/core/src/queue/queue.eta.sim.ts';
 import { MemoryQueueStore } from '../packages/core/src/queue/queue.store.memory.ts';
 
 const falling = (t: number) => Math.max(100, 1200 - (t - 4000) / 20);
@@ -28,19 +31,21 @@ const kinds: Record<string, SimSale> = {
 // SLOTS=n runs every kind with that maxActive instead of its own.
 if (process.env.SLOTS) for (const k of Object.values(kinds)) k.slots = Number(process.env.SLOTS);
 const seeds = Number(process.env.SEEDS ?? 4);
+// The oracle draws every holder's future at every prediction: the big sale's 200 slots would take an hour.
+const oracleFor = (k: SimSale) => !!process.env.ORACLE && (k.slots ?? 10) <= 50;
 const pct = (x: number) => `${Math.round(x * 100)}%`;
 for (const [name, kind] of Object.entries(kinds)) {
   if (process.env.ONLY && !name.includes(process.env.ONLY)) continue;
   const runs: Array<Awaited<ReturnType<typeof simulateSale>>> = [];
   for (let seed = 1; seed <= seeds; seed++) {
     if (!process.env.AGAIN) {
-      runs.push(await simulateSale(seed, kind));
+      runs.push(await simulateSale(seed, kind, { oracle: oracleFor(kind) }));
       continue;
     }
     // AGAIN=1: the sale measured is the deployment's second of this kind (its first taught the prior).
     const store = new MemoryQueueStore();
     const first = await simulateSale(seed + 1000, kind, { store, concertId: 1, startMs: 0 });
-    runs.push(await simulateSale(seed, kind, { store, concertId: 2, startMs: first.endedAt - T00 + 3_600_000 }));
+    runs.push(await simulateSale(seed, kind, { store, concertId: 2, startMs: first.endedAt - T00 + 3_600_000, oracle: oracleFor(kind) }));
   }
   const half = kind.arrivalsMs / 2;
   const row = (phase: string, from: number) => {
@@ -49,6 +54,14 @@ for (const [name, kind] of Object.entries(kinds)) {
   };
   const left = runs.reduce((n, r) => n + r.unadmitted, 0);
   console.log(`${name}${left ? ` (${left} fans never admitted)` : ''}\n${row('opening', 0)}\n${row('steady', half)}`);
+  if (oracleFor(kind)) {
+    for (const [phase, from] of [['opening', 0], ['steady', half]] as const) {
+      for (const places of [[1, 10], [11, ORACLE_PLACES]] as Array<[number, number]>) {
+        const cells = (oracle: boolean) => runs.map((r) => pct(r.error(from, from + half, places, oracle).abs)).join(', ');
+        console.log(`  ${phase.padEnd(8)} places ${`${places[0]}–${places[1]}`.padEnd(6)} ours ${cells(false)}  oracle ${cells(true)}`);
+      }
+    }
+  }
   if (process.env.DETAIL) runs.forEach((r, i) => detail(r, i + 1));
 }
 

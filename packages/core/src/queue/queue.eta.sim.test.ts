@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { QueueSettings, TokenState } from './queue.store.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
-import { SALE_WINDOWS, type SimSale, simulateSale, T00 } from './queue.eta.sim.ts';
+import { oracleWait, SALE_WINDOWS, type SimSale, simulateSale, T00 } from './queue.eta.sim.ts';
 
 /**
  * A sale at the product's default activeTtlSeconds (600 s) on the test clock: 40 fans in a paused
@@ -110,6 +110,33 @@ describe('the ETA with slow buyers at the default activeTtlSeconds, on the test 
     for (const r of runs) expect(r.first40).toBeLessThanOrEqual(1);
     for (const r of runs) expect(r.steady).toBeLessThanOrEqual(0.3);
   });
+
+  /**
+   * Such a line teaches the deployment too (ETA_PRIOR_WEIGHT). Its life table weighs departures
+   * by how recently their holders noticed, and 10 slots of 20–80 s buyers never weigh more than
+   * about 5: until 2026-12-06 a line offered its survival only from 10, so this line never taught
+   * anything, and its next sale's first 30 s were told as a first sale's (41–50% too short, seeds
+   * 1–6; the deployment's prior was empty). Now it offers once it has seen 10 departures.
+   */
+  it('teaches the next sale of such buyers, whose first 30 s are then told from the first', { timeout: 120_000 }, async () => {
+    const slow: SimSale = { ttlSeconds: 600, walkAway: 0, perSecond: 0.1, latency: () => 0, think: (g) => 20_000 + g() * 60_000, arrivalsMs: 400_000 };
+    const runs: Array<{ next30: number; next60: number; fresh30: number }> = [];
+    for (let seed = 1; seed <= 4; seed++) {
+      const store = new MemoryQueueStore();
+      const first = await simulateSale(seed + 1000, slow, { store, concertId: 1, startMs: 0 });
+      const next = await simulateSale(seed, slow, { store, concertId: 2, startMs: first.endedAt - T00 + 3_600_000 });
+      const fresh = await simulateSale(seed, slow);
+      runs.push({ next30: next.error(0, 30_000).abs, next60: next.error(0, 60_000).abs, fresh30: fresh.error(0, 30_000).abs });
+    }
+    const pct = (k: 'next30' | 'next60' | 'fresh30') => runs.map((r) => `${Math.round(r[k] * 100)}%`).join(', ');
+    console.log(`ETA of the next sale of 20–80 s buyers (10 slots): first 30 s ${pct('next30')}, first minute ${pct('next60')}; a deployment's first sale, first 30 s ${pct('fresh30')}`);
+    // Seen (seeds 1–4): first 30 s 9, 5, 6, 11%, first minute 13, 7, 12, 17%; a first sale's first 30 s 43, 45, 50, 45%.
+    for (const r of runs) {
+      expect(r.fresh30).toBeGreaterThanOrEqual(0.35);
+      expect(r.next30).toBeLessThanOrEqual(0.3);
+    }
+    expect(median(runs.map((r) => r.next60))).toBeLessThanOrEqual(0.2);
+  });
 });
 
 /**
@@ -174,5 +201,45 @@ describe('the ETA in a big sale on the test clock', () => {
     // Seen: the first minute 9–11% after the big sales, 9–11% fresh; its first 4 s 1,216–1,280% against 163–233%.
     expect(after.error(0, 60_000).abs).toBeLessThanOrEqual(fresh.error(0, 60_000).abs + 0.1);
     expect(after.error(10_000, 60_000).abs).toBeLessThanOrEqual(0.2);
+  });
+});
+
+/**
+ * The oracle `pnpm eta-sim` (ORACLE=1) sets beside the ETA: the floor under any estimator's error.
+ * Tested where its answer can be worked out by hand: buyers who take exactly 2 s, whose refills
+ * notice within a second (uniformly).
+ */
+describe('the ETA oracle (oracleWait)', () => {
+  const exact: SimSale = { ttlSeconds: 600, walkAway: 0, perSecond: 1, latency: () => 0, think: () => 2_000, arrivalsMs: 1_000 };
+  const now = T00 + 60_000;
+  const holders = Array.from({ length: 10 }, () => ({ until: now + 600_000, notice: now - 500, noticed: true }));
+  const random = (() => {
+    let s = 7;
+    return () => ((s = (s * 1664525 + 1013904223) >>> 0), s / 2 ** 32);
+  })();
+
+  it('tells the first ten places the holders’ known departure, and the next ten one refill cycle later', () => {
+    // Every holder noticed 0.5 s ago and leaves 1.5 s from now.
+    for (const p of [1, 5, 10]) expect(oracleWait(exact, random, T00, now, p, holders)).toBe(1_500);
+    // Place 11: the first of ten refills (noticed 0–1 s after 1.5 s, each 2 s then): 3.5 s plus the least of ten uniform seconds (about 0.09 s).
+    const p11 = oracleWait(exact, random, T00, now, 11, holders);
+    expect(p11).toBeGreaterThan(3_500);
+    expect(p11).toBeLessThan(3_800);
+    // Place 20: the last of them, 3.5 s plus the greatest of ten (about 0.91 s).
+    const p20 = oracleWait(exact, random, T00, now, 20, holders);
+    expect(p20).toBeGreaterThan(4_200);
+    expect(p20).toBeLessThan(4_500);
+  });
+
+  it('draws a holder still there past the think time it was given again, and lets a walk-away lapse at its activeUntil', () => {
+    // Noticed 5 s ago with 2 s buyers: it cannot leave in the past; drawn again, it has no later draw and leaves now.
+    const late = [{ until: now + 600_000, notice: now - 5_000, noticed: true }];
+    expect(oracleWait({ ...exact, slots: 1 }, random, T00, now, 1, late)).toBe(1);
+    // Everyone walks away: the slot comes free at activeUntil.
+    const away = [{ until: now + 7_000, notice: now - 1_000, noticed: true }];
+    expect(oracleWait({ ...exact, walkAway: 1, slots: 1 }, random, T00, now, 1, away)).toBe(7_000);
+    // Not yet noticed: the holder's think time starts at the poll it will make (in 3 s).
+    const unaware = [{ until: now + 600_000, notice: now + 3_000, noticed: false }];
+    expect(oracleWait({ ...exact, slots: 1 }, random, T00, now, 1, unaware)).toBe(5_000);
   });
 });

@@ -25,6 +25,60 @@ export interface SimSale {
   prequeued?: number;
 }
 
+/** Places up to which the oracle (see oracleWait) is asked, when simulateSale is told to ask it. */
+export const ORACLE_PLACES = 50;
+const ORACLE_DRAWS = 64;
+/** A refilled slot's holder polls every second at the head of the line: noticed up to a second after the admission. */
+const HEAD_POLL_MS = 1_000;
+
+/** One holder's departure as the sale draws it: `notice` when it notices ACTIVE, `until` its activeUntil. */
+function drawLeave(o: SimSale, random: () => number, notice: number, until: number, sinceStart: number): number {
+  const x = random();
+  const think = (o.think ?? ((g) => 500 + g() * 1500))(random);
+  if (x < o.walkAway) return until;
+  return Math.min(until, notice + think + (x < o.walkAway + 0.4 * (1 - o.walkAway) ? 0 : o.latency(sinceStart)));
+}
+
+/**
+ * The floor under any estimator's error: the wait of place `position` as a forecaster would tell
+ * it who knows everything the line knows and the sale's own rules (how its fans think, walk away
+ * and pay) but not the draws to come. It draws the line's future ORACLE_DRAWS times from the
+ * holders now ACTIVE (a noticed one's departure drawn again until it falls after now; one yet to
+ * notice, from when it will poll) and the refills behind them (each noticed within a second), and
+ * tells the draws' median weighted by 1 ÷ wait, which minimises the mean |told − real| ÷ real.
+ */
+export function oracleWait(o: SimSale, random: () => number, start: number, now: number, position: number, holders: Array<{ until: number; notice: number; noticed: boolean }>): number {
+  const ttlMs = o.ttlSeconds * 1000;
+  const waits: number[] = [];
+  for (let k = 0; k < ORACLE_DRAWS; k++) {
+    const leaves = holders.map((h) => {
+      if (!h.noticed) return drawLeave(o, random, Math.max(h.notice, now), h.until, now - start);
+      for (let tries = 0; tries < 100; tries++) {
+        const t = drawLeave(o, random, h.notice, h.until, h.notice - start);
+        if (t > now) return t;
+      }
+      return now;
+    });
+    // Empty slots (none in a standing line) admit at once.
+    while (leaves.length < (o.slots ?? 10)) leaves.push(now);
+    let t = now;
+    for (let p = 0; p < position; p++) {
+      let i = 0;
+      for (let j = 1; j < leaves.length; j++) if (leaves[j]! < leaves[i]!) i = j;
+      t = leaves[i]!;
+      const notice = t + random() * HEAD_POLL_MS;
+      leaves[i] = drawLeave(o, random, notice, t + ttlMs, notice - start);
+    }
+    waits.push(Math.max(1, t - now));
+  }
+  waits.sort((a, b) => a - b);
+  let half = 0;
+  for (const w of waits) half += 1 / w;
+  half /= 2;
+  for (const w of waits) if ((half -= 1 / w) <= 0) return w;
+  return waits.at(-1)!;
+}
+
 /** The windows after the opening that `pnpm eta-sim` (DETAIL=1) and the big sale's test report the error in: label, from, to (ms). */
 export const SALE_WINDOWS: ReadonlyArray<readonly [string, number, number]> = [
   ['0–10 s', 0, 10_000],
@@ -96,14 +150,17 @@ function seeded(seed: number): () => number {
   return () => ((s = (s * 1664525 + 1013904223) >>> 0), s / 2 ** 32);
 }
 
-export async function simulateSale(seed: number, o: SimSale, on?: { store: MemoryQueueStore; concertId: number; startMs: number }) {
+export async function simulateSale(seed: number, o: SimSale, on?: { store?: MemoryQueueStore; concertId?: number; startMs?: number; oracle?: boolean }) {
   const random = seeded(seed);
   const store = on?.store ?? new MemoryQueueStore();
   const C = on?.concertId ?? 1;
   const T0 = T00 + (on?.startMs ?? 0);
   const openedAt = T0 + 4_000;
   const s: QueueSettings = { maxActive: o.slots ?? 10, activeTtlSeconds: o.ttlSeconds, idleTimeoutSeconds: 30, paused: false, opensAt: openedAt };
-  const fans: Array<{ u: number; next: number; admitted: number | null; leaveAt: number | null; told: Array<{ at: number; etaMs: number; position: number }> }> = [];
+  const fans: Array<{ u: number; next: number; admitted: number | null; noticed: number | null; leaveAt: number | null; told: Array<{ at: number; etaMs: number; position: number; oracleMs?: number }> }> = [];
+  // The oracle's own draws, apart from the fans' (asking it must not change the sale).
+  const oracleRandom = seeded(seed + 7919);
+  const lines = (store as unknown as { lines: Map<number, { active: Map<string, { until: number }> }> }).lines;
   // Each fan's next step (a poll while waiting, its leave once admitted), soonest first: a step of
   // the clock looks at the fans due then, in arrival order, rather than at every fan (a big sale's
   // 3,800 fans over some 150,000 steps were a quarter of its run).
@@ -112,7 +169,7 @@ export async function simulateSale(seed: number, o: SimSale, on?: { store: Memor
   const arrive = async (now: number) => {
     const u = fans.length + 1;
     const r = await store.enter(C, u, tid(u), now, s);
-    fans.push({ u, next: now + r.pollAfterMs, admitted: null, leaveAt: null, told: [] });
+    fans.push({ u, next: now + r.pollAfterMs, admitted: null, noticed: null, leaveAt: null, told: [] });
     due.push(now + r.pollAfterMs, u - 1);
     unadmitted++;
   };
@@ -136,6 +193,7 @@ export async function simulateSale(seed: number, o: SimSale, on?: { store: Memor
       const r = (await store.status(C, tid(f.u), now, s, false)) as TokenState;
       if (r.status === 'ACTIVE') {
         f.admitted = r.activeUntil! - o.ttlSeconds * 1000;
+        f.noticed = now;
         unadmitted--;
         const x = random();
         const think = (o.think ?? ((g) => 500 + g() * 1500))(random);
@@ -146,7 +204,18 @@ export async function simulateSale(seed: number, o: SimSale, on?: { store: Memor
         }
       } else {
         if (r.status !== 'WAITING' && r.status !== 'PRE_QUEUE') throw new Error(`fan ${f.u} ended ${r.status}`);
-        if (r.status === 'WAITING' && r.etaMs !== null) f.told.push({ at: now, etaMs: r.etaMs, position: r.position ?? 0 });
+        if (r.status === 'WAITING' && r.etaMs !== null) {
+          const position = r.position ?? 0;
+          let oracleMs: number | undefined;
+          if (on?.oracle && position <= ORACLE_PLACES) {
+            const holders = [...lines.get(C)!.active].map(([t, a]) => {
+              const h = fans[Number(t.slice(3)) - 1]!;
+              return { until: a.until, notice: h.noticed ?? h.next, noticed: h.noticed !== null };
+            });
+            oracleMs = oracleWait(o, oracleRandom, T0, now, position, holders);
+          }
+          f.told.push({ at: now, etaMs: r.etaMs, position, oracleMs });
+        }
         f.next = now + r.pollAfterMs;
         due.push(f.next, i);
       }
@@ -158,18 +227,21 @@ export async function simulateSale(seed: number, o: SimSale, on?: { store: Memor
     unadmitted: fans.filter((f) => f.admitted === null).length,
     /**
      * Medians of |told − real| ÷ real and (told − real) ÷ real over what was told from `fromMs` to
-     * `toMs` after the opening, to places `places` (all unless said), and how many predictions.
+     * `toMs` after the opening, to places `places` (all unless said), and how many predictions; of
+     * what the oracle told instead with `oracle` (asked up to ORACLE_PLACES, if the sale asked it).
      */
-    error(fromMs: number, toMs: number, places: [number, number] = [1, Infinity]): { abs: number; signed: number; n: number } {
+    error(fromMs: number, toMs: number, places: [number, number] = [1, Infinity], oracle = false): { abs: number; signed: number; n: number } {
       const abs: number[] = [];
       const signed: number[] = [];
       for (const f of fans) {
         for (const p of f.told) {
           if (f.admitted === null || p.at < openedAt + fromMs || p.at >= openedAt + toMs || f.admitted <= p.at) continue;
           if (p.position < places[0] || p.position > places[1]) continue;
+          const told = oracle ? p.oracleMs : p.etaMs;
+          if (told === undefined) continue;
           const real = f.admitted - p.at;
-          abs.push(Math.abs(p.etaMs - real) / real);
-          signed.push((p.etaMs - real) / real);
+          abs.push(Math.abs(told - real) / real);
+          signed.push((told - real) / real);
         }
       }
       return { abs: median(abs), signed: median(signed), n: abs.length };

@@ -14,6 +14,7 @@ import {
   ETA_PRIOR,
   ETA_PRIOR_BLEND,
   ETA_PRIOR_DEATHS,
+  ETA_PRIOR_WEIGHT,
   ETA_PRIOR_EVERY_MS,
   ETA_PRIOR_GAP,
   ETA_PRIOR_HAZARD,
@@ -394,7 +395,7 @@ local function drawCurve(maxActive, ttlMs, dep)
   end
   local died = 0
   for b = 1, B do died = died + d[b] end
-  if died >= ${ETA_PRIOR_DEATHS} then
+  if dep >= ${ETA_PRIOR_DEATHS} and died >= ${ETA_PRIOR_WEIGHT} then
     local rounded = {}
     for i = 1, B + 1 do rounded[i] = round6(s[i]) end
     redis.call('HSET', KEYS[8], 'survival', table.concat(rounded, ' '))

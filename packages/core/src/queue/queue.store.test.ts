@@ -936,18 +936,19 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
 
   /**
    * A sale on each store at once, the same calls on the test clock: 40 fans in line, 4 slots, a
-   * 60 s TTL; each fan polls when told, and once admitted leaves after 2–7 s. Every answer of the
-   * second store must equal the first's. Returns the ETAs told (ms).
+   * 60 s TTL; each fan polls when told, and once admitted leaves after 2–7 s (`buyers`: another
+   * TTL, leaving after `leaveMs` to `leaveMs` + `spreadMs`). Every answer of the second store must
+   * equal the first's. Returns the ETAs told (ms).
    */
-  async function sale(on: QueueStore[], cs: number | number[], t0: number): Promise<number[]> {
-    const d = settings({ maxActive: 4, activeTtlSeconds: 60, idleTimeoutSeconds: 60 });
+  async function sale(on: QueueStore[], cs: number | number[], t0: number, buyers = { ttlSeconds: 60, leaveMs: 2_000, spreadMs: 5_000 }): Promise<number[]> {
+    const d = settings({ maxActive: 4, activeTtlSeconds: buyers.ttlSeconds, idleTimeoutSeconds: 60 });
     const fans = [cs].flat().flatMap((c) => Array.from({ length: 40 }, (_, i) => ({ c, u: c * 1000 + i, next: t0, leaveAt: Infinity, admitted: false })));
     const told: number[] = [];
     for (const f of fans) {
       const r = await Promise.all(on.map((store) => store.enter(f.c, f.u, tid(f.u), t0, d)));
       if (r[1]) expect(r[1].position).toBe(r[0]!.position);
     }
-    for (let now = t0; now < t0 + 300_000 && !fans.every((f) => f.admitted && f.leaveAt === Infinity); now += 50) {
+    for (let now = t0; now < t0 + 1_200_000 && !fans.every((f) => f.admitted && f.leaveAt === Infinity); now += 50) {
       if (now % 250 === 0) {
         const ticked = await Promise.all(on.map(async (store) => (await store.tick(now, d), [cs].flat().map((c) => store.lastTick()?.get(c)?.etaBackMs ?? null))));
         if (ticked.length > 1) expect(ticked[1], `tick at ${now - t0} ms`).toEqual(ticked[0]);
@@ -963,7 +964,7 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
         if (b) expect(b, `fan ${f.u} at ${now - t0} ms`).toEqual(a);
         if (r[0]!.status === 'ACTIVE') {
           f.admitted = true;
-          f.leaveAt = now + 2_000 + ((f.u * 7919) % 5_000);
+          f.leaveAt = now + buyers.leaveMs + ((f.u * 7919) % buyers.spreadMs);
         } else {
           if (r[0]!.etaMs !== null) told.push(r[0]!.etaMs);
           f.next = now + r[0]!.pollAfterMs;
@@ -982,6 +983,19 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
     const next = await sale(stores, 102, T0 + 3_600_000);
     // The same sale on a deployment that never had one tells other ETAs: the prior was used.
     const fresh = await sale([new MemoryQueueStore()], 102, T0 + 3_600_000);
+    expect(next.length).toBeGreaterThan(20);
+    expect(next).not.toEqual(fresh);
+  });
+
+  // A line of slow buyers weighs little in its life table (departures weigh by how recently their
+  // holders noticed): 4 slots of 30–60 s buyers about 2.5, under the 10 a line had to weigh before
+  // it offered anything until 2026-12-06 (ETA_PRIOR_WEIGHT). Both adapters now offer it alike.
+  it('carry what a sale of slow buyers taught into the next alike', { timeout: 180_000 }, async () => {
+    const slow = { ttlSeconds: 300, leaveMs: 30_000, spreadMs: 30_000 };
+    await sale(stores, 151, T0 + 10 * 3_600_000, slow);
+    expect(await own.redis.hget(ETA_PRIOR_KEY, '300000')).toMatch(/^1 /);
+    const next = await sale(stores, 152, T0 + 11 * 3_600_000, slow);
+    const fresh = await sale([new MemoryQueueStore()], 152, T0 + 11 * 3_600_000, slow);
     expect(next.length).toBeGreaterThan(20);
     expect(next).not.toEqual(fresh);
   });

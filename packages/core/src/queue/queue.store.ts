@@ -308,9 +308,9 @@ export const ETA_LIFE_WEIGHT = 0.01;
 /**
  * The deployment's think-time prior. Every line's first seconds rest on a guess (coldThink) until
  * its own departures come, and a big sale's first minute was told 42–115% off (README). A
- * ticketing company's sales teach the next one: an open line whose life table holds
- * ETA_PRIOR_DEATHS departures offers the survival it draws at every tick while that curve is
- * fresh; the deployment keeps one survival per TTL, and at most every ETA_PRIOR_EVERY_MS moves it
+ * ticketing company's sales teach the next one: an open line that has seen ETA_PRIOR_DEATHS
+ * departures, and whose life table still weighs ETA_PRIOR_WEIGHT of them, offers the survival it
+ * draws at every tick while that curve is fresh; the deployment keeps one survival per TTL, and at most every ETA_PRIOR_EVERY_MS moves it
  * ETA_PRIOR_BLEND of the way to the mean of a tick's offers (blendPrior);
  * and each line of that TTL takes it as the hazard past the ages its own table has seen, in place
  * of its overall rate, as far as its own departures agree with it (priorTrust: a gap of
@@ -318,6 +318,16 @@ export const ETA_LIFE_WEIGHT = 0.01;
  * and it is not used at all).
  */
 export const ETA_PRIOR_DEATHS = 10;
+/**
+ * The life table's departures weigh by how recently their holders noticed (LIFE_TAU_MS), so a
+ * line of slow buyers never holds many at once: 10 slots of 20–80 s buyers weigh about 5, 4 slots
+ * of 30–60 s about 2.5. Until 2026-12-06 a line offered only once its table weighed
+ * ETA_PRIOR_DEATHS (10), so such lines never taught the deployment anything, and their next
+ * sale's first 30 s were told as far off as the first's (43–70% too short; 3–23% since, `AGAIN=1
+ * pnpm eta-sim`). One departure's weight is enough for the table's data to outweigh the
+ * ETA_PRIOR pseudo-departure; the count above keeps a line's first few departures from teaching.
+ */
+export const ETA_PRIOR_WEIGHT = 1;
 export const ETA_PRIOR_EVERY_MS = 10_000;
 export const ETA_PRIOR_BLEND = 0.2;
 export const ETA_PRIOR_GAP = 0.25;
@@ -536,7 +546,7 @@ export interface EtaCurve {
   over: number;
   /** Expected departures by at + gridTime(j, H), H = 2 × ttl, j = 0..ETA_GRID. */
   n: number[];
-  /** The think time's survival at the life table's edges, when the table held ETA_PRIOR_DEATHS departures: what the line offers the deployment's prior. */
+  /** The think time's survival at the life table's edges, once the line has seen ETA_PRIOR_DEATHS departures and its table weighs ETA_PRIOR_WEIGHT: what the line offers the deployment's prior. */
   survival?: number[] | null;
 }
 
@@ -655,7 +665,7 @@ export function etaCurve(e: {
     }
     n.push(round6(sum));
   }
-  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, over, n, survival: deaths >= ETA_PRIOR_DEATHS ? s.map(round6) : null };
+  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, over, n, survival: e.dep >= ETA_PRIOR_DEATHS && deaths >= ETA_PRIOR_WEIGHT ? s.map(round6) : null };
 }
 
 /** How late holders notice: a moving average (a tenth of each new one) of notice − the poll they were told to make. */
