@@ -10,7 +10,7 @@
  * 11–50, 51–200, 201–1,000, past 1,000), with the number of predictions in each. ORACLE=1 adds,
  * by phase, the error at places 1–10 and 11–50 beside an oracle's (oracleWait: a forecaster who
  * knows the sale's own rules and all the line knows, but not the draws to come) on the same
- * predictions: the floor no estimator gets under.
+ * predictions: a floor under any estimator's error (README, "The floor, measured").
  */
 import { ORACLE_PLACES, SALE_WINDOWS, type SimSale, simulateSale, T00 } from '../packages/core/src/queue/queue.eta.sim.ts';
 import { MemoryQueueStore } from '../packages/core/src/queue/queue.store.memory.ts';

@@ -28,7 +28,7 @@ export interface SimSale {
 /** Places up to which the oracle (see oracleWait) is asked, when simulateSale is told to ask it. */
 export const ORACLE_PLACES = 50;
 const ORACLE_DRAWS = 64;
-/** A refilled slot's holder polls every second at the head of the line: noticed up to a second after the admission. */
+/** A refilled slot's holder whose next poll is already past polls every second at the head of the line: noticed up to a second after the admission. */
 const HEAD_POLL_MS = 1_000;
 
 /** One holder's departure as the sale draws it: `notice` when it notices ACTIVE, `until` its activeUntil. */
@@ -40,19 +40,30 @@ function drawLeave(o: SimSale, random: () => number, notice: number, until: numb
 }
 
 /**
- * The floor under any estimator's error: the wait of place `position` as a forecaster would tell
- * it who knows everything the line knows and the sale's own rules (how its fans think, walk away
- * and pay) but not the draws to come. It draws the line's future ORACLE_DRAWS times from the
- * holders now ACTIVE (a noticed one's departure drawn again until it falls after now; one yet to
- * notice, from when it will poll) and the refills behind them (each noticed within a second), and
- * tells the draws' median weighted by 1 ÷ wait, which minimises the mean |told − real| ÷ real.
+ * A floor under an estimator's error: the wait of place `position` as a forecaster would tell it
+ * who knows everything the line knows and the sale's own rules (how its fans think, walk away and
+ * pay) but not the draws to come. It draws the line's future ORACLE_DRAWS times from the holders
+ * now ACTIVE (a noticed one's departure drawn again until it falls after now; one yet to notice,
+ * from when it will poll) and the refills behind them: the k-th departure admits the fan at place
+ * k, who notices at the poll it was told to make (`polls[k − 1]`) if that is still to come, else
+ * within a second (the head polls every second). It tells the draws' median weighted by 1 ÷ wait,
+ * which minimises the mean |told − real| ÷ real (the median of that, which the ETA is judged by,
+ * can fall a little under it).
  */
-export function oracleWait(o: SimSale, random: () => number, start: number, now: number, position: number, holders: Array<{ until: number; notice: number; noticed: boolean }>): number {
+export function oracleWait(
+  o: SimSale,
+  random: () => number,
+  start: number,
+  now: number,
+  position: number,
+  holders: Array<{ until: number; notice: number; noticed: boolean }>,
+  polls: number[] = [],
+): number {
   const ttlMs = o.ttlSeconds * 1000;
   const waits: number[] = [];
   for (let k = 0; k < ORACLE_DRAWS; k++) {
     const leaves = holders.map((h) => {
-      if (!h.noticed) return drawLeave(o, random, Math.max(h.notice, now), h.until, now - start);
+      if (!h.noticed) return drawLeave(o, random, Math.max(h.notice, now), h.until, Math.max(h.notice, now) - start);
       for (let tries = 0; tries < 100; tries++) {
         const t = drawLeave(o, random, h.notice, h.until, h.notice - start);
         if (t > now) return t;
@@ -66,7 +77,8 @@ export function oracleWait(o: SimSale, random: () => number, start: number, now:
       let i = 0;
       for (let j = 1; j < leaves.length; j++) if (leaves[j]! < leaves[i]!) i = j;
       t = leaves[i]!;
-      const notice = t + random() * HEAD_POLL_MS;
+      const poll = polls[p];
+      const notice = poll !== undefined && poll >= t ? poll : t + random() * HEAD_POLL_MS;
       leaves[i] = drawLeave(o, random, notice, t + ttlMs, notice - start);
     }
     waits.push(Math.max(1, t - now));
@@ -160,7 +172,7 @@ export async function simulateSale(seed: number, o: SimSale, on?: { store?: Memo
   const fans: Array<{ u: number; next: number; admitted: number | null; noticed: number | null; leaveAt: number | null; told: Array<{ at: number; etaMs: number; position: number; oracleMs?: number }> }> = [];
   // The oracle's own draws, apart from the fans' (asking it must not change the sale).
   const oracleRandom = seeded(seed + 7919);
-  const lines = (store as unknown as { lines: Map<number, { active: Map<string, { until: number }> }> }).lines;
+  const lines = (store as unknown as { lines: Map<number, { active: Map<string, { until: number }>; waiting: Map<string, { score: number }> }> }).lines;
   // Each fan's next step (a poll while waiting, its leave once admitted), soonest first: a step of
   // the clock looks at the fans due then, in arrival order, rather than at every fan (a big sale's
   // 3,800 fans over some 150,000 steps were a quarter of its run).
@@ -212,7 +224,12 @@ export async function simulateSale(seed: number, o: SimSale, on?: { store?: Memo
               const h = fans[Number(t.slice(3)) - 1]!;
               return { until: a.until, notice: h.noticed ?? h.next, noticed: h.noticed !== null };
             });
-            oracleMs = oracleWait(o, oracleRandom, T0, now, position, holders);
+            // The line in the order it admits (the store's own: scores, the pre-queue's drawn ones included), and when each will poll.
+            const polls = [...lines.get(C)!.waiting]
+              .sort(([a, x], [b, y]) => x.score - y.score || (a < b ? -1 : 1))
+              .slice(0, position)
+              .map(([t]) => fans[Number(t.slice(3)) - 1]!.next);
+            oracleMs = oracleWait(o, oracleRandom, T0, now, position, holders, polls);
           }
           f.told.push({ at: now, etaMs: r.etaMs, position, oracleMs });
         }

@@ -14,7 +14,7 @@ import {
   ETA_PRIOR,
   ETA_PRIOR_BLEND,
   ETA_PRIOR_DEATHS,
-  ETA_PRIOR_WEIGHT,
+  ETA_PRIOR_RECENT,
   ETA_PRIOR_EVERY_MS,
   ETA_PRIOR_GAP,
   ETA_PRIOR_HAZARD,
@@ -393,9 +393,10 @@ local function drawCurve(maxActive, ttlMs, dep)
     end
     cycles[q + 1] = headNotice + math.max(0, math.min(x, most))
   end
-  local died = 0
-  for b = 1, B do died = died + d[b] end
-  if dep >= ${ETA_PRIOR_DEATHS} and died >= ${ETA_PRIOR_WEIGHT} then
+  -- priorRecent: the departures the table remembers, counted by when they left.
+  local recent = 0
+  for b = 0, B - 1 do recent = recent + d[b + 1] * math.exp((edge(b, ttlMs) + edge(b + 1, ttlMs)) / 2 / ${LIFE_TAU_MS}) end
+  if dep >= ${ETA_PRIOR_DEATHS} and recent >= ${ETA_PRIOR_RECENT} then
     local rounded = {}
     for i = 1, B + 1 do rounded[i] = round6(s[i]) end
     redis.call('HSET', KEYS[8], 'survival', table.concat(rounded, ' '))

@@ -937,12 +937,17 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
   /**
    * A sale on each store at once, the same calls on the test clock: 40 fans in line, 4 slots, a
    * 60 s TTL; each fan polls when told, and once admitted leaves after 2–7 s (`buyers`: another
-   * TTL, leaving after `leaveMs` to `leaveMs` + `spreadMs`). Every answer of the second store must
-   * equal the first's. Returns the ETAs told (ms).
+   * TTL, leaving after `leaveMs` to `leaveMs` + `spreadMs`, other slots and fans). Every answer of
+   * the second store must equal the first's. Returns the ETAs told (ms).
    */
-  async function sale(on: QueueStore[], cs: number | number[], t0: number, buyers = { ttlSeconds: 60, leaveMs: 2_000, spreadMs: 5_000 }): Promise<number[]> {
-    const d = settings({ maxActive: 4, activeTtlSeconds: buyers.ttlSeconds, idleTimeoutSeconds: 60 });
-    const fans = [cs].flat().flatMap((c) => Array.from({ length: 40 }, (_, i) => ({ c, u: c * 1000 + i, next: t0, leaveAt: Infinity, admitted: false })));
+  async function sale(
+    on: QueueStore[],
+    cs: number | number[],
+    t0: number,
+    buyers: { ttlSeconds: number; leaveMs: number; spreadMs: number; slots?: number; fans?: number } = { ttlSeconds: 60, leaveMs: 2_000, spreadMs: 5_000 },
+  ): Promise<number[]> {
+    const d = settings({ maxActive: buyers.slots ?? 4, activeTtlSeconds: buyers.ttlSeconds, idleTimeoutSeconds: 60 });
+    const fans = [cs].flat().flatMap((c) => Array.from({ length: buyers.fans ?? 40 }, (_, i) => ({ c, u: c * 1000 + i, next: t0, leaveAt: Infinity, admitted: false })));
     const told: number[] = [];
     for (const f of fans) {
       const r = await Promise.all(on.map((store) => store.enter(f.c, f.u, tid(f.u), t0, d)));
@@ -989,7 +994,8 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
 
   // A line of slow buyers weighs little in its life table (departures weigh by how recently their
   // holders noticed): 4 slots of 30–60 s buyers about 2.5, under the 10 a line had to weigh before
-  // it offered anything until 2026-12-06 (ETA_PRIOR_WEIGHT). Both adapters now offer it alike.
+  // it offered anything until 2026-12-06. Counted by when they left, it remembers about 5
+  // (ETA_PRIOR_RECENT: 4). Both adapters now offer it alike.
   it('carry what a sale of slow buyers taught into the next alike', { timeout: 180_000 }, async () => {
     const slow = { ttlSeconds: 300, leaveMs: 30_000, spreadMs: 30_000 };
     await sale(stores, 151, T0 + 10 * 3_600_000, slow);
@@ -998,6 +1004,15 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
     const fresh = await sale([new MemoryQueueStore()], 152, T0 + 11 * 3_600_000, slow);
     expect(next.length).toBeGreaterThan(20);
     expect(next).not.toEqual(fresh);
+  });
+
+  // Found in review: a line that has seen 10 departures but remembers few (one a minute, or a quiet
+  // line reopened) offered a curve drawn from its last two or three, which a deployment with no
+  // prior takes whole. One slot, buyers of about a minute: 10 departures in 10 minutes, about 1.6
+  // remembered. Neither adapter offers.
+  it('do not teach the prior from a line that remembers few departures, however many it has seen', { timeout: 180_000 }, async () => {
+    await sale(stores, 161, T0 + 12 * 3_600_000, { ttlSeconds: 240, leaveMs: 55_000, spreadMs: 10_000, slots: 1, fans: 12 });
+    expect(await own.redis.hget(ETA_PRIOR_KEY, '240000')).toBeNull();
   });
 
   // Found in review: the memory store blended its lines' offers in the order they joined its

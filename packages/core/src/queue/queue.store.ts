@@ -309,8 +309,8 @@ export const ETA_LIFE_WEIGHT = 0.01;
  * The deployment's think-time prior. Every line's first seconds rest on a guess (coldThink) until
  * its own departures come, and a big sale's first minute was told 42–115% off (README). A
  * ticketing company's sales teach the next one: an open line that has seen ETA_PRIOR_DEATHS
- * departures, and whose life table still weighs ETA_PRIOR_WEIGHT of them, offers the survival it
- * draws at every tick while that curve is fresh; the deployment keeps one survival per TTL, and at most every ETA_PRIOR_EVERY_MS moves it
+ * departures, and whose life table still remembers ETA_PRIOR_RECENT of them, offers the survival
+ * it draws at every tick while that curve is fresh; the deployment keeps one survival per TTL, and at most every ETA_PRIOR_EVERY_MS moves it
  * ETA_PRIOR_BLEND of the way to the mean of a tick's offers (blendPrior);
  * and each line of that TTL takes it as the hazard past the ages its own table has seen, in place
  * of its overall rate, as far as its own departures agree with it (priorTrust: a gap of
@@ -319,15 +319,24 @@ export const ETA_LIFE_WEIGHT = 0.01;
  */
 export const ETA_PRIOR_DEATHS = 10;
 /**
- * The life table's departures weigh by how recently their holders noticed (LIFE_TAU_MS), so a
- * line of slow buyers never holds many at once: 10 slots of 20–80 s buyers weigh about 5, 4 slots
- * of 30–60 s about 2.5. Until 2026-12-06 a line offered only once its table weighed
- * ETA_PRIOR_DEATHS (10), so such lines never taught the deployment anything, and their next
- * sale's first 30 s were told as far off as the first's (43–70% too short; 3–23% since, `AGAIN=1
- * pnpm eta-sim`). One departure's weight is enough for the table's data to outweigh the
- * ETA_PRIOR pseudo-departure; the count above keeps a line's first few departures from teaching.
+ * How many of its departures a line's life table must still remember to offer its survival: each
+ * counted by how long ago it left (e^(−ago/LIFE_TAU_MS)), about a minute's departures. The table
+ * weighs a departure by how long ago its holder noticed, which also discounts slow buyers (a 50 s
+ * think time weighs e^(−50/60) ≈ 0.43 as it leaves): 10 slots of 20–80 s buyers weigh about 5 at
+ * most, 4 slots of 30–60 s about 2.5. Until 2026-12-06 a line offered only once that weight
+ * reached ETA_PRIOR_DEATHS (10), so such lines never taught the deployment anything, and their
+ * next sale's first 30 s were told as a first sale's (see queue.eta.sim.test.ts). Counted by
+ * when they left, the same lines remember about 12 and 5 (priorRecent). A line must also have
+ * seen ETA_PRIOR_DEATHS departures in all, so its first few do not teach.
  */
-export const ETA_PRIOR_WEIGHT = 1;
+export const ETA_PRIOR_RECENT = 4;
+
+/** The departures a life table remembers, each counted e^(−(now − when it left)/LIFE_TAU_MS): a bucket's weight undoes the think-time part of addLife's (at the bucket's middle). */
+export function priorRecent(d: number[], ttlMs: number): number {
+  let n = 0;
+  for (let b = 0; b < ETA_BUCKETS; b++) n += d[b]! * Math.exp((lifeEdge(b, ttlMs) + lifeEdge(b + 1, ttlMs)) / 2 / LIFE_TAU_MS);
+  return n;
+}
 export const ETA_PRIOR_EVERY_MS = 10_000;
 export const ETA_PRIOR_BLEND = 0.2;
 export const ETA_PRIOR_GAP = 0.25;
@@ -546,7 +555,7 @@ export interface EtaCurve {
   over: number;
   /** Expected departures by at + gridTime(j, H), H = 2 × ttl, j = 0..ETA_GRID. */
   n: number[];
-  /** The think time's survival at the life table's edges, once the line has seen ETA_PRIOR_DEATHS departures and its table weighs ETA_PRIOR_WEIGHT: what the line offers the deployment's prior. */
+  /** The think time's survival at the life table's edges, once the line has seen ETA_PRIOR_DEATHS departures and its table remembers ETA_PRIOR_RECENT: what the line offers the deployment's prior. */
   survival?: number[] | null;
 }
 
@@ -584,8 +593,6 @@ export function etaCurve(e: {
     ages.push(noticed ? now - start : 0);
     if (noticed) c[lifeBucket(now - start, ttlMs)]! += e.weight * Math.exp((start - now) / LIFE_TAU_MS);
   }
-  let deaths = 0;
-  for (let b = 0; b < ETA_BUCKETS; b++) deaths += d[b]!;
   const s = survival(d, c, ttlMs, e.prior ?? null);
   const s0 = ages.map((a) => surviving(s, a, ttlMs));
   // A refill's holder thinks at most until its slot lapses, a TTL after the admission.
@@ -665,7 +672,7 @@ export function etaCurve(e: {
     }
     n.push(round6(sum));
   }
-  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, over, n, survival: e.dep >= ETA_PRIOR_DEATHS && deaths >= ETA_PRIOR_WEIGHT ? s.map(round6) : null };
+  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, over, n, survival: e.dep >= ETA_PRIOR_DEATHS && priorRecent(d, ttlMs) >= ETA_PRIOR_RECENT ? s.map(round6) : null };
 }
 
 /** How late holders notice: a moving average (a tenth of each new one) of notice − the poll they were told to make. */
