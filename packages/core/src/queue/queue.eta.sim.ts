@@ -31,7 +31,7 @@ const ORACLE_DRAWS = 64;
 /** A refilled slot's holder whose next poll is already past polls every second at the head of the line: noticed up to a second after the admission. */
 const HEAD_POLL_MS = 1_000;
 
-/** One holder's departure as the sale draws it: `notice` when it notices ACTIVE, `until` its activeUntil. */
+/** One holder's departure as the sale draws it (the fans below and the oracle alike): `notice` when it notices ACTIVE, `until` its activeUntil (a walk-away leaves then). */
 function drawLeave(o: SimSale, random: () => number, notice: number, until: number, sinceStart: number): number {
   const x = random();
   const think = (o.think ?? ((g) => 500 + g() * 1500))(random);
@@ -207,13 +207,9 @@ export async function simulateSale(seed: number, o: SimSale, on?: { store?: Memo
         f.admitted = r.activeUntil! - o.ttlSeconds * 1000;
         f.noticed = now;
         unadmitted--;
-        const x = random();
-        const think = (o.think ?? ((g) => 500 + g() * 1500))(random);
-        if (x < o.walkAway) f.leaveAt = Infinity;
-        else {
-          f.leaveAt = now + think + (x < o.walkAway + 0.4 * (1 - o.walkAway) ? 0 : o.latency(now - T0));
-          due.push(f.leaveAt, i);
-        }
+        // A walk-away leaves at Infinity: never, its slot lapses.
+        f.leaveAt = drawLeave(o, random, now, Infinity, now - T0);
+        if (f.leaveAt !== Infinity) due.push(f.leaveAt, i);
       } else {
         if (r.status !== 'WAITING' && r.status !== 'PRE_QUEUE') throw new Error(`fan ${f.u} ended ${r.status}`);
         if (r.status === 'WAITING' && r.etaMs !== null) {

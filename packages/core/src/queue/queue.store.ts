@@ -310,8 +310,9 @@ export const ETA_LIFE_WEIGHT = 0.01;
  * its own departures come, and a big sale's first minute was told 42–115% off (README). A
  * ticketing company's sales teach the next one: an open line that has seen ETA_PRIOR_DEATHS
  * departures, and whose life table still remembers ETA_PRIOR_RECENT of them, offers the survival
- * it draws at every tick while that curve is fresh; the deployment keeps one survival per TTL, and at most every ETA_PRIOR_EVERY_MS moves it
- * ETA_PRIOR_BLEND of the way to the mean of a tick's offers (blendPrior);
+ * it draws at every tick while that curve is fresh; the deployment keeps one survival per TTL,
+ * and at most every ETA_PRIOR_EVERY_MS moves it ETA_PRIOR_BLEND of the way to the mean of a
+ * tick's offers (blendPrior);
  * and each line of that TTL takes it as the hazard past the ages its own table has seen, in place
  * of its overall rate, as far as its own departures agree with it (priorTrust: a gap of
  * ETA_PRIOR_GAP between its survival and the prior's, where ETA_PRIOR_RISK holders were at risk,
@@ -330,6 +331,10 @@ export const ETA_PRIOR_DEATHS = 10;
  * seen ETA_PRIOR_DEATHS departures in all, so its first few do not teach.
  */
 export const ETA_PRIOR_RECENT = 4;
+export const ETA_PRIOR_EVERY_MS = 10_000;
+export const ETA_PRIOR_BLEND = 0.2;
+export const ETA_PRIOR_GAP = 0.25;
+export const ETA_PRIOR_RISK = 2;
 
 /** The departures a life table remembers, each counted e^(−(now − when it left)/LIFE_TAU_MS): a bucket's weight undoes the think-time part of addLife's (at the bucket's middle). */
 export function priorRecent(d: number[], ttlMs: number): number {
@@ -337,10 +342,6 @@ export function priorRecent(d: number[], ttlMs: number): number {
   for (let b = 0; b < ETA_BUCKETS; b++) n += d[b]! * Math.exp((lifeEdge(b, ttlMs) + lifeEdge(b + 1, ttlMs)) / 2 / LIFE_TAU_MS);
   return n;
 }
-export const ETA_PRIOR_EVERY_MS = 10_000;
-export const ETA_PRIOR_BLEND = 0.2;
-export const ETA_PRIOR_GAP = 0.25;
-export const ETA_PRIOR_RISK = 2;
 
 /**
  * The think time the line's overall rate starts from (ETA_PRIOR pseudo-departures of it), before
