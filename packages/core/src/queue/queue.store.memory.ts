@@ -437,9 +437,9 @@ export class MemoryQueueStore implements QueueStore {
 
   /**
    * The deployment's think-time prior (see ETA_PRIOR_EVERY_MS in queue.store.ts): an open line
-   * whose curve was just drawn after ETA_PRIOR_DEATHS departures, its table still remembering
-   * ETA_PRIOR_RECENT, offers its survival (blended after the tick's lines, see tick), and takes
-   * the prior of its TTL as the tick found it.
+   * whose curve was just drawn from a table remembering ETA_PRIOR_DEATHS departures offers its
+   * survival (blended after the tick's lines, see tick), and takes the prior of its TTL as the
+   * tick found it.
    */
   private sharePrior(
     l: Line,

@@ -17,7 +17,6 @@ import {
   ETA_PRIOR_EVERY_MS,
   ETA_PRIOR_GAP,
   ETA_PRIOR_HAZARD,
-  ETA_PRIOR_RECENT,
   ETA_PRIOR_RISK,
   ETA_QUANTILES,
   ETA_RATIO,
@@ -396,7 +395,7 @@ local function drawCurve(maxActive, ttlMs, dep)
   -- priorRecent: the departures the table remembers, counted by when they left.
   local recent = 0
   for b = 0, B - 1 do recent = recent + d[b + 1] * math.exp((edge(b, ttlMs) + edge(b + 1, ttlMs)) / 2 / ${LIFE_TAU_MS}) end
-  if dep >= ${ETA_PRIOR_DEATHS} and recent >= ${ETA_PRIOR_RECENT} then
+  if recent >= ${ETA_PRIOR_DEATHS} then
     local rounded = {}
     for i = 1, B + 1 do rounded[i] = round6(s[i]) end
     redis.call('HSET', KEYS[8], 'survival', table.concat(rounded, ' '))

@@ -993,11 +993,11 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
   });
 
   // A line of slow buyers weighs little in its life table (departures weigh by how recently their
-  // holders noticed): 4 slots of 30–60 s buyers about 2.5, under the 10 a line had to weigh before
-  // it offered anything until 2026-12-06. Counted by when they left, it remembers about 5
-  // (ETA_PRIOR_RECENT: 4). Both adapters now offer it alike.
+  // holders noticed): 10 slots of 30–60 s buyers about 6, under the 10 a line had to weigh before
+  // it offered anything until 2026-12-06. Counted by when they left (priorRecent), it remembers
+  // about 13. Both adapters now offer it alike.
   it('carry what a sale of slow buyers taught into the next alike', { timeout: 180_000 }, async () => {
-    const slow = { ttlSeconds: 300, leaveMs: 30_000, spreadMs: 30_000 };
+    const slow = { ttlSeconds: 300, leaveMs: 30_000, spreadMs: 30_000, slots: 10 };
     await sale(stores, 151, T0 + 10 * 3_600_000, slow);
     expect(await own.redis.hget(ETA_PRIOR_KEY, '300000')).toMatch(/^1 /);
     const next = await sale(stores, 152, T0 + 11 * 3_600_000, slow);
@@ -1006,10 +1006,11 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
     expect(next).not.toEqual(fresh);
   });
 
-  // Found in review: a line that has seen 10 departures but remembers few (one a minute, or a quiet
-  // line reopened) offered a curve drawn from its last two or three, which a deployment with no
-  // prior takes whole. One slot, buyers of about a minute: 10 departures in 10 minutes, about 1.6
-  // remembered. Neither adapter offers.
+  // Found in review of a first version (at least 10 departures ever, a weight of 1): a line that has
+  // seen 10 departures but remembers few (one a minute, or a quiet line reopened) offered a curve
+  // drawn from its last two or three, which a deployment with no prior takes whole. One slot,
+  // buyers of about a minute: 10 departures in 10 minutes, about 1.6 remembered. Neither adapter
+  // offers.
   it('do not teach the prior from a line that remembers few departures, however many it has seen', { timeout: 180_000 }, async () => {
     await sale(stores, 161, T0 + 12 * 3_600_000, { ttlSeconds: 240, leaveMs: 55_000, spreadMs: 10_000, slots: 1, fans: 12 });
     expect(await own.redis.hget(ETA_PRIOR_KEY, '240000')).toBeNull();

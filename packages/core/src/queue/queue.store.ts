@@ -308,9 +308,9 @@ export const ETA_LIFE_WEIGHT = 0.01;
 /**
  * The deployment's think-time prior. Every line's first seconds rest on a guess (coldThink) until
  * its own departures come, and a big sale's first minute was told 42–115% off (README). A
- * ticketing company's sales teach the next one: an open line that has seen ETA_PRIOR_DEATHS
- * departures, and whose life table still remembers ETA_PRIOR_RECENT of them, offers the survival
- * it draws at every tick while that curve is fresh; the deployment keeps one survival per TTL,
+ * ticketing company's sales teach the next one: an open line whose life table remembers
+ * ETA_PRIOR_DEATHS departures (priorRecent) offers the survival it draws at every tick while that
+ * curve is fresh; the deployment keeps one survival per TTL,
  * and at most every ETA_PRIOR_EVERY_MS moves it ETA_PRIOR_BLEND of the way to the mean of a
  * tick's offers (blendPrior);
  * and each line of that TTL takes it as the hazard past the ages its own table has seen, in place
@@ -318,19 +318,20 @@ export const ETA_LIFE_WEIGHT = 0.01;
  * ETA_PRIOR_GAP between its survival and the prior's, where ETA_PRIOR_RISK holders were at risk,
  * and it is not used at all).
  */
-export const ETA_PRIOR_DEATHS = 10;
 /**
- * How many of its departures a line's life table must still remember to offer its survival: each
- * counted by how long ago it left (e^(−ago/LIFE_TAU_MS)), about a minute's departures. The table
- * weighs a departure by how long ago its holder noticed, which also discounts slow buyers (a 50 s
- * think time weighs e^(−50/60) ≈ 0.43 as it leaves): 10 slots of 20–80 s buyers weigh about 5 at
- * most, 4 slots of 30–60 s about 2.5. Until 2026-12-06 a line offered only once that weight
- * reached ETA_PRIOR_DEATHS (10), so such lines never taught the deployment anything, and their
- * next sale's first 30 s were told as a first sale's (see queue.eta.sim.test.ts). Counted by
- * when they left, the same lines remember about 12 and 5 (priorRecent). A line must also have
- * seen ETA_PRIOR_DEATHS departures in all, so its first few do not teach.
+ * How many departures a line's life table must remember to offer its survival: each counted by
+ * how long ago it left, e^(−ago/LIFE_TAU_MS) (priorRecent), so about a minute's departures. The
+ * table itself weighs a departure by how long ago its holder noticed, which also discounts slow
+ * buyers (a 50 s think time weighs e^(−50/60) ≈ 0.43 as it leaves). Until 2026-12-06 a line
+ * offered once that weight reached 10: a line of 10 slots of 20–80 s buyers never weighs more
+ * than about 5, so it never taught the deployment anything, and its next sale's first 30 s were
+ * told as a first sale's (queue.eta.sim.test.ts). Counted by when they left, it remembers about
+ * 12. (A first version counted the weight, at least 1, beside 10 departures ever: a line quiet
+ * after its tenth then taught from two or three; and quick lines with lapses offered their first
+ * curves a few departures sooner: the API test's 6 s TTL steady phase read 22–24% in three runs,
+ * told too long, against 11–21% in three of the old rule's and 11–18% in two of this one's.)
  */
-export const ETA_PRIOR_RECENT = 4;
+export const ETA_PRIOR_DEATHS = 10;
 export const ETA_PRIOR_EVERY_MS = 10_000;
 export const ETA_PRIOR_BLEND = 0.2;
 export const ETA_PRIOR_GAP = 0.25;
@@ -556,7 +557,7 @@ export interface EtaCurve {
   over: number;
   /** Expected departures by at + gridTime(j, H), H = 2 × ttl, j = 0..ETA_GRID. */
   n: number[];
-  /** The think time's survival at the life table's edges, once the line has seen ETA_PRIOR_DEATHS departures and its table remembers ETA_PRIOR_RECENT: what the line offers the deployment's prior. */
+  /** The think time's survival at the life table's edges, once the table remembers ETA_PRIOR_DEATHS departures (priorRecent): what the line offers the deployment's prior. */
   survival?: number[] | null;
 }
 
@@ -673,7 +674,7 @@ export function etaCurve(e: {
     }
     n.push(round6(sum));
   }
-  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, over, n, survival: e.dep >= ETA_PRIOR_DEATHS && priorRecent(d, ttlMs) >= ETA_PRIOR_RECENT ? s.map(round6) : null };
+  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, over, n, survival: priorRecent(d, ttlMs) >= ETA_PRIOR_DEATHS ? s.map(round6) : null };
 }
 
 /** How late holders notice: a moving average (a tenth of each new one) of notice − the poll they were told to make. */
