@@ -310,15 +310,13 @@ export const ETA_LIFE_WEIGHT = 0.01;
  * its own departures come, and a big sale's first minute was told 42–115% off (README). A
  * ticketing company's sales teach the next one: an open line whose life table remembers
  * ETA_PRIOR_DEATHS departures (priorRecent) offers the survival it draws at every tick while that
- * curve is fresh; the deployment keeps one survival per TTL,
- * and at most every ETA_PRIOR_EVERY_MS moves it ETA_PRIOR_BLEND of the way to the mean of a
- * tick's offers (blendPrior);
- * and each line of that TTL takes it as the hazard past the ages its own table has seen, in place
- * of its overall rate, as far as its own departures agree with it (priorTrust: a gap of
- * ETA_PRIOR_GAP between its survival and the prior's, where ETA_PRIOR_RISK holders were at risk,
- * and it is not used at all).
- */
-/**
+ * curve is fresh; the deployment keeps one survival per TTL, and at most every
+ * ETA_PRIOR_EVERY_MS moves it ETA_PRIOR_BLEND of the way to the mean of a tick's offers
+ * (blendPrior); and each line of that TTL takes it as the hazard past the ages its own table has
+ * seen, in place of its overall rate, as far as its own departures agree with it (priorTrust: a
+ * gap of ETA_PRIOR_GAP between its survival and the prior's, where ETA_PRIOR_RISK holders were at
+ * risk, and it is not used at all).
+ *
  * How many departures a line's life table must remember to offer its survival: each counted by
  * how long ago it left, e^(−ago/LIFE_TAU_MS) (priorRecent), so about a minute's departures. The
  * table itself weighs a departure by how long ago its holder noticed, which also discounts slow
