@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { QueueSettings, TokenState } from './queue.store.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
-import { oracleWait, SALE_WINDOWS, type SimSale, simulateSale, T00 } from './queue.eta.sim.ts';
+import { mostWithin, oracleWait, SALE_WINDOWS, type SimSale, simulateSale, T00 } from './queue.eta.sim.ts';
 
 /**
  * A sale at the product's default activeTtlSeconds (600 s) on the test clock: 40 fans in a paused
@@ -233,6 +233,18 @@ describe('the ETA oracle (oracleWait)', () => {
     const polls = Array.from({ length: 20 }, () => now + 4_000);
     expect(oracleWait(exact, random, T00, now, 11, holders, polls)).toBe(6_000);
     expect(oracleWait(exact, random, T00, now, 20, holders, polls)).toBe(6_000);
+  });
+
+  it('tells what the most draws lie within 20% of, nearest their median weighted by 1 ÷ wait', () => {
+    // 30 draws of 1 s and 34 of 3 s: the weighted median is 1 s (30 ÷ 1 against 34 ÷ 3), but 2.4–3.6 s is within 20% of 34 draws.
+    const bimodal = [...Array<number>(30).fill(1_000), ...Array<number>(34).fill(3_000)];
+    expect(mostWithin(bimodal)).toBe(2_400);
+    // 1, 1.1, 1.2 and 5 s: 1.2 s is within 20% of the first three, and it is their weighted median too.
+    expect(mostWithin([1_000, 1_100, 1_200, 5_000])).toBe(1_100);
+    // Two spans cover two draws each (0.8–1.2 s of 1 and 1.1 s is one, 8–12 s of 10 s and 11 s the other): the one nearer the weighted median (1.1 s).
+    expect(mostWithin([1_000, 1_100, 10_000, 11_000])).toBe(1_100);
+    // Draws 1 and 2 s: no point is within 20% of both, so the weighted median stays (1 s, within 20% of one).
+    expect(mostWithin([1_000, 2_000])).toBe(1_000);
   });
 
   it('draws a holder still there past the think time it was given again, and lets a walk-away lapse at its activeUntil', () => {
