@@ -26,6 +26,13 @@ const kinds: Record<string, SimSale> = {
   '600 s TTL, buyers think 20–80 s (windows of 200 s)': { ttlSeconds: 600, walkAway: 0, perSecond: 0.15, latency: () => 300, think: (g) => 20_000 + g() * 60_000, arrivalsMs: 400_000 },
   // Long-tailed: most buyers take half a minute, a few take many minutes (log-normal, σ 0.8: a tenth take under 11 s, a tenth over 83 s).
   '600 s TTL, buyers think log-normally around 30 s (windows of 200 s)': { ttlSeconds: 600, walkAway: 0, perSecond: 0.15, latency: () => 300, think: (g) => 30_000 * Math.exp(0.8 * Math.sqrt(-2 * Math.log(1 - g())) * Math.cos(2 * Math.PI * g())), arrivalsMs: 400_000 },
+  // Admitted fans who walk away hold their slot until it lapses: under a TTL of minutes a slot is
+  // clogged for most of it, and a refill's cycle is a mixture of seconds and the whole TTL.
+  '60 s TTL, a tenth walk away, buyers think 2–10 s (windows of 120 s)': { ttlSeconds: 60, walkAway: 0.1, perSecond: 1, latency: () => 300, think: (g) => 2_000 + g() * 8_000, arrivalsMs: 240_000 },
+  '300 s TTL, a tenth walk away, buyers think 2–10 s (windows of 120 s)': { ttlSeconds: 300, walkAway: 0.1, perSecond: 1, latency: () => 300, think: (g) => 2_000 + g() * 8_000, arrivalsMs: 240_000 },
+  // No pre-queue: a crowd comes into a line already open (the first ten admitted on entering), as
+  // found from outside (a quarter of them walking away under a 15 s TTL).
+  '15 s TTL, a quarter walk away, 250 fans into an open line within 3 s, then one a second (windows of 30 s)': { ttlSeconds: 15, walkAway: 0.25, perSecond: 1, latency: () => 300, think: (g) => 1_000 + g() * 4_000, arrivalsMs: 60_000, prequeued: 250, open: true },
   // The sale this product is for: thousands waiting, a few hundred let in at a time, buyers who take a minute.
   'a big sale: 200 slots, 3,000 pre-queued, 600 s TTL, buyers think 20–80 s (windows of 200 s)': { ttlSeconds: 600, walkAway: 0, perSecond: 2, latency: () => 300, think: (g) => 20_000 + g() * 60_000, arrivalsMs: 400_000, slots: 200, prequeued: 3000 },
 };

@@ -240,14 +240,15 @@ describe('waiting room through the API (Redis, one process, injected clock)', ()
     // Nobody has left the 10 slots in their first 20 s of a 120 s TTL: with no departure yet the
     // ETA rests on the prior (etaCurve, coldThink: as long again as the oldest age watched, here
     // 20 s, at least 10 s, at most a quarter of the TTL), each holder keeping the slot for anything
-    // up to its lapse 100 s on. Place 1 waits for the first of the ten to go (4.3 s), place 50 for
-    // five rounds of them, each the 20 s watched plus the prior's (221.5 s). (20.4 s and 550 s with
-    // the prior of a quarter of the TTL that every watched second lengthened, before 2026-12-04's
-    // coldThink; 35.9 s and 571.4 s before ETA_PRIOR_HAZARD.)
+    // up to its lapse 100 s on. Place 1 waits for the first of the ten to go (4.4 s), place 50 for
+    // five rounds of them, each the 20 s watched plus the prior's (218.7 s). (221.5 s and 4.3 s
+    // before 2026-12-06's refills' renewal function and pseudo-holders; 20.4 s and 550 s with the prior of a
+    // quarter of the TTL that every watched second lengthened, before 2026-12-04's coldThink;
+    // 35.9 s and 571.4 s before ETA_PRIOR_HAZARD.)
     clock.advance(20_000);
     const farNow = await client(api.url, { userId: sale.userIds[59]!, queueToken: far.token }).queue.status.query({});
     const nearNow = await client(api.url, { userId: sale.userIds[10]!, queueToken: near.token }).queue.status.query({});
-    expect([farNow.etaSeconds, nearNow.etaSeconds]).toEqual([221.5, 4.3]);
+    expect([farNow.etaSeconds, nearNow.etaSeconds]).toEqual([218.7, 4.4]);
     expect(nearNow.pollAfterMs).toBeLessThan(farNow.pollAfterMs);
     expect(farNow.pollAfterMs).toBeLessThanOrEqual(20_000); // a third of the 60 s idle timeout
     const paused = await a.admin.queue.configure.mutate({ concertId: sale.concertId, paused: true });

@@ -205,6 +205,71 @@ describe('the ETA in a big sale on the test clock', () => {
 });
 
 /**
+ * Admitted fans who walk away keep their slot until it lapses. Under a TTL of minutes a tenth of
+ * them clog most of 10 slots within a minute or two, and a slot's cycle is a mixture: a few
+ * seconds for a buyer, the whole TTL for a walk-away. Buyers think 2–10 s, one fan arrives a
+ * second after 100 pre-queued, for 4 minutes; the error at places 11–50, the mean of the middle
+ * two of seeds 1–4. Found with the oracle beside the ETA (README, "Walk-aways"); the causes
+ * (the pseudo-holders' weight is asserted in queue.store.test.ts, the rest here):
+ * - refills taken at the mean cycle after their first: a slot cycling in seconds reads as
+ *   cycling every 17 s, and places 11–50 of a 120 s TTL were told 24–48% too long after the
+ *   third minute (the renewal function m in etaCurve);
+ * - the walk-aways still there read as about to leave: before the first lapse, places 11–50 of a
+ *   300 s TTL were told 56–70% too short. The straight line past the table's ages ran down from
+ *   the buyers' departures (the plateau in survival), the pseudo-holders at the overall rate
+ *   outweighed the few old holders the table keeps (their weight in survival), and the line's
+ *   first curves, offered with that tail, taught the prior it then took past its own ages
+ *   (ETA_PRIOR_OPEN).
+ */
+describe('the ETA with fans who walk away under a TTL of minutes, on the test clock', () => {
+  const walkAways = (ttlSeconds: number): SimSale => ({ ttlSeconds, walkAway: 0.1, perSecond: 1, latency: () => 300, think: (g) => 2_000 + g() * 8_000, arrivalsMs: 240_000 });
+  const middle = (xs: number[]) => [...xs].sort((a, b) => a - b).slice(1, 3).reduce((a, b) => a + b, 0) / 2;
+  const pct = (xs: number[]) => xs.map((x) => `${Math.round(x * 100)}%`).join(', ');
+
+  it('tells places 11–50 of a 120 s TTL within 25% after the third minute', { timeout: 60_000 }, async () => {
+    const sales = await Promise.all([1, 2, 3, 4].map((seed) => simulateSale(seed, walkAways(120))));
+    const late = sales.map((r) => r.error(180_000, Infinity, [11, 50]));
+    console.log(`ETA with a tenth walking away, 120 s TTL, places 11–50 after 3 min: ${pct(late.map((e) => e.abs))} (signed ${pct(late.map((e) => e.signed))})`);
+    // Seen: 11–12%, 17%, 17%, 20–21% (the oracle: 14–18%); refills at the mean cycle: 24%, 37%,
+    // 39%, 48%, all too long. (The store draws its own jitter: a few points between runs.)
+    for (const e of late) expect(e.n).toBeGreaterThan(500);
+    expect(middle(late.map((e) => e.abs))).toBeLessThanOrEqual(0.25);
+  });
+
+  it('tells places 11–50 of a 300 s TTL within 20% before the first lapse, and 25% after it', { timeout: 60_000 }, async () => {
+    const sales = await Promise.all([1, 2, 3, 4].map((seed) => simulateSale(seed, walkAways(300))));
+    const before = sales.map((r) => r.error(60_000, 180_000, [11, 50]));
+    const after = sales.map((r) => r.error(300_000, Infinity, [11, 50]));
+    console.log(
+      `ETA with a tenth walking away, 300 s TTL, places 11–50: 1–3 min ${pct(before.map((e) => e.abs))} (signed ${pct(before.map((e) => e.signed))}); after 5 min ${pct(after.map((e) => e.abs))} (signed ${pct(after.map((e) => e.signed))})`,
+    );
+    // Seen: 1–3 min 5%, 6%, 24–25%, 8% (the oracle: 6–9%, and 54–60% in seed 3), after 5 min
+    // 15%, 13%, 19–20%, 22–23%; before, 1–3 min 56–70% too short in three seeds of four.
+    for (const e of [...before, ...after]) expect(e.n).toBeGreaterThan(100);
+    expect(middle(before.map((e) => e.abs))).toBeLessThanOrEqual(0.2);
+    expect(middle(after.map((e) => e.abs))).toBeLessThanOrEqual(0.25);
+  });
+});
+
+/**
+ * The sim's own fans: one admitted on entering (an open line with a slot free) goes on to pick a
+ * seat at once, as a client that is answered ACTIVE does. Until 2026-12-06 the sim waited for
+ * such a fan's next poll (the pollAfterMs of an ACTIVE ticket, 25 s here) before it thought at
+ * all, while the store had it noticed when it answered: an open line's first ten slots stood
+ * still, and its fans were told their waits twice as long as they came (a 15 s TTL: 79–127%).
+ */
+describe('the sale simulation', () => {
+  it('lets a fan admitted on entering go on at once', async () => {
+    const open: SimSale = { ttlSeconds: 600, walkAway: 0, perSecond: 10, latency: () => 0, think: () => 1_000, arrivalsMs: 2_000, prequeued: 0 };
+    const sale = await simulateSale(1, open);
+    // 20 fans into 10 slots from the opening (T00 + 4 s), one every 100 ms, each leaving a second
+    // after it noticed: the first ten leave over 1–2 s, and the next ten are admitted as they do.
+    expect(sale.unadmitted).toBe(0);
+    expect(sale.endedAt - T00).toBeLessThan(8_000);
+  });
+});
+
+/**
  * The oracle `pnpm eta-sim` (ORACLE=1) sets beside the ETA: the floor under any estimator's error.
  * Tested where its answer can be worked out by hand: buyers who take exactly 2 s, whose refills
  * notice within a second (uniformly).

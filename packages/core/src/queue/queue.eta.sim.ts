@@ -23,6 +23,8 @@ export interface SimSale {
   slots?: number;
   /** Fans in line before the opening (100 unless said), arriving over its last 3 s. */
   prequeued?: number;
+  /** No opening time: the line is open from the start, and the `prequeued` fans come into it over the first 3 s (the first `slots` admitted on entering). */
+  open?: boolean;
 }
 
 /** Places up to which the oracle (see oracleWait) is asked, when simulateSale is told to ask it. */
@@ -198,8 +200,8 @@ export async function simulateSale(seed: number, o: SimSale, on?: { store?: Memo
   const store = on?.store ?? new MemoryQueueStore();
   const C = on?.concertId ?? 1;
   const T0 = T00 + (on?.startMs ?? 0);
-  const openedAt = T0 + 4_000;
-  const s: QueueSettings = { maxActive: o.slots ?? 10, activeTtlSeconds: o.ttlSeconds, idleTimeoutSeconds: 30, paused: false, opensAt: openedAt };
+  const openedAt = o.open ? T0 : T0 + 4_000;
+  const s: QueueSettings = { maxActive: o.slots ?? 10, activeTtlSeconds: o.ttlSeconds, idleTimeoutSeconds: 30, paused: false, opensAt: o.open ? null : openedAt };
   const fans: Array<{ u: number; next: number; admitted: number | null; noticed: number | null; leaveAt: number | null; told: Array<{ at: number; etaMs: number; position: number; oracleMs?: number }> }> = [];
   // The oracle's own draws, apart from the fans' (asking it must not change the sale).
   const oracleRandom = seeded(seed + 7919);
@@ -212,13 +214,21 @@ export async function simulateSale(seed: number, o: SimSale, on?: { store?: Memo
   const arrive = async (now: number) => {
     const u = fans.length + 1;
     const r = await store.enter(C, u, tid(u), now, s);
-    fans.push({ u, next: now + r.pollAfterMs, admitted: null, noticed: null, leaveAt: null, told: [] });
+    const f = { u, next: now + r.pollAfterMs, admitted: null as number | null, noticed: null as number | null, leaveAt: null as number | null, told: [] };
+    fans.push(f);
+    if (r.status === 'ACTIVE') {
+      // Admitted on entering (an open line with a slot free): the fan goes on to pick a seat at once.
+      f.admitted = f.noticed = now;
+      f.leaveAt = drawLeave(o, random, now, Infinity, now - T0);
+      if (f.leaveAt !== Infinity) due.push(f.leaveAt, u - 1);
+      return;
+    }
     due.push(now + r.pollAfterMs, u - 1);
     unadmitted++;
   };
   const early = o.prequeued ?? 100;
   for (let i = 0; i < early; i++) await arrive(T0 + Math.floor((i * 3000) / early));
-  let nextArrival = openedAt;
+  let nextArrival = Math.max(openedAt, T0 + 3_000);
   for (let now = T0 + 3_000; now < openedAt + 10 * o.arrivalsMs; now += STEP_MS) {
     if (now < openedAt + o.arrivalsMs && now >= nextArrival) {
       await arrive(now);

@@ -17,11 +17,11 @@ import {
   ETA_PRIOR_EVERY_MS,
   ETA_PRIOR_GAP,
   ETA_PRIOR_HAZARD,
+  ETA_PRIOR_OPEN,
   ETA_PRIOR_RISK,
   ETA_QUANTILES,
   ETA_RATIO,
   ETA_SAMPLE,
-  ETA_TERMS,
   ETA_SHIFT,
   SOLD_OUT_POLL_MS,
   HEAD_NOTICE_MS,
@@ -318,16 +318,24 @@ local function drawCurve(maxActive, ttlMs, dep)
     if first >= 0 and b > last then
       if b == last + 1 then
         endS, endAt = (s[b - 1] + s[b]) / 2, (edge(b - 2, ttlMs) + edge(b - 1, ttlMs)) / 2
-        density = (1 - endS) / (endAt - from)
+        -- A plateau (nobody left in the latter half of the table's ages) stays flat (see survival).
+        local flat = true
+        for k = bucket((from + endAt) / 2, ttlMs) + 1, b - 1 do
+          if d[k] > 0 and d[k] >= least then flat = false end
+        end
+        if flat then density = 0 else density = (1 - endS) / (endAt - from) end
       end
       local lo = endS - density * (edge(b - 1, ttlMs) - endAt)
       if lo > 1e-12 then pace = 1 - math.max(0, endS - density * (edge(b, ttlMs) - endAt)) / lo else pace = 1 end
     end
     if prior then pace = trust * priorHazard(b) + (1 - trust) * pace end
-    local h = math.min(1, (d[b] + ${ETA_PRIOR_HAZARD} * pace) / (math.max(risk - c[b] / 2, d[b]) + ${ETA_PRIOR_HAZARD}))
+    local pseudo = ${ETA_PRIOR_HAZARD} * math.exp(-(edge(b - 1, ttlMs) + edge(b, ttlMs)) / 2 / ${LIFE_TAU_MS})
+    local h = math.min(1, (d[b] + pseudo * pace) / (math.max(risk - c[b] / 2, d[b]) + pseudo))
     s[b + 1] = s[b] * (1 - h)
     risk = risk - (d[b] + c[b])
   end
+  local open = 0
+  if first < 0 then open = 1 elseif last < B then open = s[last + 1] end
   local s0 = {}
   for i = 1, #tokens do s0[i] = surviving(s, ages[i], ttlMs) end
   local most = ttlMs - headNotice
@@ -370,15 +378,6 @@ local function drawCurve(maxActive, ttlMs, dep)
   -- Only admissions refill: the first over departures admit nobody.
   local admitted = {}
   for j = 1, J + 1 do admitted[j] = math.max(0, grid[j] - over) end
-  local function admits(t) return linear(admitted, t) end
-  local cum = {0}
-  for j = 1, J do cum[j + 1] = cum[j] + (gridTime(j, horizon) - gridTime(j - 1, horizon)) * ((admitted[j] + admitted[j + 1]) / 2) end
-  local function integral(t)
-    local x = t - now
-    local i = J
-    if x < horizon then i = gridStep(x, horizon) end
-    return cum[i + 1] + (x - gridTime(i, horizon)) * (admitted[i + 1] + admits(t)) / 2
-  end
   local cycles = {}
   for q = 0, ${ETA_QUANTILES} - 1 do
     local target = 1 - (q + 0.5) / ${ETA_QUANTILES}
@@ -395,7 +394,7 @@ local function drawCurve(maxActive, ttlMs, dep)
   -- priorRecent: the departures the table remembers, counted by when they left.
   local recent = 0
   for b = 0, B - 1 do recent = recent + d[b + 1] * math.exp((edge(b, ttlMs) + edge(b + 1, ttlMs)) / 2 / ${LIFE_TAU_MS}) end
-  if recent >= ${ETA_PRIOR_DEATHS} then
+  if recent >= ${ETA_PRIOR_DEATHS} and open <= ${ETA_PRIOR_OPEN} then
     local rounded = {}
     for i = 1, B + 1 do rounded[i] = round6(s[i]) end
     redis.call('HSET', KEYS[8], 'survival', table.concat(rounded, ' '))
@@ -403,17 +402,35 @@ local function drawCurve(maxActive, ttlMs, dep)
     redis.call('HDEL', KEYS[8], 'survival')
   end
   local out = {'curveAt', now, 'curveDep', dep, 'curveMax', maxActive, 'curveTtl', ttlMs, 'curveCycle', cycle, 'curveOver', over, 'curveOverAt', now}
-  for j = 0, J do
-    local t = now + gridTime(j, horizon)
-    local sum = at(t)
+  -- The renewal function of a refilled slot (see etaCurve), then each instant's admissions and their refills.
+  local m = {0}
+  local function mAt(x) return linear(m, now + x) end
+  for j = 1, J do
+    local hi, lo = gridTime(j, horizon), gridTime(j - 1, horizon)
+    local known, self = 0, 0
     for q = 1, ${ETA_QUANTILES} do
-      local k = 0
-      while k < ${ETA_TERMS} and t - cycles[q] - k * cycle > now do
-        sum = sum + admits(t - cycles[q] - k * cycle) / ${ETA_QUANTILES}
-        k = k + 1
+      local g = cycles[q]
+      if g <= hi then
+        local x = hi - g
+        if x >= lo then
+          local w = (x - lo) / (hi - lo)
+          known = known + (1 + m[j] * (1 - w))
+          self = self + w
+        else
+          known = known + (1 + mAt(x))
+        end
       end
-      local x = t - cycles[q] - k * cycle
-      if x > now then sum = sum + (integral(x) / cycle + admits(x) / 2) / ${ETA_QUANTILES} end
+    end
+    m[j + 1] = known / (${ETA_QUANTILES} - self)
+  end
+  for j = 0, J do
+    local t = gridTime(j, horizon)
+    local edge = mAt(t)
+    local sum = at(now + t) + admitted[1] * edge
+    for i = 1, j do
+      local nxt = mAt(t - gridTime(i, horizon))
+      sum = sum + (admitted[i + 1] - admitted[i]) * (edge + nxt) / 2
+      edge = nxt
     end
     out[#out + 1] = 'c' .. j
     out[#out + 1] = round6(sum)

@@ -170,7 +170,7 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     const eleventh = await status(c, tid(13), at, d);
     const mid = await status(c, tid(42), at, d);
     expect([head.position, tenth.position, eleventh.position, mid.position]).toEqual([1, 10, 11, 40]);
-    expect([head.etaMs, eleventh.etaMs, mid.etaMs]).toEqual([4_588, 115_406, 430_939]);
+    expect([head.etaMs, eleventh.etaMs, mid.etaMs]).toEqual([4_712, 116_281, 442_425]);
     expect([head.pollAfterMs, tenth.pollAfterMs, eleventh.pollAfterMs, mid.pollAfterMs]).toEqual([1_000, 1_000, 1_000, 2_000]);
     expect((await status(c, tid(400), at, d)).pollAfterMs).toBe(19_900);
     const active = await status(c, tid(1), at, d);
@@ -238,6 +238,59 @@ describe.each(adapters)('queue store contract: %s', (_name, make) => {
     expect(after.position).toBe(2);
     // Drawn at t + 1.5 s, read at t + 1.6 s and t + 1.7 s: place 2 after one departure is where place 3 was.
     expect(after.etaMs).toBe(before - 100);
+  });
+
+  /**
+   * Buyers who go 2–10 s after noticing, and walk-aways who hold on: by 180 s the ten slots of a
+   * 300 s TTL are held by ten fans who noticed 20–155 s ago and never left, and none has lapsed
+   * yet. Nobody has been seen to leave past 10 s, so they are read as holding on, mostly, until
+   * their slots lapse (145 s on for the oldest; place 2 then waits for the refill's quick
+   * departure, about 151 s): told 50 s and 128 s (the pseudo-holders at the buyers' pace still
+   * wear the plateau down a little). Before 2026-12-06 the straight line past the table's ages ran
+   * down from the quick departures and read them as about to leave (24 s and 35 s); the
+   * pseudo-holders weighed as fresh holders at every age (18 s and 36 s); and there were 0.1 of
+   * them (ETA_PRIOR_HAZARD) instead of 0.03 (23 s and 48 s).
+   */
+  it('reads holders watched long past every departure as holding on until their slots lapse', async () => {
+    const c = nextConcert();
+    const d = settings({ maxActive: 10, activeTtlSeconds: 300, idleTimeoutSeconds: 600 });
+    const end = T0 + 180_000;
+    const walkAways = [155, 140, 125, 110, 95, 80, 65, 50, 35, 20].map((ago) => end - ago * 1_000);
+    let u = 0;
+    // A buyer every 2 s who notices at once and leaves 2–10 s later, and the walk-aways between them.
+    for (let t = T0; t < end - 25_000; t += 2_000) {
+      while (walkAways.length > 0 && walkAways[0]! <= t) {
+        const w = walkAways.shift()!;
+        expect((await store.enter(c, ++u, tid(u), w, d)).status).toBe('ACTIVE');
+        await status(c, tid(u), w, d);
+      }
+      expect((await store.enter(c, ++u, tid(u), t, d)).status).toBe('ACTIVE');
+      await status(c, tid(u), t, d);
+      await store.leave(c, tid(u), t + 2_000 + ((u * 3_571) % 8_000), d);
+    }
+    for (const w of walkAways) {
+      expect((await store.enter(c, ++u, tid(u), w, d)).status).toBe('ACTIVE');
+      await status(c, tid(u), w, d);
+    }
+    const [p1, p2] = [await store.enter(c, ++u, tid(u), end, d), await store.enter(c, ++u, tid(u), end, d)];
+    expect([p1.status, p1.position, p2.position]).toEqual(['WAITING', 1, 2]);
+    const [e1, e2] = [(await status(c, p1.tokenId, end, d)).etaMs!, (await status(c, p2.tokenId, end, d)).etaMs!];
+    expect(e1).toBeGreaterThan(40_000);
+    expect(e2).toBeGreaterThan(100_000);
+    expect(e2).toBeLessThanOrEqual(160_000);
+    // Nor does the line teach the deployment's prior a curve whose tail it has not seen
+    // (ETA_PRIOR_OPEN), though it remembers enough departures: a new line of this TTL is told what
+    // a deployment with no prior tells it. (Offered, with its plateau, it told a new line's place 1
+    // 1.5 s a second after its ten holders noticed, where a deployment with no prior tells 0.5 s.)
+    await store.tick(end, d);
+    const fresh = new MemoryQueueStore();
+    const told: number[] = [];
+    for (const [at, on] of [[store, nextConcert()], [fresh, 1]] as const) {
+      for (let v = 1; v <= 12; v++) await at.enter(on, v, tid(v), end + 1_000, d);
+      await at.tick(end + 1_000, d);
+      told.push(((await at.status(on, tid(11), end + 2_000, d, false)) as TokenState).etaMs!);
+    }
+    expect(told[0]).toBe(told[1]);
   });
 
   it('never tells a place a wait beyond the expiry of the ACTIVE token it waits for', async () => {

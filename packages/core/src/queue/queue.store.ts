@@ -259,8 +259,9 @@ export function seatsState(inv: (Inventory & { at: number }) | null, now: number
  * censored (Kaplan–Meier, actuarial): a young line has only seen its quickest fans leave, and
  * censoring is what keeps that from reading as "everyone leaves quickly". Each ACTIVE slot then
  * has a distribution of its next departure given its holder's age (or expected notice), ending
- * at its activeUntil (a lapse); after it, the slot refills at the mean cycle (a head fan's notice
- * plus the mean think time). The curve is the expected count of departures by each instant;
+ * at its activeUntil (a lapse); after it, the slot refills, and each refill's holder leaves after
+ * a cycle (a head fan's notice plus a think time, one of ETA_QUANTILES quantiles alike: the
+ * renewal function m in etaCurve). The curve is the expected count of departures by each instant;
  * place p is admitted at the (p + departures since the curve was drawn)-th, read where the
  * count reaches that less ETA_SHIFT (about the median of the order statistic), and never later
  * than the p-th ACTIVE token's activeUntil. When an operator has lowered maxActive below the
@@ -282,8 +283,6 @@ export const LIFE_TAU_MS = 60_000;
 export const HEAD_NOTICE_MS = 500;
 export const ETA_SHIFT = 0.5;
 export const ETA_QUANTILES = 8;
-/** Refills counted one by one after each first departure; the later ones are summed as an integral (a TTL of minutes with quick fans is hundreds of cycles). */
-export const ETA_TERMS = 8;
 /**
  * The line's overall rate starts from this many pseudo-departures of a think time of coldThink
  * each, so a line with no departure yet still expects some. Until the afternoon of 2026-12-04 that
@@ -294,11 +293,14 @@ export const ETA_TERMS = 8;
 export const ETA_PRIOR = 0.5;
 /**
  * Each life-table bucket's hazard is joined by this many pseudo-holders leaving at the line's
- * overall rate. It was ETA_PRIOR (0.25): where few holders are left (the oldest ages seen) that
- * pulled a bounded think time toward the overall rate, and a line of 20–80 s buyers read its mean
- * cycle 5–15% long (queue.eta.sim.test.ts).
+ * overall rate, weighed as holders of that age (see survival). It was ETA_PRIOR (0.25): where few
+ * holders are left (the oldest ages seen) that pulled a bounded think time toward the overall
+ * rate, and a line of 20–80 s buyers read its mean cycle 5–15% long (queue.eta.sim.test.ts). Then
+ * 0.1 until 2026-12-06: walk-aways watched for minutes after the buyers' few seconds were worn
+ * down at the buyers' pace, and ten of them, none seen to leave, told place 1 23–33 s where
+ * their first lapse was 145 s away (queue.store.test.ts; README, "Walk-aways").
  */
-export const ETA_PRIOR_HAZARD = 0.1;
+export const ETA_PRIOR_HAZARD = 0.03;
 
 /** The prior's think time is ETA_COLD_FACTOR × the oldest age in the life table, at least ETA_COLD_MIN_MS, at most a quarter of the TTL (see coldThink). */
 export const ETA_COLD_FACTOR = 1;
@@ -334,6 +336,16 @@ export const ETA_PRIOR_EVERY_MS = 10_000;
 export const ETA_PRIOR_BLEND = 0.2;
 export const ETA_PRIOR_GAP = 0.25;
 export const ETA_PRIOR_RISK = 2;
+/**
+ * A line offers its survival only once at most this much of it is left where its table's own ages
+ * end (or they reach the TTL): the rest of the curve is the straight line's guess, and a guess
+ * offered teaches the prior, which the same line then takes past its ages in place of its own
+ * tail. Under a 300 s TTL with a tenth of the fans walking away, the first curves (everyone gone
+ * by about 20 s but the walk-aways, and those read as about to leave) taught the prior that
+ * nobody stays past a minute, and it kept the walk-aways' slots freeing within a minute until
+ * the first lapse (places 11–50 told 45–70% too short for three minutes; README, "Walk-aways").
+ */
+export const ETA_PRIOR_OPEN = 0.05;
 
 /** The departures a life table remembers, each counted e^(−(now − when it left)/LIFE_TAU_MS): a bucket's weight undoes the think-time part of addLife's (at the bucket's middle). */
 export function priorRecent(d: number[], ttlMs: number): number {
@@ -445,7 +457,7 @@ export function addLife(life: number[], lifeAt: number | null, now: number, ageM
  * seeds (queue.eta.sim.test.ts asserts seed 1's within 35%). A long-tailed think time (log-normal, σ 0.8) is read shorter than it
  * is by the straight line at those ages, and was told about as far off either way.)
  */
-function survival(d: number[], c: number[], ttlMs: number, prior: number[] | null): number[] {
+function survival(d: number[], c: number[], ttlMs: number, prior: number[] | null): { s: number[]; open: number } {
   let total = 0;
   for (let b = 0; b < ETA_BUCKETS; b++) total += d[b]! + c[b]!;
   // The youngest departure and the oldest age are read among buckets of some weight: a wave long
@@ -473,7 +485,8 @@ function survival(d: number[], c: number[], ttlMs: number, prior: number[] | nul
   const trust = prior ? priorTrust(d, c, risk, prior) : 0;
   const s = [1];
   // Past the oldest age the table holds, departures go on at the density seen since the youngest
-  // departure: survival falls on a straight line from where the data end (see the doc above).
+  // departure: survival falls on a straight line from where the data end (see the doc above),
+  // unless nobody left in the latter half of the ages it holds (a plateau: see below).
   let endS = 1;
   let endAt = 0;
   let density = 0;
@@ -486,17 +499,34 @@ function survival(d: number[], c: number[], ttlMs: number, prior: number[] | nul
         // where the first wave's age fell in its bucket, 19–25% from the middle).
         endS = (s[b - 1]! + s[b]!) / 2;
         endAt = mid(b - 1);
-        density = (1 - endS) / (endAt - from);
+        // A plateau: holders watched through the latter half of the table's ages and none of them
+        // left (admitted fans who walked away, their slots lapsing only at activeUntil). Its tail
+        // stays flat: those still there hold on until their slot lapses. (The straight line read
+        // them as about to leave: under a 300 s TTL with a tenth walking away, places 11–50 were
+        // told 56–70% too short before the first lapse; README, "Walk-aways".)
+        density = plateau(d, lifeBucket((from + endAt) / 2, ttlMs), b - 1, least) ? 0 : (1 - endS) / (endAt - from);
       }
       const lo = endS - density * (lifeEdge(b, ttlMs) - endAt);
       pace = lo > 1e-12 ? 1 - Math.max(0, endS - density * (lifeEdge(b + 1, ttlMs) - endAt)) / lo : 1;
     }
     if (prior) pace = trust * priorHazard(prior, b) + (1 - trust) * pace;
-    const h = Math.min(1, (d[b]! + ETA_PRIOR_HAZARD * pace) / (Math.max(risk - c[b]! / 2, d[b]!) + ETA_PRIOR_HAZARD));
+    // The pseudo-holders weigh as holders of this age do (see addLife), so they do not outweigh the
+    // few old holders a table keeps at the ages past most departures.
+    const pseudo = ETA_PRIOR_HAZARD * Math.exp(-mid(b) / LIFE_TAU_MS);
+    const h = Math.min(1, (d[b]! + pseudo * pace) / (Math.max(risk - c[b]! / 2, d[b]!) + pseudo));
     s.push(s[b]! * (1 - h));
     risk -= d[b]! + c[b]!;
   }
-  return s;
+  // What is left to guess: the survival at the end of the oldest bucket the table holds (1 before
+  // any departure, 0 once its ages reach the last bucket, where slots lapse).
+  const open = first < 0 ? 1 : last >= ETA_BUCKETS - 1 ? 0 : s[last + 1]!;
+  return { s, open };
+}
+
+/** No departure of weight (`least`) in buckets `from`..`to`. */
+function plateau(d: number[], from: number, to: number, least: number): boolean {
+  for (let b = from; b <= to; b++) if (d[b]! > 0 && d[b]! >= least) return false;
+  return true;
 }
 
 /**
@@ -593,7 +623,7 @@ export function etaCurve(e: {
     ages.push(noticed ? now - start : 0);
     if (noticed) c[lifeBucket(now - start, ttlMs)]! += e.weight * Math.exp((start - now) / LIFE_TAU_MS);
   }
-  const s = survival(d, c, ttlMs, e.prior ?? null);
+  const { s, open } = survival(d, c, ttlMs, e.prior ?? null);
   const s0 = ages.map((a) => surviving(s, a, ttlMs));
   // A refill's holder thinks at most until its slot lapses, a TTL after the admission.
   const most = ttlMs - headNotice;
@@ -635,17 +665,9 @@ export function etaCurve(e: {
   const at = (t: number) => linear(grid, t);
   // Only admissions refill: the first `over` departures of a line whose maxActive was lowered admit nobody.
   const admitted = grid.map((v) => Math.max(0, v - over));
-  const admits = (t: number) => linear(admitted, t);
-  // Their integral from now (trapezoids), for the refills past the first ETA_TERMS.
-  const cum = [0];
-  for (let j = 1; j <= ETA_GRID; j++) cum.push(cum[j - 1]! + (gridTime(j, horizon) - gridTime(j - 1, horizon)) * ((admitted[j - 1]! + admitted[j]!) / 2));
-  const integral = (t: number) => {
-    const x = t - now;
-    const i = x >= horizon ? ETA_GRID : gridStep(x, horizon);
-    return cum[i]! + ((x - gridTime(i, horizon)) * (admitted[i]! + admits(t))) / 2;
-  };
-  // A refill's cycle is skewed (quick payers, slow lapses): the first refill takes each of
-  // ETA_QUANTILES quantiles of it alike, the later ones the mean.
+  // A refill's cycle (its holder's notice and think time) is skewed, and under a TTL of minutes
+  // with fans who walk away it is a mixture of seconds and the whole TTL: ETA_QUANTILES quantiles
+  // of it, each alike.
   const cycles: number[] = [];
   for (let q = 0; q < ETA_QUANTILES; q++) {
     const target = 1 - (q + 0.5) / ETA_QUANTILES;
@@ -659,20 +681,48 @@ export function etaCurve(e: {
     }
     cycles.push(headNotice + Math.max(0, Math.min(x, most)));
   }
+  // The renewal function of a refilled slot, m[j]: the admissions its holders' departures make
+  // within gridTime(j) of its own admission, every cycle drawn from the quantiles:
+  // m(t) = mean over q of [c_q <= t] (1 + m(t − c_q)), linear between the grid's points. Where
+  // t − c_q falls in the step being drawn, that step's own end enters the mean, and the step is
+  // solved for it (a step of minutes holds many quick cycles: m then grows by step ÷ mean cycle).
+  // Until 2026-12-06 a refill took the quantiles for its first cycle and the mean for the rest,
+  // which reads a slot that cycles in seconds but now and then holds a walk-away for the whole
+  // TTL as cycling at the mean: places 11–50 of a 120 s TTL with a tenth walking away were told
+  // 20–48% too long (README, "Walk-aways").
+  const m = [0];
+  const mAt = (x: number) => linear(m, now + x);
+  for (let j = 1; j <= ETA_GRID; j++) {
+    const hi = gridTime(j, horizon);
+    const lo = gridTime(j - 1, horizon);
+    let known = 0;
+    let self = 0;
+    for (const g of cycles) {
+      if (g > hi) continue;
+      const x = hi - g;
+      if (x >= lo) {
+        const w = (x - lo) / (hi - lo);
+        known += 1 + m[j - 1]! * (1 - w);
+        self += w;
+      } else known += 1 + mAt(x);
+    }
+    m.push(known / (ETA_QUANTILES - self));
+  }
+  // Every admission by t (at) and the refills after each: those made at now (admitted[0]), and
+  // over each step of the grid, its admissions' refills by t (trapezoids).
   const n: number[] = [];
   for (let j = 0; j <= ETA_GRID; j++) {
-    const t = now + gridTime(j, horizon);
-    let sum = at(t);
-    for (const g of cycles) {
-      let k = 0;
-      for (; k < ETA_TERMS && t - g - k * cycle > now; k++) sum += admits(t - g - k * cycle) / ETA_QUANTILES;
-      // The rest, one every cycle back to now: the integral over a cycle, and half the last (Euler–Maclaurin).
-      const x = t - g - k * cycle;
-      if (x > now) sum += (integral(x) / cycle + admits(x) / 2) / ETA_QUANTILES;
+    const t = gridTime(j, horizon);
+    let edge = mAt(t);
+    let sum = at(now + t) + admitted[0]! * edge;
+    for (let i = 1; i <= j; i++) {
+      const next = mAt(t - gridTime(i, horizon));
+      sum += ((admitted[i]! - admitted[i - 1]!) * (edge + next)) / 2;
+      edge = next;
     }
     n.push(round6(sum));
   }
-  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, over, n, survival: priorRecent(d, ttlMs) >= ETA_PRIOR_DEATHS ? s.map(round6) : null };
+  return { at: now, dep: e.dep, maxActive: e.maxActive, ttlMs, cycle, over, n, survival: priorRecent(d, ttlMs) >= ETA_PRIOR_DEATHS && open <= ETA_PRIOR_OPEN ? s.map(round6) : null };
 }
 
 /** How late holders notice: a moving average (a tenth of each new one) of notice − the poll they were told to make. */
