@@ -338,12 +338,13 @@ export const ETA_PRIOR_GAP = 0.25;
 export const ETA_PRIOR_RISK = 2;
 /**
  * A line offers its survival only once at most this much of it is left where its table's own ages
- * end (or they reach the TTL): the rest of the curve is the straight line's guess, and a guess
+ * end (the survival at the end of its oldest bucket; none once they reach the last bucket, where
+ * slots lapse): the rest of the curve is the straight line's guess, and a guess
  * offered teaches the prior, which the same line then takes past its ages in place of its own
  * tail. Under a 300 s TTL with a tenth of the fans walking away, the first curves (everyone gone
  * by about 20 s but the walk-aways, and those read as about to leave) taught the prior that
  * nobody stays past a minute, and it kept the walk-aways' slots freeing within a minute until
- * the first lapse (places 11–50 told 45–70% too short for three minutes; README, "Walk-aways").
+ * the first lapse (README, "Walk-aways").
  */
 export const ETA_PRIOR_OPEN = 0.05;
 
@@ -503,7 +504,7 @@ function survival(d: number[], c: number[], ttlMs: number, prior: number[] | nul
         // left (admitted fans who walked away, their slots lapsing only at activeUntil). Its tail
         // stays flat: those still there hold on until their slot lapses. (The straight line read
         // them as about to leave: under a 300 s TTL with a tenth walking away, places 11–50 were
-        // told 56–70% too short before the first lapse; README, "Walk-aways".)
+        // told 56–59% too short in minutes 1–3, in three seeds of four; README, "Walk-aways".)
         density = plateau(d, lifeBucket((from + endAt) / 2, ttlMs), b - 1, least) ? 0 : (1 - endS) / (endAt - from);
       }
       const lo = endS - density * (lifeEdge(b, ttlMs) - endAt);
@@ -689,7 +690,7 @@ export function etaCurve(e: {
   // Until 2026-12-06 a refill took the quantiles for its first cycle and the mean for the rest,
   // which reads a slot that cycles in seconds but now and then holds a walk-away for the whole
   // TTL as cycling at the mean: places 11–50 of a 120 s TTL with a tenth walking away were told
-  // 20–48% too long (README, "Walk-aways").
+  // 24–48% too long (README, "Walk-aways").
   const m = [0];
   const mAt = (x: number) => linear(m, now + x);
   for (let j = 1; j <= ETA_GRID; j++) {
