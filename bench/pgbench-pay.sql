@@ -4,7 +4,7 @@
 \set seat :g % 1000 + 1
 \set user 1 + :g % 1999
 INSERT INTO idempotency_keys (user_id, procedure, key, request_hash, state, owner, locked_until, created_at)
-    VALUES (:user, 'payments.pay', ('pgbench-pay-' || :g), '-sGArQL_pRAZXLxwWdoIm_wuohGYpnbR5sdiAZpYyJo', 'IN_PROGRESS', ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'))
+    VALUES (:user, 'payments.pay', ('pgbench-pay-' || :g), '9LVps_evS6uWBL-OSHoeWFD1FP5O_vsn_1-1bRzOWpI', 'IN_PROGRESS', ('c' || lpad(to_hex(:g::bigint), 31, '0'))::uuid, (now() + interval '15000 milliseconds'), (now() + interval '0 milliseconds'))
     ON CONFLICT DO NOTHING RETURNING owner;
 SELECT r.id, r.user_id, r.schedule_id, r.total_price, r.hold_expires_at, r.created_at, r.paid_at, r.refunded_at, r.source, sc.concert_id, sc.starts_at, c.title,
       CASE WHEN r.status = 'HELD' AND r.hold_expires_at <= (now() + interval '0 milliseconds') THEN 'EXPIRED' ELSE r.status END AS status,
@@ -57,7 +57,7 @@ begin;
       p.created_at AS at,
       json_build_object('json', json_build_object('paymentId', p.id, 'reservationId', p.reservation_id, 'amount', p.amount, 'status', p.status,
         'paidAt', concert_iso(p.created_at), 'balanceBefore', p.balance_before, 'balanceAfter', p.balance_after, 'concertId', r.concert_id,
-        'scheduleId', r.schedule_id, 'paidWith', json_build_object('concertId', 1::bigint, 'tokenId', 'hDgblHDLQsgpuoWGnDVXIw'::text)), 'meta', json_build_object('values', json_build_object('paidAt', json_build_array('Date')), 'v', 1))::text AS stored
+        'scheduleId', r.schedule_id, 'paidWith', json_build_object('concertId', 1::bigint, 'tokenId', 'sBZs28dPK8Uo9sfR4LCGmg'::text)), 'meta', json_build_object('values', json_build_object('paidAt', json_build_array('Date')), 'v', 1))::text AS stored
     FROM payments p CROSS JOIN (SELECT r.user_id, r.created_at, sc.concert_id, r.schedule_id, json_build_object(
         'reservationId', r.id, 'concertId', sc.concert_id, 'concertTitle', c.title, 'scheduleId', r.schedule_id, 'startsAt', concert_iso(sc.starts_at),
         'seats', (SELECT json_agg(json_build_object('seatNumber', rs.seat_number, 'grade', rs.grade, 'price', rs.price) ORDER BY rs.seat_number)
