@@ -1,6 +1,6 @@
 /**
  * `pnpm eta-sim`: the waiting room's ETA on the memory store and the test clock, without machine
- * noise (simulateSale in packages/core/src/queue/queue.eta.sim.ts), for seven kinds of sale and
+ * noise (simulateSale in packages/core/src/queue/queue.eta.sim.ts), for eleven kinds of sale and
  * several seeds each. It prints, per kind, each seed's median |told − real| ÷ real and median
  * signed error (told − real) ÷ real in the opening (the first half of the arrivals) and steady
  * (the second half). SEEDS=n sets the seeds (4), ONLY=text the kinds, SLOTS=n every kind's
