@@ -330,7 +330,9 @@ local function drawCurve(maxActive, ttlMs, dep)
     end
     if prior then pace = trust * priorHazard(b) + (1 - trust) * pace end
     local pseudo = ${ETA_PRIOR_HAZARD} * math.exp(-(edge(b - 1, ttlMs) + edge(b, ttlMs)) / 2 / ${LIFE_TAU_MS})
-    local h = math.min(1, (d[b] + pseudo * pace) / (math.max(risk - c[b] / 2, d[b]) + pseudo))
+    local atRisk = math.max(risk - c[b] / 2, d[b]) + pseudo
+    local h = math.min(1, pace)
+    if atRisk > 0 then h = math.min(1, (d[b] + pseudo * pace) / atRisk) end
     s[b + 1] = s[b] * (1 - h)
     risk = risk - (d[b] + c[b])
   end
@@ -366,15 +368,14 @@ local function drawCurve(maxActive, ttlMs, dep)
     end
     grid[j + 1] = sum
   end
-  local function linear(g, t)
-    if t <= now then return 0 end
-    local x = t - now
+  -- x ms after now (see etaCurve).
+  local function linear(g, x)
+    if x <= 0 then return 0 end
     if x >= horizon then return g[J + 1] end
     local i = gridStep(x, horizon)
     local lo = gridTime(i, horizon)
     return g[i + 1] + (g[i + 2] - g[i + 1]) * (x - lo) / (gridTime(i + 1, horizon) - lo)
   end
-  local function at(t) return linear(grid, t) end
   -- Only admissions refill: the first over departures admit nobody.
   local admitted = {}
   for j = 1, J + 1 do admitted[j] = math.max(0, grid[j] - over) end
@@ -404,7 +405,7 @@ local function drawCurve(maxActive, ttlMs, dep)
   local out = {'curveAt', now, 'curveDep', dep, 'curveMax', maxActive, 'curveTtl', ttlMs, 'curveCycle', cycle, 'curveOver', over, 'curveOverAt', now}
   -- The renewal function of a refilled slot (see etaCurve), then each instant's admissions and their refills.
   local m = {0}
-  local function mAt(x) return linear(m, now + x) end
+  local function mAt(x) return linear(m, x) end
   for j = 1, J do
     local hi, lo = gridTime(j, horizon), gridTime(j - 1, horizon)
     local known, self = 0, 0
@@ -426,7 +427,7 @@ local function drawCurve(maxActive, ttlMs, dep)
   for j = 0, J do
     local t = gridTime(j, horizon)
     local edge = mAt(t)
-    local sum = at(now + t) + admitted[1] * edge
+    local sum = linear(grid, t) + admitted[1] * edge
     for i = 1, j do
       local nxt = mAt(t - gridTime(i, horizon))
       sum = sum + (admitted[i + 1] - admitted[i]) * (edge + nxt) / 2

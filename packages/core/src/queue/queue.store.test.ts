@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, waitForRedis } from '../redis/client.ts';
-import { blendPrior, LINE_PRUNE_MS, type QueueSettings, type QueueStore, SOLD_OUT_POLL_MS, type TokenState } from './queue.store.ts';
+import { addLife, blendPrior, etaCurve, LINE_PRUNE_MS, type QueueSettings, type QueueStore, SOLD_OUT_POLL_MS, type TokenState } from './queue.store.ts';
 import { MemoryQueueStore } from './queue.store.memory.ts';
 import { RedisQueueStore } from './queue.store.redis.ts';
 import { ETA_PRIOR_KEY, queueKeys } from '../redis/keys.ts';
@@ -933,8 +933,11 @@ describe('queue store: the memory and Redis adapters tell the same ETA', () => {
   const off = [new MemoryQueueStore({ etaPrior: false }), new RedisQueueStore(offRedis.redis, { etaPrior: false, priorReadMs: 0 })];
 
   // At 5 s the prior's think time is a quarter of the TTL throughout; at 600 s it grows with the
-  // oldest age watched from its 10 s floor (coldThink), and nobody lapses.
-  it.each([5, 600])('through 600 random enters, polls, leaves, lapses, ticks and changes of maxActive on the test clock, TTL %i s', async (ttl) => {
+  // oldest age watched from its 10 s floor (coldThink), and nobody lapses; at 86,400 s (the
+  // longest the API takes) the pseudo-holders weigh nothing past about 12 h of age (e^-745 is 0),
+  // where the memory store's hazard was 0 ÷ 0 and its ETAs NaN while Redis's Lua read them as 1
+  // (found in review, 2026-12-06).
+  it.each([5, 600, 86_400])('through 600 random enters, polls, leaves, lapses, ticks and changes of maxActive on the test clock, TTL %i s', async (ttl) => {
     // A seeded generator, so a failure replays.
     let seed = 12345;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -1216,5 +1219,24 @@ describe('the embedded queue store against Redis, on random runs', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+/**
+ * The curve itself, drawn where it was found to break (review, 2026-12-06): 40 departures over
+ * 1–20 s of a 60 s TTL, holders noticing 30.292242 ms late. The renewal function read itself at
+ * now + x and took the difference back: at 1.8e12 ms that rounds to a 4,096th of a ms, and an x
+ * just under the step being drawn read as in it, past the end of what was drawn (NaN in
+ * TypeScript from there on, and an error in the Lua).
+ */
+describe('etaCurve', () => {
+  it('draws a finite curve that never falls, at any instant', () => {
+    let life: number[] = [];
+    for (let i = 0; i < 40; i++) life = addLife(life, T0, T0, 1_000 + ((i * 7_919) % 19_000), 60_000, true);
+    for (const late of [30.292242, 30.292243, 30.2922]) {
+      const curve = etaCurve({ now: T0, dep: 40, maxActive: 4, ttlMs: 60_000, slots: [], weight: 1, active: 0, life, lifeAt: T0, late });
+      expect(curve.n.every((v) => Number.isFinite(v)), `late ${late}`).toBe(true);
+      expect(curve.n.every((v, j) => j === 0 || v >= curve.n[j - 1]!), `late ${late}`).toBe(true);
+    }
   });
 });

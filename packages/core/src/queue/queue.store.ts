@@ -513,8 +513,11 @@ function survival(d: number[], c: number[], ttlMs: number, prior: number[] | nul
     if (prior) pace = trust * priorHazard(prior, b) + (1 - trust) * pace;
     // The pseudo-holders weigh as holders of this age do (see addLife), so they do not outweigh the
     // few old holders a table keeps at the ages past most departures.
+    // (Past about 12 h of age they weigh nothing at all: where nobody is at risk either, the
+    // hazard is their pace, as it was when they weighed the same at every age.)
     const pseudo = ETA_PRIOR_HAZARD * Math.exp(-mid(b) / LIFE_TAU_MS);
-    const h = Math.min(1, (d[b]! + pseudo * pace) / (Math.max(risk - c[b]! / 2, d[b]!) + pseudo));
+    const atRisk = Math.max(risk - c[b]! / 2, d[b]!) + pseudo;
+    const h = atRisk > 0 ? Math.min(1, (d[b]! + pseudo * pace) / atRisk) : Math.min(1, pace);
     s.push(s[b]! * (1 - h));
     risk -= d[b]! + c[b]!;
   }
@@ -655,15 +658,15 @@ export function etaCurve(e: {
     grid.push(sum);
   }
   // Linear between the grid's points.
-  const linear = (g: number[], t: number) => {
-    if (t <= now) return 0;
-    const x = t - now;
+  // x ms after now (not now + x: at 1.8e12 ms the sum rounds to a 4,096th of a ms, and the
+  // renewal function below, read just under a step it has not drawn yet, read past its end).
+  const linear = (g: number[], x: number) => {
+    if (x <= 0) return 0;
     if (x >= horizon) return g[ETA_GRID]!;
     const i = gridStep(x, horizon);
     const lo = gridTime(i, horizon);
     return g[i]! + ((g[i + 1]! - g[i]!) * (x - lo)) / (gridTime(i + 1, horizon) - lo);
   };
-  const at = (t: number) => linear(grid, t);
   // Only admissions refill: the first `over` departures of a line whose maxActive was lowered admit nobody.
   const admitted = grid.map((v) => Math.max(0, v - over));
   // A refill's cycle (its holder's notice and think time) is skewed, and under a TTL of minutes
@@ -692,7 +695,7 @@ export function etaCurve(e: {
   // TTL as cycling at the mean: places 11–50 of a 120 s TTL with a tenth walking away were told
   // 24–48% too long (README, "Walk-aways").
   const m = [0];
-  const mAt = (x: number) => linear(m, now + x);
+  const mAt = (x: number) => linear(m, x);
   for (let j = 1; j <= ETA_GRID; j++) {
     const hi = gridTime(j, horizon);
     const lo = gridTime(j - 1, horizon);
@@ -715,7 +718,7 @@ export function etaCurve(e: {
   for (let j = 0; j <= ETA_GRID; j++) {
     const t = gridTime(j, horizon);
     let edge = mAt(t);
-    let sum = at(now + t) + admitted[0]! * edge;
+    let sum = linear(grid, t) + admitted[0]! * edge;
     for (let i = 1; i <= j; i++) {
       const next = mAt(t - gridTime(i, horizon));
       sum += ((admitted[i]! - admitted[i - 1]!) * (edge + next)) / 2;
