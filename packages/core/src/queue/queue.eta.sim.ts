@@ -227,9 +227,14 @@ export async function simulateSale(seed: number, o: SimSale, on?: { store?: Memo
     unadmitted++;
   };
   const early = o.prequeued ?? 100;
-  for (let i = 0; i < early; i++) await arrive(T0 + Math.floor((i * 3000) / early));
+  const earlyAt = (i: number) => T0 + Math.floor((i * 3000) / early);
+  // Pre-queued fans come before the clock runs (none can be admitted yet); into an open line they
+  // come as it runs, so that those admitted on entering leave when they drew.
+  let arrived = 0;
+  if (!o.open) for (; arrived < early; arrived++) await arrive(earlyAt(arrived));
   let nextArrival = Math.max(openedAt, T0 + 3_000);
-  for (let now = T0 + 3_000; now < openedAt + 10 * o.arrivalsMs; now += STEP_MS) {
+  for (let now = o.open ? T0 : T0 + 3_000; now < openedAt + 10 * o.arrivalsMs; now += STEP_MS) {
+    for (; arrived < early && earlyAt(arrived) <= now; arrived++) await arrive(now);
     if (now < openedAt + o.arrivalsMs && now >= nextArrival) {
       await arrive(now);
       nextArrival += 1000 / o.perSecond;
